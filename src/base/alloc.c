@@ -1,0 +1,52 @@
+/* Counting, failure-injectable allocator wrappers: see alloc.h. The counters
+ * are relaxed atomics: exact under one thread, approximate under several. */
+#include "base/alloc.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+
+static _Atomic uint64_t g_count;            /* allocations made */
+static _Atomic size_t g_budget = SIZE_MAX;  /* remaining before failure */
+
+static int take_budget(void)
+{
+    size_t b = atomic_load_explicit(&g_budget, memory_order_relaxed);
+    if (b == SIZE_MAX)
+        return 1;
+    while (b > 0) {
+        if (atomic_compare_exchange_weak(&g_budget, &b, b - 1))
+            return 1;
+    }
+    return 0;
+}
+
+void *vx__malloc(size_t n)
+{
+    if (!take_budget())
+        return NULL;
+    atomic_fetch_add_explicit(&g_count, 1, memory_order_relaxed);
+    return malloc(n ? n : 1);
+}
+
+void *vx__realloc(void *p, size_t n)
+{
+    if (!take_budget())
+        return NULL;
+    atomic_fetch_add_explicit(&g_count, 1, memory_order_relaxed);
+    return realloc(p, n ? n : 1);
+}
+
+void vx__free(void *p)
+{
+    free(p);
+}
+
+void vx__alloc_set_budget(size_t budget)
+{
+    atomic_store(&g_budget, budget);
+}
+
+uint64_t vx__alloc_count(void)
+{
+    return atomic_load_explicit(&g_count, memory_order_relaxed);
+}

@@ -1,0 +1,21 @@
+/* The one place heap memory comes from, so tests can make it fail on
+ * purpose (the allocation-budget tests) and benchmarks can count it.
+ *
+ * Invariant: all of Vexil's own heap use goes through vx__malloc/vx__free
+ * (third-party libraries are pointed at them where they allow it). */
+#ifndef VX_BASE_ALLOC_H
+#define VX_BASE_ALLOC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+void *vx__malloc(size_t n);
+void *vx__realloc(void *p, size_t n);
+void vx__free(void *p);
+
+/* Test and benchmark hooks, not for production code. A budget of N makes
+ * the (N+1)th allocation from now fail; SIZE_MAX means unlimited. */
+void vx__alloc_set_budget(size_t budget);
+uint64_t vx__alloc_count(void); /* allocations made so far, process-wide */
+
+#endif

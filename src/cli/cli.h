@@ -1,0 +1,26 @@
+/* The `vexil` command: shared helpers for its subcommands. */
+#ifndef VX_CLI_CLI_H
+#define VX_CLI_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "vexil/vexil.h"
+
+/* Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad input. */
+enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2 };
+
+/* Reads a whole file ("-" = standard input) into a malloc'd buffer with a
+ * trailing NUL. Returns NULL and prints the reason on failure. */
+char *cli_read_file(const char *path, size_t *len);
+
+/* Prints "vexil: FILE:LINE:COLUMN: PATH: MESSAGE" for a vx_error. */
+void cli_print_error(const char *file, const vx_error *err);
+
+/* Writes `s` as a JSON string literal (with quotes). */
+void cli_json_string(FILE *out, const char *s, size_t len);
+
+int cli_eval_main(int argc, char **argv);
+
+#endif

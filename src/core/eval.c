@@ -1,0 +1,541 @@
+/* Flag evaluation with the Unleash Node SDK's semantics (unleash-client 6),
+ * which the client-specification vectors pin down; docs/semantics.md lists
+ * every place where the SDKs disagree and which side Vexil takes.
+ *
+ * Invariant: nothing here allocates, locks, reads the clock or does I/O.
+ * Strings built for hashing are hashed incrementally instead of joined. */
+#include <math.h>
+#include <string.h>
+
+#include "core/model.h"
+#include "core/textutil.h"
+
+#define VARIANT_SEED 86028157u
+#define STRATEGY_SEED 0u
+
+static const char DISABLED[] = "disabled";
+
+/* ---- incremental MurmurHash3 x86_32 over "group:id" ------------------- */
+
+typedef struct hasher {
+    uint32_t h;       /* running state */
+    uint32_t tail;    /* pending bytes, little-endian */
+    unsigned ntail;   /* pending byte count (0..3) */
+    uint32_t len;     /* total bytes, mod 2^32 as in the reference */
+} hasher;
+
+static inline uint32_t rotl32(uint32_t x, int r)
+{
+    return (x << r) | (x >> (32 - r));
+}
+
+static inline uint32_t mix_k(uint32_t k)
+{
+    k *= 0xcc9e2d51u;
+    k = rotl32(k, 15);
+    return k * 0x1b873593u;
+}
+
+static void hasher_feed(hasher *hs, const char *p, size_t n)
+{
+    const uint8_t *u = (const uint8_t *)p;
+    hs->len += (uint32_t)n;
+    for (size_t i = 0; i < n; i++) {
+        hs->tail |= (uint32_t)u[i] << (8 * hs->ntail);
+        if (++hs->ntail == 4) {
+            hs->h ^= mix_k(hs->tail);
+            hs->h = rotl32(hs->h, 13) * 5 + 0xe6546b64u;
+            hs->tail = 0;
+            hs->ntail = 0;
+        }
+    }
+}
+
+static uint32_t hasher_final(hasher *hs)
+{
+    uint32_t h = hs->h;
+    if (hs->ntail)
+        h ^= mix_k(hs->tail);
+    h ^= hs->len;
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    h ^= h >> 16;
+    return h;
+}
+
+/* norm(group, id, n, seed) = murmur3("group:id", seed) % n + 1 */
+static uint64_t normalized(vx_str group, vx_str id, uint64_t n, uint32_t seed)
+{
+    hasher hs = {seed, 0, 0, 0};
+    hasher_feed(&hs, group.ptr, group.len);
+    hasher_feed(&hs, ":", 1);
+    hasher_feed(&hs, id.ptr, id.len);
+    return hasher_final(&hs) % n + 1;
+}
+
+/* ---- context access --------------------------------------------------- */
+
+static inline bool present(vx_str s)
+{
+    return s.ptr != NULL;
+}
+
+static inline bool truthy(vx_str s)
+{
+    return s.ptr != NULL && s.len > 0;
+}
+
+static vx_str prop(const vx_context *c, vx_str name)
+{
+    for (size_t i = 0; i < c->nprops; i++) {
+        const vx_prop *p = &c->props[i];
+        if (present(p->value) &&
+            vx__str_eq(p->key.ptr, p->key.len, name.ptr, name.len))
+            return p->value;
+    }
+    return (vx_str){NULL, 0};
+}
+
+/* The SDK's resolveContextValue: the top-level field, else properties. */
+static vx_str resolve(const vx_context *c, const vx__fieldref *f)
+{
+    vx_str v = {NULL, 0};
+    switch (f->kind) {
+    case VX__F_USER_ID: v = c->user_id; break;
+    case VX__F_SESSION_ID: v = c->session_id; break;
+    case VX__F_REMOTE_ADDRESS: v = c->remote_address; break;
+    case VX__F_ENVIRONMENT: v = c->environment; break;
+    case VX__F_APP_NAME: v = c->app_name; break;
+    case VX__F_CURRENT_TIME: v = c->current_time; break;
+    case VX__F_PROPERTY: break;
+    }
+    return present(v) ? v : prop(c, f->name);
+}
+
+static uint32_t draw(const vx_context *c)
+{
+    return c->random ? c->random(c->random_ud) : 0;
+}
+
+/* Decimal text of `v` into `buf` (at least 11 bytes). */
+static vx_str utoa(uint32_t v, char *buf)
+{
+    char tmp[11];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = tmp[n - 1 - i];
+    return (vx_str){buf, n};
+}
+
+/* ---- constraints ------------------------------------------------------ */
+
+static bool list_has(const vx_str *vals, uint32_t n, vx_str v)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        if (vx__str_eq(vals[i].ptr, vals[i].len, v.ptr, v.len))
+            return true;
+    }
+    return false;
+}
+
+static bool op_string(const vx__constraint *k, vx_str v)
+{
+    for (uint32_t i = 0; i < k->nvalues; i++) {
+        vx_str x = k->values[i];
+        bool hit = false;
+        switch (k->op) {
+        case VX__OP_STR_STARTS_WITH:
+            hit = vx__ascii_starts_with(v.ptr, v.len, x.ptr, x.len, k->ci);
+            break;
+        case VX__OP_STR_ENDS_WITH:
+            hit = vx__ascii_ends_with(v.ptr, v.len, x.ptr, x.len, k->ci);
+            break;
+        default:
+            hit = vx__ascii_contains(v.ptr, v.len, x.ptr, x.len, k->ci);
+            break;
+        }
+        if (hit)
+            return true;
+    }
+    return false;
+}
+
+static bool op_number(const vx__constraint *k, vx_str v)
+{
+    if (!present(v) || isnan(k->num))
+        return false;
+    double x = vx__js_number(v.ptr, v.len);
+    if (isnan(x))
+        return false;
+    switch (k->op) {
+    case VX__OP_NUM_EQ: return x == k->num;
+    case VX__OP_NUM_GT: return x > k->num;
+    case VX__OP_NUM_GTE: return x >= k->num;
+    case VX__OP_NUM_LT: return x < k->num;
+    default: return x <= k->num;
+    }
+}
+
+static bool op_semver(const vx__constraint *k, vx_str v)
+{
+    vx__semver sv;
+    if (!truthy(v) || v.ptr[0] == 'v' || !k->value_ok ||
+        !vx__semver_parse(v.ptr, v.len, &sv))
+        return false;
+    int c = vx__semver_cmp(&sv, &k->semver);
+    switch (k->op) {
+    case VX__OP_SEMVER_EQ: return c == 0;
+    case VX__OP_SEMVER_GT: return c > 0;
+    case VX__OP_SEMVER_LT: return c < 0;
+    case VX__OP_SEMVER_GTE: return c >= 0;
+    default: return c <= 0;
+    }
+}
+
+static bool op_cidr(const vx__constraint *k, vx_str v)
+{
+    vx__ip addr;
+    if (!present(v) || !vx__ip_parse(v.ptr, v.len, &addr))
+        return false;
+    for (uint32_t i = 0; i < k->nips; i++) {
+        if (vx__ip_in_range(&addr, &k->ips[i]))
+            return true;
+    }
+    return false;
+}
+
+static bool op_eval(const vx__constraint *k, vx_scratch *sc,
+                    const vx_context *c)
+{
+    vx_str v = resolve(c, &k->field);
+    switch (k->op) {
+    case VX__OP_IN:
+        return present(v) && list_has(k->values, k->nvalues, v);
+    case VX__OP_NOT_IN:
+        return !(present(v) && list_has(k->values, k->nvalues, v));
+    case VX__OP_STR_CONTAINS:
+    case VX__OP_STR_STARTS_WITH:
+    case VX__OP_STR_ENDS_WITH:
+        return present(v) && op_string(k, v);
+    case VX__OP_NUM_EQ:
+    case VX__OP_NUM_GT:
+    case VX__OP_NUM_GTE:
+    case VX__OP_NUM_LT:
+    case VX__OP_NUM_LTE:
+        return op_number(k, v);
+    case VX__OP_DATE_AFTER:
+        return k->value_ok && c->now_ms != VX_TIME_INVALID &&
+               c->now_ms > k->date_ms;
+    case VX__OP_DATE_BEFORE:
+        return k->value_ok && c->now_ms != VX_TIME_INVALID &&
+               c->now_ms < k->date_ms;
+    case VX__OP_SEMVER_EQ:
+    case VX__OP_SEMVER_GT:
+    case VX__OP_SEMVER_LT:
+    case VX__OP_SEMVER_GTE:
+    case VX__OP_SEMVER_LTE:
+        return op_semver(k, v);
+    case VX__OP_REGEX:
+        return present(v) && k->re && vx__regex_search(k->re, sc, v.ptr, v.len);
+    case VX__OP_IN_CIDR:
+        return op_cidr(k, v);
+    case VX__OP_UNKNOWN:
+        break;
+    }
+    return false;
+}
+
+static bool constraint_ok(const vx__constraint *k, vx_scratch *sc,
+                          const vx_context *c)
+{
+    if (k->op == VX__OP_UNKNOWN)
+        return false; /* false whatever `inverted` says */
+    return op_eval(k, sc, c) != k->inverted;
+}
+
+static bool all_ok(const vx__constraint *ks, uint32_t n, vx_scratch *sc,
+                   const vx_context *c)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        if (!constraint_ok(&ks[i], sc, c))
+            return false;
+    }
+    return true;
+}
+
+/* ---- strategies ------------------------------------------------------- */
+
+static bool in_rollout(double pct, vx_str group, vx_str id)
+{
+    return pct > 0 && (double)normalized(group, id, 100, STRATEGY_SEED) <= pct;
+}
+
+static bool flexible(const vx__strategy *st, const vx_context *c)
+{
+    char buf[12];
+    vx_str id;
+    if (vx__str_eq(st->stickiness.ptr, st->stickiness.len, "default", 7)) {
+        if (truthy(c->user_id))
+            id = c->user_id;
+        else if (truthy(c->session_id))
+            id = c->session_id;
+        else
+            id = utoa(draw(c) % 10001 + 1, buf);
+    } else if (vx__str_eq(st->stickiness.ptr, st->stickiness.len, "random", 6)) {
+        id = utoa(draw(c) % 10001 + 1, buf);
+    } else {
+        id = resolve(c, &st->stick_field);
+        if (!truthy(id))
+            return false;
+    }
+    return in_rollout(st->percentage, st->group_id, id);
+}
+
+static bool remote_address(const vx__strategy *st, const vx_context *c)
+{
+    vx__ip addr;
+    bool addr_ok = present(c->remote_address) &&
+                   vx__ip_parse(c->remote_address.ptr, c->remote_address.len,
+                                &addr);
+    for (uint32_t i = 0; i < st->nlist; i++) {
+        vx_str e = st->list[i];
+        if (present(c->remote_address) &&
+            vx__str_eq(e.ptr, e.len, c->remote_address.ptr,
+                       c->remote_address.len))
+            return true;
+        if (addr_ok && st->ip_ok[i] && vx__ip_in_range(&addr, &st->ips[i]))
+            return true;
+    }
+    return false;
+}
+
+static bool hostname_listed(const vx__strategy *st, const vx_context *c)
+{
+    if (!present(c->hostname))
+        return false;
+    for (uint32_t i = 0; i < st->nlist; i++) {
+        vx_str e = st->list[i];
+        if (e.len == c->hostname.len &&
+            vx__ascii_starts_with(c->hostname.ptr, c->hostname.len, e.ptr,
+                                  e.len, true))
+            return true;
+    }
+    return false;
+}
+
+static bool strategy_on(const vx_snapshot *s, const vx__strategy *st,
+                        vx_scratch *sc, const vx_context *c)
+{
+    if (st->kind == VX__S_UNKNOWN)
+        return false;
+    if (!all_ok(st->constraints, st->nconstraints, sc, c))
+        return false;
+    for (uint32_t i = 0; i < st->nsegments; i++) {
+        const vx__segment *seg = vx__snapshot_segment(s, st->segments[i]);
+        if (!seg || !all_ok(seg->constraints, seg->nconstraints, sc, c))
+            return false;
+    }
+    switch (st->kind) {
+    case VX__S_DEFAULT:
+        return true;
+    case VX__S_FLEXIBLE_ROLLOUT:
+        return flexible(st, c);
+    case VX__S_USER_WITH_ID:
+        return present(c->user_id) && list_has(st->list, st->nlist, c->user_id);
+    case VX__S_REMOTE_ADDRESS:
+        return remote_address(st, c);
+    case VX__S_APPLICATION_HOSTNAME:
+        return hostname_listed(st, c);
+    case VX__S_GRADUAL_USER_ID:
+        return truthy(c->user_id) &&
+               in_rollout(st->percentage, st->group_id, c->user_id);
+    case VX__S_GRADUAL_SESSION_ID:
+        return truthy(c->session_id) &&
+               in_rollout(st->percentage, st->group_id, c->session_id);
+    case VX__S_GRADUAL_RANDOM:
+        return st->percentage >= (double)(draw(c) % 100 + 1);
+    case VX__S_UNKNOWN:
+        break;
+    }
+    return false;
+}
+
+/* ---- variants --------------------------------------------------------- */
+
+static const vx__variant *pick(const vx__variants *vs, const vx_context *c)
+{
+    if (vs->total == 0)
+        return NULL;
+    if (vs->has_overrides) {
+        for (uint32_t i = 0; i < vs->n; i++) {
+            const vx__variant *v = &vs->v[i];
+            for (uint32_t j = 0; j < v->noverrides; j++) {
+                vx_str cv = resolve(c, &v->overrides[j].field);
+                if (present(cv) && list_has(v->overrides[j].values,
+                                            v->overrides[j].nvalues, cv))
+                    return v;
+            }
+        }
+    }
+    char buf[12];
+    vx_str seed = {NULL, 0};
+    if (vx__str_eq(vs->stickiness.ptr, vs->stickiness.len, "default", 7)) {
+        if (truthy(c->user_id))
+            seed = c->user_id;
+        else if (truthy(c->session_id))
+            seed = c->session_id;
+        else if (truthy(c->remote_address))
+            seed = c->remote_address;
+    } else {
+        seed = resolve(c, &vs->stick_field);
+    }
+    if (!truthy(seed))
+        seed = utoa(draw(c) % 100001, buf);
+    uint64_t target = normalized(vs->group, seed, vs->total, VARIANT_SEED);
+    uint64_t counter = 0;
+    for (uint32_t i = 0; i < vs->n; i++) {
+        if (vs->v[i].weight == 0)
+            continue;
+        counter += vs->v[i].weight;
+        if (counter >= target)
+            return &vs->v[i];
+    }
+    return NULL;
+}
+
+/* ---- flags ------------------------------------------------------------ */
+
+static bool flag_on(const vx_snapshot *s, const vx__flag *f, vx_scratch *sc,
+                    const vx_context *c, const vx__strategy **winner);
+
+static void variant_of(const vx_snapshot *s, const vx__flag *f,
+                       vx_scratch *sc, const vx_context *c, vx_variant *out);
+
+static bool parents_ok(const vx_snapshot *s, const vx__flag *f, vx_scratch *sc,
+                       const vx_context *c)
+{
+    for (uint32_t i = 0; i < f->ndeps; i++) {
+        const vx__dependency *d = &f->deps[i];
+        const vx__flag *p = vx__snapshot_find(s, d->feature.ptr, d->feature.len);
+        if (!p || p->ndeps > 0)
+            return false; /* missing parent, or more than one level */
+        bool ok;
+        if (!d->enabled) {
+            ok = !flag_on(s, p, sc, c, NULL);
+        } else if (d->nvariants > 0) {
+            vx_variant pv;
+            variant_of(s, p, sc, c, &pv);
+            ok = pv.feature_enabled && list_has(d->variants, d->nvariants, pv.name);
+        } else {
+            ok = flag_on(s, p, sc, c, NULL);
+        }
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+static bool flag_on(const vx_snapshot *s, const vx__flag *f, vx_scratch *sc,
+                    const vx_context *c, const vx__strategy **winner)
+{
+    if (winner)
+        *winner = NULL;
+    if (!parents_ok(s, f, sc, c) || !f->enabled)
+        return false;
+    if (f->nstrategies == 0)
+        return true;
+    for (uint32_t i = 0; i < f->nstrategies; i++) {
+        if (strategy_on(s, &f->strategies[i], sc, c)) {
+            if (winner)
+                *winner = &f->strategies[i];
+            return true;
+        }
+    }
+    return false;
+}
+
+static void set_disabled(vx_variant *out, bool feature_enabled)
+{
+    out->name = (vx_str){DISABLED, sizeof(DISABLED) - 1};
+    out->enabled = false;
+    out->feature_enabled = feature_enabled;
+    out->payload_type = (vx_str){NULL, 0};
+    out->payload_value = (vx_str){NULL, 0};
+}
+
+static void set_variant(vx_variant *out, const vx__variant *v)
+{
+    out->name = v->name;
+    out->enabled = true;
+    out->feature_enabled = true;
+    out->payload_type = v->payload_type;
+    out->payload_value = v->payload_value;
+}
+
+static void variant_of(const vx_snapshot *s, const vx__flag *f,
+                       vx_scratch *sc, const vx_context *c, vx_variant *out)
+{
+    const vx__strategy *winner;
+    if (!flag_on(s, f, sc, c, &winner)) {
+        set_disabled(out, false);
+        return;
+    }
+    if (winner && winner->variants.n > 0) {
+        const vx__variant *v = pick(&winner->variants, c);
+        if (v) {
+            set_variant(out, v);
+            return;
+        }
+    }
+    const vx__variant *v = f->variants.n ? pick(&f->variants, c) : NULL;
+    if (v)
+        set_variant(out, v);
+    else
+        set_disabled(out, true);
+}
+
+static const vx__flag *flag_at(const vx_snapshot *s, size_t i)
+{
+    return i < s->nflags ? s->flags[i] : NULL;
+}
+
+VX_API bool vx_is_enabled_at(const vx_snapshot *s, vx_scratch *sc, size_t i,
+                             const vx_context *ctx)
+{
+    const vx__flag *f = flag_at(s, i);
+    return f && flag_on(s, f, sc, ctx, NULL);
+}
+
+VX_API void vx_get_variant_at(const vx_snapshot *s, vx_scratch *sc, size_t i,
+                              const vx_context *ctx, vx_variant *out)
+{
+    const vx__flag *f = flag_at(s, i);
+    if (f)
+        variant_of(s, f, sc, ctx, out);
+    else
+        set_disabled(out, false);
+}
+
+VX_API bool vx_is_enabled(const vx_snapshot *s, vx_scratch *sc,
+                          const char *name, size_t len, const vx_context *ctx)
+{
+    const vx__flag *f = vx__snapshot_find(s, name, len);
+    return f && flag_on(s, f, sc, ctx, NULL);
+}
+
+VX_API void vx_get_variant(const vx_snapshot *s, vx_scratch *sc,
+                           const char *name, size_t len, const vx_context *ctx,
+                           vx_variant *out)
+{
+    const vx__flag *f = vx__snapshot_find(s, name, len);
+    if (f)
+        variant_of(s, f, sc, ctx, out);
+    else
+        set_disabled(out, false);
+}

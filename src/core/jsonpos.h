@@ -1,0 +1,15 @@
+/* Finds where a JSON pointer points in JSON text, so that errors found after
+ * parsing (wrong types, missing fields) can still name a line and column.
+ * A small read-only scanner; it assumes the text already parsed. */
+#ifndef VX_CORE_JSONPOS_H
+#define VX_CORE_JSONPOS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Sets 1-based line and column of the value at `pointer` (or of the deepest
+ * existing ancestor); both 0 when the text cannot be scanned. */
+void vx__json_locate(const char *text, size_t len, const char *pointer,
+                     uint32_t *line, uint32_t *column);
+
+#endif
