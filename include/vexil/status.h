@@ -39,18 +39,18 @@ VX_API const char *vx_status_str(vx_status st);
 VX_API const char *vx_status_name(vx_status st);
 
 #define VX_ERROR_PATH_MAX 256
-#define VX_ERROR_MSG_MAX 256
+#define VX_ERROR_MSG_MAX  256
 
 /* Detailed error, filled by functions that take a `vx_error *` (which may be
  * NULL when the caller only wants the status). `path` is a JSON pointer to
  * the offending value ("/features/3/strategies/0/parameters/rollout");
  * `line` and `column` locate it in the input text (1-based, 0 = unknown). */
 typedef struct vx_error {
-    vx_status code;                   /* same as the returned status */
-    uint32_t line;                    /* 1-based line in the input, 0 if unknown */
-    uint32_t column;                  /* 1-based column (bytes), 0 if unknown */
-    char path[VX_ERROR_PATH_MAX];     /* JSON pointer, "" for the document */
-    char message[VX_ERROR_MSG_MAX];   /* one sentence, no trailing period */
+    vx_status code;               /* same as the returned status */
+    uint32_t line;                /* 1-based line in the input, 0 if unknown */
+    uint32_t column;              /* 1-based column (bytes), 0 if unknown */
+    char path[VX_ERROR_PATH_MAX]; /* JSON pointer, "" for the document */
+    char message[VX_ERROR_MSG_MAX]; /* one sentence, no trailing period */
 } vx_error;
 
 #ifdef __cplusplus

@@ -2,9 +2,9 @@
 #ifndef VEXIL_VERSION_H
 #define VEXIL_VERSION_H
 
-#define VX_VERSION_MAJOR 0
-#define VX_VERSION_MINOR 1
-#define VX_VERSION_PATCH 0
+#define VX_VERSION_MAJOR  0
+#define VX_VERSION_MINOR  1
+#define VX_VERSION_PATCH  0
 #define VX_VERSION_STRING "0.1.0"
 
 #if defined(__GNUC__) || defined(__clang__)

@@ -47,32 +47,33 @@ typedef uint32_t (*vx_random_fn)(void *ud);
  * for the duration of the call only. Zero-initialise, then set what you
  * have. */
 typedef struct vx_context {
-    vx_str user_id;          /* userId */
-    vx_str session_id;       /* sessionId */
-    vx_str remote_address;   /* remoteAddress */
-    vx_str environment;      /* environment */
-    vx_str app_name;         /* appName */
-    vx_str current_time;     /* currentTime as given (for constraints naming it) */
-    int64_t now_ms;          /* currentTime in ms since the epoch (UTC), or
-                                VX_TIME_INVALID; the caller supplies "now"
-                                when the context has no currentTime */
-    const vx_prop *props;    /* custom fields, `nprops` of them; may be NULL */
-    size_t nprops;           /* count of props */
-    vx_random_fn random;     /* may be NULL: then every random draw is 0 */
-    void *random_ud;         /* passed to `random` */
-    vx_str hostname;         /* this process's host name, for the
-                                applicationHostname strategy; absent = none */
+    vx_str user_id;        /* userId */
+    vx_str session_id;     /* sessionId */
+    vx_str remote_address; /* remoteAddress */
+    vx_str environment;    /* environment */
+    vx_str app_name;       /* appName */
+    vx_str current_time;  /* currentTime as given (for constraints naming it) */
+    int64_t now_ms;       /* currentTime in ms since the epoch (UTC), or
+                             VX_TIME_INVALID; the caller supplies "now"
+                             when the context has no currentTime */
+    const vx_prop *props; /* custom fields, `nprops` of them; may be NULL */
+    size_t nprops;        /* count of props */
+    vx_random_fn random;  /* may be NULL: then every random draw is 0 */
+    void *random_ud;      /* passed to `random` */
+    vx_str hostname;      /* this process's host name, for the
+                             applicationHostname strategy; absent = none */
 } vx_context;
 
 /* The result of get_variant: the Unleash SDK's getVariant answer. Strings
  * point into the snapshot (or static storage) and stay valid while the
  * caller holds the snapshot. */
 typedef struct vx_variant {
-    vx_str name;           /* variant name, "disabled" when none applies */
-    bool enabled;          /* a real variant was chosen */
-    bool feature_enabled;  /* the flag itself evaluated to on */
-    vx_str payload_type;   /* "string", "json", "csv", "number"; absent = no payload */
-    vx_str payload_value;  /* always a string, as on the wire */
+    vx_str name;          /* variant name, "disabled" when none applies */
+    bool enabled;         /* a real variant was chosen */
+    bool feature_enabled; /* the flag itself evaluated to on */
+    vx_str payload_type;  /* "string", "json", "csv", "number"; absent = no
+                             payload */
+    vx_str payload_value; /* always a string, as on the wire */
 } vx_variant;
 
 /* ---- snapshots ------------------------------------------------------- */
@@ -86,8 +87,8 @@ typedef void (*vx_warn_fn)(void *ud, const char *path, uint32_t line,
                            uint32_t column, const char *message);
 
 typedef struct vx_load_options {
-    vx_warn_fn warn;  /* may be NULL */
-    void *warn_ud;    /* passed to warn */
+    vx_warn_fn warn; /* may be NULL */
+    void *warn_ud;   /* passed to warn */
 } vx_load_options;
 
 /* Compiles an Unleash client-features document (`{"version", "features",

@@ -5,8 +5,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-static _Atomic uint64_t g_count;            /* allocations made */
-static _Atomic size_t g_budget = SIZE_MAX;  /* remaining before failure */
+static _Atomic uint64_t g_count;           /* allocations made */
+static _Atomic size_t g_budget = SIZE_MAX; /* remaining before failure */
 
 static int take_budget(void)
 {

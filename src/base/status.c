@@ -8,8 +8,7 @@ VX_API const char *vx_status_str(vx_status st)
 {
     switch (st) {
 #define VX__CASE(name, value, msg)                                             \
-    case VX_##name:                                                            \
-        return msg;
+    case VX_##name: return msg;
         VX_STATUS_MAP(VX__CASE)
 #undef VX__CASE
     }
@@ -20,8 +19,7 @@ VX_API const char *vx_status_name(vx_status st)
 {
     switch (st) {
 #define VX__CASE(name, value, msg)                                             \
-    case VX_##name:                                                            \
-        return "VX_" #name;
+    case VX_##name: return "VX_" #name;
         VX_STATUS_MAP(VX__CASE)
 #undef VX__CASE
     }

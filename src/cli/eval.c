@@ -13,31 +13,33 @@
 
 static void usage(FILE *out)
 {
-    fputs("usage: vexil eval --features FILE (--contexts FILE | --context JSON)\n"
-          "                  [--flag NAME]...\n"
-          "\n"
-          "Evaluates every flag of an Unleash client-features document for each\n"
-          "context and prints one JSON object per context:\n"
-          "  {\"<flag>\": {\"enabled\": bool, \"variant\": {\"name\", \"enabled\",\n"
-          "              \"feature_enabled\", \"payload\"?}}, ...}\n"
-          "\n"
-          "  --features FILE   the features document ('-' = standard input)\n"
-          "  --contexts FILE   a JSON array of contexts ('-' = standard input)\n"
-          "  --context JSON    one inline context object\n"
-          "  --flag NAME       only this flag (repeatable)\n"
-          "\n"
-          "Contexts use the Unleash SDK field names (userId, sessionId,\n"
-          "remoteAddress, environment, appName, currentTime, properties).\n"
-          "Exit status: 0 success, 2 bad usage or malformed input.\n",
-          out);
+    fputs(
+        "usage: vexil eval --features FILE (--contexts FILE | --context JSON)\n"
+        "                  [--flag NAME]...\n"
+        "\n"
+        "Evaluates every flag of an Unleash client-features document for each\n"
+        "context and prints one JSON object per context:\n"
+        "  {\"<flag>\": {\"enabled\": bool, \"variant\": {\"name\", "
+        "\"enabled\",\n"
+        "              \"feature_enabled\", \"payload\"?}}, ...}\n"
+        "\n"
+        "  --features FILE   the features document ('-' = standard input)\n"
+        "  --contexts FILE   a JSON array of contexts ('-' = standard input)\n"
+        "  --context JSON    one inline context object\n"
+        "  --flag NAME       only this flag (repeatable)\n"
+        "\n"
+        "Contexts use the Unleash SDK field names (userId, sessionId,\n"
+        "remoteAddress, environment, appName, currentTime, properties).\n"
+        "Exit status: 0 success, 2 bad usage or malformed input.\n",
+        out);
 }
 
 static void on_warn(void *ud, const char *path, uint32_t line, uint32_t col,
                     const char *msg)
 {
     const char *file = ud;
-    fprintf(stderr, "vexil: warning: %s:%u:%u: %s: %s\n", file, line, col,
-            path, msg);
+    fprintf(stderr, "vexil: warning: %s:%u:%u: %s: %s\n", file, line, col, path,
+            msg);
 }
 
 /* xorshift32, seeded from the clock: only `random` stickiness and
@@ -66,8 +68,8 @@ static void print_one(const vx_snapshot *snap, vx_scratch *sc,
     cli_json_string(stdout, name.ptr, name.len);
     printf(":{\"enabled\":%s,\"variant\":{\"name\":", on ? "true" : "false");
     cli_json_string(stdout, v.name.ptr, v.name.len);
-    printf(",\"enabled\":%s,\"feature_enabled\":%s", v.enabled ? "true" : "false",
-           v.feature_enabled ? "true" : "false");
+    printf(",\"enabled\":%s,\"feature_enabled\":%s",
+           v.enabled ? "true" : "false", v.feature_enabled ? "true" : "false");
     if (v.payload_type.ptr) {
         fputs(",\"payload\":{\"type\":", stdout);
         cli_json_string(stdout, v.payload_type.ptr, v.payload_type.len);
@@ -91,9 +93,11 @@ int cli_eval_main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    int opt;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "f:c:C:n:h", longopts, NULL)) != -1) {
+    for (;;) {
+        int opt = getopt_long(argc, argv, "f:c:C:n:h", longopts, NULL);
+        if (opt == -1)
+            break;
         switch (opt) {
         case 'f': features = optarg; break;
         case 'c': contexts = optarg; break;

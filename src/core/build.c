@@ -47,7 +47,8 @@ static uint32_t *map_slot(vx__builder *b, const char *name, size_t len,
         if (v == 0)
             return &b->map[j];
         const vx__flag *f = b->flags[v - 1];
-        if (f && f->hash == h && vx__str_eq(f->name.ptr, f->name.len, name, len))
+        if (f && f->hash == h &&
+            vx__str_eq(f->name.ptr, f->name.len, name, len))
             return &b->map[j];
     }
 }

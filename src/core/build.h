@@ -8,15 +8,15 @@
 #include "core/model.h"
 
 typedef struct vx__builder {
-    vx__flag **flags;      /* document order; NULL = removed */
-    uint32_t nflags;       /* used entries (including removed) */
-    uint32_t cap;          /* capacity of flags */
-    uint32_t live;         /* non-NULL entries */
-    uint32_t *map;         /* name -> index + 1, open addressing */
-    uint32_t map_mask;     /* map capacity - 1 */
-    vx__segment **segs;    /* unordered until finish */
-    uint32_t nsegs;        /* count */
-    uint32_t seg_cap;      /* capacity of segs */
+    vx__flag **flags;   /* document order; NULL = removed */
+    uint32_t nflags;    /* used entries (including removed) */
+    uint32_t cap;       /* capacity of flags */
+    uint32_t live;      /* non-NULL entries */
+    uint32_t *map;      /* name -> index + 1, open addressing */
+    uint32_t map_mask;  /* map capacity - 1 */
+    vx__segment **segs; /* unordered until finish */
+    uint32_t nsegs;     /* count */
+    uint32_t seg_cap;   /* capacity of segs */
 } vx__builder;
 
 void vx__builder_init(vx__builder *b);

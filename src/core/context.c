@@ -14,16 +14,16 @@
 #include "vexil/vexil.h"
 
 struct vx_context_set {
-    vx_arena arena;        /* owns everything below */
-    vx_context *contexts;  /* parsed contexts */
-    size_t n;              /* count */
+    vx_arena arena;       /* owns everything below */
+    vx_context *contexts; /* parsed contexts */
+    size_t n;             /* count */
 };
 
 typedef struct cparse {
-    const char *text;  /* input, for positions */
-    size_t len;        /* its length */
-    vx_error *err;     /* may be NULL */
-    vx_arena *arena;   /* the set's arena */
+    const char *text;             /* input, for positions */
+    size_t len;                   /* its length */
+    vx_error *err;                /* may be NULL */
+    vx_arena *arena;              /* the set's arena */
     char path[VX_ERROR_PATH_MAX]; /* current pointer */
 } cparse;
 
@@ -65,7 +65,8 @@ static vx_status parse_one(cparse *P, const json_t *obj, int64_t now_ms,
         snprintf(P->path + base, sizeof(P->path) - base, "/properties");
         return cfail(P, VX_ESCHEMA, "expected an object", NULL);
     }
-    size_t nprops = json_object_size(obj) + (props ? json_object_size(props) : 0);
+    size_t nprops =
+        json_object_size(obj) + (props ? json_object_size(props) : 0);
     if (nprops > VX_LIMIT_PROPS)
         return cfail(P, VX_ELIMIT, "too many context fields", NULL);
     vx_prop *pv = vx__arena_calloc(P->arena, nprops ? nprops : 1, sizeof(*pv));
@@ -74,9 +75,11 @@ static vx_status parse_one(cparse *P, const json_t *obj, int64_t now_ms,
     size_t np = 0;
     const char *key;
     json_t *v;
-    static const char *const builtin[] = {"userId", "sessionId", "remoteAddress",
-                                          "environment", "appName", "currentTime"};
-    json_object_foreach((json_t *)obj, key, v) {
+    static const char *const builtin[] = {"userId",        "sessionId",
+                                          "remoteAddress", "environment",
+                                          "appName",       "currentTime"};
+    json_object_foreach((json_t *)obj, key, v)
+    {
         if (strcmp(key, "properties") == 0)
             continue;
         snprintf(P->path + base, sizeof(P->path) - base, "/%s", key);
@@ -85,8 +88,8 @@ static vx_status parse_one(cparse *P, const json_t *obj, int64_t now_ms,
         if (st != VX_OK)
             return st;
         vx_str *slot = NULL;
-        vx_str *fields[] = {&c->user_id, &c->session_id, &c->remote_address,
-                            &c->environment, &c->app_name, &c->current_time};
+        vx_str *fields[] = {&c->user_id,     &c->session_id, &c->remote_address,
+                            &c->environment, &c->app_name,   &c->current_time};
         for (size_t i = 0; i < 6; i++) {
             if (strcmp(key, builtin[i]) == 0)
                 slot = fields[i];
@@ -101,8 +104,10 @@ static vx_status parse_one(cparse *P, const json_t *obj, int64_t now_ms,
         }
     }
     if (props && json_is_object(props)) {
-        json_object_foreach((json_t *)props, key, v) {
-            snprintf(P->path + base, sizeof(P->path) - base, "/properties/%s", key);
+        json_object_foreach((json_t *)props, key, v)
+        {
+            snprintf(P->path + base, sizeof(P->path) - base, "/properties/%s",
+                     key);
             vx_str s;
             vx_status st = str_of(P, v, &s);
             if (st != VX_OK)
@@ -115,7 +120,8 @@ static vx_status parse_one(cparse *P, const json_t *obj, int64_t now_ms,
     }
     if (c->current_time.ptr) {
         snprintf(P->path + base, sizeof(P->path) - base, "/currentTime");
-        if (!vx_time_parse(c->current_time.ptr, c->current_time.len, &c->now_ms))
+        if (!vx_time_parse(c->current_time.ptr, c->current_time.len,
+                           &c->now_ms))
             return cfail(P, VX_ESCHEMA, "not an ISO-8601 date or date-time: ",
                          c->current_time.ptr);
     }
@@ -160,7 +166,8 @@ VX_API vx_status vx_context_set_parse(const char *json, size_t len,
     for (size_t i = 0; i < n && st == VX_OK; i++) {
         if (json_is_array(doc)) {
             snprintf(P.path, sizeof(P.path), "/%zu", i);
-            st = parse_one(&P, json_array_get(doc, i), now_ms, &cs->contexts[i]);
+            st =
+                parse_one(&P, json_array_get(doc, i), now_ms, &cs->contexts[i]);
         } else {
             P.path[0] = '\0';
             st = parse_one(&P, doc, now_ms, &cs->contexts[i]);

@@ -10,7 +10,7 @@
 #include "core/model.h"
 #include "core/textutil.h"
 
-#define VARIANT_SEED 86028157u
+#define VARIANT_SEED  86028157u
 #define STRATEGY_SEED 0u
 
 static const char DISABLED[] = "disabled";
@@ -18,10 +18,10 @@ static const char DISABLED[] = "disabled";
 /* ---- incremental MurmurHash3 x86_32 over "group:id" ------------------- */
 
 typedef struct hasher {
-    uint32_t h;       /* running state */
-    uint32_t tail;    /* pending bytes, little-endian */
-    unsigned ntail;   /* pending byte count (0..3) */
-    uint32_t len;     /* total bytes, mod 2^32 as in the reference */
+    uint32_t h;     /* running state */
+    uint32_t tail;  /* pending bytes, little-endian */
+    unsigned ntail; /* pending byte count (0..3) */
+    uint32_t len;   /* total bytes, mod 2^32 as in the reference */
 } hasher;
 
 static inline uint32_t rotl32(uint32_t x, int r)
@@ -215,20 +215,17 @@ static bool op_eval(const vx__constraint *k, vx_scratch *sc,
 {
     vx_str v = resolve(c, &k->field);
     switch (k->op) {
-    case VX__OP_IN:
-        return present(v) && list_has(k->values, k->nvalues, v);
+    case VX__OP_IN: return present(v) && list_has(k->values, k->nvalues, v);
     case VX__OP_NOT_IN:
         return !(present(v) && list_has(k->values, k->nvalues, v));
     case VX__OP_STR_CONTAINS:
     case VX__OP_STR_STARTS_WITH:
-    case VX__OP_STR_ENDS_WITH:
-        return present(v) && op_string(k, v);
+    case VX__OP_STR_ENDS_WITH: return present(v) && op_string(k, v);
     case VX__OP_NUM_EQ:
     case VX__OP_NUM_GT:
     case VX__OP_NUM_GTE:
     case VX__OP_NUM_LT:
-    case VX__OP_NUM_LTE:
-        return op_number(k, v);
+    case VX__OP_NUM_LTE: return op_number(k, v);
     case VX__OP_DATE_AFTER:
         return k->value_ok && c->now_ms != VX_TIME_INVALID &&
                c->now_ms > k->date_ms;
@@ -239,14 +236,11 @@ static bool op_eval(const vx__constraint *k, vx_scratch *sc,
     case VX__OP_SEMVER_GT:
     case VX__OP_SEMVER_LT:
     case VX__OP_SEMVER_GTE:
-    case VX__OP_SEMVER_LTE:
-        return op_semver(k, v);
+    case VX__OP_SEMVER_LTE: return op_semver(k, v);
     case VX__OP_REGEX:
         return present(v) && k->re && vx__regex_search(k->re, sc, v.ptr, v.len);
-    case VX__OP_IN_CIDR:
-        return op_cidr(k, v);
-    case VX__OP_UNKNOWN:
-        break;
+    case VX__OP_IN_CIDR: return op_cidr(k, v);
+    case VX__OP_UNKNOWN: break;
     }
     return false;
 }
@@ -287,7 +281,8 @@ static bool flexible(const vx__strategy *st, const vx_context *c)
             id = c->session_id;
         else
             id = utoa(draw(c) % 10001 + 1, buf);
-    } else if (vx__str_eq(st->stickiness.ptr, st->stickiness.len, "random", 6)) {
+    } else if (vx__str_eq(st->stickiness.ptr, st->stickiness.len, "random",
+                          6)) {
         id = utoa(draw(c) % 10001 + 1, buf);
     } else {
         id = resolve(c, &st->stick_field);
@@ -300,9 +295,9 @@ static bool flexible(const vx__strategy *st, const vx_context *c)
 static bool remote_address(const vx__strategy *st, const vx_context *c)
 {
     vx__ip addr;
-    bool addr_ok = present(c->remote_address) &&
-                   vx__ip_parse(c->remote_address.ptr, c->remote_address.len,
-                                &addr);
+    bool addr_ok =
+        present(c->remote_address) &&
+        vx__ip_parse(c->remote_address.ptr, c->remote_address.len, &addr);
     for (uint32_t i = 0; i < st->nlist; i++) {
         vx_str e = st->list[i];
         if (present(c->remote_address) &&
@@ -342,16 +337,12 @@ static bool strategy_on(const vx_snapshot *s, const vx__strategy *st,
             return false;
     }
     switch (st->kind) {
-    case VX__S_DEFAULT:
-        return true;
-    case VX__S_FLEXIBLE_ROLLOUT:
-        return flexible(st, c);
+    case VX__S_DEFAULT: return true;
+    case VX__S_FLEXIBLE_ROLLOUT: return flexible(st, c);
     case VX__S_USER_WITH_ID:
         return present(c->user_id) && list_has(st->list, st->nlist, c->user_id);
-    case VX__S_REMOTE_ADDRESS:
-        return remote_address(st, c);
-    case VX__S_APPLICATION_HOSTNAME:
-        return hostname_listed(st, c);
+    case VX__S_REMOTE_ADDRESS: return remote_address(st, c);
+    case VX__S_APPLICATION_HOSTNAME: return hostname_listed(st, c);
     case VX__S_GRADUAL_USER_ID:
         return truthy(c->user_id) &&
                in_rollout(st->percentage, st->group_id, c->user_id);
@@ -360,8 +351,7 @@ static bool strategy_on(const vx_snapshot *s, const vx__strategy *st,
                in_rollout(st->percentage, st->group_id, c->session_id);
     case VX__S_GRADUAL_RANDOM:
         return st->percentage >= (double)(draw(c) % 100 + 1);
-    case VX__S_UNKNOWN:
-        break;
+    case VX__S_UNKNOWN: break;
     }
     return false;
 }
@@ -414,15 +404,16 @@ static const vx__variant *pick(const vx__variants *vs, const vx_context *c)
 static bool flag_on(const vx_snapshot *s, const vx__flag *f, vx_scratch *sc,
                     const vx_context *c, const vx__strategy **winner);
 
-static void variant_of(const vx_snapshot *s, const vx__flag *f,
-                       vx_scratch *sc, const vx_context *c, vx_variant *out);
+static void variant_of(const vx_snapshot *s, const vx__flag *f, vx_scratch *sc,
+                       const vx_context *c, vx_variant *out);
 
 static bool parents_ok(const vx_snapshot *s, const vx__flag *f, vx_scratch *sc,
                        const vx_context *c)
 {
     for (uint32_t i = 0; i < f->ndeps; i++) {
         const vx__dependency *d = &f->deps[i];
-        const vx__flag *p = vx__snapshot_find(s, d->feature.ptr, d->feature.len);
+        const vx__flag *p =
+            vx__snapshot_find(s, d->feature.ptr, d->feature.len);
         if (!p || p->ndeps > 0)
             return false; /* missing parent, or more than one level */
         bool ok;
@@ -431,7 +422,8 @@ static bool parents_ok(const vx_snapshot *s, const vx__flag *f, vx_scratch *sc,
         } else if (d->nvariants > 0) {
             vx_variant pv;
             variant_of(s, p, sc, c, &pv);
-            ok = pv.feature_enabled && list_has(d->variants, d->nvariants, pv.name);
+            ok = pv.feature_enabled &&
+                 list_has(d->variants, d->nvariants, pv.name);
         } else {
             ok = flag_on(s, p, sc, c, NULL);
         }
@@ -478,8 +470,8 @@ static void set_variant(vx_variant *out, const vx__variant *v)
     out->payload_value = v->payload_value;
 }
 
-static void variant_of(const vx_snapshot *s, const vx__flag *f,
-                       vx_scratch *sc, const vx_context *c, vx_variant *out)
+static void variant_of(const vx_snapshot *s, const vx__flag *f, vx_scratch *sc,
+                       const vx_context *c, vx_variant *out)
 {
     const vx__strategy *winner;
     if (!flag_on(s, f, sc, c, &winner)) {

@@ -72,7 +72,8 @@ static bool key_equals(scan *s, const char *key, size_t klen)
     size_t end = s->i - 1, k = 0;
     for (size_t j = start; j < end; j++, k++) {
         char c = s->t[j];
-        if (c == '\\' && j + 1 < end && (s->t[j + 1] == '"' || s->t[j + 1] == '\\' || s->t[j + 1] == '/'))
+        if (c == '\\' && j + 1 < end &&
+            (s->t[j + 1] == '"' || s->t[j + 1] == '\\' || s->t[j + 1] == '/'))
             c = s->t[++j];
         if (k >= klen || key[k] != c)
             return false;

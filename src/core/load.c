@@ -20,14 +20,14 @@
 #include "core/textutil.h"
 
 typedef struct loader {
-    const char *text;            /* the input, for line/column lookups */
-    size_t len;                  /* its length */
-    const vx_load_options *opts; /* may be NULL */
-    vx_error *err;               /* may be NULL */
-    char path[VX_ERROR_PATH_MAX];/* JSON pointer of the current value */
-    size_t plen;                 /* strlen(path) */
-    vx__chunk *chunk;            /* chunk being compiled */
-    vx_arena *arena;             /* its arena */
+    const char *text;             /* the input, for line/column lookups */
+    size_t len;                   /* its length */
+    const vx_load_options *opts;  /* may be NULL */
+    vx_error *err;                /* may be NULL */
+    char path[VX_ERROR_PATH_MAX]; /* JSON pointer of the current value */
+    size_t plen;                  /* strlen(path) */
+    vx__chunk *chunk;             /* chunk being compiled */
+    vx_arena *arena;              /* its arena */
 } loader;
 
 /* ---- paths, errors, warnings ----------------------------------------- */
@@ -66,8 +66,8 @@ static void pop(loader *L, size_t old)
     L->path[old] = '\0';
 }
 
-__attribute__((format(printf, 3, 4)))
-static vx_status fail(loader *L, vx_status code, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static vx_status
+fail(loader *L, vx_status code, const char *fmt, ...)
 {
     if (!L->err)
         return code;
@@ -81,8 +81,8 @@ static vx_status fail(loader *L, vx_status code, const char *fmt, ...)
     return code;
 }
 
-__attribute__((format(printf, 2, 3)))
-static void warn(loader *L, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void warn(loader *L,
+                                                       const char *fmt, ...)
 {
     if (!L->opts || !L->opts->warn)
         return;
@@ -165,10 +165,10 @@ static vx_status opt_string(loader *L, const json_t *obj, const char *key,
     if (!v || json_is_null(v))
         return VX_OK;
     size_t old = push_key(L, key);
-    vx_status st = json_is_string(v)
-                       ? dup_str(L, v, out)
-                       : fail(L, VX_ESCHEMA, "expected a string, got %s",
-                              type_name(v));
+    vx_status st =
+        json_is_string(v)
+            ? dup_str(L, v, out)
+            : fail(L, VX_ESCHEMA, "expected a string, got %s", type_name(v));
     pop(L, old);
     return st;
 }
@@ -200,8 +200,8 @@ static vx_status opt_bool(loader *L, const json_t *obj, const char *key,
         return VX_OK;
     if (!json_is_boolean(v)) {
         size_t old = push_key(L, key);
-        vx_status st = fail(L, VX_ESCHEMA, "expected a boolean, got %s",
-                            type_name(v));
+        vx_status st =
+            fail(L, VX_ESCHEMA, "expected a boolean, got %s", type_name(v));
         pop(L, old);
         return st;
     }
@@ -254,8 +254,8 @@ static vx_status string_list(loader *L, const json_t *arr, bool drop_null,
             continue;
         if (!json_is_string(v)) {
             size_t old = push_idx(L, i);
-            vx_status st = fail(L, VX_ESCHEMA, "expected a string, got %s",
-                                type_name(v));
+            vx_status st =
+                fail(L, VX_ESCHEMA, "expected a string, got %s", type_name(v));
             pop(L, old);
             return st;
         }
@@ -312,8 +312,8 @@ static vx_status split_list(loader *L, vx_str s, vx_str **out, uint32_t *n)
             continue;
         size_t b = start, e = i;
         if (k > 0) { /* after a comma: drop leading white space */
-            size_t w;
-            while (b < e && (w = vx__js_space_len(s.ptr + b, e - b)) > 0)
+            for (size_t w = vx__js_space_len(s.ptr + b, e - b); w > 0 && b < e;
+                 w = vx__js_space_len(s.ptr + b, e - b))
                 b += w;
         }
         if (i < s.len) { /* before a comma: drop trailing white space */
@@ -443,14 +443,16 @@ static vx_status compile_constraint(loader *L, const json_t *j,
         break;
     case VX__OP_DATE_AFTER:
     case VX__OP_DATE_BEFORE:
-        k->value_ok = value.ptr && vx_time_parse(value.ptr, value.len, &k->date_ms);
+        k->value_ok =
+            value.ptr && vx_time_parse(value.ptr, value.len, &k->date_ms);
         break;
     case VX__OP_SEMVER_EQ:
     case VX__OP_SEMVER_GT:
     case VX__OP_SEMVER_LT:
     case VX__OP_SEMVER_GTE:
     case VX__OP_SEMVER_LTE:
-        k->value_ok = value.ptr && vx__semver_parse(value.ptr, value.len, &k->semver);
+        k->value_ok =
+            value.ptr && vx__semver_parse(value.ptr, value.len, &k->semver);
         break;
     case VX__OP_REGEX:
         if (value.ptr) {
@@ -475,12 +477,12 @@ static vx_status compile_constraint(loader *L, const json_t *j,
         if (!k->ips)
             return oom(L);
         for (uint32_t i = 0; i < k->nvalues; i++) {
-            if (vx__ip_parse(k->values[i].ptr, k->values[i].len, &k->ips[k->nips]))
+            if (vx__ip_parse(k->values[i].ptr, k->values[i].len,
+                             &k->ips[k->nips]))
                 k->nips++;
         }
         break;
-    default:
-        break;
+    default: break;
     }
     return st;
 }
@@ -546,10 +548,13 @@ static vx_status compile_variant(loader *L, const json_t *j, vx__variant *v,
     size_t old = push_key(L, "weight");
     if (!w)
         st = fail(L, VX_ESCHEMA, "required number \"weight\" is missing");
-    else if (!json_is_integer(w) && !(json_is_real(w) &&
-                                      json_real_value(w) == floor(json_real_value(w))))
-        st = fail(L, VX_ESCHEMA, "expected a whole number, got %s", type_name(w));
-    else if (json_number_value(w) < 0 || json_number_value(w) > VX_LIMIT_VARIANT_WEIGHT)
+    else if (!json_is_integer(w) &&
+             !(json_is_real(w) &&
+               json_real_value(w) == floor(json_real_value(w))))
+        st = fail(L, VX_ESCHEMA, "expected a whole number, got %s",
+                  type_name(w));
+    else if (json_number_value(w) < 0 ||
+             json_number_value(w) > VX_LIMIT_VARIANT_WEIGHT)
         st = fail(L, VX_ESCHEMA, "weight must be between 0 and %d",
                   VX_LIMIT_VARIANT_WEIGHT);
     else
@@ -659,7 +664,8 @@ static vx_status param(loader *L, const json_t *params, const char *key,
         return dup_mem(L, json_is_true(v) ? "true" : "false",
                        json_is_true(v) ? 4 : 5, out);
     size_t old = push_key(L, key);
-    vx_status st = fail(L, VX_ESCHEMA, "expected a string, got %s", type_name(v));
+    vx_status st =
+        fail(L, VX_ESCHEMA, "expected a string, got %s", type_name(v));
     pop(L, old);
     return st;
 }
@@ -677,7 +683,8 @@ static vx_status compile_strategy(loader *L, const json_t *j, vx__strategy *s)
         params = NULL;
     if (params && !json_is_object(params)) {
         size_t old = push_key(L, "parameters");
-        st = fail(L, VX_ESCHEMA, "expected an object, got %s", type_name(params));
+        st = fail(L, VX_ESCHEMA, "expected an object, got %s",
+                  type_name(params));
         pop(L, old);
         return st;
     }
@@ -725,7 +732,8 @@ static vx_status compile_strategy(loader *L, const json_t *j, vx__strategy *s)
         s->percentage = vx__js_number(req.ptr, req.len);
         s->group_id = group.len ? group : (vx_str){EMPTY, 0};
         s->stickiness = stick.len ? stick : (vx_str){"default", 7};
-        s->stick_field = vx__fieldref_make(s->stickiness.ptr, s->stickiness.len);
+        s->stick_field =
+            vx__fieldref_make(s->stickiness.ptr, s->stickiness.len);
         break;
     case VX__S_USER_WITH_ID:
     case VX__S_REMOTE_ADDRESS:
@@ -747,12 +755,11 @@ static vx_status compile_strategy(loader *L, const json_t *j, vx__strategy *s)
             if (!s->ips || !s->ip_ok)
                 return oom(L);
             for (uint32_t i = 0; i < s->nlist; i++)
-                s->ip_ok[i] = vx__ip_parse(s->list[i].ptr, s->list[i].len,
-                                           &s->ips[i]);
+                s->ip_ok[i] =
+                    vx__ip_parse(s->list[i].ptr, s->list[i].len, &s->ips[i]);
         }
         break;
-    default:
-        break;
+    default: break;
     }
     st = compile_constraints(L, j, &s->constraints, &s->nconstraints);
     if (st != VX_OK)
@@ -771,7 +778,8 @@ static vx_status compile_strategy(loader *L, const json_t *j, vx__strategy *s)
             const json_t *id = json_array_get(segs, i);
             if (!json_is_integer(id)) {
                 push_idx(L, i);
-                st = fail(L, VX_ESCHEMA, "expected a segment id (integer), got %s",
+                st = fail(L, VX_ESCHEMA,
+                          "expected a segment id (integer), got %s",
                           type_name(id));
                 pop(L, old);
                 return st;
@@ -852,7 +860,8 @@ static vx_status compile_flag(loader *L, const json_t *j, vx__flag **out)
         if (!en)
             st = fail(L, VX_ESCHEMA, "required boolean \"enabled\" is missing");
         else if (!json_is_boolean(en))
-            st = fail(L, VX_ESCHEMA, "expected a boolean, got %s", type_name(en));
+            st = fail(L, VX_ESCHEMA, "expected a boolean, got %s",
+                      type_name(en));
         else
             f->enabled = json_is_true(en);
         pop(L, old);
@@ -863,7 +872,8 @@ static vx_status compile_flag(loader *L, const json_t *j, vx__flag **out)
         st = opt_array(L, j, "strategies", VX_LIMIT_STRATEGIES, &strategies);
         if (st == VX_OK && !json_object_get(j, "strategies")) {
             size_t old = push_key(L, "strategies");
-            st = fail(L, VX_ESCHEMA, "required array \"strategies\" is missing");
+            st =
+                fail(L, VX_ESCHEMA, "required array \"strategies\" is missing");
             pop(L, old);
         }
     }
@@ -887,7 +897,8 @@ static vx_status compile_flag(loader *L, const json_t *j, vx__flag **out)
         st = compile_variants(L, j, &f->variants, &first);
     if (st == VX_OK) {
         /* Node SDK: feature.variants[0].stickiness ?? "default" */
-        set_stickiness(&f->variants, first.ptr ? first : (vx_str){"default", 7});
+        set_stickiness(&f->variants,
+                       first.ptr ? first : (vx_str){"default", 7});
         f->variants.group = f->name;
         st = opt_array(L, j, "dependencies", VX_LIMIT_DEPENDENCIES, &deps);
     }
@@ -927,8 +938,9 @@ static vx_status compile_segment(loader *L, const json_t *j, vx__segment **out)
     const json_t *id = json_object_get(j, "id");
     if (!json_is_integer(id)) {
         size_t old = push_key(L, "id");
-        st = fail(L, VX_ESCHEMA, id ? "expected an integer id, got %s"
-                                    : "required integer \"id\" is missing%s",
+        st = fail(L, VX_ESCHEMA,
+                  id ? "expected an integer id, got %s"
+                     : "required integer \"id\" is missing%s",
                   id ? type_name(id) : "");
         pop(L, old);
         return st;
@@ -969,8 +981,8 @@ static vx_status put_features(loader *L, vx__builder *b, const json_t *obj,
         if (st == VX_OK) {
             st = vx__builder_put_flag_take(b, f);
             if (st != VX_OK)
-                st = fail(L, st, "%s", st == VX_ELIMIT ? "too many flags"
-                                                       : "out of memory");
+                st = fail(L, st, "%s",
+                          st == VX_ELIMIT ? "too many flags" : "out of memory");
         }
         pop(L, o2);
     }
@@ -985,8 +997,8 @@ static vx_status put_segment(loader *L, vx__builder *b, const json_t *j)
     if (st == VX_OK) {
         st = vx__builder_put_segment_take(b, s);
         if (st != VX_OK)
-            st = fail(L, st, "%s", st == VX_ELIMIT ? "too many segments"
-                                                   : "out of memory");
+            st = fail(L, st, "%s",
+                      st == VX_ELIMIT ? "too many segments" : "out of memory");
     }
     return st;
 }
@@ -1037,7 +1049,8 @@ static vx_status apply_event(loader *L, vx__builder *b, const json_t *ev)
         const json_t *name = json_object_get(ev, "featureName");
         if (!json_is_string(name)) {
             size_t old = push_key(L, "featureName");
-            st = fail(L, VX_ESCHEMA, "required string \"featureName\" is missing");
+            st = fail(L, VX_ESCHEMA,
+                      "required string \"featureName\" is missing");
             pop(L, old);
         } else {
             vx__builder_remove_flag(b, json_string_value(name),
@@ -1053,7 +1066,8 @@ static vx_status apply_event(loader *L, vx__builder *b, const json_t *ev)
         const json_t *id = json_object_get(ev, "segmentId");
         if (!json_is_integer(id)) {
             size_t old = push_key(L, "segmentId");
-            st = fail(L, VX_ESCHEMA, "required integer \"segmentId\" is missing");
+            st = fail(L, VX_ESCHEMA,
+                      "required integer \"segmentId\" is missing");
             pop(L, old);
         } else {
             vx__builder_remove_segment(b, json_integer_value(id));
@@ -1088,8 +1102,8 @@ static vx_status parse_doc(loader *L, json_t **out)
     if (L->len > VX_LIMIT_DOC_BYTES)
         return fail(L, VX_ELIMIT, "document larger than %zu bytes",
                     (size_t)VX_LIMIT_DOC_BYTES);
-    json_t *doc = json_loadb(L->text, L->len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
-                             &jerr);
+    json_t *doc = json_loadb(L->text, L->len,
+                             JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
     if (!doc) {
         vx_status st = fail(L, VX_EPARSE, "%s", jerr.text);
         if (L->err) {
@@ -1099,8 +1113,8 @@ static vx_status parse_doc(loader *L, json_t **out)
         return st;
     }
     if (!json_is_object(doc)) {
-        vx_status st = fail(L, VX_ESCHEMA, "expected an object, got %s",
-                            type_name(doc));
+        vx_status st =
+            fail(L, VX_ESCHEMA, "expected an object, got %s", type_name(doc));
         json_decref(doc);
         return st;
     }

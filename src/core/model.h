@@ -58,20 +58,20 @@ typedef struct vx__fieldref {
 } vx__fieldref;
 
 typedef struct vx__constraint {
-    vx__fieldref field;  /* contextName */
-    vx__op op;           /* operator */
-    bool inverted;       /* negate the operator's result */
-    bool ci;             /* caseInsensitive (STR_* and REGEX) */
-    vx_str *values;      /* list operators: cleaned values (trimmed, empties
-                            dropped; lower-cased for case-insensitive STR_*) */
-    uint32_t nvalues;    /* count of values */
-    vx__ip *ips;         /* IN_CIDR: the values that parse, nips of them */
-    uint32_t nips;       /* count of ips */
-    bool value_ok;       /* the single value parsed for this operator */
-    double num;          /* NUM_*: Number(value) */
-    int64_t date_ms;     /* DATE_*: parsed value */
-    vx__semver semver;   /* SEMVER_*: parsed value */
-    vx__regex *re;       /* REGEX: compiled pattern, NULL = never matches */
+    vx__fieldref field; /* contextName */
+    vx__op op;          /* operator */
+    bool inverted;      /* negate the operator's result */
+    bool ci;            /* caseInsensitive (STR_* and REGEX) */
+    vx_str *values;     /* list operators: cleaned values (trimmed, empties
+                           dropped; lower-cased for case-insensitive STR_*) */
+    uint32_t nvalues;   /* count of values */
+    vx__ip *ips;        /* IN_CIDR: the values that parse, nips of them */
+    uint32_t nips;      /* count of ips */
+    bool value_ok;      /* the single value parsed for this operator */
+    double num;         /* NUM_*: Number(value) */
+    int64_t date_ms;    /* DATE_*: parsed value */
+    vx__semver semver;  /* SEMVER_*: parsed value */
+    vx__regex *re;      /* REGEX: compiled pattern, NULL = never matches */
 } vx__constraint;
 
 typedef struct vx__override {
@@ -81,23 +81,23 @@ typedef struct vx__override {
 } vx__override;
 
 typedef struct vx__variant {
-    vx_str name;              /* variant name */
-    uint32_t weight;          /* weight (0 = never picked by hashing) */
-    vx_str payload_type;      /* absent = no payload */
-    vx_str payload_value;     /* string form */
-    vx__override *overrides;  /* override rules */
-    uint32_t noverrides;      /* count of overrides */
+    vx_str name;             /* variant name */
+    uint32_t weight;         /* weight (0 = never picked by hashing) */
+    vx_str payload_type;     /* absent = no payload */
+    vx_str payload_value;    /* string form */
+    vx__override *overrides; /* override rules */
+    uint32_t noverrides;     /* count of overrides */
 } vx__variant;
 
 /* A variant list with how to pick from it. */
 typedef struct vx__variants {
-    vx__variant *v;     /* the variants in order */
-    uint32_t n;         /* count */
-    uint64_t total;     /* sum of weights */
-    vx_str group;       /* hash group: strategy groupId or the flag name */
-    vx_str stickiness;  /* "default", "random" or a field name */
+    vx__variant *v;    /* the variants in order */
+    uint32_t n;        /* count */
+    uint64_t total;    /* sum of weights */
+    vx_str group;      /* hash group: strategy groupId or the flag name */
+    vx_str stickiness; /* "default", "random" or a field name */
     vx__fieldref stick_field; /* resolved stickiness field */
-    bool has_overrides; /* any variant has overrides */
+    bool has_overrides;       /* any variant has overrides */
 } vx__variants;
 
 typedef enum vx__strategy_kind {
@@ -113,20 +113,20 @@ typedef enum vx__strategy_kind {
 } vx__strategy_kind;
 
 typedef struct vx__strategy {
-    vx__strategy_kind kind;     /* which built-in */
-    vx__constraint *constraints;/* own constraints, ANDed */
-    uint32_t nconstraints;      /* count */
-    int64_t *segments;          /* referenced segment ids, ANDed */
-    uint32_t nsegments;         /* count */
-    double percentage;          /* rollout / percentage as Number() */
-    vx_str group_id;            /* rollout hash group ("" when absent) */
-    vx_str stickiness;          /* flexibleRollout stickiness */
-    vx__fieldref stick_field;   /* resolved custom stickiness */
-    vx_str *list;               /* userIds / IPs / hostNames (lower-cased) */
-    uint32_t nlist;             /* count */
-    vx__ip *ips;                /* remoteAddress: the entries that parse */
-    bool *ip_ok;                /* per list entry: ips[i] is valid */
-    vx__variants variants;      /* strategy variants (n may be 0) */
+    vx__strategy_kind kind;      /* which built-in */
+    vx__constraint *constraints; /* own constraints, ANDed */
+    uint32_t nconstraints;       /* count */
+    int64_t *segments;           /* referenced segment ids, ANDed */
+    uint32_t nsegments;          /* count */
+    double percentage;           /* rollout / percentage as Number() */
+    vx_str group_id;             /* rollout hash group ("" when absent) */
+    vx_str stickiness;           /* flexibleRollout stickiness */
+    vx__fieldref stick_field;    /* resolved custom stickiness */
+    vx_str *list;                /* userIds / IPs / hostNames (lower-cased) */
+    uint32_t nlist;              /* count */
+    vx__ip *ips;                 /* remoteAddress: the entries that parse */
+    bool *ip_ok;                 /* per list entry: ips[i] is valid */
+    vx__variants variants;       /* strategy variants (n may be 0) */
 } vx__strategy;
 
 typedef struct vx__dependency {
@@ -137,24 +137,24 @@ typedef struct vx__dependency {
 } vx__dependency;
 
 typedef struct vx__chunk {
-    atomic_uint refs;      /* snapshots sharing this chunk */
-    vx_arena arena;        /* owns everything below */
-    vx__regex **regexes;   /* compiled patterns to free with the chunk */
-    uint32_t nregexes;     /* count */
-    uint32_t cap_regexes;  /* capacity of regexes */
+    atomic_uint refs;     /* snapshots sharing this chunk */
+    vx_arena arena;       /* owns everything below */
+    vx__regex **regexes;  /* compiled patterns to free with the chunk */
+    uint32_t nregexes;    /* count */
+    uint32_t cap_regexes; /* capacity of regexes */
 } vx__chunk;
 
 typedef struct vx__flag {
-    vx__chunk chunk;             /* must be first */
-    vx_str name;                 /* flag name (NUL-terminated copy) */
-    uint32_t hash;               /* murmur3 of name, for the index */
-    bool enabled;                /* on in this environment */
-    bool impression_data;        /* impressionData */
-    vx__strategy *strategies;    /* in order */
-    uint32_t nstrategies;        /* count */
-    vx__variants variants;       /* feature-level variants */
-    vx__dependency *deps;        /* parents */
-    uint32_t ndeps;              /* count */
+    vx__chunk chunk;          /* must be first */
+    vx_str name;              /* flag name (NUL-terminated copy) */
+    uint32_t hash;            /* murmur3 of name, for the index */
+    bool enabled;             /* on in this environment */
+    bool impression_data;     /* impressionData */
+    vx__strategy *strategies; /* in order */
+    uint32_t nstrategies;     /* count */
+    vx__variants variants;    /* feature-level variants */
+    vx__dependency *deps;     /* parents */
+    uint32_t ndeps;           /* count */
 } vx__flag;
 
 typedef struct vx__segment {
@@ -165,13 +165,13 @@ typedef struct vx__segment {
 } vx__segment;
 
 struct vx_snapshot {
-    atomic_uint refs;        /* holders of this snapshot */
-    vx__flag **flags;        /* document order */
-    uint32_t nflags;         /* count */
-    uint32_t *index;         /* open addressing: flag index + 1, 0 = empty */
-    uint32_t index_mask;     /* index capacity - 1 (power of two) */
-    vx__segment **segments;  /* sorted by id */
-    uint32_t nsegments;      /* count */
+    atomic_uint refs;       /* holders of this snapshot */
+    vx__flag **flags;       /* document order */
+    uint32_t nflags;        /* count */
+    uint32_t *index;        /* open addressing: flag index + 1, 0 = empty */
+    uint32_t index_mask;    /* index capacity - 1 (power of two) */
+    vx__segment **segments; /* sorted by id */
+    uint32_t nsegments;     /* count */
 };
 
 /* Chunk reference counting (shared between snapshots). */

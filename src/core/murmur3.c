@@ -19,7 +19,8 @@ VX_API uint32_t vx_murmur3_32(const void *data, size_t len, uint32_t seed)
 
     for (size_t i = 0; i < nblocks; i++) {
         uint32_t k;
-        memcpy(&k, p + i * 4, 4); /* little-endian hosts only: static_assert below */
+        memcpy(&k, p + i * 4,
+               4); /* little-endian hosts only: static_assert below */
         k *= c1;
         k = rotl32(k, 15);
         k *= c2;

@@ -30,9 +30,9 @@ static bool uses_non_re2_syntax(const char *p, size_t len)
             if (i + 1 >= len)
                 return false; /* PCRE2 rejects it anyway */
             char e = p[i + 1];
-            if (!in_class && (e == 'K' || e == 'G' || e == 'Z' || e == 'g' ||
-                              e == 'k' || e == 'R' || e == 'X' ||
-                              (e >= '1' && e <= '9')))
+            if (!in_class &&
+                (e == 'K' || e == 'G' || e == 'Z' || e == 'g' || e == 'k' ||
+                 e == 'R' || e == 'X' || (e >= '1' && e <= '9')))
                 return true;
             i++;
             continue;
@@ -69,8 +69,8 @@ static bool uses_non_re2_syntax(const char *p, size_t len)
                 return true;
             if (q == '-' && i + 3 < len && p[i + 3] >= '0' && p[i + 3] <= '9')
                 return true;
-            if (q == '-' || (q >= 'a' && q <= 'z') || (q >= 'A' && q <= 'Z' &&
-                                                      q != 'P')) {
+            if (q == '-' || (q >= 'a' && q <= 'z') ||
+                (q >= 'A' && q <= 'Z' && q != 'P')) {
                 /* Inline flags: RE2 knows only i, m, s and U. */
                 for (size_t j = i + 2; j < len && p[j] != ')' && p[j] != ':';
                      j++) {
@@ -96,8 +96,8 @@ vx__regex *vx__regex_compile(const char *pat, size_t len, bool ci, bool *oom)
         opts |= PCRE2_CASELESS;
     int errcode;
     PCRE2_SIZE erroff;
-    pcre2_code *code = pcre2_compile((PCRE2_SPTR)pat, len, opts, &errcode,
-                                     &erroff, NULL);
+    pcre2_code *code =
+        pcre2_compile((PCRE2_SPTR)pat, len, opts, &errcode, &erroff, NULL);
     if (!code) {
         *oom = errcode == PCRE2_ERROR_NOMEMORY;
         return NULL;
@@ -133,8 +133,8 @@ bool vx__regex_search(const vx__regex *re, vx_scratch *sc, const char *s,
     pcre2_match_data *md = sc ? sc->md : pcre2_match_data_create(1, NULL);
     if (!md)
         return false;
-    int rc = pcre2_match(re->code, (PCRE2_SPTR)(s ? s : ""), len, 0, 0, md,
-                         NULL);
+    int rc =
+        pcre2_match(re->code, (PCRE2_SPTR)(s ? s : ""), len, 0, 0, md, NULL);
     if (!sc)
         pcre2_match_data_free(md);
     return rc >= 0;

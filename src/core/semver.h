@@ -17,8 +17,8 @@ typedef struct vx__semver_ident {
 } vx__semver_ident;
 
 typedef struct vx__semver {
-    uint64_t major, minor, patch;   /* each <= 2^53 - 1, as in node-semver */
-    uint8_t npre;                   /* prerelease identifiers */
+    uint64_t major, minor, patch; /* each <= 2^53 - 1, as in node-semver */
+    uint8_t npre;                 /* prerelease identifiers */
     vx__semver_ident pre[VX_SEMVER_MAX_PRE]; /* prerelease identifiers */
 } vx__semver;
 

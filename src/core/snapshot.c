@@ -170,9 +170,11 @@ vx__fieldref vx__fieldref_make(const char *name, size_t len)
         const char *name;
         vx__field kind;
     } builtins[] = {
-        {"userId", VX__F_USER_ID},           {"sessionId", VX__F_SESSION_ID},
+        {"userId", VX__F_USER_ID},
+        {"sessionId", VX__F_SESSION_ID},
         {"remoteAddress", VX__F_REMOTE_ADDRESS},
-        {"environment", VX__F_ENVIRONMENT},  {"appName", VX__F_APP_NAME},
+        {"environment", VX__F_ENVIRONMENT},
+        {"appName", VX__F_APP_NAME},
         {"currentTime", VX__F_CURRENT_TIME},
     };
     vx__fieldref r = {VX__F_PROPERTY, {name, len}};

@@ -11,8 +11,12 @@ size_t vx__js_space_len(const char *s, size_t len)
     if (len == 0)
         return 0;
     switch (u[0]) {
-    case ' ': case '\t': case '\n': case '\v': case '\f': case '\r':
-        return 1;
+    case ' ':
+    case '\t':
+    case '\n':
+    case '\v':
+    case '\f':
+    case '\r': return 1;
     }
     if (len >= 2 && u[0] == 0xC2 && u[1] == 0xA0) /* U+00A0 */
         return 2;
@@ -41,12 +45,13 @@ static size_t js_space_len_back(const char *s, size_t len)
 
 const char *vx__js_trim(const char *s, size_t len, size_t *out_len)
 {
-    size_t n;
-    while ((n = vx__js_space_len(s, len)) > 0) {
+    for (size_t n = vx__js_space_len(s, len); n > 0;
+         n = vx__js_space_len(s, len)) {
         s += n;
         len -= n;
     }
-    while ((n = js_space_len_back(s, len)) > 0)
+    for (size_t n = js_space_len_back(s, len); n > 0;
+         n = js_space_len_back(s, len))
         len -= n;
     *out_len = len;
     return s;
@@ -107,9 +112,12 @@ double vx__js_number(const char *s, size_t len)
     if (len > 2 && s[0] == '0') {
         int base = 0;
         switch (s[1]) {
-        case 'x': case 'X': base = 16; break;
-        case 'o': case 'O': base = 8; break;
-        case 'b': case 'B': base = 2; break;
+        case 'x':
+        case 'X': base = 16; break;
+        case 'o':
+        case 'O': base = 8; break;
+        case 'b':
+        case 'B': base = 2; break;
         }
         if (base) {
             double v = 0;

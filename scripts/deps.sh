@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Vexil needs to build and test, and says
+# what it installs. Idempotent: packages already present are left alone.
+# Usage: scripts/deps.sh [build|test]   (test adds clang, sanitizers, node)
+set -euo pipefail
+
+want=(gcc make cmake pkg-config libjansson-dev libpcre2-dev)
+if [ "${1:-build}" = test ]; then
+  want+=(libcmocka-dev clang-14 libclang-rt-14-dev llvm-14 clang-format-14 nodejs npm)
+fi
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# A Node.js from elsewhere (NodeSource, nvm) is as good as Debian's.
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+  missing=("${missing[@]/nodejs}")
+  missing=("${missing[@]/npm}")
+fi
+read -r -a missing <<<"${missing[*]}"
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps: installing ${missing[*]}"
+if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "deps: done"
