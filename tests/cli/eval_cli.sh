@@ -58,7 +58,7 @@ check "unknown operator: warning" 0 'warning: .*/features/1/strategies/0/constra
 check "unknown strategy and operator evaluate to off" 0 '^\{"a":\{"enabled":false.*"b":\{"enabled":false' \
   "$vexil" eval --features "$tmp/unknown.json" --context '{}'
 
-check "context: wrong type" 2 'context::1:12: /userId: expected a string or null' \
+check "context: wrong type" 2 'context:1:12: /userId: expected a string or null' \
   "$vexil" eval --features "$ex/features.json" --context '{"userId": 5}'
 check "context: bad currentTime" 2 '/0/currentTime: not an ISO-8601' \
   "$vexil" eval --features "$ex/features.json" --context '[{"currentTime":"yesterday"}]'
