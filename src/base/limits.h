@@ -5,9 +5,9 @@
 
 #include <assert.h>
 
-#define VX_LIMIT_DOC_BYTES      ((size_t)256 << 20) /* one features document */
-#define VX_LIMIT_JSON_DEPTH     64                  /* nesting in any input */
-#define VX_LIMIT_FLAGS          200000              /* flags in one snapshot */
+#define VX_LIMIT_DOC_BYTES ((size_t)256 << 20) /* one features document */
+/* JSON nesting is bounded by jansson itself (2048 levels). */
+#define VX_LIMIT_FLAGS          200000 /* flags in one snapshot */
 #define VX_LIMIT_SEGMENTS       100000 /* segments in one snapshot */
 #define VX_LIMIT_STRATEGIES     1000   /* strategies per flag */
 #define VX_LIMIT_CONSTRAINTS    1000   /* constraints per strategy or segment */
