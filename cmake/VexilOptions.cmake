@@ -1,7 +1,10 @@
 # Warnings and sanitizers for every Vexil target.
 add_compile_options(-Wall -Wextra -Wshadow -Wstrict-prototypes
                     -Wmissing-prototypes -Wno-missing-field-initializers
-                    -Wformat=2 -Wvla)
+                    -Wformat=2 -Wvla
+                    # Truncating into fixed buffers (error paths, messages) is
+                    # intended: snprintf bounds it.
+                    -Wno-format-truncation)
 add_compile_definitions(_GNU_SOURCE)
 if(VX_WERROR)
   add_compile_options(-Werror)

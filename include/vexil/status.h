@@ -24,7 +24,11 @@ extern "C" {
     X(ESCHEMA, 4, "document does not match the expected schema")               \
     X(ELIMIT, 5, "a limit was exceeded")                                       \
     X(ENOTFOUND, 6, "not found")                                               \
-    X(EIO, 7, "input/output error")
+    X(EIO, 7, "input/output error")                                            \
+    X(ECONFLICT, 8, "conflicts with the current state")                        \
+    X(EAUTH, 9, "missing or invalid credentials")                              \
+    X(EFORBIDDEN, 10, "not allowed for these credentials")                     \
+    X(EUNSUPPORTED, 11, "unsupported media type")
 
 typedef enum vx_status {
 #define VX__STATUS_ENUM(name, value, msg) VX_##name = value,

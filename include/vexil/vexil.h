@@ -153,6 +153,43 @@ VX_API bool vx_is_enabled_at(const vx_snapshot *s, vx_scratch *sc, size_t i,
 VX_API void vx_get_variant_at(const vx_snapshot *s, vx_scratch *sc, size_t i,
                               const vx_context *ctx, vx_variant *out);
 
+/* ---- explanation: why is this flag on? ---------------------------------- */
+
+/* Callbacks for vx_explain; any may be NULL. Indexes count the strategies of
+ * the flag as loaded (document order) and, within one strategy, its own
+ * constraints in order. */
+typedef struct vx_explain_ops {
+    void (*strategy)(void *ud, size_t strategy, bool result);
+    void (*constraint)(void *ud, size_t strategy, size_t constraint,
+                       bool result);
+    void (*segment)(void *ud, size_t strategy, int64_t segment_id,
+                    bool result); /* result of all its constraints; false
+                                     when the segment does not exist */
+    void *ud;                     /* passed to every callback */
+} vx_explain_ops;
+
+/* Evaluates every strategy of flag `name` for `ctx` without stopping at the
+ * first match, reporting each constraint, segment and strategy result.
+ * Returns false when there is no such flag. No allocation. */
+VX_API bool vx_explain(const vx_snapshot *s, vx_scratch *sc, const char *name,
+                       size_t len, const vx_context *ctx,
+                       const vx_explain_ops *ops);
+
+/* ---- operators: what a constraint may say ------------------------------- */
+
+/* True when `op` is an operator libvexil implements ("IN", "SEMVER_GT"...). */
+VX_API bool vx_operator_known(const char *op, size_t len);
+
+/* True when the operator takes a list (`values`) rather than one `value`. */
+VX_API bool vx_operator_takes_list(const char *op, size_t len);
+
+/* True when `value` is meaningful for `op`: a number for NUM_*, an ISO-8601
+ * time for DATE_*, strict semver for SEMVER_*, an RE2-compatible pattern
+ * for REGEX (compiled, so it allocates), an IP or CIDR for IN_CIDR; any
+ * string for the others. */
+VX_API bool vx_operator_value_ok(const char *op, size_t oplen,
+                                 const char *value, size_t len);
+
 /* ---- engine: the owner's slot for the current snapshot ----------------- */
 
 typedef struct vx_engine vx_engine;

@@ -531,3 +531,36 @@ VX_API void vx_get_variant(const vx_snapshot *s, vx_scratch *sc,
     else
         set_disabled(out, false);
 }
+
+/* ---- explanation --------------------------------------------------------- */
+
+VX_API bool vx_explain(const vx_snapshot *s, vx_scratch *sc, const char *name,
+                       size_t len, const vx_context *ctx,
+                       const vx_explain_ops *ops)
+{
+    const vx__flag *f = vx__snapshot_find(s, name, len);
+    if (!f)
+        return false;
+    for (uint32_t i = 0; i < f->nstrategies; i++) {
+        const vx__strategy *st = &f->strategies[i];
+        bool all = true;
+        for (uint32_t j = 0; j < st->nconstraints; j++) {
+            bool r = constraint_ok(&st->constraints[j], sc, ctx);
+            all = all && r;
+            if (ops->constraint)
+                ops->constraint(ops->ud, i, j, r);
+        }
+        for (uint32_t j = 0; j < st->nsegments; j++) {
+            const vx__segment *seg = vx__snapshot_segment(s, st->segments[j]);
+            bool r =
+                seg && all_ok(seg->constraints, seg->nconstraints, sc, ctx);
+            all = all && r;
+            if (ops->segment)
+                ops->segment(ops->ud, i, st->segments[j], r);
+        }
+        bool on = all && strategy_on(s, st, sc, ctx);
+        if (ops->strategy)
+            ops->strategy(ops->ud, i, on);
+    }
+    return true;
+}

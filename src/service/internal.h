@@ -1,0 +1,105 @@
+/* Shared by the service's source files; not part of the service API.
+ *
+ * A call runs as: authorize (op table) -> lock -> begin -> handler ->
+ * commit (or rollback) -> unlock. Handlers read and write documents through
+ * the store and record audit events with svc__audit; they never commit. */
+#ifndef VX_SERVICE_INTERNAL_H
+#define VX_SERVICE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "base/error.h"
+#include "service/service.h"
+#include "store/store.h"
+
+struct service {
+    pthread_mutex_t mu;          /* serialises every store access */
+    store *st;                   /* the open database */
+    const store_ops *ops;        /* its backend */
+    svc_log_fn log;              /* may be NULL */
+    void *log_ud;                /* passed to log */
+    atomic_llong db_errors;      /* failed store calls (VX_EIO) */
+    atomic_llong flags_active;   /* kept current by feature handlers */
+    atomic_llong flags_archived; /* idem */
+};
+
+/* One call in progress. */
+typedef struct svc_ctx {
+    service *s;               /* the service */
+    const svc_principal *who; /* the caller */
+    const svc_req *req;       /* the request */
+    vx_error *err;            /* where errors go (never NULL here) */
+    int64_t now_ms;           /* the call's time, read once */
+} svc_ctx;
+
+typedef vx_status (*svc_handler)(svc_ctx *c, json_t **out);
+
+/* ---- store access that counts database errors ---------------------------- */
+vx_status svc__get(svc_ctx *c, store_kind k, const char *key, json_t **out);
+vx_status svc__put(svc_ctx *c, store_kind k, const char *key,
+                   const char *parent, const json_t *doc);
+vx_status svc__del(svc_ctx *c, store_kind k, const char *key);
+vx_status svc__list(svc_ctx *c, store_kind k, const char *parent, json_t **out);
+
+/* Appends the audit event of this call (created_by = caller's name). */
+vx_status svc__audit(svc_ctx *c, const char *type, const char *project,
+                     const char *environment, const char *feature,
+                     const json_t *data, const json_t *pre_data);
+
+/* ---- errors ----------------------------------------------------------------
+ */
+vx_status svc__fail(svc_ctx *c, vx_status st, const char *path, const char *fmt,
+                    ...) __attribute__((format(printf, 4, 5)));
+/* "flag 'x' not found" style 404. */
+vx_status svc__not_found(svc_ctx *c, const char *what, const char *name);
+
+/* ---- time, ids
+ * --------------------------------------------------------------- */
+/* RFC 3339 with milliseconds, UTC, as a new JSON string. */
+json_t *svc__time_json(int64_t ms);
+void svc__time_str(int64_t ms, char buf[32]);
+/* A random UUID v4 (libsodium). */
+void svc__uuid(char out[37]);
+
+/* ---- validation (validate.c) ----------------------------------------------
+ */
+/* A name as docs/admin-api.md defines it; `path` names the field. */
+vx_status svc__check_name(svc_ctx *c, const json_t *v, const char *path,
+                          const char *what);
+bool svc__name_ok(const char *s);
+/* Optional typed members of a body object: wrong types fail with the path. */
+vx_status svc__opt_string(svc_ctx *c, const json_t *obj, const char *key,
+                          const char *base, const char **out);
+vx_status svc__opt_bool(svc_ctx *c, const json_t *obj, const char *key,
+                        const char *base, int *out /* -1 absent */);
+vx_status svc__expect_object(svc_ctx *c, const json_t *v, const char *path);
+vx_status svc__expect_array(svc_ctx *c, const json_t *v, const char *path,
+                            size_t max);
+/* Normalised copies (new references) of client input, or an error. */
+vx_status svc__norm_constraints(svc_ctx *c, const json_t *arr, const char *path,
+                                json_t **out);
+vx_status svc__norm_variants(svc_ctx *c, const json_t *arr, const char *path,
+                             const char *default_stickiness, json_t **out);
+vx_status svc__norm_strategy(svc_ctx *c, const json_t *in, const char *path,
+                             const char *flag, json_t **out);
+
+/* ---- handlers, one file per area ----------------------------------------- */
+#define SVC__DECL(name) vx_status svc__op_##name(svc_ctx *c, json_t **out);
+SVC_OP_MAP(SVC__DECL)
+#undef SVC__DECL
+
+/* Feature helpers shared by several files (features.c). */
+vx_status svc__feature_load(svc_ctx *c, const char *project, const char *name,
+                            bool allow_archived, json_t **out);
+vx_status svc__feature_save(svc_ctx *c, json_t *feature);
+json_t *svc__feature_env(json_t *feature, const char *env); /* borrowed */
+/* The Unleash client-features document of `env` (playground, SDK APIs). */
+vx_status svc__client_document(svc_ctx *c, const char *env, json_t **out);
+
+/* JSON Patch (RFC 6902) applied to a copy of `doc`; errors name the
+ * operation's index ("/2/path"). */
+vx_status svc__json_patch(svc_ctx *c, const json_t *doc, const json_t *patch,
+                          json_t **out);
+
+#endif

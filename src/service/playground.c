@@ -1,0 +1,204 @@
+/* The playground: every flag evaluated for one context in the chosen
+ * environments, with each strategy's, constraint's and segment's result, so
+ * a person can see why a flag is on. Evaluation is libvexil's, on a snapshot
+ * compiled from the same document the SDK endpoints serve. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "service/internal.h"
+#include "vexil/vexil.h"
+
+typedef struct explain_state {
+    json_t *strategies; /* array of per-strategy result objects */
+} explain_state;
+
+static void on_constraint(void *ud, size_t s, size_t k, bool r)
+{
+    explain_state *x = ud;
+    json_t *cs =
+        json_object_get(json_array_get(x->strategies, s), "constraints");
+    json_object_set_new(json_array_get(cs, k), "result", json_boolean(r));
+}
+
+static void on_segment(void *ud, size_t s, int64_t id, bool r)
+{
+    explain_state *x = ud;
+    json_t *segs =
+        json_object_get(json_array_get(x->strategies, s), "segments");
+    json_array_append_new(
+        segs, json_pack("{sI sb}", "id", (json_int_t)id, "result", r));
+}
+
+static void on_strategy(void *ud, size_t s, bool r)
+{
+    explain_state *x = ud;
+    json_object_set_new(json_array_get(x->strategies, s), "result",
+                        json_boolean(r));
+}
+
+/* Per-strategy result skeletons for flag `cf` of the client document. */
+static json_t *skeleton(const json_t *cf)
+{
+    json_t *arr = json_array();
+    size_t i, j;
+    json_t *s, *k;
+    json_array_foreach(json_object_get(cf, "strategies"), i, s)
+    {
+        json_t *cs = json_array();
+        json_array_foreach(json_object_get(s, "constraints"), j, k)
+        {
+            json_array_append_new(cs, json_deep_copy(k));
+        }
+        json_array_append_new(
+            arr,
+            json_pack("{sO sO so s[] sb}", "name", json_object_get(s, "name"),
+                      "parameters", json_object_get(s, "parameters"),
+                      "constraints", cs, "segments", "result", 0));
+    }
+    return arr;
+}
+
+static vx_status eval_env(svc_ctx *c, const char *env, const json_t *projects,
+                          const vx_context *ctx, json_t *results)
+{
+    json_t *doc = NULL;
+    vx_status st = svc__client_document(c, env, &doc);
+    if (st != VX_OK)
+        return st;
+    char *text = json_dumps(doc, JSON_COMPACT);
+    vx_snapshot *snap = NULL;
+    vx_scratch *sc = vx_scratch_new();
+    st = text && sc ? vx_snapshot_load(text, strlen(text), NULL, &snap, c->err)
+                    : VX_ENOMEM;
+    size_t i;
+    json_t *cf;
+    json_array_foreach(json_object_get(doc, "features"), i, cf)
+    {
+        if (st != VX_OK)
+            break;
+        const char *name = json_string_value(json_object_get(cf, "name"));
+        const char *project = json_string_value(json_object_get(cf, "project"));
+        bool wanted = !projects;
+        size_t j;
+        json_t *p;
+        json_array_foreach(projects, j, p)
+        {
+            wanted = wanted || strcmp(json_string_value(p), project) == 0;
+        }
+        if (!wanted)
+            continue;
+        explain_state x = {skeleton(cf)};
+        vx_explain_ops ops = {on_strategy, on_constraint, on_segment, &x};
+        vx_explain(snap, sc, name, strlen(name), ctx, &ops);
+        bool on = vx_is_enabled(snap, sc, name, strlen(name), ctx);
+        vx_variant v;
+        vx_get_variant(snap, sc, name, strlen(name), ctx, &v);
+        json_t *variant = json_pack("{ss# sb sb}", "name", v.name.ptr,
+                                    (int)v.name.len, "enabled", v.enabled,
+                                    "feature_enabled", v.feature_enabled);
+        if (v.payload_type.ptr)
+            json_object_set_new(
+                variant, "payload",
+                json_pack("{ss# ss#}", "type", v.payload_type.ptr,
+                          (int)v.payload_type.len, "value", v.payload_value.ptr,
+                          (int)v.payload_value.len));
+        bool any = false;
+        json_t *s;
+        json_array_foreach(x.strategies, j, s)
+        {
+            any = any || json_is_true(json_object_get(s, "result"));
+        }
+        json_array_append_new(
+            results,
+            json_pack("{ss ss ss sb so s{sb sb so}}", "name", name, "projectId",
+                      project, "environment", env, "isEnabled", on, "variant",
+                      variant, "strategies", "result", any,
+                      "enabledInEnvironment",
+                      json_is_true(json_object_get(cf, "enabled")), "data",
+                      x.strategies));
+    }
+    vx_snapshot_unref(snap);
+    vx_scratch_free(sc);
+    free(text);
+    json_decref(doc);
+    return st;
+}
+
+vx_status svc__op_PLAYGROUND(svc_ctx *c, json_t **out)
+{
+    const json_t *b = c->req->body;
+    vx_status st = svc__expect_object(c, b, "");
+    json_t *envs = json_array(), *projects = NULL, *results = json_array();
+    const json_t *e1 = json_object_get(b, "environment");
+    const json_t *en = json_object_get(b, "environments");
+    if (st == VX_OK && e1 && !json_is_null(e1)) {
+        if (!json_is_string(e1))
+            st = svc__fail(c, VX_EINVAL, "/environment", "expected a string");
+        else
+            json_array_append(envs, (json_t *)e1);
+    }
+    if (st == VX_OK && en && !json_is_null(en)) {
+        st = svc__expect_array(c, en, "/environments", 100);
+        size_t i;
+        const json_t *v;
+        json_array_foreach(en, i, v)
+        {
+            if (st == VX_OK && !json_is_string(v))
+                st = svc__fail(c, VX_EINVAL, "/environments", "expected names");
+            if (st == VX_OK)
+                json_array_append(envs, (json_t *)v);
+        }
+    }
+    if (st == VX_OK && json_array_size(envs) == 0)
+        json_array_append_new(envs, json_string("production"));
+    size_t i;
+    json_t *v;
+    json_array_foreach(envs, i, v)
+    {
+        json_t *doc = NULL;
+        if (st == VX_OK &&
+            svc__get(c, STORE_ENVIRONMENT, json_string_value(v), &doc) != VX_OK)
+            st = svc__fail(c, VX_EINVAL, "/environments",
+                           "environment '%s' does not exist",
+                           json_string_value(v));
+        json_decref(doc);
+    }
+    const json_t *pin = json_object_get(b, "projects");
+    if (st == VX_OK && pin && json_is_array(pin))
+        projects = json_incref((json_t *)pin);
+    else if (st == VX_OK && pin && !json_is_null(pin) &&
+             !(json_is_string(pin) && strcmp(json_string_value(pin), "*") == 0))
+        st = svc__fail(c, VX_EINVAL, "/projects", "expected \"*\" or a list");
+    const json_t *ctxj = json_object_get(b, "context");
+    if (st == VX_OK && ctxj && !json_is_object(ctxj))
+        st = svc__fail(c, VX_EINVAL, "/context", "expected an object");
+    vx_context_set *cs = NULL;
+    if (st == VX_OK) {
+        char *text = ctxj ? json_dumps(ctxj, JSON_COMPACT) : strdup("{}");
+        st = text ? vx_context_set_parse(text, strlen(text), c->now_ms, &cs,
+                                         c->err)
+                  : VX_ENOMEM;
+        if (st != VX_OK && c->err->path[0] == '/') {
+            char p[VX_ERROR_PATH_MAX];
+            snprintf(p, sizeof(p), "/context%s", c->err->path);
+            snprintf(c->err->path, sizeof(c->err->path), "%s", p);
+            c->err->code = st = VX_EINVAL;
+        }
+        free(text);
+    }
+    json_array_foreach(envs, i, v)
+    {
+        if (st != VX_OK)
+            break;
+        st = eval_env(c, json_string_value(v), projects,
+                      vx_context_set_get(cs, 0), results);
+    }
+    if (st == VX_OK)
+        *out = json_pack("{sO so}", "input", b, "features", results);
+    else
+        json_decref(results);
+    vx_context_set_free(cs);
+    json_decref(envs);
+    json_decref(projects);
+    return st;
+}

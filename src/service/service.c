@@ -1,0 +1,725 @@
+/* The service core: opening the database with its defaults, authentication,
+ * and svc_call, which authorizes an operation against the op table and runs
+ * its handler in one transaction. Handlers live in the other files. */
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/alloc.h"
+#include "service/internal.h"
+
+/* ---- the op table: who may call what ------------------------------------- */
+
+typedef struct op_info {
+    const char *name;    /* "PROJECT_LIST" */
+    svc_handler handler; /* implementation */
+    svc_role min_role;   /* least admin role allowed */
+    bool writes;         /* runs in a write transaction */
+} op_info;
+
+#define R SVC_ROLE_VIEWER
+#define E SVC_ROLE_EDITOR
+#define A SVC_ROLE_ADMIN
+static const op_info OPS[SVC_OP_COUNT] = {
+#define OP(name, role, w) [SVC_OP_##name] = {#name, svc__op_##name, role, w},
+    OP(PROJECT_LIST, R, false) OP(PROJECT_CREATE, E, true) OP(
+        PROJECT_GET, R, false) OP(PROJECT_DELETE, E, true)
+        OP(ENVIRONMENT_LIST, R, false) OP(ENVIRONMENT_CREATE, A, true) OP(
+            FEATURE_LIST, R, false) OP(FEATURE_LIST_ALL, R,
+                                       false) OP(FEATURE_CREATE, E, true)
+            OP(FEATURE_GET, R, false) OP(FEATURE_UPDATE, E, true) OP(
+                FEATURE_PATCH, E, true) OP(FEATURE_ARCHIVE, E,
+                                           true) OP(FEATURE_VALIDATE, R, false)
+                OP(ARCHIVE_LIST, R, false) OP(ARCHIVE_REVIVE, E, true) OP(
+                    ARCHIVE_DELETE,
+                    E,
+                    true) OP(STALE_SET, E,
+                             true) OP(TAG_LIST, R, false)
+                    OP(TAG_ADD, E, true) OP(TAG_REMOVE, E, true) OP(
+                        ENV_ON,
+                        E,
+                        true) OP(ENV_OFF, E,
+                                 true) OP(STRATEGY_LIST, R, false)
+                        OP(STRATEGY_ADD, E, true) OP(STRATEGY_GET, R, false) OP(
+                            STRATEGY_UPDATE,
+                            E,
+                            true) OP(STRATEGY_DELETE, E,
+                                     true) OP(STRATEGY_ORDER, E, true)
+                            OP(VARIANTS_GET, R,
+                               false) OP(VARIANTS_PUT, E,
+                                         true) OP(VARIANTS_PATCH, E, true)
+                                OP(SEGMENT_LIST, R, false) OP(
+                                    SEGMENT_CREATE,
+                                    E,
+                                    true) OP(SEGMENT_GET, R,
+                                             false) OP(SEGMENT_UPDATE, E, true)
+                                    OP(SEGMENT_DELETE, E,
+                                       true) OP(DEPENDENCY_ADD, E, true)
+                                        OP(DEPENDENCY_REMOVE, E, true) OP(
+                                            DEPENDENCY_REMOVE_ALL, E,
+                                            true) OP(TOKEN_LIST, A, false)
+                                            OP(TOKEN_CREATE, A, true) OP(
+                                                TOKEN_UPDATE, A,
+                                                true) OP(TOKEN_DELETE, A, true)
+                                                OP(EVENT_SEARCH, R, false) OP(
+                                                    FEATURE_TYPE_LIST, R, false)
+                                                    OP(FEATURE_TYPE_LIFETIME, A,
+                                                       true) OP(PLAYGROUND, R,
+                                                                false)
+                                                        OP(EXPORT, R, false)
+                                                            OP(IMPORT, A, true)
+#undef OP
+};
+#undef R
+#undef E
+#undef A
+
+const char *svc_op_name(svc_op op)
+{
+    return op < SVC_OP_COUNT ? OPS[op].name : "UNKNOWN";
+}
+
+/* ---- small shared helpers ---------------------------------------------------
+ */
+
+static void note_db_error(svc_ctx *c, vx_status st)
+{
+    if (st == VX_EIO)
+        atomic_fetch_add(&c->s->db_errors, 1);
+}
+
+vx_status svc__get(svc_ctx *c, store_kind k, const char *key, json_t **out)
+{
+    vx_status st = c->s->ops->doc_get(c->s->st, k, key, out, c->err);
+    note_db_error(c, st);
+    return st;
+}
+
+vx_status svc__put(svc_ctx *c, store_kind k, const char *key,
+                   const char *parent, const json_t *doc)
+{
+    vx_status st = c->s->ops->doc_put(c->s->st, k, key, parent, doc, c->err);
+    note_db_error(c, st);
+    return st;
+}
+
+vx_status svc__del(svc_ctx *c, store_kind k, const char *key)
+{
+    vx_status st = c->s->ops->doc_delete(c->s->st, k, key, c->err);
+    note_db_error(c, st);
+    return st;
+}
+
+vx_status svc__list(svc_ctx *c, store_kind k, const char *parent, json_t **out)
+{
+    vx_status st = c->s->ops->doc_list(c->s->st, k, parent, out, c->err);
+    note_db_error(c, st);
+    return st;
+}
+
+vx_status svc__audit(svc_ctx *c, const char *type, const char *project,
+                     const char *environment, const char *feature,
+                     const json_t *data, const json_t *pre_data)
+{
+    store_event ev = {
+        .type = type,
+        .created_by = c->who->name,
+        .project = project,
+        .environment = environment,
+        .feature = feature,
+        .data = data,
+        .pre_data = pre_data,
+        .created_ms = c->now_ms,
+    };
+    vx_status st = c->s->ops->event_append(c->s->st, &ev, c->err);
+    note_db_error(c, st);
+    return st;
+}
+
+vx_status svc__fail(svc_ctx *c, vx_status st, const char *path, const char *fmt,
+                    ...)
+{
+    char msg[VX_ERROR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return vx__error_set(c->err, st, path, "%s", msg);
+}
+
+vx_status svc__not_found(svc_ctx *c, const char *what, const char *name)
+{
+    return svc__fail(c, VX_ENOTFOUND, "", "%s '%s' not found", what,
+                     name ? name : "");
+}
+
+void svc__time_str(int64_t ms, char buf[32])
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char base[24];
+    strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, 32, "%s.%03dZ", base, (int)(ms % 1000));
+}
+
+json_t *svc__time_json(int64_t ms)
+{
+    char buf[32];
+    svc__time_str(ms, buf);
+    return json_string(buf);
+}
+
+void svc__uuid(char out[37])
+{
+    unsigned char b[16];
+    randombytes_buf(b, sizeof(b));
+    b[6] = (unsigned char)((b[6] & 0x0F) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3F) | 0x80);
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[n++] = '-';
+        out[n++] = hex[b[i] >> 4];
+        out[n++] = hex[b[i] & 15];
+    }
+    out[n] = '\0';
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void logf_(service *s, const char *level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void logf_(service *s, const char *level, const char *fmt, ...)
+{
+    if (!s->log)
+        return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    s->log(s->log_ud, level, msg);
+}
+
+/* ---- tokens
+ * ------------------------------------------------------------------ */
+
+static void hash_hex(const char *secret, size_t len, char out[65])
+{
+    unsigned char h[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(h, (const unsigned char *)secret, len);
+    sodium_bin2hex(out, 65, h, sizeof(h));
+}
+
+/* Makes "<project>:<env>.<64 hex>" with 256 random bits. */
+static void make_secret(const char *project, const char *env,
+                        char out[SVC_SECRET_MAX])
+{
+    unsigned char r[32];
+    char hex[65];
+    randombytes_buf(r, sizeof(r));
+    sodium_bin2hex(hex, sizeof(hex), r, sizeof(r));
+    snprintf(out, SVC_SECRET_MAX, "%s:%s.%s", project, env, hex);
+}
+
+static const char *kind_name(svc_token_kind k)
+{
+    return k == SVC_KIND_ADMIN    ? "admin"
+           : k == SVC_KIND_CLIENT ? "client"
+                                  : "frontend";
+}
+
+static const char *role_name(svc_role r)
+{
+    return r == SVC_ROLE_ADMIN    ? "admin"
+           : r == SVC_ROLE_EDITOR ? "editor"
+           : r == SVC_ROLE_VIEWER ? "viewer"
+                                  : NULL;
+}
+
+/* Stores a token document for `secret`; the caller is in a transaction. */
+vx_status svc__token_store(svc_ctx *c, const char *secret, const char *name,
+                           svc_token_kind kind, svc_role role, const char *env,
+                           json_t *projects, int64_t expires_ms, json_t **out);
+vx_status svc__token_store(svc_ctx *c, const char *secret, const char *name,
+                           svc_token_kind kind, svc_role role, const char *env,
+                           json_t *projects, int64_t expires_ms, json_t **out)
+{
+    char key[65];
+    hash_hex(secret, strlen(secret), key);
+    int64_t id;
+    vx_status st = c->s->ops->next_id(c->s->st, "token", &id, c->err);
+    if (st != VX_OK) {
+        json_decref(projects);
+        return st;
+    }
+    const char *rn = role_name(role);
+    json_t *doc = json_pack(
+        "{sI ss ss ss? ss so so sI so sI sb}", "id", (json_int_t)id,
+        "tokenName", name, "type", kind_name(kind), "role", rn, "environment",
+        env, "projects", projects, "createdAt", svc__time_json(c->now_ms),
+        "createdAtMs", (json_int_t)c->now_ms, "expiresAt",
+        expires_ms ? svc__time_json(expires_ms) : json_null(), "expiresAtMs",
+        (json_int_t)expires_ms, "revoked", 0);
+    if (!doc)
+        return svc__fail(c, VX_ENOMEM, "", "out of memory");
+    json_object_set_new(doc, "hash", json_string(key));
+    st = svc__put(c, STORE_TOKEN, key, NULL, doc);
+    if (st == VX_OK)
+        *out = doc;
+    else
+        json_decref(doc);
+    return st;
+}
+
+/* Parses the scope prefix of a seeded secret: "<project>:<env>.<rest>". */
+static bool secret_scope(const char *secret, char project[101], char env[101])
+{
+    const char *colon = strchr(secret, ':');
+    const char *dot = colon ? strchr(colon, '.') : NULL;
+    if (!colon || !dot || colon - secret > 100 || dot - colon - 1 > 100 ||
+        dot[1] == '\0')
+        return false;
+    snprintf(project, 101, "%.*s", (int)(colon - secret), secret);
+    snprintf(env, 101, "%.*s", (int)(dot - colon - 1), colon + 1);
+    return true;
+}
+
+static vx_status seed_tokens(svc_ctx *c, const char *list, svc_token_kind kind,
+                             const char *name)
+{
+    if (!list || !*list)
+        return VX_OK;
+    char *copy = strdup(list);
+    if (!copy)
+        return svc__fail(c, VX_ENOMEM, "", "out of memory");
+    vx_status st = VX_OK;
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok && st == VX_OK;
+         tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ')
+            tok++;
+        char project[101], env[101], key[65];
+        if (!secret_scope(tok, project, env)) {
+            st = svc__fail(c, VX_EINVAL, "",
+                           "%s token '%.8s...' is not "
+                           "<project>:<environment>.<secret>",
+                           name, tok);
+            break;
+        }
+        hash_hex(tok, strlen(tok), key);
+        json_t *existing = NULL;
+        if (svc__get(c, STORE_TOKEN, key, &existing) == VX_OK) {
+            json_decref(existing);
+            continue;
+        }
+        json_t *projects = json_array();
+        json_array_append_new(projects, json_string(project));
+        json_t *doc = NULL;
+        st = svc__token_store(
+            c, tok, name, kind,
+            kind == SVC_KIND_ADMIN ? SVC_ROLE_ADMIN : SVC_ROLE_NONE,
+            kind == SVC_KIND_ADMIN ? "*" : env, projects, 0, &doc);
+        json_decref(doc);
+    }
+    free(copy);
+    return st;
+}
+
+static bool admin_token_exists(svc_ctx *c)
+{
+    json_t *all = NULL;
+    bool found = false;
+    if (svc__list(c, STORE_TOKEN, NULL, &all) != VX_OK)
+        return true; /* do not mint tokens on a read error */
+    size_t i;
+    json_t *t;
+    json_array_foreach(all, i, t)
+    {
+        if (strcmp(json_string_value(json_object_get(t, "type")), "admin") ==
+                0 &&
+            !json_is_true(json_object_get(t, "revoked")))
+            found = true;
+    }
+    json_decref(all);
+    return found;
+}
+
+/* ---- defaults
+ * ------------------------------------------------------------------ */
+
+static const struct {
+    const char *id, *name, *description;
+    int lifetime;
+} FEATURE_TYPES[] = {
+    {"release", "Release",
+     "Release feature toggles are used to release new features.", 40},
+    {"experiment", "Experiment",
+     "Experiment feature toggles are used to test and verify multiple "
+     "different versions of a feature.",
+     40},
+    {"operational", "Operational",
+     "Operational feature toggles are used to control aspects of a rollout.",
+     7},
+    {"kill-switch", "Kill switch",
+     "Kill switch feature toggles are used to quickly turn on or off critical "
+     "functionality in your system.",
+     0},
+    {"permission", "Permission",
+     "Permission feature toggles are used to control permissions in your "
+     "system.",
+     0},
+};
+
+static vx_status seed_defaults(svc_ctx *c)
+{
+    int64_t n = 0;
+    vx_status st =
+        c->s->ops->doc_count(c->s->st, STORE_ENVIRONMENT, &n, c->err);
+    if (st != VX_OK || n > 0)
+        return st;
+    static const char *const envs[][2] = {{"development", "development"},
+                                          {"production", "production"}};
+    for (int i = 0; i < 2 && st == VX_OK; i++) {
+        json_t *e = json_pack("{ss ss sb si so}", "name", envs[i][0], "type",
+                              envs[i][1], "enabled", 1, "sortOrder", i + 1,
+                              "createdAt", svc__time_json(c->now_ms));
+        st = svc__put(c, STORE_ENVIRONMENT, envs[i][0], NULL, e);
+        json_decref(e);
+    }
+    json_t *p = json_pack("{ss ss ss so}", "id", "default", "name", "Default",
+                          "description", "Default project", "createdAt",
+                          svc__time_json(c->now_ms));
+    if (st == VX_OK)
+        st = svc__put(c, STORE_PROJECT, "default", NULL, p);
+    json_decref(p);
+    for (size_t i = 0;
+         st == VX_OK && i < sizeof(FEATURE_TYPES) / sizeof(FEATURE_TYPES[0]);
+         i++) {
+        json_t *t = json_pack("{ss ss ss so}", "id", FEATURE_TYPES[i].id,
+                              "name", FEATURE_TYPES[i].name, "description",
+                              FEATURE_TYPES[i].description, "lifetimeDays",
+                              FEATURE_TYPES[i].lifetime
+                                  ? json_integer(FEATURE_TYPES[i].lifetime)
+                                  : json_null());
+        st = svc__put(c, STORE_FEATURE_TYPE, FEATURE_TYPES[i].id, NULL, t);
+        json_decref(t);
+    }
+    return st;
+}
+
+static void count_flags(svc_ctx *c)
+{
+    json_t *all = NULL;
+    long long active = 0, archived = 0;
+    if (svc__list(c, STORE_FEATURE, NULL, &all) == VX_OK) {
+        size_t i;
+        json_t *f;
+        json_array_foreach(all, i, f)
+        {
+            if (json_is_true(json_object_get(f, "archived")))
+                archived++;
+            else
+                active++;
+        }
+    }
+    json_decref(all);
+    atomic_store(&c->s->flags_active, active);
+    atomic_store(&c->s->flags_archived, archived);
+}
+
+/* ---- lifecycle
+ * ------------------------------------------------------------------ */
+
+static const svc_principal SYSTEM = {.token_id = 0,
+                                     .kind = SVC_KIND_ADMIN,
+                                     .role = SVC_ROLE_ADMIN,
+                                     .name = "system",
+                                     .environment = "*",
+                                     .projects = "*"};
+
+static vx_status open_store(const char *database, store **st,
+                            const store_ops **ops, vx_error *err)
+{
+    const char *rest;
+    *ops = store_backend_for(database ? database : "", &rest);
+    if (!*ops)
+        return vx__error_set(err, VX_EINVAL, "",
+                             "unknown database '%s' "
+                             "(expected sqlite:PATH)",
+                             database ? database : "");
+    return (*ops)->open(rest, st, err);
+}
+
+vx_status svc_migrate(const char *database, int *applied, vx_error *err)
+{
+    store *st;
+    const store_ops *ops;
+    vx_status rc = open_store(database, &st, &ops, err);
+    if (rc != VX_OK)
+        return rc;
+    rc = ops->migrate(st, applied, err);
+    ops->close(st);
+    return rc;
+}
+
+vx_status svc_open(const svc_config *cfg, service **out,
+                   char new_admin_secret[SVC_SECRET_MAX], vx_error *err)
+{
+    *out = NULL;
+    new_admin_secret[0] = '\0';
+    if (sodium_init() < 0)
+        return vx__error_set(err, VX_EIO, "", "libsodium failed to start");
+    service *s = calloc(1, sizeof(*s));
+    if (!s)
+        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    pthread_mutex_init(&s->mu, NULL);
+    s->log = cfg->log;
+    s->log_ud = cfg->log_ud;
+    int applied = 0;
+    vx_status st = open_store(cfg->database, &s->st, &s->ops, err);
+    if (st == VX_OK)
+        st = s->ops->migrate(s->st, &applied, err);
+    if (st != VX_OK) {
+        svc_close(s);
+        return st;
+    }
+    if (applied)
+        logf_(s, "info", "applied %d database migration(s)", applied);
+    svc_req req = {0};
+    svc_ctx c = {s, &SYSTEM, &req, err, now_ms()};
+    st = s->ops->begin(s->st, err);
+    if (st == VX_OK)
+        st = seed_defaults(&c);
+    if (st == VX_OK)
+        st = seed_tokens(&c, cfg->init_admin_tokens, SVC_KIND_ADMIN,
+                         "init-admin");
+    if (st == VX_OK)
+        st = seed_tokens(&c, cfg->init_client_tokens, SVC_KIND_CLIENT,
+                         "init-client");
+    if (st == VX_OK)
+        st = seed_tokens(&c, cfg->init_frontend_tokens, SVC_KIND_FRONTEND,
+                         "init-frontend");
+    if (st == VX_OK && !admin_token_exists(&c)) {
+        json_t *doc = NULL;
+        make_secret("*", "*", new_admin_secret);
+        json_t *projects = json_array();
+        json_array_append_new(projects, json_string("*"));
+        st = svc__token_store(&c, new_admin_secret, "admin", SVC_KIND_ADMIN,
+                              SVC_ROLE_ADMIN, "*", projects, 0, &doc);
+        json_decref(doc);
+    }
+    if (st == VX_OK)
+        st = s->ops->commit(s->st, err);
+    if (st != VX_OK) {
+        s->ops->rollback(s->st);
+        new_admin_secret[0] = '\0';
+        svc_close(s);
+        return st;
+    }
+    count_flags(&c);
+    *out = s;
+    return VX_OK;
+}
+
+void svc_close(service *s)
+{
+    if (!s)
+        return;
+    if (s->ops)
+        s->ops->close(s->st);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+vx_status svc_ready(service *s)
+{
+    pthread_mutex_lock(&s->mu);
+    vx_status st = s->ops->ping(s->st);
+    pthread_mutex_unlock(&s->mu);
+    return st;
+}
+
+void svc_get_stats(service *s, svc_stats *out)
+{
+    out->flags_active = atomic_load(&s->flags_active);
+    out->flags_archived = atomic_load(&s->flags_archived);
+    out->db_errors = atomic_load(&s->db_errors);
+}
+
+vx_status svc_authenticate(service *s, const char *secret, size_t len,
+                           svc_principal *who, vx_error *err)
+{
+    if (!secret || len == 0 || len > 512)
+        return vx__error_set(err, VX_EAUTH, "", "missing or invalid token");
+    char key[65];
+    hash_hex(secret, len, key);
+    json_t *doc = NULL;
+    pthread_mutex_lock(&s->mu);
+    vx_status st = s->ops->doc_get(s->st, STORE_TOKEN, key, &doc, err);
+    pthread_mutex_unlock(&s->mu);
+    if (st == VX_EIO)
+        atomic_fetch_add(&s->db_errors, 1);
+    if (st != VX_OK) {
+        json_decref(doc);
+        return st == VX_ENOTFOUND
+                   ? vx__error_set(err, VX_EAUTH, "", "unknown token")
+                   : st;
+    }
+    /* The key lookup matched the hash; compare it again in constant time. */
+    const char *stored = json_string_value(json_object_get(doc, "hash"));
+    bool same =
+        stored && strlen(stored) == 64 && sodium_memcmp(stored, key, 64) == 0;
+    int64_t expires = json_integer_value(json_object_get(doc, "expiresAtMs"));
+    if (!same || json_is_true(json_object_get(doc, "revoked"))) {
+        json_decref(doc);
+        return vx__error_set(err, VX_EAUTH, "", "token revoked");
+    }
+    if (expires && expires <= now_ms()) {
+        json_decref(doc);
+        return vx__error_set(err, VX_EAUTH, "", "token expired");
+    }
+    memset(who, 0, sizeof(*who));
+    who->token_id = json_integer_value(json_object_get(doc, "id"));
+    const char *type = json_string_value(json_object_get(doc, "type"));
+    who->kind = strcmp(type, "admin") == 0    ? SVC_KIND_ADMIN
+                : strcmp(type, "client") == 0 ? SVC_KIND_CLIENT
+                                              : SVC_KIND_FRONTEND;
+    const char *role = json_string_value(json_object_get(doc, "role"));
+    who->role = !role                         ? SVC_ROLE_NONE
+                : strcmp(role, "admin") == 0  ? SVC_ROLE_ADMIN
+                : strcmp(role, "editor") == 0 ? SVC_ROLE_EDITOR
+                                              : SVC_ROLE_VIEWER;
+    snprintf(who->name, sizeof(who->name), "%s",
+             json_string_value(json_object_get(doc, "tokenName")));
+    snprintf(who->environment, sizeof(who->environment), "%s",
+             json_string_value(json_object_get(doc, "environment")));
+    size_t i, n = 0;
+    json_t *p;
+    json_array_foreach(json_object_get(doc, "projects"), i, p)
+    {
+        int w = snprintf(who->projects + n, sizeof(who->projects) - n, "%s%s",
+                         i ? "," : "", json_string_value(p));
+        if (w < 0 || (size_t)w >= sizeof(who->projects) - n)
+            break;
+        n += (size_t)w;
+    }
+    json_decref(doc);
+    return VX_OK;
+}
+
+vx_status svc_call(service *s, const svc_principal *who, const svc_req *req,
+                   json_t **out, vx_error *err)
+{
+    *out = NULL;
+    if (req->op >= SVC_OP_COUNT)
+        return vx__error_set(err, VX_EINVAL, "", "unknown operation");
+    const op_info *op = &OPS[req->op];
+    if (who->kind != SVC_KIND_ADMIN)
+        return vx__error_set(err, VX_EFORBIDDEN, "",
+                             "invalid token: expected "
+                             "an admin token for this endpoint");
+    if (who->role < op->min_role)
+        return vx__error_set(err, VX_EFORBIDDEN, "",
+                             "the %s role may not call %s",
+                             role_name(who->role), op->name);
+    svc_ctx c = {s, who, req, err, now_ms()};
+    pthread_mutex_lock(&s->mu);
+    vx_status st = op->writes ? s->ops->begin(s->st, err) : VX_OK;
+    if (st == VX_OK)
+        st = op->handler(&c, out);
+    if (op->writes) {
+        if (st == VX_OK)
+            st = s->ops->commit(s->st, err);
+        if (st != VX_OK)
+            s->ops->rollback(s->st);
+    }
+    if (st != VX_OK) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    bool recount =
+        st == VX_OK && op->writes &&
+        (req->op == SVC_OP_FEATURE_CREATE ||
+         req->op == SVC_OP_FEATURE_ARCHIVE ||
+         req->op == SVC_OP_ARCHIVE_REVIVE || req->op == SVC_OP_ARCHIVE_DELETE ||
+         req->op == SVC_OP_IMPORT);
+    if (recount)
+        count_flags(&c);
+    pthread_mutex_unlock(&s->mu);
+    if (st == VX_OK && !*out)
+        *out = json_object();
+    return st;
+}
+
+vx_status svc_admin_token(service *s, const char *name, bool rotate,
+                          char secret[SVC_SECRET_MAX], vx_error *err)
+{
+    svc_req req = {0};
+    svc_ctx c = {s, &SYSTEM, &req, err, now_ms()};
+    secret[0] = '\0';
+    pthread_mutex_lock(&s->mu);
+    vx_status st = s->ops->begin(s->st, err);
+    if (st == VX_OK && rotate) {
+        json_t *all = NULL;
+        st = svc__list(&c, STORE_TOKEN, NULL, &all);
+        size_t i;
+        json_t *t;
+        json_array_foreach(all, i, t)
+        {
+            if (st != VX_OK)
+                break;
+            const char *tn = json_string_value(json_object_get(t, "tokenName"));
+            if (strcmp(tn, name) != 0 ||
+                json_is_true(json_object_get(t, "revoked")))
+                continue;
+            json_object_set_new(t, "revoked", json_true());
+            json_object_set_new(t, "revokedAt", svc__time_json(c.now_ms));
+            st = svc__put(&c, STORE_TOKEN,
+                          json_string_value(json_object_get(t, "hash")), NULL,
+                          t);
+            if (st == VX_OK) {
+                json_t *data =
+                    json_pack("{sO}", "id", json_object_get(t, "id"));
+                st = svc__audit(&c, "api-token-deleted", NULL, NULL, NULL, data,
+                                NULL);
+                json_decref(data);
+            }
+        }
+        json_decref(all);
+    }
+    json_t *doc = NULL;
+    if (st == VX_OK) {
+        make_secret("*", "*", secret);
+        json_t *projects = json_array();
+        json_array_append_new(projects, json_string("*"));
+        st = svc__token_store(&c, secret, name, SVC_KIND_ADMIN, SVC_ROLE_ADMIN,
+                              "*", projects, 0, &doc);
+    }
+    if (st == VX_OK) {
+        json_t *data = json_pack("{sO sO ss}", "id", json_object_get(doc, "id"),
+                                 "tokenName", json_object_get(doc, "tokenName"),
+                                 "type", "admin");
+        st = svc__audit(&c, "api-token-created", NULL, NULL, NULL, data, NULL);
+        json_decref(data);
+    }
+    json_decref(doc);
+    if (st == VX_OK)
+        st = s->ops->commit(s->st, err);
+    if (st != VX_OK) {
+        s->ops->rollback(s->st);
+        secret[0] = '\0';
+    }
+    pthread_mutex_unlock(&s->mu);
+    return st;
+}

@@ -1,0 +1,179 @@
+/* The service layer: every use case of the admin API, as one call that
+ * authorizes the caller, validates the request (errors name the JSON pointer
+ * of the offending field), runs in one store transaction and writes its
+ * audit event in that same transaction. Nothing here knows about HTTP.
+ *
+ * Thread-safety: all calls on one service are serialised by its mutex;
+ * call from any thread. */
+#ifndef VX_SERVICE_SERVICE_H
+#define VX_SERVICE_SERVICE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vexil/status.h"
+
+typedef struct service service;
+
+typedef enum svc_token_kind {
+    SVC_KIND_ADMIN,
+    SVC_KIND_CLIENT,   /* "client" or "backend": server-side SDKs */
+    SVC_KIND_FRONTEND, /* browser and mobile SDKs */
+} svc_token_kind;
+
+typedef enum svc_role {
+    SVC_ROLE_NONE,   /* client and frontend tokens */
+    SVC_ROLE_VIEWER, /* read-only admin */
+    SVC_ROLE_EDITOR, /* everything but tokens, environments, feature types */
+    SVC_ROLE_ADMIN,  /* everything */
+} svc_role;
+
+/* Who is calling: the token that authenticated, as svc_authenticate found
+ * it. Plain data; `projects` is a comma-joined list ("*" = all). */
+typedef struct svc_principal {
+    int64_t token_id;      /* 0 for internal calls */
+    svc_token_kind kind;   /* token kind */
+    svc_role role;         /* admin tokens' role */
+    char name[128];        /* token name: the audit actor */
+    char environment[128]; /* client/frontend tokens' environment, else "*" */
+    char projects[512];    /* "*" or "p1,p2" */
+} svc_principal;
+
+/* One operation per admin route (docs/admin-api.md). */
+#define SVC_OP_MAP(X)                                                          \
+    X(PROJECT_LIST)                                                            \
+    X(PROJECT_CREATE)                                                          \
+    X(PROJECT_GET)                                                             \
+    X(PROJECT_DELETE)                                                          \
+    X(ENVIRONMENT_LIST)                                                        \
+    X(ENVIRONMENT_CREATE)                                                      \
+    X(FEATURE_LIST) /* project */                                              \
+    X(FEATURE_LIST_ALL)                                                        \
+    X(FEATURE_CREATE)  /* project */                                           \
+    X(FEATURE_GET)     /* project, feature */                                  \
+    X(FEATURE_UPDATE)  /* project, feature: PUT */                             \
+    X(FEATURE_PATCH)   /* project, feature: JSON Patch */                      \
+    X(FEATURE_ARCHIVE) /* project, feature */                                  \
+    X(FEATURE_VALIDATE)                                                        \
+    X(ARCHIVE_LIST)                                                            \
+    X(ARCHIVE_REVIVE)  /* feature */                                           \
+    X(ARCHIVE_DELETE)  /* feature */                                           \
+    X(STALE_SET)       /* project */                                           \
+    X(TAG_LIST)        /* feature */                                           \
+    X(TAG_ADD)         /* feature */                                           \
+    X(TAG_REMOVE)      /* feature, tag_type, tag_value */                      \
+    X(ENV_ON)          /* project, feature, environment */                     \
+    X(ENV_OFF)         /* project, feature, environment */                     \
+    X(STRATEGY_LIST)   /* project, feature, environment */                     \
+    X(STRATEGY_ADD)    /* project, feature, environment */                     \
+    X(STRATEGY_GET)    /* project, feature, environment, id */                 \
+    X(STRATEGY_UPDATE) /* project, feature, environment, id */                 \
+    X(STRATEGY_DELETE) /* project, feature, environment, id */                 \
+    X(STRATEGY_ORDER)  /* project, feature, environment */                     \
+    X(VARIANTS_GET)    /* project, feature, environment */                     \
+    X(VARIANTS_PUT)    /* project, feature, environment */                     \
+    X(VARIANTS_PATCH)  /* project, feature, environment */                     \
+    X(SEGMENT_LIST)                                                            \
+    X(SEGMENT_CREATE)                                                          \
+    X(SEGMENT_GET)           /* id */                                          \
+    X(SEGMENT_UPDATE)        /* id */                                          \
+    X(SEGMENT_DELETE)        /* id */                                          \
+    X(DEPENDENCY_ADD)        /* project, feature (child) */                    \
+    X(DEPENDENCY_REMOVE)     /* project, feature, id (parent name) */          \
+    X(DEPENDENCY_REMOVE_ALL) /* project, feature */                            \
+    X(TOKEN_LIST)                                                              \
+    X(TOKEN_CREATE)                                                            \
+    X(TOKEN_UPDATE) /* id */                                                   \
+    X(TOKEN_DELETE) /* id */                                                   \
+    X(EVENT_SEARCH) /* query */                                                \
+    X(FEATURE_TYPE_LIST)                                                       \
+    X(FEATURE_TYPE_LIFETIME) /* id */                                          \
+    X(PLAYGROUND)                                                              \
+    X(EXPORT)                                                                  \
+    X(IMPORT)
+
+typedef enum svc_op {
+#define SVC__OP_ENUM(name) SVC_OP_##name,
+    SVC_OP_MAP(SVC__OP_ENUM)
+#undef SVC__OP_ENUM
+        SVC_OP_COUNT
+} svc_op;
+
+/* "PROJECT_LIST" etc., for logs and metrics. */
+const char *svc_op_name(svc_op op);
+
+/* One request: path parameters (NULL when the route has none), the query
+ * string as a JSON object of strings (may be NULL) and the parsed body (may
+ * be NULL). Everything is borrowed for the call. */
+typedef struct svc_req {
+    svc_op op;
+    const char *project;     /* {project} */
+    const char *feature;     /* {feature} */
+    const char *environment; /* {environment} */
+    const char *id;          /* {id}: strategy, segment, token, type, parent */
+    const char *tag_type;    /* {type} of a tag */
+    const char *tag_value;   /* {value} of a tag */
+    const json_t *query;     /* query parameters */
+    const json_t *body;      /* request body */
+} svc_req;
+
+typedef void (*svc_log_fn)(void *ud, const char *level, const char *msg);
+
+typedef struct svc_config {
+    const char *database;             /* DSN, e.g. "sqlite:./data/vexil.db" */
+    const char *init_admin_tokens;    /* INIT_ADMIN_API_TOKENS, may be NULL */
+    const char *init_client_tokens;   /* INIT_CLIENT_API_TOKENS (or BACKEND) */
+    const char *init_frontend_tokens; /* INIT_FRONTEND_API_TOKENS */
+    svc_log_fn log;                   /* may be NULL */
+    void *log_ud;                     /* passed to log */
+} svc_config;
+
+#define SVC_SECRET_MAX 160 /* room for any secret Vexil generates */
+
+/* Opens the database, applies migrations, creates the defaults on first
+ * start (project "default", environments development and production,
+ * feature types) and seeds INIT_* tokens. When no admin token exists at all
+ * it creates one and writes its secret to `new_admin_secret` (else ""):
+ * the caller prints it once; only its hash is stored. */
+vx_status svc_open(const svc_config *cfg, service **out,
+                   char new_admin_secret[SVC_SECRET_MAX], vx_error *err);
+
+/* Closes the database cleanly. Accepts NULL. */
+void svc_close(service *s);
+
+/* Applies pending migrations to `database` and reports how many ran. */
+vx_status svc_migrate(const char *database, int *applied, vx_error *err);
+
+/* VX_OK while the database answers. */
+vx_status svc_ready(service *s);
+
+/* Finds the token whose secret is `secret[0..len)`: VX_EAUTH when unknown,
+ * revoked or expired. Fills `who`. */
+vx_status svc_authenticate(service *s, const char *secret, size_t len,
+                           svc_principal *who, vx_error *err);
+
+/* Runs one operation for `who`. On success `*out` is the answer body (a new
+ * reference; never NULL). Errors: VX_EFORBIDDEN (wrong kind or role),
+ * VX_EINVAL/VX_ESCHEMA (bad input, `err->path` names the field),
+ * VX_ENOTFOUND, VX_ECONFLICT, VX_ELIMIT, VX_EIO. On any error nothing was
+ * written. */
+vx_status svc_call(service *s, const svc_principal *who, const svc_req *req,
+                   json_t **out, vx_error *err);
+
+/* Creates an admin token named `name` (revoking earlier tokens of that name
+ * when `rotate`) and returns its secret: the offline recovery path used by
+ * `vexil admin-token` and `make run`. */
+vx_status svc_admin_token(service *s, const char *name, bool rotate,
+                          char secret[SVC_SECRET_MAX], vx_error *err);
+
+/* Counters for /metrics. */
+typedef struct svc_stats {
+    int64_t flags_active;   /* not archived */
+    int64_t flags_archived; /* archived */
+    int64_t db_errors;      /* store calls that failed with VX_EIO */
+} svc_stats;
+void svc_get_stats(service *s, svc_stats *out);
+
+#endif

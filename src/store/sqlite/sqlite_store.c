@@ -1,0 +1,500 @@
+/* SQLite implementation of the store method table. Documents are stored as
+ * JSON text; statements are prepared once per connection and reset after
+ * each use. Writes happen inside BEGIN IMMEDIATE ... COMMIT, so every use
+ * case is one transaction and a crash leaves either all of it or none. */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/alloc.h"
+#include "base/error.h"
+#include "store/sqlite/sqlite_store.h"
+
+enum {
+    Q_GET,
+    Q_PUT,
+    Q_DELETE,
+    Q_LIST_ALL,
+    Q_LIST_PARENT,
+    Q_COUNT,
+    Q_SEQ_BUMP,
+    Q_SEQ_GET,
+    Q_EVENT_ADD,
+    Q_COUNT_STMTS,
+};
+
+static const char *const SQL[Q_COUNT_STMTS] = {
+    [Q_GET] = "SELECT data FROM docs WHERE kind = ?1 AND key = ?2",
+    [Q_PUT] =
+        "INSERT INTO docs (kind, key, parent, data) VALUES (?1, ?2, ?3, ?4)"
+        " ON CONFLICT (kind, key) DO UPDATE SET parent = excluded.parent,"
+        " data = excluded.data",
+    [Q_DELETE] = "DELETE FROM docs WHERE kind = ?1 AND key = ?2",
+    [Q_LIST_ALL] = "SELECT data FROM docs WHERE kind = ?1 ORDER BY rowid",
+    [Q_LIST_PARENT] =
+        "SELECT data FROM docs WHERE kind = ?1 AND parent = ?2 ORDER BY rowid",
+    [Q_COUNT] = "SELECT count(*) FROM docs WHERE kind = ?1",
+    [Q_SEQ_BUMP] = "INSERT INTO seqs (name, value) VALUES (?1, 1)"
+                   " ON CONFLICT (name) DO UPDATE SET value = value + 1",
+    [Q_SEQ_GET] = "SELECT value FROM seqs WHERE name = ?1",
+    [Q_EVENT_ADD] =
+        "INSERT INTO events (type, created_by, project, environment,"
+        " feature, data, pre_data, created_at)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+};
+
+typedef struct sqlite_store {
+    store base;                        /* must be first */
+    sqlite3 *db;                       /* the connection */
+    sqlite3_stmt *stmt[Q_COUNT_STMTS]; /* prepared lazily */
+} sqlite_store;
+
+static vx_status db_error(sqlite_store *s, vx_error *err, const char *what)
+{
+    int code = sqlite3_errcode(s->db);
+    vx_status st = (code == SQLITE_NOMEM) ? VX_ENOMEM : VX_EIO;
+    vx__error_set(err, st, "", "database: %s: %s", what, sqlite3_errmsg(s->db));
+    return st;
+}
+
+static sqlite3_stmt *stmt(sqlite_store *s, int q, vx_error *err)
+{
+    if (!s->stmt[q] &&
+        sqlite3_prepare_v3(s->db, SQL[q], -1, SQLITE_PREPARE_PERSISTENT,
+                           &s->stmt[q], NULL) != SQLITE_OK) {
+        db_error(s, err, "prepare");
+        return NULL;
+    }
+    return s->stmt[q];
+}
+
+static vx_status exec(sqlite_store *s, const char *sql, vx_error *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        vx__error_set(err, VX_EIO, "", "database: %s", msg ? msg : "error");
+        sqlite3_free(msg);
+        return VX_EIO;
+    }
+    return VX_OK;
+}
+
+static void sq_close(store *base)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    if (!s)
+        return;
+    for (int i = 0; i < Q_COUNT_STMTS; i++)
+        sqlite3_finalize(s->stmt[i]);
+    sqlite3_close(s->db);
+    vx__free(s);
+}
+
+/* Creates the directory holding `path` when it is missing (one level). */
+static void ensure_dir(const char *path)
+{
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return;
+    *slash = '\0';
+    mkdir(dir, 0700);
+}
+
+static vx_status sq_open(const char *dsn, store **out, vx_error *err)
+{
+    *out = NULL;
+    sqlite_store *s = vx__malloc(sizeof(*s));
+    if (!s)
+        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    memset(s, 0, sizeof(*s));
+    s->base.ops = &store_sqlite_ops;
+    if (strcmp(dsn, ":memory:") != 0)
+        ensure_dir(dsn);
+    int flags =
+        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
+    if (sqlite3_open_v2(dsn, &s->db, flags, NULL) != SQLITE_OK) {
+        vx__error_set(err, VX_EIO, "", "cannot open database %s: %s", dsn,
+                      s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        sq_close(&s->base);
+        return VX_EIO;
+    }
+    sqlite3_busy_timeout(s->db, 5000);
+    vx_status st = exec(s,
+                        "PRAGMA journal_mode = WAL;"
+                        "PRAGMA synchronous = NORMAL;"
+                        "PRAGMA foreign_keys = ON;",
+                        err);
+    if (st != VX_OK) {
+        sq_close(&s->base);
+        return st;
+    }
+    *out = &s->base;
+    return VX_OK;
+}
+
+static vx_status sq_migrate(store *base, int *applied, vx_error *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    *applied = 0;
+    vx_status st = exec(s,
+                        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                        " version INTEGER PRIMARY KEY,"
+                        " applied_at INTEGER NOT NULL)",
+                        err);
+    if (st != VX_OK)
+        return st;
+    for (int v = 1; v <= sqlite_migration_count; v++) {
+        char check[128];
+        snprintf(check, sizeof(check),
+                 "SELECT 1 FROM schema_migrations WHERE version = %d", v);
+        sqlite3_stmt *q;
+        if (sqlite3_prepare_v2(s->db, check, -1, &q, NULL) != SQLITE_OK)
+            return db_error(s, err, "migrate");
+        int rc = sqlite3_step(q);
+        sqlite3_finalize(q);
+        if (rc == SQLITE_ROW)
+            continue;
+        char record[160];
+        snprintf(record, sizeof(record),
+                 "INSERT INTO schema_migrations VALUES (%d, unixepoch())", v);
+        st = exec(s, "BEGIN IMMEDIATE", err);
+        if (st == VX_OK)
+            st = exec(s, sqlite_migrations[v - 1], err);
+        if (st == VX_OK)
+            st = exec(s, record, err);
+        if (st == VX_OK)
+            st = exec(s, "COMMIT", err);
+        if (st != VX_OK) {
+            exec(s, "ROLLBACK", NULL);
+            return st;
+        }
+        (*applied)++;
+    }
+    return VX_OK;
+}
+
+static vx_status sq_ping(store *base)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    return exec(s, "SELECT 1 FROM schema_migrations LIMIT 1", NULL);
+}
+
+static vx_status sq_begin(store *base, vx_error *err)
+{
+    return exec((sqlite_store *)base, "BEGIN IMMEDIATE", err);
+}
+
+static vx_status sq_commit(store *base, vx_error *err)
+{
+    return exec((sqlite_store *)base, "COMMIT", err);
+}
+
+static void sq_rollback(store *base)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    if (!sqlite3_get_autocommit(s->db))
+        exec(s, "ROLLBACK", NULL);
+}
+
+static json_t *row_json(sqlite3_stmt *q, int col)
+{
+    const char *text = (const char *)sqlite3_column_text(q, col);
+    int n = sqlite3_column_bytes(q, col);
+    return text ? json_loadb(text, (size_t)n, 0, NULL) : NULL;
+}
+
+static vx_status sq_doc_get(store *base, store_kind k, const char *key,
+                            json_t **out, vx_error *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    *out = NULL;
+    sqlite3_stmt *q = stmt(s, Q_GET, err);
+    if (!q)
+        return VX_EIO;
+    sqlite3_bind_int(q, 1, (int)k);
+    sqlite3_bind_text(q, 2, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    vx_status st = VX_OK;
+    if (rc == SQLITE_ROW) {
+        *out = row_json(q, 0);
+        if (!*out)
+            st = vx__error_set(err, VX_EIO, "", "database: corrupt document");
+    } else if (rc == SQLITE_DONE) {
+        st = VX_ENOTFOUND;
+    } else {
+        st = db_error(s, err, "read");
+    }
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    return st;
+}
+
+static vx_status sq_doc_put(store *base, store_kind k, const char *key,
+                            const char *parent, const json_t *doc,
+                            vx_error *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *q = stmt(s, Q_PUT, err);
+    if (!q)
+        return VX_EIO;
+    char *text = json_dumps(doc, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!text)
+        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    sqlite3_bind_int(q, 1, (int)k);
+    sqlite3_bind_text(q, 2, key, -1, SQLITE_STATIC);
+    if (parent)
+        sqlite3_bind_text(q, 3, parent, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(q, 3);
+    sqlite3_bind_text(q, 4, text, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    vx_status st = rc == SQLITE_DONE ? VX_OK : db_error(s, err, "write");
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    free(text);
+    return st;
+}
+
+static vx_status sq_doc_delete(store *base, store_kind k, const char *key,
+                               vx_error *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *q = stmt(s, Q_DELETE, err);
+    if (!q)
+        return VX_EIO;
+    sqlite3_bind_int(q, 1, (int)k);
+    sqlite3_bind_text(q, 2, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    vx_status st = rc == SQLITE_DONE ? VX_OK : db_error(s, err, "delete");
+    if (st == VX_OK && sqlite3_changes(s->db) == 0)
+        st = VX_ENOTFOUND;
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    return st;
+}
+
+static vx_status collect(sqlite_store *s, sqlite3_stmt *q, json_t **out,
+                         vx_error *err)
+{
+    json_t *arr = json_array();
+    vx_status st = arr ? VX_OK : VX_ENOMEM;
+    int rc = SQLITE_DONE;
+    while (st == VX_OK) {
+        rc = sqlite3_step(q);
+        if (rc != SQLITE_ROW)
+            break;
+        json_t *doc = row_json(q, 0);
+        if (!doc || json_array_append_new(arr, doc) != 0)
+            st = vx__error_set(err, VX_EIO, "", "database: corrupt document");
+    }
+    if (st == VX_OK && rc != SQLITE_DONE)
+        st = db_error(s, err, "list");
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    if (st != VX_OK) {
+        json_decref(arr);
+        arr = NULL;
+    }
+    *out = arr;
+    return st;
+}
+
+static vx_status sq_doc_list(store *base, store_kind k, const char *parent,
+                             json_t **out, vx_error *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    *out = NULL;
+    sqlite3_stmt *q = stmt(s, parent ? Q_LIST_PARENT : Q_LIST_ALL, err);
+    if (!q)
+        return VX_EIO;
+    sqlite3_bind_int(q, 1, (int)k);
+    if (parent)
+        sqlite3_bind_text(q, 2, parent, -1, SQLITE_STATIC);
+    return collect(s, q, out, err);
+}
+
+static vx_status sq_doc_count(store *base, store_kind k, int64_t *out,
+                              vx_error *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *q = stmt(s, Q_COUNT, err);
+    if (!q)
+        return VX_EIO;
+    sqlite3_bind_int(q, 1, (int)k);
+    vx_status st = VX_OK;
+    if (sqlite3_step(q) == SQLITE_ROW)
+        *out = sqlite3_column_int64(q, 0);
+    else
+        st = db_error(s, err, "count");
+    sqlite3_reset(q);
+    return st;
+}
+
+static vx_status sq_next_id(store *base, const char *seq, int64_t *out,
+                            vx_error *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *bump = stmt(s, Q_SEQ_BUMP, err);
+    sqlite3_stmt *get = stmt(s, Q_SEQ_GET, err);
+    if (!bump || !get)
+        return VX_EIO;
+    sqlite3_bind_text(bump, 1, seq, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(bump);
+    sqlite3_reset(bump);
+    if (rc != SQLITE_DONE)
+        return db_error(s, err, "sequence");
+    sqlite3_bind_text(get, 1, seq, -1, SQLITE_STATIC);
+    vx_status st = VX_OK;
+    if (sqlite3_step(get) == SQLITE_ROW)
+        *out = sqlite3_column_int64(get, 0);
+    else
+        st = db_error(s, err, "sequence");
+    sqlite3_reset(get);
+    return st;
+}
+
+static void bind_opt(sqlite3_stmt *q, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(q, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(q, i);
+}
+
+static vx_status sq_event_append(store *base, store_event *ev, vx_error *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *q = stmt(s, Q_EVENT_ADD, err);
+    if (!q)
+        return VX_EIO;
+    char *data =
+        ev->data ? json_dumps(ev->data, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    char *pre = ev->pre_data
+                    ? json_dumps(ev->pre_data, JSON_COMPACT | JSON_ENCODE_ANY)
+                    : NULL;
+    sqlite3_bind_text(q, 1, ev->type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, ev->created_by, -1, SQLITE_STATIC);
+    bind_opt(q, 3, ev->project);
+    bind_opt(q, 4, ev->environment);
+    bind_opt(q, 5, ev->feature);
+    bind_opt(q, 6, data);
+    bind_opt(q, 7, pre);
+    sqlite3_bind_int64(q, 8, ev->created_ms);
+    int rc = sqlite3_step(q);
+    vx_status st = rc == SQLITE_DONE ? VX_OK : db_error(s, err, "event");
+    if (st == VX_OK)
+        ev->id = sqlite3_last_insert_rowid(s->db);
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    free(data);
+    free(pre);
+    return st;
+}
+
+/* Builds the WHERE clause of an event query; binds are numbered ?1..?7. */
+static void event_where(char *buf, size_t cap, const store_event_filter *f)
+{
+    snprintf(
+        buf, cap,
+        " WHERE (?1 IS NULL OR type = ?1) AND (?2 IS NULL OR project = ?2)"
+        " AND (?3 IS NULL OR feature = ?3)"
+        " AND (?4 IS NULL OR environment = ?4)"
+        " AND (?5 IS NULL OR created_by = ?5)"
+        " AND (?6 = 0 OR created_at >= ?6) AND (?7 = 0 OR created_at <= ?7)");
+    (void)f;
+}
+
+static void event_bind(sqlite3_stmt *q, const store_event_filter *f)
+{
+    bind_opt(q, 1, f->type);
+    bind_opt(q, 2, f->project);
+    bind_opt(q, 3, f->feature);
+    bind_opt(q, 4, f->environment);
+    bind_opt(q, 5, f->created_by);
+    sqlite3_bind_int64(q, 6, f->from_ms);
+    sqlite3_bind_int64(q, 7, f->to_ms);
+}
+
+static json_t *text_json(sqlite3_stmt *q, int col)
+{
+    if (sqlite3_column_type(q, col) == SQLITE_NULL)
+        return json_null();
+    json_t *j = row_json(q, col);
+    return j ? j : json_null();
+}
+
+static json_t *text_or_null(sqlite3_stmt *q, int col)
+{
+    const char *t = (const char *)sqlite3_column_text(q, col);
+    return t ? json_string(t) : json_null();
+}
+
+static vx_status sq_event_query(store *base, const store_event_filter *f,
+                                json_t **out, int64_t *total, vx_error *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    char where[512], sql[1024];
+    *out = NULL;
+    event_where(where, sizeof(where), f);
+    sqlite3_stmt *q;
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM events%s", where);
+    if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK)
+        return db_error(s, err, "events");
+    event_bind(q, f);
+    *total = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
+    sqlite3_finalize(q);
+    snprintf(sql, sizeof(sql),
+             "SELECT id, type, created_by, project, environment, feature, data,"
+             " pre_data, created_at FROM events%s ORDER BY id DESC"
+             " LIMIT ?8 OFFSET ?9",
+             where);
+    if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK)
+        return db_error(s, err, "events");
+    event_bind(q, f);
+    sqlite3_bind_int64(q, 8, f->limit);
+    sqlite3_bind_int64(q, 9, f->offset);
+    json_t *arr = json_array();
+    while (arr && sqlite3_step(q) == SQLITE_ROW) {
+        json_t *ev =
+            json_pack("{sI sO sO sO sO sO sO sO sI}", "id",
+                      (json_int_t)sqlite3_column_int64(q, 0), "type",
+                      text_or_null(q, 1), "createdBy", text_or_null(q, 2),
+                      "project", text_or_null(q, 3), "environment",
+                      text_or_null(q, 4), "featureName", text_or_null(q, 5),
+                      "data", text_json(q, 6), "preData", text_json(q, 7),
+                      "createdAtMs", (json_int_t)sqlite3_column_int64(q, 8));
+        if (!ev || json_array_append_new(arr, ev) != 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    sqlite3_finalize(q);
+    if (!arr)
+        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    *out = arr;
+    return VX_OK;
+}
+
+const store_ops store_sqlite_ops = {
+    .version = STORE_OPS_VERSION,
+    .name = "sqlite",
+    .open = sq_open,
+    .close = sq_close,
+    .migrate = sq_migrate,
+    .ping = sq_ping,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .doc_get = sq_doc_get,
+    .doc_put = sq_doc_put,
+    .doc_delete = sq_doc_delete,
+    .doc_list = sq_doc_list,
+    .doc_count = sq_doc_count,
+    .next_id = sq_next_id,
+    .event_append = sq_event_append,
+    .event_query = sq_event_query,
+};

@@ -1,0 +1,104 @@
+/* The storage interface: a versioned method table that each backend
+ * (sqlite/, and postgres/ later) implements. Vexil's state is a set of JSON
+ * documents by kind and key, plus the append-only event log and named
+ * sequences; validation, authorization and auditing live above, in
+ * src/service, which calls these inside one transaction per use case.
+ *
+ * Thread-safety: a store handle is used by one thread at a time (the service
+ * serialises access). Documents passed in are borrowed; documents returned
+ * are new references the caller must json_decref. */
+#ifndef VX_STORE_STORE_H
+#define VX_STORE_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vexil/status.h"
+
+#define STORE_OPS_VERSION 1
+
+typedef enum store_kind {
+    STORE_PROJECT,      /* key: project id */
+    STORE_ENVIRONMENT,  /* key: environment name */
+    STORE_FEATURE,      /* key: flag name; parent: project id */
+    STORE_SEGMENT,      /* key: decimal segment id */
+    STORE_FEATURE_TYPE, /* key: type id */
+    STORE_TOKEN,        /* key: hex SHA-256 of the secret */
+    STORE_KIND_COUNT,
+} store_kind;
+
+typedef struct store store; /* a backend embeds this as its first member */
+
+typedef struct store_event {
+    int64_t id;              /* assigned by event_append */
+    const char *type;        /* "feature-created", ... */
+    const char *created_by;  /* actor: the token's name */
+    const char *project;     /* may be NULL */
+    const char *environment; /* may be NULL */
+    const char *feature;     /* may be NULL */
+    const json_t *data;      /* may be NULL */
+    const json_t *pre_data;  /* may be NULL */
+    int64_t created_ms;      /* ms since the epoch */
+} store_event;
+
+typedef struct store_event_filter {
+    const char *type, *project, *feature, *environment,
+        *created_by;        /* NULL = any */
+    int64_t from_ms, to_ms; /* inclusive bounds, 0 = open */
+    int64_t offset, limit;  /* pagination, newest first */
+} store_event_filter;
+
+typedef struct store_ops {
+    int version;      /* STORE_OPS_VERSION */
+    const char *name; /* "sqlite" */
+
+    /* Opens the database named by `dsn` (the part after "sqlite:"). */
+    vx_status (*open)(const char *dsn, store **out, vx_error *err);
+    /* Closes cleanly; accepts NULL. */
+    void (*close)(store *s);
+    /* Applies pending numbered migrations; `applied` gets how many. */
+    vx_status (*migrate)(store *s, int *applied, vx_error *err);
+    /* VX_OK when the database answers a trivial query. */
+    vx_status (*ping)(store *s);
+
+    /* One write transaction at a time; rollback is safe after any error. */
+    vx_status (*begin)(store *s, vx_error *err);
+    vx_status (*commit)(store *s, vx_error *err);
+    void (*rollback)(store *s);
+
+    /* Documents. get: VX_ENOTFOUND when absent. put: insert or replace,
+     * keeping the original insertion order. list: insertion order, a JSON
+     * array of documents, restricted to `parent` unless it is NULL. */
+    vx_status (*doc_get)(store *s, store_kind k, const char *key, json_t **out,
+                         vx_error *err);
+    vx_status (*doc_put)(store *s, store_kind k, const char *key,
+                         const char *parent, const json_t *doc, vx_error *err);
+    vx_status (*doc_delete)(store *s, store_kind k, const char *key,
+                            vx_error *err);
+    vx_status (*doc_list)(store *s, store_kind k, const char *parent,
+                          json_t **out, vx_error *err);
+    vx_status (*doc_count)(store *s, store_kind k, int64_t *out, vx_error *err);
+
+    /* Next value of a named sequence (1, 2, 3, ...), inside the transaction. */
+    vx_status (*next_id)(store *s, const char *seq, int64_t *out,
+                         vx_error *err);
+
+    /* The audit log: append-only. query: newest first; `total` counts every
+     * match ignoring offset/limit. */
+    vx_status (*event_append)(store *s, store_event *ev, vx_error *err);
+    vx_status (*event_query)(store *s, const store_event_filter *f,
+                             json_t **out, int64_t *total, vx_error *err);
+} store_ops;
+
+struct store {
+    const store_ops *ops; /* the backend's method table */
+};
+
+/* The backend for a DSN ("sqlite:./data/vexil.db"), or NULL when the scheme
+ * is unknown. `*rest` is set to the part after the scheme. */
+const store_ops *store_backend_for(const char *dsn, const char **rest);
+
+extern const store_ops store_sqlite_ops;
+
+#endif
