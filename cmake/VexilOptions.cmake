@@ -1,10 +1,12 @@
 # Warnings and sanitizers for every Vexil target.
 add_compile_options(-Wall -Wextra -Wshadow -Wstrict-prototypes
                     -Wmissing-prototypes -Wno-missing-field-initializers
-                    -Wformat=2 -Wvla
-                    # Truncating into fixed buffers (error paths, messages) is
-                    # intended: snprintf bounds it.
-                    -Wno-format-truncation)
+                    -Wformat=2 -Wvla)
+# Truncating into fixed buffers (error paths, messages) is intended:
+# snprintf bounds it. GCC only: clang has no such warning.
+if(CMAKE_C_COMPILER_ID STREQUAL "GNU")
+  add_compile_options(-Wno-format-truncation)
+endif()
 add_compile_definitions(_GNU_SOURCE)
 if(VX_WERROR)
   add_compile_options(-Werror)
