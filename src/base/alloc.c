@@ -7,6 +7,7 @@
 
 static _Atomic uint64_t g_count;           /* allocations made */
 static _Atomic size_t g_budget = SIZE_MAX; /* remaining before failure */
+static _Thread_local uint64_t t_failures;  /* refusals on this thread */
 
 static int take_budget(void)
 {
@@ -17,6 +18,7 @@ static int take_budget(void)
         if (atomic_compare_exchange_weak(&g_budget, &b, b - 1))
             return 1;
     }
+    t_failures++;
     return 0;
 }
 
@@ -44,6 +46,11 @@ void vx__free(void *p)
 void vx__alloc_set_budget(size_t budget)
 {
     atomic_store(&g_budget, budget);
+}
+
+uint64_t vx__alloc_failures(void)
+{
+    return t_failures;
 }
 
 uint64_t vx__alloc_count(void)

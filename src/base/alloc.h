@@ -17,5 +17,8 @@ void vx__free(void *p);
  * the (N+1)th allocation from now fail; SIZE_MAX means unlimited. */
 void vx__alloc_set_budget(size_t budget);
 uint64_t vx__alloc_count(void); /* allocations made so far, process-wide */
+/* Allocations refused on the calling thread so far: lets a caller tell an
+ * out-of-memory failure inside a library (jansson) from bad input. */
+uint64_t vx__alloc_failures(void);
 
 #endif

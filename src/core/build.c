@@ -221,7 +221,8 @@ vx_status vx__builder_finish(vx__builder *b, vx_snapshot **out)
         s->flags[s->nflags++] = f;
         s->index[j] = s->nflags;
     }
-    qsort(b->segs, b->nsegs, sizeof(*b->segs), seg_cmp);
+    if (b->nsegs > 1)
+        qsort(b->segs, b->nsegs, sizeof(*b->segs), seg_cmp);
     s->segments = b->segs;
     s->nsegments = b->nsegs;
     /* Ownership of the chunks moved to the snapshot. */

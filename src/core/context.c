@@ -137,13 +137,15 @@ VX_API vx_status vx_context_set_parse(const char *json, size_t len,
 {
     json_error_t jerr;
     *out = NULL;
+    uint64_t refused = vx__alloc_failures();
     json_t *doc = json_loadb(json, len, 0, &jerr);
+    if (!doc && vx__alloc_failures() != refused)
+        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
     if (!doc) {
         vx__error_set(err, VX_EPARSE, "", "%s", jerr.text);
-        if (err) {
-            err->line = jerr.line > 0 ? (uint32_t)jerr.line : 1;
-            err->column = jerr.column > 0 ? (uint32_t)jerr.column : 1;
-        }
+        if (err)
+            vx__json_error_pos(json, len, (size_t)jerr.position, &err->line,
+                               &err->column);
         return VX_EPARSE;
     }
     vx_context_set *cs = vx__malloc(sizeof(*cs));

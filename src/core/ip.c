@@ -18,8 +18,8 @@ static bool parse_v4(const char *s, size_t len, uint8_t out[4])
             v = v * 10 + (unsigned)(s[i] - '0');
             i++;
         }
-        if (i == start || v > 255)
-            return false;
+        if (i == start || v > 255 || (i - start > 1 && s[start] == '0'))
+            return false; /* leading zeros are refused, as ip-address does */
         out[part] = (uint8_t)v;
     }
     return i == len;

@@ -167,8 +167,14 @@ void vx__json_locate(const char *text, size_t len, const char *pointer,
         }
         best = s.i;
     }
+    vx__json_pos_of(text, len, best, line, column);
+}
+
+void vx__json_pos_of(const char *text, size_t len, size_t pos, uint32_t *line,
+                     uint32_t *column)
+{
     uint32_t l = 1, c = 1;
-    for (size_t i = 0; i < best && i < len; i++) {
+    for (size_t i = 0; i < pos && i < len; i++) {
         if (text[i] == '\n') {
             l++;
             c = 1;
@@ -178,4 +184,12 @@ void vx__json_locate(const char *text, size_t len, const char *pointer,
     }
     *line = l;
     *column = c;
+}
+
+void vx__json_error_pos(const char *text, size_t len, size_t pos,
+                        uint32_t *line, uint32_t *column)
+{
+    vx__json_pos_of(text, len, pos, line, column);
+    if (*column > 1)
+        (*column)--;
 }

@@ -12,4 +12,13 @@
 void vx__json_locate(const char *text, size_t len, const char *pointer,
                      uint32_t *line, uint32_t *column);
 
+/* Line and byte column (1-based) of byte offset `pos` in `text`. */
+void vx__json_pos_of(const char *text, size_t len, size_t pos, uint32_t *line,
+                     uint32_t *column);
+
+/* Position of a jansson parse error, with the column in bytes (jansson
+ * counts characters): the bytes consumed on the error's line, at least 1. */
+void vx__json_error_pos(const char *text, size_t len, size_t pos,
+                        uint32_t *line, uint32_t *column);
+
 #endif

@@ -1042,8 +1042,12 @@ static vx_status apply_event(loader *L, vx__builder *b, const json_t *ev)
         vx__flag *flag;
         st = f ? compile_flag(L, f, &flag)
                : fail(L, VX_ESCHEMA, "required object \"feature\" is missing");
-        if (st == VX_OK)
+        if (st == VX_OK) {
             st = vx__builder_put_flag_take(b, flag);
+            if (st != VX_OK)
+                st = fail(L, st, "%s",
+                          st == VX_ELIMIT ? "too many flags" : "out of memory");
+        }
         pop(L, old);
     } else if (strcmp(t, "feature-removed") == 0) {
         const json_t *name = json_object_get(ev, "featureName");
@@ -1102,14 +1106,16 @@ static vx_status parse_doc(loader *L, json_t **out)
     if (L->len > VX_LIMIT_DOC_BYTES)
         return fail(L, VX_ELIMIT, "document larger than %zu bytes",
                     (size_t)VX_LIMIT_DOC_BYTES);
+    uint64_t refused = vx__alloc_failures();
     json_t *doc = json_loadb(L->text, L->len,
                              JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+    if (!doc && vx__alloc_failures() != refused)
+        return fail(L, VX_ENOMEM, "out of memory");
     if (!doc) {
         vx_status st = fail(L, VX_EPARSE, "%s", jerr.text);
-        if (L->err) {
-            L->err->line = jerr.line > 0 ? (uint32_t)jerr.line : 1;
-            L->err->column = jerr.column > 0 ? (uint32_t)jerr.column : 1;
-        }
+        if (L->err)
+            vx__json_error_pos(L->text, L->len, (size_t)jerr.position,
+                               &L->err->line, &L->err->column);
         return st;
     }
     if (!json_is_object(doc)) {

@@ -19,8 +19,32 @@ struct vx_scratch {
     pcre2_match_data *md; /* reused by every match on this thread */
 };
 
-/* Returns true when the pattern uses syntax RE2 lacks. Scans outside
- * character classes; escapes are skipped pairwise. */
+/* Escapes RE2 knows after a backslash, besides punctuation: \a \f \t \n
+ * \r \v, \x (hex), \0 (octal), the classes \d \s \w and their negations,
+ * \p and \P (Unicode classes), and outside classes \b \B \A \z \C \Q. */
+static bool re2_escape_ok(char e, bool in_class)
+{
+    if (!((e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z') ||
+          (e >= '0' && e <= '9')))
+        return true; /* escaped punctuation */
+    if (strchr("aftnrvxdDsSwWpP0", e))
+        return true;
+    return !in_class && strchr("bBAzCQ", e);
+}
+
+/* Length of the `{...}` after \p, \P or \x at p[i] (0 when none). */
+static size_t brace_len(const char *p, size_t len, size_t i)
+{
+    if (i >= len || p[i] != '{')
+        return 0;
+    const char *end = memchr(p + i, '}', len - i);
+    return end ? (size_t)(end - (p + i)) + 1 : 0;
+}
+
+/* Returns true when the pattern uses syntax RE2 lacks (look-around,
+ * back-references, atomic groups, possessive quantifiers, recursion,
+ * conditionals, comments, verbs, unknown escapes or inline flags). Text
+ * inside \Q...\E and character classes is scanned with their own rules. */
 static bool uses_non_re2_syntax(const char *p, size_t len)
 {
     bool in_class = false;
@@ -30,11 +54,22 @@ static bool uses_non_re2_syntax(const char *p, size_t len)
             if (i + 1 >= len)
                 return false; /* PCRE2 rejects it anyway */
             char e = p[i + 1];
-            if (!in_class &&
-                (e == 'K' || e == 'G' || e == 'Z' || e == 'g' || e == 'k' ||
-                 e == 'R' || e == 'X' || (e >= '1' && e <= '9')))
+            if (!re2_escape_ok(e, in_class))
                 return true;
             i++;
+            if (e == 'p' || e == 'P' || e == 'x')
+                i += brace_len(p, len, i + 1);
+            if (e == 'Q') { /* literal text up to \E */
+                const char *q = p + i + 1;
+                const char *end = NULL;
+                for (size_t k = 0; q + k + 1 < p + len; k++) {
+                    if (q[k] == '\\' && q[k + 1] == 'E') {
+                        end = q + k;
+                        break;
+                    }
+                }
+                i = end ? (size_t)(end - p) + 1 : len;
+            }
             continue;
         }
         if (in_class) {
@@ -60,8 +95,8 @@ static bool uses_non_re2_syntax(const char *p, size_t len)
         if (c == '(' && i + 2 < len && p[i + 1] == '?') {
             char q = p[i + 2];
             if (q == '=' || q == '!' || q == '>' || q == '(' || q == 'R' ||
-                q == '&' || q == '|' || q == 'C' || q == '+' ||
-                (q >= '0' && q <= '9'))
+                q == '&' || q == '|' || q == 'C' || q == '+' || q == '#' ||
+                q == '^' || (q >= '0' && q <= '9'))
                 return true;
             if (q == '<' && i + 3 < len && (p[i + 3] == '=' || p[i + 3] == '!'))
                 return true;

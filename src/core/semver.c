@@ -68,11 +68,8 @@ bool vx__semver_parse(const char *s, size_t len, vx__semver *out)
             p->len = (uint32_t)n;
             p->numeric = all_digits;
             p->num = 0;
-            if (all_digits) {
-                size_t j = start;
-                if (!parse_num(s, start + n, &j, &p->num))
-                    p->numeric = false; /* > MAX_SAFE: node keeps it a string */
-            }
+            for (size_t j = start; all_digits && j < start + n; j++)
+                p->num = p->num * 10 + (s[j] - '0');
             if (i < len && s[i] == '.') {
                 i++;
                 continue;
@@ -119,9 +116,8 @@ int vx__semver_cmp(const vx__semver *a, const vx__semver *b)
             return a->npre == b->npre ? 0 : (i == a->npre ? -1 : 1);
         const vx__semver_ident *x = &a->pre[i], *y = &b->pre[i];
         if (x->numeric && y->numeric) {
-            c = cmp_u64(x->num, y->num);
-            if (c != 0)
-                return c;
+            if (x->num != y->num)
+                return x->num < y->num ? -1 : 1;
         } else if (x->numeric != y->numeric) {
             return x->numeric ? -1 : 1;
         } else {

@@ -13,7 +13,7 @@ typedef struct vx__semver_ident {
     const char *s; /* borrowed from the parsed text */
     uint32_t len;  /* bytes */
     bool numeric;  /* all digits: compared as a number */
-    uint64_t num;  /* value when numeric */
+    double num;    /* value when numeric (node compares +a < +b) */
 } vx__semver_ident;
 
 typedef struct vx__semver {

@@ -120,14 +120,30 @@ double vx__js_number(const char *s, size_t len)
         case 'B': base = 2; break;
         }
         if (base) {
-            double v = 0;
             for (size_t i = 2; i < len; i++) {
-                int d = digit_val(s[i], base);
-                if (d < 0)
+                if (digit_val(s[i], base) < 0)
                     return NAN;
-                v = v * base + d;
             }
-            return v;
+            if (base == 16 && len < 512) {
+                /* strtod rounds a hex literal once, correctly, as V8 does */
+                char buf[512];
+                memcpy(buf, s, len);
+                buf[len] = '\0';
+                return strtod(buf, NULL);
+            }
+            /* Octal and binary: exact while the value fits 64 bits. */
+            uint64_t v = 0;
+            double d = 0;
+            bool exact = true;
+            for (size_t i = 2; i < len; i++) {
+                uint64_t dv = (uint64_t)digit_val(s[i], base);
+                if (exact && v > (UINT64_MAX - dv) / (uint64_t)base)
+                    exact = false;
+                if (exact)
+                    v = v * (uint64_t)base + dv;
+                d = d * base + (double)dv;
+            }
+            return exact ? (double)v : d;
         }
     }
     bool neg = false;

@@ -63,7 +63,7 @@ VX_API bool vx_time_parse(const char *s, size_t len, int64_t *out_ms)
     if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
         return false;
     int64_t offset_min = 0;
-    if (i < len && s[i] == 'T') {
+    if (i < len && (s[i] == 'T' || s[i] == 't')) {
         if (!digits(s, len, i + 1, 2, &h) || i + 3 >= len || s[i + 3] != ':' ||
             !digits(s, len, i + 4, 2, &mi))
             return false;
@@ -72,7 +72,7 @@ VX_API bool vx_time_parse(const char *s, size_t len, int64_t *out_ms)
             if (!digits(s, len, i + 1, 2, &sec))
                 return false;
             i += 3;
-            if (i < len && (s[i] == '.' || s[i] == ',')) {
+            if (i < len && s[i] == '.') {
                 size_t n = 0;
                 i++;
                 while (i < len && s[i] >= '0' && s[i] <= '9') {
@@ -89,7 +89,7 @@ VX_API bool vx_time_parse(const char *s, size_t len, int64_t *out_ms)
         }
         if (h > 24 || mi > 59 || sec > 59 || (h == 24 && (mi || sec || ms)))
             return false;
-        if (i < len && s[i] == 'Z') {
+        if (i < len && (s[i] == 'Z' || s[i] == 'z')) {
             i++;
         } else if (i < len && (s[i] == '+' || s[i] == '-')) {
             int oh, om;
