@@ -6,7 +6,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 SPECS      ?= $(abspath ../shared/specs)
 
-.PHONY: all build deps test-deps run test unit asan fuzz-smoke compat lint fuzz bench format clean
+.PHONY: all build deps test-deps run test unit asan fuzz-smoke compat integration lint fuzz bench bench-server format clean
 
 all: build
 
@@ -20,18 +20,20 @@ build: deps
 	@cmake -S . -B $(BUILD) -DVX_WERROR=ON -DVX_SPEC_ROOT=$(SPECS) $(CMAKE_ARGS) >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
 
-# Until the server lands, the main job is offline evaluation: evaluate the
-# example flag set for the example contexts.
+# The server on 127.0.0.1:4242 with SQLite under ./data. The first start
+# prints the admin token it creates; later starts mint a fresh one named
+# "make-run" (revoking the previous) so the token is always on screen.
 run: build
-	@echo "vexil $$($(BUILD)/src/cli/vexil version | cut -d' ' -f2): the server is not built yet;"
-	@echo "running the offline evaluator on examples/features.json:"
-	@echo "  $(BUILD)/src/cli/vexil eval --features examples/features.json --contexts examples/contexts.json"
-	@$(BUILD)/src/cli/vexil eval --features examples/features.json --contexts examples/contexts.json
+	@mkdir -p data
+	@if [ -f data/vexil.db ]; then \
+	  $(BUILD)/src/cli/vexil admin-token --database sqlite:./data/vexil.db --name make-run --rotate; \
+	fi
+	@exec $(BUILD)/src/cli/vexil serve --host 127.0.0.1 --port 4242 --database sqlite:./data/vexil.db
 
 # Every suite: unit + spec (ctest), the same under ASan+UBSan, a short run
 # of each fuzzer, the differential test against the real Unleash Node SDK,
 # and the source checks.
-test: test-deps lint unit asan fuzz-smoke compat
+test: test-deps lint unit asan fuzz-smoke compat integration
 	@echo "make test: all suites passed"
 
 unit: build
@@ -54,11 +56,18 @@ compat: build
 	@VEXIL_BIN=$(abspath $(BUILD))/src/cli/vexil VEXIL_SPECS=$(SPECS)/unleash-client-spec \
 	  tests/compat/run.sh
 
+integration: build
+	@VEXIL_BIN=$(abspath $(BUILD))/src/cli/vexil tests/integration/run.sh
+
 lint:
 	@tools/check-source.sh
 
 bench: deps
 	@bench/run.sh
+
+bench-server: build
+	@command -v wrk >/dev/null || scripts/deps.sh bench
+	@bench/server/run.sh $(abspath $(BUILD))/src/cli/vexil
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

@@ -20,6 +20,33 @@
 #define VX_LIMIT_VARIANT_WEIGHT 1000000000 /* one variant's weight */
 #define VX_LIMIT_CONTEXTS       10000000   /* contexts in one file */
 
+#define VX_LIMIT_PATCH_OPS 1000 /* operations in one JSON Patch */
+
 static_assert(VX_LIMIT_FLAGS < (1u << 30), "flag indexes fit in 32 bits");
+
+/* ---- HTTP server (src/server) ------------------------------------------ */
+/* Request bodies: the default and the hard cap of --max-body. */
+#define VX_LIMIT_HTTP_BODY_DEFAULT ((size_t)1 << 20)
+#define VX_LIMIT_HTTP_BODY_MAX     ((size_t)64 << 20)
+/* A chunked body past the limit is read and dropped (libmicrohttpd cannot
+ * answer mid-body) up to this many bytes, then the connection is cut. */
+#define VX_LIMIT_HTTP_DISCARD_BYTES ((size_t)4 << 20)
+/* Request line plus headers: libmicrohttpd's per-connection pool. */
+#define VX_LIMIT_HTTP_CONN_MEMORY         ((size_t)64 << 10)
+#define VX_LIMIT_HTTP_HEADERS             100 /* header fields in one request */
+#define VX_LIMIT_HTTP_JSON_DEPTH          64  /* nesting of a request body */
+#define VX_LIMIT_HTTP_QUERY_PARAMS        64  /* query-string parameters */
+#define VX_LIMIT_HTTP_SEGMENTS            16 /* path segments of a routed URL */
+#define VX_LIMIT_HTTP_THREADS             256   /* --threads */
+#define VX_LIMIT_HTTP_CONNECTIONS         65536 /* --max-connections hard cap */
+#define VX_LIMIT_HTTP_CONNECTIONS_DEFAULT 1024  /* --max-connections */
+#define VX_LIMIT_HTTP_IDLE_SECS           60    /* idle keep-alive connection */
+#define VX_LIMIT_HTTP_DRAIN_MS            10000 /* wait for requests on stop */
+#define VX_LIMIT_HTTP_METRICS_BYTES       ((size_t)8 << 20) /* one /metrics text */
+
+static_assert(VX_LIMIT_HTTP_BODY_DEFAULT <= VX_LIMIT_HTTP_BODY_MAX,
+              "the default body limit is within the hard cap");
+static_assert(VX_LIMIT_HTTP_SEGMENTS <= 32, "route specificity fits 32 bits");
+/* ---- end HTTP server --------------------------------------------------- */
 
 #endif

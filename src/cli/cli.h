@@ -23,4 +23,9 @@ void cli_json_string(FILE *out, const char *s, size_t len);
 
 int cli_eval_main(int argc, char **argv);
 
+/* serve.c: the server and its offline helpers. */
+int cli_serve_main(int argc, char **argv);
+int cli_migrate_main(int argc, char **argv);
+int cli_admin_token_main(int argc, char **argv);
+
 #endif

@@ -3,27 +3,54 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <curl/curl.h>
+
 #include "cli.h"
+#include "client/client.h"
 
 static void usage(FILE *out)
 {
     fputs("usage: vexil <command> [options]\n"
           "\n"
           "commands:\n"
-          "  eval      evaluate a features document for contexts, offline\n"
-          "  version   print the version\n"
+          "  serve        run the HTTP server\n"
+          "  migrate      apply pending database migrations\n"
+          "  admin-token  create an admin API token offline and print it\n"
+          "  flags        list, show, create, switch, roll out, archive flags\n"
+          "  tokens       create, list and revoke API tokens\n"
+          "  events       show the audit log\n"
+          "  export       print the whole server state as JSON\n"
+          "  import       load an export into a server that has no flags\n"
+          "  eval         evaluate a features document for contexts, offline\n"
+          "  version      print the version\n"
           "\n"
           "Run 'vexil <command> --help' for a command's options.\n",
           out);
 }
 
-int main(int argc, char **argv)
+static int dispatch(int argc, char **argv)
 {
     if (argc < 2) {
         usage(stderr);
         return CLI_EXIT_USAGE;
     }
     const char *cmd = argv[1];
+    if (strcmp(cmd, "serve") == 0)
+        return cli_serve_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "migrate") == 0)
+        return cli_migrate_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "admin-token") == 0)
+        return cli_admin_token_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "flags") == 0)
+        return cli_flags_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "tokens") == 0)
+        return cli_tokens_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "events") == 0)
+        return cli_events_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "export") == 0)
+        return cli_export_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "import") == 0)
+        return cli_import_main(argc - 1, argv + 1);
     if (strcmp(cmd, "eval") == 0)
         return cli_eval_main(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
@@ -38,4 +65,20 @@ int main(int argc, char **argv)
     fprintf(stderr, "vexil: unknown command '%s'\n", cmd);
     usage(stderr);
     return CLI_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    /* One-time process init (STYLE rule 10): libcurl's global state, for
+     * the commands that talk to a server, is set up here exactly once,
+     * while the process still has a single thread, and torn down after the
+     * command returns. Nothing else may call curl_global_init/cleanup.
+     * (libsodium is initialised by svc_open.) */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fputs("vexil: cannot initialise libcurl\n", stderr);
+        return CLI_EXIT_FAIL;
+    }
+    int rc = dispatch(argc, argv);
+    curl_global_cleanup();
+    return rc;
 }

@@ -21,8 +21,7 @@ static json_t *project_view(svc_ctx *c, const json_t *p, bool with_features)
         json_t *summary = json_array();
         size_t i;
         json_t *f;
-        json_array_foreach(flags, i, f)
-        {
+        json_array_foreach (flags, i, f) {
             if (json_is_true(json_object_get(f, "archived")))
                 continue;
             n++;
@@ -52,8 +51,7 @@ vx_status svc__op_PROJECT_LIST(svc_ctx *c, json_t **out)
     json_t *list = json_array();
     size_t i;
     json_t *p;
-    json_array_foreach(all, i, p)
-    {
+    json_array_foreach (all, i, p) {
         json_array_append_new(list, project_view(c, p, false));
     }
     json_decref(all);
@@ -265,8 +263,7 @@ vx_status svc__op_TOKEN_LIST(svc_ctx *c, json_t **out)
     json_t *list = json_array();
     size_t i;
     json_t *t;
-    json_array_foreach(all, i, t)
-    {
+    json_array_foreach (all, i, t) {
         json_array_append_new(list, token_view(t));
     }
     json_decref(all);
@@ -350,8 +347,7 @@ vx_status svc__op_TOKEN_CREATE(svc_ctx *c, json_t **out)
         st = svc__expect_array(c, pin, "/projects", 100);
         size_t i;
         const json_t *p;
-        json_array_foreach(pin, i, p)
-        {
+        json_array_foreach (pin, i, p) {
             if (st != VX_OK)
                 break;
             char path[64];
@@ -419,8 +415,7 @@ static vx_status token_by_id(svc_ctx *c, json_t **out)
     vx_status st = svc__list(c, STORE_TOKEN, NULL, &all);
     size_t i;
     json_t *t;
-    json_array_foreach(all, i, t)
-    {
+    json_array_foreach (all, i, t) {
         char id[32];
         snprintf(id, sizeof(id), "%lld",
                  (long long)json_integer_value(json_object_get(t, "id")));
@@ -549,8 +544,7 @@ vx_status svc__op_EVENT_SEARCH(svc_ctx *c, json_t **out)
         return st;
     size_t i;
     json_t *e;
-    json_array_foreach(events, i, e)
-    {
+    json_array_foreach (events, i, e) {
         json_int_t ms = json_integer_value(json_object_get(e, "createdAtMs"));
         json_object_set_new(e, "createdAt", svc__time_json(ms));
         json_object_del(e, "createdAtMs");

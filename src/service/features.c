@@ -42,8 +42,7 @@ json_t *svc__feature_env(json_t *feature, const char *env)
     json_t *envs = json_object_get(feature, "environments");
     size_t i;
     json_t *e;
-    json_array_foreach(envs, i, e)
-    {
+    json_array_foreach (envs, i, e) {
         if (strcmp(json_string_value(json_object_get(e, "name")), env) == 0)
             return e;
     }
@@ -69,8 +68,7 @@ static json_t *view(svc_ctx *c, const json_t *f, const json_t *envs)
     json_t *out_envs = json_array();
     size_t i;
     const json_t *e;
-    json_array_foreach(envs, i, e)
-    {
+    json_array_foreach (envs, i, e) {
         const char *name = json_string_value(json_object_get(e, "name"));
         json_t *fe = json_deep_copy(svc__feature_env(v, name));
         json_object_set(fe, "type", json_object_get(e, "type"));
@@ -115,8 +113,7 @@ static vx_status list_features(svc_ctx *c, const char *project, bool archived,
         json_t *list = json_array();
         size_t i;
         json_t *f;
-        json_array_foreach(all, i, f)
-        {
+        json_array_foreach (all, i, f) {
             if (json_is_true(json_object_get(f, "archived")) == archived)
                 json_array_append_new(list, view(c, f, envs));
         }
@@ -197,8 +194,7 @@ static vx_status norm_tags(svc_ctx *c, const json_t *tags, const char *path,
     vx_status st = svc__expect_array(c, tags, path, 100);
     size_t i;
     const json_t *t;
-    json_array_foreach(tags, i, t)
-    {
+    json_array_foreach (tags, i, t) {
         if (st != VX_OK)
             break;
         char p[128], q[160];
@@ -266,8 +262,7 @@ vx_status svc__op_FEATURE_CREATE(svc_ctx *c, json_t **out)
         json_t *fenvs = json_array();
         size_t i;
         json_t *e;
-        json_array_foreach(envs, i, e)
-        {
+        json_array_foreach (envs, i, e) {
             json_array_append_new(fenvs, json_pack("{sO sb s[] s[]}", "name",
                                                    json_object_get(e, "name"),
                                                    "enabled", 0, "strategies",
@@ -372,8 +367,7 @@ vx_status svc__op_FEATURE_PATCH(svc_ctx *c, json_t **out)
     if (st == VX_OK) {
         const char *k;
         json_t *v;
-        json_object_foreach(patched, k, v)
-        {
+        json_object_foreach (patched, k, v) {
             if (!json_object_get(meta, k)) {
                 char p[128];
                 snprintf(p, sizeof(p), "/%s", k);
@@ -401,12 +395,10 @@ static vx_status dependents(svc_ctx *c, const char *name, bool *has)
     vx_status st = svc__list(c, STORE_FEATURE, NULL, &all);
     size_t i, j;
     json_t *f, *d;
-    json_array_foreach(all, i, f)
-    {
+    json_array_foreach (all, i, f) {
         if (json_is_true(json_object_get(f, "archived")))
             continue;
-        json_array_foreach(json_object_get(f, "dependencies"), j, d)
-        {
+        json_array_foreach (json_object_get(f, "dependencies"), j, d) {
             if (strcmp(json_string_value(json_object_get(d, "feature")),
                        name) == 0)
                 *has = true;
@@ -506,8 +498,7 @@ vx_status svc__op_STALE_SET(svc_ctx *c, json_t **out)
         st = svc__fail(c, VX_EINVAL, "/stale", "stale (a boolean) is required");
     size_t i;
     const json_t *n;
-    json_array_foreach(json_object_get(b, "features"), i, n)
-    {
+    json_array_foreach (json_object_get(b, "features"), i, n) {
         if (st != VX_OK)
             break;
         char p[64];
@@ -568,8 +559,7 @@ vx_status svc__op_TAG_ADD(svc_ctx *c, json_t **out)
     json_t *tags = json_object_get(f, "tags");
     size_t i;
     json_t *t;
-    json_array_foreach(tags, i, t)
-    {
+    json_array_foreach (tags, i, t) {
         if (st == VX_OK && json_equal(t, tag))
             st =
                 svc__fail(c, VX_ECONFLICT, "", "the flag already has this tag");
@@ -598,8 +588,7 @@ vx_status svc__op_TAG_REMOVE(svc_ctx *c, json_t **out)
     size_t i;
     json_t *t;
     bool found = false;
-    json_array_foreach(tags, i, t)
-    {
+    json_array_foreach (tags, i, t) {
         if (st == VX_OK && !found &&
             strcmp(json_string_value(json_object_get(t, "type")),
                    c->req->tag_type) == 0 &&
@@ -726,8 +715,7 @@ static json_t *find_strategy(json_t *strategies, const char *id, size_t *at)
 {
     size_t i;
     json_t *s;
-    json_array_foreach(strategies, i, s)
-    {
+    json_array_foreach (strategies, i, s) {
         if (strcmp(json_string_value(json_object_get(s, "id")), id ? id : "") ==
             0) {
             if (at)
@@ -783,8 +771,7 @@ vx_status svc__op_STRATEGY_ADD(svc_ctx *c, json_t **out)
             json_int_t max = -1;
             size_t i;
             json_t *x;
-            json_array_foreach(strategies, i, x)
-            {
+            json_array_foreach (strategies, i, x) {
                 json_int_t so =
                     json_integer_value(json_object_get(x, "sortOrder"));
                 max = so > max ? so : max;
@@ -872,8 +859,7 @@ vx_status svc__op_STRATEGY_ORDER(svc_ctx *c, json_t **out)
         st = svc__expect_array(c, body(c), "", VX_LIMIT_STRATEGIES);
     size_t i;
     const json_t *o;
-    json_array_foreach(body(c), i, o)
-    {
+    json_array_foreach (body(c), i, o) {
         if (st != VX_OK)
             break;
         char p[64];
@@ -1011,8 +997,7 @@ vx_status svc__op_DEPENDENCY_ADD(svc_ctx *c, json_t **out)
         st = svc__expect_array(c, vin, "/variants", VX_LIMIT_VARIANTS);
     size_t i;
     const json_t *v;
-    json_array_foreach(vin, i, v)
-    {
+    json_array_foreach (vin, i, v) {
         if (st == VX_OK && !json_is_string(v)) {
             char p[64];
             snprintf(p, sizeof(p), "/variants/%zu", i);
@@ -1104,7 +1089,8 @@ vx_status svc__op_DEPENDENCY_REMOVE_ALL(svc_ctx *c, json_t **out)
 /* ---- the SDK view
  * ---------------------------------------------------------------------- */
 
-vx_status svc__client_document(svc_ctx *c, const char *env, json_t **out)
+vx_status svc__client_document(svc_ctx *c, const char *env, bool with_ids,
+                               json_t **out)
 {
     json_t *all = NULL, *segs = NULL;
     vx_status st = svc__list(c, STORE_FEATURE, NULL, &all);
@@ -1118,24 +1104,23 @@ vx_status svc__client_document(svc_ctx *c, const char *env, json_t **out)
     json_t *features = json_array();
     size_t i, j;
     json_t *f, *s;
-    json_array_foreach(all, i, f)
-    {
+    json_array_foreach (all, i, f) {
         if (json_is_true(json_object_get(f, "archived")))
             continue;
         json_t *fenv = svc__feature_env(f, env);
         json_t *strategies = json_array();
-        json_array_foreach(json_object_get(fenv, "strategies"), j, s)
-        {
+        json_array_foreach (json_object_get(fenv, "strategies"), j, s) {
             if (json_is_true(json_object_get(s, "disabled")))
                 continue;
-            json_array_append_new(
-                strategies,
-                json_pack("{sO sO sO sO sO}", "name",
-                          json_object_get(s, "name"), "parameters",
-                          json_object_get(s, "parameters"), "constraints",
-                          json_object_get(s, "constraints"), "segments",
-                          json_object_get(s, "segments"), "variants",
-                          json_object_get(s, "variants")));
+            json_t *cs = json_pack(
+                "{sO sO sO sO sO}", "name", json_object_get(s, "name"),
+                "parameters", json_object_get(s, "parameters"), "constraints",
+                json_object_get(s, "constraints"), "segments",
+                json_object_get(s, "segments"), "variants",
+                json_object_get(s, "variants"));
+            if (with_ids)
+                json_object_set(cs, "id", json_object_get(s, "id"));
+            json_array_append_new(strategies, cs);
         }
         json_t *cf = json_pack(
             "{sO sO sO sO sO sO sO so sO}", "name", json_object_get(f, "name"),
@@ -1151,8 +1136,7 @@ vx_status svc__client_document(svc_ctx *c, const char *env, json_t **out)
         json_array_append_new(features, cf);
     }
     json_t *csegs = json_array();
-    json_array_foreach(segs, i, s)
-    {
+    json_array_foreach (segs, i, s) {
         json_array_append_new(
             csegs, json_pack("{sO sO sO}", "id", json_object_get(s, "id"),
                              "name", json_object_get(s, "name"), "constraints",

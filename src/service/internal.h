@@ -94,8 +94,11 @@ vx_status svc__feature_load(svc_ctx *c, const char *project, const char *name,
                             bool allow_archived, json_t **out);
 vx_status svc__feature_save(svc_ctx *c, json_t *feature);
 json_t *svc__feature_env(json_t *feature, const char *env); /* borrowed */
-/* The Unleash client-features document of `env` (playground, SDK APIs). */
-vx_status svc__client_document(svc_ctx *c, const char *env, json_t **out);
+/* The Unleash client-features document of `env` (playground, SDK APIs).
+ * `with_ids` adds each strategy's id (the SDK APIs leave it out, as
+ * Unleash does: old Go SDKs break on it). */
+vx_status svc__client_document(svc_ctx *c, const char *env, bool with_ids,
+                               json_t **out);
 
 /* JSON Patch (RFC 6902) applied to a copy of `doc`; errors name the
  * operation's index ("/2/path"). */

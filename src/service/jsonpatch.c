@@ -359,8 +359,7 @@ static bool jp_equal(const json_t *a, const json_t *b)
         if (json_object_size(a) != json_object_size(b))
             return false;
         /* jansson's iterators take non-const objects; this loop only reads. */
-        json_object_foreach((json_t *)a, key, va)
-        {
+        json_object_foreach ((json_t *)a, key, va) {
             const json_t *vb = json_object_get(b, key);
             if (!vb || !jp_equal(va, vb))
                 return false;

@@ -42,18 +42,17 @@ static json_t *skeleton(const json_t *cf)
     json_t *arr = json_array();
     size_t i, j;
     json_t *s, *k;
-    json_array_foreach(json_object_get(cf, "strategies"), i, s)
-    {
+    json_array_foreach (json_object_get(cf, "strategies"), i, s) {
         json_t *cs = json_array();
-        json_array_foreach(json_object_get(s, "constraints"), j, k)
-        {
+        json_array_foreach (json_object_get(s, "constraints"), j, k) {
             json_array_append_new(cs, json_deep_copy(k));
         }
         json_array_append_new(
             arr,
-            json_pack("{sO sO so s[] sb}", "name", json_object_get(s, "name"),
-                      "parameters", json_object_get(s, "parameters"),
-                      "constraints", cs, "segments", "result", 0));
+            json_pack("{sO sO sO so s[] sb}", "id", json_object_get(s, "id"),
+                      "name", json_object_get(s, "name"), "parameters",
+                      json_object_get(s, "parameters"), "constraints", cs,
+                      "segments", "result", 0));
     }
     return arr;
 }
@@ -62,7 +61,7 @@ static vx_status eval_env(svc_ctx *c, const char *env, const json_t *projects,
                           const vx_context *ctx, json_t *results)
 {
     json_t *doc = NULL;
-    vx_status st = svc__client_document(c, env, &doc);
+    vx_status st = svc__client_document(c, env, true, &doc);
     if (st != VX_OK)
         return st;
     char *text = json_dumps(doc, JSON_COMPACT);
@@ -72,8 +71,7 @@ static vx_status eval_env(svc_ctx *c, const char *env, const json_t *projects,
                     : VX_ENOMEM;
     size_t i;
     json_t *cf;
-    json_array_foreach(json_object_get(doc, "features"), i, cf)
-    {
+    json_array_foreach (json_object_get(doc, "features"), i, cf) {
         if (st != VX_OK)
             break;
         const char *name = json_string_value(json_object_get(cf, "name"));
@@ -81,8 +79,7 @@ static vx_status eval_env(svc_ctx *c, const char *env, const json_t *projects,
         bool wanted = !projects;
         size_t j;
         json_t *p;
-        json_array_foreach(projects, j, p)
-        {
+        json_array_foreach (projects, j, p) {
             wanted = wanted || strcmp(json_string_value(p), project) == 0;
         }
         if (!wanted)
@@ -104,8 +101,7 @@ static vx_status eval_env(svc_ctx *c, const char *env, const json_t *projects,
                           (int)v.payload_value.len));
         bool any = false;
         json_t *s;
-        json_array_foreach(x.strategies, j, s)
-        {
+        json_array_foreach (x.strategies, j, s) {
             any = any || json_is_true(json_object_get(s, "result"));
         }
         json_array_append_new(
@@ -141,8 +137,7 @@ vx_status svc__op_PLAYGROUND(svc_ctx *c, json_t **out)
         st = svc__expect_array(c, en, "/environments", 100);
         size_t i;
         const json_t *v;
-        json_array_foreach(en, i, v)
-        {
+        json_array_foreach (en, i, v) {
             if (st == VX_OK && !json_is_string(v))
                 st = svc__fail(c, VX_EINVAL, "/environments", "expected names");
             if (st == VX_OK)
@@ -153,8 +148,7 @@ vx_status svc__op_PLAYGROUND(svc_ctx *c, json_t **out)
         json_array_append_new(envs, json_string("production"));
     size_t i;
     json_t *v;
-    json_array_foreach(envs, i, v)
-    {
+    json_array_foreach (envs, i, v) {
         json_t *doc = NULL;
         if (st == VX_OK &&
             svc__get(c, STORE_ENVIRONMENT, json_string_value(v), &doc) != VX_OK)
@@ -186,8 +180,7 @@ vx_status svc__op_PLAYGROUND(svc_ctx *c, json_t **out)
         }
         free(text);
     }
-    json_array_foreach(envs, i, v)
-    {
+    json_array_foreach (envs, i, v) {
         if (st != VX_OK)
             break;
         st = eval_env(c, json_string_value(v), projects,

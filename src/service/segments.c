@@ -47,8 +47,7 @@ static vx_status fill(svc_ctx *c, json_t *seg, long long self_id)
         st = svc__list(c, STORE_SEGMENT, NULL, &all);
     size_t i;
     json_t *s;
-    json_array_foreach(all, i, s)
-    {
+    json_array_foreach (all, i, s) {
         if (st == VX_OK &&
             json_integer_value(json_object_get(s, "id")) != self_id &&
             strcmp(json_string_value(json_object_get(s, "name")), name) == 0)
@@ -135,14 +134,10 @@ vx_status svc__op_SEGMENT_DELETE(svc_ctx *c, json_t **out)
     json_int_t id = json_integer_value(json_object_get(seg, "id"));
     size_t i, j, k, l;
     json_t *f, *e, *s, *ref;
-    json_array_foreach(flags, i, f)
-    {
-        json_array_foreach(json_object_get(f, "environments"), j, e)
-        {
-            json_array_foreach(json_object_get(e, "strategies"), k, s)
-            {
-                json_array_foreach(json_object_get(s, "segments"), l, ref)
-                {
+    json_array_foreach (flags, i, f) {
+        json_array_foreach (json_object_get(f, "environments"), j, e) {
+            json_array_foreach (json_object_get(e, "strategies"), k, s) {
+                json_array_foreach (json_object_get(s, "segments"), l, ref) {
                     if (st == VX_OK && json_integer_value(ref) == id)
                         st = svc__fail(
                             c, VX_ECONFLICT, "",

@@ -344,8 +344,7 @@ static bool admin_token_exists(svc_ctx *c)
         return true; /* do not mint tokens on a read error */
     size_t i;
     json_t *t;
-    json_array_foreach(all, i, t)
-    {
+    json_array_foreach (all, i, t) {
         if (strcmp(json_string_value(json_object_get(t, "type")), "admin") ==
                 0 &&
             !json_is_true(json_object_get(t, "revoked")))
@@ -425,8 +424,7 @@ static void count_flags(svc_ctx *c)
     if (svc__list(c, STORE_FEATURE, NULL, &all) == VX_OK) {
         size_t i;
         json_t *f;
-        json_array_foreach(all, i, f)
-        {
+        json_array_foreach (all, i, f) {
             if (json_is_true(json_object_get(f, "archived")))
                 archived++;
             else
@@ -510,7 +508,7 @@ vx_status svc_open(const svc_config *cfg, service **out,
     if (st == VX_OK)
         st = seed_tokens(&c, cfg->init_frontend_tokens, SVC_KIND_FRONTEND,
                          "init-frontend");
-    if (st == VX_OK && !admin_token_exists(&c)) {
+    if (st == VX_OK && !cfg->no_first_admin_token && !admin_token_exists(&c)) {
         json_t *doc = NULL;
         make_secret("*", "*", new_admin_secret);
         json_t *projects = json_array();
@@ -606,8 +604,7 @@ vx_status svc_authenticate(service *s, const char *secret, size_t len,
              json_string_value(json_object_get(doc, "environment")));
     size_t i, n = 0;
     json_t *p;
-    json_array_foreach(json_object_get(doc, "projects"), i, p)
-    {
+    json_array_foreach (json_object_get(doc, "projects"), i, p) {
         int w = snprintf(who->projects + n, sizeof(who->projects) - n, "%s%s",
                          i ? "," : "", json_string_value(p));
         if (w < 0 || (size_t)w >= sizeof(who->projects) - n)
@@ -675,8 +672,7 @@ vx_status svc_admin_token(service *s, const char *name, bool rotate,
         st = svc__list(&c, STORE_TOKEN, NULL, &all);
         size_t i;
         json_t *t;
-        json_array_foreach(all, i, t)
-        {
+        json_array_foreach (all, i, t) {
             if (st != VX_OK)
                 break;
             const char *tn = json_string_value(json_object_get(t, "tokenName"));

@@ -126,6 +126,8 @@ typedef struct svc_config {
     const char *init_admin_tokens;    /* INIT_ADMIN_API_TOKENS, may be NULL */
     const char *init_client_tokens;   /* INIT_CLIENT_API_TOKENS (or BACKEND) */
     const char *init_frontend_tokens; /* INIT_FRONTEND_API_TOKENS */
+    bool no_first_admin_token;        /* skip creating the first admin token
+                                         (vexil admin-token makes its own) */
     svc_log_fn log;                   /* may be NULL */
     void *log_ud;                     /* passed to log */
 } svc_config;

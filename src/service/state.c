@@ -62,15 +62,13 @@ static vx_status check_feature(svc_ctx *c, json_t *f, size_t fi,
     bool found = false;
     size_t i, j;
     json_t *x, *e;
-    json_array_foreach(json_object_get(doc, "projects"), i, x)
-    {
+    json_array_foreach (json_object_get(doc, "projects"), i, x) {
         found = found || json_equal(json_object_get(x, "id"), (json_t *)proj);
     }
     snprintf(path, sizeof(path), "/features/%zu/project", fi);
     if (st == VX_OK && !found)
         st = svc__fail(c, VX_EINVAL, path, "unknown project");
-    json_array_foreach(json_object_get(f, "environments"), i, e)
-    {
+    json_array_foreach (json_object_get(f, "environments"), i, e) {
         json_t *ss = json_object_get(e, "strategies");
         for (j = 0; st == VX_OK && j < json_array_size(ss); j++) {
             json_t *s = json_array_get(ss, j), *norm = NULL;
@@ -119,8 +117,7 @@ vx_status svc__op_IMPORT(svc_ctx *c, json_t **out)
         json_t *arr = json_object_get(doc, PARTS[i].key);
         size_t j;
         json_t *d;
-        json_array_foreach(arr, j, d)
-        {
+        json_array_foreach (arr, j, d) {
             char path[64], buf[32];
             snprintf(path, sizeof(path), "/%s/%zu", PARTS[i].key, j);
             st = svc__expect_object(c, d, path);

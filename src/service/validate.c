@@ -200,8 +200,7 @@ static vx_status norm_constraint(svc_ctx *c, const json_t *in, const char *path,
         json_t *clean = json_array();
         size_t i;
         const json_t *v;
-        json_array_foreach(vals, i, v)
-        {
+        json_array_foreach (vals, i, v) {
             if (st != VX_OK)
                 break;
             char vp[300];
@@ -261,8 +260,7 @@ vx_status svc__norm_constraints(svc_ctx *c, const json_t *arr, const char *path,
     vx_status st = svc__expect_array(c, arr, path, VX_LIMIT_CONSTRAINTS);
     size_t i;
     const json_t *v;
-    json_array_foreach(arr, i, v)
-    {
+    json_array_foreach (arr, i, v) {
         if (st != VX_OK)
             break;
         char p[256];
@@ -339,8 +337,7 @@ static vx_status norm_overrides(svc_ctx *c, const json_t *in, const char *path,
     json_t *res = json_array();
     size_t i;
     const json_t *o;
-    json_array_foreach(in, i, o)
-    {
+    json_array_foreach (in, i, o) {
         if (st != VX_OK)
             break;
         char p[256], q[300];
@@ -356,8 +353,7 @@ static vx_status norm_overrides(svc_ctx *c, const json_t *in, const char *path,
             st = svc__expect_array(c, vals, q, VX_LIMIT_VALUES);
         size_t j;
         const json_t *v;
-        json_array_foreach(vals, j, v)
-        {
+        json_array_foreach (vals, j, v) {
             if (st == VX_OK && !json_is_string(v)) {
                 char r[320];
                 join_idx(r, sizeof(r), q, j);
@@ -579,8 +575,7 @@ vx_status svc__norm_strategy(svc_ctx *c, const json_t *in, const char *path,
     json_t *params = json_object();
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)pin, key, v)
-    {
+    json_object_foreach ((json_t *)pin, key, v) {
         char q[300];
         join(q, sizeof(q), p, key);
         json_t *sv = NULL;
@@ -635,8 +630,7 @@ vx_status svc__norm_strategy(svc_ctx *c, const json_t *in, const char *path,
     if (st == VX_OK && segs && !json_is_null(segs))
         st = svc__expect_array(c, segs, p, VX_LIMIT_CONSTRAINTS);
     size_t i;
-    json_array_foreach(segs, i, v)
-    {
+    json_array_foreach (segs, i, v) {
         if (st != VX_OK)
             break;
         char q[300];

