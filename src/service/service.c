@@ -419,21 +419,13 @@ static vx_status seed_defaults(svc_ctx *c)
 
 static void count_flags(svc_ctx *c)
 {
-    json_t *all = NULL;
-    long long active = 0, archived = 0;
-    if (svc__list(c, STORE_FEATURE, NULL, &all) == VX_OK) {
-        size_t i;
-        json_t *f;
-        json_array_foreach (all, i, f) {
-            if (json_is_true(json_object_get(f, "archived")))
-                archived++;
-            else
-                active++;
-        }
-    }
-    json_decref(all);
-    atomic_store(&c->s->flags_active, active);
-    atomic_store(&c->s->flags_archived, archived);
+    int64_t all = 0, archived = 0;
+    if (c->s->ops->doc_count(c->s->st, STORE_FEATURE, &all, c->err) != VX_OK ||
+        c->s->ops->doc_count_true(c->s->st, STORE_FEATURE, "archived",
+                                  &archived, c->err) != VX_OK)
+        return; /* the gauges keep their last values */
+    atomic_store(&c->s->flags_active, (long long)(all - archived));
+    atomic_store(&c->s->flags_archived, (long long)archived);
 }
 
 /* ---- lifecycle

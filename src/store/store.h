@@ -79,6 +79,9 @@ typedef struct store_ops {
     vx_status (*doc_list)(store *s, store_kind k, const char *parent,
                           json_t **out, vx_error *err);
     vx_status (*doc_count)(store *s, store_kind k, int64_t *out, vx_error *err);
+    /* Documents of kind `k` whose top-level boolean `field` is true. */
+    vx_status (*doc_count_true)(store *s, store_kind k, const char *field,
+                                int64_t *out, vx_error *err);
 
     /* Next value of a named sequence (1, 2, 3, ...), inside the transaction. */
     vx_status (*next_id)(store *s, const char *seq, int64_t *out,

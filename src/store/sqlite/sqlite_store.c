@@ -19,6 +19,7 @@ enum {
     Q_LIST_ALL,
     Q_LIST_PARENT,
     Q_COUNT,
+    Q_COUNT_TRUE,
     Q_SEQ_BUMP,
     Q_SEQ_GET,
     Q_EVENT_ADD,
@@ -36,6 +37,8 @@ static const char *const SQL[Q_COUNT_STMTS] = {
     [Q_LIST_PARENT] =
         "SELECT data FROM docs WHERE kind = ?1 AND parent = ?2 ORDER BY rowid",
     [Q_COUNT] = "SELECT count(*) FROM docs WHERE kind = ?1",
+    [Q_COUNT_TRUE] = "SELECT count(*) FROM docs WHERE kind = ?1"
+                     " AND json_extract(data, '$.' || ?2) = 1",
     [Q_SEQ_BUMP] = "INSERT INTO seqs (name, value) VALUES (?1, 1)"
                    " ON CONFLICT (name) DO UPDATE SET value = value + 1",
     [Q_SEQ_GET] = "SELECT value FROM seqs WHERE name = ?1",
@@ -334,6 +337,25 @@ static vx_status sq_doc_count(store *base, store_kind k, int64_t *out,
     return st;
 }
 
+static vx_status sq_doc_count_true(store *base, store_kind k, const char *field,
+                                   int64_t *out, vx_error *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *q = stmt(s, Q_COUNT_TRUE, err);
+    if (!q)
+        return VX_EIO;
+    sqlite3_bind_int(q, 1, (int)k);
+    sqlite3_bind_text(q, 2, field, -1, SQLITE_STATIC);
+    vx_status st = VX_OK;
+    if (sqlite3_step(q) == SQLITE_ROW)
+        *out = sqlite3_column_int64(q, 0);
+    else
+        st = db_error(s, err, "count");
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    return st;
+}
+
 static vx_status sq_next_id(store *base, const char *seq, int64_t *out,
                             vx_error *err)
 {
@@ -494,6 +516,7 @@ const store_ops store_sqlite_ops = {
     .doc_delete = sq_doc_delete,
     .doc_list = sq_doc_list,
     .doc_count = sq_doc_count,
+    .doc_count_true = sq_doc_count_true,
     .next_id = sq_next_id,
     .event_append = sq_event_append,
     .event_query = sq_event_query,
