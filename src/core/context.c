@@ -78,8 +78,7 @@ static vx_status parse_one(cparse *P, const json_t *obj, int64_t now_ms,
     static const char *const builtin[] = {"userId",        "sessionId",
                                           "remoteAddress", "environment",
                                           "appName",       "currentTime"};
-    json_object_foreach((json_t *)obj, key, v)
-    {
+    json_object_foreach ((json_t *)obj, key, v) {
         if (strcmp(key, "properties") == 0)
             continue;
         snprintf(P->path + base, sizeof(P->path) - base, "/%s", key);
@@ -104,8 +103,7 @@ static vx_status parse_one(cparse *P, const json_t *obj, int64_t now_ms,
         }
     }
     if (props && json_is_object(props)) {
-        json_object_foreach((json_t *)props, key, v)
-        {
+        json_object_foreach ((json_t *)props, key, v) {
             snprintf(P->path + base, sizeof(P->path) - base, "/properties/%s",
                      key);
             vx_str s;
