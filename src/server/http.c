@@ -508,7 +508,8 @@ static void parse_body(http_req *r)
     if (r->body_len == 0)
         return; /* no body, or an empty chunked one */
     json_error_t jerr;
-    r->body_json = json_loadb(r->body, r->body_len, JSON_DECODE_ANY, &jerr);
+    r->body_json = json_loadb(r->body, r->body_len,
+                              JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
     if (!r->body_json) {
         char msg[VX_ERROR_MSG_MAX], detail[VX_ERROR_MSG_MAX];
         snprintf(msg, sizeof(msg), "invalid JSON: %s", jerr.text);
