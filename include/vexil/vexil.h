@@ -153,6 +153,15 @@ VX_API bool vx_is_enabled_at(const vx_snapshot *s, vx_scratch *sc, size_t i,
 VX_API void vx_get_variant_at(const vx_snapshot *s, vx_scratch *sc, size_t i,
                               const vx_context *ctx, vx_variant *out);
 
+/* Both answers from one walk of the flag: returns what vx_is_enabled would
+ * and writes what vx_get_variant would to `*out` (the return value equals
+ * out->feature_enabled). The same as the two calls in a row, at about half
+ * the cost, except that a `random` stickiness draws once instead of twice. */
+VX_API bool vx_evaluate(const vx_snapshot *s, vx_scratch *sc, const char *name,
+                        size_t len, const vx_context *ctx, vx_variant *out);
+VX_API bool vx_evaluate_at(const vx_snapshot *s, vx_scratch *sc, size_t i,
+                           const vx_context *ctx, vx_variant *out);
+
 /* ---- explanation: why is this flag on? ---------------------------------- */
 
 /* Callbacks for vx_explain; any may be NULL. Indexes count the strategies of

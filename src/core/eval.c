@@ -7,72 +7,18 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "core/model.h"
 #include "core/textutil.h"
 
-#define VARIANT_SEED  86028157u
-#define STRATEGY_SEED 0u
-
 static const char DISABLED[] = "disabled";
 
-/* ---- incremental MurmurHash3 x86_32 over "group:id" ------------------- */
-
-typedef struct hasher {
-    uint32_t h;     /* running state */
-    uint32_t tail;  /* pending bytes, little-endian */
-    unsigned ntail; /* pending byte count (0..3) */
-    uint32_t len;   /* total bytes, mod 2^32 as in the reference */
-} hasher;
-
-static inline uint32_t rotl32(uint32_t x, int r)
+/* norm = murmur3("group:" + id) % n + 1, from the precomputed prefix. */
+static inline uint64_t normalized(const vx__hstate *pre, vx_str id, uint64_t n)
 {
-    return (x << r) | (x >> (32 - r));
-}
-
-static inline uint32_t mix_k(uint32_t k)
-{
-    k *= 0xcc9e2d51u;
-    k = rotl32(k, 15);
-    return k * 0x1b873593u;
-}
-
-static void hasher_feed(hasher *hs, const char *p, size_t n)
-{
-    const uint8_t *u = (const uint8_t *)p;
-    hs->len += (uint32_t)n;
-    for (size_t i = 0; i < n; i++) {
-        hs->tail |= (uint32_t)u[i] << (8 * hs->ntail);
-        if (++hs->ntail == 4) {
-            hs->h ^= mix_k(hs->tail);
-            hs->h = rotl32(hs->h, 13) * 5 + 0xe6546b64u;
-            hs->tail = 0;
-            hs->ntail = 0;
-        }
-    }
-}
-
-static uint32_t hasher_final(hasher *hs)
-{
-    uint32_t h = hs->h;
-    if (hs->ntail)
-        h ^= mix_k(hs->tail);
-    h ^= hs->len;
-    h ^= h >> 16;
-    h *= 0x85ebca6bu;
-    h ^= h >> 13;
-    h *= 0xc2b2ae35u;
-    h ^= h >> 16;
-    return h;
-}
-
-/* norm(group, id, n, seed) = murmur3("group:id", seed) % n + 1 */
-static uint64_t normalized(vx_str group, vx_str id, uint64_t n, uint32_t seed)
-{
-    hasher hs = {seed, 0, 0, 0};
-    hasher_feed(&hs, group.ptr, group.len);
-    hasher_feed(&hs, ":", 1);
-    hasher_feed(&hs, id.ptr, id.len);
-    return hasher_final(&hs) % n + 1;
+    vx__hstate hs = *pre;
+    vx__hash_feed(&hs, id.ptr, id.len);
+    return vx__hash_final(&hs) % n + 1;
 }
 
 /* ---- context access --------------------------------------------------- */
@@ -188,7 +134,7 @@ static bool op_semver(const vx__constraint *k, vx_str v)
     if (!truthy(v) || v.ptr[0] == 'v' || !k->value_ok ||
         !vx__semver_parse(v.ptr, v.len, &sv))
         return false;
-    int c = vx__semver_cmp(&sv, &k->semver);
+    int c = vx__semver_cmp(&sv, k->semver);
     switch (k->op) {
     case VX__OP_SEMVER_EQ: return c == 0;
     case VX__OP_SEMVER_GT: return c > 0;
@@ -265,31 +211,30 @@ static bool all_ok(const vx__constraint *ks, uint32_t n, vx_scratch *sc,
 
 /* ---- strategies ------------------------------------------------------- */
 
-static bool in_rollout(double pct, vx_str group, vx_str id)
+static bool in_rollout(double pct, const vx__hstate *pre, vx_str id)
 {
-    return pct > 0 && (double)normalized(group, id, 100, STRATEGY_SEED) <= pct;
+    return pct > 0 && (double)normalized(pre, id, 100) <= pct;
 }
 
 static bool flexible(const vx__strategy *st, const vx_context *c)
 {
     char buf[12];
     vx_str id;
-    if (vx__str_eq(st->stickiness.ptr, st->stickiness.len, "default", 7)) {
+    if (st->stick == VX__STICK_DEFAULT) {
         if (truthy(c->user_id))
             id = c->user_id;
         else if (truthy(c->session_id))
             id = c->session_id;
         else
             id = utoa(draw(c) % 10001 + 1, buf);
-    } else if (vx__str_eq(st->stickiness.ptr, st->stickiness.len, "random",
-                          6)) {
+    } else if (st->stick == VX__STICK_RANDOM) {
         id = utoa(draw(c) % 10001 + 1, buf);
     } else {
         id = resolve(c, &st->stick_field);
         if (!truthy(id))
             return false;
     }
-    return in_rollout(st->percentage, st->group_id, id);
+    return in_rollout(st->percentage, &st->group_pre, id);
 }
 
 static bool remote_address(const vx__strategy *st, const vx_context *c)
@@ -345,10 +290,10 @@ static bool strategy_on(const vx_snapshot *s, const vx__strategy *st,
     case VX__S_APPLICATION_HOSTNAME: return hostname_listed(st, c);
     case VX__S_GRADUAL_USER_ID:
         return truthy(c->user_id) &&
-               in_rollout(st->percentage, st->group_id, c->user_id);
+               in_rollout(st->percentage, &st->group_pre, c->user_id);
     case VX__S_GRADUAL_SESSION_ID:
         return truthy(c->session_id) &&
-               in_rollout(st->percentage, st->group_id, c->session_id);
+               in_rollout(st->percentage, &st->group_pre, c->session_id);
     case VX__S_GRADUAL_RANDOM:
         return st->percentage >= (double)(draw(c) % 100 + 1);
     case VX__S_UNKNOWN: break;
@@ -375,7 +320,7 @@ static const vx__variant *pick(const vx__variants *vs, const vx_context *c)
     }
     char buf[12];
     vx_str seed = {NULL, 0};
-    if (vx__str_eq(vs->stickiness.ptr, vs->stickiness.len, "default", 7)) {
+    if (vs->stick == VX__STICK_DEFAULT) {
         if (truthy(c->user_id))
             seed = c->user_id;
         else if (truthy(c->session_id))
@@ -387,7 +332,7 @@ static const vx__variant *pick(const vx__variants *vs, const vx_context *c)
     }
     if (!truthy(seed))
         seed = utoa(draw(c) % 100001, buf);
-    uint64_t target = normalized(vs->group, seed, vs->total, VARIANT_SEED);
+    uint64_t target = normalized(&vs->group_pre, seed, vs->total);
     uint64_t counter = 0;
     for (uint32_t i = 0; i < vs->n; i++) {
         if (vs->v[i].weight == 0)
@@ -530,6 +475,20 @@ VX_API void vx_get_variant(const vx_snapshot *s, vx_scratch *sc,
         variant_of(s, f, sc, ctx, out);
     else
         set_disabled(out, false);
+}
+
+VX_API bool vx_evaluate_at(const vx_snapshot *s, vx_scratch *sc, size_t i,
+                           const vx_context *ctx, vx_variant *out)
+{
+    vx_get_variant_at(s, sc, i, ctx, out);
+    return out->feature_enabled;
+}
+
+VX_API bool vx_evaluate(const vx_snapshot *s, vx_scratch *sc, const char *name,
+                        size_t len, const vx_context *ctx, vx_variant *out)
+{
+    vx_get_variant(s, sc, name, len, ctx, out);
+    return out->feature_enabled;
 }
 
 /* ---- explanation --------------------------------------------------------- */

@@ -193,3 +193,21 @@ void vx__json_error_pos(const char *text, size_t len, size_t pos,
     if (*column > 1)
         (*column)--;
 }
+
+size_t vx__json_skip_ws(const char *text, size_t len, size_t pos)
+{
+    scan s = {text, len, pos};
+    ws(&s);
+    return s.i;
+}
+
+size_t vx__json_skip_value(const char *text, size_t len, size_t pos,
+                           size_t *start)
+{
+    scan s = {text, len, pos};
+    ws(&s);
+    *start = s.i;
+    if (!skip_value(&s) || s.i > len || s.i == *start)
+        return 0;
+    return s.i;
+}

@@ -21,4 +21,14 @@ void vx__json_pos_of(const char *text, size_t len, size_t pos, uint32_t *line,
 void vx__json_error_pos(const char *text, size_t len, size_t pos,
                         uint32_t *line, uint32_t *column);
 
+/* A tolerant scanner over JSON text, for splitting a large document into
+ * values that are then parsed (and validated) one by one.
+ * vx__json_skip_ws: the position after white space at `pos`.
+ * vx__json_skip_value: skips the value after white space at `pos`, storing
+ * where it starts in `*start`; returns the position after it, or 0 when the
+ * text ends first. It checks nesting and strings, not the grammar inside. */
+size_t vx__json_skip_ws(const char *text, size_t len, size_t pos);
+size_t vx__json_skip_value(const char *text, size_t len, size_t pos,
+                           size_t *start);
+
 #endif

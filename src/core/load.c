@@ -28,6 +28,8 @@ typedef struct loader {
     size_t plen;                  /* strlen(path) */
     vx__chunk *chunk;             /* chunk being compiled */
     vx_arena *arena;              /* its arena */
+    size_t size_hint;             /* JSON bytes of the value being compiled
+                                     (sizes its arena), 0 = unknown */
 } loader;
 
 /* ---- paths, errors, warnings ----------------------------------------- */
@@ -451,8 +453,11 @@ static vx_status compile_constraint(loader *L, const json_t *j,
     case VX__OP_SEMVER_LT:
     case VX__OP_SEMVER_GTE:
     case VX__OP_SEMVER_LTE:
+        k->semver = vx__arena_alloc(L->arena, sizeof(*k->semver));
+        if (!k->semver)
+            return oom(L);
         k->value_ok =
-            value.ptr && vx__semver_parse(value.ptr, value.len, &k->semver);
+            value.ptr && vx__semver_parse(value.ptr, value.len, k->semver);
         break;
     case VX__OP_REGEX:
         if (value.ptr) {
@@ -624,10 +629,29 @@ static vx_status compile_variants(loader *L, const json_t *obj,
     return st;
 }
 
+#define VARIANT_SEED 86028157u
+
+static vx__stick stick_of(vx_str s)
+{
+    if (vx__str_eq(s.ptr, s.len, "default", 7))
+        return VX__STICK_DEFAULT;
+    if (vx__str_eq(s.ptr, s.len, "random", 6))
+        return VX__STICK_RANDOM;
+    return VX__STICK_FIELD;
+}
+
 static void set_stickiness(vx__variants *vs, vx_str s)
 {
     vs->stickiness = s;
     vs->stick_field = vx__fieldref_make(s.ptr, s.len);
+    vs->stick = stick_of(s);
+}
+
+/* Sets the hash group of a variant list and precomputes "group:". */
+static void set_group(vx__variants *vs, vx_str group)
+{
+    vs->group = group;
+    vs->group_pre = vx__hash_prefix(group, VARIANT_SEED);
 }
 
 /* ---- strategies --------------------------------------------------------- */
@@ -734,6 +758,8 @@ static vx_status compile_strategy(loader *L, const json_t *j, vx__strategy *s)
         s->stickiness = stick.len ? stick : (vx_str){"default", 7};
         s->stick_field =
             vx__fieldref_make(s->stickiness.ptr, s->stickiness.len);
+        s->stick = stick_of(s->stickiness);
+        s->group_pre = vx__hash_prefix(s->group_id, 0);
         break;
     case VX__S_USER_WITH_ID:
     case VX__S_REMOTE_ADDRESS:
@@ -801,7 +827,7 @@ static vx_status compile_strategy(loader *L, const json_t *j, vx__strategy *s)
         set_stickiness(&s->variants, stick);
     else
         set_stickiness(&s->variants, (vx_str){"default", 7});
-    s->variants.group = group.ptr ? group : (vx_str){"undefined", 9};
+    set_group(&s->variants, group.ptr ? group : (vx_str){"undefined", 9});
     return VX_OK;
 }
 
@@ -811,7 +837,10 @@ static vx_status compile_strategy(loader *L, const json_t *j, vx__strategy *s)
 static void *chunk_begin(loader *L, size_t size)
 {
     vx_arena arena;
-    vx__arena_init(&arena, 1024);
+    /* A compiled flag takes about twice its JSON text: size the
+     * first block so most flags fit in one. */
+    size_t first = L->size_hint ? L->size_hint * 2 + 256 : 1024;
+    vx__arena_init(&arena, first > 65536 ? 65536 : first);
     vx__chunk *c = vx__arena_calloc(&arena, 1, size);
     if (!c) {
         vx__arena_release(&arena);
@@ -899,7 +928,7 @@ static vx_status compile_flag(loader *L, const json_t *j, vx__flag **out)
         /* Node SDK: feature.variants[0].stickiness ?? "default" */
         set_stickiness(&f->variants,
                        first.ptr ? first : (vx_str){"default", 7});
-        f->variants.group = f->name;
+        set_group(&f->variants, f->name);
         st = opt_array(L, j, "dependencies", VX_LIMIT_DEPENDENCIES, &deps);
     }
     n = deps ? json_array_size(deps) : 0;
@@ -1128,6 +1157,179 @@ static vx_status parse_doc(loader *L, json_t **out)
     return VX_OK;
 }
 
+/* ---- streaming: one array element at a time ------------------------------ */
+
+/* Parses the JSON value text[start..end) on its own (strictly); a syntax
+ * error is reported at its place in the whole text. */
+static vx_status parse_span(loader *L, size_t start, size_t end, json_t **out)
+{
+    json_error_t jerr;
+    uint64_t refused = vx__alloc_failures();
+    *out = json_loadb(L->text + start, end - start,
+                      JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY,
+                      &jerr);
+    if (*out)
+        return VX_OK;
+    if (vx__alloc_failures() != refused)
+        return fail(L, VX_ENOMEM, "out of memory");
+    vx_status st = fail(L, VX_EPARSE, "%s", jerr.text);
+    if (L->err)
+        vx__json_error_pos(L->text, L->len, start + (size_t)jerr.position,
+                           &L->err->line, &L->err->column);
+    return st;
+}
+
+typedef enum stream_rc {
+    STREAM_DONE,     /* the document was loaded (or failed with `*st`) */
+    STREAM_FALLBACK, /* not a plain document: use the whole-tree parser */
+} stream_rc;
+
+/* Loads the elements of the array at text[pos..) into the builder one at a
+ * time. `key` is "features" or "segments". */
+static stream_rc stream_array(loader *L, vx__builder *b, const char *key,
+                              size_t *pos, vx_status *st)
+{
+    size_t i = vx__json_skip_ws(L->text, L->len, *pos);
+    if (i >= L->len || L->text[i] != '[')
+        return STREAM_FALLBACK;
+    i = vx__json_skip_ws(L->text, L->len, i + 1);
+    bool flags = strcmp(key, "features") == 0;
+    size_t max = flags ? VX_LIMIT_FLAGS : VX_LIMIT_SEGMENTS;
+    /* Count first, so an over-long array is refused before any work, as
+     * the whole-tree parser refuses it. */
+    size_t count = 0;
+    for (size_t j = i; j < L->len && L->text[j] != ']';) {
+        size_t vs, ve = vx__json_skip_value(L->text, L->len, j, &vs);
+        if (!ve)
+            return STREAM_FALLBACK;
+        count++;
+        j = vx__json_skip_ws(L->text, L->len, ve);
+        if (j < L->len && L->text[j] == ',')
+            j++;
+        if (count > max)
+            break;
+    }
+    size_t old = push_key(L, key);
+    if (count > max) {
+        *st = fail(L, VX_ELIMIT, "more than %zu entries", max);
+        pop(L, old);
+        return STREAM_DONE;
+    }
+    for (size_t n = 0; *st == VX_OK; n++) {
+        if (i < L->len && L->text[i] == ']' && n == 0)
+            break;
+        size_t start, end = vx__json_skip_value(L->text, L->len, i, &start);
+        if (!end) {
+            pop(L, old);
+            return STREAM_FALLBACK;
+        }
+        size_t o2 = push_idx(L, n);
+        json_t *v = NULL;
+        *st = parse_span(L, start, end, &v);
+        L->size_hint = end - start;
+        if (*st == VX_OK && flags) {
+            vx__flag *f;
+            *st = compile_flag(L, v, &f);
+            if (*st == VX_OK) {
+                *st = vx__builder_put_flag_take(b, f);
+                if (*st != VX_OK)
+                    *st = fail(L, *st, "%s",
+                               *st == VX_ELIMIT ? "too many flags"
+                                                : "out of memory");
+            }
+        } else if (*st == VX_OK) {
+            *st = put_segment(L, b, v);
+        }
+        L->size_hint = 0;
+        json_decref(v);
+        pop(L, o2);
+        i = vx__json_skip_ws(L->text, L->len, end);
+        if (i < L->len && L->text[i] == ',') {
+            i = vx__json_skip_ws(L->text, L->len, i + 1);
+            continue;
+        }
+        if (i < L->len && L->text[i] == ']')
+            break;
+        pop(L, old);
+        return STREAM_FALLBACK; /* let the full parser name the error */
+    }
+    pop(L, old);
+    *pos = i + 1;
+    return STREAM_DONE;
+}
+
+/* A full client-features document, loaded without ever holding its whole
+ * JSON tree: the top-level object is scanned, and each element of
+ * `features` and `segments` is parsed, compiled and freed in turn. Peak
+ * memory is the text plus the snapshot, not a tree ten times the text. Any
+ * shape this does not expect (a delta, duplicate keys, a syntax error
+ * between elements) falls back to the whole-tree parser, which also gives
+ * the precise error. */
+static stream_rc stream_document(loader *L, vx__builder *b, vx_status *st)
+{
+    size_t i = vx__json_skip_ws(L->text, L->len, 0);
+    bool seen_features = false, seen_segments = false;
+    if (i >= L->len || L->text[i] != '{')
+        return STREAM_FALLBACK;
+    i = vx__json_skip_ws(L->text, L->len, i + 1);
+    if (i < L->len && L->text[i] == '}')
+        return STREAM_FALLBACK; /* "features" is missing: the full path says so
+                                 */
+    for (;;) {
+        size_t kstart, kend = vx__json_skip_value(L->text, L->len, i, &kstart);
+        if (!kend || L->text[kstart] != '"')
+            return STREAM_FALLBACK;
+        json_t *k = NULL;
+        json_error_t jerr;
+        k = json_loadb(L->text + kstart, kend - kstart, JSON_DECODE_ANY, &jerr);
+        const char *key = json_string_value(k);
+        bool is_features = key && strcmp(key, "features") == 0;
+        bool is_segments = key && strcmp(key, "segments") == 0;
+        bool is_events = key && strcmp(key, "events") == 0;
+        json_decref(k);
+        if (!key || is_events || (is_features && seen_features) ||
+            (is_segments && seen_segments))
+            return STREAM_FALLBACK;
+        i = vx__json_skip_ws(L->text, L->len, kend);
+        if (i >= L->len || L->text[i] != ':')
+            return STREAM_FALLBACK;
+        i++;
+        if (is_features || is_segments) {
+            seen_features |= is_features;
+            seen_segments |= is_segments;
+            if (stream_array(L, b, is_features ? "features" : "segments", &i,
+                             st) == STREAM_FALLBACK)
+                return STREAM_FALLBACK;
+            if (*st != VX_OK)
+                return STREAM_DONE;
+        } else {
+            /* Any other member: validated on its own, then ignored. */
+            size_t vstart,
+                vend = vx__json_skip_value(L->text, L->len, i, &vstart);
+            json_t *v = NULL;
+            if (!vend || parse_span(L, vstart, vend, &v) != VX_OK)
+                return STREAM_FALLBACK;
+            json_decref(v);
+            i = vend;
+        }
+        i = vx__json_skip_ws(L->text, L->len, i);
+        if (i < L->len && L->text[i] == ',') {
+            i = vx__json_skip_ws(L->text, L->len, i + 1);
+            continue;
+        }
+        if (i < L->len && L->text[i] == '}')
+            break;
+        return STREAM_FALLBACK;
+    }
+    if (vx__json_skip_ws(L->text, L->len, i + 1) != L->len || !seen_features)
+        return STREAM_FALLBACK;
+    return STREAM_DONE;
+}
+
+/* Below this size a document is parsed whole: streaming pays off only when
+ * the tree would be large. */
+#define STREAM_MIN_BYTES 65536
+
 static vx_status load(const vx_snapshot *base, bool delta, const char *json,
                       size_t len, const vx_load_options *opts,
                       vx_snapshot **out, vx_error *err)
@@ -1141,7 +1343,19 @@ static vx_status load(const vx_snapshot *base, bool delta, const char *json,
     *out = NULL;
     if (!json)
         return vx__error_set(err, VX_EINVAL, "", "no input");
-    vx_status st = parse_doc(&L, &doc);
+    vx_status st = VX_OK;
+    if (!delta && !base && len >= STREAM_MIN_BYTES &&
+        len <= VX_LIMIT_DOC_BYTES) {
+        if (stream_document(&L, &b, &st) == STREAM_DONE)
+            goto finish;
+        /* Start over with the whole-tree parser. */
+        vx__builder_release(&b);
+        vx__builder_init(&b);
+        L.plen = 0;
+        L.path[0] = '\0';
+        st = VX_OK;
+    }
+    st = parse_doc(&L, &doc);
     if (st != VX_OK)
         goto out;
     st = vx__builder_copy(&b, base);
@@ -1156,6 +1370,7 @@ static vx_status load(const vx_snapshot *base, bool delta, const char *json,
         if (st == VX_OK)
             st = put_segments(&L, &b, doc);
     }
+finish:
     if (st == VX_OK) {
         st = vx__builder_finish(&b, out);
         if (st != VX_OK)

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "base/arena.h"
+#include "core/hash.h"
 #include "core/ip.h"
 #include "core/regex.h"
 #include "core/semver.h"
@@ -70,7 +71,7 @@ typedef struct vx__constraint {
     bool value_ok;      /* the single value parsed for this operator */
     double num;         /* NUM_*: Number(value) */
     int64_t date_ms;    /* DATE_*: parsed value */
-    vx__semver semver;  /* SEMVER_*: parsed value */
+    vx__semver *semver; /* SEMVER_*: parsed value (arena), else NULL */
     vx__regex *re;      /* REGEX: compiled pattern, NULL = never matches */
 } vx__constraint;
 
@@ -89,6 +90,13 @@ typedef struct vx__variant {
     uint32_t noverrides;     /* count of overrides */
 } vx__variant;
 
+/* How a stickiness name resolves, decided at load time. */
+typedef enum vx__stick {
+    VX__STICK_DEFAULT, /* userId, sessionId (variants: remoteAddress), random */
+    VX__STICK_RANDOM,  /* a fresh random value */
+    VX__STICK_FIELD,   /* a named context field */
+} vx__stick;
+
 /* A variant list with how to pick from it. */
 typedef struct vx__variants {
     vx__variant *v;    /* the variants in order */
@@ -97,6 +105,8 @@ typedef struct vx__variants {
     vx_str group;      /* hash group: strategy groupId or the flag name */
     vx_str stickiness; /* "default", "random" or a field name */
     vx__fieldref stick_field; /* resolved stickiness field */
+    vx__stick stick;          /* how stickiness resolves */
+    vx__hstate group_pre;     /* murmur3 state after "group:" (variant seed) */
     bool has_overrides;       /* any variant has overrides */
 } vx__variants;
 
@@ -122,6 +132,8 @@ typedef struct vx__strategy {
     vx_str group_id;             /* rollout hash group ("" when absent) */
     vx_str stickiness;           /* flexibleRollout stickiness */
     vx__fieldref stick_field;    /* resolved custom stickiness */
+    vx__stick stick;             /* how stickiness resolves */
+    vx__hstate group_pre;        /* murmur3 state after "group_id:" (seed 0) */
     vx_str *list;                /* userIds / IPs / hostNames (lower-cased) */
     uint32_t nlist;              /* count */
     vx__ip *ips;                 /* remoteAddress: the entries that parse */

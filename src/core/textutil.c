@@ -106,6 +106,15 @@ static bool is_decimal_literal(const char *s, size_t len)
 
 double vx__js_number(const char *s, size_t len)
 {
+    /* Fast path: 1-15 plain digits (exact in a double), the common case. */
+    if (len > 0 && len <= 15) {
+        uint64_t v = 0;
+        size_t i = 0;
+        while (i < len && s[i] >= '0' && s[i] <= '9')
+            v = v * 10 + (uint64_t)(s[i++] - '0');
+        if (i == len)
+            return (double)v;
+    }
     s = vx__js_trim(s, len, &len);
     if (len == 0)
         return 0.0;
@@ -164,11 +173,6 @@ double vx__js_number(const char *s, size_t len)
     memcpy(buf, s, len);
     buf[len] = '\0';
     return strtod(buf, NULL); /* the C locale: Vexil never calls setlocale */
-}
-
-bool vx__str_eq(const char *a, size_t alen, const char *b, size_t blen)
-{
-    return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
 }
 
 static inline unsigned char fold(unsigned char c)
