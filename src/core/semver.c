@@ -39,7 +39,8 @@ bool vx__semver_parse(const char *s, size_t len, vx__semver *out)
         return false;
     s = vx__js_trim(s, len, &len);
     size_t i = 0;
-    memset(out, 0, sizeof(*out));
+    out->major = out->minor = out->patch = 0; /* pre[] is written as used */
+    out->npre = 0;
     if (i < len && s[i] == 'v')
         i++;
     if (!parse_num(s, len, &i, &out->major) || i >= len || s[i++] != '.' ||
