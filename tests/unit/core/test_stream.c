@@ -22,6 +22,7 @@ typedef struct buf {
     size_t len, cap;
 } buf;
 
+__attribute__((format(printf, 2, 3)))
 static void put(buf *b, const char *fmt, ...)
 {
     va_list ap;
