@@ -26,6 +26,11 @@ __attribute__((format(printf, 2, 3)))
 static void put(buf *b, const char *fmt, ...)
 {
     va_list ap;
+    if (!b->p) {
+        b->cap = 4096;
+        b->p = malloc(b->cap);
+        assert_non_null(b->p);
+    }
     for (;;) {
         va_start(ap, fmt);
         int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
