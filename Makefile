@@ -26,6 +26,7 @@ build: deps
 run: build
 	@mkdir -p data
 	@if [ -f data/vexil.db ]; then \
+	  printf 'vexil: admin token "make-run" (the previous one is revoked): '; \
 	  $(BUILD)/src/cli/vexil admin-token --database sqlite:./data/vexil.db --name make-run --rotate; \
 	fi
 	@exec $(BUILD)/src/cli/vexil serve --host 127.0.0.1 --port 4242 --database sqlite:./data/vexil.db
