@@ -355,6 +355,43 @@ static void build_longopts(struct option *o, unsigned mask,
     o[n] = (struct option){NULL, 0, NULL, 0};
 }
 
+/* Parses the settings options of `cmd` (those in `mask`) into `c`; any
+ * other option in `extra` goes to `on_extra`. Returns -1 to go on, else the
+ * exit status (help printed, bad usage, or a bad setting). */
+static int parse_args(int argc, char **argv, const char *cmd, unsigned mask,
+                      const struct option *extra, void (*usage)(FILE *),
+                      bool (*on_extra)(int ch, void *ud), void *ud, conf *c)
+{
+    struct option longopts[NSETTINGS + 4];
+    memset(c, 0, sizeof(*c));
+    build_longopts(longopts, mask, extra);
+    optind = 1;
+    for (;;) {
+        int ch = getopt_long(argc, argv, "h", longopts, NULL);
+        if (ch == -1)
+            break;
+        if (ch == 'h') {
+            usage(stdout);
+            return CLI_EXIT_OK;
+        }
+        if (ch >= 1000 && ch < 1000 + NSETTINGS) {
+            c->flag[ch - 1000] = optarg;
+            continue;
+        }
+        if (!on_extra || !on_extra(ch, ud)) {
+            usage(stderr);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "vexil: %s: unexpected argument '%s'\n", cmd,
+                argv[optind]);
+        return CLI_EXIT_USAGE;
+    }
+    int rc = conf_resolve(c, mask);
+    return rc == CLI_EXIT_OK ? -1 : rc;
+}
+
 #define MASK_ALL ((1u << NSETTINGS) - 1)
 #define MASK_DB  ((1u << SET_DATABASE) | (1u << SET_CONFIG))
 
@@ -366,34 +403,10 @@ int cli_serve_main(int argc, char **argv)
     server *srv = NULL;
     bool blocked = false;
     sigset_t block, old;
-    struct option longopts[NSETTINGS + 4];
     char joined[TOKENS_MAX];
-    memset(&c, 0, sizeof(c));
-
-    build_longopts(longopts, MASK_ALL, NULL);
-    optind = 1;
-    for (;;) {
-        int ch = getopt_long(argc, argv, "h", longopts, NULL);
-        if (ch == -1)
-            break;
-        if (ch == 'h') {
-            serve_usage(stdout);
-            rc = CLI_EXIT_OK;
-            goto out;
-        }
-        if (ch < 1000 || ch >= 1000 + NSETTINGS) {
-            serve_usage(stderr);
-            goto out;
-        }
-        c.flag[ch - 1000] = optarg;
-    }
-    if (optind < argc) {
-        fprintf(stderr, "vexil: serve: unexpected argument '%s'\n",
-                argv[optind]);
-        goto out;
-    }
-    rc = conf_resolve(&c, MASK_ALL);
-    if (rc != CLI_EXIT_OK)
+    rc = parse_args(argc, argv, "serve", MASK_ALL, NULL, serve_usage, NULL,
+                    NULL, &c);
+    if (rc != -1)
         goto out;
     rc = CLI_EXIT_USAGE;
 
@@ -487,32 +500,9 @@ int cli_migrate_main(int argc, char **argv)
 {
     int rc = CLI_EXIT_USAGE;
     conf c;
-    struct option longopts[NSETTINGS + 4];
-    memset(&c, 0, sizeof(c));
-    build_longopts(longopts, MASK_DB, NULL);
-    optind = 1;
-    for (;;) {
-        int ch = getopt_long(argc, argv, "h", longopts, NULL);
-        if (ch == -1)
-            break;
-        if (ch == 'h') {
-            migrate_usage(stdout);
-            rc = CLI_EXIT_OK;
-            goto out;
-        }
-        if (ch < 1000 || ch >= 1000 + NSETTINGS) {
-            migrate_usage(stderr);
-            goto out;
-        }
-        c.flag[ch - 1000] = optarg;
-    }
-    if (optind < argc) {
-        fprintf(stderr, "vexil: migrate: unexpected argument '%s'\n",
-                argv[optind]);
-        goto out;
-    }
-    rc = conf_resolve(&c, MASK_DB);
-    if (rc != CLI_EXIT_OK)
+    rc = parse_args(argc, argv, "migrate", MASK_DB, NULL, migrate_usage, NULL,
+                    NULL, &c);
+    if (rc != -1)
         goto out;
     int applied = 0;
     vx_error err;
@@ -543,51 +533,41 @@ static void admin_token_usage(FILE *out)
           out);
 }
 
+typedef struct admin_token_opts {
+    const char *name; /* --name */
+    bool rotate;      /* --rotate */
+} admin_token_opts;
+
+static bool admin_token_extra(int ch, void *ud)
+{
+    admin_token_opts *o = ud;
+    if (ch == 'n')
+        o->name = optarg;
+    else if (ch == 'r')
+        o->rotate = true;
+    else
+        return false;
+    return true;
+}
+
 int cli_admin_token_main(int argc, char **argv)
 {
     int rc = CLI_EXIT_USAGE;
     conf c;
     service *svc = NULL;
-    const char *name = "admin";
-    bool rotate = false;
     static const struct option extra[] = {
         {"name", required_argument, NULL, 'n'},
         {"rotate", no_argument, NULL, 'r'},
         {NULL, 0, NULL, 0},
     };
-    struct option longopts[NSETTINGS + 4];
     char joined[TOKENS_MAX];
-    memset(&c, 0, sizeof(c));
-    build_longopts(longopts, MASK_DB, extra);
-    optind = 1;
-    for (;;) {
-        int ch = getopt_long(argc, argv, "h", longopts, NULL);
-        if (ch == -1)
-            break;
-        if (ch == 'h') {
-            admin_token_usage(stdout);
-            rc = CLI_EXIT_OK;
-            goto out;
-        }
-        if (ch == 'n') {
-            name = optarg;
-        } else if (ch == 'r') {
-            rotate = true;
-        } else if (ch >= 1000 && ch < 1000 + NSETTINGS) {
-            c.flag[ch - 1000] = optarg;
-        } else {
-            admin_token_usage(stderr);
-            goto out;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "vexil: admin-token: unexpected argument '%s'\n",
-                argv[optind]);
+    admin_token_opts o = {"admin", false};
+    rc = parse_args(argc, argv, "admin-token", MASK_DB, extra,
+                    admin_token_usage, admin_token_extra, &o, &c);
+    if (rc != -1)
         goto out;
-    }
-    rc = conf_resolve(&c, MASK_DB);
-    if (rc != CLI_EXIT_OK)
-        goto out;
+    const char *name = o.name;
+    bool rotate = o.rotate;
     rc = CLI_EXIT_FAIL;
     svc_config sc = {.database = c.val[SET_DATABASE],
                      .no_first_admin_token = true,
