@@ -37,6 +37,22 @@ void vx__arena_release(vx_arena *a)
     a->total = 0;
 }
 
+void vx__arena_reset(vx_arena *a)
+{
+    vx__arena_block *keep = a->head;
+    if (!keep)
+        return;
+    vx__arena_block *b = keep->next;
+    while (b) {
+        vx__arena_block *next = b->next;
+        a->total -= sizeof(*b) + b->cap;
+        vx__free(b);
+        b = next;
+    }
+    keep->next = NULL;
+    keep->used = 0;
+}
+
 void *vx__arena_alloc(vx_arena *a, size_t n)
 {
     const size_t align = alignof(max_align_t);

@@ -23,6 +23,10 @@ void vx__arena_init(vx_arena *a, size_t first);
 /* Frees every block; the arena is empty (and reusable) afterwards. */
 void vx__arena_release(vx_arena *a);
 
+/* Empties the arena but keeps its newest block for reuse: for a scratch
+ * arena refilled many times (one per parsed value). */
+void vx__arena_reset(vx_arena *a);
+
 /* Returns `n` bytes aligned for any type, or NULL on out of memory. */
 void *vx__arena_alloc(vx_arena *a, size_t n);
 

@@ -5,10 +5,10 @@
  *
  * Ownership: each flag or segment is compiled into a fresh chunk; on error
  * the chunk being built is released and the builder drops the rest. */
-#include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/alloc.h"
@@ -18,6 +18,7 @@
 #include "core/jsonpos.h"
 #include "core/model.h"
 #include "core/textutil.h"
+#include "core/vjson.h"
 
 typedef struct loader {
     const char *text;             /* the input, for line/column lookups */
@@ -30,6 +31,7 @@ typedef struct loader {
     vx_arena *arena;              /* its arena */
     size_t size_hint;             /* JSON bytes of the value being compiled
                                      (sizes its arena), 0 = unknown */
+    vx_arena scratch;             /* parsed JSON, reused value by value */
 } loader;
 
 /* ---- paths, errors, warnings ----------------------------------------- */
@@ -103,17 +105,17 @@ static vx_status oom(loader *L)
     return fail(L, VX_ENOMEM, "out of memory");
 }
 
-static const char *type_name(const json_t *v)
+static const char *type_name(const vj *v)
 {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL: return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
+    switch (vj_typeof(v)) {
+    case VJ_OBJECT: return "an object";
+    case VJ_ARRAY: return "an array";
+    case VJ_STRING: return "a string";
+    case VJ_INTEGER:
+    case VJ_REAL: return "a number";
+    case VJ_TRUE:
+    case VJ_FALSE: return "a boolean";
+    case VJ_NULL: return "null";
     }
     return "unknown";
 }
@@ -121,10 +123,10 @@ static const char *type_name(const json_t *v)
 /* ---- typed field access ------------------------------------------------ */
 
 /* Copies a JSON string into the chunk arena. */
-static vx_status dup_str(loader *L, const json_t *v, vx_str *out)
+static vx_status dup_str(loader *L, const vj *v, vx_str *out)
 {
-    size_t n = json_string_length(v);
-    char *p = vx__arena_strndup(L->arena, json_string_value(v), n);
+    size_t n = vj_string_length(v);
+    char *p = vx__arena_strndup(L->arena, vj_string_value(v), n);
     if (!p)
         return oom(L);
     *out = (vx_str){p, n};
@@ -142,13 +144,13 @@ static vx_status dup_mem(loader *L, const char *s, size_t n, vx_str *out)
 
 /* JavaScript's String(number): integers without a fraction, otherwise the
  * shortest %.17g form that reads back the same. */
-static vx_status number_text(loader *L, const json_t *v, vx_str *out)
+static vx_status number_text(loader *L, const vj *v, vx_str *out)
 {
     char buf[64];
-    if (json_is_integer(v)) {
-        snprintf(buf, sizeof(buf), "%lld", (long long)json_integer_value(v));
+    if (vj_is_integer(v)) {
+        snprintf(buf, sizeof(buf), "%lld", (long long)vj_integer_value(v));
     } else {
-        double d = json_real_value(v);
+        double d = vj_real_value(v);
         for (int prec = 1; prec <= 17; prec++) {
             snprintf(buf, sizeof(buf), "%.*g", prec, d);
             if (strtod(buf, NULL) == d)
@@ -159,23 +161,23 @@ static vx_status number_text(loader *L, const json_t *v, vx_str *out)
 }
 
 /* An optional string member: absent or null leaves `out` absent. */
-static vx_status opt_string(loader *L, const json_t *obj, const char *key,
+static vx_status opt_string(loader *L, const vj *obj, const char *key,
                             vx_str *out)
 {
     *out = (vx_str){NULL, 0};
-    const json_t *v = json_object_get(obj, key);
-    if (!v || json_is_null(v))
+    const vj *v = vj_object_get(obj, key);
+    if (!v || vj_is_null(v))
         return VX_OK;
     size_t old = push_key(L, key);
     vx_status st =
-        json_is_string(v)
+        vj_is_string(v)
             ? dup_str(L, v, out)
             : fail(L, VX_ESCHEMA, "expected a string, got %s", type_name(v));
     pop(L, old);
     return st;
 }
 
-static vx_status req_string(loader *L, const json_t *obj, const char *key,
+static vx_status req_string(loader *L, const vj *obj, const char *key,
                             vx_str *out)
 {
     vx_status st = opt_string(L, obj, key, out);
@@ -193,37 +195,37 @@ static vx_status req_string(loader *L, const json_t *obj, const char *key,
     return st;
 }
 
-static vx_status opt_bool(loader *L, const json_t *obj, const char *key,
-                          bool dflt, bool *out)
+static vx_status opt_bool(loader *L, const vj *obj, const char *key, bool dflt,
+                          bool *out)
 {
-    const json_t *v = json_object_get(obj, key);
+    const vj *v = vj_object_get(obj, key);
     *out = dflt;
-    if (!v || json_is_null(v))
+    if (!v || vj_is_null(v))
         return VX_OK;
-    if (!json_is_boolean(v)) {
+    if (!vj_is_boolean(v)) {
         size_t old = push_key(L, key);
         vx_status st =
             fail(L, VX_ESCHEMA, "expected a boolean, got %s", type_name(v));
         pop(L, old);
         return st;
     }
-    *out = json_is_true(v);
+    *out = vj_is_true(v);
     return VX_OK;
 }
 
 /* An optional array member (absent or null = empty), at most `max` long. */
-static vx_status opt_array(loader *L, const json_t *obj, const char *key,
-                           size_t max, const json_t **out)
+static vx_status opt_array(loader *L, const vj *obj, const char *key,
+                           size_t max, const vj **out)
 {
-    const json_t *v = json_object_get(obj, key);
+    const vj *v = vj_object_get(obj, key);
     *out = NULL;
-    if (!v || json_is_null(v))
+    if (!v || vj_is_null(v))
         return VX_OK;
     vx_status st = VX_OK;
     size_t old = push_key(L, key);
-    if (!json_is_array(v))
+    if (!vj_is_array(v))
         st = fail(L, VX_ESCHEMA, "expected an array, got %s", type_name(v));
-    else if (json_array_size(v) > max)
+    else if (vj_array_size(v) > max)
         st = fail(L, VX_ELIMIT, "more than %zu entries", max);
     else
         *out = v;
@@ -231,18 +233,18 @@ static vx_status opt_array(loader *L, const json_t *obj, const char *key,
     return st;
 }
 
-static vx_status expect_object(loader *L, const json_t *v)
+static vx_status expect_object(loader *L, const vj *v)
 {
-    if (json_is_object(v))
+    if (vj_is_object(v))
         return VX_OK;
     return fail(L, VX_ESCHEMA, "expected an object, got %s", type_name(v));
 }
 
 /* An array of strings; nulls are dropped when `drop_null`. */
-static vx_status string_list(loader *L, const json_t *arr, bool drop_null,
+static vx_status string_list(loader *L, const vj *arr, bool drop_null,
                              vx_str **out, uint32_t *n)
 {
-    size_t cnt = json_array_size(arr);
+    size_t cnt = vj_array_size(arr);
     *out = NULL;
     *n = 0;
     if (cnt == 0)
@@ -251,10 +253,10 @@ static vx_status string_list(loader *L, const json_t *arr, bool drop_null,
     if (!vals)
         return oom(L);
     for (size_t i = 0; i < cnt; i++) {
-        const json_t *v = json_array_get(arr, i);
-        if (json_is_null(v) && drop_null)
+        const vj *v = vj_array_get(arr, i);
+        if (vj_is_null(v) && drop_null)
             continue;
-        if (!json_is_string(v)) {
+        if (!vj_is_string(v)) {
             size_t old = push_idx(L, i);
             vx_status st =
                 fail(L, VX_ESCHEMA, "expected a string, got %s", type_name(v));
@@ -383,12 +385,11 @@ static vx__op op_lookup(vx_str name)
     return VX__OP_UNKNOWN;
 }
 
-static vx_status compile_constraint(loader *L, const json_t *j,
-                                    vx__constraint *k)
+static vx_status compile_constraint(loader *L, const vj *j, vx__constraint *k)
 {
     vx_status st = expect_object(L, j);
     vx_str field, opname, value = {NULL, 0};
-    const json_t *values = NULL;
+    const vj *values = NULL;
     if (st == VX_OK)
         st = req_string(L, j, "contextName", &field);
     if (st == VX_OK)
@@ -401,8 +402,8 @@ static vx_status compile_constraint(loader *L, const json_t *j,
         st = opt_array(L, j, "values", VX_LIMIT_VALUES, &values);
     if (st != VX_OK)
         return st;
-    const json_t *jv = json_object_get(j, "value");
-    if (jv && json_is_number(jv)) {
+    const vj *jv = vj_object_get(j, "value");
+    if (jv && vj_is_number(jv)) {
         st = number_text(L, jv, &value);
     } else {
         st = opt_string(L, j, "value", &value);
@@ -492,23 +493,23 @@ static vx_status compile_constraint(loader *L, const json_t *j,
     return st;
 }
 
-static vx_status compile_constraints(loader *L, const json_t *obj,
+static vx_status compile_constraints(loader *L, const vj *obj,
                                      vx__constraint **out, uint32_t *n)
 {
-    const json_t *arr;
+    const vj *arr;
     vx_status st = opt_array(L, obj, "constraints", VX_LIMIT_CONSTRAINTS, &arr);
     *out = NULL;
     *n = 0;
-    if (st != VX_OK || !arr || json_array_size(arr) == 0)
+    if (st != VX_OK || !arr || vj_array_size(arr) == 0)
         return st;
-    size_t cnt = json_array_size(arr);
+    size_t cnt = vj_array_size(arr);
     vx__constraint *ks = vx__arena_calloc(L->arena, cnt, sizeof(*ks));
     if (!ks)
         return oom(L);
     size_t old = push_key(L, "constraints");
     for (size_t i = 0; i < cnt && st == VX_OK; i++) {
         size_t o2 = push_idx(L, i);
-        st = compile_constraint(L, json_array_get(arr, i), &ks[i]);
+        st = compile_constraint(L, vj_array_get(arr, i), &ks[i]);
         pop(L, o2);
     }
     pop(L, old);
@@ -519,10 +520,10 @@ static vx_status compile_constraints(loader *L, const json_t *obj,
 
 /* ---- variants ---------------------------------------------------------- */
 
-static vx_status compile_override(loader *L, const json_t *j, vx__override *o)
+static vx_status compile_override(loader *L, const vj *j, vx__override *o)
 {
     vx_str field;
-    const json_t *values;
+    const vj *values;
     vx_status st = expect_object(L, j);
     if (st == VX_OK)
         st = req_string(L, j, "contextName", &field);
@@ -539,7 +540,7 @@ static vx_status compile_override(loader *L, const json_t *j, vx__override *o)
     return st;
 }
 
-static vx_status compile_variant(loader *L, const json_t *j, vx__variant *v,
+static vx_status compile_variant(loader *L, const vj *j, vx__variant *v,
                                  vx_str *stickiness, bool *has_overrides)
 {
     vx_status st = expect_object(L, j);
@@ -549,26 +550,25 @@ static vx_status compile_variant(loader *L, const json_t *j, vx__variant *v,
         st = opt_string(L, j, "stickiness", stickiness);
     if (st != VX_OK)
         return st;
-    const json_t *w = json_object_get(j, "weight");
+    const vj *w = vj_object_get(j, "weight");
     size_t old = push_key(L, "weight");
     if (!w)
         st = fail(L, VX_ESCHEMA, "required number \"weight\" is missing");
-    else if (!json_is_integer(w) &&
-             !(json_is_real(w) &&
-               json_real_value(w) == floor(json_real_value(w))))
+    else if (!vj_is_integer(w) &&
+             !(vj_is_real(w) && vj_real_value(w) == floor(vj_real_value(w))))
         st = fail(L, VX_ESCHEMA, "expected a whole number, got %s",
                   type_name(w));
-    else if (json_number_value(w) < 0 ||
-             json_number_value(w) > VX_LIMIT_VARIANT_WEIGHT)
+    else if (vj_number_value(w) < 0 ||
+             vj_number_value(w) > VX_LIMIT_VARIANT_WEIGHT)
         st = fail(L, VX_ESCHEMA, "weight must be between 0 and %d",
                   VX_LIMIT_VARIANT_WEIGHT);
     else
-        v->weight = (uint32_t)json_number_value(w);
+        v->weight = (uint32_t)vj_number_value(w);
     pop(L, old);
     if (st != VX_OK)
         return st;
-    const json_t *p = json_object_get(j, "payload");
-    if (p && !json_is_null(p)) {
+    const vj *p = vj_object_get(j, "payload");
+    if (p && !vj_is_null(p)) {
         old = push_key(L, "payload");
         st = expect_object(L, p);
         if (st == VX_OK)
@@ -579,11 +579,11 @@ static vx_status compile_variant(loader *L, const json_t *j, vx__variant *v,
         if (st != VX_OK)
             return st;
     }
-    const json_t *ovs;
+    const vj *ovs;
     st = opt_array(L, j, "overrides", VX_LIMIT_VARIANTS, &ovs);
-    if (st != VX_OK || !ovs || json_array_size(ovs) == 0)
+    if (st != VX_OK || !ovs || vj_array_size(ovs) == 0)
         return st;
-    size_t cnt = json_array_size(ovs);
+    size_t cnt = vj_array_size(ovs);
     v->overrides = vx__arena_calloc(L->arena, cnt, sizeof(*v->overrides));
     if (!v->overrides)
         return oom(L);
@@ -592,7 +592,7 @@ static vx_status compile_variant(loader *L, const json_t *j, vx__variant *v,
     old = push_key(L, "overrides");
     for (size_t i = 0; i < cnt && st == VX_OK; i++) {
         size_t o2 = push_idx(L, i);
-        st = compile_override(L, json_array_get(ovs, i), &v->overrides[i]);
+        st = compile_override(L, vj_array_get(ovs, i), &v->overrides[i]);
         pop(L, o2);
     }
     pop(L, old);
@@ -601,15 +601,15 @@ static vx_status compile_variant(loader *L, const json_t *j, vx__variant *v,
 
 /* Compiles `obj.variants`. `first_stickiness` receives variants[0].stickiness
  * (absent when unset) so the caller can apply its own default rule. */
-static vx_status compile_variants(loader *L, const json_t *obj,
-                                  vx__variants *vs, vx_str *first_stickiness)
+static vx_status compile_variants(loader *L, const vj *obj, vx__variants *vs,
+                                  vx_str *first_stickiness)
 {
-    const json_t *arr;
+    const vj *arr;
     *first_stickiness = (vx_str){NULL, 0};
     vx_status st = opt_array(L, obj, "variants", VX_LIMIT_VARIANTS, &arr);
-    if (st != VX_OK || !arr || json_array_size(arr) == 0)
+    if (st != VX_OK || !arr || vj_array_size(arr) == 0)
         return st;
-    size_t cnt = json_array_size(arr);
+    size_t cnt = vj_array_size(arr);
     vs->v = vx__arena_calloc(L->arena, cnt, sizeof(*vs->v));
     if (!vs->v)
         return oom(L);
@@ -618,7 +618,7 @@ static vx_status compile_variants(loader *L, const json_t *obj,
     for (size_t i = 0; i < cnt && st == VX_OK; i++) {
         vx_str stick;
         size_t o2 = push_idx(L, i);
-        st = compile_variant(L, json_array_get(arr, i), &vs->v[i], &stick,
+        st = compile_variant(L, vj_array_get(arr, i), &vs->v[i], &stick,
                              &vs->has_overrides);
         pop(L, o2);
         if (i == 0)
@@ -673,20 +673,20 @@ static const struct {
 
 /* A strategy parameter as a string: strings as they are, numbers and
  * booleans as JavaScript's String() writes them; absent or null = absent. */
-static vx_status param(loader *L, const json_t *params, const char *key,
+static vx_status param(loader *L, const vj *params, const char *key,
                        vx_str *out)
 {
     *out = (vx_str){NULL, 0};
-    const json_t *v = params ? json_object_get(params, key) : NULL;
-    if (!v || json_is_null(v))
+    const vj *v = params ? vj_object_get(params, key) : NULL;
+    if (!v || vj_is_null(v))
         return VX_OK;
-    if (json_is_string(v))
+    if (vj_is_string(v))
         return dup_str(L, v, out);
-    if (json_is_number(v))
+    if (vj_is_number(v))
         return number_text(L, v, out);
-    if (json_is_boolean(v))
-        return dup_mem(L, json_is_true(v) ? "true" : "false",
-                       json_is_true(v) ? 4 : 5, out);
+    if (vj_is_boolean(v))
+        return dup_mem(L, vj_is_true(v) ? "true" : "false",
+                       vj_is_true(v) ? 4 : 5, out);
     size_t old = push_key(L, key);
     vx_status st =
         fail(L, VX_ESCHEMA, "expected a string, got %s", type_name(v));
@@ -694,7 +694,7 @@ static vx_status param(loader *L, const json_t *params, const char *key,
     return st;
 }
 
-static vx_status compile_strategy(loader *L, const json_t *j, vx__strategy *s)
+static vx_status compile_strategy(loader *L, const vj *j, vx__strategy *s)
 {
     vx_str name;
     vx_status st = expect_object(L, j);
@@ -702,10 +702,10 @@ static vx_status compile_strategy(loader *L, const json_t *j, vx__strategy *s)
         st = req_string(L, j, "name", &name);
     if (st != VX_OK)
         return st;
-    const json_t *params = json_object_get(j, "parameters");
-    if (params && json_is_null(params))
+    const vj *params = vj_object_get(j, "parameters");
+    if (params && vj_is_null(params))
         params = NULL;
-    if (params && !json_is_object(params)) {
+    if (params && !vj_is_object(params)) {
         size_t old = push_key(L, "parameters");
         st = fail(L, VX_ESCHEMA, "expected an object, got %s",
                   type_name(params));
@@ -790,19 +790,19 @@ static vx_status compile_strategy(loader *L, const json_t *j, vx__strategy *s)
     st = compile_constraints(L, j, &s->constraints, &s->nconstraints);
     if (st != VX_OK)
         return st;
-    const json_t *segs;
+    const vj *segs;
     st = opt_array(L, j, "segments", VX_LIMIT_CONSTRAINTS, &segs);
     if (st != VX_OK)
         return st;
-    size_t nseg = segs ? json_array_size(segs) : 0;
+    size_t nseg = segs ? vj_array_size(segs) : 0;
     if (nseg) {
         s->segments = vx__arena_calloc(L->arena, nseg, sizeof(*s->segments));
         if (!s->segments)
             return oom(L);
         old = push_key(L, "segments");
         for (size_t i = 0; i < nseg; i++) {
-            const json_t *id = json_array_get(segs, i);
-            if (!json_is_integer(id)) {
+            const vj *id = vj_array_get(segs, i);
+            if (!vj_is_integer(id)) {
                 push_idx(L, i);
                 st = fail(L, VX_ESCHEMA,
                           "expected a segment id (integer), got %s",
@@ -810,7 +810,7 @@ static vx_status compile_strategy(loader *L, const json_t *j, vx__strategy *s)
                 pop(L, old);
                 return st;
             }
-            s->segments[i] = json_integer_value(id);
+            s->segments[i] = vj_integer_value(id);
         }
         pop(L, old);
         s->nsegments = (uint32_t)nseg;
@@ -853,10 +853,9 @@ static void *chunk_begin(loader *L, size_t size)
     return c;
 }
 
-static vx_status compile_dependency(loader *L, const json_t *j,
-                                    vx__dependency *d)
+static vx_status compile_dependency(loader *L, const vj *j, vx__dependency *d)
 {
-    const json_t *vars;
+    const vj *vars;
     vx_status st = expect_object(L, j);
     if (st == VX_OK)
         st = req_string(L, j, "feature", &d->feature);
@@ -872,7 +871,7 @@ static vx_status compile_dependency(loader *L, const json_t *j,
     return st;
 }
 
-static vx_status compile_flag(loader *L, const json_t *j, vx__flag **out)
+static vx_status compile_flag(loader *L, const vj *j, vx__flag **out)
 {
     *out = NULL;
     vx_status st = expect_object(L, j);
@@ -881,32 +880,32 @@ static vx_status compile_flag(loader *L, const json_t *j, vx__flag **out)
     vx__flag *f = chunk_begin(L, sizeof(*f));
     if (!f)
         return oom(L);
-    const json_t *strategies = NULL, *deps = NULL, *en;
+    const vj *strategies = NULL, *deps = NULL, *en;
     st = req_string(L, j, "name", &f->name);
     if (st == VX_OK) {
-        en = json_object_get(j, "enabled");
+        en = vj_object_get(j, "enabled");
         size_t old = push_key(L, "enabled");
         if (!en)
             st = fail(L, VX_ESCHEMA, "required boolean \"enabled\" is missing");
-        else if (!json_is_boolean(en))
+        else if (!vj_is_boolean(en))
             st = fail(L, VX_ESCHEMA, "expected a boolean, got %s",
                       type_name(en));
         else
-            f->enabled = json_is_true(en);
+            f->enabled = vj_is_true(en);
         pop(L, old);
     }
     if (st == VX_OK)
         st = opt_bool(L, j, "impressionData", false, &f->impression_data);
     if (st == VX_OK) {
         st = opt_array(L, j, "strategies", VX_LIMIT_STRATEGIES, &strategies);
-        if (st == VX_OK && !json_object_get(j, "strategies")) {
+        if (st == VX_OK && !vj_object_get(j, "strategies")) {
             size_t old = push_key(L, "strategies");
             st =
                 fail(L, VX_ESCHEMA, "required array \"strategies\" is missing");
             pop(L, old);
         }
     }
-    size_t n = strategies ? json_array_size(strategies) : 0;
+    size_t n = strategies ? vj_array_size(strategies) : 0;
     if (st == VX_OK && n) {
         f->strategies = vx__arena_calloc(L->arena, n, sizeof(*f->strategies));
         if (!f->strategies)
@@ -915,7 +914,7 @@ static vx_status compile_flag(loader *L, const json_t *j, vx__flag **out)
         size_t old = push_key(L, "strategies");
         for (size_t i = 0; i < n && st == VX_OK; i++) {
             size_t o2 = push_idx(L, i);
-            st = compile_strategy(L, json_array_get(strategies, i),
+            st = compile_strategy(L, vj_array_get(strategies, i),
                                   &f->strategies[i]);
             pop(L, o2);
         }
@@ -931,7 +930,7 @@ static vx_status compile_flag(loader *L, const json_t *j, vx__flag **out)
         set_group(&f->variants, f->name);
         st = opt_array(L, j, "dependencies", VX_LIMIT_DEPENDENCIES, &deps);
     }
-    n = deps ? json_array_size(deps) : 0;
+    n = deps ? vj_array_size(deps) : 0;
     if (st == VX_OK && n) {
         f->deps = vx__arena_calloc(L->arena, n, sizeof(*f->deps));
         if (!f->deps)
@@ -940,7 +939,7 @@ static vx_status compile_flag(loader *L, const json_t *j, vx__flag **out)
         size_t old = push_key(L, "dependencies");
         for (size_t i = 0; i < n && st == VX_OK; i++) {
             size_t o2 = push_idx(L, i);
-            st = compile_dependency(L, json_array_get(deps, i), &f->deps[i]);
+            st = compile_dependency(L, vj_array_get(deps, i), &f->deps[i]);
             pop(L, o2);
         }
         pop(L, old);
@@ -958,14 +957,14 @@ static vx_status compile_flag(loader *L, const json_t *j, vx__flag **out)
     return VX_OK;
 }
 
-static vx_status compile_segment(loader *L, const json_t *j, vx__segment **out)
+static vx_status compile_segment(loader *L, const vj *j, vx__segment **out)
 {
     *out = NULL;
     vx_status st = expect_object(L, j);
     if (st != VX_OK)
         return st;
-    const json_t *id = json_object_get(j, "id");
-    if (!json_is_integer(id)) {
+    const vj *id = vj_object_get(j, "id");
+    if (!vj_is_integer(id)) {
         size_t old = push_key(L, "id");
         st = fail(L, VX_ESCHEMA,
                   id ? "expected an integer id, got %s"
@@ -977,7 +976,7 @@ static vx_status compile_segment(loader *L, const json_t *j, vx__segment **out)
     vx__segment *s = chunk_begin(L, sizeof(*s));
     if (!s)
         return oom(L);
-    s->id = json_integer_value(id);
+    s->id = vj_integer_value(id);
     st = compile_constraints(L, j, &s->constraints, &s->nconstraints);
     L->chunk = NULL;
     L->arena = NULL;
@@ -991,22 +990,22 @@ static vx_status compile_segment(loader *L, const json_t *j, vx__segment **out)
 
 /* ---- documents ---------------------------------------------------------- */
 
-static vx_status put_features(loader *L, vx__builder *b, const json_t *obj,
+static vx_status put_features(loader *L, vx__builder *b, const vj *obj,
                               bool required)
 {
-    const json_t *arr;
+    const vj *arr;
     vx_status st = opt_array(L, obj, "features", VX_LIMIT_FLAGS, &arr);
     if (st == VX_OK && !arr && required) {
         size_t old = push_key(L, "features");
         st = fail(L, VX_ESCHEMA, "required array \"features\" is missing");
         pop(L, old);
     }
-    size_t n = arr ? json_array_size(arr) : 0;
+    size_t n = arr ? vj_array_size(arr) : 0;
     size_t old = push_key(L, "features");
     for (size_t i = 0; i < n && st == VX_OK; i++) {
         vx__flag *f;
         size_t o2 = push_idx(L, i);
-        st = compile_flag(L, json_array_get(arr, i), &f);
+        st = compile_flag(L, vj_array_get(arr, i), &f);
         if (st == VX_OK) {
             st = vx__builder_put_flag_take(b, f);
             if (st != VX_OK)
@@ -1019,7 +1018,7 @@ static vx_status put_features(loader *L, vx__builder *b, const json_t *obj,
     return st;
 }
 
-static vx_status put_segment(loader *L, vx__builder *b, const json_t *j)
+static vx_status put_segment(loader *L, vx__builder *b, const vj *j)
 {
     vx__segment *s;
     vx_status st = compile_segment(L, j, &s);
@@ -1032,28 +1031,28 @@ static vx_status put_segment(loader *L, vx__builder *b, const json_t *j)
     return st;
 }
 
-static vx_status put_segments(loader *L, vx__builder *b, const json_t *obj)
+static vx_status put_segments(loader *L, vx__builder *b, const vj *obj)
 {
-    const json_t *arr;
+    const vj *arr;
     vx_status st = opt_array(L, obj, "segments", VX_LIMIT_SEGMENTS, &arr);
-    size_t n = arr ? json_array_size(arr) : 0;
+    size_t n = arr ? vj_array_size(arr) : 0;
     size_t old = push_key(L, "segments");
     for (size_t i = 0; i < n && st == VX_OK; i++) {
         size_t o2 = push_idx(L, i);
-        st = put_segment(L, b, json_array_get(arr, i));
+        st = put_segment(L, b, vj_array_get(arr, i));
         pop(L, o2);
     }
     pop(L, old);
     return st;
 }
 
-static vx_status apply_event(loader *L, vx__builder *b, const json_t *ev)
+static vx_status apply_event(loader *L, vx__builder *b, const vj *ev)
 {
     vx_status st = expect_object(L, ev);
     if (st != VX_OK)
         return st;
     /* No chunk is open here: read `type` straight from the JSON. */
-    const char *t = json_string_value(json_object_get(ev, "type"));
+    const char *t = vj_string_value(vj_object_get(ev, "type"));
     if (!t) {
         size_t old = push_key(L, "type");
         st = fail(L, VX_ESCHEMA, "required string \"type\" is missing");
@@ -1066,7 +1065,7 @@ static vx_status apply_event(loader *L, vx__builder *b, const json_t *ev)
         if (st == VX_OK)
             st = put_segments(L, b, ev);
     } else if (strcmp(t, "feature-updated") == 0) {
-        const json_t *f = json_object_get(ev, "feature");
+        const vj *f = vj_object_get(ev, "feature");
         size_t old = push_key(L, "feature");
         vx__flag *flag;
         st = f ? compile_flag(L, f, &flag)
@@ -1079,31 +1078,31 @@ static vx_status apply_event(loader *L, vx__builder *b, const json_t *ev)
         }
         pop(L, old);
     } else if (strcmp(t, "feature-removed") == 0) {
-        const json_t *name = json_object_get(ev, "featureName");
-        if (!json_is_string(name)) {
+        const vj *name = vj_object_get(ev, "featureName");
+        if (!vj_is_string(name)) {
             size_t old = push_key(L, "featureName");
             st = fail(L, VX_ESCHEMA,
                       "required string \"featureName\" is missing");
             pop(L, old);
         } else {
-            vx__builder_remove_flag(b, json_string_value(name),
-                                    json_string_length(name));
+            vx__builder_remove_flag(b, vj_string_value(name),
+                                    vj_string_length(name));
         }
     } else if (strcmp(t, "segment-updated") == 0) {
-        const json_t *s = json_object_get(ev, "segment");
+        const vj *s = vj_object_get(ev, "segment");
         size_t old = push_key(L, "segment");
         st = s ? put_segment(L, b, s)
                : fail(L, VX_ESCHEMA, "required object \"segment\" is missing");
         pop(L, old);
     } else if (strcmp(t, "segment-removed") == 0) {
-        const json_t *id = json_object_get(ev, "segmentId");
-        if (!json_is_integer(id)) {
+        const vj *id = vj_object_get(ev, "segmentId");
+        if (!vj_is_integer(id)) {
             size_t old = push_key(L, "segmentId");
             st = fail(L, VX_ESCHEMA,
                       "required integer \"segmentId\" is missing");
             pop(L, old);
         } else {
-            vx__builder_remove_segment(b, json_integer_value(id));
+            vx__builder_remove_segment(b, vj_integer_value(id));
         }
     } else {
         size_t old = push_key(L, "type");
@@ -1113,71 +1112,57 @@ static vx_status apply_event(loader *L, vx__builder *b, const json_t *ev)
     return st;
 }
 
-static vx_status apply_events(loader *L, vx__builder *b, const json_t *doc)
+static vx_status apply_events(loader *L, vx__builder *b, const vj *doc)
 {
-    const json_t *events;
+    const vj *events;
     vx_status st = opt_array(L, doc, "events", VX_LIMIT_FLAGS, &events);
-    size_t n = events ? json_array_size(events) : 0;
+    size_t n = events ? vj_array_size(events) : 0;
     size_t old = push_key(L, "events");
     for (size_t i = 0; i < n && st == VX_OK; i++) {
         size_t o2 = push_idx(L, i);
-        st = apply_event(L, b, json_array_get(events, i));
+        st = apply_event(L, b, vj_array_get(events, i));
         pop(L, o2);
     }
     pop(L, old);
     return st;
 }
 
-static vx_status parse_doc(loader *L, json_t **out)
+/* Parses text[start..end) into the scratch arena (emptied first); a syntax
+ * error is reported at its place in the whole text. */
+static vx_status parse_span(loader *L, size_t start, size_t end, vj **out)
 {
-    json_error_t jerr;
+    vj_error jerr;
+    vx__arena_reset(&L->scratch);
+    *out = vj_parse(&L->scratch, L->text + start, end - start, &jerr);
+    if (*out)
+        return VX_OK;
+    if (jerr.oom)
+        return fail(L, VX_ENOMEM, "out of memory");
+    vx_status st = fail(L, VX_EPARSE, "%s", jerr.text);
+    if (L->err)
+        vx__json_pos_of(L->text, L->len, start + jerr.position, &L->err->line,
+                        &L->err->column);
+    return st;
+}
+
+static vx_status parse_doc(loader *L, vj **out)
+{
     *out = NULL;
     if (L->len > VX_LIMIT_DOC_BYTES)
         return fail(L, VX_ELIMIT, "document larger than %zu bytes",
                     (size_t)VX_LIMIT_DOC_BYTES);
-    uint64_t refused = vx__alloc_failures();
-    json_t *doc = json_loadb(L->text, L->len,
-                             JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
-    if (!doc && vx__alloc_failures() != refused)
-        return fail(L, VX_ENOMEM, "out of memory");
-    if (!doc) {
-        vx_status st = fail(L, VX_EPARSE, "%s", jerr.text);
-        if (L->err)
-            vx__json_error_pos(L->text, L->len, (size_t)jerr.position,
-                               &L->err->line, &L->err->column);
+    vj *doc = NULL;
+    vx_status st = parse_span(L, 0, L->len, &doc);
+    if (st != VX_OK)
         return st;
-    }
-    if (!json_is_object(doc)) {
-        vx_status st =
-            fail(L, VX_ESCHEMA, "expected an object, got %s", type_name(doc));
-        json_decref(doc);
-        return st;
-    }
+    if (!vj_is_object(doc))
+        return fail(L, VX_ESCHEMA, "expected an object, got %s",
+                    type_name(doc));
     *out = doc;
     return VX_OK;
 }
 
 /* ---- streaming: one array element at a time ------------------------------ */
-
-/* Parses the JSON value text[start..end) on its own (strictly); a syntax
- * error is reported at its place in the whole text. */
-static vx_status parse_span(loader *L, size_t start, size_t end, json_t **out)
-{
-    json_error_t jerr;
-    uint64_t refused = vx__alloc_failures();
-    *out = json_loadb(L->text + start, end - start,
-                      JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY,
-                      &jerr);
-    if (*out)
-        return VX_OK;
-    if (vx__alloc_failures() != refused)
-        return fail(L, VX_ENOMEM, "out of memory");
-    vx_status st = fail(L, VX_EPARSE, "%s", jerr.text);
-    if (L->err)
-        vx__json_error_pos(L->text, L->len, start + (size_t)jerr.position,
-                           &L->err->line, &L->err->column);
-    return st;
-}
 
 typedef enum stream_rc {
     STREAM_DONE,     /* the document was loaded (or failed with `*st`) */
@@ -1224,7 +1209,7 @@ static stream_rc stream_array(loader *L, vx__builder *b, const char *key,
             return STREAM_FALLBACK;
         }
         size_t o2 = push_idx(L, n);
-        json_t *v = NULL;
+        vj *v = NULL;
         *st = parse_span(L, start, end, &v);
         L->size_hint = end - start;
         if (*st == VX_OK && flags) {
@@ -1241,7 +1226,6 @@ static stream_rc stream_array(loader *L, vx__builder *b, const char *key,
             *st = put_segment(L, b, v);
         }
         L->size_hint = 0;
-        json_decref(v);
         pop(L, o2);
         i = vx__json_skip_ws(L->text, L->len, end);
         if (i < L->len && L->text[i] == ',') {
@@ -1279,14 +1263,13 @@ static stream_rc stream_document(loader *L, vx__builder *b, vx_status *st)
         size_t kstart, kend = vx__json_skip_value(L->text, L->len, i, &kstart);
         if (!kend || L->text[kstart] != '"')
             return STREAM_FALLBACK;
-        json_t *k = NULL;
-        json_error_t jerr;
-        k = json_loadb(L->text + kstart, kend - kstart, JSON_DECODE_ANY, &jerr);
-        const char *key = json_string_value(k);
+        vj *k = NULL;
+        if (parse_span(L, kstart, kend, &k) != VX_OK)
+            return STREAM_FALLBACK;
+        const char *key = vj_string_value(k);
         bool is_features = key && strcmp(key, "features") == 0;
         bool is_segments = key && strcmp(key, "segments") == 0;
         bool is_events = key && strcmp(key, "events") == 0;
-        json_decref(k);
         if (!key || is_events || (is_features && seen_features) ||
             (is_segments && seen_segments))
             return STREAM_FALLBACK;
@@ -1306,10 +1289,9 @@ static stream_rc stream_document(loader *L, vx__builder *b, vx_status *st)
             /* Any other member: validated on its own, then ignored. */
             size_t vstart,
                 vend = vx__json_skip_value(L->text, L->len, i, &vstart);
-            json_t *v = NULL;
+            vj *v = NULL;
             if (!vend || parse_span(L, vstart, vend, &v) != VX_OK)
                 return STREAM_FALLBACK;
-            json_decref(v);
             i = vend;
         }
         i = vx__json_skip_ws(L->text, L->len, i);
@@ -1335,9 +1317,10 @@ static vx_status load(const vx_snapshot *base, bool delta, const char *json,
                       vx_snapshot **out, vx_error *err)
 {
     loader L = {.text = json, .len = len, .opts = opts, .err = err};
-    json_t *doc = NULL;
+    vj *doc = NULL;
     vx__builder b;
     vx__builder_init(&b);
+    vx__arena_init(&L.scratch, 65536); /* allocates on first use only */
     if (!out)
         return vx__error_set(err, VX_EINVAL, "", "no output pointer");
     *out = NULL;
@@ -1363,7 +1346,7 @@ static vx_status load(const vx_snapshot *base, bool delta, const char *json,
         st = fail(&L, st, "out of memory");
         goto out;
     }
-    if (delta || json_object_get(doc, "events")) {
+    if (delta || vj_object_get(doc, "events")) {
         st = apply_events(&L, &b, doc);
     } else {
         st = put_features(&L, &b, doc, true);
@@ -1378,7 +1361,7 @@ finish:
     }
 out:
     vx__builder_release(&b);
-    json_decref(doc);
+    vx__arena_release(&L.scratch);
     return st;
 }
 
