@@ -6,7 +6,7 @@
 set -euo pipefail
 
 want=(gcc make cmake pkg-config libjansson-dev libpcre2-dev libsqlite3-dev libsodium-dev
-      libmicrohttpd-dev libcurl4-openssl-dev curl)
+      libmicrohttpd-dev libcurl4-openssl-dev zlib1g-dev curl)
 if [ "${1:-build}" = bench ]; then
   want+=(wrk)
 fi

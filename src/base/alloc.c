@@ -3,7 +3,9 @@
 #include "base/alloc.h"
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 static _Atomic uint64_t g_count;           /* allocations made */
 static _Atomic size_t g_budget = SIZE_MAX; /* remaining before failure */
@@ -41,6 +43,25 @@ void *vx__realloc(void *p, size_t n)
 void vx__free(void *p)
 {
     free(p);
+}
+
+void *vx__calloc(size_t count, size_t size)
+{
+    if (size && count > SIZE_MAX / size)
+        return NULL;
+    void *p = vx__malloc(count * size);
+    if (p)
+        memset(p, 0, count * size);
+    return p;
+}
+
+char *vx__strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = vx__malloc(n);
+    if (p)
+        memcpy(p, s, n);
+    return p;
 }
 
 void vx__alloc_set_budget(size_t budget)

@@ -12,6 +12,10 @@
 void *vx__malloc(size_t n);
 void *vx__realloc(void *p, size_t n);
 void vx__free(void *p);
+/* Zero-filled `count * size` bytes (NULL on overflow or out of memory). */
+void *vx__calloc(size_t count, size_t size);
+/* A copy of the NUL-terminated `s`, or NULL. */
+char *vx__strdup(const char *s);
 
 /* Test and benchmark hooks, not for production code. A budget of N makes
  * the (N+1)th allocation from now fail; SIZE_MAX means unlimited. */

@@ -9,6 +9,7 @@
 #include "server/http.h"
 
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -26,7 +27,7 @@
 #include "base/limits.h"
 
 #define REQ_ARENA_FIRST 4096 /* first arena block: most requests fit */
-#define REQ_HEADERS_MAX 4    /* extra answer headers (Allow...) */
+#define REQ_HEADERS_MAX 12   /* extra answer headers (Allow, CORS...) */
 #define LOG_LINE_MAX    1024 /* one log line, truncated beyond */
 
 struct http_listener {
@@ -60,6 +61,7 @@ struct http_req {
     size_t route;                /* handler's route index or SIZE_MAX */
     const char *route_name;      /* for the log line, or NULL */
     void *udata;                 /* handler state */
+    struct http_stream *stream;  /* a streamed answer (one reference) */
     const char *hname[REQ_HEADERS_MAX];  /* extra answer header names */
     const char *hvalue[REQ_HEADERS_MAX]; /* and values */
     size_t nheaders;                     /* used entries */
@@ -131,6 +133,27 @@ const char *http_req_header(const http_req *r, const char *name)
     if (!r->conn)
         return NULL;
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_req_peer(http_req *r)
+{
+    char host[NI_MAXHOST];
+    if (!r->conn)
+        return NULL;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || !ci->client_addr)
+        return NULL;
+    socklen_t len = ci->client_addr->sa_family == AF_INET6
+                        ? sizeof(struct sockaddr_in6)
+                        : sizeof(struct sockaddr_in);
+    if (getnameinfo(ci->client_addr, len, host, sizeof(host), NULL, 0,
+                    NI_NUMERICHOST) != 0)
+        return NULL;
+    const char *h = host;
+    if (strncmp(h, "::ffff:", 7) == 0 && strchr(h + 7, '.'))
+        h += 7; /* an IPv4 client on an IPv6 socket */
+    return vx__arena_strndup(&r->arena, h, strlen(h));
 }
 
 vx_arena *http_req_arena(http_req *r)
@@ -327,6 +350,104 @@ void http_reply_error(http_req *r, vx_status st, const vx_error *err)
 {
     const char *msg = err && err->message[0] ? err->message : vx_status_str(st);
     http_reply_problem(r, http_status_of(st), msg, err ? err->path : "", NULL);
+}
+
+struct http_stream {
+    struct MHD_Connection *conn; /* the connection */
+    http_pull_fn pull;           /* the producer */
+    void *ud;                    /* passed to pull */
+    pthread_mutex_t mu;          /* guards the two flags */
+    bool asleep;                 /* suspended until a wake */
+    bool kicked;                 /* woken since the last pull began */
+    atomic_int refs;             /* the response's and the request's */
+};
+
+static void stream_unref(http_stream *s)
+{
+    if (s && atomic_fetch_sub(&s->refs, 1) == 1) {
+        pthread_mutex_destroy(&s->mu);
+        vx__free(s);
+    }
+}
+
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    http_stream *s = cls;
+    (void)pos;
+    pthread_mutex_lock(&s->mu);
+    s->kicked = false;
+    pthread_mutex_unlock(&s->mu);
+    long n = s->pull(s->ud, buf, max);
+    if (n > 0)
+        return (ssize_t)n;
+    if (n < 0)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    pthread_mutex_lock(&s->mu);
+    if (!s->kicked) {
+        /* Nothing to send: sleep without a thread until woken. A wake that
+         * came during pull() is not lost: `kicked` says so and we return
+         * to be called again at once. */
+        s->asleep = true;
+        MHD_suspend_connection(s->conn);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+static void stream_free(void *cls)
+{
+    stream_unref(cls);
+}
+
+http_stream *http_reply_stream(http_req *r, unsigned status, const char *ctype,
+                               http_pull_fn pull, void *ud)
+{
+    if (r->resp || r->queued || !r->conn)
+        return NULL;
+    http_stream *s = vx__calloc(1, sizeof(*s));
+    if (!s) {
+        reply_oom(r);
+        return NULL;
+    }
+    atomic_init(&s->refs, 2);
+    s->conn = r->conn;
+    s->pull = pull;
+    s->ud = ud;
+    pthread_mutex_init(&s->mu, NULL);
+    struct MHD_Response *resp = MHD_create_response_from_callback(
+        MHD_SIZE_UNKNOWN, 4096, stream_reader, s, stream_free);
+    if (!resp) {
+        pthread_mutex_destroy(&s->mu);
+        vx__free(s);
+        reply_oom(r);
+        return NULL;
+    }
+    bool ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                      ctype) == MHD_YES;
+    for (size_t i = 0; ok && i < r->nheaders; i++)
+        ok =
+            MHD_add_response_header(resp, r->hname[i], r->hvalue[i]) == MHD_YES;
+    if (!ok) {
+        MHD_destroy_response(resp); /* drops the response's reference */
+        stream_unref(s);
+        reply_oom(r);
+        return NULL;
+    }
+    r->resp = resp;
+    r->status = status;
+    r->stream = s;
+    return s;
+}
+
+void http_stream_wake(http_stream *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->kicked = true;
+    if (s->asleep) {
+        s->asleep = false;
+        MHD_resume_connection(s->conn);
+    }
+    pthread_mutex_unlock(&s->mu);
 }
 
 /* Hands the answer to libmicrohttpd once. */
@@ -637,6 +758,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     }
     if (r->resp)
         MHD_destroy_response(r->resp);
+    stream_unref(r->stream);
     json_decref(r->body_json);
     json_decref(r->query);
     vx_arena a = r->arena;
@@ -690,8 +812,8 @@ vx_status http_start(const http_config *cfg, const http_handler *h,
     l->h = *h;
     atomic_init(&l->inflight, 0);
 
-    unsigned flags =
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     l->daemon = MHD_start_daemon(

@@ -74,6 +74,9 @@ const char *http_req_path(const http_req *r);
 size_t http_req_path_len(const http_req *r);
 /* A request header (case-insensitive name) or NULL. */
 const char *http_req_header(const http_req *r, const char *name);
+/* The client's address as numeric text ("127.0.0.1", "::1"), in the
+ * request's arena; NULL when unknown or out of memory. */
+const char *http_req_peer(http_req *r);
 /* The request's arena: freed when the request completes. */
 vx_arena *http_req_arena(http_req *r);
 /* The parsed body, or NULL when the request had none (on_request only). */
@@ -93,7 +96,7 @@ void *http_req_udata(const http_req *r);
 
 /* --- Answers: the first one wins, later ones are ignored --------------- */
 
-/* Adds a header to the answer about to be made (at most 4; the strings
+/* Adds a header to the answer about to be made (at most 12; the strings
  * are borrowed for the request's life). */
 void http_reply_header(http_req *r, const char *name, const char *value);
 /* `body` compact-encoded as application/json (borrowed, copied); 204 and
@@ -109,6 +112,21 @@ void http_reply_error(http_req *r, vx_status st, const vx_error *err);
  * means the same as `message`. */
 void http_reply_problem(http_req *r, unsigned status, const char *message,
                         const char *path, const char *detail);
+
+/* A streamed answer (Server-Sent Events): `pull` fills `buf` with up to
+ * `max` bytes and returns how many (> 0), 0 when it has nothing now (the
+ * connection then sleeps, using no thread, until http_stream_wake), or -1
+ * to end the body. It runs on a listener thread, never with a lock of the
+ * listener's held. Returns the handle for http_stream_wake, valid until
+ * on_done for this request has returned; NULL when out of memory (then
+ * an error was answered). */
+typedef long (*http_pull_fn)(void *ud, char *buf, size_t max);
+typedef struct http_stream http_stream;
+http_stream *http_reply_stream(http_req *r, unsigned status, const char *ctype,
+                               http_pull_fn pull, void *ud);
+/* Has the listener call `pull` again soon. Any thread; cheap when the
+ * stream is not asleep. */
+void http_stream_wake(http_stream *s);
 
 /* The one mapping from vx_status to an HTTP status (docs/admin-api.md):
  * EINVAL/ESCHEMA/EPARSE/ELIMIT 400, EAUTH 401, EFORBIDDEN 403, ENOTFOUND

@@ -73,6 +73,8 @@ static const router_route routes[] = {
     {"POST",   A "/playground",                 SVC_OP_PLAYGROUND,          200, true},
     {"GET",    A "/export",                     SVC_OP_EXPORT,              200, false},
     {"POST",   A "/import",                     SVC_OP_IMPORT,              200, true},
+    {"GET",    A "/client-metrics/features/{feature}", SVC_OP_FEATURE_USAGE, 200, false},
+    {"GET",    A "/metrics/applications",       SVC_OP_APPLICATION_LIST,    200, false},
 };
 /* clang-format on */
 
@@ -230,6 +232,12 @@ static vx_status decode_segment(const seg *s, vx_arena *arena, char **out)
 out:
     *out = st == VX_OK ? d : NULL;
     return st;
+}
+
+vx_status router_decode(const char *p, size_t n, vx_arena *arena, char **out)
+{
+    seg s = {p, n};
+    return decode_segment(&s, arena, out);
 }
 
 /* Stores a decoded parameter in the svc_req field its name selects. */

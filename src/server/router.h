@@ -59,4 +59,9 @@ typedef struct router_hit {
 router_result router_match(const char *method, const char *path, size_t len,
                            vx_arena *arena, router_hit *hit, vx_error *err);
 
+/* Percent-decodes one path segment `p[0..n)` into `arena` ('+' stays '+'):
+ * VX_EINVAL for a bad escape, a NUL or bytes that are not UTF-8. For the
+ * SDK endpoints, which route outside the admin table. */
+vx_status router_decode(const char *p, size_t n, vx_arena *arena, char **out);
+
 #endif

@@ -14,6 +14,8 @@
 #include "server/http.h"
 #include "server/metrics.h"
 #include "server/router.h"
+#include "server/sdk.h"
+#include "server/sdk_api.h"
 
 enum { EXTRA_HEALTH, EXTRA_READY, EXTRA_METRICS, EXTRA_UNMATCHED, NEXTRA };
 
@@ -26,6 +28,8 @@ struct server {
     service *svc;        /* borrowed */
     http_listener *http; /* owned */
     metrics *metrics;    /* owned */
+    sdk_hub *hub;        /* owned: what the SDK endpoints serve */
+    sdk_api sdk;         /* the SDK endpoints' shared state */
     const char **labels; /* [nroutes] metric labels, owned array */
     size_t ntable;       /* router_count() */
 };
@@ -110,30 +114,35 @@ static void serve_metrics(server *s, http_req *r)
         http_reply_error(r, st, NULL);
         return;
     }
-    http_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", text,
-                    len);
-}
-
-/* The secret from "Authorization: <secret>" or "Bearer <secret>" (any
- * case), trimmed; NULL when the header is missing or empty. */
-static const char *bearer(const char *h, size_t *len)
-{
-    static const char scheme[] = "bearer";
-    if (!h)
-        return NULL;
-    while (*h == ' ' || *h == '\t')
-        h++;
-    if (strncasecmp(h, scheme, sizeof(scheme) - 1) == 0 &&
-        (h[sizeof(scheme) - 1] == ' ' || h[sizeof(scheme) - 1] == '\t')) {
-        h += sizeof(scheme) - 1;
-        while (*h == ' ' || *h == '\t')
-            h++;
+    sdk_stats ss;
+    sdk_hub_stats(s->hub, &ss);
+    char extra[640];
+    int n = snprintf(
+        extra, sizeof(extra),
+        "# HELP vexil_sdk_rebuilds_total Published flag states rebuilt.\n"
+        "# TYPE vexil_sdk_rebuilds_total counter\n"
+        "vexil_sdk_rebuilds_total %lld\n"
+        "# HELP vexil_sdk_revision Newest revision the SDK endpoints serve.\n"
+        "# TYPE vexil_sdk_revision gauge\n"
+        "vexil_sdk_revision %lld\n"
+        "# HELP vexil_sdk_rebuild_seconds Duration of the last rebuild.\n"
+        "# TYPE vexil_sdk_rebuild_seconds gauge\n"
+        "vexil_sdk_rebuild_seconds %.6f\n"
+        "# HELP vexil_sdk_streaming_clients Open streaming connections.\n"
+        "# TYPE vexil_sdk_streaming_clients gauge\n"
+        "vexil_sdk_streaming_clients %lld\n",
+        (long long)ss.rebuilds, (long long)ss.revision, ss.last_build_sec,
+        (long long)ss.subscribers);
+    char *all =
+        n > 0 ? vx__arena_alloc(http_req_arena(r), len + (size_t)n) : NULL;
+    if (!all) {
+        http_reply_error(r, VX_ENOMEM, NULL);
+        return;
     }
-    size_t n = strlen(h);
-    while (n > 0 && (h[n - 1] == ' ' || h[n - 1] == '\t'))
-        n--;
-    *len = n;
-    return n ? h : NULL;
+    memcpy(all, text, len);
+    memcpy(all + len, extra, (size_t)n);
+    http_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", all,
+                    len + (size_t)n);
 }
 
 /* Routes and authenticates an /api/ request; answers on failure. */
@@ -175,7 +184,8 @@ static void api_headers(server *s, http_req *r)
     }
     http_req_set_route(r, a->hit.index, svc_op_name(a->hit.req.op));
     size_t len = 0;
-    const char *secret = bearer(http_req_header(r, "Authorization"), &len);
+    const char *secret =
+        sdk_api_bearer(http_req_header(r, "Authorization"), &len);
     if (!secret) {
         http_reply_problem(r, 401, "missing token", "", NULL);
         return;
@@ -203,8 +213,9 @@ static void on_headers(void *ud, http_req *r)
     } else if (path_is(r, "/metrics")) {
         set_extra(s, r, EXTRA_METRICS);
         serve_metrics(s, r);
+    } else if (path_has_prefix(r, "/api/client/")) {
+        unleash_api_headers(&s->sdk, r);
     } else if (path_has_prefix(r, "/api/")) {
-        /* /api/client/ and /api/frontend are not routed yet: 404. */
         api_headers(s, r);
     } else {
         set_extra(s, r, EXTRA_UNMATCHED);
@@ -215,6 +226,10 @@ static void on_headers(void *ud, http_req *r)
 static void on_request(void *ud, http_req *r)
 {
     server *s = ud;
+    if (path_has_prefix(r, "/api/client/")) {
+        unleash_api_request(&s->sdk, r);
+        return;
+    }
     api_req *a = http_req_udata(r);
     json_t *answer = NULL;
     vx_error err;
@@ -239,6 +254,15 @@ static void on_request(void *ud, http_req *r)
         http_reply_error(r, st, &err);
         goto out;
     }
+    /* A write is answered once SDKs are served what it changed: the
+     * writer reads its own write on every endpoint. */
+    if (strcmp(route->method, "GET") != 0) {
+        st = sdk_hub_sync(s->hub, &err);
+        if (st != VX_OK) {
+            http_reply_error(r, st, &err);
+            goto out;
+        }
+    }
     http_reply_json(r, route->status, answer);
 out:
     json_decref(answer);
@@ -248,9 +272,12 @@ static void on_done(void *ud, const http_req *r, unsigned status,
                     double seconds)
 {
     server *s = ud;
+    size_t route = http_req_route(r);
+    if (route >= s->sdk.route_base &&
+        route < s->sdk.route_base + SDK_ROUTE_COUNT)
+        sdk_api_done(&s->sdk, r);
     if (status)
-        metrics_observe(s->metrics, http_req_route(r), http_req_method(r),
-                        status, seconds);
+        metrics_observe(s->metrics, route, http_req_method(r), status, seconds);
 }
 
 /* Checks `v` against [1, hard]; 0 takes `def`. */
@@ -295,7 +322,7 @@ vx_status server_start(const server_config *cfg, service *svc, server **out,
     memset(s, 0, sizeof(*s));
     s->svc = svc;
     s->ntable = router_count();
-    size_t nroutes = s->ntable + NEXTRA;
+    size_t nroutes = s->ntable + NEXTRA + SDK_ROUTE_COUNT;
     s->labels = vx__malloc(nroutes * sizeof(*s->labels));
     if (!s->labels) {
         st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
@@ -305,6 +332,17 @@ vx_status server_start(const server_config *cfg, service *svc, server **out,
         s->labels[i] = router_at(i)->path;
     for (size_t i = 0; i < NEXTRA; i++)
         s->labels[s->ntable + i] = extra_labels[i];
+    for (size_t i = 0; i < SDK_ROUTE_COUNT; i++)
+        s->labels[s->ntable + NEXTRA + i] = sdk_route_labels[i];
+    st = sdk_hub_new(svc, cfg->log, cfg->log_ud, &s->hub, err);
+    if (st != VX_OK)
+        goto out;
+    s->sdk = (sdk_api){
+        .svc = svc,
+        .hub = s->hub,
+        .cors_origins = "*",
+        .route_base = s->ntable + NEXTRA,
+    };
     st = metrics_new(s->labels, nroutes, &s->metrics);
     if (st != VX_OK) {
         vx__error_set(err, st, "", "out of memory");
@@ -348,7 +386,9 @@ void server_stop(server **sp)
     if (!sp || !*sp)
         return;
     server *s = *sp;
+    sdk_hub_close_streams(s->hub); /* streams end, so the drain is short */
     http_stop(&s->http);
+    sdk_hub_free(&s->hub);
     metrics_free(&s->metrics);
     vx__free(s->labels);
     vx__free(s);

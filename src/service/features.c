@@ -1089,7 +1089,7 @@ vx_status svc__op_DEPENDENCY_REMOVE_ALL(svc_ctx *c, json_t **out)
 /* ---- the SDK view
  * ---------------------------------------------------------------------- */
 
-vx_status svc__client_document(svc_ctx *c, const char *env, bool with_ids,
+vx_status svc__client_document(svc_ctx *c, const char *env, unsigned what,
                                json_t **out)
 {
     json_t *all = NULL, *segs = NULL;
@@ -1118,7 +1118,7 @@ vx_status svc__client_document(svc_ctx *c, const char *env, bool with_ids,
                 json_object_get(s, "constraints"), "segments",
                 json_object_get(s, "segments"), "variants",
                 json_object_get(s, "variants"));
-            if (with_ids)
+            if (what & SVC_DOC_IDS)
                 json_object_set(cs, "id", json_object_get(s, "id"));
             json_array_append_new(strategies, cs);
         }
@@ -1133,6 +1133,8 @@ vx_status svc__client_document(svc_ctx *c, const char *env, bool with_ids,
         json_t *deps = json_object_get(f, "dependencies");
         if (json_array_size(deps))
             json_object_set(cf, "dependencies", deps);
+        if (what & SVC_DOC_TAGS)
+            json_object_set(cf, "tags", json_object_get(f, "tags"));
         json_array_append_new(features, cf);
     }
     json_t *csegs = json_array();

@@ -14,14 +14,19 @@
 #include "store/store.h"
 
 struct service {
-    pthread_mutex_t mu;          /* serialises every store access */
-    store *st;                   /* the open database */
-    const store_ops *ops;        /* its backend */
-    svc_log_fn log;              /* may be NULL */
-    void *log_ud;                /* passed to log */
-    atomic_llong db_errors;      /* failed store calls (VX_EIO) */
-    atomic_llong flags_active;   /* kept current by feature handlers */
-    atomic_llong flags_archived; /* idem */
+    pthread_mutex_t mu;            /* serialises every store access */
+    store *st;                     /* the open database */
+    const store_ops *ops;          /* its backend */
+    svc_log_fn log;                /* may be NULL */
+    void *log_ud;                  /* passed to log */
+    atomic_llong db_errors;        /* failed store calls (VX_EIO) */
+    atomic_llong flags_active;     /* kept current by feature handlers */
+    atomic_llong flags_archived;   /* idem */
+    atomic_llong generation;       /* bumped by every committed write and by
+                                      svc_invalidate: stamps cached tokens */
+    pthread_mutex_t cache_mu;      /* guards tokens[] */
+    struct svc_token_slot *tokens; /* SVC_TOKEN_CACHE slots (sdk.c) */
+    int64_t usage_swept_hour;      /* usage buckets older are gone (under mu) */
 };
 
 /* One call in progress. */
@@ -84,6 +89,18 @@ vx_status svc__norm_variants(svc_ctx *c, const json_t *arr, const char *path,
 vx_status svc__norm_strategy(svc_ctx *c, const json_t *in, const char *path,
                              const char *flag, json_t **out);
 
+/* ---- tokens and caches (service.c, sdk.c) ---------------------------------
+ */
+vx_status svc__token_lookup(service *s, const char key[65], svc_principal *who,
+                            int64_t *expires_ms, vx_error *err);
+void svc__token_cache_put(service *s, const char key[65],
+                          const svc_principal *who, int64_t expires_ms,
+                          long long generation);
+bool svc__token_cache_get(service *s, const char key[65], svc_principal *who,
+                          int64_t *expires_ms);
+vx_status svc__token_cache_init(service *s);
+void svc__token_cache_release(service *s);
+
 /* ---- handlers, one file per area ----------------------------------------- */
 #define SVC__DECL(name) vx_status svc__op_##name(svc_ctx *c, json_t **out);
 SVC_OP_MAP(SVC__DECL)
@@ -95,9 +112,12 @@ vx_status svc__feature_load(svc_ctx *c, const char *project, const char *name,
 vx_status svc__feature_save(svc_ctx *c, json_t *feature);
 json_t *svc__feature_env(json_t *feature, const char *env); /* borrowed */
 /* The Unleash client-features document of `env` (playground, SDK APIs).
- * `with_ids` adds each strategy's id (the SDK APIs leave it out, as
- * Unleash does: old Go SDKs break on it). */
-vx_status svc__client_document(svc_ctx *c, const char *env, bool with_ids,
+ * `what` may add each strategy's id (SVC_DOC_IDS; the SDK APIs leave it
+ * out, as Unleash does: old Go SDKs break on it) and each flag's tags
+ * (SVC_DOC_TAGS, for the SDK endpoints' tag filter). */
+#define SVC_DOC_IDS  1u
+#define SVC_DOC_TAGS 2u
+vx_status svc__client_document(svc_ctx *c, const char *env, unsigned what,
                                json_t **out);
 
 /* JSON Patch (RFC 6902) applied to a copy of `doc`; errors name the

@@ -61,7 +61,7 @@ static vx_status eval_env(svc_ctx *c, const char *env, const json_t *projects,
                           const vx_context *ctx, json_t *results)
 {
     json_t *doc = NULL;
-    vx_status st = svc__client_document(c, env, true, &doc);
+    vx_status st = svc__client_document(c, env, SVC_DOC_IDS, &doc);
     if (st != VX_OK)
         return st;
     char *text = json_dumps(doc, JSON_COMPACT);

@@ -68,9 +68,14 @@ static const op_info OPS[SVC_OP_COUNT] = {
                                                     FEATURE_TYPE_LIST, R, false)
                                                     OP(FEATURE_TYPE_LIFETIME, A,
                                                        true) OP(PLAYGROUND, R,
-                                                                false)
-                                                        OP(EXPORT, R, false)
-                                                            OP(IMPORT, A, true)
+                                                                false) OP(EXPORT,
+                                                                          R,
+                                                                          false)
+                                                        OP(IMPORT, A, true) OP(
+                                                            FEATURE_USAGE, R,
+                                                            false)
+                                                            OP(APPLICATION_LIST,
+                                                               R, false)
 #undef OP
 };
 #undef R
@@ -474,6 +479,11 @@ vx_status svc_open(const svc_config *cfg, service **out,
     if (!s)
         return vx__error_set(err, VX_ENOMEM, "", "out of memory");
     pthread_mutex_init(&s->mu, NULL);
+    if (svc__token_cache_init(s) != VX_OK) {
+        pthread_mutex_destroy(&s->mu);
+        free(s);
+        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    }
     s->log = cfg->log;
     s->log_ud = cfg->log_ud;
     int applied = 0;
@@ -528,6 +538,7 @@ void svc_close(service *s)
         return;
     if (s->ops)
         s->ops->close(s->st);
+    svc__token_cache_release(s);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
@@ -547,13 +558,11 @@ void svc_get_stats(service *s, svc_stats *out)
     out->db_errors = atomic_load(&s->db_errors);
 }
 
-vx_status svc_authenticate(service *s, const char *secret, size_t len,
-                           svc_principal *who, vx_error *err)
+/* Reads the token whose hash is `key` from the database and fills `who`:
+ * VX_EAUTH when unknown or revoked (expiry is the caller's check). */
+vx_status svc__token_lookup(service *s, const char key[65], svc_principal *who,
+                            int64_t *expires_ms, vx_error *err)
 {
-    if (!secret || len == 0 || len > 512)
-        return vx__error_set(err, VX_EAUTH, "", "missing or invalid token");
-    char key[65];
-    hash_hex(secret, len, key);
     json_t *doc = NULL;
     pthread_mutex_lock(&s->mu);
     vx_status st = s->ops->doc_get(s->st, STORE_TOKEN, key, &doc, err);
@@ -570,15 +579,11 @@ vx_status svc_authenticate(service *s, const char *secret, size_t len,
     const char *stored = json_string_value(json_object_get(doc, "hash"));
     bool same =
         stored && strlen(stored) == 64 && sodium_memcmp(stored, key, 64) == 0;
-    int64_t expires = json_integer_value(json_object_get(doc, "expiresAtMs"));
     if (!same || json_is_true(json_object_get(doc, "revoked"))) {
         json_decref(doc);
         return vx__error_set(err, VX_EAUTH, "", "token revoked");
     }
-    if (expires && expires <= now_ms()) {
-        json_decref(doc);
-        return vx__error_set(err, VX_EAUTH, "", "token expired");
-    }
+    *expires_ms = json_integer_value(json_object_get(doc, "expiresAtMs"));
     memset(who, 0, sizeof(*who));
     who->token_id = json_integer_value(json_object_get(doc, "id"));
     const char *type = json_string_value(json_object_get(doc, "type"));
@@ -604,6 +609,29 @@ vx_status svc_authenticate(service *s, const char *secret, size_t len,
         n += (size_t)w;
     }
     json_decref(doc);
+    return VX_OK;
+}
+
+vx_status svc_authenticate(service *s, const char *secret, size_t len,
+                           svc_principal *who, vx_error *err)
+{
+    if (!secret || len == 0 || len > 512)
+        return vx__error_set(err, VX_EAUTH, "", "missing or invalid token");
+    char key[65];
+    hash_hex(secret, len, key);
+    int64_t expires = 0;
+    /* SDK endpoints authenticate every request: a token seen since the last
+     * committed write is answered from memory (the cache is stamped with
+     * the write generation, so a revocation takes effect at once). */
+    if (!svc__token_cache_get(s, key, who, &expires)) {
+        long long gen = atomic_load(&s->generation);
+        vx_status st = svc__token_lookup(s, key, who, &expires, err);
+        if (st != VX_OK)
+            return st;
+        svc__token_cache_put(s, key, who, expires, gen);
+    }
+    if (expires && expires <= now_ms())
+        return vx__error_set(err, VX_EAUTH, "", "token expired");
     return VX_OK;
 }
 
@@ -637,6 +665,8 @@ vx_status svc_call(service *s, const svc_principal *who, const svc_req *req,
         json_decref(*out);
         *out = NULL;
     }
+    if (st == VX_OK && op->writes)
+        atomic_fetch_add(&s->generation, 1);
     bool recount =
         st == VX_OK && op->writes &&
         (req->op == SVC_OP_FEATURE_CREATE ||
@@ -707,6 +737,8 @@ vx_status svc_admin_token(service *s, const char *name, bool rotate,
     if (st != VX_OK) {
         s->ops->rollback(s->st);
         secret[0] = '\0';
+    } else {
+        atomic_fetch_add(&s->generation, 1);
     }
     pthread_mutex_unlock(&s->mu);
     return st;

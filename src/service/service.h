@@ -92,7 +92,9 @@ typedef struct svc_principal {
     X(FEATURE_TYPE_LIFETIME) /* id */                                          \
     X(PLAYGROUND)                                                              \
     X(EXPORT)                                                                  \
-    X(IMPORT)
+    X(IMPORT)                                                                  \
+    X(FEATURE_USAGE) /* feature: hourly SDK usage */                           \
+    X(APPLICATION_LIST)
 
 typedef enum svc_op {
 #define SVC__OP_ENUM(name) SVC_OP_##name,
@@ -169,6 +171,43 @@ vx_status svc_call(service *s, const svc_principal *who, const svc_req *req,
  * `vexil admin-token` and `make run`. */
 vx_status svc_admin_token(service *s, const char *name, bool rotate,
                           char secret[SVC_SECRET_MAX], vx_error *err);
+
+/* ---- the SDK-facing side (sdk.c) ----------------------------------------
+ * The SDK endpoints serve from memory (src/server/sdk.h); these calls feed
+ * that memory and record what SDKs report. */
+
+/* The newest event id: every committed change writes one, so two equal
+ * revisions mean the same state. 0 for an empty log. */
+vx_status svc_revision(service *s, int64_t *out, vx_error *err);
+
+/* The names of every environment, as a new JSON array of strings. */
+vx_status svc_environment_names(service *s, json_t **out, vx_error *err);
+
+/* The Unleash client-features document of `env` as the SDK endpoints serve
+ * it (no strategy ids), each feature also carrying its "tags" array for
+ * the tag filter, and the revision it reflects (read before the document:
+ * the document is at least that new). `*doc` is a new reference. */
+vx_status svc_client_state(service *s, const char *env, json_t **doc,
+                           int64_t *revision, vx_error *err);
+
+/* Forgets what the service caches from the database (tokens): called when
+ * another process changed it (a revision this process did not write). */
+void svc_invalidate(service *s);
+
+/* POST /api/client/register and /api/frontend/client/register: validates
+ * `body` (appName required; errors name the field) and records the
+ * application instance for `who`'s environment. */
+vx_status svc_client_register(service *s, const svc_principal *who,
+                              const json_t *body, vx_error *err);
+
+/* POST /api/client/metrics and /api/frontend/client/metrics: validates the
+ * bucket ({appName, bucket: {start, stop, toggles: {name: {yes, no,
+ * variants}}}}: errors name the field, nothing is written on error), adds
+ * the counts to the hourly usage of (flag, environment, application) and
+ * marks each flag as seen. Buckets older than VX_LIMIT_USAGE_HOURS are
+ * dropped. */
+vx_status svc_client_metrics(service *s, const svc_principal *who,
+                             const json_t *body, vx_error *err);
 
 /* Counters for /metrics. */
 typedef struct svc_stats {

@@ -25,6 +25,8 @@ typedef enum store_kind {
     STORE_SEGMENT,      /* key: decimal segment id */
     STORE_FEATURE_TYPE, /* key: type id */
     STORE_TOKEN,        /* key: hex SHA-256 of the secret */
+    STORE_USAGE,        /* key: hour|env|app|flag; parent: the hour */
+    STORE_CLIENT_APP,   /* key: env|appName|instanceId */
     STORE_KIND_COUNT,
 } store_kind;
 
@@ -92,6 +94,9 @@ typedef struct store_ops {
     vx_status (*event_append)(store *s, store_event *ev, vx_error *err);
     vx_status (*event_query)(store *s, const store_event_filter *f,
                              json_t **out, int64_t *total, vx_error *err);
+    /* The newest event id (0 when the log is empty): the revision the SDK
+     * endpoints label their state with. */
+    vx_status (*event_last_id)(store *s, int64_t *out, vx_error *err);
 } store_ops;
 
 struct store {

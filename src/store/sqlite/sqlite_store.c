@@ -23,6 +23,7 @@ enum {
     Q_SEQ_BUMP,
     Q_SEQ_GET,
     Q_EVENT_ADD,
+    Q_EVENT_LAST,
     Q_COUNT_STMTS,
 };
 
@@ -46,6 +47,7 @@ static const char *const SQL[Q_COUNT_STMTS] = {
         "INSERT INTO events (type, created_by, project, environment,"
         " feature, data, pre_data, created_at)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [Q_EVENT_LAST] = "SELECT coalesce(max(id), 0) FROM events",
 };
 
 typedef struct sqlite_store {
@@ -337,6 +339,21 @@ static vx_status sq_doc_count(store *base, store_kind k, int64_t *out,
     return st;
 }
 
+static vx_status sq_event_last_id(store *base, int64_t *out, vx_error *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *q = stmt(s, Q_EVENT_LAST, err);
+    if (!q)
+        return VX_EIO;
+    vx_status st = VX_OK;
+    if (sqlite3_step(q) == SQLITE_ROW)
+        *out = sqlite3_column_int64(q, 0);
+    else
+        st = db_error(s, err, "last event");
+    sqlite3_reset(q);
+    return st;
+}
+
 static vx_status sq_doc_count_true(store *base, store_kind k, const char *field,
                                    int64_t *out, vx_error *err)
 {
@@ -520,4 +537,5 @@ const store_ops store_sqlite_ops = {
     .next_id = sq_next_id,
     .event_append = sq_event_append,
     .event_query = sq_event_query,
+    .event_last_id = sq_event_last_id,
 };

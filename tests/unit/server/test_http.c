@@ -340,7 +340,11 @@ static void test_routing_errors(void **state)
     answer *a = get(f, "/api/admin/no-such-thing", f->admin);
     assert_problem(a, 404, NULL);
     answer_free(a);
+    /* The SDK API wants a client token, as Unleash does. */
     a = get(f, "/api/client/features", f->admin);
+    assert_problem(a, 403, NULL);
+    answer_free(a);
+    a = get(f, "/api/client/no-such-thing", f->admin);
     assert_problem(a, 404, NULL);
     answer_free(a);
     a = get(f, "/nowhere", NULL);

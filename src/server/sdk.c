@@ -1,0 +1,1312 @@
+/* The SDK hub: see sdk.h. A state is built from the service's client
+ * document off the request path (the hub's thread), published by swapping
+ * one pointer under the hub lock, and read by any number of requests that
+ * each hold a reference.
+ *
+ * Invariants: a published state never changes, except for its body cache
+ * (guarded by its own mutex, append-only); `revision` only grows; a
+ * subscriber's pending text never exceeds VX_LIMIT_SSE_QUEUE_BYTES (past
+ * it the stream ends and the client reconnects with a hydration). */
+#include "server/sdk.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zlib.h>
+
+#include "base/alloc.h"
+#include "base/error.h"
+#include "base/limits.h"
+
+#define ENV_NAME_MAX 128
+
+/* ---- small helpers --------------------------------------------------------
+ */
+
+/* FNV-1a 64: content identity for flags, segments and bodies. */
+static uint64_t fnv64(const void *p, size_t n, uint64_t h)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+#define FNV_SEED 0xcbf29ce484222325ull
+
+static double mono_sec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A growing byte buffer for building bodies (malloc'd; bounded). */
+typedef struct sbuf {
+    char *p;    /* bytes, NUL-terminated when ok */
+    size_t len; /* used */
+    size_t cap; /* allocated */
+    bool fail;  /* out of memory or over the limit */
+} sbuf;
+
+static void sb_put(sbuf *b, const char *s, size_t n)
+{
+    if (b->fail)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        if (cap > VX_LIMIT_DOC_BYTES) {
+            b->fail = true;
+            return;
+        }
+        char *q = vx__realloc(b->p, cap);
+        if (!q) {
+            b->fail = true;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void sb_str(sbuf *b, const char *s)
+{
+    sb_put(b, s, strlen(s));
+}
+
+__attribute__((format(printf, 2, 3))) static void sb_fmt(sbuf *b,
+                                                         const char *fmt, ...)
+{
+    char tmp[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(tmp)) {
+        b->fail = true;
+        return;
+    }
+    sb_put(b, tmp, (size_t)n);
+}
+
+/* Appends `j` compact-encoded. */
+static void sb_json(sbuf *b, const json_t *j)
+{
+    char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!s) {
+        b->fail = true;
+        return;
+    }
+    sb_str(b, s);
+    free(s);
+}
+
+/* ---- states ---------------------------------------------------------------
+ */
+
+typedef struct sdk_seg {
+    int64_t id;       /* segment id */
+    const json_t *js; /* the segment object (borrowed from doc) */
+    char *text;       /* compact JSON */
+    uint64_t hash;    /* of text */
+} sdk_seg;
+
+typedef struct cached_body {
+    char *key;     /* the scope's key */
+    sdk_body body; /* plain */
+    sdk_body gz;   /* gzipped, bytes NULL until asked for */
+} cached_body;
+
+struct sdk_state {
+    atomic_int refs;        /* references */
+    char env[ENV_NAME_MAX]; /* environment */
+    int64_t revision;       /* when this content was first published */
+    json_t *doc;            /* the client document (owned) */
+    vx_snapshot *snap;      /* compiled doc */
+    sdk_flag *flags;        /* [nflags], document order */
+    char **flag_text;       /* [nflags] compact JSON of each flag */
+    size_t *flag_len;       /* [nflags] */
+    size_t nflags;          /* flags */
+    int64_t *by_name;       /* open-addressing index into flags, -1 empty */
+    size_t name_slots;      /* power of two */
+    sdk_seg *segs;          /* [nsegs] */
+    size_t nsegs;           /* segments */
+    uint64_t content;       /* hash of everything served */
+    pthread_mutex_t mu;     /* guards bodies */
+    cached_body bodies[VX_LIMIT_SDK_BODIES]; /* per scope */
+    size_t nbodies;                          /* used */
+};
+
+static uint64_t name_hash(const char *s)
+{
+    return fnv64(s, strlen(s), FNV_SEED);
+}
+
+static void state_free(sdk_state *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->nbodies; i++) {
+        vx__free(s->bodies[i].key);
+        vx__free((char *)s->bodies[i].body.bytes);
+        vx__free((char *)s->bodies[i].body.etag);
+        vx__free((char *)s->bodies[i].gz.bytes);
+        vx__free((char *)s->bodies[i].gz.etag);
+    }
+    for (size_t i = 0; s->flag_text && i < s->nflags; i++)
+        free(s->flag_text[i]);
+    for (size_t i = 0; s->segs && i < s->nsegs; i++)
+        free(s->segs[i].text);
+    vx__free(s->flag_text);
+    vx__free(s->flag_len);
+    vx__free(s->flags);
+    vx__free(s->by_name);
+    vx__free(s->segs);
+    vx_snapshot_unref(s->snap);
+    json_decref(s->doc);
+    pthread_mutex_destroy(&s->mu);
+    vx__free(s);
+}
+
+void sdk_state_release(sdk_state *s)
+{
+    if (s && atomic_fetch_sub(&s->refs, 1) == 1)
+        state_free(s);
+}
+
+static sdk_state *state_ref(sdk_state *s)
+{
+    if (s)
+        atomic_fetch_add(&s->refs, 1);
+    return s;
+}
+
+int64_t sdk_state_revision(const sdk_state *s)
+{
+    return s->revision;
+}
+
+const vx_snapshot *sdk_state_snapshot(const sdk_state *s)
+{
+    return s->snap;
+}
+
+size_t sdk_state_flag_count(const sdk_state *s)
+{
+    return s->nflags;
+}
+
+const sdk_flag *sdk_state_flag(const sdk_state *s, size_t i)
+{
+    return i < s->nflags ? &s->flags[i] : NULL;
+}
+
+const sdk_flag *sdk_state_find(const sdk_state *s, const char *name)
+{
+    if (!s->name_slots)
+        return NULL;
+    size_t mask = s->name_slots - 1;
+    for (size_t i = name_hash(name) & mask;; i = (i + 1) & mask) {
+        int64_t k = s->by_name[i];
+        if (k < 0)
+            return NULL;
+        if (strcmp(s->flags[k].name, name) == 0)
+            return &s->flags[k];
+    }
+}
+
+/* Builds a state from the service's document (taking it over). */
+static vx_status state_build(const char *env, json_t *doc, int64_t revision,
+                             sdk_state **out, vx_error *err)
+{
+    vx_status st = VX_OK;
+    char *text = NULL;
+    sdk_state *s = vx__malloc(sizeof(*s));
+    *out = NULL;
+    if (!s) {
+        json_decref(doc);
+        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    }
+    memset(s, 0, sizeof(*s));
+    atomic_init(&s->refs, 1);
+    pthread_mutex_init(&s->mu, NULL);
+    snprintf(s->env, sizeof(s->env), "%s", env);
+    s->revision = revision;
+    s->doc = doc;
+    json_t *features = json_object_get(doc, "features");
+    json_t *segments = json_object_get(doc, "segments");
+    size_t n = json_array_size(features);
+    s->nflags = n;
+    s->name_slots = 16;
+    while (s->name_slots < n * 2)
+        s->name_slots *= 2;
+    s->flags = vx__calloc(n ? n : 1, sizeof(*s->flags));
+    s->flag_text = vx__calloc(n ? n : 1, sizeof(*s->flag_text));
+    s->flag_len = vx__calloc(n ? n : 1, sizeof(*s->flag_len));
+    s->by_name = vx__malloc(s->name_slots * sizeof(*s->by_name));
+    size_t ns = json_array_size(segments);
+    s->segs = vx__calloc(ns ? ns : 1, sizeof(*s->segs));
+    if (!s->flags || !s->flag_text || !s->flag_len || !s->by_name || !s->segs) {
+        st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
+        goto out;
+    }
+    memset(s->by_name, 0xff, s->name_slots * sizeof(*s->by_name));
+    uint64_t content = FNV_SEED;
+    for (size_t i = 0; i < n; i++) {
+        json_t *f = json_array_get(features, i);
+        sdk_flag *fl = &s->flags[i];
+        /* The tags are for the filter only: not served. */
+        json_t *tags = json_object_get(f, "tags");
+        json_incref(tags);
+        json_object_del(f, "tags");
+        if (tags) {
+            /* Keep them alive on the side, in the document's root. */
+            json_t *side = json_object_get(doc, "_tags");
+            if (!side) {
+                side = json_array();
+                json_object_set_new(doc, "_tags", side);
+            }
+            json_array_append(side, tags);
+        }
+        fl->tags = tags;
+        json_decref(tags);
+        fl->json = f;
+        fl->name = json_string_value(json_object_get(f, "name"));
+        fl->project = json_string_value(json_object_get(f, "project"));
+        fl->impression_data =
+            json_is_true(json_object_get(f, "impressionData"));
+        if (!fl->name || !fl->project) {
+            st = vx__error_set(err, VX_EIO, "", "a flag without a name");
+            goto out;
+        }
+        s->flag_text[i] = json_dumps(f, JSON_COMPACT);
+        if (!s->flag_text[i]) {
+            st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
+            goto out;
+        }
+        s->flag_len[i] = strlen(s->flag_text[i]);
+        fl->hash = fnv64(s->flag_text[i], s->flag_len[i], FNV_SEED);
+        content = fnv64(&fl->hash, sizeof(fl->hash), content);
+        size_t mask = s->name_slots - 1;
+        size_t k = name_hash(fl->name) & mask;
+        while (s->by_name[k] >= 0)
+            k = (k + 1) & mask;
+        s->by_name[k] = (int64_t)i;
+    }
+    s->nsegs = ns;
+    for (size_t i = 0; i < ns; i++) {
+        json_t *g = json_array_get(segments, i);
+        s->segs[i].id = json_integer_value(json_object_get(g, "id"));
+        s->segs[i].js = g;
+        s->segs[i].text = json_dumps(g, JSON_COMPACT);
+        if (!s->segs[i].text) {
+            st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
+            goto out;
+        }
+        s->segs[i].hash =
+            fnv64(s->segs[i].text, strlen(s->segs[i].text), FNV_SEED);
+        content = fnv64(&s->segs[i].hash, sizeof(uint64_t), content);
+    }
+    s->content = content;
+    /* The snapshot is compiled from exactly what SDKs are served. */
+    json_t *tags_side = json_object_get(doc, "_tags");
+    json_incref(tags_side);
+    json_object_del(doc, "_tags");
+    text = json_dumps(doc, JSON_COMPACT);
+    if (tags_side)
+        json_object_set_new(doc, "_tags", tags_side);
+    if (!text) {
+        st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
+        goto out;
+    }
+    st = vx_snapshot_load(text, strlen(text), NULL, &s->snap, err);
+    if (st != VX_OK)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        s->flags[i].snap_index = vx_snapshot_flag_index(
+            s->snap, s->flags[i].name, strlen(s->flags[i].name));
+    *out = s;
+    s = NULL;
+out:
+    free(text);
+    state_free(s);
+    return st;
+}
+
+/* ---- scopes and bodies ----------------------------------------------------
+ */
+
+/* True when `item` is one of the comma-separated `list`. */
+static bool in_list(const char *list, const char *item)
+{
+    size_t n = strlen(item);
+    for (const char *p = list; *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && memcmp(p, item, n) == 0)
+            return true;
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    return false;
+}
+
+bool sdk_scope_match(const sdk_scope *sc, const sdk_flag *f)
+{
+    if (sc->projects && strcmp(sc->projects, "*") != 0 &&
+        !in_list(sc->projects, f->project))
+        return false;
+    if (sc->project && *sc->project && !in_list(sc->project, f->project))
+        return false;
+    if (sc->name_prefix && *sc->name_prefix &&
+        strncmp(f->name, sc->name_prefix, strlen(sc->name_prefix)) != 0)
+        return false;
+    if (sc->tag && *sc->tag) {
+        const char *colon = strchr(sc->tag, ':');
+        size_t tl = colon ? (size_t)(colon - sc->tag) : strlen(sc->tag);
+        const char *val = colon ? colon + 1 : NULL;
+        size_t i;
+        json_t *t;
+        bool hit = false;
+        json_array_foreach ((json_t *)f->tags, i, t) {
+            const char *ty = json_string_value(json_object_get(t, "type"));
+            const char *va = json_string_value(json_object_get(t, "value"));
+            if (ty && va && strlen(ty) == tl && memcmp(ty, sc->tag, tl) == 0 &&
+                (!val || strcmp(va, val) == 0))
+                hit = true;
+        }
+        if (!hit)
+            return false;
+    }
+    return true;
+}
+
+static const sdk_seg *find_seg(const sdk_state *s, int64_t id)
+{
+    for (size_t i = 0; i < s->nsegs; i++)
+        if (s->segs[i].id == id)
+            return &s->segs[i];
+    return NULL;
+}
+
+/* The flag with its segments' constraints appended to each strategy's own,
+ * for SDKs older than client spec 4.2.0. */
+static void put_inlined(sbuf *b, const sdk_state *s, size_t i)
+{
+    const json_t *f = s->flags[i].json;
+    bool uses = false;
+    size_t k;
+    json_t *st;
+    json_array_foreach (json_object_get(f, "strategies"), k, st) {
+        if (json_array_size(json_object_get(st, "segments")))
+            uses = true;
+    }
+    if (!uses) {
+        sb_put(b, s->flag_text[i], s->flag_len[i]);
+        return;
+    }
+    json_t *copy = json_deep_copy(f);
+    json_array_foreach (json_object_get(copy, "strategies"), k, st) {
+        json_t *cs = json_object_get(st, "constraints");
+        size_t j;
+        json_t *id;
+        json_array_foreach (json_object_get(st, "segments"), j, id) {
+            const sdk_seg *g = find_seg(s, json_integer_value(id));
+            if (g)
+                json_array_extend(cs, json_object_get(g->js, "constraints"));
+        }
+        json_object_del(st, "segments");
+    }
+    sb_json(b, copy);
+    json_decref(copy);
+}
+
+static char *scope_key(const sdk_scope *sc)
+{
+    sbuf b = {0};
+    sb_str(&b, sc->projects ? sc->projects : "*");
+    sb_put(&b, "\x1f", 1);
+    sb_str(&b, sc->project ? sc->project : "");
+    sb_put(&b, "\x1f", 1);
+    sb_str(&b, sc->name_prefix ? sc->name_prefix : "");
+    sb_put(&b, "\x1f", 1);
+    sb_str(&b, sc->tag ? sc->tag : "");
+    sb_str(&b, sc->inline_segments ? "\x1f"
+                                     "i"
+                                   : "\x1f"
+                                     "s");
+    if (b.fail) {
+        vx__free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
+/* The features document for `sc` into `b`. */
+static void build_features(sbuf *b, const sdk_state *s, const sdk_scope *sc)
+{
+    sb_str(b, "{\"version\":2,\"features\":[");
+    bool first = true;
+    for (size_t i = 0; i < s->nflags; i++) {
+        if (!sdk_scope_match(sc, &s->flags[i]))
+            continue;
+        if (!first)
+            sb_put(b, ",", 1);
+        first = false;
+        if (sc->inline_segments)
+            put_inlined(b, s, i);
+        else
+            sb_put(b, s->flag_text[i], s->flag_len[i]);
+    }
+    sb_put(b, "]", 1);
+    if (!sc->inline_segments) {
+        sb_str(b, ",\"segments\":[");
+        for (size_t i = 0; i < s->nsegs; i++) {
+            if (i)
+                sb_put(b, ",", 1);
+            sb_str(b, s->segs[i].text);
+        }
+        sb_put(b, "]", 1);
+    }
+    json_t *q = json_pack("{ss sb}", "environment", s->env,
+                          "inlineSegmentConstraints", sc->inline_segments);
+    if (q && sc->project && *sc->project)
+        json_object_set_new(q, "project", json_string(sc->project));
+    if (q && sc->name_prefix && *sc->name_prefix)
+        json_object_set_new(q, "namePrefix", json_string(sc->name_prefix));
+    if (q && sc->tag && *sc->tag)
+        json_object_set_new(q, "tag", json_string(sc->tag));
+    sb_str(b, ",\"query\":");
+    if (q)
+        sb_json(b, q);
+    else
+        b->fail = true;
+    json_decref(q);
+    sb_fmt(b, ",\"meta\":{\"revisionId\":%lld}}", (long long)s->revision);
+}
+
+static char *make_etag(const char *bytes, size_t len)
+{
+    char *e = vx__malloc(24);
+    if (e)
+        snprintf(e, 24, "\"%016llx\"",
+                 (unsigned long long)fnv64(bytes, len, FNV_SEED));
+    return e;
+}
+
+/* gzip of `in` (malloc'd), or NULL. */
+static char *gzip_bytes(const char *in, size_t len, size_t *out_len)
+{
+    z_stream z;
+    memset(&z, 0, sizeof(z));
+    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
+                     Z_DEFAULT_STRATEGY) != Z_OK)
+        return NULL;
+    size_t cap = deflateBound(&z, (uLong)len) + 32;
+    char *out = vx__malloc(cap);
+    if (!out) {
+        deflateEnd(&z);
+        return NULL;
+    }
+    z.next_in = (Bytef *)in;
+    z.avail_in = (uInt)len;
+    z.next_out = (Bytef *)out;
+    z.avail_out = (uInt)cap;
+    int rc = deflate(&z, Z_FINISH);
+    deflateEnd(&z);
+    if (rc != Z_STREAM_END) {
+        vx__free(out);
+        return NULL;
+    }
+    *out_len = z.total_out;
+    return out;
+}
+
+vx_status sdk_state_features_body(sdk_state *s, const sdk_scope *scope,
+                                  bool gzip, vx_arena *arena,
+                                  const sdk_body **out, vx_error *err)
+{
+    vx_status st = VX_OK;
+    char *key = scope_key(scope);
+    sbuf b = {0};
+    *out = NULL;
+    if (!key)
+        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    pthread_mutex_lock(&s->mu);
+    cached_body *cb = NULL;
+    for (size_t i = 0; i < s->nbodies && !cb; i++)
+        if (strcmp(s->bodies[i].key, key) == 0)
+            cb = &s->bodies[i];
+    if (!cb) {
+        build_features(&b, s, scope);
+        if (b.fail) {
+            st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
+            goto out;
+        }
+        char *etag = make_etag(b.p, b.len);
+        if (!etag) {
+            st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
+            goto out;
+        }
+        if (s->nbodies == VX_LIMIT_SDK_BODIES) {
+            /* Too many distinct scopes: this request's own copy. */
+            sdk_body *tmp = vx__arena_calloc(arena, 1, sizeof(*tmp));
+            char *bytes = tmp ? vx__arena_strndup(arena, b.p, b.len) : NULL;
+            char *et =
+                bytes ? vx__arena_strndup(arena, etag, strlen(etag)) : NULL;
+            vx__free(etag);
+            if (!et) {
+                st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
+                goto out;
+            }
+            *tmp = (sdk_body){bytes, b.len, et, false};
+            *out = tmp;
+            goto out;
+        }
+        cb = &s->bodies[s->nbodies++];
+        cb->key = key;
+        key = NULL;
+        cb->body = (sdk_body){b.p, b.len, etag, false};
+        b.p = NULL;
+    }
+    if (gzip && !cb->gz.bytes) {
+        size_t zl = 0;
+        char *z = gzip_bytes(cb->body.bytes, cb->body.len, &zl);
+        char *etag = z ? vx__malloc(strlen(cb->body.etag) + 1) : NULL;
+        if (etag) {
+            /* A distinct strong validator for the distinct encoding. */
+            size_t el = strlen(cb->body.etag);
+            memcpy(etag, cb->body.etag, el - 1);
+            memcpy(etag + el - 1, "z\"", 3);
+            etag = vx__realloc(etag, el + 2);
+        }
+        if (!z || !etag) {
+            vx__free(z);
+            vx__free(etag);
+            gzip = false; /* serve it plain */
+        } else {
+            cb->gz = (sdk_body){z, zl, etag, true};
+        }
+    }
+    *out = gzip ? &cb->gz : &cb->body;
+out:
+    pthread_mutex_unlock(&s->mu);
+    vx__free(key);
+    vx__free(b.p);
+    return st;
+}
+
+/* ---- history (for deltas) -------------------------------------------------
+ */
+
+/* What a client at `revision` holds, by hash: enough to diff against a
+ * newer state. */
+typedef struct sdk_index {
+    int64_t revision; /* state revision */
+    size_t nflags;    /* entries */
+    char **names;     /* [nflags] (owned) */
+    char **projects;  /* [nflags] (owned) */
+    uint64_t *hashes; /* [nflags] */
+    size_t nsegs;     /* entries */
+    int64_t *seg_ids; /* [nsegs] */
+    uint64_t *seg_h;  /* [nsegs] */
+} sdk_index;
+
+static void index_free(sdk_index *x)
+{
+    if (!x)
+        return;
+    for (size_t i = 0; i < x->nflags; i++) {
+        vx__free(x->names ? x->names[i] : NULL);
+        vx__free(x->projects ? x->projects[i] : NULL);
+    }
+    vx__free(x->names);
+    vx__free(x->projects);
+    vx__free(x->hashes);
+    vx__free(x->seg_ids);
+    vx__free(x->seg_h);
+    vx__free(x);
+}
+
+static sdk_index *index_of(const sdk_state *s)
+{
+    sdk_index *x = vx__calloc(1, sizeof(*x));
+    if (!x)
+        return NULL;
+    x->revision = s->revision;
+    size_t n = s->nflags;
+    x->names = vx__calloc(n ? n : 1, sizeof(char *));
+    x->projects = vx__calloc(n ? n : 1, sizeof(char *));
+    x->hashes = vx__calloc(n ? n : 1, sizeof(uint64_t));
+    x->seg_ids = vx__calloc(s->nsegs ? s->nsegs : 1, sizeof(int64_t));
+    x->seg_h = vx__calloc(s->nsegs ? s->nsegs : 1, sizeof(uint64_t));
+    if (!x->names || !x->projects || !x->hashes || !x->seg_ids || !x->seg_h) {
+        index_free(x);
+        return NULL;
+    }
+    x->nflags = n;
+    for (size_t i = 0; i < n; i++) {
+        x->names[i] = vx__strdup(s->flags[i].name);
+        x->projects[i] = vx__strdup(s->flags[i].project);
+        x->hashes[i] = s->flags[i].hash;
+        if (!x->names[i] || !x->projects[i]) {
+            index_free(x);
+            return NULL;
+        }
+    }
+    x->nsegs = s->nsegs;
+    for (size_t i = 0; i < s->nsegs; i++) {
+        x->seg_ids[i] = s->segs[i].id;
+        x->seg_h[i] = s->segs[i].hash;
+    }
+    return x;
+}
+
+/* ---- the hub --------------------------------------------------------------
+ */
+
+struct sdk_sub {
+    sdk_sub *next;          /* in the hub's list */
+    sdk_hub *hub;           /* whose lock guards this subscriber */
+    char env[ENV_NAME_MAX]; /* environment */
+    sdk_scope scope;        /* strings in `strings` */
+    char *strings;          /* owned copies of the scope's strings */
+    int64_t last;           /* revision the client has */
+    char *buf;              /* pending SSE text */
+    size_t len, off, cap;   /* pending = buf[off..len) */
+    bool over;              /* the stream is to end */
+    sdk_wake_fn wake;       /* wakes the connection */
+    void *wake_ud;          /* passed to wake */
+};
+
+typedef struct env_slot {
+    char name[ENV_NAME_MAX];               /* environment */
+    sdk_state *cur;                        /* published state */
+    sdk_index *hist[VX_LIMIT_SDK_HISTORY]; /* oldest first */
+    size_t nhist;                          /* used */
+} env_slot;
+
+struct sdk_hub {
+    service *svc;          /* borrowed */
+    sdk_log_fn log;        /* may be NULL */
+    void *log_ud;          /* passed to log */
+    pthread_mutex_t mu;    /* guards everything below */
+    pthread_cond_t kick;   /* wakes the hub thread */
+    pthread_cond_t built;  /* a rebuild finished */
+    env_slot *envs;        /* [nenvs] */
+    size_t nenvs;          /* environments */
+    int64_t revision;      /* newest revision seen and published */
+    uint64_t asked, done;  /* sync tickets: asked by writers, done */
+    bool stop;             /* the thread is to end */
+    bool streams_closed;   /* no new subscribers */
+    pthread_t thread;      /* the hub thread */
+    bool started;          /* thread runs */
+    sdk_sub *subs;         /* streaming subscribers */
+    size_t nsubs;          /* count */
+    int64_t rebuilds;      /* counter */
+    double last_build_sec; /* last rebuild's duration */
+    double last_beat;      /* monotonic time of the last heartbeat */
+    vx_status last_error;  /* of the last rebuild */
+};
+
+__attribute__((format(printf, 3, 4))) static void
+hub_log(sdk_hub *h, const char *level, const char *fmt, ...)
+{
+    if (!h->log)
+        return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    h->log(h->log_ud, level, msg);
+}
+
+static env_slot *slot_find(sdk_hub *h, const char *env)
+{
+    for (size_t i = 0; i < h->nenvs; i++)
+        if (strcmp(h->envs[i].name, env) == 0)
+            return &h->envs[i];
+    return NULL;
+}
+
+sdk_state *sdk_hub_acquire(sdk_hub *h, const char *env)
+{
+    pthread_mutex_lock(&h->mu);
+    env_slot *e = slot_find(h, env);
+    sdk_state *s = e ? state_ref(e->cur) : NULL;
+    pthread_mutex_unlock(&h->mu);
+    return s;
+}
+
+/* The remembered index of `e` at `rev`, or NULL. Under h->mu. */
+static const sdk_index *hist_find(const env_slot *e, int64_t rev)
+{
+    for (size_t i = e->nhist; i-- > 0;)
+        if (e->hist[i]->revision == rev)
+            return e->hist[i];
+    return NULL;
+}
+
+static bool idx_has_seg(const sdk_index *x, int64_t id, uint64_t h)
+{
+    for (size_t i = 0; i < x->nsegs; i++)
+        if (x->seg_ids[i] == id)
+            return x->seg_h[i] == h;
+    return false;
+}
+
+static bool state_has_seg(const sdk_state *s, int64_t id)
+{
+    return find_seg(s, id) != NULL;
+}
+
+/* The delta body from `old` (NULL: hydration) to `s` for `sc`; `*empty` when
+ * there is nothing to send. Malloc'd into `b`. */
+static void build_delta(sbuf *b, const sdk_index *old, const sdk_state *s,
+                        const sdk_scope *sc, bool *empty)
+{
+    long long ev = (long long)s->revision;
+    *empty = false;
+    if (!old) {
+        sb_fmt(b,
+               "{\"events\":[{\"eventId\":%lld,\"type\":\"hydration\","
+               "\"features\":[",
+               ev);
+        bool first = true;
+        for (size_t i = 0; i < s->nflags; i++) {
+            if (!sdk_scope_match(sc, &s->flags[i]))
+                continue;
+            if (!first)
+                sb_put(b, ",", 1);
+            first = false;
+            sb_put(b, s->flag_text[i], s->flag_len[i]);
+        }
+        sb_str(b, "],\"segments\":[");
+        for (size_t i = 0; i < s->nsegs; i++) {
+            if (i)
+                sb_put(b, ",", 1);
+            sb_str(b, s->segs[i].text);
+        }
+        sb_str(b, "]}]}");
+        return;
+    }
+    size_t count = 0;
+    sb_str(b, "{\"events\":[");
+    /* Segments first, so that updated flags find the segments they use. */
+    for (size_t i = 0; i < s->nsegs; i++) {
+        if (idx_has_seg(old, s->segs[i].id, s->segs[i].hash))
+            continue;
+        sb_fmt(b,
+               "%s{\"eventId\":%lld,\"type\":\"segment-updated\",\"segment\":",
+               count++ ? "," : "", ev);
+        sb_str(b, s->segs[i].text);
+        sb_put(b, "}", 1);
+    }
+    for (size_t i = 0; i < s->nflags; i++) {
+        const sdk_flag *f = &s->flags[i];
+        if (!sdk_scope_match(sc, f))
+            continue;
+        bool same = false;
+        for (size_t k = 0; k < old->nflags; k++) {
+            if (strcmp(old->names[k], f->name) == 0) {
+                same = old->hashes[k] == f->hash;
+                break;
+            }
+        }
+        if (same)
+            continue;
+        sb_fmt(b,
+               "%s{\"eventId\":%lld,\"type\":\"feature-updated\",\"feature\":",
+               count++ ? "," : "", ev);
+        sb_put(b, s->flag_text[i], s->flag_len[i]);
+        sb_put(b, "}", 1);
+    }
+    for (size_t k = 0; k < old->nflags; k++) {
+        sdk_flag was = {.name = old->names[k], .project = old->projects[k]};
+        if (!sdk_scope_match(sc, &was))
+            continue;
+        const sdk_flag *now = sdk_state_find(s, old->names[k]);
+        if (now && sdk_scope_match(sc, now))
+            continue;
+        json_t *n = json_string(old->names[k]);
+        json_t *p = json_string(old->projects[k]);
+        sb_fmt(
+            b,
+            "%s{\"eventId\":%lld,\"type\":\"feature-removed\",\"featureName\":",
+            count++ ? "," : "", ev);
+        sb_json(b, n);
+        sb_str(b, ",\"project\":");
+        sb_json(b, p);
+        sb_put(b, "}", 1);
+        json_decref(n);
+        json_decref(p);
+    }
+    for (size_t k = 0; k < old->nsegs; k++) {
+        if (state_has_seg(s, old->seg_ids[k]))
+            continue;
+        sb_fmt(b,
+               "%s{\"eventId\":%lld,\"type\":\"segment-removed\",\"segmentId\":"
+               "%lld}",
+               count++ ? "," : "", ev, (long long)old->seg_ids[k]);
+    }
+    sb_str(b, "]}");
+    *empty = count == 0;
+}
+
+vx_status sdk_hub_delta(sdk_hub *h, sdk_state *s, int64_t since,
+                        const sdk_scope *scope, vx_arena *arena, char **body,
+                        size_t *len, vx_error *err)
+{
+    sbuf b = {0};
+    bool empty = false;
+    *body = NULL;
+    *len = 0;
+    if (since == s->revision)
+        return VX_OK; /* up to date */
+    pthread_mutex_lock(&h->mu);
+    env_slot *e = slot_find(h, s->env);
+    const sdk_index *old = e && since >= 0 ? hist_find(e, since) : NULL;
+    build_delta(&b, old, s, scope, &empty);
+    pthread_mutex_unlock(&h->mu);
+    vx_status st = VX_OK;
+    if (b.fail) {
+        st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    } else if (!empty) {
+        *body = vx__arena_strndup(arena, b.p, b.len);
+        *len = b.len;
+        if (!*body)
+            st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    }
+    vx__free(b.p);
+    return st;
+}
+
+/* ---- subscribers ----------------------------------------------------------
+ */
+
+/* Queues SSE text for `sub` (under h->mu); past the bound the stream ends. */
+static void sub_put(sdk_sub *sub, const char *s, size_t n)
+{
+    if (sub->over)
+        return;
+    if (sub->off == sub->len)
+        sub->off = sub->len = 0;
+    if (sub->len - sub->off + n > VX_LIMIT_SSE_QUEUE_BYTES) {
+        sub->over = true;
+        return;
+    }
+    if (sub->len + n > sub->cap) {
+        if (sub->off) {
+            memmove(sub->buf, sub->buf + sub->off, sub->len - sub->off);
+            sub->len -= sub->off;
+            sub->off = 0;
+        }
+        size_t cap = sub->cap ? sub->cap : 4096;
+        while (cap < sub->len + n)
+            cap *= 2;
+        char *p = vx__realloc(sub->buf, cap);
+        if (!p) {
+            sub->over = true;
+            return;
+        }
+        sub->buf = p;
+        sub->cap = cap;
+    }
+    memcpy(sub->buf + sub->len, s, n);
+    sub->len += n;
+}
+
+/* Queues what `sub` has not seen of `s` (under h->mu). */
+static void sub_feed(env_slot *e, sdk_sub *sub, const sdk_state *s)
+{
+    if (sub->last == s->revision)
+        return;
+    const sdk_index *old = sub->last >= 0 ? hist_find(e, sub->last) : NULL;
+    sbuf b = {0};
+    bool empty = false;
+    build_delta(&b, old, s, &sub->scope, &empty);
+    if (b.fail) {
+        sub->over = true;
+    } else if (!empty) {
+        char head[96];
+        int n = snprintf(head, sizeof(head),
+                         "id: %lld\nevent: %s\ndata: ", (long long)s->revision,
+                         old ? "unleash-updated" : "unleash-connected");
+        sub_put(sub, head, (size_t)n);
+        sub_put(sub, b.p, b.len);
+        sub_put(sub, "\n\n", 2);
+    }
+    vx__free(b.p);
+    sub->last = s->revision;
+}
+
+vx_status sdk_hub_subscribe(sdk_hub *h, const char *env, const sdk_scope *scope,
+                            int64_t since, sdk_wake_fn wake, void *wake_ud,
+                            sdk_sub **out, vx_error *err)
+{
+    *out = NULL;
+    sdk_sub *sub = vx__calloc(1, sizeof(*sub));
+    const char *parts[4] = {scope->projects, scope->project, scope->name_prefix,
+                            scope->tag};
+    size_t total = 0;
+    for (int i = 0; i < 4; i++)
+        total += (parts[i] ? strlen(parts[i]) : 0) + 1;
+    char *strings = sub ? vx__malloc(total) : NULL;
+    if (!strings) {
+        vx__free(sub);
+        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    }
+    const char **dst[4] = {&sub->scope.projects, &sub->scope.project,
+                           &sub->scope.name_prefix, &sub->scope.tag};
+    char *p = strings;
+    for (int i = 0; i < 4; i++) {
+        size_t n = parts[i] ? strlen(parts[i]) : 0;
+        memcpy(p, parts[i] ? parts[i] : "", n);
+        p[n] = '\0';
+        *dst[i] = p;
+        p += n + 1;
+    }
+    sub->strings = strings;
+    sub->scope.inline_segments = false;
+    snprintf(sub->env, sizeof(sub->env), "%s", env);
+    sub->last = since;
+    sub->wake = wake;
+    sub->wake_ud = wake_ud;
+    sub->hub = h;
+    vx_status st = VX_OK;
+    pthread_mutex_lock(&h->mu);
+    env_slot *e = slot_find(h, env);
+    if (h->streams_closed) {
+        st = vx__error_set(err, VX_EIO, "", "the server is stopping");
+    } else if (!e) {
+        st = vx__error_set(err, VX_ENOTFOUND, "", "environment '%s' not found",
+                           env);
+    } else if (h->nsubs >= VX_LIMIT_SSE_CLIENTS) {
+        st = vx__error_set(err, VX_ELIMIT, "", "more than %d streaming clients",
+                           VX_LIMIT_SSE_CLIENTS);
+    } else {
+        if (since >= 0 && since != e->cur->revision && !hist_find(e, since))
+            sub->last = -1; /* forgotten revision: hydrate */
+        if (sub->last == e->cur->revision)
+            sub_put(sub, ": up to date\n\n", 15); /* headers go out now */
+        sub_feed(e, sub, e->cur);
+        sub->next = h->subs;
+        h->subs = sub;
+        h->nsubs++;
+    }
+    pthread_mutex_unlock(&h->mu);
+    if (st != VX_OK) {
+        vx__free(sub->strings);
+        vx__free(sub);
+        return st;
+    }
+    *out = sub;
+    return VX_OK;
+}
+
+static pthread_mutex_t *sdk__hub_lock(sdk_hub *h);
+
+long sdk_sub_read(sdk_sub *sub, char *buf, size_t max)
+{
+    pthread_mutex_t *mu = sdk__hub_lock(sub->hub);
+    pthread_mutex_lock(mu);
+    long n = 0;
+    size_t have = sub->len - sub->off;
+    if (have) {
+        size_t k = have < max ? have : max;
+        memcpy(buf, sub->buf + sub->off, k);
+        sub->off += k;
+        n = (long)k;
+    } else if (sub->over) {
+        n = -1;
+    }
+    pthread_mutex_unlock(mu);
+    return n;
+}
+
+void sdk_hub_unsubscribe(sdk_hub *h, sdk_sub *sub)
+{
+    if (!sub)
+        return;
+    pthread_mutex_lock(&h->mu);
+    for (sdk_sub **pp = &h->subs; *pp; pp = &(*pp)->next) {
+        if (*pp == sub) {
+            *pp = sub->next;
+            h->nsubs--;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&h->mu);
+    vx__free(sub->buf);
+    vx__free(sub->strings);
+    vx__free(sub);
+}
+
+/* Wakes every subscriber with something to read (under h->mu). */
+static void wake_all(sdk_hub *h)
+{
+    for (sdk_sub *s = h->subs; s; s = s->next)
+        if (s->len > s->off || s->over)
+            s->wake(s->wake_ud);
+}
+
+void sdk_hub_close_streams(sdk_hub *h)
+{
+    if (!h)
+        return;
+    pthread_mutex_lock(&h->mu);
+    h->streams_closed = true;
+    for (sdk_sub *s = h->subs; s; s = s->next)
+        s->over = true;
+    wake_all(h);
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* ---- rebuilding -----------------------------------------------------------
+ */
+
+/* Publishes `s` for `e` (under h->mu), remembering the old content for
+ * deltas and feeding subscribers. */
+static void publish(sdk_hub *h, env_slot *e, sdk_state *s)
+{
+    sdk_index *x = index_of(s);
+    if (x) {
+        if (e->nhist == VX_LIMIT_SDK_HISTORY) {
+            index_free(e->hist[0]);
+            memmove(e->hist, e->hist + 1,
+                    (VX_LIMIT_SDK_HISTORY - 1) * sizeof(e->hist[0]));
+            e->nhist--;
+        }
+        e->hist[e->nhist++] = x;
+    }
+    sdk_state *old = e->cur;
+    e->cur = s;
+    for (sdk_sub *sub = h->subs; sub; sub = sub->next)
+        if (strcmp(sub->env, e->name) == 0)
+            sub_feed(e, sub, s);
+    sdk_state_release(old);
+}
+
+/* Rebuilds every environment from the database. Not under h->mu (reads the
+ * database); publishes under it. */
+static vx_status rebuild(sdk_hub *h, vx_error *err)
+{
+    double t0 = mono_sec();
+    json_t *names = NULL;
+    int64_t rev = 0;
+    vx_status st = svc_revision(h->svc, &rev, err);
+    if (st == VX_OK)
+        st = svc_environment_names(h->svc, &names, err);
+    size_t n = json_array_size(names);
+    sdk_state **built =
+        st == VX_OK ? vx__calloc(n ? n : 1, sizeof(*built)) : NULL;
+    if (st == VX_OK && !built)
+        st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    for (size_t i = 0; st == VX_OK && i < n; i++) {
+        const char *env = json_string_value(json_array_get(names, i));
+        json_t *doc = NULL;
+        int64_t drev = 0;
+        st = svc_client_state(h->svc, env, &doc, &drev, err);
+        if (st == VX_OK)
+            st = state_build(env, doc, drev, &built[i], err);
+    }
+    if (st == VX_OK) {
+        pthread_mutex_lock(&h->mu);
+        env_slot *envs = vx__calloc(n ? n : 1, sizeof(*envs));
+        if (!envs) {
+            pthread_mutex_unlock(&h->mu);
+            st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
+            goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+            env_slot *old = slot_find(h, built[i]->env);
+            env_slot *e = &envs[i];
+            if (old) {
+                *e = *old;
+                memset(old, 0, sizeof(*old)); /* moved */
+            } else {
+                snprintf(e->name, sizeof(e->name), "%s", built[i]->env);
+            }
+            if (e->cur && e->cur->content == built[i]->content) {
+                sdk_state_release(built[i]); /* unchanged: keep the ETags */
+            } else {
+                if (e->cur && built[i]->revision <= e->cur->revision)
+                    built[i]->revision = e->cur->revision + 1;
+                publish(h, e, built[i]);
+            }
+            built[i] = NULL;
+        }
+        /* Environments that are gone. */
+        for (size_t i = 0; i < h->nenvs; i++) {
+            sdk_state_release(h->envs[i].cur);
+            for (size_t k = 0; k < h->envs[i].nhist; k++)
+                index_free(h->envs[i].hist[k]);
+        }
+        vx__free(h->envs);
+        h->envs = envs;
+        h->nenvs = n;
+        if (rev > h->revision)
+            h->revision = rev;
+        h->rebuilds++;
+        h->last_build_sec = mono_sec() - t0;
+        wake_all(h);
+        pthread_mutex_unlock(&h->mu);
+    }
+out:
+    for (size_t i = 0; built && i < n; i++)
+        sdk_state_release(built[i]);
+    vx__free(built);
+    json_decref(names);
+    return st;
+}
+
+static void *hub_main(void *arg)
+{
+    sdk_hub *h = arg;
+    pthread_mutex_lock(&h->mu);
+    while (!h->stop) {
+        if (h->asked == h->done) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += (long)VX_LIMIT_SDK_POLL_MS * 1000000L;
+            until.tv_sec += until.tv_nsec / 1000000000L;
+            until.tv_nsec %= 1000000000L;
+            pthread_cond_timedwait(&h->kick, &h->mu, &until);
+        }
+        if (h->stop)
+            break;
+        uint64_t ticket = h->asked;
+        int64_t seen = h->revision;
+        pthread_mutex_unlock(&h->mu);
+
+        vx_error err;
+        memset(&err, 0, sizeof(err));
+        vx_status st = VX_OK;
+        bool writer = ticket != 0;
+        int64_t rev = 0;
+        if (svc_revision(h->svc, &rev, &err) == VX_OK && rev != seen) {
+            /* Another process may have changed tokens too. */
+            svc_invalidate(h->svc);
+            st = rebuild(h, &err);
+        } else if (writer) {
+            st = VX_OK; /* nothing new since the last rebuild */
+        }
+        if (st != VX_OK)
+            hub_log(h, "error",
+                    "sdk: rebuilding the published flags failed: %s",
+                    err.message);
+
+        pthread_mutex_lock(&h->mu);
+        h->last_error = st;
+        if (ticket > h->done)
+            h->done = ticket;
+        pthread_cond_broadcast(&h->built);
+        double now = mono_sec();
+        if (now - h->last_beat >= VX_LIMIT_SSE_HEARTBEAT_MS / 1000.0) {
+            h->last_beat = now;
+            for (sdk_sub *s = h->subs; s; s = s->next)
+                sub_put(s, ": heartbeat\n\n", 13);
+            wake_all(h);
+        }
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
+vx_status sdk_hub_sync(sdk_hub *h, vx_error *err)
+{
+    pthread_mutex_lock(&h->mu);
+    uint64_t ticket = ++h->asked;
+    pthread_cond_signal(&h->kick);
+    while (h->done < ticket && !h->stop)
+        pthread_cond_wait(&h->built, &h->mu);
+    vx_status st = h->last_error;
+    pthread_mutex_unlock(&h->mu);
+    if (st != VX_OK)
+        return vx__error_set(err, st, "",
+                             "the change is saved but SDKs do not see it yet "
+                             "(rebuilding failed)");
+    return VX_OK;
+}
+
+static pthread_mutex_t *sdk__hub_lock(sdk_hub *h)
+{
+    return &h->mu;
+}
+
+vx_status sdk_hub_new(service *svc, sdk_log_fn log, void *log_ud, sdk_hub **out,
+                      vx_error *err)
+{
+    *out = NULL;
+    sdk_hub *h = vx__calloc(1, sizeof(*h));
+    if (!h)
+        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    h->svc = svc;
+    h->log = log;
+    h->log_ud = log_ud;
+    h->revision = -1;
+    h->last_beat = mono_sec();
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->kick, NULL);
+    pthread_cond_init(&h->built, NULL);
+    vx_status st = rebuild(h, err);
+    if (st == VX_OK && pthread_create(&h->thread, NULL, hub_main, h) != 0)
+        st = vx__error_set(err, VX_EIO, "", "cannot start the sdk thread");
+    if (st != VX_OK) {
+        sdk_hub_free(&h);
+        return st;
+    }
+    h->started = true;
+    *out = h;
+    return VX_OK;
+}
+
+void sdk_hub_free(sdk_hub **hp)
+{
+    if (!hp || !*hp)
+        return;
+    sdk_hub *h = *hp;
+    pthread_mutex_lock(&h->mu);
+    h->stop = true;
+    pthread_cond_broadcast(&h->kick);
+    pthread_cond_broadcast(&h->built);
+    pthread_mutex_unlock(&h->mu);
+    if (h->started)
+        pthread_join(h->thread, NULL);
+    sdk_hub_close_streams(h);
+    while (h->subs)
+        sdk_hub_unsubscribe(h, h->subs);
+    for (size_t i = 0; i < h->nenvs; i++) {
+        sdk_state_release(h->envs[i].cur);
+        for (size_t k = 0; k < h->envs[i].nhist; k++)
+            index_free(h->envs[i].hist[k]);
+    }
+    vx__free(h->envs);
+    pthread_cond_destroy(&h->kick);
+    pthread_cond_destroy(&h->built);
+    pthread_mutex_destroy(&h->mu);
+    vx__free(h);
+    *hp = NULL;
+}
+
+void sdk_hub_stats(sdk_hub *h, sdk_stats *out)
+{
+    pthread_mutex_lock(&h->mu);
+    out->rebuilds = h->rebuilds;
+    out->subscribers = (int64_t)h->nsubs;
+    out->revision = h->revision;
+    out->last_build_sec = h->last_build_sec;
+    pthread_mutex_unlock(&h->mu);
+}

@@ -1,0 +1,152 @@
+/* The SDK hub: what the SDK-facing endpoints (Unleash client and frontend
+ * APIs, OFREP, streaming) serve, held in memory per environment so that no
+ * SDK request touches the database.
+ *
+ * For each environment the hub publishes an immutable, reference-counted
+ * sdk_state: the client-features document, its libvexil snapshot, each
+ * flag's serialized JSON, and a cache of response bodies per scope (token
+ * projects, filters, segment inlining), each serialized and gzipped once.
+ * A rebuild runs on the hub's thread whenever the database revision moves:
+ * after a write in this process (sdk_hub_sync waits for it, so a writer
+ * reads its own write) or, as a backstop for other processes sharing the
+ * database, on a periodic revision check. States whose content did not
+ * change are kept, so their ETags stay stable.
+ *
+ * The hub also keeps a short history of each environment's flag hashes, to
+ * answer /api/client/delta and resume streams, and fans changes out to
+ * streaming subscribers.
+ *
+ * Thread-safety: every function may be called from any thread. */
+#ifndef VX_SERVER_SDK_H
+#define VX_SERVER_SDK_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/arena.h"
+#include "service/service.h"
+#include "vexil/vexil.h"
+
+typedef struct sdk_hub sdk_hub;
+typedef struct sdk_state sdk_state;
+
+/* One flag of a state, in document order. Strings live as long as the
+ * state. */
+typedef struct sdk_flag {
+    const char *name;     /* flag name */
+    const char *project;  /* its project */
+    const json_t *tags;   /* [{type, value}] (borrowed) */
+    const json_t *json;   /* the client feature object (borrowed) */
+    bool impression_data; /* impressionData */
+    int64_t snap_index;   /* index in sdk_state_snapshot(), -1 if absent */
+    uint64_t hash;        /* of its serialized JSON: equal = unchanged */
+} sdk_flag;
+
+/* Which flags a caller sees and how the document is shaped. Strings are
+ * borrowed for the call. */
+typedef struct sdk_scope {
+    const char *projects;    /* "*" or "a,b": the token's projects */
+    const char *project;     /* ?project= filter (may be "a,b"), or NULL */
+    const char *name_prefix; /* ?namePrefix=, or NULL */
+    const char *tag;         /* ?tag=type:value, or NULL */
+    bool inline_segments;    /* old SDKs: segment constraints inlined, no
+                                "segments" array */
+} sdk_scope;
+
+/* A response body from the cache: lives as long as the state. */
+typedef struct sdk_body {
+    const char *bytes; /* the body */
+    size_t len;        /* its length */
+    const char *etag;  /* strong ETag, quoted */
+    bool gzipped;      /* Content-Encoding: gzip */
+} sdk_body;
+
+typedef void (*sdk_log_fn)(void *ud, const char *level, const char *msg);
+
+/* Builds the first state of every environment and starts the hub's thread.
+ * `svc` is borrowed and must outlive the hub. */
+vx_status sdk_hub_new(service *svc, sdk_log_fn log, void *log_ud, sdk_hub **out,
+                      vx_error *err);
+
+/* Ends every stream (their next read reports the end and their connections
+ * are woken): call before stopping the listener, which waits for requests
+ * in flight. */
+void sdk_hub_close_streams(sdk_hub *h);
+
+/* Stops the thread, ends every stream, frees. Clears `*h`; accepts NULL. */
+void sdk_hub_free(sdk_hub **h);
+
+/* Makes sure what is published reflects at least the database's current
+ * revision (call after a committed write): waits for a rebuild that started
+ * after this call, sharing it with concurrent callers. */
+vx_status sdk_hub_sync(sdk_hub *h, vx_error *err);
+
+/* The current state of `env` (a new reference), or NULL when there is no
+ * such environment. Release with sdk_state_release. */
+sdk_state *sdk_hub_acquire(sdk_hub *h, const char *env);
+void sdk_state_release(sdk_state *s); /* accepts NULL */
+
+/* The revision at which this content was first published. */
+int64_t sdk_state_revision(const sdk_state *s);
+const vx_snapshot *sdk_state_snapshot(const sdk_state *s);
+size_t sdk_state_flag_count(const sdk_state *s);
+const sdk_flag *sdk_state_flag(const sdk_state *s, size_t i);
+/* The flag named `name`, or NULL. */
+const sdk_flag *sdk_state_find(const sdk_state *s, const char *name);
+
+/* True when flag `f` is visible in `scope`. */
+bool sdk_scope_match(const sdk_scope *scope, const sdk_flag *f);
+
+/* The /api/client/features body for `scope`, built once per state and
+ * scope and cached (at most VX_LIMIT_SDK_BODIES scopes per state; past
+ * that the body is built into `arena` for this request only). `gzip`
+ * asks for the compressed form. */
+vx_status sdk_state_features_body(sdk_state *s, const sdk_scope *scope,
+                                  bool gzip, vx_arena *arena,
+                                  const sdk_body **out, vx_error *err);
+
+/* The /api/client/delta body for a client at revision `since` (< 0: none,
+ * a hydration), built into `arena`. `*body` is NULL when the client is up
+ * to date (304). A revision the hub no longer remembers gets a
+ * hydration. */
+vx_status sdk_hub_delta(sdk_hub *h, sdk_state *s, int64_t since,
+                        const sdk_scope *scope, vx_arena *arena, char **body,
+                        size_t *len, vx_error *err);
+
+/* ---- streaming subscribers ------------------------------------------------
+ */
+
+typedef struct sdk_sub sdk_sub;
+
+/* Called on the hub's thread, with no hub lock held, when a subscriber has
+ * something new to read (sdk_sub_read): wake the connection. */
+typedef void (*sdk_wake_fn)(void *ud);
+
+/* Subscribes to `env` with `scope` (copied), starting after revision
+ * `since` (< 0: the first message is a hydration, "unleash-connected").
+ * VX_ELIMIT past VX_LIMIT_SSE_CLIENTS. */
+vx_status sdk_hub_subscribe(sdk_hub *h, const char *env, const sdk_scope *scope,
+                            int64_t since, sdk_wake_fn wake, void *wake_ud,
+                            sdk_sub **out, vx_error *err);
+
+/* Copies up to `max` bytes of pending SSE text into `buf`: > 0 bytes, 0
+ * when nothing is pending, -1 when the stream is over (hub stopping, or
+ * the client fell too far behind). */
+long sdk_sub_read(sdk_sub *sub, char *buf, size_t max);
+
+/* Ends the subscription; the wake callback is not called after this
+ * returns. Accepts NULL. */
+void sdk_hub_unsubscribe(sdk_hub *h, sdk_sub *sub);
+
+/* Counters for /metrics. */
+typedef struct sdk_stats {
+    int64_t rebuilds;      /* states rebuilt */
+    int64_t subscribers;   /* streaming connections now */
+    int64_t revision;      /* newest revision published */
+    double last_build_sec; /* duration of the last rebuild */
+} sdk_stats;
+void sdk_hub_stats(sdk_hub *h, sdk_stats *out);
+
+#endif

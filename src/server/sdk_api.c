@@ -1,0 +1,106 @@
+/* What the SDK endpoints share: route labels, token checks and the
+ * per-request state that holds a published state (or a subscription) for
+ * as long as the answer is being sent. */
+#include "server/sdk_api.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include "base/error.h"
+
+const char *const sdk_route_labels[SDK_ROUTE_COUNT] = {
+    [SDK_ROUTE_CLIENT_FEATURES] = "/api/client/features",
+    [SDK_ROUTE_CLIENT_FEATURE] = "/api/client/features/{feature}",
+    [SDK_ROUTE_CLIENT_DELTA] = "/api/client/delta",
+    [SDK_ROUTE_CLIENT_STREAMING] = "/api/client/streaming",
+    [SDK_ROUTE_CLIENT_REGISTER] = "/api/client/register",
+    [SDK_ROUTE_CLIENT_METRICS] = "/api/client/metrics",
+    [SDK_ROUTE_FRONTEND] = "/api/frontend",
+    [SDK_ROUTE_FRONTEND_METRICS] = "/api/frontend/client/metrics",
+    [SDK_ROUTE_FRONTEND_REGISTER] = "/api/frontend/client/register",
+    [SDK_ROUTE_OFREP_FLAG] = "/ofrep/v1/evaluate/flags/{key}",
+    [SDK_ROUTE_OFREP_BULK] = "/ofrep/v1/evaluate/flags",
+};
+
+const char *sdk_api_bearer(const char *h, size_t *len)
+{
+    static const char scheme[] = "bearer";
+    if (!h)
+        return NULL;
+    while (*h == ' ' || *h == '\t')
+        h++;
+    if (strncasecmp(h, scheme, sizeof(scheme) - 1) == 0 &&
+        (h[sizeof(scheme) - 1] == ' ' || h[sizeof(scheme) - 1] == '\t')) {
+        h += sizeof(scheme) - 1;
+        while (*h == ' ' || *h == '\t')
+            h++;
+    }
+    size_t n = strlen(h);
+    while (n > 0 && (h[n - 1] == ' ' || h[n - 1] == '\t'))
+        n--;
+    *len = n;
+    return n ? h : NULL;
+}
+
+sdk_req *sdk_api_req(http_req *r)
+{
+    sdk_req *q = http_req_udata(r);
+    if (q)
+        return q;
+    q = vx__arena_calloc(http_req_arena(r), 1, sizeof(*q));
+    if (!q) {
+        http_reply_error(r, VX_ENOMEM, NULL);
+        return NULL;
+    }
+    http_req_set_udata(r, q);
+    return q;
+}
+
+void sdk_api_route(sdk_api *a, http_req *r, int route)
+{
+    http_req_set_route(r, a->route_base + (size_t)route,
+                       sdk_route_labels[route]);
+    sdk_req *q = sdk_api_req(r);
+    if (q)
+        q->route = route;
+}
+
+bool sdk_api_auth(sdk_api *a, http_req *r, unsigned kinds, svc_principal *who)
+{
+    size_t len = 0;
+    const char *secret =
+        sdk_api_bearer(http_req_header(r, "Authorization"), &len);
+    if (!secret)
+        secret = sdk_api_bearer(http_req_header(r, "X-API-Key"), &len);
+    if (!secret) {
+        http_reply_problem(r, 401, "missing token", "", NULL);
+        return false;
+    }
+    vx_error err;
+    memset(&err, 0, sizeof(err));
+    vx_status st = svc_authenticate(a->svc, secret, len, who, &err);
+    if (st != VX_OK) {
+        http_reply_error(r, st == VX_EIO || st == VX_ENOMEM ? st : VX_EAUTH,
+                         &err);
+        return false;
+    }
+    if (!(kinds & SDK_KIND(who->kind))) {
+        http_reply_problem(r, 403,
+                           "invalid token: expected a different token type "
+                           "for this endpoint",
+                           "", NULL);
+        return false;
+    }
+    return true;
+}
+
+void sdk_api_done(sdk_api *a, const http_req *r)
+{
+    sdk_req *q = http_req_udata(r);
+    if (!q)
+        return;
+    sdk_hub_unsubscribe(a->hub, q->sub);
+    q->sub = NULL;
+    sdk_state_release(q->state);
+    q->state = NULL;
+}

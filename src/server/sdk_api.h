@@ -1,0 +1,85 @@
+/* The SDK-facing endpoints, one file per protocol, all served from the SDK
+ * hub's memory (sdk.h): the Unleash client API (unleash_api.c: features,
+ * delta, streaming, register, metrics), the Unleash frontend API
+ * (frontend_api.c) and OpenFeature's OFREP (ofrep_api.c).
+ *
+ * Each protocol has the listener's two steps: *_headers routes and
+ * authenticates (answering 401/403/404/405 before any body is read) and
+ * *_request answers once the body is in. server.c dispatches by path
+ * prefix. */
+#ifndef VX_SERVER_SDK_API_H
+#define VX_SERVER_SDK_API_H
+
+#include <stdbool.h>
+
+#include "server/http.h"
+#include "server/sdk.h"
+#include "service/service.h"
+
+/* Shared by the SDK endpoints; owned by the server. */
+typedef struct sdk_api {
+    service *svc;             /* borrowed */
+    sdk_hub *hub;             /* borrowed */
+    const char *cors_origins; /* "*" or "https://a,https://b" (frontend) */
+    size_t route_base;        /* metrics route index of the first SDK route */
+} sdk_api;
+
+/* Metric routes of the SDK endpoints (their labels are sdk_route_labels). */
+enum {
+    SDK_ROUTE_CLIENT_FEATURES,
+    SDK_ROUTE_CLIENT_FEATURE,
+    SDK_ROUTE_CLIENT_DELTA,
+    SDK_ROUTE_CLIENT_STREAMING,
+    SDK_ROUTE_CLIENT_REGISTER,
+    SDK_ROUTE_CLIENT_METRICS,
+    SDK_ROUTE_FRONTEND,
+    SDK_ROUTE_FRONTEND_METRICS,
+    SDK_ROUTE_FRONTEND_REGISTER,
+    SDK_ROUTE_OFREP_FLAG,
+    SDK_ROUTE_OFREP_BULK,
+    SDK_ROUTE_COUNT
+};
+extern const char *const sdk_route_labels[SDK_ROUTE_COUNT];
+
+/* Per-request state of an SDK route, in the request's arena (the request's
+ * udata): what the request holds until it is done. */
+typedef struct sdk_req {
+    int route;         /* SDK_ROUTE_* */
+    svc_principal who; /* the authenticated token */
+    sdk_state *state;  /* a state reference held for the answer, or NULL */
+    sdk_sub *sub;      /* a streaming subscription, or NULL */
+    void *proto;       /* the protocol file's own state, or NULL */
+} sdk_req;
+
+/* The request's sdk_req, created (zeroed) on first use; NULL when out of
+ * memory (an error was answered). */
+sdk_req *sdk_api_req(http_req *r);
+
+/* Releases what the request held (state reference, subscription): the
+ * server calls it when any SDK request is done. */
+void sdk_api_done(sdk_api *a, const http_req *r);
+
+/* Token kinds an endpoint accepts, as a mask. */
+#define SDK_KIND(k) (1u << (unsigned)(k))
+
+/* Authenticates the request's token ("Authorization: <secret>" or
+ * "Bearer <secret>", else "X-API-Key: <secret>") and checks its kind
+ * against `kinds` (SDK_KIND mask): answers 401 (missing, unknown) or 403
+ * (another kind) and returns false, else fills `who`. */
+bool sdk_api_auth(sdk_api *a, http_req *r, unsigned kinds, svc_principal *who);
+
+/* The secret of an "Authorization" value, "<secret>" or "Bearer <secret>"
+ * (any case), trimmed; NULL when empty. */
+const char *sdk_api_bearer(const char *h, size_t *len);
+
+/* Marks the request as one of the SDK routes for the log and metrics. */
+void sdk_api_route(sdk_api *a, http_req *r, int route);
+
+void unleash_api_headers(sdk_api *a, http_req *r);
+void unleash_api_request(sdk_api *a, http_req *r);
+void frontend_api_headers(sdk_api *a, http_req *r);
+void frontend_api_request(sdk_api *a, http_req *r);
+void ofrep_api_headers(sdk_api *a, http_req *r);
+void ofrep_api_request(sdk_api *a, http_req *r);
+
+#endif

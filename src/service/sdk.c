@@ -1,0 +1,546 @@
+/* The service's SDK-facing side: the revision and per-environment client
+ * documents the server publishes from memory, the token cache that lets SDK
+ * endpoints authenticate without a database read, and what SDKs report
+ * (registrations and usage metrics), validated like any other input.
+ *
+ * Invariant: a cached token is trusted only while the write generation it
+ * was read at is current; every committed write bumps the generation. */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/limits.h"
+#include "service/internal.h"
+#include "vexil/vexil.h"
+
+#define SVC_TOKEN_CACHE 1024 /* direct-mapped slots */
+
+typedef struct svc_token_slot {
+    bool used;            /* slot holds a token */
+    char key[65];         /* hex SHA-256 of the secret */
+    svc_principal who;    /* what authenticate answers */
+    int64_t expires_ms;   /* 0 = never */
+    long long generation; /* write generation it was read at */
+} svc_token_slot;
+
+static const svc_principal SDK_SYSTEM = {.token_id = 0,
+                                         .kind = SVC_KIND_ADMIN,
+                                         .role = SVC_ROLE_ADMIN,
+                                         .name = "system",
+                                         .environment = "*",
+                                         .projects = "*"};
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- token cache ---------------------------------------------------------
+ */
+
+vx_status svc__token_cache_init(service *s)
+{
+    s->tokens = calloc(SVC_TOKEN_CACHE, sizeof(*s->tokens));
+    if (!s->tokens)
+        return VX_ENOMEM;
+    pthread_mutex_init(&s->cache_mu, NULL);
+    return VX_OK;
+}
+
+void svc__token_cache_release(service *s)
+{
+    if (!s->tokens)
+        return;
+    sodium_memzero(s->tokens, SVC_TOKEN_CACHE * sizeof(*s->tokens));
+    free(s->tokens);
+    s->tokens = NULL;
+    pthread_mutex_destroy(&s->cache_mu);
+}
+
+static size_t slot_of(const char key[65])
+{
+    /* The key is a uniformly distributed hash: its first hex digits index. */
+    size_t h = 0;
+    for (int i = 0; i < 6; i++) {
+        char ch = key[i];
+        h = h * 16 + (size_t)(ch <= '9' ? ch - '0' : ch - 'a' + 10);
+    }
+    return h % SVC_TOKEN_CACHE;
+}
+
+bool svc__token_cache_get(service *s, const char key[65], svc_principal *who,
+                          int64_t *expires_ms)
+{
+    bool hit = false;
+    long long gen = atomic_load(&s->generation);
+    svc_token_slot *t = &s->tokens[slot_of(key)];
+    pthread_mutex_lock(&s->cache_mu);
+    if (t->used && t->generation == gen &&
+        sodium_memcmp(t->key, key, 64) == 0) {
+        *who = t->who;
+        *expires_ms = t->expires_ms;
+        hit = true;
+    }
+    pthread_mutex_unlock(&s->cache_mu);
+    return hit;
+}
+
+void svc__token_cache_put(service *s, const char key[65],
+                          const svc_principal *who, int64_t expires_ms,
+                          long long generation)
+{
+    svc_token_slot *t = &s->tokens[slot_of(key)];
+    pthread_mutex_lock(&s->cache_mu);
+    t->used = true;
+    memcpy(t->key, key, 65);
+    t->who = *who;
+    t->expires_ms = expires_ms;
+    t->generation = generation;
+    pthread_mutex_unlock(&s->cache_mu);
+}
+
+void svc_invalidate(service *s)
+{
+    atomic_fetch_add(&s->generation, 1);
+}
+
+/* ---- published state ------------------------------------------------------
+ */
+
+vx_status svc_revision(service *s, int64_t *out, vx_error *err)
+{
+    *out = 0;
+    pthread_mutex_lock(&s->mu);
+    vx_status st = s->ops->event_last_id(s->st, out, err);
+    pthread_mutex_unlock(&s->mu);
+    if (st == VX_EIO)
+        atomic_fetch_add(&s->db_errors, 1);
+    return st;
+}
+
+vx_status svc_environment_names(service *s, json_t **out, vx_error *err)
+{
+    json_t *all = NULL;
+    *out = NULL;
+    pthread_mutex_lock(&s->mu);
+    vx_status st = s->ops->doc_list(s->st, STORE_ENVIRONMENT, NULL, &all, err);
+    pthread_mutex_unlock(&s->mu);
+    if (st == VX_EIO)
+        atomic_fetch_add(&s->db_errors, 1);
+    if (st != VX_OK)
+        return st;
+    json_t *names = json_array();
+    size_t i;
+    json_t *e;
+    json_array_foreach (all, i, e) {
+        json_array_append(names, json_object_get(e, "name"));
+    }
+    json_decref(all);
+    *out = names;
+    return VX_OK;
+}
+
+vx_status svc_client_state(service *s, const char *env, json_t **doc,
+                           int64_t *revision, vx_error *err)
+{
+    svc_req req = {0};
+    svc_ctx c = {s, &SDK_SYSTEM, &req, err, wall_ms()};
+    *doc = NULL;
+    *revision = 0;
+    pthread_mutex_lock(&s->mu);
+    /* The revision first: the document read after it is at least as new,
+     * so a state is never labelled newer than what it holds. */
+    vx_status st = s->ops->event_last_id(s->st, revision, err);
+    if (st == VX_OK)
+        st = svc__client_document(&c, env, SVC_DOC_TAGS, doc);
+    pthread_mutex_unlock(&s->mu);
+    if (st == VX_EIO)
+        atomic_fetch_add(&s->db_errors, 1);
+    return st;
+}
+
+/* ---- what SDKs report -----------------------------------------------------
+ */
+
+/* Runs `fn` in one write transaction as the SDK's token. */
+static vx_status in_txn(service *s, const svc_principal *who,
+                        const json_t *body, vx_error *err,
+                        vx_status (*fn)(svc_ctx *c))
+{
+    svc_req req = {.body = body};
+    svc_ctx c = {s, who, &req, err, wall_ms()};
+    pthread_mutex_lock(&s->mu);
+    vx_status st = s->ops->begin(s->st, err);
+    if (st == VX_OK)
+        st = fn(&c);
+    if (st == VX_OK)
+        st = s->ops->commit(s->st, err);
+    if (st != VX_OK)
+        s->ops->rollback(s->st);
+    pthread_mutex_unlock(&s->mu);
+    return st;
+}
+
+/* A required non-empty string of at most 255 bytes. */
+static vx_status need_text(svc_ctx *c, const json_t *obj, const char *key,
+                           const char **out)
+{
+    const json_t *v = json_object_get(obj, key);
+    char path[64];
+    snprintf(path, sizeof(path), "/%s", key);
+    if (!v)
+        return svc__fail(c, VX_EINVAL, path, "%s is required", key);
+    if (!json_is_string(v) || json_string_length(v) == 0 ||
+        json_string_length(v) > 255)
+        return svc__fail(c, VX_EINVAL, path,
+                         "%s must be a string of 1 to 255 characters", key);
+    *out = json_string_value(v);
+    return VX_OK;
+}
+
+static vx_status do_register(svc_ctx *c)
+{
+    const json_t *b = c->req->body;
+    const char *app = NULL, *instance = NULL;
+    vx_status st = svc__expect_object(c, b, "");
+    if (st == VX_OK)
+        st = need_text(c, b, "appName", &app);
+    if (st == VX_OK)
+        st = svc__opt_string(c, b, "instanceId", "", &instance);
+    if (st == VX_OK && json_object_get(b, "strategies"))
+        st = svc__expect_array(c, json_object_get(b, "strategies"),
+                               "/strategies", 1000);
+    if (st != VX_OK)
+        return st;
+    const json_t *v;
+    size_t i;
+    json_array_foreach (json_object_get(b, "strategies"), i, v) {
+        if (!json_is_string(v)) {
+            char path[48];
+            snprintf(path, sizeof(path), "/strategies/%zu", i);
+            return svc__fail(c, VX_EINVAL, path, "must be a strategy name");
+        }
+    }
+    const char *env = c->who->environment;
+    char key[600];
+    snprintf(key, sizeof(key), "%s|%s|%s", env, app, instance ? instance : "");
+    json_t *old = NULL;
+    st = svc__get(c, STORE_CLIENT_APP, key, &old);
+    if (st == VX_ENOTFOUND) {
+        int64_t n = 0;
+        st = c->s->ops->doc_count(c->s->st, STORE_CLIENT_APP, &n, c->err);
+        if (st == VX_OK && n >= VX_LIMIT_CLIENT_APPS)
+            st = svc__fail(c, VX_ELIMIT, "",
+                           "more than %d registered application instances",
+                           VX_LIMIT_CLIENT_APPS);
+    }
+    json_decref(old);
+    if (st != VX_OK)
+        return st;
+    json_t *doc = json_pack(
+        "{ss ss ss sO* sO* sO* sO* so}", "appName", app, "instanceId",
+        instance ? instance : "", "environment", env, "sdkVersion",
+        json_object_get(b, "sdkVersion"), "strategies",
+        json_object_get(b, "strategies"), "platformName",
+        json_object_get(b, "platformName"), "started",
+        json_object_get(b, "started"), "lastSeen", svc__time_json(c->now_ms));
+    if (!doc)
+        return svc__fail(c, VX_ENOMEM, "", "out of memory");
+    st = svc__put(c, STORE_CLIENT_APP, key, env, doc);
+    json_decref(doc);
+    return st;
+}
+
+vx_status svc_client_register(service *s, const svc_principal *who,
+                              const json_t *body, vx_error *err)
+{
+    return in_txn(s, who, body, err, do_register);
+}
+
+/* A count: a non-negative integer below 2^53. */
+static vx_status need_count(svc_ctx *c, const json_t *v, const char *path,
+                            json_int_t *out)
+{
+    if (!v) {
+        *out = 0;
+        return VX_OK;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+        json_integer_value(v) > ((json_int_t)1 << 53))
+        return svc__fail(c, VX_EINVAL, path, "must be a non-negative integer");
+    *out = json_integer_value(v);
+    return VX_OK;
+}
+
+/* Checks the whole bucket before anything is written. */
+static vx_status check_bucket(svc_ctx *c, const json_t *b, int64_t *start_ms)
+{
+    const char *app = NULL, *t = NULL;
+    vx_status st = svc__expect_object(c, b, "");
+    if (st == VX_OK)
+        st = need_text(c, b, "appName", &app);
+    if (st != VX_OK)
+        return st;
+    const json_t *bucket = json_object_get(b, "bucket");
+    if (!bucket)
+        return svc__fail(c, VX_EINVAL, "/bucket", "bucket is required");
+    st = svc__expect_object(c, bucket, "/bucket");
+    if (st == VX_OK)
+        st = svc__opt_string(c, bucket, "start", "/bucket", &t);
+    if (st != VX_OK)
+        return st;
+    *start_ms = c->now_ms;
+    if (t && !vx_time_parse(t, strlen(t), start_ms))
+        return svc__fail(c, VX_EINVAL, "/bucket/start",
+                         "start must be an ISO-8601 time");
+    const json_t *toggles = json_object_get(bucket, "toggles");
+    if (!toggles)
+        return svc__fail(c, VX_EINVAL, "/bucket/toggles",
+                         "toggles is required");
+    st = svc__expect_object(c, toggles, "/bucket/toggles");
+    if (st != VX_OK)
+        return st;
+    if (json_object_size(toggles) > VX_LIMIT_METRICS_TOGGLES)
+        return svc__fail(c, VX_ELIMIT, "/bucket/toggles",
+                         "more than %d flags in one bucket",
+                         VX_LIMIT_METRICS_TOGGLES);
+    const char *name;
+    const json_t *tv;
+    json_object_foreach ((json_t *)toggles, name, tv) {
+        char path[VX_ERROR_PATH_MAX];
+        json_int_t n;
+        snprintf(path, sizeof(path), "/bucket/toggles/%.180s", name);
+        st = svc__expect_object(c, tv, path);
+        const char *const counts[] = {"yes", "no"};
+        for (int i = 0; st == VX_OK && i < 2; i++) {
+            char p2[VX_ERROR_PATH_MAX];
+            snprintf(p2, sizeof(p2), "%s/%s", path, counts[i]);
+            st = need_count(c, json_object_get(tv, counts[i]), p2, &n);
+        }
+        const json_t *vars = json_object_get(tv, "variants");
+        if (st == VX_OK && vars) {
+            char p2[VX_ERROR_PATH_MAX];
+            snprintf(p2, sizeof(p2), "%s/variants", path);
+            st = svc__expect_object(c, vars, p2);
+            if (st == VX_OK &&
+                json_object_size(vars) > VX_LIMIT_METRICS_VARIANTS)
+                st = svc__fail(c, VX_ELIMIT, p2, "more than %d variants",
+                               VX_LIMIT_METRICS_VARIANTS);
+            const char *vn;
+            const json_t *vc;
+            json_object_foreach ((json_t *)vars, vn, vc) {
+                if (st != VX_OK)
+                    break;
+                char p3[VX_ERROR_PATH_MAX];
+                snprintf(p3, sizeof(p3), "%s/%.60s", p2, vn);
+                st = need_count(c, vc, p3, &n);
+            }
+        }
+        if (st != VX_OK)
+            return st;
+    }
+    return VX_OK;
+}
+
+/* "2026-11-30T04" for the hour holding `ms`. */
+static void hour_str(int64_t ms, char out[16])
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    strftime(out, 16, "%Y-%m-%dT%H", &tm);
+}
+
+/* Drops usage buckets past the retention, hour by hour since the last
+ * sweep (at most 30 days back on the first one). */
+static vx_status sweep_usage(svc_ctx *c)
+{
+    int64_t now_h = c->now_ms / 3600000;
+    int64_t keep_from = now_h - VX_LIMIT_USAGE_HOURS;
+    int64_t h = c->s->usage_swept_hour;
+    if (h == 0 || h < keep_from - 24 * 30)
+        h = keep_from - 24 * 30;
+    vx_status st = VX_OK;
+    for (; st == VX_OK && h < keep_from; h++) {
+        char hs[16];
+        json_t *docs = NULL;
+        hour_str(h * 3600000, hs);
+        st = svc__list(c, STORE_USAGE, hs, &docs);
+        size_t i;
+        json_t *d;
+        json_array_foreach (docs, i, d) {
+            if (st != VX_OK)
+                break;
+            char key[700];
+            snprintf(key, sizeof(key), "%s|%s|%s|%s", hs,
+                     json_string_value(json_object_get(d, "environment")),
+                     json_string_value(json_object_get(d, "appName")),
+                     json_string_value(json_object_get(d, "feature")));
+            st = svc__del(c, STORE_USAGE, key);
+        }
+        json_decref(docs);
+    }
+    if (st == VX_OK)
+        c->s->usage_swept_hour = keep_from;
+    return st;
+}
+
+/* Adds one flag's counts to its hourly usage document. */
+static vx_status add_usage(svc_ctx *c, const char *hour, const char *app,
+                           const char *flag, const json_t *tv)
+{
+    const char *env = c->who->environment;
+    char key[700];
+    snprintf(key, sizeof(key), "%s|%s|%s|%s", hour, env, app, flag);
+    json_t *doc = NULL;
+    vx_status st = svc__get(c, STORE_USAGE, key, &doc);
+    if (st == VX_ENOTFOUND) {
+        doc = json_pack("{ss ss ss ss si si s{}}", "hour", hour, "environment",
+                        env, "appName", app, "feature", flag, "yes", 0, "no", 0,
+                        "variants");
+        st = doc ? VX_OK : VX_ENOMEM;
+    }
+    if (st != VX_OK) {
+        json_decref(doc);
+        return st;
+    }
+    const char *const counts[] = {"yes", "no"};
+    for (int i = 0; i < 2; i++) {
+        json_int_t have = json_integer_value(json_object_get(doc, counts[i]));
+        json_int_t add = json_integer_value(json_object_get(tv, counts[i]));
+        json_object_set_new(doc, counts[i], json_integer(have + add));
+    }
+    json_t *vars = json_object_get(doc, "variants");
+    const char *vn;
+    const json_t *vc;
+    json_object_foreach ((json_t *)json_object_get(tv, "variants"), vn, vc) {
+        json_int_t have = json_integer_value(json_object_get(vars, vn));
+        json_object_set_new(vars, vn,
+                            json_integer(have + json_integer_value(vc)));
+    }
+    st = svc__put(c, STORE_USAGE, key, hour, doc);
+    json_decref(doc);
+    return st;
+}
+
+/* Marks the flag as seen (at most once a minute: SDKs report often). */
+static vx_status mark_seen(svc_ctx *c, json_t *f)
+{
+    const char *seen = json_string_value(json_object_get(f, "lastSeenAt"));
+    int64_t seen_ms = 0;
+    if (seen && vx_time_parse(seen, strlen(seen), &seen_ms) &&
+        c->now_ms - seen_ms < 60000)
+        return VX_OK;
+    json_object_set_new(f, "lastSeenAt", svc__time_json(c->now_ms));
+    return svc__put(c, STORE_FEATURE,
+                    json_string_value(json_object_get(f, "name")),
+                    json_string_value(json_object_get(f, "project")), f);
+}
+
+static vx_status do_metrics(svc_ctx *c)
+{
+    const json_t *b = c->req->body;
+    int64_t start_ms = 0;
+    vx_status st = check_bucket(c, b, &start_ms);
+    if (st != VX_OK)
+        return st;
+    /* A bucket from the future or past the retention counts as now. */
+    if (start_ms > c->now_ms ||
+        start_ms < c->now_ms - (int64_t)VX_LIMIT_USAGE_HOURS * 3600000)
+        start_ms = c->now_ms;
+    char hour[16];
+    hour_str(start_ms, hour);
+    const char *app = json_string_value(json_object_get(b, "appName"));
+    const char *name;
+    const json_t *tv;
+    json_object_foreach (
+        (json_t *)json_object_get(json_object_get(b, "bucket"), "toggles"),
+        name, tv) {
+        json_t *f = NULL;
+        /* Only flags that exist: a client cannot fill the database with
+         * made-up names. */
+        st = svc__get(c, STORE_FEATURE, name, &f);
+        if (st == VX_ENOTFOUND) {
+            st = VX_OK;
+            continue;
+        }
+        if (st == VX_OK)
+            st = add_usage(c, hour, app, name, tv);
+        if (st == VX_OK)
+            st = mark_seen(c, f);
+        json_decref(f);
+        if (st != VX_OK)
+            return st;
+    }
+    return sweep_usage(c);
+}
+
+vx_status svc_client_metrics(service *s, const svc_principal *who,
+                             const json_t *body, vx_error *err)
+{
+    return in_txn(s, who, body, err, do_metrics);
+}
+
+/* ---- admin views ----------------------------------------------------------
+ */
+
+/* GET /api/admin/client-metrics/features/{feature}[?hours=N]: the hourly
+ * usage of one flag over the last N hours (default 24), oldest first. */
+vx_status svc__op_FEATURE_USAGE(svc_ctx *c, json_t **out)
+{
+    const char *name = c->req->feature;
+    json_t *f = NULL;
+    vx_status st = svc__get(c, STORE_FEATURE, name, &f);
+    json_decref(f);
+    if (st == VX_ENOTFOUND)
+        return svc__not_found(c, "flag", name);
+    if (st != VX_OK)
+        return st;
+    long hours = 24;
+    const char *q = json_string_value(json_object_get(c->req->query, "hours"));
+    if (q) {
+        char *end = NULL;
+        hours = strtol(q, &end, 10);
+        if (!*q || *end || hours < 1 || hours > VX_LIMIT_USAGE_HOURS)
+            return svc__fail(c, VX_EINVAL, "/query/hours",
+                             "hours must be a whole number from 1 to %d",
+                             VX_LIMIT_USAGE_HOURS);
+    }
+    json_t *rows = json_array();
+    int64_t now_h = c->now_ms / 3600000;
+    for (int64_t h = now_h - hours + 1; st == VX_OK && h <= now_h; h++) {
+        char hs[16];
+        json_t *docs = NULL;
+        hour_str(h * 3600000, hs);
+        st = svc__list(c, STORE_USAGE, hs, &docs);
+        size_t i;
+        json_t *d;
+        json_array_foreach (docs, i, d) {
+            if (strcmp(json_string_value(json_object_get(d, "feature")),
+                       name) == 0)
+                json_array_append(rows, d);
+        }
+        json_decref(docs);
+    }
+    if (st != VX_OK) {
+        json_decref(rows);
+        return st;
+    }
+    *out = json_pack("{ss so}", "featureName", name, "usage", rows);
+    return VX_OK;
+}
+
+/* GET /api/admin/metrics/applications: registered SDK instances. */
+vx_status svc__op_APPLICATION_LIST(svc_ctx *c, json_t **out)
+{
+    json_t *all = NULL;
+    vx_status st = svc__list(c, STORE_CLIENT_APP, NULL, &all);
+    if (st != VX_OK)
+        return st;
+    *out = json_pack("{so}", "applications", all);
+    return VX_OK;
+}
