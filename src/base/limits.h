@@ -47,6 +47,26 @@ static_assert(VX_LIMIT_FLAGS < (1u << 30), "flag indexes fit in 32 bits");
 static_assert(VX_LIMIT_HTTP_BODY_DEFAULT <= VX_LIMIT_HTTP_BODY_MAX,
               "the default body limit is within the hard cap");
 static_assert(VX_LIMIT_HTTP_SEGMENTS <= 32, "route specificity fits 32 bits");
+/* ---- SDK-facing APIs (src/server/sdk, src/service/sdk.c) --------------- */
+#define VX_LIMIT_USAGE_HOURS      (24 * 14) /* hourly usage kept */
+#define VX_LIMIT_METRICS_TOGGLES  10000     /* flags in one metrics bucket */
+#define VX_LIMIT_METRICS_VARIANTS 100       /* variants per flag in a bucket */
+#define VX_LIMIT_CLIENT_APPS      10000 /* registered application instances */
+#define VX_LIMIT_SDK_HISTORY      64    /* published states kept for deltas */
+#define VX_LIMIT_SDK_BODIES       64    /* cached bodies per state (scopes) */
+#define VX_LIMIT_SSE_CLIENTS      4096  /* streaming connections at once */
+#define VX_LIMIT_SSE_QUEUE_BYTES  ((size_t)8 << 20) /* unsent per client */
+#define VX_LIMIT_SSE_HEARTBEAT_MS 15000 /* comment line to idle streams */
+#define VX_LIMIT_SDK_POLL_MS      1000  /* revision check (other writers) */
+/* Properties in one frontend or OFREP context. */
+#define VX_LIMIT_CONTEXT_PROPS 64
 /* ---- end HTTP server --------------------------------------------------- */
+
+/* ---- frontend API and OFREP (src/server/frontend_api.c, ofrep_api.c) ---- */
+/* One evaluated answer (frontend, OFREP bulk). */
+#define VX_LIMIT_SDK_ANSWER_BYTES ((size_t)64 << 20)
+#define VX_LIMIT_OFREP_RATE       100000.0 /* default requests/s per token */
+#define VX_LIMIT_OFREP_BURST_SECS 2.0      /* bucket size, in seconds of rate */
+#define VX_LIMIT_OFREP_TOKENS     4096     /* tokens the rate limiter tracks */
 
 #endif
