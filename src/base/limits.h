@@ -65,8 +65,8 @@ static_assert(VX_LIMIT_HTTP_SEGMENTS <= 32, "route specificity fits 32 bits");
 /* ---- frontend API and OFREP (src/server/frontend_api.c, ofrep_api.c) ---- */
 /* One evaluated answer (frontend, OFREP bulk). */
 #define VX_LIMIT_SDK_ANSWER_BYTES ((size_t)64 << 20)
-#define VX_LIMIT_OFREP_RATE       100000.0 /* default requests/s per token */
-#define VX_LIMIT_OFREP_BURST_SECS 2.0      /* bucket size, in seconds of rate */
-#define VX_LIMIT_OFREP_TOKENS     4096     /* tokens the rate limiter tracks */
+#define VX_LIMIT_OFREP_RATE       100000 /* default requests/s per token */
+#define VX_LIMIT_OFREP_BURST_SECS 2.0    /* bucket size, in seconds of rate */
+#define VX_LIMIT_OFREP_TOKENS     4096   /* tokens the rate limiter tracks */
 
 #endif

@@ -29,6 +29,8 @@ enum {
     SET_MAX_BODY,
     SET_MAX_CONNECTIONS,
     SET_LOG_REQUESTS,
+    SET_FRONTEND_ORIGINS,
+    SET_OFREP_RATE,
     SET_CONFIG,
     NSETTINGS
 };
@@ -50,6 +52,10 @@ static const struct setting {
     {"max-connections", "VEXIL_MAX_CONNECTIONS", "N", "concurrent connections"},
     {"log-requests", "VEXIL_LOG_REQUESTS", "on|off",
      "one stderr line per request"},
+    {"frontend-origins", "VEXIL_FRONTEND_ORIGINS", "LIST",
+     "CORS origins of /api/frontend: * or https://a,https://b"},
+    {"ofrep-rate", "VEXIL_OFREP_RATE", "N",
+     "OFREP requests per second per token (0 = no limit)"},
     {"config", "VEXIL_CONFIG", "FILE", "config file of key = value lines"},
 };
 
@@ -91,6 +97,11 @@ static const char *default_of(conf *c, int i)
                  (unsigned)SERVER_CONNECTIONS_DEFAULT);
         return c->defaults[i];
     case SET_LOG_REQUESTS: return "on";
+    case SET_FRONTEND_ORIGINS: return "*";
+    case SET_OFREP_RATE:
+        snprintf(c->defaults[i], sizeof(c->defaults[i]), "%u",
+                 (unsigned)SERVER_OFREP_RATE_DEFAULT);
+        return c->defaults[i];
     default: return NULL;
     }
 }
@@ -410,14 +421,16 @@ int cli_serve_main(int argc, char **argv)
         goto out;
     rc = CLI_EXIT_USAGE;
 
-    unsigned long long port, threads, body, conns;
+    unsigned long long port, threads, body, conns, ofrep_rate;
     bool log_requests = true;
     if (!conf_uint(&c, SET_PORT, 0, 65535, false, &port) ||
         !conf_uint(&c, SET_THREADS, 1, SERVER_THREADS_HARD, false, &threads) ||
         !conf_uint(&c, SET_MAX_BODY, 1, SERVER_MAX_BODY_HARD, true, &body) ||
         !conf_uint(&c, SET_MAX_CONNECTIONS, 1, SERVER_CONNECTIONS_HARD, false,
                    &conns) ||
-        !conf_bool(&c, SET_LOG_REQUESTS, &log_requests))
+        !conf_bool(&c, SET_LOG_REQUESTS, &log_requests) ||
+        !conf_uint(&c, SET_OFREP_RATE, 0, SERVER_OFREP_RATE_HARD, false,
+                   &ofrep_rate))
         goto out;
 
     rc = CLI_EXIT_FAIL;
@@ -458,6 +471,8 @@ int cli_serve_main(int argc, char **argv)
         .max_connections = (unsigned)conns,
         .max_body = (size_t)body,
         .log_requests = log_requests,
+        .frontend_origins = c.val[SET_FRONTEND_ORIGINS],
+        .ofrep_rate = (unsigned)ofrep_rate,
         .log = log_line,
         .log_ud = NULL,
     };

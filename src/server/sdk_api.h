@@ -18,10 +18,12 @@
 
 /* Shared by the SDK endpoints; owned by the server. */
 typedef struct sdk_api {
-    service *svc;             /* borrowed */
-    sdk_hub *hub;             /* borrowed */
-    const char *cors_origins; /* "*" or "https://a,https://b" (frontend) */
-    size_t route_base;        /* metrics route index of the first SDK route */
+    service *svc;                /* borrowed */
+    sdk_hub *hub;                /* borrowed */
+    const char *cors_origins;    /* "*" or "https://a,https://b" (frontend) */
+    struct sdk_rate *ofrep_rate; /* OFREP per-token limit (sdk_context.h),
+                                    owned by the server; NULL = none */
+    size_t route_base; /* metrics route index of the first SDK route */
 } sdk_api;
 
 /* Metric routes of the SDK endpoints (their labels are sdk_route_labels). */

@@ -16,6 +16,7 @@
 #include "server/router.h"
 #include "server/sdk.h"
 #include "server/sdk_api.h"
+#include "server/sdk_context.h"
 
 enum { EXTRA_HEALTH, EXTRA_READY, EXTRA_METRICS, EXTRA_UNMATCHED, NEXTRA };
 
@@ -215,6 +216,10 @@ static void on_headers(void *ud, http_req *r)
         serve_metrics(s, r);
     } else if (path_has_prefix(r, "/api/client/")) {
         unleash_api_headers(&s->sdk, r);
+    } else if (path_has_prefix(r, "/api/frontend")) {
+        frontend_api_headers(&s->sdk, r);
+    } else if (path_has_prefix(r, "/ofrep/")) {
+        ofrep_api_headers(&s->sdk, r);
     } else if (path_has_prefix(r, "/api/")) {
         api_headers(s, r);
     } else {
@@ -228,6 +233,14 @@ static void on_request(void *ud, http_req *r)
     server *s = ud;
     if (path_has_prefix(r, "/api/client/")) {
         unleash_api_request(&s->sdk, r);
+        return;
+    }
+    if (path_has_prefix(r, "/api/frontend")) {
+        frontend_api_request(&s->sdk, r);
+        return;
+    }
+    if (path_has_prefix(r, "/ofrep/")) {
+        ofrep_api_request(&s->sdk, r);
         return;
     }
     api_req *a = http_req_udata(r);
@@ -340,9 +353,14 @@ vx_status server_start(const server_config *cfg, service *svc, server **out,
     s->sdk = (sdk_api){
         .svc = svc,
         .hub = s->hub,
-        .cors_origins = "*",
+        .cors_origins = cfg->frontend_origins ? cfg->frontend_origins : "*",
         .route_base = s->ntable + NEXTRA,
     };
+    if (cfg->ofrep_rate > 0) {
+        st = sdk_rate_new(cfg->ofrep_rate, &s->sdk.ofrep_rate, err);
+        if (st != VX_OK)
+            goto out;
+    }
     st = metrics_new(s->labels, nroutes, &s->metrics);
     if (st != VX_OK) {
         vx__error_set(err, st, "", "out of memory");
@@ -389,6 +407,7 @@ void server_stop(server **sp)
     sdk_hub_close_streams(s->hub); /* streams end, so the drain is short */
     http_stop(&s->http);
     sdk_hub_free(&s->hub);
+    sdk_rate_free(&s->sdk.ofrep_rate);
     metrics_free(&s->metrics);
     vx__free(s->labels);
     vx__free(s);

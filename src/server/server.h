@@ -23,16 +23,21 @@ typedef void (*server_log_fn)(void *ud, const char *level, const char *msg);
 #define SERVER_CONNECTIONS_DEFAULT VX_LIMIT_HTTP_CONNECTIONS_DEFAULT
 #define SERVER_CONNECTIONS_HARD    VX_LIMIT_HTTP_CONNECTIONS
 #define SERVER_THREADS_HARD        VX_LIMIT_HTTP_THREADS
+#define SERVER_OFREP_RATE_DEFAULT  VX_LIMIT_OFREP_RATE
+#define SERVER_OFREP_RATE_HARD     100000000u
 
 typedef struct server_config {
-    const char *host;         /* address to bind, e.g. "127.0.0.1" */
-    uint16_t port;            /* 0 = any free port (see server_port) */
-    unsigned threads;         /* 0 = one per online core */
-    unsigned max_connections; /* 0 = SERVER_CONNECTIONS_DEFAULT */
-    size_t max_body;          /* 0 = SERVER_MAX_BODY_DEFAULT */
-    bool log_requests;        /* one log line per request */
-    server_log_fn log;        /* may be NULL */
-    void *log_ud;             /* passed to log */
+    const char *host;             /* address to bind, e.g. "127.0.0.1" */
+    uint16_t port;                /* 0 = any free port (see server_port) */
+    unsigned threads;             /* 0 = one per online core */
+    unsigned max_connections;     /* 0 = SERVER_CONNECTIONS_DEFAULT */
+    size_t max_body;              /* 0 = SERVER_MAX_BODY_DEFAULT */
+    bool log_requests;            /* one log line per request */
+    const char *frontend_origins; /* CORS origins of /api/frontend: "*"
+                                     or "https://a,https://b"; NULL = "*" */
+    unsigned ofrep_rate;          /* OFREP requests/s per token, 0 = none */
+    server_log_fn log;            /* may be NULL */
+    void *log_ud;                 /* passed to log */
 } server_config;
 
 /* Starts listening. `svc` is borrowed and must outlive the server; the

@@ -1,0 +1,521 @@
+/* OpenFeature Remote Evaluation Protocol (docs/ofrep.md): POST
+ * /ofrep/v1/evaluate/flags/{key} and the bulk POST /ofrep/v1/evaluate/flags,
+ * evaluated on the SDK hub's compiled snapshot of the token's environment.
+ * Values are typed from variant payloads, reasons come from the flag's
+ * shape and the strategy that decided, errors use OFREP's codes.
+ *
+ * Invariant: an answer is computed on one published state, held by the
+ * request until it is sent, and written straight into the request's arena;
+ * the only jansson use is the request body (parsed by the listener) and
+ * the check of a json payload. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+#include "server/sdk_api.h"
+#include "server/sdk_context.h"
+
+#define OFREP_ANSWER_FIRST 512 /* first answer buffer: one flag fits */
+
+enum { OFREP_FLAG, OFREP_BULK };
+
+/* Per-request state (sdk_req.proto). */
+typedef struct ofrep_req {
+    const char *key; /* the decoded flag key (single), NULL for bulk */
+} ofrep_req;
+
+/* ---- routing -------------------------------------------------------------
+ */
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes `s[0..n)` into the arena; NULL when malformed (bad
+ * escape, or an encoded NUL). */
+static char *decode(vx_arena *a, const char *s, size_t n)
+{
+    char *out = vx__arena_alloc(a, n + 1);
+    size_t k = 0;
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '%') {
+            out[k++] = s[i];
+            continue;
+        }
+        int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
+        int lo = hi >= 0 ? hexval(s[i + 2]) : -1;
+        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+            return NULL;
+        out[k++] = (char)(hi * 16 + lo);
+        i += 2;
+    }
+    out[k] = '\0';
+    return out;
+}
+
+/* ---- answers ---------------------------------------------------------------
+ */
+
+/* A failure body {"key", "errorCode", "errorDetails"} (no key for bulk). */
+static void reply_failure(http_req *r, unsigned status, const char *key,
+                          const char *code, const char *details)
+{
+    sdk_jbuf j;
+    sdk_jbuf_init(&j, http_req_arena(r), 256);
+    sdk_jbuf_lit(&j, "{");
+    if (key) {
+        sdk_jbuf_lit(&j, "\"key\":");
+        sdk_jbuf_str(&j, key, strlen(key));
+        sdk_jbuf_lit(&j, ",");
+    }
+    if (code) {
+        sdk_jbuf_lit(&j, "\"errorCode\":");
+        sdk_jbuf_str(&j, code, strlen(code));
+        sdk_jbuf_lit(&j, ",");
+    }
+    sdk_jbuf_lit(&j, "\"errorDetails\":");
+    sdk_jbuf_str(&j, details, strlen(details));
+    sdk_jbuf_lit(&j, "}");
+    if (j.fail != VX_OK) {
+        http_reply_error(r, VX_ENOMEM, NULL);
+        return;
+    }
+    http_reply_text(r, status, "application/json", j.p, j.len);
+}
+
+/* "path: message" of an error, for errorDetails. */
+static const char *details_of(vx_arena *a, const vx_error *err)
+{
+    char buf[VX_ERROR_PATH_MAX + VX_ERROR_MSG_MAX + 4];
+    int n = snprintf(buf, sizeof(buf), "%s%s%s", err->path,
+                     err->path[0] ? ": " : "", err->message);
+    const char *s = n > 0 ? vx__arena_strndup(a, buf, (size_t)n) : NULL;
+    return s ? s : "invalid context";
+}
+
+/* ---- values and reasons ----------------------------------------------------
+ */
+
+/* True when `s[0..n)` is a JSON number (RFC 8259 grammar). */
+static bool json_number(const char *s, size_t n)
+{
+    size_t i = 0;
+    if (i < n && s[i] == '-')
+        i++;
+    if (i >= n)
+        return false;
+    if (s[i] == '0') {
+        i++;
+    } else if (s[i] >= '1' && s[i] <= '9') {
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+    } else {
+        return false;
+    }
+    if (i < n && s[i] == '.') {
+        size_t d = ++i;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i == d)
+            return false;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        size_t d = i;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i == d)
+            return false;
+    }
+    return i == n;
+}
+
+static bool str_is(vx_str s, const char *want)
+{
+    return s.ptr && s.len == strlen(want) && memcmp(s.ptr, want, s.len) == 0;
+}
+
+/* True when any variant list of the flag (its own or a strategy's) is not
+ * empty: then the flag's value comes from variant payloads. */
+static bool has_variants(const json_t *flag)
+{
+    size_t i;
+    const json_t *s;
+    if (json_array_size(json_object_get(flag, "variants")) > 0)
+        return true;
+    json_array_foreach (json_object_get(flag, "strategies"), i, s) {
+        if (json_array_size(json_object_get(s, "variants")) > 0)
+            return true;
+    }
+    return false;
+}
+
+/* A percentage parameter below 100: the rollout, not the context, decides.
+ * Unleash sends parameters as strings or numbers. */
+static bool partial(const json_t *params, const char *name)
+{
+    const json_t *p = json_object_get(params, name);
+    double v = 100;
+    if (json_is_number(p))
+        v = json_number_value(p);
+    else if (json_is_string(p))
+        v = strtod(json_string_value(p), NULL);
+    return v < 100;
+}
+
+/* The context's value of field `name` (for variant overrides). */
+static vx_str field_of(const vx_context *c, const char *name)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+    } std[] = {
+        {"userId", offsetof(vx_context, user_id)},
+        {"sessionId", offsetof(vx_context, session_id)},
+        {"remoteAddress", offsetof(vx_context, remote_address)},
+        {"environment", offsetof(vx_context, environment)},
+        {"appName", offsetof(vx_context, app_name)},
+    };
+    for (size_t i = 0; i < sizeof(std) / sizeof(*std); i++)
+        if (strcmp(name, std[i].name) == 0)
+            return *(const vx_str *)(const void *)((const char *)c +
+                                                   std[i].off);
+    for (size_t i = 0; i < c->nprops; i++)
+        if (c->props[i].key.len == strlen(name) &&
+            memcmp(c->props[i].key.ptr, name, c->props[i].key.len) == 0)
+            return c->props[i].value;
+    return (vx_str){NULL, 0};
+}
+
+/* How the chosen variant was picked from `list`: true when by weight
+ * among several (a split), false when there was no choice or an override
+ * named the caller. */
+static bool variant_split(const json_t *list, const vx_variant *v,
+                          const vx_context *c)
+{
+    size_t i, k;
+    const json_t *x;
+    size_t weighted = 0;
+    json_array_foreach (list, i, x) {
+        const char *name = json_string_value(json_object_get(x, "name"));
+        if (name && str_is(v->name, name)) {
+            const json_t *o;
+            json_array_foreach (json_object_get(x, "overrides"), k, o) {
+                const char *field =
+                    json_string_value(json_object_get(o, "contextName"));
+                vx_str val = field ? field_of(c, field) : (vx_str){NULL, 0};
+                size_t m;
+                const json_t *w;
+                json_array_foreach (json_object_get(o, "values"), m, w) {
+                    if (val.ptr && json_is_string(w) &&
+                        json_string_length(w) == val.len &&
+                        memcmp(json_string_value(w), val.ptr, val.len) == 0)
+                        return false;
+                }
+            }
+        }
+        const json_t *wt = json_object_get(x, "weight");
+        if (!wt || json_number_value(wt) > 0)
+            weighted++;
+    }
+    return weighted > 1;
+}
+
+typedef struct winner_walk {
+    long first; /* index of the first strategy that is on, -1 none */
+} winner_walk;
+
+static void on_strategy(void *ud, size_t s, bool result)
+{
+    winner_walk *w = ud;
+    if (result && w->first < 0)
+        w->first = (long)s;
+}
+
+/* The OpenFeature reason of an evaluation that found the flag on. */
+static const char *reason_on(const vx_snapshot *snap, vx_scratch *sc,
+                             const sdk_flag *f, const vx_context *c,
+                             const vx_variant *v)
+{
+    const json_t *strategies = json_object_get(f->json, "strategies");
+    size_t n = json_array_size(strategies);
+    const json_t *win = NULL;
+    bool targeted = json_array_size(json_object_get(f->json, "dependencies"));
+    if (n == 1) {
+        win = json_array_get(strategies, 0);
+    } else if (n > 1) {
+        winner_walk w = {.first = -1};
+        vx_explain_ops ops = {.strategy = on_strategy, .ud = &w};
+        vx_explain(snap, sc, f->name, strlen(f->name), c, &ops);
+        win = w.first >= 0 ? json_array_get(strategies, (size_t)w.first) : NULL;
+        targeted = targeted || !win;
+    }
+    bool split = false;
+    if (win) {
+        const char *name = json_string_value(json_object_get(win, "name"));
+        const json_t *params = json_object_get(win, "parameters");
+        name = name ? name : "";
+        if (json_array_size(json_object_get(win, "constraints")) > 0 ||
+            json_array_size(json_object_get(win, "segments")) > 0 ||
+            strcmp(name, "userWithId") == 0 ||
+            strcmp(name, "remoteAddress") == 0 ||
+            strcmp(name, "applicationHostname") == 0)
+            targeted = true;
+        if (strcmp(name, "flexibleRollout") == 0)
+            split = partial(params, "rollout");
+        else if (strncmp(name, "gradualRollout", 14) == 0)
+            split = partial(params, "percentage");
+    }
+    if (v->enabled) {
+        const json_t *sv = win ? json_object_get(win, "variants") : NULL;
+        const json_t *list =
+            json_array_size(sv) > 0 ? sv : json_object_get(f->json, "variants");
+        split = split || variant_split(list, v, c);
+    }
+    return split ? "SPLIT" : targeted ? "TARGETING_MATCH" : "STATIC";
+}
+
+/* Writes one evaluation item for flag `f`. */
+static void put_item(sdk_jbuf *j, const vx_snapshot *snap, vx_scratch *sc,
+                     const sdk_flag *f, const vx_context *c, bool *failed)
+{
+    vx_variant v;
+    bool on = vx_evaluate_at(snap, sc, (size_t)f->snap_index, c, &v);
+    bool variants = has_variants(f->json);
+    const char *reason = !json_is_true(json_object_get(f->json, "enabled"))
+                             ? "DISABLED"
+                         : !on ? "DEFAULT"
+                               : reason_on(snap, sc, f, c, &v);
+    *failed = false;
+    sdk_jbuf_lit(j, "{\"key\":");
+    sdk_jbuf_str(j, f->name, strlen(f->name));
+    if (!variants) {
+        sdk_jbuf_lit(j, on ? ",\"value\":true,\"variant\":\"on\""
+                           : ",\"value\":false,\"variant\":\"off\"");
+    } else if (v.enabled) {
+        vx_str t = v.payload_type, val = v.payload_value;
+        const char *vp = val.ptr ? val.ptr : "";
+        if (str_is(t, "json") || str_is(t, "number")) {
+            bool ok = str_is(t, "number") ? json_number(vp, val.len) : false;
+            if (!ok && str_is(t, "json")) {
+                json_t *doc = json_loadb(vp, val.len, JSON_DECODE_ANY, NULL);
+                ok = doc != NULL;
+                json_decref(doc);
+            }
+            if (!ok) {
+                sdk_jbuf_lit(j, ",\"errorCode\":\"PARSE_ERROR\","
+                                "\"errorDetails\":");
+                char msg[160];
+                snprintf(msg, sizeof(msg),
+                         "the payload of variant '%.*s' is not a valid %.*s",
+                         (int)(v.name.len > 64 ? 64 : v.name.len), v.name.ptr,
+                         (int)t.len, t.ptr);
+                sdk_jbuf_str(j, msg, strlen(msg));
+                sdk_jbuf_lit(j, "}");
+                *failed = true;
+                return;
+            }
+            sdk_jbuf_lit(j, ",\"value\":");
+            sdk_jbuf_raw(j, vp, val.len);
+        } else if (t.ptr) {
+            sdk_jbuf_lit(j, ",\"value\":"); /* string and csv */
+            sdk_jbuf_str(j, vp, val.len);
+        } else {
+            sdk_jbuf_lit(j, ",\"value\":"); /* no payload: the name */
+            sdk_jbuf_str(j, v.name.ptr, v.name.len);
+        }
+        sdk_jbuf_lit(j, ",\"variant\":");
+        sdk_jbuf_str(j, v.name.ptr, v.name.len);
+    }
+    /* A variant flag that is off has no value: the caller's default. */
+    sdk_jbuf_lit(j, ",\"reason\":\"");
+    sdk_jbuf_lit(j, reason);
+    sdk_jbuf_lit(j, on ? "\",\"metadata\":{\"featureEnabled\":true}}"
+                       : "\",\"metadata\":{\"featureEnabled\":false}}");
+}
+
+/* ---- the endpoints
+ * -----------------------------------------------------------
+ */
+
+void ofrep_api_headers(sdk_api *a, http_req *r)
+{
+    static const char bulk[] = "/ofrep/v1/evaluate/flags";
+    const char *path = http_req_path(r);
+    size_t n = http_req_path_len(r);
+    size_t nb = sizeof(bulk) - 1;
+    vx_arena *arena = http_req_arena(r);
+    int which = -1;
+    const char *key = NULL;
+    if (n >= nb && memcmp(path, bulk, nb) == 0) {
+        if (n == nb || (n == nb + 1 && path[nb] == '/'))
+            which = OFREP_BULK;
+        else if (path[nb] == '/')
+            which = OFREP_FLAG;
+    }
+    if (which < 0) {
+        http_reply_problem(r, 404, "no such route", "", NULL);
+        return;
+    }
+    sdk_api_route(a, r,
+                  which == OFREP_BULK ? SDK_ROUTE_OFREP_BULK
+                                      : SDK_ROUTE_OFREP_FLAG);
+    sdk_req *q = sdk_api_req(r);
+    if (!q)
+        return;
+    if (strcmp(http_req_method(r), "POST") != 0) {
+        http_reply_header(r, "Allow", "POST");
+        http_reply_problem(r, 405, "method not allowed", "", NULL);
+        return;
+    }
+    if (which == OFREP_FLAG) {
+        key = decode(arena, path + nb + 1, n - nb - 1);
+        if (!key) {
+            reply_failure(r, 400, "", "GENERAL",
+                          "the flag key is not validly percent-encoded");
+            return;
+        }
+    }
+    if (!sdk_api_auth(a, r,
+                      SDK_KIND(SVC_KIND_CLIENT) | SDK_KIND(SVC_KIND_FRONTEND),
+                      &q->who))
+        return;
+    double retry = 0;
+    if (a->ofrep_rate &&
+        !sdk_rate_take(a->ofrep_rate, q->who.token_id, sdk_now_ms(), &retry)) {
+        char *secs = vx__arena_alloc(arena, 24);
+        if (secs)
+            snprintf(secs, 24, "%.0f", ceil(retry > 1 ? retry : 1));
+        http_reply_header(r, "Retry-After", secs ? secs : "1");
+        http_reply_text(r, 429, NULL, "", 0);
+        return;
+    }
+    ofrep_req *o = vx__arena_calloc(arena, 1, sizeof(*o));
+    if (!o) {
+        http_reply_error(r, VX_ENOMEM, NULL);
+        return;
+    }
+    o->key = key;
+    q->proto = o;
+}
+
+void ofrep_api_request(sdk_api *a, http_req *r)
+{
+    sdk_req *q = http_req_udata(r);
+    ofrep_req *o = q ? q->proto : NULL;
+    vx_arena *arena = http_req_arena(r);
+    vx_error err;
+    memset(&err, 0, sizeof(err));
+    if (!o) {
+        reply_failure(r, 500, NULL, NULL, "internal error");
+        return;
+    }
+    const char *key = o->key; /* NULL: bulk */
+    const json_t *body = http_req_body(r);
+    const json_t *ctx = json_object_get(body, "context");
+    if (!json_is_object(ctx)) {
+        reply_failure(r, 400, key, "INVALID_CONTEXT",
+                      !json_is_object(body) ? "the body must be a JSON object "
+                                              "{\"context\": {...}}"
+                      : ctx                 ? "/context: must be an object"
+                                            : "/context: is required");
+        return;
+    }
+    const json_t *tk = json_object_get(ctx, "targetingKey");
+    if (tk && (json_is_null(tk) ||
+               (json_is_string(tk) && json_string_length(tk) == 0))) {
+        reply_failure(r, 400, key, "TARGETING_KEY_MISSING",
+                      "/context/targetingKey: is empty");
+        return;
+    }
+    sdk_ctx *b = vx__arena_alloc(arena, sizeof(*b));
+    if (!b) {
+        reply_failure(r, 500, NULL, NULL, "out of memory");
+        return;
+    }
+    sdk_ctx_init(b);
+    vx_status st = sdk_ctx_from_json(b, ctx, "/context", true, arena, &err);
+    if (st == VX_OK)
+        st = sdk_ctx_finish(b, sdk_now_ms(), NULL, q->who.environment, false,
+                            arena, &err);
+    if (st != VX_OK) {
+        if (st == VX_ENOMEM)
+            reply_failure(r, 500, NULL, NULL, "out of memory");
+        else
+            reply_failure(r, 400, key, "INVALID_CONTEXT",
+                          details_of(arena, &err));
+        return;
+    }
+    if (!q->state)
+        q->state = sdk_hub_acquire(a->hub, q->who.environment);
+    const vx_snapshot *snap = q->state ? sdk_state_snapshot(q->state) : NULL;
+    vx_scratch *sc = sdk_scratch();
+    sdk_scope scope = {.projects = q->who.projects};
+    sdk_jbuf j;
+    sdk_jbuf_init(&j, arena, OFREP_ANSWER_FIRST);
+    bool failed = false;
+    if (key) {
+        const sdk_flag *f = q->state ? sdk_state_find(q->state, key) : NULL;
+        if (!f || f->snap_index < 0 || !sdk_scope_match(&scope, f)) {
+            char msg[160];
+            snprintf(msg, sizeof(msg), "flag '%.100s' was not found", key);
+            reply_failure(r, 404, key, "FLAG_NOT_FOUND", msg);
+            return;
+        }
+        put_item(&j, snap, sc, f, &b->c, &failed);
+    } else {
+        sdk_jbuf_lit(&j, "{\"flags\":[");
+        size_t nf = q->state ? sdk_state_flag_count(q->state) : 0;
+        bool first = true;
+        for (size_t i = 0; i < nf && j.fail == VX_OK; i++) {
+            const sdk_flag *f = sdk_state_flag(q->state, i);
+            if (f->snap_index < 0 || !sdk_scope_match(&scope, f))
+                continue;
+            if (!first)
+                sdk_jbuf_raw(&j, ",", 1);
+            first = false;
+            bool item_failed;
+            put_item(&j, snap, sc, f, &b->c, &item_failed);
+        }
+        sdk_jbuf_lit(&j, "]}");
+    }
+    if (j.fail != VX_OK) {
+        reply_failure(r, 500, NULL, NULL,
+                      j.fail == VX_ELIMIT ? "the answer is too large"
+                                          : "out of memory");
+        return;
+    }
+    if (key) {
+        http_reply_text(r, failed ? 400 : 200, "application/json", j.p, j.len);
+        return;
+    }
+    /* The ETag is over the evaluated answer: it changes exactly when this
+     * context's result does. */
+    char tag[40];
+    int tn =
+        snprintf(tag, sizeof(tag), "\"%016llx\"",
+                 (unsigned long long)sdk_hash64(j.p, j.len, SDK_HASH_SEED));
+    char *etag = vx__arena_strndup(arena, tag, (size_t)tn);
+    if (etag) {
+        http_reply_header(r, "ETag", etag);
+        const char *inm = http_req_header(r, "If-None-Match");
+        if (inm && (strstr(inm, etag) || strcmp(inm, "*") == 0)) {
+            http_reply_text(r, 304, NULL, "", 0);
+            return;
+        }
+    }
+    http_reply_text(r, 200, "application/json", j.p, j.len);
+}
