@@ -308,11 +308,10 @@ void frontend_api_headers(sdk_api *a, http_req *r)
         http_reply_problem(r, 405, "method not allowed", "", NULL);
         return;
     }
-    if (!sdk_api_auth(a, r, SDK_KIND(SVC_KIND_FRONTEND), &q->who))
-        return;
-    if (route == FE_EVAL && !is_method(m, "POST"))
-        serve_get(a, r, q);
-    /* POST: answered once the body is in (frontend_api_request). */
+    (void)sdk_api_auth(a, r, SDK_KIND(SVC_KIND_FRONTEND), &q->who);
+    /* Answered in frontend_api_request, GET included: libmicrohttpd closes
+     * the connection after an answer made before the request was read to
+     * its end, and SDKs poll on keep-alive connections. */
 }
 
 void frontend_api_request(sdk_api *a, http_req *r)
@@ -323,7 +322,10 @@ void frontend_api_request(sdk_api *a, http_req *r)
         return;
     }
     if (q->route == SDK_ROUTE_FRONTEND) {
-        serve_post(a, r, q);
+        if (is_method(http_req_method(r), "POST"))
+            serve_post(a, r, q);
+        else
+            serve_get(a, r, q);
         return;
     }
     const json_t *body = http_req_body(r);
