@@ -17,9 +17,9 @@ static const char *const methods[] = {"GET",   "HEAD",   "POST",    "PUT",
                                       "PATCH", "DELETE", "OPTIONS", "other"};
 #define NMETHODS (sizeof(methods) / sizeof(methods[0]))
 
-static const unsigned statuses[] = {
-    200, 201, 202, 204, 400, 401, 403, 404,
-    405, 409, 413, 415, 431, 500, 503, 0 /* other */};
+static const unsigned statuses[] = {200, 201, 202, 204, 304, 400,
+                                    401, 403, 404, 405, 409, 413,
+                                    415, 429, 431, 500, 503, 0 /* other */};
 #define NSTATUSES (sizeof(statuses) / sizeof(statuses[0]))
 
 /* Upper bounds in seconds; one more slot holds +Inf. */
