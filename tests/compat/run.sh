@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the compatibility tests: `vexil eval` against the Unleash Node SDK
 # (differential.test.js) and against the client-specification vectors
-# (spec_oracle.test.js).
+# (spec_oracle.test.js); the real SDKs against a live `vexil serve`
+# (unleash_sdk.test.js, frontend_sdk.test.js, ofrep.test.js).
 #
 #   tests/compat/run.sh [node --test arguments...]    (default: tests/compat/)
 #
@@ -45,7 +46,13 @@ if [ -z "$node_bin" ] || [ "$(node_major "$node_bin")" -lt 20 ]; then
 fi
 echo "run.sh: using node $("$node_bin" --version) ($node_bin)" >&2
 
-if [ ! -d "$here/node_modules/unleash-client" ]; then
+# npm ci when a pinned dependency is missing or at another version.
+if ! (cd "$here" && "$node_bin" -e '
+  const deps = require("./package.json").dependencies;
+  for (const [n, v] of Object.entries(deps)) {
+    const p = require("path").join("node_modules", n, "package.json");
+    if (!require("fs").existsSync(p) || require("./" + p).version !== v) process.exit(1);
+  }'); then
   (cd "$here" && npm ci --no-audit --no-fund) >&2
 fi
 

@@ -1,0 +1,347 @@
+'use strict';
+// The Unleash Node SDK (unleash-client 6.12.1) against a live `vexil serve`
+// filled with random flag sets (gen.js, imported through the admin API):
+//   - for every generated context, its isEnabled and getVariant answers
+//     equal the server's own (POST /api/admin/playground, and GET
+//     /api/frontend with the same context);
+//   - its register and metrics posts are accepted (202) and visible in
+//     GET /api/admin/metrics/applications and
+//     GET /api/admin/client-metrics/features/{name}, with exact counts;
+//   - polling with an unchanged flag set gets 304s, a change gets a 200;
+//   - in streaming mode (experimentalMode {type:'streaming'}) and delta
+//     polling ({type:'polling', format:'delta'}), a series of admin changes
+//     (toggles, strategies, variants, segments, archive, revive, new flags)
+//     reaches the SDK, which then answers like the server again. The time
+//     from the admin request to the streaming SDK's `changed` event is
+//     printed (a figure, not a pass/fail).
+//
+// Environment: VEXIL_BIN (the binary), VEXIL_COMPAT_SEED (base seed),
+// VEXIL_COMPAT_LIVE_ROUNDS (flag sets, default 10), VEXIL_COMPAT_LIVE_CONTEXTS
+// (contexts per flag set, default 200).
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { once } = require('node:events');
+const { generateRound, roundSeed } = require('./gen');
+const L = require('./live');
+const h = require('./harness');
+
+const { srvlib } = L;
+const SEED = L.envInt('VEXIL_COMPAT_SEED', Math.floor(Math.random() * 0x100000000)) >>> 0;
+const ROUNDS = L.envInt('VEXIL_COMPAT_LIVE_ROUNDS', 10);
+const CONTEXTS = L.envInt('VEXIL_COMPAT_LIVE_CONTEXTS', 200);
+
+// A server with a client and a frontend token, filled with round `round`.
+async function serverWithRound(round, contexts = CONTEXTS) {
+  const clientToken = srvlib.clientSecret('default', L.ENV);
+  const frontendToken = srvlib.frontendSecret('default', L.ENV);
+  const srv = await srvlib.startServer({ clientTokens: [clientToken], frontendTokens: [frontendToken] });
+  const gen = generateRound(roundSeed(SEED, round), { contexts });
+  const { removed } = await L.importRound(srv, gen.doc);
+  return { srv, clientToken, frontendToken, gen, removed, names: gen.doc.features.map((f) => f.name) };
+}
+
+// The frontend API's answer for a context as {flag: {enabled, variant}} over
+// `names` (flags it does not list are off).
+async function frontendAnswers(srv, token, ctx, names) {
+  const r = await srv.api('GET', `/api/frontend?${L.frontendQuery(ctx)}`, { token });
+  assert.equal(r.status, 200, `GET /api/frontend?${L.frontendQuery(ctx)}: ${srvlib.show(r)}`);
+  assert.ok(r.json && Array.isArray(r.json.toggles), `GET /api/frontend: expected {toggles: [...]}, got ${r.text.slice(0, 300)}`);
+  const on = new Map(r.json.toggles.map((t) => [t.name, t]));
+  const out = {};
+  for (const name of names) {
+    const t = on.get(name);
+    out[name] = t ? { enabled: t.enabled, variant: t.variant } : { enabled: false };
+  }
+  return out;
+}
+
+function describe(round, i, ctx, diffs, gen, where) {
+  const f = gen.doc.features.find((x) => x.name === diffs[0].name);
+  return [
+    `unleash-client 6.12.1 and vexil's ${where} disagree (seed ${SEED}, round ${round}, context #${i}; flags ${diffs.map((d) => d.name).join(', ')})`,
+    `replay: VEXIL_COMPAT_SEED=${SEED} node --test tests/compat/unleash_sdk.test.js`,
+    `  context:        ${JSON.stringify(ctx)}`,
+    `  flag (as generated, before import): ${JSON.stringify(f)}`,
+    `  unleash-client: ${JSON.stringify(diffs[0].sdk)}`,
+    `  vexil:          ${JSON.stringify(diffs[0].vexil)}`,
+  ].join('\n');
+}
+
+test(`unleash-client answers like the playground and /api/frontend on random flag sets (seed ${SEED})`, async (t) => {
+  t.diagnostic(`seed ${SEED}: replay with VEXIL_COMPAT_SEED=${SEED}`);
+  let compared = 0;
+  let enabled = 0;
+  let withVariant = 0;
+  let frontendSeen = false;
+  const refused = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    await t.test(`round ${round}`, async () => {
+      const { srv, clientToken, frontendToken, gen, removed, names } = await serverWithRound(round);
+      refused.push(...removed);
+      const { unleash, events } = await L.startUnleash(srv, clientToken);
+      try {
+        const frontend = await L.frontendServed(srv, frontendToken);
+        frontendSeen = frontendSeen || frontend;
+        for (let i = 0; i < gen.contexts.length; i++) {
+          const ctx = gen.contexts[i];
+          const sdk = L.sdkAnswers(unleash, names, ctx);
+          const pg = await L.playground(srv, ctx);
+          const d1 = L.diffAnswers(sdk, pg, names);
+          if (d1.length) assert.fail(describe(round, i, ctx, d1, gen, 'playground'));
+          for (const n of names) {
+            compared++;
+            if (sdk[n].enabled) enabled++;
+            if (sdk[n].variant.enabled) withVariant++;
+          }
+
+          if (!frontend) continue;
+          // The frontend API fills remoteAddress from the caller (here
+          // 127.0.0.1) and makes up a sessionId when there is none: give
+          // the SDK the same remoteAddress and every context a sessionId.
+          const fctx = { ...ctx, sessionId: ctx.sessionId ?? `fe-${i}` };
+          const sctx = { ...fctx, remoteAddress: fctx.remoteAddress ?? '127.0.0.1' };
+          const sdkF = L.sdkAnswers(unleash, names, sctx);
+          const fe = await frontendAnswers(srv, frontendToken, fctx, names);
+          const want = {};
+          for (const n of names) {
+            want[n] = sdkF[n].enabled ? sdkF[n] : { enabled: false };
+            if (fe[n].enabled) fe[n] = { enabled: true, variant: h.normalizeVariant(fe[n].variant) };
+          }
+          const d2 = L.diffAnswers(want, fe, names);
+          if (d2.length) assert.fail(describe(round, i, fctx, d2, gen, '/api/frontend'));
+        }
+        assert.deepEqual(events.filter((e) => e.startsWith('error')), [], 'unleash-client reported errors');
+      } finally {
+        unleash.destroy();
+        await srv.stop();
+      }
+    });
+  }
+  if (!frontendSeen) t.diagnostic('SKIPPED the /api/frontend comparison: this server does not serve /api/frontend');
+  t.diagnostic(`${compared} answers compared (${enabled} enabled, ${withVariant} with a variant) over ${ROUNDS * CONTEXTS} contexts`);
+  t.diagnostic(`the import refused ${refused.length} generated items (Vexil's validation): ${[...new Set(refused.map((r) => r.replace(/^.*?: /, '')))].slice(0, 8).join(' | ')}`);
+  assert.ok(enabled > 0 && withVariant > 0 && enabled < compared, 'the flag sets gave only trivial answers');
+});
+
+test('unleash-client registers and posts metrics; both are accepted and visible', async () => {
+  const { srv, clientToken, gen, names } = await serverWithRound(1000, 40);
+  const appName = 'vexil-compat-metrics';
+  const registered = [];
+  const sent = [];
+  const { unleash, events } = await L.startUnleash(srv, clientToken, {
+    appName, instanceId: 'compat-instance-1', disableMetrics: false, metricsInterval: 3600000,
+  });
+  try {
+    unleash.on('registered', (p) => registered.push(p));
+    unleash.on('sent', (p) => sent.push(p));
+    await L.waitFor(() => srvlib.sleep(0).then(() => L.requestCount(srv, '/api/client/register', 202).then((n) => n >= 1)),
+      5000, 'POST /api/client/register answered 202', 20);
+
+    // Count what the SDK counts: every isEnabled and getVariant call.
+    const flag = names[0];
+    const other = names[names.length - 1];
+    const want = { [flag]: { yes: 0, no: 0, variants: {} }, [other]: { yes: 0, no: 0, variants: {} } };
+    for (const ctx of gen.contexts) {
+      for (const n of [flag, other]) {
+        want[n][unleash.isEnabled(n, ctx) ? 'yes' : 'no']++;
+        const v = unleash.getVariant(n, ctx);
+        want[n][v.feature_enabled ? 'yes' : 'no']++;
+        want[n].variants[v.name] = (want[n].variants[v.name] || 0) + 1;
+      }
+    }
+    unleash.isEnabled('no-such-flag-anywhere', {});
+    const posted = once(unleash, 'sent');
+    await unleash.flushMetrics();
+    await Promise.race([posted, srvlib.sleep(5000).then(() => { throw new Error(`no metrics 'sent' event; SDK said: ${events.join('; ')}`); })]);
+    assert.ok((await L.requestCount(srv, '/api/client/metrics', 202)) >= 1, 'POST /api/client/metrics answered 202');
+
+    for (const n of [flag, other]) {
+      const r = await srv.api('GET', `/api/admin/client-metrics/features/${encodeURIComponent(n)}`);
+      assert.equal(r.status, 200, srvlib.show(r));
+      const rows = r.json.usage.filter((u) => u.appName === appName && u.environment === L.ENV);
+      const got = { yes: 0, no: 0, variants: {} };
+      for (const u of rows) {
+        got.yes += u.yes;
+        got.no += u.no;
+        for (const [k, v] of Object.entries(u.variants || {})) got.variants[k] = (got.variants[k] || 0) + v;
+      }
+      assert.deepEqual(got, want[n], `usage of ${n} as the admin API shows it (${r.text.slice(0, 400)})`);
+      const f = await srv.api('GET', `/api/admin/projects/default/features/${encodeURIComponent(n)}`);
+      assert.ok(typeof f.json.lastSeenAt === 'string', `lastSeenAt of ${n} is set after metrics: ${f.text.slice(0, 300)}`);
+    }
+    const apps = await srv.api('GET', '/api/admin/metrics/applications');
+    assert.equal(apps.status, 200, srvlib.show(apps));
+    const mine = apps.json.applications.filter((a) => a.appName === appName);
+    assert.ok(mine.some((a) => a.instanceId === 'compat-instance-1'),
+      `the SDK's registration (appName ${appName}, instanceId compat-instance-1) is listed: ${apps.text.slice(0, 600)}`);
+    assert.ok(registered.length >= 1, 'the SDK saw its registration accepted');
+    assert.deepEqual(events.filter((e) => e.startsWith('error')), []);
+  } finally {
+    unleash.destroy();
+    await srv.stop();
+  }
+});
+
+test('polling unleash-client gets 304 while nothing changes, and a 200 with the change', async (t) => {
+  const { srv, clientToken, gen, names } = await serverWithRound(2000, 20);
+  const unchanged = [];
+  const { unleash, events } = await L.startUnleash(srv, clientToken, { refreshInterval: 50 });
+  try {
+    unleash.on('unchanged', () => unchanged.push(Date.now()));
+    const before304 = await L.requestCount(srv, '/api/client/features', 304);
+    await L.waitFor(() => unchanged.length >= 10, 5000, '10 unchanged polls', 20);
+    const after304 = await L.requestCount(srv, '/api/client/features', 304);
+    t.diagnostic(`${unchanged.length} polls answered 304 (server counted ${after304 - before304})`);
+    assert.ok(after304 - before304 >= 10, `vexil_http_requests_total{route="/api/client/features",status="304"} grew by ${after304 - before304}`);
+
+    // A change: the next poll is a 200 and the SDK answers the new state.
+    const flag = names.find((n) => gen.doc.features.find((f) => f.name === n).enabled) || names[0];
+    const ok200 = await L.requestCount(srv, '/api/client/features', 200);
+    const changed = once(unleash, 'changed');
+    const r = await srv.api('POST', `/api/admin/projects/default/features/${encodeURIComponent(flag)}/environments/${L.ENV}/off`);
+    assert.equal(r.status, 200, srvlib.show(r));
+    await Promise.race([changed, srvlib.sleep(3000).then(() => { throw new Error('no change seen by the polling SDK within 3 s'); })]);
+    assert.equal(unleash.isEnabled(flag, gen.contexts[0]), false, `${flag} is off for the SDK after the change`);
+    assert.ok((await L.requestCount(srv, '/api/client/features', 200)) > ok200, 'the change came as a 200');
+    for (const ctx of gen.contexts) {
+      assert.deepEqual(L.diffAnswers(L.sdkAnswers(unleash, names, ctx), await L.playground(srv, ctx), names), []);
+    }
+    assert.deepEqual(events.filter((e) => e.startsWith('error')), []);
+  } finally {
+    unleash.destroy();
+    await srv.stop();
+  }
+});
+
+// ---- changes through the admin API, seen by streaming and delta SDKs ----------
+
+const P = (f) => `/api/admin/projects/default/features/${encodeURIComponent(f)}`;
+const E = (f) => `${P(f)}/environments/${L.ENV}`;
+
+// A series of admin changes on the imported flag set, each a function of
+// the server returning the admin answer. Every one changes what a client
+// of production receives.
+function changeSeries(gen) {
+  const names = gen.doc.features.map((f) => f.name);
+  const leaf = names[names.length - 1];
+  const steps = [];
+  for (let k = 0; k < 6; k++) {
+    const f = gen.doc.features[k % names.length];
+    const [a, b] = f.enabled ? ['off', 'on'] : ['on', 'off'];
+    steps.push([`toggle ${f.name} ${a}`, (s) => s.api('POST', `${E(f.name)}/${a}`)]);
+    steps.push([`toggle ${f.name} ${b}`, (s) => s.api('POST', `${E(f.name)}/${b}`)]);
+  }
+  steps.push(['create flag live-new', async (s) => {
+    const r = await s.api('POST', '/api/admin/projects/default/features', { body: { name: 'live-new' } });
+    if (r.status !== 201) return r;
+    return s.api('POST', `${E('live-new')}/on`);
+  }]);
+  steps.push(['add a userId strategy to live-new', (s) => s.api('POST', `${E('live-new')}/strategies`, {
+    body: { name: 'flexibleRollout', parameters: { rollout: '40', stickiness: 'userId', groupId: 'live-new' },
+      constraints: [{ contextName: 'plan', operator: 'IN', values: ['pro', 'free'] }] },
+  })]);
+  steps.push(['variants on live-new', (s) => s.api('PUT', `${E('live-new')}/variants`, {
+    body: [{ name: 'a', weight: 500, weightType: 'variable', stickiness: 'default', payload: { type: 'json', value: '{"k":1}' } },
+      { name: 'b', weight: 500, weightType: 'variable', stickiness: 'default' }],
+  })]);
+  steps.push(['segment used by live-new', async (s) => {
+    const seg = await s.api('POST', '/api/admin/segments', { body: { name: 'live-seg', constraints: [{ contextName: 'tenant', operator: 'IN', values: ['acme'] }] } });
+    if (seg.status !== 201) return seg;
+    s.liveSeg = seg.json.id;
+    return s.api('POST', `${E('live-new')}/strategies`, { body: { name: 'default', segments: [seg.json.id] } });
+  }]);
+  steps.push(['update the segment', (s) => s.api('PUT', `/api/admin/segments/${s.liveSeg}`, {
+    body: { name: 'live-seg', constraints: [{ contextName: 'tenant', operator: 'IN', values: ['globex', 'initech'] }] },
+  })]);
+  steps.push([`archive ${leaf}`, (s) => s.api('DELETE', P(leaf))]);
+  steps.push([`revive ${leaf}`, (s) => s.api('POST', `/api/admin/archive/revive/${encodeURIComponent(leaf)}`)]);
+  steps.push(['archive live-new', (s) => s.api('DELETE', P('live-new'))]);
+  return steps;
+}
+
+// The flags an SDK may be asked about after the series (the set changes).
+function seriesNames(gen) {
+  return gen.doc.features.map((f) => f.name).concat(['live-new']);
+}
+
+async function runSeries(t, mode, opts) {
+  const { srv, clientToken, gen } = await serverWithRound(3000, 40);
+  const { unleash, events } = await L.startUnleash(srv, clientToken, opts);
+  const latencies = [];
+  try {
+    const names = seriesNames(gen);
+    for (const [what, fn] of changeSeries(gen)) {
+      const changed = once(unleash, 'changed');
+      const t0 = performance.now();
+      const r = await fn(srv);
+      const t1 = performance.now();
+      assert.ok(r.status >= 200 && r.status < 300, `${what}: ${srvlib.show(r)}`);
+      let timer;
+      await Promise.race([changed, new Promise((_, rej) => {
+        timer = setTimeout(() => rej(new Error(`${mode}: the SDK did not see "${what}" within 3 s; SDK said: ${events.join('; ')}`)), 3000);
+      })]).finally(() => clearTimeout(timer));
+      const t2 = performance.now();
+      latencies.push({ what, fromRequest: t2 - t0, fromAnswer: t2 - t1 });
+      // Once changed, the SDK answers exactly like the server (a change may
+      // take more than one event: wait briefly for the rest).
+      for (const ctx of gen.contexts.slice(0, 15)) {
+        let d = [];
+        const deadline = Date.now() + 2000;
+        do {
+          d = L.diffAnswers(L.sdkAnswers(unleash, names, ctx), await L.playground(srv, ctx, L.ENV, names), names);
+          if (d.length) await srvlib.sleep(10);
+        } while (d.length && Date.now() < deadline);
+        assert.deepEqual(d, [], `${mode}: after "${what}" the SDK and the playground disagree for ${JSON.stringify(ctx)}`);
+      }
+    }
+    for (const ctx of gen.contexts) {
+      assert.deepEqual(L.diffAnswers(L.sdkAnswers(unleash, names, ctx), await L.playground(srv, ctx, L.ENV, names), names), [],
+        `${mode}: final state, context ${JSON.stringify(ctx)}`);
+    }
+    assert.deepEqual(events.filter((e) => e.startsWith('error')), [], `${mode}: SDK errors`);
+    return { latencies };
+  } finally {
+    unleash.destroy();
+    await srv.stop();
+  }
+}
+
+function summary(xs) {
+  const s = xs.slice().sort((a, b) => a - b);
+  const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
+  return `median ${q(0.5).toFixed(1)} ms, p90 ${q(0.9).toFixed(1)} ms, max ${s[s.length - 1].toFixed(1)} ms (n=${s.length})`;
+}
+
+test('streaming unleash-client (experimentalMode streaming) receives every admin change', async (t) => {
+  const { latencies } = await runSeries(t, 'streaming', { experimentalMode: { type: 'streaming' } });
+  t.diagnostic(`admin request start -> SDK 'changed': ${summary(latencies.map((l) => l.fromRequest))}`);
+  t.diagnostic(`admin answer received -> SDK 'changed': ${summary(latencies.map((l) => l.fromAnswer))}`);
+  t.diagnostic(`toggles only, request start -> 'changed': ${summary(latencies.filter((l) => l.what.startsWith('toggle')).map((l) => l.fromRequest))}`);
+});
+
+test('streaming unleash-client really streams (one /api/client/streaming connection, no polling)', async () => {
+  const { srv, clientToken, names } = await serverWithRound(3001, 5);
+  const { unleash } = await L.startUnleash(srv, clientToken, { experimentalMode: { type: 'streaming' }, refreshInterval: 50 });
+  try {
+    const changed = once(unleash, 'changed');
+    const r = await srv.api('POST', `${E(names[0])}/off`);
+    assert.equal(r.status, 200, srvlib.show(r));
+    await Promise.race([changed, srvlib.sleep(3000).then(() => { throw new Error('no change within 3 s'); })]);
+    await srvlib.sleep(300);
+    const polls = (await L.requestCount(srv, '/api/client/features', 200)) + (await L.requestCount(srv, '/api/client/features', 304));
+    assert.equal(polls, 0, `a streaming SDK should not poll /api/client/features (saw ${polls} polls)`);
+  } finally {
+    unleash.destroy();
+    await srv.stop();
+  }
+});
+
+test('delta polling unleash-client (experimentalMode polling/delta) receives every admin change', async (t) => {
+  const { latencies } = await runSeries(t, 'delta', { experimentalMode: { type: 'polling', format: 'delta' }, refreshInterval: 50 });
+  t.diagnostic(`delta polling every 50 ms, admin request start -> SDK 'changed': ${summary(latencies.map((l) => l.fromRequest))}`);
+});
+
+test('full polling unleash-client receives every admin change', async () => {
+  await runSeries(null, 'polling', { refreshInterval: 50 });
+});
