@@ -107,6 +107,35 @@ static const char *details_of(vx_arena *a, const vx_error *err)
 /* ---- values and reasons ----------------------------------------------------
  */
 
+/* Shortest text of a finite `d` that reads back the same. */
+static int number_text(double d, char *buf, size_t cap)
+{
+    int n = snprintf(buf, cap, "%.15g", d);
+    if (n > 0 && strtod(buf, NULL) != d)
+        n = snprintf(buf, cap, "%.17g", d);
+    return n;
+}
+
+/* A number payload as the admin API accepts it (C strtod: "0x1A", " 12",
+ * "+5", "1."), as JSON number text in `buf`; false when it is not a
+ * finite number (then the payload cannot be an OFREP number). */
+static bool number_payload(const char *s, size_t n, char *buf, size_t cap)
+{
+    char tmp[128];
+    if (n == 0 || n >= sizeof(tmp))
+        return false;
+    memcpy(tmp, s, n);
+    tmp[n] = '\0';
+    char *end = NULL;
+    double d = strtod(tmp, &end);
+    while (end && (*end == ' ' || *end == '\t'))
+        end++;
+    if (!end || end == tmp || *end != '\0' || !isfinite(d))
+        return false;
+    int k = number_text(d, buf, cap);
+    return k > 0 && (size_t)k < cap;
+}
+
 /* True when `s[0..n)` is a JSON number (RFC 8259 grammar). */
 static bool json_number(const char *s, size_t n)
 {
@@ -309,8 +338,17 @@ static void put_item(sdk_jbuf *j, const vx_snapshot *snap, vx_scratch *sc,
         vx_str t = v.payload_type, val = v.payload_value;
         const char *vp = val.ptr ? val.ptr : "";
         if (str_is(t, "json") || str_is(t, "number")) {
-            bool ok = str_is(t, "number") ? json_number(vp, val.len) : false;
-            if (!ok && str_is(t, "json")) {
+            char num[64];
+            size_t nlen = val.len;
+            bool ok = false;
+            if (str_is(t, "number")) {
+                ok = json_number(vp, val.len);
+                if (!ok && number_payload(vp, val.len, num, sizeof(num))) {
+                    vp = num; /* the canonical text of "0x1A", "+5"... */
+                    nlen = strlen(num);
+                    ok = true;
+                }
+            } else {
                 json_t *doc = json_loadb(vp, val.len, JSON_DECODE_ANY, NULL);
                 ok = doc != NULL;
                 json_decref(doc);
@@ -329,7 +367,7 @@ static void put_item(sdk_jbuf *j, const vx_snapshot *snap, vx_scratch *sc,
                 return;
             }
             sdk_jbuf_lit(j, ",\"value\":");
-            sdk_jbuf_raw(j, vp, val.len);
+            sdk_jbuf_raw(j, vp, nlen);
         } else if (t.ptr) {
             sdk_jbuf_lit(j, ",\"value\":"); /* string and csv */
             sdk_jbuf_str(j, vp, val.len);
