@@ -333,7 +333,7 @@ vx_status sdk_ctx_finish(sdk_ctx *b, int64_t now_ms, const char *peer,
         c->environment.len = strlen(env);
     }
     if (!c->session_id.ptr && random_session) {
-        /* Unleash: String(Math.round(Math.random() * 1_000_000_000)). */
+        /* A random number as text, as Unleash makes one. */
         char num[16];
         int n =
             snprintf(num, sizeof(num), "%u", thread_random(NULL) % 1000000001u);

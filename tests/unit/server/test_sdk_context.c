@@ -343,6 +343,35 @@ static void test_evaluation(void **state)
     vx_snapshot_unref(snap);
 }
 
+/* The token bucket: a burst of rate * VX_LIMIT_OFREP_BURST_SECS, refilled
+ * at the rate, per key; the wait is reported. */
+static void test_rate(void **state)
+{
+    (void)state;
+    sdk_rate *r = NULL;
+    vx_error err;
+    memset(&err, 0, sizeof(err));
+    assert_int_equal(sdk_rate_new(0, &r, &err), VX_EINVAL);
+    assert_null(r);
+    assert_int_equal(sdk_rate_new(10, &r, NULL), VX_OK);
+    const int burst = (int)(10 * VX_LIMIT_OFREP_BURST_SECS);
+    double wait = 0;
+    for (int i = 0; i < burst; i++)
+        assert_true(sdk_rate_take(r, 7, NOW, &wait));
+    assert_false(sdk_rate_take(r, 7, NOW, &wait));
+    assert_true(wait > 0.09 && wait <= 0.1 + 1e-9);
+    assert_true(sdk_rate_take(r, 8, NOW, &wait));       /* another key */
+    assert_false(sdk_rate_take(r, 7, NOW + 50, &wait)); /* half a token */
+    assert_true(sdk_rate_take(r, 7, NOW + 100, &wait)); /* one more */
+    assert_false(sdk_rate_take(r, 7, NOW + 100, &wait));
+    /* Many keys: past the tracked maximum the limiter starts over. */
+    for (int64_t k = 100; k < 100 + 2 * VX_LIMIT_OFREP_TOKENS; k++)
+        assert_true(sdk_rate_take(r, k, NOW + 100, &wait));
+    sdk_rate_free(&r);
+    assert_null(r);
+    sdk_rate_free(&r); /* NULL is fine */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -354,6 +383,7 @@ int main(void)
         cmocka_unit_test(test_repeated_and_removed),
         cmocka_unit_test(test_jbuf),
         cmocka_unit_test(test_evaluation),
+        cmocka_unit_test(test_rate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
