@@ -12,6 +12,7 @@
 const { once } = require('node:events');
 const srvlib = require('../integration/server');
 const h = require('./harness');
+const { generateRound, roundSeed } = require('./gen');
 
 const ENV = 'production';
 const TIME = '2026-01-01T00:00:00.000Z';
@@ -125,6 +126,17 @@ async function importRound(srv, doc, env = ENV) {
   throw new Error('POST /api/admin/import: still refused after 200 repairs');
 }
 
+// A server with a client and a frontend token for production, filled with
+// round `round` of base seed `seed` (gen.js) with `contexts` contexts.
+async function serverWithRound(seed, round, contexts) {
+  const clientToken = srvlib.clientSecret('default', ENV);
+  const frontendToken = srvlib.frontendSecret('default', ENV);
+  const srv = await srvlib.startServer({ clientTokens: [clientToken], frontendTokens: [frontendToken] });
+  const gen = generateRound(roundSeed(seed, round), { contexts });
+  const { removed } = await importRound(srv, gen.doc);
+  return { srv, clientToken, frontendToken, gen, removed, names: gen.doc.features.map((f) => f.name) };
+}
+
 // ---- Vexil's own answers ------------------------------------------------------
 
 // What the playground says for every flag of `env` for one context:
@@ -154,13 +166,6 @@ function frontendQuery(ctx) {
     }
   }
   return q.toString();
-}
-
-// Whether the server has the frontend API (it answers anything but 404
-// "no such route" to an authenticated GET).
-async function frontendServed(srv, token) {
-  const r = await srv.api('GET', '/api/frontend', { token });
-  return !(r.status === 404 && r.json && r.json.message === 'no such route');
 }
 
 // ---- unleash-client against the server ------------------------------------------
@@ -246,6 +251,20 @@ async function waitFor(pred, ms, what, everyMs = 5) {
   }
 }
 
+// `promise`, or a rejection with `what()` after `ms` (the timer is cleared
+// either way).
+async function within(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what()}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function envInt(name, dflt) {
   const v = process.env[name];
   if (v === undefined || v === '') return dflt;
@@ -258,13 +277,14 @@ module.exports = {
   srvlib,
   importDocument,
   importRound,
+  serverWithRound,
   playground,
   frontendQuery,
-  frontendServed,
   startUnleash,
   sdkAnswers,
   diffAnswers,
   requestCount,
   waitFor,
+  within,
   envInt,
 };
