@@ -300,15 +300,11 @@ void unleash_api_headers(sdk_api *a, http_req *r)
         http_reply_problem(r, 405, "method not allowed", "", NULL);
         return;
     }
-    if (!sdk_api_auth(a, r, SDK_KIND(SVC_KIND_CLIENT), &q->who))
-        return;
-    switch (route) {
-    case SDK_ROUTE_CLIENT_FEATURES: serve_features(a, r, q); break;
-    case SDK_ROUTE_CLIENT_FEATURE: serve_feature(a, r, q, name); break;
-    case SDK_ROUTE_CLIENT_DELTA: serve_delta(a, r, q); break;
-    case SDK_ROUTE_CLIENT_STREAMING: serve_streaming(a, r, q); break;
-    default: break; /* POST: answered once the body is in */
-    }
+    /* Answered in unleash_api_request: libmicrohttpd closes a connection
+     * whose answer was made before the request was read, and SDKs poll on
+     * keep-alive connections. */
+    if (sdk_api_auth(a, r, SDK_KIND(SVC_KIND_CLIENT), &q->who))
+        q->proto = (void *)name;
 }
 
 void unleash_api_request(sdk_api *a, http_req *r)
@@ -317,6 +313,13 @@ void unleash_api_request(sdk_api *a, http_req *r)
     if (!q) {
         http_reply_error(r, VX_EIO, NULL);
         return;
+    }
+    switch (q->route) {
+    case SDK_ROUTE_CLIENT_FEATURES: serve_features(a, r, q); return;
+    case SDK_ROUTE_CLIENT_FEATURE: serve_feature(a, r, q, q->proto); return;
+    case SDK_ROUTE_CLIENT_DELTA: serve_delta(a, r, q); return;
+    case SDK_ROUTE_CLIENT_STREAMING: serve_streaming(a, r, q); return;
+    default: break;
     }
     const json_t *body = http_req_body(r);
     if (!body) {
