@@ -69,4 +69,16 @@ static_assert(VX_LIMIT_HTTP_SEGMENTS <= 32, "route specificity fits 32 bits");
 #define VX_LIMIT_OFREP_BURST_SECS 2.0    /* bucket size, in seconds of rate */
 #define VX_LIMIT_OFREP_TOKENS     4096   /* tokens the rate limiter tracks */
 
+/* ---- C SDK, libvexil-client (src/sdk) ------------------------------------ */
+/* One metrics bucket: flags, (flag, variant) pairs and their name bytes. */
+#define VX_LIMIT_SDK_USAGE_FLAGS      4096
+#define VX_LIMIT_SDK_USAGE_VARIANTS   16384
+#define VX_LIMIT_SDK_USAGE_NAME_BYTES ((size_t)512 << 10)
+#define VX_LIMIT_SDK_SSE_EVENT_BYTES  VX_LIMIT_DOC_BYTES /* one SSE event */
+#define VX_LIMIT_SDK_REPLY_BYTES      ((size_t)64 << 10) /* register/metrics */
+#define VX_LIMIT_SDK_BACKUP_EVENTS    1000 /* deltas kept before re-hydrating */
+#define VX_LIMIT_SDK_STREAM_IDLE_SECS 60   /* silent stream (4 heartbeats) */
+#define VX_LIMIT_SDK_MIN_INTERVAL_MS  10   /* refresh and metrics periods */
+#define VX_LIMIT_SDK_URL_BYTES        2048 /* server URL, token, names */
+
 #endif
