@@ -63,6 +63,13 @@ integration: build
 lint:
 	@tools/check-source.sh
 
+# Installs the vexil binary, libvexil and libvexil-client (shared), the
+# headers and the pkg-config files under PREFIX (DESTDIR is honoured).
+PREFIX ?= /usr/local
+.PHONY: install
+install: build
+	@cmake --install $(BUILD) --prefix $(PREFIX)
+
 bench: deps
 	@bench/run.sh
 
