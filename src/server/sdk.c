@@ -131,17 +131,25 @@ struct sdk_state {
     atomic_int refs;        /* references */
     char env[ENV_NAME_MAX]; /* environment */
     int64_t revision;       /* when this content was first published */
-    json_t *doc;            /* the client document (owned) */
-    vx_snapshot *snap;      /* compiled doc */
+    json_t *features;       /* client feature objects, tags removed */
+    json_t *texts;          /* their compact JSON (strings), shared with
+                               the states patched from this one */
+    json_t *tagsets;        /* each flag's tags array (or null) */
+    json_t *segments;       /* client segment objects */
+    vx_snapshot *snap;      /* compiled from the same flags */
     sdk_flag *flags;        /* [nflags], document order */
-    char **flag_text;       /* [nflags] compact JSON of each flag */
+    const char **flag_text; /* [nflags] into `texts` */
     size_t *flag_len;       /* [nflags] */
     size_t nflags;          /* flags */
     int64_t *by_name;       /* open-addressing index into flags, -1 empty */
     size_t name_slots;      /* power of two */
     sdk_seg *segs;          /* [nsegs] */
     size_t nsegs;           /* segments */
-    uint64_t content;       /* hash of everything served */
+    uint64_t content;       /* order-free hash of everything served */
+    const sdk_state *base;  /* while patching: the state patched */
+    int64_t *src;           /* while patching: flag i's index in base or
+                               -1 (new), [nsrc] */
+    size_t nsrc, src_cap;   /* used, allocated */
     pthread_mutex_t mu;     /* guards bodies */
     cached_body bodies[VX_LIMIT_SDK_BODIES]; /* per scope */
     size_t nbodies;                          /* used */
@@ -163,17 +171,19 @@ static void state_free(sdk_state *s)
         vx__free((char *)s->bodies[i].gz.bytes);
         vx__free((char *)s->bodies[i].gz.etag);
     }
-    for (size_t i = 0; s->flag_text && i < s->nflags; i++)
-        free(s->flag_text[i]);
     for (size_t i = 0; s->segs && i < s->nsegs; i++)
-        free(s->segs[i].text);
+        vx__free(s->segs[i].text);
+    vx__free(s->src);
     vx__free(s->flag_text);
     vx__free(s->flag_len);
     vx__free(s->flags);
     vx__free(s->by_name);
     vx__free(s->segs);
     vx_snapshot_unref(s->snap);
-    json_decref(s->doc);
+    json_decref(s->features);
+    json_decref(s->texts);
+    json_decref(s->tagsets);
+    json_decref(s->segments);
     pthread_mutex_destroy(&s->mu);
     vx__free(s);
 }
@@ -225,27 +235,100 @@ const sdk_flag *sdk_state_find(const sdk_state *s, const char *name)
     }
 }
 
-/* Builds a state from the service's document (taking it over). */
-static vx_status state_build(const char *env, json_t *doc, int64_t revision,
-                             sdk_state **out, vx_error *err)
+static sdk_state *state_new(const char *env, int64_t revision)
 {
-    vx_status st = VX_OK;
-    char *text = NULL;
-    sdk_state *s = vx__malloc(sizeof(*s));
-    *out = NULL;
-    if (!s) {
-        json_decref(doc);
-        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
-    }
-    memset(s, 0, sizeof(*s));
+    sdk_state *s = vx__calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
     atomic_init(&s->refs, 1);
     pthread_mutex_init(&s->mu, NULL);
     snprintf(s->env, sizeof(s->env), "%s", env);
     s->revision = revision;
-    s->doc = doc;
-    json_t *features = json_object_get(doc, "features");
-    json_t *segments = json_object_get(doc, "segments");
-    size_t n = json_array_size(features);
+    s->features = json_array();
+    s->texts = json_array();
+    s->tagsets = json_array();
+    if (!s->features || !s->texts || !s->tagsets) {
+        state_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* Remembers where flag nsrc came from (patches only). */
+static bool note_src(sdk_state *s, int64_t from)
+{
+    if (!s->base)
+        return true;
+    if (s->nsrc == s->src_cap) {
+        size_t cap = s->src_cap ? s->src_cap * 2 : 1024;
+        int64_t *p = vx__realloc(s->src, cap * sizeof(*p));
+        if (!p)
+            return false;
+        s->src = p;
+        s->src_cap = cap;
+    }
+    s->src[s->nsrc++] = from;
+    return true;
+}
+
+/* Appends a flag the service just made (its "tags" moved aside). */
+static bool state_push_new(sdk_state *s, json_t *f)
+{
+    if (!note_src(s, -1))
+        return false;
+    json_t *tags = json_incref(json_object_get(f, "tags"));
+    json_object_del(f, "tags");
+    char *text = json_dumps(f, JSON_COMPACT);
+    json_t *t = text ? json_string_nocheck(text) : NULL;
+    free(text);
+    bool ok = t && json_array_append(s->features, f) == 0 &&
+              json_array_append_new(s->texts, t) == 0 &&
+              json_array_append_new(s->tagsets, tags ? tags : json_null()) == 0;
+    if (!ok && !t)
+        json_decref(tags);
+    return ok;
+}
+
+/* Appends flag `i` of `old` as it is (shared). */
+static bool state_push_old(sdk_state *s, const sdk_state *old, size_t i)
+{
+    return note_src(s, (int64_t)i) &&
+           json_array_append(s->features, json_array_get(old->features, i)) ==
+               0 &&
+           json_array_append(s->texts, json_array_get(old->texts, i)) == 0 &&
+           json_array_append(s->tagsets, json_array_get(old->tagsets, i)) == 0;
+}
+
+/* Takes `segments` (client segment objects) over. */
+static vx_status state_set_segments(sdk_state *s, json_t *segments,
+                                    vx_error *err)
+{
+    s->segments = segments;
+    size_t ns = json_array_size(segments);
+    s->segs = vx__calloc(ns ? ns : 1, sizeof(*s->segs));
+    if (!s->segs)
+        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    s->nsegs = ns;
+    for (size_t i = 0; i < ns; i++) {
+        json_t *g = json_array_get(segments, i);
+        s->segs[i].id = json_integer_value(json_object_get(g, "id"));
+        s->segs[i].js = g;
+        char *text = json_dumps(g, JSON_COMPACT);
+        s->segs[i].text = text ? vx__strdup(text) : NULL;
+        free(text);
+        if (!s->segs[i].text)
+            return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+        s->segs[i].hash =
+            fnv64(s->segs[i].text, strlen(s->segs[i].text), FNV_SEED);
+    }
+    return VX_OK;
+}
+
+/* Builds the per-flag views, the name index and the content hash from the
+ * arrays; the snapshot must be set. */
+static vx_status state_index(sdk_state *s, vx_error *err)
+{
+    size_t n = json_array_size(s->features);
     s->nflags = n;
     s->name_slots = 16;
     while (s->name_slots < n * 2)
@@ -254,91 +337,190 @@ static vx_status state_build(const char *env, json_t *doc, int64_t revision,
     s->flag_text = vx__calloc(n ? n : 1, sizeof(*s->flag_text));
     s->flag_len = vx__calloc(n ? n : 1, sizeof(*s->flag_len));
     s->by_name = vx__malloc(s->name_slots * sizeof(*s->by_name));
-    size_t ns = json_array_size(segments);
-    s->segs = vx__calloc(ns ? ns : 1, sizeof(*s->segs));
-    if (!s->flags || !s->flag_text || !s->flag_len || !s->by_name || !s->segs) {
-        st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
-        goto out;
-    }
+    if (!s->flags || !s->flag_text || !s->flag_len || !s->by_name)
+        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
     memset(s->by_name, 0xff, s->name_slots * sizeof(*s->by_name));
-    uint64_t content = FNV_SEED;
+    uint64_t content = 0;
+    size_t mask = s->name_slots - 1;
     for (size_t i = 0; i < n; i++) {
-        json_t *f = json_array_get(features, i);
+        json_t *f = json_array_get(s->features, i);
+        json_t *t = json_array_get(s->texts, i);
+        json_t *tags = json_array_get(s->tagsets, i);
         sdk_flag *fl = &s->flags[i];
-        /* The tags are for the filter only: not served. */
-        json_t *tags = json_object_get(f, "tags");
-        json_incref(tags);
-        json_object_del(f, "tags");
-        if (tags) {
-            /* Keep them alive on the side, in the document's root. */
-            json_t *side = json_object_get(doc, "_tags");
-            if (!side) {
-                side = json_array();
-                json_object_set_new(doc, "_tags", side);
+        int64_t from = s->base && i < s->nsrc ? s->src[i] : -1;
+        if (from >= 0) {
+            /* Shared with the state patched: same objects, same text. */
+            const sdk_state *b = s->base;
+            *fl = b->flags[from];
+            s->flag_text[i] = b->flag_text[from];
+            s->flag_len[i] = b->flag_len[from];
+            vx_str sn = vx_snapshot_flag_name(s->snap, (size_t)fl->snap_index);
+            if (fl->snap_index < 0 || !sn.ptr || sn.len != strlen(fl->name) ||
+                memcmp(sn.ptr, fl->name, sn.len) != 0)
+                fl->snap_index =
+                    vx_snapshot_flag_index(s->snap, fl->name, strlen(fl->name));
+        } else {
+            fl->json = f;
+            fl->tags = json_is_array(tags) ? tags : NULL;
+            fl->name = json_string_value(json_object_get(f, "name"));
+            fl->project = json_string_value(json_object_get(f, "project"));
+            fl->impression_data =
+                json_is_true(json_object_get(f, "impressionData"));
+            if (!fl->name || !fl->project)
+                return vx__error_set(err, VX_EIO, "", "a flag without a name");
+            s->flag_text[i] = json_string_value(t);
+            s->flag_len[i] = json_string_length(t);
+            fl->hash = fnv64(s->flag_text[i], s->flag_len[i], FNV_SEED);
+            /* Tags are served by no endpoint but select flags: they count. */
+            if (fl->tags) {
+                char *tt = json_dumps(fl->tags, JSON_COMPACT);
+                if (tt)
+                    fl->hash = fnv64(tt, strlen(tt), fl->hash);
+                free(tt);
             }
-            json_array_append(side, tags);
+            fl->snap_index =
+                vx_snapshot_flag_index(s->snap, fl->name, strlen(fl->name));
         }
-        fl->tags = tags;
-        json_decref(tags);
-        fl->json = f;
-        fl->name = json_string_value(json_object_get(f, "name"));
-        fl->project = json_string_value(json_object_get(f, "project"));
-        fl->impression_data =
-            json_is_true(json_object_get(f, "impressionData"));
-        if (!fl->name || !fl->project) {
-            st = vx__error_set(err, VX_EIO, "", "a flag without a name");
-            goto out;
-        }
-        s->flag_text[i] = json_dumps(f, JSON_COMPACT);
-        if (!s->flag_text[i]) {
-            st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
-            goto out;
-        }
-        s->flag_len[i] = strlen(s->flag_text[i]);
-        fl->hash = fnv64(s->flag_text[i], s->flag_len[i], FNV_SEED);
-        content = fnv64(&fl->hash, sizeof(fl->hash), content);
-        size_t mask = s->name_slots - 1;
+        content += fl->hash * 0x9e3779b97f4a7c15ull + 1;
         size_t k = name_hash(fl->name) & mask;
         while (s->by_name[k] >= 0)
             k = (k + 1) & mask;
         s->by_name[k] = (int64_t)i;
     }
-    s->nsegs = ns;
-    for (size_t i = 0; i < ns; i++) {
-        json_t *g = json_array_get(segments, i);
-        s->segs[i].id = json_integer_value(json_object_get(g, "id"));
-        s->segs[i].js = g;
-        s->segs[i].text = json_dumps(g, JSON_COMPACT);
-        if (!s->segs[i].text) {
+    for (size_t i = 0; i < s->nsegs; i++)
+        content += s->segs[i].hash * 0xc2b2ae3d27d4eb4full + 7;
+    s->content = content;
+    return VX_OK;
+}
+
+/* Builds a state from the service's client document (borrowed). */
+static vx_status state_build(const char *env, json_t *doc, int64_t revision,
+                             sdk_state **out, vx_error *err)
+{
+    vx_status st = VX_OK;
+    sbuf text = {0};
+    sdk_state *s = state_new(env, revision);
+    *out = NULL;
+    if (!s)
+        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    size_t i;
+    json_t *f;
+    json_array_foreach (json_object_get(doc, "features"), i, f) {
+        if (!state_push_new(s, f)) {
             st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
             goto out;
         }
-        s->segs[i].hash =
-            fnv64(s->segs[i].text, strlen(s->segs[i].text), FNV_SEED);
-        content = fnv64(&s->segs[i].hash, sizeof(uint64_t), content);
     }
-    s->content = content;
-    /* The snapshot is compiled from exactly what SDKs are served. */
-    json_t *tags_side = json_object_get(doc, "_tags");
-    json_incref(tags_side);
-    json_object_del(doc, "_tags");
-    text = json_dumps(doc, JSON_COMPACT);
-    if (tags_side)
-        json_object_set_new(doc, "_tags", tags_side);
-    if (!text) {
+    st = state_set_segments(s, json_incref(json_object_get(doc, "segments")),
+                            err);
+    if (st != VX_OK)
+        goto out;
+    /* The snapshot is compiled from exactly the text SDKs are served. */
+    sb_str(&text, "{\"version\":2,\"features\":[");
+    for (i = 0; i < json_array_size(s->texts); i++) {
+        json_t *t = json_array_get(s->texts, i);
+        if (i)
+            sb_put(&text, ",", 1);
+        sb_put(&text, json_string_value(t), json_string_length(t));
+    }
+    sb_str(&text, "],\"segments\":[");
+    for (i = 0; i < s->nsegs; i++) {
+        if (i)
+            sb_put(&text, ",", 1);
+        sb_str(&text, s->segs[i].text);
+    }
+    sb_str(&text, "]}");
+    if (text.fail) {
         st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
         goto out;
     }
-    st = vx_snapshot_load(text, strlen(text), NULL, &s->snap, err);
+    st = vx_snapshot_load(text.p, text.len, NULL, &s->snap, err);
+    if (st == VX_OK)
+        st = state_index(s, err);
     if (st != VX_OK)
         goto out;
-    for (size_t i = 0; i < n; i++)
-        s->flags[i].snap_index = vx_snapshot_flag_index(
-            s->snap, s->flags[i].name, strlen(s->flags[i].name));
     *out = s;
     s = NULL;
 out:
-    free(text);
+    vx__free(text.p);
+    state_free(s);
+    return st;
+}
+
+/* The next state of `old` with the flags in `changes` ({name: client
+ * feature or null}, borrowed) replaced, added at the end or removed;
+ * segments and unchanged flags are shared with `old`. */
+static vx_status state_patch(const sdk_state *old, json_t *changes,
+                             int64_t revision, sdk_state **out, vx_error *err)
+{
+    vx_status st = VX_OK;
+    sbuf delta = {0};
+    size_t nev = 0;
+    sdk_state *s = state_new(old->env, revision);
+    *out = NULL;
+    if (!s)
+        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    s->base = old;
+    sb_str(&delta, "{\"events\":[");
+    bool ok = true;
+    for (size_t i = 0; ok && i < old->nflags; i++) {
+        json_t *cf = json_object_get(changes, old->flags[i].name);
+        if (!cf)
+            ok = state_push_old(s, old, i);
+        else if (json_is_object(cf))
+            ok = state_push_new(s, cf);
+    }
+    const char *name;
+    json_t *cf;
+    json_object_foreach (changes, name, cf) {
+        if (!ok)
+            break;
+        bool had = sdk_state_find(old, name) != NULL;
+        if (json_is_object(cf)) {
+            if (!had)
+                ok = state_push_new(s, cf);
+            char *t = json_dumps(cf, JSON_COMPACT);
+            if (!t) {
+                ok = false;
+                break;
+            }
+            sb_str(&delta, nev++ ? "," : "");
+            sb_str(&delta, "{\"type\":\"feature-updated\",\"feature\":");
+            sb_str(&delta, t);
+            sb_put(&delta, "}", 1);
+            free(t);
+        } else if (had) {
+            json_t *n = json_string(name);
+            sb_str(&delta, nev++ ? "," : "");
+            sb_str(&delta, "{\"type\":\"feature-removed\",\"featureName\":");
+            if (n)
+                sb_json(&delta, n);
+            else
+                delta.fail = true;
+            sb_put(&delta, "}", 1);
+            json_decref(n);
+        }
+    }
+    sb_str(&delta, "]}");
+    if (!ok || delta.fail) {
+        st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
+        goto out;
+    }
+    st = state_set_segments(s, json_incref(old->segments), err);
+    if (st == VX_OK)
+        st = vx_snapshot_apply_delta(old->snap, delta.p, delta.len, NULL,
+                                     &s->snap, err);
+    if (st == VX_OK)
+        st = state_index(s, err);
+    if (st != VX_OK)
+        goto out;
+    s->base = NULL; /* the patched state may go before this one */
+    vx__free(s->src);
+    s->src = NULL;
+    *out = s;
+    s = NULL;
+out:
+    vx__free(delta.p);
     state_free(s);
     return st;
 }
@@ -613,24 +795,22 @@ out:
 /* What a client at `revision` holds, by hash: enough to diff against a
  * newer state. */
 typedef struct sdk_index {
-    int64_t revision; /* state revision */
-    size_t nflags;    /* entries */
-    char **names;     /* [nflags] (owned) */
-    char **projects;  /* [nflags] (owned) */
-    uint64_t *hashes; /* [nflags] */
-    size_t nsegs;     /* entries */
-    int64_t *seg_ids; /* [nsegs] */
-    uint64_t *seg_h;  /* [nsegs] */
+    int64_t revision;      /* state revision */
+    json_t *features;      /* a reference keeping the names alive */
+    size_t nflags;         /* entries */
+    const char **names;    /* [nflags] borrowed from features */
+    const char **projects; /* [nflags] likewise */
+    uint64_t *hashes;      /* [nflags] */
+    size_t nsegs;          /* entries */
+    int64_t *seg_ids;      /* [nsegs] */
+    uint64_t *seg_h;       /* [nsegs] */
 } sdk_index;
 
 static void index_free(sdk_index *x)
 {
     if (!x)
         return;
-    for (size_t i = 0; i < x->nflags; i++) {
-        vx__free(x->names ? x->names[i] : NULL);
-        vx__free(x->projects ? x->projects[i] : NULL);
-    }
+    json_decref(x->features);
     vx__free(x->names);
     vx__free(x->projects);
     vx__free(x->hashes);
@@ -645,6 +825,7 @@ static sdk_index *index_of(const sdk_state *s)
     if (!x)
         return NULL;
     x->revision = s->revision;
+    x->features = json_incref(s->features);
     size_t n = s->nflags;
     x->names = vx__calloc(n ? n : 1, sizeof(char *));
     x->projects = vx__calloc(n ? n : 1, sizeof(char *));
@@ -657,13 +838,9 @@ static sdk_index *index_of(const sdk_state *s)
     }
     x->nflags = n;
     for (size_t i = 0; i < n; i++) {
-        x->names[i] = vx__strdup(s->flags[i].name);
-        x->projects[i] = vx__strdup(s->flags[i].project);
+        x->names[i] = s->flags[i].name;
+        x->projects[i] = s->flags[i].project;
         x->hashes[i] = s->flags[i].hash;
-        if (!x->names[i] || !x->projects[i]) {
-            index_free(x);
-            return NULL;
-        }
     }
     x->nsegs = s->nsegs;
     for (size_t i = 0; i < s->nsegs; i++) {
@@ -814,45 +991,54 @@ static void build_delta(sbuf *b, const sdk_index *old, const sdk_state *s,
         sb_str(b, s->segs[i].text);
         sb_put(b, "}", 1);
     }
-    for (size_t i = 0; i < s->nflags; i++) {
-        const sdk_flag *f = &s->flags[i];
-        if (!sdk_scope_match(sc, f))
-            continue;
-        bool same = false;
-        for (size_t k = 0; k < old->nflags; k++) {
-            if (strcmp(old->names[k], f->name) == 0) {
-                same = old->hashes[k] == f->hash;
-                break;
-            }
+    /* One pass over the old index finds the changed and removed flags by
+     * name; flags it never reached are new. */
+    bool *seen = vx__calloc(s->nflags ? s->nflags : 1, sizeof(bool));
+    if (!seen) {
+        b->fail = true;
+        return;
+    }
+    for (size_t k = 0; k < old->nflags; k++) {
+        const sdk_flag *now = sdk_state_find(s, old->names[k]);
+        sdk_flag was = {.name = old->names[k], .project = old->projects[k]};
+        if (now)
+            seen[now - s->flags] = true;
+        bool in_old = sdk_scope_match(sc, &was);
+        bool in_new = now && sdk_scope_match(sc, now);
+        if (in_new && (!in_old || now->hash != old->hashes[k])) {
+            size_t i = (size_t)(now - s->flags);
+            sb_fmt(b,
+                   "%s{\"eventId\":%lld,\"type\":\"feature-updated\","
+                   "\"feature\":",
+                   count++ ? "," : "", ev);
+            sb_put(b, s->flag_text[i], s->flag_len[i]);
+            sb_put(b, "}", 1);
+        } else if (in_old && !in_new) {
+            json_t *n = json_string(old->names[k]);
+            json_t *p = json_string(old->projects[k]);
+            sb_fmt(b,
+                   "%s{\"eventId\":%lld,\"type\":\"feature-removed\","
+                   "\"featureName\":",
+                   count++ ? "," : "", ev);
+            sb_json(b, n);
+            sb_str(b, ",\"project\":");
+            sb_json(b, p);
+            sb_put(b, "}", 1);
+            json_decref(n);
+            json_decref(p);
         }
-        if (same)
+    }
+    for (size_t i = 0; i < s->nflags; i++) {
+        if (seen[i] || !sdk_scope_match(sc, &s->flags[i]))
             continue;
         sb_fmt(b,
-               "%s{\"eventId\":%lld,\"type\":\"feature-updated\",\"feature\":",
+               "%s{\"eventId\":%lld,\"type\":\"feature-updated\","
+               "\"feature\":",
                count++ ? "," : "", ev);
         sb_put(b, s->flag_text[i], s->flag_len[i]);
         sb_put(b, "}", 1);
     }
-    for (size_t k = 0; k < old->nflags; k++) {
-        sdk_flag was = {.name = old->names[k], .project = old->projects[k]};
-        if (!sdk_scope_match(sc, &was))
-            continue;
-        const sdk_flag *now = sdk_state_find(s, old->names[k]);
-        if (now && sdk_scope_match(sc, now))
-            continue;
-        json_t *n = json_string(old->names[k]);
-        json_t *p = json_string(old->projects[k]);
-        sb_fmt(
-            b,
-            "%s{\"eventId\":%lld,\"type\":\"feature-removed\",\"featureName\":",
-            count++ ? "," : "", ev);
-        sb_json(b, n);
-        sb_str(b, ",\"project\":");
-        sb_json(b, p);
-        sb_put(b, "}", 1);
-        json_decref(n);
-        json_decref(p);
-    }
+    vx__free(seen);
     for (size_t k = 0; k < old->nsegs; k++) {
         if (state_has_seg(s, old->seg_ids[k]))
             continue;
@@ -1099,76 +1285,102 @@ static void publish(sdk_hub *h, env_slot *e, sdk_state *s)
     sdk_state_release(old);
 }
 
-/* Rebuilds every environment from the database. Not under h->mu (reads the
- * database); publishes under it. */
+/* Installs `built` (one new state per environment, taken over; NULL
+ * entries keep the current state) as the published set (under h->mu). */
+static vx_status install(sdk_hub *h, sdk_state **built, size_t n, int64_t rev,
+                         vx_error *err)
+{
+    env_slot *envs = vx__calloc(n ? n : 1, sizeof(*envs));
+    if (!envs)
+        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        env_slot *old = slot_find(h, built[i]->env);
+        env_slot *e = &envs[i];
+        if (old) {
+            *e = *old;
+            memset(old, 0, sizeof(*old)); /* moved */
+        } else {
+            snprintf(e->name, sizeof(e->name), "%s", built[i]->env);
+        }
+        if (e->cur && e->cur->content == built[i]->content) {
+            sdk_state_release(built[i]); /* unchanged: keep the ETags */
+        } else {
+            if (e->cur && built[i]->revision <= e->cur->revision)
+                built[i]->revision = e->cur->revision + 1;
+            publish(h, e, built[i]);
+        }
+        built[i] = NULL;
+    }
+    /* Environments that are gone. */
+    for (size_t i = 0; i < h->nenvs; i++) {
+        sdk_state_release(h->envs[i].cur);
+        for (size_t k = 0; k < h->envs[i].nhist; k++)
+            index_free(h->envs[i].hist[k]);
+    }
+    vx__free(h->envs);
+    h->envs = envs;
+    h->nenvs = n;
+    if (rev > h->revision)
+        h->revision = rev;
+    return VX_OK;
+}
+
+/* Brings the published states up to the database: patches the flags that
+ * events name since the last revision, or rebuilds everything when
+ * something else changed. Reads the database outside h->mu; publishes
+ * under it. Only the hub thread (and sdk_hub_new) call it. */
 static vx_status rebuild(sdk_hub *h, vx_error *err)
 {
     double t0 = mono_sec();
-    json_t *names = NULL;
+    json_t *docs = NULL, *changes = NULL;
     int64_t rev = 0;
-    vx_status st = svc_revision(h->svc, &rev, err);
-    if (st == VX_OK)
-        st = svc_environment_names(h->svc, &names, err);
-    size_t n = json_array_size(names);
-    sdk_state **built =
-        st == VX_OK ? vx__calloc(n ? n : 1, sizeof(*built)) : NULL;
-    if (st == VX_OK && !built)
+    sdk_state **built = NULL;
+    size_t n = 0;
+    vx_status st = VX_OK;
+    if (h->revision >= 0)
+        st = svc_client_changes(h->svc, h->revision, &changes, &rev, err);
+    if (st == VX_OK && !changes)
+        st = svc_client_states(h->svc, &docs, &rev, err);
+    if (st != VX_OK)
+        goto out;
+    json_t *by_env = changes ? changes : docs;
+    n = json_object_size(by_env);
+    built = vx__calloc(n ? n : 1, sizeof(*built));
+    if (!built) {
         st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
-    for (size_t i = 0; st == VX_OK && i < n; i++) {
-        const char *env = json_string_value(json_array_get(names, i));
-        json_t *doc = NULL;
-        int64_t drev = 0;
-        st = svc_client_state(h->svc, env, &doc, &drev, err);
-        if (st == VX_OK)
-            st = state_build(env, doc, drev, &built[i], err);
+        goto out;
+    }
+    size_t i = 0;
+    const char *env;
+    json_t *v;
+    json_object_foreach (by_env, env, v) {
+        if (st != VX_OK)
+            break;
+        if (changes) {
+            /* The hub thread is the only writer of the slots: reading the
+             * current state without the lock is safe here. */
+            env_slot *e = slot_find(h, env);
+            st = e ? state_patch(e->cur, v, rev, &built[i], err)
+                   : vx__error_set(err, VX_EIO, "", "new environment");
+        } else {
+            st = state_build(env, v, rev, &built[i], err);
+        }
+        i++;
     }
     if (st == VX_OK) {
         pthread_mutex_lock(&h->mu);
-        env_slot *envs = vx__calloc(n ? n : 1, sizeof(*envs));
-        if (!envs) {
-            pthread_mutex_unlock(&h->mu);
-            st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
-            goto out;
-        }
-        for (size_t i = 0; i < n; i++) {
-            env_slot *old = slot_find(h, built[i]->env);
-            env_slot *e = &envs[i];
-            if (old) {
-                *e = *old;
-                memset(old, 0, sizeof(*old)); /* moved */
-            } else {
-                snprintf(e->name, sizeof(e->name), "%s", built[i]->env);
-            }
-            if (e->cur && e->cur->content == built[i]->content) {
-                sdk_state_release(built[i]); /* unchanged: keep the ETags */
-            } else {
-                if (e->cur && built[i]->revision <= e->cur->revision)
-                    built[i]->revision = e->cur->revision + 1;
-                publish(h, e, built[i]);
-            }
-            built[i] = NULL;
-        }
-        /* Environments that are gone. */
-        for (size_t i = 0; i < h->nenvs; i++) {
-            sdk_state_release(h->envs[i].cur);
-            for (size_t k = 0; k < h->envs[i].nhist; k++)
-                index_free(h->envs[i].hist[k]);
-        }
-        vx__free(h->envs);
-        h->envs = envs;
-        h->nenvs = n;
-        if (rev > h->revision)
-            h->revision = rev;
+        st = install(h, built, n, rev, err);
         h->rebuilds++;
         h->last_build_sec = mono_sec() - t0;
         wake_all(h);
         pthread_mutex_unlock(&h->mu);
     }
 out:
-    for (size_t i = 0; built && i < n; i++)
-        sdk_state_release(built[i]);
+    for (size_t k = 0; built && k < n; k++)
+        sdk_state_release(built[k]);
     vx__free(built);
-    json_decref(names);
+    json_decref(docs);
+    json_decref(changes);
     return st;
 }
 

@@ -1089,10 +1089,62 @@ vx_status svc__op_DEPENDENCY_REMOVE_ALL(svc_ctx *c, json_t **out)
 /* ---- the SDK view
  * ---------------------------------------------------------------------- */
 
-vx_status svc__client_document(svc_ctx *c, const char *env, unsigned what,
-                               json_t **out)
+json_t *svc__client_feature(const json_t *f, const char *env, unsigned what)
+{
+    if (json_is_true(json_object_get(f, "archived")))
+        return NULL;
+    json_t *fenv = svc__feature_env((json_t *)f, env);
+    json_t *strategies = json_array();
+    size_t j;
+    json_t *s;
+    json_array_foreach (json_object_get(fenv, "strategies"), j, s) {
+        if (json_is_true(json_object_get(s, "disabled")))
+            continue;
+        json_t *cs =
+            json_pack("{sO sO sO sO sO}", "name", json_object_get(s, "name"),
+                      "parameters", json_object_get(s, "parameters"),
+                      "constraints", json_object_get(s, "constraints"),
+                      "segments", json_object_get(s, "segments"), "variants",
+                      json_object_get(s, "variants"));
+        if (what & SVC_DOC_IDS)
+            json_object_set(cs, "id", json_object_get(s, "id"));
+        json_array_append_new(strategies, cs);
+    }
+    json_t *cf = json_pack(
+        "{sO sO sO sO sO sO sO so sO}", "name", json_object_get(f, "name"),
+        "type", json_object_get(f, "type"), "description",
+        json_object_get(f, "description"), "project",
+        json_object_get(f, "project"), "stale", json_object_get(f, "stale"),
+        "impressionData", json_object_get(f, "impressionData"), "enabled",
+        json_object_get(fenv, "enabled"), "strategies", strategies, "variants",
+        json_object_get(fenv, "variants"));
+    json_t *deps = json_object_get(f, "dependencies");
+    if (cf && json_array_size(deps))
+        json_object_set(cf, "dependencies", deps);
+    if (cf && (what & SVC_DOC_TAGS))
+        json_object_set(cf, "tags", json_object_get(f, "tags"));
+    return cf;
+}
+
+json_t *svc__client_segments(const json_t *segs)
+{
+    json_t *csegs = json_array();
+    size_t i;
+    json_t *s;
+    json_array_foreach (segs, i, s) {
+        json_array_append_new(
+            csegs, json_pack("{sO sO sO}", "id", json_object_get(s, "id"),
+                             "name", json_object_get(s, "name"), "constraints",
+                             json_object_get(s, "constraints")));
+    }
+    return csegs;
+}
+
+vx_status svc__client_documents(svc_ctx *c, const json_t *envs, unsigned what,
+                                json_t **out)
 {
     json_t *all = NULL, *segs = NULL;
+    *out = NULL;
     vx_status st = svc__list(c, STORE_FEATURE, NULL, &all);
     if (st == VX_OK)
         st = svc__list(c, STORE_SEGMENT, NULL, &segs);
@@ -1101,52 +1153,40 @@ vx_status svc__client_document(svc_ctx *c, const char *env, unsigned what,
         json_decref(segs);
         return st;
     }
-    json_t *features = json_array();
-    size_t i, j;
-    json_t *f, *s;
-    json_array_foreach (all, i, f) {
-        if (json_is_true(json_object_get(f, "archived")))
-            continue;
-        json_t *fenv = svc__feature_env(f, env);
-        json_t *strategies = json_array();
-        json_array_foreach (json_object_get(fenv, "strategies"), j, s) {
-            if (json_is_true(json_object_get(s, "disabled")))
-                continue;
-            json_t *cs = json_pack(
-                "{sO sO sO sO sO}", "name", json_object_get(s, "name"),
-                "parameters", json_object_get(s, "parameters"), "constraints",
-                json_object_get(s, "constraints"), "segments",
-                json_object_get(s, "segments"), "variants",
-                json_object_get(s, "variants"));
-            if (what & SVC_DOC_IDS)
-                json_object_set(cs, "id", json_object_get(s, "id"));
-            json_array_append_new(strategies, cs);
+    json_t *docs = json_object();
+    json_t *csegs = svc__client_segments(segs);
+    size_t e;
+    json_t *envj;
+    json_array_foreach (envs, e, envj) {
+        const char *env = json_string_value(envj);
+        json_t *features = json_array();
+        size_t i;
+        json_t *f;
+        json_array_foreach (all, i, f) {
+            json_t *cf = svc__client_feature(f, env, what);
+            if (cf)
+                json_array_append_new(features, cf);
         }
-        json_t *cf = json_pack(
-            "{sO sO sO sO sO sO sO so sO}", "name", json_object_get(f, "name"),
-            "type", json_object_get(f, "type"), "description",
-            json_object_get(f, "description"), "project",
-            json_object_get(f, "project"), "stale", json_object_get(f, "stale"),
-            "impressionData", json_object_get(f, "impressionData"), "enabled",
-            json_object_get(fenv, "enabled"), "strategies", strategies,
-            "variants", json_object_get(fenv, "variants"));
-        json_t *deps = json_object_get(f, "dependencies");
-        if (json_array_size(deps))
-            json_object_set(cf, "dependencies", deps);
-        if (what & SVC_DOC_TAGS)
-            json_object_set(cf, "tags", json_object_get(f, "tags"));
-        json_array_append_new(features, cf);
+        json_object_set_new(docs, env,
+                            json_pack("{si so sO}", "version", 2, "features",
+                                      features, "segments", csegs));
     }
-    json_t *csegs = json_array();
-    json_array_foreach (segs, i, s) {
-        json_array_append_new(
-            csegs, json_pack("{sO sO sO}", "id", json_object_get(s, "id"),
-                             "name", json_object_get(s, "name"), "constraints",
-                             json_object_get(s, "constraints")));
-    }
-    *out = json_pack("{si so so}", "version", 2, "features", features,
-                     "segments", csegs);
+    json_decref(csegs);
     json_decref(all);
     json_decref(segs);
+    *out = docs;
     return VX_OK;
+}
+
+vx_status svc__client_document(svc_ctx *c, const char *env, unsigned what,
+                               json_t **out)
+{
+    json_t *envs = json_pack("[s]", env);
+    json_t *docs = NULL;
+    vx_status st = envs ? svc__client_documents(c, envs, what, &docs)
+                        : svc__fail(c, VX_ENOMEM, "", "out of memory");
+    *out = st == VX_OK ? json_incref(json_object_get(docs, env)) : NULL;
+    json_decref(docs);
+    json_decref(envs);
+    return st;
 }

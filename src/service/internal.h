@@ -119,6 +119,14 @@ json_t *svc__feature_env(json_t *feature, const char *env); /* borrowed */
 #define SVC_DOC_TAGS 2u
 vx_status svc__client_document(svc_ctx *c, const char *env, unsigned what,
                                json_t **out);
+/* The same for every environment in `envs` (a JSON array of names) from
+ * one read of the flags: `*out` is {env: document}. */
+vx_status svc__client_documents(svc_ctx *c, const json_t *envs, unsigned what,
+                                json_t **out);
+/* One flag's client object in `env` (a new reference), NULL when archived;
+ * and the client form of the stored segments (a new array). */
+json_t *svc__client_feature(const json_t *f, const char *env, unsigned what);
+json_t *svc__client_segments(const json_t *segs);
 
 /* JSON Patch (RFC 6902) applied to a copy of `doc`; errors name the
  * operation's index ("/2/path"). */

@@ -122,15 +122,12 @@ vx_status svc_revision(service *s, int64_t *out, vx_error *err)
     return st;
 }
 
-vx_status svc_environment_names(service *s, json_t **out, vx_error *err)
+/* The environment names (under s->mu). */
+static vx_status env_names(svc_ctx *c, json_t **out)
 {
     json_t *all = NULL;
     *out = NULL;
-    pthread_mutex_lock(&s->mu);
-    vx_status st = s->ops->doc_list(s->st, STORE_ENVIRONMENT, NULL, &all, err);
-    pthread_mutex_unlock(&s->mu);
-    if (st == VX_EIO)
-        atomic_fetch_add(&s->db_errors, 1);
+    vx_status st = svc__list(c, STORE_ENVIRONMENT, NULL, &all);
     if (st != VX_OK)
         return st;
     json_t *names = json_array();
@@ -144,22 +141,115 @@ vx_status svc_environment_names(service *s, json_t **out, vx_error *err)
     return VX_OK;
 }
 
-vx_status svc_client_state(service *s, const char *env, json_t **doc,
-                           int64_t *revision, vx_error *err)
+vx_status svc_client_states(service *s, json_t **docs, int64_t *revision,
+                            vx_error *err)
 {
     svc_req req = {0};
     svc_ctx c = {s, &SDK_SYSTEM, &req, err, wall_ms()};
-    *doc = NULL;
+    json_t *names = NULL;
+    *docs = NULL;
     *revision = 0;
     pthread_mutex_lock(&s->mu);
-    /* The revision first: the document read after it is at least as new,
-     * so a state is never labelled newer than what it holds. */
+    /* The revision first: what is read after it is at least as new, so a
+     * state is never labelled newer than what it holds. */
     vx_status st = s->ops->event_last_id(s->st, revision, err);
     if (st == VX_OK)
-        st = svc__client_document(&c, env, SVC_DOC_TAGS, doc);
+        st = env_names(&c, &names);
+    if (st == VX_OK)
+        st = svc__client_documents(&c, names, SVC_DOC_TAGS, docs);
+    pthread_mutex_unlock(&s->mu);
+    json_decref(names);
+    if (st == VX_EIO)
+        atomic_fetch_add(&s->db_errors, 1);
+    return st;
+}
+
+/* True when an event of `type` about no flag leaves every SDK view as it
+ * was (tokens, feature-type lifetimes). */
+static bool sdk_neutral(const char *type)
+{
+    return strncmp(type, "api-token-", 10) == 0 ||
+           strcmp(type, "feature-type-updated") == 0;
+}
+
+vx_status svc_client_changes(service *s, int64_t since, json_t **changes,
+                             int64_t *revision, vx_error *err)
+{
+    svc_req req = {0};
+    svc_ctx c = {s, &SDK_SYSTEM, &req, err, wall_ms()};
+    json_t *events = NULL, *names = NULL, *envs = NULL, *out = NULL;
+    int64_t total = 0;
+    bool full = false;
+    *changes = NULL;
+    pthread_mutex_lock(&s->mu);
+    vx_status st = s->ops->event_last_id(s->st, revision, err);
+    if (st != VX_OK)
+        goto out;
+    if (*revision - since > VX_LIMIT_SDK_INCREMENTAL || since < 0) {
+        full = true;
+        goto out;
+    }
+    /* Newest first; ids may have gaps, so this many covers every event
+     * after `since` (older ones are skipped below). */
+    store_event_filter f = {.limit = *revision - since};
+    if (f.limit > 0)
+        st = s->ops->event_query(s->st, &f, &events, &total, err);
+    if (st != VX_OK)
+        goto out;
+    names = json_object();
+    size_t i;
+    json_t *ev;
+    json_array_foreach (events, i, ev) {
+        if (json_integer_value(json_object_get(ev, "id")) <= since)
+            continue;
+        const char *flag =
+            json_string_value(json_object_get(ev, "featureName"));
+        const char *type = json_string_value(json_object_get(ev, "type"));
+        if (flag)
+            json_object_set_new(names, flag, json_true());
+        else if (!type || !sdk_neutral(type))
+            full = true;
+    }
+    if (full)
+        goto out;
+    st = env_names(&c, &envs);
+    if (st != VX_OK)
+        goto out;
+    out = json_object();
+    json_t *e;
+    json_array_foreach (envs, i, e) {
+        json_object_set_new(out, json_string_value(e), json_object());
+    }
+    const char *name;
+    json_t *v;
+    json_object_foreach (names, name, v) {
+        json_t *doc = NULL;
+        st = svc__get(&c, STORE_FEATURE, name, &doc);
+        if (st == VX_ENOTFOUND)
+            st = VX_OK; /* deleted: null below */
+        if (st != VX_OK)
+            break;
+        json_array_foreach (envs, i, e) {
+            const char *env = json_string_value(e);
+            json_t *cf =
+                doc ? svc__client_feature(doc, env, SVC_DOC_TAGS) : NULL;
+            json_object_set_new(json_object_get(out, env), name,
+                                cf ? cf : json_null());
+        }
+        json_decref(doc);
+    }
+out:
     pthread_mutex_unlock(&s->mu);
     if (st == VX_EIO)
         atomic_fetch_add(&s->db_errors, 1);
+    if (st == VX_OK && !full) {
+        *changes = out;
+        out = NULL;
+    }
+    json_decref(out);
+    json_decref(events);
+    json_decref(names);
+    json_decref(envs);
     return st;
 }
 

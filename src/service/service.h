@@ -180,15 +180,21 @@ vx_status svc_admin_token(service *s, const char *name, bool rotate,
  * revisions mean the same state. 0 for an empty log. */
 vx_status svc_revision(service *s, int64_t *out, vx_error *err);
 
-/* The names of every environment, as a new JSON array of strings. */
-vx_status svc_environment_names(service *s, json_t **out, vx_error *err);
+/* Every environment's Unleash client-features document as the SDK
+ * endpoints serve it (no strategy ids; each feature also carries its "tags"
+ * for the tag filter), as {env: document}, from one read of the flags, and
+ * the revision it reflects (read first: the documents are at least that
+ * new). `*docs` is a new reference. */
+vx_status svc_client_states(service *s, json_t **docs, int64_t *revision,
+                            vx_error *err);
 
-/* The Unleash client-features document of `env` as the SDK endpoints serve
- * it (no strategy ids), each feature also carrying its "tags" array for
- * the tag filter, and the revision it reflects (read before the document:
- * the document is at least that new). `*doc` is a new reference. */
-vx_status svc_client_state(service *s, const char *env, json_t **doc,
-                           int64_t *revision, vx_error *err);
+/* What changed since revision `since`, for an incremental update of the
+ * published state: `*changes` is {env: {flag: client feature, or null when
+ * it is gone}} for every flag an event since then names, or NULL when only
+ * a full rebuild will do (segments, environments, projects, an import, or
+ * more than VX_LIMIT_SDK_INCREMENTAL events). `*revision` as above. */
+vx_status svc_client_changes(service *s, int64_t since, json_t **changes,
+                             int64_t *revision, vx_error *err);
 
 /* Forgets what the service caches from the database (tokens): called when
  * another process changed it (a revision this process did not write). */
