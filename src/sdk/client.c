@@ -1200,7 +1200,7 @@ VX_API bool vx_client_is_enabled(vx_client *c, vx_scratch *sc, const char *name,
     bool on = s && vx_is_enabled(s, sc, name, len, ctx);
     vx_snapshot_unref(s);
     if (c->metrics_on)
-        sdk_usage_count(&c->usage, vx_client_now_ms(), name, len, on, NULL, 0);
+        sdk_usage_count(&c->usage, name, len, on, NULL, 0);
     return on;
 }
 
@@ -1215,8 +1215,8 @@ VX_API void vx_client_get_variant(vx_client *c, const vx_snapshot *s,
         out->name = (vx_str){"disabled", 8};
     }
     if (c->metrics_on)
-        sdk_usage_count(&c->usage, vx_client_now_ms(), name, len,
-                        out->feature_enabled, out->name.ptr, out->name.len);
+        sdk_usage_count(&c->usage, name, len, out->feature_enabled,
+                        out->name.ptr, out->name.len);
 }
 
 VX_API void vx_client_get_stats(vx_client *c, vx_client_stats *out)
