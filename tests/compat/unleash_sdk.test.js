@@ -416,6 +416,98 @@ test(`a change reaches ${STREAMS} streaming unleash-clients at once`, async (t) 
   }
 });
 
+// A TCP relay in front of the server, so that a test can cut every
+// connection, or point the SDK at a restarted server on another port.
+async function relay(targetPort) {
+  const net = require('node:net');
+  const sockets = new Set();
+  let target = targetPort;
+  const server = net.createServer((down) => {
+    const up = net.connect(target, '127.0.0.1');
+    sockets.add(down);
+    sockets.add(up);
+    const end = () => {
+      down.destroy();
+      up.destroy();
+      sockets.delete(down);
+      sockets.delete(up);
+    };
+    for (const s of [down, up]) {
+      s.on('error', end);
+      s.on('close', end);
+    }
+    down.pipe(up);
+    up.pipe(down);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    retarget(port) { target = port; },
+    cut() { for (const s of sockets) s.destroy(); },
+    close() { for (const s of sockets) s.destroy(); server.close(); },
+  };
+}
+
+for (const [mode, opts] of [['streaming', { experimentalMode: { type: 'streaming' } }],
+  ['delta polling', { experimentalMode: { type: 'polling', format: 'delta' }, refreshInterval: 100 }]]) {
+test(`${mode} unleash-client catches up after a cut connection and after a server restart`, async (t) => {
+  let { srv, clientToken, frontendToken, gen, names } = await serverWithRound(5000, 20);
+  const via = await relay(srv.port);
+  const { unleash, events } = await L.startUnleash({ url: via.url }, clientToken, opts);
+  const modes = [];
+  unleash.on('mode', (m) => modes.push(m));
+  const converged = (what) => L.waitFor(async () => {
+    for (const f of names.slice(0, 3)) {
+      const admin = await srv.api('GET', `/api/admin/projects/default/features/${encodeURIComponent(f)}`);
+      const def = unleash.getFeatureToggleDefinition(f);
+      if (!def || def.enabled !== admin.json.environments.find((e) => e.name === L.ENV).enabled) return false;
+    }
+    for (const ctx of gen.contexts) {
+      if (L.diffAnswers(L.sdkAnswers(unleash, names, ctx), await L.playground(srv, ctx), names).length) return false;
+    }
+    return true;
+  }, 10000, `the ${mode} SDK to answer like the playground ${what}; SDK said: ${events.join('; ')}`, 50);
+  try {
+    const flip = async (f) => {
+      const now = await srv.api('GET', `/api/admin/projects/default/features/${encodeURIComponent(f)}`);
+      const on = now.json.environments.find((e) => e.name === L.ENV).enabled;
+      const r = await srv.api('POST', `${E(f)}/${on ? 'off' : 'on'}`);
+      assert.equal(r.status, 200, srvlib.show(r));
+    };
+    // Cut: changes made while the SDK is away arrive when it reconnects
+    // (with Last-Event-ID).
+    via.cut();
+    await flip(names[0]);
+    await flip(names[1]);
+    let t0 = Date.now();
+    await converged('after a cut connection');
+    t.diagnostic(`${mode}: caught up ${Date.now() - t0} ms after the cut`);
+
+    // Restart on the same database: a new process, another port.
+    await srv.stop();
+    srv = await srvlib.startServer({ dbPath: srv.dbPath, adminTokens: [srv.adminToken], clientTokens: [clientToken], frontendTokens: [frontendToken] });
+    via.retarget(srv.port);
+    via.cut();
+    await flip(names[2]);
+    t0 = Date.now();
+    await converged('after a server restart');
+    t.diagnostic(`${mode}: caught up ${Date.now() - t0} ms after the restart`);
+    // And it still gets changes the same way (streaming: without polling).
+    const changed = once(unleash, 'changed');
+    await flip(names[0]);
+    await L.within(changed, 3000, () => 'no change after the restart');
+    await converged('after a change on the restarted server');
+    assert.deepEqual(modes, [], 'the SDK never changed mode');
+    assert.equal(await L.requestCount(srv, '/api/client/features', 200), 0, 'no full fetches on the restarted server');
+  } finally {
+    unleash.destroy();
+    via.close();
+    await srv.stop();
+  }
+});
+}
+
 test('streaming unleash-client gets changes without polling /api/client/features', async () => {
   const { srv, clientToken, gen } = await serverWithRound(3001, 5);
   const { unleash } = await L.startUnleash(srv, clientToken, { experimentalMode: { type: 'streaming' }, refreshInterval: 50 });
