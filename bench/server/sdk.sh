@@ -155,12 +155,11 @@ run() { # NAME SCRIPT PATH HEADERS...: BENCH_REPEAT runs, the median by rps is k
     echo "  run $i: rps=$r p50_ms=$q50 p99_ms=$q99 $errs"
     echo "$r $q50 $q99" >>"$tmp/$name.runs"
   done
-  local med
-  med=$(sort -n "$tmp/$name.runs" | sed -n "$(( (repeat + 1) / 2 ))p")
-  set -- $med
-  rps[$name]=$1
-  p99[$name]=$3
-  echo "${name}_rps=$1 ${name}_p50_ms=$2 ${name}_p99_ms=$3"
+  local m_rps m_p50 m_p99
+  read -r m_rps m_p50 m_p99 < <(sort -n "$tmp/$name.runs" | sed -n "$(( (repeat + 1) / 2 ))p")
+  rps[$name]=$m_rps
+  p99[$name]=$m_p99
+  echo "${name}_rps=$m_rps ${name}_p50_ms=$m_p50 ${name}_p99_ms=$m_p99"
 }
 
 echo "== server: $bin, --threads $server_threads; $(nproc) cores shared with wrk"
@@ -170,7 +169,7 @@ echo "== phase 1: production holds the 20 flags of project sdk"
 start_server "$tmp/state-20.json"
 frontend=$(token frontend sdk)
 client_sdk=$(token client sdk)
-[ -n "$frontend" ] && [ -n "$client_sdk" ] || { echo "could not create tokens"; exit 1; }
+if [ -z "$frontend" ] || [ -z "$client_sdk" ]; then echo "could not create tokens"; exit 1; fi
 check frontend 200 -H "Authorization: $frontend" "$url$fe_path"
 echo "  $(grep -o '"name":"sdk-flag-[0-9]*"' "$tmp/check.body" | sort -u | wc -l) of 20 flags on for this context, $(wc -c <"$tmp/check.body") bytes"
 check ofrep 200 -X POST -H "Authorization: Bearer $client_sdk" -H 'Content-Type: application/json' --data "$ofrep_body" "$url$ofrep_path"
@@ -189,7 +188,7 @@ echo "== phase 2: production holds 1,020 flags (1,000 in project default, 20 in 
 start_server "$tmp/state-1020.json"
 frontend=$(token frontend sdk)
 client_all=$(token client default)
-[ -n "$frontend" ] && [ -n "$client_all" ] || { echo "could not create tokens"; exit 1; }
+if [ -z "$frontend" ] || [ -z "$client_all" ]; then echo "could not create tokens"; exit 1; fi
 check features-200 200 -H "Authorization: $client_all" -H 'Accept-Encoding: gzip' "$url/api/client/features"
 etag=$(sed -n 's/^[Ee][Tt][Aa][Gg]: *\(.*\)\r$/\1/p' "$tmp/check.hdr")
 nflags=$(curl -s -H "Authorization: $client_all" "$url/api/client/features" | grep -o '"name":"flag-[0-9]*"' | wc -l)
