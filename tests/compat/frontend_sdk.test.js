@@ -112,7 +112,7 @@ for (const mode of ['GET', 'POST']) {
             }
           }
         } finally {
-          await srv.stop();
+          await L.stop(srv);
         }
       });
     }
@@ -139,7 +139,7 @@ test('unleash-proxy-client GET refreshes get 304 until a change, then the new to
     assert.deepEqual(errors, []);
   } finally {
     client.stop();
-    await srv.stop();
+    await L.stop(srv);
   }
 });
 
@@ -165,6 +165,6 @@ test('unleash-proxy-client metrics are accepted and visible as usage', async () 
     assert.deepEqual(got, { yes, no }, `usage of ${flag} from the browser SDK: ${r.text.slice(0, 400)}`);
   } finally {
     client.stop();
-    await srv.stop();
+    await L.stop(srv);
   }
 });

@@ -137,6 +137,18 @@ async function serverWithRound(seed, round, contexts) {
   return { srv, clientToken, frontendToken, gen, removed, names: gen.doc.features.map((f) => f.name) };
 }
 
+// Stops the server (SIGTERM) and fails when it did not exit cleanly or
+// when a sanitizer reported anything: run the compat tests against an
+// ASan/UBSan build (VEXIL_BIN=build-asan/src/cli/vexil) and every report
+// fails the test that was running.
+async function stop(srv) {
+  const x = await srv.stop();
+  const err = srv.stderr;
+  const at = err.search(/ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error: /);
+  if (at >= 0) throw new Error(`vexil serve reported a sanitizer error:\n${err.slice(Math.max(0, at - 200), at + 6000)}`);
+  if (x.code !== 0) throw new Error(`vexil serve exited with ${JSON.stringify(x)} after SIGTERM; stderr:\n${err.slice(-3000)}`);
+}
+
 // ---- Vexil's own answers ------------------------------------------------------
 
 // What the playground says for every flag of `env` for one context:
@@ -172,9 +184,10 @@ function frontendQuery(ctx) {
 
 // Starts unleash-client 6.12.1 on the server with a client token and waits
 // until it has the flags. `opts` are passed to the SDK (refreshInterval,
-// experimentalMode, metricsInterval, ...). Returns {unleash, events}: the
-// SDK and a log of its error/warn messages.
-async function startUnleash(srv, token, opts = {}) {
+// experimentalMode, metricsInterval, ...); `setup(unleash)` runs before it
+// starts (to attach listeners). Returns {unleash, events}: the SDK and a
+// log of its error/warn messages.
+async function startUnleash(srv, token, opts = {}, setup = () => {}) {
   const { Unleash, InMemStorageProvider } = require('unleash-client');
   const unleash = new Unleash({
     url: `${srv.url}/api/`,
@@ -190,6 +203,7 @@ async function startUnleash(srv, token, opts = {}) {
   const events = [];
   unleash.on('error', (e) => events.push(`error: ${e && e.message ? e.message : e}`));
   unleash.on('warn', (m) => events.push(`warn: ${m}`));
+  setup(unleash);
   let timer;
   const timeout = new Promise((_, reject) => {
     timer = setTimeout(() => reject(new Error(`unleash-client did not synchronize with ${srv.url} within 15 s: ${events.join('; ')}`)), 15000);
@@ -224,9 +238,21 @@ function diffAnswers(sdk, vexil, names) {
   return out;
 }
 
-// `count` of vexil_http_requests_total for route/status from /metrics
-// (summed over methods).
+// vexil_http_requests_total for route/status from /metrics (summed over
+// methods), once it has settled: the server counts a request when its
+// answer is done, which may be just after the client has read it.
 async function requestCount(srv, route, status) {
+  let last = await countNow(srv, route, status);
+  for (let i = 0; i < 50; i++) {
+    await srvlib.sleep(20);
+    const n = await countNow(srv, route, status);
+    if (n === last) return n;
+    last = n;
+  }
+  return last;
+}
+
+async function countNow(srv, route, status) {
   const r = await srv.api('GET', '/metrics', { token: null });
   if (r.status !== 200) throw new Error(`GET /metrics: ${srvlib.show(r)}`);
   let n = 0;
@@ -278,6 +304,7 @@ module.exports = {
   importDocument,
   importRound,
   serverWithRound,
+  stop,
   playground,
   frontendQuery,
   startUnleash,

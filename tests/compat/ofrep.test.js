@@ -126,7 +126,7 @@ test('@openfeature/ofrep-provider: typed values, variants and reasons', async (t
     assert.ok(seen.size >= 3, `30 users should spread over the rollouts, saw ${[...seen]}`);
     t.diagnostic(`rollout/split combinations seen: ${[...seen].join(' ')}`);
   } finally {
-    await srv.stop();
+    await L.stop(srv);
   }
 });
 
@@ -167,7 +167,7 @@ test('@openfeature/ofrep-provider: errors surface as the SDK defines them', asyn
     // A context without targetingKey is evaluated.
     assert.deepEqual(pick(await c.getBooleanDetails('bool-on', false, {})), { value: true, variant: 'on', reason: 'STATIC' });
   } finally {
-    await srv.stop();
+    await L.stop(srv);
   }
 });
 
@@ -180,7 +180,7 @@ test('@openfeature/ofrep-provider: a variant override naming the caller is TARGE
     const d = await c.getStringDetails('override', 'dflt', { targetingKey: 'boss' });
     assert.deepEqual(pick(d), { value: 'v', variant: 'vip', reason: 'TARGETING_MATCH' }, JSON.stringify(d));
   } finally {
-    await srv.stop();
+    await L.stop(srv);
   }
 });
 
@@ -193,7 +193,7 @@ test('@openfeature/ofrep-provider: a number payload that overflows a double is a
     const d = await c.getNumberDetails('num-huge', 3, { targetingKey: 'u' });
     assert.deepEqual({ value: d.value, errorCode: d.errorCode }, { value: 3, errorCode: 'PARSE_ERROR' }, JSON.stringify(d));
   } finally {
-    await srv.stop();
+    await L.stop(srv);
   }
 });
 
@@ -224,7 +224,7 @@ test('@openfeature/ofrep-provider: 401, 403 and 429 from the server', async () =
     assert.equal(raw.status, 429, srvlib.show(raw));
     assert.match(raw.headers.get('retry-after') || '', /^[1-9][0-9]*$/, 'Retry-After in whole seconds');
   } finally {
-    await srv.stop();
+    await L.stop(srv);
   }
 });
 
@@ -292,7 +292,7 @@ test(`OFREP single, bulk and @openfeature/ofrep-provider agree with the playgrou
           }
         }
       } finally {
-        await srv.stop();
+        await L.stop(srv);
       }
     });
   }
@@ -352,6 +352,6 @@ test('@openfeature/ofrep-web-provider in Node: bulk evaluation, 304 polling, cha
     assert.deepEqual(pick(c.getBooleanDetails('bool-plan', true)), { value: false, variant: 'off', reason: 'DEFAULT' });
   } finally {
     await OpenFeature.clearProviders();
-    await srv.stop();
+    await L.stop(srv);
   }
 });
