@@ -4,7 +4,7 @@
  * the body limits (413, 415, 400 invalid JSON and nesting), routing errors
  * (404, 405 + Allow, 400 bad escapes), the header-count limit (431), a
  * created flag, keep-alive, the kind rule (a client token gets 403 on admin
- * routes) and /metrics.
+ * routes), /metrics and the web UI's files.
  *
  * Expected statuses and shapes come from docs/admin-api.md. */
 #include <setjmp.h>
@@ -343,7 +343,7 @@ static void test_routing_errors(void **state)
     a = get(f, "/api/client/features", f->admin);
     assert_problem(a, 404, NULL);
     answer_free(a);
-    a = get(f, "/nowhere", NULL);
+    a = get(f, "/nowhere.js", NULL); /* a file the UI does not have */
     assert_problem(a, 404, NULL);
     answer_free(a);
     a = call(f, "PUT", "/api/admin/projects", f->admin, NULL, NULL, 0, false);
@@ -489,6 +489,80 @@ static void test_metrics(void **state)
     answer_free(a);
 }
 
+/* The web UI (src/server/ui.c): embedded files with their type, ETag and
+ * security headers; 304 on a matching If-None-Match; index.html for app
+ * paths; 404 for a missing file; GET and HEAD only; /api/ untouched. */
+static void test_ui(void **state)
+{
+    fixture *f = *state;
+    answer *a = get(f, "/", NULL);
+    assert_int_equal(a->status, 200);
+    assert_true(has_header(a, "Content-Type: text/html; charset=utf-8"));
+    assert_true(has_header(a, "Content-Security-Policy: default-src 'none'; "
+                              "script-src 'self'"));
+    assert_true(has_header(a, "X-Content-Type-Options: nosniff"));
+    assert_true(has_header(a, "Cache-Control: no-cache"));
+    assert_non_null(strstr(a->body, "<!doctype html>"));
+    const char *etag = strstr(a->headers, "ETag: \"");
+    assert_non_null(etag);
+    char inm[128];
+    int n = (int)strcspn(etag + 6, "\r\n");
+    snprintf(inm, sizeof(inm), "If-None-Match: %.*s", n, etag + 6);
+    size_t index_len = a->len;
+    answer_free(a);
+
+    /* The same bytes for an app path (the page routes itself). */
+    a = get(f, "/flags/default/new-checkout", NULL);
+    assert_int_equal(a->status, 200);
+    assert_int_equal(a->len, index_len);
+    answer_free(a);
+
+    /* Revalidation: 304 with no body. */
+    struct curl_slist *h = curl_slist_append(NULL, inm);
+    curl_easy_reset(f->curl);
+    char url[256];
+    snprintf(url, sizeof(url), "%s/flags", f->base);
+    a = calloc(1, sizeof(*a));
+    assert_non_null(a);
+    curl_easy_setopt(f->curl, CURLOPT_URL, url);
+    curl_easy_setopt(f->curl, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(f->curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(f->curl, CURLOPT_WRITEDATA, a);
+    assert_int_equal(curl_easy_perform(f->curl), CURLE_OK);
+    curl_easy_getinfo(f->curl, CURLINFO_RESPONSE_CODE, &a->status);
+    curl_slist_free_all(h);
+    assert_int_equal(a->status, 304);
+    assert_int_equal(a->len, 0);
+    answer_free(a);
+
+    a = get(f, "/assets/app.js", NULL);
+    assert_int_equal(a->status, 200);
+    assert_true(has_header(a, "Content-Type: text/javascript; charset=utf-8"));
+    assert_true(a->len > 0);
+    answer_free(a);
+    a = get(f, "/assets/app.css", NULL);
+    assert_int_equal(a->status, 200);
+    assert_true(has_header(a, "Content-Type: text/css; charset=utf-8"));
+    answer_free(a);
+    a = call(f, "HEAD", "/favicon.svg", NULL, NULL, NULL, 0, false);
+    assert_int_equal(a->status, 200);
+    assert_true(has_header(a, "Content-Type: image/svg+xml"));
+    assert_int_equal(a->len, 0);
+    answer_free(a);
+
+    a = get(f, "/assets/nope", NULL); /* under /assets/: a file, missing */
+    assert_problem(a, 404, NULL);
+    answer_free(a);
+    a = call(f, "POST", "/flags", NULL, NULL, NULL, 0, false);
+    assert_problem(a, 405, NULL);
+    assert_true(has_header(a, "Allow: GET, HEAD"));
+    answer_free(a);
+    a = get(f, "/api/nothing", NULL); /* the API keeps its own 404/401 */
+    assert_int_not_equal(a->status, 200);
+    assert_non_null(a->json);
+    answer_free(a);
+}
+
 int main(void)
 {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
@@ -502,6 +576,7 @@ int main(void)
         cmocka_unit_test(test_create_flag),
         cmocka_unit_test(test_client_token_forbidden),
         cmocka_unit_test(test_metrics),
+        cmocka_unit_test(test_ui),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();
