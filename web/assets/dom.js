@@ -74,9 +74,11 @@ export function switchButton(on, label, onToggle, extraClass = '') {
 export function badge(text, kind = '') { return h('span', { class: 'badge ' + kind }, text); }
 
 export function toast(text) {
+  const box = document.getElementById('toasts');
   const t = h('div', { class: 'toast' }, text);
-  document.getElementById('toasts').append(t);
-  setTimeout(() => t.remove(), 5000);
+  box.append(t);
+  while (box.children.length > 3) box.firstChild.remove();
+  setTimeout(() => t.remove(), 4000);
 }
 
 export function fmtTime(iso) {

@@ -306,7 +306,7 @@ export async function render(main, params, _query, ctx) {
     const nameF = field('Name', name);
     const r = {
       name, type, weight, stick, ptype, pvalue, payloadInvalid: false,
-      el: h('div', { class: 'variant-row', role: 'group' }, nameF, field('Weight type', type), field('Weight (%)', weight), field('Stickiness', stick), field('Payload type', ptype), h('div', { class: 'field' }, h('span', {}, ' '), remove), h('div', { class: 'payload' }, payloadField)),
+      el: h('div', { class: 'variant-row', role: 'group' }, nameF, field('Weight type', type), field('Weight (%)', weight), field('Stickiness', stick), field('Payload type', ptype), h('div', { class: 'remove' }, remove), h('div', { class: 'payload' }, payloadField)),
       setIndex(i) {
         r.el.setAttribute('aria-label', `Variant ${i + 1}`);
         name.dataset.path = `/${i}/name`;
@@ -353,6 +353,10 @@ export async function render(main, params, _query, ctx) {
         try { await api('DELETE', `${base}/dependencies/${enc(d.feature)}`); toast('Dependency removed.'); await refresh(); } catch (err) { showErrors(depSection, err); }
       } }, 'Remove')))));
     const candidates = allFlags.filter((f) => f.project === project && f.name !== flag.name);
+    if (candidates.length === 0) {
+      depSection.append(h('p', { class: 'muted small' }, `To add one, create another flag in project ${project} first.`));
+      return;
+    }
     const parent = select(candidates.map((f) => f.name), '', { 'data-path': '/feature' });
     const want = select([['true', 'on'], ['false', 'off']], 'true', { 'data-path': '/enabled' });
     const variants = h('input', { placeholder: 'any', 'data-path': '/variants' });
