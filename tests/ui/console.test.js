@@ -174,6 +174,22 @@ test('a rejected change is explained next to the field, and nothing is saved', a
   assert.equal(list.length, 1, 'the rejected strategy was not written');
 });
 
+test('edit the strategy: the new rollout is saved', async () => {
+  const prod = page.getByRole('region', { name: 'Environment production' });
+  await prod.getByRole('button', { name: 'Edit strategy Gradual rollout in production' }).click();
+  const dlg = page.getByRole('dialog', { name: /Edit strategy/ });
+  assert.equal(await dlg.getByLabel('Rollout (%)').inputValue(), '25');
+  assert.equal(await dlg.getByRole('group', { name: 'Constraint 2', exact: true }).getByLabel('Operator').inputValue(), 'SEMVER_GTE');
+  await dlg.getByLabel('Rollout (%)').fill('30');
+  await dlg.getByRole('button', { name: 'Save strategy' }).click();
+  await dlg.waitFor({ state: 'detached' });
+  await prod.getByText('30% of users').waitFor();
+  const list = await apiJson('GET', `${F}/environments/production/strategies`);
+  assert.equal(list.length, 1);
+  assert.equal(list[0].parameters.rollout, '30');
+  assert.equal(list[0].constraints.length, 2, 'the constraints are kept');
+});
+
 test('set variants with weights and a validated JSON payload', async () => {
   const prod = page.getByRole('region', { name: 'Environment production' });
   await prod.getByRole('button', { name: 'Variants (0)' }).click();
@@ -271,7 +287,7 @@ test('the audit log finds the production switch', async () => {
   await page.getByRole('button', { name: 'Filter' }).click();
   await page.getByText('Events 1–1 of 1').waitFor();
   await page.getByText('Show change').click();
-  await page.getByText('"rollout": "25"').waitFor();
+  await page.getByText('"rollout": "25"').waitFor(); // as added, before the edit
   await checkPage('08-audit-log');
 });
 
