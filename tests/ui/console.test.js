@@ -382,6 +382,24 @@ test('signing out forgets the token', async () => {
   await page.waitForURL(/\/signin\?next=%2Faudit$/);
 });
 
+test('a viewer token may look but not change, and is told so', async () => {
+  const viewer = await apiJson('POST', '/api/admin/api-tokens', { tokenName: 'viewer-ui', type: 'admin', role: 'viewer' });
+  await page.getByLabel('Admin token').fill(viewer.secret);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Audit log' }).waitFor(); // back where it was going
+  await nav('Flags');
+  const dev = page.getByRole('switch', { name: `${FLAG} in development` });
+  await dev.click();
+  const alert = page.getByRole('alert');
+  await alert.waitFor();
+  assert.match(await alert.innerText(), /Your token is not allowed to do this/);
+  assert.equal(await dev.getAttribute('aria-checked'), 'true', 'the switch did not move');
+  const f = await apiJson('GET', F);
+  assert.equal(f.environments.find((e) => e.name === 'development').enabled, true, 'nothing changed');
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByLabel('Admin token').waitFor();
+});
+
 test('no script error and no Content-Security-Policy violation on the way', () => {
   assert.deepEqual(problems, []);
   process.stdout.write(`# screenshots in ${ARTIFACTS}\n`);

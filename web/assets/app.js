@@ -67,15 +67,16 @@ async function route() {
   const url = new URL(location.href);
   let path = url.pathname.replace(/\/+$/, '') || '/';
   const el = main();
+  let next = url.searchParams.get('next');
   if (!session.token && path !== '/signin') {
-    const next = path === '/' ? '' : '?next=' + encodeURIComponent(url.pathname + url.search);
-    history.replaceState(null, '', '/signin' + next);
+    next = path === '/' ? null : url.pathname + url.search;
+    history.replaceState(null, '', '/signin' + (next ? '?next=' + encodeURIComponent(next) : ''));
     path = '/signin';
   }
   if (path === '/signin') {
     renderNav(null);
     document.title = 'Sign in · Vexil';
-    renderSignIn(el, url.searchParams.get('next'));
+    renderSignIn(el, next);
     return;
   }
   if (path === '/') {
