@@ -20,6 +20,9 @@ typedef struct ui_asset {
     const unsigned char *bytes; /* the file's content */
     size_t len;                 /* bytes in it */
     const char *etag;           /* strong ETag, quotes included */
+    const unsigned char *gz;    /* gzip of bytes, or NULL (not worth it) */
+    size_t gz_len;              /* bytes in gz */
+    const char *gz_etag;        /* ETag of the gzip form, or NULL */
 } ui_asset;
 
 /* The generated table (ui_assets.c in the build tree), sorted by path. */
@@ -32,7 +35,9 @@ const ui_asset *ui_asset_find(const char *path, size_t len);
 /* Answers `r`: GET/HEAD only (else 405 with Allow). "/" and any path that
  * names no file (no dot in its last segment, not under /assets/) get
  * index.html, so the single-page app can route itself; a missing file is
- * 404. An If-None-Match naming the ETag gets 304. Thread-safe. */
+ * 404. A client that accepts gzip gets the gzip form when there is one
+ * (its own ETag; Vary: Accept-Encoding). An If-None-Match naming the ETag
+ * of the form chosen gets 304. Thread-safe. */
 void ui_serve(http_req *r);
 
 #endif

@@ -489,11 +489,12 @@ static void test_metrics(void **state)
     answer_free(a);
 }
 
-/* GET `path` with If-None-Match: `tags`. */
-static answer *get_if_none_match(fixture *f, const char *path, const char *tags)
+/* GET `path` with one extra header `line` ("Name: value"); with `gzip`,
+ * curl asks for gzip and decodes what comes back. */
+static answer *get_with(fixture *f, const char *path, const char *line,
+                        bool gzip)
 {
-    char line[256], url[256];
-    snprintf(line, sizeof(line), "If-None-Match: %s", tags);
+    char url[256];
     snprintf(url, sizeof(url), "%s%s", f->base, path);
     struct curl_slist *h = curl_slist_append(NULL, line);
     answer *a = calloc(1, sizeof(*a));
@@ -501,8 +502,12 @@ static answer *get_if_none_match(fixture *f, const char *path, const char *tags)
     curl_easy_reset(f->curl);
     curl_easy_setopt(f->curl, CURLOPT_URL, url);
     curl_easy_setopt(f->curl, CURLOPT_HTTPHEADER, h);
+    if (gzip)
+        curl_easy_setopt(f->curl, CURLOPT_ACCEPT_ENCODING, "gzip");
     curl_easy_setopt(f->curl, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(f->curl, CURLOPT_WRITEDATA, a);
+    curl_easy_setopt(f->curl, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(f->curl, CURLOPT_HEADERDATA, a);
     assert_int_equal(curl_easy_perform(f->curl), CURLE_OK);
     curl_easy_getinfo(f->curl, CURLINFO_RESPONSE_CODE, &a->status);
     curl_slist_free_all(h);
@@ -539,17 +544,38 @@ static void test_ui(void **state)
 
     /* Revalidation: 304 with no body, for the tag alone, in a list, or
      * weak; another tag gets the file. */
-    a = get_if_none_match(f, "/flags", tag);
+    char line[160];
+    snprintf(line, sizeof(line), "If-None-Match: %s", tag);
+    a = get_with(f, "/flags", line, false);
     assert_int_equal(a->status, 304);
     assert_int_equal(a->len, 0);
     answer_free(a);
-    char list[160];
-    snprintf(list, sizeof(list), "\"0000\", W/%s", tag);
-    a = get_if_none_match(f, "/", list);
+    snprintf(line, sizeof(line), "If-None-Match: \"0000\", W/%s", tag);
+    a = get_with(f, "/", line, false);
     assert_int_equal(a->status, 304);
     answer_free(a);
-    a = get_if_none_match(f, "/", "\"0000\"");
+    a = get_with(f, "/", "If-None-Match: \"0000\"", false);
     assert_int_equal(a->status, 200);
+    assert_int_equal(a->len, index_len);
+    answer_free(a);
+
+    /* gzip when accepted: the same bytes once decoded, another ETag; not
+     * when refused with q=0. */
+    a = get_with(f, "/assets/app.js", "X-Test: 1", false);
+    assert_int_equal(a->status, 200);
+    assert_true(has_header(a, "Vary: Accept-Encoding"));
+    assert_null(strstr(a->headers, "Content-Encoding"));
+    answer *z = get_with(f, "/assets/app.js", "X-Test: 1", true);
+    assert_int_equal(z->status, 200);
+    assert_true(has_header(z, "Content-Encoding: gzip"));
+    assert_true(has_header(z, "-gz\""));
+    assert_int_equal(z->len, a->len);
+    assert_memory_equal(z->body, a->body, a->len);
+    answer_free(z);
+    answer_free(a);
+    a = get_with(f, "/", "Accept-Encoding: br, gzip;q=0", false);
+    assert_int_equal(a->status, 200);
+    assert_null(strstr(a->headers, "Content-Encoding"));
     assert_int_equal(a->len, index_len);
     answer_free(a);
 
