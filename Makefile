@@ -6,7 +6,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 SPECS      ?= $(abspath ../shared/specs)
 
-.PHONY: all build deps test-deps run test unit asan fuzz-smoke compat integration lint fuzz bench bench-server format clean
+.PHONY: all build deps test-deps run test unit asan fuzz-smoke compat integration ui lint fuzz bench bench-server format clean
 
 all: build
 
@@ -33,8 +33,8 @@ run: build
 
 # Every suite: unit + spec (ctest), the same under ASan+UBSan, a short run
 # of each fuzzer, the differential test against the real Unleash Node SDK,
-# and the source checks.
-test: test-deps lint unit asan fuzz-smoke compat integration
+# the browser tests of the web console, and the source checks.
+test: test-deps lint unit asan fuzz-smoke compat integration ui
 	@echo "make test: all suites passed"
 
 unit: build
@@ -59,6 +59,12 @@ compat: build
 
 integration: build
 	@VEXIL_BIN=$(abspath $(BUILD))/src/cli/vexil tests/integration/run.sh
+
+# The web console in Debian's chromium (playwright-core); screenshots of
+# each page go to $(BUILD)/ui-artifacts/.
+ui: build test-deps
+	@VEXIL_BIN=$(abspath $(BUILD))/src/cli/vexil VEXIL_UI_ARTIFACTS=$(abspath $(BUILD))/ui-artifacts \
+	  tests/ui/run.sh
 
 lint:
 	@tools/check-source.sh

@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages Vexil needs to build and test, and says
 # what it installs. Idempotent: packages already present are left alone.
 # Usage: scripts/deps.sh [build|test|bench]   (test adds clang, sanitizers,
-# node; bench adds wrk)
+# node, and chromium for the browser tests; bench adds wrk)
 set -euo pipefail
 
 want=(gcc make cmake pkg-config libjansson-dev libpcre2-dev libsqlite3-dev libsodium-dev
@@ -11,7 +11,8 @@ if [ "${1:-build}" = bench ]; then
   want+=(wrk)
 fi
 if [ "${1:-build}" = test ]; then
-  want+=(libcmocka-dev clang-14 libclang-rt-14-dev llvm-14 clang-format-14 nodejs npm)
+  want+=(libcmocka-dev clang-14 libclang-rt-14-dev llvm-14 clang-format-14 nodejs npm
+         chromium fonts-dejavu-core)
 fi
 
 missing=()

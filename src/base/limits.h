@@ -43,6 +43,7 @@ static_assert(VX_LIMIT_FLAGS < (1u << 30), "flag indexes fit in 32 bits");
 #define VX_LIMIT_HTTP_IDLE_SECS           60    /* idle keep-alive connection */
 #define VX_LIMIT_HTTP_DRAIN_MS            10000 /* wait for requests on stop */
 #define VX_LIMIT_HTTP_METRICS_BYTES       ((size_t)8 << 20) /* one /metrics text */
+#define VX_LIMIT_HTTP_REPLY_HEADERS       12 /* extra headers of one answer */
 
 static_assert(VX_LIMIT_HTTP_BODY_DEFAULT <= VX_LIMIT_HTTP_BODY_MAX,
               "the default body limit is within the hard cap");

@@ -27,7 +27,7 @@
 #include "base/limits.h"
 
 #define REQ_ARENA_FIRST 4096 /* first arena block: most requests fit */
-#define REQ_HEADERS_MAX 12   /* extra answer headers (Allow, CORS...) */
+#define REQ_HEADERS_MAX VX_LIMIT_HTTP_REPLY_HEADERS /* Allow, ETag... */
 #define LOG_LINE_MAX    1024 /* one log line, truncated beyond */
 
 struct http_listener {

@@ -96,8 +96,9 @@ void *http_req_udata(const http_req *r);
 
 /* --- Answers: the first one wins, later ones are ignored --------------- */
 
-/* Adds a header to the answer about to be made (at most 12; the strings
- * are borrowed for the request's life). */
+/* Adds a header to the answer about to be made (at most
+ * VX_LIMIT_HTTP_REPLY_HEADERS, later ones are dropped; the strings are
+ * borrowed for the request's life). */
 void http_reply_header(http_req *r, const char *name, const char *value);
 /* `body` compact-encoded as application/json (borrowed, copied); 204 and
  * a NULL body send no body. */

@@ -17,13 +17,21 @@
 #include "server/sdk.h"
 #include "server/sdk_api.h"
 #include "server/sdk_context.h"
+#include "server/ui.h"
 
-enum { EXTRA_HEALTH, EXTRA_READY, EXTRA_METRICS, EXTRA_UNMATCHED, NEXTRA };
+enum {
+    EXTRA_HEALTH,
+    EXTRA_READY,
+    EXTRA_METRICS,
+    EXTRA_UNMATCHED,
+    EXTRA_UI,
+    NEXTRA
+};
 
 static const char *const extra_labels[NEXTRA] = {"/health", "/ready",
-                                                 "/metrics", "unmatched"};
+                                                 "/metrics", "unmatched", "ui"};
 static const char *const extra_names[NEXTRA] = {"health", "ready", "metrics",
-                                                "unmatched"};
+                                                "unmatched", "ui"};
 
 struct server {
     service *svc;        /* borrowed */
@@ -223,8 +231,8 @@ static void on_headers(void *ud, http_req *r)
     } else if (path_has_prefix(r, "/api/")) {
         api_headers(s, r);
     } else {
-        set_extra(s, r, EXTRA_UNMATCHED);
-        http_reply_problem(r, 404, "no such route", "", NULL);
+        set_extra(s, r, EXTRA_UI); /* the web UI's files (ui.h) */
+        ui_serve(r);
     }
 }
 
