@@ -684,7 +684,7 @@ static vx_status pg_doc_entries(store *base, store_kind k, json_t **out,
         st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
     for (int i = 0; st == VX_OK && i < PQntuples(res); i++) {
         json_t *doc = cell_json(res, i, 2);
-        json_t *row = doc ? json_pack("[s s* o]", cell_text(res, i, 0),
+        json_t *row = doc ? json_pack("[s s? o]", cell_text(res, i, 0),
                                       cell_text(res, i, 1), doc)
                           : NULL;
         if (!row || json_array_append_new(arr, row) != 0)

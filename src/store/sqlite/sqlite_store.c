@@ -42,7 +42,7 @@ static const char *const SQL[Q_COUNT_STMTS] = {
         "SELECT data FROM docs WHERE kind = ?1 AND parent = ?2 ORDER BY rowid",
     [Q_COUNT] = "SELECT count(*) FROM docs WHERE kind = ?1",
     [Q_COUNT_TRUE] = "SELECT count(*) FROM docs WHERE kind = ?1"
-                     " AND json_extract(data, '$.' || ?2) = 1",
+                     " AND json_type(data, '$.' || ?2) = 'true'",
     [Q_SEQ_BUMP] = "INSERT INTO seqs (name, value) VALUES (?1, 1)"
                    " ON CONFLICT (name) DO UPDATE SET value = value + 1",
     [Q_SEQ_GET] = "SELECT value FROM seqs WHERE name = ?1",
@@ -164,22 +164,30 @@ static vx_status sq_migrate(store *base, int *applied, vx_error *err)
     if (st != VX_OK)
         return st;
     for (int v = 1; v <= sqlite_migration_count; v++) {
+        /* Checked inside the write transaction: another process migrating
+         * at the same time has either finished this version or not begun. */
+        st = exec(s, "BEGIN IMMEDIATE", err);
+        if (st != VX_OK)
+            return st;
         char check[128];
         snprintf(check, sizeof(check),
                  "SELECT 1 FROM schema_migrations WHERE version = %d", v);
         sqlite3_stmt *q;
-        if (sqlite3_prepare_v2(s->db, check, -1, &q, NULL) != SQLITE_OK)
-            return db_error(s, err, "migrate");
+        if (sqlite3_prepare_v2(s->db, check, -1, &q, NULL) != SQLITE_OK) {
+            st = db_error(s, err, "migrate");
+            exec(s, "ROLLBACK", NULL);
+            return st;
+        }
         int rc = sqlite3_step(q);
         sqlite3_finalize(q);
-        if (rc == SQLITE_ROW)
+        if (rc == SQLITE_ROW) {
+            exec(s, "COMMIT", NULL);
             continue;
+        }
         char record[160];
         snprintf(record, sizeof(record),
                  "INSERT INTO schema_migrations VALUES (%d, unixepoch())", v);
-        st = exec(s, "BEGIN IMMEDIATE", err);
-        if (st == VX_OK)
-            st = exec(s, sqlite_migrations[v - 1], err);
+        st = exec(s, sqlite_migrations[v - 1], err);
         if (st == VX_OK)
             st = exec(s, record, err);
         if (st == VX_OK)
@@ -473,7 +481,7 @@ static vx_status sq_doc_entries(store *base, store_kind k, json_t **out,
         json_t *doc = row_json(q, 2);
         const char *parent = (const char *)sqlite3_column_text(q, 1);
         json_t *row =
-            doc ? json_pack("[s s* o]", (const char *)sqlite3_column_text(q, 0),
+            doc ? json_pack("[s s? o]", (const char *)sqlite3_column_text(q, 0),
                             parent, doc)
                 : NULL;
         if (!row || json_array_append_new(arr, row) != 0)
