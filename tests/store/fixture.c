@@ -125,6 +125,16 @@ bool fixture_raw_exec(const char *dsn, const char *sql)
     return ok;
 }
 
+bool fixture_kill_connections(const char *dsn)
+{
+    if (!use_pg)
+        return false;
+    return pg_exec(dsn, "SELECT pg_terminate_backend(pid)"
+                        " FROM pg_stat_activity"
+                        " WHERE datname = current_database()"
+                        " AND pid <> pg_backend_pid()");
+}
+
 const char *fixture_unreachable(void)
 {
     /* Port 1 on loopback: refused at once. */

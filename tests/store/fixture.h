@@ -20,6 +20,10 @@ void fixture_drop(const char *dsn);
 /* Runs `sql` on `dsn` directly; false when the database refuses it. */
 bool fixture_raw_exec(const char *dsn, const char *sql);
 
+/* Cuts every other connection to `dsn`, as a server restart would. False
+ * when the backend has no connections to cut (SQLite). */
+bool fixture_kill_connections(const char *dsn);
+
 /* A DSN that cannot be opened, holding the password "sekrit" where the
  * backend has passwords. */
 const char *fixture_unreachable(void);

@@ -356,6 +356,7 @@ static void test_begin_twice_fails(void **state)
 {
     env *e = *state;
     vx_error err = {0};
+    assert_int_equal(e->ops->commit(e->s, &err), VX_EIO); /* none open */
     OK(e->ops->begin(e->s, E));
     assert_int_equal(e->ops->begin(e->s, &err), VX_EIO);
     e->ops->rollback(e->s);
@@ -380,6 +381,42 @@ static void test_failed_statement_then_rollback(void **state)
     assert_int_equal(e->ops->doc_get(e->s, STORE_FEATURE, "half", &got, &err),
                      VX_ENOTFOUND);
     assert_int_equal(event_total(e), 0);
+}
+
+/* The connection is cut in the middle of a transaction (a database
+ * restart): that transaction fails whole, nothing of it is committed on a
+ * new connection, and the handle works again afterwards. */
+static void test_lost_connection(void **state)
+{
+    env *e = *state;
+    OK(e->ops->begin(e->s, E));
+    put(e, STORE_FEATURE, "before", "p", "{\"name\":\"before\"}");
+    if (!fixture_kill_connections(e->dsn)) {
+        e->ops->rollback(e->s);
+        skip(); /* nothing to cut on this backend */
+    }
+    vx_error err = {0};
+    json_t *d = doc("{\"name\":\"after\"}");
+    vx_status st = e->ops->doc_put(e->s, STORE_FEATURE, "after", "p", d, &err);
+    if (st == VX_OK)
+        st = e->ops->commit(e->s, &err);
+    json_decref(d);
+    assert_int_equal(st, VX_EIO);
+    assert_non_null(strstr(err.message, "database"));
+    e->ops->rollback(e->s);
+    json_t *got = NULL;
+    assert_int_equal(e->ops->doc_get(e->s, STORE_FEATURE, "before", &got, &err),
+                     VX_ENOTFOUND);
+    assert_int_equal(e->ops->doc_get(e->s, STORE_FEATURE, "after", &got, &err),
+                     VX_ENOTFOUND);
+    assert_int_equal(e->ops->ping(e->s), VX_OK);
+    OK(e->ops->begin(e->s, E));
+    put(e, STORE_FEATURE, "again", "p", "{\"name\":\"again\"}");
+    OK(e->ops->commit(e->s, E));
+    assert_list(e, STORE_FEATURE, NULL, "again");
+    /* Cut outside a transaction: the next read reconnects by itself. */
+    assert_true(fixture_kill_connections(e->dsn));
+    assert_list(e, STORE_FEATURE, NULL, "again");
 }
 
 /* ---- sequences ---------------------------------------------------------- */
@@ -829,6 +866,7 @@ int main(int argc, char **argv)
         T(test_commit_is_visible_to_others_only_after),
         T(test_begin_twice_fails),
         T(test_failed_statement_then_rollback),
+        T(test_lost_connection),
         T(test_sequences),
         T(test_events_ids_and_shape),
         T(test_events_filters),

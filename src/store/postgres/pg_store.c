@@ -100,6 +100,7 @@ typedef struct pg_store {
     store base;                   /* must be first */
     PGconn *conn;                 /* the connection */
     bool prepared[Q_COUNT_STMTS]; /* prepared on this connection */
+    bool in_tx;                   /* between a successful begin and the end */
     bool imported;                /* event_put ran in this transaction */
     char where[WHERE_MAX];        /* redacted DSN, for messages */
 } pg_store;
@@ -162,12 +163,15 @@ static void no_notices(void *ud, const char *msg)
     (void)msg;
 }
 
-/* Reconnects a broken connection when no transaction is open. True when
- * the connection is usable. */
+/* Reconnects a broken connection, but never inside a transaction: the rest
+ * of it would run on the new connection in autocommit, committing half of
+ * it. True when the connection is usable. */
 static bool ensure_conn(pg_store *s)
 {
     if (PQstatus(s->conn) == CONNECTION_OK)
         return true;
+    if (s->in_tx)
+        return false;
     PQreset(s->conn);
     memset(s->prepared, 0, sizeof(s->prepared));
     return PQstatus(s->conn) == CONNECTION_OK;
@@ -179,8 +183,7 @@ static vx_status run(pg_store *s, int q, int n, const char *const *params,
                      PGresult **out, vx_error *err, const char *what)
 {
     *out = NULL;
-    bool idle = PQtransactionStatus(s->conn) == PQTRANS_IDLE ||
-                PQstatus(s->conn) == CONNECTION_BAD;
+    bool idle = !s->in_tx;
     for (int attempt = 0;; attempt++) {
         if (idle && !ensure_conn(s))
             return db_error(s, NULL, err, what);
@@ -344,8 +347,7 @@ static vx_status pg_ping(store *base)
 static vx_status pg_begin(store *base, vx_error *err)
 {
     pg_store *s = (pg_store *)base;
-    if (PQstatus(s->conn) == CONNECTION_OK &&
-        PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+    if (s->in_tx)
         return vx__error_set(err, VX_EIO, "",
                              "database: a transaction is already open");
     if (!ensure_conn(s))
@@ -365,6 +367,7 @@ static vx_status pg_begin(store *base, vx_error *err)
     if (st != VX_OK && PQstatus(s->conn) == CONNECTION_OK &&
         PQtransactionStatus(s->conn) != PQTRANS_IDLE)
         exec(s, "ROLLBACK", NULL, "rollback");
+    s->in_tx = st == VX_OK;
     return st;
 }
 
@@ -372,6 +375,9 @@ static vx_status pg_commit(store *base, vx_error *err)
 {
     pg_store *s = (pg_store *)base;
     vx_status st = VX_OK;
+    if (!s->in_tx)
+        return vx__error_set(err, VX_EIO, "",
+                             "database: commit: no transaction is open");
     if (PQtransactionStatus(s->conn) == PQTRANS_INERROR)
         return vx__error_set(err, VX_EIO, "",
                              "database: commit: the transaction failed "
@@ -383,6 +389,11 @@ static vx_status pg_commit(store *base, vx_error *err)
                   " FROM (SELECT max(id) AS m FROM events) x"
                   " WHERE m IS NOT NULL",
                   err, "commit");
+    if (st == VX_OK && PQstatus(s->conn) == CONNECTION_BAD)
+        st = vx__error_set(err, VX_EIO, "",
+                           "database unavailable: lost the connection to %s "
+                           "during the transaction; nothing was saved",
+                           s->where);
     if (st != VX_OK)
         return st;
     PGresult *res = PQexec(s->conn, "COMMIT");
@@ -402,6 +413,7 @@ static vx_status pg_commit(store *base, vx_error *err)
     }
     PQclear(res);
     s->imported = false;
+    s->in_tx = false; /* COMMIT ends the transaction, even when it fails */
     return st;
 }
 
@@ -409,6 +421,7 @@ static void pg_rollback(store *base)
 {
     pg_store *s = (pg_store *)base;
     s->imported = false;
+    s->in_tx = false;
     if (PQstatus(s->conn) == CONNECTION_OK &&
         PQtransactionStatus(s->conn) != PQTRANS_IDLE)
         exec(s, "ROLLBACK", NULL, "rollback");
