@@ -49,4 +49,16 @@ static_assert(VX_LIMIT_HTTP_BODY_DEFAULT <= VX_LIMIT_HTTP_BODY_MAX,
 static_assert(VX_LIMIT_HTTP_SEGMENTS <= 32, "route specificity fits 32 bits");
 /* ---- end HTTP server --------------------------------------------------- */
 
+/* ---- store: waiting on the database ------------------------------------ */
+/* How long a writer waits for the one before it (SQLite busy timeout,
+ * PostgreSQL lock_timeout on the write lock) before failing. */
+#define VX_LIMIT_DB_WAIT_MS 5000
+/* PostgreSQL: one statement at most; a session idle inside a transaction
+ * this long is cut, releasing the write lock; connecting at most (s). */
+#define VX_LIMIT_DB_STATEMENT_MS    60000
+#define VX_LIMIT_DB_IDLE_TX_MS      60000
+#define VX_LIMIT_DB_CONNECT_SECS    5
+#define VX_LIMIT_DB_COPY_EVENT_PAGE 500 /* events per read in store_copy */
+/* ---- end store --------------------------------------------------------- */
+
 #endif

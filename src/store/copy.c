@@ -6,9 +6,8 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/limits.h"
 #include "store/store.h"
-
-#define COPY_EVENT_PAGE 500 /* events read per query */
 
 static const char *const KIND_NAMES[STORE_KIND_COUNT] = {
     [STORE_PROJECT] = "projects",
@@ -120,8 +119,9 @@ static vx_status copy_events(store *from, store *to, store_copy_stats *stats,
     vx_status st = VX_OK;
     int64_t total = 1;
     for (int64_t offset = 0; st == VX_OK && offset < total;
-         offset += COPY_EVENT_PAGE) {
-        store_event_filter f = {.offset = offset, .limit = COPY_EVENT_PAGE};
+         offset += VX_LIMIT_DB_COPY_EVENT_PAGE) {
+        store_event_filter f = {.offset = offset,
+                                .limit = VX_LIMIT_DB_COPY_EVENT_PAGE};
         json_t *page = NULL;
         st = from->ops->event_query(from, &f, &page, &total, err);
         size_t i;

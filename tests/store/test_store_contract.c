@@ -364,6 +364,29 @@ static void test_begin_twice_fails(void **state)
     OK(e->ops->commit(e->s, E));
 }
 
+/* A writer waits for the one before it, but not forever: past the wait
+ * limit (VX_LIMIT_DB_WAIT_MS) begin fails cleanly, and works again once the
+ * first writer is done. */
+static void test_busy_writer_times_out(void **state)
+{
+    env *e = *state;
+    const store_ops *ops;
+    store *b = open_store(e->dsn, &ops);
+    OK(e->ops->begin(e->s, E));
+    put(e, STORE_FEATURE, "held", "p", "{\"name\":\"held\"}");
+    vx_error err = {0};
+    assert_int_equal(ops->begin(b, &err), VX_EIO);
+    assert_true(err.message[0] != '\0');
+    ops->rollback(b);
+    OK(e->ops->commit(e->s, E));
+    OK(ops->begin(b, E));
+    json_t *got = NULL;
+    OK(ops->doc_get(b, STORE_FEATURE, "held", &got, E));
+    json_decref(got);
+    OK(ops->commit(b, E));
+    ops->close(b);
+}
+
 /* A statement that fails inside a transaction fails the transaction: the
  * caller rolls back and nothing of it stays. */
 static void test_failed_statement_then_rollback(void **state)
@@ -865,6 +888,7 @@ int main(int argc, char **argv)
         T(test_rollback_discards_everything),
         T(test_commit_is_visible_to_others_only_after),
         T(test_begin_twice_fails),
+        T(test_busy_writer_times_out),
         T(test_failed_statement_then_rollback),
         T(test_lost_connection),
         T(test_sequences),

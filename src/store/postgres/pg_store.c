@@ -5,8 +5,8 @@
  * any number of processes run one at a time, each seeing everything
  * committed before it: the same guarantee as SQLite's BEGIN IMMEDIATE, and
  * no serialization failures to retry. Waiting for that lock is bounded by
- * lock_timeout (5 s unless the DSN sets options). Invariant: no message
- * carries the DSN's password (store_dsn_redact). */
+ * lock_timeout (VX_LIMIT_DB_WAIT_MS unless the DSN sets options).
+ * Invariant: no message carries the DSN's password (store_dsn_redact). */
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +14,7 @@
 
 #include "base/alloc.h"
 #include "base/error.h"
+#include "base/limits.h"
 #include "store/postgres/pg_store.h"
 
 enum {
@@ -152,10 +153,15 @@ static vx_status db_error(pg_store *s, const PGresult *res, vx_error *err,
  * lock_timeout bounds the wait for the write lock, statement_timeout any
  * one statement, and idle_in_transaction_session_timeout frees the lock of
  * a process that stopped in the middle of a transaction. */
-#define SESSION_OPTIONS                                                        \
-    "-c lock_timeout=5s -c statement_timeout=60s"                              \
-    " -c idle_in_transaction_session_timeout=60s"                              \
-    " -c client_min_messages=warning"
+static void session_options(char *buf, size_t cap)
+{
+    snprintf(buf, cap,
+             "-c lock_timeout=%d -c statement_timeout=%d"
+             " -c idle_in_transaction_session_timeout=%d"
+             " -c client_min_messages=warning",
+             VX_LIMIT_DB_WAIT_MS, VX_LIMIT_DB_STATEMENT_MS,
+             VX_LIMIT_DB_IDLE_TX_MS);
+}
 
 static void no_notices(void *ud, const char *msg)
 {
@@ -248,11 +254,15 @@ static vx_status pg_open(const char *dsn, store **out, vx_error *err)
     s->base.ops = &store_postgres_ops;
     store_dsn_redact(dsn, s->where, sizeof(s->where));
     /* Defaults first: the URI (expanded from dbname) overrides them. */
+    char options[256], connect_secs[16];
+    session_options(options, sizeof(options));
+    snprintf(connect_secs, sizeof(connect_secs), "%d",
+             VX_LIMIT_DB_CONNECT_SECS);
     const char *const keys[] = {"application_name", "connect_timeout",
                                 "client_encoding",  "options",
                                 "dbname",           NULL};
-    const char *const vals[] = {"vexil",         "5", "UTF8",
-                                SESSION_OPTIONS, dsn, NULL};
+    const char *const vals[] = {"vexil", connect_secs, "UTF8",
+                                options, dsn,          NULL};
     s->conn = PQconnectdbParams(keys, vals, 1);
     if (!s->conn) {
         vx__free(s);

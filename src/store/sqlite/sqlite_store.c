@@ -10,6 +10,7 @@
 
 #include "base/alloc.h"
 #include "base/error.h"
+#include "base/limits.h"
 #include "store/sqlite/sqlite_store.h"
 
 enum {
@@ -138,12 +139,24 @@ static vx_status sq_open(const char *dsn, store **out, vx_error *err)
         sq_close(&s->base);
         return VX_EIO;
     }
-    sqlite3_busy_timeout(s->db, 5000);
-    vx_status st = exec(s,
-                        "PRAGMA journal_mode = WAL;"
-                        "PRAGMA synchronous = NORMAL;"
-                        "PRAGMA foreign_keys = ON;",
-                        err);
+    sqlite3_busy_timeout(s->db, VX_LIMIT_DB_WAIT_MS);
+    /* Switching a new file to WAL needs it alone, and SQLite answers BUSY
+     * at once, without the busy handler, when another connection is
+     * opening it too: retry for as long as a writer would wait. */
+    vx_status st = VX_EIO;
+    for (int waited = 0; st != VX_OK && waited <= VX_LIMIT_DB_WAIT_MS;
+         waited += 10) {
+        st = exec(s, "PRAGMA journal_mode = WAL", err);
+        if (st != VX_OK && (sqlite3_errcode(s->db) & 0xff) != SQLITE_BUSY)
+            break;
+        if (st != VX_OK)
+            sqlite3_sleep(10);
+    }
+    if (st == VX_OK)
+        st = exec(s,
+                  "PRAGMA synchronous = NORMAL;"
+                  "PRAGMA foreign_keys = ON;",
+                  err);
     if (st != VX_OK) {
         sq_close(&s->base);
         return st;
