@@ -6,7 +6,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 SPECS      ?= $(abspath ../shared/specs)
 
-.PHONY: all build deps test-deps run test unit asan fuzz-smoke compat integration ui lint fuzz bench bench-server format clean
+.PHONY: all build deps test-deps run test unit asan fuzz-smoke compat integration ui store-pg lint fuzz bench bench-server format clean
 
 all: build
 
@@ -33,8 +33,9 @@ run: build
 
 # Every suite: unit + spec (ctest), the same under ASan+UBSan, a short run
 # of each fuzzer, the differential test against the real Unleash Node SDK,
-# the browser tests of the web console, and the source checks.
-test: test-deps lint unit asan fuzz-smoke compat integration ui
+# the browser tests of the web console, the PostgreSQL backend on a
+# private server, and the source checks.
+test: test-deps lint unit asan fuzz-smoke compat integration ui store-pg
 	@echo "make test: all suites passed"
 
 unit: build
@@ -65,6 +66,17 @@ integration: build
 ui: build test-deps
 	@VEXIL_BIN=$(abspath $(BUILD))/src/cli/vexil VEXIL_UI_ARTIFACTS=$(abspath $(BUILD))/ui-artifacts \
 	  tests/ui/run.sh
+
+# The PostgreSQL backend on a private server (tests/support/pg.sh starts it
+# in a temporary directory and stops it after): the store contract suite,
+# `vexil migrate` from SQLite, and the integration tests with every server
+# on PostgreSQL (VEXIL_IT_PG_DSN).
+store-pg: build test-deps
+	@tests/support/pg.sh run sh -c '\
+	  ctest --test-dir $(BUILD) --output-on-failure -R "^(store_contract_pg|cli_migrate_pg)$$" \
+	    --no-tests=error && \
+	  VEXIL_IT_PG_DSN="$$VEXIL_TEST_PG_DSN" VEXIL_BIN=$(abspath $(BUILD))/src/cli/vexil \
+	    tests/integration/run.sh'
 
 lint:
 	@tools/check-source.sh

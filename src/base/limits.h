@@ -83,5 +83,16 @@ static_assert(VX_LIMIT_HTTP_SEGMENTS <= 32, "route specificity fits 32 bits");
 #define VX_LIMIT_SDK_STREAM_IDLE_SECS 60   /* silent stream (4 heartbeats) */
 #define VX_LIMIT_SDK_MIN_INTERVAL_MS  10   /* refresh and metrics periods */
 #define VX_LIMIT_SDK_URL_BYTES        2048 /* server URL, token, names */
+/* ---- store: waiting on the database ------------------------------------ */
+/* How long a writer waits for the one before it (SQLite busy timeout,
+ * PostgreSQL lock_timeout on the write lock) before failing. */
+#define VX_LIMIT_DB_WAIT_MS 5000
+/* PostgreSQL: one statement at most; a session idle inside a transaction
+ * this long is cut, releasing the write lock; connecting at most (s). */
+#define VX_LIMIT_DB_STATEMENT_MS    60000
+#define VX_LIMIT_DB_IDLE_TX_MS      60000
+#define VX_LIMIT_DB_CONNECT_SECS    5
+#define VX_LIMIT_DB_COPY_EVENT_PAGE 500 /* events per read in store_copy */
+/* ---- end store --------------------------------------------------------- */
 
 #endif

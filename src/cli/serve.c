@@ -45,7 +45,8 @@ static const struct setting {
 } settings[NSETTINGS] = {
     {"host", "VEXIL_HOST", "ADDR", "address to listen on"},
     {"port", "VEXIL_PORT", "N", "TCP port (0 = any free port)"},
-    {"database", "VEXIL_DATABASE", "DSN", "database, sqlite:PATH"},
+    {"database", "VEXIL_DATABASE", "DSN",
+     "database, sqlite:PATH or postgres://USER@HOST:PORT/DB"},
     {"threads", "VEXIL_THREADS", "N", "worker threads"},
     {"max-body", "VEXIL_MAX_BODY", "BYTES",
      "request body limit (suffix k or m: KiB, MiB)"},
@@ -294,7 +295,9 @@ static void log_line(void *ud, const char *level, const char *msg)
 
 static void print_service_error(const char *what, const vx_error *err)
 {
-    fprintf(stderr, "vexil: %s: %s%s%s\n", what, err->path[0] ? err->path : "",
+    char shown[WHERE_MAX]; /* `what` may be a DSN with a password */
+    svc_dsn_redact(what, shown, sizeof(shown));
+    fprintf(stderr, "vexil: %s: %s%s%s\n", shown, err->path[0] ? err->path : "",
             err->path[0] ? ": " : "",
             err->message[0] ? err->message : vx_status_str(err->code));
 }
@@ -504,21 +507,87 @@ out:
 static void migrate_usage(FILE *out)
 {
     fputs("usage: vexil migrate [--database DSN] [--config FILE]\n"
+          "       vexil migrate --from DSN --to DSN\n"
           "\n"
           "Applies pending database migrations and prints how many ran.\n"
           "  --database DSN   VEXIL_DATABASE   default sqlite:./data/vexil.db\n"
-          "  --config FILE    VEXIL_CONFIG     config file (key = value)\n",
+          "  --config FILE    VEXIL_CONFIG     config file (key = value)\n"
+          "\n"
+          "With --from and --to, moves a whole installation instead: every\n"
+          "project, flag, segment, token, sequence and the whole audit log\n"
+          "(ids and times kept) from one database into another, which must\n"
+          "be empty, in one transaction. Stop the servers using --from "
+          "first.\n"
+          "  --from DSN       e.g. sqlite:./data/vexil.db\n"
+          "  --to DSN         e.g. postgres://vexil@db:5432/vexil\n",
           out);
+}
+
+typedef struct migrate_opts {
+    const char *from; /* --from */
+    const char *to;   /* --to */
+} migrate_opts;
+
+static bool migrate_extra(int ch, void *ud)
+{
+    migrate_opts *o = ud;
+    if (ch == 'f')
+        o->from = optarg;
+    else if (ch == 't')
+        o->to = optarg;
+    else
+        return false;
+    return true;
+}
+
+/* `vexil migrate --from A --to B`. */
+static int copy_database(const migrate_opts *o)
+{
+    if (!o->from || !o->to || !*o->from || !*o->to) {
+        fprintf(stderr, "vexil: migrate: --from and --to go together\n");
+        migrate_usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    svc_copy_stats stats;
+    vx_error err;
+    memset(&err, 0, sizeof(err));
+    vx_status st = svc_copy_database(o->from, o->to, &stats, &err);
+    if (st != VX_OK) {
+        print_service_error("migrate", &err);
+        return st == VX_EINVAL || st == VX_ECONFLICT ? CLI_EXIT_USAGE
+                                                     : CLI_EXIT_FAIL;
+    }
+    printf("vexil: moved %lld documents (%lld flags), %lld sequences and "
+           "%lld events\n",
+           (long long)stats.documents, (long long)stats.flags,
+           (long long)stats.sequences, (long long)stats.events);
+    return CLI_EXIT_OK;
 }
 
 int cli_migrate_main(int argc, char **argv)
 {
     int rc = CLI_EXIT_USAGE;
     conf c;
-    rc = parse_args(argc, argv, "migrate", MASK_DB, NULL, migrate_usage, NULL,
-                    NULL, &c);
+    static const struct option extra[] = {
+        {"from", required_argument, NULL, 'f'},
+        {"to", required_argument, NULL, 't'},
+        {NULL, 0, NULL, 0},
+    };
+    migrate_opts o = {NULL, NULL};
+    rc = parse_args(argc, argv, "migrate", MASK_DB, extra, migrate_usage,
+                    migrate_extra, &o, &c);
     if (rc != -1)
         goto out;
+    if (o.from || o.to) {
+        if (c.flag[SET_DATABASE]) {
+            fprintf(stderr, "vexil: migrate: --database does not go with "
+                            "--from/--to\n");
+            rc = CLI_EXIT_USAGE;
+            goto out;
+        }
+        rc = copy_database(&o);
+        goto out;
+    }
     int applied = 0;
     vx_error err;
     memset(&err, 0, sizeof(err));
