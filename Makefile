@@ -6,7 +6,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 SPECS      ?= $(abspath ../shared/specs)
 
-.PHONY: all build deps test-deps run test unit asan fuzz-smoke compat integration ui store-pg lint fuzz bench bench-server format clean
+.PHONY: all build deps test-deps run test unit asan fuzz-smoke compat integration ui store-pg lint fuzz bench bench-server bench-sdk format clean
 
 all: build
 
@@ -94,6 +94,12 @@ bench: deps
 bench-server: build
 	@command -v wrk >/dev/null || scripts/deps.sh bench
 	@bench/server/run.sh $(abspath $(BUILD))/src/cli/vexil
+
+# SDK endpoints under wrk (frontend, OFREP, client features 200/304); builds
+# the server in Release into build-bench/.
+bench-sdk: deps
+	@command -v wrk >/dev/null || scripts/deps.sh bench
+	@bench/server/sdk.sh
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

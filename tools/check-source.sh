@@ -27,6 +27,9 @@ fi
 if grep -nE '#include "(cli|store|service|server|guard|ai|gateway)/' $(git ls-files 'src/core/*'); then
   echo "check-source: src/core must not include modules above it"; status=1
 fi
+if grep -nE '#include "(cli|store|service|server|guard|ai|gateway)/' $(git ls-files 'src/sdk/*'); then
+  echo "check-source: src/sdk (libvexil-client) uses only base and the public API"; status=1
+fi
 if grep -nE '#include "(core|base)/' $(git ls-files 'src/cli/*'); then
   echo "check-source: src/cli uses only include/vexil"; status=1
 fi

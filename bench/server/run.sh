@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Server benchmarks for the admin API (figures, not pass/fail):
 #   - start to ready with 10,000 flags, and idle RSS after start;
-#   - sustained admin writes (flag metadata updates) per second, with wrk.
+#   - sustained admin writes (flag metadata updates) per second, with wrk:
+#     first with no SDK connected, then with the production environment
+#     served to SDKs (each write is then patched into what SDKs are served),
+#     and the RSS with that environment in memory.
 # Usage: bench/server/run.sh [VEXIL_BIN]   (needs wrk: apt-get install wrk)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -16,11 +19,12 @@ trap cleanup EXIT
 command -v wrk >/dev/null || { echo "bench/server: wrk is not installed (apt-get install wrk)"; exit 1; }
 
 token="*:*.$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+client="*:production.$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 port=$(( 20000 + RANDOM % 20000 ))
 url="http://127.0.0.1:$port"
 
 start() {
-  INIT_ADMIN_API_TOKENS="$token" "$bin" serve --port "$port" --database "sqlite:$tmp/v.db" \
+  INIT_ADMIN_API_TOKENS="$token" INIT_CLIENT_API_TOKENS="$client" "$bin" serve --port "$port" --database "sqlite:$tmp/v.db" \
     --log-requests off --max-body 67108864 >"$tmp/out.log" 2>"$tmp/err.log" &
   pid=$!
 }
@@ -89,6 +93,15 @@ LUA
 wrk -t2 -c4 -d"${secs}s" -s "$tmp/put.lua" "$url" | tee "$tmp/wrk.out" | grep -E "Requests/sec|Latency|non2xx|requests in"
 echo "admin_writes_per_sec=$(awk '/Requests\/sec/ {print $2}' "$tmp/wrk.out")"
 echo "rss_after_writes_mb=$(awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$pid/status")"
+echo "== admin writes with production served to SDKs, 4 and 32 connections, ${secs}s"
+curl -s -o /dev/null -H "Authorization: $client" "$url/api/client/features"
+echo "rss_sdk_live_mb=$(awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$pid/status")"
+for c in 4 32; do
+  wrk -t2 -c$c -d"${secs}s" -s "$tmp/put.lua" "$url" >"$tmp/wrk2.out"
+  echo "admin_writes_per_sec_sdk_live_c$c=$(awk '/Requests\/sec/ {print $2}' "$tmp/wrk2.out") $(grep -E 'Latency' "$tmp/wrk2.out" | tr -s ' ')"
+done
+curl -s "$url/metrics" | grep '^vexil_sdk_rebuild_seconds' | sed 's/ /=/'
+echo "rss_after_writes_sdk_live_mb=$(awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$pid/status")"
 events=$(curl -s -H "Authorization: $token" "$url/api/admin/search/events?limit=1" | jq .total)
 echo "events_total=$events"
 stop

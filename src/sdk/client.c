@@ -622,11 +622,14 @@ static void stream_backup(vx_client *c, bool hydrate, const char *data,
         json_decref(doc);
         return;
     }
-    if (hydrate || !c->bk_events) {
+    if (hydrate) {
         json_decref(c->bk_events);
         c->bk_events = json_incref(events);
-    } else {
+    } else if (c->bk_events) {
         json_array_extend(c->bk_events, events);
+    } else {
+        json_decref(doc); /* deltas without their hydration: no backup */
+        return;
     }
     json_decref(doc);
     json_t *body = json_pack("{sO}", "events", c->bk_events);
@@ -644,8 +647,8 @@ static vx_status on_event(void *ud, const char *event, const char *data,
     vx_client *c = ud;
     bool hydrate = strcmp(event, "unleash-connected") == 0;
     if (!hydrate && strcmp(event, "unleash-updated") != 0) {
-        if (strcmp(event, "fetch-mode") == 0 &&
-            strncmp(data, "polling", len) == 0 && len == 7) {
+        if (strcmp(event, "fetch-mode") == 0 && len == 7 &&
+            memcmp(data, "polling", 7) == 0) {
             to_polling(c, "the server asks for polling");
             return VX_ECONFLICT; /* ends the stream */
         }
@@ -1200,7 +1203,7 @@ VX_API bool vx_client_is_enabled(vx_client *c, vx_scratch *sc, const char *name,
     bool on = s && vx_is_enabled(s, sc, name, len, ctx);
     vx_snapshot_unref(s);
     if (c->metrics_on)
-        sdk_usage_count(&c->usage, vx_client_now_ms(), name, len, on, NULL, 0);
+        sdk_usage_count(&c->usage, name, len, on, NULL, 0);
     return on;
 }
 
@@ -1215,8 +1218,8 @@ VX_API void vx_client_get_variant(vx_client *c, const vx_snapshot *s,
         out->name = (vx_str){"disabled", 8};
     }
     if (c->metrics_on)
-        sdk_usage_count(&c->usage, vx_client_now_ms(), name, len,
-                        out->feature_enabled, out->name.ptr, out->name.len);
+        sdk_usage_count(&c->usage, name, len, out->feature_enabled,
+                        out->name.ptr, out->name.len);
 }
 
 VX_API void vx_client_get_stats(vx_client *c, vx_client_stats *out)

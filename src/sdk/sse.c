@@ -4,7 +4,9 @@
  * data lines accumulate; a blank line dispatches the event unless it has
  * no data; `id` with a NUL is ignored; `retry` takes digits only.
  *
- * Invariant: line_len <= max and data_len <= max at all times. */
+ * Invariant: line_len <= max and data_len <= max at all times, and a line
+ * longer than max fails the same way however the input is split (checked
+ * by tests/fuzz/fuzz_sse.c). */
 #include "sdk/sse.h"
 
 #include <string.h>
@@ -35,6 +37,7 @@ void sdk_sse_reset(sdk_sse *p)
     p->has_data = false;
     p->after_cr = false;
     p->bom_checked = false;
+    p->bom_n = 0;
     p->event[0] = '\0';
 }
 
@@ -126,12 +129,22 @@ static vx_status line(sdk_sse *p, const char *s, size_t n)
 vx_status sdk_sse_feed(sdk_sse *p, const char *buf, size_t len)
 {
     size_t i = 0;
-    if (!p->bom_checked && len) {
-        /* A UTF-8 BOM may start the stream; it can be split across feeds
-         * only by a pathological sender, which we do not support. */
-        if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
-            i = 3;
+    /* A UTF-8 BOM may start the stream, split across feeds like the rest. */
+    static const char bom[] = "\xEF\xBB\xBF";
+    while (!p->bom_checked && i < len) {
+        if (buf[i] == bom[p->bom_n]) {
+            i++;
+            if (++p->bom_n == 3)
+                p->bom_checked = true;
+            continue;
+        }
+        /* Not a BOM: the bytes matched so far start the first line. */
         p->bom_checked = true;
+        vx_status st = reserve(&p->line, &p->line_cap, p->bom_n, p->max);
+        if (st != VX_OK)
+            return st;
+        memcpy(p->line, bom, p->bom_n);
+        p->line_len = p->bom_n;
     }
     while (i < len) {
         char ch = buf[i];
@@ -166,6 +179,8 @@ vx_status sdk_sse_feed(sdk_sse *p, const char *buf, size_t len)
             p->line_len += n;
             st = line(p, p->line, p->line_len);
             p->line_len = 0;
+        } else if (n > p->max) {
+            return VX_ELIMIT; /* as if it had been buffered */
         } else {
             st = line(p, s, n);
         }

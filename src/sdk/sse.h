@@ -33,6 +33,7 @@ typedef struct sdk_sse {
     bool has_data;                /* a data field was seen */
     bool after_cr;                /* the last byte was CR (CRLF split) */
     bool bom_checked;             /* the leading BOM was looked for */
+    size_t bom_n;                 /* BOM bytes matched so far */
     size_t max;                   /* bound on line and data */
     char event[SDK_SSE_NAME_MAX]; /* type of the event being read */
     char id[SDK_SSE_NAME_MAX];    /* last event id */

@@ -6,6 +6,7 @@
 #include "sdk/usage.h"
 
 #include <string.h>
+#include <time.h>
 
 #include "base/alloc.h"
 #include "base/limits.h"
@@ -120,8 +121,16 @@ static sdk_usage_variant *find_variant(sdk_usage_bucket *b, sdk_usage_flag *f,
     return v;
 }
 
-void sdk_usage_count(sdk_usage *u, int64_t now_ms, const char *name, size_t len,
-                     bool yes, const char *variant, size_t vlen)
+/* The wall clock, read once per bucket (not on every count). */
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void sdk_usage_count(sdk_usage *u, const char *name, size_t len, bool yes,
+                     const char *variant, size_t vlen)
 {
     if (len == 0 || len > VX_LIMIT_NAME_BYTES ||
         (variant && (vlen == 0 || vlen > VX_LIMIT_NAME_BYTES)))
@@ -130,7 +139,7 @@ void sdk_usage_count(sdk_usage *u, int64_t now_ms, const char *name, size_t len,
     pthread_mutex_lock(&u->mu);
     sdk_usage_bucket *b = &u->b[u->active];
     if (b->start_ms == 0)
-        b->start_ms = now_ms;
+        b->start_ms = wall_ms();
     sdk_usage_flag *f = find_flag(b, h, name, len);
     if (!f) {
         b->dropped++;

@@ -40,7 +40,7 @@ typedef struct sdk_usage_bucket {
     uint32_t nvariants;          /* used */
     char *names;                 /* pool of names */
     size_t names_len;            /* used bytes */
-    int64_t start_ms;            /* first count (0 = empty) */
+    int64_t start_ms;            /* wall time of the first count, 0 = none */
     uint64_t dropped;            /* counts lost to a full table */
 } sdk_usage_bucket;
 
@@ -57,8 +57,8 @@ void sdk_usage_release(sdk_usage *u);
 /* Counts one answer for flag `name[0..len)`: yes or no, and, when
  * `variant` is not NULL, one for that variant name. Never allocates; a
  * count that does not fit the tables is added to `dropped`. Thread-safe. */
-void sdk_usage_count(sdk_usage *u, int64_t now_ms, const char *name, size_t len,
-                     bool yes, const char *variant, size_t vlen);
+void sdk_usage_count(sdk_usage *u, const char *name, size_t len, bool yes,
+                     const char *variant, size_t vlen);
 
 /* Makes the other bucket active and returns the one that was (only the
  * background thread may call this, and must sdk_usage_clear the result

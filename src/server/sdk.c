@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <malloc.h>
 #include <zlib.h>
 
 #include "base/alloc.h"
@@ -869,9 +870,10 @@ struct sdk_sub {
 
 typedef struct env_slot {
     char name[ENV_NAME_MAX];               /* environment */
-    sdk_state *cur;                        /* published state */
+    sdk_state *cur;                        /* published state, or NULL */
     sdk_index *hist[VX_LIMIT_SDK_HISTORY]; /* oldest first */
     size_t nhist;                          /* used */
+    bool wanted; /* an SDK asked for it: build it (cur is NULL until) */
 } env_slot;
 
 struct sdk_hub {
@@ -894,7 +896,6 @@ struct sdk_hub {
     int64_t rebuilds;      /* counter */
     double last_build_sec; /* last rebuild's duration */
     double last_beat;      /* monotonic time of the last heartbeat */
-    vx_status last_error;  /* of the last rebuild */
 };
 
 __attribute__((format(printf, 3, 4))) static void
@@ -921,7 +922,22 @@ static env_slot *slot_find(sdk_hub *h, const char *env)
 sdk_state *sdk_hub_acquire(sdk_hub *h, const char *env)
 {
     pthread_mutex_lock(&h->mu);
+    /* A write answered before this request began is served: wait for the
+     * publish it asked for (writers themselves never wait). */
+    uint64_t target = h->asked;
+    while (h->done < target && !h->stop)
+        pthread_cond_wait(&h->built, &h->mu);
     env_slot *e = slot_find(h, env);
+    if (e && !e->cur) {
+        /* The first SDK request for this environment: have the hub thread
+         * build it, and wait (slots move when the hub installs). */
+        e->wanted = true;
+        uint64_t ticket = ++h->asked;
+        pthread_cond_signal(&h->kick);
+        while (h->done < ticket && !h->stop)
+            pthread_cond_wait(&h->built, &h->mu);
+        e = slot_find(h, env);
+    }
     sdk_state *s = e ? state_ref(e->cur) : NULL;
     pthread_mutex_unlock(&h->mu);
     return s;
@@ -1172,11 +1188,12 @@ vx_status sdk_hub_subscribe(sdk_hub *h, const char *env, const sdk_scope *scope,
     sub->wake_ud = wake_ud;
     sub->hub = h;
     vx_status st = VX_OK;
+    sdk_state_release(sdk_hub_acquire(h, env)); /* materialize it */
     pthread_mutex_lock(&h->mu);
     env_slot *e = slot_find(h, env);
     if (h->streams_closed) {
         st = vx__error_set(err, VX_EIO, "", "the server is stopping");
-    } else if (!e) {
+    } else if (!e || !e->cur) {
         st = vx__error_set(err, VX_ENOTFOUND, "", "environment '%s' not found",
                            env);
     } else if (h->nsubs >= VX_LIMIT_SSE_CLIENTS) {
@@ -1285,31 +1302,41 @@ static void publish(sdk_hub *h, env_slot *e, sdk_state *s)
     sdk_state_release(old);
 }
 
-/* Installs `built` (one new state per environment, taken over; NULL
- * entries keep the current state) as the published set (under h->mu). */
-static vx_status install(sdk_hub *h, sdk_state **built, size_t n, int64_t rev,
-                         vx_error *err)
+/* Installs the environments `names` (a JSON array; NULL keeps the current
+ * set) with the new states in `built` (by environment, taken over; an
+ * environment without one keeps its current state). Under h->mu. */
+static vx_status install(sdk_hub *h, const json_t *names, sdk_state **built,
+                         size_t nbuilt, int64_t rev, vx_error *err)
 {
+    size_t n = names ? json_array_size(names) : h->nenvs;
     env_slot *envs = vx__calloc(n ? n : 1, sizeof(*envs));
     if (!envs)
         return vx__error_set(err, VX_ENOMEM, "", "out of memory");
     for (size_t i = 0; i < n; i++) {
-        env_slot *old = slot_find(h, built[i]->env);
+        char name[ENV_NAME_MAX];
+        snprintf(name, sizeof(name), "%s",
+                 names ? json_string_value(json_array_get(names, i))
+                       : h->envs[i].name);
+        env_slot *old = slot_find(h, name);
         env_slot *e = &envs[i];
         if (old) {
             *e = *old;
             memset(old, 0, sizeof(*old)); /* moved */
-        } else {
-            snprintf(e->name, sizeof(e->name), "%s", built[i]->env);
         }
-        if (e->cur && e->cur->content == built[i]->content) {
-            sdk_state_release(built[i]); /* unchanged: keep the ETags */
-        } else {
-            if (e->cur && built[i]->revision <= e->cur->revision)
-                built[i]->revision = e->cur->revision + 1;
-            publish(h, e, built[i]);
+        snprintf(e->name, sizeof(e->name), "%s", name);
+        for (size_t k = 0; k < nbuilt; k++) {
+            sdk_state *b = built[k];
+            if (!b || strcmp(b->env, name) != 0)
+                continue;
+            if (e->cur && e->cur->content == b->content) {
+                sdk_state_release(b); /* unchanged: keep the ETags */
+            } else {
+                if (e->cur && b->revision <= e->cur->revision)
+                    b->revision = e->cur->revision + 1;
+                publish(h, e, b);
+            }
+            built[k] = NULL;
         }
-        built[i] = NULL;
     }
     /* Environments that are gone. */
     for (size_t i = 0; i < h->nenvs; i++) {
@@ -1325,62 +1352,85 @@ static vx_status install(sdk_hub *h, sdk_state **built, size_t n, int64_t rev,
     return VX_OK;
 }
 
-/* Brings the published states up to the database: patches the flags that
- * events name since the last revision, or rebuilds everything when
- * something else changed. Reads the database outside h->mu; publishes
- * under it. Only the hub thread (and sdk_hub_new) call it. */
+/* Brings the published states up to the database. Only environments an
+ * SDK has asked for are materialized (the others cost nothing until then):
+ * those are patched with the flags that events name since the last
+ * revision, or rebuilt when something else changed; newly asked ones are
+ * built. Reads the database outside h->mu; publishes under it. Only the
+ * hub thread (and sdk_hub_new) call it. */
 static vx_status rebuild(sdk_hub *h, vx_error *err)
 {
     double t0 = mono_sec();
-    json_t *docs = NULL, *changes = NULL;
-    int64_t rev = 0;
-    sdk_state **built = NULL;
-    size_t n = 0;
+    json_t *docs = NULL, *changes = NULL, *names = NULL, *build = NULL;
+    int64_t rev = 0, drev = 0;
+    sdk_state **built = NULL, **cur = NULL;
+    size_t n = 0, nbuilt = 0;
     vx_status st = VX_OK;
     if (h->revision >= 0)
         st = svc_client_changes(h->svc, h->revision, &changes, &rev, err);
     if (st == VX_OK && !changes)
-        st = svc_client_states(h->svc, &docs, &rev, err);
+        st = svc_revision(h->svc, &rev, err);
+    if (st == VX_OK && !changes)
+        st = svc_environment_names(h->svc, &names, err);
     if (st != VX_OK)
         goto out;
-    json_t *by_env = changes ? changes : docs;
-    n = json_object_size(by_env);
-    built = vx__calloc(n ? n : 1, sizeof(*built));
-    if (!built) {
+    /* Which environments are live (their current states, referenced) and
+     * which are to be built whole. */
+    build = json_array();
+    pthread_mutex_lock(&h->mu);
+    n = h->nenvs;
+    cur = vx__calloc(n ? n : 1, sizeof(*cur));
+    for (size_t i = 0; cur && i < n; i++) {
+        env_slot *e = &h->envs[i];
+        cur[i] = changes ? state_ref(e->cur) : NULL;
+        if ((e->cur && !changes) || (!e->cur && e->wanted))
+            json_array_append_new(build, json_string(e->name));
+    }
+    pthread_mutex_unlock(&h->mu);
+    built = vx__calloc(n + json_array_size(build) + 1, sizeof(*built));
+    if (!cur || !built || !build) {
         st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
         goto out;
     }
-    size_t i = 0;
+    for (size_t i = 0; st == VX_OK && i < n; i++) {
+        json_t *v = cur[i] ? json_object_get(changes, cur[i]->env) : NULL;
+        if (v && json_object_size(v))
+            st = state_patch(cur[i], v, rev, &built[nbuilt++], err);
+    }
+    if (st == VX_OK && json_array_size(build))
+        st = svc_client_states(h->svc, build, &docs, &drev, err);
     const char *env;
-    json_t *v;
-    json_object_foreach (by_env, env, v) {
+    json_t *doc;
+    json_object_foreach (docs, env, doc) {
         if (st != VX_OK)
             break;
-        if (changes) {
-            /* The hub thread is the only writer of the slots: reading the
-             * current state without the lock is safe here. */
-            env_slot *e = slot_find(h, env);
-            st = e ? state_patch(e->cur, v, rev, &built[i], err)
-                   : vx__error_set(err, VX_EIO, "", "new environment");
-        } else {
-            st = state_build(env, v, rev, &built[i], err);
-        }
-        i++;
+        st = state_build(env, doc, drev, &built[nbuilt++], err);
     }
     if (st == VX_OK) {
         pthread_mutex_lock(&h->mu);
-        st = install(h, built, n, rev, err);
+        st = install(h, names, built, nbuilt,
+                     changes ? rev
+                     : drev  ? drev
+                             : rev,
+                     err);
         h->rebuilds++;
         h->last_build_sec = mono_sec() - t0;
         wake_all(h);
         pthread_mutex_unlock(&h->mu);
     }
+    if (st == VX_OK && !changes)
+        malloc_trim(0); /* a whole rebuild frees much: give it back */
 out:
-    for (size_t k = 0; built && k < n; k++)
+    for (size_t k = 0; built && k < nbuilt; k++)
         sdk_state_release(built[k]);
+    for (size_t k = 0; cur && k < n; k++)
+        sdk_state_release(cur[k]);
     vx__free(built);
+    vx__free(cur);
     json_decref(docs);
     json_decref(changes);
+    json_decref(names);
+    json_decref(build);
     return st;
 }
 
@@ -1401,19 +1451,21 @@ static void *hub_main(void *arg)
             break;
         uint64_t ticket = h->asked;
         int64_t seen = h->revision;
+        bool wanted = false;
+        for (size_t i = 0; i < h->nenvs; i++)
+            wanted = wanted || (h->envs[i].wanted && !h->envs[i].cur);
         pthread_mutex_unlock(&h->mu);
 
         vx_error err;
         memset(&err, 0, sizeof(err));
         vx_status st = VX_OK;
-        bool writer = ticket != 0;
         int64_t rev = 0;
-        if (svc_revision(h->svc, &rev, &err) == VX_OK && rev != seen) {
+        st = svc_revision(h->svc, &rev, &err);
+        if (st == VX_OK && (rev != seen || wanted)) {
             /* Another process may have changed tokens too. */
-            svc_invalidate(h->svc);
+            if (rev != seen)
+                svc_invalidate(h->svc);
             st = rebuild(h, &err);
-        } else if (writer) {
-            st = VX_OK; /* nothing new since the last rebuild */
         }
         if (st != VX_OK)
             hub_log(h, "error",
@@ -1421,7 +1473,6 @@ static void *hub_main(void *arg)
                     err.message);
 
         pthread_mutex_lock(&h->mu);
-        h->last_error = st;
         if (ticket > h->done)
             h->done = ticket;
         pthread_cond_broadcast(&h->built);
@@ -1437,20 +1488,19 @@ static void *hub_main(void *arg)
     return NULL;
 }
 
-vx_status sdk_hub_sync(sdk_hub *h, vx_error *err)
+void sdk_hub_kick(sdk_hub *h)
 {
     pthread_mutex_lock(&h->mu);
-    uint64_t ticket = ++h->asked;
-    pthread_cond_signal(&h->kick);
-    while (h->done < ticket && !h->stop)
-        pthread_cond_wait(&h->built, &h->mu);
-    vx_status st = h->last_error;
+    bool live = false;
+    for (size_t i = 0; i < h->nenvs; i++)
+        live = live || h->envs[i].cur;
+    /* With no environment served yet there is nothing to bring up to
+     * date: the first SDK request builds from the database as it is. */
+    if (live) {
+        h->asked++;
+        pthread_cond_signal(&h->kick);
+    }
     pthread_mutex_unlock(&h->mu);
-    if (st != VX_OK)
-        return vx__error_set(err, st, "",
-                             "the change is saved but SDKs do not see it yet "
-                             "(rebuilding failed)");
-    return VX_OK;
 }
 
 static pthread_mutex_t *sdk__hub_lock(sdk_hub *h)

@@ -7,10 +7,10 @@
  * flag's serialized JSON, and a cache of response bodies per scope (token
  * projects, filters, segment inlining), each serialized and gzipped once.
  * A rebuild runs on the hub's thread whenever the database revision moves:
- * after a write in this process (sdk_hub_sync waits for it, so a writer
- * reads its own write) or, as a backstop for other processes sharing the
- * database, on a periodic revision check. States whose content did not
- * change are kept, so their ETags stay stable.
+ * after a write in this process (sdk_hub_kick; SDK requests that start
+ * after the write was answered wait for its publish) or, as a backstop for
+ * other processes sharing the database, on a periodic revision check. States
+ * whose content did not change are kept, so their ETags stay stable.
  *
  * The hub also keeps a short history of each environment's flag hashes, to
  * answer /api/client/delta and resume streams, and fans changes out to
@@ -78,10 +78,12 @@ void sdk_hub_close_streams(sdk_hub *h);
 /* Stops the thread, ends every stream, frees. Clears `*h`; accepts NULL. */
 void sdk_hub_free(sdk_hub **h);
 
-/* Makes sure what is published reflects at least the database's current
- * revision (call after a committed write): waits for a rebuild that started
- * after this call, sharing it with concurrent callers. */
-vx_status sdk_hub_sync(sdk_hub *h, vx_error *err);
+/* Tells the hub the database changed (call after a committed write,
+ * before answering it). Never waits: the next sdk_hub_acquire, from any
+ * request that starts after this call, waits for a publish that includes
+ * the change, so whoever saw the write answered reads it on every SDK
+ * endpoint, and concurrent writers share one rebuild. */
+void sdk_hub_kick(sdk_hub *h);
 
 /* The current state of `env` (a new reference), or NULL when there is no
  * such environment. Release with sdk_state_release. */

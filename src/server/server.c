@@ -275,15 +275,9 @@ static void on_request(void *ud, http_req *r)
         http_reply_error(r, st, &err);
         goto out;
     }
-    /* A write is answered once SDKs are served what it changed: the
-     * writer reads its own write on every endpoint. */
-    if (strcmp(route->method, "GET") != 0) {
-        st = sdk_hub_sync(s->hub, &err);
-        if (st != VX_OK) {
-            http_reply_error(r, st, &err);
-            goto out;
-        }
-    }
+    /* SDK requests that start after this answer are served the change. */
+    if (strcmp(route->method, "GET") != 0)
+        sdk_hub_kick(s->hub);
     http_reply_json(r, route->status, answer);
 out:
     json_decref(answer);

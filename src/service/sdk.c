@@ -141,24 +141,45 @@ static vx_status env_names(svc_ctx *c, json_t **out)
     return VX_OK;
 }
 
-vx_status svc_client_states(service *s, json_t **docs, int64_t *revision,
-                            vx_error *err)
+vx_status svc_environment_names(service *s, json_t **out, vx_error *err)
 {
     svc_req req = {0};
     svc_ctx c = {s, &SDK_SYSTEM, &req, err, wall_ms()};
-    json_t *names = NULL;
+    pthread_mutex_lock(&s->mu);
+    vx_status st = env_names(&c, out);
+    pthread_mutex_unlock(&s->mu);
+    return st;
+}
+
+vx_status svc_client_states(service *s, const json_t *envs, json_t **docs,
+                            int64_t *revision, vx_error *err)
+{
+    svc_req req = {0};
+    svc_ctx c = {s, &SDK_SYSTEM, &req, err, wall_ms()};
+    json_t *names = NULL, *want = json_array();
     *docs = NULL;
     *revision = 0;
+    if (!want)
+        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
     pthread_mutex_lock(&s->mu);
     /* The revision first: what is read after it is at least as new, so a
      * state is never labelled newer than what it holds. */
     vx_status st = s->ops->event_last_id(s->st, revision, err);
     if (st == VX_OK)
         st = env_names(&c, &names);
+    size_t i, k;
+    json_t *a, *b;
+    json_array_foreach (names, i, a) {
+        json_array_foreach (envs, k, b) {
+            if (json_equal(a, b))
+                json_array_append(want, a);
+        }
+    }
     if (st == VX_OK)
-        st = svc__client_documents(&c, names, SVC_DOC_TAGS, docs);
+        st = svc__client_documents(&c, want, SVC_DOC_TAGS, docs);
     pthread_mutex_unlock(&s->mu);
     json_decref(names);
+    json_decref(want);
     if (st == VX_EIO)
         atomic_fetch_add(&s->db_errors, 1);
     return st;

@@ -200,13 +200,17 @@ vx_status svc_admin_token(service *s, const char *name, bool rotate,
  * revisions mean the same state. 0 for an empty log. */
 vx_status svc_revision(service *s, int64_t *out, vx_error *err);
 
-/* Every environment's Unleash client-features document as the SDK
- * endpoints serve it (no strategy ids; each feature also carries its "tags"
- * for the tag filter), as {env: document}, from one read of the flags, and
- * the revision it reflects (read first: the documents are at least that
- * new). `*docs` is a new reference. */
-vx_status svc_client_states(service *s, json_t **docs, int64_t *revision,
-                            vx_error *err);
+/* The names of every environment, as a new JSON array of strings. */
+vx_status svc_environment_names(service *s, json_t **out, vx_error *err);
+
+/* The Unleash client-features documents of the environments named in
+ * `envs` (a JSON array; names that do not exist are skipped) as the SDK
+ * endpoints serve them (no strategy ids; each feature also carries its
+ * "tags" for the tag filter), as {env: document}, from one read of the
+ * flags, and the revision they reflect (read first: the documents are at
+ * least that new). `*docs` is a new reference. */
+vx_status svc_client_states(service *s, const json_t *envs, json_t **docs,
+                            int64_t *revision, vx_error *err);
 
 /* What changed since revision `since`, for an incremental update of the
  * published state: `*changes` is {env: {flag: client feature, or null when

@@ -98,6 +98,10 @@ for (const mode of ['GET', 'POST']) {
                     `  playground:      ${JSON.stringify(d[0].vexil)}`,
                   ].join('\n'));
                 }
+                for (const tg of client.getAllToggles()) {
+                  const f = gen.doc.features.find((x) => x.name === tg.name);
+                  assert.equal(tg.impressionData, f.impressionData, `impressionData of toggle ${tg.name}`);
+                }
                 for (const n of names) {
                   compared++;
                   if (sdk[n].enabled) enabled++;

@@ -16,6 +16,7 @@
 //     printed (a figure, not a pass/fail).
 //
 // Environment: VEXIL_BIN (the binary), VEXIL_COMPAT_SEED (base seed),
+// VEXIL_COMPAT_STREAMS (streaming SDKs for the fan-out test, default 50),
 // VEXIL_COMPAT_LIVE_ROUNDS (flag sets, default 10), VEXIL_COMPAT_LIVE_CONTEXTS
 // (contexts per flag set, default 200).
 
@@ -29,6 +30,7 @@ const { srvlib } = L;
 const SEED = L.envInt('VEXIL_COMPAT_SEED', Math.floor(Math.random() * 0x100000000)) >>> 0;
 const ROUNDS = L.envInt('VEXIL_COMPAT_LIVE_ROUNDS', 10);
 const CONTEXTS = L.envInt('VEXIL_COMPAT_LIVE_CONTEXTS', 200);
+const STREAMS = L.envInt('VEXIL_COMPAT_STREAMS', 50);
 
 const serverWithRound = (round, contexts = CONTEXTS) => L.serverWithRound(SEED, round, contexts);
 
@@ -200,6 +202,81 @@ test('polling unleash-client gets 304 while nothing changes, and a 200 with the 
   }
 });
 
+test('unleash-client filters (namePrefix, projectName, tags) and a project-scoped token', async () => {
+  const { srv, clientToken, names } = await serverWithRound(4000, 5);
+  try {
+    // A second project with one flag, tagged; one default flag tagged too.
+    let r = await srv.api('POST', '/api/admin/projects', { body: { id: 'other' } });
+    assert.equal(r.status, 201, srvlib.show(r));
+    r = await srv.api('POST', '/api/admin/projects/other/features', { body: { name: 'other-flag', tags: [{ type: 'simple', value: 'team-x' }] } });
+    assert.equal(r.status, 201, srvlib.show(r));
+    r = await srv.api('POST', `/api/admin/features/${encodeURIComponent(names[1])}/tags`, { body: { type: 'simple', value: 'team-x' } });
+    assert.equal(r.status, 201, srvlib.show(r));
+    r = await srv.api('POST', '/api/admin/api-tokens', { body: { tokenName: 'other-only', type: 'client', environment: L.ENV, projects: ['other'] } });
+    assert.equal(r.status, 201, srvlib.show(r));
+    const otherToken = r.json.secret;
+    r = await srv.api('POST', '/api/admin/api-tokens', { body: { tokenName: 'all-projects', type: 'client', environment: L.ENV, projects: ['*'] } });
+    assert.equal(r.status, 201, srvlib.show(r));
+    const allToken = r.json.secret;
+
+    const seen = async (token, opts) => {
+      const { unleash } = await L.startUnleash(srv, token, opts);
+      try {
+        return unleash.getFeatureToggleDefinitions().map((f) => f.name).sort();
+      } finally {
+        unleash.destroy();
+      }
+    };
+    const all = names.concat(['other-flag']).sort();
+    assert.deepEqual(await seen(allToken, {}), all, 'an all-projects token sees every flag');
+    assert.deepEqual(await seen(clientToken, {}), names.slice().sort(), 'a default:production token sees project default');
+    assert.deepEqual(await seen(otherToken, {}), ['other-flag'], 'a token scoped to project other');
+    assert.deepEqual(await seen(allToken, { projectName: 'other' }), ['other-flag'], 'projectName: other');
+    assert.deepEqual(await seen(allToken, { projectName: 'default' }), names.slice().sort(), 'projectName: default');
+    assert.deepEqual(await seen(otherToken, { projectName: 'default' }), [], 'a scoped token cannot widen its scope');
+    const prefix = names[0].slice(0, 4);
+    assert.deepEqual(await seen(allToken, { namePrefix: prefix }), all.filter((n) => n.startsWith(prefix)), `namePrefix: ${prefix}`);
+    assert.deepEqual(await seen(allToken, { tags: [{ name: 'simple', value: 'team-x' }] }), [names[1], 'other-flag'].sort(), 'tag simple:team-x');
+    // The same on delta polling (the SDK sends the filters there too).
+    const delta = { type: 'polling', format: 'delta' };
+    assert.deepEqual(await seen(otherToken, { experimentalMode: delta }), ['other-flag'], 'scoped token, delta');
+    assert.deepEqual(await seen(allToken, { experimentalMode: delta, namePrefix: prefix }), all.filter((n) => n.startsWith(prefix)), 'namePrefix, delta');
+    assert.deepEqual(await seen(allToken, { experimentalMode: delta, projectName: 'other' }), ['other-flag'], 'projectName, delta');
+    // unleash-client 6.12.1 opens /api/client/streaming without its
+    // namePrefix/projectName/tags query (streaming-fetcher.js), so only the
+    // token's scope can apply there.
+    assert.deepEqual(await seen(otherToken, { experimentalMode: { type: 'streaming' } }), ['other-flag'], 'scoped token, streaming');
+  } finally {
+    await srv.stop();
+  }
+});
+
+test('unleash-client emits impression events for flags with impressionData', async () => {
+  const { srv, clientToken, gen, names } = await serverWithRound(4001, 5);
+  try {
+    const withImpressions = names.slice(0, 3);
+    for (const n of withImpressions) {
+      const r = await srv.api('PUT', `/api/admin/projects/default/features/${encodeURIComponent(n)}`, { body: { impressionData: true } });
+      assert.equal(r.status, 200, srvlib.show(r));
+    }
+    for (const n of names.slice(3)) {
+      const r = await srv.api('PUT', `/api/admin/projects/default/features/${encodeURIComponent(n)}`, { body: { impressionData: false } });
+      assert.equal(r.status, 200, srvlib.show(r));
+    }
+    const { unleash } = await L.startUnleash(srv, clientToken);
+    try {
+      const impressions = [];
+      unleash.on('impression', (e) => impressions.push(e.featureName));
+      for (const n of names) unleash.isEnabled(n, gen.contexts[0]);
+      assert.deepEqual(impressions.sort(), withImpressions.slice().sort());
+    } finally {
+      unleash.destroy();
+    }
+  } finally {
+    await srv.stop();
+  }
+});
+
 // ---- changes through the admin API, seen by streaming and delta SDKs ----------
 
 const P = (f) => `/api/admin/projects/default/features/${encodeURIComponent(f)}`;
@@ -307,6 +384,129 @@ test('streaming unleash-client (experimentalMode streaming) receives every admin
   t.diagnostic(`admin answer received -> SDK 'changed': ${summary(latencies.map((l) => l.fromAnswer))}`);
   t.diagnostic(`toggles only, request start -> 'changed': ${summary(latencies.filter((l) => l.what.startsWith('toggle')).map((l) => l.fromRequest))}`);
 });
+
+test(`a change reaches ${STREAMS} streaming unleash-clients at once`, async (t) => {
+  const { srv, clientToken, gen } = await serverWithRound(3002, 5);
+  const sdks = [];
+  try {
+    for (let i = 0; i < STREAMS; i++) {
+      sdks.push(await L.startUnleash(srv, clientToken, { experimentalMode: { type: 'streaming' }, instanceId: `fan-${i}` }));
+    }
+    const f = gen.doc.features[0];
+    const all = [];
+    let state = f.enabled;
+    for (let k = 0; k < 6; k++) {
+      state = !state;
+      const t0 = performance.now();
+      const arrivals = sdks.map(({ unleash }) => once(unleash, 'changed').then(() => performance.now() - t0));
+      const r = await srv.api('POST', `${E(f.name)}/${state ? 'on' : 'off'}`);
+      assert.equal(r.status, 200, srvlib.show(r));
+      const times = await L.within(Promise.all(arrivals), 5000, () => `not every streaming SDK saw change ${k}`);
+      if (!state) {
+        for (const { unleash } of sdks) assert.equal(unleash.isEnabled(f.name, gen.contexts[0]), false, `${f.name} is off after change ${k}`);
+      }
+      all.push(Math.max(...times));
+      t.diagnostic(`change ${k}: admin request start -> last of ${STREAMS} SDKs 'changed': ${Math.max(...times).toFixed(1)} ms (first ${Math.min(...times).toFixed(1)} ms)`);
+    }
+    t.diagnostic(`time until the last of ${STREAMS} streaming SDKs has a change: ${summary(all)}`);
+    for (const { events } of sdks) assert.deepEqual(events.filter((e) => e.startsWith('error')), []);
+  } finally {
+    for (const { unleash } of sdks) unleash.destroy();
+    await srv.stop();
+  }
+});
+
+// A TCP relay in front of the server, so that a test can cut every
+// connection, or point the SDK at a restarted server on another port.
+async function relay(targetPort) {
+  const net = require('node:net');
+  const sockets = new Set();
+  let target = targetPort;
+  const server = net.createServer((down) => {
+    const up = net.connect(target, '127.0.0.1');
+    sockets.add(down);
+    sockets.add(up);
+    const end = () => {
+      down.destroy();
+      up.destroy();
+      sockets.delete(down);
+      sockets.delete(up);
+    };
+    for (const s of [down, up]) {
+      s.on('error', end);
+      s.on('close', end);
+    }
+    down.pipe(up);
+    up.pipe(down);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    retarget(port) { target = port; },
+    cut() { for (const s of sockets) s.destroy(); },
+    close() { for (const s of sockets) s.destroy(); server.close(); },
+  };
+}
+
+for (const [mode, opts] of [['streaming', { experimentalMode: { type: 'streaming' } }],
+  ['delta polling', { experimentalMode: { type: 'polling', format: 'delta' }, refreshInterval: 100 }]]) {
+test(`${mode} unleash-client catches up after a cut connection and after a server restart`, async (t) => {
+  let { srv, clientToken, frontendToken, gen, names } = await serverWithRound(5000, 20);
+  const via = await relay(srv.port);
+  const { unleash, events } = await L.startUnleash({ url: via.url }, clientToken, opts);
+  const modes = [];
+  unleash.on('mode', (m) => modes.push(m));
+  const converged = (what) => L.waitFor(async () => {
+    for (const f of names.slice(0, 3)) {
+      const admin = await srv.api('GET', `/api/admin/projects/default/features/${encodeURIComponent(f)}`);
+      const def = unleash.getFeatureToggleDefinition(f);
+      if (!def || def.enabled !== admin.json.environments.find((e) => e.name === L.ENV).enabled) return false;
+    }
+    for (const ctx of gen.contexts) {
+      if (L.diffAnswers(L.sdkAnswers(unleash, names, ctx), await L.playground(srv, ctx), names).length) return false;
+    }
+    return true;
+  }, 10000, `the ${mode} SDK to answer like the playground ${what}; SDK said: ${events.join('; ')}`, 50);
+  try {
+    const flip = async (f) => {
+      const now = await srv.api('GET', `/api/admin/projects/default/features/${encodeURIComponent(f)}`);
+      const on = now.json.environments.find((e) => e.name === L.ENV).enabled;
+      const r = await srv.api('POST', `${E(f)}/${on ? 'off' : 'on'}`);
+      assert.equal(r.status, 200, srvlib.show(r));
+    };
+    // Cut: changes made while the SDK is away arrive when it reconnects
+    // (with Last-Event-ID).
+    via.cut();
+    await flip(names[0]);
+    await flip(names[1]);
+    let t0 = Date.now();
+    await converged('after a cut connection');
+    t.diagnostic(`${mode}: caught up ${Date.now() - t0} ms after the cut`);
+
+    // Restart on the same database: a new process, another port.
+    await srv.stop();
+    srv = await srvlib.startServer({ dbPath: srv.dbPath, adminTokens: [srv.adminToken], clientTokens: [clientToken], frontendTokens: [frontendToken] });
+    via.retarget(srv.port);
+    via.cut();
+    await flip(names[2]);
+    t0 = Date.now();
+    await converged('after a server restart');
+    t.diagnostic(`${mode}: caught up ${Date.now() - t0} ms after the restart`);
+    // And it still gets changes the same way (streaming: without polling).
+    const changed = once(unleash, 'changed');
+    await flip(names[0]);
+    await L.within(changed, 3000, () => 'no change after the restart');
+    await converged('after a change on the restarted server');
+    assert.deepEqual(modes, [], 'the SDK never changed mode');
+    assert.equal(await L.requestCount(srv, '/api/client/features', 200), 0, 'no full fetches on the restarted server');
+  } finally {
+    unleash.destroy();
+    via.close();
+    await srv.stop();
+  }
+});
+}
 
 test('streaming unleash-client gets changes without polling /api/client/features', async () => {
   const { srv, clientToken, gen } = await serverWithRound(3001, 5);

@@ -75,7 +75,13 @@ async function serve(port, dbPath, env) {
   let stderr = '';
   p.stderr.setEncoding('utf8');
   p.stderr.on('data', (d) => { stderr += d; });
-  const exited = new Promise((r) => p.on('exit', () => { live.delete(p); r(); }));
+  let stopping = false;
+  const exited = new Promise((r) => p.on('exit', (code, sig) => {
+    live.delete(p);
+    // A crash (a sanitizer report, an abort) explains the failures that follow.
+    if (!stopping) process.stderr.write(`vexil serve exited unexpectedly (${code} ${sig}):\n${stderr.slice(-6000)}\n`);
+    r();
+  }));
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 200; i++) {
     try {
@@ -84,7 +90,7 @@ async function serve(port, dbPath, env) {
     } catch (_e) { /* not yet */ }
     await it.sleep(50);
   }
-  return { url, async stop() { p.kill('SIGTERM'); await exited; }, get stderr() { return stderr; } };
+  return { url, async stop() { stopping = true; p.kill('SIGTERM'); await exited; }, get stderr() { return stderr; } };
 }
 
 async function admin(url, token, method, p, body) {
@@ -279,6 +285,6 @@ test('the C SDK against the real server', async (t) => {
       await srv.stop();
     });
   } finally {
-    for (const p of live) p.kill('SIGKILL');
+    for (const p of live) { if (p !== undefined) p.kill('SIGKILL'); }
   }
 });

@@ -99,6 +99,18 @@ static void test_fields(void **state)
            "message|3|1\nmessage||2\n");
 }
 
+static void test_bom_split_anywhere(void **state)
+{
+    (void)state;
+    expect("\xEF\xBB\xBF"
+           "data: x\n\n",
+           "message||x\n");
+    /* Two bytes of a BOM are not one: they start an unknown field. */
+    expect("\xEF\xBB"
+           "data: x\n\ndata: y\n\n",
+           "message||y\n");
+}
+
 static void test_id_with_nul_is_ignored(void **state)
 {
     (void)state;
@@ -134,6 +146,11 @@ static void test_limits(void **state)
     /* A line that never ends past the limit. */
     assert_int_equal(sdk_sse_feed(&p, "data: 0123456789", 16), VX_OK);
     assert_int_equal(sdk_sse_feed(&p, "x", 1), VX_ELIMIT);
+    sdk_sse_release(&p);
+    /* A complete line past the limit in one feed fails the same way. */
+    sdk_sse_init(&p, 16, record, &s);
+    assert_int_equal(sdk_sse_feed(&p, ": a comment longer than 16\n", 27),
+                     VX_ELIMIT);
     sdk_sse_release(&p);
     /* Data that grows past the limit over several short lines. */
     sdk_sse_init(&p, 16, record, &s);
@@ -193,6 +210,7 @@ int main(void)
         cmocka_unit_test(test_vexil_messages),
         cmocka_unit_test(test_line_ends),
         cmocka_unit_test(test_fields),
+        cmocka_unit_test(test_bom_split_anywhere),
         cmocka_unit_test(test_id_with_nul_is_ignored),
         cmocka_unit_test(test_retry_and_bom),
         cmocka_unit_test(test_limits),
