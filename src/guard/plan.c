@@ -20,6 +20,7 @@ void guard_plan_init(guard_plan *p)
     p->min_per_arm = 100;
     p->srm_alpha = 0.001;
     p->srm_min_per_arm = 8;
+    p->srm_tau = 0.05;
 }
 
 double guard_metric_default_tau(guard_metric_kind kind)
@@ -131,6 +132,9 @@ vx_status guard_plan_validate(const guard_plan *p, vx_error *err)
     if (!prob_ok(p->srm_alpha))
         return vx__error_set(err, VX_EINVAL, "/srmAlpha",
                              "must be between 0 and 1");
+    if (!(p->srm_tau > 0.0) || !isfinite(p->srm_tau))
+        return vx__error_set(err, VX_EINVAL, "/srmTau",
+                             "must be a positive number");
     return VX_OK;
 }
 
@@ -177,7 +181,7 @@ vx_status guard_plan_decide(const guard_plan *plan, const guard_state *state,
     memset(out, 0, sizeof *out);
     out->action = GUARD_HOLD;
     out->reason = "invalid plan or state";
-    out->srm.p = 1.0;
+    out->srm.p = out->srm.p_always_valid = 1.0;
     vx_status st = guard_plan_validate(plan, err);
     if (st != VX_OK)
         return st;
@@ -199,10 +203,10 @@ vx_status guard_plan_decide(const guard_plan *plan, const guard_state *state,
         return VX_OK;
     }
 
-    uint64_t obs[2] = {state->stage_control, state->stage_treatment};
-    double w[2] = {100.0 - ms->percent, ms->percent};
-    (void)guard_srm_check(obs, w, 2, plan->srm_alpha, plan->srm_min_per_arm,
-                          &out->srm);
+    (void)guard_srm_sequential(state->stage_control, state->stage_treatment,
+                               ms->percent / 100.0, plan->srm_alpha,
+                               plan->srm_tau, plan->srm_min_per_arm,
+                               &out->srm);
     if (out->srm.mismatch) {
         out->action = GUARD_PAUSE_SRM;
         out->reason = "the traffic split does not match the rollout "

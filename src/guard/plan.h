@@ -63,6 +63,8 @@ typedef struct guard_plan {
     uint64_t min_per_arm;     /* no statistical verdict below this (100) */
     double srm_alpha;         /* sample-ratio-mismatch threshold (0.001) */
     uint64_t srm_min_per_arm; /* SRM needs this many expected units (8) */
+    double srm_tau; /* SRM mixing scale, relative to the treatment share
+                       (0.05: a 5 % shortfall of exposures) */
 } guard_plan;
 
 /* Fills `p` with the defaults above, no milestones and no metrics. */
@@ -114,7 +116,8 @@ typedef struct guard_decision {
     guard_rollback rollback; /* ROLLBACK: what to do to the flag */
     size_t culprit;          /* ROLLBACK: index of the deciding metric */
     int64_t elapsed_s;       /* time spent in the milestone */
-    guard_srm_result srm;    /* the sample-ratio check of this milestone */
+    guard_srm_result srm;    /* the always-valid sample-ratio check of
+                                this milestone's exposures */
     guard_verdict verdicts[GUARD_PLAN_MAX_METRICS]; /* one per plan metric */
     size_t n_verdicts;
 } guard_decision;

@@ -535,7 +535,7 @@ vx_status guard_srm_check(const uint64_t *observed, const double *weights,
                           guard_srm_result *out)
 {
     memset(out, 0, sizeof *out);
-    out->p = 1.0;
+    out->p = out->p_always_valid = 1.0;
     if (k < 2 || !alpha_ok(alpha))
         return VX_EINVAL;
     double wsum = 0.0, total = 0.0;
@@ -570,5 +570,30 @@ vx_status guard_srm_check(const uint64_t *observed, const double *weights,
     out->evaluated = true;
     out->p = isinf(chi2) ? 0.0 : guard_chi2_sf(chi2, out->df);
     out->mismatch = out->p < alpha;
+    return VX_OK;
+}
+
+vx_status guard_srm_sequential(uint64_t n_control, uint64_t n_treatment,
+                               double share, double alpha, double tau_rel,
+                               uint64_t min_per_arm, guard_srm_result *out)
+{
+    memset(out, 0, sizeof *out);
+    out->p = out->p_always_valid = 1.0;
+    if (!(share > 0.0 && share < 1.0) || !alpha_ok(alpha) ||
+        !(tau_rel > 0.0) || !isfinite(tau_rel))
+        return VX_EINVAL;
+    uint64_t obs[2] = {n_control, n_treatment};
+    double w[2] = {1.0 - share, share};
+    vx_status st = guard_srm_check(obs, w, 2, alpha, min_per_arm, out);
+    out->p_always_valid = 1.0;
+    out->mismatch = false;
+    if (st != VX_OK || !out->evaluated)
+        return st;
+    double n = (double)n_control + (double)n_treatment;
+    double v = share * (1.0 - share) / n, tau = tau_rel * share;
+    double t2 = tau * tau;
+    double llr = 0.5 * log(v / (v + t2)) + t2 * out->chi2 / (2.0 * (v + t2));
+    out->p_always_valid = llr > 0.0 ? exp(-llr) : 1.0;
+    out->mismatch = out->p_always_valid < alpha;
     return VX_OK;
 }

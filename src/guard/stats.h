@@ -166,10 +166,12 @@ vx_status guard_seq_mean(const guard_moments *control,
 
 typedef struct guard_srm_result {
     bool evaluated; /* false if some arm had fewer than min_per_arm units */
-    bool mismatch;  /* p < alpha */
+    bool mismatch;  /* guard_srm_check: p < alpha; guard_srm_sequential:
+                       p_always_valid < alpha */
     double chi2;    /* Pearson statistic */
     double df;      /* k - 1 */
-    double p;       /* chi-square survival */
+    double p;       /* chi-square survival (fixed-horizon) */
+    double p_always_valid; /* guard_srm_sequential only; 1 otherwise */
 } guard_srm_result;
 
 /* Pearson chi-square of observed counts against the expected split given by
@@ -179,5 +181,17 @@ typedef struct guard_srm_result {
 vx_status guard_srm_check(const uint64_t *observed, const double *weights,
                           size_t k, double alpha, uint64_t min_per_arm,
                           guard_srm_result *out);
+
+/* The same question for two arms under continuous monitoring: the
+ * treatment's share of n_control + n_treatment units against `share`
+ * (0 < share < 1), with the two-sided normal-mixture SPRT of the share
+ * (variance share (1 - share) / N exact under H0, mixing scale
+ * tau_rel * share). Its log ratio is a function of chi2 alone:
+ *   1/2 log(v / (v + tau^2)) + tau^2 chi2 / (2 (v + tau^2)),
+ * so looking after every minute keeps P(false pause) <= alpha. Fills chi2
+ * and p as guard_srm_check does; `mismatch` uses p_always_valid. */
+vx_status guard_srm_sequential(uint64_t n_control, uint64_t n_treatment,
+                               double share, double alpha, double tau_rel,
+                               uint64_t min_per_arm, guard_srm_result *out);
 
 #endif
