@@ -50,9 +50,9 @@ static_assert(VX_LIMIT_HTTP_SEGMENTS <= 32, "route specificity fits 32 bits");
 /* ---- end HTTP server --------------------------------------------------- */
 
 /* ---- guarded rollouts (src/guard) -------------------------------------- */
-#define VX_LIMIT_GUARD_MILESTONES   32   /* milestones in one release plan */
-#define VX_LIMIT_GUARD_METRICS      16   /* guard metrics in one plan */
-#define VX_LIMIT_GUARD_SKETCH_BINS  1024 /* buckets of one latency sketch */
+#define VX_LIMIT_GUARD_MILESTONES  32   /* milestones in one release plan */
+#define VX_LIMIT_GUARD_METRICS     16   /* guard metrics in one plan */
+#define VX_LIMIT_GUARD_SKETCH_BINS 1024 /* buckets of one latency sketch */
 /* ---- end guarded rollouts ---------------------------------------------- */
 
 #endif

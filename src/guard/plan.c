@@ -205,8 +205,7 @@ vx_status guard_plan_decide(const guard_plan *plan, const guard_state *state,
 
     (void)guard_srm_sequential(state->stage_control, state->stage_treatment,
                                ms->percent / 100.0, plan->srm_alpha,
-                               plan->srm_tau, plan->srm_min_per_arm,
-                               &out->srm);
+                               plan->srm_tau, plan->srm_min_per_arm, &out->srm);
     if (out->srm.mismatch) {
         out->action = GUARD_PAUSE_SRM;
         out->reason = "the traffic split does not match the rollout "

@@ -579,8 +579,8 @@ vx_status guard_srm_sequential(uint64_t n_control, uint64_t n_treatment,
 {
     memset(out, 0, sizeof *out);
     out->p = out->p_always_valid = 1.0;
-    if (!(share > 0.0 && share < 1.0) || !alpha_ok(alpha) ||
-        !(tau_rel > 0.0) || !isfinite(tau_rel))
+    if (!(share > 0.0 && share < 1.0) || !alpha_ok(alpha) || !(tau_rel > 0.0) ||
+        !isfinite(tau_rel))
         return VX_EINVAL;
     uint64_t obs[2] = {n_control, n_treatment};
     double w[2] = {1.0 - share, share};
