@@ -30,6 +30,7 @@ double guard_metric_default_tau(guard_metric_kind kind)
     case GUARD_METRIC_LATENCY: return 0.1;    /* ~10 % in log units */
     case GUARD_METRIC_CONVERSION: return 0.1;
     case GUARD_METRIC_LATENCY_MEAN: return 0.1;
+    case GUARD_METRIC_LATENCY_QUANTILE: return 0.5; /* of the 1 % tail */
     }
     return 0.1;
 }
@@ -54,6 +55,7 @@ const char *guard_metric_kind_name(guard_metric_kind k)
     case GUARD_METRIC_LATENCY: return "latency";
     case GUARD_METRIC_CONVERSION: return "conversion";
     case GUARD_METRIC_LATENCY_MEAN: return "latency_mean";
+    case GUARD_METRIC_LATENCY_QUANTILE: return "latency_quantile";
     }
     return "unknown";
 }
@@ -96,7 +98,8 @@ vx_status guard_plan_validate(const guard_plan *p, vx_error *err)
         if (m->kind != GUARD_METRIC_ERROR_RATE &&
             m->kind != GUARD_METRIC_LATENCY &&
             m->kind != GUARD_METRIC_CONVERSION &&
-            m->kind != GUARD_METRIC_LATENCY_MEAN) {
+            m->kind != GUARD_METRIC_LATENCY_MEAN &&
+            m->kind != GUARD_METRIC_LATENCY_QUANTILE) {
             snprintf(path, sizeof path, "/metrics/%zu/kind", i);
             return vx__error_set(err, VX_EINVAL, path, "unknown metric kind");
         }
@@ -112,6 +115,18 @@ vx_status guard_plan_validate(const guard_plan *p, vx_error *err)
                                  m->direction == GUARD_LOWER_IS_WORSE
                                      ? "must be at least 0 and below 1"
                                      : "must be at least 0");
+        }
+        if (m->kind == GUARD_METRIC_LATENCY_QUANTILE &&
+            m->direction != GUARD_HIGHER_IS_WORSE) {
+            snprintf(path, sizeof path, "/metrics/%zu/direction", i);
+            return vx__error_set(err, VX_EINVAL, path,
+                                 "a latency quantile guard is higher-is-worse");
+        }
+        if (m->kind == GUARD_METRIC_LATENCY_QUANTILE && m->quantile != 0.0 &&
+            !(m->quantile >= 0.5 && m->quantile <= 0.999)) {
+            snprintf(path, sizeof path, "/metrics/%zu/quantile", i);
+            return vx__error_set(err, VX_EINVAL, path,
+                                 "must be between 0.5 and 0.999");
         }
         if (!(m->tau >= 0.0) || !isfinite(m->tau)) {
             snprintf(path, sizeof path, "/metrics/%zu/tau", i);
@@ -136,6 +151,31 @@ vx_status guard_plan_validate(const guard_plan *p, vx_error *err)
         return vx__error_set(err, VX_EINVAL, "/srmTau",
                              "must be a positive number");
     return VX_OK;
+}
+
+/* The quantile guard: the control's q-quantile (which needs 10 / (1 - q)
+ * control samples to be estimated at all) times (1 + tolerance) is the
+ * threshold; the treatment's share above it is tested against 1 - q. The
+ * verdict's control / treatment are the two quantiles (ms), margin is the
+ * threshold; diff, excess and the confidence sequence are on the share
+ * scale. */
+static void run_quantile(const guard_metric *m, const guard_state *st,
+                         guard_seq_spec *spec, guard_verdict *v)
+{
+    const guard_sketch *cs = st->control_latency, *ts = st->treatment_latency;
+    double q = m->quantile > 0.0 ? m->quantile : 0.99;
+    double floor_n = ceil(10.0 / (1.0 - q)); /* ten expected tail units */
+    if (!cs || !ts || (double)cs->count < floor_n)
+        return;
+    if ((double)spec->min_per_arm < floor_n)
+        spec->min_per_arm = (uint64_t)floor_n;
+    double qc = guard_sketch_quantile(cs, q), qt = guard_sketch_quantile(ts, q);
+    double c = (1.0 + m->tolerance) * qc;
+    (void)guard_seq_share_above(guard_sketch_count_above(ts, c), ts->count,
+                                1.0 - q, spec, &v->seq);
+    v->seq.control = qc;
+    v->seq.treatment = qt;
+    v->seq.margin = c;
 }
 
 /* Runs metric `m`'s sequential test on the state's cumulative counts. */
@@ -172,6 +212,7 @@ static void run_metric(const guard_plan *plan, const guard_metric *m,
     case GUARD_METRIC_LATENCY_MEAN:
         (void)guard_seq_mean(&c->latency, &t->latency, false, &spec, &v->seq);
         break;
+    case GUARD_METRIC_LATENCY_QUANTILE: run_quantile(m, st, &spec, v); break;
     }
 }
 

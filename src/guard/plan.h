@@ -32,6 +32,10 @@ typedef enum guard_metric_kind {
     GUARD_METRIC_LATENCY = 1,      /* geometric mean of latency (log moments) */
     GUARD_METRIC_CONVERSION = 2,   /* conversions / requests */
     GUARD_METRIC_LATENCY_MEAN = 3, /* arithmetic mean of latency */
+    /* A latency quantile (from the sketches): "p99 of the treatment not
+     * above (1 + tolerance) x p99 of the control", tested as "at most
+     * 1 - quantile of treatment requests are slower than that". */
+    GUARD_METRIC_LATENCY_QUANTILE = 4,
 } guard_metric_kind;
 
 typedef struct guard_metric {
@@ -39,6 +43,7 @@ typedef struct guard_metric {
     guard_direction direction; /* which way is harm */
     double tolerance;          /* relative worsening allowed, >= 0 */
     double tau;                /* mixing scale (relative); 0 = default */
+    double quantile;           /* LATENCY_QUANTILE only: 0.5..0.999; 0 = 0.99 */
 } guard_metric;
 
 typedef enum guard_mode {
@@ -86,6 +91,10 @@ typedef struct guard_state {
     guard_counts treatment;    /* since the plan started */
     uint64_t stage_control;    /* control exposures in this milestone (SRM) */
     uint64_t stage_treatment;  /* treatment exposures in this milestone */
+    /* Latency sketches since the plan started, borrowed; only the
+     * LATENCY_QUANTILE metrics read them, and hold while they are NULL. */
+    const guard_sketch *control_latency;
+    const guard_sketch *treatment_latency;
 } guard_state;
 
 typedef enum guard_action {

@@ -172,6 +172,17 @@ double guard_sketch_quantile(const guard_sketch *s, double q)
     return v;
 }
 
+uint64_t guard_sketch_count_above(const guard_sketch *s, double x)
+{
+    if (s->count == 0 || !(x < s->max))
+        return 0;
+    uint64_t n = x < 0.0 ? s->zero_count : 0;
+    for (size_t i = 0; i < GUARD_SKETCH_BINS; i++)
+        if (s->bins[i] && sk_value(s->base + (int32_t)i) > x)
+            n += s->bins[i];
+    return n;
+}
+
 /* ---- encoding ---------------------------------------------------------- */
 
 typedef struct sk_writer {

@@ -53,6 +53,11 @@ void guard_sketch_merge(guard_sketch *dst, const guard_sketch *src);
  * [0, 1]. */
 double guard_sketch_quantile(const guard_sketch *s, double q);
 
+/* How many values are above x, to the sketch's resolution: a bucket counts
+ * when its representative value is above x (so the answer is exact except
+ * for values within the relative accuracy of x). */
+uint64_t guard_sketch_count_above(const guard_sketch *s, double x);
+
 /* Serialises `s` into buf[0, cap) in a compact form (a version byte, then
  * varints for the non-empty buckets only); sets *len. VX_ELIMIT if cap is
  * too small (GUARD_SKETCH_ENCODED_MAX is always enough). */

@@ -528,6 +528,26 @@ vx_status guard_seq_mean(const guard_moments *control,
     return VX_OK;
 }
 
+vx_status guard_seq_share_above(uint64_t k, uint64_t n, double bound,
+                                const guard_seq_spec *spec,
+                                guard_seq_result *out)
+{
+    seq_reset(out);
+    if (k > n || !spec_ok(spec) || !(bound > 0.0 && bound < 1.0))
+        return VX_EINVAL;
+    if (n == 0 || n < spec->min_per_arm)
+        return VX_OK;
+    double share = (double)k / (double)n;
+    out->control = bound;
+    out->treatment = share;
+    out->diff = share - bound;
+    out->excess = out->diff;
+    double v = bound * (1.0 - bound) / (double)n;
+    double v_diff = share * (1.0 - share) / (double)n;
+    seq_finish(out, v, v_diff, spec->tau * bound, spec->alpha);
+    return VX_OK;
+}
+
 /* ---- sample ratio mismatch --------------------------------------------- */
 
 vx_status guard_srm_check(const uint64_t *observed, const double *weights,

@@ -162,6 +162,16 @@ vx_status guard_seq_mean(const guard_moments *control,
                          const guard_moments *treatment, bool log_scale,
                          const guard_seq_spec *spec, guard_seq_result *out);
 
+/* Sequential test that a share is not above a fixed bound: k of n units had
+ * the event, H0 "share <= bound" (0 < bound < 1). The null variance
+ * bound (1 - bound) / n is exact, tau is spec->tau * bound; direction and
+ * tolerance of `spec` are ignored (the caller folds the tolerance into the
+ * event, e.g. "slower than 1.2 x the control p99"). Used for quantile
+ * guards: if p99_t <= c then P_t(latency > c) <= 1 %. */
+vx_status guard_seq_share_above(uint64_t k, uint64_t n, double bound,
+                                const guard_seq_spec *spec,
+                                guard_seq_result *out);
+
 /* ---- sample ratio mismatch -------------------------------------------- */
 
 typedef struct guard_srm_result {

@@ -293,6 +293,74 @@ static void test_floor_holds(void **state)
     assert_int_equal(d.action, GUARD_ADVANCE);
 }
 
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+/* n log-normal latencies (median 200 ms, sigma_log 0.5) times `scale`. */
+static void fill_sketch(guard_sketch *s, uint64_t *r, size_t n, double scale)
+{
+    guard_sketch_init(s);
+    for (size_t i = 0; i < n; i++) {
+        double u1 = ((double)(rng_next(r) >> 11) + 0.5) * 0x1.0p-53;
+        double u2 = ((double)(rng_next(r) >> 11) + 0.5) * 0x1.0p-53;
+        double z = sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+        guard_sketch_add(s, scale * 200.0 * exp(0.5 * z), 1);
+    }
+}
+
+/* "p99 not above 1.2 x control": a treatment 1.5x slower rolls back, the
+ * same distribution does not, missing sketches hold. */
+static void test_latency_quantile(void **state)
+{
+    (void)state;
+    static guard_sketch ctl, same, slow, fast;
+    uint64_t r = 11;
+    guard_plan p;
+    guard_decision d;
+    vx_error err;
+    make_plan(&p);
+    p.metrics[0] = (guard_metric){GUARD_METRIC_LATENCY_QUANTILE,
+                                  GUARD_HIGHER_IS_WORSE, 0.2, 0, 0.99};
+    p.n_metrics = 1;
+    fill_sketch(&ctl, &r, 40000, 1.0);
+    fill_sketch(&same, &r, 5000, 1.0);
+    fill_sketch(&slow, &r, 5000, 1.5);
+    fill_sketch(&fast, &r, 5000, 0.8);
+    guard_state s = healthy(1, 5, 100000);
+    s.control_latency = &ctl;
+    s.treatment_latency = &same;
+    assert_int_equal(guard_plan_decide(&p, &s, T0 + 60, &d, NULL), VX_OK);
+    assert_int_equal(d.action, GUARD_HOLD);
+    assert_true(d.verdicts[0].seq.evaluated);
+    /* p99 of log-normal(ln 200, 0.5) = 200 e^(0.5 x 2.3263) = 640.0 ms */
+    assert_true(fabs(d.verdicts[0].seq.control - 640.0) < 0.05 * 640.0);
+    assert_float_equal(d.verdicts[0].seq.margin,
+                       1.2 * d.verdicts[0].seq.control, 1e-9);
+    s.treatment_latency = &slow;
+    assert_int_equal(guard_plan_decide(&p, &s, T0 + 60, &d, NULL), VX_OK);
+    assert_int_equal(d.action, GUARD_ROLLBACK);
+    assert_true(d.verdicts[0].seq.treatment > 1.4 * d.verdicts[0].seq.control);
+    s.treatment_latency = &fast;
+    assert_int_equal(guard_plan_decide(&p, &s, T0 + 60, &d, NULL), VX_OK);
+    assert_int_equal(d.action, GUARD_HOLD);
+    s.treatment_latency = NULL;
+    assert_int_equal(guard_plan_decide(&p, &s, T0 + 60, &d, NULL), VX_OK);
+    assert_false(d.verdicts[0].seq.evaluated);
+    /* validation */
+    p.metrics[0].quantile = 0.9999;
+    assert_int_equal(guard_plan_validate(&p, &err), VX_EINVAL);
+    assert_string_equal(err.path, "/metrics/0/quantile");
+    p.metrics[0].quantile = 0.99;
+    p.metrics[0].direction = GUARD_LOWER_IS_WORSE;
+    assert_int_equal(guard_plan_validate(&p, &err), VX_EINVAL);
+    assert_string_equal(err.path, "/metrics/0/direction");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -305,6 +373,7 @@ int main(void)
         cmocka_unit_test(test_rollback_error_rate),
         cmocka_unit_test(test_rollback_latency_and_conversion),
         cmocka_unit_test(test_floor_holds),
+        cmocka_unit_test(test_latency_quantile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

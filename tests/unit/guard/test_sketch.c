@@ -139,6 +139,35 @@ static void test_collapse_keeps_high_quantiles(void **state)
     assert_true(guard_sketch_quantile(&s, 0.0) >= vals[0]);
 }
 
+/* count_above against an exact count: off only by values within the
+ * relative accuracy of the threshold. */
+static void test_count_above(void **state)
+{
+    (void)state;
+    static guard_sketch s;
+    enum { N = 20000 };
+    static double vals[N];
+    uint64_t r = 9;
+    guard_sketch_init(&s);
+    for (size_t i = 0; i < N; i++) {
+        vals[i] = latency(&r);
+        guard_sketch_add(&s, vals[i], 1);
+    }
+    const double xs[] = {50, 200, 700, 1500, 5000};
+    for (size_t j = 0; j < sizeof xs / sizeof xs[0]; j++) {
+        uint64_t above = 0, near_x = 0;
+        for (size_t i = 0; i < N; i++) {
+            above += vals[i] > xs[j];
+            near_x += fabs(vals[i] - xs[j]) <= 2 * GUARD_SKETCH_REL_ACC * xs[j];
+        }
+        uint64_t got = guard_sketch_count_above(&s, xs[j]);
+        uint64_t diff = got > above ? got - above : above - got;
+        assert_true(diff <= near_x);
+    }
+    assert_int_equal(guard_sketch_count_above(&s, 1e9), 0);
+    assert_int_equal(guard_sketch_count_above(&s, 0.0), N);
+}
+
 static void test_encode_round_trip(void **state)
 {
     (void)state;
@@ -226,6 +255,7 @@ int main(void)
         cmocka_unit_test(test_merge_is_union),
         cmocka_unit_test(test_zero_and_bad_values),
         cmocka_unit_test(test_collapse_keeps_high_quantiles),
+        cmocka_unit_test(test_count_above),
         cmocka_unit_test(test_encode_round_trip),
         cmocka_unit_test(test_decode_rejects),
     };

@@ -265,6 +265,26 @@ static void test_seq_mean(void **state)
     assert_false(r.evaluated);
 }
 
+static void test_seq_share_above(void **state)
+{
+    (void)state;
+    guard_seq_spec spec = {GUARD_HIGHER_IS_WORSE, 0.0, 0.5, 0.05, 100};
+    guard_seq_result r;
+    /* [py] 35 of 2,000 above a 1 % bound: d = 0.0075, v = .01*.99/2000,
+     * tau = 0.005, one-sided mixture */
+    assert_int_equal(guard_seq_share_above(35, 2000, 0.01, &spec, &r), VX_OK);
+    assert_true(r.evaluated);
+    rel_near(r.variance, 4.95e-06, 1e-12);
+    rel_near(r.log_lr, 4.534793336011159, 1e-10);
+    rel_near(r.p, 0.010729124321037594, 1e-9);
+    assert_true(r.regression);
+    /* at the bound: no evidence */
+    assert_int_equal(guard_seq_share_above(20, 2000, 0.01, &spec, &r), VX_OK);
+    assert_false(r.regression);
+    assert_int_equal(guard_seq_share_above(3, 2, 0.01, &spec, &r), VX_EINVAL);
+    assert_int_equal(guard_seq_share_above(1, 2000, 1.0, &spec, &r), VX_EINVAL);
+}
+
 static void test_srm(void **state)
 {
     (void)state;
@@ -308,6 +328,21 @@ static void test_srm(void **state)
     assert_int_equal(guard_srm_check(f, eq, 1, 0.001, 8, &r), VX_EINVAL);
     double neg[2] = {-1, 2};
     assert_int_equal(guard_srm_check(a, neg, 2, 0.001, 8, &r), VX_EINVAL);
+
+    /* The sequential form: same chi2, an always-valid p that is larger
+     * than the fixed-horizon one. [py] v = .5*.5/10000, tau = .05*.5,
+     * log L = 1/2 log(v/(v+tau^2)) + tau^2 16 / (2 (v + tau^2)) */
+    assert_int_equal(guard_srm_sequential(4800, 5200, 0.5, 0.001, 0.05, 8, &r),
+                     VX_OK);
+    near(r.chi2, 16.0, 1e-9);
+    rel_near(r.p_always_valid, exp(-6.063259423296952), 1e-9);
+    assert_true(r.p_always_valid > r.p);
+    assert_false(r.mismatch); /* p_always_valid 0.0023 > 0.001 */
+    assert_int_equal(guard_srm_sequential(4500, 5500, 0.5, 0.001, 0.05, 8, &r),
+                     VX_OK);
+    assert_true(r.mismatch);
+    assert_int_equal(guard_srm_sequential(1, 1, 1.0, 0.001, 0.05, 8, &r),
+                     VX_EINVAL);
 }
 
 /* A small deterministic generator for the Monte-Carlo checks. */
@@ -400,6 +435,7 @@ int main(void)
         cmocka_unit_test(test_msprt_vectors),
         cmocka_unit_test(test_seq_proportion),
         cmocka_unit_test(test_seq_mean),
+        cmocka_unit_test(test_seq_share_above),
         cmocka_unit_test(test_srm),
         cmocka_unit_test(test_msprt_peeking_mc),
         cmocka_unit_test(test_msprt_power_mc),
