@@ -267,7 +267,9 @@ static uint64_t r_varint(sk_reader *r)
             return 0;
         }
         uint8_t b = *r->p++;
-        if (shift == 63 && b > 1) {
+        /* over 64 bits, or a redundant trailing zero group: one value has
+         * one encoding, so stored sketches compare byte for byte */
+        if ((shift == 63 && b > 1) || (shift > 0 && b == 0)) {
             r->bad = true;
             return 0;
         }
@@ -312,7 +314,8 @@ vx_status guard_sketch_decode(const uint8_t *buf, size_t len, guard_sketch *s,
         why = "truncated sketch header";
         goto out;
     }
-    if (!isfinite(mn) || !isfinite(mx) || mn < 0.0 || mn > mx) {
+    if (!isfinite(mn) || !isfinite(mx) || signbit(mn) || signbit(mx) ||
+        mn > mx) {
         why = "sketch min/max out of range";
         goto out;
     }
@@ -357,6 +360,10 @@ vx_status guard_sketch_decode(const uint8_t *buf, size_t len, guard_sketch *s,
     }
     if (r.p != r.end) {
         why = "trailing bytes after the sketch";
+        goto out;
+    }
+    if (total == 0 && (mn != 0.0 || mx != 0.0)) {
+        why = "an empty sketch has min and max 0";
         goto out;
     }
     s->zero_count = zero;

@@ -65,7 +65,7 @@ vx_status guard_sketch_encode(const guard_sketch *s, uint8_t *buf, size_t cap,
                               size_t *len);
 
 /* Parses what guard_sketch_encode wrote. Validates everything (version,
- * varint lengths, strictly increasing keys, non-zero counts, no overflow,
+ * minimal varints, strictly increasing keys, non-zero counts, no overflow,
  * no trailing bytes); on failure returns VX_EPARSE with a message in `err`
  * (may be NULL) and leaves `s` empty. */
 vx_status guard_sketch_decode(const uint8_t *buf, size_t len, guard_sketch *s,

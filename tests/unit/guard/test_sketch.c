@@ -243,6 +243,17 @@ static void test_decode_rejects(void **state)
                        0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
     assert_int_equal(guard_sketch_decode(longv, sizeof longv, &d, &err),
                      VX_EPARSE);
+    /* a redundant varint group: 0 written as 0x80 0x00 */
+    uint8_t pad[40] = {1, 0x80, 0x00};
+    assert_int_equal(guard_sketch_decode(pad, 3 + 16 + 1, &d, &err), VX_EPARSE);
+    /* an empty sketch with a non-zero max */
+    uint8_t emp[19] = {1, 0};
+    emp[17] = 0x3f; /* max's top byte */
+    assert_int_equal(guard_sketch_decode(emp, 19, &d, &err), VX_EPARSE);
+    /* -0.0 as max (found by fuzz_sketch): it would decode to +0 and
+     * re-encode differently */
+    emp[17] = 0x80;
+    assert_int_equal(guard_sketch_decode(emp, 19, &d, &err), VX_EPARSE);
     /* the original still decodes */
     assert_int_equal(guard_sketch_decode(buf, len, &d, &err), VX_OK);
     assert_int_equal(d.count, 5);
