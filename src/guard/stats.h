@@ -119,9 +119,9 @@ typedef enum guard_direction {
 typedef struct guard_seq_spec {
     guard_direction direction;
     double tolerance; /* relative: 0.10 = "may worsen by up to 10 %"; >= 0 */
-    double tau;       /* mixing scale, relative to the control level (for
-                         proportions) or in the metric's unit (for means);
-                         see docs/guard.md */
+    double tau;       /* mixing scale relative to the control level: x the
+                         null rate (proportions), x |control mean| (means),
+                         in log units (log-scale means); docs/guard.md */
     double alpha;     /* always-valid false-rollback bound, in (0, 1) */
     uint64_t min_per_arm; /* no verdict below this many units in an arm */
 } guard_seq_spec;
