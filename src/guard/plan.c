@@ -178,6 +178,36 @@ static void run_quantile(const guard_metric *m, const guard_state *st,
     v->seq.margin = c;
 }
 
+static bool moments_ok(const guard_moments *m)
+{
+    return m->n >= 0.0 && isfinite(m->n) && isfinite(m->sum) &&
+           m->sumsq >= 0.0 && isfinite(m->sumsq);
+}
+
+/* Counts that cannot come from real traffic (more errors than requests, a
+ * NaN sum) are a storage or caller bug: refuse them with the field's path
+ * rather than let a test run on them. */
+static vx_status check_counts(const guard_counts *c, const char *arm,
+                              vx_error *err)
+{
+    const char *field = NULL;
+    if (c->errors > c->requests)
+        field = "errors";
+    else if (c->conversions > c->requests)
+        field = "conversions";
+    else if (!moments_ok(&c->latency))
+        field = "latency";
+    else if (!moments_ok(&c->log_latency))
+        field = "logLatency";
+    if (!field)
+        return VX_OK;
+    char path[48];
+    snprintf(path, sizeof path, "/%s/%s", arm, field);
+    return vx__error_set(err, VX_EINVAL, path,
+                         "inconsistent with the arm's request count or not "
+                         "a finite number");
+}
+
 /* Runs metric `m`'s sequential test on the state's cumulative counts. */
 static void run_metric(const guard_plan *plan, const guard_metric *m,
                        const guard_state *st, guard_verdict *v)
@@ -192,10 +222,9 @@ static void run_metric(const guard_plan *plan, const guard_metric *m,
     const guard_counts *c = &st->control, *t = &st->treatment;
     v->kind = m->kind;
     v->alpha = spec.alpha;
-    /* Errors are impossible here: the plan was validated and counts larger
-     * than their totals are clamped by the callers' aggregation. A failed
-     * test leaves seq.evaluated false, which can only hold, never roll
-     * back. */
+    /* Errors are impossible here: the plan and the counts were validated.
+     * A test without enough data leaves seq.evaluated false, which can
+     * only hold, never roll back. */
     switch (m->kind) {
     case GUARD_METRIC_ERROR_RATE:
         (void)guard_seq_proportion(c->errors, c->requests, t->errors,
@@ -231,6 +260,11 @@ vx_status guard_plan_decide(const guard_plan *plan, const guard_state *state,
                              "milestone index %zu is past the plan's %zu "
                              "milestones",
                              state->milestone, plan->n_milestones);
+    st = check_counts(&state->control, "control", err);
+    if (st == VX_OK)
+        st = check_counts(&state->treatment, "treatment", err);
+    if (st != VX_OK)
+        return st;
     const guard_milestone *ms = &plan->milestones[state->milestone];
     bool last = state->milestone + 1 == plan->n_milestones;
     out->milestone = state->milestone;

@@ -137,8 +137,10 @@ typedef struct guard_decision {
  * smallest always-valid p is the culprit); unmet time or exposures hold;
  * approval mode waits; else ADVANCE, or COMPLETE from the last milestone.
  *
- * VX_EINVAL if the plan is invalid or the state's milestone index is out of
- * range (`err` says which field); `out` is always written. */
+ * VX_EINVAL if the plan is invalid, the state's milestone index is out of
+ * range, or an arm's counts are impossible (more errors or conversions than
+ * requests, non-finite moments); `err` names the field ("/treatment/errors").
+ * `out` is always written (HOLD on error). */
 vx_status guard_plan_decide(const guard_plan *plan, const guard_state *state,
                             int64_t now, guard_decision *out, vx_error *err);
 

@@ -190,6 +190,30 @@ static void test_complete(void **state)
     s.milestone = 5;
     assert_int_equal(guard_plan_decide(&p, &s, T0, &d, &err), VX_EINVAL);
     assert_string_equal(err.path, "/milestone");
+    assert_int_equal(d.action, GUARD_HOLD);
+}
+
+/* Impossible counts are refused with the field's path, not tested. */
+static void test_bad_counts(void **state)
+{
+    (void)state;
+    guard_plan p;
+    guard_decision d;
+    vx_error err;
+    make_plan(&p);
+    guard_state s = healthy(1, 5, 100000);
+    s.treatment.errors = s.treatment.requests + 1;
+    assert_int_equal(guard_plan_decide(&p, &s, T0, &d, &err), VX_EINVAL);
+    assert_string_equal(err.path, "/treatment/errors");
+    assert_int_equal(d.action, GUARD_HOLD);
+    s = healthy(1, 5, 100000);
+    s.control.conversions = s.control.requests + 5;
+    assert_int_equal(guard_plan_decide(&p, &s, T0, &d, &err), VX_EINVAL);
+    assert_string_equal(err.path, "/control/conversions");
+    s = healthy(1, 5, 100000);
+    s.control.log_latency.sum = NAN;
+    assert_int_equal(guard_plan_decide(&p, &s, T0, &d, &err), VX_EINVAL);
+    assert_string_equal(err.path, "/control/logLatency");
 }
 
 static void test_srm_pauses(void **state)
@@ -369,6 +393,7 @@ int main(void)
         cmocka_unit_test(test_min_exposures),
         cmocka_unit_test(test_approval),
         cmocka_unit_test(test_complete),
+        cmocka_unit_test(test_bad_counts),
         cmocka_unit_test(test_srm_pauses),
         cmocka_unit_test(test_rollback_error_rate),
         cmocka_unit_test(test_rollback_latency_and_conversion),
