@@ -226,10 +226,56 @@ typedef struct sim_config {
     uint64_t seed;   /* base seed */
     size_t runs;     /* runs per scenario and rpm */
     bool tsv;        /* machine-readable output */
+    bool peek;       /* also run the "peek" guard */
+    guard_plan time_plan; /* `plan` without metrics: time, exposures, SRM */
 } sim_config;
 
+/* The guards compared. The values are part of each run's seed. */
+typedef enum sim_guard {
+    SIM_GUARD_MSPRT = 0, /* guard_plan_decide */
+    SIM_GUARD_HAND = 1,  /* the hand-written rule */
+    SIM_GUARD_PEEK = 2,  /* a fixed-horizon test re-run every minute */
+} sim_guard;
+
+/* The "peek" guard: the plan's metrics judged by one-sided fixed-horizon
+ * tests (two-proportion z, Welch on log-latency) at alpha / k, re-run
+ * every minute, no tolerance; the time and SRM logic of the plan. It shows
+ * what repeated looks do to an ordinary test. */
+static guard_action peek_decide(const sim_config *cfg, const guard_state *st,
+                                int64_t now)
+{
+    const guard_plan *p = &cfg->plan;
+    const guard_counts *c = &st->control, *t = &st->treatment;
+    double a = p->alpha / (double)p->n_metrics;
+    for (size_t i = 0; i < p->n_metrics; i++) {
+        const guard_metric *m = &p->metrics[i];
+        guard_compare cmp;
+        vx_status rc = VX_EINVAL;
+        if (c->requests < p->min_per_arm || t->requests < p->min_per_arm)
+            break;
+        if (m->kind == GUARD_METRIC_ERROR_RATE)
+            rc = guard_prop_compare(c->errors, c->requests, t->errors,
+                                    t->requests, a, &cmp);
+        else if (m->kind == GUARD_METRIC_CONVERSION)
+            rc = guard_prop_compare(c->conversions, c->requests, t->conversions,
+                                    t->requests, a, &cmp);
+        else if (m->kind == GUARD_METRIC_LATENCY)
+            rc = guard_welch_compare(&c->log_latency, &t->log_latency, a, &cmp);
+        if (rc != VX_OK)
+            continue;
+        double pv =
+            m->direction == GUARD_LOWER_IS_WORSE ? cmp.p_less : cmp.p_greater;
+        if (pv < a)
+            return GUARD_ROLLBACK;
+    }
+    guard_decision d;
+    if (guard_plan_decide(&cfg->time_plan, st, now, &d, NULL) != VX_OK)
+        return GUARD_HOLD;
+    return d.action;
+}
+
 static void run_one(const sim_config *cfg, const sim_scenario *sc, double rpm,
-                    bool hand, sim_rng *r, sim_run *out)
+                    sim_guard guard, sim_rng *r, sim_run *out)
 {
     const guard_plan *plan = &cfg->plan;
     guard_state st = {0};
@@ -253,7 +299,7 @@ static void run_one(const sim_config *cfg, const sim_scenario *sc, double rpm,
         st.stage_treatment += nt;
         int64_t now = t0 + 60 * m;
         guard_action act;
-        if (hand) {
+        if (guard == SIM_GUARD_HAND) {
             double rate =
                 nt ? (double)(st.treatment.errors - err_before) / (double)nt
                    : 0.0;
@@ -266,6 +312,8 @@ static void run_one(const sim_config *cfg, const sim_scenario *sc, double rpm,
                 act = GUARD_HOLD;
             else
                 act = last ? GUARD_COMPLETE : GUARD_ADVANCE;
+        } else if (guard == SIM_GUARD_PEEK) {
+            act = peek_decide(cfg, &st, now);
         } else {
             guard_decision d;
             if (guard_plan_decide(plan, &st, now, &d, NULL) != VX_OK)
@@ -316,15 +364,16 @@ static double median(double *v, size_t n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-static void run_cell(const sim_config *cfg, size_t sci, double rpm, bool hand,
-                     double *mins, double *exps, sim_cell *cell)
+static void run_cell(const sim_config *cfg, size_t sci, double rpm,
+                     sim_guard guard, double *mins, double *exps,
+                     sim_cell *cell)
 {
     size_t nrb = 0, nbefore = 0, nstuck = 0, nsrm = 0;
     for (size_t i = 0; i < cfg->runs; i++) {
         sim_rng r;
         sim_run run;
-        rng_seed(&r, cfg->seed, sci, (uint64_t)rpm, i, hand);
-        run_one(cfg, &SCENARIOS[sci], rpm, hand, &r, &run);
+        rng_seed(&r, cfg->seed, sci, (uint64_t)rpm, i, guard);
+        run_one(cfg, &SCENARIOS[sci], rpm, guard, &r, &run);
         if (run.outcome == SIM_ROLLBACK) {
             mins[nrb] = run.minutes;
             exps[nrb] = (double)run.exposures;
@@ -372,7 +421,7 @@ static void usage(FILE *out)
         "                      [--rpm LIST] [--stage-minutes M]\n"
         "                      [--min-exposures N] [--max-minutes M]\n"
         "                      [--error-tolerance X] [--error-tau X]\n"
-        "                      [--metrics LIST] [--tsv]\n"
+        "                      [--metrics LIST] [--peek] [--tsv]\n"
         "\n"
         "Runs the rollout guard (always-valid mixture SPRT on error rate,\n"
         "latency and conversion, checked every simulated minute) and the\n"
@@ -398,6 +447,8 @@ static void usage(FILE *out)
         "                       latency, conversion (all); alpha 0.05 is "
         "split\n"
         "                       equally over them\n"
+        "  --peek               add a third guard: one-sided z / Welch tests\n"
+        "                       at the same alpha re-run every minute\n"
         "  --tsv                tab-separated output with a header line\n"
         "\n"
         "Columns per guard: rb = rolled back %, <=25 = rolled back at 25 %\n"
@@ -538,6 +589,7 @@ int cli_simulate_main(int argc, char **argv)
         {"error-tau", required_argument, NULL, 'u'},
         {"metrics", required_argument, NULL, 'G'},
         {"tsv", no_argument, NULL, 'T'},
+        {"peek", no_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -627,6 +679,7 @@ int cli_simulate_main(int argc, char **argv)
             }
             break;
         case 'T': cfg.tsv = true; break;
+        case 'P': cfg.peek = true; break;
         case 'h': usage(stdout); return CLI_EXIT_OK;
         default: usage(stderr); return CLI_EXIT_USAGE;
         }
@@ -639,6 +692,8 @@ int cli_simulate_main(int argc, char **argv)
     }
     make_plan(&cfg.plan, (int64_t)stage_min * 60, min_exp, err_tol, err_tau,
               metrics);
+    cfg.time_plan = cfg.plan;
+    cfg.time_plan.n_metrics = 0;
     vx_error err;
     if (guard_plan_validate(&cfg.plan, &err) != VX_OK) {
         fprintf(stderr, "vexil simulate: plan %s: %s\n", err.path, err.message);
@@ -657,8 +712,9 @@ int cli_simulate_main(int argc, char **argv)
         static const char *cols = "rollback\tbefore25\tstuck\tsrm\t"
                                   "median_minutes\tmedian_exposures";
         printf("scenario\trpm");
-        for (int g = 0; g < 2; g++) {
-            const char *pre = g ? "hand_" : "guard_";
+        static const char *pres[] = {"guard_", "hand_", "peek_"};
+        for (int g = 0; g < (cfg.peek ? 3 : 2); g++) {
+            const char *pre = pres[g];
             const char *c = cols;
             while (*c) {
                 size_t l = strcspn(c, "\t");
@@ -672,28 +728,36 @@ int cli_simulate_main(int argc, char **argv)
                "%%, %llu min per stage, looks every minute\n",
                cfg.runs, (unsigned long long)cfg.seed,
                (unsigned long long)stage_min);
-        printf("%-9s %7s | %-41s | %-41s\n", "", "",
-               "guard (mSPRT, alpha 0.05 over 3 metrics)",
+        printf("%-9s %7s | %-41s | %-41s", "", "",
+               "guard (mSPRT, family alpha 0.05)",
                "hand rule (>5 % rollback, >2 % hold)");
-        printf("%-9s %7s | %5s %5s %4s %4s %6s %8s | %5s %5s %4s %4s %6s "
-               "%8s\n",
-               "scenario", "rpm", "rb", "<=25", "stk", "srm", "min", "exp",
-               "rb", "<=25", "stk", "srm", "min", "exp");
+        if (cfg.peek)
+            printf(" | %-41s", "peek (fixed test every minute)");
+        printf("\n%-9s %7s", "scenario", "rpm");
+        for (int g = 0; g < (cfg.peek ? 3 : 2); g++)
+            printf(" | %5s %5s %4s %4s %6s %8s", "rb", "<=25", "stk", "srm",
+                   "min", "exp");
+        putchar('\n');
     }
-    double worst_false = 0.0, worst_hand_false = 0.0;
+    double worst_false = 0.0, worst_hand_false = 0.0, worst_peek_false = 0.0;
     for (size_t s = 0; s < N_SCENARIOS; s++) {
         if (!on[s])
             continue;
         for (size_t k = 0; k < nrpm; k++) {
-            sim_cell g, h;
-            run_cell(&cfg, s, rpms[k], false, mins, exps, &g);
-            run_cell(&cfg, s, rpms[k], true, mins, exps, &h);
+            sim_cell g, h, pk = {0};
+            run_cell(&cfg, s, rpms[k], SIM_GUARD_MSPRT, mins, exps, &g);
+            run_cell(&cfg, s, rpms[k], SIM_GUARD_HAND, mins, exps, &h);
+            if (cfg.peek)
+                run_cell(&cfg, s, rpms[k], SIM_GUARD_PEEK, mins, exps, &pk);
             if (is_healthy(&SCENARIOS[s])) {
                 worst_false =
                     g.rollback > worst_false ? g.rollback : worst_false;
                 worst_hand_false = h.rollback > worst_hand_false
                                        ? h.rollback
                                        : worst_hand_false;
+                worst_peek_false = pk.rollback > worst_peek_false
+                                       ? pk.rollback
+                                       : worst_peek_false;
             }
             if (cfg.tsv)
                 printf("%s\t%.0f", SCENARIOS[s].name, rpms[k]);
@@ -701,14 +765,20 @@ int cli_simulate_main(int argc, char **argv)
                 printf("%-9s %7.0f", SCENARIOS[s].name, rpms[k]);
             print_cell(&g, cfg.tsv);
             print_cell(&h, cfg.tsv);
+            if (cfg.peek)
+                print_cell(&pk, cfg.tsv);
             putchar('\n');
             fflush(stdout);
         }
     }
-    if (!cfg.tsv && on[0])
+    if (!cfg.tsv && on[0]) {
         printf("worst false-rollback rate on healthy rollouts: guard %.1f %%, "
-               "hand rule %.1f %%\n",
+               "hand rule %.1f %%",
                100 * worst_false, 100 * worst_hand_false);
+        if (cfg.peek)
+            printf(", peek %.1f %%", 100 * worst_peek_false);
+        putchar('\n');
+    }
     free(mins);
     free(exps);
     return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;

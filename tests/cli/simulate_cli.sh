@@ -72,6 +72,15 @@ cmp -s "$tmp/a.tsv" "$tmp/b.tsv" && ok || bad "same seed gives the same table"
 "$vexil" simulate --runs 200 --seed 8 --rpm 1000,10000 --scenarios healthy,err3 --tsv >"$tmp/c.tsv" 2>/dev/null
 cmp -s "$tmp/a.tsv" "$tmp/c.tsv" && bad "another seed gives another table" || ok
 
+# --peek adds a third group of six columns; re-running an ordinary test
+# every minute rolls back far more healthy rollouts than the guard.
+"$vexil" "${args[@]}" --tsv --peek >"$tmp/p.tsv" 2>/dev/null
+[ "$(awk -F'\t' 'NR==1{print NF}' "$tmp/p.tsv")" = 20 ] && ok || bad "--peek: 20 columns"
+[[ $(head -1 "$tmp/p.tsv") == *$'\t'peek_rollback$'\t'peek_before25* ]] && ok || bad "--peek header"
+cut -f1-14 "$tmp/p.tsv" | cmp -s - "$tmp/a.tsv" && ok || bad "--peek leaves the other columns unchanged"
+peek=$(awk -F'\t' '$1=="healthy" && $2=="10000" {print $15}' "$tmp/p.tsv")
+at_least "$peek" 0.15 "peek false rollbacks at 10000 rpm"
+
 # The human-readable table: both guards side by side, a summary line.
 check_status "table header" 0 'guard \(mSPRT.*\| hand rule' "$vexil" "${args[@]}"
 check_status "table rows" 0 '^err3 +10000 \| +[0-9.]+ ' "$vexil" "${args[@]}"
