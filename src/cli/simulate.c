@@ -36,6 +36,7 @@ typedef struct sim_scenario {
     double latency_mult;  /* treatment latency = base x this */
     double convert_mult;  /* treatment conversion = base x this */
     double exposure_loss; /* share of treatment exposures never reported */
+    double drift; /* both arms' error rate rises by this share per hour */
 } sim_scenario;
 
 static const sim_scenario SCENARIOS[] = {
@@ -50,7 +51,13 @@ static const sim_scenario SCENARIOS[] = {
     {"conv0.90", 1.0, 1.0, 0.90, 0.0},
     /* healthy, but 5 % of the treatment's exposures are never reported:
      * the guard should pause on the sample ratio, not judge the metrics */
-    {"srm0.95", 1.0, 1.0, 1.0, 0.05},
+    {"srm0.95", 1.0, 1.0, 1.0, 0.05, 0.0},
+    /* healthy, but the error rate of everyone rises while the rollout
+     * runs: 13 % an hour (the steepest hour of a +-50 % daily cycle), and
+     * 50 % an hour (a slow incident). Both arms alike: no rollback is
+     * right. */
+    {"drift0.13", 1.0, 1.0, 1.0, 0.0, 0.13},
+    {"drift0.5", 1.0, 1.0, 1.0, 0.0, 0.5},
 };
 #define N_SCENARIOS (sizeof SCENARIOS / sizeof SCENARIOS[0])
 
@@ -227,6 +234,7 @@ typedef struct sim_config {
     size_t runs;     /* runs per scenario and rpm */
     bool tsv;        /* machine-readable output */
     bool peek;       /* also run the "peek" guard */
+    bool pooled;     /* test without stratifying by rollout epoch */
     guard_plan time_plan; /* `plan` without metrics: time, exposures, SRM */
 } sim_config;
 
@@ -279,6 +287,10 @@ static void run_one(const sim_config *cfg, const sim_scenario *sc, double rpm,
 {
     const guard_plan *plan = &cfg->plan;
     guard_state st = {0};
+    guard_counts ec[GUARD_PLAN_MAX_MILESTONES] = {{0}};
+    guard_counts et[GUARD_PLAN_MAX_MILESTONES] = {{0}};
+    st.epoch_control = ec; /* one epoch per milestone */
+    st.epoch_treatment = et;
     double mu = log(SIM_LAT_MEDIAN_MS);
     int64_t t0 = 0;
     memset(out, 0, sizeof *out);
@@ -290,11 +302,18 @@ static void run_one(const sim_config *cfg, const sim_scenario *sc, double rpm,
         if (sc->exposure_loss > 0.0)
             nt -= rng_binomial(r, nt, sc->exposure_loss);
         uint64_t err_before = st.treatment.errors;
-        sim_arm_minute(r, &st.control, nc, SIM_BASE_ERROR, SIM_BASE_CONVERT,
-                       mu);
-        sim_arm_minute(r, &st.treatment, nt, SIM_BASE_ERROR * sc->error_mult,
+        /* a drifting baseline moves both arms alike */
+        double base = SIM_BASE_ERROR * (1.0 + sc->drift * (m - 0.5) / 60.0);
+        guard_counts mc = {0}, mt = {0};
+        sim_arm_minute(r, &mc, nc, base, SIM_BASE_CONVERT, mu);
+        sim_arm_minute(r, &mt, nt, base * sc->error_mult,
                        SIM_BASE_CONVERT * sc->convert_mult,
                        mu + log(sc->latency_mult));
+        guard_counts_merge(&st.control, &mc);
+        guard_counts_merge(&st.treatment, &mt);
+        guard_counts_merge(&ec[st.milestone], &mc);
+        guard_counts_merge(&et[st.milestone], &mt);
+        st.n_epochs = cfg->pooled ? 0 : st.milestone + 1;
         st.stage_control += nc;
         st.stage_treatment += nt;
         int64_t now = t0 + 60 * m;
@@ -421,7 +440,8 @@ static void usage(FILE *out)
         "                      [--rpm LIST] [--stage-minutes M]\n"
         "                      [--min-exposures N] [--max-minutes M]\n"
         "                      [--error-tolerance X] [--error-tau X]\n"
-        "                      [--metrics LIST] [--peek] [--tsv]\n"
+        "                      [--metrics LIST] [--peek] [--pooled]\n"
+        "                      [--tsv]\n"
         "\n"
         "Runs the rollout guard (always-valid mixture SPRT on error rate,\n"
         "latency and conversion, checked every simulated minute) and the\n"
@@ -433,7 +453,8 @@ static void usage(FILE *out)
         "  --seed S             base seed (1); same seed, same table\n"
         "  --scenarios LIST     comma-separated, from: healthy, err1.25,\n"
         "                       err1.5, err2, err3, lat1.10, lat1.25,\n"
-        "                       lat1.50, conv0.90, srm0.95 (all)\n"
+        "                       lat1.50, conv0.90, srm0.95, drift0.13,\n"
+        "                       drift0.5 (all)\n"
         "  --rpm LIST           requests per minute, comma-separated\n"
         "                       (100,1000,10000,100000)\n"
         "  --stage-minutes M    minimum minutes per milestone (10)\n"
@@ -449,6 +470,9 @@ static void usage(FILE *out)
         "                       equally over them\n"
         "  --peek               add a third guard: one-sided z / Welch tests\n"
         "                       at the same alpha re-run every minute\n"
+        "  --pooled             test all data since the start as one sample\n"
+        "                       instead of per rollout epoch (to show why\n"
+        "                       the guard stratifies)\n"
         "  --tsv                tab-separated output with a header line\n"
         "\n"
         "Columns per guard: rb = rolled back %, <=25 = rolled back at 25 %\n"
@@ -590,6 +614,7 @@ int cli_simulate_main(int argc, char **argv)
         {"metrics", required_argument, NULL, 'G'},
         {"tsv", no_argument, NULL, 'T'},
         {"peek", no_argument, NULL, 'P'},
+        {"pooled", no_argument, NULL, 'O'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -680,6 +705,7 @@ int cli_simulate_main(int argc, char **argv)
             break;
         case 'T': cfg.tsv = true; break;
         case 'P': cfg.peek = true; break;
+        case 'O': cfg.pooled = true; break;
         case 'h': usage(stdout); return CLI_EXIT_OK;
         default: usage(stderr); return CLI_EXIT_USAGE;
         }

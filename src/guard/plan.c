@@ -201,7 +201,7 @@ static vx_status check_counts(const guard_counts *c, const char *arm,
         field = "logLatency";
     if (!field)
         return VX_OK;
-    char path[48];
+    char path[80];
     snprintf(path, sizeof path, "/%s/%s", arm, field);
     return vx__error_set(err, VX_EINVAL, path,
                          "inconsistent with the arm's request count or not "
@@ -209,6 +209,22 @@ static vx_status check_counts(const guard_counts *c, const char *arm,
 }
 
 /* Runs metric `m`'s sequential test on the state's cumulative counts. */
+/* The state's epochs, or the cumulative counts as one epoch. */
+static size_t epochs(const guard_state *st, const guard_counts **c,
+                     const guard_counts **t)
+{
+    if (st->n_epochs > 0 && st->epoch_control && st->epoch_treatment) {
+        *c = st->epoch_control;
+        *t = st->epoch_treatment;
+        return st->n_epochs;
+    }
+    *c = &st->control;
+    *t = &st->treatment;
+    return 1;
+}
+
+/* Runs metric `m`'s sequential test on the state's counts, stratified by
+ * rollout epoch. */
 static void run_metric(const guard_plan *plan, const guard_metric *m,
                        const guard_state *st, guard_verdict *v)
 {
@@ -219,7 +235,10 @@ static void run_metric(const guard_plan *plan, const guard_metric *m,
         .alpha = plan->alpha / (double)plan->n_metrics,
         .min_per_arm = plan->min_per_arm,
     };
-    const guard_counts *c = &st->control, *t = &st->treatment;
+    const guard_counts *c, *t;
+    size_t k = epochs(st, &c, &t);
+    guard_prop_stratum ps[GUARD_MAX_STRATA];
+    guard_mean_stratum ms[GUARD_MAX_STRATA];
     v->kind = m->kind;
     v->alpha = spec.alpha;
     /* Errors are impossible here: the plan and the counts were validated.
@@ -227,20 +246,24 @@ static void run_metric(const guard_plan *plan, const guard_metric *m,
      * only hold, never roll back. */
     switch (m->kind) {
     case GUARD_METRIC_ERROR_RATE:
-        (void)guard_seq_proportion(c->errors, c->requests, t->errors,
-                                   t->requests, &spec, &v->seq);
+    case GUARD_METRIC_CONVERSION: {
+        bool err = m->kind == GUARD_METRIC_ERROR_RATE;
+        for (size_t i = 0; i < k; i++)
+            ps[i] = (guard_prop_stratum){
+                err ? c[i].errors : c[i].conversions, c[i].requests,
+                err ? t[i].errors : t[i].conversions, t[i].requests};
+        (void)guard_seq_proportion_strata(ps, k, &spec, &v->seq);
         break;
-    case GUARD_METRIC_CONVERSION:
-        (void)guard_seq_proportion(c->conversions, c->requests, t->conversions,
-                                   t->requests, &spec, &v->seq);
-        break;
+    }
     case GUARD_METRIC_LATENCY:
-        (void)guard_seq_mean(&c->log_latency, &t->log_latency, true, &spec,
-                             &v->seq);
+    case GUARD_METRIC_LATENCY_MEAN: {
+        bool lg = m->kind == GUARD_METRIC_LATENCY;
+        for (size_t i = 0; i < k; i++)
+            ms[i] = (guard_mean_stratum){lg ? c[i].log_latency : c[i].latency,
+                                         lg ? t[i].log_latency : t[i].latency};
+        (void)guard_seq_mean_strata(ms, k, lg, &spec, &v->seq);
         break;
-    case GUARD_METRIC_LATENCY_MEAN:
-        (void)guard_seq_mean(&c->latency, &t->latency, false, &spec, &v->seq);
-        break;
+    }
     case GUARD_METRIC_LATENCY_QUANTILE: run_quantile(m, st, &spec, v); break;
     }
 }
@@ -265,6 +288,23 @@ vx_status guard_plan_decide(const guard_plan *plan, const guard_state *state,
         st = check_counts(&state->treatment, "treatment", err);
     if (st != VX_OK)
         return st;
+    if (state->n_epochs > GUARD_MAX_STRATA ||
+        (state->n_epochs > 0 &&
+         (!state->epoch_control || !state->epoch_treatment)))
+        return vx__error_set(err, VX_EINVAL, "/epochs",
+                             "give 0 to %d epochs, with both arms' counts",
+                             GUARD_MAX_STRATA);
+    for (size_t i = 0; i < state->n_epochs; i++) {
+        char arm[40];
+        snprintf(arm, sizeof arm, "epochs/%zu/control", i);
+        st = check_counts(&state->epoch_control[i], arm, err);
+        if (st == VX_OK) {
+            snprintf(arm, sizeof arm, "epochs/%zu/treatment", i);
+            st = check_counts(&state->epoch_treatment[i], arm, err);
+        }
+        if (st != VX_OK)
+            return st;
+    }
     const guard_milestone *ms = &plan->milestones[state->milestone];
     bool last = state->milestone + 1 == plan->n_milestones;
     out->milestone = state->milestone;

@@ -89,8 +89,17 @@ typedef struct guard_state {
     bool approved;             /* a person approved leaving this milestone */
     guard_counts control;      /* since the plan started */
     guard_counts treatment;    /* since the plan started */
-    uint64_t stage_control;    /* control exposures in this milestone (SRM) */
-    uint64_t stage_treatment;  /* treatment exposures in this milestone */
+    /* Counts per rollout epoch, borrowed, may be NULL: [i] holds what
+     * arrived while the i-th percentage was in force (i < n_epochs, at
+     * most GUARD_MAX_STRATA). When given, the error, conversion and latency
+     * tests are stratified by epoch, which keeps a baseline that drifts
+     * over time from looking like a regression (docs/guard.md); when not,
+     * control / treatment are tested as one epoch. */
+    const guard_counts *epoch_control;
+    const guard_counts *epoch_treatment;
+    size_t n_epochs;
+    uint64_t stage_control;   /* control exposures in this milestone (SRM) */
+    uint64_t stage_treatment; /* treatment exposures in this milestone */
     /* Latency sketches since the plan started, borrowed; only the
      * LATENCY_QUANTILE metrics read them, and hold while they are NULL. */
     const guard_sketch *control_latency;

@@ -463,30 +463,105 @@ vx_status guard_seq_proportion(uint64_t x_c, uint64_t n_c, uint64_t x_t,
                                uint64_t n_t, const guard_seq_spec *spec,
                                guard_seq_result *out)
 {
+    guard_prop_stratum one = {x_c, n_c, x_t, n_t};
+    return guard_seq_proportion_strata(&one, 1, spec, out);
+}
+
+/* Combination over strata with weights w that do not depend on the
+ * outcomes: the combined excess is sum(w ex) / sum(w), its variance
+ * sum(w^2 v) / sum(w)^2 (v the stratum's null variance). With one stratum
+ * the weight cancels. See guard_seq_proportion_strata for the choice. */
+typedef struct strata_sum {
+    double w;      /* sum of weights */
+    double excess; /* sum of w * excess */
+    double diff;   /* sum of w * diff */
+    double var;    /* sum of w^2 * v */
+    double vdiff;  /* sum of w^2 * v_diff */
+} strata_sum;
+
+static void strata_add(strata_sum *a, double w, double excess, double diff,
+                       double v, double v_diff)
+{
+    if (!(w > 0.0) || !isfinite(v) || !isfinite(v_diff))
+        return;
+    a->w += w;
+    a->excess += w * excess;
+    a->diff += w * diff;
+    a->var += w * w * v;
+    a->vdiff += w * w * v_diff;
+}
+
+/* Writes the combined excess and difference into out; returns v. */
+static double strata_finish(const strata_sum *a, guard_seq_result *out,
+                            double *v_diff)
+{
+    if (!(a->w > 0.0)) {
+        *v_diff = 0.0;
+        return 0.0;
+    }
+    out->excess = a->excess / a->w;
+    out->diff = a->diff / a->w;
+    *v_diff = a->vdiff / (a->w * a->w);
+    return a->var / (a->w * a->w);
+}
+
+vx_status guard_seq_proportion_strata(const guard_prop_stratum *s, size_t k,
+                                      const guard_seq_spec *spec,
+                                      guard_seq_result *out)
+{
     seq_reset(out);
-    if (x_c > n_c || x_t > n_t || !spec_ok(spec))
+    if (k == 0 || k > GUARD_MAX_STRATA || !spec_ok(spec))
         return VX_EINVAL;
-    if (n_c == 0 || n_t == 0 || n_c < spec->min_per_arm ||
-        n_t < spec->min_per_arm)
+    uint64_t xc = 0, nc = 0, xt = 0, nt = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (s[i].x_c > s[i].n_c || s[i].x_t > s[i].n_t)
+            return VX_EINVAL;
+        xc += s[i].x_c;
+        nc += s[i].n_c;
+        xt += s[i].x_t;
+        nt += s[i].n_t;
+    }
+    if (nc == 0 || nt == 0 || nc < spec->min_per_arm || nt < spec->min_per_arm)
         return VX_OK;
     bool higher = spec->direction == GUARD_HIGHER_IS_WORSE;
     double m = spec->tolerance, f = higher ? 1.0 + m : 1.0 - m;
-    double nc = (double)n_c, nt = (double)n_t;
-    double pc = (double)x_c / nc, pt = (double)x_t / nt;
+    double pc = (double)xc / (double)nc, pt = (double)xt / (double)nt;
     out->control = pc;
     out->treatment = pt;
-    out->diff = pt - pc;
     out->margin = higher ? m * pc : -m * pc;
-    out->excess = higher ? pt - f * pc : f * pc - pt;
-    /* Null-restricted estimate on the boundary p_t = f p_c (exact MLE for
-     * Poisson counts, the pooled rate when f == 1). */
-    double pc0 = (double)(x_c + x_t) / (f * nt + nc);
-    if (pc0 > 1.0)
-        pc0 = 1.0;
-    double pt0 = f * pc0 > 1.0 ? 1.0 : f * pc0;
-    double v = pt0 * (1.0 - pt0) / nt + f * f * pc0 * (1.0 - pc0) / nc;
-    double v_diff = pt * (1.0 - pt) / nt + pc * (1.0 - pc) / nc;
-    seq_finish(out, v, v_diff, spec->tau * pc0, spec->alpha);
+    double p_null = (double)(xc + xt) / (f * (double)nt + (double)nc);
+    double pc_all = pc;
+    strata_sum acc = {0};
+    for (size_t i = 0; i < k; i++) {
+        if (s[i].n_c == 0 || s[i].n_t == 0)
+            continue;
+        double ncs = (double)s[i].n_c, nts = (double)s[i].n_t;
+        double pcs = (double)s[i].x_c / ncs, pts = (double)s[i].x_t / nts;
+        /* The null-restricted rate: the all-strata estimate on the
+         * boundary p_t = f p_c (exact MLE for Poisson counts; the pooled
+         * rate when f == 1), scaled by the stratum's baseline relative to
+         * the whole, read from the control (the large arm; +1/2 shrinks a
+         * tiny stratum towards 1). With one stratum this is the plain
+         * restricted estimate. A stratum's own restricted rate would be
+         * inflated by its treatment share under a regression and cost
+         * power for nothing. */
+        double g = ((double)s[i].x_c + 0.5) / (ncs * pc_all + 0.5);
+        double pc0 = p_null * g;
+        if (pc0 > 1.0)
+            pc0 = 1.0;
+        double pt0 = f * pc0 > 1.0 ? 1.0 : f * pc0;
+        double v = pt0 * (1.0 - pt0) / nts + f * f * pc0 * (1.0 - pc0) / ncs;
+        double vd = pts * (1.0 - pts) / nts + pcs * (1.0 - pcs) / ncs;
+        /* Mantel-Haenszel weight n_t n_c / (n_t + n_c): proportional to the
+         * inverse variance when the strata share a rate, and free of the
+         * outcomes, so a stratum with more treatment errors is not
+         * down-weighted for it. */
+        strata_add(&acc, nts * ncs / (nts + ncs),
+                   higher ? pts - f * pcs : f * pcs - pts, pts - pcs, v, vd);
+    }
+    double v_diff, v = strata_finish(&acc, out, &v_diff);
+    seq_finish(out, v, v_diff, spec->tau * (p_null > 1.0 ? 1.0 : p_null),
+               spec->alpha);
     return VX_OK;
 }
 
@@ -494,37 +569,80 @@ vx_status guard_seq_mean(const guard_moments *control,
                          const guard_moments *treatment, bool log_scale,
                          const guard_seq_spec *spec, guard_seq_result *out)
 {
+    guard_mean_stratum one = {*control, *treatment};
+    return guard_seq_mean_strata(&one, 1, log_scale, spec, out);
+}
+
+/* Sum of squared deviations from the mean of one moment set. */
+static double moments_ss(const guard_moments *m)
+{
+    if (!(m->n >= 1.0))
+        return 0.0;
+    double ss = m->sumsq - m->sum * m->sum / m->n;
+    return ss > 0.0 && isfinite(ss) ? ss : 0.0;
+}
+
+vx_status guard_seq_mean_strata(const guard_mean_stratum *s, size_t k,
+                                bool log_scale, const guard_seq_spec *spec,
+                                guard_seq_result *out)
+{
     seq_reset(out);
-    if (!spec_ok(spec) || !(control->n >= 0.0) || !(treatment->n >= 0.0))
+    if (k == 0 || k > GUARD_MAX_STRATA || !spec_ok(spec))
         return VX_EINVAL;
+    guard_moments tc = {0, 0, 0}, tt = {0, 0, 0};
+    double ssc = 0, sst = 0, dfc = 0, dft = 0;
+    for (size_t i = 0; i < k; i++) {
+        const guard_moments *c = &s[i].control, *t = &s[i].treatment;
+        if (!(c->n >= 0.0) || !(t->n >= 0.0) || !isfinite(c->sum) ||
+            !isfinite(t->sum))
+            return VX_EINVAL;
+        tc.n += c->n;
+        tc.sum += c->sum;
+        tt.n += t->n;
+        tt.sum += t->sum;
+        /* within-stratum spread: shifts of the mean between strata (a
+         * drifting baseline) do not inflate the variance */
+        ssc += moments_ss(c);
+        sst += moments_ss(t);
+        dfc += c->n >= 1.0 ? c->n - 1.0 : 0.0;
+        dft += t->n >= 1.0 ? t->n - 1.0 : 0.0;
+    }
     double floor_n = spec->min_per_arm > 2 ? (double)spec->min_per_arm : 2.0;
-    if (control->n < floor_n || treatment->n < floor_n)
+    if (tc.n < floor_n || tt.n < floor_n || dfc < 1.0 || dft < 1.0)
         return VX_OK;
     bool higher = spec->direction == GUARD_HIGHER_IS_WORSE;
     double m = spec->tolerance;
-    double mc = guard_moments_mean(control), mt = guard_moments_mean(treatment);
-    double vc = guard_moments_var(control) / control->n;
-    double vt = guard_moments_var(treatment) / treatment->n;
-    if (!isfinite(mc) || !isfinite(mt))
-        return VX_EINVAL;
+    double mc = guard_moments_mean(&tc), mt = guard_moments_mean(&tt);
+    double varc = ssc / dfc, vart = sst / dft;
     out->control = mc;
     out->treatment = mt;
-    out->diff = mt - mc;
-    double v, tau;
+    double f = 1.0, tau = spec->tau, lmargin = 0.0;
     if (log_scale) {
-        out->margin = higher ? log1p(m) : log1p(-m);
-        out->excess =
-            higher ? out->diff - out->margin : out->margin - out->diff;
-        v = vc + vt;
-        tau = spec->tau;
+        lmargin = higher ? log1p(m) : log1p(-m);
+        out->margin = lmargin;
     } else {
-        double f = higher ? 1.0 + m : 1.0 - m;
+        f = higher ? 1.0 + m : 1.0 - m;
         out->margin = higher ? m * mc : -m * mc;
-        out->excess = higher ? mt - f * mc : f * mc - mt;
-        v = vt + f * f * vc;
         tau = spec->tau * fabs(mc);
     }
-    seq_finish(out, v, vc + vt, tau, spec->alpha);
+    strata_sum acc = {0};
+    for (size_t i = 0; i < k; i++) {
+        const guard_moments *c = &s[i].control, *t = &s[i].treatment;
+        if (!(c->n >= 1.0) || !(t->n >= 1.0))
+            continue;
+        double ys = guard_moments_mean(t), yc = guard_moments_mean(c);
+        double ex;
+        if (log_scale)
+            ex = higher ? ys - yc - lmargin : lmargin - (ys - yc);
+        else
+            ex = higher ? ys - f * yc : f * yc - ys;
+        double v = vart / t->n + f * f * varc / c->n;
+        /* the pooled variances are shared, so 1/v is the inverse-variance
+         * weight and does not depend on the stratum's outcomes */
+        strata_add(&acc, 1.0 / v, ex, ys - yc, v, vart / t->n + varc / c->n);
+    }
+    double v_diff, v = strata_finish(&acc, out, &v_diff);
+    seq_finish(out, v, v_diff, tau, spec->alpha);
     return VX_OK;
 }
 

@@ -154,6 +154,42 @@ vx_status guard_seq_proportion(uint64_t x_c, uint64_t n_c, uint64_t x_t,
                                uint64_t n_t, const guard_seq_spec *spec,
                                guard_seq_result *out);
 
+/* The same tests stratified: one stratum per rollout epoch (the time a
+ * milestone's percentage was in force). Within an epoch the allocation is
+ * constant, so a baseline that drifts over time (daily cycles, an incident
+ * hitting everyone) moves both arms alike; pooling epochs with different
+ * allocations would turn that drift into a false difference. Proportions
+ * combine strata with Mantel-Haenszel weights n_t n_c / (n_t + n_c) and a
+ * per-stratum null variance at the all-strata restricted rate scaled by
+ * the stratum's control baseline; means combine by inverse variance with
+ * each arm's within-strata pooled variance. Empty strata are skipped;
+ * floors apply to the totals. `control` / `treatment` in the result are
+ * the totals' estimates, `diff` the stratified difference. At most
+ * GUARD_MAX_STRATA strata. With one stratum these are exactly
+ * guard_seq_proportion / guard_seq_mean. */
+#define GUARD_MAX_STRATA 64
+
+typedef struct guard_prop_stratum {
+    uint64_t x_c; /* control events */
+    uint64_t n_c; /* control units */
+    uint64_t x_t; /* treatment events */
+    uint64_t n_t; /* treatment units */
+} guard_prop_stratum;
+
+vx_status guard_seq_proportion_strata(const guard_prop_stratum *s, size_t k,
+                                      const guard_seq_spec *spec,
+                                      guard_seq_result *out);
+
+typedef struct guard_mean_stratum {
+    guard_moments control;   /* the control's moments in the stratum */
+    guard_moments treatment; /* the treatment's */
+} guard_mean_stratum;
+
+/* Means use the within-strata pooled variance of each arm. */
+vx_status guard_seq_mean_strata(const guard_mean_stratum *s, size_t k,
+                                bool log_scale, const guard_seq_spec *spec,
+                                guard_seq_result *out);
+
 /* Sequential test of a difference of means from moments (use the moments
  * of log(latency) for latency: then diff is the log of the geometric-mean
  * ratio and the tolerance m becomes the margin log(1 + m)). With

@@ -81,6 +81,14 @@ cut -f1-14 "$tmp/p.tsv" | cmp -s - "$tmp/a.tsv" && ok || bad "--peek leaves the 
 peek=$(awk -F'\t' '$1=="healthy" && $2=="10000" {print $15}' "$tmp/p.tsv")
 at_least "$peek" 0.15 "peek false rollbacks at 10000 rpm"
 
+# A baseline that rises for everyone (50 % an hour) while the rollout
+# widens: the guard tests per rollout epoch and stays quiet; pooling all
+# data since the start (--pooled) rolls healthy rollouts back.
+"$vexil" simulate --runs 200 --seed 7 --rpm 100000 --scenarios drift0.5 --tsv >"$tmp/d.tsv" 2>/dev/null
+"$vexil" simulate --runs 200 --seed 7 --rpm 100000 --scenarios drift0.5 --tsv --pooled >"$tmp/dp.tsv" 2>/dev/null
+at_most "$(awk -F'\t' 'NR==2{print $3}' "$tmp/d.tsv")" 0.08 "stratified false rollbacks under drift"
+at_least "$(awk -F'\t' 'NR==2{print $3}' "$tmp/dp.tsv")" 0.5 "pooled false rollbacks under drift"
+
 # The human-readable table: both guards side by side, a summary line.
 check_status "table header" 0 'guard \(mSPRT.*\| hand rule' "$vexil" "${args[@]}"
 check_status "table rows" 0 '^err3 +10000 \| +[0-9.]+ ' "$vexil" "${args[@]}"

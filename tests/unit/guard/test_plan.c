@@ -317,6 +317,49 @@ static void test_floor_holds(void **state)
     assert_int_equal(d.action, GUARD_ADVANCE);
 }
 
+/* Everyone's error rate doubled while the rollout went from 1 % to 50 %:
+ * with the epochs the plan holds; given only the totals it would roll a
+ * healthy flag back. Bad epoch input is refused with its path. */
+static void test_epochs(void **state)
+{
+    (void)state;
+    guard_plan p;
+    guard_decision d;
+    vx_error err;
+    make_plan(&p);
+    p.n_metrics = 1; /* error rate, tolerance 10 % */
+    guard_counts ec[2] = {arm(99000, 0.01, 0.1, 5.3),
+                          arm(50000, 0.02, 0.1, 5.3)};
+    guard_counts et[2] = {arm(1000, 0.01, 0.1, 5.3),
+                          arm(50000, 0.02, 0.1, 5.3)};
+    guard_state s = healthy(3, 50, 100000);
+    s.control = ec[0];
+    guard_counts_merge(&s.control, &ec[1]);
+    s.treatment = et[0];
+    guard_counts_merge(&s.treatment, &et[1]);
+    s.stage_control = s.stage_treatment = 50000;
+    assert_int_equal(guard_plan_decide(&p, &s, T0 + 60, &d, NULL), VX_OK);
+    assert_int_equal(d.action, GUARD_ROLLBACK); /* pooled: Simpson */
+    s.epoch_control = ec;
+    s.epoch_treatment = et;
+    s.n_epochs = 2;
+    assert_int_equal(guard_plan_decide(&p, &s, T0 + 60, &d, NULL), VX_OK);
+    assert_int_equal(d.action, GUARD_HOLD);
+    assert_true(d.verdicts[0].seq.evaluated);
+    assert_float_equal(d.verdicts[0].seq.diff, 0.0, 1e-12);
+    /* a real regression in the late epoch is still caught */
+    et[1] = arm(50000, 0.03, 0.1, 5.3);
+    assert_int_equal(guard_plan_decide(&p, &s, T0 + 60, &d, NULL), VX_OK);
+    assert_int_equal(d.action, GUARD_ROLLBACK);
+    et[1].errors = et[1].requests + 1;
+    assert_int_equal(guard_plan_decide(&p, &s, T0 + 60, &d, &err), VX_EINVAL);
+    assert_string_equal(err.path, "/epochs/1/treatment/errors");
+    et[1] = arm(50000, 0.02, 0.1, 5.3);
+    s.epoch_treatment = NULL;
+    assert_int_equal(guard_plan_decide(&p, &s, T0 + 60, &d, &err), VX_EINVAL);
+    assert_string_equal(err.path, "/epochs");
+}
+
 static uint64_t rng_next(uint64_t *s)
 {
     uint64_t z = (*s += 0x9e3779b97f4a7c15u);
@@ -399,6 +442,7 @@ int main(void)
         cmocka_unit_test(test_rollback_latency_and_conversion),
         cmocka_unit_test(test_floor_holds),
         cmocka_unit_test(test_latency_quantile),
+        cmocka_unit_test(test_epochs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -265,6 +265,79 @@ static void test_seq_mean(void **state)
     assert_false(r.evaluated);
 }
 
+/* Stratified by rollout epoch (guard_seq_proportion_strata). */
+static void test_seq_strata(void **state)
+{
+    (void)state;
+    guard_seq_spec spec = {GUARD_HIGHER_IS_WORSE, 0.10, 0.5, 0.05, 100};
+    guard_seq_result r, one;
+    /* [py] three epochs at 1 / 5 / 25 %: Mantel-Haenszel weights
+     * n_t n_c / (n_t + n_c); null rate (x_c + x_t)/(1.1 n_t + n_c) scaled
+     * per epoch by (x_c,e + 1/2)/(n_c,e p_c + 1/2); one-sided mixture with
+     * tau = 0.5 x the null rate; CS with the unpooled variances */
+    guard_prop_stratum s[3] = {
+        {99, 9900, 3, 100}, {95, 9500, 15, 500}, {110, 7500, 60, 2500}};
+    assert_int_equal(guard_seq_proportion_strata(s, 3, &spec, &r), VX_OK);
+    assert_true(r.evaluated);
+    rel_near(r.excess, 0.010476112699060841, 1e-12);
+    rel_near(r.diff, 0.011833401388321762, 1e-12);
+    rel_near(r.variance, 6.822078413302769e-06, 1e-12);
+    rel_near(r.log_lr, 6.597421873268654, 1e-10);
+    rel_near(r.p, 0.0013638797636422969, 1e-9);
+    rel_near(r.cs_lo, 0.00244572224583634, 1e-9);
+    rel_near(r.cs_hi, 0.021221080530807186, 1e-10);
+    assert_true(r.regression);
+    /* totals for display */
+    near(r.control, 304.0 / 26900, 1e-15);
+    near(r.treatment, 78.0 / 3100, 1e-15);
+
+    /* an empty epoch changes nothing; one epoch is the plain test */
+    guard_prop_stratum two[2] = {{100, 10000, 150, 10000}, {0, 0, 0, 0}};
+    assert_int_equal(guard_seq_proportion_strata(two, 2, &spec, &r), VX_OK);
+    assert_int_equal(guard_seq_proportion(100, 10000, 150, 10000, &spec, &one),
+                     VX_OK);
+    near(r.log_lr, one.log_lr, 1e-12);
+    near(r.variance, one.variance, 1e-18);
+
+    /* Simpson: the baseline doubles between an epoch at 1 % and one at
+     * 50 %, the same in both arms. Pooled, the treatment (mostly in the
+     * late epoch) looks 1.9x worse; stratified, it is not. */
+    spec.tolerance = 0.0;
+    guard_prop_stratum drift[2] = {{990, 99000, 10, 1000},
+                                   {1000, 50000, 1000, 50000}};
+    assert_int_equal(
+        guard_seq_proportion(1990, 149000, 1010, 51000, &spec, &one), VX_OK);
+    assert_true(one.regression);
+    assert_int_equal(guard_seq_proportion_strata(drift, 2, &spec, &r), VX_OK);
+    assert_true(r.evaluated);
+    assert_false(r.regression);
+    near(r.diff, 0.0, 1e-15);
+
+    /* means: log-latency 0.3 higher for everyone in the late epoch */
+    guard_mean_stratum ms[2] = {
+        {{99000, 99000 * 5.3, 99000 * (5.3 * 5.3 + 0.25)},
+         {1000, 1000 * 5.3, 1000 * (5.3 * 5.3 + 0.25)}},
+        {{50000, 50000 * 5.6, 50000 * (5.6 * 5.6 + 0.25)},
+         {50000, 50000 * 5.6, 50000 * (5.6 * 5.6 + 0.25)}}};
+    guard_moments pc = {149000, ms[0].control.sum + ms[1].control.sum,
+                        ms[0].control.sumsq + ms[1].control.sumsq};
+    guard_moments pt = {51000, ms[0].treatment.sum + ms[1].treatment.sum,
+                        ms[0].treatment.sumsq + ms[1].treatment.sumsq};
+    spec.tau = 0.1;
+    assert_int_equal(guard_seq_mean(&pc, &pt, true, &spec, &one), VX_OK);
+    assert_true(one.regression);
+    assert_int_equal(guard_seq_mean_strata(ms, 2, true, &spec, &r), VX_OK);
+    assert_true(r.evaluated);
+    assert_false(r.regression);
+    near(r.diff, 0.0, 1e-9);
+    /* within-epoch variance: 0.25, not inflated by the shift */
+    assert_true(r.variance < 1.01 * (0.25 / 51000 + 0.25 / 149000) * 1.5);
+
+    assert_int_equal(guard_seq_proportion_strata(s, 0, &spec, &r), VX_EINVAL);
+    s[1].x_t = 501;
+    assert_int_equal(guard_seq_proportion_strata(s, 3, &spec, &r), VX_EINVAL);
+}
+
 static void test_seq_share_above(void **state)
 {
     (void)state;
@@ -435,6 +508,7 @@ int main(void)
         cmocka_unit_test(test_msprt_vectors),
         cmocka_unit_test(test_seq_proportion),
         cmocka_unit_test(test_seq_mean),
+        cmocka_unit_test(test_seq_strata),
         cmocka_unit_test(test_seq_share_above),
         cmocka_unit_test(test_srm),
         cmocka_unit_test(test_msprt_peeking_mc),
