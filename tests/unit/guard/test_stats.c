@@ -497,6 +497,53 @@ static void test_msprt_power_mc(void **state)
     assert_true(found > 0.8 * runs);
 }
 
+/* [mc] The per-epoch test keeps its bound when everyone's error rate
+ * drifts under a widening rollout (1 -> 5 -> 25 -> 50 %, ten looks per
+ * epoch, the rate rising from 1 % to 3 %), where the pooled test on the
+ * same data does not. */
+static void test_strata_drift_mc(void **state)
+{
+    (void)state;
+    const int runs = 400;
+    const double pct[4] = {0.01, 0.05, 0.25, 0.50};
+    int strat = 0, pooled = 0;
+    uint64_t s = 99;
+    guard_seq_spec spec = {GUARD_HIGHER_IS_WORSE, 0.0, 0.5, 0.05, 100};
+    for (int r = 0; r < runs; r++) {
+        guard_prop_stratum ep[4] = {{0}};
+        bool hit_s = false, hit_p = false;
+        for (int m = 0; m < 40; m++) {
+            int e = m / 10;
+            double p = 0.01 + 0.02 * m / 39.0;
+            uint64_t nt = (uint64_t)(1000 * pct[e]), nc = 1000 - nt;
+            ep[e].n_c += nc;
+            ep[e].n_t += nt;
+            ep[e].x_c += binomial(&s, nc, p);
+            ep[e].x_t += binomial(&s, nt, p);
+            guard_prop_stratum all = {0};
+            for (int i = 0; i <= e; i++) {
+                all.x_c += ep[i].x_c;
+                all.n_c += ep[i].n_c;
+                all.x_t += ep[i].x_t;
+                all.n_t += ep[i].n_t;
+            }
+            guard_seq_result rs, rp;
+            assert_int_equal(
+                guard_seq_proportion_strata(ep, (size_t)e + 1, &spec, &rs),
+                VX_OK);
+            assert_int_equal(guard_seq_proportion_strata(&all, 1, &spec, &rp),
+                             VX_OK);
+            hit_s |= rs.regression;
+            hit_p |= rp.regression;
+        }
+        strat += hit_s;
+        pooled += hit_p;
+    }
+    /* alpha plus three Monte-Carlo standard errors (0.011) */
+    assert_true(strat <= 0.083 * runs);
+    assert_true(pooled > 0.2 * runs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -513,6 +560,7 @@ int main(void)
         cmocka_unit_test(test_srm),
         cmocka_unit_test(test_msprt_peeking_mc),
         cmocka_unit_test(test_msprt_power_mc),
+        cmocka_unit_test(test_strata_drift_mc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
