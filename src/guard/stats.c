@@ -482,7 +482,7 @@ typedef struct strata_sum {
 static void strata_add(strata_sum *a, double w, double excess, double diff,
                        double v, double v_diff)
 {
-    if (!(w > 0.0) || !isfinite(v) || !isfinite(v_diff))
+    if (!(w > 0.0) || !isfinite(w) || !isfinite(v) || !isfinite(v_diff))
         return;
     a->w += w;
     a->excess += w * excess;

@@ -333,6 +333,13 @@ static void test_seq_strata(void **state)
     /* within-epoch variance: 0.25, not inflated by the shift */
     assert_true(r.variance < 1.01 * (0.25 / 51000 + 0.25 / 149000) * 1.5);
 
+    /* constant values: no variance anywhere, no verdict (and no NaN) */
+    guard_mean_stratum flat[2] = {{{500, 500, 500}, {500, 500, 500}},
+                                  {{500, 1000, 2000}, {500, 1000, 2000}}};
+    assert_int_equal(guard_seq_mean_strata(flat, 2, true, &spec, &r), VX_OK);
+    assert_false(r.evaluated);
+    assert_false(isnan(r.diff) || isnan(r.p));
+
     assert_int_equal(guard_seq_proportion_strata(s, 0, &spec, &r), VX_EINVAL);
     s[1].x_t = 501;
     assert_int_equal(guard_seq_proportion_strata(s, 3, &spec, &r), VX_EINVAL);
