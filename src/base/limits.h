@@ -94,5 +94,10 @@ static_assert(VX_LIMIT_HTTP_SEGMENTS <= 32, "route specificity fits 32 bits");
 #define VX_LIMIT_DB_CONNECT_SECS    5
 #define VX_LIMIT_DB_COPY_EVENT_PAGE 500 /* events per read in store_copy */
 /* ---- end store --------------------------------------------------------- */
+/* ---- guarded rollouts (src/guard) -------------------------------------- */
+#define VX_LIMIT_GUARD_MILESTONES  32   /* milestones in one release plan */
+#define VX_LIMIT_GUARD_METRICS     16   /* guard metrics in one plan */
+#define VX_LIMIT_GUARD_SKETCH_BINS 1024 /* buckets of one latency sketch */
+/* ---- end guarded rollouts ---------------------------------------------- */
 
 #endif

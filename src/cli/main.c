@@ -22,6 +22,7 @@ static void usage(FILE *out)
           "  export       print the whole server state as JSON\n"
           "  import       load an export into a server that has no flags\n"
           "  eval         evaluate a features document for contexts, offline\n"
+          "  simulate     run the rollout guard over synthetic traffic\n"
           "  version      print the version\n"
           "\n"
           "Run 'vexil <command> --help' for a command's options.\n",
@@ -53,6 +54,8 @@ static int dispatch(int argc, char **argv)
         return cli_import_main(argc - 1, argv + 1);
     if (strcmp(cmd, "eval") == 0)
         return cli_eval_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "simulate") == 0)
+        return cli_simulate_main(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("vexil %s\n", VX_VERSION_STRING);
         return CLI_EXIT_OK;
