@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ai/llm.h"
 #include "base/limits.h"
 #include "service/service.h"
 
@@ -23,6 +24,8 @@ typedef void (*server_log_fn)(void *ud, const char *level, const char *msg);
 #define SERVER_CONNECTIONS_DEFAULT VX_LIMIT_HTTP_CONNECTIONS_DEFAULT
 #define SERVER_CONNECTIONS_HARD    VX_LIMIT_HTTP_CONNECTIONS
 #define SERVER_THREADS_HARD        VX_LIMIT_HTTP_THREADS
+#define SERVER_LLM_TIMEOUT_DEFAULT VX_LIMIT_LLM_TIMEOUT_DEFAULT_MS
+#define SERVER_LLM_TIMEOUT_HARD    VX_LIMIT_LLM_TIMEOUT_MS
 
 typedef struct server_config {
     const char *host;         /* address to bind, e.g. "127.0.0.1" */
@@ -33,6 +36,8 @@ typedef struct server_config {
     bool log_requests;        /* one log line per request */
     server_log_fn log;        /* may be NULL */
     void *log_ud;             /* passed to log */
+    ai_llm *llm;              /* the advisor's model, borrowed; NULL = the
+                                 deterministic advisors only */
 } server_config;
 
 /* Starts listening. `svc` is borrowed and must outlive the server; the
