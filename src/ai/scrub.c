@@ -55,13 +55,34 @@ static vx_status deny_one(ai_scrub *s, const char *v, size_t n)
                                                                : VX_ENOMEM;
 }
 
+/* A value and, for lists written as one string ("u1,u2" in userIds, IPs,
+ * hostNames), each comma-separated part. */
+static vx_status deny_str(ai_scrub *s, const char *v, size_t n)
+{
+    vx_status st = deny_one(s, v, n);
+    size_t i = 0;
+    while (st == VX_OK && memchr(v, ',', n) && i < n) {
+        size_t j = i;
+        while (j < n && v[j] != ',')
+            j++;
+        size_t a = i, b = j;
+        while (a < b && (v[a] == ' ' || v[a] == '\t'))
+            a++;
+        while (b > a && (v[b - 1] == ' ' || v[b - 1] == '\t'))
+            b--;
+        st = deny_one(s, v + a, b - a);
+        i = j + 1;
+    }
+    return st;
+}
+
 vx_status ai_scrub_deny_json(ai_scrub *s, const json_t *v)
 {
     vx_status st = VX_OK;
     char num[64];
     switch (json_typeof(v)) {
     case JSON_STRING:
-        return deny_one(s, json_string_value(v), json_string_length(v));
+        return deny_str(s, json_string_value(v), json_string_length(v));
     case JSON_INTEGER:
         snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
         return deny_one(s, num, strlen(num));

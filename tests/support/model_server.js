@@ -21,7 +21,8 @@
 //   {kind:'drop'}             close the connection without an answer
 //   {kind:'status', code}     an HTTP error with the dialect's error body
 //   {kind:'fn', fn(req)}      fn returns a behaviour
-// Every request is recorded (method, path, headers, raw body, parsed JSON).
+// Every request is recorded (method, path, headers, raw body, parsed JSON):
+// `requests` since the last reset(), `history` since start.
 //
 // No npm dependencies. Also runs standalone: node model_server.js [port].
 
@@ -71,6 +72,7 @@ class ModelServer {
     this.chunk = opts.chunk || 7; // characters per streamed piece
     this.queue = [];
     this.requests = [];
+    this.history = []; // every request since start; reset() keeps it
     this.sockets = new Set();
     this.server = http.createServer((req, res) => this.handle(req, res));
     this.server.on('connection', (s) => {
@@ -97,9 +99,10 @@ class ModelServer {
   script(...behaviours) { this.queue.push(...behaviours); }
   reset() { this.queue = []; this.requests = []; }
   chats() { return this.requests.filter((r) => r.method === 'POST'); }
-  // Everything any request carried, as one string (for privacy checks).
+  // Everything any request since start carried, as one string (for
+  // privacy checks).
   allText() {
-    return this.requests.map((r) => `${r.method} ${r.path}\n${JSON.stringify(r.headers)}\n${r.body}`).join('\n');
+    return this.history.map((r) => `${r.method} ${r.path}\n${JSON.stringify(r.headers)}\n${r.body}`).join('\n');
   }
 
   handle(req, res) {
@@ -111,6 +114,7 @@ class ModelServer {
       try { json = raw ? JSON.parse(raw) : undefined; } catch (_e) { json = undefined; }
       const rec = { method: req.method, path: req.url, headers: req.headers, body: raw, json };
       this.requests.push(rec);
+      this.history.push(rec);
       this.route(req, res, rec);
     });
   }
