@@ -6,7 +6,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 SPECS      ?= $(abspath ../shared/specs)
 
-.PHONY: all build deps test-deps run test unit asan fuzz-smoke compat integration lint fuzz bench bench-server format clean
+.PHONY: all build deps test-deps run test unit asan fuzz-smoke compat integration ai lint fuzz bench bench-server format clean
 
 all: build
 
@@ -34,7 +34,7 @@ run: build
 # Every suite: unit + spec (ctest), the same under ASan+UBSan, a short run
 # of each fuzzer, the differential test against the real Unleash Node SDK,
 # and the source checks.
-test: test-deps lint unit asan fuzz-smoke compat integration
+test: test-deps lint unit asan fuzz-smoke compat integration ai
 	@echo "make test: all suites passed"
 
 unit: build
@@ -59,6 +59,12 @@ compat: build
 
 integration: build
 	@VEXIL_BIN=$(abspath $(BUILD))/src/cli/vexil tests/integration/run.sh
+
+# The advisor end to end against tests/support/model_server.js (both model
+# server dialects, every failure, privacy, prompt injection), plus the
+# opt-in run against a real model (VEXIL_TEST_LLM_URL, VEXIL_TEST_LLM_MODEL).
+ai: build
+	@VEXIL_BIN=$(abspath $(BUILD))/src/cli/vexil tests/integration/run.sh tests/ai/
 
 lint:
 	@tools/check-source.sh

@@ -616,6 +616,7 @@ vx_status ai_llm_chat(ai_llm *l, const ai_chat *chat, char **content,
     for (unsigned i = 0; i <= l->retries; i++) {
         attempt a;
         memset(&a, 0, sizeof(a));
+        st = VX_OK; /* a retry starts afresh */
         a.l = l;
         a.chat = chat;
         a.raw.max = a.line.max = a.content.max = l->max_response;

@@ -111,11 +111,11 @@ vx_status ai_scrub_deny_json(ai_scrub *s, const json_t *v)
 }
 
 /* Characters that belong to a word for the scrubber: identifiers are
- * often "user-42", "a.b@c.d", "10.0.0.1", "fe80::1". */
+ * often "user-42", "a.b@c.d", "10.0.0.0/8", "fe80::1". */
 static bool word_char(unsigned char c)
 {
     return isalnum(c) || c == '-' || c == '_' || c == '.' || c == '@' ||
-           c == ':' || c == '+' || c >= 0x80;
+           c == ':' || c == '+' || c == '/' || c >= 0x80;
 }
 
 static bool is_ipv4(const char *w, size_t n)

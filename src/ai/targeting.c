@@ -120,9 +120,9 @@ static void split(parse *p, const char *s)
             continue;
         }
         size_t j = i;
-        while (j < len &&
-               (isalnum((unsigned char)s[j]) || s[j] == '.' || s[j] == '%' ||
-                s[j] == '\'' || s[j] == '-' || (unsigned char)s[j] >= 0x80))
+        while (j < len && (isalnum((unsigned char)s[j]) || s[j] == '.' ||
+                           s[j] == '+' || s[j] == '%' || s[j] == '\'' ||
+                           s[j] == '-' || (unsigned char)s[j] >= 0x80))
             j++;
         size_t e = j;
         while (e > i && (s[e - 1] == '.' || s[e - 1] == '-'))
@@ -137,6 +137,15 @@ static void split(parse *p, const char *s)
         w->used = false;
         i = j;
     }
+}
+
+/* True when a comma, semicolon, colon or full stop separates a and b. */
+static bool punct_between(const char *s, const word *a, const word *b)
+{
+    for (size_t k = a->end; k < b->start; k++)
+        if (s[k] == ',' || s[k] == ';' || s[k] == ':' || s[k] == '.')
+            return true;
+    return false;
 }
 
 static bool is(const parse *p, size_t i, const char *w)
@@ -414,14 +423,17 @@ json_t *ai_targeting_parse(const char *sentence, const json_t *fields)
         break; /* one version condition */
     }
 
-    /* what is left, in runs of consecutive words */
+    /* what is left, in runs of consecutive words (a run may hold single
+     * filler words, and ends at punctuation) */
     for (size_t i = 0; i < p->n; i++) {
         if (p->words[i].used || in_list(p->words[i].w, FILLER, N(FILLER)))
             continue;
         size_t j = i;
         while (j + 1 < p->n && !p->words[j + 1].used &&
+               !punct_between(sentence, &p->words[j], &p->words[j + 1]) &&
                (!in_list(p->words[j + 1].w, FILLER, N(FILLER)) ||
                 (j + 2 < p->n && !p->words[j + 2].used &&
+                 !punct_between(sentence, &p->words[j + 1], &p->words[j + 2]) &&
                  !in_list(p->words[j + 2].w, FILLER, N(FILLER)))))
             j++;
         size_t len = p->words[j].end - p->words[i].start;

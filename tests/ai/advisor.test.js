@@ -299,6 +299,16 @@ for (const dialect of ['openai', 'ollama']) {
       assert.equal(bad.status, 502, show(bad));
     });
 
+    await t.test('a 5xx then an answer: the retry wins', async () => {
+      ms.reset();
+      ms.script({ kind: 'status', code: 502 }, { kind: 'answer', content: GOOD });
+      const r = await targeting(srv, { sentence: SENTENCE, contextFields: FIELDS });
+      assert.equal(r.status, 200, show(r));
+      assert.equal(r.json.advisor, 'model:test-model');
+      assert.equal(r.json.attempts, 1, 'one advisor attempt; the client retried the transport');
+      assert.equal(ms.chats().length, 2);
+    });
+
     await t.test('a model that cannot answer: the deterministic advisor, and why', async () => {
       for (const [b, why] of [[{ kind: 'drop' }, /unreachable|Empty reply|Recv|closed/i],
         [{ kind: 'status', code: 500 }, /HTTP 500/],
