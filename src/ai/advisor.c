@@ -36,7 +36,7 @@ static char *system_prompt(const ai_task *t)
     if (!schema)
         return NULL;
     size_t n = strlen(t->system) + strlen(schema) + sizeof(AI_DATA_RULE) + 64;
-    char *s = malloc(n);
+    char *s = vx__malloc(n);
     if (s)
         snprintf(s, n, "%s\n\n%s\n\nJSON schema of your answer: %s", t->system,
                  AI_DATA_RULE, schema);
@@ -90,9 +90,9 @@ vx_status ai_ask(ai_llm *llm, const ai_task *task, json_t **answer,
             break;
         /* Retry once, telling the model what was wrong (our own words and
          * a JSON pointer: nothing from the model's text is echoed). */
-        free(retry_user);
+        vx__free(retry_user);
         size_t n = strlen(task->user) + 512;
-        retry_user = malloc(n);
+        retry_user = vx__malloc(n);
         if (!retry_user) {
             st = VX_ENOMEM;
             break;
@@ -111,8 +111,8 @@ vx_status ai_ask(ai_llm *llm, const ai_task *task, json_t **answer,
                            why.message);
 out:
     vx__free(text);
-    free(sys);
-    free(retry_user);
+    vx__free(sys);
+    vx__free(retry_user);
     json_decref(doc);
     return st;
 }

@@ -46,9 +46,9 @@ void ai_scrub_free(ai_scrub **s);
  * deny set; values shorter than 2 bytes are ignored. VX_ELIMIT past
  * VX_LIMIT_AI_DENY values. */
 vx_status ai_scrub_deny_json(ai_scrub *s, const json_t *values);
-/* A copy of `text` (malloc'd; free()) where emails, IPv4/IPv6 addresses,
- * UUIDs, long digit runs and denied values (as whole words) are replaced:
- * by "[redacted]", or when `map` is an object by "<vN>" placeholders
+/* A copy of `text` (the caller frees it with vx__free) where emails, IPv4/IPv6
+ * addresses, UUIDs, long digit runs and denied values (as whole words) are
+ * replaced: by "[redacted]", or when `map` is an object by "<vN>" placeholders
  * recorded in map ("<v1>" -> original) so an answer can be mapped back.
  * `*count` (may be NULL) gets the number of replacements. NULL on OOM. */
 char *ai_scrub_text(const ai_scrub *s, const char *text, json_t *map,

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ai/advisor.h"
+#include "base/alloc.h"
 #include "base/error.h"
 #include "base/limits.h"
 
@@ -104,7 +105,7 @@ static int by_id(const void *a, const void *b)
 static const json_t **ordered(const json_t *events, size_t *n)
 {
     size_t cap = json_array_size(events), k = 0, i;
-    const json_t **v = malloc((cap ? cap : 1) * sizeof(*v));
+    const json_t **v = vx__malloc((cap ? cap : 1) * sizeof(*v));
     const json_t *e;
     if (!v)
         return NULL;
@@ -300,7 +301,7 @@ json_t *ai_changelog_prompt_data(const ai_changelog_req *req,
             flags, json_pack("{sO ss ss so}", "name", name, "project",
                              f ? str(f, "project") : "", "description",
                              clean ? clean : "", "events", list));
-        free(clean);
+        vx__free(clean);
     }
     for (size_t k = 0; k < n; k++) {
         const char *fname = str(ev[k], "featureName");
@@ -318,7 +319,7 @@ json_t *ai_changelog_prompt_data(const ai_changelog_req *req,
         "to", req->to ? req->to : "", "flags", flags, "otherChanges", other,
         "eventCount", (int)n, "truncated", req->truncated);
     json_decref(names);
-    free(ev);
+    vx__free((void *)ev);
     return data;
 }
 
@@ -367,6 +368,7 @@ vx_status ai_advise_changelog(ai_llm *llm, const ai_changelog_req *req,
     char *data_text = NULL, *user = NULL;
     char label[300], summary[VX_LIMIT_AI_TEXT_BYTES];
     int attempts = 0;
+    uint64_t failures = vx__alloc_failures();
     *answer = NULL;
     ev = ordered(req->events, &n);
     names = ev ? flag_names(ev, n) : NULL;
@@ -396,7 +398,7 @@ vx_status ai_advise_changelog(ai_llm *llm, const ai_changelog_req *req,
         data = scrub ? ai_changelog_prompt_data(req, scrub) : NULL;
         data_text = data ? json_dumps(data, JSON_INDENT(1)) : NULL;
         size_t len = data_text ? strlen(data_text) + 32 : 0;
-        user = data_text ? malloc(len) : NULL;
+        user = data_text ? vx__malloc(len) : NULL;
         json_t *allowed = json_deep_copy(names);
         json_array_append_new(allowed, json_string("other"));
         schema = json_pack(
@@ -424,17 +426,22 @@ vx_status ai_advise_changelog(ai_llm *llm, const ai_changelog_req *req,
     *answer = json_pack(
         "{ss sO si si}", "advisor", ai_advisor_label(llm, label, sizeof(label)),
         "changelog", model, "eventCount", (int)n, "attempts", attempts);
-    if (!*answer)
+    /* A value jansson could not allocate is missing, not an error:
+     * never return a changelog built that way. */
+    if (!*answer || vx__alloc_failures() != failures) {
+        json_decref(*answer);
+        *answer = NULL;
         st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    }
 out:
-    free((void *)ev);
+    vx__free((void *)ev);
     json_decref(names);
     json_decref(entries);
     json_decref(data);
     json_decref(schema);
     json_decref(model);
     ai_scrub_free(&scrub);
-    free(data_text);
-    free(user);
+    free(data_text); /* jansson's */
+    vx__free(user);
     return st;
 }

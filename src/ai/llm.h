@@ -77,7 +77,7 @@ const char *ai_protocol_name(ai_protocol p); /* "openai", "ollama", "auto" */
 bool ai_protocol_parse(const char *s, ai_protocol *out);
 
 /* Sends one chat request and returns the assistant's text in `*content`
- * (malloc'd, NUL-terminated, `*len` bytes; the caller frees it). Retries
+ * (NUL-terminated, `*len` bytes; the caller frees it with vx__free). Retries
  * on connection errors, timeouts, 429 and 5xx (a streaming call only while
  * nothing was delivered). Errors: VX_EIO (unreachable, timed out, HTTP
  * error, answer without content, breaker open: err->message says which),

@@ -7,7 +7,6 @@
  * patterns match, except inside the placeholders it writes itself. */
 #include <ctype.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "ai/advisor.h"
@@ -220,7 +219,7 @@ static void put(out_buf *o, const char *s, size_t n)
         size_t cap = o->cap ? o->cap * 2 : 256;
         while (cap < o->n + n + 1)
             cap *= 2;
-        char *p = realloc(o->p, cap);
+        char *p = vx__realloc(o->p, cap);
         if (!p) {
             o->oom = true;
             return;
@@ -286,7 +285,7 @@ char *ai_scrub_text(const ai_scrub *s, const char *text, json_t *map,
         i = j;
     }
     if (o.oom) {
-        free(o.p);
+        vx__free(o.p);
         return NULL;
     }
     if (count)
@@ -298,6 +297,6 @@ bool ai_scrub_finds(const ai_scrub *s, const char *text)
 {
     size_t n = 0;
     char *t = ai_scrub_text(s, text, NULL, &n);
-    free(t);
+    vx__free(t);
     return n > 0;
 }

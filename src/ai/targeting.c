@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "ai/advisor.h"
+#include "base/alloc.h"
 #include "base/error.h"
 #include "base/limits.h"
 #include "vexil/vexil.h"
@@ -257,7 +258,7 @@ static const char *or_list(const json_t *list, char *buf, size_t cap)
 
 json_t *ai_targeting_parse(const char *sentence, const json_t *fields)
 {
-    parse *p = calloc(1, sizeof(*p));
+    parse *p = vx__malloc(sizeof(*p));
     json_t *cons = json_array(), *unknown = json_array(),
            *not_understood = json_array(), *out = NULL;
     char expl[1024] = "", part[512];
@@ -265,6 +266,7 @@ json_t *ai_targeting_parse(const char *sentence, const json_t *fields)
     bool known;
     if (!p || !cons || !unknown || !not_understood)
         goto out;
+    memset(p, 0, sizeof(*p));
     split(p, sentence);
 
     /* percentages: "10%", "10 %", "10 percent" */
@@ -453,7 +455,7 @@ json_t *ai_targeting_parse(const char *sentence, const json_t *fields)
     }
     cons = unknown = not_understood = NULL;
 out:
-    free(p);
+    vx__free(p);
     json_decref(cons);
     json_decref(unknown);
     json_decref(not_understood);
@@ -627,6 +629,7 @@ vx_status ai_advise_targeting(ai_llm *llm, const ai_targeting_req *req,
     char label[300];
     int attempts = 0;
     tctx t = {req, NULL, NULL};
+    uint64_t failures = vx__alloc_failures();
     *answer = NULL;
     size_t slen = req->sentence ? strlen(req->sentence) : 0;
     if (slen == 0) {
@@ -659,7 +662,7 @@ vx_status ai_advise_targeting(ai_llm *llm, const ai_targeting_req *req,
                         : NULL;
         data_text = data ? json_dumps(data, JSON_INDENT(1)) : NULL;
         size_t n = data_text ? strlen(data_text) + 32 : 0;
-        user = data_text ? malloc(n) : NULL;
+        user = data_text ? vx__malloc(n) : NULL;
         schema = targeting_schema(req->fields);
         if (!user || !schema) {
             st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
@@ -694,8 +697,13 @@ vx_status ai_advise_targeting(ai_llm *llm, const ai_targeting_req *req,
         "notUnderstood", nu ? json_incref(nu) : json_array(), "unknownFields",
         unknown, "warnings", warnings, "attempts", attempts);
     warnings = NULL;
-    if (!*answer)
+    /* An allocation that failed inside jansson leaves a value out rather
+     * than failing the call: never return a proposal built that way. */
+    if (!*answer || vx__alloc_failures() != failures) {
+        json_decref(*answer);
+        *answer = NULL;
         st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    }
 out:
     json_decref(t.strategy);
     json_decref(proposal);
@@ -704,8 +712,8 @@ out:
     json_decref(schema);
     json_decref(data);
     json_decref(warnings);
-    free(scrubbed);
-    free(data_text);
-    free(user);
+    vx__free(scrubbed);
+    free(data_text); /* jansson's */
+    vx__free(user);
     return st;
 }

@@ -17,6 +17,7 @@
 
 #include "ai/advisor.h"
 #include "ai/llm.h"
+#include "base/alloc.h"
 
 static json_t *J(const char *text)
 {
@@ -103,7 +104,7 @@ static void scrubbed(const ai_scrub *s, const char *in, const char *want)
     char *out = ai_scrub_text(s, in, NULL, NULL);
     assert_non_null(out);
     assert_string_equal(out, want);
-    free(out);
+    vx__free(out);
 }
 
 static void test_scrub(void **state)
@@ -136,7 +137,7 @@ static void test_scrub(void **state)
                         "a@b.io");
     assert_string_equal(json_string_value(json_object_get(map, "<v2>")),
                         "1.2.3.4");
-    free(out);
+    vx__free(out);
     json_decref(map);
     ai_scrub_free(&s);
     assert_null(s);
@@ -477,6 +478,86 @@ static void test_llm_breaker(void **state)
     assert_null(l);
 }
 
+/* The allocation budget raised step by step (STYLE rule 14): every step
+ * fails with VX_ENOMEM and leaks nothing (ASan), until the call succeeds
+ * with the same answer as without a budget. */
+static void test_oom(void **state)
+{
+    (void)state;
+    json_set_alloc_funcs(vx__malloc, vx__free);
+    json_t *fields = J("[\"country\"]"), *events = J(EVENTS);
+    json_t *ref_t = NULL, *ref_c = NULL;
+    vx_error err;
+    ai_targeting_req tr = {"pro users in Vietnam on version 2.3 or newer, 30%",
+                           "f", fields, fake_check, NULL};
+    ai_changelog_req cr = {events, NULL, "a", "b", false};
+    assert_int_equal(ai_advise_targeting(NULL, &tr, &ref_t, &err), VX_OK);
+    assert_int_equal(ai_advise_changelog(NULL, &cr, &ref_c, &err), VX_OK);
+    bool done_t = false, done_c = false, done_s = false, done_l = false;
+    for (size_t budget = 0; !(done_t && done_c && done_s && done_l); budget++) {
+        assert_true(budget < 100000);
+        json_t *a = NULL;
+        if (!done_t) {
+            vx__alloc_set_budget(budget);
+            vx_status st = ai_advise_targeting(NULL, &tr, &a, &err);
+            vx__alloc_set_budget(SIZE_MAX);
+            if (st == VX_OK) {
+                assert_true(json_equal(a, ref_t));
+                done_t = true;
+            } else {
+                assert_int_equal(st, VX_ENOMEM);
+                assert_null(a);
+            }
+            json_decref(a);
+            a = NULL;
+        }
+        if (!done_c) {
+            vx__alloc_set_budget(budget);
+            vx_status st = ai_advise_changelog(NULL, &cr, &a, &err);
+            vx__alloc_set_budget(SIZE_MAX);
+            if (st == VX_OK) {
+                assert_true(json_equal(a, ref_c));
+                done_c = true;
+            } else {
+                assert_int_equal(st, VX_ENOMEM);
+                assert_null(a);
+            }
+            json_decref(a);
+        }
+        if (!done_s) {
+            json_t *map = json_object();
+            vx__alloc_set_budget(budget);
+            char *out =
+                ai_scrub_text(NULL, "mail a@b.io from 10.0.0.1", map, NULL);
+            vx__alloc_set_budget(SIZE_MAX);
+            if (out) {
+                assert_string_equal(out, "mail <v1> from <v2>");
+                done_s = true;
+            }
+            vx__free(out);
+            json_decref(map);
+        }
+        if (!done_l) {
+            ai_llm *l = NULL;
+            ai_llm_config c = {
+                .url = "http://127.0.0.1:1", .model = "m", .api_key = "k"};
+            vx__alloc_set_budget(budget);
+            vx_status st = ai_llm_new(&c, &l, &err);
+            vx__alloc_set_budget(SIZE_MAX);
+            if (st == VX_OK)
+                done_l = true;
+            else
+                assert_int_equal(st, VX_ENOMEM);
+            ai_llm_free(&l);
+        }
+    }
+    json_decref(ref_t);
+    json_decref(ref_c);
+    json_decref(fields);
+    json_decref(events);
+    json_set_alloc_funcs(malloc, free);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -490,6 +571,7 @@ int main(void)
         cmocka_unit_test(test_llm_bodies),
         cmocka_unit_test(test_llm_config),
         cmocka_unit_test(test_llm_breaker),
+        cmocka_unit_test(test_oom),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
