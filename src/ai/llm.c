@@ -469,7 +469,7 @@ typedef enum outcome {
 
 /* Runs one HTTP exchange; fills `a` and describes failures in `err`. */
 static outcome run_once(const ai_llm *l, const char *url, const char *body,
-                        attempt *a, vx_error *err)
+                        long budget_ms, attempt *a, vx_error *err)
 {
     outcome res = OUT_FAIL;
     struct curl_slist *hdrs = NULL;
@@ -492,9 +492,9 @@ static outcome run_once(const ai_llm *l, const char *url, const char *body,
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, l->timeout_ms);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, budget_ms);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-                     l->timeout_ms < 10000 ? l->timeout_ms : 10000L);
+                     budget_ms < 10000 ? budget_ms : 10000L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, a);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
@@ -613,6 +613,8 @@ vx_status ai_llm_chat(ai_llm *l, const ai_chat *chat, char **content,
     }
     admitted = true;
     transport_failed = true;
+    /* The timeout bounds the whole call, retries and backoff included. */
+    int64_t deadline = mono_ms() + l->timeout_ms;
     for (unsigned i = 0; i <= l->retries; i++) {
         attempt a;
         memset(&a, 0, sizeof(a));
@@ -620,7 +622,8 @@ vx_status ai_llm_chat(ai_llm *l, const ai_chat *chat, char **content,
         a.l = l;
         a.chat = chat;
         a.raw.max = a.line.max = a.content.max = l->max_response;
-        outcome o = run_once(l, url, body, &a, err);
+        int64_t left = deadline - mono_ms();
+        outcome o = run_once(l, url, body, left > 1 ? (long)left : 1L, &a, err);
         if (o == OUT_OK && chat->on_delta && a.line.n > 0)
             stream_line(&a, a.line.p, a.line.n); /* no final newline */
         if (o == OUT_OK) {
@@ -669,6 +672,8 @@ vx_status ai_llm_chat(ai_llm *l, const ai_chat *chat, char **content,
         if (delivered || i == l->retries)
             break;
         unsigned delay = l->backoff_ms << (i < 10 ? i : 10);
+        if (mono_ms() + delay + 50 >= deadline)
+            break; /* no time left for another attempt */
         logf_(l, "warn", "model call failed (%s); retry %u of %u in %u ms",
               err ? err->message : "error", i + 1, l->retries, delay);
         sleep_ms(delay);
@@ -705,7 +710,7 @@ vx_status ai_llm_models(ai_llm *l, json_t **names, vx_error *err)
     else
         snprintf(url, sizeof(url), "%s%s", l->base,
                  ends_with(l->base, n, "/api") ? "/tags" : "/api/tags");
-    if (run_once(l, url, NULL, &a, err) != OUT_OK) {
+    if (run_once(l, url, NULL, l->timeout_ms, &a, err) != OUT_OK) {
         st = a.st;
         goto out;
     }

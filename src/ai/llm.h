@@ -35,7 +35,8 @@ typedef struct ai_llm_config {
     const char *model;      /* model name sent with every call */
     const char *api_key;    /* secret value (not the env var name); NULL
                                = no Authorization header */
-    long timeout_ms;        /* whole call; 0 = the default */
+    long timeout_ms;        /* whole call, retries included; 0 = the
+                               default */
     unsigned max_tokens;    /* 0 = 1024 */
     unsigned retries;       /* extra attempts on 5xx/timeout; 0 = none */
     unsigned backoff_ms;    /* first retry delay, doubled each time; 0 = 200 */

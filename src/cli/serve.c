@@ -61,7 +61,8 @@ static const struct setting {
     {"llm-model", "VEXIL_LLM_MODEL", "NAME", "model name, needed with llm-url"},
     {"llm-api-key-env", "VEXIL_LLM_API_KEY_ENV", "VAR",
      "name of the variable holding the model server's API key"},
-    {"llm-timeout-ms", "VEXIL_LLM_TIMEOUT_MS", "MS", "one model call"},
+    {"llm-timeout-ms", "VEXIL_LLM_TIMEOUT_MS", "MS",
+     "one model call, retries included"},
     {"llm-protocol", "VEXIL_LLM_PROTOCOL", "PROTO",
      "openai, ollama or auto (from the URL)"},
 };

@@ -44,6 +44,7 @@ static int targeting_run(cli_http *h, const cli_args *a)
         return cli_bad_body();
     if (a->feature)
         json_object_set_new(body, "flag", json_string(a->feature));
+    h->total_secs = CLI_HTTP_ADVISE_SECS;
     int rc = cli_http_call(h, "POST", path, body, &doc);
     json_decref(body);
     if (rc != CLI_EXIT_OK)
@@ -86,6 +87,7 @@ static int changelog_run(cli_http *h, const cli_args *a)
         json_object_set_new(body, "to", json_string(a->to));
     if (a->project)
         json_object_set_new(body, "project", json_string(a->project));
+    h->total_secs = CLI_HTTP_ADVISE_SECS;
     int rc = cli_http_call(h, "POST", path, body, &doc);
     json_decref(body);
     if (rc != CLI_EXIT_OK)
