@@ -9,7 +9,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { spawnSync } = require('node:child_process');
-const { startServer, exportState, allEvents, show } = require('../integration/server');
+const { startServer, exportState, allEvents, show, clientSecret } = require('../integration/server');
 const { startModelServer } = require('../support/model_server');
 
 const SENTENCE = 'pro and enterprise users in Thailand and Vietnam on app version 2.3 or newer, 10% of them';
@@ -51,7 +51,7 @@ async function mkFlag(srv, name, description = '') {
 }
 
 test('without a model: the deterministic advisor', async (t) => {
-  const srv = await startServer();
+  const srv = await startServer({ clientTokens: [clientSecret()] });
   t.after(() => srv.stop());
 
   await t.test('targeting from a sentence, checked and stored, not applied', async () => {
@@ -147,6 +147,10 @@ test('without a model: the deterministic advisor', async (t) => {
     assert.equal(r.status, 404, show(r));
     r = await targeting(srv, { sentence: 'pro users' }, { token: null });
     assert.equal(r.status, 401, show(r));
+    r = await targeting(srv, { sentence: 'pro users' }, { token: 'nope' });
+    assert.equal(r.status, 401, show(r));
+    r = await targeting(srv, { sentence: 'pro users' }, { token: srv.clientTokens[0] });
+    assert.equal(r.status, 403, show(r));
     r = await srv.api('POST', '/api/admin/advisor/changelog', { body: { from: 'last tuesday' } });
     assert.equal(r.status, 400, show(r));
     assert.equal(r.json.details[0].path, '/from');
