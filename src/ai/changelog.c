@@ -182,6 +182,10 @@ static void deterministic(const json_t **ev, size_t n, const json_t *names,
                          len ? ", " : "", (long long)json_integer_value(c), t);
             if (w < 0 || (size_t)w >= sizeof(text) - len)
                 break;
+            /* "segment-created" reads "segment created" */
+            for (size_t k = len; k < len + (size_t)w; k++)
+                if (text[k] == '-')
+                    text[k] = ' ';
             len += (size_t)w;
         }
         json_array_append_new(

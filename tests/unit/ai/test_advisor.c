@@ -340,7 +340,7 @@ static void test_changelog(void **state)
     assert_string_equal(json_string_value(json_object_get(e1, "flag")),
                         "other");
     assert_string_equal(json_string_value(json_object_get(e1, "text")),
-                        "1 segment-created");
+                        "1 segment created");
     json_decref(a);
 
     /* The model's data block: shapes and counts, never values or actors. */
