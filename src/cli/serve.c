@@ -35,6 +35,7 @@ enum {
     SET_LLM_API_KEY_ENV,
     SET_LLM_TIMEOUT_MS,
     SET_LLM_PROTOCOL,
+    SET_LLM_MAX_TOKENS,
     NSETTINGS
 };
 
@@ -65,6 +66,8 @@ static const struct setting {
      "one model call, retries included"},
     {"llm-protocol", "VEXIL_LLM_PROTOCOL", "PROTO",
      "openai, ollama or auto (from the URL)"},
+    {"llm-max-tokens", "VEXIL_LLM_MAX_TOKENS", "N",
+     "the longest answer asked of the model, in tokens"},
 };
 
 /* Settings as resolved, with where each came from. */
@@ -110,6 +113,7 @@ static const char *default_of(conf *c, int i)
                  (unsigned)SERVER_LLM_TIMEOUT_DEFAULT);
         return c->defaults[i];
     case SET_LLM_PROTOCOL: return "auto";
+    case SET_LLM_MAX_TOKENS: return "1024";
     default: return NULL;
     }
 }
@@ -418,7 +422,7 @@ static int parse_args(int argc, char **argv, const char *cmd, unsigned mask,
  * printed. */
 static bool llm_setup(const conf *c, ai_llm **out)
 {
-    unsigned long long timeout = 0;
+    unsigned long long timeout = 0, max_tokens = 0;
     ai_protocol proto = AI_PROTO_AUTO;
     ai_llm *probe = NULL;
     json_t *names = NULL;
@@ -433,7 +437,9 @@ static bool llm_setup(const conf *c, ai_llm **out)
         return false;
     }
     if (!conf_uint(c, SET_LLM_TIMEOUT_MS, 1, SERVER_LLM_TIMEOUT_HARD, false,
-                   &timeout))
+                   &timeout) ||
+        !conf_uint(c, SET_LLM_MAX_TOKENS, 16, SERVER_LLM_MAX_TOKENS_HARD, false,
+                   &max_tokens))
         return false;
     if (!ai_protocol_parse(c->val[SET_LLM_PROTOCOL], &proto)) {
         fprintf(stderr,
@@ -457,6 +463,7 @@ static bool llm_setup(const conf *c, ai_llm **out)
         .model = c->val[SET_LLM_MODEL],
         .api_key = key,
         .timeout_ms = (long)timeout,
+        .max_tokens = (unsigned)max_tokens,
         .retries = 2,
         .log = log_line,
     };

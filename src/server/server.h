@@ -26,6 +26,7 @@ typedef void (*server_log_fn)(void *ud, const char *level, const char *msg);
 #define SERVER_THREADS_HARD        VX_LIMIT_HTTP_THREADS
 #define SERVER_LLM_TIMEOUT_DEFAULT VX_LIMIT_LLM_TIMEOUT_DEFAULT_MS
 #define SERVER_LLM_TIMEOUT_HARD    VX_LIMIT_LLM_TIMEOUT_MS
+#define SERVER_LLM_MAX_TOKENS_HARD VX_LIMIT_LLM_MAX_TOKENS
 
 typedef struct server_config {
     const char *host;         /* address to bind, e.g. "127.0.0.1" */
