@@ -395,3 +395,30 @@ test('start-up checks only warn', async (t) => {
     assert.match(r.stderr, /openai, ollama or auto/);
   });
 });
+
+test('a slow model holds no lock and at most threads-1 model calls run', async (t) => {
+  const ms = await startModelServer();
+  const srv = await startServer(withLlm(ms, { VEXIL_THREADS: '3', VEXIL_LLM_TIMEOUT_MS: '3000' }));
+  t.after(async () => { await srv.stop(); await ms.close(); });
+  ms.reset();
+  ms.script({ kind: 'stall' }, { kind: 'stall' });
+  const started = Date.now();
+  const slow = [targeting(srv, { sentence: 'pro users' }), targeting(srv, { sentence: 'pro users' })];
+  await new Promise((r) => setTimeout(r, 300));
+  // Both model slots (threads - 1 = 2) are taken: a third question gets
+  // the deterministic advisor at once, and the flags API answers too.
+  const t0 = Date.now();
+  const busy = await targeting(srv, { sentence: 'pro users in Japan' });
+  assert.equal(busy.status, 200, show(busy));
+  assert.equal(busy.json.advisor, 'deterministic');
+  assert.match(busy.json.modelError, /busy/);
+  const flag = await srv.api('POST', '/api/admin/projects/default/features', { body: { name: 'during-a-model-call' } });
+  assert.equal(flag.status, 201, show(flag));
+  assert.ok(Date.now() - t0 < 1500, `answered in ${Date.now() - t0} ms while the model stalls`);
+  const done = await Promise.all(slow);
+  for (const r of done) {
+    assert.equal(r.json.advisor, 'deterministic');
+    assert.match(r.json.modelError, /timed out/);
+  }
+  assert.ok(Date.now() - started >= 2500, 'the stalled calls ran to their timeout');
+});
