@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,7 @@ struct ai_llm {
     unsigned failures;      /* consecutive failed calls */
     int64_t open_until_ms;  /* > 0: open until then (monotonic) */
     bool trial;             /* half-open: one trial call in flight */
+    atomic_bool cancelled;  /* ai_llm_cancel: abort everything */
 };
 
 /* A bounded byte buffer, NUL-terminated when non-empty. */
@@ -195,6 +197,7 @@ vx_status ai_llm_new(const ai_llm_config *cfg, ai_llm **out, vx_error *err)
         return vx__error_set(err, VX_ENOMEM, "", "out of memory");
     memset(l, 0, sizeof(*l));
     pthread_mutex_init(&l->mu, NULL);
+    atomic_init(&l->cancelled, false);
     l->base = dup_str(cfg->url);
     l->model = dup_str(cfg->model);
     if (!l->base || !l->model) {
@@ -299,6 +302,11 @@ static void breaker_done(ai_llm *l, bool trial, bool failed)
         }
     }
     pthread_mutex_unlock(&l->mu);
+}
+
+void ai_llm_cancel(ai_llm *l)
+{
+    atomic_store(&l->cancelled, true);
 }
 
 bool ai_llm_breaker_open(ai_llm *l)
@@ -454,6 +462,18 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+/* libcurl's progress hook: a non-zero return aborts the transfer. */
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow,
+                       curl_off_t ultotal, curl_off_t ulnow)
+{
+    const attempt *a = ud;
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    return atomic_load(&a->l->cancelled) ? 1 : 0;
+}
+
 static void attempt_release(attempt *a)
 {
     buf_release(&a->raw);
@@ -498,6 +518,9 @@ static outcome run_once(const ai_llm *l, const char *url, const char *body,
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, a);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, a);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     if (body) {
@@ -511,6 +534,10 @@ static outcome run_once(const ai_llm *l, const char *url, const char *body,
         a->st = vx__error_set(err, VX_ELIMIT, "",
                               "the model's answer is over %zu bytes",
                               l->max_response);
+        res = OUT_FAIL;
+    } else if (cc == CURLE_ABORTED_BY_CALLBACK) {
+        a->st = vx__error_set(err, VX_EIO, "",
+                              "model call cancelled: the server is stopping");
         res = OUT_FAIL;
     } else if (cc != CURLE_OK) {
         a->st = vx__error_set(err, VX_EIO, "", "model server %s: %s",
@@ -603,6 +630,11 @@ vx_status ai_llm_chat(ai_llm *l, const ai_chat *chat, char **content,
     if (strlen(body) > VX_LIMIT_LLM_PROMPT_BYTES) {
         st = vx__error_set(err, VX_ELIMIT, "", "the prompt is over %zu bytes",
                            (size_t)VX_LIMIT_LLM_PROMPT_BYTES);
+        goto out;
+    }
+    if (atomic_load(&l->cancelled)) {
+        st = vx__error_set(err, VX_EIO, "",
+                           "model call cancelled: the server is stopping");
         goto out;
     }
     if (!breaker_admit(l, &trial)) {

@@ -91,6 +91,11 @@ vx_status ai_llm_chat(ai_llm *l, const ai_chat *chat, char **content,
  * array of strings. Not subject to the breaker. Errors as ai_llm_chat. */
 vx_status ai_llm_models(ai_llm *l, json_t **names, vx_error *err);
 
+/* Aborts every call in flight (they return VX_EIO "cancelled" at once)
+ * and makes later calls fail the same way: for a server that is stopping.
+ * Thread-safe. */
+void ai_llm_cancel(ai_llm *l);
+
 /* True while the breaker is open (calls fail fast). */
 bool ai_llm_breaker_open(ai_llm *l);
 

@@ -65,6 +65,7 @@ static_assert(VX_LIMIT_HTTP_SEGMENTS <= 32, "route specificity fits 32 bits");
 #define VX_LIMIT_AI_FLAGS_IN_PROMPT     300  /* flags described to the model */
 #define VX_LIMIT_AI_TEXT_BYTES          600  /* explanations, summaries */
 #define VX_LIMIT_AI_DENY                20000 /* strings the scrubber removes */
+#define VX_LIMIT_AI_INFLIGHT            4     /* model calls at once (server) */
 static_assert(VX_LIMIT_LLM_TIMEOUT_DEFAULT_MS <= VX_LIMIT_LLM_TIMEOUT_MS,
               "the default model timeout is within the hard cap");
 /* ---- end AI advisor ----------------------------------------------------- */

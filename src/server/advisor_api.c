@@ -6,6 +6,7 @@
  * not validate is an error (502), never a half-checked proposal. */
 #include "server/advisor_api.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +24,18 @@ struct advisor_api {
     ai_llm *llm;           /* borrowed, may be NULL */
     unsigned max_inflight; /* concurrent model calls allowed */
     atomic_uint inflight;  /* model calls running now */
+    pthread_mutex_t mu;    /* guards the three fields below */
+    pthread_cond_t idle;   /* signalled when jobs drops to 0 */
+    unsigned jobs;         /* deferred requests whose thread runs */
+    bool stopping;         /* advisor_api_stop was called */
 };
+
+/* A deferred request, in the request's arena (gone once resumed). */
+typedef struct job {
+    advisor_api *a;    /* the API */
+    svc_principal who; /* the caller, copied */
+    http_req *r;       /* the suspended request */
+} job;
 
 /* Context fields every Unleash SDK sends. */
 static const char *const STANDARD_FIELDS[] = {
@@ -42,14 +54,36 @@ vx_status advisor_api_new(service *svc, ai_llm *llm, unsigned max_inflight,
     a->llm = llm;
     a->max_inflight = max_inflight ? max_inflight : 1;
     atomic_init(&a->inflight, 0);
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_cond_init(&a->idle, NULL);
+    a->jobs = 0;
+    a->stopping = false;
     *out = a;
     return VX_OK;
+}
+
+void advisor_api_stop(advisor_api *a)
+{
+    if (!a)
+        return;
+    pthread_mutex_lock(&a->mu);
+    a->stopping = true;
+    pthread_mutex_unlock(&a->mu);
+    if (a->llm)
+        ai_llm_cancel(a->llm); /* jobs fall back and answer at once */
+    pthread_mutex_lock(&a->mu);
+    while (a->jobs > 0)
+        pthread_cond_wait(&a->idle, &a->mu);
+    pthread_mutex_unlock(&a->mu);
 }
 
 void advisor_api_free(advisor_api **a)
 {
     if (!a || !*a)
         return;
+    advisor_api_stop(*a);
+    pthread_cond_destroy(&(*a)->idle);
+    pthread_mutex_destroy(&(*a)->mu);
     vx__free(*a);
     *a = NULL;
 }
@@ -185,27 +219,26 @@ static void slot_give(advisor_api *a)
     atomic_fetch_sub(&a->inflight, 1);
 }
 
-/* Runs `fn` with the model when there is one and a slot; when the model
- * cannot be reached, runs it again deterministically and notes why. */
+/* Runs `fn` with the model when `use_model` (the caller holds a slot);
+ * when the model cannot be reached, or there is none free, runs it
+ * deterministically and notes why. */
 typedef vx_status (*advise_fn)(ai_llm *llm, const void *req, json_t **answer,
                                vx_error *err);
 
-static vx_status advise(advisor_api *a, advise_fn fn, const void *req,
-                        json_t **answer, vx_error *err)
+static vx_status advise(advisor_api *a, bool use_model, advise_fn fn,
+                        const void *req, json_t **answer, vx_error *err)
 {
     char why[VX_ERROR_MSG_MAX + 64] = "";
-    if (a->llm) {
-        if (!slot_take(a)) {
-            snprintf(why, sizeof(why),
-                     "the model is busy with %u other question(s)",
-                     a->max_inflight);
-        } else {
-            vx_status st = fn(a->llm, req, answer, err);
-            slot_give(a);
-            if (st != VX_EIO)
-                return st;
-            snprintf(why, sizeof(why), "%s", err->message);
-        }
+    if (a->llm && use_model) {
+        vx_status st = fn(a->llm, req, answer, err);
+        if (st != VX_EIO)
+            return st;
+        snprintf(why, sizeof(why), "%s", err->message);
+    } else if (a->llm) {
+        snprintf(why, sizeof(why),
+                 "the model is busy with %u other question(s), or the "
+                 "server is stopping",
+                 a->max_inflight);
     }
     memset(err, 0, sizeof(*err));
     vx_status st = fn(NULL, req, answer, err);
@@ -254,7 +287,7 @@ static void reply_advice_error(http_req *r, vx_status st, const vx_error *err)
 }
 
 static void targeting(advisor_api *a, const svc_principal *who, http_req *r,
-                      const json_t *body, vx_error *err)
+                      const json_t *body, bool use_model, vx_error *err)
 {
     json_t *proj = NULL, *envs = NULL, *feature = NULL, *fields = NULL,
            *segments = NULL, *answer = NULL, *input = NULL;
@@ -327,7 +360,7 @@ static void targeting(advisor_api *a, const svc_principal *who, http_req *r,
 
     check_ud cu = {a->svc, flag ? flag : "advisor"};
     ai_targeting_req tr = {sentence, cu.flag, fields, check_strategy, &cu};
-    st = advise(a, targeting_fn, &tr, &answer, err);
+    st = advise(a, use_model, targeting_fn, &tr, &answer, err);
     if (st != VX_OK) {
         reply_advice_error(r, st, err);
         goto out;
@@ -366,7 +399,7 @@ out:
 }
 
 static void changelog(advisor_api *a, const svc_principal *who, http_req *r,
-                      const json_t *body, vx_error *err)
+                      const json_t *body, bool use_model, vx_error *err)
 {
     json_t *events = json_array(), *features = NULL, *answer = NULL,
            *input = NULL, *query = NULL;
@@ -420,7 +453,7 @@ static void changelog(advisor_api *a, const svc_principal *who, http_req *r,
     }
     ai_changelog_req cr = {events, json_object_get(features, "features"), from,
                            to, truncated};
-    st = advise(a, changelog_fn, &cr, &answer, err);
+    st = advise(a, use_model, changelog_fn, &cr, &answer, err);
     if (st != VX_OK) {
         reply_advice_error(r, st, err);
         goto out;
@@ -444,10 +477,75 @@ out:
     json_decref(input);
 }
 
-void advisor_api_handle(advisor_api *a, const svc_principal *who, http_req *r)
+/* Answers the request (its body was checked by advisor_api_handle). */
+static void dispatch(advisor_api *a, const svc_principal *who, http_req *r,
+                     bool use_model)
 {
     vx_error err;
     memset(&err, 0, sizeof(err));
+    const json_t *body = http_req_body(r);
+    if (path_eq(r, PREFIX "targeting"))
+        targeting(a, who, r, body, use_model, &err);
+    else
+        changelog(a, who, r, body, use_model, &err);
+}
+
+static void job_done(advisor_api *a)
+{
+    pthread_mutex_lock(&a->mu);
+    if (--a->jobs == 0)
+        pthread_cond_broadcast(&a->idle);
+    pthread_mutex_unlock(&a->mu);
+}
+
+static void *job_main(void *p)
+{
+    job *j = p;
+    advisor_api *a = j->a;
+    dispatch(a, &j->who, j->r, true);
+    slot_give(a);
+    http_req_resume(j->r); /* j lived in the request's arena: gone now */
+    job_done(a);
+    return NULL;
+}
+
+/* Suspends the request and answers it from a thread of its own, so the
+ * worker thread goes on serving other connections during the model call.
+ * False when that cannot be done (the caller answers). */
+static bool start_job(advisor_api *a, const svc_principal *who, http_req *r)
+{
+    job *j = vx__arena_alloc(http_req_arena(r), sizeof(*j));
+    pthread_attr_t attr;
+    pthread_t t;
+    if (!j)
+        return false;
+    pthread_mutex_lock(&a->mu);
+    bool ok = !a->stopping;
+    if (ok)
+        a->jobs++;
+    pthread_mutex_unlock(&a->mu);
+    if (!ok)
+        return false;
+    j->a = a;
+    j->who = *who;
+    j->r = r;
+    if (!http_req_defer(r)) {
+        job_done(a);
+        return false;
+    }
+    bool started = pthread_attr_init(&attr) == 0;
+    if (started) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        started = pthread_create(&t, &attr, job_main, j) == 0;
+        pthread_attr_destroy(&attr);
+    }
+    if (!started)
+        job_main(j); /* no thread: answer from here, then resume */
+    return true;
+}
+
+void advisor_api_handle(advisor_api *a, const svc_principal *who, http_req *r)
+{
     const json_t *body = http_req_body(r);
     if (!json_is_object(body)) {
         http_reply_problem(r, 400, "a JSON object body is required", "", NULL);
@@ -460,8 +558,10 @@ void advisor_api_handle(advisor_api *a, const svc_principal *who, http_req *r)
                            "", NULL);
         return;
     }
-    if (path_eq(r, PREFIX "targeting"))
-        targeting(a, who, r, body, &err);
-    else
-        changelog(a, who, r, body, &err);
+    if (a->llm && slot_take(a)) {
+        if (start_job(a, who, r))
+            return; /* the job gives the slot back */
+        slot_give(a);
+    }
+    dispatch(a, who, r, false);
 }

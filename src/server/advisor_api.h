@@ -6,9 +6,11 @@
  * inputs and output, and is never applied: applying a proposed strategy is
  * the ordinary strategy POST, made by a person.
  *
- * Invariant: model calls run on the request's worker thread without the
- * service mutex (the service is called before and after, briefly), and at
- * most `max_inflight` of them at once; more are answered 503. */
+ * Invariant: a request that may call the model is suspended and answered
+ * from a thread of its own, so no HTTP worker thread waits on a model and
+ * the service mutex is never held during a model call (the service is
+ * called before and after, briefly). At most `max_inflight` model calls
+ * run at once; past that the deterministic advisor answers. */
 #ifndef VX_SERVER_ADVISOR_API_H
 #define VX_SERVER_ADVISOR_API_H
 
@@ -24,7 +26,12 @@ typedef struct advisor_api advisor_api;
  * only) and must outlive the API object. */
 vx_status advisor_api_new(service *svc, ai_llm *llm, unsigned max_inflight,
                           advisor_api **out);
-void advisor_api_free(advisor_api **a); /* accepts NULL */
+/* Cancels model calls in flight and waits until every deferred request
+ * has been answered; later requests get the deterministic advisor. Call
+ * before the listener stops. Accepts NULL. */
+void advisor_api_stop(advisor_api *a);
+/* Stops (as above) and frees. Accepts NULL. */
+void advisor_api_free(advisor_api **a);
 
 /* True when the request's path is under /api/admin/advisor/. */
 bool advisor_api_owns(const http_req *r);

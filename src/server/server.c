@@ -346,8 +346,7 @@ vx_status server_start(const server_config *cfg, service *svc, server **out,
         s->labels[i] = router_at(i)->path;
     for (size_t i = 0; i < NEXTRA; i++)
         s->labels[s->ntable + i] = extra_labels[i];
-    st = advisor_api_new(svc, cfg->llm, threads > 1 ? (unsigned)threads - 1 : 1,
-                         &s->advisor);
+    st = advisor_api_new(svc, cfg->llm, VX_LIMIT_AI_INFLIGHT, &s->advisor);
     if (st != VX_OK) {
         vx__error_set(err, st, "", "out of memory");
         goto out;
@@ -395,6 +394,7 @@ void server_stop(server **sp)
     if (!sp || !*sp)
         return;
     server *s = *sp;
+    advisor_api_stop(s->advisor); /* answers every suspended request */
     http_stop(&s->http);
     metrics_free(&s->metrics);
     advisor_api_free(&s->advisor);

@@ -396,17 +396,19 @@ test('start-up checks only warn', async (t) => {
   });
 });
 
-test('a slow model holds no lock and at most threads-1 model calls run', async (t) => {
+test('a slow model blocks no worker thread and no lock; at most 4 model calls at once', async (t) => {
   const ms = await startModelServer();
-  const srv = await startServer(withLlm(ms, { VEXIL_THREADS: '3', VEXIL_LLM_TIMEOUT_MS: '3000' }));
+  // One worker thread: if a model call held it, nothing else would answer.
+  const srv = await startServer(withLlm(ms, { VEXIL_THREADS: '1', VEXIL_LLM_TIMEOUT_MS: '3000' }));
   t.after(async () => { await srv.stop(); await ms.close(); });
   ms.reset();
-  ms.script({ kind: 'stall' }, { kind: 'stall' });
+  ms.script(...Array.from({ length: 4 }, () => ({ kind: 'stall' })));
   const started = Date.now();
-  const slow = [targeting(srv, { sentence: 'pro users' }), targeting(srv, { sentence: 'pro users' })];
-  await new Promise((r) => setTimeout(r, 300));
-  // Both model slots (threads - 1 = 2) are taken: a third question gets
-  // the deterministic advisor at once, and the flags API answers too.
+  const slow = Array.from({ length: 4 }, () => targeting(srv, { sentence: 'pro users' }));
+  while (ms.chats().length < 4 && Date.now() - started < 2000) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(ms.chats().length, 4, 'four model calls in flight');
+  // All four model slots are taken: a fifth question gets the
+  // deterministic advisor at once, and the flags API answers too.
   const t0 = Date.now();
   const busy = await targeting(srv, { sentence: 'pro users in Japan' });
   assert.equal(busy.status, 200, show(busy));
@@ -414,6 +416,7 @@ test('a slow model holds no lock and at most threads-1 model calls run', async (
   assert.match(busy.json.modelError, /busy/);
   const flag = await srv.api('POST', '/api/admin/projects/default/features', { body: { name: 'during-a-model-call' } });
   assert.equal(flag.status, 201, show(flag));
+  assert.equal((await srv.api('GET', '/health')).status, 200);
   assert.ok(Date.now() - t0 < 1500, `answered in ${Date.now() - t0} ms while the model stalls`);
   const done = await Promise.all(slow);
   for (const r of done) {
@@ -421,4 +424,20 @@ test('a slow model holds no lock and at most threads-1 model calls run', async (
     assert.match(r.json.modelError, /timed out/);
   }
   assert.ok(Date.now() - started >= 2500, 'the stalled calls ran to their timeout');
+});
+
+test('stopping the server answers model calls in flight at once', async (t) => {
+  const ms = await startModelServer({ fallback: { kind: 'stall' } });
+  const srv = await startServer(withLlm(ms, { VEXIL_LLM_TIMEOUT_MS: '60000' }));
+  t.after(() => ms.close());
+  const pending = targeting(srv, { sentence: 'pro users' });
+  while (ms.chats().length < 1) await new Promise((r) => setTimeout(r, 20));
+  const t0 = Date.now();
+  const exit = await srv.stop();
+  assert.equal(exit.code, 0, srv.stderr);
+  assert.ok(Date.now() - t0 < 5000, `stopped in ${Date.now() - t0} ms`);
+  const r = await pending;
+  assert.equal(r.status, 200, show(r));
+  assert.equal(r.json.advisor, 'deterministic');
+  assert.match(r.json.modelError, /cancelled: the server is stopping/);
 });
