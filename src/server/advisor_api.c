@@ -1,9 +1,12 @@
 /* The advisor endpoints (see advisor_api.h): read what the question needs
  * through the service (short calls, each under the service mutex), ask the
  * advisor (no lock held; the model may take seconds), store the answer as
- * an audit event, reply. A model that cannot be reached is replaced by the
- * deterministic advisor, and the answer says so; a model whose answers do
- * not validate is an error (502), never a half-checked proposal. */
+ * an audit event, reply. When a model is configured and a slot is free, all
+ * of that runs on a detached thread while the request is suspended, so no
+ * HTTP worker waits on the model. A model that cannot be reached is
+ * replaced by the deterministic advisor, and the answer says so; a model
+ * whose answers do not validate is an error (502), never a half-checked
+ * proposal. */
 #include "server/advisor_api.h"
 
 #include <pthread.h>
