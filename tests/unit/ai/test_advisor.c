@@ -18,6 +18,7 @@
 #include "ai/advisor.h"
 #include "ai/llm.h"
 #include "base/alloc.h"
+#include "unit/guard_page.h"
 
 static json_t *J(const char *text)
 {
@@ -79,6 +80,43 @@ static void test_schema(void **state)
                  VX_OK, NULL);
     check_schema("{\"rollout\":5,\"constraints\":[],\"note\":\"abcd\"}",
                  VX_ESCHEMA, "/note");
+}
+
+/* Model answers end exactly before a guard page: nothing reads past len. */
+static void test_parse_answer_guarded(void **state)
+{
+    (void)state;
+    static const char *const inputs[] = {
+        "{\"a\":1}", "```json\n{\"a\":1}\n```",
+        "```",       "```json",
+        "  \n",      "{\"a\":",
+        "[",         "\"x\"",
+    };
+    for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
+        guarded g;
+        size_t len = strlen(inputs[i]);
+        const char *p = guard_copy(&g, inputs[i], len);
+        assert_non_null(p);
+        json_t *j = NULL;
+        vx_error err;
+        vx_status st = ai_parse_answer(p, len, &j, &err);
+        assert_true(st == VX_OK || st == VX_EPARSE);
+        assert_true((st == VX_OK) == (j != NULL));
+        json_decref(j);
+        guard_release(&g);
+    }
+    /* A sentence is a C string: its NUL is the last byte before the page. */
+    static const char sentence[] = "pro users in Japan on v2.3+, 10%";
+    guarded g;
+    const char *p = guard_copy(&g, sentence, sizeof(sentence));
+    assert_non_null(p);
+    json_t *t = ai_targeting_parse(p, NULL);
+    assert_non_null(t);
+    json_decref(t);
+    char *out = ai_scrub_text(NULL, p, NULL, NULL);
+    assert_string_equal(out, sentence);
+    vx__free(out);
+    guard_release(&g);
 }
 
 static void test_parse_answer(void **state)
@@ -564,6 +602,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_schema),
         cmocka_unit_test(test_parse_answer),
+        cmocka_unit_test(test_parse_answer_guarded),
         cmocka_unit_test(test_scrub),
         cmocka_unit_test(test_targeting_parse),
         cmocka_unit_test(test_advise_targeting),
