@@ -234,7 +234,10 @@ static vx_status advise(advisor_api *a, bool use_model, advise_fn fn,
     char why[VX_ERROR_MSG_MAX + 64] = "";
     if (a->llm && use_model) {
         vx_status st = fn(a->llm, req, answer, err);
-        if (st != VX_EIO)
+        /* EIO: unreachable, timed out, HTTP error; EPARSE: what answered
+         * does not speak the protocol (a proxy's HTML page...). An answer
+         * that did not validate is VX_ESCHEMA and stays an error. */
+        if (st != VX_EIO && st != VX_EPARSE)
             return st;
         snprintf(why, sizeof(why), "%s", err->message);
     } else if (a->llm) {

@@ -327,6 +327,11 @@ for (const dialect of ['openai', 'ollama']) {
         assert.equal(ms.chats().length, calls, b.kind);
       }
       ms.reset();
+      ms.script({ kind: 'raw', body: '<html>a login page</html>' });
+      const html = await targeting(srv, { sentence: SENTENCE, contextFields: FIELDS });
+      assert.equal(html.json.advisor, 'deterministic', show(html));
+      assert.match(html.json.modelError, /not JSON/);
+      ms.reset();
       ms.script({ kind: 'status', code: 404, message: 'model not loaded' });
       const r = await targeting(srv, { sentence: SENTENCE, contextFields: FIELDS });
       assert.equal(r.json.advisor, 'deterministic');

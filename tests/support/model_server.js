@@ -20,6 +20,7 @@
 //   {kind:'stall', ms}        headers only, then silence (ms: end after)
 //   {kind:'drop'}             close the connection without an answer
 //   {kind:'status', code}     an HTTP error with the dialect's error body
+//   {kind:'raw', code, type, body}  exactly these bytes (not the protocol)
 //   {kind:'fn', fn(req)}      fn returns a behaviour
 // Every request is recorded (method, path, headers, raw body, parsed JSON):
 // `requests` since the last reset(), `history` since start.
@@ -177,6 +178,9 @@ class ModelServer {
       case 'malformed': content = '{"this is": not json'; break;
       case 'echo': content = userMessage(body); break;
       case 'status': return this.error(res, dialect, b.code || 500, b.message || 'internal error');
+      case 'raw':
+        res.writeHead(b.code || 200, { 'Content-Type': b.type || 'text/html' });
+        return res.end(b.body || '');
       case 'drop': req.socket.destroy(); return undefined;
       case 'stall':
         res.writeHead(200, { 'Content-Type': body.stream ? 'text/event-stream' : 'application/json' });
