@@ -235,9 +235,11 @@ static vx_status advise(advisor_api *a, bool use_model, advise_fn fn,
     if (a->llm && use_model) {
         vx_status st = fn(a->llm, req, answer, err);
         /* EIO: unreachable, timed out, HTTP error; EPARSE: what answered
-         * does not speak the protocol (a proxy's HTML page...). An answer
-         * that did not validate is VX_ESCHEMA and stays an error. */
-        if (st != VX_EIO && st != VX_EPARSE)
+         * does not speak the protocol (a proxy's HTML page...); ELIMIT: a
+         * prompt or an answer over its cap (bad input is refused again by
+         * the deterministic run). An answer that did not validate is
+         * VX_ESCHEMA and stays an error. */
+        if (st != VX_EIO && st != VX_EPARSE && st != VX_ELIMIT)
             return st;
         snprintf(why, sizeof(why), "%s", err->message);
     } else if (a->llm) {

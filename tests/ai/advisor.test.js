@@ -327,6 +327,12 @@ for (const dialect of ['openai', 'ollama']) {
         assert.equal(ms.chats().length, calls, b.kind);
       }
       ms.reset();
+      ms.script({ kind: 'answer', content: { ...GOOD, explanation: 'y'.repeat(1100000) } });
+      const big = await targeting(srv, { sentence: SENTENCE, contextFields: FIELDS });
+      assert.equal(big.json.advisor, 'deterministic', show(big));
+      assert.match(big.json.modelError, /over 1048576 bytes/);
+      assert.equal(ms.chats().length, 1, 'an answer over the cap is not retried');
+      ms.reset();
       ms.script({ kind: 'raw', body: '<html>a login page</html>' });
       const html = await targeting(srv, { sentence: SENTENCE, contextFields: FIELDS });
       assert.equal(html.json.advisor, 'deterministic', show(html));
