@@ -14,7 +14,8 @@
 #include "base/limits.h"
 
 struct ai_scrub {
-    json_t *deny; /* object used as a set: value -> true */
+    json_t *deny;   /* object used as a set: value -> true */
+    size_t max_len; /* bytes of the longest value in deny */
 };
 
 ai_scrub *ai_scrub_new(void)
@@ -23,6 +24,7 @@ ai_scrub *ai_scrub_new(void)
     if (!s)
         return NULL;
     s->deny = json_object();
+    s->max_len = 0;
     if (!s->deny) {
         vx__free(s);
         return NULL;
@@ -50,8 +52,11 @@ static vx_status deny_one(ai_scrub *s, const char *v, size_t n)
     key[n] = '\0';
     if (strlen(key) != n)
         return VX_OK; /* embedded NUL: cannot be matched as text anyway */
-    return json_object_set_new(s->deny, key, json_true()) == 0 ? VX_OK
-                                                               : VX_ENOMEM;
+    if (json_object_set_new(s->deny, key, json_true()) != 0)
+        return VX_ENOMEM;
+    if (n > s->max_len)
+        s->max_len = n;
+    return VX_OK;
 }
 
 /* A value and, for lists written as one string ("u1,u2" in userIds, IPs,
@@ -185,21 +190,30 @@ static bool pattern_hit(const char *w, size_t n)
            has_long_digits(w, n);
 }
 
-/* Length of the denied value starting at t[i] as a whole word, or 0. The
- * deny set is small enough in practice to test each entry. */
+/* True when a word may end at t[e]: the text ends, or what follows is
+ * not part of a word, perhaps after sentence punctuation ("alice." ends at
+ * the full stop). */
+static bool word_ends(const char *t, size_t len, size_t e)
+{
+    while (e < len && (t[e] == '.' || t[e] == ':' || t[e] == '-'))
+        e++;
+    return e == len || !word_char((unsigned char)t[e]);
+}
+
+/* Length of the longest denied value starting at t[i] as a whole word, or
+ * 0: one hash lookup per place a word may end, within the longest denied
+ * value's length. */
 static size_t deny_hit(const ai_scrub *s, const char *t, size_t len, size_t i)
 {
-    if (!s)
+    if (!s || s->max_len == 0)
         return 0;
     if (i > 0 && word_char((unsigned char)t[i - 1]))
         return 0;
-    size_t best = 0;
-    const char *k;
-    const json_t *v;
-    json_object_foreach ((json_t *)s->deny, k, v) {
-        size_t n = strlen(k);
-        if (n <= len - i && memcmp(t + i, k, n) == 0 &&
-            (i + n == len || !word_char((unsigned char)t[i + n])) && n > best)
+    size_t best = 0, max = len - i < s->max_len ? len - i : s->max_len;
+    for (size_t n = 1; n <= max; n++) {
+        if (i + n < len && isalnum((unsigned char)t[i + n]))
+            continue; /* no word ends inside a run of letters and digits */
+        if (word_ends(t, len, i + n) && json_object_getn(s->deny, t + i, n))
             best = n;
     }
     return best;

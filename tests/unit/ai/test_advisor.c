@@ -160,6 +160,9 @@ static void test_scrub(void **state)
     scrubbed(s, "id 123e4567-e89b-12d3-a456-426614174000.", "id [redacted].");
     scrubbed(s, "call 5551234567", "call [redacted]");
     scrubbed(s, "bob and bobby", "[redacted] and bobby");
+    scrubbed(s, "ask bob.", "ask [redacted].");
+    scrubbed(s, "ask bob-", "ask [redacted]-");
+    scrubbed(s, "bob.smith and bob_x", "bob.smith and bob_x");
     scrubbed(s, "users u2 and u3 in New York",
              "users [redacted] and [redacted] in [redacted]");
     scrubbed(s, "port 4242 and version 2.3", "port [redacted] and version 2.3");
