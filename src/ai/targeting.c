@@ -86,8 +86,8 @@ static const char *const FILLER[] = {
     "has",         "their",        "whose",     "across",
     "where",       "any",          "every",     "now",
     "please",      "should",       "get",       "gets",
-    "see",         "mobile",       "web",       "to",
-    "be",          "on.",          "it's",
+    "see",         "mobile",       "web",       "be",
+    "it's",
 };
 
 typedef struct word {
