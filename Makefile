@@ -6,7 +6,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 SPECS      ?= $(abspath ../shared/specs)
 
-.PHONY: all build deps test-deps run test unit asan fuzz-smoke compat integration ui store-pg lint fuzz bench bench-server bench-sdk format clean
+.PHONY: all build deps test-deps run test unit asan fuzz-smoke compat integration ui store-pg ai lint fuzz bench bench-server bench-sdk format clean
 
 all: build
 
@@ -35,7 +35,7 @@ run: build
 # of each fuzzer, the differential test against the real Unleash Node SDK,
 # the browser tests of the web console, the PostgreSQL backend on a
 # private server, and the source checks.
-test: test-deps lint unit asan fuzz-smoke compat integration ui store-pg
+test: test-deps lint unit asan fuzz-smoke compat integration ui store-pg ai
 	@echo "make test: all suites passed"
 
 unit: build
@@ -77,6 +77,12 @@ store-pg: build test-deps
 	    --no-tests=error && \
 	  VEXIL_IT_PG_DSN="$$VEXIL_TEST_PG_DSN" VEXIL_BIN=$(abspath $(BUILD))/src/cli/vexil \
 	    tests/integration/run.sh'
+
+# The advisor end to end against tests/support/model_server.js (both model
+# server dialects, every failure, privacy, prompt injection), plus the
+# opt-in run against a real model (VEXIL_TEST_LLM_URL, VEXIL_TEST_LLM_MODEL).
+ai: build
+	@VEXIL_BIN=$(abspath $(BUILD))/src/cli/vexil tests/integration/run.sh tests/ai/
 
 lint:
 	@tools/check-source.sh

@@ -99,5 +99,25 @@ static_assert(VX_LIMIT_HTTP_SEGMENTS <= 32, "route specificity fits 32 bits");
 #define VX_LIMIT_GUARD_METRICS     16   /* guard metrics in one plan */
 #define VX_LIMIT_GUARD_SKETCH_BINS 1024 /* buckets of one latency sketch */
 /* ---- end guarded rollouts ---------------------------------------------- */
+/* ---- AI advisor (src/ai) ------------------------------------------------ */
+#define VX_LIMIT_LLM_RESPONSE_BYTES     ((size_t)1 << 20) /* one model answer */
+#define VX_LIMIT_LLM_PROMPT_BYTES       ((size_t)256 << 10) /* one request body */
+#define VX_LIMIT_LLM_TIMEOUT_MS         600000 /* --llm-timeout-ms hard cap */
+#define VX_LIMIT_LLM_TIMEOUT_DEFAULT_MS 60000  /* --llm-timeout-ms */
+#define VX_LIMIT_LLM_MAX_TOKENS         8192 /* max_tokens sent to the model */
+#define VX_LIMIT_LLM_RETRIES            5    /* extra attempts on 5xx/timeout */
+#define VX_LIMIT_LLM_MODELS             10000 /* names read from a model list */
+#define VX_LIMIT_AI_SENTENCE_BYTES      2000  /* a targeting sentence */
+#define VX_LIMIT_AI_FIELDS              200   /* known context fields */
+#define VX_LIMIT_AI_CONSTRAINTS         20    /* constraints in one proposal */
+#define VX_LIMIT_AI_VALUES              100 /* values in one proposed constraint */
+#define VX_LIMIT_AI_EVENTS              5000 /* audit events in one changelog */
+#define VX_LIMIT_AI_FLAGS_IN_PROMPT     300  /* flags described to the model */
+#define VX_LIMIT_AI_TEXT_BYTES          600  /* explanations, summaries */
+#define VX_LIMIT_AI_DENY                20000 /* strings the scrubber removes */
+#define VX_LIMIT_AI_INFLIGHT            4     /* model calls at once (server) */
+static_assert(VX_LIMIT_LLM_TIMEOUT_DEFAULT_MS <= VX_LIMIT_LLM_TIMEOUT_MS,
+              "the default model timeout is within the hard cap");
+/* ---- end AI advisor ----------------------------------------------------- */
 
 #endif

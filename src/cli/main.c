@@ -19,6 +19,7 @@ static void usage(FILE *out)
           "  flags        list, show, create, switch, roll out, archive flags\n"
           "  tokens       create, list and revoke API tokens\n"
           "  events       show the audit log\n"
+          "  advise       ask the advisor for targeting rules or a changelog\n"
           "  export       print the whole server state as JSON\n"
           "  import       load an export into a server that has no flags\n"
           "  eval         evaluate a features document for contexts, offline\n"
@@ -48,6 +49,8 @@ static int dispatch(int argc, char **argv)
         return cli_tokens_main(argc - 1, argv + 1);
     if (strcmp(cmd, "events") == 0)
         return cli_events_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "advise") == 0)
+        return cli_advise_main(argc - 1, argv + 1);
     if (strcmp(cmd, "export") == 0)
         return cli_export_main(argc - 1, argv + 1);
     if (strcmp(cmd, "import") == 0)

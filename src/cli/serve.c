@@ -32,6 +32,12 @@ enum {
     SET_FRONTEND_ORIGINS,
     SET_OFREP_RATE,
     SET_CONFIG,
+    SET_LLM_URL,
+    SET_LLM_MODEL,
+    SET_LLM_API_KEY_ENV,
+    SET_LLM_TIMEOUT_MS,
+    SET_LLM_PROTOCOL,
+    SET_LLM_MAX_TOKENS,
     NSETTINGS
 };
 
@@ -58,6 +64,17 @@ static const struct setting {
     {"ofrep-rate", "VEXIL_OFREP_RATE", "N",
      "OFREP requests per second per token (0 = no limit)"},
     {"config", "VEXIL_CONFIG", "FILE", "config file of key = value lines"},
+    {"llm-url", "VEXIL_LLM_URL", "URL",
+     "the advisor's model server (docs/ai.md); none = deterministic advisor"},
+    {"llm-model", "VEXIL_LLM_MODEL", "NAME", "model name, needed with llm-url"},
+    {"llm-api-key-env", "VEXIL_LLM_API_KEY_ENV", "VAR",
+     "name of the variable holding the model server's API key"},
+    {"llm-timeout-ms", "VEXIL_LLM_TIMEOUT_MS", "MS",
+     "one model call, retries included"},
+    {"llm-protocol", "VEXIL_LLM_PROTOCOL", "PROTO",
+     "openai, ollama or auto (from the URL)"},
+    {"llm-max-tokens", "VEXIL_LLM_MAX_TOKENS", "N",
+     "the longest answer asked of the model, in tokens"},
 };
 
 /* Settings as resolved, with where each came from. */
@@ -103,6 +120,12 @@ static const char *default_of(conf *c, int i)
         snprintf(c->defaults[i], sizeof(c->defaults[i]), "%u",
                  (unsigned)SERVER_OFREP_RATE_DEFAULT);
         return c->defaults[i];
+    case SET_LLM_TIMEOUT_MS:
+        snprintf(c->defaults[i], sizeof(c->defaults[i]), "%u",
+                 (unsigned)SERVER_LLM_TIMEOUT_DEFAULT);
+        return c->defaults[i];
+    case SET_LLM_PROTOCOL: return "auto";
+    case SET_LLM_MAX_TOKENS: return "1024";
     default: return NULL;
     }
 }
@@ -406,6 +429,93 @@ static int parse_args(int argc, char **argv, const char *cmd, unsigned mask,
     return rc == CLI_EXIT_OK ? -1 : rc;
 }
 
+/* The advisor's model client from the llm-* settings, or NULL when no
+ * llm-url is set. Checks the server's model list with a short timeout and
+ * only warns: Vexil works without a model. Returns false on a bad setting
+ * (printed). The API key is read from the named variable and never
+ * printed. */
+static bool llm_setup(const conf *c, ai_llm **out)
+{
+    unsigned long long timeout = 0, max_tokens = 0;
+    ai_protocol proto = AI_PROTO_AUTO;
+    ai_llm *probe = NULL;
+    json_t *names = NULL;
+    vx_error err;
+    memset(&err, 0, sizeof(err));
+    *out = NULL;
+    if (!c->val[SET_LLM_URL] || !*c->val[SET_LLM_URL])
+        return true;
+    if (!c->val[SET_LLM_MODEL] || !*c->val[SET_LLM_MODEL]) {
+        fprintf(stderr, "vexil: %s: llm-url needs llm-model as well\n",
+                c->where[SET_LLM_URL]);
+        return false;
+    }
+    if (!conf_uint(c, SET_LLM_TIMEOUT_MS, 1, SERVER_LLM_TIMEOUT_HARD, false,
+                   &timeout) ||
+        !conf_uint(c, SET_LLM_MAX_TOKENS, 16, SERVER_LLM_MAX_TOKENS_HARD, false,
+                   &max_tokens))
+        return false;
+    if (!ai_protocol_parse(c->val[SET_LLM_PROTOCOL], &proto)) {
+        fprintf(stderr,
+                "vexil: %s: llm-protocol must be openai, ollama or auto, "
+                "not '%s'\n",
+                c->where[SET_LLM_PROTOCOL], c->val[SET_LLM_PROTOCOL]);
+        return false;
+    }
+    const char *key = NULL, *key_env = c->val[SET_LLM_API_KEY_ENV];
+    if (key_env && *key_env) {
+        key = getenv(key_env);
+        if (!key || !*key)
+            fprintf(stderr,
+                    "vexil: warn: %s is empty or unset: calling the model "
+                    "server without an API key\n",
+                    key_env);
+    }
+    ai_llm_config lc = {
+        .url = c->val[SET_LLM_URL],
+        .protocol = proto,
+        .model = c->val[SET_LLM_MODEL],
+        .api_key = key,
+        .timeout_ms = (long)timeout,
+        .max_tokens = (unsigned)max_tokens,
+        .retries = 2,
+        .log = log_line,
+    };
+    if (ai_llm_new(&lc, out, &err) != VX_OK) {
+        print_service_error("llm", &err);
+        return false;
+    }
+    fprintf(stderr, "vexil: advisor: model %s at %s (%s protocol)\n", lc.model,
+            lc.url, ai_protocol_name(ai_llm_protocol(*out)));
+    /* The start-up check: a short timeout so a stalled model server does
+     * not delay the start. */
+    lc.protocol = ai_llm_protocol(*out);
+    lc.timeout_ms = timeout < 5000 ? (long)timeout : 5000;
+    lc.retries = 0;
+    if (ai_llm_new(&lc, &probe, &err) == VX_OK &&
+        ai_llm_models(probe, &names, &err) == VX_OK) {
+        bool found = false;
+        size_t i;
+        const json_t *n;
+        json_array_foreach (names, i, n)
+            found = found || strcmp(json_string_value(n), lc.model) == 0;
+        if (!found)
+            fprintf(stderr,
+                    "vexil: warn: the model server lists %zu model(s) but "
+                    "not '%s': the advisor will fall back to its "
+                    "deterministic answers if calls fail\n",
+                    json_array_size(names), lc.model);
+    } else {
+        fprintf(stderr,
+                "vexil: warn: cannot list the model server's models (%s); "
+                "starting anyway\n",
+                err.message);
+    }
+    json_decref(names);
+    ai_llm_free(&probe);
+    return true;
+}
+
 #define MASK_ALL ((1u << NSETTINGS) - 1)
 #define MASK_DB  ((1u << SET_DATABASE) | (1u << SET_CONFIG))
 
@@ -415,6 +525,7 @@ int cli_serve_main(int argc, char **argv)
     conf c;
     service *svc = NULL;
     server *srv = NULL;
+    ai_llm *llm = NULL;
     bool blocked = false;
     sigset_t block, old;
     char joined[TOKENS_MAX];
@@ -433,7 +544,8 @@ int cli_serve_main(int argc, char **argv)
                    &conns) ||
         !conf_bool(&c, SET_LOG_REQUESTS, &log_requests) ||
         !conf_uint(&c, SET_OFREP_RATE, 0, SERVER_OFREP_RATE_HARD, false,
-                   &ofrep_rate))
+                   &ofrep_rate) ||
+        !llm_setup(&c, &llm))
         goto out;
 
     rc = CLI_EXIT_FAIL;
@@ -478,6 +590,7 @@ int cli_serve_main(int argc, char **argv)
         .ofrep_rate = (unsigned)ofrep_rate,
         .log = log_line,
         .log_ud = NULL,
+        .llm = llm,
     };
     if (server_start(&cfg, svc, &srv, &err) != VX_OK) {
         print_service_error("cannot start the server", &err);
@@ -497,6 +610,7 @@ int cli_serve_main(int argc, char **argv)
     rc = CLI_EXIT_OK;
 out:
     server_stop(&srv);
+    ai_llm_free(&llm);
     svc_close(svc);
     if (blocked)
         sigprocmask(SIG_SETMASK, &old, NULL);

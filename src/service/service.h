@@ -247,4 +247,21 @@ typedef struct svc_stats {
 } svc_stats;
 void svc_get_stats(service *s, svc_stats *out);
 
+/* ---- for the advisor (advice.c) ----------------------------------------- */
+
+/* Validates and normalises `strategy` exactly as a strategy POST on flag
+ * `flag` would (field paths start at "/strategy"), writing nothing. `*out`
+ * is the normalised strategy (new reference). Errors as svc_call. */
+vx_status svc_strategy_check(service *s, const json_t *strategy,
+                             const char *flag, json_t **out, vx_error *err);
+
+/* Appends one "advisor-recommendation" audit event with `data` (the
+ * question, the advisor and its answer) for `who`, in its own transaction,
+ * and returns its id. Changes no flag. Errors: VX_EFORBIDDEN (not an admin
+ * token), VX_EIO. */
+vx_status svc_record_advice(service *s, const svc_principal *who,
+                            const char *project, const char *environment,
+                            const json_t *data, int64_t *event_id,
+                            vx_error *err);
+
 #endif
