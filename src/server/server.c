@@ -446,7 +446,7 @@ void server_stop(server **sp)
     if (!sp || !*sp)
         return;
     server *s = *sp;
-    advisor_api_stop(s->advisor); /* answers every suspended request */
+    advisor_api_stop(s->advisor);  /* answers every suspended request */
     sdk_hub_close_streams(s->hub); /* streams end, so the drain is short */
     http_stop(&s->http);
     sdk_hub_free(&s->hub);
