@@ -6,7 +6,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 SPECS      ?= $(abspath ../shared/specs)
 
-.PHONY: all build deps test-deps run test unit asan fuzz-smoke compat integration lint fuzz bench bench-server bench-sdk format clean
+.PHONY: all build deps test-deps run test unit asan fuzz-smoke compat integration ui store-pg ai lint fuzz bench bench-server bench-sdk format clean
 
 all: build
 
@@ -33,8 +33,9 @@ run: build
 
 # Every suite: unit + spec (ctest), the same under ASan+UBSan, a short run
 # of each fuzzer, the differential test against the real Unleash Node SDK,
-# and the source checks.
-test: test-deps lint unit asan fuzz-smoke compat integration
+# the browser tests of the web console, the PostgreSQL backend on a
+# private server, and the source checks.
+test: test-deps lint unit asan fuzz-smoke compat integration ui store-pg ai
 	@echo "make test: all suites passed"
 
 unit: build
@@ -59,6 +60,29 @@ compat: build
 
 integration: build
 	@VEXIL_BIN=$(abspath $(BUILD))/src/cli/vexil tests/integration/run.sh
+
+# The web console in Debian's chromium (playwright-core); screenshots of
+# each page go to $(BUILD)/ui-artifacts/.
+ui: build test-deps
+	@VEXIL_BIN=$(abspath $(BUILD))/src/cli/vexil VEXIL_UI_ARTIFACTS=$(abspath $(BUILD))/ui-artifacts \
+	  tests/ui/run.sh
+
+# The PostgreSQL backend on a private server (tests/support/pg.sh starts it
+# in a temporary directory and stops it after): the store contract suite,
+# `vexil migrate` from SQLite, and the integration tests with every server
+# on PostgreSQL (VEXIL_IT_PG_DSN).
+store-pg: build test-deps
+	@tests/support/pg.sh run sh -c '\
+	  ctest --test-dir $(BUILD) --output-on-failure -R "^(store_contract_pg|cli_migrate_pg)$$" \
+	    --no-tests=error && \
+	  VEXIL_IT_PG_DSN="$$VEXIL_TEST_PG_DSN" VEXIL_BIN=$(abspath $(BUILD))/src/cli/vexil \
+	    tests/integration/run.sh'
+
+# The advisor end to end against tests/support/model_server.js (both model
+# server dialects, every failure, privacy, prompt injection), plus the
+# opt-in run against a real model (VEXIL_TEST_LLM_URL, VEXIL_TEST_LLM_MODEL).
+ai: build
+	@VEXIL_BIN=$(abspath $(BUILD))/src/cli/vexil tests/integration/run.sh tests/ai/
 
 lint:
 	@tools/check-source.sh

@@ -17,7 +17,7 @@ LOAD_RUNS=${LOAD_RUNS:-5}
 
 echo "== build: Release into $BUILD =="
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DVX_TESTS=OFF >/dev/null
-cmake --build "$BUILD" -j"$JOBS" --target bench_gen bench_eval bench_load >/dev/null
+cmake --build "$BUILD" -j"$JOBS" --target bench_gen bench_eval bench_load bench_guard >/dev/null
 echo "ok"
 
 echo "== inputs: $DATA =="
@@ -51,6 +51,9 @@ run "bench_eval: mixed, 10000 flags x 1000 contexts" \
 run "bench_load: mixed, 10000 flags" \
   "$DATA"/result-load.txt \
   "$BIN"/bench_load --features "$DATA"/mixed-features.json --runs "$LOAD_RUNS"
+run "bench_guard: plan decision (3 metrics, 4 epochs) and latency sketch" \
+  "$DATA"/result-guard.txt \
+  "$BIN"/bench_guard
 
 # fig FILE KEY: the value of KEY=... in FILE.
 fig() { sed -n "s/^$2=//p" "$1"; }

@@ -43,6 +43,7 @@ static_assert(VX_LIMIT_FLAGS < (1u << 30), "flag indexes fit in 32 bits");
 #define VX_LIMIT_HTTP_IDLE_SECS           60    /* idle keep-alive connection */
 #define VX_LIMIT_HTTP_DRAIN_MS            10000 /* wait for requests on stop */
 #define VX_LIMIT_HTTP_METRICS_BYTES       ((size_t)8 << 20) /* one /metrics text */
+#define VX_LIMIT_HTTP_REPLY_HEADERS       12 /* extra headers of one answer */
 
 static_assert(VX_LIMIT_HTTP_BODY_DEFAULT <= VX_LIMIT_HTTP_BODY_MAX,
               "the default body limit is within the hard cap");
@@ -82,5 +83,41 @@ static_assert(VX_LIMIT_HTTP_SEGMENTS <= 32, "route specificity fits 32 bits");
 #define VX_LIMIT_SDK_STREAM_IDLE_SECS 60   /* silent stream (4 heartbeats) */
 #define VX_LIMIT_SDK_MIN_INTERVAL_MS  10   /* refresh and metrics periods */
 #define VX_LIMIT_SDK_URL_BYTES        2048 /* server URL, token, names */
+/* ---- store: waiting on the database ------------------------------------ */
+/* How long a writer waits for the one before it (SQLite busy timeout,
+ * PostgreSQL lock_timeout on the write lock) before failing. */
+#define VX_LIMIT_DB_WAIT_MS 5000
+/* PostgreSQL: one statement at most; a session idle inside a transaction
+ * this long is cut, releasing the write lock; connecting at most (s). */
+#define VX_LIMIT_DB_STATEMENT_MS    60000
+#define VX_LIMIT_DB_IDLE_TX_MS      60000
+#define VX_LIMIT_DB_CONNECT_SECS    5
+#define VX_LIMIT_DB_COPY_EVENT_PAGE 500 /* events per read in store_copy */
+/* ---- end store --------------------------------------------------------- */
+/* ---- guarded rollouts (src/guard) -------------------------------------- */
+#define VX_LIMIT_GUARD_MILESTONES  32   /* milestones in one release plan */
+#define VX_LIMIT_GUARD_METRICS     16   /* guard metrics in one plan */
+#define VX_LIMIT_GUARD_SKETCH_BINS 1024 /* buckets of one latency sketch */
+/* ---- end guarded rollouts ---------------------------------------------- */
+/* ---- AI advisor (src/ai) ------------------------------------------------ */
+#define VX_LIMIT_LLM_RESPONSE_BYTES     ((size_t)1 << 20) /* one model answer */
+#define VX_LIMIT_LLM_PROMPT_BYTES       ((size_t)256 << 10) /* one request body */
+#define VX_LIMIT_LLM_TIMEOUT_MS         600000 /* --llm-timeout-ms hard cap */
+#define VX_LIMIT_LLM_TIMEOUT_DEFAULT_MS 60000  /* --llm-timeout-ms */
+#define VX_LIMIT_LLM_MAX_TOKENS         8192 /* max_tokens sent to the model */
+#define VX_LIMIT_LLM_RETRIES            5    /* extra attempts on 5xx/timeout */
+#define VX_LIMIT_LLM_MODELS             10000 /* names read from a model list */
+#define VX_LIMIT_AI_SENTENCE_BYTES      2000  /* a targeting sentence */
+#define VX_LIMIT_AI_FIELDS              200   /* known context fields */
+#define VX_LIMIT_AI_CONSTRAINTS         20    /* constraints in one proposal */
+#define VX_LIMIT_AI_VALUES              100 /* values in one proposed constraint */
+#define VX_LIMIT_AI_EVENTS              5000 /* audit events in one changelog */
+#define VX_LIMIT_AI_FLAGS_IN_PROMPT     300  /* flags described to the model */
+#define VX_LIMIT_AI_TEXT_BYTES          600  /* explanations, summaries */
+#define VX_LIMIT_AI_DENY                20000 /* strings the scrubber removes */
+#define VX_LIMIT_AI_INFLIGHT            4     /* model calls at once (server) */
+static_assert(VX_LIMIT_LLM_TIMEOUT_DEFAULT_MS <= VX_LIMIT_LLM_TIMEOUT_MS,
+              "the default model timeout is within the hard cap");
+/* ---- end AI advisor ----------------------------------------------------- */
 
 #endif

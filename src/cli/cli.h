@@ -23,6 +23,9 @@ void cli_json_string(FILE *out, const char *s, size_t len);
 
 int cli_eval_main(int argc, char **argv);
 
+/* simulate.c: the rollout guard over synthetic traffic. */
+int cli_simulate_main(int argc, char **argv);
+
 /* serve.c: the server and its offline helpers. */
 int cli_serve_main(int argc, char **argv);
 int cli_migrate_main(int argc, char **argv);

@@ -19,9 +19,11 @@ static void usage(FILE *out)
           "  flags        list, show, create, switch, roll out, archive flags\n"
           "  tokens       create, list and revoke API tokens\n"
           "  events       show the audit log\n"
+          "  advise       ask the advisor for targeting rules or a changelog\n"
           "  export       print the whole server state as JSON\n"
           "  import       load an export into a server that has no flags\n"
           "  eval         evaluate a features document for contexts, offline\n"
+          "  simulate     run the rollout guard over synthetic traffic\n"
           "  version      print the version\n"
           "\n"
           "Run 'vexil <command> --help' for a command's options.\n",
@@ -47,12 +49,16 @@ static int dispatch(int argc, char **argv)
         return cli_tokens_main(argc - 1, argv + 1);
     if (strcmp(cmd, "events") == 0)
         return cli_events_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "advise") == 0)
+        return cli_advise_main(argc - 1, argv + 1);
     if (strcmp(cmd, "export") == 0)
         return cli_export_main(argc - 1, argv + 1);
     if (strcmp(cmd, "import") == 0)
         return cli_import_main(argc - 1, argv + 1);
     if (strcmp(cmd, "eval") == 0)
         return cli_eval_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "simulate") == 0)
+        return cli_simulate_main(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("vexil %s\n", VX_VERSION_STRING);
         return CLI_EXIT_OK;

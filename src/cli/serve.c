@@ -32,6 +32,12 @@ enum {
     SET_FRONTEND_ORIGINS,
     SET_OFREP_RATE,
     SET_CONFIG,
+    SET_LLM_URL,
+    SET_LLM_MODEL,
+    SET_LLM_API_KEY_ENV,
+    SET_LLM_TIMEOUT_MS,
+    SET_LLM_PROTOCOL,
+    SET_LLM_MAX_TOKENS,
     NSETTINGS
 };
 
@@ -45,7 +51,8 @@ static const struct setting {
 } settings[NSETTINGS] = {
     {"host", "VEXIL_HOST", "ADDR", "address to listen on"},
     {"port", "VEXIL_PORT", "N", "TCP port (0 = any free port)"},
-    {"database", "VEXIL_DATABASE", "DSN", "database, sqlite:PATH"},
+    {"database", "VEXIL_DATABASE", "DSN",
+     "database, sqlite:PATH or postgres://USER@HOST:PORT/DB"},
     {"threads", "VEXIL_THREADS", "N", "worker threads"},
     {"max-body", "VEXIL_MAX_BODY", "BYTES",
      "request body limit (suffix k or m: KiB, MiB)"},
@@ -57,6 +64,17 @@ static const struct setting {
     {"ofrep-rate", "VEXIL_OFREP_RATE", "N",
      "OFREP requests per second per token (0 = no limit)"},
     {"config", "VEXIL_CONFIG", "FILE", "config file of key = value lines"},
+    {"llm-url", "VEXIL_LLM_URL", "URL",
+     "the advisor's model server (docs/ai.md); none = deterministic advisor"},
+    {"llm-model", "VEXIL_LLM_MODEL", "NAME", "model name, needed with llm-url"},
+    {"llm-api-key-env", "VEXIL_LLM_API_KEY_ENV", "VAR",
+     "name of the variable holding the model server's API key"},
+    {"llm-timeout-ms", "VEXIL_LLM_TIMEOUT_MS", "MS",
+     "one model call, retries included"},
+    {"llm-protocol", "VEXIL_LLM_PROTOCOL", "PROTO",
+     "openai, ollama or auto (from the URL)"},
+    {"llm-max-tokens", "VEXIL_LLM_MAX_TOKENS", "N",
+     "the longest answer asked of the model, in tokens"},
 };
 
 /* Settings as resolved, with where each came from. */
@@ -102,6 +120,12 @@ static const char *default_of(conf *c, int i)
         snprintf(c->defaults[i], sizeof(c->defaults[i]), "%u",
                  (unsigned)SERVER_OFREP_RATE_DEFAULT);
         return c->defaults[i];
+    case SET_LLM_TIMEOUT_MS:
+        snprintf(c->defaults[i], sizeof(c->defaults[i]), "%u",
+                 (unsigned)SERVER_LLM_TIMEOUT_DEFAULT);
+        return c->defaults[i];
+    case SET_LLM_PROTOCOL: return "auto";
+    case SET_LLM_MAX_TOKENS: return "1024";
     default: return NULL;
     }
 }
@@ -294,7 +318,9 @@ static void log_line(void *ud, const char *level, const char *msg)
 
 static void print_service_error(const char *what, const vx_error *err)
 {
-    fprintf(stderr, "vexil: %s: %s%s%s\n", what, err->path[0] ? err->path : "",
+    char shown[WHERE_MAX]; /* `what` may be a DSN with a password */
+    svc_dsn_redact(what, shown, sizeof(shown));
+    fprintf(stderr, "vexil: %s: %s%s%s\n", shown, err->path[0] ? err->path : "",
             err->path[0] ? ": " : "",
             err->message[0] ? err->message : vx_status_str(err->code));
 }
@@ -403,6 +429,93 @@ static int parse_args(int argc, char **argv, const char *cmd, unsigned mask,
     return rc == CLI_EXIT_OK ? -1 : rc;
 }
 
+/* The advisor's model client from the llm-* settings, or NULL when no
+ * llm-url is set. Checks the server's model list with a short timeout and
+ * only warns: Vexil works without a model. Returns false on a bad setting
+ * (printed). The API key is read from the named variable and never
+ * printed. */
+static bool llm_setup(const conf *c, ai_llm **out)
+{
+    unsigned long long timeout = 0, max_tokens = 0;
+    ai_protocol proto = AI_PROTO_AUTO;
+    ai_llm *probe = NULL;
+    json_t *names = NULL;
+    vx_error err;
+    memset(&err, 0, sizeof(err));
+    *out = NULL;
+    if (!c->val[SET_LLM_URL] || !*c->val[SET_LLM_URL])
+        return true;
+    if (!c->val[SET_LLM_MODEL] || !*c->val[SET_LLM_MODEL]) {
+        fprintf(stderr, "vexil: %s: llm-url needs llm-model as well\n",
+                c->where[SET_LLM_URL]);
+        return false;
+    }
+    if (!conf_uint(c, SET_LLM_TIMEOUT_MS, 1, SERVER_LLM_TIMEOUT_HARD, false,
+                   &timeout) ||
+        !conf_uint(c, SET_LLM_MAX_TOKENS, 16, SERVER_LLM_MAX_TOKENS_HARD, false,
+                   &max_tokens))
+        return false;
+    if (!ai_protocol_parse(c->val[SET_LLM_PROTOCOL], &proto)) {
+        fprintf(stderr,
+                "vexil: %s: llm-protocol must be openai, ollama or auto, "
+                "not '%s'\n",
+                c->where[SET_LLM_PROTOCOL], c->val[SET_LLM_PROTOCOL]);
+        return false;
+    }
+    const char *key = NULL, *key_env = c->val[SET_LLM_API_KEY_ENV];
+    if (key_env && *key_env) {
+        key = getenv(key_env);
+        if (!key || !*key)
+            fprintf(stderr,
+                    "vexil: warn: %s is empty or unset: calling the model "
+                    "server without an API key\n",
+                    key_env);
+    }
+    ai_llm_config lc = {
+        .url = c->val[SET_LLM_URL],
+        .protocol = proto,
+        .model = c->val[SET_LLM_MODEL],
+        .api_key = key,
+        .timeout_ms = (long)timeout,
+        .max_tokens = (unsigned)max_tokens,
+        .retries = 2,
+        .log = log_line,
+    };
+    if (ai_llm_new(&lc, out, &err) != VX_OK) {
+        print_service_error("llm", &err);
+        return false;
+    }
+    fprintf(stderr, "vexil: advisor: model %s at %s (%s protocol)\n", lc.model,
+            lc.url, ai_protocol_name(ai_llm_protocol(*out)));
+    /* The start-up check: a short timeout so a stalled model server does
+     * not delay the start. */
+    lc.protocol = ai_llm_protocol(*out);
+    lc.timeout_ms = timeout < 5000 ? (long)timeout : 5000;
+    lc.retries = 0;
+    if (ai_llm_new(&lc, &probe, &err) == VX_OK &&
+        ai_llm_models(probe, &names, &err) == VX_OK) {
+        bool found = false;
+        size_t i;
+        const json_t *n;
+        json_array_foreach (names, i, n)
+            found = found || strcmp(json_string_value(n), lc.model) == 0;
+        if (!found)
+            fprintf(stderr,
+                    "vexil: warn: the model server lists %zu model(s) but "
+                    "not '%s': the advisor will fall back to its "
+                    "deterministic answers if calls fail\n",
+                    json_array_size(names), lc.model);
+    } else {
+        fprintf(stderr,
+                "vexil: warn: cannot list the model server's models (%s); "
+                "starting anyway\n",
+                err.message);
+    }
+    json_decref(names);
+    ai_llm_free(&probe);
+    return true;
+}
+
 #define MASK_ALL ((1u << NSETTINGS) - 1)
 #define MASK_DB  ((1u << SET_DATABASE) | (1u << SET_CONFIG))
 
@@ -412,6 +525,7 @@ int cli_serve_main(int argc, char **argv)
     conf c;
     service *svc = NULL;
     server *srv = NULL;
+    ai_llm *llm = NULL;
     bool blocked = false;
     sigset_t block, old;
     char joined[TOKENS_MAX];
@@ -430,7 +544,8 @@ int cli_serve_main(int argc, char **argv)
                    &conns) ||
         !conf_bool(&c, SET_LOG_REQUESTS, &log_requests) ||
         !conf_uint(&c, SET_OFREP_RATE, 0, SERVER_OFREP_RATE_HARD, false,
-                   &ofrep_rate))
+                   &ofrep_rate) ||
+        !llm_setup(&c, &llm))
         goto out;
 
     rc = CLI_EXIT_FAIL;
@@ -475,6 +590,7 @@ int cli_serve_main(int argc, char **argv)
         .ofrep_rate = (unsigned)ofrep_rate,
         .log = log_line,
         .log_ud = NULL,
+        .llm = llm,
     };
     if (server_start(&cfg, svc, &srv, &err) != VX_OK) {
         print_service_error("cannot start the server", &err);
@@ -494,6 +610,7 @@ int cli_serve_main(int argc, char **argv)
     rc = CLI_EXIT_OK;
 out:
     server_stop(&srv);
+    ai_llm_free(&llm);
     svc_close(svc);
     if (blocked)
         sigprocmask(SIG_SETMASK, &old, NULL);
@@ -504,21 +621,87 @@ out:
 static void migrate_usage(FILE *out)
 {
     fputs("usage: vexil migrate [--database DSN] [--config FILE]\n"
+          "       vexil migrate --from DSN --to DSN\n"
           "\n"
           "Applies pending database migrations and prints how many ran.\n"
           "  --database DSN   VEXIL_DATABASE   default sqlite:./data/vexil.db\n"
-          "  --config FILE    VEXIL_CONFIG     config file (key = value)\n",
+          "  --config FILE    VEXIL_CONFIG     config file (key = value)\n"
+          "\n"
+          "With --from and --to, moves a whole installation instead: every\n"
+          "project, flag, segment, token, sequence and the whole audit log\n"
+          "(ids and times kept) from one database into another, which must\n"
+          "be empty, in one transaction. Stop the servers using --from "
+          "first.\n"
+          "  --from DSN       e.g. sqlite:./data/vexil.db\n"
+          "  --to DSN         e.g. postgres://vexil@db:5432/vexil\n",
           out);
+}
+
+typedef struct migrate_opts {
+    const char *from; /* --from */
+    const char *to;   /* --to */
+} migrate_opts;
+
+static bool migrate_extra(int ch, void *ud)
+{
+    migrate_opts *o = ud;
+    if (ch == 'f')
+        o->from = optarg;
+    else if (ch == 't')
+        o->to = optarg;
+    else
+        return false;
+    return true;
+}
+
+/* `vexil migrate --from A --to B`. */
+static int copy_database(const migrate_opts *o)
+{
+    if (!o->from || !o->to || !*o->from || !*o->to) {
+        fprintf(stderr, "vexil: migrate: --from and --to go together\n");
+        migrate_usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    svc_copy_stats stats;
+    vx_error err;
+    memset(&err, 0, sizeof(err));
+    vx_status st = svc_copy_database(o->from, o->to, &stats, &err);
+    if (st != VX_OK) {
+        print_service_error("migrate", &err);
+        return st == VX_EINVAL || st == VX_ECONFLICT ? CLI_EXIT_USAGE
+                                                     : CLI_EXIT_FAIL;
+    }
+    printf("vexil: moved %lld documents (%lld flags), %lld sequences and "
+           "%lld events\n",
+           (long long)stats.documents, (long long)stats.flags,
+           (long long)stats.sequences, (long long)stats.events);
+    return CLI_EXIT_OK;
 }
 
 int cli_migrate_main(int argc, char **argv)
 {
     int rc = CLI_EXIT_USAGE;
     conf c;
-    rc = parse_args(argc, argv, "migrate", MASK_DB, NULL, migrate_usage, NULL,
-                    NULL, &c);
+    static const struct option extra[] = {
+        {"from", required_argument, NULL, 'f'},
+        {"to", required_argument, NULL, 't'},
+        {NULL, 0, NULL, 0},
+    };
+    migrate_opts o = {NULL, NULL};
+    rc = parse_args(argc, argv, "migrate", MASK_DB, extra, migrate_usage,
+                    migrate_extra, &o, &c);
     if (rc != -1)
         goto out;
+    if (o.from || o.to) {
+        if (c.flag[SET_DATABASE]) {
+            fprintf(stderr, "vexil: migrate: --database does not go with "
+                            "--from/--to\n");
+            rc = CLI_EXIT_USAGE;
+            goto out;
+        }
+        rc = copy_database(&o);
+        goto out;
+    }
     int applied = 0;
     vx_error err;
     memset(&err, 0, sizeof(err));

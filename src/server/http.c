@@ -27,7 +27,7 @@
 #include "base/limits.h"
 
 #define REQ_ARENA_FIRST 4096 /* first arena block: most requests fit */
-#define REQ_HEADERS_MAX 12   /* extra answer headers (Allow, CORS...) */
+#define REQ_HEADERS_MAX VX_LIMIT_HTTP_REPLY_HEADERS /* Allow, ETag... */
 #define LOG_LINE_MAX    1024 /* one log line, truncated beyond */
 
 struct http_listener {
@@ -65,6 +65,7 @@ struct http_req {
     const char *hname[REQ_HEADERS_MAX];  /* extra answer header names */
     const char *hvalue[REQ_HEADERS_MAX]; /* and values */
     size_t nheaders;                     /* used entries */
+    bool deferred; /* http_req_defer suspended the connection */
 };
 
 static const char oom_body[] =
@@ -725,12 +726,36 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
     }
     if (r->discard && !r->resp && !r->queued)
         reply_too_big(r); /* a drained over-long body */
+    if (r->deferred) {
+        /* Called again after http_req_resume: the answer is in. (While
+         * suspended the connection is not polled, so this is the only
+         * other way here.) */
+        return queue(r);
+    }
     if (!r->resp && !r->queued) {
         parse_body(r);
         if (!r->resp)
             l->h.on_request(l->h.ud, r);
+        if (r->deferred)
+            return MHD_YES; /* another thread answers */
     }
     return queue(r);
+}
+
+bool http_req_defer(http_req *r)
+{
+    if (r->deferred || r->resp || r->queued || !r->conn)
+        return false;
+    MHD_suspend_connection(r->conn);
+    r->deferred = true;
+    return true;
+}
+
+void http_req_resume(http_req *r)
+{
+    if (!r->resp)
+        reply_oom(r); /* a deferred request always gets an answer */
+    MHD_resume_connection(r->conn);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
@@ -812,8 +837,9 @@ vx_status http_start(const http_config *cfg, const http_handler *h,
     l->h = *h;
     atomic_init(&l->inflight, 0);
 
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+    unsigned flags =
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+        MHD_ALLOW_SUSPEND_RESUME; /* deferred answers (http_req_defer) */
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     l->daemon = MHD_start_daemon(

@@ -94,10 +94,26 @@ size_t http_req_route(const http_req *r); /* SIZE_MAX until set */
 void http_req_set_udata(http_req *r, void *p);
 void *http_req_udata(const http_req *r);
 
+/* --- Deferred answers ------------------------------------------------------
+ * For work that waits on something slow (a model call): inside on_request,
+ * http_req_defer suspends the connection, so its worker thread goes on
+ * serving other connections; another thread then answers with http_reply_*
+ * and calls http_req_resume exactly once. Between the two, only that thread
+ * may touch the request. Every deferred request must be resumed before
+ * http_stop. */
+
+/* Suspends the request's connection. Inside on_request only; false when it
+ * cannot be done (then answer as usual). */
+bool http_req_defer(http_req *r);
+/* Hands the answer of a deferred request back to the listener; from any
+ * thread, after an http_reply_* (none: 500). `r` must not be used after. */
+void http_req_resume(http_req *r);
+
 /* --- Answers: the first one wins, later ones are ignored --------------- */
 
-/* Adds a header to the answer about to be made (at most 12; the strings
- * are borrowed for the request's life). */
+/* Adds a header to the answer about to be made (at most
+ * VX_LIMIT_HTTP_REPLY_HEADERS, later ones are dropped; the strings are
+ * borrowed for the request's life). */
 void http_reply_header(http_req *r, const char *name, const char *value);
 /* `body` compact-encoded as application/json (borrowed, copied); 204 and
  * a NULL body send no body. */

@@ -11,34 +11,46 @@
 
 #include "base/alloc.h"
 #include "base/error.h"
+#include "server/advisor_api.h"
 #include "server/http.h"
 #include "server/metrics.h"
 #include "server/router.h"
 #include "server/sdk.h"
 #include "server/sdk_api.h"
 #include "server/sdk_context.h"
+#include "server/ui.h"
 
-enum { EXTRA_HEALTH, EXTRA_READY, EXTRA_METRICS, EXTRA_UNMATCHED, NEXTRA };
+enum {
+    EXTRA_HEALTH,
+    EXTRA_READY,
+    EXTRA_METRICS,
+    EXTRA_UNMATCHED,
+    EXTRA_UI,
+    EXTRA_ADVISOR,
+    NEXTRA
+};
 
-static const char *const extra_labels[NEXTRA] = {"/health", "/ready",
-                                                 "/metrics", "unmatched"};
-static const char *const extra_names[NEXTRA] = {"health", "ready", "metrics",
-                                                "unmatched"};
+static const char *const extra_labels[NEXTRA] = {
+    "/health", "/ready", "/metrics", "unmatched", "ui", "/api/admin/advisor"};
+static const char *const extra_names[NEXTRA] = {
+    "health", "ready", "metrics", "unmatched", "ui", "advisor"};
 
 struct server {
-    service *svc;        /* borrowed */
-    http_listener *http; /* owned */
-    metrics *metrics;    /* owned */
-    sdk_hub *hub;        /* owned: what the SDK endpoints serve */
-    sdk_api sdk;         /* the SDK endpoints' shared state */
-    const char **labels; /* [nroutes] metric labels, owned array */
-    size_t ntable;       /* router_count() */
+    service *svc;         /* borrowed */
+    http_listener *http;  /* owned */
+    metrics *metrics;     /* owned */
+    sdk_hub *hub;         /* owned: what the SDK endpoints serve */
+    sdk_api sdk;          /* the SDK endpoints' shared state */
+    const char **labels;  /* [nroutes] metric labels, owned array */
+    size_t ntable;        /* router_count() */
+    advisor_api *advisor; /* owned: /api/admin/advisor/ (advisor_api.c) */
 };
 
 /* Per-request state, in the request's arena. */
 typedef struct api_req {
     router_hit hit;    /* the route and its parameters */
     svc_principal who; /* the authenticated caller */
+    bool advisor;      /* an /api/admin/advisor/ request */
 } api_req;
 
 unsigned server_default_threads(void)
@@ -146,6 +158,30 @@ static void serve_metrics(server *s, http_req *r)
                     len + (size_t)n);
 }
 
+/* Fills `who` from the Authorization header, or answers 401 and returns
+ * false. */
+static bool authenticate(server *s, http_req *r, svc_principal *who)
+{
+    vx_error err;
+    memset(&err, 0, sizeof(err));
+    size_t len = 0;
+    const char *secret =
+        sdk_api_bearer(http_req_header(r, "Authorization"), &len);
+    if (!secret) {
+        http_reply_problem(r, 401, "missing token", "", NULL);
+        return false;
+    }
+    vx_status st = svc_authenticate(s->svc, secret, len, who, &err);
+    if (st != VX_OK) {
+        /* Unknown, revoked or expired: always 401 (a service that reports
+         * something else for a bad secret must not leak why). */
+        http_reply_error(r, st == VX_EIO || st == VX_ENOMEM ? st : VX_EAUTH,
+                         &err);
+        return false;
+    }
+    return true;
+}
+
 /* Routes and authenticates an /api/ request; answers on failure. */
 static void api_headers(server *s, http_req *r)
 {
@@ -184,22 +220,23 @@ static void api_headers(server *s, http_req *r)
         return;
     }
     http_req_set_route(r, a->hit.index, svc_op_name(a->hit.req.op));
-    size_t len = 0;
-    const char *secret =
-        sdk_api_bearer(http_req_header(r, "Authorization"), &len);
-    if (!secret) {
-        http_reply_problem(r, 401, "missing token", "", NULL);
+    if (authenticate(s, r, &a->who))
+        http_req_set_udata(r, a);
+}
+
+/* Authenticates an /api/admin/advisor/ request, then lets the advisor
+ * check its route; answers on failure. */
+static void advisor_headers(server *s, http_req *r)
+{
+    api_req *a = vx__arena_calloc(http_req_arena(r), 1, sizeof(*a));
+    if (!a) {
+        http_reply_error(r, VX_ENOMEM, NULL);
         return;
     }
-    vx_status st = svc_authenticate(s->svc, secret, len, &a->who, &err);
-    if (st != VX_OK) {
-        /* Unknown, revoked or expired: always 401 (a service that reports
-         * something else for a bad secret must not leak why). */
-        http_reply_error(r, st == VX_EIO || st == VX_ENOMEM ? st : VX_EAUTH,
-                         &err);
-        return;
-    }
-    http_req_set_udata(r, a);
+    set_extra(s, r, EXTRA_ADVISOR);
+    a->advisor = true;
+    if (authenticate(s, r, &a->who) && advisor_api_route(r))
+        http_req_set_udata(r, a);
 }
 
 static void on_headers(void *ud, http_req *r)
@@ -220,11 +257,13 @@ static void on_headers(void *ud, http_req *r)
         frontend_api_headers(&s->sdk, r);
     } else if (path_has_prefix(r, "/ofrep/")) {
         ofrep_api_headers(&s->sdk, r);
+    } else if (advisor_api_owns(r)) {
+        advisor_headers(s, r);
     } else if (path_has_prefix(r, "/api/")) {
         api_headers(s, r);
     } else {
-        set_extra(s, r, EXTRA_UNMATCHED);
-        http_reply_problem(r, 404, "no such route", "", NULL);
+        set_extra(s, r, EXTRA_UI); /* the web UI's files (ui.h) */
+        ui_serve(r);
     }
 }
 
@@ -249,6 +288,10 @@ static void on_request(void *ud, http_req *r)
     memset(&err, 0, sizeof(err));
     if (!a) {
         http_reply_error(r, VX_EIO, NULL); /* on_headers always answers */
+        goto out;
+    }
+    if (a->advisor) {
+        advisor_api_handle(s->advisor, &a->who, r);
         goto out;
     }
     const router_route *route = a->hit.route;
@@ -355,6 +398,11 @@ vx_status server_start(const server_config *cfg, service *svc, server **out,
         if (st != VX_OK)
             goto out;
     }
+    st = advisor_api_new(svc, cfg->llm, VX_LIMIT_AI_INFLIGHT, &s->advisor);
+    if (st != VX_OK) {
+        vx__error_set(err, st, "", "out of memory");
+        goto out;
+    }
     st = metrics_new(s->labels, nroutes, &s->metrics);
     if (st != VX_OK) {
         vx__error_set(err, st, "", "out of memory");
@@ -398,11 +446,13 @@ void server_stop(server **sp)
     if (!sp || !*sp)
         return;
     server *s = *sp;
+    advisor_api_stop(s->advisor);  /* answers every suspended request */
     sdk_hub_close_streams(s->hub); /* streams end, so the drain is short */
     http_stop(&s->http);
     sdk_hub_free(&s->hub);
     sdk_rate_free(&s->sdk.ofrep_rate);
     metrics_free(&s->metrics);
+    advisor_api_free(&s->advisor);
     vx__free(s->labels);
     vx__free(s);
     *sp = NULL;

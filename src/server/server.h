@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ai/llm.h"
 #include "base/limits.h"
 #include "service/service.h"
 
@@ -25,6 +26,9 @@ typedef void (*server_log_fn)(void *ud, const char *level, const char *msg);
 #define SERVER_THREADS_HARD        VX_LIMIT_HTTP_THREADS
 #define SERVER_OFREP_RATE_DEFAULT  VX_LIMIT_OFREP_RATE
 #define SERVER_OFREP_RATE_HARD     100000000u
+#define SERVER_LLM_TIMEOUT_DEFAULT VX_LIMIT_LLM_TIMEOUT_DEFAULT_MS
+#define SERVER_LLM_TIMEOUT_HARD    VX_LIMIT_LLM_TIMEOUT_MS
+#define SERVER_LLM_MAX_TOKENS_HARD VX_LIMIT_LLM_MAX_TOKENS
 
 typedef struct server_config {
     const char *host;             /* address to bind, e.g. "127.0.0.1" */
@@ -38,6 +42,8 @@ typedef struct server_config {
     unsigned ofrep_rate;          /* OFREP requests/s per token, 0 = none */
     server_log_fn log;            /* may be NULL */
     void *log_ud;                 /* passed to log */
+    ai_llm *llm;                  /* the advisor's model, borrowed; NULL =
+                                     the deterministic advisors only */
 } server_config;
 
 /* Starts listening. `svc` is borrowed and must outlive the server; the

@@ -448,11 +448,14 @@ static vx_status open_store(const char *database, store **st,
 {
     const char *rest;
     *ops = store_backend_for(database ? database : "", &rest);
-    if (!*ops)
+    if (!*ops) {
+        char shown[256];
+        store_dsn_redact(database ? database : "", shown, sizeof(shown));
         return vx__error_set(err, VX_EINVAL, "",
                              "unknown database '%s' "
-                             "(expected sqlite:PATH)",
-                             database ? database : "");
+                             "(expected sqlite:PATH or postgres://...)",
+                             shown);
+    }
     return (*ops)->open(rest, st, err);
 }
 

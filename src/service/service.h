@@ -150,6 +150,26 @@ void svc_close(service *s);
 /* Applies pending migrations to `database` and reports how many ran. */
 vx_status svc_migrate(const char *database, int *applied, vx_error *err);
 
+/* What svc_copy_database moved. */
+typedef struct svc_copy_stats {
+    int64_t documents; /* all kinds */
+    int64_t flags;     /* of which flags */
+    int64_t sequences; /* named sequences */
+    int64_t events;    /* audit events, ids and times kept */
+} svc_copy_stats;
+
+/* Moves a whole installation from database `from` into `to` (any backend
+ * to any backend): both are migrated first, `to` must be empty (else
+ * VX_ECONFLICT) and is written in one transaction, so it ends up either
+ * complete or untouched. Nobody should serve `from` meanwhile (its writers
+ * are held off while the copy runs). */
+vx_status svc_copy_database(const char *from, const char *to,
+                            svc_copy_stats *stats, vx_error *err);
+
+/* `dsn` with any password replaced by "***", for messages (cap bytes,
+ * NUL-terminated). */
+void svc_dsn_redact(const char *dsn, char *buf, size_t cap);
+
 /* VX_OK while the database answers. */
 vx_status svc_ready(service *s);
 
@@ -226,5 +246,22 @@ typedef struct svc_stats {
     int64_t db_errors;      /* store calls that failed with VX_EIO */
 } svc_stats;
 void svc_get_stats(service *s, svc_stats *out);
+
+/* ---- for the advisor (advice.c) ----------------------------------------- */
+
+/* Validates and normalises `strategy` exactly as a strategy POST on flag
+ * `flag` would (field paths start at "/strategy"), writing nothing. `*out`
+ * is the normalised strategy (new reference). Errors as svc_call. */
+vx_status svc_strategy_check(service *s, const json_t *strategy,
+                             const char *flag, json_t **out, vx_error *err);
+
+/* Appends one "advisor-recommendation" audit event with `data` (the
+ * question, the advisor and its answer) for `who`, in its own transaction,
+ * and returns its id. Changes no flag. Errors: VX_EFORBIDDEN (not an admin
+ * token), VX_EIO. */
+vx_status svc_record_advice(service *s, const svc_principal *who,
+                            const char *project, const char *environment,
+                            const json_t *data, int64_t *event_id,
+                            vx_error *err);
 
 #endif

@@ -1,5 +1,5 @@
 /* The storage interface: a versioned method table that each backend
- * (sqlite/, and postgres/ later) implements. Vexil's state is a set of JSON
+ * (sqlite/ and postgres/) implements. Vexil's state is a set of JSON
  * documents by kind and key, plus the append-only event log and named
  * sequences; validation, authorization and auditing live above, in
  * src/service, which calls these inside one transaction per use case.
@@ -12,11 +12,12 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "vexil/status.h"
 
-#define STORE_OPS_VERSION 1
+#define STORE_OPS_VERSION 2 /* 2: doc_entries, seq_list/set, event_put */
 
 typedef enum store_kind {
     STORE_PROJECT,      /* key: project id */
@@ -53,9 +54,10 @@ typedef struct store_event_filter {
 
 typedef struct store_ops {
     int version;      /* STORE_OPS_VERSION */
-    const char *name; /* "sqlite" */
+    const char *name; /* "sqlite", "postgres" */
 
-    /* Opens the database named by `dsn` (the part after "sqlite:"). */
+    /* Opens the database named by `dsn` (for SQLite the part after
+     * "sqlite:", for PostgreSQL the whole postgres:// URI). */
     vx_status (*open)(const char *dsn, store **out, vx_error *err);
     /* Closes cleanly; accepts NULL. */
     void (*close)(store *s);
@@ -64,7 +66,9 @@ typedef struct store_ops {
     /* VX_OK when the database answers a trivial query. */
     vx_status (*ping)(store *s);
 
-    /* One write transaction at a time; rollback is safe after any error. */
+    /* One write transaction at a time, across every handle and process on
+     * the database (a writer waits for the previous one, up to a timeout:
+     * then VX_EIO); rollback is safe after any error. */
     vx_status (*begin)(store *s, vx_error *err);
     vx_status (*commit)(store *s, vx_error *err);
     void (*rollback)(store *s);
@@ -97,16 +101,51 @@ typedef struct store_ops {
     /* The newest event id (0 when the log is empty): the revision the SDK
      * endpoints label their state with. */
     vx_status (*event_last_id)(store *s, int64_t *out, vx_error *err);
+
+    /* For copying a whole installation (store_copy). entries: every
+     * document of kind `k` in insertion order, as a JSON array of
+     * [key, parent or null, document]. seq_list: a JSON object of sequence
+     * name -> current value. seq_set: sets a sequence's current value.
+     * event_put: appends `ev` keeping its id (which must be unused); later
+     * event_append ids continue after the largest one. */
+    vx_status (*doc_entries)(store *s, store_kind k, json_t **out,
+                             vx_error *err);
+    vx_status (*seq_list)(store *s, json_t **out, vx_error *err);
+    vx_status (*seq_set)(store *s, const char *seq, int64_t value,
+                         vx_error *err);
+    vx_status (*event_put)(store *s, const store_event *ev, vx_error *err);
 } store_ops;
 
 struct store {
     const store_ops *ops; /* the backend's method table */
 };
 
-/* The backend for a DSN ("sqlite:./data/vexil.db"), or NULL when the scheme
- * is unknown. `*rest` is set to the part after the scheme. */
+/* The backend for a DSN ("sqlite:./data/vexil.db",
+ * "postgres://user@host:5432/db", "postgresql://..."), or NULL when the
+ * scheme is unknown. `*rest` is what the backend's open takes: the part
+ * after "sqlite:", or the whole URI for PostgreSQL. */
 const store_ops *store_backend_for(const char *dsn, const char **rest);
 
+/* Writes `dsn` into buf (cap bytes, NUL-terminated) with any password
+ * replaced by "***", for messages and logs. */
+void store_dsn_redact(const char *dsn, char *buf, size_t cap);
+
+/* What store_copy moved. */
+typedef struct store_copy_stats {
+    int64_t docs[STORE_KIND_COUNT]; /* documents per kind */
+    int64_t sequences;              /* named sequences */
+    int64_t events;                 /* audit events */
+} store_copy_stats;
+
+/* Copies everything in `from` (documents in insertion order, sequences, the
+ * event log with its ids and times) into `to`, which must be migrated and
+ * empty (else VX_ECONFLICT, nothing written). `from` is read inside a
+ * transaction, so no writer changes it meanwhile; `to` is written in one
+ * transaction: on any error nothing is left in it. */
+vx_status store_copy(store *from, store *to, store_copy_stats *stats,
+                     vx_error *err);
+
 extern const store_ops store_sqlite_ops;
+extern const store_ops store_postgres_ops;
 
 #endif

@@ -154,7 +154,7 @@ const CASES = [
   // routes and methods
   ['unknown admin route', 'GET', '/api/admin/nope', {}, 404],
   ['unknown admin route, POST', 'POST', '/api/admin/nope', { body: {} }, 404],
-  ['unknown route outside /api', 'GET', '/nope', {}, 404],
+  ['unknown file outside /api (the UI serves pages, not this)', 'GET', '/nope.txt', {}, 404],
   ['PATCH /api/admin/projects', 'PATCH', '/api/admin/projects', { body: [] }, 405],
   ['DELETE /api/admin/features', 'DELETE', '/api/admin/features', {}, 405],
   ['GET /api/admin/playground', 'GET', '/api/admin/playground', {}, 405],

@@ -7,6 +7,9 @@
 # repository root). Needs Node.js >= 20 and no npm packages; with an older
 # node, the one tests/compat/run.sh installs under tests/compat/.node is used.
 # VEXIL_IT_KEEP=1 keeps the temporary databases and prints where they are.
+# VEXIL_IT_PG_DSN=postgres://SUPERUSER@HOST:PORT/DB runs every server on
+# PostgreSQL instead, one new database per server (`make store-pg` does this
+# on a private server; needs psql).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

@@ -8,6 +8,11 @@
 //   VEXIL_BIN                 the binary under test (default build/src/cli/vexil)
 //   VEXIL_IT_KEEP=1           keep the temporary directories (databases, logs)
 //   VEXIL_IT_READY_TIMEOUT_MS time allowed for GET /ready to answer 200 (10000)
+//   VEXIL_IT_PG_DSN           run every server on PostgreSQL instead of SQLite:
+//                             a superuser URI (postgres://user@host:port/db);
+//                             each temporary database path is mapped to its own
+//                             new PostgreSQL database on that server (created
+//                             with psql, dropped when the test process exits)
 
 const fs = require('node:fs');
 const os = require('node:os');
@@ -15,19 +20,24 @@ const path = require('node:path');
 const net = require('node:net');
 const http = require('node:http');
 const crypto = require('node:crypto');
-const { spawn } = require('node:child_process');
+const { spawn, execFileSync } = require('node:child_process');
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 const READY_TIMEOUT_MS = Number(process.env.VEXIL_IT_READY_TIMEOUT_MS || 10000);
 
 const liveProcs = new Set();
 const tempDirs = new Set();
+const pgDatabases = new Set();
+const PG_DSN = process.env.VEXIL_IT_PG_DSN || '';
 
 process.on('exit', () => {
   for (const p of liveProcs) {
     try { p.kill('SIGKILL'); } catch (_e) { /* already gone */ }
   }
   if (process.env.VEXIL_IT_KEEP !== '1') {
+    for (const db of pgDatabases) {
+      try { psql(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`); } catch (_e) { /* best effort */ }
+    }
     for (const d of tempDirs) {
       try { fs.rmSync(d, { recursive: true, force: true }); } catch (_e) { /* best effort */ }
     }
@@ -62,6 +72,26 @@ function removeTempDir(d) {
   if (process.env.VEXIL_IT_KEEP === '1') return;
   fs.rmSync(d, { recursive: true, force: true });
   tempDirs.delete(d);
+}
+
+function psql(sql) {
+  execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', PG_DSN, '-c', sql],
+    { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+// The --database value for a server whose SQLite file would be `dbPath`.
+// With VEXIL_IT_PG_DSN, one PostgreSQL database per path (so a restart on
+// the same path finds the same data), created on first use.
+function databaseFor(dbPath) {
+  if (!PG_DSN) return `sqlite:${dbPath}`;
+  const name = 'vexil_it_' + crypto.createHash('sha256').update(dbPath).digest('hex').slice(0, 20);
+  if (!pgDatabases.has(name)) {
+    psql(`CREATE DATABASE ${name}`);
+    pgDatabases.add(name);
+  }
+  const u = new URL(PG_DSN);
+  u.pathname = '/' + name;
+  return u.toString();
 }
 
 // A port that was free a moment ago: bind port 0, read it, close.
@@ -186,7 +216,7 @@ async function startServer(opts = {}) {
   let lastError;
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
-    const args = ['serve', '--host', '127.0.0.1', '--port', String(port), '--database', `sqlite:${dbPath}`];
+    const args = ['serve', '--host', '127.0.0.1', '--port', String(port), '--database', databaseFor(dbPath)];
     const proc = spawn(bin, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     liveProcs.add(proc);
     let stderr = '';
@@ -312,6 +342,8 @@ function show(r) {
 
 module.exports = {
   REPO_ROOT,
+  PG_DSN,
+  databaseFor,
   vexilBin,
   tempDir,
   removeTempDir,

@@ -19,6 +19,9 @@ int cli_tokens_main(int argc, char **argv);
 /* vexil events [--feature F] [--type T] [--project P] [--limit N] */
 int cli_events_main(int argc, char **argv);
 
+/* vexil advise targeting "<sentence>" | changelog [--from T] [--to T] */
+int cli_advise_main(int argc, char **argv);
+
 /* vexil export [--output FILE]: the whole state as pretty JSON. */
 int cli_export_main(int argc, char **argv);
 

@@ -21,8 +21,9 @@ enum {
 
 /* The option-bearing CLI_O_* bits, by bit index, with their names. */
 static const char *const opt_names[] = {
-    "project", "type", "description", "env",   "percent", "stickiness",
-    "name",    "role", "feature",     "limit", "output",
+    "project",    "type", "description", "env",     "percent",
+    "stickiness", "name", "role",        "feature", "limit",
+    "output",     "from", "to",
 };
 #define NOPTS (sizeof(opt_names) / sizeof(opt_names[0]))
 static_assert((1u << NOPTS) == CLI_O_MANY_PROJECTS,
@@ -40,6 +41,8 @@ static const struct option longopts[] = {
     {"feature", required_argument, NULL, OPT_BASE + 8},
     {"limit", required_argument, NULL, OPT_BASE + 9},
     {"output", required_argument, NULL, OPT_BASE + 10},
+    {"from", required_argument, NULL, OPT_BASE + 11},
+    {"to", required_argument, NULL, OPT_BASE + 12},
     {"server", required_argument, NULL, OPT_SERVER},
     {"token", required_argument, NULL, OPT_TOKEN},
     {"json", no_argument, NULL, OPT_JSON},
@@ -117,6 +120,8 @@ static void store_opt(cli_args *a, unsigned bit, const char *val)
     case CLI_O_FEATURE: a->feature = val; break;
     case CLI_O_LIMIT: a->limit = val; break;
     case CLI_O_OUTPUT: a->output = val; break;
+    case CLI_O_FROM: a->from = val; break;
+    case CLI_O_TO: a->to = val; break;
     default: break;
     }
 }
@@ -136,6 +141,8 @@ static bool has_opt(const cli_args *a, unsigned bit)
     case CLI_O_FEATURE: v = a->feature; break;
     case CLI_O_LIMIT: v = a->limit; break;
     case CLI_O_OUTPUT: v = a->output; break;
+    case CLI_O_FROM: v = a->from; break;
+    case CLI_O_TO: v = a->to; break;
     default: break;
     }
     return v && *v;

@@ -33,7 +33,9 @@ enum {
     CLI_O_FEATURE = 1u << 8,        /* --feature F */
     CLI_O_LIMIT = 1u << 9,          /* --limit N */
     CLI_O_OUTPUT = 1u << 10,        /* --output FILE */
-    CLI_O_MANY_PROJECTS = 1u << 11, /* --project may be repeated */
+    CLI_O_FROM = 1u << 11,          /* --from TIME */
+    CLI_O_TO = 1u << 12,            /* --to TIME */
+    CLI_O_MANY_PROJECTS = 1u << 13, /* --project may be repeated */
 };
 
 /* A parsed command line. Every string is borrowed from argv or the
@@ -56,6 +58,8 @@ typedef struct cli_args {
     const char *feature;                    /* --feature */
     const char *limit;                      /* --limit, unparsed */
     const char *output;                     /* --output */
+    const char *from;                       /* --from */
+    const char *to;                         /* --to */
     long percent_value; /* --percent, checked to be 0..100 */
     long limit_value;   /* --limit, checked to be 1..CLI_MAX_LIMIT */
 } cli_args;

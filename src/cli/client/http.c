@@ -222,7 +222,7 @@ static CURLcode set_options(cli_http *h, const char *method, const char *url,
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_CONNECTTIMEOUT, CLI_HTTP_CONNECT_SECS);
-    SET(CURLOPT_TIMEOUT, CLI_HTTP_TOTAL_SECS);
+    SET(CURLOPT_TIMEOUT, h->total_secs ? h->total_secs : CLI_HTTP_TOTAL_SECS);
     SET(CURLOPT_ERRORBUFFER, h->errbuf);
     SET(CURLOPT_HTTPHEADER, headers);
     SET(CURLOPT_WRITEFUNCTION, on_data);

@@ -17,6 +17,9 @@
 #define CLI_HTTP_MAX_PATH     2048u              /* path + query */
 #define CLI_HTTP_CONNECT_SECS 5L                 /* connect timeout */
 #define CLI_HTTP_TOTAL_SECS   30L                /* whole request */
+/* `vexil advise`: the server may ask its model twice, each call bounded by
+ * --llm-timeout-ms (at most 600 s), before it answers. */
+#define CLI_HTTP_ADVISE_SECS 1260L
 
 /* One connection context. Embedded by the caller: cli_http_init fills it,
  * cli_http_release frees what it holds. Not thread-safe; one per thread. */
@@ -27,6 +30,7 @@ typedef struct cli_http {
     CURL *curl;                   /* owned easy handle, reset per request */
     long status;                  /* HTTP status of the last answer, or 0 */
     char errbuf[CURL_ERROR_SIZE]; /* libcurl's message for the last error */
+    long total_secs; /* whole-request timeout; 0 = CLI_HTTP_TOTAL_SECS */
 } cli_http;
 
 /* Prepares `h` for requests to `server` (e.g. "http://127.0.0.1:4242",

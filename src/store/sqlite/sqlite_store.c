@@ -10,6 +10,7 @@
 
 #include "base/alloc.h"
 #include "base/error.h"
+#include "base/limits.h"
 #include "store/sqlite/sqlite_store.h"
 
 enum {
@@ -24,6 +25,10 @@ enum {
     Q_SEQ_GET,
     Q_EVENT_ADD,
     Q_EVENT_LAST,
+    Q_ENTRIES,
+    Q_SEQ_LIST,
+    Q_SEQ_SET,
+    Q_EVENT_PUT,
     Q_COUNT_STMTS,
 };
 
@@ -39,7 +44,7 @@ static const char *const SQL[Q_COUNT_STMTS] = {
         "SELECT data FROM docs WHERE kind = ?1 AND parent = ?2 ORDER BY rowid",
     [Q_COUNT] = "SELECT count(*) FROM docs WHERE kind = ?1",
     [Q_COUNT_TRUE] = "SELECT count(*) FROM docs WHERE kind = ?1"
-                     " AND json_extract(data, '$.' || ?2) = 1",
+                     " AND json_type(data, '$.' || ?2) = 'true'",
     [Q_SEQ_BUMP] = "INSERT INTO seqs (name, value) VALUES (?1, 1)"
                    " ON CONFLICT (name) DO UPDATE SET value = value + 1",
     [Q_SEQ_GET] = "SELECT value FROM seqs WHERE name = ?1",
@@ -48,6 +53,15 @@ static const char *const SQL[Q_COUNT_STMTS] = {
         " feature, data, pre_data, created_at)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [Q_EVENT_LAST] = "SELECT coalesce(max(id), 0) FROM events",
+    [Q_ENTRIES] =
+        "SELECT key, parent, data FROM docs WHERE kind = ?1 ORDER BY rowid",
+    [Q_SEQ_LIST] = "SELECT name, value FROM seqs ORDER BY name",
+    [Q_SEQ_SET] = "INSERT INTO seqs (name, value) VALUES (?1, ?2)"
+                  " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+    [Q_EVENT_PUT] =
+        "INSERT INTO events (id, type, created_by, project, environment,"
+        " feature, data, pre_data, created_at)"
+        " VALUES (?9, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 };
 
 typedef struct sqlite_store {
@@ -127,12 +141,24 @@ static vx_status sq_open(const char *dsn, store **out, vx_error *err)
         sq_close(&s->base);
         return VX_EIO;
     }
-    sqlite3_busy_timeout(s->db, 5000);
-    vx_status st = exec(s,
-                        "PRAGMA journal_mode = WAL;"
-                        "PRAGMA synchronous = NORMAL;"
-                        "PRAGMA foreign_keys = ON;",
-                        err);
+    sqlite3_busy_timeout(s->db, VX_LIMIT_DB_WAIT_MS);
+    /* Switching a new file to WAL needs it alone, and SQLite answers BUSY
+     * at once, without the busy handler, when another connection is
+     * opening it too: retry for as long as a writer would wait. */
+    vx_status st = VX_EIO;
+    for (int waited = 0; st != VX_OK && waited <= VX_LIMIT_DB_WAIT_MS;
+         waited += 10) {
+        st = exec(s, "PRAGMA journal_mode = WAL", err);
+        if (st != VX_OK && (sqlite3_errcode(s->db) & 0xff) != SQLITE_BUSY)
+            break;
+        if (st != VX_OK)
+            sqlite3_sleep(10);
+    }
+    if (st == VX_OK)
+        st = exec(s,
+                  "PRAGMA synchronous = NORMAL;"
+                  "PRAGMA foreign_keys = ON;",
+                  err);
     if (st != VX_OK) {
         sq_close(&s->base);
         return st;
@@ -153,22 +179,30 @@ static vx_status sq_migrate(store *base, int *applied, vx_error *err)
     if (st != VX_OK)
         return st;
     for (int v = 1; v <= sqlite_migration_count; v++) {
+        /* Checked inside the write transaction: another process migrating
+         * at the same time has either finished this version or not begun. */
+        st = exec(s, "BEGIN IMMEDIATE", err);
+        if (st != VX_OK)
+            return st;
         char check[128];
         snprintf(check, sizeof(check),
                  "SELECT 1 FROM schema_migrations WHERE version = %d", v);
         sqlite3_stmt *q;
-        if (sqlite3_prepare_v2(s->db, check, -1, &q, NULL) != SQLITE_OK)
-            return db_error(s, err, "migrate");
+        if (sqlite3_prepare_v2(s->db, check, -1, &q, NULL) != SQLITE_OK) {
+            st = db_error(s, err, "migrate");
+            exec(s, "ROLLBACK", NULL);
+            return st;
+        }
         int rc = sqlite3_step(q);
         sqlite3_finalize(q);
-        if (rc == SQLITE_ROW)
+        if (rc == SQLITE_ROW) {
+            exec(s, "COMMIT", NULL);
             continue;
+        }
         char record[160];
         snprintf(record, sizeof(record),
                  "INSERT INTO schema_migrations VALUES (%d, unixepoch())", v);
-        st = exec(s, "BEGIN IMMEDIATE", err);
-        if (st == VX_OK)
-            st = exec(s, sqlite_migrations[v - 1], err);
+        st = exec(s, sqlite_migrations[v - 1], err);
         if (st == VX_OK)
             st = exec(s, record, err);
         if (st == VX_OK)
@@ -209,7 +243,7 @@ static json_t *row_json(sqlite3_stmt *q, int col)
 {
     const char *text = (const char *)sqlite3_column_text(q, col);
     int n = sqlite3_column_bytes(q, col);
-    return text ? json_loadb(text, (size_t)n, 0, NULL) : NULL;
+    return text ? json_loadb(text, (size_t)n, JSON_DECODE_ANY, NULL) : NULL;
 }
 
 static vx_status sq_doc_get(store *base, store_kind k, const char *key,
@@ -404,10 +438,12 @@ static void bind_opt(sqlite3_stmt *q, int i, const char *v)
         sqlite3_bind_null(q, i);
 }
 
-static vx_status sq_event_append(store *base, store_event *ev, vx_error *err)
+/* Inserts `ev` with statement `which` (Q_EVENT_ADD, or Q_EVENT_PUT, which
+ * also binds the id). */
+static vx_status event_insert(sqlite_store *s, int which, const store_event *ev,
+                              vx_error *err)
 {
-    sqlite_store *s = (sqlite_store *)base;
-    sqlite3_stmt *q = stmt(s, Q_EVENT_ADD, err);
+    sqlite3_stmt *q = stmt(s, which, err);
     if (!q)
         return VX_EIO;
     char *data =
@@ -415,6 +451,11 @@ static vx_status sq_event_append(store *base, store_event *ev, vx_error *err)
     char *pre = ev->pre_data
                     ? json_dumps(ev->pre_data, JSON_COMPACT | JSON_ENCODE_ANY)
                     : NULL;
+    vx_status st = VX_OK;
+    if ((ev->data && !data) || (ev->pre_data && !pre)) {
+        st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
+        goto out;
+    }
     sqlite3_bind_text(q, 1, ev->type, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 2, ev->created_by, -1, SQLITE_STATIC);
     bind_opt(q, 3, ev->project);
@@ -423,14 +464,118 @@ static vx_status sq_event_append(store *base, store_event *ev, vx_error *err)
     bind_opt(q, 6, data);
     bind_opt(q, 7, pre);
     sqlite3_bind_int64(q, 8, ev->created_ms);
+    if (which == Q_EVENT_PUT)
+        sqlite3_bind_int64(q, 9, ev->id);
     int rc = sqlite3_step(q);
-    vx_status st = rc == SQLITE_DONE ? VX_OK : db_error(s, err, "event");
-    if (st == VX_OK)
-        ev->id = sqlite3_last_insert_rowid(s->db);
+    st = rc == SQLITE_DONE ? VX_OK : db_error(s, err, "event");
     sqlite3_reset(q);
     sqlite3_clear_bindings(q);
+out:
     free(data);
     free(pre);
+    return st;
+}
+
+static vx_status sq_event_append(store *base, store_event *ev, vx_error *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    vx_status st = event_insert(s, Q_EVENT_ADD, ev, err);
+    if (st == VX_OK)
+        ev->id = sqlite3_last_insert_rowid(s->db);
+    return st;
+}
+
+/* AUTOINCREMENT keeps sqlite_sequence at the largest id ever inserted, so
+ * event_append continues after an imported id by itself. */
+static vx_status sq_event_put(store *base, const store_event *ev, vx_error *err)
+{
+    return event_insert((sqlite_store *)base, Q_EVENT_PUT, ev, err);
+}
+
+static vx_status sq_doc_entries(store *base, store_kind k, json_t **out,
+                                vx_error *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    *out = NULL;
+    sqlite3_stmt *q = stmt(s, Q_ENTRIES, err);
+    if (!q)
+        return VX_EIO;
+    sqlite3_bind_int(q, 1, (int)k);
+    json_t *arr = json_array();
+    vx_status st = arr ? VX_OK : VX_ENOMEM;
+    int rc = SQLITE_DONE;
+    while (st == VX_OK) {
+        rc = sqlite3_step(q);
+        if (rc != SQLITE_ROW)
+            break;
+        json_t *doc = row_json(q, 2);
+        const char *parent = (const char *)sqlite3_column_text(q, 1);
+        json_t *row =
+            doc ? json_pack("[s s? o]", (const char *)sqlite3_column_text(q, 0),
+                            parent, doc)
+                : NULL;
+        if (!row || json_array_append_new(arr, row) != 0)
+            st = vx__error_set(err, VX_EIO, "", "database: corrupt document");
+    }
+    if (st == VX_OK && rc != SQLITE_DONE)
+        st = db_error(s, err, "list");
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    if (st != VX_OK) {
+        json_decref(arr);
+        return st == VX_ENOMEM
+                   ? vx__error_set(err, VX_ENOMEM, "", "out of memory")
+                   : st;
+    }
+    *out = arr;
+    return VX_OK;
+}
+
+static vx_status sq_seq_list(store *base, json_t **out, vx_error *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    *out = NULL;
+    sqlite3_stmt *q = stmt(s, Q_SEQ_LIST, err);
+    if (!q)
+        return VX_EIO;
+    json_t *obj = json_object();
+    vx_status st = obj ? VX_OK : VX_ENOMEM;
+    int rc = SQLITE_DONE;
+    while (st == VX_OK) {
+        rc = sqlite3_step(q);
+        if (rc != SQLITE_ROW)
+            break;
+        if (json_object_set_new(
+                obj, (const char *)sqlite3_column_text(q, 0),
+                json_integer((json_int_t)sqlite3_column_int64(q, 1))) != 0)
+            st = VX_ENOMEM;
+    }
+    if (st == VX_OK && rc != SQLITE_DONE)
+        st = db_error(s, err, "sequences");
+    sqlite3_reset(q);
+    if (st != VX_OK) {
+        json_decref(obj);
+        return st == VX_ENOMEM
+                   ? vx__error_set(err, VX_ENOMEM, "", "out of memory")
+                   : st;
+    }
+    *out = obj;
+    return VX_OK;
+}
+
+static vx_status sq_seq_set(store *base, const char *seq, int64_t value,
+                            vx_error *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *q = stmt(s, Q_SEQ_SET, err);
+    if (!q)
+        return VX_EIO;
+    sqlite3_bind_text(q, 1, seq, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, value);
+    int rc = sqlite3_step(q);
+    vx_status st = rc == SQLITE_DONE ? VX_OK : db_error(s, err, "sequence");
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
     return st;
 }
 
@@ -497,7 +642,11 @@ static vx_status sq_event_query(store *base, const store_event_filter *f,
     sqlite3_bind_int64(q, 8, f->limit);
     sqlite3_bind_int64(q, 9, f->offset);
     json_t *arr = json_array();
-    while (arr && sqlite3_step(q) == SQLITE_ROW) {
+    int rc = SQLITE_DONE;
+    while (arr) {
+        rc = sqlite3_step(q);
+        if (rc != SQLITE_ROW)
+            break;
         json_t *ev =
             json_pack("{sI so so so so so so so sI}", "id",
                       (json_int_t)sqlite3_column_int64(q, 0), "type",
@@ -510,6 +659,12 @@ static vx_status sq_event_query(store *base, const store_event_filter *f,
             json_decref(arr);
             arr = NULL;
         }
+    }
+    if (arr && rc != SQLITE_DONE) {
+        vx_status st = db_error(s, err, "events");
+        sqlite3_finalize(q);
+        json_decref(arr);
+        return st;
     }
     sqlite3_finalize(q);
     if (!arr)
@@ -538,4 +693,8 @@ const store_ops store_sqlite_ops = {
     .event_append = sq_event_append,
     .event_query = sq_event_query,
     .event_last_id = sq_event_last_id,
+    .doc_entries = sq_doc_entries,
+    .seq_list = sq_seq_list,
+    .seq_set = sq_seq_set,
+    .event_put = sq_event_put,
 };

@@ -4,7 +4,7 @@
  * the body limits (413, 415, 400 invalid JSON and nesting), routing errors
  * (404, 405 + Allow, 400 bad escapes), the header-count limit (431), a
  * created flag, keep-alive, the kind rule (a client token gets 403 on admin
- * routes) and /metrics.
+ * routes), /metrics and the web UI's files.
  *
  * Expected statuses and shapes come from docs/admin-api.md. */
 #include <setjmp.h>
@@ -347,7 +347,7 @@ static void test_routing_errors(void **state)
     a = get(f, "/api/client/no-such-thing", f->admin);
     assert_problem(a, 404, NULL);
     answer_free(a);
-    a = get(f, "/nowhere", NULL);
+    a = get(f, "/nowhere.js", NULL); /* a file the UI does not have */
     assert_problem(a, 404, NULL);
     answer_free(a);
     a = call(f, "PUT", "/api/admin/projects", f->admin, NULL, NULL, 0, false);
@@ -493,6 +493,124 @@ static void test_metrics(void **state)
     answer_free(a);
 }
 
+/* GET `path` with one extra header `line` ("Name: value"); with `gzip`,
+ * curl asks for gzip and decodes what comes back. */
+static answer *get_with(fixture *f, const char *path, const char *line,
+                        bool gzip)
+{
+    char url[256];
+    snprintf(url, sizeof(url), "%s%s", f->base, path);
+    struct curl_slist *h = curl_slist_append(NULL, line);
+    answer *a = calloc(1, sizeof(*a));
+    assert_non_null(a);
+    curl_easy_reset(f->curl);
+    curl_easy_setopt(f->curl, CURLOPT_URL, url);
+    curl_easy_setopt(f->curl, CURLOPT_HTTPHEADER, h);
+    if (gzip)
+        curl_easy_setopt(f->curl, CURLOPT_ACCEPT_ENCODING, "gzip");
+    curl_easy_setopt(f->curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(f->curl, CURLOPT_WRITEDATA, a);
+    curl_easy_setopt(f->curl, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(f->curl, CURLOPT_HEADERDATA, a);
+    assert_int_equal(curl_easy_perform(f->curl), CURLE_OK);
+    curl_easy_getinfo(f->curl, CURLINFO_RESPONSE_CODE, &a->status);
+    curl_slist_free_all(h);
+    return a;
+}
+
+/* The web UI (src/server/ui.c): embedded files with their type, ETag and
+ * security headers; 304 on a matching If-None-Match; index.html for app
+ * paths; 404 for a missing file; GET and HEAD only; /api/ untouched. */
+static void test_ui(void **state)
+{
+    fixture *f = *state;
+    answer *a = get(f, "/", NULL);
+    assert_int_equal(a->status, 200);
+    assert_true(has_header(a, "Content-Type: text/html; charset=utf-8"));
+    assert_true(has_header(a, "Content-Security-Policy: default-src 'none'; "
+                              "script-src 'self'"));
+    assert_true(has_header(a, "X-Content-Type-Options: nosniff"));
+    assert_true(has_header(a, "Cache-Control: no-cache"));
+    assert_non_null(strstr(a->body, "<!doctype html>"));
+    const char *etag = strstr(a->headers, "ETag: \"");
+    assert_non_null(etag);
+    char tag[64]; /* the quoted entity tag */
+    int n = (int)strcspn(etag + 6, "\r\n");
+    snprintf(tag, sizeof(tag), "%.*s", n, etag + 6);
+    size_t index_len = a->len;
+    answer_free(a);
+
+    /* The same bytes for an app path (the page routes itself). */
+    a = get(f, "/flags/default/new-checkout", NULL);
+    assert_int_equal(a->status, 200);
+    assert_int_equal(a->len, index_len);
+    answer_free(a);
+
+    /* Revalidation: 304 with no body, for the tag alone, in a list, or
+     * weak; another tag gets the file. */
+    char line[160];
+    snprintf(line, sizeof(line), "If-None-Match: %s", tag);
+    a = get_with(f, "/flags", line, false);
+    assert_int_equal(a->status, 304);
+    assert_int_equal(a->len, 0);
+    answer_free(a);
+    snprintf(line, sizeof(line), "If-None-Match: \"0000\", W/%s", tag);
+    a = get_with(f, "/", line, false);
+    assert_int_equal(a->status, 304);
+    answer_free(a);
+    a = get_with(f, "/", "If-None-Match: \"0000\"", false);
+    assert_int_equal(a->status, 200);
+    assert_int_equal(a->len, index_len);
+    answer_free(a);
+
+    /* gzip when accepted: the same bytes once decoded, another ETag; not
+     * when refused with q=0. */
+    a = get_with(f, "/assets/app.js", "X-Test: 1", false);
+    assert_int_equal(a->status, 200);
+    assert_true(has_header(a, "Vary: Accept-Encoding"));
+    assert_null(strstr(a->headers, "Content-Encoding"));
+    answer *z = get_with(f, "/assets/app.js", "X-Test: 1", true);
+    assert_int_equal(z->status, 200);
+    assert_true(has_header(z, "Content-Encoding: gzip"));
+    assert_true(has_header(z, "-gz\""));
+    assert_int_equal(z->len, a->len);
+    assert_memory_equal(z->body, a->body, a->len);
+    answer_free(z);
+    answer_free(a);
+    a = get_with(f, "/", "Accept-Encoding: br, gzip;q=0", false);
+    assert_int_equal(a->status, 200);
+    assert_null(strstr(a->headers, "Content-Encoding"));
+    assert_int_equal(a->len, index_len);
+    answer_free(a);
+
+    a = get(f, "/assets/app.js", NULL);
+    assert_int_equal(a->status, 200);
+    assert_true(has_header(a, "Content-Type: text/javascript; charset=utf-8"));
+    assert_true(a->len > 0);
+    answer_free(a);
+    a = get(f, "/assets/app.css", NULL);
+    assert_int_equal(a->status, 200);
+    assert_true(has_header(a, "Content-Type: text/css; charset=utf-8"));
+    answer_free(a);
+    a = call(f, "HEAD", "/favicon.svg", NULL, NULL, NULL, 0, false);
+    assert_int_equal(a->status, 200);
+    assert_true(has_header(a, "Content-Type: image/svg+xml"));
+    assert_int_equal(a->len, 0);
+    answer_free(a);
+
+    a = get(f, "/assets/nope", NULL); /* under /assets/: a file, missing */
+    assert_problem(a, 404, NULL);
+    answer_free(a);
+    a = call(f, "POST", "/flags", NULL, NULL, NULL, 0, false);
+    assert_problem(a, 405, NULL);
+    assert_true(has_header(a, "Allow: GET, HEAD"));
+    answer_free(a);
+    a = get(f, "/api/nothing", NULL); /* the API keeps its own 404/401 */
+    assert_int_not_equal(a->status, 200);
+    assert_non_null(a->json);
+    answer_free(a);
+}
+
 int main(void)
 {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
@@ -506,6 +624,7 @@ int main(void)
         cmocka_unit_test(test_create_flag),
         cmocka_unit_test(test_client_token_forbidden),
         cmocka_unit_test(test_metrics),
+        cmocka_unit_test(test_ui),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     curl_global_cleanup();

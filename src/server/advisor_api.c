@@ -1,0 +1,575 @@
+/* The advisor endpoints (see advisor_api.h): read what the question needs
+ * through the service (short calls, each under the service mutex), ask the
+ * advisor (no lock held; the model may take seconds), store the answer as
+ * an audit event, reply. When a model is configured and a slot is free, all
+ * of that runs on a detached thread while the request is suspended, so no
+ * HTTP worker waits on the model. A model that cannot be reached is
+ * replaced by the deterministic advisor, and the answer says so; a model
+ * whose answers do not validate is an error (502), never a half-checked
+ * proposal. */
+#include "server/advisor_api.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ai/advisor.h"
+#include "base/alloc.h"
+#include "base/error.h"
+#include "base/limits.h"
+
+#define PREFIX "/api/admin/advisor/"
+
+struct advisor_api {
+    service *svc;          /* borrowed */
+    ai_llm *llm;           /* borrowed, may be NULL */
+    unsigned max_inflight; /* concurrent model calls allowed */
+    atomic_uint inflight;  /* model calls running now */
+    pthread_mutex_t mu;    /* guards the three fields below */
+    pthread_cond_t idle;   /* signalled when jobs drops to 0 */
+    unsigned jobs;         /* deferred requests whose thread runs */
+    bool stopping;         /* advisor_api_stop was called */
+};
+
+/* A deferred request, in the request's arena (gone once resumed). */
+typedef struct job {
+    advisor_api *a;    /* the API */
+    svc_principal who; /* the caller, copied */
+    http_req *r;       /* the suspended request */
+} job;
+
+/* Context fields every Unleash SDK sends. */
+static const char *const STANDARD_FIELDS[] = {
+    "userId",      "sessionId", "remoteAddress",
+    "environment", "appName",   "currentTime",
+};
+
+vx_status advisor_api_new(service *svc, ai_llm *llm, unsigned max_inflight,
+                          advisor_api **out)
+{
+    advisor_api *a = vx__malloc(sizeof(*a));
+    *out = NULL;
+    if (!a)
+        return VX_ENOMEM;
+    a->svc = svc;
+    a->llm = llm;
+    a->max_inflight = max_inflight ? max_inflight : 1;
+    atomic_init(&a->inflight, 0);
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_cond_init(&a->idle, NULL);
+    a->jobs = 0;
+    a->stopping = false;
+    *out = a;
+    return VX_OK;
+}
+
+void advisor_api_stop(advisor_api *a)
+{
+    if (!a)
+        return;
+    pthread_mutex_lock(&a->mu);
+    a->stopping = true;
+    pthread_mutex_unlock(&a->mu);
+    if (a->llm)
+        ai_llm_cancel(a->llm); /* jobs fall back and answer at once */
+    pthread_mutex_lock(&a->mu);
+    while (a->jobs > 0)
+        pthread_cond_wait(&a->idle, &a->mu);
+    pthread_mutex_unlock(&a->mu);
+}
+
+void advisor_api_free(advisor_api **a)
+{
+    if (!a || !*a)
+        return;
+    advisor_api_stop(*a);
+    pthread_cond_destroy(&(*a)->idle);
+    pthread_mutex_destroy(&(*a)->mu);
+    vx__free(*a);
+    *a = NULL;
+}
+
+static bool path_eq(const http_req *r, const char *want)
+{
+    size_t n = strlen(want);
+    return http_req_path_len(r) == n && memcmp(http_req_path(r), want, n) == 0;
+}
+
+bool advisor_api_owns(const http_req *r)
+{
+    size_t n = sizeof(PREFIX) - 1;
+    return http_req_path_len(r) >= n &&
+           memcmp(http_req_path(r), PREFIX, n) == 0;
+}
+
+bool advisor_api_route(http_req *r)
+{
+    if (!path_eq(r, PREFIX "targeting") && !path_eq(r, PREFIX "changelog")) {
+        http_reply_problem(r, 404, "no such route", "", NULL);
+        return false;
+    }
+    if (strcmp(http_req_method(r), "POST") != 0) {
+        http_reply_header(r, "Allow", "POST");
+        http_reply_problem(r, 405, "method not allowed", "", NULL);
+        return false;
+    }
+    return true;
+}
+
+/* ---- reading what a question needs, through the service ----------------- */
+
+static vx_status call(advisor_api *a, const svc_principal *who, svc_op op,
+                      const char *project, const json_t *query, json_t **out,
+                      vx_error *err)
+{
+    svc_req req = {.op = op, .project = project, .query = query};
+    return svc_call(a->svc, who, &req, out, err);
+}
+
+static void add_field(json_t *fields, const char *name)
+{
+    size_t i;
+    const json_t *f;
+    if (!name || !*name || json_array_size(fields) >= VX_LIMIT_AI_FIELDS)
+        return;
+    json_array_foreach (fields, i, f) {
+        if (strcmp(json_string_value(f), name) == 0)
+            return;
+    }
+    json_array_append_new(fields, json_string(name));
+}
+
+/* Adds every contextName found under `doc` (strategies, segments,
+ * variant overrides). Field names only: never the values. */
+static void collect_fields(json_t *fields, const json_t *doc)
+{
+    if (json_is_array(doc)) {
+        size_t i;
+        const json_t *e;
+        json_array_foreach (doc, i, e)
+            collect_fields(fields, e);
+    } else if (json_is_object(doc)) {
+        const char *k;
+        const json_t *v;
+        json_object_foreach ((json_t *)doc, k, v) {
+            if (strcmp(k, "contextName") == 0 && json_is_string(v))
+                add_field(fields, json_string_value(v));
+            else
+                collect_fields(fields, v);
+        }
+    }
+}
+
+/* A string member: absent -> `dflt`; wrong type -> VX_EINVAL with path. */
+static vx_status opt_str(const json_t *body, const char *key, const char *dflt,
+                         size_t max, const char **out, vx_error *err)
+{
+    const json_t *v = json_object_get(body, key);
+    char path[64];
+    snprintf(path, sizeof(path), "/%s", key);
+    *out = dflt;
+    if (!v || json_is_null(v))
+        return VX_OK;
+    if (!json_is_string(v))
+        return vx__error_set(err, VX_EINVAL, path, "%s must be a string", key);
+    if (json_string_length(v) > max)
+        return vx__error_set(err, VX_ELIMIT, path,
+                             "%s is longer than %zu bytes", key, max);
+    if (strlen(json_string_value(v)) != json_string_length(v))
+        return vx__error_set(err, VX_EINVAL, path, "%s holds a NUL byte", key);
+    *out = json_string_value(v);
+    return VX_OK;
+}
+
+static bool env_exists(const json_t *list, const char *env)
+{
+    size_t i;
+    const json_t *e;
+    json_array_foreach (json_object_get(list, "environments"), i, e) {
+        if (strcmp(json_string_value(json_object_get(e, "name")), env) == 0)
+            return true;
+    }
+    return false;
+}
+
+typedef struct check_ud {
+    service *svc;
+    const char *flag; /* groupId for the validation */
+} check_ud;
+
+static vx_status check_strategy(void *ud, const json_t *strategy, json_t **out,
+                                vx_error *err)
+{
+    const check_ud *c = ud;
+    return svc_strategy_check(c->svc, strategy, c->flag, out, err);
+}
+
+/* Reserves a model slot; false when the advisor is at its limit. */
+static bool slot_take(advisor_api *a)
+{
+    unsigned n = atomic_fetch_add(&a->inflight, 1);
+    if (n >= a->max_inflight) {
+        atomic_fetch_sub(&a->inflight, 1);
+        return false;
+    }
+    return true;
+}
+
+static void slot_give(advisor_api *a)
+{
+    atomic_fetch_sub(&a->inflight, 1);
+}
+
+/* Runs `fn` with the model when `use_model` (the caller holds a slot);
+ * when the model cannot be reached, or there is none free, runs it
+ * deterministically and notes why. */
+typedef vx_status (*advise_fn)(ai_llm *llm, const void *req, json_t **answer,
+                               vx_error *err);
+
+static vx_status advise(advisor_api *a, bool use_model, advise_fn fn,
+                        const void *req, json_t **answer, vx_error *err)
+{
+    char why[VX_ERROR_MSG_MAX + 64] = "";
+    if (a->llm && use_model) {
+        vx_status st = fn(a->llm, req, answer, err);
+        /* EIO: unreachable, timed out, HTTP error; EPARSE: what answered
+         * does not speak the protocol (a proxy's HTML page...); ELIMIT: a
+         * prompt or an answer over its cap (bad input is refused again by
+         * the deterministic run). An answer that did not validate is
+         * VX_ESCHEMA and stays an error. */
+        if (st != VX_EIO && st != VX_EPARSE && st != VX_ELIMIT)
+            return st;
+        snprintf(why, sizeof(why), "%s", err->message);
+    } else if (a->llm) {
+        snprintf(why, sizeof(why),
+                 "the model is busy with %u other question(s), or the "
+                 "server is stopping",
+                 a->max_inflight);
+    }
+    memset(err, 0, sizeof(*err));
+    vx_status st = fn(NULL, req, answer, err);
+    if (st == VX_OK && why[0])
+        json_object_set_new(*answer, "modelError", json_string(why));
+    return st;
+}
+
+static vx_status targeting_fn(ai_llm *llm, const void *req, json_t **answer,
+                              vx_error *err)
+{
+    return ai_advise_targeting(llm, req, answer, err);
+}
+
+static vx_status changelog_fn(ai_llm *llm, const void *req, json_t **answer,
+                              vx_error *err)
+{
+    return ai_advise_changelog(llm, req, answer, err);
+}
+
+/* Stores the answer with its inputs; adds "recommendationId". */
+static vx_status record(advisor_api *a, const svc_principal *who,
+                        const char *kind, const char *project, const char *env,
+                        json_t *input, json_t *answer, vx_error *err)
+{
+    int64_t id = 0;
+    json_t *data = json_pack("{ss sO sO sO}", "kind", kind, "advisor",
+                             json_object_get(answer, "advisor"), "input", input,
+                             "output", answer);
+    if (!data)
+        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    vx_status st = svc_record_advice(a->svc, who, project, env, data, &id, err);
+    json_decref(data);
+    if (st == VX_OK)
+        json_object_set_new(answer, "recommendationId", json_integer(id));
+    return st;
+}
+
+static void reply_advice_error(http_req *r, vx_status st, const vx_error *err)
+{
+    if (st == VX_ESCHEMA || st == VX_EPARSE)
+        http_reply_problem(r, 502, "the model's answer did not validate",
+                           err->path, err->message);
+    else
+        http_reply_error(r, st, err);
+}
+
+static void targeting(advisor_api *a, const svc_principal *who, http_req *r,
+                      const json_t *body, bool use_model, vx_error *err)
+{
+    json_t *proj = NULL, *envs = NULL, *feature = NULL, *fields = NULL,
+           *segments = NULL, *answer = NULL, *input = NULL;
+    const char *project, *env, *sentence, *flag;
+    vx_status st = opt_str(body, "project", "default", 100, &project, err);
+    if (st == VX_OK)
+        st = opt_str(body, "environment", "production", 100, &env, err);
+    if (st == VX_OK)
+        st = opt_str(body, "sentence", NULL, VX_LIMIT_AI_SENTENCE_BYTES,
+                     &sentence, err);
+    if (st == VX_OK)
+        st = opt_str(body, "flag", NULL, 100, &flag, err);
+    if (st == VX_OK && (!sentence || !*sentence))
+        st = vx__error_set(err, VX_EINVAL, "/sentence",
+                           "sentence is required: describe who should get "
+                           "the feature");
+    const json_t *extra = json_object_get(body, "contextFields");
+    if (st == VX_OK && extra && !json_is_array(extra))
+        st = vx__error_set(err, VX_EINVAL, "/contextFields",
+                           "contextFields must be an array of field names");
+    if (st == VX_OK && json_array_size(extra) > VX_LIMIT_AI_FIELDS)
+        st = vx__error_set(err, VX_ELIMIT, "/contextFields",
+                           "at most %d context fields", VX_LIMIT_AI_FIELDS);
+    fields = json_array();
+    size_t i;
+    const json_t *f;
+    json_array_foreach (extra, i, f) {
+        if (st != VX_OK)
+            break;
+        if (!json_is_string(f) || json_string_length(f) == 0 ||
+            json_string_length(f) > 100) {
+            char p[64];
+            snprintf(p, sizeof(p), "/contextFields/%zu", i);
+            st = vx__error_set(err, VX_EINVAL, p,
+                               "a context field name is a string of 1-100 "
+                               "bytes");
+        }
+    }
+    /* The project, environment and flag must exist; their flags and
+     * segments tell which context fields the project uses. */
+    if (st == VX_OK)
+        st = call(a, who, SVC_OP_PROJECT_GET, project, NULL, &proj, err);
+    if (st == VX_OK)
+        st = call(a, who, SVC_OP_ENVIRONMENT_LIST, NULL, NULL, &envs, err);
+    if (st == VX_OK && !env_exists(envs, env))
+        st = vx__error_set(err, VX_ENOTFOUND, "/environment",
+                           "environment '%s' not found", env);
+    if (st == VX_OK && flag) {
+        svc_req req = {
+            .op = SVC_OP_FEATURE_GET, .project = project, .feature = flag};
+        st = svc_call(a->svc, who, &req, &feature, err);
+    }
+    json_t *features = NULL;
+    if (st == VX_OK)
+        st = call(a, who, SVC_OP_FEATURE_LIST, project, NULL, &features, err);
+    if (st == VX_OK)
+        st = call(a, who, SVC_OP_SEGMENT_LIST, NULL, NULL, &segments, err);
+    if (st != VX_OK) {
+        json_decref(features);
+        http_reply_error(r, st, err);
+        goto out;
+    }
+    for (i = 0; i < sizeof(STANDARD_FIELDS) / sizeof(STANDARD_FIELDS[0]); i++)
+        add_field(fields, STANDARD_FIELDS[i]);
+    collect_fields(fields, features);
+    collect_fields(fields, segments);
+    json_decref(features);
+    json_array_foreach (extra, i, f)
+        add_field(fields, json_string_value(f));
+
+    check_ud cu = {a->svc, flag ? flag : "advisor"};
+    ai_targeting_req tr = {sentence, cu.flag, fields, check_strategy, &cu};
+    st = advise(a, use_model, targeting_fn, &tr, &answer, err);
+    if (st != VX_OK) {
+        reply_advice_error(r, st, err);
+        goto out;
+    }
+    json_t *strategy = json_object_get(answer, "strategy");
+    if (!flag) /* the strategy POST fills in the flag's own groupId */
+        json_object_del(json_object_get(strategy, "parameters"), "groupId");
+    char apply[400];
+    snprintf(apply, sizeof(apply),
+             "/api/admin/projects/%s/features/%s/environments/%s/strategies",
+             project, flag ? flag : "{flag}", env);
+    json_object_set_new(answer, "apply",
+                        json_pack("{ss ss ss}", "method", "POST", "path", apply,
+                                  "note",
+                                  "a proposal: nothing was changed; a person "
+                                  "applies it with this request"));
+    input = json_pack("{ss ss ss sO}", "sentence", sentence, "project", project,
+                      "environment", env, "contextFields", fields);
+    if (input && flag)
+        json_object_set_new(input, "flag", json_string(flag));
+    st = input ? record(a, who, "targeting", project, env, input, answer, err)
+               : VX_ENOMEM;
+    if (st != VX_OK) {
+        http_reply_error(r, st, err);
+        goto out;
+    }
+    http_reply_json(r, 200, answer);
+out:
+    json_decref(proj);
+    json_decref(envs);
+    json_decref(feature);
+    json_decref(fields);
+    json_decref(segments);
+    json_decref(answer);
+    json_decref(input);
+}
+
+static void changelog(advisor_api *a, const svc_principal *who, http_req *r,
+                      const json_t *body, bool use_model, vx_error *err)
+{
+    json_t *events = json_array(), *features = NULL, *answer = NULL,
+           *input = NULL, *query = NULL;
+    const char *from, *to, *project;
+    bool truncated = false;
+    vx_status st = opt_str(body, "from", NULL, 64, &from, err);
+    if (st == VX_OK)
+        st = opt_str(body, "to", NULL, 64, &to, err);
+    if (st == VX_OK)
+        st = opt_str(body, "project", NULL, 100, &project, err);
+    /* Page through the audit log, as the events API does (its own checks
+     * name bad times: /query/from). */
+    for (int64_t offset = 0; st == VX_OK;) {
+        json_t *page = NULL;
+        char off[32];
+        snprintf(off, sizeof(off), "%lld", (long long)offset);
+        query = json_pack("{ss ss}", "offset", off, "limit", "1000");
+        if (from)
+            json_object_set_new(query, "from", json_string(from));
+        if (to)
+            json_object_set_new(query, "to", json_string(to));
+        if (project)
+            json_object_set_new(query, "project", json_string(project));
+        st = call(a, who, SVC_OP_EVENT_SEARCH, NULL, query, &page, err);
+        json_decref(query);
+        query = NULL;
+        if (st != VX_OK)
+            break;
+        const json_t *list = json_object_get(page, "events");
+        json_array_extend(events, (json_t *)list);
+        json_int_t total = json_integer_value(json_object_get(page, "total"));
+        size_t got = json_array_size(list);
+        json_decref(page);
+        offset += (int64_t)got;
+        if (got == 0 || offset >= total)
+            break;
+        if (json_array_size(events) >= VX_LIMIT_AI_EVENTS) {
+            truncated = true;
+            break;
+        }
+    }
+    if (st == VX_OK)
+        st = call(a, who,
+                  project ? SVC_OP_FEATURE_LIST : SVC_OP_FEATURE_LIST_ALL,
+                  project, NULL, &features, err);
+    if (st != VX_OK) {
+        if (strncmp(err->path, "/query/", 7) == 0)
+            memmove(err->path, err->path + 6, strlen(err->path + 6) + 1);
+        http_reply_error(r, st, err);
+        goto out;
+    }
+    ai_changelog_req cr = {events, json_object_get(features, "features"), from,
+                           to, truncated};
+    st = advise(a, use_model, changelog_fn, &cr, &answer, err);
+    if (st != VX_OK) {
+        reply_advice_error(r, st, err);
+        goto out;
+    }
+    input =
+        json_pack("{so* so* so* si}", "from", from ? json_string(from) : NULL,
+                  "to", to ? json_string(to) : NULL, "project",
+                  project ? json_string(project) : NULL, "events",
+                  (int)json_array_size(events));
+    st = input ? record(a, who, "changelog", project, NULL, input, answer, err)
+               : VX_ENOMEM;
+    if (st != VX_OK) {
+        http_reply_error(r, st, err);
+        goto out;
+    }
+    http_reply_json(r, 200, answer);
+out:
+    json_decref(events);
+    json_decref(features);
+    json_decref(answer);
+    json_decref(input);
+}
+
+/* Answers the request (its body was checked by advisor_api_handle). */
+static void dispatch(advisor_api *a, const svc_principal *who, http_req *r,
+                     bool use_model)
+{
+    vx_error err;
+    memset(&err, 0, sizeof(err));
+    const json_t *body = http_req_body(r);
+    if (path_eq(r, PREFIX "targeting"))
+        targeting(a, who, r, body, use_model, &err);
+    else
+        changelog(a, who, r, body, use_model, &err);
+}
+
+static void job_done(advisor_api *a)
+{
+    pthread_mutex_lock(&a->mu);
+    if (--a->jobs == 0)
+        pthread_cond_broadcast(&a->idle);
+    pthread_mutex_unlock(&a->mu);
+}
+
+static void *job_main(void *p)
+{
+    job *j = p;
+    advisor_api *a = j->a;
+    dispatch(a, &j->who, j->r, true);
+    slot_give(a);
+    http_req_resume(j->r); /* j lived in the request's arena: gone now */
+    job_done(a);
+    return NULL;
+}
+
+/* Suspends the request and answers it from a thread of its own, so the
+ * worker thread goes on serving other connections during the model call.
+ * False when that cannot be done (the caller answers). */
+static bool start_job(advisor_api *a, const svc_principal *who, http_req *r)
+{
+    job *j = vx__arena_alloc(http_req_arena(r), sizeof(*j));
+    pthread_attr_t attr;
+    pthread_t t;
+    if (!j)
+        return false;
+    pthread_mutex_lock(&a->mu);
+    bool ok = !a->stopping;
+    if (ok)
+        a->jobs++;
+    pthread_mutex_unlock(&a->mu);
+    if (!ok)
+        return false;
+    j->a = a;
+    j->who = *who;
+    j->r = r;
+    if (!http_req_defer(r)) {
+        job_done(a);
+        return false;
+    }
+    bool started = pthread_attr_init(&attr) == 0;
+    if (started) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        started = pthread_create(&t, &attr, job_main, j) == 0;
+        pthread_attr_destroy(&attr);
+    }
+    if (!started)
+        job_main(j); /* no thread: answer from here, then resume */
+    return true;
+}
+
+void advisor_api_handle(advisor_api *a, const svc_principal *who, http_req *r)
+{
+    const json_t *body = http_req_body(r);
+    if (!json_is_object(body)) {
+        http_reply_problem(r, 400, "a JSON object body is required", "", NULL);
+        return;
+    }
+    if (who->kind != SVC_KIND_ADMIN) {
+        http_reply_problem(r, 403,
+                           "invalid token: expected an admin token for this "
+                           "endpoint",
+                           "", NULL);
+        return;
+    }
+    if (a->llm && slot_take(a)) {
+        if (start_job(a, who, r))
+            return; /* the job gives the slot back */
+        slot_give(a);
+    }
+    dispatch(a, who, r, false);
+}

@@ -1,0 +1,46 @@
+/* The advisor's HTTP endpoints under /api/admin/advisor/ (docs/ai.md):
+ *   POST /api/admin/advisor/targeting  {project?, environment?, sentence,
+ *                                       flag?, contextFields?}
+ *   POST /api/admin/advisor/changelog  {from?, to?, project?}
+ * Each answer is stored as an "advisor-recommendation" audit event with its
+ * inputs and output, and is never applied: applying a proposed strategy is
+ * the ordinary strategy POST, made by a person.
+ *
+ * Invariant: a request that may call the model is suspended and answered
+ * from a thread of its own, so no HTTP worker thread waits on a model and
+ * the service mutex is never held during a model call (the service is
+ * called before and after, briefly). At most `max_inflight` model calls
+ * run at once; past that the deterministic advisor answers. */
+#ifndef VX_SERVER_ADVISOR_API_H
+#define VX_SERVER_ADVISOR_API_H
+
+#include <stdbool.h>
+
+#include "ai/llm.h"
+#include "server/http.h"
+#include "service/service.h"
+
+typedef struct advisor_api advisor_api;
+
+/* `svc` and `llm` are borrowed (llm may be NULL: deterministic advisors
+ * only) and must outlive the API object. */
+vx_status advisor_api_new(service *svc, ai_llm *llm, unsigned max_inflight,
+                          advisor_api **out);
+/* Cancels model calls in flight and waits until every deferred request
+ * has been answered; later requests get the deterministic advisor. Call
+ * before the listener stops. Accepts NULL. */
+void advisor_api_stop(advisor_api *a);
+/* Stops (as above) and frees. Accepts NULL. */
+void advisor_api_free(advisor_api **a);
+
+/* True when the request's path is under /api/admin/advisor/. */
+bool advisor_api_owns(const http_req *r);
+
+/* After authentication (on_headers): answers 404/405 for an unknown route
+ * or method and returns false; true when the body should be read. */
+bool advisor_api_route(http_req *r);
+
+/* The request with its body (on_request): always answers. */
+void advisor_api_handle(advisor_api *a, const svc_principal *who, http_req *r);
+
+#endif

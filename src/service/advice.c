@@ -1,0 +1,71 @@
+/* What the advisor needs from the service: the admin API's own strategy
+ * validation (so a proposal is checked exactly as a strategy POST would
+ * be, with no second copy of the rules) and the audit record of each
+ * recommendation. Neither changes a flag.
+ *
+ * Invariant: both hold the service mutex only for the store work; no model
+ * call ever happens under it (the advisor calls these before and after). */
+#include <string.h>
+#include <time.h>
+
+#include "service/internal.h"
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const svc_principal ADVISOR = {.token_id = 0,
+                                      .kind = SVC_KIND_ADMIN,
+                                      .role = SVC_ROLE_VIEWER,
+                                      .name = "advisor",
+                                      .environment = "*",
+                                      .projects = "*"};
+
+vx_status svc_strategy_check(service *s, const json_t *strategy,
+                             const char *flag, json_t **out, vx_error *err)
+{
+    svc_req req = {0};
+    svc_ctx c = {s, &ADVISOR, &req, err, wall_ms()};
+    *out = NULL;
+    pthread_mutex_lock(&s->mu);
+    vx_status st = svc__norm_strategy(&c, strategy, "/strategy", flag, out);
+    pthread_mutex_unlock(&s->mu);
+    return st;
+}
+
+vx_status svc_record_advice(service *s, const svc_principal *who,
+                            const char *project, const char *environment,
+                            const json_t *data, int64_t *event_id,
+                            vx_error *err)
+{
+    *event_id = 0;
+    if (who->kind != SVC_KIND_ADMIN || who->role < SVC_ROLE_VIEWER)
+        return vx__error_set(err, VX_EFORBIDDEN, "",
+                             "invalid token: expected an admin token for this "
+                             "endpoint");
+    store_event ev = {
+        .type = "advisor-recommendation",
+        .created_by = who->name,
+        .project = project,
+        .environment = environment,
+        .data = data,
+        .created_ms = wall_ms(),
+    };
+    pthread_mutex_lock(&s->mu);
+    vx_status st = s->ops->begin(s->st, err);
+    if (st == VX_OK)
+        st = s->ops->event_append(s->st, &ev, err);
+    if (st == VX_OK)
+        st = s->ops->commit(s->st, err);
+    else
+        s->ops->rollback(s->st);
+    if (st == VX_EIO)
+        atomic_fetch_add(&s->db_errors, 1);
+    pthread_mutex_unlock(&s->mu);
+    if (st == VX_OK)
+        *event_id = ev.id;
+    return st;
+}

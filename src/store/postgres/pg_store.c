@@ -1,0 +1,792 @@
+/* PostgreSQL implementation of the store method table (libpq). Documents are
+ * stored as `json` (the text as written); statements are prepared once per
+ * connection. Every write transaction runs in READ COMMITTED after taking
+ * the transaction-scoped advisory lock PG_WRITE_LOCK_KEY, so writers from
+ * any number of processes run one at a time, each seeing everything
+ * committed before it: the same guarantee as SQLite's BEGIN IMMEDIATE, and
+ * no serialization failures to retry. Waiting for that lock is bounded by
+ * lock_timeout (VX_LIMIT_DB_WAIT_MS unless the DSN sets options).
+ * Invariant: no message carries the DSN's password (store_dsn_redact). */
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/error.h"
+#include "base/limits.h"
+#include "store/postgres/pg_store.h"
+
+enum {
+    Q_GET,
+    Q_PUT,
+    Q_DELETE,
+    Q_LIST_ALL,
+    Q_LIST_PARENT,
+    Q_COUNT,
+    Q_EVENT_LAST,
+    Q_COUNT_TRUE,
+    Q_SEQ_NEXT,
+    Q_EVENT_ADD,
+    Q_EVENT_COUNT,
+    Q_EVENT_PAGE,
+    Q_ENTRIES,
+    Q_SEQ_LIST,
+    Q_SEQ_SET,
+    Q_EVENT_PUT,
+    Q_PING,
+    Q_COUNT_STMTS,
+};
+
+#define EVENT_WHERE                                                            \
+    " WHERE ($1::text IS NULL OR type = $1)"                                   \
+    " AND ($2::text IS NULL OR project = $2)"                                  \
+    " AND ($3::text IS NULL OR feature = $3)"                                  \
+    " AND ($4::text IS NULL OR environment = $4)"                              \
+    " AND ($5::text IS NULL OR created_by = $5)"                               \
+    " AND ($6::bigint = 0 OR created_at >= $6)"                                \
+    " AND ($7::bigint = 0 OR created_at <= $7)"
+
+/* Each statement, and whether it only reads (then it is retried once on a
+ * fresh connection when the old one turns out to be broken). */
+static const struct {
+    const char *sql; /* the statement, $n parameters */
+    bool reads;      /* read-only: safe to retry outside a transaction */
+} SQL[Q_COUNT_STMTS] = {
+    [Q_GET] = {"SELECT data FROM docs WHERE kind = $1 AND key = $2", true},
+    [Q_PUT] = {"INSERT INTO docs (kind, key, parent, data)"
+               " VALUES ($1, $2, $3, $4) ON CONFLICT (kind, key) DO UPDATE"
+               " SET parent = excluded.parent, data = excluded.data",
+               false},
+    [Q_DELETE] = {"DELETE FROM docs WHERE kind = $1 AND key = $2", false},
+    [Q_LIST_ALL] = {"SELECT data FROM docs WHERE kind = $1 ORDER BY pos", true},
+    [Q_LIST_PARENT] = {"SELECT data FROM docs WHERE kind = $1 AND parent = $2"
+                       " ORDER BY pos",
+                       true},
+    [Q_COUNT] = {"SELECT count(*) FROM docs WHERE kind = $1", true},
+    [Q_EVENT_LAST] = {"SELECT coalesce(max(id), 0) FROM events", true},
+    [Q_COUNT_TRUE] = {"SELECT count(*) FROM docs WHERE kind = $1"
+                      " AND json_typeof(data -> $2::text) = 'boolean'"
+                      " AND (data ->> $2::text) = 'true'",
+                      true},
+    [Q_SEQ_NEXT] = {"INSERT INTO seqs (name, value) VALUES ($1, 1)"
+                    " ON CONFLICT (name) DO UPDATE SET value = seqs.value + 1"
+                    " RETURNING value",
+                    false},
+    [Q_EVENT_ADD] = {"INSERT INTO events (type, created_by, project,"
+                     " environment, feature, data, pre_data, created_at)"
+                     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                     false},
+    [Q_EVENT_COUNT] = {"SELECT count(*) FROM events" EVENT_WHERE, true},
+    [Q_EVENT_PAGE] = {"SELECT id, type, created_by, project, environment,"
+                      " feature, data, pre_data, created_at FROM events"
+                      " " EVENT_WHERE " ORDER BY id DESC LIMIT $8 OFFSET $9",
+                      true},
+    [Q_ENTRIES] = {"SELECT key, parent, data FROM docs WHERE kind = $1"
+                   " ORDER BY pos",
+                   true},
+    [Q_SEQ_LIST] = {"SELECT name, value FROM seqs ORDER BY name", true},
+    [Q_SEQ_SET] = {"INSERT INTO seqs (name, value) VALUES ($1, $2)"
+                   " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                   false},
+    [Q_EVENT_PUT] = {"INSERT INTO events (id, type, created_by, project,"
+                     " environment, feature, data, pre_data, created_at)"
+                     " OVERRIDING SYSTEM VALUE"
+                     " VALUES ($9, $1, $2, $3, $4, $5, $6, $7, $8)",
+                     false},
+    [Q_PING] = {"SELECT 1 FROM schema_migrations LIMIT 1", true},
+};
+
+#define WHERE_MAX 256 /* the redacted DSN kept for messages */
+
+typedef struct pg_store {
+    store base;                   /* must be first */
+    PGconn *conn;                 /* the connection */
+    bool prepared[Q_COUNT_STMTS]; /* prepared on this connection */
+    bool in_tx;                   /* between a successful begin and the end */
+    bool imported;                /* event_put ran in this transaction */
+    char where[WHERE_MAX];        /* redacted DSN, for messages */
+} pg_store;
+
+/* Copies a server or libpq message into `out` on one line. */
+static void one_line(const char *msg, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (; msg && *msg && n + 1 < cap; msg++)
+        out[n++] = (*msg == '\n' || *msg == '\t') ? ' ' : *msg;
+    while (n > 0 && out[n - 1] == ' ')
+        n--;
+    out[n] = '\0';
+}
+
+/* Fills `err` from a failed result (or the connection when res is NULL).
+ * Status: VX_ECONFLICT for a unique violation, VX_ENOMEM for libpq's out of
+ * memory, else VX_EIO. */
+static vx_status db_error(pg_store *s, const PGresult *res, vx_error *err,
+                          const char *what)
+{
+    char msg[200];
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *primary =
+        res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    if (!primary)
+        primary = res && *PQresultErrorMessage(res) ? PQresultErrorMessage(res)
+                                                    : PQerrorMessage(s->conn);
+    one_line(primary, msg, sizeof(msg));
+    if (!res && !*msg)
+        snprintf(msg, sizeof(msg), "out of memory");
+    vx_status st = VX_EIO;
+    if (state && strcmp(state, "23505") == 0)
+        st = VX_ECONFLICT;
+    if (state && (strcmp(state, "55P03") == 0 || strcmp(state, "57014") == 0))
+        return vx__error_set(err, VX_EIO, "",
+                             "database busy: %s: %s (another writer held the "
+                             "lock too long)",
+                             what, msg);
+    if (PQstatus(s->conn) == CONNECTION_BAD)
+        return vx__error_set(err, VX_EIO, "",
+                             "database unavailable: %s: lost the connection "
+                             "to %s: %s",
+                             what, s->where, msg);
+    return vx__error_set(err, st, "", "database: %s: %s", what, msg);
+}
+
+/* Settings every session starts with; a DSN's own `options` replace them.
+ * lock_timeout bounds the wait for the write lock, statement_timeout any
+ * one statement, and idle_in_transaction_session_timeout frees the lock of
+ * a process that stopped in the middle of a transaction. */
+static void session_options(char *buf, size_t cap)
+{
+    snprintf(buf, cap,
+             "-c lock_timeout=%d -c statement_timeout=%d"
+             " -c idle_in_transaction_session_timeout=%d"
+             " -c client_min_messages=warning",
+             VX_LIMIT_DB_WAIT_MS, VX_LIMIT_DB_STATEMENT_MS,
+             VX_LIMIT_DB_IDLE_TX_MS);
+}
+
+static void no_notices(void *ud, const char *msg)
+{
+    (void)ud;
+    (void)msg;
+}
+
+/* Reconnects a broken connection, but never inside a transaction: the rest
+ * of it would run on the new connection in autocommit, committing half of
+ * it. True when the connection is usable. */
+static bool ensure_conn(pg_store *s)
+{
+    if (PQstatus(s->conn) == CONNECTION_OK)
+        return true;
+    if (s->in_tx)
+        return false;
+    PQreset(s->conn);
+    memset(s->prepared, 0, sizeof(s->prepared));
+    return PQstatus(s->conn) == CONNECTION_OK;
+}
+
+/* Runs statement `q` with text parameters (NULL = SQL NULL). On success
+ * *out is the result (the caller PQclears it). */
+static vx_status run(pg_store *s, int q, int n, const char *const *params,
+                     PGresult **out, vx_error *err, const char *what)
+{
+    *out = NULL;
+    bool idle = !s->in_tx;
+    for (int attempt = 0;; attempt++) {
+        if (idle && !ensure_conn(s))
+            return db_error(s, NULL, err, what);
+        PGresult *res = NULL;
+        char name[16];
+        snprintf(name, sizeof(name), "vx%d", q);
+        if (!s->prepared[q]) {
+            res = PQprepare(s->conn, name, SQL[q].sql, n, NULL);
+            if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+                s->prepared[q] = true;
+                PQclear(res);
+                res = NULL;
+            }
+        }
+        if (!res)
+            res = PQexecPrepared(s->conn, name, n, params, NULL, NULL, 0);
+        ExecStatusType rs = PQresultStatus(res);
+        if (rs == PGRES_COMMAND_OK || rs == PGRES_TUPLES_OK) {
+            *out = res;
+            return VX_OK;
+        }
+        bool retry = idle && SQL[q].reads && attempt == 0 &&
+                     PQstatus(s->conn) == CONNECTION_BAD;
+        if (!retry) {
+            vx_status st = db_error(s, res, err, what);
+            PQclear(res);
+            return st;
+        }
+        PQclear(res);
+    }
+}
+
+/* Runs SQL text without parameters (one or several statements). */
+static vx_status exec(pg_store *s, const char *sql, vx_error *err,
+                      const char *what)
+{
+    PGresult *res = PQexec(s->conn, sql);
+    ExecStatusType rs = PQresultStatus(res);
+    vx_status st = (rs == PGRES_COMMAND_OK || rs == PGRES_TUPLES_OK)
+                       ? VX_OK
+                       : db_error(s, res, err, what);
+    PQclear(res);
+    return st;
+}
+
+static void pg_close(store *base)
+{
+    pg_store *s = (pg_store *)base;
+    if (!s)
+        return;
+    PQfinish(s->conn);
+    vx__free(s);
+}
+
+static vx_status pg_open(const char *dsn, store **out, vx_error *err)
+{
+    *out = NULL;
+    pg_store *s = vx__malloc(sizeof(*s));
+    if (!s)
+        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    memset(s, 0, sizeof(*s));
+    s->base.ops = &store_postgres_ops;
+    store_dsn_redact(dsn, s->where, sizeof(s->where));
+    /* Defaults first: the URI (expanded from dbname) overrides them. */
+    char options[256], connect_secs[16];
+    session_options(options, sizeof(options));
+    snprintf(connect_secs, sizeof(connect_secs), "%d",
+             VX_LIMIT_DB_CONNECT_SECS);
+    const char *const keys[] = {"application_name", "connect_timeout",
+                                "client_encoding",  "options",
+                                "dbname",           NULL};
+    const char *const vals[] = {"vexil", connect_secs, "UTF8",
+                                options, dsn,          NULL};
+    s->conn = PQconnectdbParams(keys, vals, 1);
+    if (!s->conn) {
+        vx__free(s);
+        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    }
+    if (PQstatus(s->conn) != CONNECTION_OK) {
+        char msg[200];
+        one_line(PQerrorMessage(s->conn), msg, sizeof(msg));
+        vx__error_set(err, VX_EIO, "", "cannot connect to %s: %s", s->where,
+                      msg);
+        pg_close(&s->base);
+        return VX_EIO;
+    }
+    PQsetNoticeProcessor(s->conn, no_notices, NULL);
+    if (PQserverVersion(s->conn) < 110000) {
+        vx__error_set(err, VX_EIO, "",
+                      "%s: PostgreSQL %d.%d is too old (11 or later is needed)",
+                      s->where, PQserverVersion(s->conn) / 10000,
+                      PQserverVersion(s->conn) % 10000);
+        pg_close(&s->base);
+        return VX_EIO;
+    }
+    *out = &s->base;
+    return VX_OK;
+}
+
+/* Applies the pending migrations in one transaction under the write lock,
+ * so several processes starting at once apply each migration once. */
+static vx_status pg_migrate(store *base, int *applied, vx_error *err)
+{
+    pg_store *s = (pg_store *)base;
+    *applied = 0;
+    PGresult *res = NULL;
+    if (!ensure_conn(s))
+        return db_error(s, NULL, err, "migrate");
+    vx_status st =
+        exec(s,
+             "BEGIN; SELECT pg_advisory_xact_lock(" PG_WRITE_LOCK_KEY ");"
+             "CREATE TABLE IF NOT EXISTS schema_migrations ("
+             " version integer PRIMARY KEY,"
+             " applied_at bigint NOT NULL)",
+             err, "migrate");
+    if (st != VX_OK)
+        goto out;
+    res = PQexec(s->conn, "SELECT coalesce(max(version), 0)"
+                          " FROM schema_migrations");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        st = db_error(s, res, err, "migrate");
+        goto out;
+    }
+    int have = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    if (have > pg_migration_count) {
+        st = vx__error_set(err, VX_EIO, "",
+                           "database: schema version %d is newer than this "
+                           "Vexil knows (%d); upgrade Vexil",
+                           have, pg_migration_count);
+        goto out;
+    }
+    for (int v = have + 1; v <= pg_migration_count && st == VX_OK; v++) {
+        char record[160];
+        snprintf(record, sizeof(record),
+                 "INSERT INTO schema_migrations VALUES (%d,"
+                 " (extract(epoch FROM now()) * 1000)::bigint)",
+                 v);
+        st = exec(s, pg_migrations[v - 1], err, "migrate");
+        if (st == VX_OK)
+            st = exec(s, record, err, "migrate");
+        if (st == VX_OK)
+            (*applied)++;
+    }
+    if (st == VX_OK)
+        st = exec(s, "COMMIT", err, "migrate");
+out:
+    PQclear(res);
+    if (st != VX_OK) {
+        *applied = 0;
+        if (PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+            exec(s, "ROLLBACK", NULL, "rollback");
+    }
+    return st;
+}
+
+static vx_status pg_ping(store *base)
+{
+    pg_store *s = (pg_store *)base;
+    PGresult *res;
+    vx_status st = run(s, Q_PING, 0, NULL, &res, NULL, "ping");
+    PQclear(res);
+    return st;
+}
+
+static vx_status pg_begin(store *base, vx_error *err)
+{
+    pg_store *s = (pg_store *)base;
+    if (s->in_tx)
+        return vx__error_set(err, VX_EIO, "",
+                             "database: a transaction is already open");
+    if (!ensure_conn(s))
+        return db_error(s, NULL, err, "begin");
+    s->imported = false;
+    vx_status st = exec(s,
+                        "BEGIN ISOLATION LEVEL READ COMMITTED;"
+                        " SELECT pg_advisory_xact_lock(" PG_WRITE_LOCK_KEY ")",
+                        err, "begin");
+    /* BEGIN is idempotent: a connection found broken only now (the server
+     * restarted) gets one fresh try. */
+    if (st != VX_OK && PQstatus(s->conn) == CONNECTION_BAD && ensure_conn(s))
+        st = exec(s,
+                  "BEGIN ISOLATION LEVEL READ COMMITTED;"
+                  " SELECT pg_advisory_xact_lock(" PG_WRITE_LOCK_KEY ")",
+                  err, "begin");
+    if (st != VX_OK && PQstatus(s->conn) == CONNECTION_OK &&
+        PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+        exec(s, "ROLLBACK", NULL, "rollback");
+    s->in_tx = st == VX_OK;
+    return st;
+}
+
+static vx_status pg_commit(store *base, vx_error *err)
+{
+    pg_store *s = (pg_store *)base;
+    vx_status st = VX_OK;
+    if (!s->in_tx)
+        return vx__error_set(err, VX_EIO, "",
+                             "database: commit: no transaction is open");
+    if (PQtransactionStatus(s->conn) == PQTRANS_INERROR)
+        return vx__error_set(err, VX_EIO, "",
+                             "database: commit: the transaction failed "
+                             "earlier and was not committed");
+    /* Imported ids bypassed the identity: move it past the largest. */
+    if (s->imported)
+        st = exec(s,
+                  "SELECT setval(pg_get_serial_sequence('events', 'id'), m)"
+                  " FROM (SELECT max(id) AS m FROM events) x"
+                  " WHERE m IS NOT NULL",
+                  err, "commit");
+    if (st == VX_OK && PQstatus(s->conn) == CONNECTION_BAD)
+        st = vx__error_set(err, VX_EIO, "",
+                           "database unavailable: lost the connection to %s "
+                           "during the transaction; nothing was saved",
+                           s->where);
+    if (st != VX_OK)
+        return st;
+    PGresult *res = PQexec(s->conn, "COMMIT");
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        st = PQstatus(s->conn) == CONNECTION_BAD
+                 ? vx__error_set(err, VX_EIO, "",
+                                 "database unavailable: the connection to %s "
+                                 "was lost during COMMIT; the change may or "
+                                 "may not have been saved",
+                                 s->where)
+                 : db_error(s, res, err, "commit");
+    } else if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+        /* COMMIT of a failed transaction answers ROLLBACK. */
+        st = vx__error_set(err, VX_EIO, "",
+                           "database: commit: the transaction was rolled "
+                           "back");
+    }
+    PQclear(res);
+    s->imported = false;
+    s->in_tx = false; /* COMMIT ends the transaction, even when it fails */
+    return st;
+}
+
+static void pg_rollback(store *base)
+{
+    pg_store *s = (pg_store *)base;
+    s->imported = false;
+    s->in_tx = false;
+    if (PQstatus(s->conn) == CONNECTION_OK &&
+        PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+        exec(s, "ROLLBACK", NULL, "rollback");
+}
+
+static json_t *cell_json(const PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col))
+        return NULL;
+    return json_loadb(PQgetvalue(res, row, col),
+                      (size_t)PQgetlength(res, row, col), JSON_DECODE_ANY,
+                      NULL);
+}
+
+static int64_t cell_int(const PGresult *res, int row, int col)
+{
+    return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static const char *cell_text(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
+}
+
+static vx_status pg_doc_get(store *base, store_kind k, const char *key,
+                            json_t **out, vx_error *err)
+{
+    pg_store *s = (pg_store *)base;
+    char kind[16];
+    snprintf(kind, sizeof(kind), "%d", (int)k);
+    const char *p[] = {kind, key};
+    PGresult *res;
+    *out = NULL;
+    vx_status st = run(s, Q_GET, 2, p, &res, err, "read");
+    if (st != VX_OK)
+        return st;
+    if (PQntuples(res) == 0) {
+        st = VX_ENOTFOUND;
+    } else {
+        *out = cell_json(res, 0, 0);
+        if (!*out)
+            st = vx__error_set(err, VX_EIO, "", "database: corrupt document");
+    }
+    PQclear(res);
+    return st;
+}
+
+/* json_dumps into a malloc'd string; NULL when out of memory. */
+static char *dump(const json_t *j)
+{
+    return json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+static vx_status pg_doc_put(store *base, store_kind k, const char *key,
+                            const char *parent, const json_t *doc,
+                            vx_error *err)
+{
+    pg_store *s = (pg_store *)base;
+    char kind[16];
+    snprintf(kind, sizeof(kind), "%d", (int)k);
+    char *text = dump(doc);
+    if (!text)
+        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    const char *p[] = {kind, key, parent, text};
+    PGresult *res;
+    vx_status st = run(s, Q_PUT, 4, p, &res, err, "write");
+    PQclear(res);
+    free(text);
+    return st;
+}
+
+static vx_status pg_doc_delete(store *base, store_kind k, const char *key,
+                               vx_error *err)
+{
+    pg_store *s = (pg_store *)base;
+    char kind[16];
+    snprintf(kind, sizeof(kind), "%d", (int)k);
+    const char *p[] = {kind, key};
+    PGresult *res;
+    vx_status st = run(s, Q_DELETE, 2, p, &res, err, "delete");
+    if (st == VX_OK && strcmp(PQcmdTuples(res), "0") == 0)
+        st = VX_ENOTFOUND;
+    PQclear(res);
+    return st;
+}
+
+static vx_status pg_doc_list(store *base, store_kind k, const char *parent,
+                             json_t **out, vx_error *err)
+{
+    pg_store *s = (pg_store *)base;
+    char kind[16];
+    snprintf(kind, sizeof(kind), "%d", (int)k);
+    const char *p[] = {kind, parent};
+    PGresult *res;
+    *out = NULL;
+    vx_status st = run(s, parent ? Q_LIST_PARENT : Q_LIST_ALL, parent ? 2 : 1,
+                       p, &res, err, "list");
+    if (st != VX_OK)
+        return st;
+    json_t *arr = json_array();
+    if (!arr)
+        st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    for (int i = 0; st == VX_OK && i < PQntuples(res); i++) {
+        json_t *doc = cell_json(res, i, 0);
+        if (!doc || json_array_append_new(arr, doc) != 0)
+            st = vx__error_set(err, VX_EIO, "", "database: corrupt document");
+    }
+    PQclear(res);
+    if (st != VX_OK) {
+        json_decref(arr);
+        return st;
+    }
+    *out = arr;
+    return VX_OK;
+}
+
+/* Runs a one-row, one-column count statement. */
+static vx_status count(pg_store *s, int q, int n, const char *const *p,
+                       int64_t *out, vx_error *err)
+{
+    PGresult *res;
+    vx_status st = run(s, q, n, p, &res, err, "count");
+    if (st == VX_OK)
+        *out = cell_int(res, 0, 0);
+    PQclear(res);
+    return st;
+}
+
+static vx_status pg_doc_count(store *base, store_kind k, int64_t *out,
+                              vx_error *err)
+{
+    char kind[16];
+    snprintf(kind, sizeof(kind), "%d", (int)k);
+    const char *p[] = {kind};
+    return count((pg_store *)base, Q_COUNT, 1, p, out, err);
+}
+
+static vx_status pg_doc_count_true(store *base, store_kind k, const char *field,
+                                   int64_t *out, vx_error *err)
+{
+    char kind[16];
+    snprintf(kind, sizeof(kind), "%d", (int)k);
+    const char *p[] = {kind, field};
+    return count((pg_store *)base, Q_COUNT_TRUE, 2, p, out, err);
+}
+
+static vx_status pg_next_id(store *base, const char *seq, int64_t *out,
+                            vx_error *err)
+{
+    const char *p[] = {seq};
+    return count((pg_store *)base, Q_SEQ_NEXT, 1, p, out, err);
+}
+
+/* Inserts `ev` with Q_EVENT_ADD (the id comes back in *id) or Q_EVENT_PUT
+ * (ev->id is kept). */
+static vx_status event_insert(pg_store *s, int q, const store_event *ev,
+                              int64_t *id, vx_error *err)
+{
+    char created[32], given[32];
+    snprintf(created, sizeof(created), "%lld", (long long)ev->created_ms);
+    snprintf(given, sizeof(given), "%lld", (long long)ev->id);
+    char *data = ev->data ? dump(ev->data) : NULL;
+    char *pre = ev->pre_data ? dump(ev->pre_data) : NULL;
+    vx_status st = VX_OK;
+    PGresult *res = NULL;
+    if ((ev->data && !data) || (ev->pre_data && !pre)) {
+        st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
+        goto out;
+    }
+    const char *p[] = {
+        ev->type,    ev->created_by, ev->project, ev->environment,
+        ev->feature, data,           pre,         created,
+        given};
+    st = run(s, q, q == Q_EVENT_PUT ? 9 : 8, p, &res, err, "event");
+    if (st == VX_OK && id)
+        *id = cell_int(res, 0, 0);
+out:
+    PQclear(res);
+    free(data);
+    free(pre);
+    return st;
+}
+
+static vx_status pg_event_append(store *base, store_event *ev, vx_error *err)
+{
+    return event_insert((pg_store *)base, Q_EVENT_ADD, ev, &ev->id, err);
+}
+
+static vx_status pg_event_put(store *base, const store_event *ev, vx_error *err)
+{
+    pg_store *s = (pg_store *)base;
+    vx_status st = event_insert(s, Q_EVENT_PUT, ev, NULL, err);
+    if (st == VX_OK)
+        s->imported = true;
+    return st;
+}
+
+static json_t *text_or_null(const PGresult *res, int row, int col)
+{
+    const char *t = cell_text(res, row, col);
+    return t ? json_string(t) : json_null();
+}
+
+static json_t *json_or_null(const PGresult *res, int row, int col)
+{
+    json_t *j = cell_json(res, row, col);
+    return j ? j : json_null();
+}
+
+static vx_status pg_event_last_id(store *base, int64_t *out, vx_error *err)
+{
+    return count((pg_store *)base, Q_EVENT_LAST, 0, NULL, out, err);
+}
+
+static vx_status pg_event_query(store *base, const store_event_filter *f,
+                                json_t **out, int64_t *total, vx_error *err)
+{
+    pg_store *s = (pg_store *)base;
+    char from[32], to[32], limit[32], offset[32];
+    snprintf(from, sizeof(from), "%lld", (long long)f->from_ms);
+    snprintf(to, sizeof(to), "%lld", (long long)f->to_ms);
+    snprintf(limit, sizeof(limit), "%lld", (long long)f->limit);
+    snprintf(offset, sizeof(offset), "%lld", (long long)f->offset);
+    /* A negative limit means no limit, as in SQLite. */
+    const char *p[] = {f->type,
+                       f->project,
+                       f->feature,
+                       f->environment,
+                       f->created_by,
+                       from,
+                       to,
+                       f->limit < 0 ? NULL : limit,
+                       f->offset < 0 ? "0" : offset};
+    *out = NULL;
+    vx_status st = count(s, Q_EVENT_COUNT, 7, p, total, err);
+    if (st != VX_OK)
+        return st;
+    PGresult *res;
+    st = run(s, Q_EVENT_PAGE, 9, p, &res, err, "events");
+    if (st != VX_OK)
+        return st;
+    json_t *arr = json_array();
+    for (int i = 0; arr && i < PQntuples(res); i++) {
+        json_t *ev = json_pack(
+            "{sI so so so so so so so sI}", "id",
+            (json_int_t)cell_int(res, i, 0), "type", text_or_null(res, i, 1),
+            "createdBy", text_or_null(res, i, 2), "project",
+            text_or_null(res, i, 3), "environment", text_or_null(res, i, 4),
+            "featureName", text_or_null(res, i, 5), "data",
+            json_or_null(res, i, 6), "preData", json_or_null(res, i, 7),
+            "createdAtMs", (json_int_t)cell_int(res, i, 8));
+        if (!ev || json_array_append_new(arr, ev) != 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    PQclear(res);
+    if (!arr)
+        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    *out = arr;
+    return VX_OK;
+}
+
+static vx_status pg_doc_entries(store *base, store_kind k, json_t **out,
+                                vx_error *err)
+{
+    pg_store *s = (pg_store *)base;
+    char kind[16];
+    snprintf(kind, sizeof(kind), "%d", (int)k);
+    const char *p[] = {kind};
+    PGresult *res;
+    *out = NULL;
+    vx_status st = run(s, Q_ENTRIES, 1, p, &res, err, "list");
+    if (st != VX_OK)
+        return st;
+    json_t *arr = json_array();
+    if (!arr)
+        st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    for (int i = 0; st == VX_OK && i < PQntuples(res); i++) {
+        json_t *doc = cell_json(res, i, 2);
+        json_t *row = doc ? json_pack("[s s? o]", cell_text(res, i, 0),
+                                      cell_text(res, i, 1), doc)
+                          : NULL;
+        if (!row || json_array_append_new(arr, row) != 0)
+            st = vx__error_set(err, VX_EIO, "", "database: corrupt document");
+    }
+    PQclear(res);
+    if (st != VX_OK) {
+        json_decref(arr);
+        return st;
+    }
+    *out = arr;
+    return VX_OK;
+}
+
+static vx_status pg_seq_list(store *base, json_t **out, vx_error *err)
+{
+    pg_store *s = (pg_store *)base;
+    PGresult *res;
+    *out = NULL;
+    vx_status st = run(s, Q_SEQ_LIST, 0, NULL, &res, err, "sequences");
+    if (st != VX_OK)
+        return st;
+    json_t *obj = json_object();
+    for (int i = 0; obj && i < PQntuples(res); i++) {
+        if (json_object_set_new(obj, PQgetvalue(res, i, 0),
+                                json_integer(cell_int(res, i, 1))) != 0) {
+            json_decref(obj);
+            obj = NULL;
+        }
+    }
+    PQclear(res);
+    if (!obj)
+        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    *out = obj;
+    return VX_OK;
+}
+
+static vx_status pg_seq_set(store *base, const char *seq, int64_t value,
+                            vx_error *err)
+{
+    char v[32];
+    snprintf(v, sizeof(v), "%lld", (long long)value);
+    const char *p[] = {seq, v};
+    PGresult *res;
+    vx_status st =
+        run((pg_store *)base, Q_SEQ_SET, 2, p, &res, err, "sequence");
+    PQclear(res);
+    return st;
+}
+
+const store_ops store_postgres_ops = {
+    .version = STORE_OPS_VERSION,
+    .name = "postgres",
+    .open = pg_open,
+    .close = pg_close,
+    .migrate = pg_migrate,
+    .ping = pg_ping,
+    .begin = pg_begin,
+    .commit = pg_commit,
+    .rollback = pg_rollback,
+    .doc_get = pg_doc_get,
+    .doc_put = pg_doc_put,
+    .doc_delete = pg_doc_delete,
+    .doc_list = pg_doc_list,
+    .doc_count = pg_doc_count,
+    .doc_count_true = pg_doc_count_true,
+    .next_id = pg_next_id,
+    .event_append = pg_event_append,
+    .event_query = pg_event_query,
+    .event_last_id = pg_event_last_id,
+    .doc_entries = pg_doc_entries,
+    .seq_list = pg_seq_list,
+    .seq_set = pg_seq_set,
+    .event_put = pg_event_put,
+};

@@ -1,0 +1,121 @@
+/* libFuzzer target for what the advisor reads from outside: a model's
+ * answer (ai_parse_answer, then ai_schema_check against the targeting and
+ * changelog answer shapes), a sentence (the deterministic targeting
+ * parser) and text going into a prompt (the scrubber).
+ *
+ * Invariants checked: a parsed answer is an object; a schema error names a
+ * JSON pointer; every constraint the parser proposes has a known operator
+ * and values that operator accepts, and a rollout of 0-100; scrubbed text
+ * holds nothing the scrubber would remove (it is idempotent). */
+#include <stdint.h>
+#include <string.h>
+
+#include "ai/advisor.h"
+#include "fuzz_common.h"
+
+static json_t *schemas[2];
+static ai_scrub *scrub;
+static vx_scratch *scratch; /* fuzz_init's, unused here but kept */
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    scratch = fuzz_init();
+    static const char *const src[2] = {
+        "{\"type\":\"object\",\"additionalProperties\":false,\"required\":["
+        "\"rollout\",\"constraints\"],\"properties\":{\"rollout\":{\"type\":"
+        "\"integer\",\"minimum\":0,\"maximum\":100},\"constraints\":{"
+        "\"type\":\"array\",\"maxItems\":20,\"items\":{\"type\":\"object\","
+        "\"additionalProperties\":false,\"required\":[\"contextName\","
+        "\"operator\",\"values\"],\"properties\":{\"contextName\":{\"enum\":"
+        "[\"country\",\"plan\"]},\"operator\":{\"enum\":[\"IN\","
+        "\"SEMVER_GTE\"]},\"values\":{\"type\":\"array\",\"items\":{\"type\":"
+        "\"string\",\"maxLength\":200}},\"inverted\":{\"type\":\"boolean\"}"
+        "}}},\"explanation\":{\"type\":\"string\",\"maxLength\":600}}}",
+        "{\"type\":\"object\",\"additionalProperties\":false,\"required\":["
+        "\"summary\",\"entries\"],\"properties\":{\"summary\":{\"type\":"
+        "\"string\",\"maxLength\":600},\"entries\":{\"type\":\"array\","
+        "\"items\":{\"type\":\"object\",\"required\":[\"flag\",\"text\"],"
+        "\"properties\":{\"flag\":{\"enum\":[\"a\",\"other\"]},\"text\":{"
+        "\"type\":\"string\",\"minLength\":1}}}}}}",
+    };
+    for (int i = 0; i < 2; i++) {
+        schemas[i] = json_loads(src[i], 0, NULL);
+        FUZZ_CHECK(schemas[i] != NULL);
+    }
+    scrub = ai_scrub_new();
+    json_t *deny =
+        json_loads("[\"u-1,u-2\",\"alice\",\"New York\",\"TH\"]", 0, NULL);
+    FUZZ_CHECK(ai_scrub_deny_json(scrub, deny) == VX_OK);
+    json_decref(deny);
+    return 0;
+}
+
+static void check_answer(const uint8_t *data, size_t size)
+{
+    json_t *doc = NULL;
+    vx_error err;
+    memset(&err, 0, sizeof(err));
+    if (ai_parse_answer((const char *)data, size, &doc, &err) != VX_OK) {
+        FUZZ_CHECK(doc == NULL);
+        return;
+    }
+    FUZZ_CHECK(json_is_object(doc));
+    for (int i = 0; i < 2; i++) {
+        memset(&err, 0, sizeof(err));
+        vx_status st = ai_schema_check(schemas[i], doc, &err);
+        FUZZ_CHECK(st == VX_OK || st == VX_ESCHEMA);
+        FUZZ_CHECK(st == VX_OK || err.path[0] == '\0' || err.path[0] == '/');
+    }
+    json_decref(doc);
+}
+
+static void check_sentence(const char *s)
+{
+    json_t *p = ai_targeting_parse(s, NULL);
+    if (!p)
+        return; /* out of memory only */
+    json_int_t r = json_integer_value(json_object_get(p, "rollout"));
+    FUZZ_CHECK(r >= 0 && r <= 100);
+    size_t i;
+    const json_t *k;
+    json_array_foreach (json_object_get(p, "constraints"), i, k) {
+        const char *op = json_string_value(json_object_get(k, "operator"));
+        FUZZ_CHECK(op && vx_operator_known(op, strlen(op)));
+        const json_t *v = json_object_get(k, "value");
+        if (v)
+            FUZZ_CHECK(vx_operator_value_ok(
+                op, strlen(op), json_string_value(v), json_string_length(v)));
+        size_t j;
+        const json_t *e;
+        json_array_foreach (json_object_get(k, "values"), j, e)
+            FUZZ_CHECK(json_is_string(e));
+    }
+    json_decref(p);
+}
+
+static void check_scrub(const char *s)
+{
+    char *once = ai_scrub_text(scrub, s, NULL, NULL);
+    if (!once)
+        return;
+    FUZZ_CHECK(!ai_scrub_finds(scrub, once));
+    vx__free(once);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    check_answer(data, size);
+    if (size > 4096)
+        return 0;
+    char *s = vx__malloc(size + 1);
+    if (!s)
+        return 0;
+    memcpy(s, data, size);
+    s[size] = '\0';
+    check_sentence(s);
+    check_scrub(s);
+    vx__free(s);
+    return 0;
+}

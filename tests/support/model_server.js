@@ -1,0 +1,240 @@
+'use strict';
+// A test model server speaking both dialects Vexil's advisor uses, with the
+// envelopes the real servers send:
+//   POST /v1/chat/completions  OpenAI-compatible (LocalAI, llama.cpp, vLLM,
+//                              Ollama /v1): response_format json_schema,
+//                              SSE streaming ("data: {...}", "data: [DONE]")
+//   POST /api/chat             Ollama native: format <schema>|"json",
+//                              NDJSON streaming, done/done_reason
+//   GET  /v1/models, /api/tags model lists
+// Requests are checked as the real servers check them (model known, messages
+// present, response_format / format well-formed, API key when one is set) and
+// answered 4xx like them when they are not.
+//
+// Scriptable per test: script(...behaviours) queues what the next chat calls
+// do; when the queue is empty, `fallback` is used (default: 'auto'):
+//   {kind:'answer', content}  answer `content` (object -> JSON text)
+//   {kind:'auto'}             a minimal instance of the request's schema
+//   {kind:'malformed'}        text that is not JSON
+//   {kind:'echo'}             the user message, verbatim
+//   {kind:'stall', ms}        headers only, then silence (ms: end after)
+//   {kind:'drop'}             close the connection without an answer
+//   {kind:'status', code}     an HTTP error with the dialect's error body
+//   {kind:'raw', code, type, body}  exactly these bytes (not the protocol)
+//   {kind:'fn', fn(req)}      fn returns a behaviour
+// Every request is recorded (method, path, headers, raw body, parsed JSON):
+// `requests` since the last reset(), `history` since start.
+//
+// No npm dependencies. Also runs standalone: node model_server.js [port].
+
+const http = require('node:http');
+
+function minimalInstance(schema) {
+  if (!schema || typeof schema !== 'object') return null;
+  if (Array.isArray(schema.enum)) return schema.enum[0];
+  switch (schema.type) {
+    case 'object': {
+      const o = {};
+      for (const k of schema.required || []) o[k] = minimalInstance((schema.properties || {})[k]);
+      return o;
+    }
+    case 'array': {
+      const n = schema.minItems || 0;
+      return Array.from({ length: n }, () => minimalInstance(schema.items));
+    }
+    case 'string': return 'x'.repeat(schema.minLength || 0);
+    case 'integer':
+    case 'number': return schema.minimum !== undefined ? schema.minimum : 0;
+    case 'boolean': return false;
+    default: return null;
+  }
+}
+
+// The schema a request asks for, in either dialect.
+function requestSchema(dialect, body) {
+  if (dialect === 'openai') {
+    const rf = body.response_format;
+    if (rf && rf.type === 'json_schema') return rf.json_schema && rf.json_schema.schema;
+    return null;
+  }
+  return body.format && typeof body.format === 'object' ? body.format : null;
+}
+
+function userMessage(body) {
+  const m = (body.messages || []).filter((x) => x.role === 'user');
+  return m.length ? m[m.length - 1].content : '';
+}
+
+class ModelServer {
+  constructor(opts = {}) {
+    this.models = opts.models || ['test-model'];
+    this.apiKey = opts.apiKey || null;
+    this.fallback = opts.fallback || { kind: 'auto' };
+    this.chunk = opts.chunk || 7; // characters per streamed piece
+    this.queue = [];
+    this.requests = [];
+    this.history = []; // every request since start; reset() keeps it
+    this.sockets = new Set();
+    this.server = http.createServer((req, res) => this.handle(req, res));
+    this.server.on('connection', (s) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+  }
+
+  listen(port = 0) {
+    return new Promise((resolve) => {
+      this.server.listen(port, '127.0.0.1', () => {
+        this.port = this.server.address().port;
+        this.url = `http://127.0.0.1:${this.port}`;
+        resolve(this);
+      });
+    });
+  }
+
+  close() {
+    for (const s of this.sockets) s.destroy();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  script(...behaviours) { this.queue.push(...behaviours); }
+  reset() { this.queue = []; this.requests = []; }
+  chats() { return this.requests.filter((r) => r.method === 'POST'); }
+  // Everything any request since start carried, as one string (for
+  // privacy checks).
+  allText() {
+    return this.history.map((r) => `${r.method} ${r.path}\n${JSON.stringify(r.headers)}\n${r.body}`).join('\n');
+  }
+
+  handle(req, res) {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks).toString('utf8');
+      let json;
+      try { json = raw ? JSON.parse(raw) : undefined; } catch (_e) { json = undefined; }
+      const rec = { method: req.method, path: req.url, headers: req.headers, body: raw, json };
+      this.requests.push(rec);
+      this.history.push(rec);
+      this.route(req, res, rec);
+    });
+  }
+
+  error(res, dialect, code, message) {
+    const body = dialect === 'ollama'
+      ? { error: message }
+      : { error: { message, type: code === 401 ? 'authentication_error' : 'invalid_request_error', code: null } };
+    res.writeHead(code, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify(body));
+  }
+
+  route(req, res, rec) {
+    const p = req.url.split('?')[0];
+    const dialect = p.startsWith('/api/') ? 'ollama' : 'openai';
+    if (this.apiKey && req.headers.authorization !== `Bearer ${this.apiKey}`) {
+      return this.error(res, dialect, 401, 'invalid api key');
+    }
+    if (req.method === 'GET' && p === '/v1/models') {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      return res.end(JSON.stringify({ object: 'list', data: this.models.map((id) => ({ id, object: 'model', created: 1700000000, owned_by: 'library' })) }));
+    }
+    if (req.method === 'GET' && p === '/api/tags') {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      return res.end(JSON.stringify({ models: this.models.map((name) => ({ name, model: name, modified_at: '2026-01-01T00:00:00Z', size: 1, digest: 'sha256:00', details: { format: 'gguf', family: 'test' } })) }));
+    }
+    if (req.method !== 'POST' || (p !== '/v1/chat/completions' && p !== '/api/chat')) {
+      return this.error(res, dialect, 404, `no route ${req.method} ${p}`);
+    }
+    const body = rec.json;
+    if (!body || typeof body !== 'object') return this.error(res, dialect, 400, 'body is not JSON');
+    if (typeof body.model !== 'string' || !this.models.includes(body.model)) {
+      return this.error(res, dialect, 404, dialect === 'ollama' ? `model "${body.model}" not found, try pulling it first` : `The model \`${body.model}\` does not exist`);
+    }
+    if (!Array.isArray(body.messages) || body.messages.length === 0 ||
+        body.messages.some((m) => !m || typeof m.content !== 'string' || !['system', 'user', 'assistant'].includes(m.role))) {
+      return this.error(res, dialect, 400, 'messages must be a non-empty array of {role, content}');
+    }
+    if (dialect === 'openai' && body.response_format !== undefined) {
+      const rf = body.response_format;
+      const ok = rf && (rf.type === 'json_object' ||
+        (rf.type === 'json_schema' && rf.json_schema && /^[a-zA-Z0-9_-]{1,64}$/.test(rf.json_schema.name || '') &&
+         rf.json_schema.schema && typeof rf.json_schema.schema === 'object'));
+      if (!ok) return this.error(res, dialect, 400, "Invalid 'response_format': expected json_schema with a name and a schema");
+    }
+    if (dialect === 'ollama' && body.format !== undefined &&
+        !(body.format === 'json' || (body.format && typeof body.format === 'object'))) {
+      return this.error(res, dialect, 400, 'invalid format: expected "json" or a JSON schema');
+    }
+    let b = this.queue.length ? this.queue.shift() : this.fallback;
+    if (b.kind === 'fn') b = b.fn(rec);
+    this.behave(b, dialect, body, req, res);
+  }
+
+  behave(b, dialect, body, req, res) {
+    let content;
+    switch (b.kind) {
+      case 'answer': content = typeof b.content === 'string' ? b.content : JSON.stringify(b.content); break;
+      case 'auto': content = JSON.stringify(minimalInstance(requestSchema(dialect, body)) ?? {}); break;
+      case 'malformed': content = '{"this is": not json'; break;
+      case 'echo': content = userMessage(body); break;
+      case 'status': return this.error(res, dialect, b.code || 500, b.message || 'internal error');
+      case 'raw':
+        res.writeHead(b.code || 200, { 'Content-Type': b.type || 'text/html' });
+        return res.end(b.body || '');
+      case 'drop': req.socket.destroy(); return undefined;
+      case 'stall':
+        res.writeHead(200, { 'Content-Type': body.stream ? 'text/event-stream' : 'application/json' });
+        res.flushHeaders();
+        if (b.ms) setTimeout(() => res.destroy(), b.ms);
+        return undefined;
+      default: throw new Error(`unknown behaviour ${b.kind}`);
+    }
+    if (body.stream) return this.stream(dialect, body, content, res);
+    const now = Math.floor(Date.now() / 1000);
+    const env = dialect === 'openai'
+      ? { id: `chatcmpl-${this.requests.length}`, object: 'chat.completion', created: now, model: body.model,
+        choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
+        usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 } }
+      : { model: body.model, created_at: new Date().toISOString(), message: { role: 'assistant', content },
+        done: true, done_reason: 'stop', total_duration: 1000, load_duration: 10, prompt_eval_count: 10,
+        prompt_eval_duration: 100, eval_count: 5, eval_duration: 500 };
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    return res.end(JSON.stringify(env));
+  }
+
+  stream(dialect, body, content, res) {
+    const pieces = [];
+    for (let i = 0; i < content.length; i += this.chunk) pieces.push(content.slice(i, i + this.chunk));
+    const created = Math.floor(Date.now() / 1000);
+    if (dialect === 'openai') {
+      res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
+      const id = `chatcmpl-${this.requests.length}`;
+      const frame = (delta, finish) => `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: body.model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+      res.write(frame({ role: 'assistant', content: '' }, null));
+      for (const p of pieces) res.write(frame({ content: p }, null));
+      res.write(frame({}, 'stop'));
+      if (body.stream_options && body.stream_options.include_usage) {
+        res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: body.model, choices: [], usage: { prompt_tokens: 10, completion_tokens: pieces.length, total_tokens: 10 + pieces.length } })}\n\n`);
+      }
+      res.end('data: [DONE]\n\n');
+    } else {
+      res.writeHead(200, { 'Content-Type': 'application/x-ndjson' });
+      for (const p of pieces) {
+        res.write(`${JSON.stringify({ model: body.model, created_at: new Date().toISOString(), message: { role: 'assistant', content: p }, done: false })}\n`);
+      }
+      res.end(`${JSON.stringify({ model: body.model, created_at: new Date().toISOString(), message: { role: 'assistant', content: '' }, done: true, done_reason: 'stop', eval_count: pieces.length, eval_duration: 1000 })}\n`);
+    }
+  }
+}
+
+async function startModelServer(opts = {}) {
+  return new ModelServer(opts).listen(opts.port || 0);
+}
+
+module.exports = { startModelServer, ModelServer, minimalInstance };
+
+if (require.main === module) {
+  startModelServer({ port: Number(process.argv[2] || 0) }).then((m) => {
+    process.stdout.write(`model server on ${m.url}\n`);
+  });
+}

@@ -1,0 +1,471 @@
+// One flag: its environments with their strategies (constraint editor,
+// segments), variants (weights, validated payloads), dependencies, tags,
+// and the playground that explains why the flag is on or off for a context.
+import { api, featurePath, envPath, enc } from '../api.js';
+import {
+  h, clear, field, select, checkbox, switchButton, badge, toast, confirmDialog, openDialog,
+  showErrors, clearErrors, loadError, timeEl,
+} from '../dom.js';
+import { constraintEditor, describeConstraint, CONTEXT_FIELDS } from '../constraints.js';
+
+const STRATEGIES = [
+  ['flexibleRollout', 'Gradual rollout'],
+  ['default', 'Standard (on for everyone)'],
+  ['userWithId', 'User IDs'],
+  ['remoteAddress', 'IP addresses'],
+  ['applicationHostname', 'Host names'],
+];
+const LIST_PARAMS = { userWithId: ['userIds', 'User IDs'], remoteAddress: ['IPs', 'IP addresses'], applicationHostname: ['hostNames', 'Host names'] };
+const strategyLabel = (n) => (STRATEGIES.find(([v]) => v === n) || [n, n])[1];
+
+export async function render(main, params, _query, ctx) {
+  const { project, name } = params;
+  const base = featurePath(project, name);
+  let flag;
+  let segments = [];
+  let allFlags = [];
+
+  const head = h('div');
+  const envSection = h('section', { 'aria-labelledby': 'h-envs' });
+  const depSection = h('section', { class: 'panel', 'aria-labelledby': 'h-deps' });
+  const tagSection = h('section', { class: 'panel', 'aria-labelledby': 'h-tags' });
+  const playSection = h('section', { class: 'panel', 'aria-labelledby': 'h-play' });
+  main.append(head, envSection, h('div', { class: 'grid2' }, depSection, tagSection), playSection);
+
+  async function load() {
+    const [f, s, all] = await Promise.all([api('GET', base), api('GET', '/segments'), api('GET', '/features')]);
+    flag = f;
+    segments = s.segments || [];
+    allFlags = all.features || [];
+  }
+
+  function draw() {
+    drawHead();
+    drawEnvironments();
+    drawDependencies();
+    drawTags();
+  }
+
+  function drawHead() {
+    clear(head);
+    const staleBtn = h('button', { type: 'button', onclick: async () => {
+      try {
+        flag = await api('PUT', base, { stale: !flag.stale });
+        toast(flag.stale ? `${flag.name} is marked stale.` : `${flag.name} is not stale any more.`);
+        drawHead();
+      } catch (err) { showErrors(head, err); }
+    } }, flag.stale ? 'Mark not stale' : 'Mark stale');
+    const archiveBtn = h('button', { type: 'button', class: 'danger', onclick: async () => {
+      const ok = await confirmDialog({ title: `Archive ${flag.name}?`, text: 'SDKs stop seeing it. An archived flag can be revived from the API (POST /api/admin/archive/revive).', confirm: 'Archive', danger: true });
+      if (!ok) return;
+      try {
+        await api('DELETE', base);
+        toast(`${flag.name} archived.`);
+        ctx.navigate('/flags');
+      } catch (err) { showErrors(head, err); }
+    } }, 'Archive');
+    const desc = h('input', { value: flag.description || '', 'data-path': '/description', 'aria-label': 'Description' });
+    const saveDesc = h('button', { type: 'submit', class: 'small' }, 'Save description');
+    const descForm = h('form', { class: 'row' }, h('div', { class: 'field grow' }, desc), saveDesc);
+    descForm.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      try {
+        flag = await api('PUT', base, { description: desc.value });
+        clearErrors(head);
+        toast('Description saved.');
+      } catch (err) { showErrors(head, err); }
+    });
+    head.append(
+      h('div', { class: 'crumbs' }, h('a', { href: '/flags', 'data-link': true }, 'Flags'), ' › ', project),
+      h('div', { class: 'page-head' },
+        h('div', {},
+          h('h1', {}, flag.name),
+          h('p', {}, badge(flag.type, 'accent'), badge(`project ${flag.project}`), flag.stale ? badge('stale', 'warn') : null,
+            h('span', { class: 'muted small' }, ' created ', timeEl(flag.createdAt), ' · updated ', timeEl(flag.updatedAt)))),
+        h('div', { class: 'row' },
+          h('a', { class: 'button', href: `/audit?feature=${enc(flag.name)}`, 'data-link': true }, 'History'),
+          staleBtn, archiveBtn)),
+      h('div', { class: 'panel' }, descForm));
+  }
+
+  // --- environments -------------------------------------------------------
+
+  function drawEnvironments() {
+    clear(envSection);
+    envSection.append(h('h2', { id: 'h-envs' }, 'Environments'));
+    const envs = (flag.environments || []).slice().sort((a, b) => a.sortOrder - b.sortOrder);
+    for (const env of envs) envSection.append(envCard(env));
+  }
+
+  function envCard(env) {
+    const box = h('div', { class: 'env', 'aria-label': `Environment ${env.name}`, role: 'region' });
+    const errors = h('div');
+    const toggle = switchButton(env.enabled, `${flag.name} in ${env.name}`, async (want, btn) => {
+      if (env.type === 'production') {
+        const ok = await confirmDialog({
+          title: `${want ? 'Enable' : 'Disable'} ${flag.name} in ${env.name}?`,
+          text: `${env.name} is a production environment: SDKs connected to it see the change within seconds.`,
+          confirm: `${want ? 'Enable' : 'Disable'} in ${env.name}`, danger: !want,
+        });
+        if (!ok) { btn.focus(); return; }
+      }
+      try {
+        await api('POST', `${envPath(project, name, env.name)}/${want ? 'on' : 'off'}`);
+        toast(`${flag.name} is now ${want ? 'on' : 'off'} in ${env.name}.`);
+        await refresh();
+      } catch (err) { showErrors(errors, err); }
+    }, env.type === 'production' ? 'prod' : '');
+    const body = h('div', { class: 'env-body' }, errors);
+    box.append(h('div', { class: 'env-head' },
+      toggle,
+      h('h3', {}, env.name, ' ', badge(env.type, env.type === 'production' ? 'warn' : ''), ' ',
+        env.enabled ? badge('on', 'ok') : badge('off')),
+      h('button', { type: 'button', class: 'small', onclick: () => editStrategy(env, null) }, `+ Add strategy`),
+      h('button', { type: 'button', class: 'small', onclick: () => editVariants(env) }, `Variants (${(env.variants || []).length})`)), body);
+
+    const strategies = env.strategies || [];
+    if (strategies.length === 0) {
+      body.append(h('p', { class: 'muted small' }, env.enabled
+        ? 'No strategies: turning it on added a 100% rollout, or the list was emptied.'
+        : 'No strategies yet. Turning the environment on adds a 100% rollout; add a strategy to target users.'));
+    }
+    strategies.forEach((s, i) => {
+      if (i > 0) body.append(h('div', { class: 'or-sep' }, 'OR'));
+      body.append(strategyCard(env, s));
+    });
+    if ((env.variants || []).length) {
+      const total = env.variants.reduce((a, v) => a + (v.weight || 0), 0) || 1;
+      body.append(h('p', { class: 'small muted' }, 'Variants: ', env.variants.map((v) => h('span', { class: 'chip' }, `${v.name} ${Math.round((v.weight / total) * 1000) / 10}%`))));
+    }
+    return box;
+  }
+
+  function strategyCard(env, s) {
+    const p = s.parameters || {};
+    let summary = '';
+    if (s.name === 'flexibleRollout') summary = `${p.rollout ?? 100}% of ${p.stickiness && p.stickiness !== 'default' ? p.stickiness + 's' : 'users'} (group ${p.groupId || flag.name})`;
+    else if (LIST_PARAMS[s.name]) summary = `${LIST_PARAMS[s.name][1]}: ${p[LIST_PARAMS[s.name][0]] || '—'}`;
+    else if (s.name === 'default') summary = 'On for everyone who matches the constraints';
+    const segNames = (s.segments || []).map((id) => (segments.find((x) => x.id === id) || { name: `#${id}` }).name);
+    return h('div', { class: 'strategy' + (s.disabled ? ' disabled' : '') },
+      h('div', { class: 'strategy-head' },
+        h('strong', {}, s.title || strategyLabel(s.name), s.disabled ? [' ', badge('disabled')] : null),
+        h('span', { class: 'row' },
+          h('button', { type: 'button', class: 'small', onclick: () => editStrategy(env, s), 'aria-label': `Edit strategy ${s.title || strategyLabel(s.name)} in ${env.name}` }, 'Edit'),
+          h('button', { type: 'button', class: 'small danger', 'aria-label': `Delete strategy ${s.title || strategyLabel(s.name)} in ${env.name}`, onclick: async () => {
+            const ok = await confirmDialog({ title: 'Delete this strategy?', text: `${strategyLabel(s.name)} in ${env.name}.`, confirm: 'Delete', danger: true });
+            if (!ok) return;
+            try { await api('DELETE', `${envPath(project, name, env.name)}/strategies/${enc(s.id)}`); toast('Strategy deleted.'); await refresh(); } catch (err) { showErrors(envSection, err); }
+          } }, 'Delete'))),
+      h('p', {}, summary),
+      (s.constraints || []).length ? h('p', { class: 'small' }, 'When ', (s.constraints).map((c, i) => [i ? ' and ' : '', h('code', {}, describeConstraint(c))])) : null,
+      segNames.length ? h('p', { class: 'small' }, 'Segments: ', segNames.map((n) => h('span', { class: 'chip' }, n))) : null);
+  }
+
+  function editStrategy(env, s) {
+    const isNew = !s;
+    s = s || { name: 'flexibleRollout', parameters: { rollout: '100', stickiness: 'default', groupId: flag.name }, constraints: [], segments: [] };
+    return openDialog((close) => {
+      const p = s.parameters || {};
+      const kind = select(STRATEGIES, s.name, { 'data-path': '/name' });
+      const title = h('input', { value: s.title || '', 'data-path': '/title', placeholder: 'Optional, e.g. “Beta testers in Thailand”' });
+      const disabled = checkbox('Disabled (kept, but not evaluated)', !!s.disabled);
+      const rollout = h('input', { type: 'number', min: 0, max: 100, step: 1, value: p.rollout ?? '100', 'data-path': '/parameters/rollout' });
+      const stick = select([['default', 'default (userId, then sessionId, then random)'], ['userId', 'userId'], ['sessionId', 'sessionId'], ['random', 'random']], p.stickiness || 'default', { 'data-path': '/parameters/stickiness' });
+      const group = h('input', { value: p.groupId || flag.name, 'data-path': '/parameters/groupId', spellcheck: 'false' });
+      const rolloutBox = h('div', { class: 'row' }, field('Rollout (%)', rollout), field('Stickiness', stick, { class: 'grow' }), field('Group ID', group, { class: 'grow' }));
+      const listInputs = {};
+      const listBoxes = Object.entries(LIST_PARAMS).map(([k, [param, label]]) => {
+        const t = h('textarea', { rows: 2, 'data-path': `/parameters/${param}`, spellcheck: 'false' });
+        t.value = s.name === k ? (p[param] || '') : '';
+        listInputs[k] = t;
+        return [k, field(label, t, { hint: 'Separated by commas.' })];
+      });
+      const ce = constraintEditor(s.constraints || []);
+      const segBoxes = segments.map((sg) => checkbox(sg.name, (s.segments || []).includes(sg.id), { value: sg.id }));
+      const segField = h('fieldset', { 'data-path': '/segments' }, h('legend', {}, 'Segments'),
+        segments.length ? segBoxes.map((b) => b.el) : h('p', { class: 'muted small' }, 'No segments defined yet (see Segments).'));
+      function sync() {
+        rolloutBox.hidden = kind.value !== 'flexibleRollout';
+        for (const [k, f] of listBoxes) f.hidden = kind.value !== k;
+      }
+      kind.addEventListener('change', sync);
+      sync();
+      const form = h('form', { novalidate: true },
+        h('h2', {}, `${isNew ? 'Add a strategy' : 'Edit strategy'} · ${env.name}`),
+        h('div', { class: 'row' }, field('Strategy', kind, { class: 'grow' }), field('Title', title, { class: 'grow' })),
+        rolloutBox, listBoxes.map(([, f]) => f),
+        ce.el, segField, disabled.el,
+        h('div', { class: 'actions' },
+          h('button', { type: 'button', onclick: () => close(null) }, 'Cancel'),
+          h('button', { type: 'submit', class: 'primary' }, isNew ? 'Add strategy' : 'Save strategy')));
+      form.addEventListener('submit', async (e) => {
+        e.preventDefault();
+        const parameters = {};
+        if (kind.value === 'flexibleRollout') Object.assign(parameters, { rollout: rollout.value, stickiness: stick.value, groupId: group.value.trim() });
+        if (LIST_PARAMS[kind.value]) parameters[LIST_PARAMS[kind.value][0]] = listInputs[kind.value].value.split(',').map((x) => x.trim()).filter(Boolean).join(',');
+        const body = {
+          name: kind.value, title: title.value.trim() || null, disabled: disabled.input.checked, parameters,
+          constraints: ce.value(), segments: segBoxes.filter((b) => b.input.checked).map((b) => Number(b.input.value)),
+        };
+        const url = `${envPath(project, name, env.name)}/strategies` + (isNew ? '' : `/${enc(s.id)}`);
+        try {
+          await api(isNew ? 'POST' : 'PUT', url, body);
+          close(true);
+          toast(isNew ? `Strategy added in ${env.name}.` : 'Strategy saved.');
+          await refresh();
+        } catch (err) {
+          showErrors(form, err, { after: form.querySelector('h2') });
+        }
+      });
+      return form;
+    });
+  }
+
+  // --- variants -------------------------------------------------------------
+
+  function editVariants(env) {
+    return openDialog((close) => {
+      const rows = [];
+      const list = h('div');
+      const bar = h('div', { class: 'weights', 'aria-hidden': 'true' });
+      const summary = h('p', { class: 'small muted', 'aria-live': 'polite' });
+      const save = h('button', { type: 'submit', class: 'primary' }, 'Save variants');
+
+      function shares() {
+        const fixed = rows.filter((r) => r.type.value === 'fix').reduce((a, r) => a + Math.round(Number(r.weight.value || 0) * 10), 0);
+        const variable = rows.filter((r) => r.type.value !== 'fix');
+        const left = Math.max(0, 1000 - fixed);
+        return rows.map((r) => (r.type.value === 'fix' ? Math.round(Number(r.weight.value || 0) * 10) : variable.length ? Math.floor(left / variable.length) : 0));
+      }
+      function update() {
+        const w = shares();
+        clear(bar);
+        rows.forEach((r, i) => {
+          if (r.type.value !== 'fix') r.weight.value = (w[i] / 10).toString();
+          r.weight.disabled = r.type.value !== 'fix';
+          const seg = h('span', { title: `${r.name.value || 'variant'} ${w[i] / 10}%` });
+          seg.style.width = `${w[i] / 10}%`;
+          bar.append(seg);
+          r.setIndex(i);
+        });
+        const invalid = rows.some((r) => r.payloadInvalid);
+        save.disabled = invalid;
+        summary.textContent = rows.length ? rows.map((r, i) => `${r.name.value || '(unnamed)'} ${w[i] / 10}%`).join(' · ') + (invalid ? ' — fix the payload marked invalid to save.' : '') : 'No variants: SDKs get the “disabled” variant.';
+      }
+      function addRow(v, focus) {
+        const r = variantRow(v, () => { rows.splice(rows.indexOf(r), 1); r.el.remove(); update(); }, update);
+        rows.push(r);
+        list.append(r.el);
+        update();
+        if (focus) r.name.focus();
+      }
+      (env.variants || []).forEach((v) => addRow(v, false));
+
+      const form = h('form', { novalidate: true },
+        h('h2', {}, `Variants · ${env.name}`),
+        h('p', { class: 'muted small' }, 'Fixed weights are kept; the rest of 100% is shared among the variable ones. Payloads are checked as you type.'),
+        bar, summary, list,
+        h('button', { type: 'button', class: 'small', onclick: () => addRow({ name: '', weightType: 'variable', stickiness: 'default' }, true) }, '+ Add variant'),
+        h('div', { class: 'actions' }, h('button', { type: 'button', onclick: () => close(null) }, 'Cancel'), save));
+      form.addEventListener('submit', async (e) => {
+        e.preventDefault();
+        update();
+        if (save.disabled) return;
+        const w = shares();
+        const body = rows.map((r, i) => {
+          const v = { name: r.name.value.trim(), weightType: r.type.value, weight: w[i], stickiness: r.stick.value };
+          if (r.ptype.value) v.payload = { type: r.ptype.value, value: r.pvalue.value };
+          return v;
+        });
+        try {
+          await api('PUT', `${envPath(project, name, env.name)}/variants`, body);
+          close(true);
+          toast(`Variants saved in ${env.name}.`);
+          await refresh();
+        } catch (err) {
+          showErrors(form, err, { after: form.querySelector('h2') });
+        }
+      });
+      return form;
+    });
+  }
+
+  function variantRow(v, onRemove, onChange) {
+    const name = h('input', { value: v.name || '', spellcheck: 'false', autocomplete: 'off' });
+    const type = select([['variable', 'Variable'], ['fix', 'Fixed']], v.weightType || 'variable');
+    const weight = h('input', { type: 'number', min: 0, max: 100, step: 0.1, value: v.weight != null ? v.weight / 10 : '' });
+    const stick = select([['default', 'default'], ['userId', 'userId'], ['sessionId', 'sessionId'], ['random', 'random']], v.stickiness || 'default');
+    const ptype = select([['', 'No payload'], ['json', 'JSON'], ['string', 'String'], ['csv', 'CSV'], ['number', 'Number']], (v.payload && v.payload.type) || '');
+    const pvalue = h('textarea', { rows: 3, spellcheck: 'false', class: 'mono' });
+    pvalue.value = (v.payload && v.payload.value) || '';
+    const pmsg = h('p', { class: 'field-error', 'aria-live': 'polite' });
+    const remove = h('button', { type: 'button', class: 'small danger', onclick: onRemove }, 'Remove');
+    const payloadField = field('Payload', pvalue);
+    payloadField.append(pmsg);
+    const nameF = field('Name', name);
+    const r = {
+      name, type, weight, stick, ptype, pvalue, payloadInvalid: false,
+      el: h('div', { class: 'variant-row', role: 'group' }, nameF, field('Weight type', type), field('Weight (%)', weight), field('Stickiness', stick), field('Payload type', ptype), h('div', { class: 'remove' }, remove), h('div', { class: 'payload' }, payloadField)),
+      setIndex(i) {
+        r.el.setAttribute('aria-label', `Variant ${i + 1}`);
+        name.dataset.path = `/${i}/name`;
+        weight.dataset.path = `/${i}/weight`;
+        type.dataset.path = `/${i}/weightType`;
+        stick.dataset.path = `/${i}/stickiness`;
+        ptype.dataset.path = `/${i}/payload/type`;
+        pvalue.dataset.path = `/${i}/payload/value`;
+        remove.setAttribute('aria-label', `Remove variant ${i + 1}`);
+      },
+    };
+    function check() {
+      payloadField.hidden = !ptype.value;
+      let msg = '';
+      if (ptype.value === 'json') {
+        try { JSON.parse(pvalue.value); } catch (e) { msg = `Not valid JSON: ${e.message}`; }
+      } else if (ptype.value === 'number' && (pvalue.value.trim() === '' || !Number.isFinite(Number(pvalue.value)))) {
+        msg = 'Not a number.';
+      }
+      r.payloadInvalid = msg !== '';
+      pmsg.textContent = msg;
+      if (msg) { pvalue.setAttribute('aria-invalid', 'true'); pvalue.setAttribute('aria-errormessage', pmsg.id || (pmsg.id = `pm-${Math.random().toString(36).slice(2)}`)); } else pvalue.removeAttribute('aria-invalid');
+    }
+    for (const c of [name, weight]) c.addEventListener('input', onChange);
+    for (const c of [type]) c.addEventListener('change', onChange);
+    ptype.addEventListener('change', () => { check(); onChange(); });
+    pvalue.addEventListener('input', () => { check(); onChange(); });
+    check();
+    return r;
+  }
+
+  // --- dependencies, tags ------------------------------------------------------
+
+  function drawDependencies() {
+    clear(depSection);
+    depSection.append(h('h2', { id: 'h-deps' }, 'Dependencies'));
+    const deps = flag.dependencies || [];
+    if (!deps.length) depSection.append(h('p', { class: 'muted small' }, 'This flag depends on no other flag.'));
+    depSection.append(h('ul', {}, deps.map((d) => h('li', {},
+      `Needs `, h('a', { href: `/flags/${enc(project)}/${enc(d.feature)}`, 'data-link': true }, d.feature),
+      d.enabled === false ? ' to be off' : ' to be on',
+      (d.variants || []).length ? ` with variant ${d.variants.join(' or ')}` : '', ' ',
+      h('button', { type: 'button', class: 'small link', 'aria-label': `Remove the dependency on ${d.feature}`, onclick: async () => {
+        try { await api('DELETE', `${base}/dependencies/${enc(d.feature)}`); toast('Dependency removed.'); await refresh(); } catch (err) { showErrors(depSection, err); }
+      } }, 'Remove')))));
+    const candidates = allFlags.filter((f) => f.project === project && f.name !== flag.name);
+    if (candidates.length === 0) {
+      depSection.append(h('p', { class: 'muted small' }, `To add one, create another flag in project ${project} first.`));
+      return;
+    }
+    const parent = select(candidates.map((f) => f.name), '', { 'data-path': '/feature' });
+    const want = select([['true', 'on'], ['false', 'off']], 'true', { 'data-path': '/enabled' });
+    const variants = h('input', { placeholder: 'any', 'data-path': '/variants' });
+    const form = h('form', { class: 'row' }, field('Parent flag', parent, { class: 'grow' }), field('Must be', want), field('With variants', variants),
+      h('button', { type: 'submit', disabled: candidates.length === 0 }, 'Add dependency'));
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const body = { feature: parent.value, enabled: want.value === 'true' };
+      const vs = variants.value.split(',').map((x) => x.trim()).filter(Boolean);
+      if (vs.length) body.variants = vs;
+      try { await api('POST', `${base}/dependencies`, body); toast('Dependency added.'); await refresh(); } catch (err) { showErrors(form, err); }
+    });
+    depSection.append(form);
+  }
+
+  function drawTags() {
+    clear(tagSection);
+    tagSection.append(h('h2', { id: 'h-tags' }, 'Tags'));
+    const tags = flag.tags || [];
+    tagSection.append(h('p', {}, tags.length ? tags.map((t) => h('span', { class: 'chip' }, `${t.type}:${t.value}`,
+      h('button', { type: 'button', 'aria-label': `Remove tag ${t.type}:${t.value}`, onclick: async () => {
+        try { await api('DELETE', `/features/${enc(flag.name)}/tags/${enc(t.type)}/${enc(t.value)}`); await refresh(); } catch (err) { showErrors(tagSection, err); }
+      } }, '×'))) : h('span', { class: 'muted small' }, 'No tags.')));
+    const type = h('input', { value: 'simple', 'data-path': '/type', size: 8 });
+    const value = h('input', { 'data-path': '/value', size: 12 });
+    const form = h('form', { class: 'row' }, field('Tag type', type), field('Value', value, { class: 'grow' }), h('button', { type: 'submit' }, 'Add tag'));
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      try { await api('POST', `/features/${enc(flag.name)}/tags`, { type: type.value.trim(), value: value.value.trim() }); await refresh(); } catch (err) { showErrors(form, err); }
+    });
+    tagSection.append(form);
+  }
+
+  // --- playground ---------------------------------------------------------------
+
+  function drawPlayground() {
+    clear(playSection);
+    const envs = (flag.environments || []).map((e) => e.name);
+    const env = select(envs, envs.includes('production') ? 'production' : envs[0], { 'data-path': '/environment' });
+    const inputs = {};
+    for (const f of CONTEXT_FIELDS.filter((x) => x !== 'environment')) {
+      inputs[f] = h('input', { 'data-path': `/context/${f}`, spellcheck: 'false', autocomplete: 'off', placeholder: f === 'currentTime' ? 'now (e.g. 2026-12-01T10:00:00Z)' : '' });
+    }
+    const props = h('textarea', { rows: 3, spellcheck: 'false', 'data-path': '/context/properties', placeholder: 'country=TH\nplan=pro' });
+    const result = h('div', { 'aria-live': 'polite' });
+    const form = h('form', { novalidate: true },
+      h('h2', { id: 'h-play' }, 'Playground: why is this on or off?'),
+      h('p', { class: 'muted small' }, 'Evaluates this flag for a context you describe, with the rules saved on the server, and explains each step.'),
+      h('div', { class: 'row' }, field('Environment', env), field('userId', inputs.userId), field('sessionId', inputs.sessionId), field('remoteAddress', inputs.remoteAddress)),
+      h('div', { class: 'row' }, field('appName', inputs.appName), field('currentTime', inputs.currentTime, { class: 'grow' })),
+      field('Other fields', props, { hint: 'One name=value per line (the context\'s properties).' }),
+      h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Evaluate')),
+      result);
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      clear(result);
+      const context = {};
+      for (const [k, el] of Object.entries(inputs)) if (el.value.trim()) context[k] = el.value.trim();
+      const properties = {};
+      for (const line of props.value.split('\n')) {
+        const i = line.indexOf('=');
+        if (i > 0) properties[line.slice(0, i).trim()] = line.slice(i + 1).trim();
+      }
+      if (Object.keys(properties).length) context.properties = properties;
+      try {
+        const r = await api('POST', '/playground', { environment: env.value, projects: [project], context });
+        clearErrors(form);
+        const fr = (r.features || []).find((f) => f.name === flag.name && f.environment === env.value) || (r.features || []).find((f) => f.name === flag.name);
+        result.append(explain(fr, env.value));
+      } catch (err) {
+        showErrors(form, err, { after: form.querySelector('h2') });
+      }
+    });
+    playSection.append(form);
+  }
+
+  function explain(fr, envName) {
+    if (!fr) return h('p', {}, 'The server returned no result for this flag.');
+    const verdict = h('p', { class: 'playground-verdict' }, `${flag.name} is `, h('span', { class: fr.isEnabled ? 'result-on' : 'result-off' }, fr.isEnabled ? 'ON' : 'OFF'), ` in ${envName}`,
+      fr.variant && fr.variant.enabled ? [' with variant ', h('strong', {}, fr.variant.name)] : '', '.');
+    const st = fr.strategies || {};
+    const reasons = [];
+    if (st.enabledInEnvironment === false) reasons.push(h('li', {}, `The environment switch is off in ${envName}, so the flag is off whatever the strategies say.`));
+    const data = st.data || [];
+    if (data.length === 0 && st.enabledInEnvironment !== false) reasons.push(h('li', {}, 'There are no strategies in this environment.'));
+    data.forEach((s) => {
+      const ok = s.result === true;
+      reasons.push(h('li', {},
+        h('strong', {}, s.title || strategyLabel(s.name)), ': ',
+        h('span', { class: ok ? 'result-on' : 'result-off' }, ok ? 'matches' : (s.result === false ? 'does not match' : String(s.result && s.result.evaluationStatus || s.result))),
+        s.disabled ? ' (disabled)' : '',
+        (s.constraints || []).length || (s.segments || []).length ? h('ul', {},
+          (s.constraints || []).map((c) => h('li', {}, c.result ? '✓ ' : '✗ ', h('code', {}, describeConstraint(c)), c.result ? ' holds' : ' does not hold')),
+          (s.segments || []).map((sg) => h('li', {}, sg.result ? '✓ ' : '✗ ', `segment ${(segments.find((x) => x.id === sg.id) || { name: '#' + sg.id }).name}`, sg.result ? ' matches' : ' does not match'))) : null));
+    });
+    if ((flag.dependencies || []).length) reasons.push(h('li', {}, `It also needs its parent flag${flag.dependencies.length > 1 ? 's' : ''} (${flag.dependencies.map((d) => d.feature).join(', ')}) to be as required.`));
+    return h('div', { class: 'why' }, verdict, h('ul', {}, reasons));
+  }
+
+  async function refresh() {
+    try {
+      await load();
+      draw();
+    } catch (err) {
+      loadError(envSection, err);
+    }
+  }
+
+  await load();
+  draw();
+  drawPlayground();
+}
