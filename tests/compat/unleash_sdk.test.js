@@ -72,6 +72,9 @@ test(`unleash-client answers like the playground and /api/frontend on random fla
       const { srv, clientToken, frontendToken, gen, removed, names } = await serverWithRound(round);
       refused.push(...removed);
       const { unleash, events } = await L.startUnleash(srv, clientToken);
+      // An SDK announcing client spec 4.1.0 gets segment constraints inlined
+      // into the strategies instead of a segments array.
+      const old = await L.startUnleash(srv, clientToken, { customHeaders: { Authorization: clientToken, 'Unleash-Client-Spec': '4.1.0' } });
       try {
         for (let i = 0; i < gen.contexts.length; i++) {
           const ctx = gen.contexts[i];
@@ -79,6 +82,8 @@ test(`unleash-client answers like the playground and /api/frontend on random fla
           const pg = await L.playground(srv, ctx);
           const d1 = L.diffAnswers(sdk, pg, names);
           if (d1.length) assert.fail(describe(round, i, ctx, d1, gen, 'playground'));
+          const d0 = L.diffAnswers(L.sdkAnswers(old.unleash, names, ctx), pg, names);
+          if (d0.length) assert.fail(describe(round, i, ctx, d0, gen, 'playground (SDK on client spec 4.1.0, segments inlined)'));
           for (const n of names) {
             compared++;
             if (sdk[n].enabled) enabled++;
@@ -100,8 +105,9 @@ test(`unleash-client answers like the playground and /api/frontend on random fla
           const d2 = L.diffAnswers(want, fe, names);
           if (d2.length) assert.fail(describe(round, i, fctx, d2, gen, '/api/frontend'));
         }
-        assert.deepEqual(events.filter((e) => e.startsWith('error')), [], 'unleash-client reported errors');
+        assert.deepEqual(events.concat(old.events).filter((e) => e.startsWith('error')), [], 'unleash-client reported errors');
       } finally {
+        old.unleash.destroy();
         unleash.destroy();
         await L.stop(srv);
       }
