@@ -166,6 +166,11 @@ test('@openfeature/ofrep-provider: errors surface as the SDK defines them', asyn
     assert.deepEqual(raw.json, { key: 'var-off', reason: 'DISABLED', metadata: { featureEnabled: false } });
     // A context without targetingKey is evaluated.
     assert.deepEqual(pick(await c.getBooleanDetails('bool-on', false, {})), { value: true, variant: 'on', reason: 'STATIC' });
+    // The token as X-API-Key works the same as Authorization: Bearer.
+    const { OpenFeature } = require('@openfeature/server-sdk');
+    const { OFREPProvider } = require('@openfeature/ofrep-provider');
+    await OpenFeature.setProviderAndWait('x-api-key', new OFREPProvider({ baseUrl: srv.url, headers: { 'X-API-Key': clientToken } }));
+    assert.deepEqual(pick(await OpenFeature.getClient('x-api-key').getNumberDetails('num', 0, ctx)), { value: 42.5, variant: 'n', reason: 'STATIC' });
   } finally {
     await L.stop(srv);
   }
