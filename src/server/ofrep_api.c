@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "server/router.h"
 #include "server/sdk_api.h"
 #include "server/sdk_context.h"
 
@@ -28,41 +29,6 @@ typedef struct ofrep_req {
 
 /* ---- routing -------------------------------------------------------------
  */
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decodes `s[0..n)` into the arena; NULL when malformed (bad
- * escape, or an encoded NUL). */
-static char *decode(vx_arena *a, const char *s, size_t n)
-{
-    char *out = vx__arena_alloc(a, n + 1);
-    size_t k = 0;
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] != '%') {
-            out[k++] = s[i];
-            continue;
-        }
-        int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
-        int lo = hi >= 0 ? hexval(s[i + 2]) : -1;
-        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-            return NULL;
-        out[k++] = (char)(hi * 16 + lo);
-        i += 2;
-    }
-    out[k] = '\0';
-    return out;
-}
 
 /* ---- answers ---------------------------------------------------------------
  */
@@ -420,7 +386,9 @@ void ofrep_api_headers(sdk_api *a, http_req *r)
         return;
     }
     if (which == OFREP_FLAG) {
-        key = decode(arena, path + nb + 1, n - nb - 1);
+        char *k = NULL;
+        if (router_decode(path + nb + 1, n - nb - 1, arena, &k) == VX_OK)
+            key = k;
         if (!key) {
             reply_failure(r, 400, "", "GENERAL",
                           "the flag key is not validly percent-encoded");

@@ -861,8 +861,8 @@ struct sdk_sub {
     sdk_scope scope;        /* strings in `strings` */
     char *strings;          /* owned copies of the scope's strings */
     int64_t last;           /* revision the client has */
-    char *buf;              /* pending SSE text */
-    size_t len, off, cap;   /* pending = buf[off..len) */
+    sbuf q;                 /* queued SSE text */
+    size_t off;             /* pending = q.p[off..q.len) */
     bool over;              /* the stream is to end */
     sdk_wake_fn wake;       /* wakes the connection */
     void *wake_ud;          /* passed to wake */
@@ -1101,33 +1101,24 @@ vx_status sdk_hub_delta(sdk_hub *h, sdk_state *s, int64_t since,
 /* Queues SSE text for `sub` (under h->mu); past the bound the stream ends. */
 static void sub_put(sdk_sub *sub, const char *s, size_t n)
 {
+    sbuf *q = &sub->q;
     if (sub->over)
         return;
-    if (sub->off == sub->len)
-        sub->off = sub->len = 0;
-    if (sub->len - sub->off + n > VX_LIMIT_SSE_QUEUE_BYTES) {
+    if (sub->off == q->len)
+        sub->off = q->len = 0;
+    if (q->len - sub->off + n > VX_LIMIT_SSE_QUEUE_BYTES) {
         sub->over = true;
         return;
     }
-    if (sub->len + n > sub->cap) {
-        if (sub->off) {
-            memmove(sub->buf, sub->buf + sub->off, sub->len - sub->off);
-            sub->len -= sub->off;
-            sub->off = 0;
-        }
-        size_t cap = sub->cap ? sub->cap : 4096;
-        while (cap < sub->len + n)
-            cap *= 2;
-        char *p = vx__realloc(sub->buf, cap);
-        if (!p) {
-            sub->over = true;
-            return;
-        }
-        sub->buf = p;
-        sub->cap = cap;
+    if (sub->off && q->len + n + 1 > q->cap) {
+        /* Reclaim what was read before growing. */
+        memmove(q->p, q->p + sub->off, q->len - sub->off);
+        q->len -= sub->off;
+        sub->off = 0;
     }
-    memcpy(sub->buf + sub->len, s, n);
-    sub->len += n;
+    sb_put(q, s, n);
+    if (q->fail)
+        sub->over = true;
 }
 
 /* Queues what `sub` has not seen of `s` (under h->mu). */
@@ -1226,10 +1217,10 @@ long sdk_sub_read(sdk_sub *sub, char *buf, size_t max)
     pthread_mutex_t *mu = sdk__hub_lock(sub->hub);
     pthread_mutex_lock(mu);
     long n = 0;
-    size_t have = sub->len - sub->off;
+    size_t have = sub->q.len - sub->off;
     if (have) {
         size_t k = have < max ? have : max;
-        memcpy(buf, sub->buf + sub->off, k);
+        memcpy(buf, sub->q.p + sub->off, k);
         sub->off += k;
         n = (long)k;
     } else if (sub->over) {
@@ -1252,7 +1243,7 @@ void sdk_hub_unsubscribe(sdk_hub *h, sdk_sub *sub)
         }
     }
     pthread_mutex_unlock(&h->mu);
-    vx__free(sub->buf);
+    vx__free(sub->q.p);
     vx__free(sub->strings);
     vx__free(sub);
 }
@@ -1261,7 +1252,7 @@ void sdk_hub_unsubscribe(sdk_hub *h, sdk_sub *sub)
 static void wake_all(sdk_hub *h)
 {
     for (sdk_sub *s = h->subs; s; s = s->next)
-        if (s->len > s->off || s->over)
+        if (s->q.len > s->off || s->over)
             s->wake(s->wake_ud);
 }
 
