@@ -199,8 +199,9 @@ static vx_str field_of(const vx_context *c, const char *name)
  * among several (a split), false when there was no choice or an override
  * named the caller. */
 static bool variant_split(const json_t *list, const vx_variant *v,
-                          const vx_context *c)
+                          const vx_context *c, bool *overridden)
 {
+    *overridden = false;
     size_t i, k;
     const json_t *x;
     size_t weighted = 0;
@@ -217,8 +218,10 @@ static bool variant_split(const json_t *list, const vx_variant *v,
                 json_array_foreach (json_object_get(o, "values"), m, w) {
                     if (val.ptr && json_is_string(w) &&
                         json_string_length(w) == val.len &&
-                        memcmp(json_string_value(w), val.ptr, val.len) == 0)
+                        memcmp(json_string_value(w), val.ptr, val.len) == 0) {
+                        *overridden = true; /* the caller was named */
                         return false;
+                    }
                 }
             }
         }
@@ -278,7 +281,10 @@ static const char *reason_on(const vx_snapshot *snap, vx_scratch *sc,
         const json_t *sv = win ? json_object_get(win, "variants") : NULL;
         const json_t *list =
             json_array_size(sv) > 0 ? sv : json_object_get(f->json, "variants");
-        split = split || variant_split(list, v, c);
+        bool overridden = false;
+        split = variant_split(list, v, c, &overridden) || split;
+        if (overridden)
+            return "TARGETING_MATCH";
     }
     return split ? "SPLIT" : targeted ? "TARGETING_MATCH" : "STATIC";
 }
@@ -308,11 +314,13 @@ static void put_item(sdk_jbuf *j, const vx_snapshot *snap, vx_scratch *sc,
             size_t nlen = val.len;
             bool ok = false;
             if (str_is(t, "number")) {
-                ok = json_number(vp, val.len);
-                if (!ok && number_payload(vp, val.len, num, sizeof(num))) {
-                    vp = num; /* the canonical text of "0x1A", "+5"... */
+                /* Finite numbers only ("1e999" is JSON but not a number a
+                 * client can hold); served as written when that is JSON,
+                 * else as the canonical text of "0x1A", "+5"... */
+                ok = number_payload(vp, val.len, num, sizeof(num));
+                if (ok && !json_number(vp, val.len)) {
+                    vp = num;
                     nlen = strlen(num);
-                    ok = true;
                 }
             } else {
                 json_t *doc = json_loadb(vp, val.len, JSON_DECODE_ANY, NULL);
