@@ -219,6 +219,14 @@ async function startUnleash(srv, token, opts = {}, setup = () => {}) {
   return { unleash, events };
 }
 
+// Destroys an unleash-client and gives a request it still has in flight
+// time to finish before the server goes away (else the SDK rejects it
+// with nobody listening: an unhandled rejection that fails the file).
+async function destroy(unleash) {
+  unleash.destroy();
+  await srvlib.sleep(250);
+}
+
 // The SDK's answers for every flag in `names` for one context.
 function sdkAnswers(unleash, names, ctx) {
   const row = {};
@@ -250,6 +258,14 @@ async function requestCount(srv, route, status) {
     last = n;
   }
   return last;
+}
+
+// Waits until that count reaches `n` (at most `ms`), and returns it.
+async function countAtLeast(srv, route, status, n, ms = 5000) {
+  let got = 0;
+  await waitFor(async () => (got = await countNow(srv, route, status)) >= n, ms,
+    `vexil_http_requests_total{route="${route}",status="${status}"} to reach ${n} (at ${got})`, 20);
+  return requestCount(srv, route, status);
 }
 
 async function countNow(srv, route, status) {
@@ -308,9 +324,11 @@ module.exports = {
   playground,
   frontendQuery,
   startUnleash,
+  destroy,
   sdkAnswers,
   diffAnswers,
   requestCount,
+  countAtLeast,
   waitFor,
   within,
   envInt,
