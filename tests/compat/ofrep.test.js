@@ -243,10 +243,16 @@ function expected(flag, pg) {
 }
 
 // The generated context as an OpenFeature context (userId is targetingKey,
-// properties become top-level members).
+// properties become top-level members). Property values that are numbers
+// written the way JSON writes them ("42", "-0.5", not "12.0" or "+3") are
+// sent as JSON numbers: the server must read them back as the same text.
 function ofContext(ctx) {
   const { userId, properties, ...rest } = ctx;
-  return { ...(userId !== undefined ? { targetingKey: userId } : {}), ...rest, ...(properties || {}) };
+  const props = {};
+  for (const [k, v] of Object.entries(properties || {})) {
+    props[k] = typeof v === 'string' && v !== '' && String(Number(v)) === v ? Number(v) : v;
+  }
+  return { ...(userId !== undefined ? { targetingKey: userId } : {}), ...rest, ...props };
 }
 
 test(`OFREP single, bulk and @openfeature/ofrep-provider agree with the playground on random flag sets (seed ${SEED})`, async (t) => {
