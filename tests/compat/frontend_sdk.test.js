@@ -175,3 +175,37 @@ test('unleash-proxy-client metrics are accepted and visible as usage', async () 
     await L.stop(srv);
   }
 });
+
+test('unleash-proxy-client sees its token\'s projects only; a client token gets 403', async () => {
+  const { srv, frontendToken, clientToken, names } = await L.serverWithRound(SEED, 502, 5);
+  try {
+    let r = await srv.api('POST', '/api/admin/projects', { body: { id: 'other' } });
+    assert.equal(r.status, 201, srvlib.show(r));
+    r = await srv.api('POST', '/api/admin/projects/other/features', { body: { name: 'other-flag' } });
+    assert.equal(r.status, 201, srvlib.show(r));
+    r = await srv.api('POST', `/api/admin/projects/other/features/other-flag/environments/${L.ENV}/on`);
+    assert.equal(r.status, 200, srvlib.show(r));
+    r = await srv.api('POST', '/api/admin/api-tokens', { body: { tokenName: 'fe-all', type: 'frontend', environment: L.ENV, projects: ['*'] } });
+    assert.equal(r.status, 201, srvlib.show(r));
+    const allToken = r.json.secret;
+    const toggles = async (token) => {
+      const { client, errors } = newClient(srv, token, 'web', 'production', { context: { userId: 'u1', sessionId: 's1' } });
+      try {
+        await client.start();
+        return { names: client.getAllToggles().map((t) => t.name), errors };
+      } finally {
+        client.stop();
+      }
+    };
+    const scoped = await toggles(frontendToken);
+    assert.ok(!scoped.names.includes('other-flag') && scoped.names.every((n) => names.includes(n)), `a default:production token: ${scoped.names}`);
+    const all = await toggles(allToken);
+    assert.ok(all.names.includes('other-flag'), `an all-projects token sees other-flag: ${all.names}`);
+    assert.deepEqual(all.names.filter((n) => n !== 'other-flag').sort(), scoped.names.slice().sort());
+    const wrong = await toggles(clientToken);
+    assert.deepEqual(wrong.names, []);
+    assert.deepEqual(wrong.errors, [{ type: 'HttpError', code: 403 }], 'a client (backend) token on /api/frontend');
+  } finally {
+    await L.stop(srv);
+  }
+});

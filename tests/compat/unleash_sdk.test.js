@@ -253,6 +253,37 @@ test('unleash-client filters (namePrefix, projectName, tags) and a project-scope
   }
 });
 
+test('unleash-client tokens: Bearer prefix accepted; 401 and 403 stop polling with an error', async () => {
+  const { srv, clientToken, frontendToken, names } = await serverWithRound(4002, 5);
+  try {
+    const { unleash } = await L.startUnleash(srv, clientToken, { customHeaders: { Authorization: `Bearer ${clientToken}` } });
+    assert.deepEqual(unleash.getFeatureToggleDefinitions().map((f) => f.name).sort(), names.slice().sort(), 'Authorization: Bearer <token>');
+    await L.destroy(unleash);
+    for (const [what, token, status] of [['an unknown token', `default:production.${srvlib.hex64()}`, 401], ['a frontend token', frontendToken, 403]]) {
+      const { Unleash, InMemStorageProvider } = require('unleash-client');
+      const errors = [];
+      const u = new Unleash({
+        url: `${srv.url}/api/`, appName: 'vexil-compat-auth', customHeaders: { Authorization: token }, refreshInterval: 50,
+        disableMetrics: true, storageProvider: new InMemStorageProvider(), skipInstanceCountWarning: true,
+      });
+      u.on('error', (e) => errors.push(e.message));
+      u.on('warn', () => {});
+      try {
+        await L.waitFor(() => errors.length > 0, 5000, `an error from the SDK with ${what}`, 20);
+        assert.match(errors[0], new RegExp(`${status}`), `${what}: ${errors[0]}`);
+        const n = await L.countAtLeast(srv, '/api/client/features', status, 1);
+        await srvlib.sleep(300);
+        assert.equal(await L.requestCount(srv, '/api/client/features', status), n, `${what}: the SDK stops polling after ${status}`);
+        assert.equal(u.isEnabled(names[0]), false);
+      } finally {
+        await L.destroy(u);
+      }
+    }
+  } finally {
+    await L.stop(srv);
+  }
+});
+
 test('unleash-client emits impression events for flags with impressionData', async () => {
   const { srv, clientToken, gen, names } = await serverWithRound(4001, 5);
   try {
