@@ -28,15 +28,30 @@
 /* ---- small helpers --------------------------------------------------------
  */
 
-/* FNV-1a 64: content identity for flags, segments and bodies. */
-static uint64_t fnv64(const void *p, size_t n, uint64_t h)
+uint64_t sdk_hash64(const void *p, size_t n, uint64_t seed)
 {
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 0x100000001b3ull;
+    const unsigned char *s = p;
+    uint64_t h = seed ^ ((uint64_t)n * 0x9e3779b97f4a7c15ull);
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h ^= w;
+        h *= 0xbf58476d1ce4e5b9ull;
+        h ^= h >> 31;
+        s += 8;
+        n -= 8;
     }
+    uint64_t w = 0;
+    memcpy(&w, s, n);
+    h ^= w;
+    h *= 0x94d049bb133111ebull;
+    h ^= h >> 29;
     return h;
+}
+
+static uint64_t fnv64(const void *p, size_t n, uint64_t seed)
+{
+    return sdk_hash64(p, n, seed);
 }
 #define FNV_SEED 0xcbf29ce484222325ull
 

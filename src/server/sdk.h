@@ -142,6 +142,12 @@ long sdk_sub_read(sdk_sub *sub, char *buf, size_t max);
  * returns. Accepts NULL. */
 void sdk_hub_unsubscribe(sdk_hub *h, sdk_sub *sub);
 
+/* A fast 64-bit hash of `p[0..n)` (eight bytes a step): content identity
+ * for ETags, flags and bodies. Not for anything an attacker may choose to
+ * collide on purpose beyond a stale cache. */
+uint64_t sdk_hash64(const void *p, size_t n, uint64_t seed);
+#define SDK_HASH_SEED 0xcbf29ce484222325ull
+
 /* Counters for /metrics. */
 typedef struct sdk_stats {
     int64_t rebuilds;      /* states rebuilt */

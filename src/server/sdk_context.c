@@ -445,16 +445,6 @@ void sdk_jbuf_str(sdk_jbuf *j, const char *s, size_t n)
     j->len = (size_t)(o - j->p);
 }
 
-uint64_t sdk_hash64(const char *s, size_t n, uint64_t seed)
-{
-    uint64_t h = seed;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
 /* ---- rate limiter ----------------------------------------------------------
  * Open addressing on the key, twice as many slots as keys tracked. */
 

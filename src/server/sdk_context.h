@@ -99,10 +99,6 @@ void sdk_jbuf_lit(sdk_jbuf *j, const char *s);
  * and control characters; other bytes are copied: the inputs are UTF-8). */
 void sdk_jbuf_str(sdk_jbuf *j, const char *s, size_t n);
 
-/* FNV-1a, 64 bits: for ETags (not for security). */
-uint64_t sdk_hash64(const char *s, size_t n, uint64_t seed);
-#define SDK_HASH_SEED 0xcbf29ce484222325ull
-
 /* ---- a rate limiter: one token bucket per API token ----------------------
  */
 

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "base/arena.h"
+#include "server/sdk.h"
 #include "server/sdk_context.h"
 
 #define NOW 1700000000000LL
@@ -292,7 +293,12 @@ static void test_jbuf(void **state)
 
     assert_true(sdk_hash64("a", 1, SDK_HASH_SEED) !=
                 sdk_hash64("b", 1, SDK_HASH_SEED));
-    assert_true(sdk_hash64("", 0, SDK_HASH_SEED) == SDK_HASH_SEED);
+    assert_true(sdk_hash64("abcdefghi", 9, SDK_HASH_SEED) ==
+                sdk_hash64("abcdefghi", 9, SDK_HASH_SEED));
+    assert_true(sdk_hash64("abcdefghi", 9, SDK_HASH_SEED) !=
+                sdk_hash64("abcdefghj", 9, SDK_HASH_SEED));
+    assert_true(sdk_hash64("a", 1, SDK_HASH_SEED) !=
+                sdk_hash64("a\0", 2, SDK_HASH_SEED));
 }
 
 /* The built context drives a real evaluation: a constraint on a property
