@@ -58,6 +58,8 @@ static_assert(VX_LIMIT_HTTP_SEGMENTS <= 32, "route specificity fits 32 bits");
 #define VX_LIMIT_SSE_CLIENTS      4096  /* streaming connections at once */
 #define VX_LIMIT_SSE_QUEUE_BYTES  ((size_t)8 << 20) /* unsent per client */
 #define VX_LIMIT_SSE_HEARTBEAT_MS 15000 /* comment line to idle streams */
+/* The longest a patch waits for more writes to gather (ms). */
+#define VX_LIMIT_SDK_GATHER_MS 20
 /* Events after which the published state is rebuilt whole, not patched. */
 #define VX_LIMIT_SDK_INCREMENTAL 2048
 #define VX_LIMIT_SDK_POLL_MS     1000 /* revision check (other writers) */

@@ -910,6 +910,7 @@ struct sdk_hub {
     size_t nsubs;          /* count */
     int64_t rebuilds;      /* counter */
     double last_build_sec; /* last rebuild's duration */
+    double last_build_end; /* monotonic time it ended */
     double last_beat;      /* monotonic time of the last heartbeat */
 };
 
@@ -1420,7 +1421,8 @@ static vx_status rebuild(sdk_hub *h, vx_error *err)
                              : rev,
                      err);
         h->rebuilds++;
-        h->last_build_sec = mono_sec() - t0;
+        h->last_build_end = mono_sec();
+        h->last_build_sec = h->last_build_end - t0;
         wake_all(h);
         pthread_mutex_unlock(&h->mu);
     }
@@ -1455,6 +1457,21 @@ static void *hub_main(void *arg)
         }
         if (h->stop)
             break;
+        /* Under a stream of writes, let them gather: the hub spends at most
+         * about a third of a core patching (a patch waits twice the last
+         * one's duration, at most VX_LIMIT_SDK_GATHER_MS). */
+        double gap = 2 * h->last_build_sec;
+        if (gap > VX_LIMIT_SDK_GATHER_MS / 1000.0)
+            gap = VX_LIMIT_SDK_GATHER_MS / 1000.0;
+        double since = mono_sec() - h->last_build_end;
+        if (since < gap) {
+            pthread_mutex_unlock(&h->mu);
+            struct timespec ts = {0, (long)((gap - since) * 1e9)};
+            nanosleep(&ts, NULL);
+            pthread_mutex_lock(&h->mu);
+            if (h->stop)
+                break;
+        }
         uint64_t ticket = h->asked;
         int64_t seen = h->revision;
         bool wanted = false;
