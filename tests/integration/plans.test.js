@@ -29,12 +29,12 @@ async function must(srv, method, path, body, status) {
 // requests split exactly by the rollout, errors at the given rates
 // (deterministic counts: the statistics are tested in the unit tests; this
 // test checks what the server does with their verdict).
-function batch(flag, percent, total, ctlRate, trtRate, id) {
+function batch(flag, percent, total, ctlRate, trtRate, id, at) {
   const t = Math.round((total * percent) / 100);
   const c = total - t;
   const metrics = [];
-  if (c > 0) metrics.push({ flag, enabled: false, requests: c, errors: Math.round(c * ctlRate), latencyMs: [100, 120, 150] });
-  if (t > 0) metrics.push({ flag, variant: 'on', enabled: true, requests: t, errors: Math.round(t * trtRate), latencyMs: [100, 121, 149] });
+  if (c > 0) metrics.push({ flag, at, enabled: false, requests: c, errors: Math.round(c * ctlRate), latencyMs: [100, 120, 150] });
+  if (t > 0) metrics.push({ flag, at, variant: 'on', enabled: true, requests: t, errors: Math.round(t * trtRate), latencyMs: [100, 121, 149] });
   return id ? { batchId: id, metrics } : { metrics };
 }
 
@@ -52,13 +52,17 @@ function rolloutOf(featureJson) {
 // `until(plan)` holds; returns the last plan seen.
 async function drive(srv, client, flag, { ctl = 0.01, trt = 0.01, total = 4000, until, timeoutMs = 30000 } = {}) {
   const deadline = Date.now() + timeoutMs;
+  let seen = new Date().toISOString();
   let p = await plan(srv, flag);
   while (Date.now() < deadline) {
     if (until ? until(p) : !['running', 'waiting-approval'].includes(p.state)) return p;
+    // The traffic was served at the percentage read at `seen`: its "at"
+    // puts it in that epoch even if the plan advanced meanwhile.
     const pct = p.plan.milestones[p.milestone].percent;
-    const r = await request(srv.url, 'POST', '/api/client/impact', { token: client, body: batch(flag, pct, total, ctl, trt) });
+    const r = await request(srv.url, 'POST', '/api/client/impact', { token: client, body: batch(flag, pct, total, ctl, trt, undefined, seen) });
     assert.equal(r.status, 202, show(r));
     await sleep(60);
+    seen = new Date().toISOString();
     p = await plan(srv, flag);
   }
   throw new Error(`plan of ${flag} did not finish: ${JSON.stringify({ state: p.state, milestone: p.milestone, last: p.last })}`);
