@@ -508,6 +508,23 @@ static vx_status sweep_batches(svc_ctx *c)
     return st;
 }
 
+/* Whether `project` is in the caller's comma-joined project list. */
+static bool project_allowed(const svc_principal *who, const char *project)
+{
+    const char *p = who->projects;
+    size_t n = project ? strlen(project) : 0;
+    if (strcmp(p, "*") == 0)
+        return true;
+    while (n && *p) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && memcmp(p, project, n) == 0)
+            return true;
+        p += len + (end ? 1 : 0);
+    }
+    return false;
+}
+
 static vx_status do_impact(svc_ctx *c)
 {
     const json_t *b = c->req->body;
@@ -558,13 +575,17 @@ static vx_status do_impact(svc_ctx *c)
     for (size_t i = 0; st == VX_OK && i < n; i++) {
         const json_t *m = json_array_get(ms, i);
         json_t *f = NULL;
-        /* Only flags that exist: a client cannot fill the database with
-         * made-up names (as for SDK usage). */
+        /* Only flags that exist in the token's projects: a client cannot
+         * fill the database with made-up names (as for SDK usage). */
         st = svc__get(c, STORE_FEATURE,
                       json_string_value(json_object_get(m, "flag")), &f);
+        bool mine =
+            st == VX_OK &&
+            project_allowed(c->who,
+                            json_string_value(json_object_get(f, "project")));
         json_decref(f);
-        if (st == VX_ENOTFOUND) {
-            st = VX_OK;
+        if (st == VX_ENOTFOUND || (st == VX_OK && !mine)) {
+            st = VX_OK; /* not this token's flag: skipped like unknown */
             continue;
         }
         if (st == VX_OK)
