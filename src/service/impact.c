@@ -508,12 +508,13 @@ static vx_status sweep_batches(svc_ctx *c)
     return st;
 }
 
-/* Whether `project` is in the caller's comma-joined project list. */
+/* Whether `project` is in the caller's comma-joined project list ("*",
+ * or empty for an in-process caller such as the gateway: every project). */
 static bool project_allowed(const svc_principal *who, const char *project)
 {
     const char *p = who->projects;
     size_t n = project ? strlen(project) : 0;
-    if (strcmp(p, "*") == 0)
+    if (strcmp(p, "*") == 0 || p[0] == '\0')
         return true;
     while (n && *p) {
         const char *end = strchr(p, ',');

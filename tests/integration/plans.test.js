@@ -238,8 +238,18 @@ test('a restart in the middle of a plan resumes it; manual pause, resume, skip',
     assert.match(shown, /advance at 60 % by init-admin: milestone skipped by hand/);
     assert.match(cli('plans', 'list'), /durable\s+production\s+completed\s+100/);
     assert.match(cli('plans', 'rollback', 'durable', '--env', 'production'), /rolled-back/);
-    assert.throws(() => cli('plans', 'resume', 'durable', '--env', 'production'), /not paused/);
     assert.equal(rolloutOf(await must(srv, 'GET', `${FEAT}/durable`, undefined, 200)).rollout, '0');
+    assert.throws(() => cli('plans', 'resume', 'durable', '--env', 'production'), /not paused/);
+    // `plans start` reads the plan from standard input; errors name the field.
+    const started2 = execFileSync(srv.bin, ['plans', 'start', 'durable', '--env', 'production', '--json', '--server', srv.url, '--token', admin],
+      { encoding: 'utf8', input: JSON.stringify({ preset: 'percentage-steps', minDurationSeconds: 3600 }) });
+    const sp = JSON.parse(started2);
+    assert.deepEqual(sp.plan.milestones.map((m) => m.percent), [1, 5, 10, 25, 50, 75, 100]);
+    assert.equal(sp.plan.milestones[2].minDurationSeconds, 3600);
+    assert.notEqual(sp.run, started.run, 'a new run');
+    assert.equal(rolloutOf(await must(srv, 'GET', `${FEAT}/durable`, undefined, 200)).rollout, '1');
+    assert.throws(() => execFileSync(srv.bin, ['plans', 'start', 'durable', '--env', 'production', '--server', srv.url, '--token', admin],
+      { encoding: 'utf8', input: '{"milestones":[{"percent":0}]}', stdio: ['pipe', 'pipe', 'pipe'] }), /\/milestones\/0\/percent/);
     await must(srv, 'DELETE', `${ENV('durable')}/release-plan`, undefined, 200);
     assert.equal((await srv.api('GET', `${ENV('durable')}/release-plan`)).status, 404);
   } finally {
