@@ -330,3 +330,62 @@ test('two servers on one database: one schedules; the lease moves when it dies',
     removeTempDir(a.dir);
   }
 });
+
+test('presets: canary by segments, user targeting, then everyone', async () => {
+  const client = clientSecret('default', 'production');
+  const srv = await startServer({ clientTokens: [client], env: TICK_ENV });
+  try {
+    const internal = await must(srv, 'POST', '/api/admin/segments', { name: 'internal', constraints: [{ contextName: 'email', operator: 'STR_ENDS_WITH', values: ['@example.com'] }] }, 201);
+    const beta = await must(srv, 'POST', '/api/admin/segments', { name: 'beta', constraints: [{ contextName: 'plan', operator: 'IN', values: ['beta'] }] }, 201);
+    for (const f of ['canary', 'targeted']) await must(srv, 'POST', FEAT, { name: f }, 201);
+    let r = await srv.api('PUT', `${ENV('canary')}/release-plan`, { body: { preset: 'canary', segments: [internal.id, 999] } });
+    assert.equal(r.status, 400, show(r));
+    assert.equal(r.json.details[0].path, '/segments/1');
+    r = await srv.api('PUT', `${ENV('canary')}/release-plan`, { body: { milestones: [{ percent: 10 }, { percent: 100, segments: [internal.id] }] } });
+    assert.equal(r.json.details[0].path, '/milestones/1');
+    r = await srv.api('PUT', `${ENV('canary')}/release-plan`, { body: { preset: 'rollercoaster' } });
+    assert.equal(r.json.details[0].path, '/preset');
+
+    const p0 = await must(srv, 'PUT', `${ENV('canary')}/release-plan`, {
+      preset: 'canary', segments: [internal.id, beta.id], minDurationSeconds: 0, minExposures: 300, metrics: [{ kind: 'error_rate' }],
+    }, 200);
+    assert.deepEqual(p0.plan.milestones.map((m) => [m.percent, m.segments || []]), [[100, [internal.id]], [100, [beta.id]], [100, []]]);
+    const strat = async (flag) => (await must(srv, 'GET', `${FEAT}/${flag}`, undefined, 200))
+      .environments.find((e) => e.name === 'production').strategies.find((x) => x.name === 'flexibleRollout');
+    let s = await strat('canary');
+    assert.deepEqual([s.parameters.rollout, s.segments], ['100', [internal.id]]);
+    // Audience stages have no expected split (no SRM check); they advance
+    // on exposures and guards like any milestone.
+    const audienceDrive = (flag) => drive(srv, client, flag, { until: (p) => p.state !== 'running' || !(p.plan.milestones[p.milestone].segments || p.plan.milestones[p.milestone].constraints) });
+    let p = await drive(srv, client, 'canary', { until: (x) => x.milestone >= 1 });
+    s = await strat('canary');
+    assert.deepEqual(s.segments, [beta.id]);
+    p = await audienceDrive('canary');
+    assert.equal(p.milestone, 2);
+    s = await strat('canary');
+    assert.deepEqual([s.parameters.rollout, s.segments, s.constraints], ['100', [], []]);
+    p = await drive(srv, client, 'canary');
+    assert.equal(p.state, 'completed');
+    const rings = await must(srv, 'PUT', `${ENV('canary')}/release-plan`, { preset: 'rings', segments: [internal.id, beta.id] }, 200);
+    assert.deepEqual(rings.plan.milestones.map((m) => (m.segments || ['everyone'])[0]), [internal.id, beta.id, 'everyone']);
+    assert.equal(rings.plan.milestones[0].minDurationSeconds, 600);
+
+    // User targeting: the listed users first, then everyone.
+    const t0 = await must(srv, 'PUT', `${ENV('targeted')}/release-plan`, { preset: 'targeting', userIds: ['u1', 'u2'], minDurationSeconds: 0 }, 200);
+    assert.equal(t0.plan.milestones.length, 2);
+    s = await strat('targeted');
+    assert.equal(s.constraints[0].contextName, 'userId');
+    assert.deepEqual(s.constraints[0].values, ['u1', 'u2']);
+    // The SDK document serves it to u1 only.
+    const doc = await request(srv.url, 'GET', '/api/client/features', { token: client });
+    const served = doc.json.features.find((f) => f.name === 'targeted');
+    assert.equal(served.strategies[0].constraints[0].operator, 'IN');
+    p = await drive(srv, client, 'targeted');
+    assert.equal(p.state, 'completed');
+    s = await strat('targeted');
+    assert.deepEqual(s.constraints, []);
+  } finally {
+    await srv.stop();
+    removeTempDir(srv.dir);
+  }
+});
