@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/alloc.h"
 #include "base/limits.h"
@@ -1115,6 +1116,10 @@ vx_status svc__op_SCHEDULE_CREATE(svc_ctx *c, json_t **out)
         else
             pct = json_integer_value(p);
     }
+    static const char *const reps[] = {"none", "daily", "weekdays"};
+    int rep = 0;
+    if (st == VX_OK)
+        st = opt_enum(c, b, "repeat", "/repeat", reps, 3, 0, &rep);
     int64_t n = 0;
     if (st == VX_OK)
         st = c->s->ops->doc_count(c->s->st, STORE_SCHEDULE, &n, c->err);
@@ -1132,6 +1137,8 @@ vx_status svc__op_SCHEDULE_CREATE(svc_ctx *c, json_t **out)
                             "action", acts[act], "createdBy", c->who->name);
     if (pct >= 0)
         json_object_set_new(doc, "percent", json_integer(pct));
+    if (rep > 0)
+        json_object_set_new(doc, "repeat", json_string(reps[rep]));
     st = svc__put(c, STORE_SCHEDULE, id, c->req->feature, doc);
     if (st == VX_OK)
         st = svc__audit(c, "scheduled-change-created", c->req->project,
@@ -1215,11 +1222,33 @@ static vx_status run_schedule(svc_ctx *c, const json_t *d)
     }
     json_decref(out);
     if (st == VX_OK)
-        st = svc__del(c, STORE_SCHEDULE,
-                      json_string_value(json_object_get(d, "id")));
-    if (st == VX_OK)
         st = svc__audit(c, "scheduled-change-applied", r.project, r.environment,
                         r.feature, d, NULL);
+    const char *rep = json_string_value(json_object_get(d, "repeat"));
+    if (st != VX_OK)
+        return st;
+    if (!rep)
+        return svc__del(c, STORE_SCHEDULE,
+                        json_string_value(json_object_get(d, "id")));
+    /* A recurring change (a window such as business hours is two of them)
+     * moves to its next occurrence after now, at the same time of day. */
+    int64_t next = json_integer_value(json_object_get(d, "atMs"));
+    bool weekdays = strcmp(rep, "weekdays") == 0;
+    for (int guard = 0; guard < 4000; guard++) {
+        next += 86400000LL;
+        time_t secs = (time_t)(next / 1000);
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        if (next > c->now_ms &&
+            !(weekdays && (tm.tm_wday == 0 || tm.tm_wday == 6)))
+            break;
+    }
+    json_t *upd = json_deep_copy(d);
+    json_object_set_new(upd, "atMs", json_integer(next));
+    json_object_set_new(upd, "at", svc__time_json(next));
+    st = svc__put(c, STORE_SCHEDULE,
+                  json_string_value(json_object_get(d, "id")), r.feature, upd);
+    json_decref(upd);
     return st;
 }
 
