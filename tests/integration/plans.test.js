@@ -299,6 +299,22 @@ test('a scheduled change fires at its time, audited; the stale report', async ()
     assert.equal(next.atMs, dailyAt + 86400000, 'the same time tomorrow');
     assert.equal((await allEvents(srv, 'type=scheduled-change-applied&feature=launch')).length, 2);
 
+    // A plan or a scheduled change whose flag is archived meanwhile: the
+    // plan pauses with its reason, the change is dropped, both audited.
+    await must(srv, 'POST', FEAT, { name: 'gone' }, 201);
+    await must(srv, 'PUT', `${ENV('gone')}/release-plan`, { milestones: [{ percent: 10 }, { percent: 100 }] }, 200);
+    await must(srv, 'POST', `${ENV('gone')}/scheduled-changes`, { at: new Date(Date.now() + 300).toISOString(), action: 'enable' }, 201);
+    await must(srv, 'DELETE', `${FEAT}/gone`, undefined, 200);
+    let goneTypes = [];
+    for (let i = 0; i < 50 && !(goneTypes.includes('scheduled-change-failed') && goneTypes.includes('release-plan-paused')); i++) {
+      await sleep(100);
+      goneTypes = (await allEvents(srv, 'feature=gone')).map((e) => e.type);
+    }
+    assert.ok(goneTypes.includes('scheduled-change-failed') && goneTypes.includes('release-plan-paused'), goneTypes.join(','));
+    const gp = (await must(srv, 'GET', '/api/admin/release-plans', undefined, 200)).plans.find((x) => x.feature === 'gone');
+    assert.equal(gp.state, 'paused');
+    assert.match(gp.pauseReason, /could not apply/);
+
     // Stale report: a flag fully on is reported once the window is 0 days.
     const rep = await must(srv, 'GET', '/api/admin/stale-report?fullDays=0&unseenDays=3650', undefined, 200);
     const row = rep.flags.find((x) => x.name === 'launch');
