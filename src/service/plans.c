@@ -876,11 +876,12 @@ vx_status svc__op_PLAN_ACTION(svc_ctx *c, json_t **out)
 /* ---- the guard's view of a plan ---------------------------------------- */
 
 typedef struct plan_view {
-    guard_plan plan;
-    guard_state state;
-    guard_counts ctl[VX_LIMIT_PLAN_EPOCHS]; /* per epoch with data */
-    guard_counts trt[VX_LIMIT_PLAN_EPOCHS];
-    guard_sketch *sk; /* [0] control, [1] treatment: 2 sketches */
+    guard_plan plan;                        /* parsed from the stored plan */
+    guard_state state;                      /* what guard_plan_decide reads */
+    guard_counts ctl[VX_LIMIT_PLAN_EPOCHS]; /* control per epoch with data */
+    guard_counts trt[VX_LIMIT_PLAN_EPOCHS]; /* treatment, same epochs */
+    guard_sketch *sk; /* [0] control, [1] treatment; NULL without a
+                         quantile metric */
 } plan_view;
 
 /* Sums the plan run's buckets into the guard state. */
@@ -1302,9 +1303,9 @@ static vx_status txn(service *s, int64_t now, vx_error *err, txn_fn fn,
 }
 
 typedef struct lease_arg {
-    const char *owner;
-    int64_t lease_ms;
-    bool leader;
+    const char *owner; /* who asks for the lease */
+    int64_t lease_ms;  /* how long it holds without renewal */
+    bool leader;       /* out: whether `owner` holds it */
     json_t *plans;     /* keys of live plans */
     json_t *schedules; /* due scheduled changes */
 } lease_arg;
@@ -1341,8 +1342,8 @@ static vx_status lease_step(svc_ctx *c, void *ud)
 }
 
 typedef struct plan_arg {
-    const char *key;
-    json_t *hooks;
+    const char *key; /* the plan's key, env|flag */
+    json_t *hooks;   /* webhook calls are appended here */
 } plan_arg;
 
 static vx_status plan_step(svc_ctx *c, void *ud)

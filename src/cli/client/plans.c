@@ -198,7 +198,7 @@ static int plans_list(cli_http *h, const cli_args *a)
     return rc;
 }
 
-#define ONE(name, verb, summary, fn)                                           \
+#define ONE(name, summary, fn)                                                 \
     {                                                                          \
         name, "NAME --env ENV [--project P]", summary, "NAME",                 \
             CLI_O_PROJECT | CLI_O_ENV, CLI_O_ENV, NULL, fn                     \
@@ -207,24 +207,21 @@ static int plans_list(cli_http *h, const cli_args *a)
 static const cli_command commands[] = {
     {"list", "", "Lists every release plan and where it stands.", NULL, 0, 0,
      NULL, plans_list},
-    ONE("show", "show",
+    ONE("show",
         "Shows a plan: state, milestone, the latest statistics and the\n"
         "decision log.",
         plans_show),
-    ONE("start", "start",
+    ONE("start",
         "Starts (or replaces) the plan of a flag in an environment; the plan\n"
         "JSON is read from standard input (docs/guard.md).",
         plans_start),
-    ONE("delete", "delete", "Deletes a plan (the flag keeps its rollout).",
-        plans_delete),
-    ONE("pause", "pause", "Pauses a running plan.", plans_pause),
-    ONE("resume", "resume", "Resumes a paused plan.", plans_resume),
-    ONE("skip", "skip", "Moves to the next milestone now.", plans_skip),
-    ONE("approve", "approve",
-        "Approves leaving the current milestone (approval mode).",
+    ONE("delete", "Deletes a plan (the flag keeps its rollout).", plans_delete),
+    ONE("pause", "Pauses a running plan.", plans_pause),
+    ONE("resume", "Resumes a paused plan.", plans_resume),
+    ONE("skip", "Moves to the next milestone now.", plans_skip),
+    ONE("approve", "Approves leaving the current milestone (approval mode).",
         plans_approve),
-    ONE("rollback", "rollback",
-        "Rolls back now, as the plan says (rollout 0 or disable).",
+    ONE("rollback", "Rolls back now, as the plan says (rollout 0 or disable).",
         plans_rollback),
 };
 
