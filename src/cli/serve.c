@@ -597,7 +597,7 @@ int cli_serve_main(int argc, char **argv)
         .log = log_line,
         .log_ud = NULL,
         .llm = llm,
-        .scheduler_interval_ms = (unsigned)sched_ms,
+        .plan_tick_ms = (unsigned)sched_ms,
     };
     if (server_start(&cfg, svc, &srv, &err) != VX_OK) {
         print_service_error("cannot start the server", &err);

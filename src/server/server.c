@@ -438,7 +438,7 @@ vx_status server_start(const server_config *cfg, service *svc, server **out,
     st = http_start(&hc, &h, &s->http, err);
     if (st != VX_OK)
         goto out;
-    st = server_scheduler_start(svc, cfg->scheduler_interval_ms, cfg->log,
+    st = server_scheduler_start(svc, cfg->plan_tick_ms, cfg->log,
                                 scheduler_changed, s, &s->scheduler);
     if (st != VX_OK) {
         vx__error_set(err, st, "", "cannot start the scheduler");

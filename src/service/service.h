@@ -248,7 +248,7 @@ vx_status svc_client_register(service *s, const svc_principal *who,
 vx_status svc_client_metrics(service *s, const svc_principal *who,
                              const json_t *body, vx_error *err);
 
-/* POST /api/client/impact (docs/guard.md, "Impact metrics"): records one
+/* POST /api/client/impact (docs/sdk-api.md): records one
  * batch of outcome measurements for `who`'s environment (client tokens;
  * the gateway calls it in-process with a principal for its environment).
  * Validated whole before anything is written (errors name the field, e.g.
