@@ -17,6 +17,7 @@ static void usage(FILE *out)
           "  migrate      apply pending database migrations\n"
           "  admin-token  create an admin API token offline and print it\n"
           "  flags        list, show, create, switch, roll out, archive flags\n"
+          "  plans        start, pause, approve, roll back release plans\n"
           "  tokens       create, list and revoke API tokens\n"
           "  events       show the audit log\n"
           "  advise       ask the advisor for targeting rules or a changelog\n"
@@ -45,6 +46,8 @@ static int dispatch(int argc, char **argv)
         return cli_admin_token_main(argc - 1, argv + 1);
     if (strcmp(cmd, "flags") == 0)
         return cli_flags_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "plans") == 0)
+        return cli_plans_main(argc - 1, argv + 1);
     if (strcmp(cmd, "tokens") == 0)
         return cli_tokens_main(argc - 1, argv + 1);
     if (strcmp(cmd, "events") == 0)

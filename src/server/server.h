@@ -44,6 +44,7 @@ typedef struct server_config {
     void *log_ud;                 /* passed to log */
     ai_llm *llm;                  /* the advisor's model, borrowed; NULL =
                                      the deterministic advisors only */
+    unsigned plan_tick_ms;        /* release-plan scheduler; 0 = default */
 } server_config;
 
 /* Starts listening. `svc` is borrowed and must outlive the server; the

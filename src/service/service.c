@@ -76,6 +76,12 @@ static const op_info OPS[SVC_OP_COUNT] = {
                                                             false)
                                                             OP(APPLICATION_LIST,
                                                                R, false)
+    /* clang-format off */
+    OP(PLAN_LIST, R, false) OP(PLAN_GET, R, false) OP(PLAN_PUT, E, true)
+    OP(PLAN_DELETE, E, true) OP(PLAN_ACTION, E, true)
+    OP(SCHEDULE_LIST, R, false) OP(SCHEDULE_CREATE, E, true)
+    OP(SCHEDULE_DELETE, E, true) OP(STALE_REPORT, R, false)
+/* clang-format on */
 #undef OP
 };
 #undef R
