@@ -1,27 +1,30 @@
-// Rollouts: release plans (docs/guard.md). Each plan's state and milestone
-// progress, the latest statistics per variant (with the guard's confidence
-// sequence), series over time when the API gives them, the guard's decision
-// log, and the buttons a person needs: pause, resume, approve, skip, roll
-// back (each confirmed in a dialog).
+// Rollouts: release plans (docs/guard.md). For each plan: its state and
+// milestone progress (time and exposures against the step's minimums), the
+// guard's latest statistics per metric (control, treatment, the difference
+// and its always-valid confidence sequence), charts over time built from
+// the decisions the guard recorded in the audit log (each carries the
+// statistics it was taken on) and from the plan's log (the rollout
+// percentage), the decision log, and Pause / Resume / Approve / Skip /
+// Roll back, each confirmed in a dialog. Nothing is invented: a chart with
+// no recorded point says so.
 //
-// The routes are in ROUTES below, in one place; docs/ui.md says which parts
-// were tested against the real API.
-import { api, enc } from '../api.js';
+// The routes are in ROUTES below, in one place.
+import { api, enc, envPath } from '../api.js';
 import { h, clear, badge, toast, confirmDialog, showErrors, loadError, timeEl, busy } from '../dom.js';
 import { lineChart, compact } from '../chart.js';
 
 export const ROUTES = {
   list: '/release-plans',
-  one: (id) => `/release-plans/${enc(id)}`,
-  action: (id, verb) => `/release-plans/${enc(id)}/${verb}`,
+  one: (p) => `${envPath(p.project, p.feature, p.environment)}/release-plan`,
+  action: (p, verb) => `${envPath(p.project, p.feature, p.environment)}/release-plan/${verb}`,
+  events: (p) => `/search/events?feature=${enc(p.feature)}&environment=${enc(p.environment)}&limit=200`,
 };
 
 const STATE_WORDS = {
-  running: ['running', 'ok'], active: ['running', 'ok'], paused: ['paused', 'warn'],
-  waiting_approval: ['waiting for approval', 'accent'], 'waiting-approval': ['waiting for approval', 'accent'],
-  rolled_back: ['rolled back', 'bad'], 'rolled-back': ['rolled back', 'bad'], rollback: ['rolled back', 'bad'],
-  complete: ['complete', 'ok'], completed: ['complete', 'ok'], draft: ['not started', ''],
+  running: ['running', 'ok'], paused: ['paused', 'warn'], 'waiting-approval': ['waiting for approval', 'accent'],
+  'rolled-back': ['rolled back', 'bad'], completed: ['complete', 'ok'],
 };
+const FINISHED = new Set(['rolled-back', 'completed']);
 
 const KIND_WORDS = {
   error_rate: 'Error rate', latency: 'Latency (geometric mean)', latency_mean: 'Latency (mean)',
@@ -29,13 +32,10 @@ const KIND_WORDS = {
 };
 
 const pct = (v) => (Number.isFinite(v) ? `${Math.round(v * 10000) / 100}%` : '—');
-const kindWords = (m) => {
-  const k = KIND_WORDS[m.kind] || m.kind || 'metric';
-  return m.kind === 'latency_quantile' && m.quantile ? `Latency p${Math.round(m.quantile * 1000) / 10}` : k;
-};
+const kindWords = (m) => (m.kind === 'latency_quantile' && m.quantile
+  ? `Latency p${Math.round(m.quantile * 1000) / 10}` : KIND_WORDS[m.kind] || m.kind || 'metric');
 const fmtFor = (kind) => (kind === 'error_rate' || kind === 'conversion' ? pct : compact);
-const stateOf = (p) => String(p.state || p.status || '').toLowerCase();
-const ms = (t) => (typeof t === 'number' ? (t < 1e12 ? t * 1000 : t) : Date.parse(t));
+const minutes = (s) => (s >= 3600 ? `${Math.round(s / 360) / 10} h` : `${Math.round(s / 60)} min`);
 
 export async function render(main, _params, query) {
   main.append(h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, 'Rollouts'),
@@ -44,97 +44,132 @@ export async function render(main, _params, query) {
   main.append(out);
   let plans;
   try {
-    const r = await api('GET', ROUTES.list);
-    plans = Array.isArray(r) ? r : (r.plans || r.releasePlans || []);
+    plans = (await api('GET', ROUTES.list)).plans || [];
   } catch (err) {
     if (err.status === 404 && err.body && err.body.message === 'no such route') {
       out.append(h('div', { class: 'notice', role: 'note' }, h('strong', {}, 'Release plans are not available on this server. '),
-        'This Vexil build has no release-plan API yet; the page shows plans once it does.'));
+        'This Vexil build has no release-plan API; the page shows plans once it does.'));
       return;
     }
     loadError(out, err);
     return;
   }
+  const only = query.get('feature');
+  if (only) plans = plans.filter((p) => p.feature === only);
   if (!plans.length) {
-    out.append(h('p', { class: 'panel empty' }, 'No release plan yet. A plan is created for a flag and an environment with the admin API or the CLI; it appears here with its progress.'));
+    out.append(h('p', { class: 'panel empty' }, 'No release plan yet. Create one for a flag and an environment with PUT …/environments/{env}/release-plan (docs/admin-api.md); it appears here with its progress.'));
     return;
   }
-  const only = query.get('plan');
+  // Running plans first, then the most recently changed.
+  plans.sort((a, b) => Number(FINISHED.has(a.state)) - Number(FINISHED.has(b.state)) || String(b.updatedAt).localeCompare(String(a.updatedAt)));
   for (const p of plans) {
-    if (only && String(p.id) !== only) continue;
-    const box = h('section', { class: 'panel', 'aria-label': `Release plan ${p.feature || p.flag || p.id}` });
+    const box = h('section', { class: 'panel', 'aria-label': `Release plan of ${p.feature} in ${p.environment}` });
     out.append(box);
     await drawPlan(box, p);
   }
 }
 
 async function drawPlan(box, summary) {
-  let p = summary;
+  let p;
+  let events = [];
   try {
-    const full = await api('GET', ROUTES.one(summary.id));
-    p = full.plan || full;
+    const [full, ev] = await Promise.all([api('GET', ROUTES.one(summary)), api('GET', ROUTES.events(summary)).catch(() => ({ events: [] }))]);
+    p = full;
+    events = (ev.events || []).filter((e) => String(e.type).startsWith('release-plan-') && (!p.startedAt || e.createdAt >= p.startedAt));
   } catch (err) {
     loadError(box, err);
     return;
   }
   clear(box);
-  const flag = p.feature || p.flag || p.featureName || '?';
-  const st = stateOf(p);
+  const cfg = p.plan || {};
+  const milestones = cfg.milestones || [];
+  const st = p.state || '';
   const [word, kind] = STATE_WORDS[st] || [st || 'unknown', ''];
-  const milestones = p.milestones || [];
-  const cur = Number.isInteger(p.currentMilestone) ? p.currentMilestone : (Number.isInteger(p.milestone) ? p.milestone : -1);
+  const cur = Number.isInteger(p.milestone) ? p.milestone : 0;
   const errors = h('div');
   box.append(h('div', { class: 'panel-head' },
-    h('h2', {}, h('a', { href: `/flags/${enc(p.project || 'default')}/${enc(flag)}`, 'data-link': true }, flag), ` in ${p.environment || '?'}`),
-    badge(word, kind), p.mode ? badge(p.mode === 'approval' ? 'needs approval at each step' : 'advances by itself') : null), errors);
+    h('h2', {}, h('a', { href: `/flags/${enc(p.project)}/${enc(p.feature)}`, 'data-link': true }, p.feature), ` in ${p.environment}`),
+    h('span', {}, badge(word, kind), ' ', badge(cfg.mode === 'approval' ? 'a person approves each step' : 'advances by itself'),
+      ' ', badge(`on regression: ${cfg.rollback === 'disable' ? 'turn off' : 'rollout to 0%'}`))), errors);
+  if (p.pauseReason && st === 'paused') box.append(h('p', {}, h('strong', {}, 'Paused: '), p.pauseReason, '.'));
 
-  // Milestones
+  // Milestones and progress in the current one.
   box.append(h('ol', { class: 'milestones', 'aria-label': 'Milestones' }, milestones.map((m, i) => {
-    const done = i < cur || st === 'complete' || st === 'completed';
-    const now = i === cur && !done;
+    const done = i < cur || st === 'completed';
+    const now = i === cur && !FINISHED.has(st);
     return h('li', { class: done ? 'done' : now ? 'current' : '', 'aria-current': now ? 'step' : null },
-      `${m.percent ?? m.rollout ?? '?'}%`, h('div', { class: 'small muted' },
-        done ? 'done' : now ? 'now' : (m.minDurationSeconds ? `≥ ${Math.round(m.minDurationSeconds / 60)} min` : 'next')));
+      `${m.percent}%`, h('div', { class: 'small muted' },
+        done ? 'done' : now ? 'now' : m.minDurationSeconds ? `at least ${minutes(m.minDurationSeconds)}` : 'next'));
   })));
-  if (p.milestoneStartedAt) box.append(h('p', { class: 'small muted' }, 'This step began ', timeEl(p.milestoneStartedAt), '.'));
-
-  // Latest statistics (the last decision's verdicts)
-  const last = p.latestDecision || p.statistics || p.lastDecision || null;
-  const verdicts = (last && (last.metrics || last.verdicts)) || [];
-  if (verdicts.length) {
-    box.append(h('h3', {}, 'Latest statistics'), h('div', { class: 'table-wrap' }, h('table', {},
-      h('thead', {}, h('tr', {}, ['Metric', 'Control', 'Treatment', 'Difference (95% sequence)', 'p (always valid)', 'Verdict'].map((x) => h('th', { scope: 'col' }, x)))),
-      h('tbody', {}, verdicts.map((v) => {
-        const f = fmtFor(v.kind);
-        return h('tr', {}, h('td', {}, kindWords(v)), h('td', { class: 'num' }, f(v.control)), h('td', { class: 'num' }, f(v.treatment)),
-          h('td', { class: 'num' }, Number.isFinite(v.diff) ? `${f(v.diff)} (${f(v.csLow)} – ${f(v.csHigh)})` : '—'),
-          h('td', { class: 'num' }, Number.isFinite(v.p) ? compact(v.p) : '—'),
-          h('td', {}, v.regression ? badge('worse', 'bad') : v.evaluated === false ? badge('not enough data') : badge('healthy', 'ok')));
-      })))));
+  const m = milestones[cur];
+  const last = p.last && !Array.isArray(p.last) ? p.last : null;
+  if (m && !FINISHED.has(st)) {
+    const elapsed = Math.max(0, (Date.now() - (p.milestoneStartedMs || Date.now())) / 1000);
+    const bits = [];
+    if (m.minDurationSeconds) {
+      bits.push(h('div', { class: 'field' }, h('span', {}, `Time in this step: ${minutes(elapsed)} of at least ${minutes(m.minDurationSeconds)}`),
+        h('progress', { max: m.minDurationSeconds, value: Math.min(elapsed, m.minDurationSeconds), 'aria-label': 'Time in this step' })));
+    }
+    if (m.minExposures) {
+      const seen = last && last.treatment ? last.treatment.requests || 0 : 0;
+      bits.push(h('div', { class: 'field' }, h('span', {}, `Treatment exposures: ${compact(seen)} of at least ${compact(m.minExposures)}`),
+        h('progress', { max: m.minExposures, value: Math.min(seen, m.minExposures), 'aria-label': 'Treatment exposures' })));
+    }
+    if (bits.length) box.append(h('div', { class: 'grid2' }, bits));
   }
 
-  // Series over time, one chart per metric, one line per variant, bands when given.
-  const series = p.series || (last && last.series) || null;
-  if (Array.isArray(series) && series.length) {
-    box.append(h('h3', {}, 'Over time'));
-    const byKind = new Map();
-    for (const s of series) {
-      const k = s.kind || s.metric;
-      if (!byKind.has(k)) byKind.set(k, []);
-      byKind.get(k).push(s);
-    }
-    for (const [k, list] of byKind) {
-      box.append(lineChart({
-        title: kindWords({ kind: k, quantile: list[0].quantile }),
-        fmt: fmtFor(k),
-        series: list.map((s, i) => ({
-          label: s.variant || s.arm || `series ${i + 1}`, cls: `c-${(s.variant === 'control' || s.arm === 'control') ? 1 : (i + 2) % 6}`,
-          points: (s.points || []).map((pt) => ({ t: ms(pt.t ?? pt.at ?? pt.time), v: pt.v ?? pt.value, lo: pt.lo ?? pt.low, hi: pt.hi ?? pt.high })),
-        })),
-      }));
-    }
+  // The latest statistics (the guard's last look).
+  const dec = last && last.decision;
+  if (dec && Array.isArray(dec.metrics) && dec.metrics.length) {
+    box.append(h('h3', {}, 'Latest statistics ', h('span', { class: 'muted small' }, 'at ', timeEl(last.at), ` · ${compact(last.control ? last.control.requests : 0)} control and ${compact(last.treatment ? last.treatment.requests : 0)} treatment requests`)),
+      h('div', { class: 'table-wrap' }, h('table', {},
+        h('thead', {}, h('tr', {}, ['Metric', 'Control', 'Treatment', 'Difference (always-valid interval)', 'Harm margin', 'p', 'Verdict'].map((x) => h('th', { scope: 'col' }, x)))),
+        h('tbody', {}, dec.metrics.map((v) => {
+          const f = fmtFor(v.kind);
+          return h('tr', {}, h('td', {}, kindWords(v)), h('td', { class: 'num' }, f(v.control)), h('td', { class: 'num' }, f(v.treatment)),
+            h('td', { class: 'num' }, Number.isFinite(v.diff) ? `${compact(v.diff)} (${compact(v.csLow)} – ${compact(v.csHigh)})` : '—'),
+            h('td', { class: 'num' }, Number.isFinite(v.margin) ? compact(v.margin) : '—'),
+            h('td', { class: 'num' }, Number.isFinite(v.p) ? compact(v.p) : '—'),
+            h('td', {}, v.regression ? badge('worse', 'bad') : v.evaluated ? badge('no harm shown', 'ok') : badge('not enough data')));
+        })))),
+      dec.srm && dec.srm.evaluated ? h('p', { class: 'small' }, dec.srm.mismatch ? badge('traffic split is off', 'bad') : badge('traffic split as expected', 'ok'),
+        ` sample-ratio check p = ${compact(dec.srm.p)}`) : null,
+      dec.reason ? h('p', { class: 'small muted' }, `The guard: ${dec.reason}`) : null);
   } else {
-    box.append(h('p', { class: 'small muted' }, 'No series over time from the API for this plan: the table above shows the latest figures.'));
+    box.append(h('p', { class: 'small muted' }, 'No statistics yet: the guard has not looked at this plan, or no metrics were reported.'));
+  }
+
+  // Charts over time.
+  box.append(h('h3', {}, 'Over time'));
+  const log = p.log || [];
+  const steps = log.filter((e) => Number.isFinite(e.percent)).map((e) => ({ t: Date.parse(e.at), v: e.percent }));
+  if (steps.length) {
+    steps.push({ t: Date.now(), v: steps[steps.length - 1].v });
+    box.append(lineChart({ title: 'Rollout (% of users on the new variant)', series: [{ label: 'rollout', cls: 'c-2', points: steps }], fmt: (v) => `${Math.round(v)}%`, yMin: 0 }));
+  }
+  const looks = events.filter((e) => e.data && e.data.statistics && Array.isArray(e.data.statistics.metrics))
+    .map((e) => ({ t: Date.parse(e.createdAt), metrics: e.data.statistics.metrics })).sort((a, b) => a.t - b.t);
+  if (dec && Array.isArray(dec.metrics) && last.at) looks.push({ t: Date.parse(last.at), metrics: dec.metrics });
+  const kinds = (cfg.metrics || []).map((x, i) => ({ ...x, i }));
+  if (!kinds.length) box.append(h('p', { class: 'small muted' }, 'This plan has no guard metrics: it advances on time and exposures only.'));
+  for (const k of kinds) {
+    const pts = looks.map((l) => ({ t: l.t, v: l.metrics[k.i] })).filter((x) => x.v && x.v.evaluated);
+    const f = fmtFor(k.kind);
+    if (!pts.length) {
+      box.append(h('p', { class: 'small muted' }, `${kindWords(k)}: no evaluated look yet.`));
+      continue;
+    }
+    box.append(h('div', { class: 'grid2' },
+      lineChart({
+        title: `${kindWords(k)} per variant`, fmt: f,
+        series: [{ label: 'control', cls: 'c-1', points: pts.map((x) => ({ t: x.t, v: x.v.control })) },
+          { label: 'treatment', cls: 'c-3', points: pts.map((x) => ({ t: x.t, v: x.v.treatment })) }],
+      }),
+      lineChart({
+        title: `${kindWords(k)}: treatment − control, with its confidence sequence`,
+        series: [{ label: 'difference', cls: 'c-2', points: pts.map((x) => ({ t: x.t, v: x.v.diff, lo: x.v.csLow, hi: x.v.csHigh })) },
+          { label: 'harm margin', cls: 'c-5', points: pts.map((x) => ({ t: x.t, v: x.v.margin })) }],
+      })));
   }
 
   // Buttons
@@ -142,38 +177,33 @@ async function drawPlan(box, summary) {
     type: 'button', class: danger ? 'danger' : '',
     onclick: async (e) => {
       const b = e.currentTarget;
-      const ok = await confirmDialog({ title: `${label} the rollout of ${flag}?`, text, confirm: label, danger });
+      const ok = await confirmDialog({ title: `${label}: the rollout of ${p.feature} in ${p.environment}?`, text, confirm: label, danger });
       if (!ok) { b.focus(); return; }
       await busy(b, async () => {
         try {
-          await api('POST', ROUTES.action(p.id, verb));
-          toast(`${flag}: ${label.toLowerCase()} done.`);
-          await drawPlan(box, p);
-        } catch (err) { showErrors(errors, err); }
+          await api('POST', ROUTES.action(p, verb));
+        } catch (err) { showErrors(errors, err); return; }
+        toast(`${p.feature} in ${p.environment}: ${label.toLowerCase()} done.`);
+        await drawPlan(box, p);
       });
     },
   }, label);
-  const running = !['complete', 'completed', 'rolled_back', 'rolled-back', 'rollback'].includes(st);
-  if (running) {
+  if (!FINISHED.has(st)) {
     const row = h('div', { class: 'actions' });
-    if (st === 'paused') row.append(act('resume', 'Resume', 'The plan continues from this step; the guard keeps watching.'));
-    else row.append(act('pause', 'Pause', 'The rollout stays at its current percentage until resumed. The guard still rolls back on a regression.'));
-    if (st === 'waiting_approval' || st === 'waiting-approval' || p.mode === 'approval') row.append(act('approve', 'Approve', 'The plan moves to the next step when its time and exposures are met.'));
-    row.append(act('skip', 'Skip', 'The plan moves to the next step now, without waiting for this one\'s time or exposures.'));
-    row.append(act('rollback', 'Roll back', `The rollout of ${flag} goes back as the plan says (0% or off), and the plan stops. An audit entry records it.`, true));
+    if (st === 'paused') row.append(act('resume', 'Resume', 'The plan continues from this step, and the traffic check starts over.'));
+    else row.append(act('pause', 'Pause', 'The rollout stays at its current percentage until resumed.'));
+    if (st === 'waiting-approval' || (cfg.mode === 'approval' && st === 'running')) row.append(act('approve', 'Approve', 'The plan may move to the next step once its time and exposures are met and the guard sees no harm.'));
+    row.append(act('skip', 'Skip this step', 'The plan moves to the next step now, without waiting for this one\'s time, exposures or statistics.'));
+    row.append(act('rollback', 'Roll back', `The plan stops and ${p.feature} goes back in ${p.environment} (${cfg.rollback === 'disable' ? 'turned off' : 'rollout to 0%'}). An audit entry records it.`, true));
     box.append(row);
   }
 
-  // Decision log
-  const log = p.decisions || p.decisionLog || p.log || [];
-  box.append(h('details', { open: log.length > 0 && log.length <= 10 }, h('summary', {}, `The guard's decisions (${log.length})`),
+  box.append(h('details', { open: log.length > 0 }, h('summary', {}, `The guard's decisions (${log.length})`),
     log.length ? h('div', { class: 'table-wrap' }, h('table', {},
-      h('thead', {}, h('tr', {}, ['When', 'Action', 'Step', 'Why'].map((x) => h('th', { scope: 'col' }, x)))),
-      h('tbody', {}, log.slice().reverse().map((d) => {
-        const dec = d.decision || d;
-        return h('tr', {}, h('td', {}, timeEl(d.at || d.createdAt || d.time)),
-          h('td', {}, badge(String(dec.action || d.type || '?').replace(/_/g, ' '), /rollback/.test(dec.action || '') ? 'bad' : /pause/.test(dec.action || '') ? 'warn' : '')),
-          h('td', { class: 'num' }, Number.isInteger(dec.milestone) ? String(dec.milestone + 1) : '—'),
-          h('td', {}, dec.reason || d.reason || '', d.by || d.createdBy ? h('div', { class: 'small muted' }, `by ${d.by || d.createdBy}`) : null));
-      })))) : h('p', { class: 'muted small' }, 'No decision yet.')));
+      h('thead', {}, h('tr', {}, ['When', 'Action', 'Step', 'Rollout', 'Why', 'By'].map((x) => h('th', { scope: 'col' }, x)))),
+      h('tbody', {}, log.slice().reverse().map((d) => h('tr', {}, h('td', {}, timeEl(d.at)),
+        h('td', {}, badge(String(d.action).replace(/-/g, ' '), /rollback/.test(d.action) ? 'bad' : /pause/.test(d.action) ? 'warn' : /advance|complete/.test(d.action) ? 'ok' : '')),
+        h('td', { class: 'num' }, Number.isInteger(d.milestone) ? String(d.milestone + 1) : '—'),
+        h('td', { class: 'num' }, Number.isFinite(d.percent) ? `${d.percent}%` : '—'),
+        h('td', {}, d.reason || ''), h('td', {}, d.by || '')))))) : h('p', { class: 'muted small' }, 'No decision yet.')));
 }
