@@ -116,10 +116,14 @@ export function lineChart({ title, series, height = 200, width = 720, fmt = comp
     g.append(svg('line', { x1: pad.l, x2: width - pad.r, y1: y(lo + v), y2: y(lo + v), class: 'grid' }),
       svg('text', { x: pad.l - 6, y: y(lo + v) + 4, 'text-anchor': 'end', class: 'tick' }, fmt(lo + v)));
   }
-  for (const tt of [t0, (t0 + t1) / 2, t1]) {
-    const d = new Date(tt);
-    g.append(svg('text', { x: x(tt), y: height - 6, 'text-anchor': tt === t0 ? 'start' : tt === t1 ? 'end' : 'middle', class: 'tick' },
-      d.toISOString().slice(5, 16).replace('T', ' ')));
+  // Short spans show seconds, long ones the date (UTC).
+  const label = (tt) => {
+    const iso = new Date(tt).toISOString();
+    return t1 - t0 < 3600000 ? iso.slice(11, 19) : iso.slice(5, 16).replace('T', ' ');
+  };
+  const ticks = pts.length > 1 && t1 - t0 > 1 ? [t0, (t0 + t1) / 2, t1] : [t0];
+  for (const tt of ticks) {
+    g.append(svg('text', { x: x(tt), y: height - 6, 'text-anchor': tt === t0 ? 'start' : tt === t1 ? 'end' : 'middle', class: 'tick' }, label(tt)));
   }
   series.forEach((s, k) => {
     const cls = s.cls || `c-${k % 6}`;

@@ -236,7 +236,7 @@ export async function render(main, _params, query) {
       });
       clOut.append(h('p', { class: 'small' }, ...advisorWords(r).map((x) => (typeof x === 'string' ? x.replace('Proposed', 'Drafted') : x)),
         ` · ${r.eventCount ?? 0} audit event${r.eventCount === 1 ? '' : 's'} read`),
-      r.modelError ? h('div', { class: 'notice' }, h('strong', {}, 'The model could not answer. '), `${r.modelError}. The deterministic advisor wrote this instead.`) : null,
+      r.modelError ? h('div', { class: 'notice' }, h('strong', {}, 'The model could not answer. '), `${r.modelError}. The deterministic advisor wrote this instead.`) : '',
       field('Changelog', area), h('div', { class: 'actions' }, copy));
     });
   });

@@ -35,6 +35,9 @@ const pct = (v) => (Number.isFinite(v) ? `${Math.round(v * 10000) / 100}%` : '�
 const kindWords = (m) => (m.kind === 'latency_quantile' && m.quantile
   ? `Latency p${Math.round(m.quantile * 1000) / 10}` : KIND_WORDS[m.kind] || m.kind || 'metric');
 const fmtFor = (kind) => (kind === 'error_rate' || kind === 'conversion' ? pct : compact);
+// Differences are on the test's scale: proportions for rates, the log of
+// the ratio for latencies (docs/guard.md).
+const diffFmt = (kind) => (kind === 'error_rate' || kind === 'conversion' ? (v) => (Number.isFinite(v) ? `${v > 0 ? '+' : ''}${Math.round(v * 10000) / 100} pt` : '—') : compact);
 const minutes = (s) => (s >= 3600 ? `${Math.round(s / 360) / 10} h` : `${Math.round(s / 60)} min`);
 
 export async function render(main, _params, query) {
@@ -99,7 +102,7 @@ async function drawPlan(box, summary) {
     const now = i === cur && !FINISHED.has(st);
     return h('li', { class: done ? 'done' : now ? 'current' : '', 'aria-current': now ? 'step' : null },
       `${m.percent}%`, h('div', { class: 'small muted' },
-        done ? 'done' : now ? 'now' : m.minDurationSeconds ? `at least ${minutes(m.minDurationSeconds)}` : 'next'));
+        done ? 'done' : now ? 'now' : FINISHED.has(st) ? 'not reached' : m.minDurationSeconds ? `at least ${minutes(m.minDurationSeconds)}` : 'next'));
   })));
   const m = milestones[cur];
   const last = p.last && !Array.isArray(p.last) ? p.last : null;
@@ -119,22 +122,32 @@ async function drawPlan(box, summary) {
   }
 
   // The latest statistics (the guard's last look).
-  const dec = last && last.decision;
+  const evaluated = (d) => d && Array.isArray(d.metrics) && d.metrics.some((v) => v.evaluated);
+  // The latest look that judged something: the last one, or else the last
+  // decision recorded with its statistics (a plan at 100 % has no control).
+  let dec = last && last.decision;
+  let decAt = last && last.at;
+  let counts = last ? ` · ${compact(last.control ? last.control.requests : 0)} control and ${compact(last.treatment ? last.treatment.requests : 0)} treatment requests` : '';
+  if (!evaluated(dec)) {
+    const ev = events.find((e) => e.data && evaluated(e.data.statistics));
+    if (ev) { dec = ev.data.statistics; decAt = ev.createdAt; counts = ` · recorded with the ${String(ev.type).replace('release-plan-', '')} decision`; }
+  }
   if (dec && Array.isArray(dec.metrics) && dec.metrics.length) {
-    box.append(h('h3', {}, 'Latest statistics ', h('span', { class: 'muted small' }, 'at ', timeEl(last.at), ` · ${compact(last.control ? last.control.requests : 0)} control and ${compact(last.treatment ? last.treatment.requests : 0)} treatment requests`)),
+    box.append(h('h3', {}, 'Latest statistics ', h('span', { class: 'muted small' }, 'at ', timeEl(decAt), counts)),
       h('div', { class: 'table-wrap' }, h('table', {},
         h('thead', {}, h('tr', {}, ['Metric', 'Control', 'Treatment', 'Difference (always-valid interval)', 'Harm margin', 'p', 'Verdict'].map((x) => h('th', { scope: 'col' }, x)))),
         h('tbody', {}, dec.metrics.map((v) => {
           const f = fmtFor(v.kind);
+          const d = diffFmt(v.kind);
           return h('tr', {}, h('td', {}, kindWords(v)), h('td', { class: 'num' }, f(v.control)), h('td', { class: 'num' }, f(v.treatment)),
-            h('td', { class: 'num' }, Number.isFinite(v.diff) ? `${compact(v.diff)} (${compact(v.csLow)} – ${compact(v.csHigh)})` : '—'),
-            h('td', { class: 'num' }, Number.isFinite(v.margin) ? compact(v.margin) : '—'),
+            h('td', { class: 'num' }, Number.isFinite(v.diff) ? `${d(v.diff)} (${d(v.csLow)} – ${d(v.csHigh)})` : '—'),
+            h('td', { class: 'num' }, Number.isFinite(v.margin) ? d(v.margin) : '—'),
             h('td', { class: 'num' }, Number.isFinite(v.p) ? compact(v.p) : '—'),
             h('td', {}, v.regression ? badge('worse', 'bad') : v.evaluated ? badge('no harm shown', 'ok') : badge('not enough data')));
         })))),
       dec.srm && dec.srm.evaluated ? h('p', { class: 'small' }, dec.srm.mismatch ? badge('traffic split is off', 'bad') : badge('traffic split as expected', 'ok'),
-        ` sample-ratio check p = ${compact(dec.srm.p)}`) : null,
-      dec.reason ? h('p', { class: 'small muted' }, `The guard: ${dec.reason}`) : null);
+        ` sample-ratio check p = ${compact(dec.srm.p)}`) : '',
+      dec.reason ? h('p', { class: 'small muted' }, `The guard: ${dec.reason}`) : '');
   } else {
     box.append(h('p', { class: 'small muted' }, 'No statistics yet: the guard has not looked at this plan, or no metrics were reported.'));
   }
@@ -143,13 +156,16 @@ async function drawPlan(box, summary) {
   box.append(h('h3', {}, 'Over time'));
   const log = p.log || [];
   const steps = log.filter((e) => Number.isFinite(e.percent)).map((e) => ({ t: Date.parse(e.at), v: e.percent }));
+  // A rolled-back plan exposes no one (rollout 0% or the flag turned off).
+  const rb = log.find((e) => e.action === 'rollback');
+  if (rb) steps.push({ t: Date.parse(rb.at), v: 0 });
   if (steps.length) {
-    steps.push({ t: Date.now(), v: steps[steps.length - 1].v });
+    steps.push({ t: Math.max(Date.now(), steps[steps.length - 1].t), v: steps[steps.length - 1].v });
     box.append(lineChart({ title: 'Rollout (% of users on the new variant)', series: [{ label: 'rollout', cls: 'c-2', points: steps }], fmt: (v) => `${Math.round(v)}%`, yMin: 0 }));
   }
   const looks = events.filter((e) => e.data && e.data.statistics && Array.isArray(e.data.statistics.metrics))
     .map((e) => ({ t: Date.parse(e.createdAt), metrics: e.data.statistics.metrics })).sort((a, b) => a.t - b.t);
-  if (dec && Array.isArray(dec.metrics) && last.at) looks.push({ t: Date.parse(last.at), metrics: dec.metrics });
+  if (last && evaluated(last.decision)) looks.push({ t: Date.parse(last.at), metrics: last.decision.metrics });
   const kinds = (cfg.metrics || []).map((x, i) => ({ ...x, i }));
   if (!kinds.length) box.append(h('p', { class: 'small muted' }, 'This plan has no guard metrics: it advances on time and exposures only.'));
   for (const k of kinds) {
@@ -161,12 +177,12 @@ async function drawPlan(box, summary) {
     }
     box.append(h('div', { class: 'grid2' },
       lineChart({
-        title: `${kindWords(k)} per variant`, fmt: f,
+        title: `${kindWords(k)} per variant`, fmt: f, width: 400, height: 220,
         series: [{ label: 'control', cls: 'c-1', points: pts.map((x) => ({ t: x.t, v: x.v.control })) },
           { label: 'treatment', cls: 'c-3', points: pts.map((x) => ({ t: x.t, v: x.v.treatment })) }],
       }),
       lineChart({
-        title: `${kindWords(k)}: treatment − control, with its confidence sequence`,
+        title: `${kindWords(k)}: treatment − control, with its confidence sequence`, width: 400, height: 220, fmt: diffFmt(k.kind),
         series: [{ label: 'difference', cls: 'c-2', points: pts.map((x) => ({ t: x.t, v: x.v.diff, lo: x.v.csLow, hi: x.v.csHigh })) },
           { label: 'harm margin', cls: 'c-5', points: pts.map((x) => ({ t: x.t, v: x.v.margin })) }],
       })));
@@ -200,7 +216,7 @@ async function drawPlan(box, summary) {
 
   box.append(h('details', { open: log.length > 0 }, h('summary', {}, `The guard's decisions (${log.length})`),
     log.length ? h('div', { class: 'table-wrap' }, h('table', {},
-      h('thead', {}, h('tr', {}, ['When', 'Action', 'Step', 'Rollout', 'Why', 'By'].map((x) => h('th', { scope: 'col' }, x)))),
+      h('thead', {}, h('tr', {}, ['When', 'Action', 'Step', 'Rollout then', 'Why', 'By'].map((x) => h('th', { scope: 'col' }, x)))),
       h('tbody', {}, log.slice().reverse().map((d) => h('tr', {}, h('td', {}, timeEl(d.at)),
         h('td', {}, badge(String(d.action).replace(/-/g, ' '), /rollback/.test(d.action) ? 'bad' : /pause/.test(d.action) ? 'warn' : /advance|complete/.test(d.action) ? 'ok' : '')),
         h('td', { class: 'num' }, Number.isInteger(d.milestone) ? String(d.milestone + 1) : '—'),
