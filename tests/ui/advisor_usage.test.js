@@ -162,8 +162,9 @@ test('a changelog is drafted from the audit log, ready to copy', async () => {
   const area = page.getByLabel('Changelog', { exact: true });
   await area.waitFor();
   const text = await area.inputValue();
-  assert.match(text, /^\d+ changes? to 1 flag between /);
-  assert.match(text, /- new-checkout: Created \(release\)/);
+  assert.match(text, /^2 changes to 1 flag between .* and now\./);
+  // The flag's creation and the strategy applied from the advisor above.
+  assert.match(text, /- new-checkout: Created \(release\); flexibleRollout strategy added in production \(rollout 10%, 3 constraints\)/);
   await page.getByText(/Drafted by the deterministic advisor/).waitFor();
   await checkPage('23-advisor-changelog');
 });

@@ -217,9 +217,8 @@ export async function render(main, _params, query) {
       if (from.value) body.from = new Date(from.value + 'Z').toISOString().replace(/\.\d+Z$/, 'Z');
       if (to.value) body.to = new Date(to.value + 'Z').toISOString().replace(/\.\d+Z$/, 'Z');
     } else {
-      const now = Date.now();
-      body.from = new Date(now - Number(period.value) * 3600000).toISOString().replace(/\.\d+Z$/, 'Z');
-      body.to = new Date(now).toISOString().replace(/\.\d+Z$/, 'Z');
+      // No "to": the server's now, so a change made this very second counts.
+      body.from = new Date(Date.now() - Number(period.value) * 3600000).toISOString().replace(/\.\d+Z$/, 'Z');
     }
     if (clProject.value) body.project = clProject.value;
     await busy(draft, async () => {
