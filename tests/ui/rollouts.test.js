@@ -178,6 +178,17 @@ test('a person rolls a plan back from the page; the flag goes to 0%', async () =
   const s = f.environments.find((e) => e.name === 'production').strategies.find((x) => x.name === 'flexibleRollout');
   assert.equal(s.parameters.rollout, '0');
   await screenshot(page, '32-rollouts');
+
+  // The flag page leads to its own plans only.
+  await page.goto(`${srv.url}/flags/default/banner-v2`);
+  await page.getByRole('heading', { level: 1, name: 'banner-v2' }).waitFor();
+  await page.getByRole('main').getByRole('link', { name: 'Rollouts', exact: true }).click();
+  await page.waitForURL(/\/rollouts\?feature=banner-v2$/);
+  await region('banner-v2').waitFor();
+  assert.equal(await page.getByRole('region', { name: /^Release plan of / }).count(), 1);
+  await page.getByRole('link', { name: 'All plans' }).click();
+  for (const f of ['checkout-v2', 'search-v2', 'banner-v2']) await region(f).waitFor();
+  assert.equal(await page.getByRole('region', { name: /^Release plan of / }).count(), 3);
 });
 
 test('no script error and no Content-Security-Policy violation on the way', () => {

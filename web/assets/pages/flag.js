@@ -86,6 +86,7 @@ export async function render(main, params, _query, ctx) {
             h('span', { class: 'muted small' }, ' created ', timeEl(flag.createdAt), ' · updated ', timeEl(flag.updatedAt)))),
         h('div', { class: 'row' },
           h('a', { class: 'button', href: `/advisor?project=${enc(project)}&flag=${enc(flag.name)}`, 'data-link': true }, 'Ask the advisor'),
+          h('a', { class: 'button', href: `/rollouts?feature=${enc(flag.name)}`, 'data-link': true }, 'Rollouts'),
           h('a', { class: 'button', href: `/audit?feature=${enc(flag.name)}`, 'data-link': true }, 'History'),
           staleBtn, archiveBtn)),
       h('div', { class: 'panel' }, descForm));

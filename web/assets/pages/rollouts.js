@@ -40,9 +40,12 @@ const fmtFor = (kind) => (kind === 'error_rate' || kind === 'conversion' ? pct :
 const diffFmt = (kind) => (kind === 'error_rate' || kind === 'conversion' ? (v) => (Number.isFinite(v) ? `${v > 0 ? '+' : ''}${Math.round(v * 10000) / 100} pt` : '—') : compact);
 const minutes = (s) => (s >= 3600 ? `${Math.round(s / 360) / 10} h` : `${Math.round(s / 60)} min`);
 
-export async function render(main, _params, query) {
+export async function render(main, _params, query, ctx) {
+  const only = query.get('feature');
+  const refresh = h('button', { type: 'button', onclick: () => ctx.navigate(location.pathname + location.search, { replace: true }) }, 'Refresh');
   main.append(h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, 'Rollouts'),
-    h('p', { class: 'muted' }, 'Release plans raise a flag\'s rollout step by step while the guard\'s metrics stay healthy, and roll back by themselves when a sound sequential test says the new variant is worse.'))));
+    h('p', { class: 'muted' }, 'Release plans raise a flag\'s rollout step by step while the guard\'s metrics stay healthy, and roll back by themselves when a sound sequential test says the new variant is worse.')),
+  h('div', { class: 'row' }, only ? h('a', { class: 'button', href: '/rollouts', 'data-link': true }, 'All plans') : '', refresh)));
   const out = h('div');
   main.append(out);
   let plans;
@@ -57,10 +60,9 @@ export async function render(main, _params, query) {
     loadError(out, err);
     return;
   }
-  const only = query.get('feature');
   if (only) plans = plans.filter((p) => p.feature === only);
   if (!plans.length) {
-    out.append(h('p', { class: 'panel empty' }, 'No release plan yet. Create one for a flag and an environment with PUT …/environments/{env}/release-plan (docs/admin-api.md); it appears here with its progress.'));
+    out.append(h('p', { class: 'panel empty' }, only ? `${only} has no release plan.` : 'No release plan yet.', ' Create one for a flag and an environment with PUT …/environments/{env}/release-plan (docs/admin-api.md); it appears here with its progress.'));
     return;
   }
   // Running plans first, then the most recently changed.
