@@ -111,7 +111,7 @@ static_assert(VX_LIMIT_HTTP_SEGMENTS <= 32, "route specificity fits 32 bits");
 #define VX_LIMIT_PLAN_EPOCHS        64     /* rollout epochs of one plan run */
 #define VX_LIMIT_SCHEDULES          1000   /* pending scheduled changes */
 #define VX_LIMIT_WEBHOOK_TIMEOUT_MS 5000   /* one webhook call */
-#define VX_LIMIT_LEASE_MS           15000  /* scheduler lease without renewal */
+#define VX_LIMIT_LEASE_MIN_MS       1000 /* scheduler lease: 3 ticks, >= this */
 /* ---- end guarded rollouts ---------------------------------------------- */
 /* ---- AI advisor (src/ai) ------------------------------------------------ */
 #define VX_LIMIT_LLM_RESPONSE_BYTES     ((size_t)1 << 20) /* one model answer */

@@ -1,7 +1,7 @@
 /* The release-plan scheduler thread (see scheduler.h). Each process has a
  * random owner id; the service's lease makes exactly one process on a
  * database run the plans, and another takes over when that one stops
- * renewing (VX_LIMIT_LEASE_MS). */
+ * renewing (three intervals). */
 #include "server/scheduler.h"
 
 #include <curl/curl.h>
@@ -94,9 +94,13 @@ static int64_t wall_ms(void)
 static void *loop(void *ud)
 {
     server_scheduler *s = ud;
-    int64_t lease_ms = VX_LIMIT_LEASE_MS;
-    if (lease_ms < 3 * (int64_t)s->interval_ms)
-        lease_ms = 3 * (int64_t)s->interval_ms;
+    /* Three missed ticks and another process takes over. A tick that
+     * overruns it (slow webhooks) at worst lets two processes tick for a
+     * while: each plan step re-reads the plan in its own transaction and
+     * the decision is deterministic, so nothing is applied twice. */
+    int64_t lease_ms = 3 * (int64_t)s->interval_ms;
+    if (lease_ms < VX_LIMIT_LEASE_MIN_MS)
+        lease_ms = VX_LIMIT_LEASE_MIN_MS;
     pthread_mutex_lock(&s->mu);
     while (!s->stop) {
         pthread_mutex_unlock(&s->mu);
@@ -171,6 +175,10 @@ void server_scheduler_stop(server_scheduler **sp)
     pthread_cond_signal(&s->cv);
     pthread_mutex_unlock(&s->mu);
     pthread_join(s->thread, NULL);
+    vx_error err;
+    memset(&err, 0, sizeof(err));
+    if (svc_scheduler_release(s->svc, s->owner, &err) != VX_OK)
+        note(s, "warn", "release plans", "lease", err.message);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     vx__free(s);

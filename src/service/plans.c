@@ -548,15 +548,22 @@ vx_status svc__op_PLAN_DELETE(svc_ctx *c, json_t **out)
 /* GET /api/admin/release-plans: every plan, without its log. */
 vx_status svc__op_PLAN_LIST(svc_ctx *c, json_t **out)
 {
-    json_t *all = NULL;
+    json_t *all = NULL, *lease = NULL;
     vx_status st = svc__list(c, STORE_PLAN, NULL, &all);
-    if (st != VX_OK)
+    if (st == VX_OK)
+        st = svc__get(c, STORE_LEASE, "scheduler", &lease);
+    if (st == VX_ENOTFOUND)
+        st = VX_OK;
+    if (st != VX_OK) {
+        json_decref(all);
         return st;
+    }
     size_t i;
     json_t *p;
     json_array_foreach (all, i, p)
         json_object_del(p, "log");
-    *out = json_pack("{so}", "plans", all);
+    *out = json_pack("{so so}", "plans", all, "scheduler",
+                     lease ? lease : json_null());
     return VX_OK;
 }
 
@@ -1246,6 +1253,24 @@ vx_status svc_scheduler_tick(service *s, const char *owner, int64_t now_ms,
     json_decref(la.plans);
     json_decref(la.schedules);
     return st;
+}
+
+static vx_status release_step(svc_ctx *c, void *ud)
+{
+    json_t *l = NULL;
+    vx_status st = svc__get(c, STORE_LEASE, "scheduler", &l);
+    if (st == VX_ENOTFOUND)
+        return VX_OK;
+    const char *holder = json_string_value(json_object_get(l, "owner"));
+    if (st == VX_OK && holder && strcmp(holder, (const char *)ud) == 0)
+        st = svc__del(c, STORE_LEASE, "scheduler");
+    json_decref(l);
+    return st;
+}
+
+vx_status svc_scheduler_release(service *s, const char *owner, vx_error *err)
+{
+    return txn(s, svc__wall_ms(), err, release_step, (void *)owner);
 }
 
 /* ---- flag hygiene -----------------------------------------------------------

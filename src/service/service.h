@@ -271,6 +271,10 @@ vx_status svc_scheduler_tick(service *s, const char *owner, int64_t now_ms,
                              int64_t lease_ms, bool *leader, json_t **hooks,
                              vx_error *err);
 
+/* Gives up the scheduler lease if `owner` holds it (a clean shutdown), so
+ * another process takes over at its next tick instead of at expiry. */
+vx_status svc_scheduler_release(service *s, const char *owner, vx_error *err);
+
 /* Counters for /metrics. */
 typedef struct svc_stats {
     int64_t flags_active;   /* not archived */

@@ -276,3 +276,33 @@ test('a scheduled change fires at its time, audited; the stale report', async ()
     removeTempDir(srv.dir);
   }
 });
+
+test('two servers on one database: one schedules; the lease moves when it dies', async () => {
+  const client = clientSecret('default', 'production');
+  const admin = adminSecret();
+  const a = await startServer({ adminTokens: [admin], clientTokens: [client], env: TICK_ENV });
+  let b;
+  try {
+    b = await startServer({ dbPath: a.dbPath, adminTokens: [admin], clientTokens: [client], env: TICK_ENV });
+    await sleep(300);
+    let l = await must(b, 'GET', '/api/admin/release-plans', undefined, 200);
+    assert.ok(l.scheduler && l.scheduler.owner.includes(`:${a.proc.pid}:`), JSON.stringify(l.scheduler));
+    await must(a, 'POST', FEAT, { name: 'shared' }, 201);
+    await must(a, 'PUT', `${ENV('shared')}/release-plan`, {
+      milestones: [{ percent: 20, minExposures: 500 }, { percent: 100 }], metrics: [{ kind: 'error_rate' }],
+    }, 200);
+    await a.kill9();
+    // B takes the lease over (three missed ticks, at least a second) and
+    // finishes the plan that A started.
+    const p = await drive(b, client, 'shared', { timeoutMs: 20000 });
+    assert.equal(p.state, 'completed');
+    l = await must(b, 'GET', '/api/admin/release-plans', undefined, 200);
+    assert.ok(l.scheduler.owner.includes(`:${b.proc.pid}:`), JSON.stringify(l.scheduler));
+    const adv = await allEvents(b, 'type=release-plan-advanced&feature=shared');
+    assert.equal(adv.length, 1, 'advanced exactly once');
+  } finally {
+    await a.stop();
+    if (b) await b.stop();
+    removeTempDir(a.dir);
+  }
+});
