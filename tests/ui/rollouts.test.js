@@ -110,6 +110,7 @@ test('a plan waiting for approval: pause, resume and approve from the page, then
   await openRollouts();
   const box = region('checkout-v2');
   await box.locator('.panel-head').getByText('waiting for approval', { exact: true }).waitFor();
+  await page.getByText(new RegExp(`Plans are checked by the scheduler of .*:${srv.proc.pid}:`)).waitFor();
   assert.equal(await box.getByRole('list', { name: 'Milestones' }).locator('[aria-current="step"]').innerText(), '10%\nnow');
   const stats = box.getByRole('table').first();
   assert.match(await stats.getByRole('row').filter({ hasText: 'Error rate' }).innerText(), /1%\s+1%.*no harm shown/s);

@@ -49,8 +49,11 @@ export async function render(main, _params, query, ctx) {
   const out = h('div');
   main.append(out);
   let plans;
+  let scheduler = null;
   try {
-    plans = (await api('GET', ROUTES.list)).plans || [];
+    const r = await api('GET', ROUTES.list);
+    plans = r.plans || [];
+    scheduler = r.scheduler || null;
   } catch (err) {
     if (err.status === 404 && err.body && err.body.message === 'no such route') {
       out.append(h('div', { class: 'notice', role: 'note' }, h('strong', {}, 'Release plans are not available on this server. '),
@@ -64,6 +67,16 @@ export async function render(main, _params, query, ctx) {
   if (!plans.length) {
     out.append(h('p', { class: 'panel empty' }, only ? `${only} has no release plan.` : 'No release plan yet.', ' Create one for a flag and an environment with PUT …/environments/{env}/release-plan (docs/admin-api.md); it appears here with its progress.'));
     return;
+  }
+  // Who checks the plans (the server holding the scheduler's lease).
+  const live = plans.some((p) => !FINISHED.has(p.state));
+  if (scheduler && scheduler.expiresMs > Date.now()) {
+    out.append(h('p', { class: 'small muted' }, `Plans are checked by the scheduler of ${scheduler.owner}; last check `,
+      timeEl(new Date(scheduler.renewedMs).toISOString()), '.'));
+  } else if (live) {
+    out.append(h('div', { class: 'notice', role: 'note' }, h('strong', {}, 'No scheduler is checking the plans. '),
+      scheduler ? ['The last one (', scheduler.owner, ') stopped renewing its lease at ', timeEl(new Date(scheduler.renewedMs).toISOString()), '. '] : '',
+      'Running plans neither advance nor roll back until a Vexil server runs its scheduler again.'));
   }
   // Running plans first, then the most recently changed.
   plans.sort((a, b) => Number(FINISHED.has(a.state)) - Number(FINISHED.has(b.state)) || String(b.updatedAt).localeCompare(String(a.updatedAt)));
