@@ -95,7 +95,7 @@ export function barChart({ title, labels, series, height = 180, width = 720, uni
     h('figcaption', {}, h('span', { class: 'chart-title' }, title), legend(series)));
 }
 
-// Lines over time: series[k] = {label, cls, points: [{t (ms), v, lo?, hi?}]}.
+// Lines over time: series[k] = {label, cls, step?, points: [{t (ms), v, lo?, hi?}]}.
 // lo/hi draw a shaded band (a confidence interval) around the line.
 // fmt formats a value for the axis and the tooltips.
 export function lineChart({ title, series, height = 200, width = 720, fmt = compact, yMin }) {
@@ -136,7 +136,10 @@ export function lineChart({ title, series, height = 200, width = 720, fmt = comp
     }
     const line = ps.filter((p) => Number.isFinite(p.v));
     if (line.length) {
-      g.append(svg('path', { d: line.map((p, i) => `${i ? 'L' : 'M'}${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join(''), class: `line ${cls}` }));
+      // s.step: the value holds until the next point (a rollout percentage).
+      const d = line.map((p, i) => (i === 0 ? `M${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`
+        : (s.step ? `L${x(p.t).toFixed(1)},${y(line[i - 1].v).toFixed(1)}` : '') + `L${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`)).join('');
+      g.append(svg('path', { d, class: `line ${cls}` }));
       for (const p of line) {
         g.append(svg('circle', { cx: x(p.t), cy: y(p.v), r: 2.5, class: cls },
           svg('title', {}, `${s.label} ${new Date(p.t).toISOString().slice(0, 16).replace('T', ' ')}: ${fmt(p.v)}` +

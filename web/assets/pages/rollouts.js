@@ -176,7 +176,7 @@ async function drawPlan(box, summary) {
   if (rb) steps.push({ t: Date.parse(rb.at), v: 0 });
   if (steps.length) {
     steps.push({ t: Math.max(Date.now(), steps[steps.length - 1].t), v: steps[steps.length - 1].v });
-    box.append(lineChart({ title: 'Rollout (% of users on the new variant)', series: [{ label: 'rollout', cls: 'c-2', points: steps }], fmt: (v) => `${Math.round(v * 10) / 10}%`, yMin: 0 }));
+    box.append(lineChart({ title: 'Rollout (% of users on the new variant)', series: [{ label: 'rollout', cls: 'c-2', step: true, points: steps }], fmt: (v) => `${Math.round(v * 10) / 10}%`, yMin: 0 }));
   }
   const looks = events.filter((e) => e.data && e.data.statistics && Array.isArray(e.data.statistics.metrics))
     .map((e) => ({ t: Date.parse(e.createdAt), metrics: e.data.statistics.metrics })).sort((a, b) => a.t - b.t);
