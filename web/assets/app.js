@@ -11,6 +11,9 @@ import { h, clear, field } from './dom.js';
 export const PAGES = [
   { path: '/flags', nav: 'Flags', module: 'flags', title: 'Flags' },
   { path: '/flags/:project/:name', module: 'flag', title: 'Flag', navParent: '/flags' },
+  { path: '/rollouts', nav: 'Rollouts', module: 'rollouts', title: 'Rollouts' },
+  { path: '/advisor', nav: 'Advisor', module: 'advisor', title: 'Advisor' },
+  { path: '/usage', nav: 'Usage', module: 'usage', title: 'Usage' },
   { path: '/stale', nav: 'Stale flags', module: 'stale', title: 'Stale flags' },
   { path: '/segments', nav: 'Segments', module: 'segments', title: 'Segments' },
   { path: '/projects', nav: 'Projects', module: 'projects', title: 'Projects' },

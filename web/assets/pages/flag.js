@@ -7,6 +7,7 @@ import {
   showErrors, clearErrors, loadError, timeEl,
 } from '../dom.js';
 import { constraintEditor, describeConstraint, CONTEXT_FIELDS } from '../constraints.js';
+import { summarize, usageFigure, totals } from './usage.js';
 
 const STRATEGIES = [
   ['flexibleRollout', 'Gradual rollout'],
@@ -30,7 +31,8 @@ export async function render(main, params, _query, ctx) {
   const depSection = h('section', { class: 'panel', 'aria-labelledby': 'h-deps' });
   const tagSection = h('section', { class: 'panel', 'aria-labelledby': 'h-tags' });
   const playSection = h('section', { class: 'panel', 'aria-labelledby': 'h-play' });
-  main.append(head, envSection, h('div', { class: 'grid2' }, depSection, tagSection), playSection);
+  const usageSection = h('section', { class: 'panel', 'aria-labelledby': 'h-usage' });
+  main.append(head, envSection, h('div', { class: 'grid2' }, depSection, tagSection), usageSection, playSection);
 
   async function load() {
     const [f, s, all] = await Promise.all([api('GET', base), api('GET', '/segments'), api('GET', '/features')]);
@@ -83,6 +85,8 @@ export async function render(main, params, _query, ctx) {
           h('p', {}, badge(flag.type, 'accent'), badge(`project ${flag.project}`), flag.stale ? badge('stale', 'warn') : null,
             h('span', { class: 'muted small' }, ' created ', timeEl(flag.createdAt), ' · updated ', timeEl(flag.updatedAt)))),
         h('div', { class: 'row' },
+          h('a', { class: 'button', href: `/advisor?project=${enc(project)}&flag=${enc(flag.name)}`, 'data-link': true }, 'Ask the advisor'),
+          h('a', { class: 'button', href: `/rollouts?feature=${enc(flag.name)}`, 'data-link': true }, 'Rollouts'),
           h('a', { class: 'button', href: `/audit?feature=${enc(flag.name)}`, 'data-link': true }, 'History'),
           staleBtn, archiveBtn)),
       h('div', { class: 'panel' }, descForm));
@@ -465,7 +469,29 @@ export async function render(main, params, _query, ctx) {
     }
   }
 
+  // --- usage: the last 24 hours of SDK metrics ---------------------------------
+
+  async function drawUsage() {
+    clear(usageSection);
+    usageSection.append(h('div', { class: 'panel-head' }, h('h2', { id: 'h-usage' }, 'Usage, last 24 hours'),
+      h('a', { href: `/usage?flag=${enc(name)}&hours=168`, 'data-link': true }, 'More on the usage page')));
+    try {
+      const r = await api('GET', `/client-metrics/features/${enc(name)}?hours=24`);
+      const sum = summarize(r.usage || [], 24);
+      if (sum.totalYes + sum.totalNo === 0) {
+        usageSection.append(h('p', { class: 'muted small' }, 'No SDK reported evaluating this flag in the last 24 hours.'));
+        return;
+      }
+      usageSection.append(totals(sum), usageFigure(sum, `${name}: evaluations per hour (UTC)`));
+    } catch (err) {
+      const box = h('div');
+      usageSection.append(box);
+      loadError(box, err);
+    }
+  }
+
   await load();
   draw();
   drawPlayground();
+  await drawUsage();
 }

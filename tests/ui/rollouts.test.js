@@ -1,0 +1,197 @@
+'use strict';
+// The rollouts page end to end: release plans on the real `vexil serve`
+// (scheduler every 100 ms) fed with synthetic impact metrics posted with a
+// client token to /api/client/impact, watched and steered from the browser:
+// a plan waiting for approval is paused, resumed and approved with the
+// buttons (each confirmed), then completes; a regressed plan shows the
+// guard's rollback with its statistics, charts and decision log; a person
+// rolls a third plan back by hand. Each step is checked in the admin API.
+// Screenshots go to build/ui-artifacts/.
+//
+//   tests/ui/run.sh tests/ui/rollouts.test.js
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { startServer, clientSecret, request, sleep, show } = require('../integration/server');
+const { launch, screenshot } = require('./browser');
+
+const FEAT = '/api/admin/projects/default/features';
+const ENV = (flag) => `${FEAT}/${flag}/environments/production`;
+const CLIENT = clientSecret('default', 'production');
+
+let srv;
+let browser;
+let page;
+const problems = [];
+
+async function must(method, path, body, status = 200) {
+  const r = await srv.api(method, path, body === undefined ? {} : { body });
+  assert.equal(r.status, status, `${method} ${path}: ${show(r)}`);
+  return r.json;
+}
+
+const plan = (flag) => must('GET', `${ENV(flag)}/release-plan`);
+
+// One batch of traffic at the plan's current percentage (exact counts).
+function batch(flag, percent, total, ctlRate, trtRate) {
+  const t = Math.round((total * percent) / 100);
+  const c = total - t;
+  const metrics = [];
+  if (c > 0) metrics.push({ flag, enabled: false, requests: c, errors: Math.round(c * ctlRate), latencyMs: [100, 120, 150] });
+  if (t > 0) metrics.push({ flag, variant: 'on', enabled: true, requests: t, errors: Math.round(t * trtRate), latencyMs: [100, 121, 149] });
+  return { metrics };
+}
+
+// Posts traffic until until(plan) holds; returns the plan.
+async function drive(flag, until, { ctl = 0.01, trt = 0.01, total = 4000, timeoutMs = 30000 } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let p = await plan(flag);
+  while (Date.now() < deadline) {
+    if (until(p)) return p;
+    if (['running', 'waiting-approval'].includes(p.state)) {
+      const pct = p.plan.milestones[p.milestone].percent;
+      const r = await request(srv.url, 'POST', '/api/client/impact', { token: CLIENT, body: batch(flag, pct, total, ctl, trt) });
+      assert.equal(r.status, 202, show(r));
+    }
+    await sleep(60);
+    p = await plan(flag);
+  }
+  throw new Error(`plan of ${flag}: ${JSON.stringify({ state: p.state, milestone: p.milestone, log: p.log })}`);
+}
+
+async function unlabelled() {
+  return page.evaluate(() => [...document.querySelectorAll('input, select, textarea, button, progress')]
+    .filter((el) => el.type !== 'hidden' && el.offsetParent !== null)
+    .filter((el) => !((el.labels && el.labels.length) || el.getAttribute('aria-label') ||
+      el.getAttribute('aria-labelledby') || (el.tagName === 'BUTTON' && el.textContent.trim())))
+    .map((el) => el.outerHTML.slice(0, 160)));
+}
+
+async function openRollouts() {
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Rollouts', exact: true }).click();
+  await page.getByRole('heading', { level: 1, name: 'Rollouts' }).waitFor();
+}
+
+const region = (flag) => page.getByRole('region', { name: `Release plan of ${flag} in production` });
+
+async function press(flag, button, confirmLabel) {
+  await region(flag).getByRole('button', { name: button, exact: true }).click();
+  const dlg = page.getByRole('dialog', { name: new RegExp(`the rollout of ${flag} in production\\?`) });
+  await dlg.getByRole('button', { name: confirmLabel || button, exact: true }).click();
+  await dlg.waitFor({ state: 'detached' });
+}
+
+test.before(async () => {
+  srv = await startServer({ clientTokens: [CLIENT], env: { VEXIL_SCHEDULER_INTERVAL_MS: '100' } });
+  browser = await launch();
+  page = browser.page;
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (/Content Security Policy|Refused to/i.test(m.text())) problems.push(`CSP: ${m.text()}`);
+  });
+  for (const f of ['checkout-v2', 'search-v2', 'banner-v2']) await must('POST', FEAT, { name: f }, 201);
+  await page.goto(srv.url + '/signin');
+  await page.getByLabel('Admin token').fill(srv.adminToken);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { level: 1, name: 'Flags' }).waitFor();
+});
+
+test.after(async () => {
+  if (browser) await browser.close();
+  if (srv) await srv.stop();
+});
+
+test('a plan waiting for approval: pause, resume and approve from the page, then it completes', async () => {
+  await must('PUT', `${ENV('checkout-v2')}/release-plan`, {
+    milestones: [{ percent: 10, minExposures: 200 }, { percent: 100 }],
+    metrics: [{ kind: 'error_rate' }, { kind: 'latency', tolerance: 0.2 }], mode: 'approval',
+  });
+  await drive('checkout-v2', (p) => p.state === 'waiting-approval');
+  await openRollouts();
+  const box = region('checkout-v2');
+  await box.locator('.panel-head').getByText('waiting for approval', { exact: true }).waitFor();
+  await page.getByText(new RegExp(`Plans are checked by the scheduler of .*:${srv.proc.pid}:`)).waitFor();
+  assert.equal(await box.getByRole('list', { name: 'Milestones' }).locator('[aria-current="step"]').innerText(), '10%\nnow');
+  const stats = box.getByRole('table').first();
+  assert.match(await stats.getByRole('row').filter({ hasText: 'Error rate' }).innerText(), /1%\s+1%.*no harm shown/s);
+  await box.getByRole('img', { name: /Rollout \(% of users on the new variant\): rollout last 10%/ }).waitFor();
+  await box.getByRole('img', { name: /Error rate per variant/ }).waitFor();
+  assert.deepEqual(await unlabelled(), [], 'controls without a label');
+  await screenshot(page, '30-rollouts-waiting');
+
+  await press('checkout-v2', 'Pause');
+  await box.locator('.panel-head').getByText('paused', { exact: true }).waitFor();
+  assert.equal((await plan('checkout-v2')).state, 'paused');
+  await press('checkout-v2', 'Resume');
+  await box.getByRole('button', { name: 'Pause', exact: true }).waitFor();
+  assert.notEqual((await plan('checkout-v2')).state, 'paused');
+
+  // Cancelling the approval changes nothing.
+  await box.getByRole('button', { name: 'Approve', exact: true }).click();
+  const dlg = page.getByRole('dialog', { name: /Approve: the rollout of checkout-v2/ });
+  await dlg.getByRole('button', { name: 'Cancel' }).click();
+  await dlg.waitFor({ state: 'detached' });
+  assert.equal((await plan('checkout-v2')).approved, false);
+
+  await press('checkout-v2', 'Approve');
+  const done = await drive('checkout-v2', (p) => p.state === 'completed');
+  const by = done.log.filter((e) => ['pause', 'resume', 'approve'].includes(e.action)).map((e) => e.action);
+  assert.deepEqual(by, ['pause', 'resume', 'approve']);
+  await openRollouts();
+  await box.locator('.panel-head').getByText('complete', { exact: true }).waitFor();
+  assert.equal(await box.getByRole('button', { name: 'Roll back' }).count(), 0, 'no actions on a finished plan');
+  assert.doesNotMatch(await box.innerText(), /\bnull\b|\bundefined\b|NaN/);
+  const log = await box.locator('details').innerText();
+  assert.match(log, /approve\s+1\s+10%\s+approved by hand/);
+  assert.match(log, /complete/);
+});
+
+test('a regression is rolled back by the guard; the page shows why, with its statistics over time', async () => {
+  await must('PUT', `${ENV('search-v2')}/release-plan`, {
+    milestones: [{ percent: 5, minExposures: 20000 }, { percent: 25 }, { percent: 100 }],
+    metrics: [{ kind: 'error_rate' }], rollback: 'rollout-zero',
+  });
+  await drive('search-v2', (p) => p.state === 'rolled-back', { ctl: 0.01, trt: 0.02 });
+  await openRollouts();
+  const box = region('search-v2');
+  await box.locator('.panel-head').getByText('rolled back', { exact: true }).waitFor();
+  assert.match(await box.getByRole('row').filter({ hasText: 'Error rate' }).first().innerText(), /1%\s+2%.*worse/s);
+  const band = box.getByRole('img', { name: /Error rate: treatment − control, with its confidence sequence/ });
+  await band.waitFor();
+  assert.ok(await band.locator('circle').count() >= 1, 'at least one recorded look');
+  const log = await box.locator('details').innerText();
+  assert.match(log, /rollback\s+1\s+5%\s+a guard metric is significantly worse.*\s+scheduler/);
+  assert.match(await box.getByRole('img', { name: /^Rollout/ }).getAttribute('aria-label'), /rollout last 0%/);
+  assert.equal(await box.getByRole('button', { name: 'Pause' }).count(), 0);
+  await screenshot(page, '31-rollouts-rolled-back');
+});
+
+test('a person rolls a plan back from the page; the flag goes to 0%', async () => {
+  await must('PUT', `${ENV('banner-v2')}/release-plan`, { milestones: [{ percent: 20, minDurationSeconds: 3600 }, { percent: 100 }] });
+  await openRollouts();
+  const box = region('banner-v2');
+  await box.getByText('Time in this step:', { exact: false }).waitFor();
+  await press('banner-v2', 'Roll back');
+  await box.locator('.panel-head').getByText('rolled back', { exact: true }).waitFor();
+  const p = await plan('banner-v2');
+  assert.equal(p.state, 'rolled-back');
+  const f = await must('GET', `${FEAT}/banner-v2`);
+  const s = f.environments.find((e) => e.name === 'production').strategies.find((x) => x.name === 'flexibleRollout');
+  assert.equal(s.parameters.rollout, '0');
+  await screenshot(page, '32-rollouts');
+
+  // The flag page leads to its own plans only.
+  await page.goto(`${srv.url}/flags/default/banner-v2`);
+  await page.getByRole('heading', { level: 1, name: 'banner-v2' }).waitFor();
+  await page.getByRole('main').getByRole('link', { name: 'Rollouts', exact: true }).click();
+  await page.waitForURL(/\/rollouts\?feature=banner-v2$/);
+  await region('banner-v2').waitFor();
+  assert.equal(await page.getByRole('region', { name: /^Release plan of / }).count(), 1);
+  await page.getByRole('link', { name: 'All plans' }).click();
+  for (const f of ['checkout-v2', 'search-v2', 'banner-v2']) await region(f).waitFor();
+  assert.equal(await page.getByRole('region', { name: /^Release plan of / }).count(), 3);
+});
+
+test('no script error and no Content-Security-Policy violation on the way', () => {
+  assert.deepEqual(problems, []);
+});
