@@ -19,12 +19,14 @@
 #include "base/alloc.h"
 #include "base/error.h"
 #include "base/limits.h"
+#include "server/seen.h"
 
 #define PREFIX "/api/admin/advisor/"
 
 struct advisor_api {
     service *svc;          /* borrowed */
     ai_llm *llm;           /* borrowed, may be NULL */
+    server_seen *seen;     /* borrowed, may be NULL: recent SDK contexts */
     unsigned max_inflight; /* concurrent model calls allowed */
     atomic_uint inflight;  /* model calls running now */
     pthread_mutex_t mu;    /* guards the three fields below */
@@ -55,6 +57,7 @@ vx_status advisor_api_new(service *svc, ai_llm *llm, unsigned max_inflight,
         return VX_ENOMEM;
     a->svc = svc;
     a->llm = llm;
+    a->seen = NULL;
     a->max_inflight = max_inflight ? max_inflight : 1;
     atomic_init(&a->inflight, 0);
     pthread_mutex_init(&a->mu, NULL);
@@ -63,6 +66,11 @@ vx_status advisor_api_new(service *svc, ai_llm *llm, unsigned max_inflight,
     a->stopping = false;
     *out = a;
     return VX_OK;
+}
+
+void advisor_api_set_seen(advisor_api *a, server_seen *seen)
+{
+    a->seen = seen;
 }
 
 void advisor_api_stop(advisor_api *a)
@@ -294,11 +302,80 @@ static void reply_advice_error(http_req *r, vx_status st, const vx_error *err)
         http_reply_error(r, st, err);
 }
 
+/* Appends `text` to the answer's "warnings". */
+static void warn(json_t *answer, const char *text)
+{
+    json_t *w = json_object_get(answer, "warnings");
+    if (!json_is_array(w)) {
+        w = json_array();
+        json_object_set_new(answer, "warnings", w);
+    }
+    json_array_append_new(w, json_string(text));
+}
+
+/* Checks a proposed (validated) strategy against what SDKs actually sent:
+ * "unseenFields" lists constraint fields no recent context carried, and
+ * "dryRun" counts the recent contexts it would match, evaluated by
+ * libvexil on a one-flag snapshot. Nothing here reaches a prompt. */
+static void check_seen(advisor_api *a, const char *project, const char *env,
+                       const json_t *seen, const json_t *strategy,
+                       json_t *answer)
+{
+    json_t *unseen = json_array(), *doc = NULL;
+    vx_snapshot *snap = NULL;
+    char *text = NULL;
+    size_t i, j, matched = 0, total = 0;
+    const json_t *c, *s;
+    json_array_foreach (json_object_get(strategy, "constraints"), i, c) {
+        const char *name = json_string_value(json_object_get(c, "contextName"));
+        bool found = false;
+        json_array_foreach (seen, j, s) {
+            if (name && strcmp(json_string_value(s), name) == 0)
+                found = true;
+        }
+        if (name && !found)
+            add_field(unseen, name);
+    }
+    json_array_foreach (unseen, i, c) {
+        char msg[200];
+        snprintf(msg, sizeof(msg),
+                 "no recently seen context carried the field '%.100s'",
+                 json_string_value(c));
+        warn(answer, msg);
+    }
+    json_object_set(answer, "unseenFields", unseen);
+    doc = json_pack("{si s[{ss ss sb so}] s[]}", "version", 2, "features",
+                    "name", "advisor-dry-run", "type", "release", "enabled", 1,
+                    "strategies", json_pack("[O]", strategy), "segments");
+    if (doc)
+        text = json_dumps(doc, JSON_COMPACT);
+    vx_error err;
+    memset(&err, 0, sizeof(err));
+    if (!text ||
+        vx_snapshot_load(text, strlen(text), NULL, &snap, &err) != VX_OK) {
+        warn(answer, "the dry run could not compile the proposal");
+        goto out;
+    }
+    server_seen_dry_run(a->seen, project, env, snap, &matched, &total);
+    json_object_set_new(
+        answer, "dryRun",
+        json_pack("{sI sI ss}", "contexts", (json_int_t)total, "matched",
+                  (json_int_t)matched, "note",
+                  "evaluated over the contexts recently seen by the "
+                  "frontend API and OFREP in this environment (kept in "
+                  "memory only)"));
+out:
+    vx_snapshot_unref(snap);
+    free(text);
+    json_decref(doc);
+    json_decref(unseen);
+}
+
 static void targeting(advisor_api *a, const svc_principal *who, http_req *r,
                       const json_t *body, bool use_model, vx_error *err)
 {
     json_t *proj = NULL, *envs = NULL, *feature = NULL, *fields = NULL,
-           *segments = NULL, *answer = NULL, *input = NULL;
+           *segments = NULL, *answer = NULL, *input = NULL, *seen = NULL;
     const char *project, *env, *sentence, *flag;
     vx_status st = opt_str(body, "project", "default", 100, &project, err);
     if (st == VX_OK)
@@ -362,6 +439,10 @@ static void targeting(advisor_api *a, const svc_principal *who, http_req *r,
         add_field(fields, STANDARD_FIELDS[i]);
     collect_fields(fields, features);
     collect_fields(fields, segments);
+    seen = json_array();
+    server_seen_fields(a->seen, project, env, seen);
+    json_array_foreach (seen, i, f)
+        add_field(fields, json_string_value(f));
     json_decref(features);
     json_array_foreach (extra, i, f)
         add_field(fields, json_string_value(f));
@@ -374,6 +455,7 @@ static void targeting(advisor_api *a, const svc_principal *who, http_req *r,
         goto out;
     }
     json_t *strategy = json_object_get(answer, "strategy");
+    check_seen(a, project, env, seen, strategy, answer);
     if (!flag) /* the strategy POST fills in the flag's own groupId */
         json_object_del(json_object_get(strategy, "parameters"), "groupId");
     char apply[400];
@@ -385,8 +467,9 @@ static void targeting(advisor_api *a, const svc_principal *who, http_req *r,
                                   "note",
                                   "a proposal: nothing was changed; a person "
                                   "applies it with this request"));
-    input = json_pack("{ss ss ss sO}", "sentence", sentence, "project", project,
-                      "environment", env, "contextFields", fields);
+    input = json_pack("{ss ss ss sO sO}", "sentence", sentence, "project",
+                      project, "environment", env, "contextFields", fields,
+                      "seenFields", seen);
     if (input && flag)
         json_object_set_new(input, "flag", json_string(flag));
     st = input ? record(a, who, "targeting", project, env, input, answer, err)
@@ -404,6 +487,7 @@ out:
     json_decref(segments);
     json_decref(answer);
     json_decref(input);
+    json_decref(seen);
 }
 
 static void changelog(advisor_api *a, const svc_principal *who, http_req *r,

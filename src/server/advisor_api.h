@@ -26,6 +26,11 @@ typedef struct advisor_api advisor_api;
  * only) and must outlive the API object. */
 vx_status advisor_api_new(service *svc, ai_llm *llm, unsigned max_inflight,
                           advisor_api **out);
+/* The recently seen contexts (seen.h, borrowed, must outlive `a`): the
+ * targeting advisor then knows the fields SDKs send and dry-runs its
+ * proposals over those contexts. */
+struct server_seen;
+void advisor_api_set_seen(advisor_api *a, struct server_seen *seen);
 /* Cancels model calls in flight and waits until every deferred request
  * has been answered; later requests get the deterministic advisor. Call
  * before the listener stops. Accepts NULL. */
