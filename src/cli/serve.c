@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ai/advisor.h"
 #include "cli.h"
 #include "server/server.h"
 #include "service/service.h"
@@ -38,6 +39,7 @@ enum {
     SET_LLM_TIMEOUT_MS,
     SET_LLM_PROTOCOL,
     SET_LLM_MAX_TOKENS,
+    SET_ADVISOR_AUTO_APPLY,
     NSETTINGS
 };
 
@@ -75,6 +77,8 @@ static const struct setting {
      "openai, ollama or auto (from the URL)"},
     {"llm-max-tokens", "VEXIL_LLM_MAX_TOKENS", "N",
      "the longest answer asked of the model, in tokens"},
+    {"advisor-auto-apply", "VEXIL_ADVISOR_AUTO_APPLY", "LIST",
+     "rollout advice applied without a person: none, hold, rollback"},
 };
 
 /* Settings as resolved, with where each came from. */
@@ -126,6 +130,7 @@ static const char *default_of(conf *c, int i)
         return c->defaults[i];
     case SET_LLM_PROTOCOL: return "auto";
     case SET_LLM_MAX_TOKENS: return "1024";
+    case SET_ADVISOR_AUTO_APPLY: return "none";
     default: return NULL;
     }
 }
@@ -547,6 +552,17 @@ int cli_serve_main(int argc, char **argv)
                    &ofrep_rate) ||
         !llm_setup(&c, &llm))
         goto out;
+    unsigned auto_apply = 0;
+    {
+        vx_error perr;
+        memset(&perr, 0, sizeof(perr));
+        if (ai_policy_parse(c.val[SET_ADVISOR_AUTO_APPLY], &auto_apply,
+                            &perr) != VX_OK) {
+            fprintf(stderr, "vexil: %s: %s\n", c.where[SET_ADVISOR_AUTO_APPLY],
+                    perr.message);
+            goto out;
+        }
+    }
 
     rc = CLI_EXIT_FAIL;
     svc_config sc = {
@@ -591,6 +607,7 @@ int cli_serve_main(int argc, char **argv)
         .log = log_line,
         .log_ud = NULL,
         .llm = llm,
+        .advisor_auto_apply = auto_apply,
     };
     if (server_start(&cfg, svc, &srv, &err) != VX_OK) {
         print_service_error("cannot start the server", &err);

@@ -24,15 +24,18 @@
 #define PREFIX "/api/admin/advisor/"
 
 struct advisor_api {
-    service *svc;          /* borrowed */
-    ai_llm *llm;           /* borrowed, may be NULL */
-    server_seen *seen;     /* borrowed, may be NULL: recent SDK contexts */
-    unsigned max_inflight; /* concurrent model calls allowed */
-    atomic_uint inflight;  /* model calls running now */
-    pthread_mutex_t mu;    /* guards the three fields below */
-    pthread_cond_t idle;   /* signalled when jobs drops to 0 */
-    unsigned jobs;         /* deferred requests whose thread runs */
-    bool stopping;         /* advisor_api_stop was called */
+    service *svc;      /* borrowed */
+    ai_llm *llm;       /* borrowed, may be NULL */
+    server_seen *seen; /* borrowed, may be NULL: recent SDK contexts */
+    unsigned policy;   /* AI_AUTO_* rollout advice applied unattended */
+    const ai_plan_ops *plan_ops; /* the plan API's hold/rollback; NULL
+                                    until release plans exist */
+    unsigned max_inflight;       /* concurrent model calls allowed */
+    atomic_uint inflight;        /* model calls running now */
+    pthread_mutex_t mu;          /* guards the three fields below */
+    pthread_cond_t idle;         /* signalled when jobs drops to 0 */
+    unsigned jobs;               /* deferred requests whose thread runs */
+    bool stopping;               /* advisor_api_stop was called */
 };
 
 /* A deferred request, in the request's arena (gone once resumed). */
@@ -58,6 +61,8 @@ vx_status advisor_api_new(service *svc, ai_llm *llm, unsigned max_inflight,
     a->svc = svc;
     a->llm = llm;
     a->seen = NULL;
+    a->policy = 0;
+    a->plan_ops = NULL;
     a->max_inflight = max_inflight ? max_inflight : 1;
     atomic_init(&a->inflight, 0);
     pthread_mutex_init(&a->mu, NULL);
@@ -71,6 +76,11 @@ vx_status advisor_api_new(service *svc, ai_llm *llm, unsigned max_inflight,
 void advisor_api_set_seen(advisor_api *a, server_seen *seen)
 {
     a->seen = seen;
+}
+
+void advisor_api_set_policy(advisor_api *a, unsigned policy)
+{
+    a->policy = policy;
 }
 
 void advisor_api_stop(advisor_api *a)
@@ -114,7 +124,9 @@ bool advisor_api_owns(const http_req *r)
 
 bool advisor_api_route(http_req *r)
 {
-    if (!path_eq(r, PREFIX "targeting") && !path_eq(r, PREFIX "changelog")) {
+    if (!path_eq(r, PREFIX "targeting") && !path_eq(r, PREFIX "changelog") &&
+        !path_eq(r, PREFIX "rollout") && !path_eq(r, PREFIX "plan") &&
+        !path_eq(r, PREFIX "incident")) {
         http_reply_problem(r, 404, "no such route", "", NULL);
         return false;
     }
@@ -569,6 +581,226 @@ out:
     json_decref(input);
 }
 
+/* ---- rollout analysis, release plans, incidents ---------------------------
+ */
+
+static vx_status rollout_fn(ai_llm *llm, const void *req, json_t **answer,
+                            vx_error *err)
+{
+    return ai_advise_rollout(llm, req, answer, err);
+}
+
+static vx_status plan_fn(ai_llm *llm, const void *req, json_t **answer,
+                         vx_error *err)
+{
+    return ai_advise_plan(llm, req, answer, err);
+}
+
+static vx_status incident_fn(ai_llm *llm, const void *req, json_t **answer,
+                             vx_error *err)
+{
+    return ai_advise_incident(llm, req, answer, err);
+}
+
+/* Prefixes an adapter error's path with the body member it came from. */
+static void under(vx_error *err, const char *member)
+{
+    char p[sizeof(err->path)];
+    snprintf(p, sizeof(p), "%s%s", member, err->path);
+    snprintf(err->path, sizeof(err->path), "%s", p);
+}
+
+/* POST rollout {status} or {flag, environment}: the plan status comes
+ * from the plan API (through the adapter) or, until this build has one,
+ * from the body, as the plan status GET answers it. */
+static void rollout(advisor_api *a, const svc_principal *who, http_req *r,
+                    const json_t *body, bool use_model, vx_error *err)
+{
+    json_t *status = NULL, *answer = NULL, *input = NULL;
+    const char *project;
+    vx_status st = opt_str(body, "project", NULL, 100, &project, err);
+    const json_t *given = json_object_get(body, "status");
+    if (st == VX_OK && !given) {
+        /* No plan API in this build: the status must be given. */
+        http_reply_problem(r, 400,
+                           "status is required: the release plan's status, "
+                           "as the plan status GET answers it",
+                           "/status", NULL);
+        goto out;
+    }
+    if (st == VX_OK) {
+        st = ai_plan_status_normalize(given, &status, err);
+        if (st != VX_OK)
+            under(err, "/status");
+    }
+    if (st != VX_OK) {
+        http_reply_error(r, st, err);
+        goto out;
+    }
+    st = advise(a, use_model, rollout_fn, status, &answer, err);
+    if (st != VX_OK) {
+        reply_advice_error(r, st, err);
+        goto out;
+    }
+    json_object_set_new(
+        answer, "autoApply",
+        ai_policy_apply(a->policy, answer, status, a->plan_ops, NULL));
+    input = json_pack("{sO}", "status", status);
+    st = input
+             ? record(a, who, "rollout", project,
+                      json_string_value(json_object_get(status, "environment")),
+                      input, answer, err)
+             : VX_ENOMEM;
+    if (st != VX_OK) {
+        http_reply_error(r, st, err);
+        goto out;
+    }
+    http_reply_json(r, 200, answer);
+out:
+    json_decref(status);
+    json_decref(answer);
+    json_decref(input);
+}
+
+/* POST plan {description, risk}: a release plan to approve. */
+static void plan(advisor_api *a, const svc_principal *who, http_req *r,
+                 const json_t *body, bool use_model, vx_error *err)
+{
+    json_t *answer = NULL, *input = NULL;
+    const char *desc = NULL, *risk = NULL, *project = NULL;
+    vx_status st = opt_str(body, "description", NULL,
+                           VX_LIMIT_AI_SENTENCE_BYTES, &desc, err);
+    if (st == VX_OK)
+        st = opt_str(body, "risk", "medium", 20, &risk, err);
+    if (st == VX_OK)
+        st = opt_str(body, "project", NULL, 100, &project, err);
+    ai_plan_req pr = {desc, risk};
+    if (st == VX_OK) /* bad input: the deterministic check names it */
+        st = ai_advise_plan(NULL, &pr, &answer, err);
+    json_decref(answer);
+    answer = NULL;
+    if (st == VX_OK)
+        st = advise(a, use_model, plan_fn, &pr, &answer, err);
+    if (st != VX_OK) {
+        if (st == VX_EINVAL || st == VX_ELIMIT)
+            http_reply_error(r, st, err);
+        else
+            reply_advice_error(r, st, err);
+        goto out;
+    }
+    json_object_set_new(answer, "apply",
+                        json_pack("{ss}", "note",
+                                  "a proposal: nothing was changed; a person "
+                                  "creates the release plan from it"));
+    input = json_pack("{ss ss}", "description", desc, "risk", risk);
+    st = input ? record(a, who, "plan", project, NULL, input, answer, err)
+               : VX_ENOMEM;
+    if (st != VX_OK) {
+        http_reply_error(r, st, err);
+        goto out;
+    }
+    http_reply_json(r, 200, answer);
+out:
+    json_decref(answer);
+    json_decref(input);
+}
+
+/* The audit event numbered `id`, newest first, at most
+ * VX_LIMIT_AI_EVENTS back. New reference or NULL (then `*st` says why). */
+static json_t *event_by_id(advisor_api *a, const svc_principal *who,
+                           json_int_t id, vx_status *st, vx_error *err)
+{
+    json_t *found = NULL;
+    *st = VX_OK;
+    for (int64_t offset = 0; !found && offset < VX_LIMIT_AI_EVENTS;) {
+        json_t *page = NULL;
+        char off[32];
+        snprintf(off, sizeof(off), "%lld", (long long)offset);
+        json_t *q = json_pack("{ss ss}", "offset", off, "limit", "1000");
+        *st = q ? call(a, who, SVC_OP_EVENT_SEARCH, NULL, q, &page, err)
+                : VX_ENOMEM;
+        json_decref(q);
+        if (*st != VX_OK)
+            return NULL;
+        const json_t *list = json_object_get(page, "events");
+        size_t i;
+        const json_t *e;
+        json_array_foreach (list, i, e) {
+            if (json_integer_value(json_object_get(e, "id")) == id) {
+                found = json_incref((json_t *)e);
+                break;
+            }
+        }
+        size_t got = json_array_size(list);
+        json_decref(page);
+        if (got == 0)
+            break;
+        offset += (int64_t)got;
+    }
+    if (!found)
+        *st = vx__error_set(err, VX_ENOTFOUND, "/eventId",
+                            "event %lld not found among the newest %d",
+                            (long long)id, VX_LIMIT_AI_EVENTS);
+    return found;
+}
+
+/* POST incident {eventId} or {event}: summarises a guard rollback. */
+static void incident(advisor_api *a, const svc_principal *who, http_req *r,
+                     const json_t *body, bool use_model, vx_error *err)
+{
+    json_t *event = NULL, *facts = NULL, *answer = NULL, *input = NULL;
+    vx_status st = VX_OK;
+    const json_t *id = json_object_get(body, "eventId");
+    const json_t *given = json_object_get(body, "event");
+    if (id && !json_is_integer(id))
+        st = vx__error_set(err, VX_EINVAL, "/eventId",
+                           "eventId must be an integer");
+    else if (id)
+        event = event_by_id(a, who, json_integer_value(id), &st, err);
+    else if (given)
+        event = json_incref((json_t *)given);
+    else
+        st = vx__error_set(err, VX_EINVAL, "/eventId",
+                           "eventId (or event) is required: the guard "
+                           "rollback's audit event");
+    if (st == VX_OK) {
+        st = ai_incident_facts(event, &facts, err);
+        /* facts' paths start with /event; an id names the event's id */
+        if (st != VX_OK && id)
+            snprintf(err->path, sizeof(err->path), "/eventId");
+    }
+    if (st != VX_OK) {
+        http_reply_error(r, st, err);
+        goto out;
+    }
+    st = advise(a, use_model, incident_fn, facts, &answer, err);
+    if (st != VX_OK) {
+        reply_advice_error(r, st, err);
+        goto out;
+    }
+    json_object_set(answer, "facts", facts);
+    input = json_pack("{sO sO}", "eventId",
+                      id ? (json_t *)id : json_object_get(event, "id"), "facts",
+                      facts);
+    if (input && json_is_null(json_object_get(input, "eventId")))
+        json_object_del(input, "eventId");
+    st = input
+             ? record(a, who, "incident", NULL,
+                      json_string_value(json_object_get(facts, "environment")),
+                      input, answer, err)
+             : VX_ENOMEM;
+    if (st != VX_OK) {
+        http_reply_error(r, st, err);
+        goto out;
+    }
+    http_reply_json(r, 200, answer);
+out:
+    json_decref(event);
+    json_decref(facts);
+    json_decref(answer);
+    json_decref(input);
+}
+
 /* Answers the request (its body was checked by advisor_api_handle). */
 static void dispatch(advisor_api *a, const svc_principal *who, http_req *r,
                      bool use_model)
@@ -578,6 +810,12 @@ static void dispatch(advisor_api *a, const svc_principal *who, http_req *r,
     const json_t *body = http_req_body(r);
     if (path_eq(r, PREFIX "targeting"))
         targeting(a, who, r, body, use_model, &err);
+    else if (path_eq(r, PREFIX "rollout"))
+        rollout(a, who, r, body, use_model, &err);
+    else if (path_eq(r, PREFIX "plan"))
+        plan(a, who, r, body, use_model, &err);
+    else if (path_eq(r, PREFIX "incident"))
+        incident(a, who, r, body, use_model, &err);
     else
         changelog(a, who, r, body, use_model, &err);
 }

@@ -2,6 +2,9 @@
  *   POST /api/admin/advisor/targeting  {project?, environment?, sentence,
  *                                       flag?, contextFields?}
  *   POST /api/admin/advisor/changelog  {from?, to?, project?}
+ *   POST /api/admin/advisor/rollout    {status, project?}
+ *   POST /api/admin/advisor/plan       {description, risk?, project?}
+ *   POST /api/admin/advisor/incident   {eventId} or {event}
  * Each answer is stored as an "advisor-recommendation" audit event with its
  * inputs and output, and is never applied: applying a proposed strategy is
  * the ordinary strategy POST, made by a person.
@@ -31,6 +34,9 @@ vx_status advisor_api_new(service *svc, ai_llm *llm, unsigned max_inflight,
  * proposals over those contexts. */
 struct server_seen;
 void advisor_api_set_seen(advisor_api *a, struct server_seen *seen);
+/* Which rollout recommendations (AI_AUTO_* of ai/advisor.h) may be applied
+ * without a person; 0 (the default) = none. */
+void advisor_api_set_policy(advisor_api *a, unsigned policy);
 /* Cancels model calls in flight and waits until every deferred request
  * has been answered; later requests get the deterministic advisor. Call
  * before the listener stops. Accepts NULL. */

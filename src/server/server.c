@@ -407,8 +407,10 @@ vx_status server_start(const server_config *cfg, service *svc, server **out,
     }
     s->sdk.seen = s->seen;
     st = advisor_api_new(svc, cfg->llm, VX_LIMIT_AI_INFLIGHT, &s->advisor);
-    if (st == VX_OK)
+    if (st == VX_OK) {
         advisor_api_set_seen(s->advisor, s->seen);
+        advisor_api_set_policy(s->advisor, cfg->advisor_auto_apply);
+    }
     if (st != VX_OK) {
         vx__error_set(err, st, "", "out of memory");
         goto out;

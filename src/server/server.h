@@ -44,6 +44,8 @@ typedef struct server_config {
     void *log_ud;                 /* passed to log */
     ai_llm *llm;                  /* the advisor's model, borrowed; NULL =
                                      the deterministic advisors only */
+    unsigned advisor_auto_apply;  /* AI_AUTO_* rollout advice applied
+                                     without a person; 0 = none */
 } server_config;
 
 /* Starts listening. `svc` is borrowed and must outlive the server; the
