@@ -114,7 +114,8 @@ json_t *ai_changelog_prompt_data(const ai_changelog_req *req,
 
 /* A plan status (what the plan status GET answers: the flag, environment,
  * state, current milestone, the plan's milestones and the latest guard
- * statistics, a decision report of src/guard/report.h) into
+ * statistics, a decision report of src/guard/report.h, at "last/decision"
+ * or "statistics") into
  *   {"flag","environment","state","milestone","percent","milestones":[%],
  *    "statistics": {"action","reason","elapsedSeconds","srm":{...},
  *                   "metrics":[{"kind","direction","tolerance","evaluated",
@@ -126,9 +127,10 @@ vx_status ai_plan_status_normalize(const json_t *status, json_t **out,
                                    vx_error *err);
 
 /* A release plan in the plan API's format
- *   {"milestones":[{"percent","minDurationSeconds"?,"minExposures"?}],
- *    "metrics":[{"kind","direction"?,"tolerance"?}], "mode"?:"approval"|
- *    "auto", "rollback"?:"zero"|"disable", "alpha"?}
+ *   {"milestones":[{"percent" (1-100, whole),"minDurationSeconds"?,
+ *    "minExposures"?}], "metrics":[{"kind","direction"?:"higher-is-worse"|
+ *    "lower-is-worse","tolerance"?}], "mode"?:"approval"|"auto",
+ *    "rollback"?:"rollout-zero"|"disable", "alpha"?}
  * into a guard_plan checked by guard_plan_validate (the guard's own rules).
  * `out` may be NULL (check only). Errors: VX_EINVAL with a JSON pointer. */
 struct guard_plan;

@@ -176,7 +176,13 @@ vx_status ai_plan_status_normalize(const json_t *status, json_t **out,
         goto out;
     }
     const json_t *stats = first_of(status, STATS_KEYS);
-    if (stats) {
+    const json_t *last =
+        json_object_get(json_object_get(status, "last"), "decision");
+    if (!stats && json_is_object(last)) {
+        st = report_copy(last, "/last/decision", &rep, err);
+        if (st != VX_OK)
+            goto out;
+    } else if (stats) {
         const char *k = NULL;
         for (const char *const *n = STATS_KEYS; *n; n++) {
             if (json_object_get(status, *n) == stats) {
@@ -263,12 +269,16 @@ vx_status ai_plan_from_json(const json_t *plan, guard_plan *out, vx_error *err)
     json_array_foreach (ms, i, m) {
         double pct = -1, dur = 0, exp = 0;
         snprintf(path, sizeof(path), "/milestones/%zu/percent", i);
-        if (!json_is_number(json_object_get(m, "percent")))
-            return vx__error_set(err, VX_EINVAL, path, "percent is required");
+        const json_t *pc = json_object_get(m, "percent");
+        if (!json_is_integer(pc) || json_integer_value(pc) < 1 ||
+            json_integer_value(pc) > 100)
+            return vx__error_set(err, VX_EINVAL, path,
+                                 "percent must be a whole number from 1 to "
+                                 "100");
         st = num_member(m, "percent", path, &pct, err);
-        snprintf(path, sizeof(path), "/milestones/%zu/minDuration", i);
+        snprintf(path, sizeof(path), "/milestones/%zu/minDurationSeconds", i);
         if (st == VX_OK)
-            st = num_member(m, "minDuration", path, &dur, err);
+            st = num_member(m, "minDurationSeconds", path, &dur, err);
         snprintf(path, sizeof(path), "/milestones/%zu/minExposures", i);
         if (st == VX_OK)
             st = num_member(m, "minExposures", path, &exp, err);
@@ -303,19 +313,22 @@ vx_status ai_plan_from_json(const json_t *plan, guard_plan *out, vx_error *err)
         p.metrics[i].direction = KINDS[k].kind == GUARD_METRIC_CONVERSION
                                      ? GUARD_LOWER_IS_WORSE
                                      : GUARD_HIGHER_IS_WORSE;
-        if (dir && strcmp(dir, "lower_is_worse") == 0)
+        if (dir && strcmp(dir, "lower-is-worse") == 0)
             p.metrics[i].direction = GUARD_LOWER_IS_WORSE;
-        else if (dir && strcmp(dir, "higher_is_worse") == 0)
+        else if (dir && strcmp(dir, "higher-is-worse") == 0)
             p.metrics[i].direction = GUARD_HIGHER_IS_WORSE;
         else if (dir) {
             snprintf(path, sizeof(path), "/metrics/%zu/direction", i);
             return vx__error_set(err, VX_EINVAL, path,
-                                 "use higher_is_worse or lower_is_worse");
+                                 "use higher-is-worse or lower-is-worse");
         }
         snprintf(path, sizeof(path), "/metrics/%zu/tolerance", i);
         st = num_member(m, "tolerance", path, &p.metrics[i].tolerance, err);
         if (st != VX_OK)
             return st;
+        if (!(p.metrics[i].tolerance >= 0 && p.metrics[i].tolerance <= 10))
+            return vx__error_set(err, VX_EINVAL, path,
+                                 "tolerance must be a number from 0 to 10");
     }
     const char *mode = json_string_value(json_object_get(plan, "mode"));
     const char *rb = json_string_value(json_object_get(plan, "rollback"));
@@ -325,9 +338,9 @@ vx_status ai_plan_from_json(const json_t *plan, guard_plan *out, vx_error *err)
         return vx__error_set(err, VX_EINVAL, "/mode", "use auto or approval");
     if (rb && strcmp(rb, "disable") == 0)
         p.rollback = GUARD_ROLLBACK_DISABLE;
-    else if (rb && strcmp(rb, "zero") != 0)
+    else if (rb && strcmp(rb, "rollout-zero") != 0)
         return vx__error_set(err, VX_EINVAL, "/rollback",
-                             "use zero or disable");
+                             "use rollout-zero or disable");
     st = num_member(plan, "alpha", "/alpha", &p.alpha, err);
     if (st == VX_OK)
         st = guard_plan_validate(&p, err);

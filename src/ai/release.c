@@ -17,23 +17,23 @@
 #include "guard/plan.h"
 
 typedef struct risk_rule {
-    const char *name;   /* "low", "medium", "high" */
-    double max_first;   /* the first milestone's highest percentage */
-    const char *mode;   /* "auto" or "approval" */
-    const char *rb;     /* rollback: "zero" or "disable" */
-    const double *pcts; /* the deterministic steps, ending at 100 */
-    size_t n;           /* their count */
-    int dur;            /* seconds per step */
-    int exposures;      /* treatment exposures per step */
+    const char *name; /* "low", "medium", "high" */
+    double max_first; /* the first milestone's highest percentage */
+    const char *mode; /* "auto" or "approval" */
+    const char *rb;   /* rollback: "rollout-zero" or "disable" */
+    const int *pcts;  /* the deterministic steps, ending at 100 */
+    size_t n;         /* their count */
+    int dur;          /* seconds per step */
+    int exposures;    /* treatment exposures per step */
 } risk_rule;
 
-static const double LOW[] = {10, 50, 100};
-static const double MEDIUM[] = {1, 5, 25, 50, 100};
-static const double HIGH[] = {1, 2, 5, 10, 25, 50, 100};
+static const int LOW[] = {10, 50, 100};
+static const int MEDIUM[] = {1, 5, 25, 50, 100};
+static const int HIGH[] = {1, 2, 5, 10, 25, 50, 100};
 
 static const risk_rule RULES[] = {
-    {"low", 25, "auto", "zero", LOW, 3, 600, 0},
-    {"medium", 10, "auto", "zero", MEDIUM, 5, 1800, 500},
+    {"low", 25, "auto", "rollout-zero", LOW, 3, 600, 0},
+    {"medium", 10, "auto", "rollout-zero", MEDIUM, 5, 1800, 500},
     {"high", 5, "approval", "disable", HIGH, 7, 3600, 1000},
 };
 
@@ -72,25 +72,25 @@ static json_t *deterministic(const ai_plan_req *req, const risk_rule *r)
     json_t *ms = json_array(), *mets = json_array();
     for (size_t i = 0; i < r->n; i++)
         json_array_append_new(
-            ms, json_pack("{sf si si}", "percent", r->pcts[i], "minDuration",
-                          i + 1 < r->n ? r->dur : 0, "minExposures",
-                          i + 1 < r->n ? r->exposures : 0));
+            ms, json_pack("{si si si}", "percent", r->pcts[i],
+                          "minDurationSeconds", i + 1 < r->n ? r->dur : 0,
+                          "minExposures", i + 1 < r->n ? r->exposures : 0));
     json_array_append_new(mets, json_pack("{ss ss sf}", "kind", "error_rate",
-                                          "direction", "higher_is_worse",
+                                          "direction", "higher-is-worse",
                                           "tolerance", 0.0));
     bool speed = mentions(req->description, SPEED) || r->pcts[0] < 10;
     bool money = mentions(req->description, MONEY);
     if (speed)
         json_array_append_new(mets, json_pack("{ss ss sf}", "kind", "latency",
-                                              "direction", "higher_is_worse",
+                                              "direction", "higher-is-worse",
                                               "tolerance", 0.1));
     if (money)
         json_array_append_new(
             mets, json_pack("{ss ss sf}", "kind", "conversion", "direction",
-                            "lower_is_worse", "tolerance", 0.02));
+                            "lower-is-worse", "tolerance", 0.02));
     char text[VX_LIMIT_AI_TEXT_BYTES];
     snprintf(text, sizeof(text),
-             "A %s-risk change: %zu steps from %g%% to 100%%, at least %d "
+             "A %s-risk change: %zu steps from %d%% to 100%%, at least %d "
              "minutes each%s, watching the error rate%s%s. %s; a regression "
              "%s.",
              r->name, r->n, r->pcts[0], r->dur / 60,
@@ -140,12 +140,13 @@ static const char PLAN_SYSTEM[] =
     "You design a guarded release plan for a change behind a feature flag. "
     "The data gives the change's description (user-written text) and its "
     "risk (low, medium, high). Answer with milestones: increasing rollout "
-    "percentages ending at 100, each with minDuration (seconds to stay) and "
+    "percentages (whole numbers) ending at 100, each with "
+    "minDurationSeconds (seconds to stay) and "
     "minExposures (treatment requests to see first); metrics the "
     "statistical guard watches (error_rate always; latency for performance "
     "work; conversion for checkout, payment or sign-up work), each with a "
     "direction and a relative tolerance; mode (approval: a person approves "
-    "each step; use it for high risk); rollback (zero: rollout to 0 %; "
+    "each step; use it for high risk); rollback (rollout-zero: rollout to 0 %; "
     "disable: the flag off); explanation: two plain sentences. The riskier "
     "the change, the smaller the first step and the longer each step: high "
     "risk starts at 5 % or less, medium at 10 % or less, low at 25 % or "
@@ -188,25 +189,25 @@ vx_status ai_advise_plan(ai_llm *llm, const ai_plan_req *req, json_t **answer,
         data = desc ? json_pack("{ss ss}", "description", desc, "risk", r->name)
                     : NULL;
         schema = json_pack(
-            "{ss sb s[sssss] s{s{ss si si s{ss sb s[ss] s{s{ss sf si} s{ss si "
+            "{ss sb s[sssss] s{s{ss si si s{ss sb s[ss] s{s{ss si si} s{ss si "
             "si} s{ss si si}}}} s{ss si si s{ss sb s[sss] s{s{s[sssss]} "
             "s{s[ss]} s{ss si si}}}} s{s[ss]} s{s[ss]} s{ss si}}}",
             "type", "object", "additionalProperties", 0, "required",
             "milestones", "metrics", "mode", "rollback", "explanation",
             "properties", "milestones", "type", "array", "minItems", 1,
             "maxItems", 10, "items", "type", "object", "additionalProperties",
-            0, "required", "percent", "minDuration", "properties", "percent",
-            "type", "number", "minimum", 0.01, "maximum", 100, "minDuration",
-            "type", "integer", "minimum", 0, "maximum", 7 * 86400,
-            "minExposures", "type", "integer", "minimum", 0, "maximum",
-            100000000, "metrics", "type", "array", "minItems", 1, "maxItems", 5,
-            "items", "type", "object", "additionalProperties", 0, "required",
-            "kind", "direction", "tolerance", "properties", "kind", "enum",
-            "error_rate", "latency", "conversion", "latency_mean",
-            "latency_quantile", "direction", "enum", "higher_is_worse",
-            "lower_is_worse", "tolerance", "type", "number", "minimum", 0,
-            "maximum", 1, "mode", "enum", "auto", "approval", "rollback",
-            "enum", "zero", "disable", "explanation", "type", "string",
+            0, "required", "percent", "minDurationSeconds", "properties",
+            "percent", "type", "integer", "minimum", 1, "maximum", 100,
+            "minDurationSeconds", "type", "integer", "minimum", 0, "maximum",
+            7 * 86400, "minExposures", "type", "integer", "minimum", 0,
+            "maximum", 100000000, "metrics", "type", "array", "minItems", 1,
+            "maxItems", 5, "items", "type", "object", "additionalProperties", 0,
+            "required", "kind", "direction", "tolerance", "properties", "kind",
+            "enum", "error_rate", "latency", "conversion", "latency_mean",
+            "latency_quantile", "direction", "enum", "higher-is-worse",
+            "lower-is-worse", "tolerance", "type", "number", "minimum", 0,
+            "maximum", 10, "mode", "enum", "auto", "approval", "rollback",
+            "enum", "rollout-zero", "disable", "explanation", "type", "string",
             "maxLength", VX_LIMIT_AI_TEXT_BYTES);
         if (!data || !schema) {
             st = vx__error_set(err, VX_ENOMEM, "", "out of memory");

@@ -49,7 +49,10 @@ static bool worse(const json_t *m)
     double c = nget(m, "control", NAN), t = nget(m, "treatment", NAN);
     if (!isfinite(c) || !isfinite(t))
         return false;
-    return strcmp(sget(m, "direction"), "lower_is_worse") == 0 ? t < c : t > c;
+    const char *dir = sget(m, "direction");
+    bool lower = strcmp(dir, "lower_is_worse") == 0 ||
+                 strcmp(dir, "lower-is-worse") == 0;
+    return lower ? t < c : t > c;
 }
 
 /* Plan states, as the plan API may spell them. */

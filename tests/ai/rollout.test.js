@@ -99,7 +99,7 @@ test('without a model: the deterministic advisors', async (t) => {
     assert.ok(p.milestones[0].percent <= 5);
     assert.equal(p.milestones.at(-1).percent, 100);
     assert.equal(p.mode, 'approval');
-    assert.ok(p.metrics.some((m) => m.kind === 'conversion' && m.direction === 'lower_is_worse'));
+    assert.ok(p.metrics.some((m) => m.kind === 'conversion' && m.direction === 'lower-is-worse'));
     assert.match(r.json.apply.note, /nothing was changed/);
     const bad = await post(srv, 'plan', { description: 'x', risk: 'extreme' });
     assert.equal(bad.status, 400, show(bad));
@@ -221,10 +221,10 @@ for (const dialect of ['openai', 'ollama']) {
 
     await t.test('plan: a high-risk plan starting at 50% is refused, then a careful one', async () => {
       ms.reset();
-      const metrics = [{ kind: 'error_rate', direction: 'higher_is_worse', tolerance: 0 }];
+      const metrics = [{ kind: 'error_rate', direction: 'higher-is-worse', tolerance: 0 }];
       ms.script(
-        { kind: 'answer', content: { milestones: [{ percent: 50, minDuration: 600 }, { percent: 100, minDuration: 0 }], metrics, mode: 'approval', rollback: 'disable', explanation: 'Fast.' } },
-        { kind: 'answer', content: { milestones: [{ percent: 1, minDuration: 3600 }, { percent: 10, minDuration: 3600 }, { percent: 100, minDuration: 0 }], metrics, mode: 'approval', rollback: 'disable', explanation: 'Careful.' } },
+        { kind: 'answer', content: { milestones: [{ percent: 50, minDurationSeconds: 600 }, { percent: 100, minDurationSeconds: 0 }], metrics, mode: 'approval', rollback: 'disable', explanation: 'Fast.' } },
+        { kind: 'answer', content: { milestones: [{ percent: 1, minDurationSeconds: 3600 }, { percent: 10, minDurationSeconds: 3600 }, { percent: 100, minDurationSeconds: 0 }], metrics, mode: 'approval', rollback: 'disable', explanation: 'Careful.' } },
       );
       const r = await post(srv, 'plan', { description: 'Payment rewrite; owner carol@corp.example at 10.9.8.7', risk: 'high' });
       assert.equal(r.status, 200, show(r));

@@ -387,6 +387,10 @@ static void test_plans(void **state)
         {"{\"milestones\":[{\"percent\":50},{\"percent\":10}]}",
          "/milestones/1/percent"},
         {"{\"milestones\":[{\"percent\":10}],\"mode\":\"yolo\"}", "/mode"},
+        {"{\"milestones\":[{\"percent\":0.5},{\"percent\":100}]}",
+         "/milestones/0/percent"},
+        {"{\"milestones\":[{\"percent\":10}],\"rollback\":\"zero\"}",
+         "/rollback"},
     };
     for (size_t i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++) {
         json_t *j = J(wrong[i].doc);
