@@ -98,6 +98,20 @@ static_assert(VX_LIMIT_HTTP_SEGMENTS <= 32, "route specificity fits 32 bits");
 #define VX_LIMIT_GUARD_MILESTONES  32   /* milestones in one release plan */
 #define VX_LIMIT_GUARD_METRICS     16   /* guard metrics in one plan */
 #define VX_LIMIT_GUARD_SKETCH_BINS 1024 /* buckets of one latency sketch */
+/* Impact metrics and release plans (src/service/impact.c, plans.c). */
+#define VX_LIMIT_IMPACT_METRICS     1000   /* entries in one impact batch */
+#define VX_LIMIT_IMPACT_LATENCIES   10000  /* raw latencies in one entry */
+#define VX_LIMIT_IMPACT_VALUES      16     /* named metrics in one entry */
+#define VX_LIMIT_IMPACT_MINUTE_DAYS 7      /* minute buckets kept (days) */
+#define VX_LIMIT_IMPACT_HOUR_DAYS   90     /* hour buckets kept (days) */
+#define VX_LIMIT_IMPACT_BATCH_HOURS 24     /* batch ids remembered (hours) */
+#define VX_LIMIT_IMPACT_FUTURE_MS   300000 /* "at" ahead of the clock */
+#define VX_LIMIT_PLAN_WEBHOOKS      8      /* webhook URLs of one plan */
+#define VX_LIMIT_PLAN_LOG           50     /* decisions kept in a plan's log */
+#define VX_LIMIT_PLAN_EPOCHS        64     /* rollout epochs of one plan run */
+#define VX_LIMIT_SCHEDULES          1000   /* pending scheduled changes */
+#define VX_LIMIT_WEBHOOK_TIMEOUT_MS 5000   /* one webhook call */
+#define VX_LIMIT_LEASE_MIN_MS       1000 /* scheduler lease: 3 ticks, >= this */
 /* ---- end guarded rollouts ---------------------------------------------- */
 /* ---- AI advisor (src/ai) ------------------------------------------------ */
 #define VX_LIMIT_LLM_RESPONSE_BYTES     ((size_t)1 << 20) /* one model answer */

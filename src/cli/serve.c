@@ -39,6 +39,7 @@ enum {
     SET_LLM_TIMEOUT_MS,
     SET_LLM_PROTOCOL,
     SET_LLM_MAX_TOKENS,
+    SET_SCHEDULER_INTERVAL_MS,
     SET_ADVISOR_AUTO_APPLY,
     NSETTINGS
 };
@@ -77,6 +78,8 @@ static const struct setting {
      "openai, ollama or auto (from the URL)"},
     {"llm-max-tokens", "VEXIL_LLM_MAX_TOKENS", "N",
      "the longest answer asked of the model, in tokens"},
+    {"scheduler-interval-ms", "VEXIL_SCHEDULER_INTERVAL_MS", "MS",
+     "how often release plans and scheduled changes are checked"},
     {"advisor-auto-apply", "VEXIL_ADVISOR_AUTO_APPLY", "LIST",
      "rollout advice applied without a person: none, hold, rollback"},
 };
@@ -130,6 +133,7 @@ static const char *default_of(conf *c, int i)
         return c->defaults[i];
     case SET_LLM_PROTOCOL: return "auto";
     case SET_LLM_MAX_TOKENS: return "1024";
+    case SET_SCHEDULER_INTERVAL_MS: return "5000";
     case SET_ADVISOR_AUTO_APPLY: return "none";
     default: return NULL;
     }
@@ -540,7 +544,7 @@ int cli_serve_main(int argc, char **argv)
         goto out;
     rc = CLI_EXIT_USAGE;
 
-    unsigned long long port, threads, body, conns, ofrep_rate;
+    unsigned long long port, threads, body, conns, ofrep_rate, sched_ms;
     bool log_requests = true;
     if (!conf_uint(&c, SET_PORT, 0, 65535, false, &port) ||
         !conf_uint(&c, SET_THREADS, 1, SERVER_THREADS_HARD, false, &threads) ||
@@ -550,6 +554,8 @@ int cli_serve_main(int argc, char **argv)
         !conf_bool(&c, SET_LOG_REQUESTS, &log_requests) ||
         !conf_uint(&c, SET_OFREP_RATE, 0, SERVER_OFREP_RATE_HARD, false,
                    &ofrep_rate) ||
+        !conf_uint(&c, SET_SCHEDULER_INTERVAL_MS, 50, 3600000, false,
+                   &sched_ms) ||
         !llm_setup(&c, &llm))
         goto out;
     unsigned auto_apply = 0;
@@ -607,6 +613,7 @@ int cli_serve_main(int argc, char **argv)
         .log = log_line,
         .log_ud = NULL,
         .llm = llm,
+        .scheduler_interval_ms = (unsigned)sched_ms,
         .advisor_auto_apply = auto_apply,
     };
     if (server_start(&cfg, svc, &srv, &err) != VX_OK) {

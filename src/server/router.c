@@ -75,6 +75,15 @@ static const router_route routes[] = {
     {"POST",   A "/import",                     SVC_OP_IMPORT,              200, true},
     {"GET",    A "/client-metrics/features/{feature}", SVC_OP_FEATURE_USAGE, 200, false},
     {"GET",    A "/metrics/applications",       SVC_OP_APPLICATION_LIST,    200, false},
+    {"GET",    A "/release-plans",              SVC_OP_PLAN_LIST,           200, false},
+    {"GET",    FENV "/release-plan",            SVC_OP_PLAN_GET,            200, false},
+    {"PUT",    FENV "/release-plan",            SVC_OP_PLAN_PUT,            200, true},
+    {"DELETE", FENV "/release-plan",            SVC_OP_PLAN_DELETE,         200, false},
+    {"POST",   FENV "/release-plan/{id}",       SVC_OP_PLAN_ACTION,         200, false},
+    {"GET",    FENV "/scheduled-changes",       SVC_OP_SCHEDULE_LIST,       200, false},
+    {"POST",   FENV "/scheduled-changes",       SVC_OP_SCHEDULE_CREATE,     201, true},
+    {"DELETE", FENV "/scheduled-changes/{id}",  SVC_OP_SCHEDULE_DELETE,     200, false},
+    {"GET",    A "/stale-report",               SVC_OP_STALE_REPORT,        200, false},
 };
 /* clang-format on */
 

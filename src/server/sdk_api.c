@@ -15,6 +15,7 @@ const char *const sdk_route_labels[SDK_ROUTE_COUNT] = {
     [SDK_ROUTE_CLIENT_STREAMING] = "/api/client/streaming",
     [SDK_ROUTE_CLIENT_REGISTER] = "/api/client/register",
     [SDK_ROUTE_CLIENT_METRICS] = "/api/client/metrics",
+    [SDK_ROUTE_CLIENT_IMPACT] = "/api/client/impact",
     [SDK_ROUTE_FRONTEND] = "/api/frontend",
     [SDK_ROUTE_FRONTEND_METRICS] = "/api/frontend/client/metrics",
     [SDK_ROUTE_FRONTEND_REGISTER] = "/api/frontend/client/register",

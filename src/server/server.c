@@ -12,6 +12,7 @@
 #include "base/alloc.h"
 #include "base/error.h"
 #include "server/advisor_api.h"
+#include "server/scheduler.h"
 #include "server/http.h"
 #include "server/metrics.h"
 #include "server/router.h"
@@ -46,6 +47,7 @@ struct server {
     size_t ntable;        /* router_count() */
     advisor_api *advisor; /* owned: /api/admin/advisor/ (advisor_api.c) */
     server_seen *seen;    /* owned: recent SDK contexts (seen.c) */
+    server_scheduler *scheduler; /* owned: release plans (scheduler.c) */
 };
 
 /* Per-request state, in the request's arena. */
@@ -347,6 +349,13 @@ static vx_status bounded(unsigned long long v, unsigned long long def,
     return VX_OK;
 }
 
+/* The scheduler changed flags: the SDK hub republishes. */
+static void scheduler_changed(void *ud)
+{
+    server *s = ud;
+    sdk_hub_kick(s->hub);
+}
+
 vx_status server_start(const server_config *cfg, service *svc, server **out,
                        vx_error *err)
 {
@@ -441,6 +450,12 @@ vx_status server_start(const server_config *cfg, service *svc, server **out,
     st = http_start(&hc, &h, &s->http, err);
     if (st != VX_OK)
         goto out;
+    st = server_scheduler_start(svc, cfg->scheduler_interval_ms, cfg->log,
+                                scheduler_changed, s, &s->scheduler);
+    if (st != VX_OK) {
+        vx__error_set(err, st, "", "cannot start the scheduler");
+        goto out;
+    }
     *out = s;
     s = NULL;
 out:
@@ -458,7 +473,8 @@ void server_stop(server **sp)
     if (!sp || !*sp)
         return;
     server *s = *sp;
-    advisor_api_stop(s->advisor);  /* answers every suspended request */
+    server_scheduler_stop(&s->scheduler); /* before the hub it kicks */
+    advisor_api_stop(s->advisor);         /* answers every suspended request */
     sdk_hub_close_streams(s->hub); /* streams end, so the drain is short */
     http_stop(&s->http);
     sdk_hub_free(&s->hub);

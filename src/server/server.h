@@ -31,21 +31,22 @@ typedef void (*server_log_fn)(void *ud, const char *level, const char *msg);
 #define SERVER_LLM_MAX_TOKENS_HARD VX_LIMIT_LLM_MAX_TOKENS
 
 typedef struct server_config {
-    const char *host;             /* address to bind, e.g. "127.0.0.1" */
-    uint16_t port;                /* 0 = any free port (see server_port) */
-    unsigned threads;             /* 0 = one per online core */
-    unsigned max_connections;     /* 0 = SERVER_CONNECTIONS_DEFAULT */
-    size_t max_body;              /* 0 = SERVER_MAX_BODY_DEFAULT */
-    bool log_requests;            /* one log line per request */
-    const char *frontend_origins; /* CORS origins of /api/frontend: "*"
-                                     or "https://a,https://b"; NULL = "*" */
-    unsigned ofrep_rate;          /* OFREP requests/s per token, 0 = none */
-    server_log_fn log;            /* may be NULL */
-    void *log_ud;                 /* passed to log */
-    ai_llm *llm;                  /* the advisor's model, borrowed; NULL =
-                                     the deterministic advisors only */
-    unsigned advisor_auto_apply;  /* AI_AUTO_* rollout advice applied
-                                     without a person; 0 = none */
+    const char *host;               /* address to bind, e.g. "127.0.0.1" */
+    uint16_t port;                  /* 0 = any free port (see server_port) */
+    unsigned threads;               /* 0 = one per online core */
+    unsigned max_connections;       /* 0 = SERVER_CONNECTIONS_DEFAULT */
+    size_t max_body;                /* 0 = SERVER_MAX_BODY_DEFAULT */
+    bool log_requests;              /* one log line per request */
+    const char *frontend_origins;   /* CORS origins of /api/frontend: "*"
+                                       or "https://a,https://b"; NULL = "*" */
+    unsigned ofrep_rate;            /* OFREP requests/s per token, 0 = none */
+    server_log_fn log;              /* may be NULL */
+    void *log_ud;                   /* passed to log */
+    ai_llm *llm;                    /* the advisor's model, borrowed; NULL =
+                                       the deterministic advisors only */
+    unsigned scheduler_interval_ms; /* release-plan ticks; 0 = default */
+    unsigned advisor_auto_apply;    /* AI_AUTO_* rollout advice applied
+                                       without a person; 0 = none */
 } server_config;
 
 /* Starts listening. `svc` is borrowed and must outlive the server; the

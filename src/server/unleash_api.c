@@ -255,6 +255,7 @@ static int route_of(const char *rest, size_t n, const char **name, vx_arena *a)
         {"streaming", SDK_ROUTE_CLIENT_STREAMING},
         {"register", SDK_ROUTE_CLIENT_REGISTER},
         {"metrics", SDK_ROUTE_CLIENT_METRICS},
+        {"impact", SDK_ROUTE_CLIENT_IMPACT},
     };
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
         if (strlen(fixed[i].path) == n && memcmp(fixed[i].path, rest, n) == 0)
@@ -293,8 +294,9 @@ void unleash_api_headers(sdk_api *a, http_req *r)
     if (!q)
         return;
     const char *m = http_req_method(r);
-    bool post =
-        route == SDK_ROUTE_CLIENT_REGISTER || route == SDK_ROUTE_CLIENT_METRICS;
+    bool post = route == SDK_ROUTE_CLIENT_REGISTER ||
+                route == SDK_ROUTE_CLIENT_METRICS ||
+                route == SDK_ROUTE_CLIENT_IMPACT;
     if (post ? strcmp(m, "POST") != 0 : !is_get(m)) {
         http_reply_header(r, "Allow", post ? "POST" : "GET");
         http_reply_problem(r, 405, "method not allowed", "", NULL);
@@ -330,6 +332,8 @@ void unleash_api_request(sdk_api *a, http_req *r)
     memset(&err, 0, sizeof(err));
     vx_status st = q->route == SDK_ROUTE_CLIENT_REGISTER
                        ? svc_client_register(a->svc, &q->who, body, &err)
+                   : q->route == SDK_ROUTE_CLIENT_IMPACT
+                       ? svc_impact_record(a->svc, &q->who, body, &err)
                        : svc_client_metrics(a->svc, &q->who, body, &err);
     if (st != VX_OK) {
         http_reply_error(r, st, &err);

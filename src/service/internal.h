@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 
 #include "base/error.h"
+#include "guard/bucket.h"
 #include "service/service.h"
 #include "store/store.h"
 
@@ -27,6 +28,8 @@ struct service {
     pthread_mutex_t cache_mu;      /* guards tokens[] */
     struct svc_token_slot *tokens; /* SVC_TOKEN_CACHE slots (sdk.c) */
     int64_t usage_swept_hour;      /* usage buckets older are gone (under mu) */
+    int64_t batch_swept_hour;      /* impact batch ids older are gone (mu) */
+    int64_t impact_compacted_ms;   /* last downsampling of impact (mu) */
 };
 
 /* One call in progress. */
@@ -127,6 +130,26 @@ vx_status svc__client_documents(svc_ctx *c, const json_t *envs, unsigned what,
  * and the client form of the stored segments (a new array). */
 json_t *svc__client_feature(const json_t *f, const char *env, unsigned what);
 json_t *svc__client_segments(const json_t *segs);
+
+/* Runs fn(c) for `who` with `body` in one write transaction (sdk.c). */
+vx_status svc__in_txn(service *s, const svc_principal *who, const json_t *body,
+                      vx_error *err, vx_status (*fn)(svc_ctx *c));
+
+/* Impact metrics (impact.c). svc__impact_sdk counts one flag's SDK usage
+ * ({yes, no, variants}) as exposures of the minute holding `at_ms` in
+ * c->who's environment. svc__impact_tag is the bucket tag ("run|epoch") of
+ * data arriving now for (env, flag): the running plan's epoch, or "|"
+ * when no plan runs. svc__impact_compact downsamples (minutes -> hours)
+ * and drops what is past retention. */
+vx_status svc__impact_sdk(svc_ctx *c, const char *flag, const json_t *tv,
+                          int64_t at_ms);
+vx_status svc__impact_tag(svc_ctx *c, const char *env, const char *flag,
+                          char *tag, size_t cap);
+vx_status svc__impact_compact(svc_ctx *c);
+/* The guard counts of one stored bucket (SDK exposures stand in for
+ * requests when the application reported none for it). */
+void svc__impact_counts(const json_t *doc, guard_counts *out);
+int64_t svc__wall_ms(void);
 
 /* JSON Patch (RFC 6902) applied to a copy of `doc`; errors name the
  * operation's index ("/2/path"). */

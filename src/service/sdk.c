@@ -32,7 +32,7 @@ static const svc_principal SDK_SYSTEM = {.token_id = 0,
                                          .environment = "*",
                                          .projects = "*"};
 
-static int64_t wall_ms(void)
+int64_t svc__wall_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -144,7 +144,7 @@ static vx_status env_names(svc_ctx *c, json_t **out)
 vx_status svc_environment_names(service *s, json_t **out, vx_error *err)
 {
     svc_req req = {0};
-    svc_ctx c = {s, &SDK_SYSTEM, &req, err, wall_ms()};
+    svc_ctx c = {s, &SDK_SYSTEM, &req, err, svc__wall_ms()};
     pthread_mutex_lock(&s->mu);
     vx_status st = env_names(&c, out);
     pthread_mutex_unlock(&s->mu);
@@ -155,7 +155,7 @@ vx_status svc_client_states(service *s, const json_t *envs, json_t **docs,
                             int64_t *revision, vx_error *err)
 {
     svc_req req = {0};
-    svc_ctx c = {s, &SDK_SYSTEM, &req, err, wall_ms()};
+    svc_ctx c = {s, &SDK_SYSTEM, &req, err, svc__wall_ms()};
     json_t *names = NULL, *want = json_array();
     *docs = NULL;
     *revision = 0;
@@ -197,7 +197,7 @@ vx_status svc_client_changes(service *s, int64_t since, json_t **changes,
                              int64_t *revision, vx_error *err)
 {
     svc_req req = {0};
-    svc_ctx c = {s, &SDK_SYSTEM, &req, err, wall_ms()};
+    svc_ctx c = {s, &SDK_SYSTEM, &req, err, svc__wall_ms()};
     json_t *events = NULL, *names = NULL, *envs = NULL, *out = NULL;
     int64_t total = 0;
     bool full = false;
@@ -278,12 +278,11 @@ out:
  */
 
 /* Runs `fn` in one write transaction as the SDK's token. */
-static vx_status in_txn(service *s, const svc_principal *who,
-                        const json_t *body, vx_error *err,
-                        vx_status (*fn)(svc_ctx *c))
+vx_status svc__in_txn(service *s, const svc_principal *who, const json_t *body,
+                      vx_error *err, vx_status (*fn)(svc_ctx *c))
 {
     svc_req req = {.body = body};
-    svc_ctx c = {s, who, &req, err, wall_ms()};
+    svc_ctx c = {s, who, &req, err, svc__wall_ms()};
     pthread_mutex_lock(&s->mu);
     vx_status st = s->ops->begin(s->st, err);
     if (st == VX_OK)
@@ -369,7 +368,7 @@ static vx_status do_register(svc_ctx *c)
 vx_status svc_client_register(service *s, const svc_principal *who,
                               const json_t *body, vx_error *err)
 {
-    return in_txn(s, who, body, err, do_register);
+    return svc__in_txn(s, who, body, err, do_register);
 }
 
 /* A count: a non-negative integer below 2^53. */
@@ -583,6 +582,8 @@ static vx_status do_metrics(svc_ctx *c)
             st = add_usage(c, hour, app, name, tv);
         if (st == VX_OK)
             st = mark_seen(c, f);
+        if (st == VX_OK)
+            st = svc__impact_sdk(c, name, tv, start_ms);
         json_decref(f);
         if (st != VX_OK)
             return st;
@@ -593,7 +594,7 @@ static vx_status do_metrics(svc_ctx *c)
 vx_status svc_client_metrics(service *s, const svc_principal *who,
                              const json_t *body, vx_error *err)
 {
-    return in_txn(s, who, body, err, do_metrics);
+    return svc__in_txn(s, who, body, err, do_metrics);
 }
 
 /* ---- admin views ----------------------------------------------------------

@@ -48,34 +48,51 @@ static const op_info OPS[SVC_OP_COUNT] = {
                             E,
                             true) OP(STRATEGY_DELETE, E,
                                      true) OP(STRATEGY_ORDER, E, true)
-                            OP(VARIANTS_GET, R,
-                               false) OP(VARIANTS_PUT, E,
-                                         true) OP(VARIANTS_PATCH, E, true)
-                                OP(SEGMENT_LIST, R, false) OP(
-                                    SEGMENT_CREATE,
+                            OP(VARIANTS_GET, R, false) OP(VARIANTS_PUT, E, true) OP(
+                                VARIANTS_PATCH,
+                                E,
+                                true) OP(SEGMENT_LIST, R,
+                                         false) OP(SEGMENT_CREATE, E, true)
+                                OP(SEGMENT_GET, R, false) OP(
+                                    SEGMENT_UPDATE,
                                     E,
-                                    true) OP(SEGMENT_GET, R,
-                                             false) OP(SEGMENT_UPDATE, E, true)
-                                    OP(SEGMENT_DELETE, E,
-                                       true) OP(DEPENDENCY_ADD, E, true)
-                                        OP(DEPENDENCY_REMOVE, E, true) OP(
-                                            DEPENDENCY_REMOVE_ALL, E,
-                                            true) OP(TOKEN_LIST, A, false)
-                                            OP(TOKEN_CREATE, A, true) OP(
-                                                TOKEN_UPDATE, A,
-                                                true) OP(TOKEN_DELETE, A, true)
-                                                OP(EVENT_SEARCH, R, false) OP(
-                                                    FEATURE_TYPE_LIST, R, false)
-                                                    OP(FEATURE_TYPE_LIFETIME, A,
-                                                       true) OP(PLAYGROUND, R,
-                                                                false) OP(EXPORT,
-                                                                          R,
-                                                                          false)
-                                                        OP(IMPORT, A, true) OP(
-                                                            FEATURE_USAGE, R,
-                                                            false)
-                                                            OP(APPLICATION_LIST,
-                                                               R, false)
+                                    true) OP(SEGMENT_DELETE, E,
+                                             true) OP(DEPENDENCY_ADD, E, true)
+                                    OP(DEPENDENCY_REMOVE, E, true) OP(
+                                        DEPENDENCY_REMOVE_ALL, E,
+                                        true) OP(TOKEN_LIST, A,
+                                                 false) OP(TOKEN_CREATE, A, true)
+                                        OP(TOKEN_UPDATE, A, true) OP(
+                                            TOKEN_DELETE, A,
+                                            true) OP(EVENT_SEARCH, R, false)
+                                            OP(FEATURE_TYPE_LIST, R, false) OP(
+                                                FEATURE_TYPE_LIFETIME, A,
+                                                true) OP(PLAYGROUND, R, false)
+                                                OP(EXPORT, R, false) OP(
+                                                    IMPORT,
+                                                    A,
+                                                    true) OP(FEATURE_USAGE, R,
+                                                             false)
+                                                    OP(APPLICATION_LIST, R,
+                                                       false) OP(PLAN_LIST, R,
+                                                                 false)
+                                                        OP(PLAN_GET, R, false) OP(
+                                                            PLAN_PUT,
+                                                            E,
+                                                            true) OP(PLAN_DELETE,
+                                                                     E, true)
+                                                            OP(
+                                                                PLAN_ACTION, E,
+                                                                true) OP(SCHEDULE_LIST,
+                                                                         R,
+                                                                         false)
+                                                                OP(SCHEDULE_CREATE,
+                                                                   E, true)
+                                                                    OP(SCHEDULE_DELETE,
+                                                                       E, true)
+                                                                        OP(STALE_REPORT,
+                                                                           R,
+                                                                           false)
 #undef OP
 };
 #undef R

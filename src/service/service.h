@@ -94,7 +94,16 @@ typedef struct svc_principal {
     X(EXPORT)                                                                  \
     X(IMPORT)                                                                  \
     X(FEATURE_USAGE) /* feature: hourly SDK usage */                           \
-    X(APPLICATION_LIST)
+    X(APPLICATION_LIST)                                                        \
+    X(PLAN_LIST)                                                               \
+    X(PLAN_GET)        /* project, feature, environment */                     \
+    X(PLAN_PUT)        /* project, feature, environment */                     \
+    X(PLAN_DELETE)     /* project, feature, environment */                     \
+    X(PLAN_ACTION)     /* project, feature, environment, id (the action) */    \
+    X(SCHEDULE_LIST)   /* project, feature, environment */                     \
+    X(SCHEDULE_CREATE) /* project, feature, environment */                     \
+    X(SCHEDULE_DELETE) /* project, feature, environment, id */                 \
+    X(STALE_REPORT)
 
 typedef enum svc_op {
 #define SVC__OP_ENUM(name) SVC_OP_##name,
@@ -238,6 +247,33 @@ vx_status svc_client_register(service *s, const svc_principal *who,
  * dropped. */
 vx_status svc_client_metrics(service *s, const svc_principal *who,
                              const json_t *body, vx_error *err);
+
+/* POST /api/client/impact (docs/guard.md, "Impact metrics"): records one
+ * batch of outcome measurements for `who`'s environment (client tokens;
+ * the gateway calls it in-process with a principal for its environment).
+ * Validated whole before anything is written (errors name the field, e.g.
+ * /metrics/3/errors); idempotent by batchId; added to per-minute buckets
+ * per (environment, flag, variant). Entries for flags that do not exist
+ * are skipped. */
+vx_status svc_impact_record(service *s, const svc_principal *who,
+                            const json_t *batch, vx_error *err);
+
+/* One step of the release-plan scheduler at `now_ms`: takes or renews the
+ * "scheduler" lease for `owner` (held `lease_ms` without renewal; one
+ * holder across every process on the database), and when this caller
+ * holds it (`*leader`) runs every live plan's decision and every due
+ * scheduled change, each in its own transaction with its audit event, and
+ * downsamples impact buckets once an hour. `*hooks` (new reference, always
+ * set) is a JSON array of {url, body} webhook calls for the caller to make
+ * after the transactions. Errors: VX_EIO (database); a plan that cannot be
+ * applied is paused instead. Thread-safe. */
+vx_status svc_scheduler_tick(service *s, const char *owner, int64_t now_ms,
+                             int64_t lease_ms, bool *leader, json_t **hooks,
+                             vx_error *err);
+
+/* Gives up the scheduler lease if `owner` holds it (a clean shutdown), so
+ * another process takes over at its next tick instead of at expiry. */
+vx_status svc_scheduler_release(service *s, const char *owner, vx_error *err);
 
 /* Counters for /metrics. */
 typedef struct svc_stats {

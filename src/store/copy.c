@@ -16,6 +16,8 @@ static const char *const KIND_NAMES[STORE_KIND_COUNT] = {
     [STORE_SEGMENT] = "segments",
     [STORE_FEATURE_TYPE] = "feature types",
     [STORE_TOKEN] = "API tokens",
+    [STORE_PLAN] = "release plans",
+    [STORE_SCHEDULE] = "scheduled changes",
 };
 
 /* VX_ECONFLICT unless `to` holds no document, sequence or event. */

@@ -28,6 +28,12 @@ typedef enum store_kind {
     STORE_TOKEN,        /* key: hex SHA-256 of the secret */
     STORE_USAGE,        /* key: hour|env|app|flag; parent: the hour */
     STORE_CLIENT_APP,   /* key: env|appName|instanceId */
+    STORE_IMPACT,       /* key: env|flag|run|epoch|variant|width|start;
+                           parent: env|flag|run (service/impact.c) */
+    STORE_IMPACT_BATCH, /* key: env|batchId; parent: the hour received */
+    STORE_PLAN,         /* key: env|flag; parent: flag (service/plans.c) */
+    STORE_SCHEDULE,     /* key: uuid; parent: flag (scheduled changes) */
+    STORE_LEASE,        /* key: lease name ("scheduler") */
     STORE_KIND_COUNT,
 } store_kind;
 

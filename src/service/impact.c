@@ -1,0 +1,718 @@
+/* Impact metrics: outcome batches from applications, SDKs and the model
+ * gateway, added to per-minute buckets per (environment, flag, variant)
+ * that the release-plan scheduler compares (docs/guard.md). A bucket is
+ * also tagged with the plan run and rollout epoch that was in force when
+ * its data arrived, so a plan compares treatment and control within each
+ * epoch without relying on the batch's clock.
+ *
+ * Invariants: a batch is validated whole before anything is written; a
+ * repeated batchId writes nothing; storage is bounded (minutes for
+ * VX_LIMIT_IMPACT_MINUTE_DAYS, then hours until VX_LIMIT_IMPACT_HOUR_DAYS;
+ * batch ids for VX_LIMIT_IMPACT_BATCH_HOURS). */
+#include <math.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/alloc.h"
+#include "base/limits.h"
+#include "guard/bucket.h"
+#include "guard/sketch.h"
+#include "service/internal.h"
+#include "vexil/vexil.h"
+
+#define MINUTE_S 60
+#define HOUR_S   3600
+#define KEY_MAX  1200
+
+/* ---- validation ------------------------------------------------------- */
+
+static vx_status need_count(svc_ctx *c, const json_t *v, const char *path,
+                            json_int_t *out)
+{
+    *out = 0;
+    if (!v || json_is_null(v))
+        return VX_OK;
+    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+        json_integer_value(v) > ((json_int_t)1 << 53))
+        return svc__fail(c, VX_EINVAL, path,
+                         "must be a whole number from 0 to 2^53");
+    *out = json_integer_value(v);
+    return VX_OK;
+}
+
+static vx_status need_number(svc_ctx *c, const json_t *v, const char *path,
+                             double min, double *out)
+{
+    if (!json_is_number(v) || !isfinite(json_number_value(v)) ||
+        json_number_value(v) < min)
+        return svc__fail(c, VX_EINVAL, path,
+                         min == 0 ? "must be a finite number >= 0"
+                                  : "must be a finite number");
+    *out = json_number_value(v);
+    return VX_OK;
+}
+
+/* {count, sum, sumsq}: the aggregate form of a set of observations. */
+static vx_status check_moments(svc_ctx *c, const json_t *v, const char *base)
+{
+    char p[VX_ERROR_PATH_MAX];
+    if (!json_is_object(v))
+        return svc__fail(c, VX_EINVAL, base,
+                         "must be an object {count, sum, sumsq}");
+    json_int_t n;
+    double x;
+    snprintf(p, sizeof(p), "%s/count", base);
+    vx_status st = need_count(c, json_object_get(v, "count"), p, &n);
+    snprintf(p, sizeof(p), "%s/sum", base);
+    if (st == VX_OK)
+        st = need_number(c, json_object_get(v, "sum"), p, -INFINITY, &x);
+    snprintf(p, sizeof(p), "%s/sumsq", base);
+    if (st == VX_OK)
+        st = need_number(c, json_object_get(v, "sumsq"), p, 0, &x);
+    return st;
+}
+
+/* An array of raw observations (finite, >= 0), at most the limit. */
+static vx_status check_samples(svc_ctx *c, const json_t *v, const char *base)
+{
+    if (!v || json_is_null(v))
+        return VX_OK;
+    vx_status st = svc__expect_array(c, v, base, VX_LIMIT_IMPACT_LATENCIES);
+    size_t i;
+    const json_t *x;
+    json_array_foreach (v, i, x) {
+        if (st != VX_OK)
+            break;
+        char p[VX_ERROR_PATH_MAX];
+        double d;
+        snprintf(p, sizeof(p), "%s/%zu", base, i);
+        st = need_number(c, x, p, 0, &d);
+    }
+    return st;
+}
+
+static bool label_ok(const char *s, size_t len)
+{
+    if (len == 0 || len > 100 || strlen(s) != len)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == '|')
+            return false;
+    return true;
+}
+
+/* The arm label of an entry: "disabled" (control) when the flag was off,
+ * else the variant, else "enabled". NULL when neither is given. */
+static const char *label_of(const json_t *m)
+{
+    const json_t *en = json_object_get(m, "enabled");
+    const json_t *va = json_object_get(m, "variant");
+    if (json_is_false(en))
+        return "disabled";
+    if (json_is_string(va))
+        return json_string_value(va);
+    if (json_is_true(en))
+        return "enabled";
+    return NULL;
+}
+
+static vx_status check_entry(svc_ctx *c, const json_t *m, size_t i,
+                             int64_t *at_ms)
+{
+    char base[64], p[VX_ERROR_PATH_MAX];
+    snprintf(base, sizeof(base), "/metrics/%zu", i);
+    vx_status st = svc__expect_object(c, m, base);
+    if (st != VX_OK)
+        return st;
+    snprintf(p, sizeof(p), "%s/flag", base);
+    st = svc__check_name(c, json_object_get(m, "flag"), p, "flag");
+    const json_t *va = json_object_get(m, "variant");
+    const json_t *en = json_object_get(m, "enabled");
+    if (st == VX_OK && va && !json_is_null(va) &&
+        (!json_is_string(va) ||
+         !label_ok(json_string_value(va), json_string_length(va)))) {
+        snprintf(p, sizeof(p), "%s/variant", base);
+        st = svc__fail(c, VX_EINVAL, p,
+                       "variant must be a string of 1 to 100 characters "
+                       "without '|' or control characters");
+    }
+    if (st == VX_OK && en && !json_is_null(en) && !json_is_boolean(en)) {
+        snprintf(p, sizeof(p), "%s/enabled", base);
+        st = svc__fail(c, VX_EINVAL, p, "enabled must be a boolean");
+    }
+    if (st == VX_OK && !label_of(m)) {
+        snprintf(p, sizeof(p), "%s/enabled", base);
+        st = svc__fail(c, VX_EINVAL, p,
+                       "variant or enabled is required: which arm served "
+                       "these requests");
+    }
+    const json_t *at = json_object_get(m, "at");
+    *at_ms = c->now_ms;
+    if (st == VX_OK && at && !json_is_null(at)) {
+        snprintf(p, sizeof(p), "%s/at", base);
+        int64_t t = 0;
+        if (!json_is_string(at) ||
+            !vx_time_parse(json_string_value(at), json_string_length(at), &t))
+            st = svc__fail(c, VX_EINVAL, p,
+                           "at must be an RFC 3339 time such as "
+                           "2026-11-30T05:00:00Z");
+        else if (t > c->now_ms + VX_LIMIT_IMPACT_FUTURE_MS ||
+                 t < c->now_ms -
+                         (int64_t)VX_LIMIT_IMPACT_MINUTE_DAYS * 86400000)
+            st = svc__fail(c, VX_EINVAL, p,
+                           "at must be within the last %d days and not in "
+                           "the future",
+                           VX_LIMIT_IMPACT_MINUTE_DAYS);
+        else
+            *at_ms = t;
+    }
+    json_int_t req = 0, errs = 0, conv = 0;
+    snprintf(p, sizeof(p), "%s/requests", base);
+    if (st == VX_OK)
+        st = need_count(c, json_object_get(m, "requests"), p, &req);
+    snprintf(p, sizeof(p), "%s/errors", base);
+    if (st == VX_OK)
+        st = need_count(c, json_object_get(m, "errors"), p, &errs);
+    if (st == VX_OK && errs > req)
+        st = svc__fail(c, VX_EINVAL, p, "errors (%lld) exceed requests (%lld)",
+                       (long long)errs, (long long)req);
+    snprintf(p, sizeof(p), "%s/conversions", base);
+    if (st == VX_OK)
+        st = need_count(c, json_object_get(m, "conversions"), p, &conv);
+    if (st == VX_OK && conv > req)
+        st = svc__fail(c, VX_EINVAL, p,
+                       "conversions (%lld) exceed requests (%lld)",
+                       (long long)conv, (long long)req);
+    snprintf(p, sizeof(p), "%s/latencyMs", base);
+    if (st == VX_OK)
+        st = check_samples(c, json_object_get(m, "latencyMs"), p);
+    snprintf(p, sizeof(p), "%s/ttftMs", base);
+    if (st == VX_OK)
+        st = check_samples(c, json_object_get(m, "ttftMs"), p);
+    const json_t *lat = json_object_get(m, "latency");
+    snprintf(p, sizeof(p), "%s/latency", base);
+    if (st == VX_OK && lat && !json_is_null(lat))
+        st = check_moments(c, lat, p);
+    const json_t *vals = json_object_get(m, "values");
+    snprintf(p, sizeof(p), "%s/values", base);
+    if (st == VX_OK && vals && !json_is_null(vals)) {
+        if (!json_is_object(vals))
+            st = svc__fail(c, VX_EINVAL, p, "values must be an object");
+        else if (json_object_size(vals) > VX_LIMIT_IMPACT_VALUES)
+            st = svc__fail(c, VX_ELIMIT, p, "at most %d named values",
+                           VX_LIMIT_IMPACT_VALUES);
+        const char *k;
+        const json_t *v;
+        json_object_foreach ((json_t *)vals, k, v) {
+            if (st != VX_OK)
+                break;
+            char vp[VX_ERROR_PATH_MAX];
+            snprintf(vp, sizeof(vp), "%s/%.64s", p, k);
+            if (!label_ok(k, strlen(k)) || strlen(k) > 64)
+                st = svc__fail(c, VX_EINVAL, vp,
+                               "a value name has 1 to 64 characters");
+            else
+                st = check_moments(c, v, vp);
+        }
+    }
+    return st;
+}
+
+/* ---- buckets ------------------------------------------------------------ */
+
+static void moments_get(const json_t *doc, const char *key, guard_moments *m)
+{
+    const json_t *a = json_object_get(doc, key);
+    m->n = json_number_value(json_array_get(a, 0));
+    m->sum = json_number_value(json_array_get(a, 1));
+    m->sumsq = json_number_value(json_array_get(a, 2));
+}
+
+static json_t *moments_json(const guard_moments *m)
+{
+    return json_pack("[f f f]", m->n, m->sum, m->sumsq);
+}
+
+static void moments_add(guard_moments *d, const guard_moments *s)
+{
+    d->n += s->n;
+    d->sum += s->sum;
+    d->sumsq += s->sumsq;
+}
+
+/* Decodes a bucket's sketch (absent = empty). */
+static vx_status sketch_get(const json_t *doc, guard_sketch *sk)
+{
+    guard_sketch_init(sk);
+    const char *b64 = json_string_value(json_object_get(doc, "sketch"));
+    if (!b64)
+        return VX_OK;
+    size_t cap = strlen(b64), len = 0;
+    uint8_t *bin = vx__malloc(cap + 1);
+    if (!bin)
+        return VX_ENOMEM;
+    vx_status st = VX_EPARSE;
+    if (sodium_base642bin(bin, cap + 1, b64, cap, NULL, &len, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) == 0)
+        st = guard_sketch_decode(bin, len, sk, NULL);
+    vx__free(bin);
+    return st;
+}
+
+static vx_status sketch_put(json_t *doc, const guard_sketch *sk)
+{
+    if (sk->count == 0) {
+        json_object_del(doc, "sketch");
+        return VX_OK;
+    }
+    size_t len = 0;
+    size_t b64cap = sodium_base64_ENCODED_LEN(GUARD_SKETCH_ENCODED_MAX,
+                                              sodium_base64_VARIANT_ORIGINAL);
+    uint8_t *bin = vx__malloc(GUARD_SKETCH_ENCODED_MAX + b64cap);
+    if (!bin)
+        return VX_ENOMEM;
+    char *b64 = (char *)bin + GUARD_SKETCH_ENCODED_MAX;
+    vx_status st = guard_sketch_encode(sk, bin, GUARD_SKETCH_ENCODED_MAX, &len);
+    if (st == VX_OK) {
+        sodium_bin2base64(b64, b64cap, bin, len,
+                          sodium_base64_VARIANT_ORIGINAL);
+        json_object_set_new(doc, "sketch", json_string(b64));
+    }
+    vx__free(bin);
+    return st;
+}
+
+/* The counts of a bucket document; SDK exposures stand in for requests
+ * when the application reported none for that bucket (never both: the
+ * same requests would count twice). */
+void svc__impact_counts(const json_t *doc, guard_counts *out)
+{
+    memset(out, 0, sizeof(*out));
+    json_int_t req = json_integer_value(json_object_get(doc, "requests"));
+    json_int_t sdk = json_integer_value(json_object_get(doc, "sdkRequests"));
+    out->requests = (uint64_t)(req > 0 ? req : sdk);
+    out->errors = (uint64_t)json_integer_value(json_object_get(doc, "errors"));
+    out->conversions =
+        (uint64_t)json_integer_value(json_object_get(doc, "conversions"));
+    moments_get(doc, "latency", &out->latency);
+    moments_get(doc, "logLatency", &out->log_latency);
+}
+
+static void add_int(json_t *doc, const char *key, json_int_t n)
+{
+    json_int_t have = json_integer_value(json_object_get(doc, key));
+    json_object_set_new(doc, key, json_integer(have + n));
+}
+
+/* The bucket document for (env, flag, tag, label, width, start), created
+ * empty when absent. `*key` receives its key. */
+static vx_status bucket_load(svc_ctx *c, const char *env, const char *flag,
+                             const char *tag, const char *label, int64_t width,
+                             int64_t start, char key[KEY_MAX], json_t **doc)
+{
+    char run[64] = "";
+    const char *bar = strchr(tag, '|');
+    size_t rl = bar ? (size_t)(bar - tag) : strlen(tag);
+    if (rl >= sizeof(run))
+        rl = sizeof(run) - 1;
+    memcpy(run, tag, rl);
+    run[rl] = '\0';
+    long long epoch = bar && bar[1] ? strtoll(bar + 1, NULL, 10) : 0;
+    snprintf(key, KEY_MAX, "%s|%s|%s|%s|%lld|%lld", env, flag, tag, label,
+             (long long)width, (long long)start);
+    vx_status st = svc__get(c, STORE_IMPACT, key, doc);
+    if (st != VX_ENOTFOUND)
+        return st;
+    *doc = json_pack("{ss ss ss sI ss sb sI sI si si si si s[fff] s[fff] s{}}",
+                     "environment", env, "feature", flag, "run", run, "epoch",
+                     (json_int_t)epoch, "variant", label, "control",
+                     strcmp(label, "disabled") == 0, "start", (json_int_t)start,
+                     "width", (json_int_t)width, "requests", 0, "errors", 0,
+                     "conversions", 0, "sdkRequests", 0, "latency", 0.0, 0.0,
+                     0.0, "logLatency", 0.0, 0.0, 0.0, "values");
+    return *doc ? VX_OK : VX_ENOMEM;
+}
+
+static vx_status bucket_save(svc_ctx *c, const char *key, const json_t *doc)
+{
+    char parent[KEY_MAX];
+    snprintf(parent, sizeof(parent), "%s|%s|%s",
+             json_string_value(json_object_get(doc, "environment")),
+             json_string_value(json_object_get(doc, "feature")),
+             json_string_value(json_object_get(doc, "run")));
+    return svc__put(c, STORE_IMPACT, key, parent, doc);
+}
+
+vx_status svc__impact_tag(svc_ctx *c, const char *env, const char *flag,
+                          char *tag, size_t cap)
+{
+    char key[600];
+    snprintf(key, sizeof(key), "%s|%s", env, flag);
+    json_t *plan = NULL;
+    vx_status st = svc__get(c, STORE_PLAN, key, &plan);
+    snprintf(tag, cap, "|");
+    if (st == VX_ENOTFOUND)
+        return VX_OK;
+    if (st != VX_OK)
+        return st;
+    const char *state = json_string_value(json_object_get(plan, "state"));
+    if (state &&
+        (strcmp(state, "running") == 0 || strcmp(state, "paused") == 0 ||
+         strcmp(state, "waiting-approval") == 0))
+        snprintf(tag, cap, "%s|%lld",
+                 json_string_value(json_object_get(plan, "run")),
+                 (long long)json_integer_value(json_object_get(plan, "epoch")));
+    json_decref(plan);
+    return VX_OK;
+}
+
+static void samples_moments(const json_t *arr, guard_moments *m)
+{
+    size_t i;
+    const json_t *x;
+    json_array_foreach (arr, i, x) {
+        double v = json_number_value(x);
+        m->n += 1;
+        m->sum += v;
+        m->sumsq += v * v;
+    }
+}
+
+/* Adds one validated entry to its bucket. */
+static vx_status add_entry(svc_ctx *c, const json_t *m, int64_t at_ms)
+{
+    const char *env = c->who->environment;
+    const char *flag = json_string_value(json_object_get(m, "flag"));
+    const char *label = label_of(m);
+    char tag[128], key[KEY_MAX];
+    json_t *doc = NULL;
+    guard_sketch *sk = NULL;
+    vx_status st = svc__impact_tag(c, env, flag, tag, sizeof(tag));
+    int64_t start = guard_bucket_floor(at_ms / 1000, MINUTE_S);
+    if (st == VX_OK)
+        st = bucket_load(c, env, flag, tag, label, MINUTE_S, start, key, &doc);
+    if (st != VX_OK)
+        goto out;
+    add_int(doc, "requests",
+            json_integer_value(json_object_get(m, "requests")));
+    add_int(doc, "errors", json_integer_value(json_object_get(m, "errors")));
+    add_int(doc, "conversions",
+            json_integer_value(json_object_get(m, "conversions")));
+    guard_counts cnt;
+    svc__impact_counts(doc, &cnt);
+    const json_t *raw = json_object_get(m, "latencyMs");
+    const json_t *agg = json_object_get(m, "latency");
+    if (json_array_size(raw) > 0) {
+        sk = vx__malloc(sizeof(*sk));
+        if (!sk) {
+            st = VX_ENOMEM;
+            goto out;
+        }
+        st = sketch_get(doc, sk);
+        size_t i;
+        const json_t *x;
+        json_array_foreach (raw, i, x) {
+            if (st != VX_OK)
+                break;
+            st = guard_counts_add_latency(&cnt, json_number_value(x));
+            if (st == VX_OK)
+                st = guard_sketch_add(sk, json_number_value(x), 1);
+        }
+        if (st == VX_OK)
+            st = sketch_put(doc, sk);
+    }
+    if (st == VX_OK && json_is_object(agg)) {
+        guard_moments lm = {
+            (double)json_integer_value(json_object_get(agg, "count")),
+            json_number_value(json_object_get(agg, "sum")),
+            json_number_value(json_object_get(agg, "sumsq"))};
+        moments_add(&cnt.latency, &lm);
+    }
+    if (st != VX_OK)
+        goto out;
+    json_object_set_new(doc, "latency", moments_json(&cnt.latency));
+    json_object_set_new(doc, "logLatency", moments_json(&cnt.log_latency));
+    json_t *vals = json_object_get(doc, "values");
+    const json_t *ttft = json_object_get(m, "ttftMs");
+    if (json_array_size(ttft) > 0) {
+        guard_moments tm;
+        moments_get(vals, "ttft_ms", &tm);
+        samples_moments(ttft, &tm);
+        json_object_set_new(vals, "ttft_ms", moments_json(&tm));
+    }
+    const char *vn;
+    const json_t *vv;
+    json_object_foreach ((json_t *)json_object_get(m, "values"), vn, vv) {
+        guard_moments have,
+            add = {(double)json_integer_value(json_object_get(vv, "count")),
+                   json_number_value(json_object_get(vv, "sum")),
+                   json_number_value(json_object_get(vv, "sumsq"))};
+        moments_get(vals, vn, &have);
+        moments_add(&have, &add);
+        json_object_set_new(vals, vn, moments_json(&have));
+    }
+    st = bucket_save(c, key, doc);
+out:
+    vx__free(sk);
+    json_decref(doc);
+    return st;
+}
+
+/* "2026-11-30T04" for the hour holding `ms`. */
+static void hour_str(int64_t ms, char out[16])
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    strftime(out, 16, "%Y-%m-%dT%H", &tm);
+}
+
+/* Forgets batch ids past VX_LIMIT_IMPACT_BATCH_HOURS, hour by hour. */
+static vx_status sweep_batches(svc_ctx *c)
+{
+    int64_t keep_from = c->now_ms / 3600000 - VX_LIMIT_IMPACT_BATCH_HOURS;
+    int64_t h = c->s->batch_swept_hour;
+    if (h == 0 || h < keep_from - 48)
+        h = keep_from - 48;
+    vx_status st = VX_OK;
+    for (; st == VX_OK && h < keep_from; h++) {
+        char hs[16];
+        json_t *docs = NULL;
+        hour_str(h * 3600000, hs);
+        st = svc__list(c, STORE_IMPACT_BATCH, hs, &docs);
+        size_t i;
+        json_t *d;
+        json_array_foreach (docs, i, d) {
+            if (st != VX_OK)
+                break;
+            st = svc__del(c, STORE_IMPACT_BATCH,
+                          json_string_value(json_object_get(d, "key")));
+        }
+        json_decref(docs);
+    }
+    if (st == VX_OK)
+        c->s->batch_swept_hour = keep_from;
+    return st;
+}
+
+static vx_status do_impact(svc_ctx *c)
+{
+    const json_t *b = c->req->body;
+    const char *env = c->who->environment;
+    if (!env[0] || strcmp(env, "*") == 0 || c->who->kind == SVC_KIND_FRONTEND)
+        return svc__fail(c, VX_EFORBIDDEN, "",
+                         "impact metrics need a client token for one "
+                         "environment");
+    vx_status st = svc__expect_object(c, b, "");
+    const json_t *id = json_object_get(b, "batchId");
+    if (st == VX_OK && id && !json_is_null(id) &&
+        (!json_is_string(id) ||
+         !label_ok(json_string_value(id), json_string_length(id))))
+        st = svc__fail(c, VX_EINVAL, "/batchId",
+                       "batchId must be a string of 1 to 100 characters");
+    const json_t *ms = json_object_get(b, "metrics");
+    if (st == VX_OK)
+        st = svc__expect_array(c, ms, "/metrics", VX_LIMIT_IMPACT_METRICS);
+    size_t n = json_array_size(ms);
+    int64_t *at = NULL;
+    if (st == VX_OK && n > 0) {
+        at = vx__calloc(n, sizeof(*at));
+        if (!at)
+            st = VX_ENOMEM;
+    }
+    for (size_t i = 0; st == VX_OK && i < n; i++)
+        st = check_entry(c, json_array_get(ms, i), i, &at[i]);
+    if (st == VX_OK && json_is_string(id)) {
+        char key[400];
+        json_t *seen = NULL;
+        snprintf(key, sizeof(key), "%s|%s", env, json_string_value(id));
+        st = svc__get(c, STORE_IMPACT_BATCH, key, &seen);
+        json_decref(seen);
+        if (st == VX_OK) {
+            vx__free(at);
+            return VX_OK; /* a repeat: accepted and ignored */
+        }
+        if (st == VX_ENOTFOUND) {
+            char hs[16];
+            hour_str(c->now_ms, hs);
+            json_t *doc = json_pack("{ss sI}", "key", key, "receivedMs",
+                                    (json_int_t)c->now_ms);
+            st =
+                doc ? svc__put(c, STORE_IMPACT_BATCH, key, hs, doc) : VX_ENOMEM;
+            json_decref(doc);
+        }
+    }
+    for (size_t i = 0; st == VX_OK && i < n; i++) {
+        const json_t *m = json_array_get(ms, i);
+        json_t *f = NULL;
+        /* Only flags that exist: a client cannot fill the database with
+         * made-up names (as for SDK usage). */
+        st = svc__get(c, STORE_FEATURE,
+                      json_string_value(json_object_get(m, "flag")), &f);
+        json_decref(f);
+        if (st == VX_ENOTFOUND) {
+            st = VX_OK;
+            continue;
+        }
+        if (st == VX_OK)
+            st = add_entry(c, m, at[i]);
+    }
+    vx__free(at);
+    if (st == VX_OK)
+        st = sweep_batches(c);
+    return st;
+}
+
+vx_status svc_impact_record(service *s, const svc_principal *who,
+                            const json_t *batch, vx_error *err)
+{
+    return svc__in_txn(s, who, batch, err, do_impact);
+}
+
+/* ---- SDK usage as exposures -------------------------------------------- */
+
+static vx_status add_sdk(svc_ctx *c, const char *flag, const char *tag,
+                         const char *label, int64_t start, json_int_t n)
+{
+    if (n <= 0)
+        return VX_OK;
+    char key[KEY_MAX];
+    json_t *doc = NULL;
+    vx_status st = bucket_load(c, c->who->environment, flag, tag, label,
+                               MINUTE_S, start, key, &doc);
+    if (st == VX_OK) {
+        add_int(doc, "sdkRequests", n);
+        st = bucket_save(c, key, doc);
+    }
+    json_decref(doc);
+    return st;
+}
+
+vx_status svc__impact_sdk(svc_ctx *c, const char *flag, const json_t *tv,
+                          int64_t at_ms)
+{
+    char tag[128];
+    vx_status st =
+        svc__impact_tag(c, c->who->environment, flag, tag, sizeof(tag));
+    int64_t start = guard_bucket_floor(at_ms / 1000, MINUTE_S);
+    json_int_t yes = json_integer_value(json_object_get(tv, "yes"));
+    json_int_t no = json_integer_value(json_object_get(tv, "no"));
+    if (st == VX_OK)
+        st = add_sdk(c, flag, tag, "disabled", start, no);
+    const char *vn;
+    const json_t *vc;
+    json_object_foreach ((json_t *)json_object_get(tv, "variants"), vn, vc) {
+        if (st != VX_OK || strcmp(vn, "disabled") == 0 ||
+            !label_ok(vn, strlen(vn)))
+            continue;
+        json_int_t k = json_integer_value(vc);
+        k = k > yes ? yes : k;
+        st = add_sdk(c, flag, tag, vn, start, k);
+        yes -= k;
+    }
+    if (st == VX_OK)
+        st = add_sdk(c, flag, tag, "enabled", start, yes);
+    return st;
+}
+
+/* ---- downsampling ------------------------------------------------------- */
+
+/* Adds minute bucket `m` into its hour bucket (created when absent). */
+static vx_status merge_into_hour(svc_ctx *c, const json_t *m)
+{
+    char tag[128], key[KEY_MAX];
+    snprintf(tag, sizeof(tag), "%s|%lld",
+             json_string_value(json_object_get(m, "run")),
+             (long long)json_integer_value(json_object_get(m, "epoch")));
+    if (json_string_length(json_object_get(m, "run")) == 0)
+        snprintf(tag, sizeof(tag), "|");
+    int64_t start = guard_bucket_floor(
+        json_integer_value(json_object_get(m, "start")), HOUR_S);
+    json_t *h = NULL;
+    guard_sketch *a = vx__malloc(2 * sizeof(guard_sketch));
+    if (!a)
+        return VX_ENOMEM;
+    vx_status st =
+        bucket_load(c, json_string_value(json_object_get(m, "environment")),
+                    json_string_value(json_object_get(m, "feature")), tag,
+                    json_string_value(json_object_get(m, "variant")), HOUR_S,
+                    start, key, &h);
+    if (st == VX_OK)
+        st = sketch_get(h, &a[0]);
+    if (st == VX_OK)
+        st = sketch_get(m, &a[1]);
+    if (st != VX_OK)
+        goto out;
+    guard_sketch_merge(&a[0], &a[1]);
+    st = sketch_put(h, &a[0]);
+    const char *const ints[] = {"requests", "errors", "conversions",
+                                "sdkRequests"};
+    for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++)
+        add_int(h, ints[i], json_integer_value(json_object_get(m, ints[i])));
+    const char *const moms[] = {"latency", "logLatency"};
+    for (size_t i = 0; i < 2; i++) {
+        guard_moments x, y;
+        moments_get(h, moms[i], &x);
+        moments_get(m, moms[i], &y);
+        moments_add(&x, &y);
+        json_object_set_new(h, moms[i], moments_json(&x));
+    }
+    json_t *hv = json_object_get(h, "values");
+    const char *vn;
+    const json_t *vv;
+    json_object_foreach ((json_t *)json_object_get(m, "values"), vn, vv) {
+        guard_moments x, y;
+        moments_get(hv, vn, &x);
+        moments_get(json_object_get(m, "values"), vn, &y);
+        moments_add(&x, &y);
+        json_object_set_new(hv, vn, moments_json(&x));
+    }
+    if (st == VX_OK)
+        st = bucket_save(c, key, h);
+out:
+    vx__free(a);
+    json_decref(h);
+    return st;
+}
+
+vx_status svc__impact_compact(svc_ctx *c)
+{
+    int64_t now_s = c->now_ms / 1000;
+    int64_t minute_cut = now_s - (int64_t)VX_LIMIT_IMPACT_MINUTE_DAYS * 86400;
+    int64_t hour_cut = now_s - (int64_t)VX_LIMIT_IMPACT_HOUR_DAYS * 86400;
+    json_t *all = NULL;
+    vx_status st = svc__list(c, STORE_IMPACT, NULL, &all);
+    size_t i;
+    json_t *d;
+    json_array_foreach (all, i, d) {
+        if (st != VX_OK)
+            break;
+        int64_t start = json_integer_value(json_object_get(d, "start"));
+        int64_t width = json_integer_value(json_object_get(d, "width"));
+        bool drop_hour = width == HOUR_S && start < hour_cut;
+        bool fold = width == MINUTE_S && start < minute_cut;
+        if (!drop_hour && !fold)
+            continue;
+        char tag[128], key[KEY_MAX];
+        const char *run = json_string_value(json_object_get(d, "run"));
+        if (run && run[0])
+            snprintf(
+                tag, sizeof(tag), "%s|%lld", run,
+                (long long)json_integer_value(json_object_get(d, "epoch")));
+        else
+            snprintf(tag, sizeof(tag), "|");
+        snprintf(key, sizeof(key), "%s|%s|%s|%s|%lld|%lld",
+                 json_string_value(json_object_get(d, "environment")),
+                 json_string_value(json_object_get(d, "feature")), tag,
+                 json_string_value(json_object_get(d, "variant")),
+                 (long long)width, (long long)start);
+        if (fold && start >= hour_cut)
+            st = merge_into_hour(c, d);
+        if (st == VX_OK)
+            st = svc__del(c, STORE_IMPACT, key);
+    }
+    json_decref(all);
+    return st;
+}

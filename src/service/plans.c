@@ -1,0 +1,1424 @@
+/* Release plans, scheduled changes, the scheduler's tick and the stale-flag
+ * report. A plan (one per flag and environment) owns one flexibleRollout
+ * strategy of that environment and moves its percentage through the
+ * milestones; the scheduler (svc_scheduler_tick, driven by a server
+ * thread) compares treatment and control per rollout epoch from the impact
+ * buckets (impact.c), asks guard_plan_decide, and applies the answer.
+ *
+ * Invariants: every change to a plan or a flag runs in one transaction
+ * with its audit event; a plan's state lives only in the store, so a
+ * restart or another replica continues it; only the holder of the
+ * "scheduler" lease (taken in a transaction, expiring) runs ticks. */
+#include <math.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/limits.h"
+#include "guard/plan.h"
+#include "guard/report.h"
+#include "service/internal.h"
+#include "vexil/vexil.h"
+
+static const svc_principal SCHEDULER = {.token_id = 0,
+                                        .kind = SVC_KIND_ADMIN,
+                                        .role = SVC_ROLE_ADMIN,
+                                        .name = "scheduler",
+                                        .environment = "*",
+                                        .projects = "*"};
+
+static const struct {
+    const char *name;
+    guard_metric_kind kind;
+} KINDS[] = {
+    {"error_rate", GUARD_METRIC_ERROR_RATE},
+    {"latency", GUARD_METRIC_LATENCY},
+    {"conversion", GUARD_METRIC_CONVERSION},
+    {"latency_mean", GUARD_METRIC_LATENCY_MEAN},
+    {"latency_quantile", GUARD_METRIC_LATENCY_QUANTILE},
+};
+
+static const int PRESET_STEPS[] = {1, 5, 10, 25, 50, 75, 100};
+
+/* ---- plan validation ---------------------------------------------------- */
+
+static vx_status opt_int(svc_ctx *c, const json_t *o, const char *key,
+                         const char *base, json_int_t max, json_int_t dflt,
+                         json_int_t *out)
+{
+    const json_t *v = json_object_get(o, key);
+    *out = dflt;
+    if (!v || json_is_null(v))
+        return VX_OK;
+    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+        json_integer_value(v) > max)
+        return svc__fail(c, VX_EINVAL, base,
+                         "%s must be a whole number from 0 "
+                         "to %lld",
+                         key, (long long)max);
+    *out = json_integer_value(v);
+    return VX_OK;
+}
+
+static vx_status opt_enum(svc_ctx *c, const json_t *o, const char *key,
+                          const char *path, const char *const *names, size_t n,
+                          int dflt, int *out)
+{
+    const json_t *v = json_object_get(o, key);
+    *out = dflt;
+    if (!v || json_is_null(v))
+        return VX_OK;
+    for (size_t i = 0; json_is_string(v) && i < n; i++)
+        if (strcmp(json_string_value(v), names[i]) == 0) {
+            *out = (int)i;
+            return VX_OK;
+        }
+    char list[256] = "";
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(list);
+        snprintf(list + l, sizeof(list) - l, "%s'%s'", i ? ", " : "", names[i]);
+    }
+    return svc__fail(c, VX_EINVAL, path, "%s must be one of %s", key, list);
+}
+
+static vx_status parse_milestone(svc_ctx *c, const json_t *m, size_t i,
+                                 guard_milestone *out)
+{
+    char base[64], p[96];
+    snprintf(base, sizeof(base), "/milestones/%zu", i);
+    vx_status st = svc__expect_object(c, m, base);
+    if (st != VX_OK)
+        return st;
+    const json_t *pc = json_object_get(m, "percent");
+    snprintf(p, sizeof(p), "%s/percent", base);
+    if (!json_is_integer(pc) || json_integer_value(pc) < 1 ||
+        json_integer_value(pc) > 100)
+        return svc__fail(c, VX_EINVAL, p,
+                         "percent must be a whole number from 1 to 100");
+    out->percent = (double)json_integer_value(pc);
+    json_int_t d = 0, e = 0;
+    snprintf(p, sizeof(p), "%s/minDurationSeconds", base);
+    st = opt_int(c, m, "minDurationSeconds", p, 366LL * 86400, 0, &d);
+    snprintf(p, sizeof(p), "%s/minExposures", base);
+    if (st == VX_OK)
+        st = opt_int(c, m, "minExposures", p, (json_int_t)1 << 53, 0, &e);
+    out->min_duration_s = d;
+    out->min_exposures = (uint64_t)e;
+    return st;
+}
+
+static vx_status parse_metric(svc_ctx *c, const json_t *m, size_t i,
+                              guard_metric *out)
+{
+    char base[64], p[96];
+    snprintf(base, sizeof(base), "/metrics/%zu", i);
+    vx_status st = svc__expect_object(c, m, base);
+    if (st != VX_OK)
+        return st;
+    const char *kinds[sizeof(KINDS) / sizeof(KINDS[0])];
+    for (size_t k = 0; k < sizeof(KINDS) / sizeof(KINDS[0]); k++)
+        kinds[k] = KINDS[k].name;
+    snprintf(p, sizeof(p), "%s/kind", base);
+    int kind = -1, dir = 0;
+    if (!json_object_get(m, "kind"))
+        return svc__fail(c, VX_EINVAL, p, "kind is required");
+    st = opt_enum(c, m, "kind", p, kinds, sizeof(kinds) / sizeof(kinds[0]), -1,
+                  &kind);
+    if (st != VX_OK)
+        return st;
+    out->kind = KINDS[kind].kind;
+    static const char *const dirs[] = {"higher-is-worse", "lower-is-worse"};
+    snprintf(p, sizeof(p), "%s/direction", base);
+    st = opt_enum(c, m, "direction", p, dirs, 2,
+                  out->kind == GUARD_METRIC_CONVERSION ? 1 : 0, &dir);
+    out->direction = (guard_direction)dir;
+    const json_t *t = json_object_get(m, "tolerance");
+    snprintf(p, sizeof(p), "%s/tolerance", base);
+    out->tolerance = 0;
+    if (st == VX_OK && t && !json_is_null(t)) {
+        if (!json_is_number(t) || !isfinite(json_number_value(t)) ||
+            json_number_value(t) < 0 || json_number_value(t) > 10)
+            st = svc__fail(c, VX_EINVAL, p,
+                           "tolerance must be a number from 0 to 10 "
+                           "(0.1 = may worsen by 10 %%)");
+        else
+            out->tolerance = json_number_value(t);
+    }
+    const json_t *q = json_object_get(m, "quantile");
+    out->tau = 0;
+    out->quantile = 0;
+    snprintf(p, sizeof(p), "%s/quantile", base);
+    if (st == VX_OK && q && !json_is_null(q)) {
+        if (!json_is_number(q) || json_number_value(q) < 0.5 ||
+            json_number_value(q) > 0.999)
+            st = svc__fail(c, VX_EINVAL, p,
+                           "quantile must be a number from 0.5 to 0.999");
+        else
+            out->quantile = json_number_value(q);
+    }
+    return st;
+}
+
+static bool url_ok(const char *u)
+{
+    return (strncmp(u, "http://", 7) == 0 || strncmp(u, "https://", 8) == 0) &&
+           strlen(u) <= 512 && !strpbrk(u, " \t\r\n");
+}
+
+/* Validates a plan body and returns the guard plan and its canonical JSON
+ * (a new reference: what is stored and shown). */
+static vx_status parse_plan(svc_ctx *c, const json_t *b, guard_plan *p,
+                            json_t **norm)
+{
+    *norm = NULL;
+    guard_plan_init(p);
+    vx_status st = svc__expect_object(c, b, "");
+    if (st != VX_OK)
+        return st;
+    const json_t *preset = json_object_get(b, "preset");
+    const json_t *ms = json_object_get(b, "milestones");
+    if (preset && !json_is_null(preset)) {
+        if (ms)
+            return svc__fail(c, VX_EINVAL, "/preset",
+                             "give either preset or milestones");
+        if (!json_is_string(preset) ||
+            strcmp(json_string_value(preset), "percentage-steps") != 0)
+            return svc__fail(c, VX_EINVAL, "/preset",
+                             "preset must be 'percentage-steps' "
+                             "(1, 5, 10, 25, 50, 75, 100 %%)");
+        json_int_t d = 0, e = 0;
+        st = opt_int(c, b, "minDurationSeconds", "/minDurationSeconds",
+                     366LL * 86400, 600, &d);
+        if (st == VX_OK)
+            st = opt_int(c, b, "minExposures", "/minExposures",
+                         (json_int_t)1 << 53, 0, &e);
+        if (st != VX_OK)
+            return st;
+        for (size_t i = 0; i < sizeof(PRESET_STEPS) / sizeof(int); i++)
+            p->milestones[i] =
+                (guard_milestone){PRESET_STEPS[i], d, (uint64_t)e};
+        p->n_milestones = sizeof(PRESET_STEPS) / sizeof(int);
+    } else {
+        if (!ms)
+            return svc__fail(c, VX_EINVAL, "/milestones",
+                             "milestones (or a preset) are required");
+        st = svc__expect_array(c, ms, "/milestones", GUARD_PLAN_MAX_MILESTONES);
+        if (st == VX_OK && json_array_size(ms) == 0)
+            st = svc__fail(c, VX_EINVAL, "/milestones",
+                           "a plan needs at least one milestone");
+        for (size_t i = 0; st == VX_OK && i < json_array_size(ms); i++)
+            st =
+                parse_milestone(c, json_array_get(ms, i), i, &p->milestones[i]);
+        p->n_milestones = json_array_size(ms);
+    }
+    const json_t *mets = json_object_get(b, "metrics");
+    if (st == VX_OK && mets) {
+        st = svc__expect_array(c, mets, "/metrics", GUARD_PLAN_MAX_METRICS);
+        for (size_t i = 0; st == VX_OK && i < json_array_size(mets); i++)
+            st = parse_metric(c, json_array_get(mets, i), i, &p->metrics[i]);
+        p->n_metrics = json_array_size(mets);
+    }
+    static const char *const modes[] = {"auto", "approval"};
+    static const char *const rbs[] = {"rollout-zero", "disable"};
+    int mode = 0, rb = 0;
+    if (st == VX_OK)
+        st = opt_enum(c, b, "mode", "/mode", modes, 2, 0, &mode);
+    if (st == VX_OK)
+        st = opt_enum(c, b, "rollback", "/rollback", rbs, 2, 0, &rb);
+    p->mode = (guard_mode)mode;
+    p->rollback = (guard_rollback)rb;
+    const json_t *alpha = json_object_get(b, "alpha");
+    if (st == VX_OK && alpha && !json_is_null(alpha)) {
+        if (!json_is_number(alpha) || !(json_number_value(alpha) > 0) ||
+            json_number_value(alpha) > 0.5)
+            st = svc__fail(c, VX_EINVAL, "/alpha",
+                           "alpha must be a number in (0, 0.5]");
+        else
+            p->alpha = json_number_value(alpha);
+    }
+    const json_t *hooks = json_object_get(b, "webhooks");
+    if (st == VX_OK && hooks)
+        st = svc__expect_array(c, hooks, "/webhooks", VX_LIMIT_PLAN_WEBHOOKS);
+    for (size_t i = 0; st == VX_OK && i < json_array_size(hooks); i++) {
+        const json_t *u = json_array_get(hooks, i);
+        if (!json_is_string(u) || !url_ok(json_string_value(u))) {
+            char path[64];
+            snprintf(path, sizeof(path), "/webhooks/%zu", i);
+            st = svc__fail(c, VX_EINVAL, path,
+                           "a webhook is an http:// or https:// URL of at "
+                           "most 512 characters");
+        }
+    }
+    if (st == VX_OK)
+        st = guard_plan_validate(p, c->err);
+    if (st != VX_OK)
+        return st;
+    json_t *jm = json_array(), *jx = json_array();
+    for (size_t i = 0; i < p->n_milestones; i++)
+        json_array_append_new(
+            jm, json_pack("{si sI sI}", "percent",
+                          (int)p->milestones[i].percent, "minDurationSeconds",
+                          (json_int_t)p->milestones[i].min_duration_s,
+                          "minExposures",
+                          (json_int_t)p->milestones[i].min_exposures));
+    for (size_t i = 0; i < p->n_metrics; i++) {
+        json_t *m = json_pack(
+            "{ss ss sf}", "kind", guard_metric_kind_name(p->metrics[i].kind),
+            "direction",
+            p->metrics[i].direction == GUARD_LOWER_IS_WORSE ? "lower-is-worse"
+                                                            : "higher-is-worse",
+            "tolerance", p->metrics[i].tolerance);
+        if (p->metrics[i].quantile > 0)
+            json_object_set_new(m, "quantile",
+                                json_real(p->metrics[i].quantile));
+        json_array_append_new(jx, m);
+    }
+    *norm =
+        json_pack("{so so ss ss sf so}", "milestones", jm, "metrics", jx,
+                  "mode", modes[mode], "rollback", rbs[rb], "alpha", p->alpha,
+                  "webhooks", hooks ? json_deep_copy(hooks) : json_array());
+    return *norm ? VX_OK : VX_ENOMEM;
+}
+
+/* ---- the flag side ------------------------------------------------------ */
+
+static void plan_key(const char *env, const char *flag, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s|%s", env, flag);
+}
+
+/* The plan's strategy in `fenv`: the one with id `sid`, else (sid NULL or
+ * gone) the first flexibleRollout without constraints or segments, else a
+ * new one. Borrowed. */
+static json_t *owned_strategy(svc_ctx *c, json_t *fenv, const char *flag,
+                              const char *sid, bool *created)
+{
+    json_t *strategies = json_object_get(fenv, "strategies");
+    size_t i;
+    json_t *s;
+    *created = false;
+    json_array_foreach (strategies, i, s) {
+        const char *id = json_string_value(json_object_get(s, "id"));
+        if (sid && id && strcmp(id, sid) == 0)
+            return s;
+    }
+    json_array_foreach (strategies, i, s) {
+        if (strcmp(json_string_value(json_object_get(s, "name")),
+                   "flexibleRollout") == 0 &&
+            json_array_size(json_object_get(s, "constraints")) == 0 &&
+            json_array_size(json_object_get(s, "segments")) == 0)
+            return s;
+    }
+    if (json_array_size(strategies) >= VX_LIMIT_STRATEGIES)
+        return NULL;
+    char id[37];
+    svc__uuid(id);
+    s = json_pack("{ss ss sn sb si s{ss ss ss} s[] s[] s[]}", "id", id, "name",
+                  "flexibleRollout", "title", "disabled", 0, "sortOrder",
+                  (int)json_array_size(strategies), "parameters", "rollout",
+                  "0", "stickiness", "default", "groupId", flag, "constraints",
+                  "segments", "variants");
+    json_array_append_new(strategies, s);
+    *created = true;
+    (void)c;
+    return s;
+}
+
+/* Sets the plan's strategy to `percent` (and the environment on when
+ * `enable`), saves the flag and audits the strategy change. `plan` gets
+ * the strategy id. */
+static vx_status set_rollout(svc_ctx *c, json_t *plan, int percent, bool enable)
+{
+    const char *project = json_string_value(json_object_get(plan, "project"));
+    const char *flag = json_string_value(json_object_get(plan, "feature"));
+    const char *env = json_string_value(json_object_get(plan, "environment"));
+    json_t *f = NULL;
+    vx_status st = svc__feature_load(c, project, flag, false, &f);
+    if (st != VX_OK)
+        return st;
+    json_t *fenv = svc__feature_env(f, env);
+    bool created = false;
+    json_t *s = fenv ? owned_strategy(c, fenv, flag,
+                                      json_string_value(
+                                          json_object_get(plan, "strategyId")),
+                                      &created)
+                     : NULL;
+    if (!s) {
+        st = svc__fail(c, VX_ELIMIT, "",
+                       "no room for the plan's strategy in '%s'", env);
+        goto out;
+    }
+    json_t *pre = json_deep_copy(s);
+    char pc[8];
+    snprintf(pc, sizeof(pc), "%d", percent);
+    json_object_set_new(json_object_get(s, "parameters"), "rollout",
+                        json_string(pc));
+    json_object_set(plan, "strategyId", json_object_get(s, "id"));
+    if (enable)
+        json_object_set_new(fenv, "enabled", json_true());
+    st = svc__feature_save(c, f);
+    if (st == VX_OK)
+        st = svc__audit(
+            c, created ? "feature-strategy-add" : "feature-strategy-update",
+            project, env, flag, s, created ? NULL : pre);
+    json_decref(pre);
+out:
+    json_decref(f);
+    return st;
+}
+
+/* Disables the flag in the plan's environment (audited). */
+static vx_status disable_env(svc_ctx *c, const json_t *plan)
+{
+    svc_req r = {.op = SVC_OP_ENV_OFF,
+                 .project = json_string_value(json_object_get(plan, "project")),
+                 .feature = json_string_value(json_object_get(plan, "feature")),
+                 .environment =
+                     json_string_value(json_object_get(plan, "environment"))};
+    svc_ctx c2 = *c;
+    c2.req = &r;
+    json_t *out = NULL;
+    vx_status st = svc__op_ENV_OFF(&c2, &out);
+    json_decref(out);
+    return st;
+}
+
+/* ---- plan documents ------------------------------------------------------ */
+
+static int current_percent(const json_t *plan)
+{
+    const json_t *ms =
+        json_object_get(json_object_get(plan, "plan"), "milestones");
+    size_t i = (size_t)json_integer_value(json_object_get(plan, "milestone"));
+    return (int)json_integer_value(
+        json_object_get(json_array_get(ms, i), "percent"));
+}
+
+/* Appends to the decision log (bounded, oldest dropped). */
+static void log_entry(svc_ctx *c, json_t *plan, const char *action,
+                      const char *reason, const char *by)
+{
+    json_t *log = json_object_get(plan, "log");
+    if (!json_is_array(log)) {
+        log = json_array();
+        json_object_set_new(plan, "log", log);
+    }
+    while (json_array_size(log) >= VX_LIMIT_PLAN_LOG)
+        json_array_remove(log, 0);
+    json_array_append_new(
+        log,
+        json_pack("{so ss ss sI si ss}", "at", svc__time_json(c->now_ms),
+                  "action", action, "reason", reason ? reason : "", "milestone",
+                  json_integer_value(json_object_get(plan, "milestone")),
+                  "percent", current_percent(plan), "by", by));
+}
+
+/* Starts a new rollout epoch at the current percentage. */
+static void new_epoch(svc_ctx *c, json_t *plan)
+{
+    json_t *eps = json_object_get(plan, "epochs");
+    if (json_array_size(eps) >= VX_LIMIT_PLAN_EPOCHS)
+        return; /* the last epoch continues (see docs/guard.md) */
+    json_array_append_new(eps,
+                          json_pack("{si sI}", "percent", current_percent(plan),
+                                    "startedMs", (json_int_t)c->now_ms));
+    json_object_set_new(plan, "epoch",
+                        json_integer((json_int_t)json_array_size(eps) - 1));
+}
+
+static vx_status save_plan(svc_ctx *c, json_t *plan)
+{
+    char key[600];
+    plan_key(json_string_value(json_object_get(plan, "environment")),
+             json_string_value(json_object_get(plan, "feature")), key,
+             sizeof(key));
+    json_object_set_new(plan, "updatedAt", svc__time_json(c->now_ms));
+    return svc__put(c, STORE_PLAN, key,
+                    json_string_value(json_object_get(plan, "feature")), plan);
+}
+
+static vx_status audit_plan(svc_ctx *c, const json_t *plan, const char *type,
+                            json_t *data /* stolen, may be NULL */)
+{
+    json_t *d = data ? data : json_object();
+    json_object_set_new(
+        d, "state",
+        json_string(json_string_value(json_object_get(plan, "state"))));
+    json_object_set_new(
+        d, "milestone",
+        json_integer(json_integer_value(json_object_get(plan, "milestone"))));
+    json_object_set_new(d, "percent", json_integer(current_percent(plan)));
+    vx_status st = svc__audit(
+        c, type, json_string_value(json_object_get(plan, "project")),
+        json_string_value(json_object_get(plan, "environment")),
+        json_string_value(json_object_get(plan, "feature")), d, NULL);
+    json_decref(d);
+    return st;
+}
+
+/* Loads the plan of the request's (flag, environment) after checking the
+ * flag exists in the project. */
+static vx_status load_plan(svc_ctx *c, json_t **plan)
+{
+    json_t *f = NULL;
+    vx_status st =
+        svc__feature_load(c, c->req->project, c->req->feature, false, &f);
+    json_decref(f);
+    if (st != VX_OK)
+        return st;
+    char key[600];
+    plan_key(c->req->environment, c->req->feature, key, sizeof(key));
+    st = svc__get(c, STORE_PLAN, key, plan);
+    if (st == VX_ENOTFOUND)
+        return svc__not_found(c, "release plan for", c->req->feature);
+    return st;
+}
+
+/* PUT .../release-plan: validates, replaces any plan of this flag and
+ * environment, and starts it at the first milestone. */
+vx_status svc__op_PLAN_PUT(svc_ctx *c, json_t **out)
+{
+    json_t *norm = NULL, *f = NULL, *env = NULL, *plan = NULL;
+    guard_plan gp;
+    vx_status st = svc__get(c, STORE_ENVIRONMENT, c->req->environment, &env);
+    if (st == VX_ENOTFOUND)
+        st = svc__not_found(c, "environment", c->req->environment);
+    if (st == VX_OK)
+        st = svc__feature_load(c, c->req->project, c->req->feature, false, &f);
+    if (st == VX_OK)
+        st = parse_plan(c, c->req->body, &gp, &norm);
+    if (st != VX_OK)
+        goto out;
+    char run[37];
+    svc__uuid(run);
+    plan = json_pack("{ss ss ss ss ss sO si sI sb si s[] s[] sn so}", "project",
+                     c->req->project, "feature", c->req->feature, "environment",
+                     c->req->environment, "run", run, "state", "running",
+                     "plan", norm, "milestone", 0, "milestoneStartedMs",
+                     (json_int_t)c->now_ms, "approved", 0, "epoch", 0, "epochs",
+                     "log", "last", "startedAt", svc__time_json(c->now_ms));
+    if (!plan) {
+        st = VX_ENOMEM;
+        goto out;
+    }
+    json_object_set_new(plan, "createdBy", json_string(c->who->name));
+    json_array_append_new(json_object_get(plan, "epochs"),
+                          json_pack("{si sI}", "percent", current_percent(plan),
+                                    "startedMs", (json_int_t)c->now_ms));
+    log_entry(c, plan, "start", "plan created", c->who->name);
+    st = set_rollout(c, plan, current_percent(plan), true);
+    if (st == VX_OK)
+        st = save_plan(c, plan);
+    if (st == VX_OK)
+        st = audit_plan(c, plan, "release-plan-started",
+                        json_pack("{sO}", "plan", norm));
+    if (st == VX_OK)
+        *out = json_incref(plan);
+out:
+    json_decref(plan);
+    json_decref(norm);
+    json_decref(f);
+    json_decref(env);
+    return st;
+}
+
+vx_status svc__op_PLAN_GET(svc_ctx *c, json_t **out)
+{
+    return load_plan(c, out);
+}
+
+vx_status svc__op_PLAN_DELETE(svc_ctx *c, json_t **out)
+{
+    json_t *plan = NULL;
+    vx_status st = load_plan(c, &plan);
+    char key[600];
+    plan_key(c->req->environment, c->req->feature, key, sizeof(key));
+    if (st == VX_OK)
+        st = svc__del(c, STORE_PLAN, key);
+    if (st == VX_OK)
+        st = audit_plan(c, plan, "release-plan-deleted", NULL);
+    if (st == VX_OK)
+        *out = json_object();
+    json_decref(plan);
+    return st;
+}
+
+/* GET /api/admin/release-plans: every plan, without its log. */
+vx_status svc__op_PLAN_LIST(svc_ctx *c, json_t **out)
+{
+    json_t *all = NULL, *lease = NULL;
+    vx_status st = svc__list(c, STORE_PLAN, NULL, &all);
+    if (st == VX_OK)
+        st = svc__get(c, STORE_LEASE, "scheduler", &lease);
+    if (st == VX_ENOTFOUND)
+        st = VX_OK;
+    if (st != VX_OK) {
+        json_decref(all);
+        return st;
+    }
+    size_t i;
+    json_t *p;
+    json_array_foreach (all, i, p)
+        json_object_del(p, "log");
+    *out = json_pack("{so so}", "plans", all, "scheduler",
+                     lease ? lease : json_null());
+    return VX_OK;
+}
+
+static bool is_state(const json_t *plan, const char *s)
+{
+    const char *v = json_string_value(json_object_get(plan, "state"));
+    return v && strcmp(v, s) == 0;
+}
+
+/* Applies a rollback to the flag and the plan (manual or automatic). */
+static vx_status do_rollback(svc_ctx *c, json_t *plan, const char *reason,
+                             json_t *report /* stolen, may be NULL */)
+{
+    const char *how = json_string_value(
+        json_object_get(json_object_get(plan, "plan"), "rollback"));
+    bool disable = how && strcmp(how, "disable") == 0;
+    vx_status st =
+        disable ? disable_env(c, plan) : set_rollout(c, plan, 0, false);
+    json_object_set_new(plan, "state", json_string("rolled-back"));
+    log_entry(c, plan, "rollback", reason, c->who->name);
+    if (st == VX_OK)
+        st = save_plan(c, plan);
+    json_t *data = json_pack("{ss ss}", "reason", reason, "rollback",
+                             disable ? "disable" : "rollout-zero");
+    if (report)
+        json_object_set_new(data, "statistics", report);
+    if (st == VX_OK)
+        st = audit_plan(c, plan, "release-plan-rolled-back", data);
+    else
+        json_decref(data);
+    return st;
+}
+
+/* Moves to the next milestone (or completes from the last). */
+static vx_status do_advance(svc_ctx *c, json_t *plan, const char *why,
+                            json_t *report /* stolen, may be NULL */)
+{
+    size_t n = json_array_size(
+        json_object_get(json_object_get(plan, "plan"), "milestones"));
+    size_t m = (size_t)json_integer_value(json_object_get(plan, "milestone"));
+    vx_status st = VX_OK;
+    const char *type;
+    if (m + 1 >= n) {
+        json_object_set_new(plan, "state", json_string("completed"));
+        log_entry(c, plan, "complete", why, c->who->name);
+        type = "release-plan-completed";
+    } else {
+        json_object_set_new(plan, "milestone", json_integer((json_int_t)m + 1));
+        json_object_set_new(plan, "milestoneStartedMs",
+                            json_integer(c->now_ms));
+        json_object_set_new(plan, "approved", json_false());
+        json_object_set_new(plan, "state", json_string("running"));
+        new_epoch(c, plan);
+        st = set_rollout(c, plan, current_percent(plan), false);
+        log_entry(c, plan, "advance", why, c->who->name);
+        type = "release-plan-advanced";
+    }
+    if (st == VX_OK)
+        st = save_plan(c, plan);
+    json_t *data = json_pack("{ss}", "reason", why);
+    if (report)
+        json_object_set_new(data, "statistics", report);
+    if (st == VX_OK)
+        st = audit_plan(c, plan, type, data);
+    else
+        json_decref(data);
+    return st;
+}
+
+/* POST .../release-plan/{pause|resume|skip|approve|rollback}. */
+vx_status svc__op_PLAN_ACTION(svc_ctx *c, json_t **out)
+{
+    json_t *plan = NULL;
+    vx_status st = load_plan(c, &plan);
+    if (st != VX_OK)
+        return st;
+    const char *a = c->req->id;
+    bool live = is_state(plan, "running") || is_state(plan, "waiting-approval");
+    if (strcmp(a, "pause") == 0) {
+        if (!live)
+            st = svc__fail(c, VX_ECONFLICT, "", "the plan is not running");
+        json_object_set_new(plan, "state", json_string("paused"));
+        json_object_set_new(plan, "pauseReason", json_string("paused by hand"));
+        log_entry(c, plan, "pause", "paused by hand", c->who->name);
+        if (st == VX_OK)
+            st = save_plan(c, plan);
+        if (st == VX_OK)
+            st = audit_plan(c, plan, "release-plan-paused",
+                            json_pack("{ss}", "reason", "paused by hand"));
+    } else if (strcmp(a, "resume") == 0) {
+        if (!is_state(plan, "paused"))
+            st = svc__fail(c, VX_ECONFLICT, "", "the plan is not paused");
+        json_object_set_new(plan, "state", json_string("running"));
+        json_object_del(plan, "pauseReason");
+        /* A fresh epoch: the sample-ratio check starts over. */
+        new_epoch(c, plan);
+        log_entry(c, plan, "resume", "resumed by hand", c->who->name);
+        if (st == VX_OK)
+            st = save_plan(c, plan);
+        if (st == VX_OK)
+            st = audit_plan(c, plan, "release-plan-resumed", NULL);
+    } else if (strcmp(a, "approve") == 0) {
+        if (!live)
+            st = svc__fail(c, VX_ECONFLICT, "", "the plan is not running");
+        json_object_set_new(plan, "approved", json_true());
+        json_object_set_new(plan, "state", json_string("running"));
+        log_entry(c, plan, "approve", "approved by hand", c->who->name);
+        if (st == VX_OK)
+            st = save_plan(c, plan);
+        if (st == VX_OK)
+            st = audit_plan(c, plan, "release-plan-approved", NULL);
+    } else if (strcmp(a, "skip") == 0) {
+        if (!live && !is_state(plan, "paused"))
+            st = svc__fail(c, VX_ECONFLICT, "", "the plan is not running");
+        if (st == VX_OK)
+            st = do_advance(c, plan, "milestone skipped by hand", NULL);
+    } else if (strcmp(a, "rollback") == 0) {
+        if (is_state(plan, "rolled-back"))
+            st = svc__fail(c, VX_ECONFLICT, "", "the plan is rolled back");
+        if (st == VX_OK)
+            st = do_rollback(c, plan, "rolled back by hand", NULL);
+    } else {
+        st = svc__fail(c, VX_ENOTFOUND, "",
+                       "no action '%s': pause, resume, skip, approve or "
+                       "rollback",
+                       a);
+    }
+    if (st == VX_OK)
+        *out = json_incref(plan);
+    json_decref(plan);
+    return st;
+}
+
+/* ---- the guard's view of a plan ---------------------------------------- */
+
+typedef struct plan_view {
+    guard_plan plan;
+    guard_state state;
+    guard_counts ctl[VX_LIMIT_PLAN_EPOCHS]; /* per epoch with data */
+    guard_counts trt[VX_LIMIT_PLAN_EPOCHS];
+    guard_sketch *sk; /* [0] control, [1] treatment: 2 sketches */
+} plan_view;
+
+/* Sums the plan run's buckets into the guard state. */
+static vx_status aggregate(svc_ctx *c, const json_t *plan, plan_view *v)
+{
+    guard_counts ctl[VX_LIMIT_PLAN_EPOCHS], trt[VX_LIMIT_PLAN_EPOCHS];
+    memset(ctl, 0, sizeof(ctl));
+    memset(trt, 0, sizeof(trt));
+    char parent[1200];
+    snprintf(parent, sizeof(parent), "%s|%s|%s",
+             json_string_value(json_object_get(plan, "environment")),
+             json_string_value(json_object_get(plan, "feature")),
+             json_string_value(json_object_get(plan, "run")));
+    json_t *docs = NULL;
+    vx_status st = svc__list(c, STORE_IMPACT, parent, &docs);
+    if (st != VX_OK)
+        return st;
+    int64_t cur = json_integer_value(json_object_get(plan, "epoch"));
+    size_t i;
+    json_t *d;
+    json_array_foreach (docs, i, d) {
+        int64_t e = json_integer_value(json_object_get(d, "epoch"));
+        if (e < 0 || e >= VX_LIMIT_PLAN_EPOCHS)
+            continue;
+        bool control = json_is_true(json_object_get(d, "control"));
+        guard_counts k;
+        svc__impact_counts(d, &k);
+        guard_counts_merge(control ? &ctl[e] : &trt[e], &k);
+        const char *b64 = json_string_value(json_object_get(d, "sketch"));
+        if (b64 && v->sk) {
+            /* Decoded here rather than in impact.c to keep one pass. */
+            size_t cap = strlen(b64), len = 0;
+            uint8_t *bin = vx__malloc(cap + 1);
+            guard_sketch *one = vx__malloc(sizeof(*one));
+            if (bin && one &&
+                sodium_base642bin(bin, cap + 1, b64, cap, NULL, &len, NULL,
+                                  sodium_base64_VARIANT_ORIGINAL) == 0 &&
+                guard_sketch_decode(bin, len, one, NULL) == VX_OK)
+                guard_sketch_merge(&v->sk[control ? 0 : 1], one);
+            vx__free(one);
+            vx__free(bin);
+        }
+    }
+    json_decref(docs);
+    size_t n = 0;
+    for (int64_t e = 0; e < VX_LIMIT_PLAN_EPOCHS; e++) {
+        guard_counts_merge(&v->state.control, &ctl[e]);
+        guard_counts_merge(&v->state.treatment, &trt[e]);
+        if (e == cur) {
+            v->state.stage_control = ctl[e].requests;
+            v->state.stage_treatment = trt[e].requests;
+        }
+        if (ctl[e].requests > 0 && trt[e].requests > 0) {
+            v->ctl[n] = ctl[e];
+            v->trt[n] = trt[e];
+            n++;
+        }
+    }
+    v->state.epoch_control = n ? v->ctl : NULL;
+    v->state.epoch_treatment = n ? v->trt : NULL;
+    v->state.n_epochs = n;
+    if (v->sk) {
+        v->state.control_latency = &v->sk[0];
+        v->state.treatment_latency = &v->sk[1];
+    }
+    return VX_OK;
+}
+
+static json_t *counts_json(const guard_counts *k)
+{
+    return json_pack("{sI sI sI sf}", "requests", (json_int_t)k->requests,
+                     "errors", (json_int_t)k->errors, "conversions",
+                     (json_int_t)k->conversions, "latencyMeanMs",
+                     k->latency.n > 0 ? k->latency.sum / k->latency.n : 0.0);
+}
+
+/* One scheduler step for one plan, inside the caller's transaction.
+ * Appends webhook calls to `hooks`. */
+static vx_status tick_plan(svc_ctx *c, json_t *plan, json_t *hooks)
+{
+    plan_view *v = vx__calloc(1, sizeof(*v));
+    json_t *norm = NULL, *report = NULL;
+    vx_status st = v ? VX_OK : VX_ENOMEM;
+    if (st == VX_OK)
+        st = parse_plan(c, json_object_get(plan, "plan"), &v->plan, &norm);
+    bool quantile = false;
+    for (size_t i = 0; st == VX_OK && i < v->plan.n_metrics; i++)
+        quantile |= v->plan.metrics[i].kind == GUARD_METRIC_LATENCY_QUANTILE;
+    if (st == VX_OK && quantile) {
+        v->sk = vx__calloc(2, sizeof(guard_sketch));
+        if (!v->sk)
+            st = VX_ENOMEM;
+        else {
+            guard_sketch_init(&v->sk[0]);
+            guard_sketch_init(&v->sk[1]);
+        }
+    }
+    if (st == VX_OK)
+        st = aggregate(c, plan, v);
+    if (st != VX_OK)
+        goto out;
+    v->state.milestone =
+        (size_t)json_integer_value(json_object_get(plan, "milestone"));
+    v->state.milestone_started =
+        json_integer_value(json_object_get(plan, "milestoneStartedMs")) / 1000;
+    v->state.approved = json_is_true(json_object_get(plan, "approved"));
+    guard_decision d;
+    st = guard_plan_decide(&v->plan, &v->state, c->now_ms / 1000, &d, c->err);
+    if (st != VX_OK)
+        goto out;
+    char *buf = vx__malloc(GUARD_REPORT_MAX);
+    size_t len = 0;
+    if (buf &&
+        guard_decision_json(&v->plan, &d, buf, GUARD_REPORT_MAX, &len) == VX_OK)
+        report = json_loadb(buf, len, 0, NULL);
+    vx__free(buf);
+    json_t *last = json_pack("{so sO so so}", "at", svc__time_json(c->now_ms),
+                             "decision", report ? report : json_null(),
+                             "control", counts_json(&v->state.control),
+                             "treatment", counts_json(&v->state.treatment));
+    json_object_set_new(plan, "last", last);
+    const char *event = NULL;
+    switch (d.action) {
+    case GUARD_HOLD: st = save_plan(c, plan); break;
+    case GUARD_WAIT_APPROVAL:
+        if (!is_state(plan, "waiting-approval")) {
+            json_object_set_new(plan, "state", json_string("waiting-approval"));
+            log_entry(c, plan, "wait-approval", d.reason, "scheduler");
+            st = audit_plan(
+                c, plan, "release-plan-waiting-approval",
+                json_pack("{sO}", "statistics", report ? report : json_null()));
+            event = "release-plan-waiting-approval";
+        }
+        if (st == VX_OK)
+            st = save_plan(c, plan);
+        break;
+    case GUARD_PAUSE_SRM:
+        json_object_set_new(plan, "state", json_string("paused"));
+        json_object_set_new(plan, "pauseReason",
+                            json_string("sample-ratio mismatch"));
+        log_entry(c, plan, "pause", d.reason, "scheduler");
+        st = save_plan(c, plan);
+        if (st == VX_OK)
+            st = audit_plan(c, plan, "release-plan-paused",
+                            json_pack("{ss sO}", "reason", d.reason,
+                                      "statistics",
+                                      report ? report : json_null()));
+        event = "release-plan-paused";
+        break;
+    case GUARD_ROLLBACK:
+        st = do_rollback(c, plan, d.reason, json_incref(report));
+        event = "release-plan-rolled-back";
+        break;
+    case GUARD_ADVANCE:
+    case GUARD_COMPLETE:
+        st = do_advance(c, plan, d.reason, json_incref(report));
+        event = is_state(plan, "completed") ? "release-plan-completed"
+                                            : "release-plan-advanced";
+        break;
+    }
+    const json_t *urls =
+        json_object_get(json_object_get(plan, "plan"), "webhooks");
+    size_t i;
+    const json_t *u;
+    json_array_foreach (urls, i, u) {
+        if (st != VX_OK || !event)
+            break;
+        json_array_append_new(
+            hooks,
+            json_pack("{sO s{ss sO sO sO sO sI sO}}", "url", u, "body", "event",
+                      event, "project", json_object_get(plan, "project"),
+                      "feature", json_object_get(plan, "feature"),
+                      "environment", json_object_get(plan, "environment"),
+                      "state", json_object_get(plan, "state"), "percent",
+                      (json_int_t)current_percent(plan), "statistics",
+                      report ? report : json_null()));
+    }
+out:
+    json_decref(report);
+    json_decref(norm);
+    if (v)
+        vx__free(v->sk);
+    vx__free(v);
+    return st;
+}
+
+/* ---- scheduled changes ----------------------------------------------------
+ */
+
+/* POST .../scheduled-changes {at, action: enable|disable|rollout, percent} */
+vx_status svc__op_SCHEDULE_CREATE(svc_ctx *c, json_t **out)
+{
+    const json_t *b = c->req->body;
+    json_t *f = NULL, *env = NULL;
+    vx_status st = svc__get(c, STORE_ENVIRONMENT, c->req->environment, &env);
+    json_decref(env);
+    if (st == VX_ENOTFOUND)
+        st = svc__not_found(c, "environment", c->req->environment);
+    if (st == VX_OK)
+        st = svc__feature_load(c, c->req->project, c->req->feature, false, &f);
+    json_decref(f);
+    if (st == VX_OK)
+        st = svc__expect_object(c, b, "");
+    int64_t at = 0;
+    const json_t *jat = json_object_get(b, "at");
+    if (st == VX_OK &&
+        (!json_is_string(jat) ||
+         !vx_time_parse(json_string_value(jat), json_string_length(jat), &at)))
+        st = svc__fail(c, VX_EINVAL, "/at",
+                       "at must be an RFC 3339 time such as "
+                       "2026-12-01T09:00:00Z");
+    static const char *const acts[] = {"enable", "disable", "rollout"};
+    int act = -1;
+    if (st == VX_OK && !json_object_get(b, "action"))
+        st = svc__fail(c, VX_EINVAL, "/action", "action is required");
+    if (st == VX_OK)
+        st = opt_enum(c, b, "action", "/action", acts, 3, -1, &act);
+    json_int_t pct = -1;
+    if (st == VX_OK && act == 2) {
+        const json_t *p = json_object_get(b, "percent");
+        if (!json_is_integer(p) || json_integer_value(p) < 0 ||
+            json_integer_value(p) > 100)
+            st = svc__fail(c, VX_EINVAL, "/percent",
+                           "percent must be a whole number from 0 to 100");
+        else
+            pct = json_integer_value(p);
+    }
+    int64_t n = 0;
+    if (st == VX_OK)
+        st = c->s->ops->doc_count(c->s->st, STORE_SCHEDULE, &n, c->err);
+    if (st == VX_OK && n >= VX_LIMIT_SCHEDULES)
+        st = svc__fail(c, VX_ELIMIT, "", "at most %d pending scheduled changes",
+                       VX_LIMIT_SCHEDULES);
+    if (st != VX_OK)
+        return st;
+    char id[37];
+    svc__uuid(id);
+    json_t *doc = json_pack("{ss ss ss ss so sI ss ss}", "id", id, "project",
+                            c->req->project, "feature", c->req->feature,
+                            "environment", c->req->environment, "at",
+                            svc__time_json(at), "atMs", (json_int_t)at,
+                            "action", acts[act], "createdBy", c->who->name);
+    if (pct >= 0)
+        json_object_set_new(doc, "percent", json_integer(pct));
+    st = svc__put(c, STORE_SCHEDULE, id, c->req->feature, doc);
+    if (st == VX_OK)
+        st = svc__audit(c, "scheduled-change-created", c->req->project,
+                        c->req->environment, c->req->feature, doc, NULL);
+    if (st == VX_OK)
+        *out = json_incref(doc);
+    json_decref(doc);
+    return st;
+}
+
+vx_status svc__op_SCHEDULE_LIST(svc_ctx *c, json_t **out)
+{
+    json_t *f = NULL, *all = NULL;
+    vx_status st =
+        svc__feature_load(c, c->req->project, c->req->feature, false, &f);
+    json_decref(f);
+    if (st == VX_OK)
+        st = svc__list(c, STORE_SCHEDULE, c->req->feature, &all);
+    if (st != VX_OK)
+        return st;
+    json_t *keep = json_array();
+    size_t i;
+    json_t *d;
+    json_array_foreach (all, i, d) {
+        if (strcmp(json_string_value(json_object_get(d, "environment")),
+                   c->req->environment) == 0)
+            json_array_append(keep, d);
+    }
+    json_decref(all);
+    *out = json_pack("{so}", "scheduledChanges", keep);
+    return VX_OK;
+}
+
+vx_status svc__op_SCHEDULE_DELETE(svc_ctx *c, json_t **out)
+{
+    json_t *d = NULL;
+    vx_status st = svc__get(c, STORE_SCHEDULE, c->req->id, &d);
+    if (st == VX_OK &&
+        (strcmp(json_string_value(json_object_get(d, "feature")),
+                c->req->feature) != 0 ||
+         strcmp(json_string_value(json_object_get(d, "environment")),
+                c->req->environment) != 0))
+        st = VX_ENOTFOUND;
+    if (st == VX_ENOTFOUND)
+        st = svc__not_found(c, "scheduled change", c->req->id);
+    if (st == VX_OK)
+        st = svc__del(c, STORE_SCHEDULE, c->req->id);
+    if (st == VX_OK)
+        st = svc__audit(c, "scheduled-change-deleted", c->req->project,
+                        c->req->environment, c->req->feature, d, NULL);
+    if (st == VX_OK)
+        *out = json_object();
+    json_decref(d);
+    return st;
+}
+
+/* Runs one due scheduled change (audited) and forgets it. */
+static vx_status run_schedule(svc_ctx *c, const json_t *d)
+{
+    const char *action = json_string_value(json_object_get(d, "action"));
+    svc_req r = {.project = json_string_value(json_object_get(d, "project")),
+                 .feature = json_string_value(json_object_get(d, "feature")),
+                 .environment =
+                     json_string_value(json_object_get(d, "environment"))};
+    svc_ctx c2 = *c;
+    c2.req = &r;
+    json_t *out = NULL;
+    vx_status st;
+    if (strcmp(action, "enable") == 0) {
+        st = svc__op_ENV_ON(&c2, &out);
+    } else if (strcmp(action, "disable") == 0) {
+        st = svc__op_ENV_OFF(&c2, &out);
+    } else {
+        json_t *pseudo =
+            json_pack("{ss ss ss}", "project", r.project, "feature", r.feature,
+                      "environment", r.environment);
+        st = set_rollout(&c2, pseudo,
+                         (int)json_integer_value(json_object_get(d, "percent")),
+                         true);
+        json_decref(pseudo);
+    }
+    json_decref(out);
+    if (st == VX_OK)
+        st = svc__del(c, STORE_SCHEDULE,
+                      json_string_value(json_object_get(d, "id")));
+    if (st == VX_OK)
+        st = svc__audit(c, "scheduled-change-applied", r.project, r.environment,
+                        r.feature, d, NULL);
+    return st;
+}
+
+/* ---- the tick --------------------------------------------------------------
+ */
+
+/* Takes or renews the scheduler lease for `owner`. */
+static vx_status take_lease(svc_ctx *c, const char *owner, int64_t lease_ms,
+                            bool *leader)
+{
+    json_t *l = NULL;
+    *leader = false;
+    vx_status st = svc__get(c, STORE_LEASE, "scheduler", &l);
+    if (st == VX_ENOTFOUND)
+        st = VX_OK;
+    if (st != VX_OK)
+        return st;
+    const char *holder = json_string_value(json_object_get(l, "owner"));
+    int64_t exp = json_integer_value(json_object_get(l, "expiresMs"));
+    if (!l || !holder || strcmp(holder, owner) == 0 || exp < c->now_ms) {
+        json_t *doc = json_pack("{ss sI sI}", "owner", owner, "expiresMs",
+                                (json_int_t)(c->now_ms + lease_ms), "renewedMs",
+                                (json_int_t)c->now_ms);
+        st = doc ? svc__put(c, STORE_LEASE, "scheduler", NULL, doc) : VX_ENOMEM;
+        json_decref(doc);
+        *leader = st == VX_OK;
+    }
+    json_decref(l);
+    return st;
+}
+
+typedef vx_status (*txn_fn)(svc_ctx *c, void *ud);
+
+static vx_status txn(service *s, int64_t now, vx_error *err, txn_fn fn,
+                     void *ud)
+{
+    svc_req req = {0};
+    svc_ctx c = {s, &SCHEDULER, &req, err, now};
+    pthread_mutex_lock(&s->mu);
+    vx_status st = s->ops->begin(s->st, err);
+    if (st == VX_OK)
+        st = fn(&c, ud);
+    if (st == VX_OK)
+        st = s->ops->commit(s->st, err);
+    if (st != VX_OK)
+        s->ops->rollback(s->st);
+    else
+        atomic_fetch_add(&s->generation, 1);
+    pthread_mutex_unlock(&s->mu);
+    return st;
+}
+
+typedef struct lease_arg {
+    const char *owner;
+    int64_t lease_ms;
+    bool leader;
+    json_t *plans;     /* keys of live plans */
+    json_t *schedules; /* due scheduled changes */
+} lease_arg;
+
+static vx_status lease_step(svc_ctx *c, void *ud)
+{
+    lease_arg *a = ud;
+    vx_status st = take_lease(c, a->owner, a->lease_ms, &a->leader);
+    if (st != VX_OK || !a->leader)
+        return st;
+    json_t *all = NULL;
+    st = svc__list(c, STORE_PLAN, NULL, &all);
+    size_t i;
+    json_t *p;
+    json_array_foreach (all, i, p) {
+        if (!is_state(p, "running") && !is_state(p, "waiting-approval"))
+            continue;
+        char key[600];
+        plan_key(json_string_value(json_object_get(p, "environment")),
+                 json_string_value(json_object_get(p, "feature")), key,
+                 sizeof(key));
+        json_array_append_new(a->plans, json_string(key));
+    }
+    json_decref(all);
+    all = NULL;
+    if (st == VX_OK)
+        st = svc__list(c, STORE_SCHEDULE, NULL, &all);
+    json_array_foreach (all, i, p) {
+        if (json_integer_value(json_object_get(p, "atMs")) <= c->now_ms)
+            json_array_append(a->schedules, p);
+    }
+    json_decref(all);
+    return st;
+}
+
+typedef struct plan_arg {
+    const char *key;
+    json_t *hooks;
+} plan_arg;
+
+static vx_status plan_step(svc_ctx *c, void *ud)
+{
+    plan_arg *a = ud;
+    json_t *plan = NULL;
+    vx_status st = svc__get(c, STORE_PLAN, a->key, &plan);
+    if (st == VX_ENOTFOUND)
+        return VX_OK; /* deleted meanwhile */
+    if (st == VX_OK &&
+        (is_state(plan, "running") || is_state(plan, "waiting-approval")))
+        st = tick_plan(c, plan, a->hooks);
+    json_decref(plan);
+    return st;
+}
+
+/* A plan whose tick fails (its flag archived, its strategy gone ...) is
+ * paused with the reason, so it does not fail every few seconds. */
+static vx_status plan_fail_step(svc_ctx *c, void *ud)
+{
+    plan_arg *a = ud;
+    json_t *plan = NULL;
+    vx_status st = svc__get(c, STORE_PLAN, a->key, &plan);
+    if (st != VX_OK)
+        return st == VX_ENOTFOUND ? VX_OK : st;
+    json_object_set_new(plan, "state", json_string("paused"));
+    json_object_set_new(plan, "pauseReason",
+                        json_string("the scheduler could not apply the plan"));
+    log_entry(c, plan, "pause", "the scheduler could not apply the plan",
+              "scheduler");
+    st = save_plan(c, plan);
+    if (st == VX_OK)
+        st = audit_plan(c, plan, "release-plan-paused",
+                        json_pack("{ss}", "reason",
+                                  "the scheduler could not apply the plan"));
+    json_decref(plan);
+    return st;
+}
+
+static vx_status schedule_step(svc_ctx *c, void *ud)
+{
+    json_t *d = NULL;
+    const json_t *want = ud;
+    vx_status st = svc__get(c, STORE_SCHEDULE,
+                            json_string_value(json_object_get(want, "id")), &d);
+    if (st == VX_ENOTFOUND)
+        return VX_OK;
+    if (st == VX_OK)
+        st = run_schedule(c, d);
+    json_decref(d);
+    return st;
+}
+
+static vx_status schedule_drop_step(svc_ctx *c, void *ud)
+{
+    const json_t *d = ud;
+    vx_status st = svc__del(c, STORE_SCHEDULE,
+                            json_string_value(json_object_get(d, "id")));
+    if (st == VX_ENOTFOUND)
+        return VX_OK;
+    if (st == VX_OK)
+        st = svc__audit(c, "scheduled-change-failed",
+                        json_string_value(json_object_get(d, "project")),
+                        json_string_value(json_object_get(d, "environment")),
+                        json_string_value(json_object_get(d, "feature")), d,
+                        NULL);
+    return st;
+}
+
+static vx_status compact_step(svc_ctx *c, void *ud)
+{
+    (void)ud;
+    vx_status st = svc__impact_compact(c);
+    if (st == VX_OK)
+        c->s->impact_compacted_ms = c->now_ms;
+    return st;
+}
+
+vx_status svc_scheduler_tick(service *s, const char *owner, int64_t now_ms,
+                             int64_t lease_ms, bool *leader, json_t **hooks,
+                             vx_error *err)
+{
+    lease_arg la = {owner, lease_ms, false, json_array(), json_array()};
+    *hooks = json_array();
+    *leader = false;
+    vx_status st = txn(s, now_ms, err, lease_step, &la);
+    *leader = la.leader;
+    size_t i;
+    json_t *k;
+    json_array_foreach (la.plans, i, k) {
+        if (st != VX_OK)
+            break;
+        vx_error e2;
+        memset(&e2, 0, sizeof(e2));
+        plan_arg pa = {json_string_value(k), *hooks};
+        vx_status ps = txn(s, now_ms, &e2, plan_step, &pa);
+        if (ps != VX_OK && ps != VX_EIO) {
+            plan_arg fa = {json_string_value(k), NULL};
+            ps = txn(s, now_ms, &e2, plan_fail_step, &fa);
+        }
+        if (ps == VX_EIO)
+            st = ps, *err = e2;
+    }
+    json_array_foreach (la.schedules, i, k) {
+        if (st != VX_OK)
+            break;
+        vx_error e2;
+        memset(&e2, 0, sizeof(e2));
+        vx_status ss = txn(s, now_ms, &e2, schedule_step, k);
+        if (ss != VX_OK && ss != VX_EIO)
+            ss = txn(s, now_ms, &e2, schedule_drop_step, k);
+        if (ss == VX_EIO)
+            st = ss, *err = e2;
+    }
+    pthread_mutex_lock(&s->mu);
+    bool compact = s->impact_compacted_ms < now_ms - 3600000;
+    pthread_mutex_unlock(&s->mu);
+    if (st == VX_OK && *leader && compact)
+        st = txn(s, now_ms, err, compact_step, NULL);
+    json_decref(la.plans);
+    json_decref(la.schedules);
+    return st;
+}
+
+static vx_status release_step(svc_ctx *c, void *ud)
+{
+    json_t *l = NULL;
+    vx_status st = svc__get(c, STORE_LEASE, "scheduler", &l);
+    if (st == VX_ENOTFOUND)
+        return VX_OK;
+    const char *holder = json_string_value(json_object_get(l, "owner"));
+    if (st == VX_OK && holder && strcmp(holder, (const char *)ud) == 0)
+        st = svc__del(c, STORE_LEASE, "scheduler");
+    json_decref(l);
+    return st;
+}
+
+vx_status svc_scheduler_release(service *s, const char *owner, vx_error *err)
+{
+    return txn(s, svc__wall_ms(), err, release_step, (void *)owner);
+}
+
+/* ---- flag hygiene -----------------------------------------------------------
+ */
+
+static long query_days(svc_ctx *c, const char *key, long dflt, vx_status *st)
+{
+    const char *q = json_string_value(json_object_get(c->req->query, key));
+    if (!q || *st != VX_OK)
+        return dflt;
+    char *end = NULL;
+    long v = strtol(q, &end, 10);
+    if (!*q || *end || v < 0 || v > 3650) {
+        char path[64];
+        snprintf(path, sizeof(path), "/query/%s", key);
+        *st =
+            svc__fail(c, VX_EINVAL, path,
+                      "%s must be a whole number of days from 0 to 3650", key);
+    }
+    return v;
+}
+
+/* When the flag's strategies in `env` last changed (the newest event that
+ * names it there), ms; 0 when unknown. */
+static vx_status last_change(svc_ctx *c, const char *flag, const char *env,
+                             int64_t *ms)
+{
+    store_event_filter f = {.feature = flag, .environment = env, .limit = 1};
+    json_t *evs = NULL;
+    int64_t total = 0;
+    *ms = 0;
+    vx_status st = c->s->ops->event_query(c->s->st, &f, &evs, &total, c->err);
+    if (st != VX_OK)
+        return st;
+    const char *at =
+        json_string_value(json_object_get(json_array_get(evs, 0), "createdAt"));
+    if (at)
+        vx_time_parse(at, strlen(at), ms);
+    json_decref(evs);
+    return VX_OK;
+}
+
+/* Whether `fenv` serves the flag to everyone: on, with a flexibleRollout
+ * at 100 % without constraints or segments. */
+static bool fully_on(const json_t *fenv)
+{
+    if (!json_is_true(json_object_get(fenv, "enabled")))
+        return false;
+    size_t i;
+    const json_t *s;
+    json_array_foreach (json_object_get(fenv, "strategies"), i, s) {
+        const char *r = json_string_value(
+            json_object_get(json_object_get(s, "parameters"), "rollout"));
+        if ((strcmp(json_string_value(json_object_get(s, "name")), "default") ==
+                 0 ||
+             (r && strcmp(r, "100") == 0)) &&
+            json_array_size(json_object_get(s, "constraints")) == 0 &&
+            json_array_size(json_object_get(s, "segments")) == 0 &&
+            !json_is_true(json_object_get(s, "disabled")))
+            return true;
+    }
+    return false;
+}
+
+/* GET /api/admin/stale-report?fullDays=N&unseenDays=M */
+vx_status svc__op_STALE_REPORT(svc_ctx *c, json_t **out)
+{
+    vx_status st = VX_OK;
+    long full_days = query_days(c, "fullDays", 7, &st);
+    long unseen_days = query_days(c, "unseenDays", 30, &st);
+    json_t *flags = NULL, *types = NULL;
+    if (st == VX_OK)
+        st = svc__list(c, STORE_FEATURE, NULL, &flags);
+    if (st == VX_OK)
+        st = svc__list(c, STORE_FEATURE_TYPE, NULL, &types);
+    json_t *rows = json_array();
+    size_t i;
+    json_t *f;
+    json_array_foreach (flags, i, f) {
+        if (st != VX_OK)
+            break;
+        if (json_is_true(json_object_get(f, "archived")))
+            continue;
+        const char *name = json_string_value(json_object_get(f, "name"));
+        json_t *reasons = json_array();
+        int64_t created = 0, seen = 0;
+        const char *ca = json_string_value(json_object_get(f, "createdAt"));
+        const char *sa = json_string_value(json_object_get(f, "lastSeenAt"));
+        if (ca)
+            vx_time_parse(ca, strlen(ca), &created);
+        if (sa)
+            vx_time_parse(sa, strlen(sa), &seen);
+        const char *type = json_string_value(json_object_get(f, "type"));
+        size_t k;
+        json_t *t;
+        json_array_foreach (types, k, t) {
+            const char *id = json_string_value(json_object_get(t, "id"));
+            const json_t *life = json_object_get(t, "lifetimeDays");
+            if (type && id && strcmp(id, type) == 0 && json_is_integer(life) &&
+                json_integer_value(life) > 0 && created > 0 &&
+                c->now_ms - created > json_integer_value(life) * 86400000LL)
+                json_array_append_new(
+                    reasons,
+                    json_pack("{ss sI}", "reason", "past-type-lifetime",
+                              "lifetimeDays", json_integer_value(life)));
+        }
+        if (json_is_true(json_object_get(f, "stale")))
+            json_array_append_new(reasons,
+                                  json_pack("{ss}", "reason", "marked-stale"));
+        int64_t since = seen ? seen : created;
+        if (since > 0 && c->now_ms - since > unseen_days * 86400000LL)
+            json_array_append_new(
+                reasons,
+                json_pack("{ss so}", "reason", "not-evaluated", "lastSeenAt",
+                          sa ? json_string(sa) : json_null()));
+        const json_t *envs = json_object_get(f, "environments");
+        json_t *e;
+        json_array_foreach (envs, k, e) {
+            if (st != VX_OK || !fully_on(e))
+                continue;
+            const char *en = json_string_value(json_object_get(e, "name"));
+            int64_t changed = 0;
+            st = last_change(c, name, en, &changed);
+            if (changed == 0)
+                changed = created;
+            if (st == VX_OK && changed > 0 &&
+                c->now_ms - changed > full_days * 86400000LL)
+                json_array_append_new(
+                    reasons, json_pack("{ss ss so}", "reason",
+                                       "fully-rolled-out", "environment", en,
+                                       "since", svc__time_json(changed)));
+        }
+        if (json_array_size(reasons) > 0)
+            json_array_append_new(
+                rows,
+                json_pack("{sO sO sO so}", "name", json_object_get(f, "name"),
+                          "project", json_object_get(f, "project"), "type",
+                          json_object_get(f, "type"), "reasons", reasons));
+        else
+            json_decref(reasons);
+    }
+    json_decref(flags);
+    json_decref(types);
+    if (st != VX_OK) {
+        json_decref(rows);
+        return st;
+    }
+    *out = json_pack("{s{si si} so}", "criteria", "fullDays", (int)full_days,
+                     "unseenDays", (int)unseen_days, "flags", rows);
+    return VX_OK;
+}
