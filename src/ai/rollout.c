@@ -368,7 +368,8 @@ json_t *ai_policy_apply(unsigned policy, const json_t *answer,
     else if (!why && strcmp(rec, "HOLD") == 0 && (v.complete || v.srm))
         why = "the plan is already stopped";
     else if (!why && !fn)
-        why = "release plans cannot be changed from here yet (no plan API)";
+        why = "this plan cannot be changed from here (a status given in the "
+              "request, not read from the plan API)";
     if (!why) {
         vx_error err;
         memset(&err, 0, sizeof(err));

@@ -24,18 +24,19 @@
 #define PREFIX "/api/admin/advisor/"
 
 struct advisor_api {
-    service *svc;      /* borrowed */
-    ai_llm *llm;       /* borrowed, may be NULL */
-    server_seen *seen; /* borrowed, may be NULL: recent SDK contexts */
-    unsigned policy;   /* AI_AUTO_* rollout advice applied unattended */
-    const ai_plan_ops *plan_ops; /* the plan API's hold/rollback; NULL
-                                    until release plans exist */
-    unsigned max_inflight;       /* concurrent model calls allowed */
-    atomic_uint inflight;        /* model calls running now */
-    pthread_mutex_t mu;          /* guards the three fields below */
-    pthread_cond_t idle;         /* signalled when jobs drops to 0 */
-    unsigned jobs;               /* deferred requests whose thread runs */
-    bool stopping;               /* advisor_api_stop was called */
+    service *svc;              /* borrowed */
+    ai_llm *llm;               /* borrowed, may be NULL */
+    server_seen *seen;         /* borrowed, may be NULL: recent SDK contexts */
+    unsigned policy;           /* AI_AUTO_* rollout advice applied unattended */
+    bool plan_api;             /* release plans exist: the policy may act */
+    void (*changed)(void *ud); /* called after the policy changed a flag */
+    void *changed_ud;          /* passed to changed */
+    unsigned max_inflight;     /* concurrent model calls allowed */
+    atomic_uint inflight;      /* model calls running now */
+    pthread_mutex_t mu;        /* guards the three fields below */
+    pthread_cond_t idle;       /* signalled when jobs drops to 0 */
+    unsigned jobs;             /* deferred requests whose thread runs */
+    bool stopping;             /* advisor_api_stop was called */
 };
 
 /* A deferred request, in the request's arena (gone once resumed). */
@@ -62,7 +63,9 @@ vx_status advisor_api_new(service *svc, ai_llm *llm, unsigned max_inflight,
     a->llm = llm;
     a->seen = NULL;
     a->policy = 0;
-    a->plan_ops = NULL;
+    a->plan_api = false;
+    a->changed = NULL;
+    a->changed_ud = NULL;
     a->max_inflight = max_inflight ? max_inflight : 1;
     atomic_init(&a->inflight, 0);
     pthread_mutex_init(&a->mu, NULL);
@@ -81,6 +84,13 @@ void advisor_api_set_seen(advisor_api *a, server_seen *seen)
 void advisor_api_set_policy(advisor_api *a, unsigned policy)
 {
     a->policy = policy;
+}
+
+void advisor_api_set_plans(advisor_api *a, void (*changed)(void *ud), void *ud)
+{
+    a->plan_api = true;
+    a->changed = changed;
+    a->changed_ud = ud;
 }
 
 void advisor_api_stop(advisor_api *a)
@@ -610,25 +620,85 @@ static void under(vx_error *err, const char *member)
     snprintf(err->path, sizeof(err->path), "%s", p);
 }
 
-/* POST rollout {status} or {flag, environment}: the plan status comes
- * from the plan API (through the adapter) or, until this build has one,
- * from the body, as the plan status GET answers it. */
+/* The policy's own principal: what it does is audited under this name. */
+static const svc_principal POLICY = {.token_id = 0,
+                                     .kind = SVC_KIND_ADMIN,
+                                     .role = SVC_ROLE_ADMIN,
+                                     .name = "advisor-policy",
+                                     .environment = "*",
+                                     .projects = "*"};
+
+typedef struct plan_target {
+    advisor_api *a;      /* the API */
+    const char *project; /* the plan's project */
+} plan_target;
+
+/* POST .../release-plan/{action} as the policy. */
+static vx_status plan_action(void *ud, const json_t *status, const char *action,
+                             vx_error *err)
+{
+    const plan_target *t = ud;
+    json_t *out = NULL;
+    svc_req req = {
+        .op = SVC_OP_PLAN_ACTION,
+        .project = t->project,
+        .feature = json_string_value(json_object_get(status, "flag")),
+        .environment =
+            json_string_value(json_object_get(status, "environment")),
+        .id = action,
+    };
+    vx_status st = svc_call(t->a->svc, &POLICY, &req, &out, err);
+    json_decref(out);
+    if (st == VX_OK && t->a->changed)
+        t->a->changed(t->a->changed_ud); /* SDKs see the new rollout */
+    return st;
+}
+
+static vx_status plan_hold(void *ud, const json_t *status, vx_error *err)
+{
+    return plan_action(ud, status, "pause", err);
+}
+
+static vx_status plan_rollback(void *ud, const json_t *status, vx_error *err)
+{
+    return plan_action(ud, status, "rollback", err);
+}
+
+static const ai_plan_ops PLAN_OPS = {plan_hold, plan_rollback};
+
+/* POST rollout {flag, environment?, project?} (the plan API's status of
+ * that plan) or {status} (a status document, as the plan's GET answers
+ * it: for a plan elsewhere, or a what-if). */
 static void rollout(advisor_api *a, const svc_principal *who, http_req *r,
                     const json_t *body, bool use_model, vx_error *err)
 {
-    json_t *status = NULL, *answer = NULL, *input = NULL;
-    const char *project;
-    vx_status st = opt_str(body, "project", NULL, 100, &project, err);
+    json_t *status = NULL, *answer = NULL, *input = NULL, *doc = NULL;
+    const char *project = NULL, *flag = NULL, *env = NULL;
+    vx_status st = opt_str(body, "project", "default", 100, &project, err);
+    if (st == VX_OK)
+        st = opt_str(body, "flag", NULL, 100, &flag, err);
+    if (st == VX_OK)
+        st = opt_str(body, "environment", "production", 100, &env, err);
     const json_t *given = json_object_get(body, "status");
+    if (st == VX_OK && !given && !flag)
+        st = vx__error_set(err, VX_EINVAL, "/flag",
+                           "flag (whose release plan to analyse) or status "
+                           "is required");
     if (st == VX_OK && !given) {
-        /* No plan API in this build: the status must be given. */
-        http_reply_problem(r, 400,
-                           "status is required: the release plan's status, "
-                           "as the plan status GET answers it",
-                           "/status", NULL);
-        goto out;
-    }
-    if (st == VX_OK) {
+        svc_req req = {.op = SVC_OP_PLAN_GET,
+                       .project = project,
+                       .feature = flag,
+                       .environment = env};
+        st = svc_call(a->svc, who, &req, &doc, err);
+        given = doc;
+        if (st == VX_OK) {
+            st = ai_plan_status_normalize(given, &status, err);
+            if (st != VX_OK)
+                st = vx__error_set(err, VX_EIO, err->path,
+                                   "the plan's status is not understood: %s",
+                                   err->message);
+        }
+    } else if (st == VX_OK) {
         st = ai_plan_status_normalize(given, &status, err);
         if (st != VX_OK)
             under(err, "/status");
@@ -642,9 +712,12 @@ static void rollout(advisor_api *a, const svc_principal *who, http_req *r,
         reply_advice_error(r, st, err);
         goto out;
     }
-    json_object_set_new(
-        answer, "autoApply",
-        ai_policy_apply(a->policy, answer, status, a->plan_ops, NULL));
+    /* Only a plan read from this server's plan API can be acted on. */
+    plan_target target = {a, project};
+    json_object_set_new(answer, "autoApply",
+                        ai_policy_apply(a->policy, answer, status,
+                                        a->plan_api && doc ? &PLAN_OPS : NULL,
+                                        &target));
     input = json_pack("{sO}", "status", status);
     st = input
              ? record(a, who, "rollout", project,
@@ -660,6 +733,7 @@ out:
     json_decref(status);
     json_decref(answer);
     json_decref(input);
+    json_decref(doc);
 }
 
 /* POST plan {description, risk}: a release plan to approve. */

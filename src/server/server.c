@@ -419,6 +419,7 @@ vx_status server_start(const server_config *cfg, service *svc, server **out,
     if (st == VX_OK) {
         advisor_api_set_seen(s->advisor, s->seen);
         advisor_api_set_policy(s->advisor, cfg->advisor_auto_apply);
+        advisor_api_set_plans(s->advisor, scheduler_changed, s);
     }
     if (st != VX_OK) {
         vx__error_set(err, st, "", "out of memory");

@@ -14,7 +14,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
-const { startServer, allEvents, exportState, show, tempDir, vexilBin } = require('../integration/server');
+const { startServer, allEvents, exportState, show, tempDir, vexilBin, clientSecret, request, sleep } = require('../integration/server');
 const { startModelServer } = require('../support/model_server');
 
 const SECRETS = ['alice-owner@example.com', 'user-4417-secret', '10.9.8.7'];
@@ -85,7 +85,9 @@ test('without a model: the deterministic advisors', async (t) => {
   await t.test('rollout: bad status names the field', async () => {
     let r = await post(srv, 'rollout', {});
     assert.equal(r.status, 400, show(r));
-    assert.equal(r.json.details[0].path, '/status');
+    assert.equal(r.json.details[0].path, '/flag');
+    r = await post(srv, 'rollout', { flag: 'no-such-flag' });
+    assert.equal(r.status, 404, show(r));
     const s = status('running', HEALTHY, 9);
     r = await post(srv, 'rollout', { status: s });
     assert.equal(r.status, 400, show(r));
@@ -265,3 +267,111 @@ for (const dialect of ['openai', 'ollama']) {
     });
   });
 }
+
+// Against the real plan API (src/service/plans.c): the scheduler ticks every
+// 100 ms over synthetic traffic posted to /api/client/impact, as in
+// tests/integration/plans.test.js.
+const FEAT = '/api/admin/projects/default/features';
+const ENVP = (flag) => `${FEAT}/${flag}/environments/production`;
+
+function batch(flag, percent, total, ctlRate, trtRate) {
+  const t = Math.round((total * percent) / 100);
+  const c = total - t;
+  const metrics = [];
+  if (c > 0) metrics.push({ flag, enabled: false, requests: c, errors: Math.round(c * ctlRate), latencyMs: [100, 120, 150] });
+  if (t > 0) metrics.push({ flag, variant: 'on', enabled: true, requests: t, errors: Math.round(t * trtRate), latencyMs: [100, 121, 149] });
+  return { metrics };
+}
+
+async function planOf(srv, flag) {
+  const r = await srv.api('GET', `${ENVP(flag)}/release-plan`);
+  assert.equal(r.status, 200, show(r));
+  return r.json;
+}
+
+async function drive(srv, client, flag, { ctl = 0.01, trt = 0.01, until, timeoutMs = 30000 }) {
+  const deadline = Date.now() + timeoutMs;
+  let p = await planOf(srv, flag);
+  while (Date.now() < deadline) {
+    if (until(p)) return p;
+    const pct = p.plan.milestones[p.milestone].percent;
+    const r = await request(srv.url, 'POST', '/api/client/impact', { token: client, body: batch(flag, pct, 4000, ctl, trt) });
+    assert.equal(r.status, 202, show(r));
+    await sleep(60);
+    p = await planOf(srv, flag);
+  }
+  throw new Error(`plan of ${flag}: ${JSON.stringify({ state: p.state, milestone: p.milestone })}`);
+}
+
+test('against the plan API: proposals it accepts, advice on live plans, the policy acting', async (t) => {
+  const client = clientSecret('default', 'production');
+  const srv = await startServer({ clientTokens: [client], env: { VEXIL_SCHEDULER_INTERVAL_MS: '100', VEXIL_ADVISOR_AUTO_APPLY: 'hold,rollback' } });
+  t.after(() => srv.stop());
+  for (const f of ['proposed', 'regressed', 'fresh', 'approval']) {
+    const r = await srv.api('POST', FEAT, { body: { name: f } });
+    assert.equal(r.status, 201, show(r));
+  }
+
+  await t.test('a proposed plan is accepted by the plan API as it is', async () => {
+    for (const risk of ['low', 'medium', 'high']) {
+      const a = await post(srv, 'plan', { description: 'New checkout with a faster search API', risk });
+      assert.equal(a.status, 200, show(a));
+      const r = await srv.api('PUT', `${ENVP('proposed')}/release-plan`, { body: a.json.plan });
+      assert.equal(r.status, 200, `${risk}: ${show(r)}`);
+      assert.equal(r.json.plan.milestones.length, a.json.plan.milestones.length);
+      assert.equal((await srv.api('DELETE', `${ENVP('proposed')}/release-plan`)).status, 200);
+    }
+  });
+
+  await t.test('a guard rollback: ROLLBACK advice, not applied again; the incident from its audit event', async () => {
+    let r = await srv.api('PUT', `${ENVP('regressed')}/release-plan`, { body: {
+      milestones: [{ percent: 5, minExposures: 600 }, { percent: 25, minExposures: 1500 }, { percent: 100 }],
+      metrics: [{ kind: 'error_rate' }] } });
+    assert.equal(r.status, 200, show(r));
+    const p = await drive(srv, client, 'regressed', { trt: 0.05, until: (x) => x.state === 'rolled-back' });
+    assert.equal(p.state, 'rolled-back');
+    const before = await allEvents(srv, 'type=release-plan-rolled-back');
+    r = await post(srv, 'rollout', { flag: 'regressed' });
+    assert.equal(r.status, 200, show(r));
+    assert.equal(r.json.recommendation, 'ROLLBACK');
+    assert.equal(r.json.autoApply.applied, false);
+    assert.match(r.json.autoApply.reason, /already rolled/);
+    assert.equal((await allEvents(srv, 'type=release-plan-rolled-back')).length, before.length, 'no second rollback');
+
+    const ev = before.find((e) => e.featureName === 'regressed');
+    assert.ok(ev, 'the guard audited its rollback');
+    r = await post(srv, 'incident', { eventId: ev.id });
+    assert.equal(r.status, 200, show(r));
+    assert.equal(r.json.facts.culprit.kind, 'error_rate');
+    assert.match(r.json.incident.summary, /rolled back regressed in production/);
+    assert.match(r.json.incident.summary, /error_rate was worse in the treatment/);
+  });
+
+  await t.test('HOLD on a plan without a verdict yet: the policy pauses it, as advisor-policy', async () => {
+    let r = await srv.api('PUT', `${ENVP('fresh')}/release-plan`, { body: { milestones: [{ percent: 10 }, { percent: 100 }] } });
+    assert.equal(r.status, 200, show(r));
+    r = await post(srv, 'rollout', { flag: 'fresh' });
+    assert.equal(r.status, 200, show(r));
+    assert.equal(r.json.recommendation, 'HOLD');
+    assert.equal(r.json.autoApply.applied, true, JSON.stringify(r.json.autoApply));
+    assert.equal(r.json.autoApply.action, 'HOLD');
+    assert.equal((await planOf(srv, 'fresh')).state, 'paused');
+    const paused = (await allEvents(srv, 'type=release-plan-paused')).find((e) => e.featureName === 'fresh');
+    assert.equal(paused.createdBy, 'advisor-policy');
+  });
+
+  await t.test('INCREASE on a plan waiting for approval is never applied', async () => {
+    let r = await srv.api('PUT', `${ENVP('approval')}/release-plan`, { body: {
+      milestones: [{ percent: 5, minExposures: 600 }, { percent: 50 }, { percent: 100 }], metrics: [{ kind: 'error_rate' }], mode: 'approval' } });
+    assert.equal(r.status, 200, show(r));
+    const p = await drive(srv, client, 'approval', { until: (x) => x.state === 'waiting-approval' });
+    r = await post(srv, 'rollout', { flag: 'approval' });
+    assert.equal(r.status, 200, show(r));
+    assert.equal(r.json.recommendation, 'INCREASE');
+    assert.equal(r.json.nextPercent, 50);
+    assert.equal(r.json.autoApply.applied, false);
+    const after = await planOf(srv, 'approval');
+    assert.equal(after.state, 'waiting-approval');
+    assert.equal(after.milestone, p.milestone);
+  });
+});

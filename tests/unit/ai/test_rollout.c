@@ -336,7 +336,7 @@ static void test_policy(void **state)
     o = ai_policy_apply(AI_AUTO_ROLLBACK, a, n, NULL, NULL);
     assert_false(json_is_true(json_object_get(o, "applied")));
     assert_non_null(
-        strstr(json_string_value(json_object_get(o, "reason")), "no plan API"));
+        strstr(json_string_value(json_object_get(o, "reason")), "not read from the plan API"));
     json_decref(o);
     json_decref(a);
     json_decref(n);
