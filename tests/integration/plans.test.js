@@ -12,6 +12,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const http = require('node:http');
+const { execFileSync } = require('node:child_process');
 const { startServer, adminSecret, clientSecret, allEvents, request, sleep, show, removeTempDir } = require('./server');
 
 const FEAT = '/api/admin/projects/default/features';
@@ -225,8 +226,15 @@ test('a restart in the middle of a plan resumes it; manual pause, resume, skip',
     for (const t of ['release-plan-started', 'release-plan-advanced', 'release-plan-paused', 'release-plan-resumed', 'release-plan-completed']) {
       assert.ok(types.includes(t), `${t} in ${types.join(',')}`);
     }
-    // A manual rollback of a completed plan sets the rollout to 0.
-    await must(srv, 'POST', `${ENV('durable')}/release-plan/rollback`, undefined, 200);
+    // The CLI shows the plan and rolls it back by hand (rollout 0).
+    const cli = (...args) => execFileSync(srv.bin, [...args, '--server', srv.url, '--token', admin], { encoding: 'utf8' });
+    const shown = cli('plans', 'show', 'durable', '--env', 'production');
+    assert.match(shown, /durable in production: completed, milestone 4 of 4 \(100 %\)/);
+    assert.match(shown, /advance at 30 % by scheduler: the milestone is done with no regression/);
+    assert.match(shown, /advance at 60 % by init-admin: milestone skipped by hand/);
+    assert.match(cli('plans', 'list'), /durable\s+production\s+completed\s+100/);
+    assert.match(cli('plans', 'rollback', 'durable', '--env', 'production'), /rolled-back/);
+    assert.throws(() => cli('plans', 'resume', 'durable', '--env', 'production'), /not paused/);
     assert.equal(rolloutOf(await must(srv, 'GET', `${FEAT}/durable`, undefined, 200)).rollout, '0');
     await must(srv, 'DELETE', `${ENV('durable')}/release-plan`, undefined, 200);
     assert.equal((await srv.api('GET', `${ENV('durable')}/release-plan`)).status, 404);
@@ -268,6 +276,8 @@ test('a scheduled change fires at its time, audited; the stale report', async ()
     const rep = await must(srv, 'GET', '/api/admin/stale-report?fullDays=0&unseenDays=3650', undefined, 200);
     const row = rep.flags.find((x) => x.name === 'launch');
     assert.ok(row && row.reasons.some((x) => x.reason === 'fully-rolled-out'), JSON.stringify(rep));
+    const table = execFileSync(srv.bin, ['flags', 'stale', '--server', srv.url, '--token', srv.adminToken], { encoding: 'utf8' });
+    assert.match(table, /no potentially stale flags/, 'nothing is a week old yet');
     r = await srv.api('GET', '/api/admin/stale-report?fullDays=-1');
     assert.equal(r.status, 400);
     assert.equal(r.json.details[0].path, '/query/fullDays');

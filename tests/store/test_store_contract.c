@@ -352,6 +352,47 @@ static void test_commit_is_visible_to_others_only_after(void **state)
     ops->close(b);
 }
 
+/* The release-plan kinds (service/impact.c, plans.c) on every backend:
+ * keys and parents with '|', listing one plan run's buckets by parent, and
+ * the scheduler's lease read-then-write seen by a second handle only once
+ * committed (the write lock makes the read-then-write exclusive). */
+static void test_plan_kinds_and_lease(void **state)
+{
+    env *e = *state;
+    put(e, STORE_IMPACT, "prod|f|r1|0|disabled|60|120", "prod|f|r1",
+        "{\"requests\":1}");
+    put(e, STORE_IMPACT, "prod|f|r1|1|on|60|180", "prod|f|r1",
+        "{\"requests\":2}");
+    put(e, STORE_IMPACT, "prod|f||disabled|60|120", "prod|f|",
+        "{\"requests\":3}");
+    put(e, STORE_PLAN, "prod|f", "f", "{\"state\":\"running\"}");
+    json_t *got = NULL;
+    OK(e->ops->doc_list(e->s, STORE_IMPACT, "prod|f|r1", &got, E));
+    assert_doc_text(got, "[{\"requests\":1},{\"requests\":2}]");
+    json_decref(got);
+    OK(e->ops->doc_list(e->s, STORE_IMPACT, "prod|f|", &got, E));
+    assert_doc_text(got, "[{\"requests\":3}]");
+    json_decref(got);
+
+    const store_ops *ops;
+    store *b = open_store(e->dsn, &ops);
+    vx_error err = {0};
+    OK(e->ops->begin(e->s, E));
+    assert_int_equal(
+        e->ops->doc_get(e->s, STORE_LEASE, "scheduler", &got, &err),
+        VX_ENOTFOUND);
+    put(e, STORE_LEASE, "scheduler", NULL, "{\"owner\":\"a\"}");
+    assert_int_equal(ops->doc_get(b, STORE_LEASE, "scheduler", &got, &err),
+                     VX_ENOTFOUND);
+    OK(e->ops->commit(e->s, E));
+    OK(ops->begin(b, E));
+    OK(ops->doc_get(b, STORE_LEASE, "scheduler", &got, E));
+    assert_doc_text(got, "{\"owner\":\"a\"}");
+    json_decref(got);
+    OK(ops->commit(b, E));
+    ops->close(b);
+}
+
 static void test_begin_twice_fails(void **state)
 {
     env *e = *state;
@@ -887,6 +928,7 @@ int main(int argc, char **argv)
         T(test_doc_count_true),
         T(test_rollback_discards_everything),
         T(test_commit_is_visible_to_others_only_after),
+        T(test_plan_kinds_and_lease),
         T(test_begin_twice_fails),
         T(test_busy_writer_times_out),
         T(test_failed_statement_then_rollback),

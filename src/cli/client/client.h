@@ -13,6 +13,9 @@
 /* vexil flags list|get|create|enable|disable|rollout|archive ... */
 int cli_flags_main(int argc, char **argv);
 
+/* vexil plans list|show|start|delete|pause|resume|skip|approve|rollback */
+int cli_plans_main(int argc, char **argv);
+
 /* vexil tokens create|list|revoke ... */
 int cli_tokens_main(int argc, char **argv);
 

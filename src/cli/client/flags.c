@@ -487,6 +487,46 @@ out:
     return rc;
 }
 
+/* ---- stale ------------------------------------------------------------- */
+
+/* GET /api/admin/stale-report: flags past their type's lifetime, fully on
+ * for a week, or not evaluated for 30 days (the server's defaults). */
+static int flags_stale(cli_http *h, const cli_args *a)
+{
+    json_t *doc = NULL;
+    int rc = cli_http_call(h, "GET", "/api/admin/stale-report", NULL, &doc);
+    if (rc == CLI_EXIT_OK && a->json) {
+        rc = cli_print_json(doc, stdout);
+    } else if (rc == CLI_EXIT_OK) {
+        cli_table t;
+        cli_table_init(&t);
+        const char *head[] = {"FLAG", "PROJECT", "TYPE", "WHY"};
+        cli_table_add(&t, head, 4);
+        size_t i, j;
+        const json_t *f, *r;
+        json_array_foreach (json_object_get(doc, "flags"), i, f) {
+            char why[512] = "";
+            json_array_foreach (json_object_get(f, "reasons"), j, r) {
+                size_t n = strlen(why);
+                const char *env = cli_json_str(r, "environment", NULL);
+                snprintf(why + n, sizeof(why) - n, "%s%s%s%s", n ? ", " : "",
+                         cli_json_str(r, "reason", "?"), env ? " in " : "",
+                         env ? env : "");
+            }
+            const char *row[] = {cli_json_str(f, "name", "?"),
+                                 cli_json_str(f, "project", "?"),
+                                 cli_json_str(f, "type", "-"), why};
+            cli_table_add(&t, row, 4);
+        }
+        rc = json_array_size(json_object_get(doc, "flags"))
+                 ? cli_table_print(&t, stdout)
+                 : (puts("no potentially stale flags"), CLI_EXIT_OK);
+        cli_table_release(&t);
+    }
+    json_decref(doc);
+    return rc;
+}
+
 /* ---- the group ------------------------------------------------------- */
 
 static const cli_command commands[] = {
@@ -514,6 +554,10 @@ static const cli_command commands[] = {
     {"archive", "NAME [--project P]",
      "Archives a flag (it stops being served; revive it from the archive).",
      "NAME", CLI_O_PROJECT, 0, NULL, flags_archive},
+    {"stale", "",
+     "Lists potentially stale flags: past their type's lifetime, fully on\n"
+     "for 7 days, or not evaluated for 30 days.",
+     NULL, 0, 0, NULL, flags_stale},
 };
 
 int cli_flags_main(int argc, char **argv)
