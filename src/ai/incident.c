@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ai/advisor.h"
+#include "base/alloc.h"
 #include "base/error.h"
 #include "base/limits.h"
 
@@ -119,6 +120,7 @@ vx_status ai_advise_incident(ai_llm *llm, const json_t *facts, json_t **answer,
     json_t *model = NULL, *schema = NULL;
     char label[300];
     int attempts = 0;
+    uint64_t failures = vx__alloc_failures();
     *answer = NULL;
     if (!llm) {
         model = deterministic(facts);
@@ -148,8 +150,11 @@ vx_status ai_advise_incident(ai_llm *llm, const json_t *facts, json_t **answer,
                         ai_advisor_label(llm, label, sizeof(label)), "incident",
                         model, "attempts", attempts);
     model = NULL;
-    if (!*answer)
+    if (!*answer || vx__alloc_failures() != failures) {
+        json_decref(*answer);
+        *answer = NULL;
         st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    }
 out:
     json_decref(model);
     json_decref(schema);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ai/advisor.h"
+#include "base/alloc.h"
 #include "base/error.h"
 #include "base/limits.h"
 #include "guard/plan.h"
@@ -65,6 +66,7 @@ static void copy_word(json_t *to, const json_t *from, const char *k)
 static vx_status report_copy(const json_t *rep, const char *path, json_t **out,
                              vx_error *err)
 {
+    uint64_t failures = vx__alloc_failures();
     *out = NULL;
     if (!json_is_object(rep))
         return vx__error_set(err, VX_EINVAL, path,
@@ -111,6 +113,10 @@ static vx_status report_copy(const json_t *rep, const char *path, json_t **out,
         json_array_append_new(ms, c);
     }
     json_object_set_new(r, "metrics", ms);
+    if (!r || vx__alloc_failures() != failures) {
+        json_decref(r);
+        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    }
     if (!json_object_get(r, "action")) {
         json_decref(r);
         char p[80];
@@ -131,6 +137,7 @@ vx_status ai_plan_status_normalize(const json_t *status, json_t **out,
 {
     json_t *o = NULL, *rep = NULL, *pcts = NULL;
     vx_status st = VX_OK;
+    uint64_t failures = vx__alloc_failures();
     *out = NULL;
     if (!json_is_object(status))
         return vx__error_set(err, VX_EINVAL, "", "a plan status is an object");
@@ -167,6 +174,10 @@ vx_status ai_plan_status_normalize(const json_t *status, json_t **out,
             goto out;
         }
         json_array_append_new(pcts, json_real(d));
+    }
+    if (!pcts || vx__alloc_failures() != failures) {
+        st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
+        goto out;
     }
     json_int_t idx = json_integer_value(mi);
     if (!json_is_integer(mi) || idx < 0 ||
@@ -210,7 +221,8 @@ vx_status ai_plan_status_normalize(const json_t *status, json_t **out,
                   json_string_value(state), "milestone", idx, "percent", cur,
                   "milestones", pcts, "statistics",
                   rep ? json_incref(rep) : json_null());
-    if (!o) {
+    if (!o || vx__alloc_failures() != failures) {
+        json_decref(o);
         st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
         goto out;
     }
@@ -352,6 +364,7 @@ vx_status ai_plan_from_json(const json_t *plan, guard_plan *out, vx_error *err)
 vx_status ai_incident_facts(const json_t *event, json_t **out, vx_error *err)
 {
     json_t *rep = NULL;
+    uint64_t failures = vx__alloc_failures();
     *out = NULL;
     if (!json_is_object(event))
         return vx__error_set(err, VX_EINVAL, "/event", "an event is an object");
@@ -390,8 +403,10 @@ vx_status ai_incident_facts(const json_t *event, json_t **out, vx_error *err)
         json_object_get(rep, "rollback"), "culprit", culprit, "metrics",
         metrics, "srm", json_object_get(rep, "srm"));
     json_decref(rep);
-    if (!o)
+    if (!o || vx__alloc_failures() != failures) {
+        json_decref(o);
         return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    }
     /* "percent" of the data is copied only when it is a number. */
     if (!json_is_number(json_object_get(o, "percent")))
         json_object_del(o, "percent");

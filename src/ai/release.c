@@ -161,6 +161,7 @@ vx_status ai_advise_plan(ai_llm *llm, const ai_plan_req *req, json_t **answer,
     char *desc = NULL;
     char label[300];
     int attempts = 0;
+    uint64_t failures = vx__alloc_failures();
     *answer = NULL;
     const risk_rule *r = rule_of(req->risk);
     if (!req->description || !*req->description)
@@ -248,6 +249,10 @@ vx_status ai_advise_plan(ai_llm *llm, const ai_plan_req *req, json_t **answer,
         json_string(ai_advisor_label(llm, label, sizeof(label))));
     json_object_set_new(model, "risk", json_string(r->name));
     json_object_set_new(model, "attempts", json_integer(attempts));
+    if (vx__alloc_failures() != failures) {
+        st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
+        goto out;
+    }
     *answer = model;
     model = NULL;
 out:

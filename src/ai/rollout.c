@@ -266,6 +266,7 @@ vx_status ai_advise_rollout(ai_llm *llm, const json_t *status, json_t **answer,
     json_t *model = NULL, *schema = NULL;
     char label[300];
     int attempts = 0;
+    uint64_t failures = vx__alloc_failures();
     *answer = NULL;
     if (!llm) {
         model = decide(status);
@@ -301,6 +302,12 @@ vx_status ai_advise_rollout(ai_llm *llm, const json_t *status, json_t **answer,
         model, "guard",
         json_pack("{ss ss}", "state", sget(status, "state"), "action",
                   sget(json_object_get(status, "statistics"), "action")));
+    /* A member jansson could not allocate is missing, not an error: never
+     * return an answer built that way. */
+    if (vx__alloc_failures() != failures) {
+        st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
+        goto out;
+    }
     *answer = model;
     model = NULL;
 out:

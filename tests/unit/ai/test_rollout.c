@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "ai/advisor.h"
+#include "base/alloc.h"
 #include "guard/plan.h"
 #include "guard/report.h"
 
@@ -335,8 +336,8 @@ static void test_policy(void **state)
     n = normalized(&d, "running");
     o = ai_policy_apply(AI_AUTO_ROLLBACK, a, n, NULL, NULL);
     assert_false(json_is_true(json_object_get(o, "applied")));
-    assert_non_null(
-        strstr(json_string_value(json_object_get(o, "reason")), "not read from the plan API"));
+    assert_non_null(strstr(json_string_value(json_object_get(o, "reason")),
+                           "not read from the plan API"));
     json_decref(o);
     json_decref(a);
     json_decref(n);
@@ -455,6 +456,88 @@ static void test_incident(void **state)
     json_decref(ev);
 }
 
+/* Runs `fn` under an allocation budget raised step by step (STYLE rule
+ * 14): every step fails with VX_ENOMEM and no output (ASan checks for
+ * leaks) until it succeeds with the same answer as without a budget. */
+typedef vx_status (*oom_fn)(const void *in, json_t **out, vx_error *err);
+
+static void oom_loop(oom_fn fn, const void *in)
+{
+    json_t *ref = NULL, *a = NULL;
+    vx_error err;
+    memset(&err, 0, sizeof(err));
+    assert_int_equal(fn(in, &ref, &err), VX_OK);
+    for (size_t budget = 0;; budget++) {
+        assert_true(budget < 100000);
+        vx__alloc_set_budget(budget);
+        vx_status st = fn(in, &a, &err);
+        vx__alloc_set_budget(SIZE_MAX);
+        if (st == VX_OK) {
+            assert_true(json_equal(a, ref));
+            json_decref(a);
+            break;
+        }
+        assert_int_equal(st, VX_ENOMEM);
+        assert_null(a);
+    }
+    json_decref(ref);
+}
+
+static vx_status oom_normalize(const void *in, json_t **out, vx_error *err)
+{
+    return ai_plan_status_normalize(in, out, err);
+}
+
+static vx_status oom_rollout(const void *in, json_t **out, vx_error *err)
+{
+    json_t *n = NULL;
+    vx_status st = ai_plan_status_normalize(in, &n, err);
+    if (st == VX_OK)
+        st = ai_advise_rollout(NULL, n, out, err);
+    json_decref(n);
+    return st;
+}
+
+static vx_status oom_plan(const void *in, json_t **out, vx_error *err)
+{
+    return ai_advise_plan(NULL, in, out, err);
+}
+
+static vx_status oom_incident(const void *in, json_t **out, vx_error *err)
+{
+    json_t *f = NULL;
+    vx_status st = ai_incident_facts(in, &f, err);
+    if (st == VX_OK)
+        st = ai_advise_incident(NULL, f, out, err);
+    json_decref(f);
+    return st;
+}
+
+static void test_oom(void **state)
+{
+    (void)state;
+    guard_decision d;
+    memset(&d, 0, sizeof(d));
+    d.action = GUARD_ROLLBACK;
+    d.milestone = 1;
+    verdict(&d, 0, 0.01, 0.02, 0.0004, true);
+    verdict(&d, 1, 0.10, 0.099, 0.8, false);
+    json_t *st = status_of(&d, "rolled-back");
+    json_t *ev = json_pack("{ss ss s{sO}}", "featureName", "checkout",
+                           "environment", "production", "data", "statistics",
+                           json_object_get(st, "statistics"));
+    assert_non_null(ev);
+    json_set_alloc_funcs(vx__malloc, vx__free);
+    ai_plan_req req = {"checkout rewrite", "high"};
+    oom_loop(oom_normalize, st);
+    oom_loop(oom_rollout, st);
+    oom_loop(oom_plan, &req);
+    oom_loop(oom_incident, ev);
+    json_set_alloc_funcs(malloc, free);
+    json_decref(st);
+    json_decref(ev);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -463,6 +546,7 @@ int main(void)
         cmocka_unit_test(test_policy),
         cmocka_unit_test(test_plans),
         cmocka_unit_test(test_incident),
+        cmocka_unit_test(test_oom),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

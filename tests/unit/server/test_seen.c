@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "base/alloc.h"
 #include "base/limits.h"
 #include "server/seen.h"
 
@@ -186,6 +187,36 @@ static void test_field_set_bounded(void **state)
     server_seen_free(&s);
 }
 
+/* Under an allocation budget raised step by step: creation fails with
+ * VX_ENOMEM, a record that cannot allocate keeps nothing, nothing leaks
+ * (ASan), and once memory suffices the context is kept. */
+static void test_oom(void **state)
+{
+    (void)state;
+    vx_snapshot *all = snap_of("{\"name\":\"default\"}");
+    for (size_t budget = 0;; budget++) {
+        assert_true(budget < 1000);
+        server_seen *s = NULL;
+        vx__alloc_set_budget(budget);
+        vx_status st = server_seen_new(&s);
+        if (st == VX_OK)
+            record_user(s, "production", "*", "u1");
+        vx__alloc_set_budget(SIZE_MAX);
+        if (st != VX_OK) {
+            assert_int_equal(st, VX_ENOMEM);
+            assert_null(s);
+            continue;
+        }
+        size_t m = 0, t = 0;
+        server_seen_dry_run(s, "default", "production", all, &m, &t);
+        server_seen_free(&s);
+        if (t == 1)
+            break;
+        assert_int_equal(t, 0);
+    }
+    vx_snapshot_unref(all);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -193,6 +224,7 @@ int main(void)
         cmocka_unit_test(test_bytes_bound_and_copies),
         cmocka_unit_test(test_projects_scope),
         cmocka_unit_test(test_field_set_bounded),
+        cmocka_unit_test(test_oom),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
