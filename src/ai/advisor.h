@@ -195,12 +195,15 @@ typedef struct ai_plan_ops {
 } ai_plan_ops;
 
 /* Applies the rollout answer's recommendation when `policy` allows it:
- * HOLD with AI_AUTO_HOLD, ROLLBACK with AI_AUTO_ROLLBACK, and nothing else
- * ever (INCREASE and DECREASE need a person; a plan the guard already
- * rolled back needs nothing). Returns a new object
+ * HOLD with AI_AUTO_HOLD (only while the guard would go on: its action is
+ * advance or wait_approval), ROLLBACK with AI_AUTO_ROLLBACK (not on a plan
+ * already rolled back), and nothing else ever (INCREASE and DECREASE need
+ * a person). `ops` NULL: nothing can be applied, and `no_ops` (may be
+ * NULL) says why. Returns a new object
  *   {"policy","applied":bool,"action"?,"reason"} for the answer. */
 json_t *ai_policy_apply(unsigned policy, const json_t *answer,
-                        const json_t *status, const ai_plan_ops *ops, void *ud);
+                        const json_t *status, const ai_plan_ops *ops, void *ud,
+                        const char *no_ops);
 
 /* ---- shared (advisor.c) ---------------------------------------------------
  */

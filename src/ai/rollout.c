@@ -348,7 +348,8 @@ vx_status ai_policy_parse(const char *text, unsigned *out, vx_error *err)
 }
 
 json_t *ai_policy_apply(unsigned policy, const json_t *answer,
-                        const json_t *status, const ai_plan_ops *ops, void *ud)
+                        const json_t *status, const ai_plan_ops *ops, void *ud,
+                        const char *no_ops)
 {
     const char *rec = sget(answer, "recommendation");
     const char *names[] = {"none", "hold", "rollback", "hold,rollback"};
@@ -374,9 +375,12 @@ json_t *ai_policy_apply(unsigned policy, const json_t *answer,
         why = "the guard already rolled this plan back";
     else if (!why && strcmp(rec, "HOLD") == 0 && (v.complete || v.srm))
         why = "the plan is already stopped";
+    else if (!why && strcmp(rec, "HOLD") == 0 &&
+             strcmp(v.action, "advance") != 0 &&
+             strcmp(v.action, "wait_approval") != 0)
+        why = "the guard is holding this plan already: nothing to apply";
     else if (!why && !fn)
-        why = "this plan cannot be changed from here (a status given in the "
-              "request, not read from the plan API)";
+        why = no_ops ? no_ops : "no plan operations to apply it with";
     if (!why) {
         vx_error err;
         memset(&err, 0, sizeof(err));

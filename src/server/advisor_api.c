@@ -712,12 +712,18 @@ static void rollout(advisor_api *a, const svc_principal *who, http_req *r,
         reply_advice_error(r, st, err);
         goto out;
     }
-    /* Only a plan read from this server's plan API can be acted on. */
+    /* Only a plan read from this server's plan API can be acted on, and
+     * only when the caller could act on it (editor or admin). */
     plan_target target = {a, project};
+    const char *no_ops = NULL;
+    if (!a->plan_api || !doc)
+        no_ops = "a status given in the request is never acted on";
+    else if (who->role < SVC_ROLE_EDITOR)
+        no_ops = "the caller's role may not change release plans";
     json_object_set_new(answer, "autoApply",
                         ai_policy_apply(a->policy, answer, status,
-                                        a->plan_api && doc ? &PLAN_OPS : NULL,
-                                        &target));
+                                        no_ops ? NULL : &PLAN_OPS, &target,
+                                        no_ops));
     input = json_pack("{sO}", "status", status);
     st = input
              ? record(a, who, "rollout", project,

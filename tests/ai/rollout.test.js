@@ -347,17 +347,15 @@ test('against the plan API: proposals it accepts, advice on live plans, the poli
     assert.match(r.json.incident.summary, /error_rate was worse in the treatment/);
   });
 
-  await t.test('HOLD on a plan without a verdict yet: the policy pauses it, as advisor-policy', async () => {
+  await t.test('HOLD while the guard itself holds: nothing to apply', async () => {
     let r = await srv.api('PUT', `${ENVP('fresh')}/release-plan`, { body: { milestones: [{ percent: 10 }, { percent: 100 }] } });
     assert.equal(r.status, 200, show(r));
     r = await post(srv, 'rollout', { flag: 'fresh' });
     assert.equal(r.status, 200, show(r));
     assert.equal(r.json.recommendation, 'HOLD');
-    assert.equal(r.json.autoApply.applied, true, JSON.stringify(r.json.autoApply));
-    assert.equal(r.json.autoApply.action, 'HOLD');
-    assert.equal((await planOf(srv, 'fresh')).state, 'paused');
-    const paused = (await allEvents(srv, 'type=release-plan-paused')).find((e) => e.featureName === 'fresh');
-    assert.equal(paused.createdBy, 'advisor-policy');
+    assert.equal(r.json.autoApply.applied, false);
+    assert.match(r.json.autoApply.reason, /holding this plan already/);
+    assert.equal((await planOf(srv, 'fresh')).state, 'running');
   });
 
   await t.test('INCREASE on a plan waiting for approval is never applied', async () => {
@@ -373,5 +371,66 @@ test('against the plan API: proposals it accepts, advice on live plans, the poli
     const after = await planOf(srv, 'approval');
     assert.equal(after.state, 'waiting-approval');
     assert.equal(after.milestone, p.milestone);
+  });
+});
+
+test('against the plan API with a model: the policy pauses and rolls back, for editors only', async (t) => {
+  const ms = await startModelServer();
+  const client = clientSecret('default', 'production');
+  const srv = await startServer({ clientTokens: [client], env: {
+    VEXIL_SCHEDULER_INTERVAL_MS: '100', VEXIL_ADVISOR_AUTO_APPLY: 'hold,rollback',
+    VEXIL_LLM_URL: ms.url, VEXIL_LLM_MODEL: 'test-model', VEXIL_LLM_TIMEOUT_MS: '2000' } });
+  t.after(async () => { await srv.stop(); await ms.close(); });
+  let r = await srv.api('POST', FEAT, { body: { name: 'held' } });
+  assert.equal(r.status, 201, show(r));
+  r = await srv.api('PUT', `${ENVP('held')}/release-plan`, { body: {
+    milestones: [{ percent: 5, minExposures: 600 }, { percent: 50 }, { percent: 100 }], metrics: [{ kind: 'error_rate' }], mode: 'approval' } });
+  assert.equal(r.status, 200, show(r));
+  await drive(srv, client, 'held', { until: (x) => x.state === 'waiting-approval' });
+  const viewer = await srv.api('POST', '/api/admin/api-tokens', { body: { tokenName: 'adv-viewer', type: 'admin', role: 'viewer' } });
+  assert.equal(viewer.status, 201, show(viewer));
+  const HOLD = { kind: 'answer', content: { recommendation: 'HOLD', nextPercent: 5, explanation: 'error_rate 0.0101 vs 0.0099: hold at 5% one more day.', confidence: 0.6 } };
+
+  await t.test('a viewer asking: the policy does not act', async () => {
+    ms.reset();
+    ms.script(HOLD);
+    const v = await srv.api('POST', '/api/admin/advisor/rollout', { token: viewer.json.secret, body: { flag: 'held' } });
+    assert.equal(v.status, 200, show(v));
+    assert.equal(v.json.advisor, 'model:test-model');
+    assert.equal(v.json.autoApply.applied, false);
+    assert.match(v.json.autoApply.reason, /role/);
+    assert.equal((await planOf(srv, 'held')).state, 'waiting-approval');
+    // The model saw the plan's statistics, not its actor or log.
+    const data = userData(ms.chats()[0]);
+    assert.equal(data.flag, 'held');
+    assert.equal(data.state, 'waiting-approval');
+    assert.equal(data.statistics.action, 'wait_approval');
+    assert.ok(!JSON.stringify(ms.chats()[0].json).includes(srv.adminToken.slice(0, 16)));
+  });
+
+  await t.test('HOLD against the guard\'s go-ahead: paused by advisor-policy', async () => {
+    ms.reset();
+    ms.script(HOLD);
+    const h = await post(srv, 'rollout', { flag: 'held' });
+    assert.equal(h.status, 200, show(h));
+    assert.equal(h.json.autoApply.applied, true, JSON.stringify(h.json.autoApply));
+    assert.equal(h.json.autoApply.action, 'HOLD');
+    assert.equal((await planOf(srv, 'held')).state, 'paused');
+    const ev = (await allEvents(srv, 'type=release-plan-paused')).find((e) => e.featureName === 'held');
+    assert.equal(ev.createdBy, 'advisor-policy');
+  });
+
+  await t.test('ROLLBACK: rolled back by advisor-policy, the rollout at 0', async () => {
+    ms.reset();
+    ms.script({ kind: 'answer', content: { recommendation: 'ROLLBACK', nextPercent: 0, explanation: 'Roll back: error_rate 0.0101 vs 0.0099 is fine but the change is suspect.', confidence: 0.5 } });
+    const b = await post(srv, 'rollout', { flag: 'held' });
+    assert.equal(b.status, 200, show(b));
+    assert.equal(b.json.autoApply.applied, true, JSON.stringify(b.json.autoApply));
+    assert.equal((await planOf(srv, 'held')).state, 'rolled-back');
+    const ev = (await allEvents(srv, 'type=release-plan-rolled-back')).find((e) => e.featureName === 'held');
+    assert.equal(ev.createdBy, 'advisor-policy');
+    const f = await srv.api('GET', `${FEAT}/held`);
+    const s = f.json.environments.find((e) => e.name === 'production').strategies.find((x) => x.name === 'flexibleRollout');
+    assert.equal(s.parameters.rollout, '0');
   });
 });

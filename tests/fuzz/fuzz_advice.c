@@ -145,8 +145,8 @@ static void check_plan_docs(const uint8_t *data, size_t size)
             FUZZ_CHECK(strcmp(rec, "ROLLBACK") == 0);
         ai_plan_ops ops = {fake_op, fake_op};
         applied = 0;
-        json_t *o =
-            ai_policy_apply(AI_AUTO_HOLD | AI_AUTO_ROLLBACK, a, n, &ops, NULL);
+        json_t *o = ai_policy_apply(AI_AUTO_HOLD | AI_AUTO_ROLLBACK, a, n, &ops,
+                                    NULL, NULL);
         if (strcmp(rec, "INCREASE") == 0 || strcmp(rec, "DECREASE") == 0)
             FUZZ_CHECK(applied == 0 &&
                        !json_is_true(json_object_get(o, "applied")));

@@ -308,7 +308,7 @@ static void test_policy(void **state)
         for (size_t r = 0; r < 4; r++) {
             fake_ops f = {0, 0};
             json_t *a = json_pack("{ss}", "recommendation", recs[r]);
-            json_t *o = ai_policy_apply(pol, a, n, &ops, &f);
+            json_t *o = ai_policy_apply(pol, a, n, &ops, &f, NULL);
             bool applied = json_is_true(json_object_get(o, "applied"));
             bool want = (r == 1 && (pol & AI_AUTO_HOLD)) ||
                         (r == 3 && (pol & AI_AUTO_ROLLBACK));
@@ -327,17 +327,26 @@ static void test_policy(void **state)
     n = normalized(&d, "rolled_back");
     fake_ops f = {0, 0};
     json_t *a = json_pack("{ss}", "recommendation", "ROLLBACK");
-    json_t *o = ai_policy_apply(AI_AUTO_ROLLBACK, a, n, &ops, &f);
+    json_t *o = ai_policy_apply(AI_AUTO_ROLLBACK, a, n, &ops, &f, NULL);
     assert_false(json_is_true(json_object_get(o, "applied")));
     assert_int_equal(f.rollbacks, 0);
     json_decref(o);
     json_decref(n);
     d.action = GUARD_HOLD;
     n = normalized(&d, "running");
-    o = ai_policy_apply(AI_AUTO_ROLLBACK, a, n, NULL, NULL);
+    o = ai_policy_apply(AI_AUTO_ROLLBACK, a, n, NULL, NULL, "why not");
     assert_false(json_is_true(json_object_get(o, "applied")));
-    assert_non_null(strstr(json_string_value(json_object_get(o, "reason")),
-                           "not read from the plan API"));
+    assert_string_equal(json_string_value(json_object_get(o, "reason")),
+                        "why not");
+    json_decref(o);
+    json_decref(a);
+    /* HOLD while the guard itself holds (or has no report) changes
+     * nothing: it is not applied. */
+    a = json_pack("{ss}", "recommendation", "HOLD");
+    memset(&f, 0, sizeof(f));
+    o = ai_policy_apply(AI_AUTO_HOLD, a, n, &ops, &f, NULL);
+    assert_false(json_is_true(json_object_get(o, "applied")));
+    assert_int_equal(f.holds, 0);
     json_decref(o);
     json_decref(a);
     json_decref(n);
