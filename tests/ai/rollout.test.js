@@ -345,6 +345,14 @@ test('against the plan API: proposals it accepts, advice on live plans, the poli
     assert.equal(r.json.facts.culprit.kind, 'error_rate');
     assert.match(r.json.incident.summary, /rolled back regressed in production/);
     assert.match(r.json.incident.summary, /error_rate was worse in the treatment/);
+
+    const env = { ...process.env, VEXIL_TOKEN: srv.adminToken, VEXIL_SERVER: srv.url };
+    let c = spawnSync(srv.bin, ['advise', 'rollout', 'regressed'], { env, encoding: 'utf8' });
+    assert.equal(c.status, 0, c.stderr);
+    assert.match(c.stdout, /^recommendation: ROLLBACK to 0% /m);
+    c = spawnSync(srv.bin, ['advise', 'incident', String(ev.id)], { env, encoding: 'utf8' });
+    assert.equal(c.status, 0, c.stderr);
+    assert.match(c.stdout, /^title: The guard rolled back regressed in production$/m);
   });
 
   await t.test('HOLD while the guard itself holds: nothing to apply', async () => {

@@ -178,13 +178,22 @@ static void rollout_show(const json_t *doc)
     line(" ", json_object_get(ap, "reason"));
 }
 
+/* A flag's release plan, or (an operand ending in .json) a status file. */
 static int rollout_run(cli_http *h, const cli_args *a)
 {
-    json_t *status = json_file(a->operand);
-    if (!status)
-        return CLI_EXIT_USAGE;
-    json_t *body = json_pack("{so}", "status", status);
-    if (body && a->project)
+    size_t n = strlen(a->operand);
+    json_t *body = NULL;
+    if (n > 5 && strcmp(a->operand + n - 5, ".json") == 0) {
+        json_t *status = json_file(a->operand);
+        if (!status)
+            return CLI_EXIT_USAGE;
+        body = json_pack("{so}", "status", status);
+    } else {
+        body = json_pack("{ss ss ss}", "flag", a->operand, "environment",
+                         a->env ? a->env : "production", "project",
+                         cli_args_project(a));
+    }
+    if (body && a->project && !json_object_get(body, "project"))
         json_object_set_new(body, "project", json_string(a->project));
     return ask(h, a, "/api/admin/advisor/rollout", body, "recommendation",
                rollout_show);
@@ -238,12 +247,12 @@ static int incident_run(cli_http *h, const cli_args *a)
 }
 
 static const cli_command commands[] = {
-    {"rollout", "<status.json> [--project P]",
-     "Recommends INCREASE, HOLD, DECREASE or ROLLBACK for a release plan,\n"
-     "from its status (as the plan status GET answers it) and the guard's\n"
+    {"rollout", "<flag | status.json> [--env ENV] [--project P]",
+     "Recommends INCREASE, HOLD, DECREASE or ROLLBACK for a flag's release\n"
+     "plan (or a status file, as the plan's GET answers it) from the guard's\n"
      "statistics. Applied only by a person, or by the server's\n"
      "advisor-auto-apply policy (HOLD and ROLLBACK at most).",
-     "status file", CLI_O_PROJECT, 0, NULL, rollout_run},
+     "flag", CLI_O_PROJECT | CLI_O_ENV, 0, NULL, rollout_run},
     {"plan", "\"<description>\" [--risk low|medium|high] [--project P]",
      "Proposes a release plan for a described change. Nothing is applied.",
      "description", CLI_O_RISK | CLI_O_PROJECT, 0, NULL, plan_run},
