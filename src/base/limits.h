@@ -108,6 +108,7 @@ static_assert(VX_LIMIT_HTTP_SEGMENTS <= 32, "route specificity fits 32 bits");
 #define VX_LIMIT_IMPACT_FUTURE_MS   300000 /* "at" ahead of the clock */
 #define VX_LIMIT_PLAN_WEBHOOKS      8      /* webhook URLs of one plan */
 #define VX_LIMIT_PLAN_LOG           50     /* decisions kept in a plan's log */
+#define VX_LIMIT_PLAN_SEGMENTS      16     /* segments of one plan stage */
 #define VX_LIMIT_PLAN_EPOCHS        64     /* rollout epochs of one plan run */
 #define VX_LIMIT_SCHEDULES          1000   /* pending scheduled changes */
 #define VX_LIMIT_WEBHOOK_TIMEOUT_MS 5000   /* one webhook call */

@@ -1,9 +1,9 @@
 /* Impact metrics: outcome batches from applications, SDKs and the model
  * gateway, added to per-minute buckets per (environment, flag, variant)
  * that the release-plan scheduler compares (docs/guard.md). A bucket is
- * also tagged with the plan run and rollout epoch that was in force when
- * its data arrived, so a plan compares treatment and control within each
- * epoch without relying on the batch's clock.
+ * also tagged with the plan run and rollout epoch in force at the entry's
+ * "at" time (its arrival when absent), so a plan compares treatment and
+ * control within each epoch even when a batch arrives after an advance.
  *
  * Invariants: a batch is validated whole before anything is written; a
  * repeated batchId writes nothing; storage is bounded (minutes for
@@ -346,7 +346,7 @@ static vx_status bucket_save(svc_ctx *c, const char *key, const json_t *doc)
 }
 
 vx_status svc__impact_tag(svc_ctx *c, const char *env, const char *flag,
-                          char *tag, size_t cap)
+                          int64_t at_ms, char *tag, size_t cap)
 {
     char key[600];
     snprintf(key, sizeof(key), "%s|%s", env, flag);
@@ -360,10 +360,21 @@ vx_status svc__impact_tag(svc_ctx *c, const char *env, const char *flag,
     const char *state = json_string_value(json_object_get(plan, "state"));
     if (state &&
         (strcmp(state, "running") == 0 || strcmp(state, "paused") == 0 ||
-         strcmp(state, "waiting-approval") == 0))
-        snprintf(tag, cap, "%s|%lld",
-                 json_string_value(json_object_get(plan, "run")),
-                 (long long)json_integer_value(json_object_get(plan, "epoch")));
+         strcmp(state, "waiting-approval") == 0)) {
+        /* The epoch in force at `at_ms`: the last one started by then.
+         * Data from before the plan run belongs to no epoch. */
+        const json_t *eps = json_object_get(plan, "epochs");
+        long long epoch = -1;
+        size_t i;
+        const json_t *e;
+        json_array_foreach (eps, i, e) {
+            if (json_integer_value(json_object_get(e, "startedMs")) <= at_ms)
+                epoch = (long long)i;
+        }
+        if (epoch >= 0)
+            snprintf(tag, cap, "%s|%lld",
+                     json_string_value(json_object_get(plan, "run")), epoch);
+    }
     json_decref(plan);
     return VX_OK;
 }
@@ -389,7 +400,7 @@ static vx_status add_entry(svc_ctx *c, const json_t *m, int64_t at_ms)
     char tag[128], key[KEY_MAX];
     json_t *doc = NULL;
     guard_sketch *sk = NULL;
-    vx_status st = svc__impact_tag(c, env, flag, tag, sizeof(tag));
+    vx_status st = svc__impact_tag(c, env, flag, at_ms, tag, sizeof(tag));
     int64_t start = guard_bucket_floor(at_ms / 1000, MINUTE_S);
     if (st == VX_OK)
         st = bucket_load(c, env, flag, tag, label, MINUTE_S, start, key, &doc);
@@ -497,6 +508,24 @@ static vx_status sweep_batches(svc_ctx *c)
     return st;
 }
 
+/* Whether `project` is in the caller's comma-joined project list ("*",
+ * or empty for an in-process caller such as the gateway: every project). */
+static bool project_allowed(const svc_principal *who, const char *project)
+{
+    const char *p = who->projects;
+    size_t n = project ? strlen(project) : 0;
+    if (strcmp(p, "*") == 0 || p[0] == '\0')
+        return true;
+    while (n && *p) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && memcmp(p, project, n) == 0)
+            return true;
+        p += len + (end ? 1 : 0);
+    }
+    return false;
+}
+
 static vx_status do_impact(svc_ctx *c)
 {
     const json_t *b = c->req->body;
@@ -547,13 +576,17 @@ static vx_status do_impact(svc_ctx *c)
     for (size_t i = 0; st == VX_OK && i < n; i++) {
         const json_t *m = json_array_get(ms, i);
         json_t *f = NULL;
-        /* Only flags that exist: a client cannot fill the database with
-         * made-up names (as for SDK usage). */
+        /* Only flags that exist in the token's projects: a client cannot
+         * fill the database with made-up names (as for SDK usage). */
         st = svc__get(c, STORE_FEATURE,
                       json_string_value(json_object_get(m, "flag")), &f);
+        bool mine =
+            st == VX_OK &&
+            project_allowed(c->who,
+                            json_string_value(json_object_get(f, "project")));
         json_decref(f);
-        if (st == VX_ENOTFOUND) {
-            st = VX_OK;
+        if (st == VX_ENOTFOUND || (st == VX_OK && !mine)) {
+            st = VX_OK; /* not this token's flag: skipped like unknown */
             continue;
         }
         if (st == VX_OK)
@@ -594,8 +627,10 @@ vx_status svc__impact_sdk(svc_ctx *c, const char *flag, const json_t *tv,
                           int64_t at_ms)
 {
     char tag[128];
-    vx_status st =
-        svc__impact_tag(c, c->who->environment, flag, tag, sizeof(tag));
+    /* Usage buckets span a minute or more: they count in the epoch in
+     * force when they arrive. */
+    vx_status st = svc__impact_tag(c, c->who->environment, flag, c->now_ms, tag,
+                                   sizeof(tag));
     int64_t start = guard_bucket_floor(at_ms / 1000, MINUTE_S);
     json_int_t yes = json_integer_value(json_object_get(tv, "yes"));
     json_int_t no = json_integer_value(json_object_get(tv, "no"));

@@ -138,13 +138,14 @@ vx_status svc__in_txn(service *s, const svc_principal *who, const json_t *body,
 /* Impact metrics (impact.c). svc__impact_sdk counts one flag's SDK usage
  * ({yes, no, variants}) as exposures of the minute holding `at_ms` in
  * c->who's environment. svc__impact_tag is the bucket tag ("run|epoch") of
- * data arriving now for (env, flag): the running plan's epoch, or "|"
- * when no plan runs. svc__impact_compact downsamples (minutes -> hours)
- * and drops what is past retention. */
+ * data measured at `at_ms` for (env, flag): the live plan's epoch in force
+ * then, or "|" when no plan runs or the data predates its run.
+ * svc__impact_compact downsamples (minutes -> hours) and drops what is past
+ * retention. */
 vx_status svc__impact_sdk(svc_ctx *c, const char *flag, const json_t *tv,
                           int64_t at_ms);
 vx_status svc__impact_tag(svc_ctx *c, const char *env, const char *flag,
-                          char *tag, size_t cap);
+                          int64_t at_ms, char *tag, size_t cap);
 vx_status svc__impact_compact(svc_ctx *c);
 /* The guard counts of one stored bucket (SDK exposures stand in for
  * requests when the application reported none for it). */

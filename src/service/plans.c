@@ -83,10 +83,66 @@ static vx_status opt_enum(svc_ctx *c, const json_t *o, const char *key,
     return svc__fail(c, VX_EINVAL, path, "%s must be one of %s", key, list);
 }
 
+/* A milestone's audience: "segments" (ids of existing segments) and/or
+ * "constraints" (normalised as a strategy's). `*aud` is NULL for a plain
+ * percentage step, else a new {segments, constraints} object. */
+static vx_status parse_audience(svc_ctx *c, const json_t *m, const char *base,
+                                json_t **aud)
+{
+    *aud = NULL;
+    const json_t *segs = json_object_get(m, "segments");
+    const json_t *cons = json_object_get(m, "constraints");
+    if ((!segs || json_is_null(segs)) && (!cons || json_is_null(cons)))
+        return VX_OK;
+    char p[96];
+    snprintf(p, sizeof(p), "%s/segments", base);
+    json_t *ns = json_array(), *nc = NULL;
+    vx_status st = VX_OK;
+    if (segs && !json_is_null(segs))
+        st = svc__expect_array(c, segs, p, VX_LIMIT_PLAN_SEGMENTS);
+    size_t i;
+    const json_t *v;
+    json_array_foreach (segs, i, v) {
+        if (st != VX_OK)
+            break;
+        char ip[112], key[32];
+        snprintf(ip, sizeof(ip), "%s/%zu", p, i);
+        if (!json_is_integer(v) || json_integer_value(v) < 1) {
+            st = svc__fail(c, VX_EINVAL, ip, "a segment id is a number >= 1");
+            break;
+        }
+        json_t *seg = NULL;
+        snprintf(key, sizeof(key), "%lld", (long long)json_integer_value(v));
+        st = svc__get(c, STORE_SEGMENT, key, &seg);
+        json_decref(seg);
+        if (st == VX_ENOTFOUND)
+            st = svc__fail(c, VX_EINVAL, ip, "segment %s does not exist", key);
+        if (st == VX_OK)
+            json_array_append_new(ns, json_integer(json_integer_value(v)));
+    }
+    snprintf(p, sizeof(p), "%s/constraints", base);
+    if (st == VX_OK)
+        st = svc__norm_constraints(c, cons, p, &nc);
+    if (st == VX_OK && json_array_size(ns) + json_array_size(nc) == 0) {
+        snprintf(p, sizeof(p), "%s/segments", base);
+        st = svc__fail(c, VX_EINVAL, p,
+                       "an audience needs at least one segment or "
+                       "constraint");
+    }
+    if (st == VX_OK)
+        *aud = json_pack("{so so}", "segments", ns, "constraints", nc);
+    else {
+        json_decref(ns);
+        json_decref(nc);
+    }
+    return st;
+}
+
 static vx_status parse_milestone(svc_ctx *c, const json_t *m, size_t i,
-                                 guard_milestone *out)
+                                 guard_milestone *out, json_t **aud)
 {
     char base[64], p[96];
+    *aud = NULL;
     snprintf(base, sizeof(base), "/milestones/%zu", i);
     vx_status st = svc__expect_object(c, m, base);
     if (st != VX_OK)
@@ -106,6 +162,86 @@ static vx_status parse_milestone(svc_ctx *c, const json_t *m, size_t i,
         st = opt_int(c, m, "minExposures", p, (json_int_t)1 << 53, 0, &e);
     out->min_duration_s = d;
     out->min_exposures = (uint64_t)e;
+    if (st == VX_OK)
+        st = parse_audience(c, m, base, aud);
+    return st;
+}
+
+/* Expands a preset into a milestones array (new reference). Presets:
+ * percentage-steps (1 .. 100 %), canary and rings ("segments": one
+ * segment per stage, then everyone), targeting ("userIds": those users,
+ * then everyone). */
+static vx_status expand_preset(svc_ctx *c, const json_t *b, json_t **out)
+{
+    *out = NULL;
+    const json_t *preset = json_object_get(b, "preset");
+    const char *name = json_string_value(preset);
+    json_int_t d = 0, e = 0;
+    vx_status st = opt_int(c, b, "minDurationSeconds", "/minDurationSeconds",
+                           366LL * 86400, 600, &d);
+    if (st == VX_OK)
+        st = opt_int(c, b, "minExposures", "/minExposures", (json_int_t)1 << 53,
+                     0, &e);
+    if (st != VX_OK)
+        return st;
+    json_t *ms = json_array();
+#define STEP(pct)                                                              \
+    json_pack("{si sI sI}", "percent", (pct), "minDurationSeconds", d,         \
+              "minExposures", e)
+    if (name && strcmp(name, "percentage-steps") == 0) {
+        for (size_t i = 0; i < sizeof(PRESET_STEPS) / sizeof(int); i++)
+            json_array_append_new(ms, STEP(PRESET_STEPS[i]));
+    } else if (name &&
+               (strcmp(name, "canary") == 0 || strcmp(name, "rings") == 0)) {
+        const json_t *segs = json_object_get(b, "segments");
+        st = svc__expect_array(c, segs, "/segments",
+                               GUARD_PLAN_MAX_MILESTONES - 1);
+        if (st == VX_OK && json_array_size(segs) == 0)
+            st = svc__fail(c, VX_EINVAL, "/segments",
+                           "%s needs the segments of its stages, in order",
+                           name);
+        size_t i;
+        const json_t *v;
+        json_array_foreach (segs, i, v) {
+            char path[48], key[32];
+            json_t *seg = NULL;
+            snprintf(path, sizeof(path), "/segments/%zu", i);
+            snprintf(key, sizeof(key), "%lld",
+                     (long long)json_integer_value(v));
+            if (st == VX_OK && json_is_integer(v))
+                st = svc__get(c, STORE_SEGMENT, key, &seg);
+            json_decref(seg);
+            if (st == VX_ENOTFOUND || (st == VX_OK && !json_is_integer(v)))
+                st =
+                    svc__fail(c, VX_EINVAL, path, "no segment with id %s", key);
+            json_t *m = STEP(100);
+            json_object_set_new(m, "segments", json_pack("[O]", v));
+            json_array_append_new(ms, m);
+        }
+        json_array_append_new(ms, STEP(100));
+    } else if (name && strcmp(name, "targeting") == 0) {
+        const json_t *ids = json_object_get(b, "userIds");
+        st = svc__expect_array(c, ids, "/userIds", VX_LIMIT_VALUES);
+        if (st == VX_OK && json_array_size(ids) == 0)
+            st = svc__fail(c, VX_EINVAL, "/userIds",
+                           "targeting needs the user ids to start with");
+        json_t *m = STEP(100);
+        json_object_set_new(m, "constraints",
+                            json_pack("[{ss ss sO}]", "contextName", "userId",
+                                      "operator", "IN", "values",
+                                      ids ? ids : json_null()));
+        json_array_append_new(ms, m);
+        json_array_append_new(ms, STEP(100));
+    } else {
+        st = svc__fail(c, VX_EINVAL, "/preset",
+                       "preset must be 'percentage-steps', 'canary', "
+                       "'rings' or 'targeting'");
+    }
+#undef STEP
+    if (st == VX_OK)
+        *out = ms;
+    else
+        json_decref(ms);
     return st;
 }
 
@@ -179,40 +315,47 @@ static vx_status parse_plan(svc_ctx *c, const json_t *b, guard_plan *p,
         return st;
     const json_t *preset = json_object_get(b, "preset");
     const json_t *ms = json_object_get(b, "milestones");
+    json_t *expanded = NULL, *auds = json_array();
     if (preset && !json_is_null(preset)) {
         if (ms)
-            return svc__fail(c, VX_EINVAL, "/preset",
-                             "give either preset or milestones");
-        if (!json_is_string(preset) ||
-            strcmp(json_string_value(preset), "percentage-steps") != 0)
-            return svc__fail(c, VX_EINVAL, "/preset",
-                             "preset must be 'percentage-steps' "
-                             "(1, 5, 10, 25, 50, 75, 100 %%)");
-        json_int_t d = 0, e = 0;
-        st = opt_int(c, b, "minDurationSeconds", "/minDurationSeconds",
-                     366LL * 86400, 600, &d);
+            st = svc__fail(c, VX_EINVAL, "/preset",
+                           "give either preset or milestones");
         if (st == VX_OK)
-            st = opt_int(c, b, "minExposures", "/minExposures",
-                         (json_int_t)1 << 53, 0, &e);
-        if (st != VX_OK)
-            return st;
-        for (size_t i = 0; i < sizeof(PRESET_STEPS) / sizeof(int); i++)
-            p->milestones[i] =
-                (guard_milestone){PRESET_STEPS[i], d, (uint64_t)e};
-        p->n_milestones = sizeof(PRESET_STEPS) / sizeof(int);
-    } else {
-        if (!ms)
-            return svc__fail(c, VX_EINVAL, "/milestones",
-                             "milestones (or a preset) are required");
-        st = svc__expect_array(c, ms, "/milestones", GUARD_PLAN_MAX_MILESTONES);
-        if (st == VX_OK && json_array_size(ms) == 0)
-            st = svc__fail(c, VX_EINVAL, "/milestones",
-                           "a plan needs at least one milestone");
-        for (size_t i = 0; st == VX_OK && i < json_array_size(ms); i++)
-            st =
-                parse_milestone(c, json_array_get(ms, i), i, &p->milestones[i]);
-        p->n_milestones = json_array_size(ms);
+            st = expand_preset(c, b, &expanded);
+        ms = expanded;
+    } else if (!ms) {
+        st = svc__fail(c, VX_EINVAL, "/milestones",
+                       "milestones (or a preset) are required");
     }
+    if (st == VX_OK)
+        st = svc__expect_array(c, ms, "/milestones", GUARD_PLAN_MAX_MILESTONES);
+    if (st == VX_OK && json_array_size(ms) == 0)
+        st = svc__fail(c, VX_EINVAL, "/milestones",
+                       "a plan needs at least one milestone");
+    /* Audience stages (segments, constraints) come first; the guard sees
+     * them as tiny increasing percentages (their traffic share is unknown,
+     * so they get no sample-ratio check) and the steps after as given. */
+    size_t n_aud = 0;
+    for (size_t i = 0; st == VX_OK && i < json_array_size(ms); i++) {
+        json_t *aud = NULL;
+        st = parse_milestone(c, json_array_get(ms, i), i, &p->milestones[i],
+                             &aud);
+        if (st == VX_OK && aud && n_aud != i) {
+            char path[64];
+            snprintf(path, sizeof(path), "/milestones/%zu", i);
+            st = svc__fail(c, VX_EINVAL, path,
+                           "audience stages (segments or constraints) come "
+                           "before the percentage steps");
+        }
+        if (st == VX_OK && aud)
+            p->milestones[n_aud++].percent = 0.001 * (double)(i + 1);
+        json_array_append_new(auds, aud ? aud : json_null());
+    }
+    p->n_milestones = json_array_size(ms);
+    if (st == VX_OK && n_aud == p->n_milestones)
+        st = svc__fail(c, VX_EINVAL, "/milestones",
+                       "the last milestone must be a percentage step "
+                       "(everyone)");
     const json_t *mets = json_object_get(b, "metrics");
     if (st == VX_OK && mets) {
         st = svc__expect_array(c, mets, "/metrics", GUARD_PLAN_MAX_METRICS);
@@ -253,16 +396,26 @@ static vx_status parse_plan(svc_ctx *c, const json_t *b, guard_plan *p,
     }
     if (st == VX_OK)
         st = guard_plan_validate(p, c->err);
-    if (st != VX_OK)
+    if (st != VX_OK) {
+        json_decref(expanded);
+        json_decref(auds);
         return st;
+    }
     json_t *jm = json_array(), *jx = json_array();
-    for (size_t i = 0; i < p->n_milestones; i++)
-        json_array_append_new(
-            jm, json_pack("{si sI sI}", "percent",
-                          (int)p->milestones[i].percent, "minDurationSeconds",
-                          (json_int_t)p->milestones[i].min_duration_s,
-                          "minExposures",
-                          (json_int_t)p->milestones[i].min_exposures));
+    for (size_t i = 0; i < p->n_milestones; i++) {
+        json_t *m = json_pack(
+            "{sI sI sI}", "percent",
+            json_integer_value(
+                json_object_get(json_array_get(ms, i), "percent")),
+            "minDurationSeconds", (json_int_t)p->milestones[i].min_duration_s,
+            "minExposures", (json_int_t)p->milestones[i].min_exposures);
+        json_t *aud = json_array_get(auds, i);
+        if (json_is_object(aud))
+            json_object_update(m, aud);
+        json_array_append_new(jm, m);
+    }
+    json_decref(expanded);
+    json_decref(auds);
     for (size_t i = 0; i < p->n_metrics; i++) {
         json_t *m = json_pack(
             "{ss ss sf}", "kind", guard_metric_kind_name(p->metrics[i].kind),
@@ -327,9 +480,11 @@ static json_t *owned_strategy(svc_ctx *c, json_t *fenv, const char *flag,
 }
 
 /* Sets the plan's strategy to `percent` (and the environment on when
- * `enable`), saves the flag and audits the strategy change. `plan` gets
+ * `enable`; and the audience of `milestone` when it is not NULL), saves
+ * the flag and audits the strategy change. `plan` gets
  * the strategy id. */
-static vx_status set_rollout(svc_ctx *c, json_t *plan, int percent, bool enable)
+static vx_status set_rollout(svc_ctx *c, json_t *plan, int percent, bool enable,
+                             const json_t *milestone)
 {
     const char *project = json_string_value(json_object_get(plan, "project"));
     const char *flag = json_string_value(json_object_get(plan, "feature"));
@@ -358,6 +513,15 @@ static vx_status set_rollout(svc_ctx *c, json_t *plan, int percent, bool enable)
     json_object_set(plan, "strategyId", json_object_get(s, "id"));
     if (enable)
         json_object_set_new(fenv, "enabled", json_true());
+    if (milestone) {
+        /* The milestone's audience, or everyone for a percentage step. */
+        const json_t *segs = json_object_get(milestone, "segments");
+        const json_t *cons = json_object_get(milestone, "constraints");
+        json_object_set_new(s, "segments",
+                            segs ? json_deep_copy(segs) : json_array());
+        json_object_set_new(s, "constraints",
+                            cons ? json_deep_copy(cons) : json_array());
+    }
     st = svc__feature_save(c, f);
     if (st == VX_OK)
         st = svc__audit(
@@ -386,6 +550,15 @@ static vx_status disable_env(svc_ctx *c, const json_t *plan)
 }
 
 /* ---- plan documents ------------------------------------------------------ */
+
+/* The current milestone's JSON (borrowed). */
+static const json_t *current_milestone(const json_t *plan)
+{
+    const json_t *ms =
+        json_object_get(json_object_get(plan, "plan"), "milestones");
+    return json_array_get(
+        ms, (size_t)json_integer_value(json_object_get(plan, "milestone")));
+}
 
 static int current_percent(const json_t *plan)
 {
@@ -508,7 +681,8 @@ vx_status svc__op_PLAN_PUT(svc_ctx *c, json_t **out)
                           json_pack("{si sI}", "percent", current_percent(plan),
                                     "startedMs", (json_int_t)c->now_ms));
     log_entry(c, plan, "start", "plan created", c->who->name);
-    st = set_rollout(c, plan, current_percent(plan), true);
+    st = set_rollout(c, plan, current_percent(plan), true,
+                     current_milestone(plan));
     if (st == VX_OK)
         st = save_plan(c, plan);
     if (st == VX_OK)
@@ -581,7 +755,7 @@ static vx_status do_rollback(svc_ctx *c, json_t *plan, const char *reason,
         json_object_get(json_object_get(plan, "plan"), "rollback"));
     bool disable = how && strcmp(how, "disable") == 0;
     vx_status st =
-        disable ? disable_env(c, plan) : set_rollout(c, plan, 0, false);
+        disable ? disable_env(c, plan) : set_rollout(c, plan, 0, false, NULL);
     json_object_set_new(plan, "state", json_string("rolled-back"));
     log_entry(c, plan, "rollback", reason, c->who->name);
     if (st == VX_OK)
@@ -617,7 +791,8 @@ static vx_status do_advance(svc_ctx *c, json_t *plan, const char *why,
         json_object_set_new(plan, "approved", json_false());
         json_object_set_new(plan, "state", json_string("running"));
         new_epoch(c, plan);
-        st = set_rollout(c, plan, current_percent(plan), false);
+        st = set_rollout(c, plan, current_percent(plan), false,
+                         current_milestone(plan));
         log_entry(c, plan, "advance", why, c->who->name);
         type = "release-plan-advanced";
     }
@@ -806,6 +981,14 @@ static vx_status tick_plan(svc_ctx *c, json_t *plan, json_t *hooks)
         st = aggregate(c, plan, v);
     if (st != VX_OK)
         goto out;
+    const json_t *cur = current_milestone(plan);
+    if (json_object_get(cur, "segments") ||
+        json_object_get(cur, "constraints")) {
+        /* An audience stage: its share of the traffic is not known, so
+         * there is no expected split to check. */
+        v->state.stage_control = 0;
+        v->state.stage_treatment = 0;
+    }
     v->state.milestone =
         (size_t)json_integer_value(json_object_get(plan, "milestone"));
     v->state.milestone_started =
@@ -1027,7 +1210,7 @@ static vx_status run_schedule(svc_ctx *c, const json_t *d)
                       "environment", r.environment);
         st = set_rollout(&c2, pseudo,
                          (int)json_integer_value(json_object_get(d, "percent")),
-                         true);
+                         true, NULL);
         json_decref(pseudo);
     }
     json_decref(out);

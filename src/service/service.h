@@ -253,8 +253,10 @@ vx_status svc_client_metrics(service *s, const svc_principal *who,
  * the gateway calls it in-process with a principal for its environment).
  * Validated whole before anything is written (errors name the field, e.g.
  * /metrics/3/errors); idempotent by batchId; added to per-minute buckets
- * per (environment, flag, variant). Entries for flags that do not exist
- * are skipped. */
+ * per (environment, flag, variant). Entries for flags that do not exist,
+ * or lie outside who->projects ("*" or "" = every project), are skipped.
+ * Frontend tokens and principals without one environment get
+ * VX_EFORBIDDEN. */
 vx_status svc_impact_record(service *s, const svc_principal *who,
                             const json_t *batch, vx_error *err);
 

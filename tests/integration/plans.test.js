@@ -29,12 +29,12 @@ async function must(srv, method, path, body, status) {
 // requests split exactly by the rollout, errors at the given rates
 // (deterministic counts: the statistics are tested in the unit tests; this
 // test checks what the server does with their verdict).
-function batch(flag, percent, total, ctlRate, trtRate, id) {
+function batch(flag, percent, total, ctlRate, trtRate, id, at) {
   const t = Math.round((total * percent) / 100);
   const c = total - t;
   const metrics = [];
-  if (c > 0) metrics.push({ flag, enabled: false, requests: c, errors: Math.round(c * ctlRate), latencyMs: [100, 120, 150] });
-  if (t > 0) metrics.push({ flag, variant: 'on', enabled: true, requests: t, errors: Math.round(t * trtRate), latencyMs: [100, 121, 149] });
+  if (c > 0) metrics.push({ flag, at, enabled: false, requests: c, errors: Math.round(c * ctlRate), latencyMs: [100, 120, 150] });
+  if (t > 0) metrics.push({ flag, at, variant: 'on', enabled: true, requests: t, errors: Math.round(t * trtRate), latencyMs: [100, 121, 149] });
   return id ? { batchId: id, metrics } : { metrics };
 }
 
@@ -52,13 +52,17 @@ function rolloutOf(featureJson) {
 // `until(plan)` holds; returns the last plan seen.
 async function drive(srv, client, flag, { ctl = 0.01, trt = 0.01, total = 4000, until, timeoutMs = 30000 } = {}) {
   const deadline = Date.now() + timeoutMs;
+  let seen = new Date().toISOString();
   let p = await plan(srv, flag);
   while (Date.now() < deadline) {
     if (until ? until(p) : !['running', 'waiting-approval'].includes(p.state)) return p;
+    // The traffic was served at the percentage read at `seen`: its "at"
+    // puts it in that epoch even if the plan advanced meanwhile.
     const pct = p.plan.milestones[p.milestone].percent;
-    const r = await request(srv.url, 'POST', '/api/client/impact', { token: client, body: batch(flag, pct, total, ctl, trt) });
+    const r = await request(srv.url, 'POST', '/api/client/impact', { token: client, body: batch(flag, pct, total, ctl, trt, undefined, seen) });
     assert.equal(r.status, 202, show(r));
     await sleep(60);
+    seen = new Date().toISOString();
     p = await plan(srv, flag);
   }
   throw new Error(`plan of ${flag} did not finish: ${JSON.stringify({ state: p.state, milestone: p.milestone, last: p.last })}`);
@@ -234,8 +238,18 @@ test('a restart in the middle of a plan resumes it; manual pause, resume, skip',
     assert.match(shown, /advance at 60 % by init-admin: milestone skipped by hand/);
     assert.match(cli('plans', 'list'), /durable\s+production\s+completed\s+100/);
     assert.match(cli('plans', 'rollback', 'durable', '--env', 'production'), /rolled-back/);
-    assert.throws(() => cli('plans', 'resume', 'durable', '--env', 'production'), /not paused/);
     assert.equal(rolloutOf(await must(srv, 'GET', `${FEAT}/durable`, undefined, 200)).rollout, '0');
+    assert.throws(() => cli('plans', 'resume', 'durable', '--env', 'production'), /not paused/);
+    // `plans start` reads the plan from standard input; errors name the field.
+    const started2 = execFileSync(srv.bin, ['plans', 'start', 'durable', '--env', 'production', '--json', '--server', srv.url, '--token', admin],
+      { encoding: 'utf8', input: JSON.stringify({ preset: 'percentage-steps', minDurationSeconds: 3600 }) });
+    const sp = JSON.parse(started2);
+    assert.deepEqual(sp.plan.milestones.map((m) => m.percent), [1, 5, 10, 25, 50, 75, 100]);
+    assert.equal(sp.plan.milestones[2].minDurationSeconds, 3600);
+    assert.notEqual(sp.run, started.run, 'a new run');
+    assert.equal(rolloutOf(await must(srv, 'GET', `${FEAT}/durable`, undefined, 200)).rollout, '1');
+    assert.throws(() => execFileSync(srv.bin, ['plans', 'start', 'durable', '--env', 'production', '--server', srv.url, '--token', admin],
+      { encoding: 'utf8', input: '{"milestones":[{"percent":0}]}', stdio: ['pipe', 'pipe', 'pipe'] }), /\/milestones\/0\/percent/);
     await must(srv, 'DELETE', `${ENV('durable')}/release-plan`, undefined, 200);
     assert.equal((await srv.api('GET', `${ENV('durable')}/release-plan`)).status, 404);
   } finally {
@@ -314,5 +328,64 @@ test('two servers on one database: one schedules; the lease moves when it dies',
     await a.stop();
     if (b) await b.stop();
     removeTempDir(a.dir);
+  }
+});
+
+test('presets: canary by segments, user targeting, then everyone', async () => {
+  const client = clientSecret('default', 'production');
+  const srv = await startServer({ clientTokens: [client], env: TICK_ENV });
+  try {
+    const internal = await must(srv, 'POST', '/api/admin/segments', { name: 'internal', constraints: [{ contextName: 'email', operator: 'STR_ENDS_WITH', values: ['@example.com'] }] }, 201);
+    const beta = await must(srv, 'POST', '/api/admin/segments', { name: 'beta', constraints: [{ contextName: 'plan', operator: 'IN', values: ['beta'] }] }, 201);
+    for (const f of ['canary', 'targeted']) await must(srv, 'POST', FEAT, { name: f }, 201);
+    let r = await srv.api('PUT', `${ENV('canary')}/release-plan`, { body: { preset: 'canary', segments: [internal.id, 999] } });
+    assert.equal(r.status, 400, show(r));
+    assert.equal(r.json.details[0].path, '/segments/1');
+    r = await srv.api('PUT', `${ENV('canary')}/release-plan`, { body: { milestones: [{ percent: 10 }, { percent: 100, segments: [internal.id] }] } });
+    assert.equal(r.json.details[0].path, '/milestones/1');
+    r = await srv.api('PUT', `${ENV('canary')}/release-plan`, { body: { preset: 'rollercoaster' } });
+    assert.equal(r.json.details[0].path, '/preset');
+
+    const p0 = await must(srv, 'PUT', `${ENV('canary')}/release-plan`, {
+      preset: 'canary', segments: [internal.id, beta.id], minDurationSeconds: 0, minExposures: 300, metrics: [{ kind: 'error_rate' }],
+    }, 200);
+    assert.deepEqual(p0.plan.milestones.map((m) => [m.percent, m.segments || []]), [[100, [internal.id]], [100, [beta.id]], [100, []]]);
+    const strat = async (flag) => (await must(srv, 'GET', `${FEAT}/${flag}`, undefined, 200))
+      .environments.find((e) => e.name === 'production').strategies.find((x) => x.name === 'flexibleRollout');
+    let s = await strat('canary');
+    assert.deepEqual([s.parameters.rollout, s.segments], ['100', [internal.id]]);
+    // Audience stages have no expected split (no SRM check); they advance
+    // on exposures and guards like any milestone.
+    const audienceDrive = (flag) => drive(srv, client, flag, { until: (p) => p.state !== 'running' || !(p.plan.milestones[p.milestone].segments || p.plan.milestones[p.milestone].constraints) });
+    let p = await drive(srv, client, 'canary', { until: (x) => x.milestone >= 1 });
+    s = await strat('canary');
+    assert.deepEqual(s.segments, [beta.id]);
+    p = await audienceDrive('canary');
+    assert.equal(p.milestone, 2);
+    s = await strat('canary');
+    assert.deepEqual([s.parameters.rollout, s.segments, s.constraints], ['100', [], []]);
+    p = await drive(srv, client, 'canary');
+    assert.equal(p.state, 'completed');
+    const rings = await must(srv, 'PUT', `${ENV('canary')}/release-plan`, { preset: 'rings', segments: [internal.id, beta.id] }, 200);
+    assert.deepEqual(rings.plan.milestones.map((m) => (m.segments || ['everyone'])[0]), [internal.id, beta.id, 'everyone']);
+    assert.equal(rings.plan.milestones[0].minDurationSeconds, 600);
+
+    // User targeting: the listed users first, then everyone.
+    const t0 = await must(srv, 'PUT', `${ENV('targeted')}/release-plan`, { preset: 'targeting', userIds: ['u1', 'u2'], minDurationSeconds: 0 }, 200);
+    assert.equal(t0.plan.milestones.length, 2);
+    s = await strat('targeted');
+    assert.equal(s.constraints[0].contextName, 'userId');
+    assert.deepEqual(s.constraints[0].values, ['u1', 'u2']);
+    // The SDK document serves it to u1 only.
+    const doc = await request(srv.url, 'GET', '/api/client/features', { token: client });
+    const served = doc.json.features.find((f) => f.name === 'targeted');
+    assert.equal(served.strategies[0].constraints[0].operator, 'IN');
+    p = await drive(srv, client, 'targeted');
+    assert.equal(p.state, 'completed');
+    s = await strat('targeted');
+    assert.deepEqual(s.constraints, []);
+  } finally {
+    await srv.stop();
+    removeTempDir(srv.dir);
   }
 });

@@ -208,6 +208,21 @@ static void test_batch_idempotent_and_sketch(void **state)
     assert_true(json_is_string(json_object_get(d, "sketch")));
     assert_int_equal(json_integer_value(json_object_get(d, "width")), 60);
     json_decref(all);
+    /* A token for another project: its entries are skipped. */
+    svc_principal other = f->client;
+    snprintf(other.projects, sizeof(other.projects), "%s", "shop,blog");
+    json_t *x = json_loads("{\"metrics\":[{\"flag\":\"f1\",\"enabled\":"
+                           "true,\"requests\":5}]}",
+                           0, NULL);
+    assert_int_equal(svc_impact_record(f->svc, &other, x, &err), VX_OK);
+    snprintf(other.projects, sizeof(other.projects), "%s", "shop,default");
+    assert_int_equal(svc_impact_record(f->svc, &other, x, &err), VX_OK);
+    json_decref(x);
+    all = buckets(f);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_array_get(all, 0), "requests")),
+        15); /* 10 + 5 from the "default" token only */
+    json_decref(all);
 }
 
 static void test_lease(void **state)
