@@ -121,6 +121,9 @@ json_t *ai_changelog_prompt_data(const ai_changelog_req *req,
  *                   "metrics":[{"kind","direction","tolerance","evaluated",
  *                               "regression","control","treatment","p",
  *                               "csLow","csHigh"}]} | null}
+ * Leading audience stages (milestones with segments or constraints) count
+ * as 0.001 %, 0.002 %... as the guard counts them, and "audienceStages"
+ * says how many there are; their segments and constraints are dropped.
  * Aggregates only: any other member of the input is dropped. Errors:
  * VX_EINVAL with the JSON pointer of the offending member. */
 vx_status ai_plan_status_normalize(const json_t *status, json_t **out,

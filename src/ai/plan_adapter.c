@@ -162,9 +162,20 @@ vx_status ai_plan_status_normalize(const json_t *status, json_t **out,
     pcts = json_array();
     size_t i;
     const json_t *m;
+    size_t n_aud = 0; /* leading audience stages (segments, constraints) */
     json_array_foreach (miles, i, m) {
         const json_t *p = json_is_number(m) ? m : json_object_get(m, "percent");
         double d = json_number_value(p);
+        /* An audience stage serves a segment, a share of everyone that is
+         * not known: like the guard, count it as 0.001 % per stage, so the
+         * steps still increase. Its segments and constraints (they may list
+         * user ids) are never copied. */
+        bool audience = json_array_size(json_object_get(m, "segments")) > 0 ||
+                        json_array_size(json_object_get(m, "constraints")) > 0;
+        if (audience && n_aud == i && json_is_number(p)) {
+            d = 0.001 * (double)(i + 1);
+            n_aud++;
+        }
         if (!json_is_number(p) || !(d >= 0 && d <= 100)) {
             char path[64];
             snprintf(path, sizeof(path), "%s/milestones/%zu/percent",
@@ -208,7 +219,7 @@ vx_status ai_plan_status_normalize(const json_t *status, json_t **out,
             goto out;
     }
     const json_t *pc = json_object_get(status, "percent");
-    double cur = json_is_number(pc)
+    double cur = json_is_number(pc) && (size_t)idx >= n_aud
                      ? json_number_value(pc)
                      : json_real_value(json_array_get(pcts, (size_t)idx));
     if (!(cur >= 0 && cur <= 100)) {
@@ -221,6 +232,9 @@ vx_status ai_plan_status_normalize(const json_t *status, json_t **out,
                   json_string_value(state), "milestone", idx, "percent", cur,
                   "milestones", pcts, "statistics",
                   rep ? json_incref(rep) : json_null());
+    if (o && n_aud)
+        json_object_set_new(o, "audienceStages",
+                            json_integer((json_int_t)n_aud));
     if (!o || vx__alloc_failures() != failures) {
         json_decref(o);
         st = vx__error_set(err, VX_ENOMEM, "", "out of memory");

@@ -134,6 +134,31 @@ static void test_status_adapter(void **state)
     assert_int_equal(json_array_size(json_object_get(n, "milestones")), 4);
     json_decref(n);
 
+    /* Audience stages (a canary segment, then user ids) count as tiny
+     * steps, as the guard counts them; their members never come out. */
+    json_t *aud = J("{\"feature\":\"f\",\"environment\":\"p\",\"state\":"
+                    "\"running\",\"milestone\":1,\"plan\":{\"milestones\":["
+                    "{\"percent\":100,\"segments\":[3]},{\"percent\":100,"
+                    "\"constraints\":[{\"contextName\":\"userId\",\"operator\":"
+                    "\"IN\",\"values\":[\"user-secret-9\"]}]},{\"percent\":10},"
+                    "{\"percent\":100}]}}");
+    json_t *an = NULL;
+    vx_error aerr;
+    memset(&aerr, 0, sizeof(aerr));
+    assert_int_equal(ai_plan_status_normalize(aud, &an, &aerr), VX_OK);
+    text = json_dumps(an, JSON_COMPACT);
+    assert_null(strstr(text, "user-secret-9"));
+    free(text);
+    assert_true(json_number_value(json_object_get(an, "percent")) == 0.002);
+    assert_int_equal(json_integer_value(json_object_get(an, "audienceStages")),
+                     2);
+    json_t *aa = NULL;
+    assert_int_equal(ai_advise_rollout(NULL, an, &aa, &aerr), VX_OK);
+    assert_string_equal(rec(aa), "HOLD"); /* no statistics yet */
+    json_decref(aa);
+    json_decref(an);
+    json_decref(aud);
+
     struct {
         const char *doc, *path;
     } bad[] = {
