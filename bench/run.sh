@@ -17,7 +17,7 @@ LOAD_RUNS=${LOAD_RUNS:-5}
 
 echo "== build: Release into $BUILD =="
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DVX_TESTS=OFF >/dev/null
-cmake --build "$BUILD" -j"$JOBS" --target bench_gen bench_eval bench_load bench_guard >/dev/null
+cmake --build "$BUILD" -j"$JOBS" --target bench_gen bench_eval bench_load bench_guard bench_seen >/dev/null
 echo "ok"
 
 echo "== inputs: $DATA =="
@@ -54,6 +54,9 @@ run "bench_load: mixed, 10000 flags" \
 run "bench_guard: plan decision (3 metrics, 4 epochs) and latency sketch" \
   "$DATA"/result-guard.txt \
   "$BIN"/bench_guard
+run "bench_seen: recording a seen context, the targeting dry run" \
+  "$DATA"/result-seen.txt \
+  "$BIN"/bench_seen
 
 # fig FILE KEY: the value of KEY=... in FILE.
 fig() { sed -n "s/^$2=//p" "$1"; }

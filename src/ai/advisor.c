@@ -116,3 +116,27 @@ out:
     json_decref(doc);
     return st;
 }
+
+vx_status ai_ask_data(ai_llm *llm, const ai_task *task, const json_t *data,
+                      json_t **answer, int *attempts, vx_error *err)
+{
+    char *text = json_dumps(data, JSON_INDENT(1));
+    char *user = NULL;
+    vx_status st = VX_OK;
+    *answer = NULL;
+    *attempts = 0;
+    size_t n = text ? strlen(text) + 32 : 0;
+    user = text ? vx__malloc(n) : NULL;
+    if (!user) {
+        st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
+        goto out;
+    }
+    snprintf(user, n, "<data>\n%s\n</data>", text);
+    ai_task t = *task;
+    t.user = user;
+    st = ai_ask(llm, &t, answer, attempts, err);
+out:
+    free(text); /* jansson's */
+    vx__free(user);
+    return st;
+}

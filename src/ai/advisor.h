@@ -107,6 +107,107 @@ vx_status ai_advise_changelog(ai_llm *llm, const ai_changelog_req *req,
 json_t *ai_changelog_prompt_data(const ai_changelog_req *req,
                                  const ai_scrub *scrub);
 
+/* ---- release plans: the adapter (plan_adapter.c) ------------------------ */
+
+/* The plan API's documents, mapped into the shapes the rollout features
+ * read, so that only this file knows the plan API's field names. */
+
+/* A plan status (what the plan status GET answers: the flag, environment,
+ * state, current milestone, the plan's milestones and the latest guard
+ * statistics, a decision report of src/guard/report.h, at "last/decision"
+ * or "statistics") into
+ *   {"flag","environment","state","milestone","percent","milestones":[%],
+ *    "statistics": {"action","reason","elapsedSeconds","srm":{...},
+ *                   "metrics":[{"kind","direction","tolerance","evaluated",
+ *                               "regression","control","treatment","p",
+ *                               "csLow","csHigh"}]} | null}
+ * Leading audience stages (milestones with segments or constraints) count
+ * as 0.001 %, 0.002 %... as the guard counts them, and "audienceStages"
+ * says how many there are; their segments and constraints are dropped.
+ * Aggregates only: any other member of the input is dropped. Errors:
+ * VX_EINVAL with the JSON pointer of the offending member. */
+vx_status ai_plan_status_normalize(const json_t *status, json_t **out,
+                                   vx_error *err);
+
+/* A release plan in the plan API's format
+ *   {"milestones":[{"percent" (1-100, whole),"minDurationSeconds"?,
+ *    "minExposures"?}], "metrics":[{"kind","direction"?:"higher-is-worse"|
+ *    "lower-is-worse","tolerance"?}], "mode"?:"approval"|"auto",
+ *    "rollback"?:"rollout-zero"|"disable", "alpha"?}
+ * into a guard_plan checked by guard_plan_validate (the guard's own rules).
+ * `out` may be NULL (check only). Errors: VX_EINVAL with a JSON pointer. */
+struct guard_plan;
+vx_status ai_plan_from_json(const json_t *plan, struct guard_plan *out,
+                            vx_error *err);
+
+/* The facts of a guard rollback from its audit event (an event as the
+ * events API returns it, whose data holds the decision report, at "data",
+ * "data/decision", "data/report" or "data/statistics"):
+ *   {"flag","environment","at","milestone","percent"?,"elapsedSeconds",
+ *    "rollback","culprit":{metric},"metrics":[...],"srm":{...}}
+ * Never the event's actor. VX_EINVAL when the event is not a rollback. */
+vx_status ai_incident_facts(const json_t *event, json_t **out, vx_error *err);
+
+/* ---- rollout analysis, rollout plans, incidents ------------------------- */
+
+/* Recommends what to do with a running plan from `status` (normalized by
+ * ai_plan_status_normalize). `*answer`:
+ *   {"advisor","recommendation":"INCREASE"|"HOLD"|"DECREASE"|"ROLLBACK",
+ *    "nextPercent","explanation","confidence"(0..1),"attempts"}
+ * The guard is the authority: after a guard rollback the answer is always
+ * ROLLBACK (0 %), and INCREASE is refused while the guard holds, pauses,
+ * sees a regression or has no verdict. Errors as ai_advise_targeting. */
+vx_status ai_advise_rollout(ai_llm *llm, const json_t *status, json_t **answer,
+                            vx_error *err);
+
+typedef struct ai_plan_req {
+    const char *description; /* the change, user-written, required */
+    const char *risk;        /* "low", "medium" or "high", required */
+} ai_plan_req;
+
+/* Proposes a release plan (ai_plan_from_json's format, checked by the
+ * guard's validation) for a described change. `*answer`:
+ *   {"advisor","plan":{...},"explanation","attempts"}
+ * A proposal only: never applied. VX_EINVAL for an empty description or
+ * an unknown risk. */
+vx_status ai_advise_plan(ai_llm *llm, const ai_plan_req *req, json_t **answer,
+                         vx_error *err);
+
+/* Summarises a guard rollback from `facts` (ai_incident_facts). `*answer`:
+ *   {"advisor","incident":{"title","summary","impact","nextSteps":[...]},
+ *    "attempts"} */
+vx_status ai_advise_incident(ai_llm *llm, const json_t *facts, json_t **answer,
+                             vx_error *err);
+
+/* ---- the auto-apply policy (rollout.c) ----------------------------------- */
+
+/* Which rollout recommendations may be applied without a person: a set of
+ * AI_AUTO_* bits, none by default. INCREASE and DECREASE never can. */
+#define AI_AUTO_HOLD     1u
+#define AI_AUTO_ROLLBACK 2u
+
+/* "none", "hold", "rollback" or "hold,rollback" (any order). Errors:
+ * VX_EINVAL naming the setting; "increase" or "decrease" say why not. */
+vx_status ai_policy_parse(const char *text, unsigned *out, vx_error *err);
+
+/* How a policy acts on a plan: the plan API's hold and rollback, behind an
+ * adapter (NULL members: that action is not available). */
+typedef struct ai_plan_ops {
+    vx_status (*hold)(void *ud, const json_t *status, vx_error *err);
+    vx_status (*rollback)(void *ud, const json_t *status, vx_error *err);
+} ai_plan_ops;
+
+/* Applies the rollout answer's recommendation when `policy` allows it:
+ * HOLD with AI_AUTO_HOLD (only while the guard would go on: its action is
+ * advance or wait_approval), ROLLBACK with AI_AUTO_ROLLBACK (not on a plan
+ * already rolled back), and nothing else ever (INCREASE and DECREASE need
+ * a person). `ops` NULL: nothing can be applied, and `no_ops` (may be
+ * NULL) says why. Returns a new object
+ *   {"policy","applied":bool,"action"?,"reason"} for the answer. */
+json_t *ai_policy_apply(unsigned policy, const json_t *answer,
+                        const json_t *status, const ai_plan_ops *ops, void *ud,
+                        const char *no_ops);
+
 /* ---- shared (advisor.c) ---------------------------------------------------
  */
 
@@ -126,6 +227,10 @@ typedef struct ai_task {
  * `*attempts` gets the number of model calls made. */
 vx_status ai_ask(ai_llm *llm, const ai_task *task, json_t **answer,
                  int *attempts, vx_error *err);
+
+/* ai_ask with `data` as the data block ("<data>\n" JSON "\n</data>"). */
+vx_status ai_ask_data(ai_llm *llm, const ai_task *task, const json_t *data,
+                      json_t **answer, int *attempts, vx_error *err);
 
 /* "model:<name>" into (buf, cap), or "deterministic" when llm is NULL. */
 const char *ai_advisor_label(const ai_llm *llm, char *buf, size_t cap);

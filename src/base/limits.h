@@ -135,6 +135,14 @@ static_assert(VX_LIMIT_HTTP_SEGMENTS <= 32, "route specificity fits 32 bits");
 #define VX_LIMIT_AI_INFLIGHT            4     /* model calls at once (server) */
 static_assert(VX_LIMIT_LLM_TIMEOUT_DEFAULT_MS <= VX_LIMIT_LLM_TIMEOUT_MS,
               "the default model timeout is within the hard cap");
+/* Recently seen contexts (src/server/seen.c), in memory only, for the
+ * targeting dry run; per environment. */
+#define VX_LIMIT_SEEN_CONTEXTS      1000 /* contexts kept per environment */
+#define VX_LIMIT_SEEN_CONTEXT_BYTES 4096 /* a larger context is not kept */
+#define VX_LIMIT_SEEN_BYTES         ((size_t)1 << 20) /* kept per environment */
+#define VX_LIMIT_SEEN_FIELDS        200 /* field names kept per environment */
+#define VX_LIMIT_SEEN_ENVS          64  /* environments tracked */
+#define VX_LIMIT_SEEN_FIELD_BYTES   100 /* a longer field name is not kept */
 /* ---- end AI advisor ----------------------------------------------------- */
 
 #endif

@@ -10,25 +10,27 @@
 
 static void usage(FILE *out)
 {
-    fputs("usage: vexil <command> [options]\n"
-          "\n"
-          "commands:\n"
-          "  serve        run the HTTP server\n"
-          "  migrate      apply pending database migrations\n"
-          "  admin-token  create an admin API token offline and print it\n"
-          "  flags        list, show, create, switch, roll out, archive flags\n"
-          "  plans        start, pause, approve, roll back release plans\n"
-          "  tokens       create, list and revoke API tokens\n"
-          "  events       show the audit log\n"
-          "  advise       ask the advisor for targeting rules or a changelog\n"
-          "  export       print the whole server state as JSON\n"
-          "  import       load an export into a server that has no flags\n"
-          "  eval         evaluate a features document for contexts, offline\n"
-          "  simulate     run the rollout guard over synthetic traffic\n"
-          "  version      print the version\n"
-          "\n"
-          "Run 'vexil <command> --help' for a command's options.\n",
-          out);
+    fputs(
+        "usage: vexil <command> [options]\n"
+        "\n"
+        "commands:\n"
+        "  serve        run the HTTP server\n"
+        "  migrate      apply pending database migrations\n"
+        "  admin-token  create an admin API token offline and print it\n"
+        "  flags        list, show, create, switch, roll out, archive flags\n"
+        "  plans        guarded release plans: start, show, pause, approve...\n"
+        "  tokens       create, list and revoke API tokens\n"
+        "  events       show the audit log\n"
+        "  advise       ask the advisor: targeting, changelog, rollout, plan,\n"
+        "               incident\n"
+        "  export       print the whole server state as JSON\n"
+        "  import       load an export into a server that has no flags\n"
+        "  eval         evaluate a features document for contexts, offline\n"
+        "  simulate     run the rollout guard over synthetic traffic\n"
+        "  version      print the version\n"
+        "\n"
+        "Run 'vexil <command> --help' for a command's options.\n",
+        out);
 }
 
 static int dispatch(int argc, char **argv)

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ai/advisor.h"
 #include "cli.h"
 #include "server/server.h"
 #include "service/service.h"
@@ -39,6 +40,7 @@ enum {
     SET_LLM_PROTOCOL,
     SET_LLM_MAX_TOKENS,
     SET_SCHEDULER_INTERVAL_MS,
+    SET_ADVISOR_AUTO_APPLY,
     NSETTINGS
 };
 
@@ -78,6 +80,8 @@ static const struct setting {
      "the longest answer asked of the model, in tokens"},
     {"scheduler-interval-ms", "VEXIL_SCHEDULER_INTERVAL_MS", "MS",
      "how often release plans and scheduled changes are checked"},
+    {"advisor-auto-apply", "VEXIL_ADVISOR_AUTO_APPLY", "LIST",
+     "rollout advice applied without a person: none, hold, rollback"},
 };
 
 /* Settings as resolved, with where each came from. */
@@ -130,6 +134,7 @@ static const char *default_of(conf *c, int i)
     case SET_LLM_PROTOCOL: return "auto";
     case SET_LLM_MAX_TOKENS: return "1024";
     case SET_SCHEDULER_INTERVAL_MS: return "5000";
+    case SET_ADVISOR_AUTO_APPLY: return "none";
     default: return NULL;
     }
 }
@@ -553,6 +558,17 @@ int cli_serve_main(int argc, char **argv)
                    &sched_ms) ||
         !llm_setup(&c, &llm))
         goto out;
+    unsigned auto_apply = 0;
+    {
+        vx_error perr;
+        memset(&perr, 0, sizeof(perr));
+        if (ai_policy_parse(c.val[SET_ADVISOR_AUTO_APPLY], &auto_apply,
+                            &perr) != VX_OK) {
+            fprintf(stderr, "vexil: %s: %s\n", c.where[SET_ADVISOR_AUTO_APPLY],
+                    perr.message);
+            goto out;
+        }
+    }
 
     rc = CLI_EXIT_FAIL;
     svc_config sc = {
@@ -598,6 +614,7 @@ int cli_serve_main(int argc, char **argv)
         .log_ud = NULL,
         .llm = llm,
         .plan_tick_ms = (unsigned)sched_ms,
+        .advisor_auto_apply = auto_apply,
     };
     if (server_start(&cfg, svc, &srv, &err) != VX_OK) {
         print_service_error("cannot start the server", &err);

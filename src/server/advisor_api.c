@@ -19,18 +19,24 @@
 #include "base/alloc.h"
 #include "base/error.h"
 #include "base/limits.h"
+#include "server/seen.h"
 
 #define PREFIX "/api/admin/advisor/"
 
 struct advisor_api {
-    service *svc;          /* borrowed */
-    ai_llm *llm;           /* borrowed, may be NULL */
-    unsigned max_inflight; /* concurrent model calls allowed */
-    atomic_uint inflight;  /* model calls running now */
-    pthread_mutex_t mu;    /* guards the three fields below */
-    pthread_cond_t idle;   /* signalled when jobs drops to 0 */
-    unsigned jobs;         /* deferred requests whose thread runs */
-    bool stopping;         /* advisor_api_stop was called */
+    service *svc;              /* borrowed */
+    ai_llm *llm;               /* borrowed, may be NULL */
+    server_seen *seen;         /* borrowed, may be NULL: recent SDK contexts */
+    unsigned policy;           /* AI_AUTO_* rollout advice applied unattended */
+    bool plan_api;             /* release plans exist: the policy may act */
+    void (*changed)(void *ud); /* called after the policy changed a flag */
+    void *changed_ud;          /* passed to changed */
+    unsigned max_inflight;     /* concurrent model calls allowed */
+    atomic_uint inflight;      /* model calls running now */
+    pthread_mutex_t mu;        /* guards the three fields below */
+    pthread_cond_t idle;       /* signalled when jobs drops to 0 */
+    unsigned jobs;             /* deferred requests whose thread runs */
+    bool stopping;             /* advisor_api_stop was called */
 };
 
 /* A deferred request, in the request's arena (gone once resumed). */
@@ -55,6 +61,11 @@ vx_status advisor_api_new(service *svc, ai_llm *llm, unsigned max_inflight,
         return VX_ENOMEM;
     a->svc = svc;
     a->llm = llm;
+    a->seen = NULL;
+    a->policy = 0;
+    a->plan_api = false;
+    a->changed = NULL;
+    a->changed_ud = NULL;
     a->max_inflight = max_inflight ? max_inflight : 1;
     atomic_init(&a->inflight, 0);
     pthread_mutex_init(&a->mu, NULL);
@@ -63,6 +74,23 @@ vx_status advisor_api_new(service *svc, ai_llm *llm, unsigned max_inflight,
     a->stopping = false;
     *out = a;
     return VX_OK;
+}
+
+void advisor_api_set_seen(advisor_api *a, server_seen *seen)
+{
+    a->seen = seen;
+}
+
+void advisor_api_set_policy(advisor_api *a, unsigned policy)
+{
+    a->policy = policy;
+}
+
+void advisor_api_set_plans(advisor_api *a, void (*changed)(void *ud), void *ud)
+{
+    a->plan_api = true;
+    a->changed = changed;
+    a->changed_ud = ud;
 }
 
 void advisor_api_stop(advisor_api *a)
@@ -106,7 +134,9 @@ bool advisor_api_owns(const http_req *r)
 
 bool advisor_api_route(http_req *r)
 {
-    if (!path_eq(r, PREFIX "targeting") && !path_eq(r, PREFIX "changelog")) {
+    if (!path_eq(r, PREFIX "targeting") && !path_eq(r, PREFIX "changelog") &&
+        !path_eq(r, PREFIX "rollout") && !path_eq(r, PREFIX "plan") &&
+        !path_eq(r, PREFIX "incident")) {
         http_reply_problem(r, 404, "no such route", "", NULL);
         return false;
     }
@@ -294,11 +324,80 @@ static void reply_advice_error(http_req *r, vx_status st, const vx_error *err)
         http_reply_error(r, st, err);
 }
 
+/* Appends `text` to the answer's "warnings". */
+static void warn(json_t *answer, const char *text)
+{
+    json_t *w = json_object_get(answer, "warnings");
+    if (!json_is_array(w)) {
+        w = json_array();
+        json_object_set_new(answer, "warnings", w);
+    }
+    json_array_append_new(w, json_string(text));
+}
+
+/* Checks a proposed (validated) strategy against what SDKs actually sent:
+ * "unseenFields" lists constraint fields no recent context carried, and
+ * "dryRun" counts the recent contexts it would match, evaluated by
+ * libvexil on a one-flag snapshot. Nothing here reaches a prompt. */
+static void check_seen(advisor_api *a, const char *project, const char *env,
+                       const json_t *seen, const json_t *strategy,
+                       json_t *answer)
+{
+    json_t *unseen = json_array(), *doc = NULL;
+    vx_snapshot *snap = NULL;
+    char *text = NULL;
+    size_t i, j, matched = 0, total = 0;
+    const json_t *c, *s;
+    json_array_foreach (json_object_get(strategy, "constraints"), i, c) {
+        const char *name = json_string_value(json_object_get(c, "contextName"));
+        bool found = false;
+        json_array_foreach (seen, j, s) {
+            if (name && strcmp(json_string_value(s), name) == 0)
+                found = true;
+        }
+        if (name && !found)
+            add_field(unseen, name);
+    }
+    json_array_foreach (unseen, i, c) {
+        char msg[200];
+        snprintf(msg, sizeof(msg),
+                 "no recently seen context carried the field '%.100s'",
+                 json_string_value(c));
+        warn(answer, msg);
+    }
+    json_object_set(answer, "unseenFields", unseen);
+    doc = json_pack("{si s[{ss ss sb so}] s[]}", "version", 2, "features",
+                    "name", "advisor-dry-run", "type", "release", "enabled", 1,
+                    "strategies", json_pack("[O]", strategy), "segments");
+    if (doc)
+        text = json_dumps(doc, JSON_COMPACT);
+    vx_error err;
+    memset(&err, 0, sizeof(err));
+    if (!text ||
+        vx_snapshot_load(text, strlen(text), NULL, &snap, &err) != VX_OK) {
+        warn(answer, "the dry run could not compile the proposal");
+        goto out;
+    }
+    server_seen_dry_run(a->seen, project, env, snap, &matched, &total);
+    json_object_set_new(
+        answer, "dryRun",
+        json_pack("{sI sI ss}", "contexts", (json_int_t)total, "matched",
+                  (json_int_t)matched, "note",
+                  "evaluated over the contexts recently seen by the "
+                  "frontend API and OFREP in this environment (kept in "
+                  "memory only)"));
+out:
+    vx_snapshot_unref(snap);
+    free(text);
+    json_decref(doc);
+    json_decref(unseen);
+}
+
 static void targeting(advisor_api *a, const svc_principal *who, http_req *r,
                       const json_t *body, bool use_model, vx_error *err)
 {
     json_t *proj = NULL, *envs = NULL, *feature = NULL, *fields = NULL,
-           *segments = NULL, *answer = NULL, *input = NULL;
+           *segments = NULL, *answer = NULL, *input = NULL, *seen = NULL;
     const char *project, *env, *sentence, *flag;
     vx_status st = opt_str(body, "project", "default", 100, &project, err);
     if (st == VX_OK)
@@ -362,6 +461,10 @@ static void targeting(advisor_api *a, const svc_principal *who, http_req *r,
         add_field(fields, STANDARD_FIELDS[i]);
     collect_fields(fields, features);
     collect_fields(fields, segments);
+    seen = json_array();
+    server_seen_fields(a->seen, project, env, seen);
+    json_array_foreach (seen, i, f)
+        add_field(fields, json_string_value(f));
     json_decref(features);
     json_array_foreach (extra, i, f)
         add_field(fields, json_string_value(f));
@@ -374,6 +477,7 @@ static void targeting(advisor_api *a, const svc_principal *who, http_req *r,
         goto out;
     }
     json_t *strategy = json_object_get(answer, "strategy");
+    check_seen(a, project, env, seen, strategy, answer);
     if (!flag) /* the strategy POST fills in the flag's own groupId */
         json_object_del(json_object_get(strategy, "parameters"), "groupId");
     char apply[400];
@@ -385,8 +489,9 @@ static void targeting(advisor_api *a, const svc_principal *who, http_req *r,
                                   "note",
                                   "a proposal: nothing was changed; a person "
                                   "applies it with this request"));
-    input = json_pack("{ss ss ss sO}", "sentence", sentence, "project", project,
-                      "environment", env, "contextFields", fields);
+    input = json_pack("{ss ss ss sO sO}", "sentence", sentence, "project",
+                      project, "environment", env, "contextFields", fields,
+                      "seenFields", seen);
     if (input && flag)
         json_object_set_new(input, "flag", json_string(flag));
     st = input ? record(a, who, "targeting", project, env, input, answer, err)
@@ -404,6 +509,7 @@ out:
     json_decref(segments);
     json_decref(answer);
     json_decref(input);
+    json_decref(seen);
 }
 
 static void changelog(advisor_api *a, const svc_principal *who, http_req *r,
@@ -485,6 +591,296 @@ out:
     json_decref(input);
 }
 
+/* ---- rollout analysis, release plans, incidents ---------------------------
+ */
+
+static vx_status rollout_fn(ai_llm *llm, const void *req, json_t **answer,
+                            vx_error *err)
+{
+    return ai_advise_rollout(llm, req, answer, err);
+}
+
+static vx_status plan_fn(ai_llm *llm, const void *req, json_t **answer,
+                         vx_error *err)
+{
+    return ai_advise_plan(llm, req, answer, err);
+}
+
+static vx_status incident_fn(ai_llm *llm, const void *req, json_t **answer,
+                             vx_error *err)
+{
+    return ai_advise_incident(llm, req, answer, err);
+}
+
+/* Prefixes an adapter error's path with the body member it came from. */
+static void under(vx_error *err, const char *member)
+{
+    char p[sizeof(err->path)];
+    snprintf(p, sizeof(p), "%s%s", member, err->path);
+    snprintf(err->path, sizeof(err->path), "%s", p);
+}
+
+/* The policy's own principal: what it does is audited under this name. */
+static const svc_principal POLICY = {.token_id = 0,
+                                     .kind = SVC_KIND_ADMIN,
+                                     .role = SVC_ROLE_ADMIN,
+                                     .name = "advisor-policy",
+                                     .environment = "*",
+                                     .projects = "*"};
+
+typedef struct plan_target {
+    advisor_api *a;      /* the API */
+    const char *project; /* the plan's project */
+} plan_target;
+
+/* POST .../release-plan/{action} as the policy. */
+static vx_status plan_action(void *ud, const json_t *status, const char *action,
+                             vx_error *err)
+{
+    const plan_target *t = ud;
+    json_t *out = NULL;
+    svc_req req = {
+        .op = SVC_OP_PLAN_ACTION,
+        .project = t->project,
+        .feature = json_string_value(json_object_get(status, "flag")),
+        .environment =
+            json_string_value(json_object_get(status, "environment")),
+        .id = action,
+    };
+    vx_status st = svc_call(t->a->svc, &POLICY, &req, &out, err);
+    json_decref(out);
+    if (st == VX_OK && t->a->changed)
+        t->a->changed(t->a->changed_ud); /* SDKs see the new rollout */
+    return st;
+}
+
+static vx_status plan_hold(void *ud, const json_t *status, vx_error *err)
+{
+    return plan_action(ud, status, "pause", err);
+}
+
+static vx_status plan_rollback(void *ud, const json_t *status, vx_error *err)
+{
+    return plan_action(ud, status, "rollback", err);
+}
+
+static const ai_plan_ops PLAN_OPS = {plan_hold, plan_rollback};
+
+/* POST rollout {flag, environment?, project?} (the plan API's status of
+ * that plan) or {status} (a status document, as the plan's GET answers
+ * it: for a plan elsewhere, or a what-if). */
+static void rollout(advisor_api *a, const svc_principal *who, http_req *r,
+                    const json_t *body, bool use_model, vx_error *err)
+{
+    json_t *status = NULL, *answer = NULL, *input = NULL, *doc = NULL;
+    const char *project = NULL, *flag = NULL, *env = NULL;
+    vx_status st = opt_str(body, "project", "default", 100, &project, err);
+    if (st == VX_OK)
+        st = opt_str(body, "flag", NULL, 100, &flag, err);
+    if (st == VX_OK)
+        st = opt_str(body, "environment", "production", 100, &env, err);
+    const json_t *given = json_object_get(body, "status");
+    if (st == VX_OK && !given && !flag)
+        st = vx__error_set(err, VX_EINVAL, "/flag",
+                           "flag (whose release plan to analyse) or status "
+                           "is required");
+    if (st == VX_OK && !given) {
+        svc_req req = {.op = SVC_OP_PLAN_GET,
+                       .project = project,
+                       .feature = flag,
+                       .environment = env};
+        st = svc_call(a->svc, who, &req, &doc, err);
+        given = doc;
+        if (st == VX_OK) {
+            st = ai_plan_status_normalize(given, &status, err);
+            if (st != VX_OK)
+                st = vx__error_set(err, VX_EIO, err->path,
+                                   "the plan's status is not understood: %s",
+                                   err->message);
+        }
+    } else if (st == VX_OK) {
+        st = ai_plan_status_normalize(given, &status, err);
+        if (st != VX_OK)
+            under(err, "/status");
+    }
+    if (st != VX_OK) {
+        http_reply_error(r, st, err);
+        goto out;
+    }
+    st = advise(a, use_model, rollout_fn, status, &answer, err);
+    if (st != VX_OK) {
+        reply_advice_error(r, st, err);
+        goto out;
+    }
+    /* Only a plan read from this server's plan API can be acted on, and
+     * only when the caller could act on it (editor or admin). */
+    plan_target target = {a, project};
+    const char *no_ops = NULL;
+    if (!a->plan_api || !doc)
+        no_ops = "a status given in the request is never acted on";
+    else if (who->role < SVC_ROLE_EDITOR)
+        no_ops = "the caller's role may not change release plans";
+    json_object_set_new(answer, "autoApply",
+                        ai_policy_apply(a->policy, answer, status,
+                                        no_ops ? NULL : &PLAN_OPS, &target,
+                                        no_ops));
+    input = json_pack("{sO}", "status", status);
+    st = input
+             ? record(a, who, "rollout", project,
+                      json_string_value(json_object_get(status, "environment")),
+                      input, answer, err)
+             : VX_ENOMEM;
+    if (st != VX_OK) {
+        http_reply_error(r, st, err);
+        goto out;
+    }
+    http_reply_json(r, 200, answer);
+out:
+    json_decref(status);
+    json_decref(answer);
+    json_decref(input);
+    json_decref(doc);
+}
+
+/* POST plan {description, risk}: a release plan to approve. */
+static void plan(advisor_api *a, const svc_principal *who, http_req *r,
+                 const json_t *body, bool use_model, vx_error *err)
+{
+    json_t *answer = NULL, *input = NULL;
+    const char *desc = NULL, *risk = NULL, *project = NULL;
+    vx_status st = opt_str(body, "description", NULL,
+                           VX_LIMIT_AI_SENTENCE_BYTES, &desc, err);
+    if (st == VX_OK)
+        st = opt_str(body, "risk", "medium", 20, &risk, err);
+    if (st == VX_OK)
+        st = opt_str(body, "project", NULL, 100, &project, err);
+    ai_plan_req pr = {desc, risk};
+    if (st == VX_OK) /* bad input: the deterministic check names it */
+        st = ai_advise_plan(NULL, &pr, &answer, err);
+    json_decref(answer);
+    answer = NULL;
+    if (st == VX_OK)
+        st = advise(a, use_model, plan_fn, &pr, &answer, err);
+    if (st != VX_OK) {
+        if (st == VX_EINVAL || st == VX_ELIMIT)
+            http_reply_error(r, st, err);
+        else
+            reply_advice_error(r, st, err);
+        goto out;
+    }
+    json_object_set_new(answer, "apply",
+                        json_pack("{ss}", "note",
+                                  "a proposal: nothing was changed; a person "
+                                  "creates the release plan from it"));
+    input = json_pack("{ss ss}", "description", desc, "risk", risk);
+    st = input ? record(a, who, "plan", project, NULL, input, answer, err)
+               : VX_ENOMEM;
+    if (st != VX_OK) {
+        http_reply_error(r, st, err);
+        goto out;
+    }
+    http_reply_json(r, 200, answer);
+out:
+    json_decref(answer);
+    json_decref(input);
+}
+
+/* The audit event numbered `id`, newest first, at most
+ * VX_LIMIT_AI_EVENTS back. New reference or NULL (then `*st` says why). */
+static json_t *event_by_id(advisor_api *a, const svc_principal *who,
+                           json_int_t id, vx_status *st, vx_error *err)
+{
+    json_t *found = NULL;
+    *st = VX_OK;
+    for (int64_t offset = 0; !found && offset < VX_LIMIT_AI_EVENTS;) {
+        json_t *page = NULL;
+        char off[32];
+        snprintf(off, sizeof(off), "%lld", (long long)offset);
+        json_t *q = json_pack("{ss ss}", "offset", off, "limit", "1000");
+        *st = q ? call(a, who, SVC_OP_EVENT_SEARCH, NULL, q, &page, err)
+                : VX_ENOMEM;
+        json_decref(q);
+        if (*st != VX_OK)
+            return NULL;
+        const json_t *list = json_object_get(page, "events");
+        size_t i;
+        const json_t *e;
+        json_array_foreach (list, i, e) {
+            if (json_integer_value(json_object_get(e, "id")) == id) {
+                found = json_incref((json_t *)e);
+                break;
+            }
+        }
+        size_t got = json_array_size(list);
+        json_decref(page);
+        if (got == 0)
+            break;
+        offset += (int64_t)got;
+    }
+    if (!found)
+        *st = vx__error_set(err, VX_ENOTFOUND, "/eventId",
+                            "event %lld not found among the newest %d",
+                            (long long)id, VX_LIMIT_AI_EVENTS);
+    return found;
+}
+
+/* POST incident {eventId} or {event}: summarises a guard rollback. */
+static void incident(advisor_api *a, const svc_principal *who, http_req *r,
+                     const json_t *body, bool use_model, vx_error *err)
+{
+    json_t *event = NULL, *facts = NULL, *answer = NULL, *input = NULL;
+    vx_status st = VX_OK;
+    const json_t *id = json_object_get(body, "eventId");
+    const json_t *given = json_object_get(body, "event");
+    if (id && !json_is_integer(id))
+        st = vx__error_set(err, VX_EINVAL, "/eventId",
+                           "eventId must be an integer");
+    else if (id)
+        event = event_by_id(a, who, json_integer_value(id), &st, err);
+    else if (given)
+        event = json_incref((json_t *)given);
+    else
+        st = vx__error_set(err, VX_EINVAL, "/eventId",
+                           "eventId (or event) is required: the guard "
+                           "rollback's audit event");
+    if (st == VX_OK) {
+        st = ai_incident_facts(event, &facts, err);
+        /* facts' paths start with /event; an id names the event's id */
+        if (st != VX_OK && id)
+            snprintf(err->path, sizeof(err->path), "/eventId");
+    }
+    if (st != VX_OK) {
+        http_reply_error(r, st, err);
+        goto out;
+    }
+    st = advise(a, use_model, incident_fn, facts, &answer, err);
+    if (st != VX_OK) {
+        reply_advice_error(r, st, err);
+        goto out;
+    }
+    json_object_set(answer, "facts", facts);
+    input = json_pack("{sO sO}", "eventId",
+                      id ? (json_t *)id : json_object_get(event, "id"), "facts",
+                      facts);
+    if (input && json_is_null(json_object_get(input, "eventId")))
+        json_object_del(input, "eventId");
+    st = input
+             ? record(a, who, "incident", NULL,
+                      json_string_value(json_object_get(facts, "environment")),
+                      input, answer, err)
+             : VX_ENOMEM;
+    if (st != VX_OK) {
+        http_reply_error(r, st, err);
+        goto out;
+    }
+    http_reply_json(r, 200, answer);
+out:
+    json_decref(event);
+    json_decref(facts);
+    json_decref(answer);
+    json_decref(input);
+}
+
 /* Answers the request (its body was checked by advisor_api_handle). */
 static void dispatch(advisor_api *a, const svc_principal *who, http_req *r,
                      bool use_model)
@@ -494,6 +890,12 @@ static void dispatch(advisor_api *a, const svc_principal *who, http_req *r,
     const json_t *body = http_req_body(r);
     if (path_eq(r, PREFIX "targeting"))
         targeting(a, who, r, body, use_model, &err);
+    else if (path_eq(r, PREFIX "rollout"))
+        rollout(a, who, r, body, use_model, &err);
+    else if (path_eq(r, PREFIX "plan"))
+        plan(a, who, r, body, use_model, &err);
+    else if (path_eq(r, PREFIX "incident"))
+        incident(a, who, r, body, use_model, &err);
     else
         changelog(a, who, r, body, use_model, &err);
 }

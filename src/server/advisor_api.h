@@ -2,6 +2,10 @@
  *   POST /api/admin/advisor/targeting  {project?, environment?, sentence,
  *                                       flag?, contextFields?}
  *   POST /api/admin/advisor/changelog  {from?, to?, project?}
+ *   POST /api/admin/advisor/rollout    {flag, environment?, project?} or
+ *                                       {status}
+ *   POST /api/admin/advisor/plan       {description, risk?, project?}
+ *   POST /api/admin/advisor/incident   {eventId} or {event}
  * Each answer is stored as an "advisor-recommendation" audit event with its
  * inputs and output, and is never applied: applying a proposed strategy is
  * the ordinary strategy POST, made by a person.
@@ -26,6 +30,18 @@ typedef struct advisor_api advisor_api;
  * only) and must outlive the API object. */
 vx_status advisor_api_new(service *svc, ai_llm *llm, unsigned max_inflight,
                           advisor_api **out);
+/* The recently seen contexts (seen.h, borrowed, must outlive `a`): the
+ * targeting advisor then knows the fields SDKs send and dry-runs its
+ * proposals over those contexts. */
+struct server_seen;
+void advisor_api_set_seen(advisor_api *a, struct server_seen *seen);
+/* Which rollout recommendations (AI_AUTO_* of ai/advisor.h) may be applied
+ * without a person; 0 (the default) = none. */
+void advisor_api_set_policy(advisor_api *a, unsigned policy);
+/* Release plans exist (the service's PLAN_* operations): the policy may
+ * pause or roll back a plan read from them, then calls `changed(ud)` so
+ * the SDKs are served the new rollout. */
+void advisor_api_set_plans(advisor_api *a, void (*changed)(void *ud), void *ud);
 /* Cancels model calls in flight and waits until every deferred request
  * has been answered; later requests get the deterministic advisor. Call
  * before the listener stops. Accepts NULL. */

@@ -14,6 +14,7 @@
 #include "base/error.h"
 #include "server/sdk_api.h"
 #include "server/sdk_context.h"
+#include "server/seen.h"
 
 #define FRONTEND_ANSWER_FIRST 2048 /* first answer buffer: 20 flags fit */
 
@@ -173,6 +174,7 @@ static void answer(sdk_api *a, http_req *r, sdk_req *q, sdk_ctx *b, bool get)
         http_reply_error(r, st, &err);
         return;
     }
+    server_seen_record(a->seen, q->who.environment, q->who.projects, &b->c);
     if (!q->state)
         q->state = sdk_hub_acquire(a->hub, q->who.environment);
     sdk_jbuf j;

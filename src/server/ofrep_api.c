@@ -17,6 +17,7 @@
 #include "server/router.h"
 #include "server/sdk_api.h"
 #include "server/sdk_context.h"
+#include "server/seen.h"
 
 #define OFREP_ANSWER_FIRST 512 /* first answer buffer: one flag fits */
 
@@ -473,6 +474,7 @@ void ofrep_api_request(sdk_api *a, http_req *r)
                           details_of(arena, &err));
         return;
     }
+    server_seen_record(a->seen, q->who.environment, q->who.projects, &b->c);
     if (!q->state)
         q->state = sdk_hub_acquire(a->hub, q->who.environment);
     const vx_snapshot *snap = q->state ? sdk_state_snapshot(q->state) : NULL;

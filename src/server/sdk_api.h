@@ -23,7 +23,9 @@ typedef struct sdk_api {
     const char *cors_origins;    /* "*" or "https://a,https://b" (frontend) */
     struct sdk_rate *ofrep_rate; /* OFREP per-token limit (sdk_context.h),
                                     owned by the server; NULL = none */
-    size_t route_base; /* metrics route index of the first SDK route */
+    size_t route_base;        /* metrics route index of the first SDK route */
+    struct server_seen *seen; /* recently seen contexts (seen.h), borrowed;
+                                 NULL = not kept */
 } sdk_api;
 
 /* Metric routes of the SDK endpoints (their labels are sdk_route_labels). */

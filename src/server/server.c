@@ -19,6 +19,7 @@
 #include "server/sdk.h"
 #include "server/sdk_api.h"
 #include "server/sdk_context.h"
+#include "server/seen.h"
 #include "server/ui.h"
 
 enum {
@@ -45,6 +46,7 @@ struct server {
     const char **labels;  /* [nroutes] metric labels, owned array */
     size_t ntable;        /* router_count() */
     advisor_api *advisor; /* owned: /api/admin/advisor/ (advisor_api.c) */
+    server_seen *seen;    /* owned: recent SDK contexts (seen.c) */
     server_scheduler *scheduler; /* owned: release plans (scheduler.c) */
 };
 
@@ -407,7 +409,18 @@ vx_status server_start(const server_config *cfg, service *svc, server **out,
         if (st != VX_OK)
             goto out;
     }
+    st = server_seen_new(&s->seen);
+    if (st != VX_OK) {
+        vx__error_set(err, st, "", "out of memory");
+        goto out;
+    }
+    s->sdk.seen = s->seen;
     st = advisor_api_new(svc, cfg->llm, VX_LIMIT_AI_INFLIGHT, &s->advisor);
+    if (st == VX_OK) {
+        advisor_api_set_seen(s->advisor, s->seen);
+        advisor_api_set_policy(s->advisor, cfg->advisor_auto_apply);
+        advisor_api_set_plans(s->advisor, scheduler_changed, s);
+    }
     if (st != VX_OK) {
         vx__error_set(err, st, "", "out of memory");
         goto out;
@@ -469,6 +482,7 @@ void server_stop(server **sp)
     sdk_rate_free(&s->sdk.ofrep_rate);
     metrics_free(&s->metrics);
     advisor_api_free(&s->advisor);
+    server_seen_free(&s->seen);
     vx__free(s->labels);
     vx__free(s);
     *sp = NULL;

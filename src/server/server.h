@@ -45,6 +45,8 @@ typedef struct server_config {
     ai_llm *llm;                  /* the advisor's model, borrowed; NULL =
                                      the deterministic advisors only */
     unsigned plan_tick_ms;        /* release-plan scheduler; 0 = default */
+    unsigned advisor_auto_apply;  /* AI_AUTO_* rollout advice applied
+                                     without a person; 0 = none */
 } server_config;
 
 /* Starts listening. `svc` is borrowed and must outlive the server; the

@@ -52,4 +52,34 @@ test('the advisor on a real model', { skip: !(URL_ && MODEL) && 'set VEXIL_TEST_
     assert.equal(r.json.advisor, `model:${MODEL}`, `fell back: ${r.json.modelError}`);
     assert.ok(r.json.changelog.entries.some((e) => e.flag === 'real-flag'));
   });
+
+  // The rollout features on fixture documents in the plan API's shape.
+  const metric = (kind, control, treatment, p, regression) => ({ kind, direction: 'higher_is_worse', tolerance: 0,
+    evaluated: true, regression, control, treatment, p });
+  const rolledBack = { action: 'rollback', reason: 'a guard metric regressed', milestone: 1, elapsedSeconds: 300, rollback: 'zero', culprit: 0,
+    srm: { evaluated: true, mismatch: false, p: 0.6, pAlwaysValid: 1 }, metrics: [metric('error_rate', 0.01, 0.031, 0.0002, true)] };
+
+  await t.test('rollout analysis after a guard rollback', async () => {
+    const status = { feature: 'real-flag', environment: 'production', state: 'rolled-back', milestone: 1,
+      plan: { milestones: [{ percent: 5 }, { percent: 25 }, { percent: 100 }] }, last: { decision: rolledBack } };
+    const r = await srv.api('POST', '/api/admin/advisor/rollout', { body: { status } });
+    assert.equal(r.status, 200, show(r));
+    assert.equal(r.json.advisor, `model:${MODEL}`, `fell back: ${r.json.modelError}`);
+    assert.equal(r.json.recommendation, 'ROLLBACK');
+  });
+
+  await t.test('a rollout plan', async () => {
+    const r = await srv.api('POST', '/api/admin/advisor/plan', { body: { description: 'A rewrite of the payment service used at checkout', risk: 'high' } });
+    assert.equal(r.status, 200, show(r));
+    assert.equal(r.json.advisor, `model:${MODEL}`, `fell back: ${r.json.modelError}`);
+    const put = await srv.api('PUT', '/api/admin/projects/default/features/real-flag/environments/production/release-plan', { body: r.json.plan });
+    assert.equal(put.status, 200, `the plan API refused the proposal: ${show(put)}`);
+  });
+
+  await t.test('an incident summary', async () => {
+    const event = { featureName: 'real-flag', environment: 'production', createdAt: '2026-11-30T04:00:00Z', data: { percent: 25, statistics: rolledBack } };
+    const r = await srv.api('POST', '/api/admin/advisor/incident', { body: { event } });
+    assert.equal(r.status, 200, show(r));
+    assert.equal(r.json.advisor, `model:${MODEL}`, `fell back: ${r.json.modelError}`);
+  });
 });

@@ -1,12 +1,17 @@
 /* libFuzzer target for what the advisor reads from outside: a model's
  * answer (ai_parse_answer, then ai_schema_check against the targeting and
  * changelog answer shapes), a sentence (the deterministic targeting
- * parser) and text going into a prompt (the scrubber).
+ * parser), text going into a prompt (the scrubber), and the plan API's
+ * documents (plan_adapter.c: a plan status, a plan, a rollback event) fed
+ * to the rollout advisors and the auto-apply policy.
  *
  * Invariants checked: a parsed answer is an object; a schema error names a
  * JSON pointer; every constraint the parser proposes has a known operator
  * and values that operator accepts, and a rollout of 0-100; scrubbed text
- * holds nothing the scrubber would remove (it is idempotent). */
+ * holds nothing the scrubber would remove (it is idempotent); a rollout
+ * answer is one of the four recommendations with a percentage of 0-100,
+ * ROLLBACK after a guard rollback, and the policy never applies INCREASE
+ * or DECREASE; adapter errors name a JSON pointer. */
 #include <stdint.h>
 #include <string.h>
 
@@ -104,9 +109,70 @@ static void check_scrub(const char *s)
     vx__free(once);
 }
 
+static int applied; /* plan operations the policy called */
+
+static vx_status fake_op(void *ud, const json_t *status, vx_error *err)
+{
+    (void)ud;
+    (void)status;
+    (void)err;
+    applied++;
+    return VX_OK;
+}
+
+static void check_plan_docs(const uint8_t *data, size_t size)
+{
+    json_t *doc = json_loadb((const char *)data, size, 0, NULL);
+    json_t *n = NULL, *a = NULL, *f = NULL;
+    vx_error err;
+    memset(&err, 0, sizeof(err));
+    if (!json_is_object(doc))
+        goto out;
+    vx_status st = ai_plan_status_normalize(doc, &n, &err);
+    FUZZ_CHECK(st == VX_OK || err.path[0] == '\0' || err.path[0] == '/');
+    if (st == VX_OK && ai_advise_rollout(NULL, n, &a, &err) == VX_OK) {
+        const char *rec =
+            json_string_value(json_object_get(a, "recommendation"));
+        double pct = json_number_value(json_object_get(a, "nextPercent"));
+        FUZZ_CHECK(rec &&
+                   (strcmp(rec, "INCREASE") == 0 || strcmp(rec, "HOLD") == 0 ||
+                    strcmp(rec, "DECREASE") == 0 ||
+                    strcmp(rec, "ROLLBACK") == 0));
+        FUZZ_CHECK(pct >= 0 && pct <= 100);
+        const char *act = json_string_value(
+            json_object_get(json_object_get(n, "statistics"), "action"));
+        if (act && strcmp(act, "rollback") == 0)
+            FUZZ_CHECK(strcmp(rec, "ROLLBACK") == 0);
+        ai_plan_ops ops = {fake_op, fake_op};
+        applied = 0;
+        json_t *o = ai_policy_apply(AI_AUTO_HOLD | AI_AUTO_ROLLBACK, a, n, &ops,
+                                    NULL, NULL);
+        if (strcmp(rec, "INCREASE") == 0 || strcmp(rec, "DECREASE") == 0)
+            FUZZ_CHECK(applied == 0 &&
+                       !json_is_true(json_object_get(o, "applied")));
+        json_decref(o);
+    }
+    memset(&err, 0, sizeof(err));
+    st = ai_plan_from_json(doc, NULL, &err);
+    FUZZ_CHECK(st == VX_OK || err.path[0] == '\0' || err.path[0] == '/');
+    if (ai_incident_facts(doc, &f, &err) == VX_OK) {
+        json_t *i = NULL;
+        if (ai_advise_incident(NULL, f, &i, &err) == VX_OK)
+            FUZZ_CHECK(json_is_string(
+                json_object_get(json_object_get(i, "incident"), "summary")));
+        json_decref(i);
+    }
+out:
+    json_decref(doc);
+    json_decref(n);
+    json_decref(a);
+    json_decref(f);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     check_answer(data, size);
+    check_plan_docs(data, size);
     if (size > 4096)
         return 0;
     char *s = vx__malloc(size + 1);

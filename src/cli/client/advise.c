@@ -1,6 +1,8 @@
 /* `vexil advise`: asks the server's advisor (POST /api/admin/advisor/...)
  * and prints its proposal. Nothing is applied: a targeting proposal comes
  * with the strategy request a person would send to apply it. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -115,7 +117,148 @@ out:
     return rc;
 }
 
+/* Asks `path` with `body` (taken); prints the JSON with --json, else
+ * calls `show`. */
+static int ask(cli_http *h, const cli_args *a, const char *path, json_t *body,
+               const char *member, void (*show)(const json_t *doc))
+{
+    json_t *doc = NULL;
+    if (!body)
+        return cli_bad_body();
+    h->total_secs = CLI_HTTP_ADVISE_SECS;
+    int rc = cli_http_call(h, "POST", path, body, &doc);
+    json_decref(body);
+    if (rc != CLI_EXIT_OK)
+        goto out;
+    if (a->json) {
+        rc = cli_print_json(doc, stdout);
+        goto out;
+    }
+    if (!json_object_get(doc, member)) {
+        char why[64];
+        snprintf(why, sizeof(why), "no \"%s\" member", member);
+        rc = cli_bad_answer("POST", path, why);
+        goto out;
+    }
+    line("advisor", json_object_get(doc, "advisor"));
+    show(doc);
+    common_tail(doc);
+out:
+    json_decref(doc);
+    return rc;
+}
+
+/* The JSON document in file `path` ("-": standard input is not read). */
+static json_t *json_file(const char *path)
+{
+    size_t len = 0;
+    char *text = cli_read_file(path, &len);
+    json_error_t e;
+    if (!text)
+        return NULL;
+    json_t *doc = json_loadb(text, len, 0, &e);
+    free(text);
+    if (!doc)
+        fprintf(stderr, "vexil: %s:%d: %s\n", path, e.line, e.text);
+    return doc;
+}
+
+static void rollout_show(const json_t *doc)
+{
+    char pct[32];
+    snprintf(pct, sizeof(pct), "%g%%",
+             json_number_value(json_object_get(doc, "nextPercent")));
+    printf("recommendation: %s to %s (confidence %.2f)\n",
+           cli_json_str(doc, "recommendation", "?"), pct,
+           json_number_value(json_object_get(doc, "confidence")));
+    line("why", json_object_get(doc, "explanation"));
+    const json_t *ap = json_object_get(doc, "autoApply");
+    printf("applied automatically: %s",
+           json_is_true(json_object_get(ap, "applied")) ? "yes" : "no");
+    line(" ", json_object_get(ap, "reason"));
+}
+
+/* A flag's release plan, or (an operand ending in .json) a status file. */
+static int rollout_run(cli_http *h, const cli_args *a)
+{
+    size_t n = strlen(a->operand);
+    json_t *body = NULL;
+    if (n > 5 && strcmp(a->operand + n - 5, ".json") == 0) {
+        json_t *status = json_file(a->operand);
+        if (!status)
+            return CLI_EXIT_USAGE;
+        body = json_pack("{so}", "status", status);
+    } else {
+        body = json_pack("{ss ss ss}", "flag", a->operand, "environment",
+                         a->env ? a->env : "production", "project",
+                         cli_args_project(a));
+    }
+    if (body && a->project && !json_object_get(body, "project"))
+        json_object_set_new(body, "project", json_string(a->project));
+    return ask(h, a, "/api/admin/advisor/rollout", body, "recommendation",
+               rollout_show);
+}
+
+static void plan_show(const json_t *doc)
+{
+    line("plan", json_object_get(doc, "explanation"));
+    printf("\nrelease plan (not applied; a person creates it):\n");
+    cli_print_json(json_object_get(doc, "plan"), stdout);
+}
+
+static int plan_run(cli_http *h, const cli_args *a)
+{
+    json_t *body = json_pack("{ss ss}", "description", a->operand, "risk",
+                             a->risk ? a->risk : "medium");
+    if (body && a->project)
+        json_object_set_new(body, "project", json_string(a->project));
+    return ask(h, a, "/api/admin/advisor/plan", body, "plan", plan_show);
+}
+
+static void incident_show(const json_t *doc)
+{
+    const json_t *inc = json_object_get(doc, "incident");
+    size_t i;
+    const json_t *s;
+    line("title", json_object_get(inc, "title"));
+    line("summary", json_object_get(inc, "summary"));
+    line("impact", json_object_get(inc, "impact"));
+    json_array_foreach (json_object_get(inc, "nextSteps"), i, s)
+        line("next", s);
+}
+
+static int incident_run(cli_http *h, const cli_args *a)
+{
+    const char *op = a->operand;
+    bool digits = *op != '\0';
+    for (const char *p = op; *p; p++)
+        digits = digits && *p >= '0' && *p <= '9';
+    json_t *body = NULL;
+    if (digits) {
+        body = json_pack("{sI}", "eventId", (json_int_t)strtoll(op, NULL, 10));
+    } else {
+        json_t *ev = json_file(op);
+        if (!ev)
+            return CLI_EXIT_USAGE;
+        body = json_pack("{so}", "event", ev);
+    }
+    return ask(h, a, "/api/admin/advisor/incident", body, "incident",
+               incident_show);
+}
+
 static const cli_command commands[] = {
+    {"rollout", "<flag | status.json> [--env ENV] [--project P]",
+     "Recommends INCREASE, HOLD, DECREASE or ROLLBACK for a flag's release\n"
+     "plan (or a status file, as the plan's GET answers it) from the guard's\n"
+     "statistics. Applied only by a person, or by the server's\n"
+     "advisor-auto-apply policy (HOLD and ROLLBACK at most).",
+     "flag", CLI_O_PROJECT | CLI_O_ENV, 0, NULL, rollout_run},
+    {"plan", "\"<description>\" [--risk low|medium|high] [--project P]",
+     "Proposes a release plan for a described change. Nothing is applied.",
+     "description", CLI_O_RISK | CLI_O_PROJECT, 0, NULL, plan_run},
+    {"incident", "<event id | event.json>",
+     "Summarises a guard rollback from its audit event.", "event", 0, 0, NULL,
+     incident_run},
     {"targeting", "\"<sentence>\" [--project P] [--env ENV] [--feature F]",
      "Proposes a strategy (flexibleRollout with constraints) for a sentence\n"
      "such as \"pro users in Thailand, 10% of them\". Nothing is applied.",

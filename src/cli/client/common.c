@@ -23,7 +23,7 @@ enum {
 static const char *const opt_names[] = {
     "project",    "type", "description", "env",     "percent",
     "stickiness", "name", "role",        "feature", "limit",
-    "output",     "from", "to",
+    "output",     "from", "to",          "risk",
 };
 #define NOPTS (sizeof(opt_names) / sizeof(opt_names[0]))
 static_assert((1u << NOPTS) == CLI_O_MANY_PROJECTS,
@@ -43,6 +43,7 @@ static const struct option longopts[] = {
     {"output", required_argument, NULL, OPT_BASE + 10},
     {"from", required_argument, NULL, OPT_BASE + 11},
     {"to", required_argument, NULL, OPT_BASE + 12},
+    {"risk", required_argument, NULL, OPT_BASE + 13},
     {"server", required_argument, NULL, OPT_SERVER},
     {"token", required_argument, NULL, OPT_TOKEN},
     {"json", no_argument, NULL, OPT_JSON},
@@ -122,6 +123,7 @@ static void store_opt(cli_args *a, unsigned bit, const char *val)
     case CLI_O_OUTPUT: a->output = val; break;
     case CLI_O_FROM: a->from = val; break;
     case CLI_O_TO: a->to = val; break;
+    case CLI_O_RISK: a->risk = val; break;
     default: break;
     }
 }
@@ -143,6 +145,7 @@ static bool has_opt(const cli_args *a, unsigned bit)
     case CLI_O_OUTPUT: v = a->output; break;
     case CLI_O_FROM: v = a->from; break;
     case CLI_O_TO: v = a->to; break;
+    case CLI_O_RISK: v = a->risk; break;
     default: break;
     }
     return v && *v;

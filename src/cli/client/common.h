@@ -35,7 +35,8 @@ enum {
     CLI_O_OUTPUT = 1u << 10,        /* --output FILE */
     CLI_O_FROM = 1u << 11,          /* --from TIME */
     CLI_O_TO = 1u << 12,            /* --to TIME */
-    CLI_O_MANY_PROJECTS = 1u << 13, /* --project may be repeated */
+    CLI_O_RISK = 1u << 13,          /* --risk R */
+    CLI_O_MANY_PROJECTS = 1u << 14, /* --project may be repeated */
 };
 
 /* A parsed command line. Every string is borrowed from argv or the
@@ -60,6 +61,7 @@ typedef struct cli_args {
     const char *output;                     /* --output */
     const char *from;                       /* --from */
     const char *to;                         /* --to */
+    const char *risk;                       /* --risk */
     long percent_value; /* --percent, checked to be 0..100 */
     long limit_value;   /* --limit, checked to be 1..CLI_MAX_LIMIT */
 } cli_args;

@@ -1,0 +1,429 @@
+/* The adapter between the plan API's documents (release plans, their
+ * status, the guard's rollback audit events) and the rollout advisors: the
+ * only file that knows the plan API's field names, so the advisors can be
+ * tested with fixture JSON and follow the plan API with one edit here.
+ *
+ * Invariant: what comes out holds aggregates, names and enums only: every
+ * member is copied by name from a closed list, never by walking the input,
+ * so an identifier the input carries cannot reach a prompt. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ai/advisor.h"
+#include "base/alloc.h"
+#include "base/error.h"
+#include "base/limits.h"
+#include "guard/plan.h"
+
+/* The first member of `o` among `names` (NULL-terminated). */
+static const json_t *first_of(const json_t *o, const char *const *names)
+{
+    for (; *names; names++) {
+        const json_t *v = json_object_get(o, *names);
+        if (v && !json_is_null(v))
+            return v;
+    }
+    return NULL;
+}
+
+static bool is_name(const json_t *v)
+{
+    return json_is_string(v) && json_string_length(v) > 0 &&
+           json_string_length(v) <= 200;
+}
+
+/* Copies number `k` of `from` into `to` when finite, null when absent. */
+static void copy_num(json_t *to, const json_t *from, const char *k)
+{
+    const json_t *v = json_object_get(from, k);
+    if (json_is_number(v) && isfinite(json_number_value(v)))
+        json_object_set_new(to, k, json_real(json_number_value(v)));
+}
+
+static void copy_bool(json_t *to, const json_t *from, const char *k)
+{
+    const json_t *v = json_object_get(from, k);
+    if (json_is_boolean(v))
+        json_object_set_new(to, k, json_boolean(json_is_true(v)));
+}
+
+/* A name-like string member (enum values of the guard's report). */
+static void copy_word(json_t *to, const json_t *from, const char *k)
+{
+    const json_t *v = json_object_get(from, k);
+    if (!json_is_string(v) || json_string_length(v) > 40)
+        return;
+    for (const char *p = json_string_value(v); *p; p++) {
+        if (!(*p == '_' || *p == '-' || *p == ' ' || (*p >= 'a' && *p <= 'z') ||
+              (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')))
+            return;
+    }
+    json_object_set_new(to, k, json_string(json_string_value(v)));
+}
+
+/* The guard's decision report (src/guard/report.h), numbers and enums. */
+static vx_status report_copy(const json_t *rep, const char *path, json_t **out,
+                             vx_error *err)
+{
+    uint64_t failures = vx__alloc_failures();
+    *out = NULL;
+    if (!json_is_object(rep))
+        return vx__error_set(err, VX_EINVAL, path,
+                             "statistics must be the guard's decision report "
+                             "(an object)");
+    const json_t *metrics = json_object_get(rep, "metrics");
+    if (metrics && !json_is_array(metrics))
+        return vx__error_set(err, VX_EINVAL, path, "metrics must be an array");
+    if (json_array_size(metrics) > VX_LIMIT_GUARD_METRICS)
+        return vx__error_set(err, VX_ELIMIT, path, "at most %d metrics",
+                             VX_LIMIT_GUARD_METRICS);
+    json_t *r = json_object();
+    copy_word(r, rep, "action");
+    copy_word(r, rep, "reason");
+    copy_num(r, rep, "milestone");
+    copy_num(r, rep, "elapsedSeconds");
+    copy_num(r, rep, "nextPercent");
+    copy_word(r, rep, "rollback");
+    copy_num(r, rep, "culprit");
+    const json_t *srm = json_object_get(rep, "srm");
+    json_t *s = json_object();
+    copy_bool(s, srm, "evaluated");
+    copy_bool(s, srm, "mismatch");
+    copy_num(s, srm, "p");
+    copy_num(s, srm, "pAlwaysValid");
+    json_object_set_new(r, "srm", s);
+    json_t *ms = json_array();
+    size_t i;
+    const json_t *m;
+    json_array_foreach (metrics, i, m) {
+        json_t *c = json_object();
+        copy_word(c, m, "kind");
+        copy_word(c, m, "direction");
+        copy_num(c, m, "tolerance");
+        copy_bool(c, m, "evaluated");
+        copy_bool(c, m, "regression");
+        copy_num(c, m, "control");
+        copy_num(c, m, "treatment");
+        copy_num(c, m, "diff");
+        copy_num(c, m, "margin");
+        copy_num(c, m, "p");
+        copy_num(c, m, "csLow");
+        copy_num(c, m, "csHigh");
+        json_array_append_new(ms, c);
+    }
+    json_object_set_new(r, "metrics", ms);
+    if (!r || vx__alloc_failures() != failures) {
+        json_decref(r);
+        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    }
+    if (!json_object_get(r, "action")) {
+        json_decref(r);
+        char p[80];
+        snprintf(p, sizeof(p), "%s/action", path);
+        return vx__error_set(err, VX_EINVAL, p,
+                             "the guard's report has no action");
+    }
+    *out = r;
+    return VX_OK;
+}
+
+static const char *const FLAG_KEYS[] = {"flag", "feature", "featureName", NULL};
+static const char *const STATS_KEYS[] = {"statistics", "latest", "report",
+                                         "decision", NULL};
+
+vx_status ai_plan_status_normalize(const json_t *status, json_t **out,
+                                   vx_error *err)
+{
+    json_t *o = NULL, *rep = NULL, *pcts = NULL;
+    vx_status st = VX_OK;
+    uint64_t failures = vx__alloc_failures();
+    *out = NULL;
+    if (!json_is_object(status))
+        return vx__error_set(err, VX_EINVAL, "", "a plan status is an object");
+    const json_t *flag = first_of(status, FLAG_KEYS);
+    const json_t *env = json_object_get(status, "environment");
+    const json_t *state = json_object_get(status, "state");
+    const json_t *plan = json_object_get(status, "plan");
+    const json_t *miles = json_object_get(plan ? plan : status, "milestones");
+    const json_t *mi = json_object_get(status, "milestone");
+    if (!is_name(flag))
+        return vx__error_set(err, VX_EINVAL, "/flag", "the flag is required");
+    if (!is_name(env))
+        return vx__error_set(err, VX_EINVAL, "/environment",
+                             "the environment is required");
+    if (!is_name(state))
+        return vx__error_set(err, VX_EINVAL, "/state", "the state is required");
+    if (!json_is_array(miles) || json_array_size(miles) == 0 ||
+        json_array_size(miles) > VX_LIMIT_GUARD_MILESTONES)
+        return vx__error_set(
+            err, VX_EINVAL, plan ? "/plan/milestones" : "/milestones",
+            "1 to %d milestones are required", VX_LIMIT_GUARD_MILESTONES);
+    pcts = json_array();
+    size_t i;
+    const json_t *m;
+    size_t n_aud = 0; /* leading audience stages (segments, constraints) */
+    json_array_foreach (miles, i, m) {
+        const json_t *p = json_is_number(m) ? m : json_object_get(m, "percent");
+        double d = json_number_value(p);
+        /* An audience stage serves a segment, a share of everyone that is
+         * not known: like the guard, count it as 0.001 % per stage, so the
+         * steps still increase. Its segments and constraints (they may list
+         * user ids) are never copied. */
+        bool audience = json_array_size(json_object_get(m, "segments")) > 0 ||
+                        json_array_size(json_object_get(m, "constraints")) > 0;
+        if (audience && n_aud == i && json_is_number(p)) {
+            d = 0.001 * (double)(i + 1);
+            n_aud++;
+        }
+        if (!json_is_number(p) || !(d >= 0 && d <= 100)) {
+            char path[64];
+            snprintf(path, sizeof(path), "%s/milestones/%zu/percent",
+                     plan ? "/plan" : "", i);
+            st = vx__error_set(err, VX_EINVAL, path,
+                               "a percentage from 0 to 100 is required");
+            goto out;
+        }
+        json_array_append_new(pcts, json_real(d));
+    }
+    if (!pcts || vx__alloc_failures() != failures) {
+        st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
+        goto out;
+    }
+    json_int_t idx = json_integer_value(mi);
+    if (!json_is_integer(mi) || idx < 0 ||
+        (size_t)idx >= json_array_size(pcts)) {
+        st = vx__error_set(err, VX_EINVAL, "/milestone",
+                           "the current milestone's index is required");
+        goto out;
+    }
+    const json_t *stats = first_of(status, STATS_KEYS);
+    const json_t *last =
+        json_object_get(json_object_get(status, "last"), "decision");
+    if (!stats && json_is_object(last)) {
+        st = report_copy(last, "/last/decision", &rep, err);
+        if (st != VX_OK)
+            goto out;
+    } else if (stats) {
+        const char *k = NULL;
+        for (const char *const *n = STATS_KEYS; *n; n++) {
+            if (json_object_get(status, *n) == stats) {
+                k = *n;
+                break;
+            }
+        }
+        char path[32];
+        snprintf(path, sizeof(path), "/%s", k);
+        st = report_copy(stats, path, &rep, err);
+        if (st != VX_OK)
+            goto out;
+    }
+    const json_t *pc = json_object_get(status, "percent");
+    double cur = json_is_number(pc) && (size_t)idx >= n_aud
+                     ? json_number_value(pc)
+                     : json_real_value(json_array_get(pcts, (size_t)idx));
+    if (!(cur >= 0 && cur <= 100)) {
+        st = vx__error_set(err, VX_EINVAL, "/percent",
+                           "a percentage from 0 to 100 is required");
+        goto out;
+    }
+    o = json_pack("{ss ss ss sI sf sO so}", "flag", json_string_value(flag),
+                  "environment", json_string_value(env), "state",
+                  json_string_value(state), "milestone", idx, "percent", cur,
+                  "milestones", pcts, "statistics",
+                  rep ? json_incref(rep) : json_null());
+    if (o && n_aud)
+        json_object_set_new(o, "audienceStages",
+                            json_integer((json_int_t)n_aud));
+    if (!o || vx__alloc_failures() != failures) {
+        json_decref(o);
+        st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
+        goto out;
+    }
+    *out = o;
+out:
+    json_decref(rep);
+    json_decref(pcts);
+    return st;
+}
+
+static const struct {
+    const char *name;
+    guard_metric_kind kind;
+} KINDS[] = {
+    {"error_rate", GUARD_METRIC_ERROR_RATE},
+    {"latency", GUARD_METRIC_LATENCY},
+    {"conversion", GUARD_METRIC_CONVERSION},
+    {"latency_mean", GUARD_METRIC_LATENCY_MEAN},
+    {"latency_quantile", GUARD_METRIC_LATENCY_QUANTILE},
+};
+
+static vx_status num_member(const json_t *o, const char *k, const char *path,
+                            double *out, vx_error *err)
+{
+    const json_t *v = json_object_get(o, k);
+    if (!v)
+        return VX_OK;
+    if (!json_is_number(v))
+        return vx__error_set(err, VX_EINVAL, path, "%s must be a number", k);
+    *out = json_number_value(v);
+    return VX_OK;
+}
+
+vx_status ai_plan_from_json(const json_t *plan, guard_plan *out, vx_error *err)
+{
+    guard_plan p;
+    char path[80];
+    vx_status st = VX_OK;
+    guard_plan_init(&p);
+    if (!json_is_object(plan))
+        return vx__error_set(err, VX_EINVAL, "", "a plan is an object");
+    const json_t *ms = json_object_get(plan, "milestones");
+    const json_t *mets = json_object_get(plan, "metrics");
+    if (!json_is_array(ms) || json_array_size(ms) == 0 ||
+        json_array_size(ms) > GUARD_PLAN_MAX_MILESTONES)
+        return vx__error_set(err, VX_EINVAL, "/milestones",
+                             "1 to %d milestones are required",
+                             GUARD_PLAN_MAX_MILESTONES);
+    if (mets && (!json_is_array(mets) ||
+                 json_array_size(mets) > GUARD_PLAN_MAX_METRICS))
+        return vx__error_set(err, VX_EINVAL, "/metrics", "at most %d metrics",
+                             GUARD_PLAN_MAX_METRICS);
+    size_t i;
+    const json_t *m;
+    p.n_milestones = json_array_size(ms);
+    json_array_foreach (ms, i, m) {
+        double pct = -1, dur = 0, exp = 0;
+        snprintf(path, sizeof(path), "/milestones/%zu/percent", i);
+        const json_t *pc = json_object_get(m, "percent");
+        if (!json_is_integer(pc) || json_integer_value(pc) < 1 ||
+            json_integer_value(pc) > 100)
+            return vx__error_set(err, VX_EINVAL, path,
+                                 "percent must be a whole number from 1 to "
+                                 "100");
+        st = num_member(m, "percent", path, &pct, err);
+        snprintf(path, sizeof(path), "/milestones/%zu/minDurationSeconds", i);
+        if (st == VX_OK)
+            st = num_member(m, "minDurationSeconds", path, &dur, err);
+        snprintf(path, sizeof(path), "/milestones/%zu/minExposures", i);
+        if (st == VX_OK)
+            st = num_member(m, "minExposures", path, &exp, err);
+        if (st != VX_OK)
+            return st;
+        if (!(dur >= 0 && dur <= 365.0 * 86400) || !(exp >= 0 && exp <= 1e12)) {
+            snprintf(path, sizeof(path), "/milestones/%zu", i);
+            return vx__error_set(err, VX_EINVAL, path,
+                                 "minDuration and minExposures must be from "
+                                 "0 to a year and 10^12");
+        }
+        p.milestones[i].percent = pct;
+        p.milestones[i].min_duration_s = (int64_t)dur;
+        p.milestones[i].min_exposures = (uint64_t)exp;
+    }
+    p.n_metrics = json_array_size(mets);
+    json_array_foreach (mets, i, m) {
+        const char *kind = json_string_value(json_object_get(m, "kind"));
+        const char *dir = json_string_value(json_object_get(m, "direction"));
+        size_t k = 0;
+        while (kind && k < sizeof(KINDS) / sizeof(KINDS[0]) &&
+               strcmp(KINDS[k].name, kind) != 0)
+            k++;
+        if (!kind || k == sizeof(KINDS) / sizeof(KINDS[0])) {
+            snprintf(path, sizeof(path), "/metrics/%zu/kind", i);
+            return vx__error_set(err, VX_EINVAL, path,
+                                 "unknown metric kind: use error_rate, "
+                                 "latency, conversion, latency_mean or "
+                                 "latency_quantile");
+        }
+        p.metrics[i].kind = KINDS[k].kind;
+        p.metrics[i].direction = KINDS[k].kind == GUARD_METRIC_CONVERSION
+                                     ? GUARD_LOWER_IS_WORSE
+                                     : GUARD_HIGHER_IS_WORSE;
+        if (dir && strcmp(dir, "lower-is-worse") == 0)
+            p.metrics[i].direction = GUARD_LOWER_IS_WORSE;
+        else if (dir && strcmp(dir, "higher-is-worse") == 0)
+            p.metrics[i].direction = GUARD_HIGHER_IS_WORSE;
+        else if (dir) {
+            snprintf(path, sizeof(path), "/metrics/%zu/direction", i);
+            return vx__error_set(err, VX_EINVAL, path,
+                                 "use higher-is-worse or lower-is-worse");
+        }
+        snprintf(path, sizeof(path), "/metrics/%zu/tolerance", i);
+        st = num_member(m, "tolerance", path, &p.metrics[i].tolerance, err);
+        if (st != VX_OK)
+            return st;
+        if (!(p.metrics[i].tolerance >= 0 && p.metrics[i].tolerance <= 10))
+            return vx__error_set(err, VX_EINVAL, path,
+                                 "tolerance must be a number from 0 to 10");
+    }
+    const char *mode = json_string_value(json_object_get(plan, "mode"));
+    const char *rb = json_string_value(json_object_get(plan, "rollback"));
+    if (mode && strcmp(mode, "approval") == 0)
+        p.mode = GUARD_MODE_APPROVAL;
+    else if (mode && strcmp(mode, "auto") != 0)
+        return vx__error_set(err, VX_EINVAL, "/mode", "use auto or approval");
+    if (rb && strcmp(rb, "disable") == 0)
+        p.rollback = GUARD_ROLLBACK_DISABLE;
+    else if (rb && strcmp(rb, "rollout-zero") != 0)
+        return vx__error_set(err, VX_EINVAL, "/rollback",
+                             "use rollout-zero or disable");
+    st = num_member(plan, "alpha", "/alpha", &p.alpha, err);
+    if (st == VX_OK)
+        st = guard_plan_validate(&p, err);
+    if (st == VX_OK && out)
+        *out = p;
+    return st;
+}
+
+vx_status ai_incident_facts(const json_t *event, json_t **out, vx_error *err)
+{
+    json_t *rep = NULL;
+    uint64_t failures = vx__alloc_failures();
+    *out = NULL;
+    if (!json_is_object(event))
+        return vx__error_set(err, VX_EINVAL, "/event", "an event is an object");
+    const json_t *data = json_object_get(event, "data");
+    const json_t *r = first_of(data, STATS_KEYS);
+    if (!r)
+        r = data;
+    const char *action = json_string_value(json_object_get(r, "action"));
+    if (!action || strcmp(action, "rollback") != 0)
+        return vx__error_set(err, VX_EINVAL, "/event/data",
+                             "not a guard rollback: its decision report's "
+                             "action is not \"rollback\"");
+    vx_status st = report_copy(r, "/event/data", &rep, err);
+    if (st != VX_OK)
+        return st;
+    const json_t *flag = first_of(event, FLAG_KEYS);
+    if (!flag)
+        flag = first_of(data, FLAG_KEYS);
+    const json_t *env = json_object_get(event, "environment");
+    const json_t *at = json_object_get(event, "createdAt");
+    if (!is_name(flag) || !is_name(env)) {
+        json_decref(rep);
+        return vx__error_set(err, VX_EINVAL, "/event",
+                             "the event names no flag or environment");
+    }
+    const json_t *metrics = json_object_get(rep, "metrics");
+    json_int_t c =
+        (json_int_t)json_number_value(json_object_get(rep, "culprit"));
+    const json_t *culprit = json_array_get(metrics, (size_t)(c < 0 ? 0 : c));
+    json_t *o = json_pack(
+        "{ss ss sO? sO* sO* sO* sO* sO? sO sO}", "flag",
+        json_string_value(flag), "environment", json_string_value(env), "at",
+        is_name(at) ? at : NULL, "milestone", json_object_get(rep, "milestone"),
+        "percent", json_object_get(data, "percent"), "elapsedSeconds",
+        json_object_get(rep, "elapsedSeconds"), "rollback",
+        json_object_get(rep, "rollback"), "culprit", culprit, "metrics",
+        metrics, "srm", json_object_get(rep, "srm"));
+    json_decref(rep);
+    if (!o || vx__alloc_failures() != failures) {
+        json_decref(o);
+        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    }
+    /* "percent" of the data is copied only when it is a number. */
+    if (!json_is_number(json_object_get(o, "percent")))
+        json_object_del(o, "percent");
+    *out = o;
+    return VX_OK;
+}
