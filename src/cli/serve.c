@@ -38,6 +38,10 @@ enum {
     SET_LLM_TIMEOUT_MS,
     SET_LLM_PROTOCOL,
     SET_LLM_MAX_TOKENS,
+    SET_GATEWAY_FALLBACK,
+    SET_GATEWAY_TOKEN_RATE,
+    SET_GATEWAY_ROUTE_RATE,
+    SET_GATEWAY_FLUSH_MS,
     NSETTINGS
 };
 
@@ -75,6 +79,14 @@ static const struct setting {
      "openai, ollama or auto (from the URL)"},
     {"llm-max-tokens", "VEXIL_LLM_MAX_TOKENS", "N",
      "the longest answer asked of the model, in tokens"},
+    {"gateway-fallback", "VEXIL_GATEWAY_FALLBACK", "on|off",
+     "model gateway: a failed upstream is retried on the control variant"},
+    {"gateway-token-rate", "VEXIL_GATEWAY_TOKEN_RATE", "N",
+     "model gateway requests per second per token (0 = no limit)"},
+    {"gateway-route-rate", "VEXIL_GATEWAY_ROUTE_RATE", "N",
+     "model gateway requests per second per model alias (0 = no limit)"},
+    {"gateway-flush-ms", "VEXIL_GATEWAY_FLUSH_MS", "MS",
+     "model gateway measurement period (at most a minute)"},
 };
 
 /* Settings as resolved, with where each came from. */
@@ -126,6 +138,10 @@ static const char *default_of(conf *c, int i)
         return c->defaults[i];
     case SET_LLM_PROTOCOL: return "auto";
     case SET_LLM_MAX_TOKENS: return "1024";
+    case SET_GATEWAY_FALLBACK: return "on";
+    case SET_GATEWAY_TOKEN_RATE: return "0";
+    case SET_GATEWAY_ROUTE_RATE: return "0";
+    case SET_GATEWAY_FLUSH_MS: return "60000";
     default: return NULL;
     }
 }
@@ -535,8 +551,9 @@ int cli_serve_main(int argc, char **argv)
         goto out;
     rc = CLI_EXIT_USAGE;
 
-    unsigned long long port, threads, body, conns, ofrep_rate;
-    bool log_requests = true;
+    unsigned long long port, threads, body, conns, ofrep_rate, gw_token,
+        gw_route, gw_flush;
+    bool log_requests = true, gw_fallback = true;
     if (!conf_uint(&c, SET_PORT, 0, 65535, false, &port) ||
         !conf_uint(&c, SET_THREADS, 1, SERVER_THREADS_HARD, false, &threads) ||
         !conf_uint(&c, SET_MAX_BODY, 1, SERVER_MAX_BODY_HARD, true, &body) ||
@@ -545,6 +562,12 @@ int cli_serve_main(int argc, char **argv)
         !conf_bool(&c, SET_LOG_REQUESTS, &log_requests) ||
         !conf_uint(&c, SET_OFREP_RATE, 0, SERVER_OFREP_RATE_HARD, false,
                    &ofrep_rate) ||
+        !conf_bool(&c, SET_GATEWAY_FALLBACK, &gw_fallback) ||
+        !conf_uint(&c, SET_GATEWAY_TOKEN_RATE, 0, SERVER_GW_RATE_HARD, false,
+                   &gw_token) ||
+        !conf_uint(&c, SET_GATEWAY_ROUTE_RATE, 0, SERVER_GW_RATE_HARD, false,
+                   &gw_route) ||
+        !conf_uint(&c, SET_GATEWAY_FLUSH_MS, 1, 60000, false, &gw_flush) ||
         !llm_setup(&c, &llm))
         goto out;
 
@@ -591,6 +614,10 @@ int cli_serve_main(int argc, char **argv)
         .log = log_line,
         .log_ud = NULL,
         .llm = llm,
+        .gw_fallback = gw_fallback,
+        .gw_token_rate = (unsigned)gw_token,
+        .gw_route_rate = (unsigned)gw_route,
+        .gw_flush_ms = (unsigned)gw_flush,
     };
     if (server_start(&cfg, svc, &srv, &err) != VX_OK) {
         print_service_error("cannot start the server", &err);

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "ai/llm.h"
+#include "gateway/gw.h"
 #include "base/limits.h"
 #include "service/service.h"
 
@@ -29,6 +30,7 @@ typedef void (*server_log_fn)(void *ud, const char *level, const char *msg);
 #define SERVER_LLM_TIMEOUT_DEFAULT VX_LIMIT_LLM_TIMEOUT_DEFAULT_MS
 #define SERVER_LLM_TIMEOUT_HARD    VX_LIMIT_LLM_TIMEOUT_MS
 #define SERVER_LLM_MAX_TOKENS_HARD VX_LIMIT_LLM_MAX_TOKENS
+#define SERVER_GW_RATE_HARD        VX_LIMIT_GW_RATE
 
 typedef struct server_config {
     const char *host;             /* address to bind, e.g. "127.0.0.1" */
@@ -44,6 +46,13 @@ typedef struct server_config {
     void *log_ud;                 /* passed to log */
     ai_llm *llm;                  /* the advisor's model, borrowed; NULL =
                                      the deterministic advisors only */
+    bool gw_fallback;             /* gateway: retry on the control */
+    unsigned gw_token_rate;       /* gateway requests/s per token, 0 none */
+    unsigned gw_route_rate;       /* per (environment, alias), 0 none */
+    unsigned gw_flush_ms;         /* measurement period, 0 = a minute */
+    gw_measure_fn gw_measure;     /* gets every measurement batch (the
+                                     impact metrics); may be NULL */
+    void *gw_measure_ud;          /* passed to gw_measure */
 } server_config;
 
 /* Starts listening. `svc` is borrowed and must outlive the server; the
