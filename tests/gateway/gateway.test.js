@@ -14,7 +14,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const OpenAI = require('openai');
 const { startModelServer } = require('../support/model_server');
-const { startServer, clientSecret, frontendSecret, sleep } = require('../integration/server');
+const { startServer, clientSecret, sleep } = require('../integration/server');
 
 const KEY = 'sk-test-candidate-0123456789abcdef';
 const FLAG = 'model.chat';
@@ -263,8 +263,8 @@ test('models, completions and embeddings', async () => {
 test('errors: tokens, unknown alias, size limit, a flag that is off', async () => {
   const body = { model: 'chat', messages: [{ role: 'user', content: 'x' }] };
   assert.equal((await srv.api('POST', '/v1/chat/completions', { token: null, body })).status, 401);
-  const fe = await srv.api('POST', '/v1/chat/completions', { token: srv.adminToken, body });
-  assert.equal(fe.status, 403);
+  const adminCall = await srv.api('POST', '/v1/chat/completions', { token: srv.adminToken, body });
+  assert.equal(adminCall.status, 403, 'a client token is needed (its environment decides)');
   await assert.rejects(client.chat.completions.create({ model: 'nope', messages: body.messages }),
     (e) => e.status === 404);
   const nomodel = await srv.api('POST', '/v1/chat/completions', { token, body: { messages: [] } });
@@ -322,5 +322,4 @@ test('rate limits per token and per model alias', async () => {
   } finally {
     await s2.stop();
   }
-  assert.ok(frontendSecret);
 });
