@@ -218,8 +218,13 @@ vx_status gw_upstream_parse(const char *text, size_t len, gw_upstream *out,
 {
     vx_status st = VX_OK;
     json_error_t je;
+    uint64_t refused = vx__alloc_failures();
     json_t *o = json_loadb(text, len, 0, &je);
     memset(out, 0, sizeof(*out));
+    if (!o && vx__alloc_failures() != refused) {
+        st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
+        goto out;
+    }
     if (!json_is_object(o)) {
         st = vx__error_set(err, VX_EINVAL, "",
                            "the variant's payload must be a JSON object "

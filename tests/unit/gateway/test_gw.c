@@ -9,10 +9,12 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "base/alloc.h"
 #include "gateway/gw.h"
 
 static void test_upstream_parse(void **state)
@@ -235,12 +237,102 @@ static void test_refused_without_fallback(void **state)
     json_decref(s.batches);
 }
 
+/* Allocation failures (STYLE rule 14): every budget short of success gives
+ * VX_ENOMEM and leaks nothing (checked under make asan). */
+static void test_oom(void **state)
+{
+    (void)state;
+    vx_error err;
+    bool done = false;
+    for (size_t budget = 0; budget < 64 && !done; budget++) {
+        gw *g = NULL;
+        gw_config cfg = {.flush_ms = 60000};
+        vx__alloc_set_budget(budget);
+        vx_status st = gw_new(&cfg, &g, &err);
+        vx__alloc_set_budget(SIZE_MAX);
+        if (st == VX_OK) {
+            done = true;
+            gw_free(&g);
+        } else {
+            assert_int_equal(st, VX_ENOMEM);
+            assert_null(g);
+        }
+    }
+    assert_true(done);
+
+    const char *text = "{\"base_url\":\"http://x/v1\",\"model\":\"m\","
+                       "\"timeout_ms\":5}";
+    json_set_alloc_funcs(vx__malloc, vx__free);
+    done = false;
+    for (size_t budget = 0; budget < 64 && !done; budget++) {
+        gw_upstream u;
+        vx__alloc_set_budget(budget);
+        vx_status st = gw_upstream_parse(text, strlen(text), &u, &err);
+        vx__alloc_set_budget(SIZE_MAX);
+        if (st == VX_OK) {
+            done = true;
+            assert_int_equal(u.timeout_ms, 5);
+        } else {
+            assert_int_equal(st, VX_ENOMEM);
+        }
+    }
+    assert_true(done);
+
+    /* Starting a call: the call, and the body copies for both upstreams. */
+    gw *g = NULL;
+    gw_config cfg = {.fallback = true, .flush_ms = 60000};
+    assert_int_equal(gw_new(&cfg, &g, &err), VX_OK);
+    gw_upstream up = {
+        .base_url = "http://127.0.0.1:1", .model = "a", .timeout_ms = 1000};
+    json_t *body = json_pack("{ss}", "model", "chat");
+    gw_request req = {.environment = "e",
+                      .flag = "model.chat",
+                      .variant = "v",
+                      .enabled = true,
+                      .endpoint = "embeddings",
+                      .up = &up,
+                      .control = &up,
+                      .body = body};
+    done = false;
+    for (size_t budget = 0; budget < 64 && !done; budget++) {
+        seen s;
+        memset(&s, 0, sizeof(s));
+        pthread_mutex_init(&s.mu, NULL);
+        pthread_cond_init(&s.cv, NULL);
+        gw_client client = {.respond = on_respond, .wake = on_wake, .ud = &s};
+        gw_call *c = NULL;
+        vx__alloc_set_budget(budget);
+        vx_status st = gw_call_start(g, &req, &client, &c, &err);
+        vx__alloc_set_budget(SIZE_MAX);
+        if (st == VX_OK) {
+            done = true;
+            pthread_mutex_lock(&s.mu);
+            while (!s.answered)
+                pthread_cond_wait(&s.cv, &s.mu);
+            pthread_mutex_unlock(&s.mu);
+            assert_int_equal(s.status, 502);
+            gw_call_release(&c);
+        } else {
+            assert_int_equal(st, VX_ENOMEM);
+            assert_null(c);
+            assert_false(s.answered);
+        }
+        pthread_cond_destroy(&s.cv);
+        pthread_mutex_destroy(&s.mu);
+    }
+    assert_true(done);
+    json_decref(body);
+    gw_free(&g);
+    json_set_alloc_funcs(malloc, free);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_upstream_parse),
         cmocka_unit_test(test_refused_with_fallback),
         cmocka_unit_test(test_refused_without_fallback),
+        cmocka_unit_test(test_oom),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
