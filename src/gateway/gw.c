@@ -1062,37 +1062,38 @@ static void attempt_done(gw *g, gw_call *c, CURLcode rc)
         finish(g, c);
         return;
     }
-    if (!c->responded) {
-        if (rc != CURLE_OK) {
+    /* Measured before the client is answered: whoever saw the answer
+     * finds it in the stats and can give feedback on its id. */
+    outcome o = timeout ? OUT_TIMEOUT : failed ? OUT_ERROR : OUT_OK;
+    if (c->responded || rc != CURLE_OK) {
+        if (!c->on_control)
+            measure(g, c, o, false);
+        if (!c->responded) {
             char msg[CURL_ERROR_SIZE + 128];
             snprintf(msg, sizeof(msg), "the model upstream %s: %s",
                      timeout ? "timed out" : "failed", why);
             respond_problem(c, timeout ? 504 : 502, msg);
-        } else {
-            json_t *o = c->whole_len
-                            ? json_loadb(c->whole, c->whole_len, 0, NULL)
-                            : NULL;
-            if (o)
-                scan_object(c, o);
-            json_decref(o);
-            gw_reply r = {
-                .status = (unsigned)(code ? code : 502),
-                .ctype = ctype,
-                .variant = served_variant(c),
-                .failed = c->on_control ? c->variant : NULL,
-                .response_id = c->rid,
-                .body = c->whole ? c->whole : "",
-                .len = c->whole_len,
-            };
-            respond(c, &r);
         }
+        finish(g, c);
+        return;
     }
+    json_t *doc =
+        c->whole_len ? json_loadb(c->whole, c->whole_len, 0, NULL) : NULL;
+    if (doc)
+        scan_object(c, doc);
+    json_decref(doc);
     if (!c->on_control)
-        measure(g, c,
-                timeout  ? OUT_TIMEOUT
-                : failed ? OUT_ERROR
-                         : OUT_OK,
-                false);
+        measure(g, c, o, false);
+    gw_reply r = {
+        .status = (unsigned)(code ? code : 502),
+        .ctype = ctype,
+        .variant = served_variant(c),
+        .failed = c->on_control ? c->variant : NULL,
+        .response_id = c->rid,
+        .body = c->whole ? c->whole : "",
+        .len = c->whole_len,
+    };
+    respond(c, &r);
     finish(g, c);
 }
 
