@@ -82,7 +82,7 @@ test.after(async () => {
     await srv.stop();
     // Under `make asan`'s binary: the stop (streams ended, calls answered)
     // leaves no leak or error behind.
-    assert.doesNotMatch(srv.stderr, /(Address|Leak|UndefinedBehavior)Sanitizer|runtime error/);
+    assert.doesNotMatch(srv.stderr, /(Address|Leak|Thread|UndefinedBehavior)Sanitizer|runtime error/);
   }
   if (fast) await fast.close();
   if (slow) await slow.close();
