@@ -104,17 +104,11 @@ struct gw_call {
     char variant[VX_LIMIT_GW_NAME_BYTES]; /* chosen variant */
     bool enabled;                         /* the flag was on */
     char rid[40];                         /* the gateway's response id */
-    char upstream_id[128];                /* the upstream's "id" */
     char *whole;                          /* a whole answer being read */
     size_t whole_len, whole_cap;          /* its size and allocation */
     double t0;                            /* attempt started (ms, monotonic) */
     double t_first;                       /* first byte, 0 until then */
-    char *line;                           /* SSE line being scanned */
-    size_t line_len;                      /* its bytes */
-    bool line_skip;                       /* the line is over the limit */
-    int64_t chunks;                       /* streamed chunks with content */
-    int64_t prompt_tokens;                /* from `usage`, -1 unknown */
-    int64_t completion_tokens;            /* from `usage`, -1 unknown */
+    gw_scan scan;                         /* usage, id, chunks */
 };
 
 struct gw {
@@ -325,11 +319,12 @@ static void measure(gw *g, gw_call *c, outcome o, bool fell_back)
             if (a[k]->nraw < VX_LIMIT_GW_RAW_OBS)
                 a[k]->raw_ttft[a[k]->nraw++] = ttft;
         }
-        int64_t done = c->completion_tokens >= 0 ? c->completion_tokens
-                       : c->mode == MODE_STREAM  ? c->chunks
-                                                 : -1;
-        if (c->prompt_tokens >= 0)
-            moments_add(&a[k]->prompt, (double)c->prompt_tokens);
+        int64_t done = c->scan.completion_tokens >= 0
+                           ? c->scan.completion_tokens
+                       : c->mode == MODE_STREAM ? c->scan.chunks
+                                                : -1;
+        if (c->scan.prompt_tokens >= 0)
+            moments_add(&a[k]->prompt, (double)c->scan.prompt_tokens);
         if (done >= 0) {
             moments_add(&a[k]->completion, (double)done);
             /* Generation time: from the first byte for a stream, the
@@ -343,7 +338,7 @@ static void measure(gw *g, gw_call *c, outcome o, bool fell_back)
     }
     /* Remember the ids for feedback (successful answers only). */
     if (o == OUT_OK && !fell_back) {
-        const char *ids[2] = {c->rid, c->upstream_id};
+        const char *ids[2] = {c->rid, c->scan.id};
         g->answers++;
         for (int k = 0; k < 2; k++) {
             if (!ids[k][0])
@@ -542,7 +537,7 @@ static void call_unref(gw_call *c)
     pthread_mutex_destroy(&c->mu);
     vx__free(c->pipe);
     vx__free(c->whole);
-    vx__free(c->line);
+    gw_scan_release(&c->scan);
     vx__free(c->body[0]);
     vx__free(c->body[1]);
     vx__free(c);
@@ -604,7 +599,7 @@ vx_status gw_call_start(gw *g, const gw_request *req, const gw_client *client,
     copy_str(c->flag, sizeof(c->flag), req->flag);
     copy_str(c->variant, sizeof(c->variant), req->variant);
     c->enabled = req->enabled;
-    c->prompt_tokens = c->completion_tokens = -1;
+    gw_scan_init(&c->scan);
     for (int k = 0; k < (c->has_control ? 2 : 1); k++) {
         c->body[k] = rewrite(req->body, &c->up[k], &c->body_len[k]);
         if (!c->body[k]) {
@@ -718,33 +713,54 @@ static bool pipe_push(gw_call *c, const char *p, size_t n)
     return ok;
 }
 
-/* Reads usage and the id out of one answer object (whole or a chunk). */
-static void scan_object(gw_call *c, const json_t *o)
+/* ---- reading answers: usage, id, content chunks -------------------------- */
+
+void gw_scan_init(gw_scan *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->prompt_tokens = s->completion_tokens = -1;
+}
+
+void gw_scan_release(gw_scan *s)
+{
+    vx__free(s->line);
+    gw_scan_init(s);
+}
+
+/* One answer object (whole, or a stream's chunk). */
+static void scan_object(gw_scan *s, const json_t *o)
 {
     const json_t *id = json_object_get(o, "id");
-    if (!c->upstream_id[0] && json_is_string(id))
-        copy_str(c->upstream_id, sizeof(c->upstream_id), json_string_value(id));
+    if (!s->id[0] && json_is_string(id))
+        copy_str(s->id, sizeof(s->id), json_string_value(id));
     const json_t *usage = json_object_get(o, "usage");
     const json_t *pt = json_object_get(usage, "prompt_tokens");
     const json_t *ct = json_object_get(usage, "completion_tokens");
     if (json_is_integer(pt))
-        c->prompt_tokens = json_integer_value(pt);
+        s->prompt_tokens = json_integer_value(pt);
     if (json_is_integer(ct))
-        c->completion_tokens = json_integer_value(ct);
-    const json_t *ch = json_object_get(
-        json_array_get(json_object_get(o, "choices"), 0), "delta");
-    const json_t *text =
-        ch ? json_object_get(ch, "content")
-           : json_object_get(json_array_get(json_object_get(o, "choices"), 0),
-                             "text");
+        s->completion_tokens = json_integer_value(ct);
+    const json_t *choice = json_array_get(json_object_get(o, "choices"), 0);
+    const json_t *delta = json_object_get(choice, "delta");
+    const json_t *text = delta ? json_object_get(delta, "content")
+                               : json_object_get(choice, "text");
     if (json_is_string(text) && json_string_length(text) > 0)
-        c->chunks++;
+        s->chunks++;
 }
 
-static void scan_line(gw_call *c)
+void gw_scan_whole(gw_scan *s, const char *p, size_t n)
 {
-    const char *p = c->line;
-    size_t n = c->line_len;
+    json_t *o = n ? json_loadb(p, n, 0, NULL) : NULL;
+    if (o)
+        scan_object(s, o);
+    json_decref(o);
+}
+
+/* One complete SSE line: a "data:" JSON object is an answer chunk. */
+static void scan_line(gw_scan *s)
+{
+    const char *p = s->line;
+    size_t n = s->line_len;
     if (n > 0 && p[n - 1] == '\r')
         n--;
     if (n < 5 || memcmp(p, "data:", 5) != 0)
@@ -759,35 +775,34 @@ static void scan_line(gw_call *c)
         return;
     json_t *o = json_loadb(p, n, 0, NULL);
     if (o)
-        scan_object(c, o);
+        scan_object(s, o);
     json_decref(o);
 }
 
-/* Feeds streamed bytes to the SSE line scanner (token counts, id). */
-static void scan_stream(gw_call *c, const char *p, size_t n)
+void gw_scan_stream(gw_scan *s, const char *p, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         if (p[i] == '\n') {
-            if (!c->line_skip)
-                scan_line(c);
-            c->line_len = 0;
-            c->line_skip = false;
+            if (!s->line_skip)
+                scan_line(s);
+            s->line_len = 0;
+            s->line_skip = false;
             continue;
         }
-        if (c->line_skip)
+        if (s->line_skip)
             continue;
-        if (!c->line) {
-            c->line = vx__malloc(VX_LIMIT_GW_SSE_LINE_BYTES);
-            if (!c->line) {
-                c->line_skip = true;
+        if (!s->line) {
+            s->line = vx__malloc(VX_LIMIT_GW_SSE_LINE_BYTES);
+            if (!s->line) {
+                s->line_skip = true; /* counts are lost, not the answer */
                 continue;
             }
         }
-        if (c->line_len >= VX_LIMIT_GW_SSE_LINE_BYTES) {
-            c->line_skip = true;
+        if (s->line_len >= VX_LIMIT_GW_SSE_LINE_BYTES) {
+            s->line_skip = true;
             continue;
         }
-        c->line[c->line_len++] = p[i];
+        s->line[s->line_len++] = p[i];
     }
 }
 
@@ -882,7 +897,7 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
     }
     if (!pipe_push(c, p, n))
         return CURL_WRITEFUNC_PAUSE; /* the same bytes come again later */
-    scan_stream(c, p, n);
+    gw_scan_stream(&c->scan, p, n);
     return n;
 }
 
@@ -981,11 +996,7 @@ static bool attempt_start(gw *g, gw_call *c)
     c->mode = MODE_UNKNOWN;
     c->whole_len = 0;
     c->t_first = 0;
-    c->line_len = 0;
-    c->line_skip = false;
-    c->chunks = 0;
-    c->prompt_tokens = c->completion_tokens = -1;
-    c->upstream_id[0] = '\0';
+    gw_scan_release(&c->scan);
     c->t0 = mono_ms();
     if (curl_multi_add_handle(g->multi, e) != CURLM_OK) {
         curl_slist_free_all(c->headers);
@@ -1077,11 +1088,7 @@ static void attempt_done(gw *g, gw_call *c, CURLcode rc)
         finish(g, c);
         return;
     }
-    json_t *doc =
-        c->whole_len ? json_loadb(c->whole, c->whole_len, 0, NULL) : NULL;
-    if (doc)
-        scan_object(c, doc);
-    json_decref(doc);
+    gw_scan_whole(&c->scan, c->whole, c->whole_len);
     if (!c->on_control)
         measure(g, c, o, false);
     gw_reply r = {

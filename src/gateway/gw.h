@@ -54,6 +54,30 @@ typedef struct gw_upstream {
 vx_status gw_upstream_parse(const char *text, size_t len, gw_upstream *out,
                             vx_error *err);
 
+/* What the gateway reads out of an upstream's answer for its measurements:
+ * `usage` token counts, the answer's "id", and the chunks with content (the
+ * token count of a stream without `usage`). Not thread-safe; one per
+ * answer. */
+typedef struct gw_scan {
+    int64_t prompt_tokens;     /* usage.prompt_tokens, -1 unknown */
+    int64_t completion_tokens; /* usage.completion_tokens, -1 unknown */
+    int64_t chunks;            /* choices[0] delta.content or text, non-empty */
+    char id[128];              /* the first "id" seen, "" when none */
+    char *line;                /* the SSE line being read (owned) */
+    size_t line_len;           /* its bytes */
+    bool line_skip;            /* the line is over VX_LIMIT_GW_SSE_LINE_BYTES */
+} gw_scan;
+
+void gw_scan_init(gw_scan *s);
+/* Frees the line buffer and re-initialises. */
+void gw_scan_release(gw_scan *s);
+/* A whole JSON answer (`n` bytes; anything else is ignored). */
+void gw_scan_whole(gw_scan *s, const char *p, size_t n);
+/* Server-Sent Events text, in pieces of any size as it arrives: each
+ * complete "data: {...}" line is read as an answer chunk; a line over the
+ * limit is skipped whole. */
+void gw_scan_stream(gw_scan *s, const char *p, size_t n);
+
 /* What the client is answered; strings valid during `respond` only. */
 typedef struct gw_reply {
     unsigned status;         /* HTTP status */
