@@ -145,4 +145,23 @@ static_assert(VX_LIMIT_LLM_TIMEOUT_DEFAULT_MS <= VX_LIMIT_LLM_TIMEOUT_MS,
 #define VX_LIMIT_SEEN_FIELD_BYTES   100 /* a longer field name is not kept */
 /* ---- end AI advisor ----------------------------------------------------- */
 
+/* ---- model gateway (src/gateway, src/server/gateway_api.c) ------------ */
+#define VX_LIMIT_GW_BODY_BYTES     ((size_t)1 << 20)  /* one client request */
+#define VX_LIMIT_GW_RESPONSE_BYTES ((size_t)16 << 20) /* a whole answer */
+/* Streamed bytes the client has not taken yet; past it the upstream is
+ * paused until the client catches up. */
+#define VX_LIMIT_GW_PIPE_BYTES         ((size_t)1 << 20)
+#define VX_LIMIT_GW_SSE_LINE_BYTES     ((size_t)64 << 10) /* a line scanned */
+#define VX_LIMIT_GW_INFLIGHT           4096   /* upstream calls at once */
+#define VX_LIMIT_GW_TIMEOUT_MS         600000 /* timeout_ms of a payload */
+#define VX_LIMIT_GW_TIMEOUT_DEFAULT_MS 60000  /* when a payload has none */
+#define VX_LIMIT_GW_URL_BYTES          2048   /* base_url */
+#define VX_LIMIT_GW_NAME_BYTES         256    /* model, api_key_env, alias */
+#define VX_LIMIT_GW_SERIES             4096 /* (env, flag, variant) measured */
+#define VX_LIMIT_GW_RESPONSES          8192 /* response ids kept for feedback */
+#define VX_LIMIT_GW_RAW_OBS            256  /* raw TTFTs per series and batch */
+#define VX_LIMIT_GW_BATCHES_KEPT       32   /* batches shown by the stats */
+#define VX_LIMIT_GW_RATE               100000000u /* --gateway-*-rate cap */
+/* ---- end model gateway ------------------------------------------------- */
+
 #endif

@@ -41,6 +41,10 @@ enum {
     SET_LLM_MAX_TOKENS,
     SET_SCHEDULER_INTERVAL_MS,
     SET_ADVISOR_AUTO_APPLY,
+    SET_GATEWAY_FALLBACK,
+    SET_GATEWAY_TOKEN_RATE,
+    SET_GATEWAY_ROUTE_RATE,
+    SET_GATEWAY_FLUSH_MS,
     NSETTINGS
 };
 
@@ -82,6 +86,14 @@ static const struct setting {
      "how often release plans and scheduled changes are checked"},
     {"advisor-auto-apply", "VEXIL_ADVISOR_AUTO_APPLY", "LIST",
      "rollout advice applied without a person: none, hold, rollback"},
+    {"gateway-fallback", "VEXIL_GATEWAY_FALLBACK", "on|off",
+     "model gateway: a failed upstream is retried on the control variant"},
+    {"gateway-token-rate", "VEXIL_GATEWAY_TOKEN_RATE", "N",
+     "model gateway requests per second per token (0 = no limit)"},
+    {"gateway-route-rate", "VEXIL_GATEWAY_ROUTE_RATE", "N",
+     "model gateway requests per second per model alias (0 = no limit)"},
+    {"gateway-flush-ms", "VEXIL_GATEWAY_FLUSH_MS", "MS",
+     "model gateway measurement period (at most a minute)"},
 };
 
 /* Settings as resolved, with where each came from. */
@@ -135,6 +147,10 @@ static const char *default_of(conf *c, int i)
     case SET_LLM_MAX_TOKENS: return "1024";
     case SET_SCHEDULER_INTERVAL_MS: return "5000";
     case SET_ADVISOR_AUTO_APPLY: return "none";
+    case SET_GATEWAY_FALLBACK: return "on";
+    case SET_GATEWAY_TOKEN_RATE: return "0";
+    case SET_GATEWAY_ROUTE_RATE: return "0";
+    case SET_GATEWAY_FLUSH_MS: return "60000";
     default: return NULL;
     }
 }
@@ -544,8 +560,9 @@ int cli_serve_main(int argc, char **argv)
         goto out;
     rc = CLI_EXIT_USAGE;
 
-    unsigned long long port, threads, body, conns, ofrep_rate, sched_ms;
-    bool log_requests = true;
+    unsigned long long port, threads, body, conns, ofrep_rate, sched_ms,
+        gw_token, gw_route, gw_flush;
+    bool log_requests = true, gw_fallback = true;
     if (!conf_uint(&c, SET_PORT, 0, 65535, false, &port) ||
         !conf_uint(&c, SET_THREADS, 1, SERVER_THREADS_HARD, false, &threads) ||
         !conf_uint(&c, SET_MAX_BODY, 1, SERVER_MAX_BODY_HARD, true, &body) ||
@@ -556,6 +573,12 @@ int cli_serve_main(int argc, char **argv)
                    &ofrep_rate) ||
         !conf_uint(&c, SET_SCHEDULER_INTERVAL_MS, 50, 3600000, false,
                    &sched_ms) ||
+        !conf_bool(&c, SET_GATEWAY_FALLBACK, &gw_fallback) ||
+        !conf_uint(&c, SET_GATEWAY_TOKEN_RATE, 0, SERVER_GW_RATE_HARD, false,
+                   &gw_token) ||
+        !conf_uint(&c, SET_GATEWAY_ROUTE_RATE, 0, SERVER_GW_RATE_HARD, false,
+                   &gw_route) ||
+        !conf_uint(&c, SET_GATEWAY_FLUSH_MS, 1, 60000, false, &gw_flush) ||
         !llm_setup(&c, &llm))
         goto out;
     unsigned auto_apply = 0;
@@ -615,6 +638,10 @@ int cli_serve_main(int argc, char **argv)
         .llm = llm,
         .plan_tick_ms = (unsigned)sched_ms,
         .advisor_auto_apply = auto_apply,
+        .gw_fallback = gw_fallback,
+        .gw_token_rate = (unsigned)gw_token,
+        .gw_route_rate = (unsigned)gw_route,
+        .gw_flush_ms = (unsigned)gw_flush,
     };
     if (server_start(&cfg, svc, &srv, &err) != VX_OK) {
         print_service_error("cannot start the server", &err);

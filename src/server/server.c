@@ -13,6 +13,7 @@
 #include "base/error.h"
 #include "server/advisor_api.h"
 #include "server/scheduler.h"
+#include "server/gateway_api.h"
 #include "server/http.h"
 #include "server/metrics.h"
 #include "server/router.h"
@@ -29,13 +30,15 @@ enum {
     EXTRA_UNMATCHED,
     EXTRA_UI,
     EXTRA_ADVISOR,
+    EXTRA_GATEWAY,
     NEXTRA
 };
 
 static const char *const extra_labels[NEXTRA] = {
-    "/health", "/ready", "/metrics", "unmatched", "ui", "/api/admin/advisor"};
+    "/health", "/ready", "/metrics", "unmatched", "ui", "/api/admin/advisor",
+    "/v1"};
 static const char *const extra_names[NEXTRA] = {
-    "health", "ready", "metrics", "unmatched", "ui", "advisor"};
+    "health", "ready", "metrics", "unmatched", "ui", "advisor", "gateway"};
 
 struct server {
     service *svc;         /* borrowed */
@@ -48,6 +51,9 @@ struct server {
     advisor_api *advisor; /* owned: /api/admin/advisor/ (advisor_api.c) */
     server_seen *seen;    /* owned: recent SDK contexts (seen.c) */
     server_scheduler *scheduler; /* owned: release plans (scheduler.c) */
+    gateway_api *gateway;        /* owned: the model gateway, /v1/ */
+    server_log_fn log;           /* may be NULL */
+    void *log_ud;                /* passed to log */
 };
 
 /* Per-request state, in the request's arena. */
@@ -150,16 +156,24 @@ static void serve_metrics(server *s, http_req *r)
         "vexil_sdk_streaming_clients %lld\n",
         (long long)ss.rebuilds, (long long)ss.revision, ss.last_build_sec,
         (long long)ss.subscribers);
-    char *all =
-        n > 0 ? vx__arena_alloc(http_req_arena(r), len + (size_t)n) : NULL;
+    char *gtext = NULL;
+    size_t glen = 0;
+    if (gateway_api_metrics(s->gateway, http_req_arena(r), &gtext, &glen) !=
+        VX_OK)
+        glen = 0;
+    char *all = n > 0
+                    ? vx__arena_alloc(http_req_arena(r), len + (size_t)n + glen)
+                    : NULL;
     if (!all) {
         http_reply_error(r, VX_ENOMEM, NULL);
         return;
     }
     memcpy(all, text, len);
     memcpy(all + len, extra, (size_t)n);
+    if (glen)
+        memcpy(all + len + (size_t)n, gtext, glen);
     http_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", all,
-                    len + (size_t)n);
+                    len + (size_t)n + glen);
 }
 
 /* Fills `who` from the Authorization header, or answers 401 and returns
@@ -263,6 +277,9 @@ static void on_headers(void *ud, http_req *r)
         ofrep_api_headers(&s->sdk, r);
     } else if (advisor_api_owns(r)) {
         advisor_headers(s, r);
+    } else if (gateway_api_owns(r)) {
+        set_extra(s, r, EXTRA_GATEWAY);
+        gateway_api_headers(s->gateway, r);
     } else if (path_has_prefix(r, "/api/")) {
         api_headers(s, r);
     } else {
@@ -284,6 +301,10 @@ static void on_request(void *ud, http_req *r)
     }
     if (path_has_prefix(r, "/ofrep/")) {
         ofrep_api_request(&s->sdk, r);
+        return;
+    }
+    if (http_req_route(r) == s->ntable + EXTRA_GATEWAY) {
+        gateway_api_request(s->gateway, r);
         return;
     }
     api_req *a = http_req_udata(r);
@@ -330,6 +351,8 @@ static void on_done(void *ud, const http_req *r, unsigned status,
     if (route >= s->sdk.route_base &&
         route < s->sdk.route_base + SDK_ROUTE_COUNT)
         sdk_api_done(&s->sdk, r);
+    if (route == s->ntable + EXTRA_GATEWAY)
+        gateway_api_done(s->gateway, r);
     if (status)
         metrics_observe(s->metrics, route, http_req_method(r), status, seconds);
 }
@@ -354,6 +377,29 @@ static void scheduler_changed(void *ud)
 {
     server *s = ud;
     sdk_hub_kick(s->hub);
+}
+
+/* The gateway's measurements are impact metrics like any application's:
+ * recorded for the gateway's environment, where the release-plan guard
+ * reads them. Runs on the gateway's thread; the batch is borrowed. */
+static void gateway_to_impact(void *ud, const char *environment, json_t *batch)
+{
+    server *s = ud;
+    svc_principal who;
+    memset(&who, 0, sizeof(who));
+    who.kind = SVC_KIND_CLIENT;
+    snprintf(who.name, sizeof(who.name), "gateway");
+    snprintf(who.environment, sizeof(who.environment), "%s", environment);
+    snprintf(who.projects, sizeof(who.projects), "*");
+    vx_error err;
+    memset(&err, 0, sizeof(err));
+    vx_status st = svc_impact_record(s->svc, &who, batch, &err);
+    if (st != VX_OK && s->log) {
+        char msg[VX_ERROR_MSG_MAX + 64];
+        snprintf(msg, sizeof(msg), "gateway: impact metrics not recorded: %s",
+                 err.message);
+        s->log(s->log_ud, "error", msg);
+    }
 }
 
 vx_status server_start(const server_config *cfg, service *svc, server **out,
@@ -382,6 +428,8 @@ vx_status server_start(const server_config *cfg, service *svc, server **out,
     }
     memset(s, 0, sizeof(*s));
     s->svc = svc;
+    s->log = cfg->log;
+    s->log_ud = cfg->log_ud;
     s->ntable = router_count();
     size_t nroutes = s->ntable + NEXTRA + SDK_ROUTE_COUNT;
     s->labels = vx__malloc(nroutes * sizeof(*s->labels));
@@ -425,6 +473,19 @@ vx_status server_start(const server_config *cfg, service *svc, server **out,
         vx__error_set(err, st, "", "out of memory");
         goto out;
     }
+    gateway_api_config gc = {
+        .fallback = cfg->gw_fallback,
+        .token_rate = cfg->gw_token_rate,
+        .route_rate = cfg->gw_route_rate,
+        .flush_ms = cfg->gw_flush_ms,
+        .measure = gateway_to_impact,
+        .measure_ud = s,
+        .log = cfg->log,
+        .log_ud = cfg->log_ud,
+    };
+    st = gateway_api_new(&gc, &s->sdk, &s->gateway, err);
+    if (st != VX_OK)
+        goto out;
     st = metrics_new(s->labels, nroutes, &s->metrics);
     if (st != VX_OK) {
         vx__error_set(err, st, "", "out of memory");
@@ -476,6 +537,7 @@ void server_stop(server **sp)
     server *s = *sp;
     server_scheduler_stop(&s->scheduler); /* before the hub it kicks */
     advisor_api_stop(s->advisor);         /* answers every suspended request */
+    gateway_api_stop(s->gateway);         /* likewise, and ends its streams */
     sdk_hub_close_streams(s->hub); /* streams end, so the drain is short */
     http_stop(&s->http);
     sdk_hub_free(&s->hub);
@@ -483,6 +545,7 @@ void server_stop(server **sp)
     metrics_free(&s->metrics);
     advisor_api_free(&s->advisor);
     server_seen_free(&s->seen);
+    gateway_api_free(&s->gateway);
     vx__free(s->labels);
     vx__free(s);
     *sp = NULL;

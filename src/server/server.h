@@ -29,6 +29,7 @@ typedef void (*server_log_fn)(void *ud, const char *level, const char *msg);
 #define SERVER_LLM_TIMEOUT_DEFAULT VX_LIMIT_LLM_TIMEOUT_DEFAULT_MS
 #define SERVER_LLM_TIMEOUT_HARD    VX_LIMIT_LLM_TIMEOUT_MS
 #define SERVER_LLM_MAX_TOKENS_HARD VX_LIMIT_LLM_MAX_TOKENS
+#define SERVER_GW_RATE_HARD        VX_LIMIT_GW_RATE
 
 typedef struct server_config {
     const char *host;             /* address to bind, e.g. "127.0.0.1" */
@@ -47,6 +48,10 @@ typedef struct server_config {
     unsigned plan_tick_ms;        /* release-plan scheduler; 0 = default */
     unsigned advisor_auto_apply;  /* AI_AUTO_* rollout advice applied
                                      without a person; 0 = none */
+    bool gw_fallback;             /* gateway: retry on the control */
+    unsigned gw_token_rate;       /* gateway requests/s per token, 0 none */
+    unsigned gw_route_rate;       /* per (environment, alias), 0 none */
+    unsigned gw_flush_ms;         /* measurement period, 0 = a minute */
 } server_config;
 
 /* Starts listening. `svc` is borrowed and must outlive the server; the

@@ -25,6 +25,12 @@
 // Every request is recorded (method, path, headers, raw body, parsed JSON):
 // `requests` since the last reset(), `history` since start.
 //
+// Options for the gateway's tests: latencyMs (wait before answering),
+// chunkDelayMs (pause between streamed pieces), failRate (that fraction of
+// chat/completion/embedding calls answers 500, from a PRNG seeded by
+// `seed`, so runs repeat). POST /v1/completions and /v1/embeddings answer
+// minimal OpenAI envelopes.
+//
 // No npm dependencies. Also runs standalone: node model_server.js [port].
 
 const http = require('node:http');
@@ -71,6 +77,11 @@ class ModelServer {
     this.apiKey = opts.apiKey || null;
     this.fallback = opts.fallback || { kind: 'auto' };
     this.chunk = opts.chunk || 7; // characters per streamed piece
+    this.latencyMs = opts.latencyMs || 0;
+    this.chunkDelayMs = opts.chunkDelayMs || 0;
+    this.failRate = opts.failRate || 0;
+    this.rng = opts.seed || 12345; // xorshift32 state
+    this.failures = 0;
     this.queue = [];
     this.requests = [];
     this.history = []; // every request since start; reset() keeps it
@@ -142,6 +153,9 @@ class ModelServer {
       res.writeHead(200, { 'Content-Type': 'application/json' });
       return res.end(JSON.stringify({ models: this.models.map((name) => ({ name, model: name, modified_at: '2026-01-01T00:00:00Z', size: 1, digest: 'sha256:00', details: { format: 'gguf', family: 'test' } })) }));
     }
+    if (req.method === 'POST' && (p === '/v1/embeddings' || p === '/v1/completions')) {
+      return this.later(res, () => this.simple(p, rec.json, res));
+    }
     if (req.method !== 'POST' || (p !== '/v1/chat/completions' && p !== '/api/chat')) {
       return this.error(res, dialect, 404, `no route ${req.method} ${p}`);
     }
@@ -167,7 +181,41 @@ class ModelServer {
     }
     let b = this.queue.length ? this.queue.shift() : this.fallback;
     if (b.kind === 'fn') b = b.fn(rec);
-    this.behave(b, dialect, body, req, res);
+    this.later(res, () => this.behave(b, dialect, body, req, res));
+  }
+
+  random() {
+    let x = this.rng;
+    x ^= x << 13; x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5; x >>>= 0;
+    this.rng = x;
+    return x / 4294967296;
+  }
+
+  // Runs `fn` after latencyMs, or answers 500 (failRate).
+  later(res, fn) {
+    if (this.failRate && this.random() < this.failRate) {
+      this.failures++;
+      return setTimeout(() => this.error(res, 'openai', 500, 'injected failure'), this.latencyMs);
+    }
+    if (this.latencyMs) return setTimeout(fn, this.latencyMs);
+    return fn();
+  }
+
+  simple(p, body, res) {
+    if (!body || typeof body.model !== 'string' || !this.models.includes(body.model)) {
+      return this.error(res, 'openai', 404, `The model \`${body && body.model}\` does not exist`);
+    }
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    if (p === '/v1/embeddings') {
+      return res.end(JSON.stringify({ object: 'list', model: body.model,
+        data: [{ object: 'embedding', index: 0, embedding: [0.1, 0.2, 0.3] }],
+        usage: { prompt_tokens: 4, total_tokens: 4 } }));
+    }
+    return res.end(JSON.stringify({ id: `cmpl-${this.requests.length}`, object: 'text_completion', model: body.model,
+      choices: [{ index: 0, text: 'ok', finish_reason: 'stop' }],
+      usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 } }));
   }
 
   behave(b, dialect, body, req, res) {
@@ -211,12 +259,25 @@ class ModelServer {
       const id = `chatcmpl-${this.requests.length}`;
       const frame = (delta, finish) => `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: body.model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
       res.write(frame({ role: 'assistant', content: '' }, null));
-      for (const p of pieces) res.write(frame({ content: p }, null));
-      res.write(frame({}, 'stop'));
-      if (body.stream_options && body.stream_options.include_usage) {
-        res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: body.model, choices: [], usage: { prompt_tokens: 10, completion_tokens: pieces.length, total_tokens: 10 + pieces.length } })}\n\n`);
+      const tail = () => {
+        res.write(frame({}, 'stop'));
+        if (body.stream_options && body.stream_options.include_usage) {
+          res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: body.model, choices: [], usage: { prompt_tokens: 10, completion_tokens: pieces.length, total_tokens: 10 + pieces.length } })}\n\n`);
+        }
+        res.end('data: [DONE]\n\n');
+      };
+      if (this.chunkDelayMs) {
+        let i = 0;
+        const next = () => {
+          if (res.destroyed) return;
+          if (i >= pieces.length) return tail();
+          res.write(frame({ content: pieces[i++] }, null));
+          return setTimeout(next, this.chunkDelayMs);
+        };
+        return next();
       }
-      res.end('data: [DONE]\n\n');
+      for (const p of pieces) res.write(frame({ content: p }, null));
+      tail();
     } else {
       res.writeHead(200, { 'Content-Type': 'application/x-ndjson' });
       for (const p of pieces) {

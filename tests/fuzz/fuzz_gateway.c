@@ -1,0 +1,63 @@
+/* libFuzzer target for what the model gateway reads from untrusted text
+ * (src/gateway/gw.c): a variant's upstream payload (gw_upstream_parse), and
+ * an upstream's answer, whole and streamed (gw_scan_*). Invariants checked:
+ * a parsed payload has a NUL-terminated http(s) base_url, a model and a
+ * timeout within its limits, or an error with a path; the stream scanner
+ * gives the same counts and id whether the input comes whole, split at one
+ * point chosen by the input, or one byte at a time. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/gw.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void same(const gw_scan *a, const gw_scan *b)
+{
+    if (a->prompt_tokens != b->prompt_tokens ||
+        a->completion_tokens != b->completion_tokens ||
+        a->chunks != b->chunks || strcmp(a->id, b->id) != 0)
+        abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const char *p = (const char *)data;
+    gw_upstream u;
+    vx_error err;
+    memset(&err, 0, sizeof(err));
+    vx_status st = gw_upstream_parse(p, size, &u, &err);
+    if (st == VX_OK) {
+        if (strnlen(u.base_url, sizeof(u.base_url)) == sizeof(u.base_url) ||
+            (strncmp(u.base_url, "http://", 7) != 0 &&
+             strncmp(u.base_url, "https://", 8) != 0) ||
+            !u.model[0] || u.timeout_ms < 1 ||
+            u.timeout_ms > VX_LIMIT_GW_TIMEOUT_MS)
+            abort();
+    } else if (st != VX_EINVAL && st != VX_ELIMIT && st != VX_ENOMEM) {
+        abort();
+    }
+
+    gw_scan whole, split, bytes, once;
+    gw_scan_init(&whole);
+    gw_scan_init(&split);
+    gw_scan_init(&bytes);
+    gw_scan_init(&once);
+    gw_scan_stream(&whole, p, size);
+    size_t cut = size ? data[0] % (size + 1) : 0;
+    gw_scan_stream(&split, p, cut);
+    gw_scan_stream(&split, p + cut, size - cut);
+    for (size_t i = 0; i < size; i++)
+        gw_scan_stream(&bytes, p + i, 1);
+    same(&whole, &split);
+    same(&whole, &bytes);
+    gw_scan_whole(&once, p, size);
+    if (strnlen(once.id, sizeof(once.id)) == sizeof(once.id))
+        abort();
+    gw_scan_release(&whole);
+    gw_scan_release(&split);
+    gw_scan_release(&bytes);
+    gw_scan_release(&once);
+    return 0;
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The model gateway end to end: the official `openai` npm client (pinned in
+# package-lock.json, installed here by `npm ci` when missing) against
+# `vexil serve` and two tests/support/model_server.js upstreams.
+#
+#   tests/gateway/run.sh [node --test arguments...]   (default: tests/gateway/)
+#
+# VEXIL_BIN: the binary under test (default build/src/cli/vexil).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cd "$root"
+
+if ! (cd "$here" && node -e '
+  const deps = require("./package.json").dependencies;
+  for (const [n, v] of Object.entries(deps)) {
+    const p = require("path").join("node_modules", n, "package.json");
+    if (!require("fs").existsSync(p) || require("./" + p).version !== v) process.exit(1);
+  }' 2>/dev/null); then
+  (cd "$here" && npm ci --no-audit --no-fund) >&2
+fi
+
+if [ "$#" -eq 0 ]; then
+  set -- tests/gateway/
+fi
+exec tests/integration/run.sh "$@"
