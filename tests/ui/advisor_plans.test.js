@@ -83,7 +83,7 @@ test.before(async () => {
   page.on('console', (m) => {
     if (/Content Security Policy|Refused to/i.test(m.text())) problems.push(`CSP: ${m.text()}`);
   });
-  for (const f of ['pricing-v2', 'search-v3', 'payments-v2']) await must('POST', FEAT, { name: f }, 201);
+  for (const f of ['pricing-v2', 'search-v3', 'payments-v2', 'banner-v3']) await must('POST', FEAT, { name: f }, 201);
   await page.goto(srv.url + '/signin');
   await page.getByLabel('Admin token').fill(srv.adminToken);
   await page.getByRole('button', { name: 'Sign in' }).click();
@@ -103,7 +103,9 @@ test('an analysis of a healthy plan waiting for approval: INCREASE to the next s
   const before = await plan('pricing-v2');
   await nav('Rollouts');
   const box = region('pricing-v2');
-  await box.getByRole('button', { name: 'Ask for an analysis' }).click();
+  // By keyboard: focus the button and press Enter.
+  await box.getByRole('button', { name: 'Ask for an analysis' }).focus();
+  await page.keyboard.press('Enter');
   const a = box.getByRole('region', { name: 'Analysis of pricing-v2 in production' });
   await a.waitFor();
   const text = await a.innerText();
@@ -167,6 +169,22 @@ test('a rollback by hand offers no incident summary (its event has no statistics
   assert.equal(await box.getByRole('button', { name: 'Summarize the incident' }).count(), 0);
 });
 
+test('an analysis of a plan removed meanwhile says so in words', async () => {
+  await must('PUT', `${ENV('banner-v3')}/release-plan`, { milestones: [{ percent: 20, minDurationSeconds: 3600 }, { percent: 100 }] });
+  await nav('Rollouts');
+  const box = region('banner-v3');
+  await box.getByRole('button', { name: 'Ask for an analysis' }).waitFor();
+  await must('DELETE', `${ENV('banner-v3')}/release-plan`);
+  await box.getByRole('button', { name: 'Ask for an analysis' }).click();
+  const alert = box.getByRole('alert');
+  await alert.waitFor();
+  const said = await alert.innerText();
+  process.stdout.write(`# analysis of a removed plan: ${said.replace(/\s+/g, ' ')}\n`);
+  assert.match(said, /release plan/i);
+  assert.doesNotMatch(said, /\bnull\b|\bundefined\b|HTTP 404/);
+  assert.equal(await box.getByRole('region', { name: /^Analysis of/ }).count(), 0);
+});
+
 test('the advisor drafts a release plan from a description; it starts only after the confirmation', async () => {
   // payments-v2's plan was rolled back: a new one replaces it only when started.
   await nav('Advisor');
@@ -174,6 +192,12 @@ test('the advisor drafts a release plan from a description; it starts only after
   // An empty description is refused at the field, nothing is asked.
   await form.getByRole('button', { name: 'Draft a release plan' }).click();
   await form.getByText('Write what the flag changes first.', { exact: true }).waitFor();
+  // Too long: the server's refusal is shown at the field, nothing is proposed.
+  await form.getByLabel('What changes?').fill('a change '.repeat(250));
+  await form.getByRole('button', { name: 'Draft a release plan' }).click();
+  await form.getByText('description is longer than 2000 bytes', { exact: true }).waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement.getAttribute('data-path')), '/description');
+  assert.equal(await form.getByRole('region', { name: 'Proposed release plan' }).count(), 0);
   await form.getByLabel('What changes?').fill('A new payment provider in the checkout');
   await form.getByLabel('Risk').selectOption('high');
   await form.getByRole('button', { name: 'Draft a release plan' }).click();
@@ -193,17 +217,22 @@ test('the advisor drafts a release plan from a description; it starts only after
   assert.deepEqual(await unlabelled(), [], 'controls without a label');
   await screenshot(page, '42-advisor-plan');
 
-  // Cancelling starts nothing.
+  // Escape cancels and starts nothing; the focus goes back to the button.
   const start = prop.getByRole('button', { name: 'Start this plan…' });
   await start.click();
   let dlg = page.getByRole('dialog', { name: 'Start this release plan for payments-v2 in production?' });
-  await dlg.getByRole('button', { name: 'Cancel' }).click();
+  await dlg.waitFor();
+  await page.keyboard.press('Escape');
   await dlg.waitFor({ state: 'detached' });
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Start this plan…');
   assert.equal((await plan('payments-v2')).state, 'rolled-back');
 
   await start.click();
   dlg = page.getByRole('dialog', { name: 'Start this release plan for payments-v2 in production?' });
-  assert.match(await dlg.innerText(), /payments-v2 is turned on in production and its rollout strategy set to 1%/);
+  const said = await dlg.innerText();
+  assert.match(said, /Steps: 1% → 2% → 5% → 10% → 25% → 50% → 100%\. The guard watches error rate, latency \(geometric mean\), conversion\. A person approves each step\./);
+  assert.match(said, /payments-v2 is turned on in production and its rollout strategy set to 1%/);
+  assert.match(said, /payments-v2 already has a release plan in production \(rolled back\); this one replaces it\./);
   await screenshot(page, '43-advisor-plan-confirm');
   await dlg.getByRole('button', { name: 'Start plan' }).click();
   await dlg.waitFor({ state: 'detached' });

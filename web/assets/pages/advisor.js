@@ -340,11 +340,25 @@ export async function render(main, _params, query) {
     start.addEventListener('click', async () => {
       const f = pflag.value;
       const en = penv.value;
+      clear(startErr);
+      // A plan already there is replaced: say so, and how it stands.
+      let existing = null;
+      try { existing = await api('GET', `${envPath(body.project, f, en)}/release-plan`); } catch (err) {
+        if (err.status !== 404) { showErrors(startErr, err); return; }
+      }
+      const live = existing && !['completed', 'rolled-back'].includes(existing.state);
+      const ms = plan.milestones || [];
       const ok = await confirmDialog({
         title: `Start this release plan for ${f} in ${en}?`,
-        text: h('div', {}, planView(plan, 'The plan to start'),
-          h('p', {}, `${f} is turned on in ${en} and its rollout strategy set to ${(plan.milestones || [])[0] ? plan.milestones[0].percent : 0}%; the guard then moves it step by step. An audit entry records it.`)),
+        text: h('div', {},
+          h('p', {}, `Steps: ${ms.map((m) => `${m.percent}%`).join(' → ')}. `,
+            (plan.metrics || []).length ? `The guard watches ${plan.metrics.map((m) => (METRIC_WORDS[m.kind] || m.kind).toLowerCase()).join(', ')}. ` : 'No guard metric. ',
+            plan.mode === 'approval' ? 'A person approves each step.' : 'It advances by itself.'),
+          h('p', {}, `${f} is turned on in ${en} and its rollout strategy set to ${ms[0] ? ms[0].percent : 0}%; the guard then moves it step by step. An audit entry records it.`),
+          existing ? h('p', { class: live ? 'notice' : '' }, `${f} already has a release plan in ${en} (${existing.state.replace(/-/g, ' ')}); this one replaces it`,
+            live ? ' and starts over from its first step.' : '.') : ''),
         confirm: 'Start plan',
+        danger: !!live,
       });
       if (!ok) { start.focus(); return; }
       await busy(start, async () => {
