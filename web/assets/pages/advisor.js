@@ -4,9 +4,45 @@
 // changelog drafted from the audit log, to copy. The answer always says
 // which advisor produced it (a model or the deterministic one) and what it
 // did not understand. Nothing here changes a flag without a confirmation.
+// A described change and a risk level become a draft release plan, shown
+// step by step and started (PUT …/release-plan) only once confirmed.
 import { api, featurePath, envPath, enc, ApiError } from '../api.js';
 import { h, clear, field, select, toast, confirmDialog, showErrors, clearErrors, busy } from '../dom.js';
 import { describeConstraint } from '../constraints.js';
+
+// "30 min", "1 h": a duration in seconds, as the plan pages say it.
+export const minutes = (s) => (s >= 3600 ? `${Math.round(s / 360) / 10} h` : `${Math.round(s / 60)} min`);
+
+const METRIC_WORDS = {
+  error_rate: 'Error rate', latency: 'Latency (geometric mean)', latency_mean: 'Latency (mean)',
+  latency_quantile: 'Latency quantile', conversion: 'Conversion',
+};
+
+// A release plan (docs/guard.md) in sentences: its steps, what the guard
+// watches, and what happens on a regression.
+export function planView(plan, label) {
+  const ms = plan.milestones || [];
+  const steps = ms.map((m, i) => {
+    const cond = [];
+    if (m.minDurationSeconds) cond.push(`at least ${minutes(m.minDurationSeconds)}`);
+    if (m.minExposures) cond.push(`at least ${m.minExposures.toLocaleString('en')} treatment exposures`);
+    const who = (m.segments || []).length || (m.constraints || []).length ? ' of its audience' : ' of users';
+    return h('li', {}, h('strong', {}, `${m.percent}%`), who,
+      i === ms.length - 1 ? ' (the last step)' : cond.length ? `, for ${cond.join(' and ')}` : ', then the next step');
+  });
+  const metrics = (plan.metrics || []).map((m) => {
+    const name = m.kind === 'latency_quantile' && m.quantile ? `Latency p${Math.round(m.quantile * 1000) / 10}` : METRIC_WORDS[m.kind] || m.kind;
+    const dir = (m.direction || (m.kind === 'conversion' ? 'lower-is-worse' : 'higher-is-worse')) === 'lower-is-worse' ? 'lower is worse' : 'higher is worse';
+    const tol = m.tolerance > 0 ? `, up to ${Math.round(m.tolerance * 1000) / 10}% worse tolerated` : ', any significant worsening counts';
+    return h('li', {}, `${name} (${dir}${tol})`);
+  });
+  return h('div', { role: 'group', 'aria-label': label },
+    h('h4', {}, 'Steps'), h('ol', { class: 'plan-steps' }, steps),
+    h('h4', {}, 'The guard watches'), metrics.length ? h('ul', {}, metrics) : h('p', { class: 'small muted' }, 'No metric: steps advance on time and exposures only.'),
+    h('p', {}, plan.mode === 'approval' ? 'A person approves each step.' : 'It advances by itself while the guard sees no harm.',
+      ' On a regression ', plan.rollback === 'disable' ? 'the flag is turned off in the environment' : 'the rollout goes to 0%', '.',
+      Number.isFinite(plan.alpha) ? ` Test level α = ${plan.alpha}.` : ''));
+}
 
 // The lines a strategy reads as, for the diff.
 export function strategyLines(s, flagName) {
@@ -30,6 +66,11 @@ export function strategyLines(s, flagName) {
   return out;
 }
 
+function answerNote(r) {
+  return [r.attempts ? ` · ${r.attempts} model call${r.attempts === 1 ? '' : 's'}` : '',
+    r.recommendationId ? ` · kept as recommendation #${r.recommendationId} in the audit log` : ''];
+}
+
 // True when the strategy targets everyone at 100% (what a sentence that
 // was not understood at all turns into).
 function everyone(s) {
@@ -38,16 +79,17 @@ function everyone(s) {
     (s.name === 'default' || (s.name === 'flexibleRollout' && String(p.rollout ?? '100') === '100'));
 }
 
-function advisorWords(answer) {
+// Which advisor answered, in words ("Proposed by the model `x`").
+export function advisorWords(answer, verb = 'Proposed') {
   const a = answer.advisor || '';
-  if (a.startsWith('model:')) return ['Proposed by the model ', h('code', {}, a.slice(6))];
-  return ['Proposed by the deterministic advisor (rules built into Vexil, no model)'];
+  if (a.startsWith('model:')) return [`${verb} by the model `, h('code', {}, a.slice(6))];
+  return [`${verb} by the deterministic advisor (rules built into Vexil, no model)`];
 }
 
 // Words for an advisor failure, on top of describe()'s.
-function advisorError(root, err, opts) {
+export function advisorError(root, err, opts = {}) {
   if (err instanceof ApiError && err.status === 502) {
-    err.body = { ...(err.body || {}), message: 'The model answered twice, and neither answer passed the checks, so nothing is proposed. Rephrase the sentence, or try again' };
+    err.body = { ...(err.body || {}), message: opts.invalid || 'The model answered twice, and neither answer passed the checks, so nothing is proposed. Rephrase the sentence, or try again' };
   }
   return showErrors(root, err, opts);
 }
@@ -233,13 +275,109 @@ export async function render(main, _params, query) {
           area.focus(); area.select(); toast('Select all is done: press Ctrl+C to copy.');
         }
       });
-      clOut.append(h('p', { class: 'small' }, ...advisorWords(r).map((x) => (typeof x === 'string' ? x.replace('Proposed', 'Drafted') : x)),
+      clOut.append(h('p', { class: 'small' }, ...advisorWords(r, 'Drafted'),
         ` · ${r.eventCount ?? 0} audit event${r.eventCount === 1 ? '' : 's'} read`),
       r.modelError ? h('div', { class: 'notice' }, h('strong', {}, 'The model could not answer. '), `${r.modelError}. The deterministic advisor wrote this instead.`) : '',
       field('Changelog', area), h('div', { class: 'actions' }, copy));
     });
   });
 
-  main.append(form, clForm);
+  // --- release plan -----------------------------------------------------------
+  const description = h('textarea', { rows: 3, 'data-path': '/description', spellcheck: 'true' });
+  const risk = select([['low', 'Low'], ['medium', 'Medium'], ['high', 'High']], 'medium', { 'data-path': '/risk' });
+  const plProject = select(projectList.map((p) => [p.id, p.id]), wantProject, { 'data-path': '/project' });
+  const planBtn = h('button', { type: 'submit', class: 'primary' }, 'Draft a release plan');
+  const plOut = h('div', { 'aria-live': 'polite' });
+  const plForm = h('form', { class: 'panel', novalidate: true, 'aria-labelledby': 'h-plan' },
+    h('h2', { id: 'h-plan' }, 'Draft a release plan'),
+    h('p', { class: 'muted small' }, 'Describe the change and how risky it is; the advisor proposes the steps and the metrics the guard should watch. Nothing starts until you confirm.'),
+    field('What changes?', description, { hint: 'For example: “a new payment provider in the checkout” or “a faster search index”.' }),
+    h('div', { class: 'row' }, field('Risk', risk), field('Project', plProject)),
+    h('div', { class: 'actions' }, planBtn), plOut);
+  plForm.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    clearErrors(plForm);
+    clear(plOut);
+    const body = { description: description.value.trim(), risk: risk.value, project: plProject.value };
+    if (!body.description) {
+      showErrors(plForm, new ApiError(400, { message: 'describe the change', details: [{ path: '/description', message: 'Write what the flag changes first.' }] }, 'POST', ''));
+      return;
+    }
+    await busy(planBtn, async () => {
+      plOut.append(h('p', { class: 'muted' }, 'Asking the advisor…'));
+      let r;
+      try { r = await api('POST', '/advisor/plan', body); } catch (err) {
+        clear(plOut);
+        advisorError(plForm, err, { after: planBtn.parentElement, invalid: 'The model answered twice, and neither plan passed the checks, so nothing is proposed. Describe the change differently, or try again' });
+        return;
+      }
+      clear(plOut);
+      plOut.append(await draftedPlan(body, r));
+    });
+  });
+
+  async function draftedPlan(body, r) {
+    const plan = r.plan || {};
+    const box = h('section', { class: 'proposal', 'aria-labelledby': 'h-drafted' },
+      h('h3', { id: 'h-drafted' }, 'Proposed release plan'),
+      h('p', { class: 'small' }, ...advisorWords(r), answerNote(r)),
+      r.modelError ? h('div', { class: 'notice', role: 'note' }, h('strong', {}, 'The model could not answer. '), `${r.modelError}. The deterministic advisor answered instead.`) : '',
+      r.explanation ? h('p', {}, r.explanation) : '',
+      planView(plan, 'Proposed release plan'));
+    // Where to start it: a flag of the project and an environment.
+    const pflag = h('select', { 'data-path': '/flag' });
+    try {
+      const fl = await api('GET', `/projects/${enc(body.project)}/features`);
+      for (const f of fl.features || []) pflag.append(h('option', { value: f.name, selected: f.name === flag.value }, f.name));
+    } catch (err) { showErrors(box, err); }
+    const penv = select(envList.map((x) => [x.name, `${x.name} (${x.type})`]), env.value, { 'data-path': '/environment' });
+    const startErr = h('div');
+    const start = h('button', { type: 'button', class: 'primary' }, 'Start this plan…');
+    if (!pflag.options.length) {
+      box.append(h('p', { class: 'muted small' }, `The project ${body.project} has no flag yet: create the flag, then draft the plan again.`));
+      return box;
+    }
+    start.addEventListener('click', async () => {
+      const f = pflag.value;
+      const en = penv.value;
+      clear(startErr);
+      // A plan already there is replaced: say so, and how it stands.
+      let existing = null;
+      try { existing = await api('GET', `${envPath(body.project, f, en)}/release-plan`); } catch (err) {
+        if (err.status !== 404) { showErrors(startErr, err); return; }
+      }
+      const live = existing && !['completed', 'rolled-back'].includes(existing.state);
+      const ms = plan.milestones || [];
+      const ok = await confirmDialog({
+        title: `Start this release plan for ${f} in ${en}?`,
+        text: h('div', {},
+          h('p', {}, `Steps: ${ms.map((m) => `${m.percent}%`).join(' → ')}. `,
+            (plan.metrics || []).length ? `The guard watches ${plan.metrics.map((m) => (METRIC_WORDS[m.kind] || m.kind).toLowerCase()).join(', ')}. ` : 'No guard metric. ',
+            plan.mode === 'approval' ? 'A person approves each step.' : 'It advances by itself.'),
+          h('p', {}, `${f} is turned on in ${en} and its rollout strategy set to ${ms[0] ? ms[0].percent : 0}%; the guard then moves it step by step. An audit entry records it.`),
+          existing ? h('p', { class: live ? 'notice' : '' }, `${f} already has a release plan in ${en} (${existing.state.replace(/-/g, ' ')}); this one replaces it`,
+            live ? ' and starts over from its first step.' : '.') : ''),
+        confirm: 'Start plan',
+        danger: !!live,
+      });
+      if (!ok) { start.focus(); return; }
+      await busy(start, async () => {
+        try {
+          await api('PUT', `${envPath(body.project, f, en)}/release-plan`, plan);
+        } catch (err) {
+          showErrors(startErr, err);
+          return;
+        }
+        clear(startErr);
+        toast(`Release plan started for ${f} in ${en}.`);
+        start.replaceWith(h('p', { role: 'status' }, 'Started. ',
+          h('a', { href: `/rollouts?feature=${enc(f)}`, 'data-link': true }, `Follow ${f} on the Rollouts page`), '.'));
+      });
+    });
+    box.append(h('h4', {}, 'Start it'), h('div', { class: 'row' }, field('Flag', pflag), field('Environment', penv)), startErr, h('div', { class: 'actions' }, start));
+    return box;
+  }
+
+  main.append(form, plForm, clForm);
   if (query.get('flag') && !sentence.value) sentence.focus();
 }

@@ -6,18 +6,24 @@
 // statistics it was taken on) and from the plan's log (the rollout
 // percentage), the decision log, and Pause / Resume / Approve / Skip /
 // Roll back, each confirmed in a dialog. Nothing is invented: a chart with
-// no recorded point says so.
+// no recorded point says so. "Ask for an analysis" shows the advisor's
+// recommendation (docs/ai.md) and changes nothing: a person acts on it with
+// the buttons. A plan the guard rolled back offers "Summarize the incident",
+// written from its release-plan-rolled-back audit event.
 //
 // The routes are in ROUTES below, in one place.
 import { api, enc, envPath } from '../api.js';
 import { h, clear, badge, toast, confirmDialog, showErrors, loadError, timeEl, busy } from '../dom.js';
 import { lineChart, compact } from '../chart.js';
+import { advisorWords, advisorError, minutes } from './advisor.js';
 
 export const ROUTES = {
   list: '/release-plans',
   one: (p) => `${envPath(p.project, p.feature, p.environment)}/release-plan`,
   action: (p, verb) => `${envPath(p.project, p.feature, p.environment)}/release-plan/${verb}`,
   events: (p) => `/search/events?feature=${enc(p.feature)}&environment=${enc(p.environment)}&limit=200`,
+  analysis: '/advisor/rollout',
+  incident: '/advisor/incident',
 };
 
 const STATE_WORDS = {
@@ -38,7 +44,10 @@ const fmtFor = (kind) => (kind === 'error_rate' || kind === 'conversion' ? pct :
 // Differences are on the test's scale: proportions for rates, the log of
 // the ratio for latencies (docs/guard.md).
 const diffFmt = (kind) => (kind === 'error_rate' || kind === 'conversion' ? (v) => (Number.isFinite(v) ? `${v > 0 ? '+' : ''}${Math.round(v * 10000) / 100} pt` : '—') : compact);
-const minutes = (s) => (s >= 3600 ? `${Math.round(s / 360) / 10} h` : `${Math.round(s / 60)} min`);
+const REC_WORDS = {
+  INCREASE: ['raise the rollout', 'ok'], HOLD: ['keep the rollout where it is', 'accent'],
+  DECREASE: ['lower the rollout', 'warn'], ROLLBACK: ['roll back to 0%', 'bad'],
+};
 
 export async function render(main, _params, query, ctx) {
   const only = query.get('feature');
@@ -229,6 +238,8 @@ async function drawPlan(box, summary) {
     box.append(row);
   }
 
+  box.append(advice(p, events));
+
   box.append(h('details', { open: log.length > 0 }, h('summary', {}, `The guard's decisions (${log.length})`),
     log.length ? h('div', { class: 'table-wrap' }, h('table', {},
       h('thead', {}, h('tr', {}, ['When', 'Action', 'Step', 'Rollout then', 'Why', 'By'].map((x) => h('th', { scope: 'col' }, x)))),
@@ -237,4 +248,83 @@ async function drawPlan(box, summary) {
         h('td', { class: 'num' }, Number.isInteger(d.milestone) ? String(d.milestone + 1) : '—'),
         h('td', { class: 'num' }, Number.isFinite(d.percent) ? `${d.percent}%` : '—'),
         h('td', {}, d.reason || ''), h('td', {}, d.by || '')))))) : h('p', { class: 'muted small' }, 'No decision yet.')));
+}
+
+// The advisor's part of a plan: an analysis on request, and after a guard
+// rollback an incident summary. Neither changes anything.
+function advice(p, events) {
+  const who = `${p.feature} in ${p.environment}`;
+  const out = h('div', { 'aria-live': 'polite' });
+  const row = h('div', { class: 'actions', role: 'group', 'aria-label': `Advisor for ${who}` });
+  const ask = (button, label, call, draw, invalid) => busy(button, async () => {
+    clear(out);
+    out.append(h('p', { class: 'muted small' }, `${label}…`));
+    let r;
+    try { r = await call(); } catch (err) {
+      clear(out);
+      advisorError(out, err, { invalid });
+      return;
+    }
+    clear(out);
+    out.append(draw(r));
+  });
+  const analyse = h('button', { type: 'button' }, 'Ask for an analysis');
+  analyse.addEventListener('click', () => ask(analyse, 'Asking the advisor',
+    () => api('POST', ROUTES.analysis, { project: p.project, environment: p.environment, flag: p.feature }),
+    (r) => analysis(p, r),
+    'The model answered twice, and neither answer agreed with the guard\'s statistics, so there is no analysis. Try again, or read the statistics above'));
+  row.append(analyse);
+  // The guard's rollback of this run: its event carries the statistics
+  // with action "rollback" (a rollback by hand carries none).
+  const rb = p.state === 'rolled-back' && events.find((e) => e.type === 'release-plan-rolled-back' &&
+    e.data && e.data.statistics && e.data.statistics.action === 'rollback');
+  if (rb) {
+    const sum = h('button', { type: 'button' }, 'Summarize the incident');
+    sum.addEventListener('click', () => ask(sum, 'Writing the incident summary',
+      () => api('POST', ROUTES.incident, { eventId: rb.id }), (r) => incident(p, rb, r),
+      'The model answered twice, and neither summary named the metric that caused the rollback, so none is shown. Try again'));
+    row.append(sum);
+  }
+  return h('div', {}, row, out);
+}
+
+function modelNotice(r) {
+  return r.modelError ? h('div', { class: 'notice', role: 'note' }, h('strong', {}, 'The model could not answer. '),
+    `${r.modelError}. The deterministic advisor answered instead.`) : '';
+}
+
+function analysis(p, r) {
+  const rec = String(r.recommendation || '');
+  const [words, kind] = REC_WORDS[rec] || ['no recommendation', ''];
+  const conf = Number.isFinite(r.confidence) ? `${Math.round(r.confidence * 100)}%` : '—';
+  const auto = r.autoApply || {};
+  const live = !FINISHED.has(p.state);
+  return h('section', { class: 'proposal', 'aria-label': `Analysis of ${p.feature} in ${p.environment}` },
+    h('h3', {}, 'Analysis'),
+    h('dl', { class: 'facts' },
+      h('dt', {}, 'Recommendation'), h('dd', {}, badge(rec || '—', kind), ` ${words}`),
+      h('dt', {}, 'Next percentage'), h('dd', {}, Number.isFinite(r.nextPercent) ? `${r.nextPercent}%` : '—'),
+      h('dt', {}, 'Confidence'), h('dd', {}, conf)),
+    r.explanation ? h('p', {}, r.explanation) : '',
+    h('p', { class: 'small' }, ...advisorWords(r, 'Answered'),
+      r.attempts ? ` · ${r.attempts} model call${r.attempts === 1 ? '' : 's'}` : '',
+      r.recommendationId ? ` · kept as recommendation #${r.recommendationId} in the audit log` : ''),
+    modelNotice(r),
+    auto.applied
+      ? h('div', { class: 'notice', role: 'note' }, h('strong', {}, 'Applied by the server\'s policy. '),
+        `The policy “${auto.policy}” acted on this advice${auto.reason ? `: ${auto.reason}` : ''}. The decision log records it.`)
+      : h('p', { class: 'small muted' }, 'Nothing was changed. ',
+        live ? 'To act on it, use the buttons above; each asks for confirmation.' : 'This plan is finished; a new plan is started from the Advisor page or the API.'));
+}
+
+function incident(p, ev, r) {
+  const inc = r.incident || {};
+  return h('section', { class: 'proposal', 'aria-label': `Incident summary of ${p.feature} in ${p.environment}` },
+    h('h3', {}, inc.title || 'Incident summary'),
+    h('p', { class: 'small' }, ...advisorWords(r, 'Written'), ' from audit event #', String(ev.id), ' of ', timeEl(ev.createdAt), '.'),
+    modelNotice(r),
+    inc.summary ? h('p', {}, inc.summary) : '',
+    inc.impact ? h('p', {}, h('strong', {}, 'Impact: '), inc.impact) : '',
+    (inc.nextSteps || []).length ? [h('h4', {}, 'Next steps'), h('ul', {}, inc.nextSteps.map((x) => h('li', {}, x)))] : '',
+    h('p', { class: 'small muted' }, 'The summary only describes: the rollback stands.'));
 }
