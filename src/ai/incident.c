@@ -37,11 +37,11 @@ static json_t *deterministic(const json_t *f)
     snprintf(title, sizeof(title), "The guard rolled back %s in %s",
              sget(f, "flag"), sget(f, "environment"));
     snprintf(summary, sizeof(summary),
-             "%s%s the guard rolled back %s in %s at milestone %.0f%s after "
+             "%s%s the guard rolled back %s in %s at step %.0f%s after "
              "%.0f s, %s. %s%s was worse in the treatment: %.4g against %.4g "
              "in the control (always-valid p = %.2g, tolerance %.3g).",
              *sget(f, "at") ? "At " : "", sget(f, "at"), sget(f, "flag"),
-             sget(f, "environment"), nget(f, "milestone"), pct,
+             sget(f, "environment"), nget(f, "milestone") + 1, pct,
              nget(f, "elapsedSeconds"),
              strcmp(sget(f, "rollback"), "disable") == 0
                  ? "disabling the flag"
