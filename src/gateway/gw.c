@@ -489,15 +489,20 @@ static json_t *metric_json(const series *s, const agg *a, const char *at)
 }
 
 /* Takes every series' delta and hands one batch per environment to the
- * sink. Thread only. */
+ * sink. Thread only. The batch is stamped with the time it is taken, to
+ * the millisecond: the guard puts an entry in the rollout epoch in force at
+ * its `at`, so a stamp before the requests were served (such as the start
+ * of their minute) would drop the first requests of a release plan and
+ * count those after an advance in the previous epoch. */
 static void flush(gw *g)
 {
-    time_t now = time(NULL);
-    now -= now % 60; /* the minute this batch belongs to */
+    double ms = wall_ms();
+    time_t now = (time_t)(ms / 1e3);
     struct tm tm;
     gmtime_r(&now, &tm);
-    char at[32];
-    strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:00Z", &tm);
+    char sec[32], at[40];
+    strftime(sec, sizeof(sec), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(at, sizeof(at), "%s.%03dZ", sec, (int)fmod(ms, 1e3));
     json_t *by_env = json_object();
     if (!by_env)
         return;
