@@ -24,6 +24,7 @@
 
 #include "base/alloc.h"
 #include "base/error.h"
+#include "guard/bucket.h"
 
 #define EASY_POOL 64 /* idle easy handles kept for reuse */
 
@@ -44,6 +45,7 @@ typedef struct agg {
     int64_t conversions; /* feedback "up" */
     int64_t down;        /* feedback "down" */
     moments latency;     /* ms, request sent to answer complete */
+    moments log_latency; /* ln of it, floored as the guard does */
     moments ttft;        /* ms, request sent to first byte */
     moments tps;         /* completion tokens per second */
     moments prompt;      /* prompt tokens per request */
@@ -313,6 +315,9 @@ static void measure(gw *g, gw_call *c, outcome o, bool fell_back)
             continue;
         double lat = now - c->t0;
         moments_add(&a[k]->latency, lat);
+        moments_add(
+            &a[k]->log_latency,
+            log(lat > GUARD_LATENCY_FLOOR_MS ? lat : GUARD_LATENCY_FLOOR_MS));
         if (c->t_first > 0) {
             double ttft = c->t_first - c->t0;
             moments_add(&a[k]->ttft, ttft);
@@ -474,13 +479,14 @@ static json_t *metric_json(const series *s, const agg *a, const char *at)
     for (size_t i = 0; raw && i < a->nraw; i++)
         json_array_append_new(raw, json_real(a->raw_ttft[i]));
     return json_pack(
-        "{ss ss sb ss sI sI sI so so s{so so so so so so so so}}", "flag",
+        "{ss ss sb ss sI sI sI so so so s{so so so so so so so so}}", "flag",
         s->flag, "variant", s->variant, "enabled", s->enabled, "at", at,
         "requests", (json_int_t)a->requests, "errors", (json_int_t)a->errors,
         "conversions", (json_int_t)a->conversions, "latency",
-        moments_json(&a->latency), "ttftMs", raw, "values", "ttft_ms",
-        moments_json(&a->ttft), "tokens_per_sec", moments_json(&a->tps),
-        "prompt_tokens", moments_json(&a->prompt), "completion_tokens",
+        moments_json(&a->latency), "logLatency", moments_json(&a->log_latency),
+        "ttftMs", raw, "values", "ttft_ms", moments_json(&a->ttft),
+        "tokens_per_sec", moments_json(&a->tps), "prompt_tokens",
+        moments_json(&a->prompt), "completion_tokens",
         moments_json(&a->completion), "timeouts",
         rate_json(a->timeouts, a->requests), "disconnects",
         rate_json(a->disconnects, a->requests), "fallbacks",

@@ -251,6 +251,9 @@ test('measurements per variant match what the upstreams saw', async () => {
       assert.match(m.at, AT_RE);
       assert.ok(Date.parse(m.at) >= T_START && Date.parse(m.at) <= Date.now(), m.at);
       assert.deepEqual(Object.keys(m.latency).sort(), ['count', 'sum', 'sumsq']);
+      // ln(ms) of the same requests: the guard's geometric-mean latency.
+      assert.equal(m.logLatency.count, m.latency.count);
+      if (m.latency.count > 0) assert.ok(m.logLatency.sum / m.logLatency.count <= Math.log(m.latency.sum / m.latency.count) + 1e-9);
       assert.ok(m.values.tokens_per_sec && m.values.ttft_ms && m.values.timeouts);
       if (m.variant === 'candidate' && m.enabled) {
         sum.requests += m.requests;

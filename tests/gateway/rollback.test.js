@@ -11,7 +11,8 @@
 //     state, the flag's rollout at 0, a `release-plan-rolled-back` audit
 //     event with the statistics, and from then on every request is served by
 //     the control (X-Vexil-Variant), none reaches the bad upstream.
-//   * model.next: the same bad model under a plan whose rollback disables
+//   * model.next: a model that never fails but is slower, under a plan that
+//     guards the (geometric-mean) latency only and rolls back by disabling
 //     the flag: the flag is off, the control serves everyone.
 //   * model.twin: a candidate as good as the control advances.
 //
@@ -29,6 +30,7 @@ const ENV = (flag) => `${FEAT}/${flag}/environments/production`;
 let good;
 let bad;
 let twin;
+let slow;
 let srv;
 let client;
 
@@ -91,6 +93,7 @@ test.before(async () => {
   good = await startModelServer({ models: ['llama3.2:1b'] });
   bad = await startModelServer({ models: ['qwen2.5:1.5b'], latencyMs: 40, failRate: 0.25, seed: 11 });
   twin = await startModelServer({ models: ['llama3.2:1b-q8'] });
+  slow = await startModelServer({ models: ['qwen2.5:3b'], latencyMs: 40 });
   const token = clientSecret('default', 'production');
   srv = await startServer({
     clientTokens: [token],
@@ -104,7 +107,7 @@ test.after(async () => {
     await srv.stop();
     assert.doesNotMatch(srv.stderr, /(Address|Leak|Thread|UndefinedBehavior)Sanitizer|runtime error/);
   }
-  for (const m of [good, bad, twin]) if (m) await m.close();
+  for (const m of [good, bad, twin, slow]) if (m) await m.close();
 });
 
 test('a guarded rollout of a bad model is rolled back by itself', async () => {
@@ -167,24 +170,28 @@ test('a guarded rollout of a bad model is rolled back by itself', async () => {
   assert.equal(bad.chats().length, calls);
 });
 
-test('a plan that rolls back by disabling the flag', async () => {
-  await gatewayFlag('model.next', upstream(good, 'llama3.2:1b'), upstream(bad, 'qwen2.5:1.5b'));
+test('a slower model is rolled back on latency, by disabling the flag', async () => {
+  await gatewayFlag('model.next', upstream(good, 'llama3.2:1b'), upstream(slow, 'qwen2.5:3b'));
   await admin('PUT', `${ENV('model.next')}/release-plan`, {
-    milestones: [{ percent: 30, minExposures: 2000 }, { percent: 100 }],
-    metrics: [{ kind: 'error_rate' }, { kind: 'latency', tolerance: 0.2 }],
+    milestones: [{ percent: 30, minExposures: 5000 }, { percent: 100 }],
+    metrics: [{ kind: 'latency', tolerance: 0.2 }],
     rollback: 'disable',
   });
-  const { plan } = await drive('next', 'model.next', (p) => p.state !== 'running');
+  const { plan, seen } = await drive('next', 'model.next', (p) => p.state !== 'running');
   assert.equal(plan.state, 'rolled-back', JSON.stringify(plan.log));
+  assert.equal(seen.fallbacks, 0, 'no errors: only the latency is worse');
   assert.equal(rolloutOf(await admin('GET', `${FEAT}/model.next`)).enabled, false);
   const evs = await allEvents(srv, 'type=release-plan-rolled-back&feature=model.next');
   assert.equal(evs.length, 1);
   assert.equal(evs[0].data.rollback, 'disable');
-  assert.ok(evs[0].data.statistics.metrics.some((x) => x.regression), JSON.stringify(evs[0].data.statistics));
-  const calls = bad.chats().length;
+  const m = evs[0].data.statistics.metrics[0];
+  assert.equal(m.kind, 'latency');
+  assert.equal(m.evaluated, true);
+  assert.equal(m.regression, true, JSON.stringify(m));
+  const calls = slow.chats().length;
   const after = await Promise.all(Array.from({ length: 100 }, (_, i) => chat('next', `next-user-${i}`)));
   assert.ok(after.every((a) => a.variant === 'control' && a.from === null), JSON.stringify(after[0]));
-  assert.equal(bad.chats().length, calls);
+  assert.equal(slow.chats().length, calls);
 });
 
 test('a candidate as good as the control advances', async () => {
