@@ -24,6 +24,7 @@
 
 #include "base/alloc.h"
 #include "base/error.h"
+#include "guard/bucket.h"
 
 #define EASY_POOL 64 /* idle easy handles kept for reuse */
 
@@ -44,6 +45,7 @@ typedef struct agg {
     int64_t conversions; /* feedback "up" */
     int64_t down;        /* feedback "down" */
     moments latency;     /* ms, request sent to answer complete */
+    moments log_latency; /* ln of it, floored as the guard does */
     moments ttft;        /* ms, request sent to first byte */
     moments tps;         /* completion tokens per second */
     moments prompt;      /* prompt tokens per request */
@@ -313,6 +315,9 @@ static void measure(gw *g, gw_call *c, outcome o, bool fell_back)
             continue;
         double lat = now - c->t0;
         moments_add(&a[k]->latency, lat);
+        moments_add(
+            &a[k]->log_latency,
+            log(lat > GUARD_LATENCY_FLOOR_MS ? lat : GUARD_LATENCY_FLOOR_MS));
         if (c->t_first > 0) {
             double ttft = c->t_first - c->t0;
             moments_add(&a[k]->ttft, ttft);
@@ -474,13 +479,14 @@ static json_t *metric_json(const series *s, const agg *a, const char *at)
     for (size_t i = 0; raw && i < a->nraw; i++)
         json_array_append_new(raw, json_real(a->raw_ttft[i]));
     return json_pack(
-        "{ss ss sb ss sI sI sI so so s{so so so so so so so so}}", "flag",
+        "{ss ss sb ss sI sI sI so so so s{so so so so so so so so}}", "flag",
         s->flag, "variant", s->variant, "enabled", s->enabled, "at", at,
         "requests", (json_int_t)a->requests, "errors", (json_int_t)a->errors,
         "conversions", (json_int_t)a->conversions, "latency",
-        moments_json(&a->latency), "ttftMs", raw, "values", "ttft_ms",
-        moments_json(&a->ttft), "tokens_per_sec", moments_json(&a->tps),
-        "prompt_tokens", moments_json(&a->prompt), "completion_tokens",
+        moments_json(&a->latency), "logLatency", moments_json(&a->log_latency),
+        "ttftMs", raw, "values", "ttft_ms", moments_json(&a->ttft),
+        "tokens_per_sec", moments_json(&a->tps), "prompt_tokens",
+        moments_json(&a->prompt), "completion_tokens",
         moments_json(&a->completion), "timeouts",
         rate_json(a->timeouts, a->requests), "disconnects",
         rate_json(a->disconnects, a->requests), "fallbacks",
@@ -489,15 +495,20 @@ static json_t *metric_json(const series *s, const agg *a, const char *at)
 }
 
 /* Takes every series' delta and hands one batch per environment to the
- * sink. Thread only. */
+ * sink. Thread only. The batch is stamped with the time it is taken, to
+ * the millisecond: the guard puts an entry in the rollout epoch in force at
+ * its `at`, so a stamp before the requests were served (such as the start
+ * of their minute) would drop the first requests of a release plan and
+ * count those after an advance in the previous epoch. */
 static void flush(gw *g)
 {
-    time_t now = time(NULL);
-    now -= now % 60; /* the minute this batch belongs to */
+    double ms = wall_ms();
+    time_t now = (time_t)(ms / 1e3);
     struct tm tm;
     gmtime_r(&now, &tm);
-    char at[32];
-    strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:00Z", &tm);
+    char sec[32], at[40];
+    strftime(sec, sizeof(sec), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(at, sizeof(at), "%s.%03dZ", sec, (int)fmod(ms, 1e3));
     json_t *by_env = json_object();
     if (!by_env)
         return;

@@ -195,6 +195,10 @@ static vx_status check_entry(svc_ctx *c, const json_t *m, size_t i,
     snprintf(p, sizeof(p), "%s/latency", base);
     if (st == VX_OK && lat && !json_is_null(lat))
         st = check_moments(c, lat, p);
+    const json_t *llat = json_object_get(m, "logLatency");
+    snprintf(p, sizeof(p), "%s/logLatency", base);
+    if (st == VX_OK && llat && !json_is_null(llat))
+        st = check_moments(c, llat, p);
     const json_t *vals = json_object_get(m, "values");
     snprintf(p, sizeof(p), "%s/values", base);
     if (st == VX_OK && vals && !json_is_null(vals)) {
@@ -440,6 +444,16 @@ static vx_status add_entry(svc_ctx *c, const json_t *m, int64_t at_ms)
             json_number_value(json_object_get(agg, "sum")),
             json_number_value(json_object_get(agg, "sumsq"))};
         moments_add(&cnt.latency, &lm);
+    }
+    /* The aggregate form of the log-latencies (the geometric-mean guard's
+     * input), from a reporter that does not send raw latencies. */
+    const json_t *lagg = json_object_get(m, "logLatency");
+    if (st == VX_OK && json_is_object(lagg)) {
+        guard_moments lm = {
+            (double)json_integer_value(json_object_get(lagg, "count")),
+            json_number_value(json_object_get(lagg, "sum")),
+            json_number_value(json_object_get(lagg, "sumsq"))};
+        moments_add(&cnt.log_latency, &lm);
     }
     if (st != VX_OK)
         goto out;

@@ -19,7 +19,10 @@ const { startServer, clientSecret, sleep } = require('../integration/server');
 const KEY = 'sk-test-candidate-0123456789abcdef';
 const FLAG = 'model.chat';
 const EP = `/api/admin/projects/default/features/${FLAG}/environments/production`;
-const MINUTE_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:00Z$/;
+// A batch is stamped when it is taken, to the millisecond (the guard files
+// it under the rollout epoch in force then).
+const AT_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+const T_START = Date.now();
 
 let fast;
 let slow;
@@ -245,8 +248,12 @@ test('measurements per variant match what the upstreams saw', async () => {
     assert.equal(typeof b.batchId, 'string');
     for (const m of b.metrics) {
       assert.equal(m.flag, FLAG);
-      assert.match(m.at, MINUTE_RE);
+      assert.match(m.at, AT_RE);
+      assert.ok(Date.parse(m.at) >= T_START && Date.parse(m.at) <= Date.now(), m.at);
       assert.deepEqual(Object.keys(m.latency).sort(), ['count', 'sum', 'sumsq']);
+      // ln(ms) of the same requests: the guard's geometric-mean latency.
+      assert.equal(m.logLatency.count, m.latency.count);
+      if (m.latency.count > 0) assert.ok(m.logLatency.sum / m.logLatency.count <= Math.log(m.latency.sum / m.latency.count) + 1e-9);
       assert.ok(m.values.tokens_per_sec && m.values.ttft_ms && m.values.timeouts);
       if (m.variant === 'candidate' && m.enabled) {
         sum.requests += m.requests;

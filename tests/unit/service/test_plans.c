@@ -5,6 +5,7 @@
  * buckets into hours after 7 days and dropping them after 90, SDK usage
  * counted as exposures of a plan's arms, batch-id idempotency, and the
  * validation paths of an impact batch. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -164,6 +165,9 @@ static void test_validation_paths(void **state)
          "\"latency\":{\"count\":1,\"sum\":1}}]}",
          "/metrics/0/latency/sumsq"},
         {"{\"metrics\":[{\"flag\":\"f1\",\"enabled\":true,"
+         "\"logLatency\":{\"count\":-1,\"sum\":1,\"sumsq\":1}}]}",
+         "/metrics/0/logLatency/count"},
+        {"{\"metrics\":[{\"flag\":\"f1\",\"enabled\":true,"
          "\"at\":\"2000-01-01T00:00:00Z\"}]}",
          "/metrics/0/at"},
         {"{\"metrics\":[{\"flag\":\"f1\",\"enabled\":true,"
@@ -222,6 +226,23 @@ static void test_batch_idempotent_and_sketch(void **state)
     assert_int_equal(
         json_integer_value(json_object_get(json_array_get(all, 0), "requests")),
         15); /* 10 + 5 from the "default" token only */
+    json_decref(all);
+    /* Aggregates (the gateway's form): the log-latency moments add to those
+     * of the raw latencies, for the geometric-mean guard. */
+    x = json_loads("{\"metrics\":[{\"flag\":\"f1\",\"enabled\":true,"
+                   "\"requests\":2,\"latency\":{\"count\":2,\"sum\":30,"
+                   "\"sumsq\":500},\"logLatency\":{\"count\":2,\"sum\":5.3,"
+                   "\"sumsq\":14.1}}]}",
+                   0, NULL);
+    assert_int_equal(svc_impact_record(f->svc, &f->client, x, &err), VX_OK);
+    json_decref(x);
+    all = buckets(f);
+    const json_t *ll = json_object_get(json_array_get(all, 0), "logLatency");
+    assert_float_equal(json_number_value(json_array_get(ll, 0)), 5.0, 1e-9);
+    assert_float_equal(json_number_value(json_array_get(ll, 1)),
+                       log(10.0) + log(20.0) + log(30.0) + 5.3, 1e-6);
+    const json_t *la = json_object_get(json_array_get(all, 0), "latency");
+    assert_float_equal(json_number_value(json_array_get(la, 0)), 5.0, 1e-9);
     json_decref(all);
 }
 
