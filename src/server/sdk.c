@@ -812,10 +812,10 @@ out:
  * newer state. */
 typedef struct sdk_index {
     int64_t revision;      /* state revision */
-    json_t *features;      /* a reference keeping the names alive */
+    char *strings;         /* every name and project, NUL-separated */
     size_t nflags;         /* entries */
-    const char **names;    /* [nflags] borrowed from features */
-    const char **projects; /* [nflags] likewise */
+    const char **names;    /* [nflags] into strings */
+    const char **projects; /* [nflags] into strings */
     uint64_t *hashes;      /* [nflags] */
     size_t nsegs;          /* entries */
     int64_t *seg_ids;      /* [nsegs] */
@@ -826,7 +826,7 @@ static void index_free(sdk_index *x)
 {
     if (!x)
         return;
-    json_decref(x->features);
+    vx__free(x->strings);
     vx__free(x->names);
     vx__free(x->projects);
     vx__free(x->hashes);
@@ -835,27 +835,39 @@ static void index_free(sdk_index *x)
     vx__free(x);
 }
 
+/* What a client at `s` holds, in one small copy: the index keeps nothing of
+ * the state alive (a state's objects can be tens of megabytes). */
 static sdk_index *index_of(const sdk_state *s)
 {
     sdk_index *x = vx__calloc(1, sizeof(*x));
     if (!x)
         return NULL;
     x->revision = s->revision;
-    x->features = json_incref(s->features);
-    size_t n = s->nflags;
+    size_t n = s->nflags, bytes = 1;
+    for (size_t i = 0; i < n; i++)
+        bytes += strlen(s->flags[i].name) + strlen(s->flags[i].project) + 2;
+    x->strings = vx__malloc(bytes);
     x->names = vx__calloc(n ? n : 1, sizeof(char *));
     x->projects = vx__calloc(n ? n : 1, sizeof(char *));
     x->hashes = vx__calloc(n ? n : 1, sizeof(uint64_t));
     x->seg_ids = vx__calloc(s->nsegs ? s->nsegs : 1, sizeof(int64_t));
     x->seg_h = vx__calloc(s->nsegs ? s->nsegs : 1, sizeof(uint64_t));
-    if (!x->names || !x->projects || !x->hashes || !x->seg_ids || !x->seg_h) {
+    if (!x->strings || !x->names || !x->projects || !x->hashes || !x->seg_ids ||
+        !x->seg_h) {
         index_free(x);
         return NULL;
     }
     x->nflags = n;
+    char *p = x->strings;
     for (size_t i = 0; i < n; i++) {
-        x->names[i] = s->flags[i].name;
-        x->projects[i] = s->flags[i].project;
+        size_t nl = strlen(s->flags[i].name) + 1;
+        size_t pl = strlen(s->flags[i].project) + 1;
+        memcpy(p, s->flags[i].name, nl);
+        x->names[i] = p;
+        p += nl;
+        memcpy(p, s->flags[i].project, pl);
+        x->projects[i] = p;
+        p += pl;
         x->hashes[i] = s->flags[i].hash;
     }
     x->nsegs = s->nsegs;
