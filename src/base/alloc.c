@@ -49,10 +49,12 @@ void *vx__calloc(size_t count, size_t size)
 {
     if (size && count > SIZE_MAX / size)
         return NULL;
-    void *p = vx__malloc(count * size);
-    if (p)
-        memset(p, 0, count * size);
-    return p;
+    if (!take_budget())
+        return NULL;
+    atomic_fetch_add_explicit(&g_count, 1, memory_order_relaxed);
+    /* calloc, not malloc + memset: large blocks come zeroed from the
+     * kernel and cost no memory until they are written. */
+    return calloc(count ? count : 1, size ? size : 1);
 }
 
 char *vx__strdup(const char *s)
