@@ -31,6 +31,7 @@ enum {
     SET_LOG_REQUESTS,
     SET_FRONTEND_ORIGINS,
     SET_OFREP_RATE,
+    SET_SDK_POLL_MS,
     SET_CONFIG,
     NSETTINGS
 };
@@ -57,6 +58,8 @@ static const struct setting {
      "CORS origins of /api/frontend: * or https://a,https://b"},
     {"ofrep-rate", "VEXIL_OFREP_RATE", "N",
      "OFREP requests per second per token (0 = no limit)"},
+    {"sdk-poll-ms", "VEXIL_SDK_POLL_MS", "MS",
+     "revision check for other replicas' writes (backstop of NOTIFY)"},
     {"config", "VEXIL_CONFIG", "FILE", "config file of key = value lines"},
 };
 
@@ -102,6 +105,10 @@ static const char *default_of(conf *c, int i)
     case SET_OFREP_RATE:
         snprintf(c->defaults[i], sizeof(c->defaults[i]), "%u",
                  (unsigned)SERVER_OFREP_RATE_DEFAULT);
+        return c->defaults[i];
+    case SET_SDK_POLL_MS:
+        snprintf(c->defaults[i], sizeof(c->defaults[i]), "%u",
+                 (unsigned)VX_LIMIT_SDK_POLL_MS);
         return c->defaults[i];
     default: return NULL;
     }
@@ -424,7 +431,7 @@ int cli_serve_main(int argc, char **argv)
         goto out;
     rc = CLI_EXIT_USAGE;
 
-    unsigned long long port, threads, body, conns, ofrep_rate;
+    unsigned long long port, threads, body, conns, ofrep_rate, poll_ms;
     bool log_requests = true;
     if (!conf_uint(&c, SET_PORT, 0, 65535, false, &port) ||
         !conf_uint(&c, SET_THREADS, 1, SERVER_THREADS_HARD, false, &threads) ||
@@ -433,7 +440,9 @@ int cli_serve_main(int argc, char **argv)
                    &conns) ||
         !conf_bool(&c, SET_LOG_REQUESTS, &log_requests) ||
         !conf_uint(&c, SET_OFREP_RATE, 0, SERVER_OFREP_RATE_HARD, false,
-                   &ofrep_rate))
+                   &ofrep_rate) ||
+        !conf_uint(&c, SET_SDK_POLL_MS, 10, VX_LIMIT_SDK_POLL_MS_MAX, false,
+                   &poll_ms))
         goto out;
 
     rc = CLI_EXIT_FAIL;
@@ -476,6 +485,7 @@ int cli_serve_main(int argc, char **argv)
         .log_requests = log_requests,
         .frontend_origins = c.val[SET_FRONTEND_ORIGINS],
         .ofrep_rate = (unsigned)ofrep_rate,
+        .sdk_poll_ms = (unsigned)poll_ms,
         .log = log_line,
         .log_ud = NULL,
     };

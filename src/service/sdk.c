@@ -103,6 +103,23 @@ void svc__token_cache_put(service *s, const char key[65],
     pthread_mutex_unlock(&s->cache_mu);
 }
 
+bool svc_watchable(service *s)
+{
+    return s->ops->watch != NULL;
+}
+
+vx_status svc_watch(service *s, int timeout_ms, int64_t *revision,
+                    vx_error *err)
+{
+    *revision = 0;
+    if (!s->ops->watch)
+        return vx__error_set(err, VX_EINVAL, "",
+                             "the %s backend does not announce changes",
+                             s->ops->name);
+    /* No s->mu: the store's watch has its own connection (store.h). */
+    return s->ops->watch(s->st, timeout_ms, revision, err);
+}
+
 void svc_invalidate(service *s)
 {
     atomic_fetch_add(&s->generation, 1);
@@ -117,7 +134,7 @@ vx_status svc_revision(service *s, int64_t *out, vx_error *err)
     pthread_mutex_lock(&s->mu);
     vx_status st = s->ops->event_last_id(s->st, out, err);
     pthread_mutex_unlock(&s->mu);
-    if (st == VX_EIO)
+    if (st == VX_EIO || st == VX_EUNAVAILABLE)
         atomic_fetch_add(&s->db_errors, 1);
     return st;
 }
@@ -159,7 +176,7 @@ vx_status svc_client_states(service *s, json_t **docs, int64_t *revision,
         st = svc__client_documents(&c, names, SVC_DOC_TAGS, docs);
     pthread_mutex_unlock(&s->mu);
     json_decref(names);
-    if (st == VX_EIO)
+    if (st == VX_EIO || st == VX_EUNAVAILABLE)
         atomic_fetch_add(&s->db_errors, 1);
     return st;
 }
@@ -240,7 +257,7 @@ vx_status svc_client_changes(service *s, int64_t since, json_t **changes,
     }
 out:
     pthread_mutex_unlock(&s->mu);
-    if (st == VX_EIO)
+    if (st == VX_EIO || st == VX_EUNAVAILABLE)
         atomic_fetch_add(&s->db_errors, 1);
     if (st == VX_OK && !full) {
         *changes = out;

@@ -92,7 +92,7 @@ const char *svc_op_name(svc_op op)
 
 static void note_db_error(svc_ctx *c, vx_status st)
 {
-    if (st == VX_EIO)
+    if (st == VX_EIO || st == VX_EUNAVAILABLE)
         atomic_fetch_add(&c->s->db_errors, 1);
 }
 
@@ -570,7 +570,7 @@ vx_status svc__token_lookup(service *s, const char key[65], svc_principal *who,
     pthread_mutex_lock(&s->mu);
     vx_status st = s->ops->doc_get(s->st, STORE_TOKEN, key, &doc, err);
     pthread_mutex_unlock(&s->mu);
-    if (st == VX_EIO)
+    if (st == VX_EIO || st == VX_EUNAVAILABLE)
         atomic_fetch_add(&s->db_errors, 1);
     if (st != VX_OK) {
         json_decref(doc);

@@ -35,6 +35,7 @@ static const struct {
     {VX_EAUTH, 9, "VX_EAUTH", "missing or invalid credentials"},
     {VX_EFORBIDDEN, 10, "VX_EFORBIDDEN", "not allowed for these credentials"},
     {VX_EUNSUPPORTED, 11, "VX_EUNSUPPORTED", "unsupported media type"},
+    {VX_EUNAVAILABLE, 12, "VX_EUNAVAILABLE", "temporarily unavailable"},
 };
 #define NEXPECTED (sizeof(EXPECTED) / sizeof(EXPECTED[0]))
 
