@@ -72,14 +72,14 @@ static size_t slot_of(const char key[65])
     return h % SVC_TOKEN_CACHE;
 }
 
-bool svc__token_cache_get(service *s, const char key[65], svc_principal *who,
-                          int64_t *expires_ms)
+bool svc__token_cache_get(service *s, const char key[65], bool stale_ok,
+                          svc_principal *who, int64_t *expires_ms)
 {
     bool hit = false;
     long long gen = atomic_load(&s->generation);
     svc_token_slot *t = &s->tokens[slot_of(key)];
     pthread_mutex_lock(&s->cache_mu);
-    if (t->used && t->generation == gen &&
+    if (t->used && (stale_ok || t->generation == gen) &&
         sodium_memcmp(t->key, key, 64) == 0) {
         *who = t->who;
         *expires_ms = t->expires_ms;

@@ -626,12 +626,19 @@ vx_status svc_authenticate(service *s, const char *secret, size_t len,
     /* SDK endpoints authenticate every request: a token seen since the last
      * committed write is answered from memory (the cache is stamped with
      * the write generation, so a revocation takes effect at once). */
-    if (!svc__token_cache_get(s, key, who, &expires)) {
+    if (!svc__token_cache_get(s, key, false, who, &expires)) {
         long long gen = atomic_load(&s->generation);
         vx_status st = svc__token_lookup(s, key, who, &expires, err);
+        /* The database is down: a token this process had checked before
+         * (even if a write since made the entry stale) keeps working, so
+         * SDKs go on being served from memory during the outage. */
+        if (st == VX_EUNAVAILABLE &&
+            svc__token_cache_get(s, key, true, who, &expires))
+            st = VX_OK;
+        else if (st == VX_OK)
+            svc__token_cache_put(s, key, who, expires, gen);
         if (st != VX_OK)
             return st;
-        svc__token_cache_put(s, key, who, expires, gen);
     }
     if (expires && expires <= now_ms())
         return vx__error_set(err, VX_EAUTH, "", "token expired");

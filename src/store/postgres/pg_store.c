@@ -155,6 +155,23 @@ static void one_line(const char *msg, char *out, size_t cap)
     out[n] = '\0';
 }
 
+/* The reason in a libpq connection message, on one line: its first line,
+ * after the last "failed: " ("Connection refused", "server closed the
+ * connection unexpectedly"); the server and port are in s->where. */
+static void short_reason(const char *msg, char *out, size_t cap)
+{
+    char line[200];
+    size_t n = 0;
+    for (; msg && *msg && *msg != '\n' && n + 1 < sizeof(line); msg++)
+        line[n++] = *msg;
+    line[n] = '\0';
+    const char *from = line;
+    for (const char *p = strstr(line, "failed: "); p;
+         p = strstr(p + 1, "failed: "))
+        from = p + 8;
+    one_line(from, out, cap);
+}
+
 /* Fills `err` from a failed result (or the connection when res is NULL).
  * Status: VX_ECONFLICT for a unique violation, VX_ENOMEM for libpq's out of
  * memory, else VX_EIO. */
@@ -179,11 +196,12 @@ static vx_status db_error(pg_store *s, const PGresult *res, vx_error *err,
                              "database busy: %s: %s (another writer held the "
                              "lock too long)",
                              what, msg);
-    if (PQstatus(s->conn) == CONNECTION_BAD)
+    if (PQstatus(s->conn) == CONNECTION_BAD) {
+        short_reason(PQerrorMessage(s->conn), msg, sizeof(msg));
         return vx__error_set(err, VX_EUNAVAILABLE, "",
-                             "the database is unavailable: %s: no connection "
-                             "to %s: %s",
-                             what, s->where, msg);
+                             "the database is unavailable: %s (%s; %s)", msg,
+                             s->where, what);
+    }
     return vx__error_set(err, st, "", "database: %s: %s", what, msg);
 }
 
@@ -876,14 +894,13 @@ static bool listen_open(pg_store *s, vx_error *err)
         return true;
     }
     char msg[200];
-    one_line(PQerrorMessage(s->listen), msg, sizeof(msg));
+    short_reason(PQerrorMessage(s->listen), msg, sizeof(msg));
     PQclear(res);
     PQfinish(s->listen);
     s->listen = NULL;
     vx__error_set(err, VX_EUNAVAILABLE, "",
-                  "the database is unavailable: cannot listen for changes "
-                  "on %s: %s",
-                  s->where, msg);
+                  "the database is unavailable: %s (%s; listen)", msg,
+                  s->where);
     return false;
 }
 
@@ -926,13 +943,13 @@ static vx_status pg_watch(store *base, int timeout_ms, int64_t *revision,
         if (!PQconsumeInput(s->listen) ||
             PQstatus(s->listen) != CONNECTION_OK) {
             char msg[200];
-            one_line(PQerrorMessage(s->listen), msg, sizeof(msg));
+            short_reason(PQerrorMessage(s->listen), msg, sizeof(msg));
             PQfinish(s->listen);
             s->listen = NULL;
             return vx__error_set(err, VX_EUNAVAILABLE, "",
-                                 "the database is unavailable: lost the watch "
-                                 "connection to %s: %s",
-                                 s->where, msg);
+                                 "the database is unavailable: %s (%s; "
+                                 "listen)",
+                                 msg, s->where);
         }
         got = drain_notifies(s->listen, 0);
     }
