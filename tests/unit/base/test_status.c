@@ -82,7 +82,7 @@ static void test_table_is_complete(void **state)
 static void test_unknown_code(void **state)
 {
     (void)state;
-    const int bad[] = {12, 99, -1, 1 << 30};
+    const int bad[] = {13, 99, -1, 1 << 30};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         vx_status st = (vx_status)bad[i];
         assert_string_equal(vx_status_name(st), "VX_UNKNOWN");
