@@ -31,6 +31,7 @@ async function main() {
     sse.push(ts - t0);
   }
   stream.close();
+  await R.stopAll();
   const line = (name, xs) => {
     const s = R.summary(xs);
     console.log(`${name.padEnd(34)} p50_ms=${s.p50.toFixed(2)} p99_ms=${s.p99.toFixed(2)} max_ms=${s.max.toFixed(2)}`);

@@ -99,6 +99,9 @@ static_assert(VX_LIMIT_HTTP_SEGMENTS <= 32, "route specificity fits 32 bits");
  * VX_EUNAVAILABLE for this long before the next attempt, so requests do not
  * queue behind connect timeouts while the database is down. */
 #define VX_LIMIT_DB_RETRY_MS 1000
+/* PostgreSQL: a reconnection runs in steps of at most this long per call
+ * (the rest at the next call), never one whole connect timeout. */
+#define VX_LIMIT_DB_RECONNECT_STEP_MS 100
 /* ---- end store --------------------------------------------------------- */
 
 #endif

@@ -206,19 +206,27 @@ vx_status svc_client_changes(service *s, int64_t since, json_t **changes,
         full = true;
         goto out;
     }
-    /* Newest first; ids may have gaps, so this many covers every event
-     * after `since` (older ones are skipped below). */
-    store_event_filter f = {.limit = *revision - since};
-    if (f.limit > 0)
+    /* Newest first. Other processes may commit between the revision read
+     * above and this query, pushing the events after `since` further down
+     * the page: read that many more, and take the page as complete only
+     * when it reaches an event at or before `since` or the start of the
+     * log; otherwise rebuild whole. Events newer than *revision are taken
+     * too (harmless: their flags are read as they are now). */
+    store_event_filter f = {.limit =
+                                *revision - since + VX_LIMIT_SDK_INCREMENTAL};
+    if (*revision > since)
         st = s->ops->event_query(s->st, &f, &events, &total, err);
     if (st != VX_OK)
         goto out;
     names = json_object();
     size_t i;
     json_t *ev;
+    bool reached = json_array_size(events) < (size_t)f.limit;
     json_array_foreach (events, i, ev) {
-        if (json_integer_value(json_object_get(ev, "id")) <= since)
-            continue;
+        if (json_integer_value(json_object_get(ev, "id")) <= since) {
+            reached = true;
+            break;
+        }
         const char *flag =
             json_string_value(json_object_get(ev, "featureName"));
         const char *type = json_string_value(json_object_get(ev, "type"));
@@ -227,6 +235,8 @@ vx_status svc_client_changes(service *s, int64_t since, json_t **changes,
         else if (!type || !sdk_neutral(type))
             full = true;
     }
+    if (!reached)
+        full = true;
     if (full)
         goto out;
     st = env_names(&c, &envs);

@@ -12,6 +12,8 @@ const { spawnSync } = require('node:child_process');
 const S = require('./server');
 const R = require('../replicas/replicas');
 
+test.after(() => R.stopAll());
+
 test('a write is served at once by the process that made it, to polls and streams', async () => {
   const [a] = await R.startReplicas(1);
   const flag = 'fanout-self';

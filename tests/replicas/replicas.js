@@ -14,6 +14,16 @@ const S = require('../integration/server');
 const PG_DIR = process.env.VEXIL_TEST_PG_DIR || '';
 const PG_SH = path.join(S.REPO_ROOT, 'tests', 'support', 'pg.sh');
 
+const started = new Set();
+
+// Stops every replica startReplicas started that is still running (call it
+// from test.after: a running child keeps node from exiting).
+async function stopAll() {
+  const all = [...started];
+  started.clear();
+  await Promise.all(all.map((s) => s.stop()));
+}
+
 // Starts `n` replicas on one database (the same dbPath, so with
 // VEXIL_IT_PG_DSN the same PostgreSQL database) and the same tokens.
 async function startReplicas(n, opts = {}) {
@@ -24,7 +34,9 @@ async function startReplicas(n, opts = {}) {
   const out = [];
   for (let i = 0; i < n; i++) {
     // One after the other: the first applies the migrations and seeds.
-    out.push(await S.startServer({ dbPath, adminTokens, clientTokens, env: opts.env || {} }));
+    const srv = await S.startServer({ dbPath, adminTokens, clientTokens, env: opts.env || {} });
+    started.add(srv);
+    out.push(srv);
   }
   return out;
 }
@@ -124,13 +136,15 @@ function openStream(srv) {
       return new Promise((resolve, reject) => {
         const w = { pred, resolve, reject };
         waiters.push(w);
-        setTimeout(() => {
+        const timer = setTimeout(() => {
           const i = waiters.indexOf(w);
           if (i >= 0) {
             waiters.splice(i, 1);
             reject(new Error(`${srv.url}: ${what} not seen on the stream within ${timeoutMs} ms; have ${JSON.stringify(flags).slice(0, 400)}`));
           }
         }, timeoutMs);
+        w.resolve = (t) => { clearTimeout(timer); resolve(t); };
+        w.reject = (e) => { clearTimeout(timer); reject(e); };
       });
     },
     close() { req.destroy(); },
@@ -156,4 +170,4 @@ function pgControl(what) {
 const F = (f) => `/api/admin/projects/default/features/${encodeURIComponent(f)}`;
 const toggle = (srv, flag, on) => srv.api('POST', `${F(flag)}/environments/production/${on ? 'on' : 'off'}`);
 
-module.exports = { PG_DIR, startReplicas, clientFlags, waitFeatures, openStream, summary, pgControl, F, toggle };
+module.exports = { PG_DIR, startReplicas, stopAll, clientFlags, waitFeatures, openStream, summary, pgControl, F, toggle };

@@ -15,6 +15,8 @@ const assert = require('node:assert/strict');
 const S = require('../integration/server');
 const R = require('./replicas');
 
+test.after(() => R.stopAll());
+
 const opts = { skip: S.PG_DSN ? false : 'needs VEXIL_IT_PG_DSN (make store-pg)' };
 const WRITES = 50;
 

@@ -121,6 +121,9 @@ typedef struct pg_store {
     int64_t tx_event;             /* largest event id written in this
                                      transaction, 0 = none: announced */
     int64_t retry_at;             /* monotonic ms: no reconnection before */
+    bool resetting;               /* a non-blocking reconnection is under
+                                     way (ensure_conn) */
+    int64_t reset_deadline;       /* monotonic ms: that attempt fails */
     char where[WHERE_MAX];        /* redacted DSN, for messages */
     char *dsn;                    /* the DSN, for the watch connection */
     /* Used only by the thread in watch (its own connection): */
@@ -196,8 +199,11 @@ static vx_status db_error(pg_store *s, const PGresult *res, vx_error *err,
                              "database busy: %s: %s (another writer held the "
                              "lock too long)",
                              what, msg);
-    if (PQstatus(s->conn) == CONNECTION_BAD) {
+    if (PQstatus(s->conn) != CONNECTION_OK || s->resetting) {
         short_reason(PQerrorMessage(s->conn), msg, sizeof(msg));
+        if (!msg[0])
+            snprintf(msg, sizeof(msg), "%s",
+                     s->resetting ? "reconnecting" : "no connection");
         return vx__error_set(err, VX_EUNAVAILABLE, "",
                              "the database is unavailable: %s (%s; %s)", msg,
                              s->where, what);
@@ -227,22 +233,55 @@ static void no_notices(void *ud, const char *msg)
 
 /* Reconnects a broken connection, but never inside a transaction: the rest
  * of it would run on the new connection in autocommit, committing half of
- * it; and not within VX_LIMIT_DB_RETRY_MS of a failed attempt. True when
- * the connection is usable. */
+ * it. The reconnection is non-blocking (PQresetStart/PQresetPoll): each
+ * call drives it for at most VX_LIMIT_DB_RECONNECT_STEP_MS and then fails,
+ * leaving it to go on at the next call, so a caller (holding the service
+ * mutex) never waits a whole connect timeout for a server that does not
+ * answer. An attempt fails past VX_LIMIT_DB_CONNECT_SECS; after a failed
+ * attempt none starts for VX_LIMIT_DB_RETRY_MS. True when the connection
+ * is usable. */
 static bool ensure_conn(pg_store *s)
 {
-    if (PQstatus(s->conn) == CONNECTION_OK)
+    if (PQstatus(s->conn) == CONNECTION_OK && !s->resetting)
         return true;
-    if (s->in_tx || mono_ms() < s->retry_at)
+    if (s->in_tx)
         return false;
-    PQreset(s->conn);
-    memset(s->prepared, 0, sizeof(s->prepared));
-    if (PQstatus(s->conn) == CONNECTION_OK) {
-        PQsetNoticeProcessor(s->conn, no_notices, NULL);
-        return true;
+    int64_t now = mono_ms();
+    if (!s->resetting) {
+        if (now < s->retry_at)
+            return false;
+        memset(s->prepared, 0, sizeof(s->prepared));
+        if (!PQresetStart(s->conn)) {
+            s->retry_at = now + VX_LIMIT_DB_RETRY_MS;
+            return false;
+        }
+        s->resetting = true;
+        s->reset_deadline = now + (int64_t)VX_LIMIT_DB_CONNECT_SECS * 1000;
     }
-    s->retry_at = mono_ms() + VX_LIMIT_DB_RETRY_MS;
-    return false;
+    int64_t step_end = now + VX_LIMIT_DB_RECONNECT_STEP_MS;
+    for (;;) {
+        PostgresPollingStatusType ps = PQresetPoll(s->conn);
+        if (ps == PGRES_POLLING_OK) {
+            s->resetting = false;
+            return true;
+        }
+        now = mono_ms();
+        if (ps == PGRES_POLLING_FAILED || now >= s->reset_deadline) {
+            s->resetting = false;
+            s->retry_at = now + VX_LIMIT_DB_RETRY_MS;
+            return false;
+        }
+        if (now >= step_end)
+            return false; /* still connecting: go on at the next call */
+        struct pollfd p = {.fd = PQsocket(s->conn),
+                           .events =
+                               ps == PGRES_POLLING_READING ? POLLIN : POLLOUT};
+        if (poll(&p, 1, (int)(step_end - now)) < 0 && errno != EINTR) {
+            s->resetting = false;
+            s->retry_at = now + VX_LIMIT_DB_RETRY_MS;
+            return false;
+        }
+    }
 }
 
 /* Runs statement `q` with text parameters (NULL = SQL NULL). On success
