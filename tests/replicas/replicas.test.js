@@ -4,14 +4,16 @@
 // replica B's /api/client/features and B's streaming clients within 200 ms
 // (LISTEN/NOTIFY); killing A in the middle of writes loses no acknowledged
 // write; stopping PostgreSQL keeps the SDK endpoints of both replicas
-// answering from memory while admin calls answer 503, and everything
-// recovers when it is back.
+// answering from memory while admin calls answer 503 (fast, even while the
+// database's address accepts connections but never answers), and
+// everything recovers when it is back.
 //
 // Needs VEXIL_IT_PG_DSN (and VEXIL_TEST_PG_DIR for the outage), as
 // `make store-pg` sets them; skipped otherwise.
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
+const net = require('node:net');
 const S = require('../integration/server');
 const R = require('./replicas');
 
@@ -144,6 +146,41 @@ test('PostgreSQL down: SDK endpoints answer from memory, admin calls 503, all re
       assert.equal(h.status, 200, `/health on ${srv.url} during the outage: ${S.show(h)}`);
     }
     assert.equal((await R.clientFlags(b))[flag], true, 'B after the failed writes');
+
+    // A database address that accepts connections and never answers (a
+    // hung server): requests still fail fast, not after a connect timeout.
+    const port = Number(new URL(S.PG_DSN).port);
+    const sockets = new Set();
+    let accepted = 0;
+    const silent = net.createServer((c) => {
+      accepted++;
+      sockets.add(c);
+      c.on('error', () => {});
+      c.on('close', () => sockets.delete(c));
+    });
+    await new Promise((resolve, reject) => {
+      silent.once('error', reject);
+      silent.listen(port, '127.0.0.1', resolve);
+    });
+    try {
+      for (let i = 0; i < 4; i++) {
+        const t0 = performance.now();
+        const r = await R.toggle(a, flag, false);
+        const took = performance.now() - t0;
+        assert.equal(r.status, 503, `write on A with a silent database: ${S.show(r)}`);
+        assert.ok(took < 1000, `write on A with a silent database took ${took.toFixed(0)} ms to fail`);
+        const t1 = performance.now();
+        const ready = await S.request(a.url, 'GET', '/ready');
+        assert.equal(ready.status, 503, `/ready with a silent database: ${S.show(ready)}`);
+        assert.ok(performance.now() - t1 < 1000, '/ready with a silent database was slow');
+        assert.equal((await R.clientFlags(a))[flag], true, 'A with a silent database');
+        await S.sleep(300);
+      }
+      assert.ok(accepted > 0, 'no replica tried to reconnect to the silent database');
+    } finally {
+      for (const c of sockets) c.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
     assert.ok(!stream.ended, 'the stream on B ended during the outage');
 
     R.pgControl('resume');
