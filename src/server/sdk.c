@@ -765,13 +765,13 @@ vx_status sdk_state_features_body(sdk_state *s, const sdk_scope *scope,
     if (gzip && !cb->gz.bytes) {
         size_t zl = 0;
         char *z = gzip_bytes(cb->body.bytes, cb->body.len, &zl);
-        char *etag = z ? vx__malloc(strlen(cb->body.etag) + 1) : NULL;
+        size_t el = strlen(cb->body.etag); /* "..." */
+        char *etag = z ? vx__malloc(el + 2) : NULL;
         if (etag) {
-            /* A distinct strong validator for the distinct encoding. */
-            size_t el = strlen(cb->body.etag);
+            /* A distinct strong validator for the distinct encoding:
+             * "...z" (one byte longer, plus the NUL). */
             memcpy(etag, cb->body.etag, el - 1);
             memcpy(etag + el - 1, "z\"", 3);
-            etag = vx__realloc(etag, el + 2);
         }
         if (!z || !etag) {
             vx__free(z);
