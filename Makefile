@@ -6,7 +6,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 SPECS      ?= $(abspath ../shared/specs)
 
-.PHONY: all build deps test-deps run test unit asan fuzz-smoke compat integration ui store-pg ai gateway lint fuzz bench bench-server bench-sdk bench-gateway format clean
+.PHONY: all build deps test-deps run test unit asan fuzz-smoke compat integration ui store-pg ai gateway lint fuzz bench bench-server bench-sdk bench-gateway bench-replicas format clean
 
 all: build
 
@@ -69,14 +69,17 @@ ui: build test-deps
 
 # The PostgreSQL backend on a private server (tests/support/pg.sh starts it
 # in a temporary directory and stops it after): the store contract suite,
-# `vexil migrate` from SQLite, and the integration tests with every server
-# on PostgreSQL (VEXIL_IT_PG_DSN).
+# `vexil migrate` from SQLite, the integration tests with every server
+# on PostgreSQL (VEXIL_IT_PG_DSN), then the replica tests (two servers on
+# one database; they stop and restart that PostgreSQL, so they run alone).
 store-pg: build test-deps
 	@tests/support/pg.sh run sh -c '\
 	  ctest --test-dir $(BUILD) --output-on-failure -R "^(store_contract_pg|cli_migrate_pg)$$" \
 	    --no-tests=error && \
 	  VEXIL_IT_PG_DSN="$$VEXIL_TEST_PG_DSN" VEXIL_BIN=$(abspath $(BUILD))/src/cli/vexil \
-	    tests/integration/run.sh'
+	    tests/integration/run.sh && \
+	  VEXIL_IT_PG_DSN="$$VEXIL_TEST_PG_DSN" VEXIL_BIN=$(abspath $(BUILD))/src/cli/vexil \
+	    tests/integration/run.sh tests/replicas/'
 
 # The advisor end to end against tests/support/model_server.js (both model
 # server dialects, every failure, privacy, prompt injection), plus the
@@ -102,6 +105,10 @@ install: build
 
 bench: deps
 	@bench/run.sh
+
+# Propagation latency between two replicas on a private PostgreSQL.
+bench-replicas: build test-deps
+	@bench/replicas/run.sh $(abspath $(BUILD))/src/cli/vexil
 
 bench-server: build
 	@command -v wrk >/dev/null || scripts/deps.sh bench

@@ -28,7 +28,8 @@ extern "C" {
     X(ECONFLICT, 8, "conflicts with the current state")                        \
     X(EAUTH, 9, "missing or invalid credentials")                              \
     X(EFORBIDDEN, 10, "not allowed for these credentials")                     \
-    X(EUNSUPPORTED, 11, "unsupported media type")
+    X(EUNSUPPORTED, 11, "unsupported media type")                              \
+    X(EUNAVAILABLE, 12, "temporarily unavailable")
 
 typedef enum vx_status {
 #define VX__STATUS_ENUM(name, value, msg) VX_##name = value,

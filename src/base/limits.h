@@ -62,7 +62,9 @@ static_assert(VX_LIMIT_HTTP_SEGMENTS <= 32, "route specificity fits 32 bits");
 #define VX_LIMIT_SDK_GATHER_MS 20
 /* Events after which the published state is rebuilt whole, not patched. */
 #define VX_LIMIT_SDK_INCREMENTAL 2048
-#define VX_LIMIT_SDK_POLL_MS     1000 /* revision check (other writers) */
+#define VX_LIMIT_SDK_POLL_MS     1000    /* revision check (other writers) */
+#define VX_LIMIT_SDK_POLL_MS_MAX 3600000 /* --sdk-poll-ms at most */
+#define VX_LIMIT_SDK_WATCH_MS    250     /* one wait for change notifications */
 /* Properties in one frontend or OFREP context. */
 #define VX_LIMIT_CONTEXT_PROPS 64
 /* ---- end HTTP server --------------------------------------------------- */
@@ -95,6 +97,13 @@ static_assert(VX_LIMIT_HTTP_SEGMENTS <= 32, "route specificity fits 32 bits");
 #define VX_LIMIT_DB_IDLE_TX_MS      60000
 #define VX_LIMIT_DB_CONNECT_SECS    5
 #define VX_LIMIT_DB_COPY_EVENT_PAGE 500 /* events per read in store_copy */
+/* PostgreSQL: after a failed (re)connection, calls fail at once with
+ * VX_EUNAVAILABLE for this long before the next attempt, so requests do not
+ * queue behind connect timeouts while the database is down. */
+#define VX_LIMIT_DB_RETRY_MS 1000
+/* PostgreSQL: a reconnection runs in steps of at most this long per call
+ * (the rest at the next call), never one whole connect timeout. */
+#define VX_LIMIT_DB_RECONNECT_STEP_MS 100
 /* ---- end store --------------------------------------------------------- */
 /* ---- guarded rollouts (src/guard) -------------------------------------- */
 #define VX_LIMIT_GUARD_MILESTONES  32   /* milestones in one release plan */

@@ -32,6 +32,7 @@ enum {
     SET_LOG_REQUESTS,
     SET_FRONTEND_ORIGINS,
     SET_OFREP_RATE,
+    SET_SDK_POLL_MS,
     SET_CONFIG,
     SET_LLM_URL,
     SET_LLM_MODEL,
@@ -70,6 +71,8 @@ static const struct setting {
      "CORS origins of /api/frontend: * or https://a,https://b"},
     {"ofrep-rate", "VEXIL_OFREP_RATE", "N",
      "OFREP requests per second per token (0 = no limit)"},
+    {"sdk-poll-ms", "VEXIL_SDK_POLL_MS", "MS",
+     "revision check for other replicas' writes (backstop of NOTIFY)"},
     {"config", "VEXIL_CONFIG", "FILE", "config file of key = value lines"},
     {"llm-url", "VEXIL_LLM_URL", "URL",
      "the advisor's model server (docs/ai.md); none = deterministic advisor"},
@@ -151,6 +154,10 @@ static const char *default_of(conf *c, int i)
     case SET_GATEWAY_TOKEN_RATE: return "0";
     case SET_GATEWAY_ROUTE_RATE: return "0";
     case SET_GATEWAY_FLUSH_MS: return "60000";
+    case SET_SDK_POLL_MS:
+        snprintf(c->defaults[i], sizeof(c->defaults[i]), "%u",
+                 (unsigned)VX_LIMIT_SDK_POLL_MS);
+        return c->defaults[i];
     default: return NULL;
     }
 }
@@ -561,7 +568,7 @@ int cli_serve_main(int argc, char **argv)
     rc = CLI_EXIT_USAGE;
 
     unsigned long long port, threads, body, conns, ofrep_rate, sched_ms,
-        gw_token, gw_route, gw_flush;
+        gw_token, gw_route, gw_flush, poll_ms;
     bool log_requests = true, gw_fallback = true;
     if (!conf_uint(&c, SET_PORT, 0, 65535, false, &port) ||
         !conf_uint(&c, SET_THREADS, 1, SERVER_THREADS_HARD, false, &threads) ||
@@ -579,6 +586,8 @@ int cli_serve_main(int argc, char **argv)
         !conf_uint(&c, SET_GATEWAY_ROUTE_RATE, 0, SERVER_GW_RATE_HARD, false,
                    &gw_route) ||
         !conf_uint(&c, SET_GATEWAY_FLUSH_MS, 1, 60000, false, &gw_flush) ||
+        !conf_uint(&c, SET_SDK_POLL_MS, 10, VX_LIMIT_SDK_POLL_MS_MAX, false,
+                   &poll_ms) ||
         !llm_setup(&c, &llm))
         goto out;
     unsigned auto_apply = 0;
@@ -633,6 +642,7 @@ int cli_serve_main(int argc, char **argv)
         .log_requests = log_requests,
         .frontend_origins = c.val[SET_FRONTEND_ORIGINS],
         .ofrep_rate = (unsigned)ofrep_rate,
+        .sdk_poll_ms = (unsigned)poll_ms,
         .log = log_line,
         .log_ud = NULL,
         .llm = llm,

@@ -106,6 +106,7 @@ unsigned http_status_of(vx_status st)
     case VX_ENOTFOUND: return 404;
     case VX_ECONFLICT: return 409;
     case VX_EUNSUPPORTED: return 415;
+    case VX_EUNAVAILABLE: return 503;
     case VX_EIO:
     case VX_ENOMEM: return 500;
     }

@@ -146,7 +146,8 @@ void http_stream_wake(http_stream *s);
 
 /* The one mapping from vx_status to an HTTP status (docs/admin-api.md):
  * EINVAL/ESCHEMA/EPARSE/ELIMIT 400, EAUTH 401, EFORBIDDEN 403, ENOTFOUND
- * 404, ECONFLICT 409, EUNSUPPORTED 415, EIO/ENOMEM/others 500. The body
+ * 404, ECONFLICT 409, EUNSUPPORTED 415, EUNAVAILABLE 503 (the database
+ * is down: retry later), EIO/ENOMEM/others 500. The body
  * size limit is answered 413 by the listener itself. */
 unsigned http_status_of(vx_status st);
 

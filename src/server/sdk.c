@@ -924,6 +924,11 @@ struct sdk_hub {
     double last_build_sec; /* last rebuild's duration */
     double last_build_end; /* monotonic time it ended */
     double last_beat;      /* monotonic time of the last heartbeat */
+    unsigned poll_ms;      /* backstop revision check period */
+    bool notified;         /* the watcher saw a newer revision */
+    bool db_down;          /* the last revision check failed (logged) */
+    pthread_t watcher;     /* waits for commit announcements */
+    bool watching;         /* watcher runs */
 };
 
 __attribute__((format(printf, 3, 4))) static void
@@ -1454,15 +1459,57 @@ out:
     return st;
 }
 
+/* The watch thread: waits for the database's commit announcements (on the
+ * store's own watch connection, never the service mutex) and kicks the hub
+ * thread when one names a revision newer than the published one. */
+static void *watch_main(void *arg)
+{
+    sdk_hub *h = arg;
+    bool down = false;
+    for (;;) {
+        pthread_mutex_lock(&h->mu);
+        bool stop = h->stop;
+        pthread_mutex_unlock(&h->mu);
+        if (stop)
+            break;
+        vx_error err;
+        memset(&err, 0, sizeof(err));
+        int64_t rev = 0;
+        vx_status st = svc_watch(h->svc, VX_LIMIT_SDK_WATCH_MS, &rev, &err);
+        if (st != VX_OK) {
+            if (!down)
+                hub_log(h, "warn",
+                        "sdk: change notifications stopped (the periodic "
+                        "check goes on): %s",
+                        err.message);
+            down = true;
+            continue;
+        }
+        if (down)
+            hub_log(h, "info", "sdk: change notifications resumed");
+        down = false;
+        if (rev == 0)
+            continue;
+        pthread_mutex_lock(&h->mu);
+        if (rev < 0 || rev > h->revision) {
+            h->notified = true;
+            pthread_cond_signal(&h->kick);
+        }
+        pthread_mutex_unlock(&h->mu);
+    }
+    return NULL;
+}
+
 static void *hub_main(void *arg)
 {
     sdk_hub *h = arg;
     pthread_mutex_lock(&h->mu);
     while (!h->stop) {
-        if (h->asked == h->done) {
+        if (h->asked == h->done && !h->notified) {
             struct timespec until;
             clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_nsec += (long)VX_LIMIT_SDK_POLL_MS * 1000000L;
+            until.tv_nsec += (long)(h->poll_ms % 1000) * 1000000L;
+            until.tv_sec += (time_t)(h->poll_ms / 1000);
             until.tv_sec += until.tv_nsec / 1000000000L;
             until.tv_nsec %= 1000000000L;
             pthread_cond_timedwait(&h->kick, &h->mu, &until);
@@ -1489,14 +1536,24 @@ static void *hub_main(void *arg)
         bool wanted = false;
         for (size_t i = 0; i < h->nenvs; i++)
             wanted = wanted || (h->envs[i].wanted && !h->envs[i].cur);
+        h->notified = false;
         pthread_mutex_unlock(&h->mu);
 
         vx_error err;
         memset(&err, 0, sizeof(err));
         vx_status st = VX_OK;
         int64_t rev = 0;
-        st = svc_revision(h->svc, &rev, &err);
-        if (st == VX_OK && (rev != seen || wanted)) {
+        vx_status rst = svc_revision(h->svc, &rev, &err);
+        if (rst != VX_OK && !h->db_down) {
+            /* Only this thread reads or writes db_down. */
+            hub_log(h, "warn", "sdk: serving the last published flags: %s",
+                    err.message);
+            h->db_down = true;
+        } else if (rst == VX_OK && h->db_down) {
+            hub_log(h, "info", "sdk: the database answers again");
+            h->db_down = false;
+        }
+        if (rst == VX_OK && (rev != seen || wanted)) {
             /* Another process may have changed tokens too. */
             if (rev != seen)
                 svc_invalidate(h->svc);
@@ -1543,8 +1600,8 @@ static pthread_mutex_t *sdk__hub_lock(sdk_hub *h)
     return &h->mu;
 }
 
-vx_status sdk_hub_new(service *svc, sdk_log_fn log, void *log_ud, sdk_hub **out,
-                      vx_error *err)
+vx_status sdk_hub_new(service *svc, unsigned poll_ms, sdk_log_fn log,
+                      void *log_ud, sdk_hub **out, vx_error *err)
 {
     *out = NULL;
     sdk_hub *h = vx__calloc(1, sizeof(*h));
@@ -1554,6 +1611,7 @@ vx_status sdk_hub_new(service *svc, sdk_log_fn log, void *log_ud, sdk_hub **out,
     h->log = log;
     h->log_ud = log_ud;
     h->revision = -1;
+    h->poll_ms = poll_ms ? poll_ms : VX_LIMIT_SDK_POLL_MS;
     h->last_beat = mono_sec();
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->kick, NULL);
@@ -1561,11 +1619,19 @@ vx_status sdk_hub_new(service *svc, sdk_log_fn log, void *log_ud, sdk_hub **out,
     vx_status st = rebuild(h, err);
     if (st == VX_OK && pthread_create(&h->thread, NULL, hub_main, h) != 0)
         st = vx__error_set(err, VX_EIO, "", "cannot start the sdk thread");
+    if (st == VX_OK)
+        h->started = true;
+    if (st == VX_OK && svc_watchable(svc)) {
+        if (pthread_create(&h->watcher, NULL, watch_main, h) != 0)
+            st = vx__error_set(err, VX_EIO, "",
+                               "cannot start the sdk watch thread");
+        else
+            h->watching = true;
+    }
     if (st != VX_OK) {
         sdk_hub_free(&h);
         return st;
     }
-    h->started = true;
     *out = h;
     return VX_OK;
 }
@@ -1582,6 +1648,8 @@ void sdk_hub_free(sdk_hub **hp)
     pthread_mutex_unlock(&h->mu);
     if (h->started)
         pthread_join(h->thread, NULL);
+    if (h->watching)
+        pthread_join(h->watcher, NULL);
     sdk_hub_close_streams(h);
     while (h->subs)
         sdk_hub_unsubscribe(h, h->subs);

@@ -8,9 +8,12 @@
  * projects, filters, segment inlining), each serialized and gzipped once.
  * A rebuild runs on the hub's thread whenever the database revision moves:
  * after a write in this process (sdk_hub_kick; SDK requests that start
- * after the write was answered wait for its publish) or, as a backstop for
- * other processes sharing the database, on a periodic revision check. States
- * whose content did not change are kept, so their ETags stay stable.
+ * after the write was answered wait for its publish); when the database
+ * announces a commit by another process (PostgreSQL LISTEN/NOTIFY, watched
+ * by a second thread); and, as a backstop, on a periodic revision check.
+ * States whose content did not change are kept, so their ETags stay
+ * stable. While the database is unreachable the last published states go
+ * on being served.
  *
  * The hub also keeps a short history of each environment's flag hashes, to
  * answer /api/client/delta and resume streams, and fans changes out to
@@ -65,10 +68,12 @@ typedef struct sdk_body {
 
 typedef void (*sdk_log_fn)(void *ud, const char *level, const char *msg);
 
-/* Builds the first state of every environment and starts the hub's thread.
- * `svc` is borrowed and must outlive the hub. */
-vx_status sdk_hub_new(service *svc, sdk_log_fn log, void *log_ud, sdk_hub **out,
-                      vx_error *err);
+/* Builds the first state of every environment and starts the hub's thread
+ * (and the watch thread when svc_watchable). `poll_ms`: the period of the
+ * backstop revision check (0 = VX_LIMIT_SDK_POLL_MS). `svc` is borrowed and
+ * must outlive the hub. */
+vx_status sdk_hub_new(service *svc, unsigned poll_ms, sdk_log_fn log,
+                      void *log_ud, sdk_hub **out, vx_error *err);
 
 /* Ends every stream (their next read reports the end and their connections
  * are woken): call before stopping the listener, which waits for requests

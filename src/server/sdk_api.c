@@ -81,8 +81,11 @@ bool sdk_api_auth(sdk_api *a, http_req *r, unsigned kinds, svc_principal *who)
     memset(&err, 0, sizeof(err));
     vx_status st = svc_authenticate(a->svc, secret, len, who, &err);
     if (st != VX_OK) {
-        http_reply_error(r, st == VX_EIO || st == VX_ENOMEM ? st : VX_EAUTH,
-                         &err);
+        http_reply_error(
+            r,
+            st == VX_EIO || st == VX_ENOMEM || st == VX_EUNAVAILABLE ? st
+                                                                     : VX_EAUTH,
+            &err);
         return false;
     }
     if (!(kinds & SDK_KIND(who->kind))) {

@@ -193,8 +193,8 @@ static bool authenticate(server *s, http_req *r, svc_principal *who)
     if (st != VX_OK) {
         /* Unknown, revoked or expired: always 401 (a service that reports
          * something else for a bad secret must not leak why). */
-        http_reply_error(r, st == VX_EIO || st == VX_ENOMEM ? st : VX_EAUTH,
-                         &err);
+        bool keep = st == VX_EIO || st == VX_ENOMEM || st == VX_EUNAVAILABLE;
+        http_reply_error(r, keep ? st : VX_EAUTH, &err);
         return false;
     }
     return true;
@@ -443,7 +443,8 @@ vx_status server_start(const server_config *cfg, service *svc, server **out,
         s->labels[s->ntable + i] = extra_labels[i];
     for (size_t i = 0; i < SDK_ROUTE_COUNT; i++)
         s->labels[s->ntable + NEXTRA + i] = sdk_route_labels[i];
-    st = sdk_hub_new(svc, cfg->log, cfg->log_ud, &s->hub, err);
+    st =
+        sdk_hub_new(svc, cfg->sdk_poll_ms, cfg->log, cfg->log_ud, &s->hub, err);
     if (st != VX_OK)
         goto out;
     s->sdk = (sdk_api){

@@ -41,6 +41,9 @@ typedef struct server_config {
     const char *frontend_origins; /* CORS origins of /api/frontend: "*"
                                      or "https://a,https://b"; NULL = "*" */
     unsigned ofrep_rate;          /* OFREP requests/s per token, 0 = none */
+    unsigned sdk_poll_ms;         /* backstop check of the database revision
+                                     for other replicas' writes, 0 =
+                                     VX_LIMIT_SDK_POLL_MS */
     server_log_fn log;            /* may be NULL */
     void *log_ud;                 /* passed to log */
     ai_llm *llm;                  /* the advisor's model, borrowed; NULL =

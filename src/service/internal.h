@@ -99,8 +99,10 @@ vx_status svc__token_lookup(service *s, const char key[65], svc_principal *who,
 void svc__token_cache_put(service *s, const char key[65],
                           const svc_principal *who, int64_t expires_ms,
                           long long generation);
-bool svc__token_cache_get(service *s, const char key[65], svc_principal *who,
-                          int64_t *expires_ms);
+/* A cached token; `stale_ok` also accepts an entry from before the latest
+ * write (only while the database cannot be reached). */
+bool svc__token_cache_get(service *s, const char key[65], bool stale_ok,
+                          svc_principal *who, int64_t *expires_ms);
 vx_status svc__token_cache_init(service *s);
 void svc__token_cache_release(service *s);
 

@@ -72,14 +72,14 @@ static size_t slot_of(const char key[65])
     return h % SVC_TOKEN_CACHE;
 }
 
-bool svc__token_cache_get(service *s, const char key[65], svc_principal *who,
-                          int64_t *expires_ms)
+bool svc__token_cache_get(service *s, const char key[65], bool stale_ok,
+                          svc_principal *who, int64_t *expires_ms)
 {
     bool hit = false;
     long long gen = atomic_load(&s->generation);
     svc_token_slot *t = &s->tokens[slot_of(key)];
     pthread_mutex_lock(&s->cache_mu);
-    if (t->used && t->generation == gen &&
+    if (t->used && (stale_ok || t->generation == gen) &&
         sodium_memcmp(t->key, key, 64) == 0) {
         *who = t->who;
         *expires_ms = t->expires_ms;
@@ -103,6 +103,23 @@ void svc__token_cache_put(service *s, const char key[65],
     pthread_mutex_unlock(&s->cache_mu);
 }
 
+bool svc_watchable(service *s)
+{
+    return s->ops->watch != NULL;
+}
+
+vx_status svc_watch(service *s, int timeout_ms, int64_t *revision,
+                    vx_error *err)
+{
+    *revision = 0;
+    if (!s->ops->watch)
+        return vx__error_set(err, VX_EINVAL, "",
+                             "the %s backend does not announce changes",
+                             s->ops->name);
+    /* No s->mu: the store's watch has its own connection (store.h). */
+    return s->ops->watch(s->st, timeout_ms, revision, err);
+}
+
 void svc_invalidate(service *s)
 {
     atomic_fetch_add(&s->generation, 1);
@@ -117,7 +134,7 @@ vx_status svc_revision(service *s, int64_t *out, vx_error *err)
     pthread_mutex_lock(&s->mu);
     vx_status st = s->ops->event_last_id(s->st, out, err);
     pthread_mutex_unlock(&s->mu);
-    if (st == VX_EIO)
+    if (st == VX_EIO || st == VX_EUNAVAILABLE)
         atomic_fetch_add(&s->db_errors, 1);
     return st;
 }
@@ -180,7 +197,7 @@ vx_status svc_client_states(service *s, const json_t *envs, json_t **docs,
     pthread_mutex_unlock(&s->mu);
     json_decref(names);
     json_decref(want);
-    if (st == VX_EIO)
+    if (st == VX_EIO || st == VX_EUNAVAILABLE)
         atomic_fetch_add(&s->db_errors, 1);
     return st;
 }
@@ -210,19 +227,27 @@ vx_status svc_client_changes(service *s, int64_t since, json_t **changes,
         full = true;
         goto out;
     }
-    /* Newest first; ids may have gaps, so this many covers every event
-     * after `since` (older ones are skipped below). */
-    store_event_filter f = {.limit = *revision - since};
-    if (f.limit > 0)
+    /* Newest first. Other processes may commit between the revision read
+     * above and this query, pushing the events after `since` further down
+     * the page: read that many more, and take the page as complete only
+     * when it reaches an event at or before `since` or the start of the
+     * log; otherwise rebuild whole. Events newer than *revision are taken
+     * too (harmless: their flags are read as they are now). */
+    store_event_filter f = {.limit =
+                                *revision - since + VX_LIMIT_SDK_INCREMENTAL};
+    if (*revision > since)
         st = s->ops->event_query(s->st, &f, &events, &total, err);
     if (st != VX_OK)
         goto out;
     names = json_object();
     size_t i;
     json_t *ev;
+    bool reached = json_array_size(events) < (size_t)f.limit;
     json_array_foreach (events, i, ev) {
-        if (json_integer_value(json_object_get(ev, "id")) <= since)
-            continue;
+        if (json_integer_value(json_object_get(ev, "id")) <= since) {
+            reached = true;
+            break;
+        }
         const char *flag =
             json_string_value(json_object_get(ev, "featureName"));
         const char *type = json_string_value(json_object_get(ev, "type"));
@@ -231,6 +256,8 @@ vx_status svc_client_changes(service *s, int64_t since, json_t **changes,
         else if (!type || !sdk_neutral(type))
             full = true;
     }
+    if (!reached)
+        full = true;
     if (full)
         goto out;
     st = env_names(&c, &envs);
@@ -261,7 +288,7 @@ vx_status svc_client_changes(service *s, int64_t since, json_t **changes,
     }
 out:
     pthread_mutex_unlock(&s->mu);
-    if (st == VX_EIO)
+    if (st == VX_EIO || st == VX_EUNAVAILABLE)
         atomic_fetch_add(&s->db_errors, 1);
     if (st == VX_OK && !full) {
         *changes = out;

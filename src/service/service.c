@@ -98,7 +98,7 @@ const char *svc_op_name(svc_op op)
 
 static void note_db_error(svc_ctx *c, vx_status st)
 {
-    if (st == VX_EIO)
+    if (st == VX_EIO || st == VX_EUNAVAILABLE)
         atomic_fetch_add(&c->s->db_errors, 1);
 }
 
@@ -576,7 +576,7 @@ vx_status svc__token_lookup(service *s, const char key[65], svc_principal *who,
     pthread_mutex_lock(&s->mu);
     vx_status st = s->ops->doc_get(s->st, STORE_TOKEN, key, &doc, err);
     pthread_mutex_unlock(&s->mu);
-    if (st == VX_EIO)
+    if (st == VX_EIO || st == VX_EUNAVAILABLE)
         atomic_fetch_add(&s->db_errors, 1);
     if (st != VX_OK) {
         json_decref(doc);
@@ -632,12 +632,19 @@ vx_status svc_authenticate(service *s, const char *secret, size_t len,
     /* SDK endpoints authenticate every request: a token seen since the last
      * committed write is answered from memory (the cache is stamped with
      * the write generation, so a revocation takes effect at once). */
-    if (!svc__token_cache_get(s, key, who, &expires)) {
+    if (!svc__token_cache_get(s, key, false, who, &expires)) {
         long long gen = atomic_load(&s->generation);
         vx_status st = svc__token_lookup(s, key, who, &expires, err);
+        /* The database is down: a token this process had checked before
+         * (even if a write since made the entry stale) keeps working, so
+         * SDKs go on being served from memory during the outage. */
+        if (st == VX_EUNAVAILABLE &&
+            svc__token_cache_get(s, key, true, who, &expires))
+            st = VX_OK;
+        else if (st == VX_OK)
+            svc__token_cache_put(s, key, who, expires, gen);
         if (st != VX_OK)
             return st;
-        svc__token_cache_put(s, key, who, expires, gen);
     }
     if (expires && expires <= now_ms())
         return vx__error_set(err, VX_EAUTH, "", "token expired");

@@ -229,6 +229,19 @@ vx_status svc_client_states(service *s, const json_t *envs, json_t **docs,
 vx_status svc_client_changes(service *s, int64_t since, json_t **changes,
                              int64_t *revision, vx_error *err);
 
+/* True when the database announces commits (PostgreSQL), so svc_watch can
+ * replace polling for changes made by other processes. */
+bool svc_watchable(service *s);
+
+/* Waits up to `timeout_ms` for a commit announcing a new revision (see
+ * store_ops.watch: `*revision` > 0 the newest announced, 0 none, -1 check
+ * svc_revision). Does not take the service mutex: call it from one
+ * dedicated thread while the other calls go on. VX_EUNAVAILABLE (after the
+ * timeout) while the database cannot be reached; VX_EINVAL when not
+ * svc_watchable. */
+vx_status svc_watch(service *s, int timeout_ms, int64_t *revision,
+                    vx_error *err);
+
 /* Forgets what the service caches from the database (tokens): called when
  * another process changed it (a revision this process did not write). */
 void svc_invalidate(service *s);

@@ -5,8 +5,15 @@
  * src/service, which calls these inside one transaction per use case.
  *
  * Thread-safety: a store handle is used by one thread at a time (the service
- * serialises access). Documents passed in are borrowed; documents returned
- * are new references the caller must json_decref. */
+ * serialises access), except `watch`, which one other thread may call
+ * concurrently (it has its own connection). Documents passed in are
+ * borrowed; documents returned are new references the caller must
+ * json_decref.
+ *
+ * Errors: VX_EUNAVAILABLE when the database cannot be reached (down,
+ * restarting, connection lost; the message starts "the database is
+ * unavailable"): the caller may retry later, the handle reconnects by
+ * itself. Other database failures are VX_EIO. */
 #ifndef VX_STORE_STORE_H
 #define VX_STORE_STORE_H
 
@@ -17,7 +24,9 @@
 
 #include "vexil/status.h"
 
-#define STORE_OPS_VERSION 2 /* 2: doc_entries, seq_list/set, event_put */
+#define STORE_OPS_VERSION                                                      \
+    3 /* 2: doc_entries, seq_list/set, event_put;                              \
+         3: watch, VX_EUNAVAILABLE */
 
 typedef enum store_kind {
     STORE_PROJECT,      /* key: project id */
@@ -120,6 +129,20 @@ typedef struct store_ops {
     vx_status (*seq_set)(store *s, const char *seq, int64_t value,
                          vx_error *err);
     vx_status (*event_put)(store *s, const store_event *ev, vx_error *err);
+
+    /* Optional (NULL when the backend cannot announce commits, as SQLite):
+     * waits up to `timeout_ms` for a committed write transaction that
+     * appended events (from any handle or process on the database) and
+     * sets `*revision` to the largest event id announced since the last
+     * call, 0 when none came in time, or -1 when announcements may have
+     * been missed (the first call, or the watch connection was just
+     * re-established): then check event_last_id. VX_EUNAVAILABLE, after
+     * waiting out `timeout_ms`, when the database cannot be reached. Uses
+     * a second connection owned by the handle, never the one of the other
+     * calls, so one thread may wait here while another uses the handle;
+     * close must not run concurrently with it. */
+    vx_status (*watch)(store *s, int timeout_ms, int64_t *revision,
+                       vx_error *err);
 } store_ops;
 
 struct store {

@@ -10,9 +10,13 @@
 #   tests/support/pg.sh start          starts one; prints its directory
 #   tests/support/pg.sh env DIR        prints `export VEXIL_TEST_PG_DSN=...`
 #   tests/support/pg.sh stop DIR       stops it and removes DIR
+#   tests/support/pg.sh pause DIR      stops the server, keeping DIR (an
+#                                      outage in the middle of a test)
+#   tests/support/pg.sh resume DIR     starts it again: same data, same port
 #   tests/support/pg.sh run CMD ARGS   start, run CMD with VEXIL_TEST_PG_DSN
-#                                      set, stop (also on failure or ^C);
-#                                      exits with CMD's status
+#                                      and VEXIL_TEST_PG_DIR set, stop (also
+#                                      on failure or ^C); exits with CMD's
+#                                      status
 set -euo pipefail
 
 pg_bin() {
@@ -48,6 +52,43 @@ free_port() {
   return 1
 }
 
+# Starts the cluster in DIR on PORT (fsync off: a test cluster is thrown
+# away, durability across a machine crash is not tested here).
+server_up() {
+  local bin=$1 dir=$2 port=$3
+  as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=200" \
+    start >/dev/null 2>&1
+}
+
+# Only directories made by cmd_start.
+check_dir() {
+  case "$1" in
+    */vexil-pg.*) [ -f "$1/dsn" ] && return 0 ;;
+  esac
+  echo "pg.sh: $1 is not a directory made by pg.sh start" >&2
+  return 1
+}
+
+cmd_pause() {
+  local dir=${1:?usage: pg.sh pause DIR} bin
+  check_dir "$dir"
+  bin=$(pg_bin)
+  as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+}
+
+cmd_resume() {
+  local dir=${1:?usage: pg.sh resume DIR} bin port
+  check_dir "$dir"
+  bin=$(pg_bin)
+  port=$(sed -E 's|.*:([0-9]+)/.*|\1|' "$dir/dsn")
+  if ! server_up "$bin" "$dir" "$port"; then
+    echo "pg.sh: the server did not start again on port $port; its log:" >&2
+    tail -20 "$dir/server.log" >&2 || true
+    return 1
+  fi
+}
+
 cmd_start() {
   local bin dir port ok=0
   bin=$(pg_bin)
@@ -67,10 +108,7 @@ cmd_start() {
   fi
   for _ in 1 2 3 4 5; do
     port=$(free_port)
-    # fsync off: a test cluster is thrown away, durability is not tested here.
-    if as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-        -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=200" \
-        start >/dev/null 2>&1; then
+    if server_up "$bin" "$dir" "$port"; then
       ok=1
       break
     fi
@@ -114,7 +152,8 @@ cmd_run() {
   trap "cmd_stop '$dir'" EXIT
   trap 'exit 130' INT TERM
   VEXIL_TEST_PG_DSN=$(cat "$dir/dsn")
-  export VEXIL_TEST_PG_DSN
+  VEXIL_TEST_PG_DIR=$dir
+  export VEXIL_TEST_PG_DSN VEXIL_TEST_PG_DIR
   echo "pg.sh: PostgreSQL at $VEXIL_TEST_PG_DSN (socket in $dir)" >&2
   "$@" || rc=$?
   return $rc
@@ -124,6 +163,8 @@ case "${1:-}" in
   start) shift; cmd_start "$@" ;;
   env) shift; cmd_env "$@" ;;
   stop) shift; cmd_stop "$@" ;;
+  pause) shift; cmd_pause "$@" ;;
+  resume) shift; cmd_resume "$@" ;;
   run) shift; cmd_run "$@" ;;
-  *) echo "usage: pg.sh start | env DIR | stop DIR | run CMD [ARGS...]" >&2; exit 2 ;;
+  *) echo "usage: pg.sh start | env DIR | stop DIR | pause DIR | resume DIR | run CMD [ARGS...]" >&2; exit 2 ;;
 esac

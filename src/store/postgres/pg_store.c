@@ -6,11 +6,22 @@
  * committed before it: the same guarantee as SQLite's BEGIN IMMEDIATE, and
  * no serialization failures to retry. Waiting for that lock is bounded by
  * lock_timeout (VX_LIMIT_DB_WAIT_MS unless the DSN sets options).
+ *
+ * A transaction that appended events announces the newest id with
+ * pg_notify('vexil_revision', id) just before COMMIT (PostgreSQL delivers
+ * it at commit, never for a rollback); `watch` LISTENs on a second
+ * connection. When the database cannot be reached, calls fail with
+ * VX_EUNAVAILABLE, and a failed reconnection is not retried for
+ * VX_LIMIT_DB_RETRY_MS (calls meanwhile fail at once), so callers never
+ * queue behind connect timeouts.
  * Invariant: no message carries the DSN's password (store_dsn_redact). */
+#include <errno.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/alloc.h"
 #include "base/error.h"
@@ -99,14 +110,42 @@ static const struct {
 
 #define WHERE_MAX 256 /* the redacted DSN kept for messages */
 
+#define CHANNEL "vexil_revision" /* NOTIFY channel of committed revisions */
+
 typedef struct pg_store {
     store base;                   /* must be first */
     PGconn *conn;                 /* the connection */
     bool prepared[Q_COUNT_STMTS]; /* prepared on this connection */
     bool in_tx;                   /* between a successful begin and the end */
     bool imported;                /* event_put ran in this transaction */
+    int64_t tx_event;             /* largest event id written in this
+                                     transaction, 0 = none: announced */
+    int64_t retry_at;             /* monotonic ms: no reconnection before */
+    bool resetting;               /* a non-blocking reconnection is under
+                                     way (ensure_conn) */
+    int64_t reset_deadline;       /* monotonic ms: that attempt fails */
     char where[WHERE_MAX];        /* redacted DSN, for messages */
+    char *dsn;                    /* the DSN, for the watch connection */
+    /* Used only by the thread in watch (its own connection): */
+    PGconn *listen;          /* LISTENing connection, NULL until needed */
+    int64_t listen_retry_at; /* monotonic ms: no reconnection before */
 } pg_store;
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int64_t ms)
+{
+    if (ms <= 0)
+        return;
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
 
 /* Copies a server or libpq message into `out` on one line. */
 static void one_line(const char *msg, char *out, size_t cap)
@@ -117,6 +156,23 @@ static void one_line(const char *msg, char *out, size_t cap)
     while (n > 0 && out[n - 1] == ' ')
         n--;
     out[n] = '\0';
+}
+
+/* The reason in a libpq connection message, on one line: its first line,
+ * after the last "failed: " ("Connection refused", "server closed the
+ * connection unexpectedly"); the server and port are in s->where. */
+static void short_reason(const char *msg, char *out, size_t cap)
+{
+    char line[200];
+    size_t n = 0;
+    for (; msg && *msg && *msg != '\n' && n + 1 < sizeof(line); msg++)
+        line[n++] = *msg;
+    line[n] = '\0';
+    const char *from = line;
+    for (const char *p = strstr(line, "failed: "); p;
+         p = strstr(p + 1, "failed: "))
+        from = p + 8;
+    one_line(from, out, cap);
 }
 
 /* Fills `err` from a failed result (or the connection when res is NULL).
@@ -143,11 +199,15 @@ static vx_status db_error(pg_store *s, const PGresult *res, vx_error *err,
                              "database busy: %s: %s (another writer held the "
                              "lock too long)",
                              what, msg);
-    if (PQstatus(s->conn) == CONNECTION_BAD)
-        return vx__error_set(err, VX_EIO, "",
-                             "database unavailable: %s: lost the connection "
-                             "to %s: %s",
-                             what, s->where, msg);
+    if (PQstatus(s->conn) != CONNECTION_OK || s->resetting) {
+        short_reason(PQerrorMessage(s->conn), msg, sizeof(msg));
+        if (!msg[0])
+            snprintf(msg, sizeof(msg), "%s",
+                     s->resetting ? "reconnecting" : "no connection");
+        return vx__error_set(err, VX_EUNAVAILABLE, "",
+                             "the database is unavailable: %s (%s; %s)", msg,
+                             s->where, what);
+    }
     return vx__error_set(err, st, "", "database: %s: %s", what, msg);
 }
 
@@ -173,16 +233,55 @@ static void no_notices(void *ud, const char *msg)
 
 /* Reconnects a broken connection, but never inside a transaction: the rest
  * of it would run on the new connection in autocommit, committing half of
- * it. True when the connection is usable. */
+ * it. The reconnection is non-blocking (PQresetStart/PQresetPoll): each
+ * call drives it for at most VX_LIMIT_DB_RECONNECT_STEP_MS and then fails,
+ * leaving it to go on at the next call, so a caller (holding the service
+ * mutex) never waits a whole connect timeout for a server that does not
+ * answer. An attempt fails past VX_LIMIT_DB_CONNECT_SECS; after a failed
+ * attempt none starts for VX_LIMIT_DB_RETRY_MS. True when the connection
+ * is usable. */
 static bool ensure_conn(pg_store *s)
 {
-    if (PQstatus(s->conn) == CONNECTION_OK)
+    if (PQstatus(s->conn) == CONNECTION_OK && !s->resetting)
         return true;
     if (s->in_tx)
         return false;
-    PQreset(s->conn);
-    memset(s->prepared, 0, sizeof(s->prepared));
-    return PQstatus(s->conn) == CONNECTION_OK;
+    int64_t now = mono_ms();
+    if (!s->resetting) {
+        if (now < s->retry_at)
+            return false;
+        memset(s->prepared, 0, sizeof(s->prepared));
+        if (!PQresetStart(s->conn)) {
+            s->retry_at = now + VX_LIMIT_DB_RETRY_MS;
+            return false;
+        }
+        s->resetting = true;
+        s->reset_deadline = now + (int64_t)VX_LIMIT_DB_CONNECT_SECS * 1000;
+    }
+    int64_t step_end = now + VX_LIMIT_DB_RECONNECT_STEP_MS;
+    for (;;) {
+        PostgresPollingStatusType ps = PQresetPoll(s->conn);
+        if (ps == PGRES_POLLING_OK) {
+            s->resetting = false;
+            return true;
+        }
+        now = mono_ms();
+        if (ps == PGRES_POLLING_FAILED || now >= s->reset_deadline) {
+            s->resetting = false;
+            s->retry_at = now + VX_LIMIT_DB_RETRY_MS;
+            return false;
+        }
+        if (now >= step_end)
+            return false; /* still connecting: go on at the next call */
+        struct pollfd p = {.fd = PQsocket(s->conn),
+                           .events =
+                               ps == PGRES_POLLING_READING ? POLLIN : POLLOUT};
+        if (poll(&p, 1, (int)(step_end - now)) < 0 && errno != EINTR) {
+            s->resetting = false;
+            s->retry_at = now + VX_LIMIT_DB_RETRY_MS;
+            return false;
+        }
+    }
 }
 
 /* Runs statement `q` with text parameters (NULL = SQL NULL). On success
@@ -243,7 +342,31 @@ static void pg_close(store *base)
     if (!s)
         return;
     PQfinish(s->conn);
+    PQfinish(s->listen);
+    vx__free(s->dsn);
     vx__free(s);
+}
+
+/* A new connection to `dsn` with Vexil's session defaults (the URI,
+ * expanded from dbname, overrides them): bounded connect time, TCP
+ * keepalives so a vanished server is noticed. NULL only when out of
+ * memory; check PQstatus. */
+static PGconn *connect_to(const char *dsn, const char *app)
+{
+    char options[256], connect_secs[16];
+    session_options(options, sizeof(options));
+    snprintf(connect_secs, sizeof(connect_secs), "%d",
+             VX_LIMIT_DB_CONNECT_SECS);
+    const char *const keys[] = {
+        "application_name", "connect_timeout", "client_encoding",
+        "options",          "keepalives_idle", "keepalives_interval",
+        "keepalives_count", "dbname",          NULL};
+    const char *const vals[] = {app,  connect_secs, "UTF8", options, "30",
+                                "10", "3",          dsn,    NULL};
+    PGconn *c = PQconnectdbParams(keys, vals, 1);
+    if (c)
+        PQsetNoticeProcessor(c, no_notices, NULL);
+    return c;
 }
 
 static vx_status pg_open(const char *dsn, store **out, vx_error *err)
@@ -255,19 +378,13 @@ static vx_status pg_open(const char *dsn, store **out, vx_error *err)
     memset(s, 0, sizeof(*s));
     s->base.ops = &store_postgres_ops;
     store_dsn_redact(dsn, s->where, sizeof(s->where));
-    /* Defaults first: the URI (expanded from dbname) overrides them. */
-    char options[256], connect_secs[16];
-    session_options(options, sizeof(options));
-    snprintf(connect_secs, sizeof(connect_secs), "%d",
-             VX_LIMIT_DB_CONNECT_SECS);
-    const char *const keys[] = {"application_name", "connect_timeout",
-                                "client_encoding",  "options",
-                                "dbname",           NULL};
-    const char *const vals[] = {"vexil", connect_secs, "UTF8",
-                                options, dsn,          NULL};
-    s->conn = PQconnectdbParams(keys, vals, 1);
+    size_t n = strlen(dsn) + 1;
+    s->dsn = vx__malloc(n);
+    if (s->dsn)
+        memcpy(s->dsn, dsn, n);
+    s->conn = s->dsn ? connect_to(dsn, "vexil") : NULL;
     if (!s->conn) {
-        vx__free(s);
+        pg_close(&s->base);
         return vx__error_set(err, VX_ENOMEM, "", "out of memory");
     }
     if (PQstatus(s->conn) != CONNECTION_OK) {
@@ -278,7 +395,6 @@ static vx_status pg_open(const char *dsn, store **out, vx_error *err)
         pg_close(&s->base);
         return VX_EIO;
     }
-    PQsetNoticeProcessor(s->conn, no_notices, NULL);
     if (PQserverVersion(s->conn) < 110000) {
         vx__error_set(err, VX_EIO, "",
                       "%s: PostgreSQL %d.%d is too old (11 or later is needed)",
@@ -365,6 +481,7 @@ static vx_status pg_begin(store *base, vx_error *err)
     if (!ensure_conn(s))
         return db_error(s, NULL, err, "begin");
     s->imported = false;
+    s->tx_event = 0;
     vx_status st = exec(s,
                         "BEGIN ISOLATION LEVEL READ COMMITTED;"
                         " SELECT pg_advisory_xact_lock(" PG_WRITE_LOCK_KEY ")",
@@ -401,20 +518,28 @@ static vx_status pg_commit(store *base, vx_error *err)
                   " FROM (SELECT max(id) AS m FROM events) x"
                   " WHERE m IS NOT NULL",
                   err, "commit");
+    /* Announce the new revision to every watcher; delivered at COMMIT. */
+    if (st == VX_OK && s->tx_event > 0) {
+        char notify[96];
+        snprintf(notify, sizeof(notify),
+                 "SELECT pg_notify('" CHANNEL "', '%lld')",
+                 (long long)s->tx_event);
+        st = exec(s, notify, err, "commit");
+    }
     if (st == VX_OK && PQstatus(s->conn) == CONNECTION_BAD)
-        st = vx__error_set(err, VX_EIO, "",
-                           "database unavailable: lost the connection to %s "
-                           "during the transaction; nothing was saved",
+        st = vx__error_set(err, VX_EUNAVAILABLE, "",
+                           "the database is unavailable: lost the connection "
+                           "to %s during the transaction; nothing was saved",
                            s->where);
     if (st != VX_OK)
         return st;
     PGresult *res = PQexec(s->conn, "COMMIT");
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         st = PQstatus(s->conn) == CONNECTION_BAD
-                 ? vx__error_set(err, VX_EIO, "",
-                                 "database unavailable: the connection to %s "
-                                 "was lost during COMMIT; the change may or "
-                                 "may not have been saved",
+                 ? vx__error_set(err, VX_EUNAVAILABLE, "",
+                                 "the database is unavailable: the connection "
+                                 "to %s was lost during COMMIT; the change "
+                                 "may or may not have been saved",
                                  s->where)
                  : db_error(s, res, err, "commit");
     } else if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
@@ -425,6 +550,7 @@ static vx_status pg_commit(store *base, vx_error *err)
     }
     PQclear(res);
     s->imported = false;
+    s->tx_event = 0;
     s->in_tx = false; /* COMMIT ends the transaction, even when it fails */
     return st;
 }
@@ -433,6 +559,7 @@ static void pg_rollback(store *base)
 {
     pg_store *s = (pg_store *)base;
     s->imported = false;
+    s->tx_event = 0;
     s->in_tx = false;
     if (PQstatus(s->conn) == CONNECTION_OK &&
         PQtransactionStatus(s->conn) != PQTRANS_IDLE)
@@ -610,6 +737,11 @@ static vx_status event_insert(pg_store *s, int q, const store_event *ev,
     st = run(s, q, q == Q_EVENT_PUT ? 9 : 8, p, &res, err, "event");
     if (st == VX_OK && id)
         *id = cell_int(res, 0, 0);
+    if (st == VX_OK) {
+        int64_t wrote = id ? *id : ev->id;
+        if (wrote > s->tx_event)
+            s->tx_event = wrote;
+    }
 out:
     PQclear(res);
     free(data);
@@ -765,6 +897,105 @@ static vx_status pg_seq_set(store *base, const char *seq, int64_t value,
     return st;
 }
 
+/* Takes every notification already read on the watch connection: the
+ * largest revision announced (a payload that is not a number counts as
+ * "check", -1, unless a real revision came too). */
+static int64_t drain_notifies(PGconn *c, int64_t have)
+{
+    PGnotify *n;
+    for (n = PQnotifies(c); n; n = PQnotifies(c)) {
+        char *end = NULL;
+        long long v = strtoll(n->extra, &end, 10);
+        if (!end || *end || v <= 0)
+            v = -1;
+        if (v > have || (v < 0 && have == 0))
+            have = v;
+        PQfreemem(n);
+    }
+    return have;
+}
+
+/* (Re)opens the watch connection and LISTENs; false (and a message in
+ * `err`) when the database cannot be reached. */
+static bool listen_open(pg_store *s, vx_error *err)
+{
+    PQfinish(s->listen);
+    s->listen = connect_to(s->dsn, "vexil-watch");
+    if (!s->listen) {
+        vx__error_set(err, VX_ENOMEM, "", "out of memory");
+        return false;
+    }
+    PGresult *res = NULL;
+    if (PQstatus(s->listen) == CONNECTION_OK)
+        res = PQexec(s->listen, "LISTEN " CHANNEL);
+    if (res && PQresultStatus(res) == PGRES_COMMAND_OK) {
+        PQclear(res);
+        return true;
+    }
+    char msg[200];
+    short_reason(PQerrorMessage(s->listen), msg, sizeof(msg));
+    PQclear(res);
+    PQfinish(s->listen);
+    s->listen = NULL;
+    vx__error_set(err, VX_EUNAVAILABLE, "",
+                  "the database is unavailable: %s (%s; listen)", msg,
+                  s->where);
+    return false;
+}
+
+static vx_status pg_watch(store *base, int timeout_ms, int64_t *revision,
+                          vx_error *err)
+{
+    pg_store *s = (pg_store *)base;
+    int64_t start = mono_ms();
+    *revision = 0;
+    if (!s->listen || PQstatus(s->listen) != CONNECTION_OK) {
+        int64_t now = mono_ms();
+        if (now < s->listen_retry_at || !listen_open(s, err)) {
+            if (now >= s->listen_retry_at)
+                s->listen_retry_at = now + VX_LIMIT_DB_RETRY_MS;
+            else
+                vx__error_set(err, VX_EUNAVAILABLE, "",
+                              "the database is unavailable: the watch "
+                              "connection to %s is down",
+                              s->where);
+            sleep_ms(timeout_ms - (mono_ms() - start));
+            return VX_EUNAVAILABLE;
+        }
+        *revision = -1; /* anything before the LISTEN was missed */
+        return VX_OK;
+    }
+    /* Whatever already arrived (without blocking), then wait for more. */
+    int64_t got = 0;
+    if (PQconsumeInput(s->listen))
+        got = drain_notifies(s->listen, 0);
+    while (got == 0) {
+        int left = timeout_ms - (int)(mono_ms() - start);
+        if (left <= 0)
+            break;
+        struct pollfd p = {.fd = PQsocket(s->listen), .events = POLLIN};
+        int r = poll(&p, 1, left);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        if (!PQconsumeInput(s->listen) ||
+            PQstatus(s->listen) != CONNECTION_OK) {
+            char msg[200];
+            short_reason(PQerrorMessage(s->listen), msg, sizeof(msg));
+            PQfinish(s->listen);
+            s->listen = NULL;
+            return vx__error_set(err, VX_EUNAVAILABLE, "",
+                                 "the database is unavailable: %s (%s; "
+                                 "listen)",
+                                 msg, s->where);
+        }
+        got = drain_notifies(s->listen, 0);
+    }
+    *revision = got;
+    return VX_OK;
+}
+
 const store_ops store_postgres_ops = {
     .version = STORE_OPS_VERSION,
     .name = "postgres",
@@ -789,4 +1020,5 @@ const store_ops store_postgres_ops = {
     .seq_list = pg_seq_list,
     .seq_set = pg_seq_set,
     .event_put = pg_event_put,
+    .watch = pg_watch,
 };

@@ -697,4 +697,5 @@ const store_ops store_sqlite_ops = {
     .seq_list = sq_seq_list,
     .seq_set = sq_seq_set,
     .event_put = sq_event_put,
+    .watch = NULL, /* no cross-process announcements: the hub polls */
 };

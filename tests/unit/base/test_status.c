@@ -35,6 +35,7 @@ static const struct {
     {VX_EAUTH, 9, "VX_EAUTH", "missing or invalid credentials"},
     {VX_EFORBIDDEN, 10, "VX_EFORBIDDEN", "not allowed for these credentials"},
     {VX_EUNSUPPORTED, 11, "VX_EUNSUPPORTED", "unsupported media type"},
+    {VX_EUNAVAILABLE, 12, "VX_EUNAVAILABLE", "temporarily unavailable"},
 };
 #define NEXPECTED (sizeof(EXPECTED) / sizeof(EXPECTED[0]))
 
@@ -81,7 +82,7 @@ static void test_table_is_complete(void **state)
 static void test_unknown_code(void **state)
 {
     (void)state;
-    const int bad[] = {12, 99, -1, 1 << 30};
+    const int bad[] = {13, 99, -1, 1 << 30};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         vx_status st = (vx_status)bad[i];
         assert_string_equal(vx_status_name(st), "VX_UNKNOWN");

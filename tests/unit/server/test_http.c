@@ -20,6 +20,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "server/http.h"
 #include "server/server.h"
 #include "service/service.h"
 
@@ -207,6 +208,28 @@ static int teardown(void **state)
     svc_close(f->svc);
     free(f);
     return 0;
+}
+
+/* The one status mapping (docs/admin-api.md): every code maps to an HTTP
+ * status, and "the database is unavailable" is 503 (retry), not 500. */
+static void test_status_mapping(void **state)
+{
+    (void)state;
+    static const struct {
+        vx_status st;
+        unsigned http;
+    } want[] = {
+        {VX_OK, 200},           {VX_EINVAL, 400},       {VX_ESCHEMA, 400},
+        {VX_EPARSE, 400},       {VX_ELIMIT, 400},       {VX_EAUTH, 401},
+        {VX_EFORBIDDEN, 403},   {VX_ENOTFOUND, 404},    {VX_ECONFLICT, 409},
+        {VX_EUNSUPPORTED, 415}, {VX_EUNAVAILABLE, 503}, {VX_EIO, 500},
+        {VX_ENOMEM, 500},
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        assert_int_equal(http_status_of(want[i].st), want[i].http);
+#define X(name, value, msg) assert_true(http_status_of(VX_##name) >= 200);
+    VX_STATUS_MAP(X)
+#undef X
 }
 
 static void test_health_and_ready(void **state)
@@ -616,6 +639,7 @@ int main(void)
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return 1;
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_status_mapping),
         cmocka_unit_test(test_health_and_ready),
         cmocka_unit_test(test_auth),
         cmocka_unit_test(test_body_limits),
