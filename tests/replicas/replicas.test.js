@@ -211,3 +211,37 @@ test('PostgreSQL down: SDK endpoints answer from memory, admin calls 503, all re
     stream.close();
   }
 });
+
+test('impact metrics posted to two replicas add up in the plan both read', opts, async () => {
+  const env = { VEXIL_SCHEDULER_INTERVAL_MS: '100' };
+  const [a, b] = await R.startReplicas(2, { env });
+  const flag = 'rep-impact';
+  await createFlag(a, flag);
+  const base = `/api/admin/projects/default/features/${flag}/environments/production/release-plan`;
+  // A milestone that needs more exposures than either replica alone gets.
+  let r = await a.api('PUT', base, { body: { milestones: [{ percent: 50, minExposures: 100000 }, { percent: 100 }], metrics: [{ kind: 'error_rate' }] } });
+  assert.equal(r.status, 200, S.show(r));
+  const client = a.clientTokens[0];
+  const at = new Date().toISOString();
+  const post = (srv, enabled, requests) => S.request(srv.url, 'POST', '/api/client/impact', {
+    token: client, body: { metrics: [{ flag, at, enabled, requests, errors: 0 }] } });
+  for (const [srv, n] of [[a, 1000], [b, 2000], [a, 3000], [b, 4000]]) {
+    r = await post(srv, true, n);
+    assert.equal(r.status, 202, S.show(r));
+    r = await post(srv, false, n);
+    assert.equal(r.status, 202, S.show(r));
+  }
+  // Whichever replica holds the scheduler lease computes the statistics
+  // from the shared buckets: both arms see all 10,000 requests.
+  const deadline = Date.now() + 10000;
+  let p;
+  for (;;) {
+    r = await b.api('GET', base);
+    assert.equal(r.status, 200, S.show(r));
+    p = r.json;
+    if (p.last && p.last.treatment && p.last.treatment.requests === 10000 && p.last.control.requests === 10000) break;
+    if (Date.now() > deadline) assert.fail(`the plan never saw 10,000 requests per arm: ${JSON.stringify(p.last)}`);
+    await S.sleep(100);
+  }
+  assert.equal(p.state, 'running');
+});
