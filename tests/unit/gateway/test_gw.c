@@ -49,6 +49,8 @@ static void test_upstream_parse(void **state)
         {"{\"base_url\":\"ftp://x\",\"model\":\"m\"}", VX_EINVAL, "/base_url"},
         {"{\"base_url\":\"http://x\"}", VX_EINVAL, "/model"},
         {"{\"base_url\":\"http://x\",\"model\":7}", VX_EINVAL, "/model"},
+        /* Found by fuzz_gateway: an empty model was accepted. */
+        {"{\"base_url\":\"http://x\",\"model\":\"\"}", VX_EINVAL, "/model"},
         {"{\"base_url\":\"http://x\",\"model\":\"m\",\"api_key_env\":[]}",
          VX_EINVAL, "/api_key_env"},
         {"{\"base_url\":\"http://x\",\"model\":\"m\",\"timeout_ms\":0}",
