@@ -201,8 +201,7 @@ static vx_status str_member(const json_t *o, const char *key, bool required,
         return vx__error_set(err, VX_EINVAL, path, "%s must be a string", key);
     size_t n = json_string_length(v);
     if (n == 0 && required)
-        return vx__error_set(err, VX_EINVAL, path, "%s must not be empty",
-                             key);
+        return vx__error_set(err, VX_EINVAL, path, "%s must not be empty", key);
     if (n >= cap)
         return vx__error_set(err, VX_ELIMIT, path,
                              "%s is longer than %zu bytes", key, cap - 1);
