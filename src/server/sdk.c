@@ -931,19 +931,6 @@ struct sdk_hub {
     bool watching;         /* watcher runs */
 };
 
-__attribute__((format(printf, 3, 4))) static void
-hub_log(sdk_hub *h, const char *level, const char *fmt, ...)
-{
-    if (!h->log)
-        return;
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    h->log(h->log_ud, level, msg);
-}
-
 static env_slot *slot_find(sdk_hub *h, const char *env)
 {
     for (size_t i = 0; i < h->nenvs; i++)
@@ -1478,15 +1465,16 @@ static void *watch_main(void *arg)
         vx_status st = svc_watch(h->svc, VX_LIMIT_SDK_WATCH_MS, &rev, &err);
         if (st != VX_OK) {
             if (!down)
-                hub_log(h, "warn",
-                        "sdk: change notifications stopped (the periodic "
-                        "check goes on): %s",
-                        err.message);
+                vx__logf(h->log, h->log_ud, "warn",
+                         "sdk: change notifications stopped (the periodic "
+                         "check goes on): %s",
+                         err.message);
             down = true;
             continue;
         }
         if (down)
-            hub_log(h, "info", "sdk: change notifications resumed");
+            vx__logf(h->log, h->log_ud, "info",
+                     "sdk: change notifications resumed");
         down = false;
         if (rev == 0)
             continue;
@@ -1546,11 +1534,12 @@ static void *hub_main(void *arg)
         vx_status rst = svc_revision(h->svc, &rev, &err);
         if (rst != VX_OK && !h->db_down) {
             /* Only this thread reads or writes db_down. */
-            hub_log(h, "warn", "sdk: serving the last published flags: %s",
-                    err.message);
+            vx__logf(h->log, h->log_ud, "warn",
+                     "sdk: serving the last published flags: %s", err.message);
             h->db_down = true;
         } else if (rst == VX_OK && h->db_down) {
-            hub_log(h, "info", "sdk: the database answers again");
+            vx__logf(h->log, h->log_ud, "info",
+                     "sdk: the database answers again");
             h->db_down = false;
         }
         if (rst == VX_OK && (rev != seen || wanted)) {
@@ -1560,9 +1549,9 @@ static void *hub_main(void *arg)
             st = rebuild(h, &err);
         }
         if (st != VX_OK)
-            hub_log(h, "error",
-                    "sdk: rebuilding the published flags failed: %s",
-                    err.message);
+            vx__logf(h->log, h->log_ud, "error",
+                     "sdk: rebuilding the published flags failed: %s",
+                     err.message);
 
         pthread_mutex_lock(&h->mu);
         if (ticket > h->done)

@@ -1441,13 +1441,9 @@ vx_status svc_scheduler_tick(service *s, const char *owner, int64_t now_ms,
         plan_arg pa = {json_string_value(k), *hooks};
         vx_status ps = txn(s, now_ms, &e2, plan_step, &pa);
         if (ps != VX_OK && ps != VX_EIO) {
-            if (s->log) {
-                char msg[VX_ERROR_MSG_MAX + 700];
-                snprintf(msg, sizeof(msg), "release plan %s paused: %s%s%s",
-                         json_string_value(k), e2.message,
-                         e2.path[0] ? " at " : "", e2.path);
-                s->log(s->log_ud, "warn", msg);
-            }
+            vx__logf(s->log, s->log_ud, "warn",
+                     "release plan %s paused: %s%s%s", json_string_value(k),
+                     e2.message, e2.path[0] ? " at " : "", e2.path);
             plan_arg fa = {json_string_value(k), NULL};
             ps = txn(s, now_ms, &e2, plan_fail_step, &fa);
         }

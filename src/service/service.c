@@ -208,20 +208,6 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void logf_(service *s, const char *level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void logf_(service *s, const char *level, const char *fmt, ...)
-{
-    if (!s->log)
-        return;
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    s->log(s->log_ud, level, msg);
-}
-
 /* ---- tokens
  * ------------------------------------------------------------------ */
 
@@ -504,7 +490,8 @@ vx_status svc_open(const svc_config *cfg, service **out,
         return st;
     }
     if (applied)
-        logf_(s, "info", "applied %d database migration(s)", applied);
+        vx__logf(s->log, s->log_ud, "info", "applied %d database migration(s)",
+                 applied);
     svc_req req = {0};
     svc_ctx c = {s, &SYSTEM, &req, err, now_ms()};
     st = s->ops->begin(s->st, err);
