@@ -235,12 +235,7 @@ vx_status ai_plan_status_normalize(const json_t *status, json_t **out,
     if (o && n_aud)
         json_object_set_new(o, "audienceStages",
                             json_integer((json_int_t)n_aud));
-    if (!o || vx__alloc_failures() != failures) {
-        json_decref(o);
-        st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
-        goto out;
-    }
-    *out = o;
+    st = ai_answer_take(o, failures, out, err);
 out:
     json_decref(rep);
     json_decref(pcts);
@@ -417,13 +412,8 @@ vx_status ai_incident_facts(const json_t *event, json_t **out, vx_error *err)
         json_object_get(rep, "rollback"), "culprit", culprit, "metrics",
         metrics, "srm", json_object_get(rep, "srm"));
     json_decref(rep);
-    if (!o || vx__alloc_failures() != failures) {
-        json_decref(o);
-        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
-    }
     /* "percent" of the data is copied only when it is a number. */
-    if (!json_is_number(json_object_get(o, "percent")))
+    if (o && !json_is_number(json_object_get(o, "percent")))
         json_object_del(o, "percent");
-    *out = o;
-    return VX_OK;
+    return ai_answer_take(o, failures, out, err);
 }
