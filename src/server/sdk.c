@@ -651,10 +651,11 @@ static char *scope_key(const sdk_scope *sc)
     return b.p;
 }
 
-/* The features document for `sc` into `b`. */
-static void build_features(sbuf *b, const sdk_state *s, const sdk_scope *sc)
+/* The flags `sc` selects, comma-joined: each one's stored text, or with
+ * its segments written inline when `inlined`. */
+static void put_flags(sbuf *b, const sdk_state *s, const sdk_scope *sc,
+                      bool inlined)
 {
-    sb_str(b, "{\"version\":2,\"features\":[");
     bool first = true;
     for (size_t i = 0; i < s->nflags; i++) {
         if (!sdk_scope_match(sc, &s->flags[i]))
@@ -662,19 +663,32 @@ static void build_features(sbuf *b, const sdk_state *s, const sdk_scope *sc)
         if (!first)
             sb_put(b, ",", 1);
         first = false;
-        if (sc->inline_segments)
+        if (inlined)
             put_inlined(b, s, i);
         else
             sb_put(b, s->flag_text[i], s->flag_len[i]);
     }
+}
+
+/* Every segment's text, comma-joined. */
+static void put_segments(sbuf *b, const sdk_state *s)
+{
+    for (size_t i = 0; i < s->nsegs; i++) {
+        if (i)
+            sb_put(b, ",", 1);
+        sb_str(b, s->segs[i].text);
+    }
+}
+
+/* The features document for `sc` into `b`. */
+static void build_features(sbuf *b, const sdk_state *s, const sdk_scope *sc)
+{
+    sb_str(b, "{\"version\":2,\"features\":[");
+    put_flags(b, s, sc, sc->inline_segments);
     sb_put(b, "]", 1);
     if (!sc->inline_segments) {
         sb_str(b, ",\"segments\":[");
-        for (size_t i = 0; i < s->nsegs; i++) {
-            if (i)
-                sb_put(b, ",", 1);
-            sb_str(b, s->segs[i].text);
-        }
+        put_segments(b, s);
         sb_put(b, "]", 1);
     }
     json_t *q = json_pack("{ss sb}", "environment", s->env,
@@ -987,6 +1001,17 @@ static bool state_has_seg(const sdk_state *s, int64_t id)
 
 /* The delta body from `old` (NULL: hydration) to `s` for `sc`; `*empty` when
  * there is nothing to send. Malloc'd into `b`. */
+/* A feature-updated event for flag `i`, after a comma when `*count` events
+ * came before it (then counted). */
+static void put_updated(sbuf *b, const sdk_state *s, size_t i, long long ev,
+                        size_t *count)
+{
+    sb_fmt(b, "%s{\"eventId\":%lld,\"type\":\"feature-updated\",\"feature\":",
+           (*count)++ ? "," : "", ev);
+    sb_put(b, s->flag_text[i], s->flag_len[i]);
+    sb_put(b, "}", 1);
+}
+
 static void build_delta(sbuf *b, const sdk_index *old, const sdk_state *s,
                         const sdk_scope *sc, bool *empty)
 {
@@ -997,21 +1022,9 @@ static void build_delta(sbuf *b, const sdk_index *old, const sdk_state *s,
                "{\"events\":[{\"eventId\":%lld,\"type\":\"hydration\","
                "\"features\":[",
                ev);
-        bool first = true;
-        for (size_t i = 0; i < s->nflags; i++) {
-            if (!sdk_scope_match(sc, &s->flags[i]))
-                continue;
-            if (!first)
-                sb_put(b, ",", 1);
-            first = false;
-            sb_put(b, s->flag_text[i], s->flag_len[i]);
-        }
+        put_flags(b, s, sc, false);
         sb_str(b, "],\"segments\":[");
-        for (size_t i = 0; i < s->nsegs; i++) {
-            if (i)
-                sb_put(b, ",", 1);
-            sb_str(b, s->segs[i].text);
-        }
+        put_segments(b, s);
         sb_str(b, "]}]}");
         return;
     }
@@ -1042,13 +1055,7 @@ static void build_delta(sbuf *b, const sdk_index *old, const sdk_state *s,
         bool in_old = sdk_scope_match(sc, &was);
         bool in_new = now && sdk_scope_match(sc, now);
         if (in_new && (!in_old || now->hash != old->hashes[k])) {
-            size_t i = (size_t)(now - s->flags);
-            sb_fmt(b,
-                   "%s{\"eventId\":%lld,\"type\":\"feature-updated\","
-                   "\"feature\":",
-                   count++ ? "," : "", ev);
-            sb_put(b, s->flag_text[i], s->flag_len[i]);
-            sb_put(b, "}", 1);
+            put_updated(b, s, (size_t)(now - s->flags), ev, &count);
         } else if (in_old && !in_new) {
             json_t *n = json_string(old->names[k]);
             json_t *p = json_string(old->projects[k]);
@@ -1067,12 +1074,7 @@ static void build_delta(sbuf *b, const sdk_index *old, const sdk_state *s,
     for (size_t i = 0; i < s->nflags; i++) {
         if (seen[i] || !sdk_scope_match(sc, &s->flags[i]))
             continue;
-        sb_fmt(b,
-               "%s{\"eventId\":%lld,\"type\":\"feature-updated\","
-               "\"feature\":",
-               count++ ? "," : "", ev);
-        sb_put(b, s->flag_text[i], s->flag_len[i]);
-        sb_put(b, "}", 1);
+        put_updated(b, s, i, ev, &count);
     }
     vx__free(seen);
     for (size_t k = 0; k < old->nsegs; k++) {
