@@ -242,17 +242,6 @@ out:
     return st;
 }
 
-static const struct {
-    const char *name;
-    guard_metric_kind kind;
-} KINDS[] = {
-    {"error_rate", GUARD_METRIC_ERROR_RATE},
-    {"latency", GUARD_METRIC_LATENCY},
-    {"conversion", GUARD_METRIC_CONVERSION},
-    {"latency_mean", GUARD_METRIC_LATENCY_MEAN},
-    {"latency_quantile", GUARD_METRIC_LATENCY_QUANTILE},
-};
-
 static vx_status num_member(const json_t *o, const char *k, const char *path,
                             double *out, vx_error *err)
 {
@@ -319,19 +308,16 @@ vx_status ai_plan_from_json(const json_t *plan, guard_plan *out, vx_error *err)
     json_array_foreach (mets, i, m) {
         const char *kind = json_string_value(json_object_get(m, "kind"));
         const char *dir = json_string_value(json_object_get(m, "direction"));
-        size_t k = 0;
-        while (kind && k < sizeof(KINDS) / sizeof(KINDS[0]) &&
-               strcmp(KINDS[k].name, kind) != 0)
-            k++;
-        if (!kind || k == sizeof(KINDS) / sizeof(KINDS[0])) {
+        guard_metric_kind mk;
+        if (!guard_metric_kind_parse(kind, &mk)) {
             snprintf(path, sizeof(path), "/metrics/%zu/kind", i);
             return vx__error_set(err, VX_EINVAL, path,
                                  "unknown metric kind: use error_rate, "
                                  "latency, conversion, latency_mean or "
                                  "latency_quantile");
         }
-        p.metrics[i].kind = KINDS[k].kind;
-        p.metrics[i].direction = KINDS[k].kind == GUARD_METRIC_CONVERSION
+        p.metrics[i].kind = mk;
+        p.metrics[i].direction = mk == GUARD_METRIC_CONVERSION
                                      ? GUARD_LOWER_IS_WORSE
                                      : GUARD_HIGHER_IS_WORSE;
         if (dir && strcmp(dir, "lower-is-worse") == 0)
