@@ -36,10 +36,7 @@ async function apiJson(method, path, body, token) {
 
 const unlabelled = () => ui.unlabelled(page);
 
-async function checkPage(name) {
-  assert.deepEqual(await unlabelled(), [], `${name}: controls without a label`);
-  await screenshot(page, name);
-}
+const checkPage = (name) => ui.checkPage(page, name);
 
 const nav = (label) => ui.nav(page, label);
 

@@ -33,10 +33,7 @@ async function apiJson(method, path, body) {
 // Every visible form control and button in the page has an accessible name.
 const unlabelled = () => ui.unlabelled(page);
 
-async function checkPage(name) {
-  assert.deepEqual(await unlabelled(), [], `${name}: controls without a label`);
-  await screenshot(page, name);
-}
+const checkPage = (name) => ui.checkPage(page, name);
 
 const nav = (label) => ui.nav(page, label);
 

@@ -1,14 +1,13 @@
 'use strict';
 // What the browser tests share: watching the page for errors and CSP
 // violations, signing in, the accessible-name check, the main navigation,
-// and release plans of default/production driven with synthetic impact
-// metrics posted with a client token to /api/client/impact.
+// admin API calls that must succeed.
 
 const assert = require('node:assert/strict');
-const { request, sleep, show } = require('../integration/server');
+const { show } = require('../integration/server');
 
-const FEAT = '/api/admin/projects/default/features';
-const ENV = (flag) => `${FEAT}/${flag}/environments/production`;
+const { FEAT, ENV } = require('../support/plan_traffic');
+const { screenshot } = require('./browser');
 
 // Page errors and CSP violations go into `problems` (checked at the end).
 function watchProblems(page, problems) {
@@ -36,6 +35,12 @@ function unlabelled(page, selector = 'input, select, textarea, button') {
     .map((el) => el.outerHTML.slice(0, 160)), selector);
 }
 
+// Every control of the page has a name; then a screenshot `name`.
+async function checkPage(page, name) {
+  assert.deepEqual(await unlabelled(page), [], `${name}: controls without a label`);
+  await screenshot(page, name);
+}
+
 // Opens `label` from the main navigation and waits for its heading.
 async function nav(page, label) {
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: label, exact: true }).click();
@@ -49,34 +54,4 @@ async function must(srv, method, path, body, status = 200) {
   return r.json;
 }
 
-const plan = (srv, flag) => must(srv, 'GET', `${ENV(flag)}/release-plan`);
-
-// One batch of traffic at the plan's current percentage (exact counts).
-function batch(flag, percent, total, ctlRate, trtRate) {
-  const t = Math.round((total * percent) / 100);
-  const c = total - t;
-  const metrics = [];
-  if (c > 0) metrics.push({ flag, enabled: false, requests: c, errors: Math.round(c * ctlRate), latencyMs: [100, 120, 150] });
-  if (t > 0) metrics.push({ flag, variant: 'on', enabled: true, requests: t, errors: Math.round(t * trtRate), latencyMs: [100, 121, 149] });
-  return { metrics };
-}
-
-// Posts traffic with the client token `client` until until(plan) holds;
-// returns the plan.
-async function drive(srv, client, flag, until, { ctl = 0.01, trt = 0.01, total = 4000, timeoutMs = 30000 } = {}) {
-  const deadline = Date.now() + timeoutMs;
-  let p = await plan(srv, flag);
-  while (Date.now() < deadline) {
-    if (until(p)) return p;
-    if (['running', 'waiting-approval'].includes(p.state)) {
-      const pct = p.plan.milestones[p.milestone].percent;
-      const r = await request(srv.url, 'POST', '/api/client/impact', { token: client, body: batch(flag, pct, total, ctl, trt) });
-      assert.equal(r.status, 202, show(r));
-    }
-    await sleep(60);
-    p = await plan(srv, flag);
-  }
-  throw new Error(`plan of ${flag}: ${JSON.stringify({ state: p.state, milestone: p.milestone, log: p.log })}`);
-}
-
-module.exports = { FEAT, ENV, watchProblems, signIn, unlabelled, nav, must, plan, drive };
+module.exports = { FEAT, ENV, watchProblems, signIn, unlabelled, checkPage, nav, must };

@@ -15,6 +15,7 @@ const assert = require('node:assert/strict');
 const { startServer, clientSecret } = require('../integration/server');
 const { launch, screenshot } = require('./browser');
 const ui = require('./helpers');
+const traffic = require('../support/plan_traffic');
 const { FEAT, ENV } = ui;
 
 const CLIENT = clientSecret('default', 'production');
@@ -25,8 +26,8 @@ let page;
 const problems = [];
 
 const must = (method, path, body, status) => ui.must(srv, method, path, body, status);
-const plan = (flag) => ui.plan(srv, flag);
-const drive = (flag, until, opts) => ui.drive(srv, CLIENT, flag, until, opts);
+const plan = (flag) => traffic.planOf(srv, flag);
+const drive = (flag, until, opts) => traffic.drive(srv, CLIENT, flag, { ...opts, until });
 const unlabelled = () => ui.unlabelled(page, 'input, select, textarea, button, progress');
 
 async function openRollouts() {
