@@ -27,6 +27,18 @@ const char *ai_advisor_label(const ai_llm *llm, char *buf, size_t cap)
     return buf;
 }
 
+vx_status ai_answer_take(json_t *built, uint64_t failures, json_t **out,
+                         vx_error *err)
+{
+    if (!built || vx__alloc_failures() != failures) {
+        json_decref(built);
+        *out = NULL;
+        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    }
+    *out = built;
+    return VX_OK;
+}
+
 /* The system prompt with the schema repeated in words (Ollama's docs
  * advise it; servers that ignore the structured-output field then still
  * see it). */

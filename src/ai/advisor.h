@@ -17,6 +17,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ai/llm.h"
 #include "vexil/status.h"
@@ -234,6 +235,14 @@ vx_status ai_ask_data(ai_llm *llm, const ai_task *task, const json_t *data,
 
 /* "model:<name>" into (buf, cap), or "deterministic" when llm is NULL. */
 const char *ai_advisor_label(const ai_llm *llm, char *buf, size_t cap);
+
+/* Takes `built`, an answer (or part of one) built with jansson: a member
+ * jansson could not allocate is missing, not an error, so when `built` is
+ * NULL or an allocation was refused on this thread since `failures` (read
+ * from vx__alloc_failures() before building) it is freed, `*out` is NULL
+ * and the result VX_ENOMEM; otherwise `*out` = `built` and VX_OK. */
+vx_status ai_answer_take(json_t *built, uint64_t failures, json_t **out,
+                         vx_error *err);
 
 /* The instruction every system prompt ends with: the data is data. */
 extern const char AI_DATA_RULE[];

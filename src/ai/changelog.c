@@ -427,16 +427,11 @@ vx_status ai_advise_changelog(ai_llm *llm, const ai_changelog_req *req,
         if (st != VX_OK)
             goto out;
     }
-    *answer = json_pack(
-        "{ss sO si si}", "advisor", ai_advisor_label(llm, label, sizeof(label)),
-        "changelog", model, "eventCount", (int)n, "attempts", attempts);
-    /* A value jansson could not allocate is missing, not an error:
-     * never return a changelog built that way. */
-    if (!*answer || vx__alloc_failures() != failures) {
-        json_decref(*answer);
-        *answer = NULL;
-        st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
-    }
+    st = ai_answer_take(json_pack("{ss sO si si}", "advisor",
+                                  ai_advisor_label(llm, label, sizeof(label)),
+                                  "changelog", model, "eventCount", (int)n,
+                                  "attempts", attempts),
+                        failures, answer, err);
 out:
     vx__free((void *)ev);
     json_decref(names);

@@ -146,15 +146,11 @@ vx_status ai_advise_incident(ai_llm *llm, const json_t *facts, json_t **answer,
         if (st != VX_OK)
             goto out;
     }
-    *answer = json_pack("{ss so si}", "advisor",
-                        ai_advisor_label(llm, label, sizeof(label)), "incident",
-                        model, "attempts", attempts);
+    st = ai_answer_take(json_pack("{ss so si}", "advisor",
+                                  ai_advisor_label(llm, label, sizeof(label)),
+                                  "incident", model, "attempts", attempts),
+                        failures, answer, err);
     model = NULL;
-    if (!*answer || vx__alloc_failures() != failures) {
-        json_decref(*answer);
-        *answer = NULL;
-        st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
-    }
 out:
     json_decref(model);
     json_decref(schema);

@@ -98,20 +98,6 @@ static void sleep_ms(unsigned ms)
     }
 }
 
-static void logf_(const ai_llm *l, const char *level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void logf_(const ai_llm *l, const char *level, const char *fmt, ...)
-{
-    if (!l->log)
-        return;
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    l->log(l->log_ud, level, msg);
-}
-
 static char *dup_str(const char *s)
 {
     size_t n = strlen(s);
@@ -287,17 +273,18 @@ static void breaker_done(ai_llm *l, bool trial, bool failed)
         l->trial = false;
     if (!failed) {
         if (l->open_until_ms > 0)
-            logf_(l, "info", "model server answers again: breaker closed");
+            vx__logf(l->log, l->log_ud, "info",
+                     "model server answers again: breaker closed");
         l->failures = 0;
         l->open_until_ms = 0;
     } else {
         l->failures++;
         if (trial || l->failures >= l->breaker_after) {
             if (l->open_until_ms == 0 || trial)
-                logf_(l, "warn",
-                      "model server failed %u time(s) in a row: breaker "
-                      "open for %u ms",
-                      l->failures, l->cooldown_ms);
+                vx__logf(l->log, l->log_ud, "warn",
+                         "model server failed %u time(s) in a row: breaker "
+                         "open for %u ms",
+                         l->failures, l->cooldown_ms);
             l->open_until_ms = mono_ms() + l->cooldown_ms;
         }
     }
@@ -706,8 +693,9 @@ vx_status ai_llm_chat(ai_llm *l, const ai_chat *chat, char **content,
         unsigned delay = l->backoff_ms << (i < 10 ? i : 10);
         if (mono_ms() + delay + 50 >= deadline)
             break; /* no time left for another attempt */
-        logf_(l, "warn", "model call failed (%s); retry %u of %u in %u ms",
-              err ? err->message : "error", i + 1, l->retries, delay);
+        vx__logf(l->log, l->log_ud, "warn",
+                 "model call failed (%s); retry %u of %u in %u ms",
+                 err ? err->message : "error", i + 1, l->retries, delay);
         sleep_ms(delay);
     }
     if (st == VX_OK && !transport_failed && err)

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "base/log.h"
 #include "vexil/status.h"
 
 typedef struct ai_llm ai_llm;
@@ -26,7 +27,7 @@ typedef enum ai_protocol {
     AI_PROTO_OLLAMA, /* POST <base>/api/chat, GET /api/tags */
 } ai_protocol;
 
-typedef void (*ai_log_fn)(void *ud, const char *level, const char *msg);
+typedef vx_log_fn ai_log_fn;
 
 typedef struct ai_llm_config {
     const char *url;        /* base URL: "http://127.0.0.1:11434",

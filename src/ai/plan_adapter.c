@@ -235,28 +235,12 @@ vx_status ai_plan_status_normalize(const json_t *status, json_t **out,
     if (o && n_aud)
         json_object_set_new(o, "audienceStages",
                             json_integer((json_int_t)n_aud));
-    if (!o || vx__alloc_failures() != failures) {
-        json_decref(o);
-        st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
-        goto out;
-    }
-    *out = o;
+    st = ai_answer_take(o, failures, out, err);
 out:
     json_decref(rep);
     json_decref(pcts);
     return st;
 }
-
-static const struct {
-    const char *name;
-    guard_metric_kind kind;
-} KINDS[] = {
-    {"error_rate", GUARD_METRIC_ERROR_RATE},
-    {"latency", GUARD_METRIC_LATENCY},
-    {"conversion", GUARD_METRIC_CONVERSION},
-    {"latency_mean", GUARD_METRIC_LATENCY_MEAN},
-    {"latency_quantile", GUARD_METRIC_LATENCY_QUANTILE},
-};
 
 static vx_status num_member(const json_t *o, const char *k, const char *path,
                             double *out, vx_error *err)
@@ -324,19 +308,16 @@ vx_status ai_plan_from_json(const json_t *plan, guard_plan *out, vx_error *err)
     json_array_foreach (mets, i, m) {
         const char *kind = json_string_value(json_object_get(m, "kind"));
         const char *dir = json_string_value(json_object_get(m, "direction"));
-        size_t k = 0;
-        while (kind && k < sizeof(KINDS) / sizeof(KINDS[0]) &&
-               strcmp(KINDS[k].name, kind) != 0)
-            k++;
-        if (!kind || k == sizeof(KINDS) / sizeof(KINDS[0])) {
+        guard_metric_kind mk;
+        if (!guard_metric_kind_parse(kind, &mk)) {
             snprintf(path, sizeof(path), "/metrics/%zu/kind", i);
             return vx__error_set(err, VX_EINVAL, path,
                                  "unknown metric kind: use error_rate, "
                                  "latency, conversion, latency_mean or "
                                  "latency_quantile");
         }
-        p.metrics[i].kind = KINDS[k].kind;
-        p.metrics[i].direction = KINDS[k].kind == GUARD_METRIC_CONVERSION
+        p.metrics[i].kind = mk;
+        p.metrics[i].direction = mk == GUARD_METRIC_CONVERSION
                                      ? GUARD_LOWER_IS_WORSE
                                      : GUARD_HIGHER_IS_WORSE;
         if (dir && strcmp(dir, "lower-is-worse") == 0)
@@ -417,13 +398,8 @@ vx_status ai_incident_facts(const json_t *event, json_t **out, vx_error *err)
         json_object_get(rep, "rollback"), "culprit", culprit, "metrics",
         metrics, "srm", json_object_get(rep, "srm"));
     json_decref(rep);
-    if (!o || vx__alloc_failures() != failures) {
-        json_decref(o);
-        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
-    }
     /* "percent" of the data is copied only when it is a number. */
-    if (!json_is_number(json_object_get(o, "percent")))
+    if (o && !json_is_number(json_object_get(o, "percent")))
         json_object_del(o, "percent");
-    *out = o;
-    return VX_OK;
+    return ai_answer_take(o, failures, out, err);
 }

@@ -249,11 +249,7 @@ vx_status ai_advise_plan(ai_llm *llm, const ai_plan_req *req, json_t **answer,
         json_string(ai_advisor_label(llm, label, sizeof(label))));
     json_object_set_new(model, "risk", json_string(r->name));
     json_object_set_new(model, "attempts", json_integer(attempts));
-    if (vx__alloc_failures() != failures) {
-        st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
-        goto out;
-    }
-    *answer = model;
+    st = ai_answer_take(model, failures, answer, err);
     model = NULL;
 out:
     json_decref(model);

@@ -304,13 +304,7 @@ vx_status ai_advise_rollout(ai_llm *llm, const json_t *status, json_t **answer,
         model, "guard",
         json_pack("{ss ss}", "state", sget(status, "state"), "action",
                   sget(json_object_get(status, "statistics"), "action")));
-    /* A member jansson could not allocate is missing, not an error: never
-     * return an answer built that way. */
-    if (vx__alloc_failures() != failures) {
-        st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
-        goto out;
-    }
-    *answer = model;
+    st = ai_answer_take(model, failures, answer, err);
     model = NULL;
 out:
     json_decref(model);

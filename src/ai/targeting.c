@@ -690,20 +690,15 @@ vx_status ai_advise_targeting(ai_llm *llm, const ai_targeting_req *req,
         json_array_append_new(warnings, json_string(w));
     }
     json_t *nu = json_object_get(proposal, "notUnderstood");
-    *answer = json_pack(
-        "{ss sO sO so so so si}", "advisor",
-        ai_advisor_label(llm, label, sizeof(label)), "strategy", strategy,
-        "explanation", json_object_get(proposal, "explanation"),
-        "notUnderstood", nu ? json_incref(nu) : json_array(), "unknownFields",
-        unknown, "warnings", warnings, "attempts", attempts);
+    st = ai_answer_take(
+        json_pack("{ss sO sO so so so si}", "advisor",
+                  ai_advisor_label(llm, label, sizeof(label)), "strategy",
+                  strategy, "explanation",
+                  json_object_get(proposal, "explanation"), "notUnderstood",
+                  nu ? json_incref(nu) : json_array(), "unknownFields", unknown,
+                  "warnings", warnings, "attempts", attempts),
+        failures, answer, err);
     warnings = NULL;
-    /* An allocation that failed inside jansson leaves a value out rather
-     * than failing the call: never return a proposal built that way. */
-    if (!*answer || vx__alloc_failures() != failures) {
-        json_decref(*answer);
-        *answer = NULL;
-        st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
-    }
 out:
     json_decref(t.strategy);
     json_decref(proposal);

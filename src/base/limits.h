@@ -21,6 +21,7 @@
 #define VX_LIMIT_CONTEXTS       10000000   /* contexts in one file */
 
 #define VX_LIMIT_PATCH_OPS 1000 /* operations in one JSON Patch */
+#define VX_LIMIT_LOG_LINE  1024 /* one log line (base/log.h) */
 
 static_assert(VX_LIMIT_FLAGS < (1u << 30), "flag indexes fit in 32 bits");
 

@@ -153,19 +153,6 @@ static double wall_ms(void)
     return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
-__attribute__((format(printf, 3, 4))) static void
-logf_(gw *g, const char *level, const char *fmt, ...)
-{
-    if (!g->cfg.log)
-        return;
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    g->cfg.log(g->cfg.log_ud, level, line);
-}
-
 static void moments_add(moments *m, double x)
 {
     m->count++;
@@ -1073,9 +1060,10 @@ static void attempt_done(gw *g, gw_call *c, CURLcode rc)
     bool failed = rc != CURLE_OK || (c->mode != MODE_STREAM && code >= 500);
     if (failed && !c->responded && !c->on_control && c->has_control &&
         g->cfg.fallback) {
-        logf_(g, "warn",
-              "gateway: %s variant %s failed (%s), falling back to control",
-              c->flag, c->variant, rc != CURLE_OK ? why : "an HTTP 5xx answer");
+        vx__logf(g->cfg.log, g->cfg.log_ud, "warn",
+                 "gateway: %s variant %s failed (%s), falling back to control",
+                 c->flag, c->variant,
+                 rc != CURLE_OK ? why : "an HTTP 5xx answer");
         measure(g, c, timeout ? OUT_TIMEOUT : OUT_ERROR, true);
         c->on_control = true;
         if (attempt_start(g, c)) {

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "base/limits.h"
+#include "base/log.h"
 #include "vexil/status.h"
 
 typedef struct gw gw;
@@ -29,7 +30,7 @@ typedef struct gw_call gw_call;
  * call (json_incref to keep it). Runs on the gateway's thread. */
 typedef void (*gw_measure_fn)(void *ud, const char *environment, json_t *batch);
 /* `level` is "info", "warn" or "error"; `msg` has no newline. */
-typedef void (*gw_log_fn)(void *ud, const char *level, const char *msg);
+typedef vx_log_fn gw_log_fn;
 
 typedef struct gw_config {
     bool fallback;         /* on an upstream error, retry on the control */

@@ -60,6 +60,17 @@ const char *guard_metric_kind_name(guard_metric_kind k)
     return "unknown";
 }
 
+bool guard_metric_kind_parse(const char *name, guard_metric_kind *out)
+{
+    for (int k = 0; name && k < GUARD_METRIC_KINDS; k++) {
+        if (strcmp(guard_metric_kind_name((guard_metric_kind)k), name) == 0) {
+            *out = (guard_metric_kind)k;
+            return true;
+        }
+    }
+    return false;
+}
+
 static bool prob_ok(double a)
 {
     return a > 0.0 && a < 1.0;

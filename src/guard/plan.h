@@ -37,6 +37,7 @@ typedef enum guard_metric_kind {
      * 1 - quantile of treatment requests are slower than that". */
     GUARD_METRIC_LATENCY_QUANTILE = 4,
 } guard_metric_kind;
+#define GUARD_METRIC_KINDS 5 /* kinds above, numbered 0 to 4 */
 
 typedef struct guard_metric {
     guard_metric_kind kind;
@@ -118,6 +119,9 @@ typedef enum guard_action {
 /* Stable lowercase names ("hold", "advance", ...) for audit and JSON. */
 const char *guard_action_name(guard_action a);
 const char *guard_metric_kind_name(guard_metric_kind k);
+/* The kind named `name` (as guard_metric_kind_name spells it) into `*out`;
+ * false for NULL or an unknown name. */
+bool guard_metric_kind_parse(const char *name, guard_metric_kind *out);
 
 typedef struct guard_verdict {
     guard_metric_kind kind; /* copied from the plan */

@@ -324,6 +324,22 @@ static void reply_advice_error(http_req *r, vx_status st, const vx_error *err)
         http_reply_error(r, st, err);
 }
 
+/* Stores the answer with its inputs (`input` NULL: out of memory) and
+ * replies with it, or with the error. */
+static void reply_recorded(advisor_api *a, const svc_principal *who,
+                           http_req *r, const char *kind, const char *project,
+                           const char *env, json_t *input, json_t *answer,
+                           vx_error *err)
+{
+    vx_status st = input
+                       ? record(a, who, kind, project, env, input, answer, err)
+                       : VX_ENOMEM;
+    if (st != VX_OK)
+        http_reply_error(r, st, err);
+    else
+        http_reply_json(r, 200, answer);
+}
+
 /* Appends `text` to the answer's "warnings". */
 static void warn(json_t *answer, const char *text)
 {
@@ -494,13 +510,7 @@ static void targeting(advisor_api *a, const svc_principal *who, http_req *r,
                       "seenFields", seen);
     if (input && flag)
         json_object_set_new(input, "flag", json_string(flag));
-    st = input ? record(a, who, "targeting", project, env, input, answer, err)
-               : VX_ENOMEM;
-    if (st != VX_OK) {
-        http_reply_error(r, st, err);
-        goto out;
-    }
-    http_reply_json(r, 200, answer);
+    reply_recorded(a, who, r, "targeting", project, env, input, answer, err);
 out:
     json_decref(proj);
     json_decref(envs);
@@ -512,11 +522,33 @@ out:
     json_decref(seen);
 }
 
+/* One page (up to 1000 events, newest first) of the audit log from
+ * `offset`, as the events API answers it; `from`, `to` and `project` are
+ * optional filters. */
+static vx_status event_page(advisor_api *a, const svc_principal *who,
+                            int64_t offset, const char *from, const char *to,
+                            const char *project, json_t **page, vx_error *err)
+{
+    char off[32];
+    snprintf(off, sizeof(off), "%lld", (long long)offset);
+    json_t *q = json_pack("{ss ss}", "offset", off, "limit", "1000");
+    if (q && from)
+        json_object_set_new(q, "from", json_string(from));
+    if (q && to)
+        json_object_set_new(q, "to", json_string(to));
+    if (q && project)
+        json_object_set_new(q, "project", json_string(project));
+    vx_status st =
+        q ? call(a, who, SVC_OP_EVENT_SEARCH, NULL, q, page, err) : VX_ENOMEM;
+    json_decref(q);
+    return st;
+}
+
 static void changelog(advisor_api *a, const svc_principal *who, http_req *r,
                       const json_t *body, bool use_model, vx_error *err)
 {
     json_t *events = json_array(), *features = NULL, *answer = NULL,
-           *input = NULL, *query = NULL;
+           *input = NULL;
     const char *from, *to, *project;
     bool truncated = false;
     vx_status st = opt_str(body, "from", NULL, 64, &from, err);
@@ -528,18 +560,7 @@ static void changelog(advisor_api *a, const svc_principal *who, http_req *r,
      * name bad times: /query/from). */
     for (int64_t offset = 0; st == VX_OK;) {
         json_t *page = NULL;
-        char off[32];
-        snprintf(off, sizeof(off), "%lld", (long long)offset);
-        query = json_pack("{ss ss}", "offset", off, "limit", "1000");
-        if (from)
-            json_object_set_new(query, "from", json_string(from));
-        if (to)
-            json_object_set_new(query, "to", json_string(to));
-        if (project)
-            json_object_set_new(query, "project", json_string(project));
-        st = call(a, who, SVC_OP_EVENT_SEARCH, NULL, query, &page, err);
-        json_decref(query);
-        query = NULL;
+        st = event_page(a, who, offset, from, to, project, &page, err);
         if (st != VX_OK)
             break;
         const json_t *list = json_object_get(page, "events");
@@ -577,13 +598,7 @@ static void changelog(advisor_api *a, const svc_principal *who, http_req *r,
                   "to", to ? json_string(to) : NULL, "project",
                   project ? json_string(project) : NULL, "events",
                   (int)json_array_size(events));
-    st = input ? record(a, who, "changelog", project, NULL, input, answer, err)
-               : VX_ENOMEM;
-    if (st != VX_OK) {
-        http_reply_error(r, st, err);
-        goto out;
-    }
-    http_reply_json(r, 200, answer);
+    reply_recorded(a, who, r, "changelog", project, NULL, input, answer, err);
 out:
     json_decref(events);
     json_decref(features);
@@ -725,16 +740,9 @@ static void rollout(advisor_api *a, const svc_principal *who, http_req *r,
                                         no_ops ? NULL : &PLAN_OPS, &target,
                                         no_ops));
     input = json_pack("{sO}", "status", status);
-    st = input
-             ? record(a, who, "rollout", project,
-                      json_string_value(json_object_get(status, "environment")),
-                      input, answer, err)
-             : VX_ENOMEM;
-    if (st != VX_OK) {
-        http_reply_error(r, st, err);
-        goto out;
-    }
-    http_reply_json(r, 200, answer);
+    reply_recorded(a, who, r, "rollout", project,
+                   json_string_value(json_object_get(status, "environment")),
+                   input, answer, err);
 out:
     json_decref(status);
     json_decref(answer);
@@ -773,13 +781,7 @@ static void plan(advisor_api *a, const svc_principal *who, http_req *r,
                                   "a proposal: nothing was changed; a person "
                                   "creates the release plan from it"));
     input = json_pack("{ss ss}", "description", desc, "risk", risk);
-    st = input ? record(a, who, "plan", project, NULL, input, answer, err)
-               : VX_ENOMEM;
-    if (st != VX_OK) {
-        http_reply_error(r, st, err);
-        goto out;
-    }
-    http_reply_json(r, 200, answer);
+    reply_recorded(a, who, r, "plan", project, NULL, input, answer, err);
 out:
     json_decref(answer);
     json_decref(input);
@@ -794,12 +796,7 @@ static json_t *event_by_id(advisor_api *a, const svc_principal *who,
     *st = VX_OK;
     for (int64_t offset = 0; !found && offset < VX_LIMIT_AI_EVENTS;) {
         json_t *page = NULL;
-        char off[32];
-        snprintf(off, sizeof(off), "%lld", (long long)offset);
-        json_t *q = json_pack("{ss ss}", "offset", off, "limit", "1000");
-        *st = q ? call(a, who, SVC_OP_EVENT_SEARCH, NULL, q, &page, err)
-                : VX_ENOMEM;
-        json_decref(q);
+        *st = event_page(a, who, offset, NULL, NULL, NULL, &page, err);
         if (*st != VX_OK)
             return NULL;
         const json_t *list = json_object_get(page, "events");
@@ -864,16 +861,9 @@ static void incident(advisor_api *a, const svc_principal *who, http_req *r,
                       facts);
     if (input && json_is_null(json_object_get(input, "eventId")))
         json_object_del(input, "eventId");
-    st = input
-             ? record(a, who, "incident", NULL,
-                      json_string_value(json_object_get(facts, "environment")),
-                      input, answer, err)
-             : VX_ENOMEM;
-    if (st != VX_OK) {
-        http_reply_error(r, st, err);
-        goto out;
-    }
-    http_reply_json(r, 200, answer);
+    reply_recorded(a, who, r, "incident", NULL,
+                   json_string_value(json_object_get(facts, "environment")),
+                   input, answer, err);
 out:
     json_decref(event);
     json_decref(facts);

@@ -28,7 +28,6 @@
 
 #define REQ_ARENA_FIRST 4096 /* first arena block: most requests fit */
 #define REQ_HEADERS_MAX VX_LIMIT_HTTP_REPLY_HEADERS /* Allow, ETag... */
-#define LOG_LINE_MAX    1024 /* one log line, truncated beyond */
 
 struct http_listener {
     struct MHD_Daemon *daemon; /* NULL once stopped */
@@ -78,19 +77,6 @@ static double elapsed_since(const struct timespec *t0)
     clock_gettime(CLOCK_MONOTONIC, &now);
     return (double)(now.tv_sec - t0->tv_sec) +
            (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
-__attribute__((format(printf, 3, 4))) static void
-logf_(const http_listener *l, const char *level, const char *fmt, ...)
-{
-    if (!l->cfg.log)
-        return;
-    char line[LOG_LINE_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    l->cfg.log(l->cfg.log_ud, level, line);
 }
 
 unsigned http_status_of(vx_status st)
@@ -716,8 +702,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
              * limit is not worth reading: cut the connection. */
             r->discarded += n;
             if (r->discarded > l->cfg.max_body + VX_LIMIT_HTTP_DISCARD_BYTES) {
-                logf_(l, "warn", "%s %s: body far over the limit, closing",
-                      r->method, r->path);
+                vx__logf(l->cfg.log, l->cfg.log_ud, "warn",
+                         "%s %s: body far over the limit, closing", r->method,
+                         r->path);
                 return MHD_NO;
             }
         } else if (!r->queued && !r->resp) {
@@ -778,9 +765,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
             snprintf(st, sizeof(st), "%u", status);
         else
             snprintf(st, sizeof(st), "-");
-        logf_(l, "info", "%s %s %s %.3fms %s%s", r->method[0] ? r->method : "-",
-              r->path, st, secs * 1e3, r->route_name ? r->route_name : "-",
-              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+        vx__logf(l->cfg.log, l->cfg.log_ud, "info", "%s %s %s %.3fms %s%s",
+                 r->method[0] ? r->method : "-", r->path, st, secs * 1e3,
+                 r->route_name ? r->route_name : "-",
+                 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
+                                                            : " (aborted)");
     }
     if (r->resp)
         MHD_destroy_response(r->resp);
@@ -796,7 +785,7 @@ __attribute__((format(printf, 2, 0))) static void
 on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     http_listener *l = cls;
-    char line[LOG_LINE_MAX];
+    char line[VX_LIMIT_LOG_LINE];
     vsnprintf(line, sizeof(line), fmt, ap);
     size_t n = strlen(line);
     while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
@@ -893,7 +882,8 @@ void http_stop(http_listener **lp)
         }
         int left = atomic_load(&l->inflight);
         if (left > 0)
-            logf_(l, "warn", "stopping with %d request(s) still running", left);
+            vx__logf(l->cfg.log, l->cfg.log_ud, "warn",
+                     "stopping with %d request(s) still running", left);
         MHD_stop_daemon(l->daemon);
         if (fd != MHD_INVALID_SOCKET)
             close(fd);

@@ -15,13 +15,14 @@
 #include <stdint.h>
 
 #include "base/arena.h"
+#include "base/log.h"
 #include "vexil/status.h"
 
 typedef struct http_listener http_listener;
 typedef struct http_req http_req; /* one request in flight */
 
 /* Log sink: `level` is "info", "warn" or "error"; `msg` has no newline. */
-typedef void (*http_log_fn)(void *ud, const char *level, const char *msg);
+typedef vx_log_fn http_log_fn;
 
 /* The application behind the listener. Callbacks run on libmicrohttpd's
  * worker threads, several at once. */

@@ -651,10 +651,11 @@ static char *scope_key(const sdk_scope *sc)
     return b.p;
 }
 
-/* The features document for `sc` into `b`. */
-static void build_features(sbuf *b, const sdk_state *s, const sdk_scope *sc)
+/* The flags `sc` selects, comma-joined: each one's stored text, or with
+ * its segments written inline when `inlined`. */
+static void put_flags(sbuf *b, const sdk_state *s, const sdk_scope *sc,
+                      bool inlined)
 {
-    sb_str(b, "{\"version\":2,\"features\":[");
     bool first = true;
     for (size_t i = 0; i < s->nflags; i++) {
         if (!sdk_scope_match(sc, &s->flags[i]))
@@ -662,19 +663,32 @@ static void build_features(sbuf *b, const sdk_state *s, const sdk_scope *sc)
         if (!first)
             sb_put(b, ",", 1);
         first = false;
-        if (sc->inline_segments)
+        if (inlined)
             put_inlined(b, s, i);
         else
             sb_put(b, s->flag_text[i], s->flag_len[i]);
     }
+}
+
+/* Every segment's text, comma-joined. */
+static void put_segments(sbuf *b, const sdk_state *s)
+{
+    for (size_t i = 0; i < s->nsegs; i++) {
+        if (i)
+            sb_put(b, ",", 1);
+        sb_str(b, s->segs[i].text);
+    }
+}
+
+/* The features document for `sc` into `b`. */
+static void build_features(sbuf *b, const sdk_state *s, const sdk_scope *sc)
+{
+    sb_str(b, "{\"version\":2,\"features\":[");
+    put_flags(b, s, sc, sc->inline_segments);
     sb_put(b, "]", 1);
     if (!sc->inline_segments) {
         sb_str(b, ",\"segments\":[");
-        for (size_t i = 0; i < s->nsegs; i++) {
-            if (i)
-                sb_put(b, ",", 1);
-            sb_str(b, s->segs[i].text);
-        }
+        put_segments(b, s);
         sb_put(b, "]", 1);
     }
     json_t *q = json_pack("{ss sb}", "environment", s->env,
@@ -931,19 +945,6 @@ struct sdk_hub {
     bool watching;         /* watcher runs */
 };
 
-__attribute__((format(printf, 3, 4))) static void
-hub_log(sdk_hub *h, const char *level, const char *fmt, ...)
-{
-    if (!h->log)
-        return;
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    h->log(h->log_ud, level, msg);
-}
-
 static env_slot *slot_find(sdk_hub *h, const char *env)
 {
     for (size_t i = 0; i < h->nenvs; i++)
@@ -1000,6 +1001,17 @@ static bool state_has_seg(const sdk_state *s, int64_t id)
 
 /* The delta body from `old` (NULL: hydration) to `s` for `sc`; `*empty` when
  * there is nothing to send. Malloc'd into `b`. */
+/* A feature-updated event for flag `i`, after a comma when `*count` events
+ * came before it (then counted). */
+static void put_updated(sbuf *b, const sdk_state *s, size_t i, long long ev,
+                        size_t *count)
+{
+    sb_fmt(b, "%s{\"eventId\":%lld,\"type\":\"feature-updated\",\"feature\":",
+           (*count)++ ? "," : "", ev);
+    sb_put(b, s->flag_text[i], s->flag_len[i]);
+    sb_put(b, "}", 1);
+}
+
 static void build_delta(sbuf *b, const sdk_index *old, const sdk_state *s,
                         const sdk_scope *sc, bool *empty)
 {
@@ -1010,21 +1022,9 @@ static void build_delta(sbuf *b, const sdk_index *old, const sdk_state *s,
                "{\"events\":[{\"eventId\":%lld,\"type\":\"hydration\","
                "\"features\":[",
                ev);
-        bool first = true;
-        for (size_t i = 0; i < s->nflags; i++) {
-            if (!sdk_scope_match(sc, &s->flags[i]))
-                continue;
-            if (!first)
-                sb_put(b, ",", 1);
-            first = false;
-            sb_put(b, s->flag_text[i], s->flag_len[i]);
-        }
+        put_flags(b, s, sc, false);
         sb_str(b, "],\"segments\":[");
-        for (size_t i = 0; i < s->nsegs; i++) {
-            if (i)
-                sb_put(b, ",", 1);
-            sb_str(b, s->segs[i].text);
-        }
+        put_segments(b, s);
         sb_str(b, "]}]}");
         return;
     }
@@ -1055,13 +1055,7 @@ static void build_delta(sbuf *b, const sdk_index *old, const sdk_state *s,
         bool in_old = sdk_scope_match(sc, &was);
         bool in_new = now && sdk_scope_match(sc, now);
         if (in_new && (!in_old || now->hash != old->hashes[k])) {
-            size_t i = (size_t)(now - s->flags);
-            sb_fmt(b,
-                   "%s{\"eventId\":%lld,\"type\":\"feature-updated\","
-                   "\"feature\":",
-                   count++ ? "," : "", ev);
-            sb_put(b, s->flag_text[i], s->flag_len[i]);
-            sb_put(b, "}", 1);
+            put_updated(b, s, (size_t)(now - s->flags), ev, &count);
         } else if (in_old && !in_new) {
             json_t *n = json_string(old->names[k]);
             json_t *p = json_string(old->projects[k]);
@@ -1080,12 +1074,7 @@ static void build_delta(sbuf *b, const sdk_index *old, const sdk_state *s,
     for (size_t i = 0; i < s->nflags; i++) {
         if (seen[i] || !sdk_scope_match(sc, &s->flags[i]))
             continue;
-        sb_fmt(b,
-               "%s{\"eventId\":%lld,\"type\":\"feature-updated\","
-               "\"feature\":",
-               count++ ? "," : "", ev);
-        sb_put(b, s->flag_text[i], s->flag_len[i]);
-        sb_put(b, "}", 1);
+        put_updated(b, s, i, ev, &count);
     }
     vx__free(seen);
     for (size_t k = 0; k < old->nsegs; k++) {
@@ -1478,15 +1467,16 @@ static void *watch_main(void *arg)
         vx_status st = svc_watch(h->svc, VX_LIMIT_SDK_WATCH_MS, &rev, &err);
         if (st != VX_OK) {
             if (!down)
-                hub_log(h, "warn",
-                        "sdk: change notifications stopped (the periodic "
-                        "check goes on): %s",
-                        err.message);
+                vx__logf(h->log, h->log_ud, "warn",
+                         "sdk: change notifications stopped (the periodic "
+                         "check goes on): %s",
+                         err.message);
             down = true;
             continue;
         }
         if (down)
-            hub_log(h, "info", "sdk: change notifications resumed");
+            vx__logf(h->log, h->log_ud, "info",
+                     "sdk: change notifications resumed");
         down = false;
         if (rev == 0)
             continue;
@@ -1546,11 +1536,12 @@ static void *hub_main(void *arg)
         vx_status rst = svc_revision(h->svc, &rev, &err);
         if (rst != VX_OK && !h->db_down) {
             /* Only this thread reads or writes db_down. */
-            hub_log(h, "warn", "sdk: serving the last published flags: %s",
-                    err.message);
+            vx__logf(h->log, h->log_ud, "warn",
+                     "sdk: serving the last published flags: %s", err.message);
             h->db_down = true;
         } else if (rst == VX_OK && h->db_down) {
-            hub_log(h, "info", "sdk: the database answers again");
+            vx__logf(h->log, h->log_ud, "info",
+                     "sdk: the database answers again");
             h->db_down = false;
         }
         if (rst == VX_OK && (rev != seen || wanted)) {
@@ -1560,9 +1551,9 @@ static void *hub_main(void *arg)
             st = rebuild(h, &err);
         }
         if (st != VX_OK)
-            hub_log(h, "error",
-                    "sdk: rebuilding the published flags failed: %s",
-                    err.message);
+            vx__logf(h->log, h->log_ud, "error",
+                     "sdk: rebuilding the published flags failed: %s",
+                     err.message);
 
         pthread_mutex_lock(&h->mu);
         if (ticket > h->done)

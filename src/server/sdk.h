@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "base/arena.h"
+#include "base/log.h"
 #include "service/service.h"
 #include "vexil/vexil.h"
 
@@ -66,7 +67,7 @@ typedef struct sdk_body {
     bool gzipped;      /* Content-Encoding: gzip */
 } sdk_body;
 
-typedef void (*sdk_log_fn)(void *ud, const char *level, const char *msg);
+typedef vx_log_fn sdk_log_fn;
 
 /* Builds the first state of every environment and starts the hub's thread
  * (and the watch thread when svc_watchable). `poll_ms`: the period of the

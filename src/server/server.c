@@ -394,12 +394,9 @@ static void gateway_to_impact(void *ud, const char *environment, json_t *batch)
     vx_error err;
     memset(&err, 0, sizeof(err));
     vx_status st = svc_impact_record(s->svc, &who, batch, &err);
-    if (st != VX_OK && s->log) {
-        char msg[VX_ERROR_MSG_MAX + 64];
-        snprintf(msg, sizeof(msg), "gateway: impact metrics not recorded: %s",
-                 err.message);
-        s->log(s->log_ud, "error", msg);
-    }
+    if (st != VX_OK)
+        vx__logf(s->log, s->log_ud, "error",
+                 "gateway: impact metrics not recorded: %s", err.message);
 }
 
 vx_status server_start(const server_config *cfg, service *svc, server **out,

@@ -13,11 +13,12 @@
 
 #include "ai/llm.h"
 #include "base/limits.h"
+#include "base/log.h"
 #include "service/service.h"
 
 typedef struct server server;
 
-typedef void (*server_log_fn)(void *ud, const char *level, const char *msg);
+typedef vx_log_fn server_log_fn;
 
 #define SERVER_MAX_BODY_DEFAULT    VX_LIMIT_HTTP_BODY_DEFAULT
 #define SERVER_MAX_BODY_HARD       VX_LIMIT_HTTP_BODY_MAX

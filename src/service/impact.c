@@ -485,13 +485,13 @@ out:
     return st;
 }
 
-/* "2026-11-30T04" for the hour holding `ms`. */
-static void hour_str(int64_t ms, char out[16])
+/* Deletes a batch-id document (it names its own key). */
+static vx_status drop_batch(svc_ctx *c, void *ud, const char *hour, json_t *doc)
 {
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    strftime(out, 16, "%Y-%m-%dT%H", &tm);
+    (void)ud;
+    (void)hour;
+    return svc__del(c, STORE_IMPACT_BATCH,
+                    json_string_value(json_object_get(doc, "key")));
 }
 
 /* Forgets batch ids past VX_LIMIT_IMPACT_BATCH_HOURS, hour by hour. */
@@ -501,22 +501,8 @@ static vx_status sweep_batches(svc_ctx *c)
     int64_t h = c->s->batch_swept_hour;
     if (h == 0 || h < keep_from - 48)
         h = keep_from - 48;
-    vx_status st = VX_OK;
-    for (; st == VX_OK && h < keep_from; h++) {
-        char hs[16];
-        json_t *docs = NULL;
-        hour_str(h * 3600000, hs);
-        st = svc__list(c, STORE_IMPACT_BATCH, hs, &docs);
-        size_t i;
-        json_t *d;
-        json_array_foreach (docs, i, d) {
-            if (st != VX_OK)
-                break;
-            st = svc__del(c, STORE_IMPACT_BATCH,
-                          json_string_value(json_object_get(d, "key")));
-        }
-        json_decref(docs);
-    }
+    vx_status st =
+        svc__each_hour(c, STORE_IMPACT_BATCH, h, keep_from, drop_batch, NULL);
     if (st == VX_OK)
         c->s->batch_swept_hour = keep_from;
     return st;
@@ -579,7 +565,7 @@ static vx_status do_impact(svc_ctx *c)
         }
         if (st == VX_ENOTFOUND) {
             char hs[16];
-            hour_str(c->now_ms, hs);
+            svc__hour_str(c->now_ms, hs);
             json_t *doc = json_pack("{ss sI}", "key", key, "receivedMs",
                                     (json_int_t)c->now_ms);
             st =

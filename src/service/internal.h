@@ -67,6 +67,17 @@ vx_status svc__not_found(svc_ctx *c, const char *what, const char *name);
 /* RFC 3339 with milliseconds, UTC, as a new JSON string. */
 json_t *svc__time_json(int64_t ms);
 void svc__time_str(int64_t ms, char buf[32]);
+/* "2026-11-30T04" for the hour holding `ms` (UTC): the key prefix of the
+ * hourly documents (usage, impact batch ids). */
+void svc__hour_str(int64_t ms, char out[16]);
+/* Called with each document listed under `hour`; `doc` is borrowed. */
+typedef vx_status (*svc_hour_fn)(svc_ctx *c, void *ud, const char *hour,
+                                 json_t *doc);
+/* Calls `fn` for every document of `kind` filed under the hours
+ * [from_h, to_h) (hours since the epoch), as svc__list finds them by the
+ * hour's prefix. Stops at the first error and returns it. */
+vx_status svc__each_hour(svc_ctx *c, store_kind kind, int64_t from_h,
+                         int64_t to_h, svc_hour_fn fn, void *ud);
 /* A random UUID v4 (libsodium). */
 void svc__uuid(char out[37]);
 

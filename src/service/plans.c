@@ -30,17 +30,6 @@ static const svc_principal SCHEDULER = {.token_id = 0,
                                         .environment = "*",
                                         .projects = "*"};
 
-static const struct {
-    const char *name;
-    guard_metric_kind kind;
-} KINDS[] = {
-    {"error_rate", GUARD_METRIC_ERROR_RATE},
-    {"latency", GUARD_METRIC_LATENCY},
-    {"conversion", GUARD_METRIC_CONVERSION},
-    {"latency_mean", GUARD_METRIC_LATENCY_MEAN},
-    {"latency_quantile", GUARD_METRIC_LATENCY_QUANTILE},
-};
-
 static const int PRESET_STEPS[] = {1, 5, 10, 25, 50, 75, 100};
 
 /* ---- plan validation ---------------------------------------------------- */
@@ -254,9 +243,9 @@ static vx_status parse_metric(svc_ctx *c, const json_t *m, size_t i,
     vx_status st = svc__expect_object(c, m, base);
     if (st != VX_OK)
         return st;
-    const char *kinds[sizeof(KINDS) / sizeof(KINDS[0])];
-    for (size_t k = 0; k < sizeof(KINDS) / sizeof(KINDS[0]); k++)
-        kinds[k] = KINDS[k].name;
+    const char *kinds[GUARD_METRIC_KINDS];
+    for (int k = 0; k < GUARD_METRIC_KINDS; k++)
+        kinds[k] = guard_metric_kind_name((guard_metric_kind)k);
     snprintf(p, sizeof(p), "%s/kind", base);
     int kind = -1, dir = 0;
     if (!json_object_get(m, "kind"))
@@ -265,7 +254,7 @@ static vx_status parse_metric(svc_ctx *c, const json_t *m, size_t i,
                   &kind);
     if (st != VX_OK)
         return st;
-    out->kind = KINDS[kind].kind;
+    out->kind = (guard_metric_kind)kind;
     static const char *const dirs[] = {"higher-is-worse", "lower-is-worse"};
     snprintf(p, sizeof(p), "%s/direction", base);
     st = opt_enum(c, m, "direction", p, dirs, 2,
@@ -1441,13 +1430,9 @@ vx_status svc_scheduler_tick(service *s, const char *owner, int64_t now_ms,
         plan_arg pa = {json_string_value(k), *hooks};
         vx_status ps = txn(s, now_ms, &e2, plan_step, &pa);
         if (ps != VX_OK && ps != VX_EIO) {
-            if (s->log) {
-                char msg[VX_ERROR_MSG_MAX + 700];
-                snprintf(msg, sizeof(msg), "release plan %s paused: %s%s%s",
-                         json_string_value(k), e2.message,
-                         e2.path[0] ? " at " : "", e2.path);
-                s->log(s->log_ud, "warn", msg);
-            }
+            vx__logf(s->log, s->log_ud, "warn",
+                     "release plan %s paused: %s%s%s", json_string_value(k),
+                     e2.message, e2.path[0] ? " at " : "", e2.path);
             plan_arg fa = {json_string_value(k), NULL};
             ps = txn(s, now_ms, &e2, plan_fail_step, &fa);
         }

@@ -483,13 +483,33 @@ static vx_status check_bucket(svc_ctx *c, const json_t *b, int64_t *start_ms)
     return VX_OK;
 }
 
-/* "2026-11-30T04" for the hour holding `ms`. */
-static void hour_str(int64_t ms, char out[16])
+/* Deletes a usage document (key "hour|environment|appName|feature"). */
+static vx_status drop_usage(svc_ctx *c, void *ud, const char *hour, json_t *doc)
 {
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    strftime(out, 16, "%Y-%m-%dT%H", &tm);
+    (void)ud;
+    char key[700];
+    snprintf(key, sizeof(key), "%s|%s|%s|%s", hour,
+             json_string_value(json_object_get(doc, "environment")),
+             json_string_value(json_object_get(doc, "appName")),
+             json_string_value(json_object_get(doc, "feature")));
+    return svc__del(c, STORE_USAGE, key);
+}
+
+/* Keeps the usage documents of one flag. */
+typedef struct usage_rows {
+    const char *flag; /* the flag's name */
+    json_t *rows;     /* the documents kept (array) */
+} usage_rows;
+
+static vx_status keep_usage(svc_ctx *c, void *ud, const char *hour, json_t *doc)
+{
+    usage_rows *u = ud;
+    (void)c;
+    (void)hour;
+    if (strcmp(json_string_value(json_object_get(doc, "feature")), u->flag) ==
+        0)
+        json_array_append(u->rows, doc);
+    return VX_OK;
 }
 
 /* Drops usage buckets past the retention, hour by hour since the last
@@ -501,26 +521,8 @@ static vx_status sweep_usage(svc_ctx *c)
     int64_t h = c->s->usage_swept_hour;
     if (h == 0 || h < keep_from - 24 * 30)
         h = keep_from - 24 * 30;
-    vx_status st = VX_OK;
-    for (; st == VX_OK && h < keep_from; h++) {
-        char hs[16];
-        json_t *docs = NULL;
-        hour_str(h * 3600000, hs);
-        st = svc__list(c, STORE_USAGE, hs, &docs);
-        size_t i;
-        json_t *d;
-        json_array_foreach (docs, i, d) {
-            if (st != VX_OK)
-                break;
-            char key[700];
-            snprintf(key, sizeof(key), "%s|%s|%s|%s", hs,
-                     json_string_value(json_object_get(d, "environment")),
-                     json_string_value(json_object_get(d, "appName")),
-                     json_string_value(json_object_get(d, "feature")));
-            st = svc__del(c, STORE_USAGE, key);
-        }
-        json_decref(docs);
-    }
+    vx_status st =
+        svc__each_hour(c, STORE_USAGE, h, keep_from, drop_usage, NULL);
     if (st == VX_OK)
         c->s->usage_swept_hour = keep_from;
     return st;
@@ -590,7 +592,7 @@ static vx_status do_metrics(svc_ctx *c)
         start_ms < c->now_ms - (int64_t)VX_LIMIT_USAGE_HOURS * 3600000)
         start_ms = c->now_ms;
     char hour[16];
-    hour_str(start_ms, hour);
+    svc__hour_str(start_ms, hour);
     const char *app = json_string_value(json_object_get(b, "appName"));
     const char *name;
     const json_t *tv;
@@ -651,20 +653,10 @@ vx_status svc__op_FEATURE_USAGE(svc_ctx *c, json_t **out)
     }
     json_t *rows = json_array();
     int64_t now_h = c->now_ms / 3600000;
-    for (int64_t h = now_h - hours + 1; st == VX_OK && h <= now_h; h++) {
-        char hs[16];
-        json_t *docs = NULL;
-        hour_str(h * 3600000, hs);
-        st = svc__list(c, STORE_USAGE, hs, &docs);
-        size_t i;
-        json_t *d;
-        json_array_foreach (docs, i, d) {
-            if (strcmp(json_string_value(json_object_get(d, "feature")),
-                       name) == 0)
-                json_array_append(rows, d);
-        }
-        json_decref(docs);
-    }
+    usage_rows u = {name, rows};
+    if (st == VX_OK)
+        st = svc__each_hour(c, STORE_USAGE, now_h - hours + 1, now_h + 1,
+                            keep_usage, &u);
     if (st != VX_OK) {
         json_decref(rows);
         return st;

@@ -177,6 +177,35 @@ void svc__time_str(int64_t ms, char buf[32])
     snprintf(buf, 32, "%s.%03dZ", base, (int)(ms % 1000));
 }
 
+void svc__hour_str(int64_t ms, char out[16])
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    strftime(out, 16, "%Y-%m-%dT%H", &tm);
+}
+
+vx_status svc__each_hour(svc_ctx *c, store_kind kind, int64_t from_h,
+                         int64_t to_h, svc_hour_fn fn, void *ud)
+{
+    vx_status st = VX_OK;
+    for (int64_t h = from_h; st == VX_OK && h < to_h; h++) {
+        char hs[16];
+        json_t *docs = NULL;
+        svc__hour_str(h * 3600000, hs);
+        st = svc__list(c, kind, hs, &docs);
+        size_t i;
+        json_t *d;
+        json_array_foreach (docs, i, d) {
+            if (st != VX_OK)
+                break;
+            st = fn(c, ud, hs, d);
+        }
+        json_decref(docs);
+    }
+    return st;
+}
+
 json_t *svc__time_json(int64_t ms)
 {
     char buf[32];
@@ -206,20 +235,6 @@ static int64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void logf_(service *s, const char *level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void logf_(service *s, const char *level, const char *fmt, ...)
-{
-    if (!s->log)
-        return;
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    s->log(s->log_ud, level, msg);
 }
 
 /* ---- tokens
@@ -504,7 +519,8 @@ vx_status svc_open(const svc_config *cfg, service **out,
         return st;
     }
     if (applied)
-        logf_(s, "info", "applied %d database migration(s)", applied);
+        vx__logf(s->log, s->log_ud, "info", "applied %d database migration(s)",
+                 applied);
     svc_req req = {0};
     svc_ctx c = {s, &SYSTEM, &req, err, now_ms()};
     st = s->ops->begin(s->st, err);

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/log.h"
 #include "vexil/status.h"
 
 typedef struct service service;
@@ -130,7 +131,7 @@ typedef struct svc_req {
     const json_t *body;      /* request body */
 } svc_req;
 
-typedef void (*svc_log_fn)(void *ud, const char *level, const char *msg);
+typedef vx_log_fn svc_log_fn;
 
 typedef struct svc_config {
     const char *database;             /* DSN, e.g. "sqlite:./data/vexil.db" */

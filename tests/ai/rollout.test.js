@@ -14,8 +14,9 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
-const { startServer, allEvents, exportState, show, tempDir, vexilBin, clientSecret, request, sleep } = require('../integration/server');
+const { startServer, allEvents, exportState, show, tempDir, vexilBin, clientSecret } = require('../integration/server');
 const { startModelServer } = require('../support/model_server');
+const { FEAT, ENV: ENVP, planOf, drive } = require('../support/plan_traffic');
 
 const SECRETS = ['alice-owner@example.com', 'user-4417-secret', '10.9.8.7'];
 
@@ -271,38 +272,6 @@ for (const dialect of ['openai', 'ollama']) {
 // Against the real plan API (src/service/plans.c): the scheduler ticks every
 // 100 ms over synthetic traffic posted to /api/client/impact, as in
 // tests/integration/plans.test.js.
-const FEAT = '/api/admin/projects/default/features';
-const ENVP = (flag) => `${FEAT}/${flag}/environments/production`;
-
-function batch(flag, percent, total, ctlRate, trtRate) {
-  const t = Math.round((total * percent) / 100);
-  const c = total - t;
-  const metrics = [];
-  if (c > 0) metrics.push({ flag, enabled: false, requests: c, errors: Math.round(c * ctlRate), latencyMs: [100, 120, 150] });
-  if (t > 0) metrics.push({ flag, variant: 'on', enabled: true, requests: t, errors: Math.round(t * trtRate), latencyMs: [100, 121, 149] });
-  return { metrics };
-}
-
-async function planOf(srv, flag) {
-  const r = await srv.api('GET', `${ENVP(flag)}/release-plan`);
-  assert.equal(r.status, 200, show(r));
-  return r.json;
-}
-
-async function drive(srv, client, flag, { ctl = 0.01, trt = 0.01, until, timeoutMs = 30000 }) {
-  const deadline = Date.now() + timeoutMs;
-  let p = await planOf(srv, flag);
-  while (Date.now() < deadline) {
-    if (until(p)) return p;
-    const pct = p.plan.milestones[p.milestone].percent;
-    const r = await request(srv.url, 'POST', '/api/client/impact', { token: client, body: batch(flag, pct, 4000, ctl, trt) });
-    assert.equal(r.status, 202, show(r));
-    await sleep(60);
-    p = await planOf(srv, flag);
-  }
-  throw new Error(`plan of ${flag}: ${JSON.stringify({ state: p.state, milestone: p.milestone })}`);
-}
-
 test('against the plan API: proposals it accepts, advice on live plans, the policy acting', async (t) => {
   const client = clientSecret('default', 'production');
   const srv = await startServer({ clientTokens: [client], env: { VEXIL_SCHEDULER_INTERVAL_MS: '100', VEXIL_ADVISOR_AUTO_APPLY: 'hold,rollback' } });

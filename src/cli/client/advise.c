@@ -35,6 +35,30 @@ static void common_tail(const json_t *doc)
                id);
 }
 
+/* POSTs `body` (taken; NULL: out of memory) to the advisor at `path`. With
+ * --json the answer is printed here; otherwise `*doc` is the answer to
+ * show (new reference). `*doc` is NULL whenever there is nothing more to
+ * do: the result is then the exit code. */
+static int post(cli_http *h, const cli_args *a, const char *path, json_t *body,
+                json_t **doc)
+{
+    json_t *d = NULL;
+    *doc = NULL;
+    if (!body)
+        return cli_bad_body();
+    h->total_secs = CLI_HTTP_ADVISE_SECS;
+    int rc = cli_http_call(h, "POST", path, body, &d);
+    json_decref(body);
+    if (rc != CLI_EXIT_OK || a->json) {
+        if (rc == CLI_EXIT_OK)
+            rc = cli_print_json(d, stdout);
+        json_decref(d);
+        return rc;
+    }
+    *doc = d;
+    return rc;
+}
+
 static int targeting_run(cli_http *h, const cli_args *a)
 {
     json_t *doc = NULL;
@@ -42,19 +66,11 @@ static int targeting_run(cli_http *h, const cli_args *a)
     json_t *body = json_pack("{ss ss ss}", "sentence", a->operand, "project",
                              cli_args_project(a), "environment",
                              a->env ? a->env : "production");
-    if (!body)
-        return cli_bad_body();
-    if (a->feature)
+    if (body && a->feature)
         json_object_set_new(body, "flag", json_string(a->feature));
-    h->total_secs = CLI_HTTP_ADVISE_SECS;
-    int rc = cli_http_call(h, "POST", path, body, &doc);
-    json_decref(body);
-    if (rc != CLI_EXIT_OK)
-        goto out;
-    if (a->json) {
-        rc = cli_print_json(doc, stdout);
-        goto out;
-    }
+    int rc = post(h, a, path, body, &doc);
+    if (!doc)
+        return rc;
     const json_t *strategy = json_object_get(doc, "strategy");
     if (!json_is_object(strategy)) {
         rc = cli_bad_answer("POST", path, "no \"strategy\" object");
@@ -81,23 +97,15 @@ static int changelog_run(cli_http *h, const cli_args *a)
     json_t *doc = NULL;
     const char *path = "/api/admin/advisor/changelog";
     json_t *body = json_object();
-    if (!body)
-        return cli_bad_body();
-    if (a->from)
+    if (body && a->from)
         json_object_set_new(body, "from", json_string(a->from));
-    if (a->to)
+    if (body && a->to)
         json_object_set_new(body, "to", json_string(a->to));
-    if (a->project)
+    if (body && a->project)
         json_object_set_new(body, "project", json_string(a->project));
-    h->total_secs = CLI_HTTP_ADVISE_SECS;
-    int rc = cli_http_call(h, "POST", path, body, &doc);
-    json_decref(body);
-    if (rc != CLI_EXIT_OK)
-        goto out;
-    if (a->json) {
-        rc = cli_print_json(doc, stdout);
-        goto out;
-    }
+    int rc = post(h, a, path, body, &doc);
+    if (!doc)
+        return rc;
     const json_t *log = json_object_get(doc, "changelog");
     if (!json_is_object(log)) {
         rc = cli_bad_answer("POST", path, "no \"changelog\" object");
@@ -123,17 +131,9 @@ static int ask(cli_http *h, const cli_args *a, const char *path, json_t *body,
                const char *member, void (*show)(const json_t *doc))
 {
     json_t *doc = NULL;
-    if (!body)
-        return cli_bad_body();
-    h->total_secs = CLI_HTTP_ADVISE_SECS;
-    int rc = cli_http_call(h, "POST", path, body, &doc);
-    json_decref(body);
-    if (rc != CLI_EXIT_OK)
-        goto out;
-    if (a->json) {
-        rc = cli_print_json(doc, stdout);
-        goto out;
-    }
+    int rc = post(h, a, path, body, &doc);
+    if (!doc)
+        return rc;
     if (!json_object_get(doc, member)) {
         char why[64];
         snprintf(why, sizeof(why), "no \"%s\" member", member);

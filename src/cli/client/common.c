@@ -288,6 +288,7 @@ int cli_client_dispatch(const char *group, const cli_command *cmds,
     int rc = parse(prog, cmd, argc, argv, &a);
     if (rc >= 0)
         return rc;
+    a.command = cmd->name;
     if (!a.server || !*a.server)
         a.server = getenv("VEXIL_SERVER");
     if (!a.server || !*a.server)

@@ -46,6 +46,7 @@ typedef struct cli_args {
     const char *token;   /* --token, else $VEXIL_TOKEN; never printed */
     bool json;           /* --json: print the server's JSON */
     const char *operand; /* the positional argument, if the command has one */
+    const char *command; /* the command's name (cli_command.name), or NULL */
     const char *projects[CLI_MAX_PROJECTS]; /* every --project, in order */
     size_t nprojects;                       /* entries used in projects */
     const char *project;                    /* the last --project, or NULL */

@@ -142,25 +142,11 @@ static int plans_delete(cli_http *h, const cli_args *a)
 {
     return plans_action(h, a, "DELETE", "");
 }
-static int plans_pause(cli_http *h, const cli_args *a)
+/* pause, resume, skip, approve, rollback: POST to the plan's action of
+ * the command's own name. */
+static int plans_post(cli_http *h, const cli_args *a)
 {
-    return plans_action(h, a, "POST", "pause");
-}
-static int plans_resume(cli_http *h, const cli_args *a)
-{
-    return plans_action(h, a, "POST", "resume");
-}
-static int plans_skip(cli_http *h, const cli_args *a)
-{
-    return plans_action(h, a, "POST", "skip");
-}
-static int plans_approve(cli_http *h, const cli_args *a)
-{
-    return plans_action(h, a, "POST", "approve");
-}
-static int plans_rollback(cli_http *h, const cli_args *a)
-{
-    return plans_action(h, a, "POST", "rollback");
+    return plans_action(h, a, "POST", a->command);
 }
 
 static int plans_list(cli_http *h, const cli_args *a)
@@ -216,13 +202,13 @@ static const cli_command commands[] = {
         "JSON is read from standard input (docs/guard.md).",
         plans_start),
     ONE("delete", "Deletes a plan (the flag keeps its rollout).", plans_delete),
-    ONE("pause", "Pauses a running plan.", plans_pause),
-    ONE("resume", "Resumes a paused plan.", plans_resume),
-    ONE("skip", "Moves to the next milestone now.", plans_skip),
+    ONE("pause", "Pauses a running plan.", plans_post),
+    ONE("resume", "Resumes a paused plan.", plans_post),
+    ONE("skip", "Moves to the next milestone now.", plans_post),
     ONE("approve", "Approves leaving the current milestone (approval mode).",
-        plans_approve),
+        plans_post),
     ONE("rollback", "Rolls back now, as the plan says (rollout 0 or disable).",
-        plans_rollback),
+        plans_post),
 };
 
 int cli_plans_main(int argc, char **argv)

@@ -320,6 +320,28 @@ static void test_floor_holds(void **state)
 /* Everyone's error rate doubled while the rollout went from 1 % to 50 %:
  * with the epochs the plan holds; given only the totals it would roll a
  * healthy flag back. Bad epoch input is refused with its path. */
+/* Metric kind names read back as the kinds they name (the plan API and
+ * the advisor parse them with guard_metric_kind_parse). */
+static void test_metric_kind_names(void **state)
+{
+    (void)state;
+    static const char *const names[GUARD_METRIC_KINDS] = {
+        "error_rate", "latency", "conversion", "latency_mean",
+        "latency_quantile"};
+    for (int k = 0; k < GUARD_METRIC_KINDS; k++) {
+        guard_metric_kind got = GUARD_METRIC_ERROR_RATE;
+        assert_string_equal(guard_metric_kind_name((guard_metric_kind)k),
+                            names[k]);
+        assert_true(guard_metric_kind_parse(names[k], &got));
+        assert_int_equal(got, k);
+    }
+    guard_metric_kind got = GUARD_METRIC_LATENCY;
+    assert_false(guard_metric_kind_parse("errors", &got));
+    assert_false(guard_metric_kind_parse("", &got));
+    assert_false(guard_metric_kind_parse(NULL, &got));
+    assert_int_equal(got, GUARD_METRIC_LATENCY);
+}
+
 static void test_epochs(void **state)
 {
     (void)state;
@@ -443,6 +465,7 @@ int main(void)
         cmocka_unit_test(test_floor_holds),
         cmocka_unit_test(test_latency_quantile),
         cmocka_unit_test(test_epochs),
+        cmocka_unit_test(test_metric_kind_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
