@@ -223,12 +223,14 @@ test('impact metrics posted to two replicas add up in the plan both read', opts,
   assert.equal(r.status, 200, S.show(r));
   const client = a.clientTokens[0];
   const at = new Date().toISOString();
-  const post = (srv, enabled, requests) => S.request(srv.url, 'POST', '/api/client/impact', {
-    token: client, body: { metrics: [{ flag, at, enabled, requests, errors: 0 }] } });
+  // Both arms in one batch: whenever the scheduler looks, the split it
+  // sees matches the 50 % rollout (no sample-ratio pause).
+  const post = (srv, requests) => S.request(srv.url, 'POST', '/api/client/impact', {
+    token: client,
+    body: { metrics: [{ flag, at, enabled: true, requests, errors: 0 }, { flag, at, enabled: false, requests, errors: 0 }] },
+  });
   for (const [srv, n] of [[a, 1000], [b, 2000], [a, 3000], [b, 4000]]) {
-    r = await post(srv, true, n);
-    assert.equal(r.status, 202, S.show(r));
-    r = await post(srv, false, n);
+    r = await post(srv, n);
     assert.equal(r.status, 202, S.show(r));
   }
   // Whichever replica holds the scheduler lease computes the statistics
