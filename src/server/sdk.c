@@ -822,14 +822,80 @@ out:
 /* ---- history (for deltas) -------------------------------------------------
  */
 
+/* The flag names and projects of a state, in order, in one block; shared
+ * by consecutive history entries while the flag list does not change
+ * (most changes edit flags, not the list), so the history costs about its
+ * hashes. */
+typedef struct sdk_names {
+    atomic_int refs;       /* history entries holding it */
+    size_t n;              /* entries */
+    char *strings;         /* every name and project, NUL-separated */
+    const char **names;    /* [n] into strings */
+    const char **projects; /* [n] into strings */
+} sdk_names;
+
+static void names_release(sdk_names *m)
+{
+    if (!m || atomic_fetch_sub(&m->refs, 1) != 1)
+        return;
+    vx__free(m->strings);
+    vx__free(m->names);
+    vx__free(m->projects);
+    vx__free(m);
+}
+
+/* `prev` (may be NULL) with another reference when it lists exactly the
+ * flags of `s`, else a new copy. */
+static sdk_names *names_of(const sdk_state *s, sdk_names *prev)
+{
+    size_t n = s->nflags;
+    if (prev && prev->n == n) {
+        size_t i = 0;
+        while (i < n && strcmp(prev->names[i], s->flags[i].name) == 0 &&
+               strcmp(prev->projects[i], s->flags[i].project) == 0)
+            i++;
+        if (i == n) {
+            atomic_fetch_add(&prev->refs, 1);
+            return prev;
+        }
+    }
+    sdk_names *m = vx__calloc(1, sizeof(*m));
+    if (!m)
+        return NULL;
+    atomic_init(&m->refs, 1);
+    size_t bytes = 1;
+    for (size_t i = 0; i < n; i++)
+        bytes += strlen(s->flags[i].name) + strlen(s->flags[i].project) + 2;
+    m->strings = vx__malloc(bytes);
+    m->names = vx__calloc(n ? n : 1, sizeof(char *));
+    m->projects = vx__calloc(n ? n : 1, sizeof(char *));
+    if (!m->strings || !m->names || !m->projects) {
+        names_release(m);
+        return NULL;
+    }
+    m->n = n;
+    char *p = m->strings;
+    for (size_t i = 0; i < n; i++) {
+        size_t nl = strlen(s->flags[i].name) + 1;
+        size_t pl = strlen(s->flags[i].project) + 1;
+        memcpy(p, s->flags[i].name, nl);
+        m->names[i] = p;
+        p += nl;
+        memcpy(p, s->flags[i].project, pl);
+        m->projects[i] = p;
+        p += pl;
+    }
+    return m;
+}
+
 /* What a client at `revision` holds, by hash: enough to diff against a
  * newer state. */
 typedef struct sdk_index {
     int64_t revision;      /* state revision */
-    char *strings;         /* every name and project, NUL-separated */
+    sdk_names *list;       /* the flags' names and projects (shared) */
     size_t nflags;         /* entries */
-    const char **names;    /* [nflags] into strings */
-    const char **projects; /* [nflags] into strings */
+    const char **names;    /* [nflags] = list->names */
+    const char **projects; /* [nflags] = list->projects */
     uint64_t *hashes;      /* [nflags] */
     size_t nsegs;          /* entries */
     int64_t *seg_ids;      /* [nsegs] */
@@ -840,50 +906,36 @@ static void index_free(sdk_index *x)
 {
     if (!x)
         return;
-    vx__free(x->strings);
-    vx__free(x->names);
-    vx__free(x->projects);
+    names_release(x->list);
     vx__free(x->hashes);
     vx__free(x->seg_ids);
     vx__free(x->seg_h);
     vx__free(x);
 }
 
-/* What a client at `s` holds, in one small copy: the index keeps nothing of
- * the state alive (a state's objects can be tens of megabytes). */
-static sdk_index *index_of(const sdk_state *s)
+/* What a client at `s` holds, in small copies: the index keeps nothing of
+ * the state alive (a state's objects can be tens of megabytes). `prev` is
+ * the newest index before it (may be NULL), whose names it may share. */
+static sdk_index *index_of(const sdk_state *s, const sdk_index *prev)
 {
     sdk_index *x = vx__calloc(1, sizeof(*x));
     if (!x)
         return NULL;
     x->revision = s->revision;
-    size_t n = s->nflags, bytes = 1;
-    for (size_t i = 0; i < n; i++)
-        bytes += strlen(s->flags[i].name) + strlen(s->flags[i].project) + 2;
-    x->strings = vx__malloc(bytes);
-    x->names = vx__calloc(n ? n : 1, sizeof(char *));
-    x->projects = vx__calloc(n ? n : 1, sizeof(char *));
+    size_t n = s->nflags;
+    x->list = names_of(s, prev ? prev->list : NULL);
     x->hashes = vx__calloc(n ? n : 1, sizeof(uint64_t));
     x->seg_ids = vx__calloc(s->nsegs ? s->nsegs : 1, sizeof(int64_t));
     x->seg_h = vx__calloc(s->nsegs ? s->nsegs : 1, sizeof(uint64_t));
-    if (!x->strings || !x->names || !x->projects || !x->hashes || !x->seg_ids ||
-        !x->seg_h) {
+    if (!x->list || !x->hashes || !x->seg_ids || !x->seg_h) {
         index_free(x);
         return NULL;
     }
     x->nflags = n;
-    char *p = x->strings;
-    for (size_t i = 0; i < n; i++) {
-        size_t nl = strlen(s->flags[i].name) + 1;
-        size_t pl = strlen(s->flags[i].project) + 1;
-        memcpy(p, s->flags[i].name, nl);
-        x->names[i] = p;
-        p += nl;
-        memcpy(p, s->flags[i].project, pl);
-        x->projects[i] = p;
-        p += pl;
+    x->names = x->list->names;
+    x->projects = x->list->projects;
+    for (size_t i = 0; i < n; i++)
         x->hashes[i] = s->flags[i].hash;
-    }
     x->nsegs = s->nsegs;
     for (size_t i = 0; i < s->nsegs; i++) {
         x->seg_ids[i] = s->segs[i].id;
@@ -1297,7 +1349,7 @@ void sdk_hub_close_streams(sdk_hub *h)
  * deltas and feeding subscribers. */
 static void publish(sdk_hub *h, env_slot *e, sdk_state *s)
 {
-    sdk_index *x = index_of(s);
+    sdk_index *x = index_of(s, e->nhist ? e->hist[e->nhist - 1] : NULL);
     if (x) {
         if (e->nhist == VX_LIMIT_SDK_HISTORY) {
             index_free(e->hist[0]);
