@@ -356,6 +356,21 @@ static vx_status sq_doc_list(store *base, store_kind k, const char *parent,
     return collect(s, q, out, err);
 }
 
+/* Steps `q` (bound already) for its one integer into `*out`, then resets it
+ * and clears its bindings: the counts and the newest event id. */
+static vx_status one_int(sqlite_store *s, sqlite3_stmt *q, const char *what,
+                         int64_t *out, vx_error *err)
+{
+    vx_status st = VX_OK;
+    if (sqlite3_step(q) == SQLITE_ROW)
+        *out = sqlite3_column_int64(q, 0);
+    else
+        st = db_error(s, err, what);
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    return st;
+}
+
 static vx_status sq_doc_count(store *base, store_kind k, int64_t *out,
                               vx_error *err)
 {
@@ -364,13 +379,7 @@ static vx_status sq_doc_count(store *base, store_kind k, int64_t *out,
     if (!q)
         return VX_EIO;
     sqlite3_bind_int(q, 1, (int)k);
-    vx_status st = VX_OK;
-    if (sqlite3_step(q) == SQLITE_ROW)
-        *out = sqlite3_column_int64(q, 0);
-    else
-        st = db_error(s, err, "count");
-    sqlite3_reset(q);
-    return st;
+    return one_int(s, q, "count", out, err);
 }
 
 static vx_status sq_event_last_id(store *base, int64_t *out, vx_error *err)
@@ -379,13 +388,7 @@ static vx_status sq_event_last_id(store *base, int64_t *out, vx_error *err)
     sqlite3_stmt *q = stmt(s, Q_EVENT_LAST, err);
     if (!q)
         return VX_EIO;
-    vx_status st = VX_OK;
-    if (sqlite3_step(q) == SQLITE_ROW)
-        *out = sqlite3_column_int64(q, 0);
-    else
-        st = db_error(s, err, "last event");
-    sqlite3_reset(q);
-    return st;
+    return one_int(s, q, "last event", out, err);
 }
 
 static vx_status sq_doc_count_true(store *base, store_kind k, const char *field,
@@ -397,14 +400,7 @@ static vx_status sq_doc_count_true(store *base, store_kind k, const char *field,
         return VX_EIO;
     sqlite3_bind_int(q, 1, (int)k);
     sqlite3_bind_text(q, 2, field, -1, SQLITE_STATIC);
-    vx_status st = VX_OK;
-    if (sqlite3_step(q) == SQLITE_ROW)
-        *out = sqlite3_column_int64(q, 0);
-    else
-        st = db_error(s, err, "count");
-    sqlite3_reset(q);
-    sqlite3_clear_bindings(q);
-    return st;
+    return one_int(s, q, "count", out, err);
 }
 
 static vx_status sq_next_id(store *base, const char *seq, int64_t *out,
