@@ -50,6 +50,15 @@ function answers(client, names) {
   return out;
 }
 
+// A context whose answers do not change from one request to the next:
+// one of the round's generated contexts, which carry every field the
+// round's stickiness uses (with one missing, Unleash semantics pick a
+// variant at random and each answer differs). Returns the SDK options.
+function stableContext(gen) {
+  const { appName, environment, ...context } = gen.contexts[0];
+  return { appName, environment, context };
+}
+
 // The context the server evaluated for the SDK's current context.
 function servedContext(client) {
   const c = structuredClone(client.getContext());
@@ -122,14 +131,15 @@ for (const mode of ['GET', 'POST']) {
 }
 
 test('unleash-proxy-client GET refreshes get 304 until a change, then the new toggles', async () => {
-  const { srv, frontendToken, names } = await L.serverWithRound(SEED, 500, 5);
+  const { srv, frontendToken, gen, names } = await L.serverWithRound(SEED, 500, 5);
   const statuses = [];
   const recording = async (url, init) => {
     const r = await fetch(url, init);
     statuses.push(`${init.headers['if-none-match'] ? 'INM ' : ''}${r.status}`);
     return r;
   };
-  const { client, errors } = newClient(srv, frontendToken, 'web', 'production', { context: { userId: 'u1', sessionId: 's1' }, fetch: recording });
+  const sc = stableContext(gen);
+  const { client, errors } = newClient(srv, frontendToken, sc.appName, sc.environment, { context: sc.context, fetch: recording });
   try {
     await client.start();
     const n304 = await L.requestCount(srv, '/api/frontend', 304);
@@ -177,7 +187,8 @@ test('unleash-proxy-client metrics are accepted and visible as usage', async () 
 });
 
 test('unleash-proxy-client sees its token\'s projects only; a client token gets 403', async () => {
-  const { srv, frontendToken, clientToken, names } = await L.serverWithRound(SEED, 502, 5);
+  const { srv, frontendToken, clientToken, gen, names } = await L.serverWithRound(SEED, 502, 5);
+  const sc = stableContext(gen);
   try {
     let r = await srv.api('POST', '/api/admin/projects', { body: { id: 'other' } });
     assert.equal(r.status, 201, srvlib.show(r));
@@ -189,7 +200,7 @@ test('unleash-proxy-client sees its token\'s projects only; a client token gets 
     assert.equal(r.status, 201, srvlib.show(r));
     const allToken = r.json.secret;
     const toggles = async (token) => {
-      const { client, errors } = newClient(srv, token, 'web', 'production', { context: { userId: 'u1', sessionId: 's1' } });
+      const { client, errors } = newClient(srv, token, sc.appName, sc.environment, { context: sc.context });
       try {
         await client.start();
         return { names: client.getAllToggles().map((t) => t.name), errors };
