@@ -33,12 +33,16 @@ static inline bool truthy(vx_str s)
     return s.ptr != NULL && s.len > 0;
 }
 
-static vx_str prop(const vx_context *c, vx_str name)
+/* The property named f->name. Keys are compared first, so the scan takes
+ * no data-dependent branch until the property itself. */
+static vx_str prop(const vx_context *c, const vx__fieldref *f)
 {
     for (size_t i = 0; i < c->nprops; i++) {
         const vx_prop *p = &c->props[i];
-        if (present(p->value) &&
-            vx__str_eq(p->key.ptr, p->key.len, name.ptr, name.len))
+        if (p->key.len == f->name.len &&
+            vx__str_key(p->key.ptr, p->key.len) == f->key &&
+            present(p->value) &&
+            vx__bytes_eq(p->key.ptr, f->name.ptr, f->name.len))
             return p->value;
     }
     return (vx_str){NULL, 0};
@@ -57,7 +61,7 @@ static vx_str resolve(const vx_context *c, const vx__fieldref *f)
     case VX__F_CURRENT_TIME: v = c->current_time; break;
     case VX__F_PROPERTY: break;
     }
-    return present(v) ? v : prop(c, f->name);
+    return present(v) ? v : prop(c, f);
 }
 
 static uint32_t draw(const vx_context *c)
@@ -85,6 +89,18 @@ static bool list_has(const vx_str *vals, uint32_t n, vx_str v)
 {
     for (uint32_t i = 0; i < n; i++) {
         if (vx__str_eq(vals[i].ptr, vals[i].len, v.ptr, v.len))
+            return true;
+    }
+    return false;
+}
+
+/* list_has over a constraint's values, comparing their keys first. */
+static bool keyed_has(const vx__constraint *k, vx_str v)
+{
+    uint32_t key = vx__str_key(v.ptr, v.len);
+    for (uint32_t i = 0; i < k->nvalues; i++) {
+        if (k->keys[i] == key && k->values[i].len == v.len &&
+            vx__bytes_eq(k->values[i].ptr, v.ptr, v.len))
             return true;
     }
     return false;
@@ -161,9 +177,8 @@ static bool op_eval(const vx__constraint *k, vx_scratch *sc,
 {
     vx_str v = resolve(c, &k->field);
     switch (k->op) {
-    case VX__OP_IN: return present(v) && list_has(k->values, k->nvalues, v);
-    case VX__OP_NOT_IN:
-        return !(present(v) && list_has(k->values, k->nvalues, v));
+    case VX__OP_IN: return present(v) && keyed_has(k, v);
+    case VX__OP_NOT_IN: return !(present(v) && keyed_has(k, v));
     case VX__OP_STR_CONTAINS:
     case VX__OP_STR_STARTS_WITH:
     case VX__OP_STR_ENDS_WITH: return present(v) && op_string(k, v);
@@ -332,16 +347,14 @@ static const vx__variant *pick(const vx__variants *vs, const vx_context *c)
     }
     if (!truthy(seed))
         seed = utoa(draw(c) % 100001, buf);
+    /* The first variant whose running weight reaches the target: as
+     * cum[] never decreases, that is the count of sums below it (never
+     * a weight-0 variant, whose sum equals the one before). */
     uint64_t target = normalized(&vs->group_pre, seed, vs->total);
-    uint64_t counter = 0;
-    for (uint32_t i = 0; i < vs->n; i++) {
-        if (vs->v[i].weight == 0)
-            continue;
-        counter += vs->v[i].weight;
-        if (counter >= target)
-            return &vs->v[i];
-    }
-    return NULL;
+    uint32_t i = 0;
+    for (uint32_t j = 0; j < vs->n; j++)
+        i += vs->cum[j] < target;
+    return i < vs->n ? &vs->v[i] : NULL;
 }
 
 /* ---- flags ------------------------------------------------------------ */

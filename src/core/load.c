@@ -428,6 +428,15 @@ static vx_status compile_constraint(loader *L, const vj *j, vx__constraint *k)
         clean_values(k->values, &k->nvalues);
     }
     switch (k->op) {
+    case VX__OP_IN:
+    case VX__OP_NOT_IN:
+        k->keys = vx__arena_alloc(L->arena, sizeof(*k->keys) *
+                                                (k->nvalues ? k->nvalues : 1));
+        if (!k->keys)
+            return oom(L);
+        for (uint32_t i = 0; i < k->nvalues; i++)
+            k->keys[i] = vx__str_key(k->values[i].ptr, k->values[i].len);
+        break;
     case VX__OP_STR_CONTAINS:
     case VX__OP_STR_STARTS_WITH:
     case VX__OP_STR_ENDS_WITH:
@@ -626,6 +635,13 @@ static vx_status compile_variants(loader *L, const vj *obj, vx__variants *vs,
         vs->total += vs->v[i].weight;
     }
     pop(L, old);
+    if (st != VX_OK)
+        return st;
+    vs->cum = vx__arena_calloc(L->arena, cnt, sizeof(*vs->cum));
+    if (!vs->cum)
+        return oom(L);
+    for (size_t i = 0; i < cnt; i++)
+        vs->cum[i] = (i ? vs->cum[i - 1] : 0) + vs->v[i].weight;
     return st;
 }
 

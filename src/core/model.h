@@ -55,24 +55,29 @@ typedef enum vx__field {
 
 typedef struct vx__fieldref {
     vx__field kind; /* built-in, or VX__F_PROPERTY looked up by name */
+    uint32_t key;   /* vx__str_key of name */
     vx_str name;    /* the field name as written */
 } vx__fieldref;
 
 typedef struct vx__constraint {
+    /* Hot fields first; the parsed value is a union (64 bytes, was 96). */
+    vx__op op;              /* operator */
+    bool inverted;          /* negate the operator's result */
+    bool ci;                /* caseInsensitive (STR_* and REGEX) */
+    bool value_ok;          /* the single value parsed for this operator */
+    uint32_t nvalues;       /* count of values */
+    uint32_t nips;          /* count of ips */
+    vx_str *values;         /* list operators: cleaned values (trimmed, empties
+                               dropped; lower-cased for case-insensitive STR_*) */
+    uint32_t *keys;         /* IN, NOT_IN: vx__str_key of each value */
+    union {                 /* the operator's parsed value; one per operator */
+        double num;         /* NUM_*: Number(value) */
+        int64_t date_ms;    /* DATE_*: parsed value */
+        vx__semver *semver; /* SEMVER_*: parsed value (arena), else NULL */
+        vx__regex *re;      /* REGEX: compiled pattern, NULL = never matches */
+        vx__ip *ips;        /* IN_CIDR: the values that parse, nips of them */
+    };
     vx__fieldref field; /* contextName */
-    vx__op op;          /* operator */
-    bool inverted;      /* negate the operator's result */
-    bool ci;            /* caseInsensitive (STR_* and REGEX) */
-    vx_str *values;     /* list operators: cleaned values (trimmed, empties
-                           dropped; lower-cased for case-insensitive STR_*) */
-    uint32_t nvalues;   /* count of values */
-    vx__ip *ips;        /* IN_CIDR: the values that parse, nips of them */
-    uint32_t nips;      /* count of ips */
-    bool value_ok;      /* the single value parsed for this operator */
-    double num;         /* NUM_*: Number(value) */
-    int64_t date_ms;    /* DATE_*: parsed value */
-    vx__semver *semver; /* SEMVER_*: parsed value (arena), else NULL */
-    vx__regex *re;      /* REGEX: compiled pattern, NULL = never matches */
 } vx__constraint;
 
 typedef struct vx__override {
@@ -99,15 +104,16 @@ typedef enum vx__stick {
 
 /* A variant list with how to pick from it. */
 typedef struct vx__variants {
-    vx__variant *v;    /* the variants in order */
-    uint32_t n;        /* count */
-    uint64_t total;    /* sum of weights */
+    vx__variant *v;           /* the variants in order */
+    uint64_t *cum;            /* cum[i] = weights of v[0..i], nondecreasing */
+    uint64_t total;           /* sum of weights */
+    uint32_t n;               /* count */
+    vx__stick stick;          /* how stickiness resolves */
+    bool has_overrides;       /* any variant has overrides */
+    vx__hstate group_pre;     /* murmur3 state after "group:" (variant seed) */
+    vx__fieldref stick_field; /* resolved stickiness field */
     vx_str group;      /* hash group: strategy groupId or the flag name */
     vx_str stickiness; /* "default", "random" or a field name */
-    vx__fieldref stick_field; /* resolved stickiness field */
-    vx__stick stick;          /* how stickiness resolves */
-    vx__hstate group_pre;     /* murmur3 state after "group:" (variant seed) */
-    bool has_overrides;       /* any variant has overrides */
 } vx__variants;
 
 typedef enum vx__strategy_kind {
@@ -123,17 +129,18 @@ typedef enum vx__strategy_kind {
 } vx__strategy_kind;
 
 typedef struct vx__strategy {
+    /* What evaluation reads first, together. */
     vx__strategy_kind kind;      /* which built-in */
-    vx__constraint *constraints; /* own constraints, ANDed */
+    vx__stick stick;             /* how stickiness resolves */
     uint32_t nconstraints;       /* count */
-    int64_t *segments;           /* referenced segment ids, ANDed */
     uint32_t nsegments;          /* count */
+    vx__constraint *constraints; /* own constraints, ANDed */
+    int64_t *segments;           /* referenced segment ids, ANDed */
     double percentage;           /* rollout / percentage as Number() */
+    vx__hstate group_pre;        /* murmur3 state after "group_id:" (seed 0) */
     vx_str group_id;             /* rollout hash group ("" when absent) */
     vx_str stickiness;           /* flexibleRollout stickiness */
     vx__fieldref stick_field;    /* resolved custom stickiness */
-    vx__stick stick;             /* how stickiness resolves */
-    vx__hstate group_pre;        /* murmur3 state after "group_id:" (seed 0) */
     vx_str *list;                /* userIds / IPs / hostNames (lower-cased) */
     uint32_t nlist;              /* count */
     vx__ip *ips;                 /* remoteAddress: the entries that parse */
@@ -157,16 +164,17 @@ typedef struct vx__chunk {
 } vx__chunk;
 
 typedef struct vx__flag {
-    vx__chunk chunk;          /* must be first */
-    vx_str name;              /* flag name (NUL-terminated copy) */
-    uint32_t hash;            /* murmur3 of name, for the index */
+    vx__chunk chunk; /* must be first */
+    /* What every evaluation reads, together. */
     bool enabled;             /* on in this environment */
     bool impression_data;     /* impressionData */
-    vx__strategy *strategies; /* in order */
     uint32_t nstrategies;     /* count */
-    vx__variants variants;    /* feature-level variants */
-    vx__dependency *deps;     /* parents */
     uint32_t ndeps;           /* count */
+    uint32_t hash;            /* murmur3 of name, for the index */
+    vx__strategy *strategies; /* in order */
+    vx__dependency *deps;     /* parents */
+    vx_str name;              /* flag name (NUL-terminated copy) */
+    vx__variants variants;    /* feature-level variants */
 } vx__flag;
 
 typedef struct vx__segment {

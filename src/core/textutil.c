@@ -45,6 +45,13 @@ static size_t js_space_len_back(const char *s, size_t len)
 
 const char *vx__js_trim(const char *s, size_t len, size_t *out_len)
 {
+    /* The common case: printable ASCII at both ends, nothing to trim
+     * (every white space this trims is a control, a space or >= 0x80). */
+    if (len > 0 && (unsigned char)(s[0] - 0x21) < 0x5E &&
+        (unsigned char)(s[len - 1] - 0x21) < 0x5E) {
+        *out_len = len;
+        return s;
+    }
     for (size_t n = vx__js_space_len(s, len); n > 0;
          n = vx__js_space_len(s, len)) {
         s += n;

@@ -225,6 +225,13 @@ static void test_js_trim(void **state)
     assert_int_equal(len, 0);
     p = vx__js_trim("", 0, &len);
     assert_int_equal(len, 0);
+    /* Printable ASCII at both ends: nothing to trim, inner spaces kept. */
+    p = vx__js_trim("a \t b", 5, &len);
+    assert_int_equal(len, 5);
+    p = vx__js_trim("~x\x7f", 3, &len); /* DEL is not white space */
+    assert_int_equal(len, 3);
+    p = vx__js_trim("!x\v", 3, &len);
+    assert_int_equal(len, 2);
     /* A truncated multi-byte sequence at the end is not white space. */
     const char trunc[] = "x\xe3\x80";
     p = vx__js_trim(trunc, 3, &len);
@@ -249,6 +256,33 @@ static void test_str_eq(void **state)
     assert_true(vx__str_eq(NULL, 0, "", 0)); /* zero lengths: no memcmp */
     assert_true(vx__str_eq("a\0b", 3, "a\0b", 3));
     assert_false(vx__str_eq("a\0b", 3, "a\0c", 3));
+}
+
+/* vx__bytes_eq at every length around its load widths: equal copies are
+ * equal, and a difference in any one byte is seen. Keys of equal strings
+ * are equal. */
+static void test_bytes_eq(void **state)
+{
+    (void)state;
+    char a[48], b[48];
+    for (size_t n = 0; n <= 40; n++) {
+        for (size_t i = 0; i < n; i++)
+            a[i] = (char)('a' + (i * 7 + n) % 26);
+        memcpy(b, a, n);
+        assert_true(vx__bytes_eq(a, b, n));
+        assert_int_equal(vx__str_key(a, n), vx__str_key(b, n));
+        for (size_t i = 0; i < n; i++) {
+            b[i] ^= 0x20;
+            assert_false(vx__bytes_eq(a, b, n));
+            assert_false(vx__str_eq(a, n, b, n));
+            b[i] ^= 0x20;
+        }
+        if (n > 0)
+            assert_false(vx__str_eq(a, n, b, n - 1));
+    }
+    /* The key is a filter: different strings may share one. */
+    assert_int_equal(vx__str_key("abc", 3), vx__str_key("axc", 3));
+    assert_int_equal(vx__str_key("", 0), 0);
 }
 
 /* ASCII predicates: with `fold`, A-Z equal a-z and nothing else folds
@@ -298,6 +332,7 @@ int main(void)
         cmocka_unit_test(test_js_space_len),
         cmocka_unit_test(test_js_trim),
         cmocka_unit_test(test_str_eq),
+        cmocka_unit_test(test_bytes_eq),
         cmocka_unit_test(test_ascii_predicates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
