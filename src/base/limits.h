@@ -54,6 +54,7 @@ static_assert(VX_LIMIT_HTTP_SEGMENTS <= 32, "route specificity fits 32 bits");
 #define VX_LIMIT_METRICS_TOGGLES  10000     /* flags in one metrics bucket */
 #define VX_LIMIT_METRICS_VARIANTS 100       /* variants per flag in a bucket */
 #define VX_LIMIT_CLIENT_APPS      10000 /* registered application instances */
+#define VX_LIMIT_CLIENT_APP_DAYS  2     /* ... dropped at the cap after this */
 #define VX_LIMIT_SDK_HISTORY      64    /* published states kept for deltas */
 #define VX_LIMIT_SDK_BODIES       64    /* cached bodies per state (scopes) */
 #define VX_LIMIT_SSE_CLIENTS      4096  /* streaming connections at once */

@@ -11,7 +11,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/alloc.h"
 #include "base/limits.h"
+#include "base/log.h"
 #include "service/internal.h"
 #include "vexil/vexil.h"
 
@@ -322,6 +324,70 @@ vx_status svc__in_txn(service *s, const svc_principal *who, const json_t *body,
     return st;
 }
 
+/* An instance and when it was last seen, for make_room_for_apps. */
+typedef struct app_age {
+    int64_t seen_ms; /* lastSeen, 0 when unreadable */
+    const json_t *doc;
+} app_age;
+
+static int by_age(const void *a, const void *b)
+{
+    int64_t x = ((const app_age *)a)->seen_ms;
+    int64_t y = ((const app_age *)b)->seen_ms;
+    return (x > y) - (x < y);
+}
+
+/* Every deployment brings new instance ids, so the table of registered
+ * instances would fill up and refuse every new SDK. At the cap this drops
+ * the instances not seen for VX_LIMIT_CLIENT_APP_DAYS days (as Unleash
+ * does) and, when that is not enough, the least recently seen, down to
+ * 90 % of the cap so the next registrations do not pay for it again. */
+static vx_status make_room_for_apps(svc_ctx *c)
+{
+    json_t *all = NULL;
+    vx_status st = svc__list(c, STORE_CLIENT_APP, NULL, &all);
+    if (st != VX_OK)
+        return st;
+    size_t n = json_array_size(all);
+    app_age *a = vx__calloc(n ? n : 1, sizeof(*a));
+    if (!a) {
+        json_decref(all);
+        return svc__fail(c, VX_ENOMEM, "", "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        const json_t *d = json_array_get(all, i);
+        const json_t *ls = json_object_get(d, "lastSeen");
+        a[i].doc = d;
+        if (!json_is_string(ls) ||
+            !vx_time_parse(json_string_value(ls), json_string_length(ls),
+                           &a[i].seen_ms))
+            a[i].seen_ms = 0;
+    }
+    qsort(a, n, sizeof(*a), by_age);
+    int64_t stale = c->now_ms - (int64_t)VX_LIMIT_CLIENT_APP_DAYS * 86400000;
+    size_t keep = (size_t)VX_LIMIT_CLIENT_APPS / 10 * 9;
+    size_t dropped = 0;
+    for (size_t i = 0; i < n && st == VX_OK; i++) {
+        if (n - i <= keep && a[i].seen_ms >= stale)
+            break;
+        const json_t *d = a[i].doc;
+        char key[600];
+        snprintf(key, sizeof(key), "%s|%s|%s",
+                 json_string_value(json_object_get(d, "environment")),
+                 json_string_value(json_object_get(d, "appName")),
+                 json_string_value(json_object_get(d, "instanceId")));
+        st = svc__del(c, STORE_CLIENT_APP, key);
+        dropped++;
+    }
+    vx__free(a);
+    json_decref(all);
+    if (st == VX_OK)
+        vx__logf(c->s->log, c->s->log_ud, "info",
+                 "registered instances at the cap (%d): dropped %zu of %zu",
+                 VX_LIMIT_CLIENT_APPS, dropped, n);
+    return st;
+}
+
 /* A required non-empty string of at most 255 bytes. */
 static vx_status need_text(svc_ctx *c, const json_t *obj, const char *key,
                            const char **out)
@@ -371,9 +437,7 @@ static vx_status do_register(svc_ctx *c)
         int64_t n = 0;
         st = c->s->ops->doc_count(c->s->st, STORE_CLIENT_APP, &n, c->err);
         if (st == VX_OK && n >= VX_LIMIT_CLIENT_APPS)
-            st = svc__fail(c, VX_ELIMIT, "",
-                           "more than %d registered application instances",
-                           VX_LIMIT_CLIENT_APPS);
+            st = make_room_for_apps(c);
     }
     json_decref(old);
     if (st != VX_OK)
