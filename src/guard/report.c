@@ -71,6 +71,7 @@ static void verdict(rep_buf *b, const guard_metric *m, const guard_verdict *v)
         num(b, "logLikelihoodRatio", r->log_lr);
         num(b, "csLow", r->cs_lo);
         num(b, "csHigh", r->cs_hi);
+        num(b, "harmBound", r->harm_bound);
     }
     num(b, "p", r->p);
     put(b, "}");

@@ -421,6 +421,41 @@ double guard_msprt_cs_halfwidth(double v, double tau, double alpha)
                 (2.0 * log(1.0 / alpha) + log((v + t2) / v)));
 }
 
+double guard_msprt_bound_greater(double diff, double v, double tau,
+                                 double alpha)
+{
+    if (!(v > 0.0) || !(tau > 0.0) || !alpha_ok(alpha) || !isfinite(v) ||
+        !isfinite(tau) || !isfinite(diff))
+        return -INFINITY;
+    double crit = -log(alpha);
+    /* Bracket: theta0 = diff is never rejected (the ratio is below 1
+     * there); diff - h, with h the two-sided half-width at the same v and
+     * tau, is, since 2 Phi(s) > 1 for s > 0. Rounding may blur the lower
+     * end, so widen it while it is not rejected. `lo` stays rejected, `hi`
+     * not, and the loop ends when they are adjacent doubles, so the
+     * rejected set is exactly (-inf, lo] wherever the ratio is monotone. */
+    double hi = diff, h = guard_msprt_cs_halfwidth(v, tau, alpha);
+    double lo = diff - h;
+    bool rejected = guard_msprt_log_lr_greater(diff, v, tau, lo) >= crit;
+    for (int i = 0; i < 64 && !rejected; i++) {
+        h *= 2.0;
+        lo = diff - h;
+        rejected = guard_msprt_log_lr_greater(diff, v, tau, lo) >= crit;
+    }
+    if (!rejected)
+        return -INFINITY;
+    for (int i = 0; i < 2200; i++) {
+        double mid = lo + 0.5 * (hi - lo);
+        if (!(mid > lo && mid < hi))
+            break;
+        if (guard_msprt_log_lr_greater(diff, v, tau, mid) >= crit)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 static bool spec_ok(const guard_seq_spec *s)
 {
     if (s->direction != GUARD_HIGHER_IS_WORSE &&
@@ -439,10 +474,11 @@ static void seq_reset(guard_seq_result *out)
     out->p = 1.0;
 }
 
-/* The common tail: the one-sided mixture on `excess` with variance v, the
- * confidence sequence on diff with variance v_diff. */
+/* The common tail: the one-sided mixture on `excess` with variance v, its
+ * bound on diff's scale (harm_bound), the confidence sequence on diff with
+ * variance v_diff. `higher`: harm is a larger diff. */
 static void seq_finish(guard_seq_result *out, double v, double v_diff,
-                       double tau, double alpha)
+                       double tau, double alpha, bool higher)
 {
     if (!(v > 0.0) || !(tau > 0.0) || !isfinite(v)) {
         out->evaluated = false;
@@ -457,6 +493,21 @@ static void seq_finish(guard_seq_result *out, double v, double v_diff,
     double h = guard_msprt_cs_halfwidth(v_diff > 0.0 ? v_diff : v, tau, alpha);
     out->cs_lo = out->diff - h;
     out->cs_hi = out->diff + h;
+    /* excess is diff - margin (higher) or margin - diff (lower) up to the
+     * stratum weighting, so the bound on excess moves to diff's scale by
+     * the margin. The test rejects exactly when the excess bound is >= 0;
+     * adding the margin can round a bound a hair below 0 onto the margin,
+     * and ulp-level wobble of the ratio could do the opposite, so the
+     * last two lines keep "regression iff the bound is at or beyond the
+     * margin" exact (they move the bound by at most a rounding error). */
+    double b = guard_msprt_bound_greater(out->excess, v, tau, alpha);
+    double hb = higher ? out->margin + b : out->margin - b;
+    bool beyond = higher ? hb >= out->margin : hb <= out->margin;
+    if (out->regression && !beyond)
+        hb = out->margin;
+    else if (!out->regression && beyond)
+        hb = nextafter(out->margin, higher ? -INFINITY : INFINITY);
+    out->harm_bound = hb;
 }
 
 vx_status guard_seq_proportion(uint64_t x_c, uint64_t n_c, uint64_t x_t,
@@ -561,7 +612,7 @@ vx_status guard_seq_proportion_strata(const guard_prop_stratum *s, size_t k,
     }
     double v_diff, v = strata_finish(&acc, out, &v_diff);
     seq_finish(out, v, v_diff, spec->tau * (p_null > 1.0 ? 1.0 : p_null),
-               spec->alpha);
+               spec->alpha, higher);
     return VX_OK;
 }
 
@@ -642,7 +693,7 @@ vx_status guard_seq_mean_strata(const guard_mean_stratum *s, size_t k,
         strata_add(&acc, 1.0 / v, ex, ys - yc, v, vart / t->n + varc / c->n);
     }
     double v_diff, v = strata_finish(&acc, out, &v_diff);
-    seq_finish(out, v, v_diff, tau, spec->alpha);
+    seq_finish(out, v, v_diff, tau, spec->alpha, higher);
     return VX_OK;
 }
 
@@ -662,7 +713,7 @@ vx_status guard_seq_share_above(uint64_t k, uint64_t n, double bound,
     out->excess = out->diff;
     double v = bound * (1.0 - bound) / (double)n;
     double v_diff = share * (1.0 - share) / (double)n;
-    seq_finish(out, v, v_diff, spec->tau * bound, spec->alpha);
+    seq_finish(out, v, v_diff, spec->tau * bound, spec->alpha, true);
     return VX_OK;
 }
 

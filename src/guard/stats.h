@@ -109,6 +109,20 @@ double guard_msprt_log_lr_greater(double diff, double v, double tau,
  *                                          + log((v + tau^2) / v))). */
 double guard_msprt_cs_halfwidth(double v, double tau, double alpha);
 
+/* The one-sided always-valid lower bound that goes with
+ * guard_msprt_log_lr_greater: the largest theta0 that the one-sided test of
+ * H0 "theta <= theta0" rejects at level alpha (log ratio >= log(1/alpha)),
+ * found by bisection on theta0 (the log ratio falls as theta0 rises), so
+ * every theta0 <= the bound is rejected and every theta0 above it is not.
+ * The test of theta0 = 0 therefore rejects exactly when the bound is >= 0.
+ * v and tau are held fixed over theta0, so the bound is never below
+ * diff - guard_msprt_cs_halfwidth(v, tau, alpha) (the half-normal mixture
+ * weighs the evidence at least as much as the normal one on that side).
+ * Requires v > 0, tau > 0 and 0 < alpha < 1, all finite, and a finite
+ * diff; otherwise returns -INFINITY (nothing is ruled out). Pure. */
+double guard_msprt_bound_greater(double diff, double v, double tau,
+                                 double alpha);
+
 /* Which way is harm. */
 typedef enum guard_direction {
     GUARD_HIGHER_IS_WORSE = 0, /* error rate, latency */
@@ -128,19 +142,25 @@ typedef struct guard_seq_spec {
 
 /* The answer, with everything an audit entry should carry. */
 typedef struct guard_seq_result {
-    bool evaluated;   /* false: too few samples or no variance yet */
-    bool regression;  /* always-valid p < alpha on the harmful side */
-    double control;   /* control estimate */
-    double treatment; /* treatment estimate */
-    double diff;      /* treatment - control (on the test's scale) */
-    double margin;    /* harm threshold on diff's scale (from tolerance) */
-    double excess;    /* how far diff is beyond margin, harmful side > 0 */
-    double variance;  /* variance of excess used by the test */
-    double tau;       /* absolute mixing scale used */
-    double log_lr;    /* log of the one-sided mixture ratio */
-    double p;         /* always-valid p for this look: min(1, 1/LR) */
-    double cs_lo;     /* always-valid (1 - alpha) CS of diff */
-    double cs_hi;     /*   "   */
+    bool evaluated;    /* false: too few samples or no variance yet */
+    bool regression;   /* always-valid p < alpha on the harmful side */
+    double control;    /* control estimate */
+    double treatment;  /* treatment estimate */
+    double diff;       /* treatment - control (on the test's scale) */
+    double margin;     /* harm threshold on diff's scale (from tolerance) */
+    double excess;     /* how far diff is beyond margin, harmful side > 0 */
+    double variance;   /* variance of excess used by the test */
+    double tau;        /* absolute mixing scale used */
+    double log_lr;     /* log of the one-sided mixture ratio */
+    double p;          /* always-valid p for this look: min(1, 1/LR) */
+    double cs_lo;      /* always-valid (1 - alpha) CS of diff */
+    double cs_hi;      /*   "   */
+    double harm_bound; /* the test's one-sided always-valid bound on diff:
+                          margin +- guard_msprt_bound_greater(excess, ...)
+                          with the test's variance and tau; diff >= it when
+                          higher is worse, diff <= it when lower is worse;
+                          `regression` holds exactly when it is at or
+                          beyond `margin` (docs/guard.md) */
 } guard_seq_result;
 
 /* Sequential test of a proportion (error rate, conversion): H0 "treatment

@@ -150,6 +150,11 @@ test('healthy and regressed rollouts, webhooks, approval, validation', async () 
     assert.equal(stats.metrics[0].regression, true);
     assert.ok(stats.metrics[0].treatment > stats.metrics[0].control, JSON.stringify(stats.metrics[0]));
     assert.ok(stats.metrics[0].p < 0.05);
+    // The one-sided bound that goes with the rollback is beyond the margin
+    // (the two-sided csLow/csHigh stay for compatibility).
+    const m0 = stats.metrics[0];
+    assert.ok(m0.harmBound >= m0.margin && m0.harmBound <= m0.diff, JSON.stringify(m0));
+    assert.ok(Number.isFinite(m0.csLow) && Number.isFinite(m0.csHigh));
     assert.equal(evs[0].createdBy, 'scheduler');
     for (let i = 0; i < 50 && !hook.calls.some((c) => c.body.event === 'release-plan-rolled-back'); i++) await sleep(100);
     const call = hook.calls.find((c) => c.body.event === 'release-plan-rolled-back');

@@ -37,6 +37,19 @@ async function openRollouts() {
 
 const region = (flag) => page.getByRole('region', { name: `Release plan of ${flag} in production` });
 
+// One metric's row of the latest statistics as {column: text}, with the
+// bound and the margin read back as numbers (in the unit shown).
+async function statsRow(box, metric) {
+  const table = box.getByRole('table').first();
+  const heads = await table.locator('thead th').allTextContents();
+  const cells = await table.getByRole('row').filter({ hasText: metric }).first().getByRole('cell').allTextContents();
+  const row = Object.fromEntries(heads.map((x, i) => [x, cells[i]]));
+  const num = (t) => Number(String(t).replace('−', '-').replace(/ pt$/, ''));
+  const m = /^(at least|at most) (\S+(?: pt)?)$/.exec(row['Bound (always valid)']);
+  assert.ok(m, `a bound in words: ${row['Bound (always valid)']}`);
+  return { row, side: m[1], bound: num(m[2]), margin: num(row['Harm margin']) };
+}
+
 async function press(flag, button, confirmLabel) {
   await region(flag).getByRole('button', { name: button, exact: true }).click();
   const dlg = page.getByRole('dialog', { name: new RegExp(`the rollout of ${flag} in production\\?`) });
@@ -71,6 +84,10 @@ test('a plan waiting for approval: pause, resume and approve from the page, then
   assert.equal(await box.getByRole('list', { name: 'Milestones' }).locator('[aria-current="step"]').innerText(), '10%\nnow');
   const stats = box.getByRole('table').first();
   assert.match(await stats.getByRole('row').filter({ hasText: 'Error rate' }).innerText(), /1%\s+1%.*no harm shown/s);
+  // No harm shown: the one-sided bound has not reached the margin.
+  const ok = await statsRow(box, 'Error rate');
+  assert.equal(ok.side, 'at least');
+  assert.ok(Number.isFinite(ok.bound) && ok.bound < ok.margin, JSON.stringify(ok));
   await box.getByRole('img', { name: /Rollout \(% of users on the new variant\): rollout last 10%/ }).waitFor();
   await box.getByRole('img', { name: /Error rate per variant/ }).waitFor();
   assert.deepEqual(await unlabelled(), [], 'controls without a label');
@@ -113,6 +130,13 @@ test('a regression is rolled back by the guard; the page shows why, with its sta
   const box = region('search-v2');
   await box.locator('.panel-head').getByText('rolled back', { exact: true }).waitFor();
   assert.match(await box.getByRole('row').filter({ hasText: 'Error rate' }).first().innerText(), /1%\s+2%.*worse/s);
+  // "worse" next to a bound beyond the margin, as displayed, and no
+  // two-sided interval that could cross it.
+  const bad = await statsRow(box, 'Error rate');
+  assert.equal(bad.row.Verdict, 'worse');
+  assert.equal(bad.side, 'at least');
+  assert.ok(Number.isFinite(bad.bound) && bad.bound >= bad.margin && bad.bound > 0, JSON.stringify(bad));
+  assert.doesNotMatch(bad.row.Difference, /–/);
   const band = box.getByRole('img', { name: /Error rate: treatment − control, with its confidence sequence/ });
   await band.waitFor();
   assert.ok(await band.locator('circle').count() >= 1, 'at least one recorded look');

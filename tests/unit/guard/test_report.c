@@ -75,6 +75,12 @@ static void test_rollback_json(void **state)
                        d.verdicts[0].seq.p, 1e-9 * d.verdicts[0].seq.p);
     assert_float_equal(json_number_value(json_object_get(m, "alpha")), 0.025,
                        1e-12);
+    /* the one-sided bound that goes with the verdict: beyond the margin */
+    double hb = json_number_value(json_object_get(m, "harmBound"));
+    assert_float_equal(hb, d.verdicts[0].seq.harm_bound,
+                       1e-9 * fabs(d.verdicts[0].seq.harm_bound));
+    assert_true(hb >= json_number_value(json_object_get(m, "margin")));
+    assert_true(hb >= json_number_value(json_object_get(m, "csLow")));
     /* the latency metric had no data: evaluated false, no statistics */
     json_t *lat = json_array_get(json_object_get(root, "metrics"), 1);
     assert_true(json_is_false(json_object_get(lat, "evaluated")));
@@ -144,7 +150,7 @@ static void test_max_size(void **state)
         r->evaluated = r->regression = false;
         r->control = r->treatment = r->diff = r->margin = r->excess =
             r->variance = r->tau = r->log_lr = r->p = r->cs_lo = r->cs_hi =
-                -1.234567891e-300;
+                r->harm_bound = -1.234567891e-300;
         r->evaluated = true;
     }
     assert_int_equal(guard_decision_json(&p, &d, buf, sizeof buf, &len), VX_OK);

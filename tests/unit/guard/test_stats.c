@@ -172,6 +172,183 @@ static void test_msprt_vectors(void **state)
              1e-10);
 }
 
+/* The one-sided bound of the half-normal mixture (guard_msprt_bound_greater):
+ * the test sits at its threshold there, and it is never farther from diff
+ * than the two-sided confidence sequence with the same v and tau. */
+static void test_msprt_bound(void **state)
+{
+    (void)state;
+    double v = 0.0125 * 0.9875 * (2.0 / 10000); /* [notes 3.4c] */
+    /* [py] bisection to 1e-300 on log(2 Phi(s)) + log L = log(1/0.05),
+     * s = d tau / sqrt(v (v + tau^2)), bound = 0.005 - d */
+    rel_near(guard_msprt_bound_greater(0.005, v, 0.005, 0.05),
+             0.0006354837902946033, 1e-9);
+    rel_near(guard_msprt_bound_greater(0.005, v, 0.01, 0.05),
+             0.00040818158540296273, 1e-9);
+    rel_near(guard_msprt_bound_greater(0.005, v, 0.02, 0.05),
+             9.113524728538054e-05, 1e-8);
+    /* it is the edge of the rejected set, to the last bit */
+    double b = guard_msprt_bound_greater(0.005, v, 0.01, 0.05);
+    assert_true(guard_msprt_log_lr_greater(0.005, v, 0.01, b) >= log(20.0));
+    assert_true(guard_msprt_log_lr_greater(0.005, v, 0.01,
+                                           nextafter(b, INFINITY)) < log(20.0));
+    /* a shift of diff shifts the bound */
+    rel_near(guard_msprt_bound_greater(-0.005, v, 0.01, 0.05) + 0.01, b, 1e-9);
+    /* nothing is ruled out without a valid variance, tau or alpha */
+    assert_true(isinf(guard_msprt_bound_greater(0.005, 0.0, 0.01, 0.05)));
+    assert_true(isinf(guard_msprt_bound_greater(0.005, v, 0.0, 0.05)));
+    assert_true(isinf(guard_msprt_bound_greater(0.005, v, 0.01, 1.0)));
+    assert_true(isinf(guard_msprt_bound_greater(NAN, v, 0.01, 0.05)));
+    /* never wider than the two-sided sequence, and never above diff, over
+     * twelve decades of v / tau^2 and alphas from 1e-4 to 0.5 */
+    for (double vv = 1e-10; vv < 10.0; vv *= 7.3)
+        for (double tau = 1e-4; tau < 3.0; tau *= 5.1)
+            for (double a = 1e-4; a < 0.6; a *= 4.0) {
+                double bb = guard_msprt_bound_greater(0.25, vv, tau, a);
+                double h = guard_msprt_cs_halfwidth(vv, tau, a);
+                assert_true(bb < 0.25);
+                assert_true(bb >= 0.25 - h);
+                assert_true(guard_msprt_log_lr_greater(0.25, vv, tau, bb) >=
+                            -log(a));
+            }
+}
+
+/* The harm bound of a verdict (guard_seq_result.harm_bound) against the
+ * verdict itself: the test rejects exactly when the bound is at or beyond
+ * the margin, and the bound is never farther out than the two-sided
+ * sequence at the test's own variance and tau. */
+static void check_harm_bound(const guard_seq_result *r, guard_direction dir,
+                             double alpha)
+{
+    assert_true(r->evaluated);
+    bool higher = dir == GUARD_HIGHER_IS_WORSE;
+    bool beyond =
+        higher ? r->harm_bound >= r->margin : r->harm_bound <= r->margin;
+    if (beyond != r->regression) {
+        print_error("regression %d, bound %.17g, margin %.17g\n", r->regression,
+                    r->harm_bound, r->margin);
+        fail();
+    }
+    /* on the excess scale: margin -+ (excess - h) is the two-sided end */
+    double h = guard_msprt_cs_halfwidth(r->variance, r->tau, alpha);
+    double slack = 1e-12 * (fabs(r->margin) + fabs(r->excess) + h);
+    if (higher) {
+        assert_true(r->harm_bound >= r->margin + r->excess - h - slack);
+        assert_true(r->harm_bound <= r->margin + r->excess + slack);
+    } else {
+        assert_true(r->harm_bound <= r->margin - r->excess + h + slack);
+        assert_true(r->harm_bound >= r->margin - r->excess - slack);
+    }
+}
+
+static void test_harm_bound(void **state)
+{
+    (void)state;
+    guard_seq_result r;
+    /* [notes 3.2] 100/10,000 vs 150/10,000, the test of test_seq_proportion
+     * at tolerance 10 %: not a regression, bound [py] 0.005 - d below the
+     * margin 0.001, and inside the two-sided sequence */
+    guard_seq_spec spec = {GUARD_HIGHER_IS_WORSE, 0.10, 0.5, 0.05, 100};
+    assert_int_equal(guard_seq_proportion(100, 10000, 150, 10000, &spec, &r),
+                     VX_OK);
+    check_harm_bound(&r, spec.direction, spec.alpha);
+    rel_near(r.harm_bound, 0.0003944033755026149, 1e-8);
+    assert_true(r.harm_bound > r.cs_lo);
+    /* at tolerance 0 and tau 0.01 it is a regression, bound [py] 0.000408 */
+    spec.tolerance = 0.0;
+    spec.tau = 0.01 / 0.0125;
+    assert_int_equal(guard_seq_proportion(100, 10000, 150, 10000, &spec, &r),
+                     VX_OK);
+    check_harm_bound(&r, spec.direction, spec.alpha);
+    assert_true(r.regression);
+    rel_near(r.harm_bound, 0.00040818158540296273, 1e-9);
+    assert_true(r.harm_bound > r.cs_lo);
+    /* lower is worse mirrors it: an upper bound on diff */
+    guard_seq_spec conv = {GUARD_LOWER_IS_WORSE, 0.0, 0.1, 0.05, 100};
+    assert_int_equal(guard_seq_proportion(1000, 10000, 900, 10000, &conv, &r),
+                     VX_OK);
+    check_harm_bound(&r, conv.direction, conv.alpha);
+    assert_false(r.regression); /* p 0.11: not yet */
+    assert_true(r.harm_bound > 0.0 && r.harm_bound > r.diff);
+    assert_int_equal(guard_seq_proportion(1000, 10000, 850, 10000, &conv, &r),
+                     VX_OK);
+    check_harm_bound(&r, conv.direction, conv.alpha);
+    assert_true(r.regression);
+    assert_true(r.harm_bound < 0.0 && r.harm_bound > r.diff);
+
+    /* the grid: both directions, four tolerances, three tau, arms from
+     * balanced to 1 %, base rates 0.5 % to 40 %, ratios 0.5 to 3 */
+    const double tols[4] = {0.0, 0.05, 0.2, 0.5}, taus[3] = {0.1, 0.5, 2.0};
+    int regs = 0, not_regs = 0;
+    for (int dir = 0; dir < 2; dir++)
+        for (int ti = 0; ti < 4; ti++)
+            for (int ui = 0; ui < 3; ui++)
+                for (uint64_t nc = 1000; nc <= 1000000; nc *= 10)
+                    for (uint64_t nt = 200; nt <= nc; nt *= 5)
+                        for (double pc = 0.005; pc < 0.5; pc *= 3.0)
+                            for (double rr = 0.5; rr < 3.1; rr += 0.25) {
+                                guard_seq_spec sp = {
+                                    dir ? GUARD_LOWER_IS_WORSE
+                                        : GUARD_HIGHER_IS_WORSE,
+                                    tols[ti], taus[ui], 0.05 / 3, 100};
+                                uint64_t xc = (uint64_t)(pc * nc + 0.5);
+                                uint64_t xt = (uint64_t)(pc * rr * nt + 0.5);
+                                if (xt > nt)
+                                    continue;
+                                assert_int_equal(guard_seq_proportion(
+                                                     xc, nc, xt, nt, &sp, &r),
+                                                 VX_OK);
+                                if (!r.evaluated)
+                                    continue;
+                                check_harm_bound(&r, sp.direction, sp.alpha);
+                                regs += r.regression;
+                                not_regs += !r.regression;
+                            }
+    /* the grid holds plenty of both verdicts */
+    assert_true(regs > 1000 && not_regs > 1000);
+
+    /* [notes 3.3] the GrowthBook Welch vector as means (0.41 vs 0.70,
+     * lower is worse and higher is worse, several tolerances), and
+     * log-latency means */
+    guard_moments a = {3407, 1396.87, 52377.9767};
+    guard_moments bm = {3461, 2422.7, 134698.29};
+    for (int dir = 0; dir < 2; dir++)
+        for (double m = 0.0; m < 0.95; m += 0.15) {
+            guard_seq_spec sp = {dir ? GUARD_LOWER_IS_WORSE
+                                     : GUARD_HIGHER_IS_WORSE,
+                                 m, 0.1, 0.05, 100};
+            assert_int_equal(guard_seq_mean(&a, &bm, false, &sp, &r), VX_OK);
+            check_harm_bound(&r, sp.direction, sp.alpha);
+            assert_int_equal(guard_seq_mean(&bm, &a, false, &sp, &r), VX_OK);
+            check_harm_bound(&r, sp.direction, sp.alpha);
+        }
+    for (double mt = 5.2; mt < 5.5; mt += 0.01) {
+        guard_moments c = {2000, 2000 * 5.3,
+                           2000 * (0.25 * 1999 / 2000 + 5.3 * 5.3)};
+        guard_moments t = {2000, 2000 * mt,
+                           2000 * (0.25 * 1999 / 2000 + mt * mt)};
+        guard_seq_spec sp = {GUARD_HIGHER_IS_WORSE, 0.05, 0.1, 0.05, 100};
+        assert_int_equal(guard_seq_mean(&c, &t, true, &sp, &r), VX_OK);
+        check_harm_bound(&r, sp.direction, sp.alpha);
+    }
+    /* the stratified vector of test_seq_strata (a regression) */
+    guard_prop_stratum st[3] = {
+        {99, 9900, 3, 100}, {95, 9500, 15, 500}, {110, 7500, 60, 2500}};
+    assert_int_equal(guard_seq_proportion_strata(st, 3, &spec, &r), VX_OK);
+    check_harm_bound(&r, spec.direction, spec.alpha);
+    spec.tolerance = 0.10;
+    spec.tau = 0.5;
+    assert_int_equal(guard_seq_proportion_strata(st, 3, &spec, &r), VX_OK);
+    check_harm_bound(&r, spec.direction, spec.alpha);
+    assert_true(r.regression);
+    /* quantile guards: k of 2,000 above a 1 % bound, margin 0 */
+    guard_seq_spec q = {GUARD_HIGHER_IS_WORSE, 0.0, 0.5, 0.05, 100};
+    for (uint64_t k = 0; k <= 80; k++) {
+        assert_int_equal(guard_seq_share_above(k, 2000, 0.01, &q, &r), VX_OK);
+        check_harm_bound(&r, q.direction, q.alpha);
+    }
+}
+
 static void test_seq_proportion(void **state)
 {
     (void)state;
@@ -560,6 +737,8 @@ int main(void)
         cmocka_unit_test(test_prop_compare),
         cmocka_unit_test(test_welch),
         cmocka_unit_test(test_msprt_vectors),
+        cmocka_unit_test(test_msprt_bound),
+        cmocka_unit_test(test_harm_bound),
         cmocka_unit_test(test_seq_proportion),
         cmocka_unit_test(test_seq_mean),
         cmocka_unit_test(test_seq_strata),

@@ -1,7 +1,7 @@
 // Rollouts: release plans (docs/guard.md). For each plan: its state and
 // milestone progress (time and exposures against the step's minimums), the
 // guard's latest statistics per metric (control, treatment, the difference
-// and its always-valid confidence sequence), charts over time built from
+// and the one-sided always-valid bound that goes with the verdict), charts over time built from
 // the decisions the guard recorded in the audit log (each carries the
 // statistics it was taken on) and from the plan's log (the rollout
 // percentage), the decision log, and Pause / Resume / Approve / Skip /
@@ -43,7 +43,22 @@ const kindWords = (m) => (m.kind === 'latency_quantile' && m.quantile
 const fmtFor = (kind) => (kind === 'error_rate' || kind === 'conversion' ? pct : compact);
 // Differences are on the test's scale: proportions for rates, the log of
 // the ratio for latencies (docs/guard.md).
-const diffFmt = (kind) => (kind === 'error_rate' || kind === 'conversion' ? (v) => (Number.isFinite(v) ? `${v > 0 ? '+' : ''}${Math.round(v * 10000) / 100} pt` : '—') : compact);
+const isRate = (kind) => kind === 'error_rate' || kind === 'conversion';
+const diffFmt = (kind) => (isRate(kind) ? (v) => (Number.isFinite(v) ? `${v > 0 ? '+' : ''}${Math.round(v * 10000) / 100} pt` : '—') : compact);
+// The same with more digits, where rounding would hide a difference.
+const fineFmt = (kind) => (isRate(kind) ? (v) => `${v > 0 ? '+' : ''}${Math.round(v * 1e6) / 1e4} pt` : (v) => String(Number(v.toPrecision(6))));
+// The guard's one-sided always-valid bound (harmBound, docs/guard.md) in
+// words that read with the verdict: the difference is at least this where
+// higher is worse, at most this where lower is worse, and the verdict is
+// "worse" exactly when the bound reaches the harm margin. When rounding
+// would show a bound short of the margin equal to it, it gets more digits.
+function boundWords(v) {
+  if (!Number.isFinite(v.harmBound)) return '—';
+  const d = diffFmt(v.kind);
+  let b = d(v.harmBound);
+  if (!v.regression && Number.isFinite(v.margin) && b === d(v.margin)) b = fineFmt(v.kind)(v.harmBound);
+  return `${v.direction === 'lower_is_worse' ? 'at most' : 'at least'} ${b}`;
+}
 const REC_WORDS = {
   INCREASE: ['raise the rollout', 'ok'], HOLD: ['keep the rollout where it is', 'accent'],
   DECREASE: ['lower the rollout', 'warn'], ROLLBACK: ['roll back to 0%', 'bad'],
@@ -159,16 +174,18 @@ async function drawPlan(box, summary) {
   if (dec && Array.isArray(dec.metrics) && dec.metrics.length) {
     box.append(h('h3', {}, 'Latest statistics ', h('span', { class: 'muted small' }, 'at ', timeEl(decAt), counts)),
       h('div', { class: 'table-wrap' }, h('table', {},
-        h('thead', {}, h('tr', {}, ['Metric', 'Control', 'Treatment', 'Difference (always-valid interval)', 'Harm margin', 'p', 'Verdict'].map((x) => h('th', { scope: 'col' }, x)))),
+        h('thead', {}, h('tr', {}, ['Metric', 'Control', 'Treatment', 'Difference', 'Bound (always valid)', 'Harm margin', 'p', 'Verdict'].map((x) => h('th', { scope: 'col' }, x)))),
         h('tbody', {}, dec.metrics.map((v) => {
           const f = fmtFor(v.kind);
           const d = diffFmt(v.kind);
           return h('tr', {}, h('td', {}, kindWords(v)), h('td', { class: 'num' }, f(v.control)), h('td', { class: 'num' }, f(v.treatment)),
-            h('td', { class: 'num' }, Number.isFinite(v.diff) ? `${d(v.diff)} (${d(v.csLow)} – ${d(v.csHigh)})` : '—'),
+            h('td', { class: 'num' }, Number.isFinite(v.diff) ? d(v.diff) : '—'),
+            h('td', { class: 'num' }, v.evaluated ? boundWords(v) : '—'),
             h('td', { class: 'num' }, Number.isFinite(v.margin) ? d(v.margin) : '—'),
             h('td', { class: 'num' }, Number.isFinite(v.p) ? compact(v.p) : '—'),
             h('td', {}, v.regression ? badge('worse', 'bad') : v.evaluated ? badge('no harm shown', 'ok') : badge('not enough data')));
         })))),
+      h('p', { class: 'small muted' }, 'Bound: the guard\'s one-sided bound on the difference, valid however often it looks (at least this where higher is worse, at most this where lower is worse). A metric is worse exactly when its bound reaches the harm margin.'),
       dec.srm && dec.srm.evaluated ? h('p', { class: 'small' }, dec.srm.mismatch ? badge('traffic split is off', 'bad') : badge('traffic split as expected', 'ok'),
         ` sample-ratio check p = ${compact(dec.srm.p)}`) : '',
       dec.reason ? h('p', { class: 'small muted' }, `The guard: ${dec.reason}`) : '');
@@ -208,7 +225,9 @@ async function drawPlan(box, summary) {
       lineChart({
         title: `${kindWords(k)}: treatment − control, with its confidence sequence`, width: 400, height: 220, fmt: diffFmt(k.kind),
         series: [{ label: 'difference', cls: 'c-2', points: pts.map((x) => ({ t: x.t, v: x.v.diff, lo: x.v.csLow, hi: x.v.csHigh })) },
-          { label: 'harm margin', cls: 'c-5', points: pts.map((x) => ({ t: x.t, v: x.v.margin })) }],
+          { label: 'harm margin', cls: 'c-5', points: pts.map((x) => ({ t: x.t, v: x.v.margin })) },
+          // Decisions recorded before harmBound existed have no point here.
+          { label: 'one-sided bound', cls: 'c-4', points: pts.filter((x) => Number.isFinite(x.v.harmBound)).map((x) => ({ t: x.t, v: x.v.harmBound })) }],
       })));
   }
 
