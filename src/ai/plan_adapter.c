@@ -110,6 +110,7 @@ static vx_status report_copy(const json_t *rep, const char *path, json_t **out,
         copy_num(c, m, "p");
         copy_num(c, m, "csLow");
         copy_num(c, m, "csHigh");
+        copy_num(c, m, "harmBound");
         json_array_append_new(ms, c);
     }
     json_object_set_new(r, "metrics", ms);

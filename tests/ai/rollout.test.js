@@ -22,7 +22,8 @@ const SECRETS = ['alice-owner@example.com', 'user-4417-secret', '10.9.8.7'];
 
 function metric(kind, control, treatment, p, regression = false, direction = 'higher_is_worse') {
   return { kind, direction, tolerance: 0, alpha: 0.025, evaluated: true, regression, control, treatment,
-    diff: treatment - control, margin: 0, excess: 0, variance: 1e-6, tau: 0.005, logLikelihoodRatio: 0, csLow: -0.01, csHigh: 0.01, p };
+    diff: treatment - control, margin: 0, excess: 0, variance: 1e-6, tau: 0.005, logLikelihoodRatio: 0, csLow: -0.01, csHigh: 0.01,
+    harmBound: treatment - control - 0.002, p };
 }
 
 function report(action, metrics, extra = {}) {
@@ -200,6 +201,8 @@ for (const dialect of ['openai', 'ollama']) {
       assert.match(retry, /only ROLLBACK is possible/);
       const data = userData(ms.chats()[0]);
       assert.equal(data.statistics.metrics[0].treatment, 0.0213);
+      // The one-sided bound that agrees with the verdict reaches the model.
+      assert.ok(Math.abs(data.statistics.metrics[0].harmBound - (0.0213 - data.statistics.metrics[0].control - 0.002)) < 1e-12);
     });
 
     await t.test('rollout: an INCREASE past the next milestone is refused twice: 502, nothing stored', async () => {
