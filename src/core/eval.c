@@ -33,16 +33,17 @@ static inline bool truthy(vx_str s)
     return s.ptr != NULL && s.len > 0;
 }
 
-/* The property named f->name. Keys are compared first, so the scan takes
+/* The property named f->name. Tags are compared first, so the scan takes
  * no data-dependent branch until the property itself. */
 static vx_str prop(const vx_context *c, const vx__fieldref *f)
 {
     for (size_t i = 0; i < c->nprops; i++) {
         const vx_prop *p = &c->props[i];
         if (p->key.len == f->name.len &&
-            vx__str_key(p->key.ptr, p->key.len) == f->key &&
-            present(p->value) &&
-            vx__bytes_eq(p->key.ptr, f->name.ptr, f->name.len))
+            vx__tagged_eq(f->tag, f->name.ptr, f->name.len,
+                          vx__str_tag(p->key.ptr, p->key.len), p->key.ptr,
+                          p->key.len) &&
+            present(p->value))
             return p->value;
     }
     return (vx_str){NULL, 0};
@@ -94,13 +95,14 @@ static bool list_has(const vx_str *vals, uint32_t n, vx_str v)
     return false;
 }
 
-/* list_has over a constraint's values, comparing their keys first. */
-static bool keyed_has(const vx__constraint *k, vx_str v)
+/* list_has over a constraint's values, comparing their tags first: the
+ * values themselves are read only for a candidate of 8 bytes or more. */
+static bool tagged_has(const vx__constraint *k, vx_str v)
 {
-    uint32_t key = vx__str_key(v.ptr, v.len);
+    uint64_t tag = vx__str_tag(v.ptr, v.len);
     for (uint32_t i = 0; i < k->nvalues; i++) {
-        if (k->keys[i] == key && k->values[i].len == v.len &&
-            vx__bytes_eq(k->values[i].ptr, v.ptr, v.len))
+        if (vx__tagged_eq(tag, v.ptr, v.len, k->tags[i], k->values[i].ptr,
+                          k->values[i].len))
             return true;
     }
     return false;
@@ -177,8 +179,8 @@ static bool op_eval(const vx__constraint *k, vx_scratch *sc,
 {
     vx_str v = resolve(c, &k->field);
     switch (k->op) {
-    case VX__OP_IN: return present(v) && keyed_has(k, v);
-    case VX__OP_NOT_IN: return !(present(v) && keyed_has(k, v));
+    case VX__OP_IN: return present(v) && tagged_has(k, v);
+    case VX__OP_NOT_IN: return !(present(v) && tagged_has(k, v));
     case VX__OP_STR_CONTAINS:
     case VX__OP_STR_STARTS_WITH:
     case VX__OP_STR_ENDS_WITH: return present(v) && op_string(k, v);

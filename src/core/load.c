@@ -430,12 +430,12 @@ static vx_status compile_constraint(loader *L, const vj *j, vx__constraint *k)
     switch (k->op) {
     case VX__OP_IN:
     case VX__OP_NOT_IN:
-        k->keys = vx__arena_alloc(L->arena, sizeof(*k->keys) *
-                                                (k->nvalues ? k->nvalues : 1));
-        if (!k->keys)
+        k->tags = vx__arena_calloc(L->arena, k->nvalues ? k->nvalues : 1,
+                                   sizeof(*k->tags));
+        if (!k->tags)
             return oom(L);
         for (uint32_t i = 0; i < k->nvalues; i++)
-            k->keys[i] = vx__str_key(k->values[i].ptr, k->values[i].len);
+            k->tags[i] = vx__str_tag(k->values[i].ptr, k->values[i].len);
         break;
     case VX__OP_STR_CONTAINS:
     case VX__OP_STR_STARTS_WITH:

@@ -55,7 +55,7 @@ typedef enum vx__field {
 
 typedef struct vx__fieldref {
     vx__field kind; /* built-in, or VX__F_PROPERTY looked up by name */
-    uint32_t key;   /* vx__str_key of name */
+    uint64_t tag;   /* vx__str_tag of name */
     vx_str name;    /* the field name as written */
 } vx__fieldref;
 
@@ -69,7 +69,7 @@ typedef struct vx__constraint {
     uint32_t nips;          /* count of ips */
     vx_str *values;         /* list operators: cleaned values (trimmed, empties
                                dropped; lower-cased for case-insensitive STR_*) */
-    uint32_t *keys;         /* IN, NOT_IN: vx__str_key of each value */
+    uint64_t *tags;         /* IN, NOT_IN: vx__str_tag of each value */
     union {                 /* the operator's parsed value; one per operator */
         double num;         /* NUM_*: Number(value) */
         int64_t date_ms;    /* DATE_*: parsed value */

@@ -177,7 +177,7 @@ vx__fieldref vx__fieldref_make(const char *name, size_t len)
         {"appName", VX__F_APP_NAME},
         {"currentTime", VX__F_CURRENT_TIME},
     };
-    vx__fieldref r = {VX__F_PROPERTY, vx__str_key(name, len), {name, len}};
+    vx__fieldref r = {VX__F_PROPERTY, vx__str_tag(name, len), {name, len}};
     for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++) {
         if (vx__str_eq(name, len, builtins[i].name, strlen(builtins[i].name)))
             r.kind = builtins[i].kind;

@@ -54,15 +54,35 @@ static inline bool vx__str_eq(const char *a, size_t alen, const char *b,
     return alen == blen && vx__bytes_eq(a, b, alen);
 }
 
-/* A summary of a string: the low 16 bits of its length, its first and its
- * last byte. Equal strings have equal keys, so a list scan compares keys
- * and touches the bytes only for the rare candidate. */
-static inline uint32_t vx__str_key(const char *s, size_t len)
+/* A string's tag: its length (capped at 255) in the top byte and its
+ * first 7 bytes below, zero-padded. Equal strings have equal tags, and for
+ * strings shorter than 8 bytes equal tags mean equal strings, so a list
+ * scan compares tags and touches the bytes only for a long candidate.
+ * Loads stay inside s[0..len). */
+static inline uint64_t vx__str_tag(const char *s, size_t len)
 {
-    if (len == 0)
-        return 0;
-    return (uint32_t)(len & 0xffff) << 16 | (uint32_t)(uint8_t)s[0] << 8 |
-           (uint8_t)s[len - 1];
+    uint64_t h = 0;
+    if (len >= 8) {
+        memcpy(&h, s, 8);
+        h &= 0x00ffffffffffffffull;
+    } else if (len >= 4) {
+        uint32_t lo, hi;
+        memcpy(&lo, s, 4);
+        memcpy(&hi, s + len - 4, 4);
+        h = lo | (uint64_t)hi << (8 * (len - 4));
+    } else if (len > 0) {
+        h = (uint64_t)(uint8_t)s[0] |
+            (uint64_t)(uint8_t)s[len / 2] << (8 * (len / 2)) |
+            (uint64_t)(uint8_t)s[len - 1] << (8 * (len - 1));
+    }
+    return h | (uint64_t)(len < 255 ? len : 255) << 56;
+}
+
+/* Equality of `b` with a string whose tag is `tag_a`, given b's tag. */
+static inline bool vx__tagged_eq(uint64_t tag_a, const char *a, size_t alen,
+                                 uint64_t tag_b, const char *b, size_t blen)
+{
+    return tag_a == tag_b && (alen < 8 || vx__str_eq(a, alen, b, blen));
 }
 
 /* ASCII case-insensitive helpers. */

@@ -270,19 +270,28 @@ static void test_bytes_eq(void **state)
             a[i] = (char)('a' + (i * 7 + n) % 26);
         memcpy(b, a, n);
         assert_true(vx__bytes_eq(a, b, n));
-        assert_int_equal(vx__str_key(a, n), vx__str_key(b, n));
+        assert_true(vx__str_tag(a, n) == vx__str_tag(b, n));
         for (size_t i = 0; i < n; i++) {
             b[i] ^= 0x20;
             assert_false(vx__bytes_eq(a, b, n));
+            if (n < 8) /* the tag is exact below 8 bytes */
+                assert_false(vx__str_tag(a, n) == vx__str_tag(b, n));
+            else if (i < 7)
+                assert_false(vx__str_tag(a, n) == vx__str_tag(b, n));
             assert_false(vx__str_eq(a, n, b, n));
             b[i] ^= 0x20;
         }
-        if (n > 0)
+        if (n > 0) {
             assert_false(vx__str_eq(a, n, b, n - 1));
+            assert_false(vx__str_tag(a, n) == vx__str_tag(b, n - 1));
+        }
     }
-    /* The key is a filter: different strings may share one. */
-    assert_int_equal(vx__str_key("abc", 3), vx__str_key("axc", 3));
-    assert_int_equal(vx__str_key("", 0), 0);
+    /* Zero bytes are bytes: "a" and "a\0" differ (by length). */
+    assert_false(vx__str_tag("a", 1) == vx__str_tag("a\0", 2));
+    /* From 8 bytes on the tag is a filter: only the first 7 are in it. */
+    assert_true(vx__str_tag("abcdefgX", 8) == vx__str_tag("abcdefgY", 8));
+    assert_false(vx__tagged_eq(vx__str_tag("abcdefgX", 8), "abcdefgX", 8,
+                               vx__str_tag("abcdefgY", 8), "abcdefgY", 8));
 }
 
 /* ASCII predicates: with `fold`, A-Z equal a-z and nothing else folds
