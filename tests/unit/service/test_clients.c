@@ -19,14 +19,13 @@
 
 #include "base/limits.h"
 #include "service/service.h"
+#include "temp_service.h"
 #include "store/store.h"
 
 #define STALE 100 /* instances last seen VX_LIMIT_CLIENT_APP_DAYS + 1 ago */
 
 typedef struct fixture {
-    char dir[64];  /* temporary directory */
-    char dsn[128]; /* sqlite:<dir>/vexil.db */
-    service *svc;  /* the service under test */
+    temp_service t; /* the service under test (t.svc) */
     svc_principal client;
 } fixture;
 
@@ -53,15 +52,7 @@ static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
     assert_non_null(f);
-    snprintf(f->dir, sizeof(f->dir), "/tmp/vx-clients-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->dsn, sizeof(f->dsn), "sqlite:%s/vexil.db", f->dir);
-    svc_config sc = {.database = f->dsn};
-    char secret[SVC_SECRET_MAX];
-    vx_error err;
-    memset(&err, 0, sizeof(err));
-    if (svc_open(&sc, &f->svc, secret, &err) != VX_OK)
-        fail_msg("svc_open: %s", err.message);
+    temp_service_open(&f->t, "clients");
     f->client = (svc_principal){.token_id = 7,
                                 .kind = SVC_KIND_CLIENT,
                                 .name = "app",
@@ -74,14 +65,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    svc_close(f->svc);
-    const char *files[] = {"vexil.db", "vexil.db-wal", "vexil.db-shm"};
-    for (size_t i = 0; i < 3; i++) {
-        char path[128];
-        snprintf(path, sizeof(path), "%s/%s", f->dir, files[i]);
-        unlink(path);
-    }
-    rmdir(f->dir);
+    temp_service_close(&f->t);
     free(f);
     return 0;
 }
@@ -92,7 +76,7 @@ static int teardown(void **state)
 static void fill(fixture *f, int64_t now)
 {
     const char *rest;
-    const store_ops *ops = store_backend_for(f->dsn, &rest);
+    const store_ops *ops = store_backend_for(f->t.dsn, &rest);
     assert_non_null(ops);
     store *st = NULL;
     vx_error err;
@@ -123,7 +107,7 @@ static vx_status do_register(fixture *f, const char *app, const char *inst)
     json_t *b = json_pack("{ss ss}", "appName", app, "instanceId", inst);
     vx_error err;
     memset(&err, 0, sizeof(err));
-    vx_status st = svc_client_register(f->svc, &f->client, b, &err);
+    vx_status st = svc_client_register(f->t.svc, &f->client, b, &err);
     json_decref(b);
     return st;
 }
@@ -140,7 +124,7 @@ static json_t *instances(fixture *f, size_t *count)
     json_t *out = NULL;
     vx_error err;
     memset(&err, 0, sizeof(err));
-    assert_int_equal(svc_call(f->svc, &admin, &r, &out, &err), VX_OK);
+    assert_int_equal(svc_call(f->t.svc, &admin, &r, &out, &err), VX_OK);
     json_t *apps = json_object_get(out, "applications");
     json_t *ids = json_object();
     size_t i;

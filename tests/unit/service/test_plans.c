@@ -21,12 +21,11 @@
 #include <jansson.h>
 
 #include "service/service.h"
+#include "temp_service.h"
 #include "store/store.h"
 
 typedef struct fixture {
-    char dir[64];  /* temporary directory */
-    char dsn[128]; /* sqlite:<dir>/vexil.db */
-    service *svc;  /* the service under test */
+    temp_service t; /* the service under test (t.svc) */
     svc_principal admin, client;
 } fixture;
 
@@ -49,7 +48,7 @@ static json_t *call(fixture *f, svc_op op, const char *feature, const char *id,
     json_t *out = NULL;
     vx_error err;
     memset(&err, 0, sizeof(err));
-    vx_status st = svc_call(f->svc, &f->admin, &r, &out, &err);
+    vx_status st = svc_call(f->t.svc, &f->admin, &r, &out, &err);
     if (st != want)
         fail_msg("%s: %s at %s", svc_op_name(op), err.message, err.path);
     json_decref(body);
@@ -60,15 +59,7 @@ static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
     assert_non_null(f);
-    snprintf(f->dir, sizeof(f->dir), "/tmp/vx-plans-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->dsn, sizeof(f->dsn), "sqlite:%s/vexil.db", f->dir);
-    svc_config sc = {.database = f->dsn};
-    char secret[SVC_SECRET_MAX];
-    vx_error err;
-    memset(&err, 0, sizeof(err));
-    if (svc_open(&sc, &f->svc, secret, &err) != VX_OK)
-        fail_msg("svc_open: %s", err.message);
+    temp_service_open(&f->t, "plans");
     f->admin = (svc_principal){.kind = SVC_KIND_ADMIN,
                                .role = SVC_ROLE_ADMIN,
                                .name = "tester",
@@ -88,15 +79,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    svc_close(f->svc);
-    char path[128];
-    snprintf(path, sizeof(path), "%s/vexil.db", f->dir);
-    unlink(path);
-    snprintf(path, sizeof(path), "%s/vexil.db-wal", f->dir);
-    unlink(path);
-    snprintf(path, sizeof(path), "%s/vexil.db-shm", f->dir);
-    unlink(path);
-    rmdir(f->dir);
+    temp_service_close(&f->t);
     free(f);
     return 0;
 }
@@ -106,7 +89,7 @@ static vx_status impact(fixture *f, const char *json, vx_error *err)
     json_t *b = json_loads(json, 0, NULL);
     assert_non_null(b);
     memset(err, 0, sizeof(*err));
-    vx_status st = svc_impact_record(f->svc, &f->client, b, err);
+    vx_status st = svc_impact_record(f->t.svc, &f->client, b, err);
     json_decref(b);
     return st;
 }
@@ -115,7 +98,7 @@ static vx_status impact(fixture *f, const char *json, vx_error *err)
 static json_t *buckets(fixture *f)
 {
     const char *rest = NULL;
-    const store_ops *ops = store_backend_for(f->dsn, &rest);
+    const store_ops *ops = store_backend_for(f->t.dsn, &rest);
     store *st = NULL;
     json_t *out = NULL;
     vx_error err;
@@ -132,7 +115,7 @@ static bool tick(fixture *f, const char *owner, int64_t at)
     vx_error err;
     memset(&err, 0, sizeof(err));
     assert_int_equal(
-        svc_scheduler_tick(f->svc, owner, at, 3000, &leader, &hooks, &err),
+        svc_scheduler_tick(f->t.svc, owner, at, 3000, &leader, &hooks, &err),
         VX_OK);
     json_decref(hooks);
     return leader;
@@ -188,7 +171,7 @@ static void test_validation_paths(void **state)
     svc_principal fe = f->client;
     fe.kind = SVC_KIND_FRONTEND;
     json_t *ok = json_loads("{\"metrics\":[]}", 0, NULL);
-    assert_int_equal(svc_impact_record(f->svc, &fe, ok, &err), VX_EFORBIDDEN);
+    assert_int_equal(svc_impact_record(f->t.svc, &fe, ok, &err), VX_EFORBIDDEN);
     json_decref(ok);
 }
 
@@ -218,9 +201,9 @@ static void test_batch_idempotent_and_sketch(void **state)
     json_t *x = json_loads("{\"metrics\":[{\"flag\":\"f1\",\"enabled\":"
                            "true,\"requests\":5}]}",
                            0, NULL);
-    assert_int_equal(svc_impact_record(f->svc, &other, x, &err), VX_OK);
+    assert_int_equal(svc_impact_record(f->t.svc, &other, x, &err), VX_OK);
     snprintf(other.projects, sizeof(other.projects), "%s", "shop,default");
-    assert_int_equal(svc_impact_record(f->svc, &other, x, &err), VX_OK);
+    assert_int_equal(svc_impact_record(f->t.svc, &other, x, &err), VX_OK);
     json_decref(x);
     all = buckets(f);
     assert_int_equal(
@@ -234,7 +217,7 @@ static void test_batch_idempotent_and_sketch(void **state)
                    "\"sumsq\":500},\"logLatency\":{\"count\":2,\"sum\":5.3,"
                    "\"sumsq\":14.1}}]}",
                    0, NULL);
-    assert_int_equal(svc_impact_record(f->svc, &f->client, x, &err), VX_OK);
+    assert_int_equal(svc_impact_record(f->t.svc, &f->client, x, &err), VX_OK);
     json_decref(x);
     all = buckets(f);
     const json_t *ll = json_object_get(json_array_get(all, 0), "logLatency");
@@ -257,9 +240,9 @@ static void test_lease(void **state)
     assert_true(tick(f, "b", t + 5001)); /* a missed its renewals */
     assert_false(tick(f, "a", t + 5002));
     vx_error err;
-    assert_int_equal(svc_scheduler_release(f->svc, "a", &err), VX_OK);
+    assert_int_equal(svc_scheduler_release(f->t.svc, "a", &err), VX_OK);
     assert_false(tick(f, "a", t + 5003)); /* releasing what b holds: no-op */
-    assert_int_equal(svc_scheduler_release(f->svc, "b", &err), VX_OK);
+    assert_int_equal(svc_scheduler_release(f->t.svc, "b", &err), VX_OK);
     assert_true(tick(f, "a", t + 5004)); /* b let go: a takes it at once */
 }
 
@@ -327,7 +310,7 @@ static void test_sdk_usage_counts_as_exposures(void **state)
                               "yes", 30, "no", 270, "variants", "blue", 12);
     vx_error err;
     memset(&err, 0, sizeof(err));
-    assert_int_equal(svc_client_metrics(f->svc, &f->client, usage, &err),
+    assert_int_equal(svc_client_metrics(f->t.svc, &f->client, usage, &err),
                      VX_OK);
     json_decref(usage);
     assert_true(tick(f, "a", now_ms()));
