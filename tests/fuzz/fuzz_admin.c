@@ -8,7 +8,8 @@
  *
  * Invariants checked: a refused call names what was wrong (a message, and
  * a JSON pointer or no path) and writes nothing (the audit revision does
- * not move: no partial write); whatever the calls accepted, the documents
+ * not move: no partial write); an accepted change is audited (it moves);
+ * whatever the calls accepted, the documents
  * the SDK endpoints serve for every environment load into libvexil and
  * evaluate under the fixed contexts (validated data never produces a flag
  * set the engine rejects). Every 1,000 inputs the database starts afresh so
@@ -199,6 +200,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(err.path[0] == '\0' || err.path[0] == '/');
         FUZZ_CHECK(out == NULL);
         FUZZ_CHECK(revision() == before); /* nothing written */
+    } else if (c->op != SVC_OP_PLAYGROUND) {
+        FUZZ_CHECK(revision() > before); /* every change is audited */
     }
     json_decref(out);
     json_decref(body);
