@@ -87,8 +87,8 @@ store-pg: build test-deps
 ai: build
 	@VEXIL_BIN=$(abspath $(BUILD))/src/cli/vexil tests/integration/run.sh tests/ai/
 
-# The model gateway with the official `openai` npm client against two
-# tests/support/model_server.js upstreams (split, stickiness, streaming,
+# The model gateway with the official `openai` and `ollama` npm clients
+# against two tests/support/model_server.js upstreams (split, stickiness, streaming,
 # fallback, measurements, limits, key hygiene).
 gateway: build
 	@VEXIL_BIN=$(abspath $(BUILD))/src/cli/vexil tests/gateway/run.sh

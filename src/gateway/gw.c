@@ -101,6 +101,7 @@ struct gw_call {
     gw_upstream up[2];                 /* upstreams: chosen, control */
     bool has_control;                  /* up[1] is set */
     char endpoint[64];                 /* "chat/completions"... */
+    bool ollama;                       /* native Ollama route */
     char env[VX_LIMIT_GW_NAME_BYTES];  /* environment */
     char flag[VX_LIMIT_GW_NAME_BYTES]; /* flag */
     char variant[VX_LIMIT_GW_NAME_BYTES]; /* chosen variant */
@@ -198,6 +199,45 @@ static vx_status str_member(const json_t *o, const char *key, bool required,
     return VX_OK;
 }
 
+/* The length of `url`'s "http://" or "https://", 0 for another scheme. */
+static size_t scheme_len(const char *url)
+{
+    return strncmp(url, "http://", 7) == 0    ? 7
+           : strncmp(url, "https://", 8) == 0 ? 8
+                                              : 0;
+}
+
+/* An http(s) URL whose host (the byte after "//") is there. */
+static bool is_http(const char *url)
+{
+    size_t k = scheme_len(url);
+    return k > 0 && url[k] != '\0' && url[k] != '/';
+}
+
+/* Trailing slashes off an is_http `url` (its host stays); its length. */
+static size_t trim_slashes(char *url)
+{
+    size_t n = strlen(url);
+    while (n > 0 && url[n - 1] == '/')
+        url[--n] = '\0';
+    return n;
+}
+
+/* Sets up->ollama_url: the payload's, else base_url without a trailing
+ * "/v1" path segment (Ollama's OpenAI-compatible root is its native root +
+ * "/v1"). Both are is_http. */
+static void ollama_root(gw_upstream *up)
+{
+    if (!up->ollama_url[0]) {
+        copy_str(up->ollama_url, sizeof(up->ollama_url), up->base_url);
+        size_t n = trim_slashes(up->ollama_url);
+        if (n >= scheme_len(up->ollama_url) + 4 &&
+            memcmp(up->ollama_url + n - 3, "/v1", 3) == 0)
+            up->ollama_url[n - 3] = '\0';
+    }
+    trim_slashes(up->ollama_url);
+}
+
 vx_status gw_upstream_parse(const char *text, size_t len, gw_upstream *out,
                             vx_error *err)
 {
@@ -213,7 +253,8 @@ vx_status gw_upstream_parse(const char *text, size_t len, gw_upstream *out,
     if (!json_is_object(o)) {
         st = vx__error_set(err, VX_EINVAL, "",
                            "the variant's payload must be a JSON object "
-                           "{base_url, model, api_key_env, timeout_ms}");
+                           "{base_url, model, api_key_env, timeout_ms, "
+                           "ollama_url}");
         goto out;
     }
     st = str_member(o, "base_url", true, out->base_url, sizeof(out->base_url),
@@ -223,14 +264,24 @@ vx_status gw_upstream_parse(const char *text, size_t len, gw_upstream *out,
     if (st == VX_OK)
         st = str_member(o, "api_key_env", false, out->key_env,
                         sizeof(out->key_env), err);
+    if (st == VX_OK)
+        st = str_member(o, "ollama_url", false, out->ollama_url,
+                        sizeof(out->ollama_url), err);
     if (st != VX_OK)
         goto out;
-    if (strncmp(out->base_url, "http://", 7) != 0 &&
-        strncmp(out->base_url, "https://", 8) != 0) {
+    if (!is_http(out->base_url)) {
         st = vx__error_set(err, VX_EINVAL, "/base_url",
-                           "base_url must start with http:// or https://");
+                           "base_url must be an http:// or https:// URL "
+                           "with a host");
         goto out;
     }
+    if (out->ollama_url[0] && !is_http(out->ollama_url)) {
+        st = vx__error_set(err, VX_EINVAL, "/ollama_url",
+                           "ollama_url must be an http:// or https:// URL "
+                           "with a host");
+        goto out;
+    }
+    ollama_root(out);
     const json_t *t = json_object_get(o, "timeout_ms");
     out->timeout_ms = VX_LIMIT_GW_TIMEOUT_DEFAULT_MS;
     if (t && !json_is_null(t)) {
@@ -595,6 +646,7 @@ vx_status gw_call_start(gw *g, const gw_request *req, const gw_client *client,
     if (c->has_control)
         c->up[1] = *req->control;
     copy_str(c->endpoint, sizeof(c->endpoint), req->endpoint);
+    c->ollama = req->ollama;
     copy_str(c->env, sizeof(c->env), req->environment);
     copy_str(c->flag, sizeof(c->flag), req->flag);
     copy_str(c->variant, sizeof(c->variant), req->variant);
@@ -746,6 +798,21 @@ static void scan_object(gw_scan *s, const json_t *o)
                                : json_object_get(choice, "text");
     if (json_is_string(text) && json_string_length(text) > 0)
         s->chunks++;
+    /* Ollama's native answers: the counts come with the last object
+     * ("done": true; /api/embed has prompt_eval_count only). */
+    const json_t *pe = json_object_get(o, "prompt_eval_count");
+    const json_t *ev = json_object_get(o, "eval_count");
+    if (json_is_integer(pe))
+        s->prompt_tokens = json_integer_value(pe);
+    if (json_is_integer(ev))
+        s->completion_tokens = json_integer_value(ev);
+    if (json_is_true(json_object_get(o, "done")))
+        s->done = true;
+    const json_t *msg = json_object_get(o, "message");
+    text =
+        msg ? json_object_get(msg, "content") : json_object_get(o, "response");
+    if (json_is_string(text) && json_string_length(text) > 0)
+        s->chunks++;
 }
 
 void gw_scan_whole(gw_scan *s, const char *p, size_t n)
@@ -756,26 +823,31 @@ void gw_scan_whole(gw_scan *s, const char *p, size_t n)
     json_decref(o);
 }
 
-/* One complete SSE line: a "data:" JSON object is an answer chunk. */
+/* One complete line: an SSE "data:" JSON object, or an NDJSON object
+ * (a line starting with "{", which no SSE field does), is an answer
+ * chunk; one with an "error" member says the stream failed. */
 static void scan_line(gw_scan *s)
 {
     const char *p = s->line;
     size_t n = s->line_len;
     if (n > 0 && p[n - 1] == '\r')
         n--;
-    if (n < 5 || memcmp(p, "data:", 5) != 0)
-        return;
-    p += 5;
-    n -= 5;
-    while (n > 0 && *p == ' ') {
-        p++;
-        n--;
+    if (n >= 5 && memcmp(p, "data:", 5) == 0) {
+        p += 5;
+        n -= 5;
+        while (n > 0 && *p == ' ') {
+            p++;
+            n--;
+        }
     }
     if (n == 0 || *p != '{')
         return;
     json_t *o = json_loadb(p, n, 0, NULL);
-    if (o)
+    if (o) {
         scan_object(s, o);
+        if (json_object_get(o, "error"))
+            s->error = true;
+    }
     json_decref(o);
 }
 
@@ -838,6 +910,9 @@ static void respond_problem(gw_call *c, unsigned status, const char *msg)
 {
     json_t *doc = json_pack("{ss s[{ss ss}]}", "message", msg, "details",
                             "path", "", "message", msg);
+    /* Ollama's clients read the message from "error". */
+    if (doc && c->ollama)
+        json_object_set_new(doc, "error", json_string(msg));
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     gw_reply r = {
         .status = status,
@@ -945,11 +1020,12 @@ static bool attempt_start(gw *g, gw_call *c)
 {
     int k = c->on_control ? 1 : 0;
     const gw_upstream *up = &c->up[k];
+    const char *root = c->ollama ? up->ollama_url : up->base_url;
     char url[VX_LIMIT_GW_URL_BYTES + 80];
-    size_t bl = strlen(up->base_url);
-    while (bl > 0 && up->base_url[bl - 1] == '/')
+    size_t bl = strlen(root);
+    while (bl > 0 && root[bl - 1] == '/')
         bl--;
-    snprintf(url, sizeof(url), "%.*s/%s", (int)bl, up->base_url, c->endpoint);
+    snprintf(url, sizeof(url), "%.*s/%s", (int)bl, root, c->endpoint);
     c->easy = easy_get(g);
     if (!c->easy)
         return false;
@@ -1057,7 +1133,8 @@ static void attempt_done(gw *g, gw_call *c, CURLcode rc)
         return;
     }
     bool timeout = rc == CURLE_OPERATION_TIMEDOUT;
-    bool failed = rc != CURLE_OK || (c->mode != MODE_STREAM && code >= 500);
+    bool failed = rc != CURLE_OK || (c->mode != MODE_STREAM && code >= 500) ||
+                  (c->mode == MODE_STREAM && c->scan.error);
     if (failed && !c->responded && !c->on_control && c->has_control &&
         g->cfg.fallback) {
         vx__logf(g->cfg.log, g->cfg.log_ud, "warn",

@@ -42,9 +42,13 @@ typedef struct gw_config {
 } gw_config;
 
 /* An upstream, from a variant's JSON payload
- * {"base_url", "model", "api_key_env", "timeout_ms"}. */
+ * {"base_url", "model", "api_key_env", "timeout_ms", "ollama_url"}. */
 typedef struct gw_upstream {
     char base_url[VX_LIMIT_GW_URL_BYTES]; /* "http://host:11434/v1" */
+    /* The root of Ollama's native API ("/api/chat" is appended): the
+     * payload's "ollama_url", else base_url without its trailing "/v1";
+     * no trailing slash. */
+    char ollama_url[VX_LIMIT_GW_URL_BYTES];
     char model[VX_LIMIT_GW_NAME_BYTES];   /* the upstream's model name */
     char key_env[VX_LIMIT_GW_NAME_BYTES]; /* variable holding the key, or "" */
     unsigned timeout_ms;                  /* whole request, 1..limit */
@@ -56,14 +60,19 @@ vx_status gw_upstream_parse(const char *text, size_t len, gw_upstream *out,
                             vx_error *err);
 
 /* What the gateway reads out of an upstream's answer for its measurements:
- * `usage` token counts, the answer's "id", and the chunks with content (the
- * token count of a stream without `usage`). Not thread-safe; one per
- * answer. */
+ * `usage` token counts (Ollama: prompt_eval_count and eval_count of the
+ * object with "done": true), the answer's "id", and the chunks with
+ * content (the token count of a stream without `usage`). Not thread-safe;
+ * one per answer. */
 typedef struct gw_scan {
     int64_t prompt_tokens;     /* usage.prompt_tokens, -1 unknown */
     int64_t completion_tokens; /* usage.completion_tokens, -1 unknown */
-    int64_t chunks;            /* choices[0] delta.content or text, non-empty */
+    int64_t chunks;            /* choices[0] delta.content or text, Ollama's
+                                  message.content or response, non-empty */
     char id[128];              /* the first "id" seen, "" when none */
+    bool done;                 /* an Ollama object with "done": true */
+    bool error;                /* a stream line {"error": ...} (Ollama's
+                                  way to fail a stream that started) */
     char *line;                /* the SSE line being read (owned) */
     size_t line_len;           /* its bytes */
     bool line_skip;            /* the line is over VX_LIMIT_GW_SSE_LINE_BYTES */
@@ -74,9 +83,9 @@ void gw_scan_init(gw_scan *s);
 void gw_scan_release(gw_scan *s);
 /* A whole JSON answer (`n` bytes; anything else is ignored). */
 void gw_scan_whole(gw_scan *s, const char *p, size_t n);
-/* Server-Sent Events text, in pieces of any size as it arrives: each
- * complete "data: {...}" line is read as an answer chunk; a line over the
- * limit is skipped whole. */
+/* A stream, in pieces of any size as it arrives: Server-Sent Events, whose
+ * complete "data: {...}" lines are answer chunks, or NDJSON (Ollama), whose
+ * lines starting with "{" are; a line over the limit is skipped whole. */
 void gw_scan_stream(gw_scan *s, const char *p, size_t n);
 
 /* What the client is answered; strings valid during `respond` only. */
@@ -107,7 +116,11 @@ typedef struct gw_request {
     const char *flag;           /* the gateway flag, "model.<alias>" */
     const char *variant;        /* the variant chosen for the caller */
     bool enabled;               /* whether the flag was on for the caller */
-    const char *endpoint;       /* "chat/completions", "embeddings"... */
+    const char *endpoint;       /* "chat/completions", "embeddings"...;
+                                   after ollama_url when `ollama` */
+    bool ollama;                /* Ollama's native API ("api/chat"...):
+                                   the upstream's ollama_url, and errors
+                                   carry Ollama's "error" member */
     const gw_upstream *up;      /* the chosen variant's upstream */
     const gw_upstream *control; /* the control's upstream for a fallback,
                                    or NULL (none, or the chosen one is it) */

@@ -30,6 +30,12 @@ typedef enum gw_route {
     GW_MODELS,     /* GET /v1/models */
     GW_FEEDBACK,   /* POST /v1/feedback */
     GW_STATS,      /* GET /v1/gateway/stats */
+    /* Ollama's native API (from here on: is_ollama) */
+    GW_OLLAMA_CHAT,       /* POST /api/chat */
+    GW_OLLAMA_GENERATE,   /* POST /api/generate */
+    GW_OLLAMA_EMBED,      /* POST /api/embed */
+    GW_OLLAMA_EMBEDDINGS, /* POST /api/embeddings (the older one) */
+    GW_OLLAMA_TAGS,       /* GET /api/tags */
 } gw_route;
 
 static const struct {
@@ -44,7 +50,18 @@ static const struct {
     [GW_MODELS] = {"/v1/models", "GET", NULL},
     [GW_FEEDBACK] = {"/v1/feedback", "POST", NULL},
     [GW_STATS] = {"/v1/gateway/stats", "GET", NULL},
+    /* The endpoint is appended to the upstream's ollama_url. */
+    [GW_OLLAMA_CHAT] = {"/api/chat", "POST", "api/chat"},
+    [GW_OLLAMA_GENERATE] = {"/api/generate", "POST", "api/generate"},
+    [GW_OLLAMA_EMBED] = {"/api/embed", "POST", "api/embed"},
+    [GW_OLLAMA_EMBEDDINGS] = {"/api/embeddings", "POST", "api/embeddings"},
+    [GW_OLLAMA_TAGS] = {"/api/tags", "GET", NULL},
 };
+
+static bool is_ollama(gw_route route)
+{
+    return route >= GW_OLLAMA_CHAT;
+}
 
 /* One batch kept for the stats endpoint. */
 typedef struct kept {
@@ -140,10 +157,13 @@ void gateway_api_free(gateway_api **ap)
     *ap = NULL;
 }
 
+static gw_route route_of(const http_req *r);
+
 bool gateway_api_owns(const http_req *r)
 {
-    return http_req_path_len(r) >= 4 &&
-           memcmp(http_req_path(r), "/v1/", 4) == 0;
+    return (http_req_path_len(r) >= 4 &&
+            memcmp(http_req_path(r), "/v1/", 4) == 0) ||
+           is_ollama(route_of(r));
 }
 
 static gw_route route_of(const http_req *r)
@@ -159,9 +179,28 @@ static gw_route route_of(const http_req *r)
     return GW_NONE;
 }
 
-/* Answers 429 with Retry-After when `rate` refuses `key`. */
-static bool rate_ok(sdk_rate *rate, int64_t key, http_req *r, const char *what)
+/* http_reply_problem, with Ollama's "error" member on its routes (its
+ * clients show that text). */
+static void problem(const gwq *q, unsigned status, const char *message,
+                    const char *path, const char *detail)
 {
+    json_t *doc =
+        is_ollama(q->route)
+            ? json_pack("{ss ss s[{ss ss}]}", "error", message, "message",
+                        message, "details", "path", path ? path : "", "message",
+                        detail ? detail : message)
+            : NULL;
+    if (doc)
+        http_reply_json(q->r, status, doc);
+    else
+        http_reply_problem(q->r, status, message, path, detail);
+    json_decref(doc);
+}
+
+/* Answers 429 with Retry-After when `rate` refuses `key`. */
+static bool rate_ok(sdk_rate *rate, int64_t key, const gwq *q, const char *what)
+{
+    http_req *r = q->r;
     double retry = 0;
     if (!rate || sdk_rate_take(rate, key, sdk_now_ms(), &retry))
         return true;
@@ -169,7 +208,7 @@ static bool rate_ok(sdk_rate *rate, int64_t key, http_req *r, const char *what)
     if (secs)
         snprintf(secs, 24, "%.0f", ceil(retry > 1 ? retry : 1));
     http_reply_header(r, "Retry-After", secs ? secs : "1");
-    http_reply_problem(r, 429, what, "", NULL);
+    problem(q, 429, what, "", NULL);
     return false;
 }
 
@@ -197,7 +236,7 @@ void gateway_api_headers(gateway_api *a, http_req *r)
     q->r = r;
     if (!sdk_api_auth(a->sdk, r, SDK_KIND(SVC_KIND_CLIENT), &q->who))
         return;
-    if (!rate_ok(a->token_rate, q->who.token_id, r,
+    if (!rate_ok(a->token_rate, q->who.token_id, q,
                  "too many requests for this token"))
         return;
     const char *cl = http_req_header(r, "Content-Length");
@@ -205,7 +244,7 @@ void gateway_api_headers(gateway_api *a, http_req *r)
         char msg[96];
         snprintf(msg, sizeof(msg), "the request body is over %zu bytes",
                  VX_LIMIT_GW_BODY_BYTES);
-        http_reply_problem(r, 413, msg, "", NULL);
+        problem(q, 413, msg, "", NULL);
         return;
     }
     http_req_set_udata(r, q);
@@ -308,18 +347,17 @@ static void proxy(gateway_api *a, gwq *q)
     vx_error err;
     memset(&err, 0, sizeof(err));
     if (!json_is_object(body)) {
-        http_reply_problem(r, 400, "a JSON object body is required", "", NULL);
+        problem(q, 400, "a JSON object body is required", "", NULL);
         goto out;
     }
     const json_t *model = json_object_get(body, "model");
     if (!json_is_string(model) || json_string_length(model) == 0) {
-        http_reply_problem(r, 400, "model is required: the model alias",
-                           "/model", NULL);
+        problem(q, 400, "model is required: the model alias", "/model", NULL);
         goto out;
     }
     if (json_string_length(model) + sizeof(FLAG_PREFIX) >
         VX_LIMIT_GW_NAME_BYTES) {
-        http_reply_problem(r, 400, "model is too long", "/model", NULL);
+        problem(q, 400, "model is too long", "/model", NULL);
         goto out;
     }
     char flag[VX_LIMIT_GW_NAME_BYTES];
@@ -328,7 +366,7 @@ static void proxy(gateway_api *a, gwq *q)
     char rkey[2 * VX_LIMIT_GW_NAME_BYTES];
     int rn = snprintf(rkey, sizeof(rkey), "%s/%s", env, flag);
     if (!rate_ok(a->route_rate,
-                 (int64_t)sdk_hash64(rkey, (size_t)rn, SDK_HASH_SEED), r,
+                 (int64_t)sdk_hash64(rkey, (size_t)rn, SDK_HASH_SEED), q,
                  "too many requests for this model alias"))
         goto out;
     state = sdk_hub_acquire(a->sdk->hub, env);
@@ -340,7 +378,7 @@ static void proxy(gateway_api *a, gwq *q)
                  "no model '%s': the flag '%s' does not exist in environment "
                  "'%s'",
                  json_string_value(model), flag, env);
-        http_reply_problem(r, 404, msg, "/model", NULL);
+        problem(q, 404, msg, "/model", NULL);
         goto out;
     }
     sdk_ctx *b = vx__arena_alloc(arena, sizeof(*b));
@@ -370,10 +408,10 @@ static void proxy(gateway_api *a, gwq *q)
     char variant[VX_LIMIT_GW_NAME_BYTES];
     bool chosen = v.enabled && v.payload_type.ptr && v.payload_value.ptr;
     if (!chosen && !ctl) {
-        http_reply_problem(r, 503,
-                           "the model alias is off for this caller and its "
-                           "flag has no \"control\" variant",
-                           "/model", NULL);
+        problem(q, 503,
+                "the model alias is off for this caller and its "
+                "flag has no \"control\" variant",
+                "/model", NULL);
         goto out;
     }
     if (chosen)
@@ -392,7 +430,7 @@ static void proxy(gateway_api *a, gwq *q)
         snprintf(msg, sizeof(msg),
                  "variant '%s' of flag '%s' has no usable upstream payload: %s",
                  variant, flag, err.message);
-        http_reply_problem(r, 502, msg, err.path, NULL);
+        problem(q, 502, msg, err.path, NULL);
         goto out;
     }
     gw_request req = {
@@ -401,6 +439,7 @@ static void proxy(gateway_api *a, gwq *q)
         .variant = variant,
         .enabled = chosen,
         .endpoint = routes[q->route].endpoint,
+        .ollama = is_ollama(q->route),
         .up = &up,
         .control = has_control ? &control : NULL,
         .body = body,
@@ -409,18 +448,30 @@ static void proxy(gateway_api *a, gwq *q)
     state = NULL;
     gw_client client = {.respond = on_respond, .wake = on_wake, .ud = q};
     if (!http_req_defer(r)) {
-        http_reply_problem(r, 500, "cannot suspend the request", "", NULL);
+        problem(q, 500, "cannot suspend the request", "", NULL);
         goto out;
     }
     st = gw_call_start(a->gw, &req, &client, &q->call, &err);
     if (st != VX_OK) {
-        http_reply_problem(r, 503, err.message, "", NULL);
+        problem(q, 503, err.message, "", NULL);
         http_req_resume(r);
     }
 out:
     sdk_state_release(state);
 }
 
+/* An alias as Ollama's /api/tags lists a model. The gateway knows no
+ * size, digest or date: an alias may be served by several models. */
+static json_t *ollama_model(const char *alias)
+{
+    return json_pack("{ss ss ss si ss s{ss ss ss s[] ss ss}}", "name", alias,
+                     "model", alias, "modified_at", "1970-01-01T00:00:00Z",
+                     "size", 0, "digest", "", "details", "parent_model", "",
+                     "format", "", "family", "", "families", "parameter_size",
+                     "", "quantization_level", "");
+}
+
+/* GET /v1/models (OpenAI's list) and GET /api/tags (Ollama's). */
 static void models(gateway_api *a, gwq *q)
 {
     http_req *r = q->r;
@@ -434,12 +485,17 @@ static void models(gateway_api *a, gwq *q)
         if (strncmp(f->name, FLAG_PREFIX, plen) != 0 || !f->name[plen] ||
             !sdk_scope_match(&scope, f))
             continue;
-        json_array_append_new(
-            data, json_pack("{ss ss si ss}", "id", f->name + plen, "object",
-                            "model", "created", 0, "owned_by", "vexil"));
+        if (is_ollama(q->route))
+            json_array_append_new(data, ollama_model(f->name + plen));
+        else
+            json_array_append_new(
+                data, json_pack("{ss ss si ss}", "id", f->name + plen, "object",
+                                "model", "created", 0, "owned_by", "vexil"));
     }
     sdk_state_release(state);
-    json_t *doc = json_pack("{ss so}", "object", "list", "data", data);
+    json_t *doc = is_ollama(q->route)
+                      ? json_pack("{so}", "models", data)
+                      : json_pack("{ss so}", "object", "list", "data", data);
     if (doc)
         http_reply_json(r, 200, doc);
     else
@@ -517,7 +573,12 @@ void gateway_api_request(gateway_api *a, http_req *r)
     case GW_STATS: stats(a, q); break;
     case GW_CHAT:
     case GW_COMPLETION:
-    case GW_EMBEDDING: proxy(a, q); break;
+    case GW_EMBEDDING:
+    case GW_OLLAMA_CHAT:
+    case GW_OLLAMA_GENERATE:
+    case GW_OLLAMA_EMBED:
+    case GW_OLLAMA_EMBEDDINGS: proxy(a, q); break;
+    case GW_OLLAMA_TAGS: models(a, q); break;
     case GW_NONE: http_reply_problem(r, 404, "no such route", "", NULL); break;
     }
 }

@@ -1,6 +1,8 @@
 /* The model gateway's HTTP side (docs/gateway.md): the OpenAI-compatible
  * routes /v1/chat/completions, /v1/completions, /v1/embeddings and
- * /v1/models, plus /v1/feedback and /v1/gateway/stats. A client token
+ * /v1/models, Ollama's native /api/chat, /api/generate, /api/embed,
+ * /api/embeddings and /api/tags, plus /v1/feedback and /v1/gateway/stats.
+ * A client token
  * authenticates; its environment's SDK-hub snapshot decides, per request,
  * which variant of the flag "model.<alias>" serves it; the engine
  * (gateway/gw.h) calls that upstream while the request is suspended.
@@ -37,7 +39,8 @@ void gateway_api_stop(gateway_api *a);
 /* Stops and frees; clears `*a`, accepts NULL. */
 void gateway_api_free(gateway_api **a);
 
-/* True for the paths the gateway serves (/v1/...). */
+/* True for the paths the gateway serves (/v1/..., and Ollama's /api/chat,
+ * /api/generate, /api/embed, /api/embeddings, /api/tags). */
 bool gateway_api_owns(const http_req *r);
 void gateway_api_headers(gateway_api *a, http_req *r);
 void gateway_api_request(gateway_api *a, http_req *r);

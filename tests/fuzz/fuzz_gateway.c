@@ -1,10 +1,11 @@
 /* libFuzzer target for what the model gateway reads from untrusted text
  * (src/gateway/gw.c): a variant's upstream payload (gw_upstream_parse), and
- * an upstream's answer, whole and streamed (gw_scan_*). Invariants checked:
- * a parsed payload has a NUL-terminated http(s) base_url, a model and a
- * timeout within its limits, or an error with a path; the stream scanner
- * gives the same counts and id whether the input comes whole, split at one
- * point chosen by the input, or one byte at a time. */
+ * an upstream's answer, whole and streamed (gw_scan_*: SSE or Ollama's
+ * NDJSON). Invariants checked: a parsed payload has a NUL-terminated http(s)
+ * base_url and ollama_url (without a trailing slash), a model and a timeout
+ * within its limits, or an error with a path; the stream scanner gives the
+ * same counts, id, done and error whether the input comes whole, split at
+ * one point chosen by the input, or one byte at a time. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,8 @@ static void same(const gw_scan *a, const gw_scan *b)
 {
     if (a->prompt_tokens != b->prompt_tokens ||
         a->completion_tokens != b->completion_tokens ||
-        a->chunks != b->chunks || strcmp(a->id, b->id) != 0)
+        a->chunks != b->chunks || strcmp(a->id, b->id) != 0 ||
+        a->done != b->done || a->error != b->error)
         abort();
 }
 
@@ -32,8 +34,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (strnlen(u.base_url, sizeof(u.base_url)) == sizeof(u.base_url) ||
             (strncmp(u.base_url, "http://", 7) != 0 &&
              strncmp(u.base_url, "https://", 8) != 0) ||
-            !u.model[0] || u.timeout_ms < 1 ||
-            u.timeout_ms > VX_LIMIT_GW_TIMEOUT_MS)
+            strnlen(u.ollama_url, sizeof(u.ollama_url)) ==
+                sizeof(u.ollama_url) ||
+            (strncmp(u.ollama_url, "http://", 7) != 0 &&
+             strncmp(u.ollama_url, "https://", 8) != 0) ||
+            u.ollama_url[strlen(u.ollama_url) - 1] == '/' || !u.model[0] ||
+            u.timeout_ms < 1 || u.timeout_ms > VX_LIMIT_GW_TIMEOUT_MS)
             abort();
     } else if (st != VX_EINVAL && st != VX_ELIMIT && st != VX_ENOMEM) {
         abort();

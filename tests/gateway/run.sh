@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The model gateway end to end: the official `openai` npm client (pinned in
-# package-lock.json, installed here by `npm ci` when missing) against
-# `vexil serve` and two tests/support/model_server.js upstreams.
+# The model gateway end to end: the official `openai` and `ollama` npm
+# clients (pinned in package-lock.json, installed here by `npm ci` when
+# missing) against `vexil serve` and two tests/support/model_server.js
+# upstreams.
 #
 #   tests/gateway/run.sh [node --test arguments...]   (default: tests/gateway/)
 #

@@ -6,6 +6,9 @@
 //                              SSE streaming ("data: {...}", "data: [DONE]")
 //   POST /api/chat             Ollama native: format <schema>|"json",
 //                              NDJSON streaming, done/done_reason
+//   POST /api/generate         Ollama native, `prompt` in, `response` out,
+//                              NDJSON streaming like /api/chat
+//   POST /api/embed, /api/embeddings  Ollama's embeddings (new and old)
 //   GET  /v1/models, /api/tags model lists
 // Requests are checked as the real servers check them (model known, messages
 // present, response_format / format well-formed, API key when one is set) and
@@ -18,6 +21,8 @@
 //   {kind:'malformed'}        text that is not JSON
 //   {kind:'echo'}             the user message, verbatim
 //   {kind:'stall', ms}        headers only, then silence (ms: end after)
+//   {kind:'midfail', message} stream one piece, then fail the stream the
+//                             dialect's way (Ollama: an {"error"} line)
 //   {kind:'drop'}             close the connection without an answer
 //   {kind:'status', code}     an HTTP error with the dialect's error body
 //   {kind:'raw', code, type, body}  exactly these bytes (not the protocol)
@@ -27,9 +32,9 @@
 //
 // Options for the gateway's tests: latencyMs (wait before answering),
 // chunkDelayMs (pause between streamed pieces), failRate (that fraction of
-// chat/completion/embedding calls answers 500, from a PRNG seeded by
-// `seed`, so runs repeat). POST /v1/completions and /v1/embeddings answer
-// minimal OpenAI envelopes.
+// chat/generate/completion/embedding calls answers 500, from a PRNG seeded
+// by `seed`, so runs repeat). POST /v1/completions and /v1/embeddings answer
+// minimal OpenAI envelopes, /api/embed and /api/embeddings Ollama's.
 //
 // No npm dependencies. Also runs standalone: node model_server.js [port].
 
@@ -153,18 +158,21 @@ class ModelServer {
       res.writeHead(200, { 'Content-Type': 'application/json' });
       return res.end(JSON.stringify({ models: this.models.map((name) => ({ name, model: name, modified_at: '2026-01-01T00:00:00Z', size: 1, digest: 'sha256:00', details: { format: 'gguf', family: 'test' } })) }));
     }
-    if (req.method === 'POST' && (p === '/v1/embeddings' || p === '/v1/completions')) {
-      return this.later(res, () => this.simple(p, rec.json, res));
+    if (req.method === 'POST' && ['/v1/embeddings', '/v1/completions', '/api/embed', '/api/embeddings'].includes(p)) {
+      return this.later(res, () => this.simple(p, rec.json, res), dialect);
     }
-    if (req.method !== 'POST' || (p !== '/v1/chat/completions' && p !== '/api/chat')) {
+    if (req.method !== 'POST' || !['/v1/chat/completions', '/api/chat', '/api/generate'].includes(p)) {
       return this.error(res, dialect, 404, `no route ${req.method} ${p}`);
     }
+    const generate = p === '/api/generate';
     const body = rec.json;
     if (!body || typeof body !== 'object') return this.error(res, dialect, 400, 'body is not JSON');
     if (typeof body.model !== 'string' || !this.models.includes(body.model)) {
       return this.error(res, dialect, 404, dialect === 'ollama' ? `model "${body.model}" not found, try pulling it first` : `The model \`${body.model}\` does not exist`);
     }
-    if (!Array.isArray(body.messages) || body.messages.length === 0 ||
+    if (generate) {
+      if (typeof body.prompt !== 'string') return this.error(res, dialect, 400, 'prompt must be a string');
+    } else if (!Array.isArray(body.messages) || body.messages.length === 0 ||
         body.messages.some((m) => !m || typeof m.content !== 'string' || !['system', 'user', 'assistant'].includes(m.role))) {
       return this.error(res, dialect, 400, 'messages must be a non-empty array of {role, content}');
     }
@@ -181,7 +189,7 @@ class ModelServer {
     }
     let b = this.queue.length ? this.queue.shift() : this.fallback;
     if (b.kind === 'fn') b = b.fn(rec);
-    this.later(res, () => this.behave(b, dialect, body, req, res));
+    this.later(res, () => this.behave(b, generate ? 'generate' : dialect, body, req, res), dialect);
   }
 
   random() {
@@ -194,16 +202,26 @@ class ModelServer {
   }
 
   // Runs `fn` after latencyMs, or answers 500 (failRate).
-  later(res, fn) {
+  later(res, fn, dialect = 'openai') {
     if (this.failRate && this.random() < this.failRate) {
       this.failures++;
-      return setTimeout(() => this.error(res, 'openai', 500, 'injected failure'), this.latencyMs);
+      return setTimeout(() => this.error(res, dialect, 500, 'injected failure'), this.latencyMs);
     }
     if (this.latencyMs) return setTimeout(fn, this.latencyMs);
     return fn();
   }
 
   simple(p, body, res) {
+    if (p.startsWith('/api/')) {
+      if (!body || typeof body.model !== 'string' || !this.models.includes(body.model)) {
+        return this.error(res, 'ollama', 404, `model "${body && body.model}" not found, try pulling it first`);
+      }
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      if (p === '/api/embeddings') return res.end(JSON.stringify({ embedding: [0.1, 0.2, 0.3] }));
+      const inputs = Array.isArray(body.input) ? body.input : [body.input];
+      return res.end(JSON.stringify({ model: body.model, embeddings: inputs.map(() => [0.1, 0.2, 0.3]),
+        total_duration: 1000, load_duration: 10, prompt_eval_count: 4 * inputs.length }));
+    }
     if (!body || typeof body.model !== 'string' || !this.models.includes(body.model)) {
       return this.error(res, 'openai', 404, `The model \`${body && body.model}\` does not exist`);
     }
@@ -218,39 +236,54 @@ class ModelServer {
       usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 } }));
   }
 
-  behave(b, dialect, body, req, res) {
+  // `kind` is 'openai', 'ollama' (/api/chat) or 'generate' (/api/generate).
+  behave(b, kind, body, req, res) {
+    const dialect = kind === 'generate' ? 'ollama' : kind;
     let content;
     switch (b.kind) {
       case 'answer': content = typeof b.content === 'string' ? b.content : JSON.stringify(b.content); break;
       case 'auto': content = JSON.stringify(minimalInstance(requestSchema(dialect, body)) ?? {}); break;
       case 'malformed': content = '{"this is": not json'; break;
-      case 'echo': content = userMessage(body); break;
+      case 'echo': content = kind === 'generate' ? body.prompt : userMessage(body); break;
       case 'status': return this.error(res, dialect, b.code || 500, b.message || 'internal error');
       case 'raw':
         res.writeHead(b.code || 200, { 'Content-Type': b.type || 'text/html' });
         return res.end(b.body || '');
       case 'drop': req.socket.destroy(); return undefined;
+      case 'midfail': return this.midfail(dialect, body, b.message || 'the model crashed', res);
       case 'stall':
-        res.writeHead(200, { 'Content-Type': body.stream ? 'text/event-stream' : 'application/json' });
+        res.writeHead(200, { 'Content-Type': !body.stream ? 'application/json' : dialect === 'ollama' ? 'application/x-ndjson' : 'text/event-stream' });
         res.flushHeaders();
         if (b.ms) setTimeout(() => res.destroy(), b.ms);
         return undefined;
       default: throw new Error(`unknown behaviour ${b.kind}`);
     }
-    if (body.stream) return this.stream(dialect, body, content, res);
+    if (body.stream) return this.stream(kind, body, content, res);
     const now = Math.floor(Date.now() / 1000);
     const env = dialect === 'openai'
       ? { id: `chatcmpl-${this.requests.length}`, object: 'chat.completion', created: now, model: body.model,
         choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
         usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 } }
-      : { model: body.model, created_at: new Date().toISOString(), message: { role: 'assistant', content },
+      : { model: body.model, created_at: new Date().toISOString(),
+        ...(kind === 'generate' ? { response: content } : { message: { role: 'assistant', content } }),
         done: true, done_reason: 'stop', total_duration: 1000, load_duration: 10, prompt_eval_count: 10,
         prompt_eval_duration: 100, eval_count: 5, eval_duration: 500 };
     res.writeHead(200, { 'Content-Type': 'application/json' });
     return res.end(JSON.stringify(env));
   }
 
-  stream(dialect, body, content, res) {
+  midfail(dialect, body, message, res) {
+    if (dialect === 'ollama') {
+      res.writeHead(200, { 'Content-Type': 'application/x-ndjson' });
+      res.write(`${JSON.stringify({ model: body.model, created_at: new Date().toISOString(), message: { role: 'assistant', content: 'par' }, response: 'par', done: false })}\n`);
+      return res.end(`${JSON.stringify({ error: message })}\n`);
+    }
+    res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+    return res.end(`data: ${JSON.stringify({ error: { message, type: 'server_error' } })}\n\n`);
+  }
+
+  stream(kind, body, content, res) {
+    const dialect = kind === 'generate' ? 'ollama' : kind;
     const pieces = [];
     for (let i = 0; i < content.length; i += this.chunk) pieces.push(content.slice(i, i + this.chunk));
     const created = Math.floor(Date.now() / 1000);
@@ -280,10 +313,21 @@ class ModelServer {
       tail();
     } else {
       res.writeHead(200, { 'Content-Type': 'application/x-ndjson' });
-      for (const p of pieces) {
-        res.write(`${JSON.stringify({ model: body.model, created_at: new Date().toISOString(), message: { role: 'assistant', content: p }, done: false })}\n`);
+      const text = (t) => (kind === 'generate' ? { response: t } : { message: { role: 'assistant', content: t } });
+      const line = (p) => `${JSON.stringify({ model: body.model, created_at: new Date().toISOString(), ...text(p), done: false })}\n`;
+      const tail = () => res.end(`${JSON.stringify({ model: body.model, created_at: new Date().toISOString(), ...text(''), done: true, done_reason: 'stop', prompt_eval_count: 10, eval_count: pieces.length, eval_duration: 1000 })}\n`);
+      if (this.chunkDelayMs) {
+        let i = 0;
+        const next = () => {
+          if (res.destroyed) return;
+          if (i >= pieces.length) return tail();
+          res.write(line(pieces[i++]));
+          return setTimeout(next, this.chunkDelayMs);
+        };
+        return next();
       }
-      res.end(`${JSON.stringify({ model: body.model, created_at: new Date().toISOString(), message: { role: 'assistant', content: '' }, done: true, done_reason: 'stop', eval_count: pieces.length, eval_duration: 1000 })}\n`);
+      for (const p of pieces) res.write(line(p));
+      tail();
     }
   }
 }

@@ -1,5 +1,7 @@
 /* Unit tests for src/gateway/gw.c: payload parsing with the field paths of
- * its errors, and the engine end to end against upstreams that refuse the
+ * its errors (and the Ollama root a payload gives), reading answers'
+ * counts (OpenAI's SSE and usage, Ollama's NDJSON and eval counts), and
+ * the engine end to end against upstreams that refuse the
  * connection (nothing listens on 127.0.0.1:1): the answer the client gets,
  * the fallback to the control, and the measurements handed to the sink in
  * IMPACT.md's batch shape. */
@@ -32,6 +34,34 @@ static void test_upstream_parse(void **state)
     assert_string_equal(u.model, "llama3.2:1b");
     assert_string_equal(u.key_env, "KEY");
     assert_int_equal(u.timeout_ms, 2500);
+    assert_string_equal(u.ollama_url, "http://127.0.0.1:11434");
+
+    /* Ollama's native root: the payload's ollama_url, else base_url
+     * without a trailing "/v1"; trailing slashes go. */
+    static const struct {
+        const char *text;
+        const char *root;
+    } roots[] = {
+        {"{\"base_url\":\"http://h:1/v1/\",\"model\":\"m\"}", "http://h:1"},
+        {"{\"base_url\":\"http://h:1/\",\"model\":\"m\"}", "http://h:1"},
+        {"{\"base_url\":\"http://h/x/v1\",\"model\":\"m\"}", "http://h/x"},
+        {"{\"base_url\":\"http://h/v12\",\"model\":\"m\"}", "http://h/v12"},
+        /* Found by fuzz_gateway: the host is never cut. */
+        {"{\"base_url\":\"http://v1\",\"model\":\"m\"}", "http://v1"},
+        {"{\"base_url\":\"http://h//v1//\",\"model\":\"m\"}", "http://h"},
+        {"{\"base_url\":\"http://h/v1\",\"ollama_url\":\"https://o:2//\","
+         "\"model\":\"m\"}",
+         "https://o:2"},
+        {"{\"base_url\":\"http://h/v1\",\"ollama_url\":null,\"model\":"
+         "\"m\"}",
+         "http://h"},
+    };
+    for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
+        assert_int_equal(
+            gw_upstream_parse(roots[i].text, strlen(roots[i].text), &u, &err),
+            VX_OK);
+        assert_string_equal(u.ollama_url, roots[i].root);
+    }
 
     const char *bare = "{\"base_url\":\"https://x\",\"model\":\"m\"}";
     assert_int_equal(gw_upstream_parse(bare, strlen(bare), &u, &err), VX_OK);
@@ -47,6 +77,10 @@ static void test_upstream_parse(void **state)
         {"not json", VX_EINVAL, ""},
         {"{\"model\":\"m\"}", VX_EINVAL, "/base_url"},
         {"{\"base_url\":\"ftp://x\",\"model\":\"m\"}", VX_EINVAL, "/base_url"},
+        /* Found by fuzz_gateway: no host, no Ollama root to derive. */
+        {"{\"base_url\":\"http://\",\"model\":\"m\"}", VX_EINVAL, "/base_url"},
+        {"{\"base_url\":\"https:///v1\",\"model\":\"m\"}", VX_EINVAL,
+         "/base_url"},
         {"{\"base_url\":\"http://x\"}", VX_EINVAL, "/model"},
         {"{\"base_url\":\"http://x\",\"model\":7}", VX_EINVAL, "/model"},
         /* Found by fuzz_gateway: an empty model was accepted. */
@@ -60,6 +94,11 @@ static void test_upstream_parse(void **state)
         {"{\"base_url\":\"http://x\",\"model\":\"m\",\"timeout_ms\":"
          "600001}",
          VX_EINVAL, "/timeout_ms"},
+        {"{\"base_url\":\"http://x\",\"model\":\"m\",\"ollama_url\":7}",
+         VX_EINVAL, "/ollama_url"},
+        {"{\"base_url\":\"http://x\",\"model\":\"m\",\"ollama_url\":"
+         "\"file:///etc\"}",
+         VX_EINVAL, "/ollama_url"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         memset(&err, 0, sizeof(err));
@@ -75,6 +114,79 @@ static void test_upstream_parse(void **state)
     assert_int_equal(gw_upstream_parse(long_model, (size_t)n, &u, &err),
                      VX_ELIMIT);
     assert_string_equal(err.path, "/model");
+}
+
+/* Reading answers: counts, id, done and error, whole and as streams. */
+static void test_scan(void **state)
+{
+    (void)state;
+    gw_scan s;
+    /* OpenAI: SSE chunks, usage in the last one. */
+    const char *sse =
+        "data: "
+        "{\"id\":\"c1\",\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n"
+        "data: {\"id\":\"c1\",\"choices\":[{\"delta\":{\"content\":\"\"}}]}\n\n"
+        "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,"
+        "\"completion_tokens\":2}}\r\n\r\n"
+        "data: [DONE]\n\n";
+    gw_scan_init(&s);
+    gw_scan_stream(&s, sse, strlen(sse));
+    assert_string_equal(s.id, "c1");
+    assert_int_equal(s.chunks, 1);
+    assert_int_equal(s.prompt_tokens, 3);
+    assert_int_equal(s.completion_tokens, 2);
+    assert_false(s.done);
+    assert_false(s.error);
+    gw_scan_release(&s);
+
+    /* Ollama /api/chat streamed (NDJSON): pieces, then the counts with
+     * "done": true. Fed in two pieces cut inside a line. */
+    const char *nd =
+        "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":"
+        "\"Hel\"},\"done\":false}\n"
+        "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":"
+        "\"lo\"},\"done\":false}\n"
+        "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":"
+        "\"\"},\"done\":true,\"prompt_eval_count\":12,\"eval_count\":7}\n";
+    gw_scan_init(&s);
+    gw_scan_stream(&s, nd, 40);
+    assert_int_equal(s.chunks, 0);
+    gw_scan_stream(&s, nd + 40, strlen(nd) - 40);
+    assert_int_equal(s.chunks, 2);
+    assert_int_equal(s.prompt_tokens, 12);
+    assert_int_equal(s.completion_tokens, 7);
+    assert_true(s.done);
+    assert_false(s.error);
+    assert_string_equal(s.id, "");
+    gw_scan_release(&s);
+
+    /* /api/generate streamed, failing midway with Ollama's error line. */
+    const char *gen = "{\"response\":\"x\",\"done\":false}\n"
+                      "{\"error\":\"model runner has unexpectedly stopped\"}\n";
+    gw_scan_init(&s);
+    gw_scan_stream(&s, gen, strlen(gen));
+    assert_int_equal(s.chunks, 1);
+    assert_true(s.error);
+    assert_false(s.done);
+    assert_int_equal(s.completion_tokens, -1);
+    gw_scan_release(&s);
+
+    /* Whole answers: /api/generate, /api/embed (prompt tokens only). */
+    const char *whole = "{\"response\":\"hi\",\"done\":true,"
+                        "\"prompt_eval_count\":4,\"eval_count\":1}";
+    gw_scan_init(&s);
+    gw_scan_whole(&s, whole, strlen(whole));
+    assert_int_equal(s.prompt_tokens, 4);
+    assert_int_equal(s.completion_tokens, 1);
+    assert_true(s.done);
+    gw_scan_release(&s);
+    const char *embed = "{\"model\":\"m\",\"embeddings\":[[0.1]],"
+                        "\"prompt_eval_count\":5}";
+    gw_scan_init(&s);
+    gw_scan_whole(&s, embed, strlen(embed));
+    assert_int_equal(s.prompt_tokens, 5);
+    assert_int_equal(s.completion_tokens, -1);
+    gw_scan_release(&s);
 }
 
 /* What the client side saw, filled by the callbacks. */
@@ -250,6 +362,57 @@ static void test_refused_without_fallback(void **state)
     json_decref(s.batches);
 }
 
+/* A native Ollama call to a refused upstream: its ollama_url is called
+ * (base_url names a host that does not resolve, so a call there would fail
+ * differently), and the problem carries Ollama's "error" member. */
+static void test_refused_ollama(void **state)
+{
+    (void)state;
+    seen s;
+    memset(&s, 0, sizeof(s));
+    pthread_mutex_init(&s.mu, NULL);
+    pthread_cond_init(&s.cv, NULL);
+    gw_config cfg = {.flush_ms = 60000};
+    gw *g = NULL;
+    vx_error err;
+    assert_int_equal(gw_new(&cfg, &g, &err), VX_OK);
+    gw_upstream up = {.base_url = "http://no-such-host.invalid/v1",
+                      .ollama_url = "http://127.0.0.1:1",
+                      .model = "new",
+                      .timeout_ms = 2000};
+    json_t *body =
+        json_pack("{ss s[] sb}", "model", "local", "messages", "stream", true);
+    gw_request req = {.environment = "production",
+                      .flag = "model.local",
+                      .variant = "candidate",
+                      .enabled = true,
+                      .endpoint = "api/chat",
+                      .ollama = true,
+                      .up = &up,
+                      .body = body};
+    gw_client client = {.respond = on_respond, .wake = on_wake, .ud = &s};
+    gw_call *c = NULL;
+    assert_int_equal(gw_call_start(g, &req, &client, &c, &err), VX_OK);
+    json_decref(body);
+    pthread_mutex_lock(&s.mu);
+    while (!s.answered)
+        pthread_cond_wait(&s.cv, &s.mu);
+    pthread_mutex_unlock(&s.mu);
+    gw_call_release(&c);
+    assert_int_equal(s.status, 502);
+    json_t *doc = json_loads(s.body, 0, NULL);
+    assert_non_null(doc);
+    const char *e = json_string_value(json_object_get(doc, "error"));
+    assert_non_null(e);
+    assert_string_equal(e, json_string_value(json_object_get(doc, "message")));
+    /* Refused, not "could not resolve": ollama_url was called. */
+    assert_null(strstr(e, "resolve"));
+    json_decref(doc);
+    gw_free(&g);
+    pthread_cond_destroy(&s.cv);
+    pthread_mutex_destroy(&s.mu);
+}
+
 /* Allocation failures (STYLE rule 14): every budget short of success gives
  * VX_ENOMEM and leaks nothing (checked under make asan). */
 static void test_oom(void **state)
@@ -343,6 +506,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_upstream_parse),
+        cmocka_unit_test(test_scan),
+        cmocka_unit_test(test_refused_ollama),
         cmocka_unit_test(test_refused_with_fallback),
         cmocka_unit_test(test_refused_without_fallback),
         cmocka_unit_test(test_oom),
