@@ -65,7 +65,8 @@ int main(int argc, char **argv)
     ctx.user_id = (vx_str){argv[3], strlen(argv[3])};
     ctx.props = props;
     ctx.nprops = 2;
-    ctx.now_ms = (int64_t)time(NULL) * 1000; /* the engine never reads a clock */
+    ctx.now_ms =
+        (int64_t)time(NULL) * 1000; /* the engine never reads a clock */
 
     vx_variant v;
     bool on = vx_is_enabled(cur, sc, argv[2], strlen(argv[2]), &ctx);
@@ -80,8 +81,8 @@ int main(int argc, char **argv)
              "\"featureName\":\"%s\",\"project\":\"default\"}]}",
              argv[2]);
     vx_snapshot *next = NULL;
-    if (vx_snapshot_apply_delta(cur, delta, strlen(delta), NULL, &next,
-                                &err) == VX_OK) {
+    if (vx_snapshot_apply_delta(cur, delta, strlen(delta), NULL, &next, &err) ==
+        VX_OK) {
         vx_engine_swap_take(engine, next);
         vx_snapshot *now = vx_engine_acquire(engine);
         printf("after removal: %s, old snapshot still says %s\n",

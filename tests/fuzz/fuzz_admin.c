@@ -154,8 +154,8 @@ static void check_served(void)
         vx_snapshot *snap = NULL;
         vx_status st = vx_snapshot_load(text, strlen(text), NULL, &snap, &err);
         if (st != VX_OK)
-            fprintf(stderr, "environment %s: %s at %s\n%s\n", env,
-                    err.message, err.path, text);
+            fprintf(stderr, "environment %s: %s at %s\n%s\n", env, err.message,
+                    err.path, text);
         FUZZ_CHECK(st == VX_OK);
         fuzz_check_all(snap, scratch, FUZZ_CONTEXTS,
                        sizeof(FUZZ_CONTEXTS) / sizeof(FUZZ_CONTEXTS[0]));

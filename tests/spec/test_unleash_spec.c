@@ -45,7 +45,8 @@ static json_t *load_json(const char *file)
     snprintf(path, sizeof(path), "%s/%s", spec_dir(), file);
     json_t *j = json_load_file(path, 0, &jerr);
     if (!j)
-        fail_msg("cannot read spec file %s: %s (set VEXIL_SPECS?)", path, jerr.text);
+        fail_msg("cannot read spec file %s: %s (set VEXIL_SPECS?)", path,
+                 jerr.text);
     return j;
 }
 
@@ -53,7 +54,8 @@ static void context_of(const json_t *ctx, vx_context_set **out)
 {
     char *text = json_dumps(ctx, JSON_COMPACT);
     vx_error err;
-    vx_status st = vx_context_set_parse(text, strlen(text), now_ms(), out, &err);
+    vx_status st =
+        vx_context_set_parse(text, strlen(text), now_ms(), out, &err);
     if (st != VX_OK)
         fail_msg("context %s: %s at %s", text, err.message, err.path);
     free(text);
@@ -66,9 +68,11 @@ static void run_file(void **state)
     char *state_text = json_dumps(json_object_get(spec, "state"), JSON_COMPACT);
     vx_snapshot *snap = NULL;
     vx_error err;
-    vx_status st = vx_snapshot_load(state_text, strlen(state_text), NULL, &snap, &err);
+    vx_status st =
+        vx_snapshot_load(state_text, strlen(state_text), NULL, &snap, &err);
     if (st != VX_OK)
-        fail_msg("%s: state does not load: %s at %s", file, err.message, err.path);
+        fail_msg("%s: state does not load: %s at %s", file, err.message,
+                 err.path);
     vx_scratch *sc = vx_scratch_new();
     assert_non_null(sc);
     size_t failures = 0;
@@ -76,7 +80,7 @@ static void run_file(void **state)
     json_t *tests = json_object_get(spec, "tests");
     size_t i;
     json_t *t;
-    json_array_foreach(tests, i, t) {
+    json_array_foreach (tests, i, t) {
         const char *name = json_string_value(json_object_get(t, "toggleName"));
         bool want = json_is_true(json_object_get(t, "expectedResult"));
         vx_context_set *cs;
@@ -94,19 +98,21 @@ static void run_file(void **state)
     }
 
     json_t *vtests = json_object_get(spec, "variantTests");
-    json_array_foreach(vtests, i, t) {
+    json_array_foreach (vtests, i, t) {
         const char *name = json_string_value(json_object_get(t, "toggleName"));
         const json_t *want = json_object_get(t, "expectedResult");
         vx_context_set *cs;
         context_of(json_object_get(t, "context"), &cs);
         vx_variant v;
-        vx_get_variant(snap, sc, name, strlen(name), vx_context_set_get(cs, 0), &v);
+        vx_get_variant(snap, sc, name, strlen(name), vx_context_set_get(cs, 0),
+                       &v);
         const char *wname = json_string_value(json_object_get(want, "name"));
         bool wen = json_is_true(json_object_get(want, "enabled"));
         const json_t *wfe = json_object_get(want, "feature_enabled");
         const json_t *wp = json_object_get(want, "payload");
         bool ok = strlen(wname) == v.name.len &&
-                  memcmp(wname, v.name.ptr, v.name.len) == 0 && wen == v.enabled;
+                  memcmp(wname, v.name.ptr, v.name.len) == 0 &&
+                  wen == v.enabled;
         if (wfe)
             ok = ok && json_is_true(wfe) == v.feature_enabled;
         if (wp) {
@@ -120,10 +126,11 @@ static void run_file(void **state)
             ok = ok && v.payload_type.ptr == NULL;
         }
         if (!ok) {
-            print_error("%s: %s: getVariant(%s) = {%.*s, enabled %d, fe %d}, want %s\n",
-                        file, json_string_value(json_object_get(t, "description")),
-                        name, (int)v.name.len, v.name.ptr, v.enabled,
-                        v.feature_enabled, json_dumps(want, JSON_COMPACT));
+            print_error(
+                "%s: %s: getVariant(%s) = {%.*s, enabled %d, fe %d}, want %s\n",
+                file, json_string_value(json_object_get(t, "description")),
+                name, (int)v.name.len, v.name.ptr, v.enabled, v.feature_enabled,
+                json_dumps(want, JSON_COMPACT));
             failures++;
         }
         g_checked++;
@@ -154,13 +161,14 @@ int main(void)
     struct CMUnitTest tests[MAX_FILES + 1];
     size_t n = 0, i;
     json_t *f;
-    json_array_foreach(index, i, f) {
+    json_array_foreach (index, i, f) {
         snprintf(g_names[n], sizeof(g_names[n]), "%s", json_string_value(f));
-        tests[n] = (struct CMUnitTest){g_names[n], run_file, NULL, NULL, g_names[n]};
+        tests[n] =
+            (struct CMUnitTest){g_names[n], run_file, NULL, NULL, g_names[n]};
         n++;
     }
-    tests[n++] = (struct CMUnitTest){"all 279 assertions ran", all_assertions_ran,
-                                     NULL, NULL, NULL};
+    tests[n++] = (struct CMUnitTest){"all 279 assertions ran",
+                                     all_assertions_ran, NULL, NULL, NULL};
     json_decref(index);
     return _cmocka_run_group_tests("unleash_client_spec", tests, n, NULL, NULL);
 }

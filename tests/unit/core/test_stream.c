@@ -22,8 +22,8 @@ typedef struct buf {
     size_t len, cap;
 } buf;
 
-__attribute__((format(printf, 2, 3)))
-static void put(buf *b, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void put(buf *b, const char *fmt,
+                                                      ...)
 {
     va_list ap;
     if (!b->p) {
@@ -48,11 +48,11 @@ static void put(buf *b, const char *fmt, ...)
 /* NFLAGS varied flags; `bad` >= 0 makes flag `bad` invalid (enabled: "x"). */
 static void features(buf *b, int bad)
 {
-    static const char *const ops[] = {"IN", "STR_STARTS_WITH", "NUM_GT",
-                                      "SEMVER_GTE", "REGEX", "IN_CIDR"};
-    static const char *const vals[] = {"[\"a\",\"b\"]", "[\"u1\"]", "\"5\"",
-                                       "\"1.2.0\"", "\"^u[0-9]$\"",
-                                       "[\"10.0.0.0/8\"]"};
+    static const char *const ops[] = {
+        "IN", "STR_STARTS_WITH", "NUM_GT", "SEMVER_GTE", "REGEX", "IN_CIDR"};
+    static const char *const vals[] = {"[\"a\",\"b\"]", "[\"u1\"]",
+                                       "\"5\"",         "\"1.2.0\"",
+                                       "\"^u[0-9]$\"",  "[\"10.0.0.0/8\"]"};
     put(b, "[");
     for (int i = 0; i < NFLAGS; i++) {
         int o = i % 6;
@@ -60,8 +60,10 @@ static void features(buf *b, int bad)
         put(b,
             "%s\n{\"name\":\"flag-%d\",\"enabled\":%s,\"description\":\"%s\","
             "\"strategies\":[{\"name\":\"flexibleRollout\",\"parameters\":"
-            "{\"rollout\":\"%d\",\"stickiness\":\"default\",\"groupId\":\"g%d\"},"
-            "\"constraints\":[{\"contextName\":\"%s\",\"operator\":\"%s\",\"%s\":%s}],"
+            "{\"rollout\":\"%d\",\"stickiness\":\"default\",\"groupId\":\"g%"
+            "d\"},"
+            "\"constraints\":[{\"contextName\":\"%s\",\"operator\":\"%s\",\"%"
+            "s\":%s}],"
             "\"segments\":[%d],\"variants\":[{\"name\":\"v1\",\"weight\":%d,"
             "\"payload\":{\"type\":\"string\",\"value\":\"p%d\"}},"
             "{\"name\":\"v2\",\"weight\":%d}]}],"
@@ -89,8 +91,9 @@ static void check_same(const vx_snapshot *a, const vx_snapshot *b)
     for (int u = 0; u < 6; u++) {
         for (int k = 0; k < 4; k++) {
             snprintf(num, sizeof(num), "%d", k * 3);
-            vx_prop props[2] = {{{"v", 1}, {k % 2 ? "a" : "1.3.0", k % 2 ? 1 : 5}},
-                                {{"x", 1}, {num, strlen(num)}}};
+            vx_prop props[2] = {
+                {{"v", 1}, {k % 2 ? "a" : "1.3.0", k % 2 ? 1 : 5}},
+                {{"x", 1}, {num, strlen(num)}}};
             vx_context c = {0};
             c.user_id = (vx_str){users[u], strlen(users[u])};
             c.app_name = (vx_str){k < 2 ? "web" : "ios", 3};

@@ -90,12 +90,12 @@ static void fill(fixture *f, int64_t now)
         snprintf(inst, sizeof(inst), "i%05d", i);
         snprintf(key, sizeof(key), "production|svc|%s", inst);
         int64_t seen = (i < STALE ? old : recent) + i * 1000LL;
-        json_t *doc = json_pack("{ss ss ss so}", "appName", "svc",
-                                "instanceId", inst, "environment",
-                                "production", "lastSeen", iso(seen));
-        assert_int_equal(ops->doc_put(st, STORE_CLIENT_APP, key, "production",
-                                      doc, &err),
-                         VX_OK);
+        json_t *doc =
+            json_pack("{ss ss ss so}", "appName", "svc", "instanceId", inst,
+                      "environment", "production", "lastSeen", iso(seen));
+        assert_int_equal(
+            ops->doc_put(st, STORE_CLIENT_APP, key, "production", doc, &err),
+            VX_OK);
         json_decref(doc);
     }
     assert_int_equal(ops->commit(st, &err), VX_OK);
@@ -130,9 +130,9 @@ static json_t *instances(fixture *f, size_t *count)
     size_t i;
     json_t *a;
     json_array_foreach (apps, i, a)
-        json_object_set_new(
-            ids, json_string_value(json_object_get(a, "instanceId")),
-            json_true());
+        json_object_set_new(ids,
+                            json_string_value(json_object_get(a, "instanceId")),
+                            json_true());
     *count = json_array_size(apps);
     json_decref(out);
     return ids;
