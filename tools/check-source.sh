@@ -37,7 +37,7 @@ fi
 # 4. Formatting.
 fmt=$(command -v clang-format-14 || command -v clang-format || true)
 if [ -n "$fmt" ]; then
-  if ! $fmt --dry-run --Werror $(git ls-files 'src/*.c' 'src/*.h' 'include/*.h') 2>/tmp/vx-fmt.$$; then
+  if ! $fmt --dry-run --Werror $(git ls-files '*.c' '*.h') 2>/tmp/vx-fmt.$$; then
     head -20 /tmp/vx-fmt.$$
     echo "check-source: run 'make format'"
     status=1
