@@ -15,6 +15,7 @@ const assert = require('node:assert/strict');
 const OpenAI = require('openai');
 const { startModelServer } = require('../support/model_server');
 const { startServer, clientSecret, sleep } = require('../integration/server');
+const { gatewayHelpers, stopAll } = require('./support');
 
 const KEY = 'sk-test-candidate-0123456789abcdef';
 const FLAG = 'model.chat';
@@ -31,25 +32,11 @@ let token;
 let client;
 const assigned = new Map(); // user -> variant the flag chose
 
+const { admin, stats, series: seriesOf } = gatewayHelpers(() => ({ srv, token }));
+const series = (doc, variant, enabled = true) => seriesOf(doc, FLAG, variant, enabled);
+
 function payload(ms, model, extra = {}) {
   return { type: 'json', value: JSON.stringify({ base_url: `${ms.url}/v1`, model, ...extra }) };
-}
-
-async function admin(method, path, body) {
-  const r = await srv.api(method, path, body === undefined ? {} : { body });
-  assert.ok(r.status < 300, `${method} ${path}: ${r.status} ${r.text}`);
-  return r.json;
-}
-
-async function stats() {
-  const r = await srv.api('GET', '/v1/gateway/stats', { token });
-  assert.equal(r.status, 200, r.text);
-  return r.json;
-}
-
-function series(doc, variant, enabled = true) {
-  return doc.series.find((s) => s.flag === FLAG && s.variant === variant && s.enabled === enabled) ||
-    { requests: 0, errors: 0, timeouts: 0, fallbacks: 0, disconnects: 0, conversions: 0, feedbackDown: 0, latencyMs: { count: 0 }, ttftMs: { count: 0 } };
 }
 
 async function chat(user, extra = {}) {
@@ -80,16 +67,7 @@ test.before(async () => {
   client = new OpenAI({ baseURL: `${srv.url}/v1`, apiKey: token, maxRetries: 0 });
 });
 
-test.after(async () => {
-  if (srv) {
-    await srv.stop();
-    // Under `make asan`'s binary: the stop (streams ended, calls answered)
-    // leaves no leak or error behind.
-    assert.doesNotMatch(srv.stderr, /(Address|Leak|Thread|UndefinedBehavior)Sanitizer|runtime error/);
-  }
-  if (fast) await fast.close();
-  if (slow) await slow.close();
-});
+test.after(() => stopAll(srv, fast, slow));
 
 test('requests split by the weights, sticky per user, model rewritten', async () => {
   const users = Array.from({ length: 500 }, (_, i) => `user-${i}`);

@@ -18,6 +18,7 @@ const assert = require('node:assert/strict');
 const { Ollama } = require('ollama');
 const { startModelServer } = require('../support/model_server');
 const { startServer, clientSecret, sleep } = require('../integration/server');
+const { gatewayHelpers, stopAll } = require('./support');
 
 const KEY = 'sk-test-ollama-candidate-0123456789';
 const FLAG = 'model.local';
@@ -29,25 +30,11 @@ let srv;
 let token;
 const assigned = new Map(); // user -> variant the flag chose
 
-async function admin(method, path, body) {
-  const r = await srv.api(method, path, body === undefined ? {} : { body });
-  assert.ok(r.status < 300, `${method} ${path}: ${r.status} ${r.text}`);
-  return r.json;
-}
-
-async function stats() {
-  const r = await srv.api('GET', '/v1/gateway/stats', { token });
-  assert.equal(r.status, 200, r.text);
-  return r.json;
-}
-
-function series(doc, variant, enabled = true) {
-  return doc.series.find((s) => s.flag === FLAG && s.variant === variant && s.enabled === enabled) ||
-    { requests: 0, errors: 0, fallbacks: 0, promptTokens: 0, completionTokens: 0, latencyMs: { count: 0 }, ttftMs: { count: 0 } };
-}
-
 // An ollama client for `user` (X-Vexil-User: the client has no `user`
 // field) whose `last` holds the gateway's headers of the latest answer.
+const { admin, stats, series: seriesOf } = gatewayHelpers(() => ({ srv, token }));
+const series = (doc, variant, enabled = true) => seriesOf(doc, FLAG, variant, enabled);
+
 function clientFor(user, tok = token) {
   const last = {};
   const headers = { 'X-Vexil-User': user };
@@ -98,14 +85,7 @@ test.before(async () => {
   await admin('POST', `${EP}/on`);
 });
 
-test.after(async () => {
-  if (srv) {
-    await srv.stop();
-    assert.doesNotMatch(srv.stderr, /(Address|Leak|Thread|UndefinedBehavior)Sanitizer|runtime error/);
-  }
-  if (fast) await fast.close();
-  if (slow) await slow.close();
-});
+test.after(() => stopAll(srv, fast, slow));
 
 test('chat: split by the weights, sticky per user, model rewritten', async () => {
   const users = Array.from({ length: 300 }, (_, i) => `user-${i}`);

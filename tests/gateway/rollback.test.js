@@ -23,6 +23,7 @@ const assert = require('node:assert/strict');
 const OpenAI = require('openai');
 const { startModelServer } = require('../support/model_server');
 const { startServer, clientSecret, allEvents, sleep } = require('../integration/server');
+const { gatewayHelpers, stopAll } = require('./support');
 
 const FEAT = '/api/admin/projects/default/features';
 const ENV = (flag) => `${FEAT}/${flag}/environments/production`;
@@ -34,14 +35,10 @@ let slow;
 let srv;
 let client;
 
+const { admin } = gatewayHelpers(() => ({ srv }));
+
 function upstream(ms, model) {
   return { type: 'json', value: JSON.stringify({ base_url: `${ms.url}/v1`, model, timeout_ms: 5000 }) };
-}
-
-async function admin(method, path, body) {
-  const r = await srv.api(method, path, body === undefined ? {} : { body });
-  assert.ok(r.status < 300, `${method} ${path}: ${r.status} ${r.text}`);
-  return r.json;
 }
 
 // A gateway flag as the walk-through sets it up: every user the flag is on
@@ -102,13 +99,7 @@ test.before(async () => {
   client = new OpenAI({ baseURL: `${srv.url}/v1`, apiKey: token, maxRetries: 0 });
 });
 
-test.after(async () => {
-  if (srv) {
-    await srv.stop();
-    assert.doesNotMatch(srv.stderr, /(Address|Leak|Thread|UndefinedBehavior)Sanitizer|runtime error/);
-  }
-  for (const m of [good, bad, twin, slow]) if (m) await m.close();
-});
+test.after(() => stopAll(srv, good, bad, twin, slow));
 
 test('a guarded rollout of a bad model is rolled back by itself', async () => {
   await gatewayFlag('model.chat', upstream(good, 'llama3.2:1b'), upstream(bad, 'qwen2.5:1.5b'));
