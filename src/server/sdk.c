@@ -738,6 +738,11 @@ static vx_status state_build_take(const char *env, json_t *doc,
     st = state_set_segments(s, json_object_get(doc, "segments"), err);
     json_decref(doc);
     doc = NULL;
+    /* Coalesce what the document freed (many of its pieces sit in
+     * unmerged fast bins until then), so that the blocks below are carved
+     * side by side rather than in the holes between them: otherwise they
+     * pin most pages of the heap the document used. */
+    malloc_trim(0);
     if (st == VX_OK)
         st = state_materialize(s, err);
     if (st != VX_OK)
