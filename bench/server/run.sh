@@ -4,7 +4,8 @@
 #   - sustained admin writes (flag metadata updates) per second, with wrk:
 #     first with no SDK connected, then with the production environment
 #     served to SDKs (each write is then patched into what SDKs are served),
-#     and the RSS with that environment in memory.
+#     and the RSS with that environment in memory (right after the write
+#     runs, and 2 s later).
 # Usage: bench/server/run.sh [VEXIL_BIN]   (needs wrk: apt-get install wrk)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -102,6 +103,8 @@ for c in 4 32; do
 done
 curl -s "$url/metrics" | grep '^vexil_sdk_rebuild_seconds' | sed 's/ /=/'
 echo "rss_after_writes_sdk_live_mb=$(awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$pid/status")"
+sleep 2 # the hub trims the heap once a burst is over
+echo "rss_settled_sdk_live_mb=$(awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$pid/status")"
 events=$(curl -s -H "Authorization: $token" "$url/api/admin/search/events?limit=1" | jq .total)
 echo "events_total=$events"
 stop

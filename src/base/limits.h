@@ -62,6 +62,7 @@ static_assert(VX_LIMIT_HTTP_SEGMENTS <= 32, "route specificity fits 32 bits");
 #define VX_LIMIT_SSE_HEARTBEAT_MS 15000 /* comment line to idle streams */
 /* The longest a patch waits for more writes to gather (ms). */
 #define VX_LIMIT_SDK_GATHER_MS 20
+#define VX_LIMIT_SDK_TRIM_MS   1000 /* heap trims during write bursts */
 /* Events after which the published state is rebuilt whole, not patched. */
 #define VX_LIMIT_SDK_INCREMENTAL 2048
 #define VX_LIMIT_SDK_POLL_MS     1000    /* revision check (other writers) */

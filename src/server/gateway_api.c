@@ -253,32 +253,6 @@ void gateway_api_headers(gateway_api *a, http_req *r)
 /* ---- the flag decision ---------------------------------------------------
  */
 
-/* The payload of the variant named "control" (flag-level or in a
- * strategy), or NULL. */
-static const char *control_payload(const json_t *feature)
-{
-    const json_t *lists[1 + VX_LIMIT_STRATEGIES];
-    size_t n = 0, i;
-    const json_t *s;
-    lists[n++] = json_object_get(feature, "variants");
-    json_array_foreach (json_object_get(feature, "strategies"), i, s) {
-        if (n < sizeof(lists) / sizeof(lists[0]))
-            lists[n++] = json_object_get(s, "variants");
-    }
-    for (size_t k = 0; k < n; k++) {
-        const json_t *v;
-        json_array_foreach (lists[k], i, v) {
-            const char *name = json_string_value(json_object_get(v, "name"));
-            if (!name || strcmp(name, "control") != 0)
-                continue;
-            const json_t *p = json_object_get(v, "payload");
-            if (json_is_string(json_object_get(p, "value")))
-                return json_string_value(json_object_get(p, "value"));
-        }
-    }
-    return NULL;
-}
-
 /* The stickiness key: the body's "user", X-Vexil-User, or the token. */
 static const char *caller_key(const gwq *q, const json_t *body)
 {
@@ -403,7 +377,7 @@ static void proxy(gateway_api *a, gwq *q)
                    (size_t)f->snap_index, &b->c, &v);
     /* A caller outside the rollout (flag off, or no variant) is served by
      * the control. */
-    const char *ctl = control_payload(f->json);
+    const char *ctl = f->control;
     gw_upstream up, control;
     char variant[VX_LIMIT_GW_NAME_BYTES];
     bool chosen = v.enabled && v.payload_type.ptr && v.payload_value.ptr;

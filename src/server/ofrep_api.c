@@ -144,34 +144,6 @@ static bool str_is(vx_str s, const char *want)
     return s.ptr && s.len == strlen(want) && memcmp(s.ptr, want, s.len) == 0;
 }
 
-/* True when any variant list of the flag (its own or a strategy's) is not
- * empty: then the flag's value comes from variant payloads. */
-static bool has_variants(const json_t *flag)
-{
-    size_t i;
-    const json_t *s;
-    if (json_array_size(json_object_get(flag, "variants")) > 0)
-        return true;
-    json_array_foreach (json_object_get(flag, "strategies"), i, s) {
-        if (json_array_size(json_object_get(s, "variants")) > 0)
-            return true;
-    }
-    return false;
-}
-
-/* A percentage parameter below 100: the rollout, not the context, decides.
- * Unleash sends parameters as strings or numbers. */
-static bool partial(const json_t *params, const char *name)
-{
-    const json_t *p = json_object_get(params, name);
-    double v = 100;
-    if (json_is_number(p))
-        v = json_number_value(p);
-    else if (json_is_string(p))
-        v = strtod(json_string_value(p), NULL);
-    return v < 100;
-}
-
 /* The context's value of field `name` (for variant overrides). */
 static vx_str field_of(const vx_context *c, const char *name)
 {
@@ -196,41 +168,10 @@ static vx_str field_of(const vx_context *c, const char *name)
     return (vx_str){NULL, 0};
 }
 
-/* How the chosen variant was picked from `list`: true when by weight
- * among several (a split), false when there was no choice or an override
- * named the caller. */
-static bool variant_split(const json_t *list, const vx_variant *v,
-                          const vx_context *c, bool *overridden)
+/* The caller's value of a context field, for sdk_flag_overridden. */
+static vx_str field_cb(const void *ud, const char *name)
 {
-    *overridden = false;
-    size_t i, k;
-    const json_t *x;
-    size_t weighted = 0;
-    json_array_foreach (list, i, x) {
-        const char *name = json_string_value(json_object_get(x, "name"));
-        if (name && str_is(v->name, name)) {
-            const json_t *o;
-            json_array_foreach (json_object_get(x, "overrides"), k, o) {
-                const char *field =
-                    json_string_value(json_object_get(o, "contextName"));
-                vx_str val = field ? field_of(c, field) : (vx_str){NULL, 0};
-                size_t m;
-                const json_t *w;
-                json_array_foreach (json_object_get(o, "values"), m, w) {
-                    if (val.ptr && json_is_string(w) &&
-                        json_string_length(w) == val.len &&
-                        memcmp(json_string_value(w), val.ptr, val.len) == 0) {
-                        *overridden = true; /* the caller was named */
-                        return false;
-                    }
-                }
-            }
-        }
-        const json_t *wt = json_object_get(x, "weight");
-        if (!wt || json_number_value(wt) > 0)
-            weighted++;
-    }
-    return weighted > 1;
+    return field_of(ud, name);
 }
 
 typedef struct winner_walk {
@@ -244,48 +185,41 @@ static void on_strategy(void *ud, size_t s, bool result)
         w->first = (long)s;
 }
 
-/* The OpenFeature reason of an evaluation that found the flag on. */
+/* The OpenFeature reason of an evaluation that found the flag on, from the
+ * facts the hub took from the flag's JSON (sdk_flag). */
 static const char *reason_on(const vx_snapshot *snap, vx_scratch *sc,
                              const sdk_flag *f, const vx_context *c,
                              const vx_variant *v)
 {
-    const json_t *strategies = json_object_get(f->json, "strategies");
-    size_t n = json_array_size(strategies);
-    const json_t *win = NULL;
-    bool targeted = json_array_size(json_object_get(f->json, "dependencies"));
+    size_t n = f->nstrategies;
+    long win = -1; /* the strategy that decided */
+    bool targeted = f->has_dependencies;
     if (n == 1) {
-        win = json_array_get(strategies, 0);
+        win = 0;
     } else if (n > 1) {
         winner_walk w = {.first = -1};
         vx_explain_ops ops = {.strategy = on_strategy, .ud = &w};
         vx_explain(snap, sc, f->name, strlen(f->name), c, &ops);
-        win = w.first >= 0 ? json_array_get(strategies, (size_t)w.first) : NULL;
-        targeted = targeted || !win;
+        win = w.first >= 0 && (size_t)w.first < n ? w.first : -1;
+        targeted = targeted || win < 0;
     }
     bool split = false;
-    if (win) {
-        const char *name = json_string_value(json_object_get(win, "name"));
-        const json_t *params = json_object_get(win, "parameters");
-        name = name ? name : "";
-        if (json_array_size(json_object_get(win, "constraints")) > 0 ||
-            json_array_size(json_object_get(win, "segments")) > 0 ||
-            strcmp(name, "userWithId") == 0 ||
-            strcmp(name, "remoteAddress") == 0 ||
-            strcmp(name, "applicationHostname") == 0)
-            targeted = true;
-        if (strcmp(name, "flexibleRollout") == 0)
-            split = partial(params, "rollout");
-        else if (strncmp(name, "gradualRollout", 14) == 0)
-            split = partial(params, "percentage");
-    }
+    uint8_t bits = win >= 0 ? f->strategies[win] : 0;
+    if (bits & SDK_S_TARGETED)
+        targeted = true;
+    if (bits & SDK_S_SPLIT)
+        split = true;
     if (v->enabled) {
-        const json_t *sv = win ? json_object_get(win, "variants") : NULL;
-        const json_t *list =
-            json_array_size(sv) > 0 ? sv : json_object_get(f->json, "variants");
-        bool overridden = false;
-        split = variant_split(list, v, c, &overridden) || split;
-        if (overridden)
+        /* The variant came from the deciding strategy's own list when it
+         * has one, else from the flag's: weighed among several (a split),
+         * unless an override named the caller. */
+        bool own = bits & SDK_S_VARIANTS;
+        bool multi = own ? bits & SDK_S_MULTI : f->variants_multi;
+        bool overrides = own ? bits & SDK_S_OVERRIDES : f->variants_overrides;
+        size_t list = own ? (size_t)win + 1 : 0;
+        if (overrides && sdk_flag_overridden(f, list, v->name, field_cb, c))
             return "TARGETING_MATCH";
+        split = multi || split;
     }
     return split ? "SPLIT" : targeted ? "TARGETING_MATCH" : "STATIC";
 }
@@ -296,11 +230,10 @@ static void put_item(sdk_jbuf *j, const vx_snapshot *snap, vx_scratch *sc,
 {
     vx_variant v;
     bool on = vx_evaluate_at(snap, sc, (size_t)f->snap_index, c, &v);
-    bool variants = has_variants(f->json);
-    const char *reason = !json_is_true(json_object_get(f->json, "enabled"))
-                             ? "DISABLED"
-                         : !on ? "DEFAULT"
-                               : reason_on(snap, sc, f, c, &v);
+    bool variants = f->has_variants;
+    const char *reason = !f->enabled ? "DISABLED"
+                         : !on       ? "DEFAULT"
+                                     : reason_on(snap, sc, f, c, &v);
     *failed = false;
     sdk_jbuf_lit(j, "{\"key\":");
     sdk_jbuf_str(j, f->name, strlen(f->name));

@@ -9,6 +9,7 @@
  * it the stream ends and the client reconnects with a hydration). */
 #include "server/sdk.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -131,10 +132,9 @@ static void sb_json(sbuf *b, const json_t *j)
  */
 
 typedef struct sdk_seg {
-    int64_t id;       /* segment id */
-    const json_t *js; /* the segment object (borrowed from doc) */
-    char *text;       /* compact JSON */
-    uint64_t hash;    /* of text */
+    int64_t id;    /* segment id */
+    char *text;    /* compact JSON */
+    uint64_t hash; /* of text */
 } sdk_seg;
 
 typedef struct cached_body {
@@ -143,20 +143,32 @@ typedef struct cached_body {
     sdk_body gz;   /* gzipped, bytes NULL until asked for */
 } cached_body;
 
+/* One flag's bytes (text, name, project, tags, facts) in one block, shared
+ * by the states patched from the one that made it. */
+typedef struct sdk_rec {
+    atomic_int refs; /* states holding it */
+    char data[];     /* see rec_lay */
+} sdk_rec;
+
+/* Where a staged flag's parts sit: offsets into its record's data. */
+typedef struct rec_lay {
+    size_t flag;          /* its index in the state's flags */
+    size_t off, size;     /* the record's bytes in the state's stage */
+    size_t name, project; /* NUL-terminated */
+    size_t tags;          /* ntags "type\0value\0" pairs */
+    size_t control;       /* NUL-terminated, or SIZE_MAX for none */
+    size_t strategies;    /* [nstrategies] SDK_S_* bits */
+    size_t overrides;     /* [overrides_len] packed */
+} rec_lay;
+
 struct sdk_state {
     atomic_int refs;        /* references */
     char env[ENV_NAME_MAX]; /* environment */
     int64_t revision;       /* when this content was first published */
-    json_t *features;       /* client feature objects, tags removed */
-    json_t *texts;          /* their compact JSON (strings), shared with
-                               the states patched from this one */
-    json_t *tagsets;        /* each flag's tags array (or null) */
-    json_t *segments;       /* client segment objects */
     vx_snapshot *snap;      /* compiled from the same flags */
     sdk_flag *flags;        /* [nflags], document order */
-    const char **flag_text; /* [nflags] into `texts` */
-    size_t *flag_len;       /* [nflags] */
     size_t nflags;          /* flags */
+    size_t flags_cap;       /* allocated */
     int64_t *by_name;       /* open-addressing index into flags, -1 empty */
     size_t name_slots;      /* power of two */
     sdk_seg *segs;          /* [nsegs] */
@@ -166,6 +178,9 @@ struct sdk_state {
     int64_t *src;           /* while patching: flag i's index in base or
                                -1 (new), [nsrc] */
     size_t nsrc, src_cap;   /* used, allocated */
+    sbuf stage;             /* while building: new flags' record bytes */
+    rec_lay *lay;           /* while building: where they are, [nlay] */
+    size_t nlay, lay_cap;   /* used, allocated */
     pthread_mutex_t mu;     /* guards bodies */
     cached_body bodies[VX_LIMIT_SDK_BODIES]; /* per scope */
     size_t nbodies;                          /* used */
@@ -174,6 +189,12 @@ struct sdk_state {
 static uint64_t name_hash(const char *s)
 {
     return fnv64(s, strlen(s), FNV_SEED);
+}
+
+static void rec_release(sdk_rec *r)
+{
+    if (r && atomic_fetch_sub(&r->refs, 1) == 1)
+        vx__free(r);
 }
 
 static void state_free(sdk_state *s)
@@ -189,17 +210,15 @@ static void state_free(sdk_state *s)
     }
     for (size_t i = 0; s->segs && i < s->nsegs; i++)
         vx__free(s->segs[i].text);
+    for (size_t i = 0; i < s->nflags; i++)
+        rec_release(s->flags[i].rec);
     vx__free(s->src);
-    vx__free(s->flag_text);
-    vx__free(s->flag_len);
+    vx__free(s->stage.p);
+    vx__free(s->lay);
     vx__free(s->flags);
     vx__free(s->by_name);
     vx__free(s->segs);
     vx_snapshot_unref(s->snap);
-    json_decref(s->features);
-    json_decref(s->texts);
-    json_decref(s->tagsets);
-    json_decref(s->segments);
     pthread_mutex_destroy(&s->mu);
     vx__free(s);
 }
@@ -251,6 +270,45 @@ const sdk_flag *sdk_state_find(const sdk_state *s, const char *name)
     }
 }
 
+static uint32_t rd32(const char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+bool sdk_flag_overridden(const sdk_flag *f, size_t list, vx_str variant,
+                         vx_str (*field)(const void *ud, const char *name),
+                         const void *ud)
+{
+    /* Entries: list, variant name, context field, values; each string as
+     * a 32-bit length, its bytes and a NUL. */
+    const char *p = f->overrides;
+    const char *end = p ? p + f->overrides_len : NULL;
+    while (p && p < end) {
+        uint32_t l = rd32(p);
+        uint32_t nl = rd32(p + 4);
+        const char *name = p + 8;
+        p = name + nl + 1;
+        uint32_t fl = rd32(p);
+        const char *fname = p + 4;
+        p = fname + fl + 1;
+        uint32_t nv = rd32(p);
+        p += 4;
+        bool mine = l == list && variant.ptr && variant.len == nl &&
+                    memcmp(variant.ptr, name, nl) == 0;
+        vx_str val = mine ? field(ud, fname) : (vx_str){NULL, 0};
+        for (uint32_t k = 0; k < nv; k++) {
+            uint32_t vl = rd32(p);
+            const char *v = p + 4;
+            p = v + vl + 1;
+            if (val.ptr && vl == val.len && memcmp(v, val.ptr, vl) == 0)
+                return true;
+        }
+    }
+    return false;
+}
+
 static sdk_state *state_new(const char *env, int64_t revision)
 {
     sdk_state *s = vx__calloc(1, sizeof(*s));
@@ -260,13 +318,6 @@ static sdk_state *state_new(const char *env, int64_t revision)
     pthread_mutex_init(&s->mu, NULL);
     snprintf(s->env, sizeof(s->env), "%s", env);
     s->revision = revision;
-    s->features = json_array();
-    s->texts = json_array();
-    s->tagsets = json_array();
-    if (!s->features || !s->texts || !s->tagsets) {
-        state_free(s);
-        return NULL;
-    }
     return s;
 }
 
@@ -287,39 +338,302 @@ static bool note_src(sdk_state *s, int64_t from)
     return true;
 }
 
-/* Appends a flag the service just made (its "tags" moved aside). */
-static bool state_push_new(sdk_state *s, json_t *f)
+/* Room for `n` flags in all. */
+static bool flags_reserve(sdk_state *s, size_t n)
 {
-    if (!note_src(s, -1))
+    if (n <= s->flags_cap)
+        return true;
+    sdk_flag *f = vx__realloc(s->flags, n * sizeof(*f));
+    if (!f)
         return false;
+    s->flags = f;
+    s->flags_cap = n;
+    return true;
+}
+
+/* Room for one more flag (zeroed) at s->flags[s->nflags]. */
+static bool flags_grow(sdk_state *s)
+{
+    if (s->nflags == s->flags_cap &&
+        !flags_reserve(s, s->flags_cap ? s->flags_cap * 2 : 256))
+        return false;
+    memset(&s->flags[s->nflags], 0, sizeof(s->flags[0]));
+    return true;
+}
+
+/* Room for one more staged flag (zeroed) at s->lay[s->nlay]. */
+static bool lay_grow(sdk_state *s)
+{
+    if (s->nlay == s->lay_cap) {
+        size_t cap = s->lay_cap ? s->lay_cap * 2 : 16;
+        rec_lay *l = vx__realloc(s->lay, cap * sizeof(*l));
+        if (!l)
+            return false;
+        s->lay = l;
+        s->lay_cap = cap;
+    }
+    memset(&s->lay[s->nlay], 0, sizeof(s->lay[0]));
+    return true;
+}
+
+static void sb_u32(sbuf *b, uint32_t v)
+{
+    sb_put(b, (const char *)&v, sizeof(v));
+}
+
+/* A string as the override entries hold it: length, bytes, NUL. */
+static void sb_lstr(sbuf *b, const char *s)
+{
+    size_t n = strlen(s);
+    sb_u32(b, (uint32_t)n);
+    sb_put(b, s, n);
+    sb_put(b, "", 1);
+}
+
+static bool nonempty(const json_t *o, const char *key)
+{
+    return json_array_size(json_object_get(o, key)) > 0;
+}
+
+/* A percentage parameter below 100: the rollout, not the context, decides.
+ * Unleash sends parameters as strings or numbers. */
+static bool partial(const json_t *params, const char *name)
+{
+    const json_t *p = json_object_get(params, name);
+    double v = 100;
+    if (json_is_number(p))
+        v = json_number_value(p);
+    else if (json_is_string(p))
+        v = strtod(json_string_value(p), NULL);
+    return v < 100;
+}
+
+/* Appends the overrides of variant list `variants` (list number `list`)
+ * to `b`; `*multi` when more than one variant has weight. True when there
+ * was any. */
+static bool put_overrides(sbuf *b, const json_t *variants, uint32_t list,
+                          bool *multi)
+{
+    size_t i, k, m, weighted = 0;
+    const json_t *x, *o, *w;
+    bool any = false;
+    json_array_foreach (variants, i, x) {
+        const json_t *wt = json_object_get(x, "weight");
+        if (!wt || json_number_value(wt) > 0)
+            weighted++;
+        const char *name = json_string_value(json_object_get(x, "name"));
+        if (!name)
+            continue;
+        json_array_foreach (json_object_get(x, "overrides"), k, o) {
+            const char *field =
+                json_string_value(json_object_get(o, "contextName"));
+            if (!field)
+                continue; /* names no field: never the caller */
+            sb_u32(b, list);
+            sb_lstr(b, name);
+            sb_lstr(b, field);
+            size_t at = b->len;
+            uint32_t nv = 0;
+            sb_u32(b, 0);
+            json_array_foreach (json_object_get(o, "values"), m, w) {
+                if (!json_is_string(w))
+                    continue;
+                sb_u32(b, (uint32_t)json_string_length(w));
+                sb_put(b, json_string_value(w), json_string_length(w));
+                sb_put(b, "", 1);
+                nv++;
+            }
+            if (!b->fail)
+                memcpy(b->p + at, &nv, sizeof(nv));
+            any = true;
+        }
+    }
+    *multi = weighted > 1;
+    return any;
+}
+
+/* The payload value of the first variant named "control" (the flag's own
+ * variants, then each strategy's), or NULL: the gateway's fallback. */
+static const char *control_payload(const json_t *feature)
+{
+    const json_t *lists[1 + VX_LIMIT_STRATEGIES];
+    size_t n = 0, i;
+    const json_t *s;
+    lists[n++] = json_object_get(feature, "variants");
+    json_array_foreach (json_object_get(feature, "strategies"), i, s) {
+        if (n < sizeof(lists) / sizeof(lists[0]))
+            lists[n++] = json_object_get(s, "variants");
+    }
+    for (size_t k = 0; k < n; k++) {
+        const json_t *v;
+        json_array_foreach (lists[k], i, v) {
+            const char *name = json_string_value(json_object_get(v, "name"));
+            if (!name || strcmp(name, "control") != 0)
+                continue;
+            const json_t *p = json_object_get(v, "payload");
+            if (json_is_string(json_object_get(p, "value")))
+                return json_string_value(json_object_get(p, "value"));
+        }
+    }
+    return NULL;
+}
+
+/* Stages a flag the service just made (its "tags" taken out): its record
+ * bytes go to s->stage, its facts to s->flags; state_materialize gives it
+ * its own block once the JSON is gone. */
+static vx_status state_push_new(sdk_state *s, json_t *f, vx_error *err)
+{
+    if (!note_src(s, -1) || !flags_grow(s) || !lay_grow(s))
+        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    sdk_flag *fl = &s->flags[s->nflags];
+    rec_lay *lay = &s->lay[s->nlay];
+    lay->flag = s->nflags;
+    const char *name = json_string_value(json_object_get(f, "name"));
+    const char *project = json_string_value(json_object_get(f, "project"));
+    if (!name || !project)
+        return vx__error_set(err, VX_EIO, "", "a flag without a name");
     json_t *tags = json_incref(json_object_get(f, "tags"));
     json_object_del(f, "tags");
     char *text = json_dumps(f, JSON_COMPACT);
-    json_t *t = text ? json_string_nocheck(text) : NULL;
-    free(text);
-    bool ok = t && json_array_append(s->features, f) == 0 &&
-              json_array_append_new(s->texts, t) == 0 &&
-              json_array_append_new(s->tagsets, tags ? tags : json_null()) == 0;
-    if (!ok && !t)
+    char *tt = json_is_array(tags) ? json_dumps(tags, JSON_COMPACT) : NULL;
+    if (!text || (json_is_array(tags) && !tt)) {
+        free(text);
+        free(tt);
         json_decref(tags);
-    return ok;
+        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    }
+    sbuf *b = &s->stage;
+    size_t at = b->len;
+    lay->off = at;
+    fl->text_len = strlen(text);
+    sb_put(b, text, fl->text_len + 1);
+    fl->hash = fnv64(text, fl->text_len, FNV_SEED);
+    free(text);
+    /* Tags are served by no endpoint but select flags: they count. */
+    if (tt)
+        fl->hash = fnv64(tt, strlen(tt), fl->hash);
+    free(tt);
+    lay->name = b->len - at;
+    sb_put(b, name, strlen(name) + 1);
+    lay->project = b->len - at;
+    sb_put(b, project, strlen(project) + 1);
+    lay->tags = b->len - at;
+    size_t i;
+    json_t *t;
+    json_array_foreach (tags, i, t) {
+        const char *ty = json_string_value(json_object_get(t, "type"));
+        const char *va = json_string_value(json_object_get(t, "value"));
+        if (!ty || !va)
+            continue; /* selects nothing */
+        sb_put(b, ty, strlen(ty) + 1);
+        sb_put(b, va, strlen(va) + 1);
+        fl->ntags++;
+    }
+    json_decref(tags);
+    const char *ctl = control_payload(f);
+    lay->control = ctl ? b->len - at : SIZE_MAX;
+    if (ctl)
+        sb_put(b, ctl, strlen(ctl) + 1);
+    /* What OFREP's reasons read, so that no request needs the JSON. */
+    const json_t *strategies = json_object_get(f, "strategies");
+    const json_t *st;
+    lay->strategies = b->len - at;
+    fl->nstrategies = json_array_size(strategies);
+    sbuf ovr = {0};
+    fl->variants_overrides = put_overrides(&ovr, json_object_get(f, "variants"),
+                                           0, &fl->variants_multi);
+    fl->has_variants = nonempty(f, "variants");
+    json_array_foreach (strategies, i, st) {
+        uint8_t bits = 0;
+        const char *sn = json_string_value(json_object_get(st, "name"));
+        const json_t *params = json_object_get(st, "parameters");
+        sn = sn ? sn : "";
+        if (nonempty(st, "segments"))
+            fl->uses_segments = true;
+        if (nonempty(st, "constraints") || nonempty(st, "segments") ||
+            strcmp(sn, "userWithId") == 0 || strcmp(sn, "remoteAddress") == 0 ||
+            strcmp(sn, "applicationHostname") == 0)
+            bits |= SDK_S_TARGETED;
+        if (strcmp(sn, "flexibleRollout") == 0 ? partial(params, "rollout")
+            : strncmp(sn, "gradualRollout", 14) == 0
+                ? partial(params, "percentage")
+                : false)
+            bits |= SDK_S_SPLIT;
+        const json_t *sv = json_object_get(st, "variants");
+        if (json_array_size(sv) > 0) {
+            bool multi = false;
+            bits |= SDK_S_VARIANTS;
+            if (put_overrides(&ovr, sv, (uint32_t)i + 1, &multi))
+                bits |= SDK_S_OVERRIDES;
+            if (multi)
+                bits |= SDK_S_MULTI;
+            fl->has_variants = true;
+        }
+        sb_put(b, (const char *)&bits, 1);
+    }
+    lay->overrides = b->len - at;
+    fl->overrides_len = ovr.len;
+    if (ovr.len)
+        sb_put(b, ovr.p, ovr.len);
+    if (ovr.fail)
+        b->fail = true;
+    vx__free(ovr.p);
+    lay->size = b->len - at;
+    fl->enabled = json_is_true(json_object_get(f, "enabled"));
+    fl->has_dependencies = nonempty(f, "dependencies");
+    fl->impression_data = json_is_true(json_object_get(f, "impressionData"));
+    fl->snap_index = -1;
+    s->nflags++;
+    s->nlay++;
+    if (b->fail)
+        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    return VX_OK;
 }
 
 /* Appends flag `i` of `old` as it is (shared). */
 static bool state_push_old(sdk_state *s, const sdk_state *old, size_t i)
 {
-    return note_src(s, (int64_t)i) &&
-           json_array_append(s->features, json_array_get(old->features, i)) ==
-               0 &&
-           json_array_append(s->texts, json_array_get(old->texts, i)) == 0 &&
-           json_array_append(s->tagsets, json_array_get(old->tagsets, i)) == 0;
+    if (!note_src(s, (int64_t)i) || !flags_grow(s))
+        return false;
+    s->flags[s->nflags++] = old->flags[i];
+    atomic_fetch_add(&((sdk_rec *)old->flags[i].rec)->refs, 1);
+    return true;
 }
 
-/* Takes `segments` (client segment objects) over. */
-static vx_status state_set_segments(sdk_state *s, json_t *segments,
+/* Gives every staged flag its own block (after the JSON it came from is
+ * freed, so that the blocks of a state lie together in the heap) and
+ * drops the stage. */
+static vx_status state_materialize(sdk_state *s, vx_error *err)
+{
+    for (size_t i = 0; i < s->nlay; i++) {
+        const rec_lay *l = &s->lay[i];
+        sdk_flag *f = &s->flags[l->flag];
+        sdk_rec *r = vx__malloc(sizeof(*r) + l->size);
+        if (!r)
+            return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+        atomic_init(&r->refs, 1);
+        memcpy(r->data, s->stage.p + l->off, l->size);
+        f->rec = r;
+        f->text = r->data;
+        f->name = r->data + l->name;
+        f->project = r->data + l->project;
+        f->tags = f->ntags ? r->data + l->tags : NULL;
+        f->control = l->control != SIZE_MAX ? r->data + l->control : NULL;
+        f->strategies = (const uint8_t *)r->data + l->strategies;
+        f->overrides = f->overrides_len ? r->data + l->overrides : NULL;
+    }
+    vx__free(s->stage.p);
+    memset(&s->stage, 0, sizeof(s->stage));
+    vx__free(s->lay);
+    s->lay = NULL;
+    s->nlay = s->lay_cap = 0;
+    return VX_OK;
+}
+
+/* Reads the segments of `segments` (client segment objects, borrowed). */
+static vx_status state_set_segments(sdk_state *s, const json_t *segments,
                                     vx_error *err)
 {
-    s->segments = segments;
     size_t ns = json_array_size(segments);
     s->segs = vx__calloc(ns ? ns : 1, sizeof(*s->segs));
     if (!s->segs)
@@ -328,7 +642,6 @@ static vx_status state_set_segments(sdk_state *s, json_t *segments,
     for (size_t i = 0; i < ns; i++) {
         json_t *g = json_array_get(segments, i);
         s->segs[i].id = json_integer_value(json_object_get(g, "id"));
-        s->segs[i].js = g;
         char *text = json_dumps(g, JSON_COMPACT);
         s->segs[i].text = text ? vx__strdup(text) : NULL;
         free(text);
@@ -340,60 +653,48 @@ static vx_status state_set_segments(sdk_state *s, json_t *segments,
     return VX_OK;
 }
 
-/* Builds the per-flag views, the name index and the content hash from the
- * arrays; the snapshot must be set. */
+/* The segments of `old`, copied. */
+static vx_status state_copy_segments(sdk_state *s, const sdk_state *old,
+                                     vx_error *err)
+{
+    s->segs = vx__calloc(old->nsegs ? old->nsegs : 1, sizeof(*s->segs));
+    if (!s->segs)
+        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    s->nsegs = old->nsegs;
+    for (size_t i = 0; i < old->nsegs; i++) {
+        s->segs[i] = old->segs[i];
+        s->segs[i].text = vx__strdup(old->segs[i].text);
+        if (!s->segs[i].text)
+            return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    }
+    return VX_OK;
+}
+
+/* Builds the name index, the snapshot indexes and the content hash; the
+ * snapshot must be set. */
 static vx_status state_index(sdk_state *s, vx_error *err)
 {
-    size_t n = json_array_size(s->features);
-    s->nflags = n;
+    size_t n = s->nflags;
     s->name_slots = 16;
     while (s->name_slots < n * 2)
         s->name_slots *= 2;
-    s->flags = vx__calloc(n ? n : 1, sizeof(*s->flags));
-    s->flag_text = vx__calloc(n ? n : 1, sizeof(*s->flag_text));
-    s->flag_len = vx__calloc(n ? n : 1, sizeof(*s->flag_len));
     s->by_name = vx__malloc(s->name_slots * sizeof(*s->by_name));
-    if (!s->flags || !s->flag_text || !s->flag_len || !s->by_name)
+    if (!s->by_name)
         return vx__error_set(err, VX_ENOMEM, "", "out of memory");
     memset(s->by_name, 0xff, s->name_slots * sizeof(*s->by_name));
     uint64_t content = 0;
     size_t mask = s->name_slots - 1;
     for (size_t i = 0; i < n; i++) {
-        json_t *f = json_array_get(s->features, i);
-        json_t *t = json_array_get(s->texts, i);
-        json_t *tags = json_array_get(s->tagsets, i);
         sdk_flag *fl = &s->flags[i];
         int64_t from = s->base && i < s->nsrc ? s->src[i] : -1;
         if (from >= 0) {
-            /* Shared with the state patched: same objects, same text. */
-            const sdk_state *b = s->base;
-            *fl = b->flags[from];
-            s->flag_text[i] = b->flag_text[from];
-            s->flag_len[i] = b->flag_len[from];
+            /* Shared with the state patched: its index is likely the same. */
             vx_str sn = vx_snapshot_flag_name(s->snap, (size_t)fl->snap_index);
             if (fl->snap_index < 0 || !sn.ptr || sn.len != strlen(fl->name) ||
                 memcmp(sn.ptr, fl->name, sn.len) != 0)
                 fl->snap_index =
                     vx_snapshot_flag_index(s->snap, fl->name, strlen(fl->name));
         } else {
-            fl->json = f;
-            fl->tags = json_is_array(tags) ? tags : NULL;
-            fl->name = json_string_value(json_object_get(f, "name"));
-            fl->project = json_string_value(json_object_get(f, "project"));
-            fl->impression_data =
-                json_is_true(json_object_get(f, "impressionData"));
-            if (!fl->name || !fl->project)
-                return vx__error_set(err, VX_EIO, "", "a flag without a name");
-            s->flag_text[i] = json_string_value(t);
-            s->flag_len[i] = json_string_length(t);
-            fl->hash = fnv64(s->flag_text[i], s->flag_len[i], FNV_SEED);
-            /* Tags are served by no endpoint but select flags: they count. */
-            if (fl->tags) {
-                char *tt = json_dumps(fl->tags, JSON_COMPACT);
-                if (tt)
-                    fl->hash = fnv64(tt, strlen(tt), fl->hash);
-                free(tt);
-            }
             fl->snap_index =
                 vx_snapshot_flag_index(s->snap, fl->name, strlen(fl->name));
         }
@@ -409,35 +710,49 @@ static vx_status state_index(sdk_state *s, vx_error *err)
     return VX_OK;
 }
 
-/* Builds a state from the service's client document (borrowed). */
-static vx_status state_build(const char *env, json_t *doc, int64_t revision,
-                             sdk_state **out, vx_error *err)
+/* Builds a state from the service's client document `doc`, which it takes
+ * over and frees as soon as the flags are staged. */
+static vx_status state_build_take(const char *env, json_t *doc,
+                                  int64_t revision, sdk_state **out,
+                                  vx_error *err)
 {
     vx_status st = VX_OK;
     sbuf text = {0};
     sdk_state *s = state_new(env, revision);
     *out = NULL;
-    if (!s)
+    if (!s) {
+        json_decref(doc);
         return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    }
     size_t i;
     json_t *f;
-    json_array_foreach (json_object_get(doc, "features"), i, f) {
-        if (!state_push_new(s, f)) {
-            st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
-            goto out;
-        }
+    if (!flags_reserve(s, json_array_size(json_object_get(doc, "features")))) {
+        st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
+        goto out;
     }
-    st = state_set_segments(s, json_incref(json_object_get(doc, "segments")),
-                            err);
+    json_array_foreach (json_object_get(doc, "features"), i, f) {
+        st = state_push_new(s, f, err);
+        if (st != VX_OK)
+            goto out;
+    }
+    st = state_set_segments(s, json_object_get(doc, "segments"), err);
+    json_decref(doc);
+    doc = NULL;
+    /* Coalesce what the document freed (many of its pieces sit in
+     * unmerged fast bins until then), so that the blocks below are carved
+     * side by side rather than in the holes between them: otherwise they
+     * pin most pages of the heap the document used. */
+    malloc_trim(0);
+    if (st == VX_OK)
+        st = state_materialize(s, err);
     if (st != VX_OK)
         goto out;
     /* The snapshot is compiled from exactly the text SDKs are served. */
     sb_str(&text, "{\"version\":2,\"features\":[");
-    for (i = 0; i < json_array_size(s->texts); i++) {
-        json_t *t = json_array_get(s->texts, i);
+    for (i = 0; i < s->nflags; i++) {
         if (i)
             sb_put(&text, ",", 1);
-        sb_put(&text, json_string_value(t), json_string_length(t));
+        sb_put(&text, s->flags[i].text, s->flags[i].text_len);
     }
     sb_str(&text, "],\"segments\":[");
     for (i = 0; i < s->nsegs; i++) {
@@ -458,6 +773,7 @@ static vx_status state_build(const char *env, json_t *doc, int64_t revision,
     *out = s;
     s = NULL;
 out:
+    json_decref(doc);
     vx__free(text.p);
     state_free(s);
     return st;
@@ -477,24 +793,31 @@ static vx_status state_patch(const sdk_state *old, json_t *changes,
     if (!s)
         return vx__error_set(err, VX_ENOMEM, "", "out of memory");
     s->base = old;
+    if (!flags_reserve(s, old->nflags + json_object_size(changes))) {
+        state_free(s);
+        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    }
     sb_str(&delta, "{\"events\":[");
     bool ok = true;
-    for (size_t i = 0; ok && i < old->nflags; i++) {
+    for (size_t i = 0; ok && st == VX_OK && i < old->nflags; i++) {
         json_t *cf = json_object_get(changes, old->flags[i].name);
         if (!cf)
             ok = state_push_old(s, old, i);
         else if (json_is_object(cf))
-            ok = state_push_new(s, cf);
+            st = state_push_new(s, cf, err);
     }
     const char *name;
     json_t *cf;
     json_object_foreach (changes, name, cf) {
-        if (!ok)
+        if (!ok || st != VX_OK)
             break;
         bool had = sdk_state_find(old, name) != NULL;
         if (json_is_object(cf)) {
-            if (!had)
-                ok = state_push_new(s, cf);
+            if (!had) {
+                st = state_push_new(s, cf, err);
+                if (st != VX_OK)
+                    break;
+            }
             char *t = json_dumps(cf, JSON_COMPACT);
             if (!t) {
                 ok = false;
@@ -518,11 +841,15 @@ static vx_status state_patch(const sdk_state *old, json_t *changes,
         }
     }
     sb_str(&delta, "]}");
+    if (st != VX_OK)
+        goto out;
     if (!ok || delta.fail) {
         st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
         goto out;
     }
-    st = state_set_segments(s, json_incref(old->segments), err);
+    st = state_copy_segments(s, old, err);
+    if (st == VX_OK)
+        st = state_materialize(s, err);
     if (st == VX_OK)
         st = vx_snapshot_apply_delta(old->snap, delta.p, delta.len, NULL,
                                      &s->snap, err);
@@ -574,15 +901,14 @@ bool sdk_scope_match(const sdk_scope *sc, const sdk_flag *f)
         const char *colon = strchr(sc->tag, ':');
         size_t tl = colon ? (size_t)(colon - sc->tag) : strlen(sc->tag);
         const char *val = colon ? colon + 1 : NULL;
-        size_t i;
-        json_t *t;
         bool hit = false;
-        json_array_foreach ((json_t *)f->tags, i, t) {
-            const char *ty = json_string_value(json_object_get(t, "type"));
-            const char *va = json_string_value(json_object_get(t, "value"));
-            if (ty && va && strlen(ty) == tl && memcmp(ty, sc->tag, tl) == 0 &&
-                (!val || strcmp(va, val) == 0))
-                hit = true;
+        const char *p = f->tags;
+        for (size_t i = 0; p && i < f->ntags && !hit; i++) {
+            const char *ty = p;
+            const char *va = ty + strlen(ty) + 1;
+            p = va + strlen(va) + 1;
+            hit = strlen(ty) == tl && memcmp(ty, sc->tag, tl) == 0 &&
+                  (!val || strcmp(va, val) == 0);
         }
         if (!hit)
             return false;
@@ -598,34 +924,59 @@ static const sdk_seg *find_seg(const sdk_state *s, int64_t id)
     return NULL;
 }
 
-/* The flag with its segments' constraints appended to each strategy's own,
- * for SDKs older than client spec 4.2.0. */
-static void put_inlined(sbuf *b, const sdk_state *s, size_t i)
+/* The segments of a state parsed, each once, for inlining (a body for old
+ * SDKs is built once per state and scope: no request parses). */
+typedef struct seg_cache {
+    json_t **segs; /* [nsegs], NULL until parsed */
+    bool fail;     /* out of memory, or a text that does not parse */
+} seg_cache;
+
+static const json_t *seg_constraints(const sdk_state *s, seg_cache *c,
+                                     int64_t id)
 {
-    const json_t *f = s->flags[i].json;
-    bool uses = false;
-    size_t k;
-    json_t *st;
-    json_array_foreach (json_object_get(f, "strategies"), k, st) {
-        if (json_array_size(json_object_get(st, "segments")))
-            uses = true;
+    for (size_t i = 0; i < s->nsegs; i++) {
+        if (s->segs[i].id != id)
+            continue;
+        if (!c->segs)
+            c->segs = vx__calloc(s->nsegs, sizeof(*c->segs));
+        if (c->segs && !c->segs[i])
+            c->segs[i] = json_loads(s->segs[i].text, 0, NULL);
+        if (!c->segs || !c->segs[i])
+            c->fail = true;
+        return c->segs ? json_object_get(c->segs[i], "constraints") : NULL;
     }
-    if (!uses) {
-        sb_put(b, s->flag_text[i], s->flag_len[i]);
+    return NULL;
+}
+
+/* The flag with its segments' constraints appended to each strategy's own,
+ * for SDKs older than client spec 4.2.0; parsed from its text. */
+static void put_inlined(sbuf *b, const sdk_state *s, size_t i, seg_cache *c)
+{
+    const sdk_flag *f = &s->flags[i];
+    if (!f->uses_segments) {
+        sb_put(b, f->text, f->text_len);
         return;
     }
-    json_t *copy = json_deep_copy(f);
+    json_t *copy = json_loadb(f->text, f->text_len, 0, NULL);
+    if (!copy) {
+        b->fail = true;
+        return;
+    }
+    size_t k;
+    json_t *st;
     json_array_foreach (json_object_get(copy, "strategies"), k, st) {
         json_t *cs = json_object_get(st, "constraints");
         size_t j;
         json_t *id;
         json_array_foreach (json_object_get(st, "segments"), j, id) {
-            const sdk_seg *g = find_seg(s, json_integer_value(id));
+            const json_t *g = seg_constraints(s, c, json_integer_value(id));
             if (g)
-                json_array_extend(cs, json_object_get(g->js, "constraints"));
+                json_array_extend(cs, (json_t *)g);
         }
         json_object_del(st, "segments");
     }
+    if (c->fail)
+        b->fail = true;
     sb_json(b, copy);
     json_decref(copy);
 }
@@ -657,6 +1008,7 @@ static void put_flags(sbuf *b, const sdk_state *s, const sdk_scope *sc,
                       bool inlined)
 {
     bool first = true;
+    seg_cache c = {0};
     for (size_t i = 0; i < s->nflags; i++) {
         if (!sdk_scope_match(sc, &s->flags[i]))
             continue;
@@ -664,10 +1016,13 @@ static void put_flags(sbuf *b, const sdk_state *s, const sdk_scope *sc,
             sb_put(b, ",", 1);
         first = false;
         if (inlined)
-            put_inlined(b, s, i);
+            put_inlined(b, s, i, &c);
         else
-            sb_put(b, s->flag_text[i], s->flag_len[i]);
+            sb_put(b, s->flags[i].text, s->flags[i].text_len);
     }
+    for (size_t i = 0; c.segs && i < s->nsegs; i++)
+        json_decref(c.segs[i]);
+    vx__free(c.segs);
 }
 
 /* Every segment's text, comma-joined. */
@@ -990,6 +1345,9 @@ struct sdk_hub {
     double last_build_sec; /* last rebuild's duration */
     double last_build_end; /* monotonic time it ended */
     double last_beat;      /* monotonic time of the last heartbeat */
+    bool trim_due;         /* states were replaced since the last trim
+                              (only the hub thread uses it) */
+    double last_trim;      /* monotonic time of the last trim (same) */
     unsigned poll_ms;      /* backstop revision check period */
     bool notified;         /* the watcher saw a newer revision */
     bool db_down;          /* the last revision check failed (logged) */
@@ -1060,7 +1418,7 @@ static void put_updated(sbuf *b, const sdk_state *s, size_t i, long long ev,
 {
     sb_fmt(b, "%s{\"eventId\":%lld,\"type\":\"feature-updated\",\"feature\":",
            (*count)++ ? "," : "", ev);
-    sb_put(b, s->flag_text[i], s->flag_len[i]);
+    sb_put(b, s->flags[i].text, s->flags[i].text_len);
     sb_put(b, "}", 1);
 }
 
@@ -1466,10 +1824,16 @@ static vx_status rebuild(sdk_hub *h, vx_error *err)
         st = svc_client_states(h->svc, build, &docs, &drev, err);
     const char *env;
     json_t *doc;
-    json_object_foreach (docs, env, doc) {
+    void *next;
+    json_object_foreach_safe (docs, next, env, doc) {
         if (st != VX_OK)
             break;
-        st = state_build(env, doc, drev, &built[nbuilt++], err);
+        /* Each document goes as soon as its state is staged. */
+        char name[ENV_NAME_MAX];
+        snprintf(name, sizeof(name), "%s", env);
+        json_incref(doc);
+        json_object_del(docs, name);
+        st = state_build_take(name, doc, drev, &built[nbuilt++], err);
     }
     if (st == VX_OK) {
         pthread_mutex_lock(&h->mu);
@@ -1484,8 +1848,8 @@ static vx_status rebuild(sdk_hub *h, vx_error *err)
         wake_all(h);
         pthread_mutex_unlock(&h->mu);
     }
-    if (st == VX_OK && !changes)
-        malloc_trim(0); /* a whole rebuild frees much: give it back */
+    if (st == VX_OK && json_array_size(build))
+        malloc_trim(0); /* a whole build frees much: give it back */
 out:
     for (size_t k = 0; built && k < nbuilt; k++)
         sdk_state_release(built[k]);
@@ -1547,6 +1911,7 @@ static void *hub_main(void *arg)
     sdk_hub *h = arg;
     pthread_mutex_lock(&h->mu);
     while (!h->stop) {
+        bool quiet = false; /* a whole period passed without a kick */
         if (h->asked == h->done && !h->notified) {
             struct timespec until;
             clock_gettime(CLOCK_REALTIME, &until);
@@ -1554,7 +1919,8 @@ static void *hub_main(void *arg)
             until.tv_sec += (time_t)(h->poll_ms / 1000);
             until.tv_sec += until.tv_nsec / 1000000000L;
             until.tv_nsec %= 1000000000L;
-            pthread_cond_timedwait(&h->kick, &h->mu, &until);
+            quiet =
+                pthread_cond_timedwait(&h->kick, &h->mu, &until) == ETIMEDOUT;
         }
         if (h->stop)
             break;
@@ -1601,6 +1967,17 @@ static void *hub_main(void *arg)
             if (rev != seen)
                 svc_invalidate(h->svc);
             st = rebuild(h, &err);
+            h->trim_due = true;
+        }
+        /* What patches churned (the changes read, the replaced states)
+         * goes back to the system once a burst is over, and at most every
+         * VX_LIMIT_SDK_TRIM_MS during one: a trim walks the whole heap. */
+        double t_now = mono_sec();
+        if (h->trim_due &&
+            (quiet || t_now - h->last_trim >= VX_LIMIT_SDK_TRIM_MS / 1000.0)) {
+            malloc_trim(0);
+            h->trim_due = false;
+            h->last_trim = t_now;
         }
         if (st != VX_OK)
             vx__logf(h->log, h->log_ud, "error",

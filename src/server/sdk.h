@@ -3,9 +3,10 @@
  * SDK request touches the database.
  *
  * For each environment the hub publishes an immutable, reference-counted
- * sdk_state: the client-features document, its libvexil snapshot, each
- * flag's serialized JSON, and a cache of response bodies per scope (token
- * projects, filters, segment inlining), each serialized and gzipped once.
+ * sdk_state: each flag's serialized JSON and the facts the endpoints read
+ * (no JSON tree), their libvexil snapshot, and a cache of response bodies
+ * per scope (token projects, filters, segment inlining), each serialized
+ * and gzipped once.
  * A rebuild runs on the hub's thread whenever the database revision moves:
  * after a write in this process (sdk_hub_kick; SDK requests that start
  * after the write was answered wait for its publish); when the database
@@ -36,17 +37,55 @@
 typedef struct sdk_hub sdk_hub;
 typedef struct sdk_state sdk_state;
 
-/* One flag of a state, in document order. Strings live as long as the
- * state. */
+/* What OpenFeature's reasons need of one strategy (sdk_flag.strategies),
+ * taken from the flag's JSON when the state is built. */
+enum {
+    SDK_S_TARGETED = 1,  /* constraints, segments, or a strategy that names
+                            callers (userWithId, remoteAddress,
+                            applicationHostname) */
+    SDK_S_SPLIT = 2,     /* a rollout below 100% */
+    SDK_S_VARIANTS = 4,  /* it has variants of its own */
+    SDK_S_MULTI = 8,     /* more than one of them has weight */
+    SDK_S_OVERRIDES = 16 /* one of them has overrides */
+};
+
+/* One flag of a state, in document order. Strings and arrays live as long
+ * as the state; none of it is jansson (a live state keeps no JSON tree). */
 typedef struct sdk_flag {
-    const char *name;     /* flag name */
-    const char *project;  /* its project */
-    const json_t *tags;   /* [{type, value}] (borrowed) */
-    const json_t *json;   /* the client feature object (borrowed) */
-    bool impression_data; /* impressionData */
-    int64_t snap_index;   /* index in sdk_state_snapshot(), -1 if absent */
-    uint64_t hash;        /* of its serialized JSON: equal = unchanged */
+    const char *name;          /* flag name */
+    const char *project;       /* its project */
+    const char *text;          /* the client feature object, compact JSON
+                                  (without "tags"), as SDKs are served it */
+    size_t text_len;           /* its length */
+    const char *tags;          /* ntags pairs "type\0value\0", or NULL */
+    size_t ntags;              /* tags */
+    const char *control;       /* the payload value of the first variant named
+                                  "control" (flag's, then strategies'), or NULL */
+    const uint8_t *strategies; /* [nstrategies] SDK_S_* bits */
+    size_t nstrategies;        /* strategies */
+    const char *overrides;     /* packed variant overrides (read with
+                                  sdk_flag_overridden), or NULL */
+    size_t overrides_len;      /* their bytes */
+    bool enabled;              /* "enabled" */
+    bool has_variants;         /* any variant list is not empty */
+    bool has_dependencies;     /* "dependencies" is not empty */
+    bool uses_segments;        /* a strategy references segments */
+    bool variants_multi;       /* the flag's own variants: more than one
+                                  with weight */
+    bool variants_overrides;   /* ... one of them has overrides */
+    bool impression_data;      /* impressionData */
+    int64_t snap_index;        /* index in sdk_state_snapshot(), -1 if absent */
+    uint64_t hash;             /* of its serialized JSON: equal = unchanged */
+    void *rec;                 /* the block holding it all (refcounted) */
 } sdk_flag;
+
+/* True when an override of variant `variant` in variant list `list` of
+ * `f` (0: the flag's own variants; k + 1: strategy k's) names the caller:
+ * `field(ud, contextName)` returns the caller's value of a context field
+ * (an absent vx_str when it has none). */
+bool sdk_flag_overridden(const sdk_flag *f, size_t list, vx_str variant,
+                         vx_str (*field)(const void *ud, const char *name),
+                         const void *ud);
 
 /* Which flags a caller sees and how the document is shaped. Strings are
  * borrowed for the call. */

@@ -155,7 +155,7 @@ static void serve_feature(sdk_api *a, http_req *r, sdk_req *q, const char *name)
         http_reply_problem(r, 404, msg, "", NULL);
         return;
     }
-    http_reply_json(r, 200, f->json);
+    http_reply_text(r, 200, "application/json", f->text, f->text_len);
 }
 
 static void serve_delta(sdk_api *a, http_req *r, sdk_req *q)

@@ -235,8 +235,10 @@ vx_status svc_client_changes(service *s, int64_t since, json_t **changes,
      * when it reaches an event at or before `since` or the start of the
      * log; otherwise rebuild whole. Events newer than *revision are taken
      * too (harmless: their flags are read as they are now). */
-    store_event_filter f = {.limit =
-                                *revision - since + VX_LIMIT_SDK_INCREMENTAL};
+    store_event_filter f = {
+        .limit = *revision - since + VX_LIMIT_SDK_INCREMENTAL,
+        .brief = true, /* names and types: the flags are read as they are */
+    };
     if (*revision > since)
         st = s->ops->event_query(s->st, &f, &events, &total, err);
     if (st != VX_OK)

@@ -65,6 +65,8 @@ typedef struct store_event_filter {
         *created_by;        /* NULL = any */
     int64_t from_ms, to_ms; /* inclusive bounds, 0 = open */
     int64_t offset, limit;  /* pagination, newest first */
+    bool brief; /* only id, type, featureName...: "data" and "preData" are
+                   null and `total` is -1 (not counted) */
 } store_event_filter;
 
 typedef struct store_ops {

@@ -306,3 +306,22 @@ test('a revoked token is refused at once', async () => {
   assert.equal((await get('/api/client/features', { token: t.secret })).status, 401);
   await sleep(1);
 });
+
+test('features/{name}: the same bytes as in the features document, after a patch too', async () => {
+  const spec = { 'Unleash-Client-Spec': '5.2.0', Authorization: client };
+  for (let round = 0; round < 2; round++) {
+    const all = await rawGet('/api/client/features', spec);
+    const one = await rawGet('/api/client/features/checkout.new', spec);
+    assert.equal(one.status, 200);
+    assert.match(one.headers['content-type'], /application\/json/);
+    assert.ok(all.body.toString().includes(`[${one.body}`) || all.body.toString().includes(`,${one.body}`),
+      `round ${round}: ${one.body}`);
+    assert.equal(JSON.parse(one.body).name, 'checkout.new');
+    // A tag added to a live flag selects it at once.
+    if (round === 0) {
+      await admin('POST', '/api/admin/features/checkout.new/tags', { type: 'simple', value: 'fresh' });
+      assert.deepEqual(names((await get('/api/client/features?tag=simple:fresh')).json), ['checkout.new']);
+      await admin('PATCH', FP('checkout.new'), [{ op: 'replace', path: '/description', value: 'patched' }]);
+    }
+  }
+});

@@ -257,3 +257,38 @@ test('429 with Retry-After past the per-token rate', async () => {
     await s2.stop();
   }
 });
+
+test('reasons follow a flag as it is patched (live environment)', async () => {
+  const who = (targetingKey, extra = {}) => ({ targetingKey, ...extra });
+  const reason = async (ctx) => {
+    const r = await evaluate('patched', ctx);
+    assert.equal(r.status, 200, show(r));
+    return r.json.reason;
+  };
+  await flag('patched', { strategies: [{ name: 'default' }] });
+  assert.equal(await reason(who('u')), 'STATIC');
+  // A constrained strategy before an open one: which one decided.
+  const s = await admin('POST', `${EP('patched')}/strategies`,
+    { name: 'default', constraints: [{ contextName: 'plan', operator: 'IN', values: ['pro'] }] });
+  assert.equal(await reason(who('u', { plan: 'pro' })), 'STATIC', 'the first (open) strategy decides');
+  const list = (await admin('GET', `${EP('patched')}/strategies`));
+  const open = list.find((x) => x.id !== s.id);
+  await admin('DELETE', `${EP('patched')}/strategies/${open.id}`);
+  assert.equal(await reason(who('u', { plan: 'pro' })), 'TARGETING_MATCH');
+  assert.equal(await reason(who('u', { plan: 'free' })), 'DEFAULT');
+  // Variants on the strategy: a split, unless an override names the caller.
+  await admin('PUT', `${EP('patched')}/strategies/${s.id}`, {
+    name: 'default', constraints: [],
+    variants: [
+      { name: 'A', weight: 500, weightType: 'variable', stickiness: 'default', payload: { type: 'string', value: 'a' } },
+      { name: 'B', weight: 500, weightType: 'variable', stickiness: 'default', payload: { type: 'string', value: 'b' },
+        overrides: [{ contextName: 'userId', values: ['boss'] }] },
+    ],
+  });
+  assert.equal(await reason(who('u')), 'SPLIT');
+  const boss = await evaluate('patched', who('boss'));
+  assert.deepEqual([boss.json.value, boss.json.reason], ['b', 'TARGETING_MATCH']);
+  // Off in the environment.
+  await admin('POST', `${EP('patched')}/off`);
+  assert.equal(await reason(who('u')), 'DISABLED');
+});

@@ -596,6 +596,29 @@ static void test_events_ids_and_shape(void **state)
     json_decref(all);
 }
 
+/* A brief page (what the SDK hub reads to find the flags that changed):
+ * the same events and names, no payloads, no total. */
+static void test_events_brief(void **state)
+{
+    env *e = *state;
+    int64_t ids[30];
+    seed_events(e, ids);
+    int64_t total = 0;
+    json_t *page =
+        query(e, (store_event_filter){.limit = 5, .brief = true}, &total);
+    assert_int_equal(total, -1);
+    assert_int_equal(json_array_size(page), 5);
+    json_t *first = json_array_get(page, 0);
+    assert_int_equal(json_integer_value(json_object_get(first, "id")), ids[29]);
+    assert_string_equal(json_string_value(json_object_get(first, "type")),
+                        "feature-updated");
+    assert_string_equal(
+        json_string_value(json_object_get(first, "featureName")), "f2");
+    assert_true(json_is_null(json_object_get(first, "data")));
+    assert_true(json_is_null(json_object_get(first, "preData")));
+    json_decref(page);
+}
+
 static void test_events_filters(void **state)
 {
     env *e = *state;
@@ -1032,6 +1055,7 @@ int main(int argc, char **argv)
         T(test_lost_connection),
         T(test_sequences),
         T(test_events_ids_and_shape),
+        T(test_events_brief),
         T(test_events_filters),
         T(test_events_pagination),
         T(test_events_append_only),

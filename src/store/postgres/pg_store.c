@@ -800,7 +800,8 @@ static vx_status pg_event_query(store *base, const store_event_filter *f,
                        f->limit < 0 ? NULL : limit,
                        f->offset < 0 ? "0" : offset};
     *out = NULL;
-    vx_status st = count(s, Q_EVENT_COUNT, 7, p, total, err);
+    *total = -1;
+    vx_status st = f->brief ? VX_OK : count(s, Q_EVENT_COUNT, 7, p, total, err);
     if (st != VX_OK)
         return st;
     PGresult *res;
@@ -815,8 +816,9 @@ static vx_status pg_event_query(store *base, const store_event_filter *f,
             "createdBy", text_or_null(res, i, 2), "project",
             text_or_null(res, i, 3), "environment", text_or_null(res, i, 4),
             "featureName", text_or_null(res, i, 5), "data",
-            json_or_null(res, i, 6), "preData", json_or_null(res, i, 7),
-            "createdAtMs", (json_int_t)cell_int(res, i, 8));
+            f->brief ? json_null() : json_or_null(res, i, 6), "preData",
+            f->brief ? json_null() : json_or_null(res, i, 7), "createdAtMs",
+            (json_int_t)cell_int(res, i, 8));
         if (!ev || json_array_append_new(arr, ev) != 0) {
             json_decref(arr);
             arr = NULL;

@@ -621,12 +621,15 @@ static vx_status sq_event_query(store *base, const store_event_filter *f,
     *out = NULL;
     event_where(where, sizeof(where), f);
     sqlite3_stmt *q;
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM events%s", where);
-    if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK)
-        return db_error(s, err, "events");
-    event_bind(q, f);
-    *total = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
-    sqlite3_finalize(q);
+    *total = -1;
+    if (!f->brief) {
+        snprintf(sql, sizeof(sql), "SELECT count(*) FROM events%s", where);
+        if (sqlite3_prepare_v2(s->db, sql, -1, &q, NULL) != SQLITE_OK)
+            return db_error(s, err, "events");
+        event_bind(q, f);
+        *total = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
+        sqlite3_finalize(q);
+    }
     snprintf(sql, sizeof(sql),
              "SELECT id, type, created_by, project, environment, feature, data,"
              " pre_data, created_at FROM events%s ORDER BY id DESC"
@@ -649,7 +652,8 @@ static vx_status sq_event_query(store *base, const store_event_filter *f,
                       text_or_null(q, 1), "createdBy", text_or_null(q, 2),
                       "project", text_or_null(q, 3), "environment",
                       text_or_null(q, 4), "featureName", text_or_null(q, 5),
-                      "data", text_json(q, 6), "preData", text_json(q, 7),
+                      "data", f->brief ? json_null() : text_json(q, 6),
+                      "preData", f->brief ? json_null() : text_json(q, 7),
                       "createdAtMs", (json_int_t)sqlite3_column_int64(q, 8));
         if (!ev || json_array_append_new(arr, ev) != 0) {
             json_decref(arr);
