@@ -50,12 +50,16 @@ function answers(client, names) {
   return out;
 }
 
-// A context whose answers do not change from one request to the next:
-// one of the round's generated contexts, which carry every field the
-// round's stickiness uses (with one missing, Unleash semantics pick a
-// variant at random and each answer differs). Returns the SDK options.
+// A context whose answers do not change from one request to the next, nor
+// from one SDK to another: one of the round's generated contexts, which
+// carry every field the round's stickiness uses (with one missing, Unleash
+// semantics pick a variant at random and each answer differs), and a
+// sessionId (without one, each unleash-proxy-client makes up its own, and
+// gradualRolloutSessionId answers differ between two SDKs). Returns the
+// SDK options.
 function stableContext(gen) {
   const { appName, environment, ...context } = gen.contexts[0];
+  if (context.sessionId === undefined) context.sessionId = 's1';
   return { appName, environment, context };
 }
 
