@@ -647,6 +647,40 @@ static vx_status pg_doc_delete(store *base, store_kind k, const char *key,
     return st;
 }
 
+/* Builds one result from row `i` of `res` (`ud`: what the caller passes
+ * to collect); NULL when the row cannot be read. */
+typedef json_t *(*row_fn)(const PGresult *res, int i, const void *ud);
+
+/* Stores in `*out` a new array of row(res, i, ud) for every row of `res`,
+ * and clears `res`. */
+static vx_status collect(PGresult *res, row_fn row, const void *ud,
+                         const char *what, json_t **out, vx_error *err)
+{
+    json_t *arr = json_array();
+    vx_status st =
+        arr ? VX_OK : vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    for (int i = 0; st == VX_OK && i < PQntuples(res); i++) {
+        json_t *r = row(res, i, ud);
+        if (!r || json_array_append_new(arr, r) != 0)
+            st =
+                vx__error_set(err, VX_EIO, "", "database: unreadable %s", what);
+    }
+    PQclear(res);
+    if (st != VX_OK) {
+        json_decref(arr);
+        arr = NULL;
+    }
+    *out = arr;
+    return st;
+}
+
+/* A document row: its JSON in column 0. */
+static json_t *doc_row(const PGresult *res, int i, const void *ud)
+{
+    (void)ud;
+    return cell_json(res, i, 0);
+}
+
 static vx_status pg_doc_list(store *base, store_kind k, const char *parent,
                              json_t **out, vx_error *err)
 {
@@ -660,21 +694,7 @@ static vx_status pg_doc_list(store *base, store_kind k, const char *parent,
                        p, &res, err, "list");
     if (st != VX_OK)
         return st;
-    json_t *arr = json_array();
-    if (!arr)
-        st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
-    for (int i = 0; st == VX_OK && i < PQntuples(res); i++) {
-        json_t *doc = cell_json(res, i, 0);
-        if (!doc || json_array_append_new(arr, doc) != 0)
-            st = vx__error_set(err, VX_EIO, "", "database: corrupt document");
-    }
-    PQclear(res);
-    if (st != VX_OK) {
-        json_decref(arr);
-        return st;
-    }
-    *out = arr;
-    return VX_OK;
+    return collect(res, doc_row, NULL, "document", out, err);
 }
 
 /* Runs a one-row, one-column count statement. */
@@ -780,6 +800,30 @@ static vx_status pg_event_last_id(store *base, int64_t *out, vx_error *err)
     return count((pg_store *)base, Q_EVENT_LAST, 0, NULL, out, err);
 }
 
+/* An event row (`ud`: the filter; brief pages leave data out). */
+static json_t *event_row(const PGresult *res, int i, const void *ud)
+{
+    const store_event_filter *f = ud;
+    return json_pack(
+        "{sI so so so so so so so sI}", "id", (json_int_t)cell_int(res, i, 0),
+        "type", text_or_null(res, i, 1), "createdBy", text_or_null(res, i, 2),
+        "project", text_or_null(res, i, 3), "environment",
+        text_or_null(res, i, 4), "featureName", text_or_null(res, i, 5), "data",
+        f->brief ? json_null() : json_or_null(res, i, 6), "preData",
+        f->brief ? json_null() : json_or_null(res, i, 7), "createdAtMs",
+        (json_int_t)cell_int(res, i, 8));
+}
+
+/* An entry row: [key, parent or null, document]. */
+static json_t *entry_row(const PGresult *res, int i, const void *ud)
+{
+    (void)ud;
+    json_t *doc = cell_json(res, i, 2);
+    return doc ? json_pack("[s s? o]", cell_text(res, i, 0),
+                           cell_text(res, i, 1), doc)
+               : NULL;
+}
+
 static vx_status pg_event_query(store *base, const store_event_filter *f,
                                 json_t **out, int64_t *total, vx_error *err)
 {
@@ -808,27 +852,7 @@ static vx_status pg_event_query(store *base, const store_event_filter *f,
     st = run(s, Q_EVENT_PAGE, 9, p, &res, err, "events");
     if (st != VX_OK)
         return st;
-    json_t *arr = json_array();
-    for (int i = 0; arr && i < PQntuples(res); i++) {
-        json_t *ev = json_pack(
-            "{sI so so so so so so so sI}", "id",
-            (json_int_t)cell_int(res, i, 0), "type", text_or_null(res, i, 1),
-            "createdBy", text_or_null(res, i, 2), "project",
-            text_or_null(res, i, 3), "environment", text_or_null(res, i, 4),
-            "featureName", text_or_null(res, i, 5), "data",
-            f->brief ? json_null() : json_or_null(res, i, 6), "preData",
-            f->brief ? json_null() : json_or_null(res, i, 7), "createdAtMs",
-            (json_int_t)cell_int(res, i, 8));
-        if (!ev || json_array_append_new(arr, ev) != 0) {
-            json_decref(arr);
-            arr = NULL;
-        }
-    }
-    PQclear(res);
-    if (!arr)
-        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
-    *out = arr;
-    return VX_OK;
+    return collect(res, event_row, f, "event", out, err);
 }
 
 static vx_status pg_doc_entries(store *base, store_kind k, json_t **out,
@@ -843,24 +867,7 @@ static vx_status pg_doc_entries(store *base, store_kind k, json_t **out,
     vx_status st = run(s, Q_ENTRIES, 1, p, &res, err, "list");
     if (st != VX_OK)
         return st;
-    json_t *arr = json_array();
-    if (!arr)
-        st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
-    for (int i = 0; st == VX_OK && i < PQntuples(res); i++) {
-        json_t *doc = cell_json(res, i, 2);
-        json_t *row = doc ? json_pack("[s s? o]", cell_text(res, i, 0),
-                                      cell_text(res, i, 1), doc)
-                          : NULL;
-        if (!row || json_array_append_new(arr, row) != 0)
-            st = vx__error_set(err, VX_EIO, "", "database: corrupt document");
-    }
-    PQclear(res);
-    if (st != VX_OK) {
-        json_decref(arr);
-        return st;
-    }
-    *out = arr;
-    return VX_OK;
+    return collect(res, entry_row, NULL, "document", out, err);
 }
 
 static vx_status pg_seq_list(store *base, json_t **out, vx_error *err)

@@ -316,22 +316,31 @@ static vx_status sq_doc_delete(store *base, store_kind k, const char *key,
     return st;
 }
 
-static vx_status collect(sqlite_store *s, sqlite3_stmt *q, json_t **out,
+/* Builds one result from the current row of `q` (`ud`: what the caller
+ * passes to collect); NULL when the row cannot be read. */
+typedef json_t *(*row_fn)(sqlite3_stmt *q, const void *ud);
+
+/* Steps `q` to its end and stores in `*out` a new array of row(q, ud) for
+ * every row. The statement is reset and its bindings cleared. */
+static vx_status collect(sqlite_store *s, sqlite3_stmt *q, row_fn row,
+                         const void *ud, const char *what, json_t **out,
                          vx_error *err)
 {
     json_t *arr = json_array();
-    vx_status st = arr ? VX_OK : VX_ENOMEM;
+    vx_status st =
+        arr ? VX_OK : vx__error_set(err, VX_ENOMEM, "", "out of memory");
     int rc = SQLITE_DONE;
     while (st == VX_OK) {
         rc = sqlite3_step(q);
         if (rc != SQLITE_ROW)
             break;
-        json_t *doc = row_json(q, 0);
-        if (!doc || json_array_append_new(arr, doc) != 0)
-            st = vx__error_set(err, VX_EIO, "", "database: corrupt document");
+        json_t *r = row(q, ud);
+        if (!r || json_array_append_new(arr, r) != 0)
+            st =
+                vx__error_set(err, VX_EIO, "", "database: unreadable %s", what);
     }
     if (st == VX_OK && rc != SQLITE_DONE)
-        st = db_error(s, err, "list");
+        st = db_error(s, err, what);
     sqlite3_reset(q);
     sqlite3_clear_bindings(q);
     if (st != VX_OK) {
@@ -340,6 +349,13 @@ static vx_status collect(sqlite_store *s, sqlite3_stmt *q, json_t **out,
     }
     *out = arr;
     return st;
+}
+
+/* A document row: its JSON in column 0. */
+static json_t *doc_row(sqlite3_stmt *q, const void *ud)
+{
+    (void)ud;
+    return row_json(q, 0);
 }
 
 static vx_status sq_doc_list(store *base, store_kind k, const char *parent,
@@ -353,7 +369,7 @@ static vx_status sq_doc_list(store *base, store_kind k, const char *parent,
     sqlite3_bind_int(q, 1, (int)k);
     if (parent)
         sqlite3_bind_text(q, 2, parent, -1, SQLITE_STATIC);
-    return collect(s, q, out, err);
+    return collect(s, q, doc_row, NULL, "document", out, err);
 }
 
 /* Steps `q` (bound already) for its one integer into `*out`, then resets it
@@ -488,6 +504,16 @@ static vx_status sq_event_put(store *base, const store_event *ev, vx_error *err)
     return event_insert((sqlite_store *)base, Q_EVENT_PUT, ev, err);
 }
 
+/* An entry row: [key, parent or null, document]. */
+static json_t *entry_row(sqlite3_stmt *q, const void *ud)
+{
+    (void)ud;
+    json_t *doc = row_json(q, 2);
+    return doc ? json_pack("[s s? o]", (const char *)sqlite3_column_text(q, 0),
+                           (const char *)sqlite3_column_text(q, 1), doc)
+               : NULL;
+}
+
 static vx_status sq_doc_entries(store *base, store_kind k, json_t **out,
                                 vx_error *err)
 {
@@ -497,34 +523,7 @@ static vx_status sq_doc_entries(store *base, store_kind k, json_t **out,
     if (!q)
         return VX_EIO;
     sqlite3_bind_int(q, 1, (int)k);
-    json_t *arr = json_array();
-    vx_status st = arr ? VX_OK : VX_ENOMEM;
-    int rc = SQLITE_DONE;
-    while (st == VX_OK) {
-        rc = sqlite3_step(q);
-        if (rc != SQLITE_ROW)
-            break;
-        json_t *doc = row_json(q, 2);
-        const char *parent = (const char *)sqlite3_column_text(q, 1);
-        json_t *row =
-            doc ? json_pack("[s s? o]", (const char *)sqlite3_column_text(q, 0),
-                            parent, doc)
-                : NULL;
-        if (!row || json_array_append_new(arr, row) != 0)
-            st = vx__error_set(err, VX_EIO, "", "database: corrupt document");
-    }
-    if (st == VX_OK && rc != SQLITE_DONE)
-        st = db_error(s, err, "list");
-    sqlite3_reset(q);
-    sqlite3_clear_bindings(q);
-    if (st != VX_OK) {
-        json_decref(arr);
-        return st == VX_ENOMEM
-                   ? vx__error_set(err, VX_ENOMEM, "", "out of memory")
-                   : st;
-    }
-    *out = arr;
-    return VX_OK;
+    return collect(s, q, entry_row, NULL, "document", out, err);
 }
 
 static vx_status sq_seq_list(store *base, json_t **out, vx_error *err)
@@ -613,6 +612,20 @@ static json_t *text_or_null(sqlite3_stmt *q, int col)
     return t ? json_string(t) : json_null();
 }
 
+/* An event row (`ud`: the filter; brief pages leave data out). */
+static json_t *event_row(sqlite3_stmt *q, const void *ud)
+{
+    const store_event_filter *f = ud;
+    return json_pack("{sI so so so so so so so sI}", "id",
+                     (json_int_t)sqlite3_column_int64(q, 0), "type",
+                     text_or_null(q, 1), "createdBy", text_or_null(q, 2),
+                     "project", text_or_null(q, 3), "environment",
+                     text_or_null(q, 4), "featureName", text_or_null(q, 5),
+                     "data", f->brief ? json_null() : text_json(q, 6),
+                     "preData", f->brief ? json_null() : text_json(q, 7),
+                     "createdAtMs", (json_int_t)sqlite3_column_int64(q, 8));
+}
+
 static vx_status sq_event_query(store *base, const store_event_filter *f,
                                 json_t **out, int64_t *total, vx_error *err)
 {
@@ -640,37 +653,9 @@ static vx_status sq_event_query(store *base, const store_event_filter *f,
     event_bind(q, f);
     sqlite3_bind_int64(q, 8, f->limit);
     sqlite3_bind_int64(q, 9, f->offset);
-    json_t *arr = json_array();
-    int rc = SQLITE_DONE;
-    while (arr) {
-        rc = sqlite3_step(q);
-        if (rc != SQLITE_ROW)
-            break;
-        json_t *ev =
-            json_pack("{sI so so so so so so so sI}", "id",
-                      (json_int_t)sqlite3_column_int64(q, 0), "type",
-                      text_or_null(q, 1), "createdBy", text_or_null(q, 2),
-                      "project", text_or_null(q, 3), "environment",
-                      text_or_null(q, 4), "featureName", text_or_null(q, 5),
-                      "data", f->brief ? json_null() : text_json(q, 6),
-                      "preData", f->brief ? json_null() : text_json(q, 7),
-                      "createdAtMs", (json_int_t)sqlite3_column_int64(q, 8));
-        if (!ev || json_array_append_new(arr, ev) != 0) {
-            json_decref(arr);
-            arr = NULL;
-        }
-    }
-    if (arr && rc != SQLITE_DONE) {
-        vx_status st = db_error(s, err, "events");
-        sqlite3_finalize(q);
-        json_decref(arr);
-        return st;
-    }
+    vx_status st = collect(s, q, event_row, f, "event", out, err);
     sqlite3_finalize(q);
-    if (!arr)
-        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
-    *out = arr;
-    return VX_OK;
+    return st;
 }
 
 const store_ops store_sqlite_ops = {
