@@ -142,6 +142,20 @@ double guard_norm_quantile(double p)
 #define SF_ITERS 10000
 #define SF_TINY  1e-300
 
+/* One step of Lentz's method for a continued fraction term a / (b + ...):
+ * updates c and d (kept away from 0) and returns the factor for h. */
+static double lentz_step(double *c, double *d, double a, double b)
+{
+    *d = b + a * *d;
+    if (fabs(*d) < SF_TINY)
+        *d = SF_TINY;
+    *c = b + a / *c;
+    if (fabs(*c) < SF_TINY)
+        *c = SF_TINY;
+    *d = 1.0 / *d;
+    return *d * *c;
+}
+
 /* Q(a, x) by the series for P when x < a + 1, else Lentz's continued
  * fraction for Q (Numerical Recipes 6.2). */
 double guard_gamma_q(double a, double x)
@@ -169,14 +183,7 @@ double guard_gamma_q(double a, double x)
     for (int i = 1; i < SF_ITERS; i++) {
         double an = -i * (i - a);
         b += 2.0;
-        d = an * d + b;
-        if (fabs(d) < SF_TINY)
-            d = SF_TINY;
-        c = b + an / c;
-        if (fabs(c) < SF_TINY)
-            c = SF_TINY;
-        d = 1.0 / d;
-        double del = d * c;
+        double del = lentz_step(&c, &d, an, b);
         h *= del;
         if (fabs(del - 1.0) < SF_EPS)
             break;
@@ -206,23 +213,9 @@ static double betacf(double a, double b, double x)
     for (int m = 1; m < SF_ITERS; m++) {
         int m2 = 2 * m;
         double aa = m * (b - m) * x / ((qam + m2) * (a + m2));
-        d = 1.0 + aa * d;
-        if (fabs(d) < SF_TINY)
-            d = SF_TINY;
-        c = 1.0 + aa / c;
-        if (fabs(c) < SF_TINY)
-            c = SF_TINY;
-        d = 1.0 / d;
-        h *= d * c;
+        h *= lentz_step(&c, &d, aa, 1.0);
         aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2));
-        d = 1.0 + aa * d;
-        if (fabs(d) < SF_TINY)
-            d = SF_TINY;
-        c = 1.0 + aa / c;
-        if (fabs(c) < SF_TINY)
-            c = SF_TINY;
-        d = 1.0 / d;
-        double del = d * c;
+        double del = lentz_step(&c, &d, aa, 1.0);
         h *= del;
         if (fabs(del - 1.0) < SF_EPS)
             break;
