@@ -335,9 +335,6 @@ static void on_request(void *ud, http_req *r)
         http_reply_error(r, st, &err);
         goto out;
     }
-    /* SDK requests that start after this answer are served the change. */
-    if (strcmp(route->method, "GET") != 0)
-        sdk_hub_kick(s->hub);
     http_reply_json(r, route->status, answer);
 out:
     json_decref(answer);
@@ -372,11 +369,15 @@ static vx_status bounded(unsigned long long v, unsigned long long def,
     return VX_OK;
 }
 
-/* The scheduler changed flags: the SDK hub republishes. */
-static void scheduler_changed(void *ud)
+/* The service's commit hook: every committed write that may change what
+ * SDKs are served (admin API, scheduler, advisor, import) wakes the hub,
+ * before the write's caller answers, so SDK requests that start after that
+ * answer are served the change. */
+static void on_commit(void *ud, unsigned changes)
 {
     server *s = ud;
-    sdk_hub_kick(s->hub);
+    if (changes & (SVC_CHANGE_SDK | SVC_CHANGE_TOKENS))
+        sdk_hub_kick(s->hub);
 }
 
 /* The gateway's measurements are impact metrics like any application's:
@@ -444,6 +445,7 @@ vx_status server_start(const server_config *cfg, service *svc, server **out,
         sdk_hub_new(svc, cfg->sdk_poll_ms, cfg->log, cfg->log_ud, &s->hub, err);
     if (st != VX_OK)
         goto out;
+    svc_set_commit_hook(svc, on_commit, s);
     s->sdk = (sdk_api){
         .svc = svc,
         .hub = s->hub,
@@ -465,7 +467,7 @@ vx_status server_start(const server_config *cfg, service *svc, server **out,
     if (st == VX_OK) {
         advisor_api_set_seen(s->advisor, s->seen);
         advisor_api_set_policy(s->advisor, cfg->advisor_auto_apply);
-        advisor_api_set_plans(s->advisor, scheduler_changed, s);
+        advisor_api_set_plans(s->advisor, NULL, NULL);
     }
     if (st != VX_OK) {
         vx__error_set(err, st, "", "out of memory");
@@ -510,8 +512,8 @@ vx_status server_start(const server_config *cfg, service *svc, server **out,
     st = http_start(&hc, &h, &s->http, err);
     if (st != VX_OK)
         goto out;
-    st = server_scheduler_start(svc, cfg->plan_tick_ms, cfg->log,
-                                scheduler_changed, s, &s->scheduler);
+    st = server_scheduler_start(svc, cfg->plan_tick_ms, cfg->log, NULL, NULL,
+                                &s->scheduler);
     if (st != VX_OK) {
         vx__error_set(err, st, "", "cannot start the scheduler");
         goto out;
@@ -538,6 +540,8 @@ void server_stop(server **sp)
     gateway_api_stop(s->gateway);         /* likewise, and ends its streams */
     sdk_hub_close_streams(s->hub); /* streams end, so the drain is short */
     http_stop(&s->http);
+    if (s->hub)
+        svc_set_commit_hook(s->svc, NULL, NULL); /* no kick after the free */
     sdk_hub_free(&s->hub);
     sdk_rate_free(&s->sdk.ofrep_rate);
     metrics_free(&s->metrics);

@@ -36,6 +36,12 @@ vx_status svc_strategy_check(service *s, const json_t *strategy,
     return st;
 }
 
+/* Appends the event `ud` (a store_event) inside svc__run. */
+static vx_status append_unit(svc_ctx *c, void *ud)
+{
+    return c->s->ops->event_append(c->s->st, ud, c->err);
+}
+
 vx_status svc_record_advice(service *s, const svc_principal *who,
                             const char *project, const char *environment,
                             const json_t *data, int64_t *event_id,
@@ -54,17 +60,8 @@ vx_status svc_record_advice(service *s, const svc_principal *who,
         .data = data,
         .created_ms = wall_ms(),
     };
-    pthread_mutex_lock(&s->mu);
-    vx_status st = s->ops->begin(s->st, err);
-    if (st == VX_OK)
-        st = s->ops->event_append(s->st, &ev, err);
-    if (st == VX_OK)
-        st = s->ops->commit(s->st, err);
-    else
-        s->ops->rollback(s->st);
-    if (st == VX_EIO)
-        atomic_fetch_add(&s->db_errors, 1);
-    pthread_mutex_unlock(&s->mu);
+    vx_status st = svc__run(s, who, NULL, ev.created_ms, SVC_CHANGE_RECORDS,
+                            err, append_unit, &ev);
     if (st == VX_OK)
         *event_id = ev.id;
     return st;

@@ -30,6 +30,8 @@ struct service {
     int64_t usage_swept_hour;      /* usage buckets older are gone (under mu) */
     int64_t batch_swept_hour;      /* impact batch ids older are gone (mu) */
     int64_t impact_compacted_ms;   /* last downsampling of impact (mu) */
+    svc_commit_fn on_commit;       /* svc_set_commit_hook, may be NULL */
+    void *on_commit_ud;            /* passed to on_commit */
 };
 
 /* One call in progress. */
@@ -42,6 +44,19 @@ typedef struct svc_ctx {
 } svc_ctx;
 
 typedef vx_status (*svc_handler)(svc_ctx *c, json_t **out);
+
+/* One unit of work of the service, and the only place a transaction begins
+ * and ends: takes the service mutex, begins a transaction when `changes` is
+ * not 0 (a write), runs `fn(c, ud)`, and commits; on any error, the
+ * commit's included, rolls back, so nothing is written. A committed write
+ * that may change SDK data or tokens bumps the generation (stamping cached
+ * tokens), and every committed write calls the commit hook with `changes`
+ * after the mutex is released. `req` may be NULL (internal calls); `now`
+ * is the call's time. */
+typedef vx_status (*svc_unit_fn)(svc_ctx *c, void *ud);
+vx_status svc__run(service *s, const svc_principal *who, const svc_req *req,
+                   int64_t now, unsigned changes, vx_error *err, svc_unit_fn fn,
+                   void *ud);
 
 /* ---- store access that counts database errors ---------------------------- */
 vx_status svc__get(svc_ctx *c, store_kind k, const char *key, json_t **out);

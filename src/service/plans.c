@@ -1270,25 +1270,11 @@ static vx_status take_lease(svc_ctx *c, const char *owner, int64_t lease_ms,
     return st;
 }
 
-typedef vx_status (*txn_fn)(svc_ctx *c, void *ud);
-
-static vx_status txn(service *s, int64_t now, vx_error *err, txn_fn fn,
-                     void *ud)
+/* One step of the scheduler in its own transaction, as the scheduler. */
+static vx_status txn(service *s, int64_t now, vx_error *err, unsigned changes,
+                     svc_unit_fn fn, void *ud)
 {
-    svc_req req = {0};
-    svc_ctx c = {s, &SCHEDULER, &req, err, now};
-    pthread_mutex_lock(&s->mu);
-    vx_status st = s->ops->begin(s->st, err);
-    if (st == VX_OK)
-        st = fn(&c, ud);
-    if (st == VX_OK)
-        st = s->ops->commit(s->st, err);
-    if (st != VX_OK)
-        s->ops->rollback(s->st);
-    else
-        atomic_fetch_add(&s->generation, 1);
-    pthread_mutex_unlock(&s->mu);
-    return st;
+    return svc__run(s, &SCHEDULER, NULL, now, changes, err, fn, ud);
 }
 
 typedef struct lease_arg {
@@ -1418,7 +1404,7 @@ vx_status svc_scheduler_tick(service *s, const char *owner, int64_t now_ms,
     lease_arg la = {owner, lease_ms, false, json_array(), json_array()};
     *hooks = json_array();
     *leader = false;
-    vx_status st = txn(s, now_ms, err, lease_step, &la);
+    vx_status st = txn(s, now_ms, err, SVC_CHANGE_RECORDS, lease_step, &la);
     *leader = la.leader;
     size_t i;
     json_t *k;
@@ -1428,13 +1414,13 @@ vx_status svc_scheduler_tick(service *s, const char *owner, int64_t now_ms,
         vx_error e2;
         memset(&e2, 0, sizeof(e2));
         plan_arg pa = {json_string_value(k), *hooks};
-        vx_status ps = txn(s, now_ms, &e2, plan_step, &pa);
+        vx_status ps = txn(s, now_ms, &e2, SVC_CHANGE_SDK, plan_step, &pa);
         if (ps != VX_OK && ps != VX_EIO) {
             vx__logf(s->log, s->log_ud, "warn",
                      "release plan %s paused: %s%s%s", json_string_value(k),
                      e2.message, e2.path[0] ? " at " : "", e2.path);
             plan_arg fa = {json_string_value(k), NULL};
-            ps = txn(s, now_ms, &e2, plan_fail_step, &fa);
+            ps = txn(s, now_ms, &e2, SVC_CHANGE_SDK, plan_fail_step, &fa);
         }
         if (ps == VX_EIO)
             st = ps, *err = e2;
@@ -1444,9 +1430,9 @@ vx_status svc_scheduler_tick(service *s, const char *owner, int64_t now_ms,
             break;
         vx_error e2;
         memset(&e2, 0, sizeof(e2));
-        vx_status ss = txn(s, now_ms, &e2, schedule_step, k);
+        vx_status ss = txn(s, now_ms, &e2, SVC_CHANGE_SDK, schedule_step, k);
         if (ss != VX_OK && ss != VX_EIO)
-            ss = txn(s, now_ms, &e2, schedule_drop_step, k);
+            ss = txn(s, now_ms, &e2, SVC_CHANGE_SDK, schedule_drop_step, k);
         if (ss == VX_EIO)
             st = ss, *err = e2;
     }
@@ -1454,7 +1440,7 @@ vx_status svc_scheduler_tick(service *s, const char *owner, int64_t now_ms,
     bool compact = s->impact_compacted_ms < now_ms - 3600000;
     pthread_mutex_unlock(&s->mu);
     if (st == VX_OK && *leader && compact)
-        st = txn(s, now_ms, err, compact_step, NULL);
+        st = txn(s, now_ms, err, SVC_CHANGE_RECORDS, compact_step, NULL);
     json_decref(la.plans);
     json_decref(la.schedules);
     return st;
@@ -1475,7 +1461,8 @@ static vx_status release_step(svc_ctx *c, void *ud)
 
 vx_status svc_scheduler_release(service *s, const char *owner, vx_error *err)
 {
-    return txn(s, svc__wall_ms(), err, release_step, (void *)owner);
+    return txn(s, svc__wall_ms(), err, SVC_CHANGE_RECORDS, release_step,
+               (void *)owner);
 }
 
 /* ---- flag hygiene -----------------------------------------------------------

@@ -309,21 +309,19 @@ out:
  */
 
 /* Runs `fn` in one write transaction as the SDK's token. */
+/* svc__in_txn's callback, called through svc__run. */
+static vx_status in_txn_unit(svc_ctx *c, void *ud)
+{
+    vx_status (**fn)(svc_ctx *) = ud;
+    return (*fn)(c);
+}
+
 vx_status svc__in_txn(service *s, const svc_principal *who, const json_t *body,
                       vx_error *err, vx_status (*fn)(svc_ctx *c))
 {
     svc_req req = {.body = body};
-    svc_ctx c = {s, who, &req, err, svc__wall_ms()};
-    pthread_mutex_lock(&s->mu);
-    vx_status st = s->ops->begin(s->st, err);
-    if (st == VX_OK)
-        st = fn(&c);
-    if (st == VX_OK)
-        st = s->ops->commit(s->st, err);
-    if (st != VX_OK)
-        s->ops->rollback(s->st);
-    pthread_mutex_unlock(&s->mu);
-    return st;
+    return svc__run(s, who, &req, svc__wall_ms(), SVC_CHANGE_RECORDS, err,
+                    in_txn_unit, &fn);
 }
 
 /* An instance and when it was last seen, for make_room_for_apps. */

@@ -492,6 +492,80 @@ vx_status svc_migrate(const char *database, int *applied, vx_error *err)
     return rc;
 }
 
+/* What svc_open seeds on first start, in one transaction. */
+typedef struct seed_arg {
+    const svc_config *cfg;  /* INIT_* tokens, first-admin switch */
+    char *new_admin_secret; /* out: the first admin token's secret, or "" */
+} seed_arg;
+
+static vx_status seed_unit(svc_ctx *c, void *ud)
+{
+    seed_arg *a = ud;
+    const svc_config *cfg = a->cfg;
+    vx_status st = seed_defaults(c);
+    if (st == VX_OK)
+        st = seed_tokens(c, cfg->init_admin_tokens, SVC_KIND_ADMIN,
+                         "init-admin");
+    if (st == VX_OK)
+        st = seed_tokens(c, cfg->init_client_tokens, SVC_KIND_CLIENT,
+                         "init-client");
+    if (st == VX_OK)
+        st = seed_tokens(c, cfg->init_frontend_tokens, SVC_KIND_FRONTEND,
+                         "init-frontend");
+    if (st == VX_OK && !cfg->no_first_admin_token && !admin_token_exists(c)) {
+        json_t *doc = NULL;
+        make_secret("*", "*", a->new_admin_secret);
+        json_t *projects = json_array();
+        json_array_append_new(projects, json_string("*"));
+        st = svc__token_store(c, a->new_admin_secret, "admin", SVC_KIND_ADMIN,
+                              SVC_ROLE_ADMIN, "*", projects, 0, &doc);
+        json_decref(doc);
+    }
+    return st;
+}
+
+/* Stores `rc` in `*st` and counts it when the database failed (the store
+ * accessors count their own calls; this is for begin and commit). */
+static bool db_ok(service *s, vx_status rc, vx_status *st)
+{
+    if (rc == VX_EIO || rc == VX_EUNAVAILABLE)
+        atomic_fetch_add(&s->db_errors, 1);
+    *st = rc;
+    return rc == VX_OK;
+}
+
+vx_status svc__run(service *s, const svc_principal *who, const svc_req *req,
+                   int64_t now, unsigned changes, vx_error *err, svc_unit_fn fn,
+                   void *ud)
+{
+    static const svc_req none = {0};
+    svc_ctx c = {s, who, req ? req : &none, err, now};
+    bool writes = changes != 0;
+    pthread_mutex_lock(&s->mu);
+    vx_status st = VX_OK;
+    if (writes && !db_ok(s, s->ops->begin(s->st, err), &st))
+        goto done;
+    st = fn(&c, ud);
+    if (writes && st == VX_OK)
+        db_ok(s, s->ops->commit(s->st, err), &st);
+    if (writes && st != VX_OK)
+        s->ops->rollback(s->st);
+done:;
+    bool committed = writes && st == VX_OK;
+    if (committed && (changes & (SVC_CHANGE_SDK | SVC_CHANGE_TOKENS)))
+        atomic_fetch_add(&s->generation, 1);
+    pthread_mutex_unlock(&s->mu);
+    if (committed && s->on_commit)
+        s->on_commit(s->on_commit_ud, changes);
+    return st;
+}
+
+void svc_set_commit_hook(service *s, svc_commit_fn fn, void *ud)
+{
+    s->on_commit = fn;
+    s->on_commit_ud = ud;
+}
+
 vx_status svc_open(const svc_config *cfg, service **out,
                    char new_admin_secret[SVC_SECRET_MAX], vx_error *err)
 {
@@ -521,38 +595,19 @@ vx_status svc_open(const svc_config *cfg, service **out,
     if (applied)
         vx__logf(s->log, s->log_ud, "info", "applied %d database migration(s)",
                  applied);
-    svc_req req = {0};
-    svc_ctx c = {s, &SYSTEM, &req, err, now_ms()};
-    st = s->ops->begin(s->st, err);
-    if (st == VX_OK)
-        st = seed_defaults(&c);
-    if (st == VX_OK)
-        st = seed_tokens(&c, cfg->init_admin_tokens, SVC_KIND_ADMIN,
-                         "init-admin");
-    if (st == VX_OK)
-        st = seed_tokens(&c, cfg->init_client_tokens, SVC_KIND_CLIENT,
-                         "init-client");
-    if (st == VX_OK)
-        st = seed_tokens(&c, cfg->init_frontend_tokens, SVC_KIND_FRONTEND,
-                         "init-frontend");
-    if (st == VX_OK && !cfg->no_first_admin_token && !admin_token_exists(&c)) {
-        json_t *doc = NULL;
-        make_secret("*", "*", new_admin_secret);
-        json_t *projects = json_array();
-        json_array_append_new(projects, json_string("*"));
-        st = svc__token_store(&c, new_admin_secret, "admin", SVC_KIND_ADMIN,
-                              SVC_ROLE_ADMIN, "*", projects, 0, &doc);
-        json_decref(doc);
-    }
-    if (st == VX_OK)
-        st = s->ops->commit(s->st, err);
+    seed_arg sa = {cfg, new_admin_secret};
+    st = svc__run(s, &SYSTEM, NULL, now_ms(),
+                  SVC_CHANGE_SDK | SVC_CHANGE_TOKENS, err, seed_unit, &sa);
     if (st != VX_OK) {
-        s->ops->rollback(s->st);
         new_admin_secret[0] = '\0';
         svc_close(s);
         return st;
     }
+    svc_req req = {0};
+    svc_ctx c = {s, &SYSTEM, &req, err, now_ms()};
+    pthread_mutex_lock(&s->mu);
     count_flags(&c);
+    pthread_mutex_unlock(&s->mu);
     *out = s;
     return VX_OK;
 }
@@ -667,6 +722,24 @@ vx_status svc_authenticate(service *s, const char *secret, size_t len,
     return VX_OK;
 }
 
+/* One admin operation inside svc__run. */
+typedef struct call_arg {
+    const op_info *op; /* the operation */
+    json_t *out;       /* its answer (new reference), or NULL */
+} call_arg;
+
+static vx_status call_unit(svc_ctx *c, void *ud)
+{
+    call_arg *a = ud;
+    return a->op->handler(c, &a->out);
+}
+
+static bool op_is_token(svc_op op)
+{
+    return op == SVC_OP_TOKEN_CREATE || op == SVC_OP_TOKEN_UPDATE ||
+           op == SVC_OP_TOKEN_DELETE;
+}
+
 vx_status svc_call(service *s, const svc_principal *who, const svc_req *req,
                    json_t **out, vx_error *err)
 {
@@ -682,66 +755,65 @@ vx_status svc_call(service *s, const svc_principal *who, const svc_req *req,
         return vx__error_set(err, VX_EFORBIDDEN, "",
                              "the %s role may not call %s",
                              role_name(who->role), op->name);
-    svc_ctx c = {s, who, req, err, now_ms()};
-    pthread_mutex_lock(&s->mu);
-    vx_status st = op->writes ? s->ops->begin(s->st, err) : VX_OK;
-    if (st == VX_OK)
-        st = op->handler(&c, out);
-    if (op->writes) {
-        if (st == VX_OK)
-            st = s->ops->commit(s->st, err);
-        if (st != VX_OK)
-            s->ops->rollback(s->st);
-    }
-    if (st != VX_OK) {
-        json_decref(*out);
-        *out = NULL;
-    }
-    if (st == VX_OK && op->writes)
-        atomic_fetch_add(&s->generation, 1);
+    call_arg a = {op, NULL};
+    unsigned changes = !op->writes ? 0
+                       : req->op == SVC_OP_IMPORT
+                           ? SVC_CHANGE_SDK | SVC_CHANGE_TOKENS
+                       : op_is_token(req->op) ? SVC_CHANGE_TOKENS
+                                              : SVC_CHANGE_SDK;
+    vx_status st = svc__run(s, who, req, now_ms(), changes, err, call_unit, &a);
     bool recount =
         st == VX_OK && op->writes &&
         (req->op == SVC_OP_FEATURE_CREATE ||
          req->op == SVC_OP_FEATURE_ARCHIVE ||
          req->op == SVC_OP_ARCHIVE_REVIVE || req->op == SVC_OP_ARCHIVE_DELETE ||
          req->op == SVC_OP_IMPORT);
-    if (recount)
+    if (recount) {
+        svc_ctx c = {s, who, req, err, now_ms()};
+        pthread_mutex_lock(&s->mu);
         count_flags(&c);
-    pthread_mutex_unlock(&s->mu);
-    if (st == VX_OK && !*out)
-        *out = json_object();
-    return st;
+        pthread_mutex_unlock(&s->mu);
+    }
+    if (st != VX_OK) {
+        json_decref(a.out);
+        return st;
+    }
+    *out = a.out ? a.out : json_object();
+    return VX_OK;
 }
 
-vx_status svc_admin_token(service *s, const char *name, bool rotate,
-                          char secret[SVC_SECRET_MAX], vx_error *err)
+/* svc_admin_token's work: `name` and `rotate` in, the secret out. */
+typedef struct admin_token_arg {
+    const char *name; /* token name */
+    bool rotate;      /* revoke earlier tokens of that name */
+    char *secret;     /* out: SVC_SECRET_MAX bytes */
+} admin_token_arg;
+
+static vx_status admin_token_unit(svc_ctx *c, void *ud)
 {
-    svc_req req = {0};
-    svc_ctx c = {s, &SYSTEM, &req, err, now_ms()};
-    secret[0] = '\0';
-    pthread_mutex_lock(&s->mu);
-    vx_status st = s->ops->begin(s->st, err);
-    if (st == VX_OK && rotate) {
+    admin_token_arg *a = ud;
+    vx_status st = VX_OK;
+    if (a->rotate) {
         json_t *all = NULL;
-        st = svc__list(&c, STORE_TOKEN, NULL, &all);
+        st = svc__list(c, STORE_TOKEN, NULL, &all);
         size_t i;
         json_t *t;
         json_array_foreach (all, i, t) {
             if (st != VX_OK)
                 break;
             const char *tn = json_string_value(json_object_get(t, "tokenName"));
-            if (strcmp(tn, name) != 0 ||
+            if (strcmp(tn, a->name) != 0 ||
                 json_is_true(json_object_get(t, "revoked")))
                 continue;
             json_object_set_new(t, "revoked", json_true());
-            json_object_set_new(t, "revokedAt", svc__time_json(c.now_ms));
-            st = svc__put(&c, STORE_TOKEN,
+            json_object_set_new(t, "revokedAt", svc__time_json(c->now_ms));
+            st = svc__put(c, STORE_TOKEN,
                           json_string_value(json_object_get(t, "hash")), NULL,
                           t);
             if (st == VX_OK) {
                 json_t *data =
                     json_pack("{sO}", "id", json_object_get(t, "id"));
-                st = svc__audit(&c, "api-token-deleted", NULL, NULL, NULL, data,
+                st = svc__audit(c, "api-token-deleted", NULL, NULL, NULL, data,
                                 NULL);
                 json_decref(data);
             }
@@ -750,28 +822,31 @@ vx_status svc_admin_token(service *s, const char *name, bool rotate,
     }
     json_t *doc = NULL;
     if (st == VX_OK) {
-        make_secret("*", "*", secret);
+        make_secret("*", "*", a->secret);
         json_t *projects = json_array();
         json_array_append_new(projects, json_string("*"));
-        st = svc__token_store(&c, secret, name, SVC_KIND_ADMIN, SVC_ROLE_ADMIN,
-                              "*", projects, 0, &doc);
+        st = svc__token_store(c, a->secret, a->name, SVC_KIND_ADMIN,
+                              SVC_ROLE_ADMIN, "*", projects, 0, &doc);
     }
     if (st == VX_OK) {
         json_t *data = json_pack("{sO sO ss}", "id", json_object_get(doc, "id"),
                                  "tokenName", json_object_get(doc, "tokenName"),
                                  "type", "admin");
-        st = svc__audit(&c, "api-token-created", NULL, NULL, NULL, data, NULL);
+        st = svc__audit(c, "api-token-created", NULL, NULL, NULL, data, NULL);
         json_decref(data);
     }
     json_decref(doc);
-    if (st == VX_OK)
-        st = s->ops->commit(s->st, err);
-    if (st != VX_OK) {
-        s->ops->rollback(s->st);
+    return st;
+}
+
+vx_status svc_admin_token(service *s, const char *name, bool rotate,
+                          char secret[SVC_SECRET_MAX], vx_error *err)
+{
+    secret[0] = '\0';
+    admin_token_arg a = {name, rotate, secret};
+    vx_status st = svc__run(s, &SYSTEM, NULL, now_ms(), SVC_CHANGE_TOKENS, err,
+                            admin_token_unit, &a);
+    if (st != VX_OK)
         secret[0] = '\0';
-    } else {
-        atomic_fetch_add(&s->generation, 1);
-    }
-    pthread_mutex_unlock(&s->mu);
     return st;
 }

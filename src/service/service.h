@@ -154,6 +154,28 @@ typedef struct svc_config {
 vx_status svc_open(const svc_config *cfg, service **out,
                    char new_admin_secret[SVC_SECRET_MAX], vx_error *err);
 
+/* What a committed write may have changed (a mask), as the commit hook and
+ * the token cache see it. */
+typedef enum svc_change {
+    SVC_CHANGE_SDK = 1,    /* flags, segments, projects, environments:
+                              what SDKs are served */
+    SVC_CHANGE_TOKENS = 2, /* API tokens (created, changed, revoked) */
+    SVC_CHANGE_RECORDS = 4 /* only what SDKs report or the advisor noted
+                              (usage, instances, impact, advice, leases):
+                              nothing any SDK or token check reads */
+} svc_change;
+
+/* Called after every committed write of this service (any caller, any
+ * thread: the admin API, the scheduler, SDK reports, the advisor), with
+ * the service mutex released and before that write's caller returns, with
+ * the mask of what it may have changed. The only way a write reaches the
+ * SDK state: it must not block (signal a thread and return). */
+typedef void (*svc_commit_fn)(void *ud, unsigned changes);
+
+/* Installs the commit hook (NULL removes it). Call before other threads use
+ * the service. */
+void svc_set_commit_hook(service *s, svc_commit_fn fn, void *ud);
+
 /* Closes the database cleanly. Accepts NULL. */
 void svc_close(service *s);
 
