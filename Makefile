@@ -108,11 +108,21 @@ lint:
 	@tools/check-source.sh
 
 # Installs the vexil binary, libvexil and libvexil-client (shared), the
-# headers and the pkg-config files under PREFIX (DESTDIR is honoured).
+# headers and the pkg-config files under PREFIX (DESTDIR is honoured), and
+# the service: the systemd unit, vexil.conf (/etc/vexil for the /usr and
+# /usr/local prefixes) and the sysusers.d entry of the `vexil` user
+# (cmake/VexilService.cmake; docs/operations.md).
 PREFIX ?= /usr/local
 .PHONY: install
 install: build
-	@cmake --install $(BUILD) --prefix $(PREFIX)
+	@DESTDIR=$(DESTDIR) cmake --install $(BUILD) --prefix $(PREFIX)
+	@[ -n "$(DESTDIR)" ] || echo "make install: to run the service: systemd-sysusers && ldconfig && systemctl daemon-reload && systemctl enable --now vexil"
+
+# The Debian package, build-deb/vexil_<version>-1_<arch>.deb (CPack;
+# scripts/deb.sh, packaging/debian/).
+.PHONY: deb
+deb: deps
+	@scripts/deb.sh >/dev/null
 
 bench: deps
 	@bench/run.sh
@@ -142,4 +152,4 @@ format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz build-bench
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz build-bench build-deb
