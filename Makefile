@@ -44,8 +44,10 @@ run: build
 # Every suite: unit + spec (ctest), the same under ASan+UBSan, a short run
 # of each fuzzer, the differential test against the real Unleash Node SDK,
 # the browser tests of the web console, the PostgreSQL backend on a
-# private server, and the source checks.
-test: test-deps lint unit asan fuzz-smoke compat integration ui store-pg ai gateway
+# private server, the source checks, the Debian package installed,
+# upgraded and purged on this machine, and the specification suites in a
+# fresh clone of HEAD.
+test: test-deps lint unit asan fuzz-smoke compat integration ui store-pg ai gateway package-test clone-test
 	@echo "make test: all suites passed"
 test unit store-pg: VX_TESTS = ON
 
@@ -119,10 +121,20 @@ install: build
 	@[ -n "$(DESTDIR)" ] || echo "make install: to run the service: systemd-sysusers && ldconfig && systemctl daemon-reload && systemctl enable --now vexil"
 
 # The Debian package, build-deb/vexil_<version>-1_<arch>.deb (CPack;
-# scripts/deb.sh, packaging/debian/).
-.PHONY: deb
+# scripts/deb.sh, packaging/debian/). `make package-test` installs it on
+# this machine, starts it as its unit would, checks /ready, upgrades over
+# it, removes and purges it (tests/package/run.sh); `make clone-test` runs
+# the specification suites in a fresh clone with nothing beside it
+# (tests/clone/run.sh).
+.PHONY: deb package-test clone-test
 deb: deps
 	@scripts/deb.sh >/dev/null
+
+package-test: test-deps
+	@tests/package/run.sh
+
+clone-test: test-deps
+	@tests/clone/run.sh
 
 bench: deps
 	@bench/run.sh
