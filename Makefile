@@ -4,7 +4,12 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
-SPECS      ?= $(abspath ../shared/specs)
+# The Unleash client-specification vectors (the directory holding index.json):
+# the npm package pinned in tests/spec/package-lock.json (make spec-vectors).
+SPECS      ?= $(abspath tests/spec/node_modules/@unleash/client-specification/specifications)
+# AUTO: the tests are configured when cmocka is installed, so `make run` and
+# `make build` need only the build packages; the test targets ask for ON.
+VX_TESTS   ?= AUTO
 
 .PHONY: all build deps test-deps run test unit asan fuzz-smoke compat integration ui store-pg ai gateway lint fuzz bench bench-server bench-sdk bench-gateway bench-replicas format clean
 
@@ -16,8 +21,13 @@ deps:
 test-deps:
 	@scripts/deps.sh test
 
+# npm ci of the pinned @unleash/client-specification (tests/spec/README.md).
+.PHONY: spec-vectors
+spec-vectors: test-deps
+	@tests/spec/install.sh
+
 build: deps
-	@cmake -S . -B $(BUILD) -DVX_WERROR=ON -DVX_SPEC_ROOT=$(SPECS) $(CMAKE_ARGS) >/dev/null
+	@cmake -S . -B $(BUILD) -DVX_WERROR=ON -DVX_TESTS=$(VX_TESTS) $(CMAKE_ARGS) >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
 
 # The server on 127.0.0.1:4242 with SQLite under ./data. The first start
@@ -34,19 +44,22 @@ run: build
 # Every suite: unit + spec (ctest), the same under ASan+UBSan, a short run
 # of each fuzzer, the differential test against the real Unleash Node SDK,
 # the browser tests of the web console, the PostgreSQL backend on a
-# private server, and the source checks.
-test: test-deps lint unit asan fuzz-smoke compat integration ui store-pg ai gateway
+# private server, the source checks, the Debian package installed,
+# upgraded and purged on this machine, and the specification suites in a
+# fresh clone of HEAD.
+test: test-deps lint unit asan fuzz-smoke compat integration ui store-pg ai gateway package-test clone-test
 	@echo "make test: all suites passed"
+test unit store-pg: VX_TESTS = ON
 
-unit: build
-	@ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS)
+unit: test-deps spec-vectors build
+	@VEXIL_SPECS=$(SPECS) ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS) --no-tests=error
 
-asan: test-deps
+asan: test-deps spec-vectors
 	@CC=clang-14 cmake -S . -B $(ASAN_BUILD) -DVX_WERROR=ON -DVX_ASAN=ON -DVX_UBSAN=ON \
-	  -DVX_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug -DVX_SPEC_ROOT=$(SPECS) >/dev/null
+	  -DVX_TESTS=ON -DVX_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	@cmake --build $(ASAN_BUILD) -j$(JOBS)
-	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j$(JOBS)
+	@VEXIL_SPECS=$(SPECS) ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j$(JOBS) --no-tests=error
 
 fuzz-smoke: test-deps
 	@tests/fuzz/run.sh 15
@@ -54,8 +67,8 @@ fuzz-smoke: test-deps
 fuzz: test-deps
 	@tests/fuzz/run.sh $${FUZZ_SECONDS:-300}
 
-compat: build
-	@VEXIL_BIN=$(abspath $(BUILD))/src/cli/vexil VEXIL_SPECS=$(SPECS)/unleash-client-spec \
+compat: build spec-vectors
+	@VEXIL_BIN=$(abspath $(BUILD))/src/cli/vexil VEXIL_SPECS=$(SPECS) \
 	  tests/compat/run.sh
 
 integration: build
@@ -72,7 +85,7 @@ ui: build test-deps
 # `vexil migrate` from SQLite, the integration tests with every server
 # on PostgreSQL (VEXIL_IT_PG_DSN), then the replica tests (two servers on
 # one database; they stop and restart that PostgreSQL, so they run alone).
-store-pg: build test-deps
+store-pg: test-deps build
 	@tests/support/pg.sh run sh -c '\
 	  ctest --test-dir $(BUILD) --output-on-failure -R "^(store_contract_pg|cli_migrate_pg)$$" \
 	    --no-tests=error && \
@@ -97,11 +110,31 @@ lint:
 	@tools/check-source.sh
 
 # Installs the vexil binary, libvexil and libvexil-client (shared), the
-# headers and the pkg-config files under PREFIX (DESTDIR is honoured).
+# headers and the pkg-config files under PREFIX (DESTDIR is honoured), and
+# the service: the systemd unit, vexil.conf (/etc/vexil for the /usr and
+# /usr/local prefixes) and the sysusers.d entry of the `vexil` user
+# (cmake/VexilService.cmake; docs/operations.md).
 PREFIX ?= /usr/local
 .PHONY: install
 install: build
-	@cmake --install $(BUILD) --prefix $(PREFIX)
+	@DESTDIR=$(DESTDIR) cmake --install $(BUILD) --prefix $(PREFIX)
+	@[ -n "$(DESTDIR)" ] || echo "make install: to run the service: systemd-sysusers && ldconfig && systemctl daemon-reload && systemctl enable --now vexil"
+
+# The Debian package, build-deb/vexil_<version>-1_<arch>.deb (CPack;
+# scripts/deb.sh, packaging/debian/). `make package-test` installs it on
+# this machine, starts it as its unit would, checks /ready, upgrades over
+# it, removes and purges it (tests/package/run.sh); `make clone-test` runs
+# the specification suites in a fresh clone with nothing beside it
+# (tests/clone/run.sh).
+.PHONY: deb package-test clone-test
+deb: deps
+	@scripts/deb.sh >/dev/null
+
+package-test: test-deps
+	@tests/package/run.sh
+
+clone-test: test-deps
+	@tests/clone/run.sh
 
 bench: deps
 	@bench/run.sh
@@ -131,4 +164,4 @@ format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz build-bench
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz build-bench build-deb

@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages Vexil needs to build and test, and says
 # what it installs. Idempotent: packages already present are left alone.
-# Usage: scripts/deps.sh [build|test|bench]   (test adds clang, sanitizers,
-# node, chromium for the browser tests, the PostgreSQL server; bench adds wrk)
+# Usage: scripts/deps.sh [build|test|bench|package]   (test adds clang,
+# sanitizers, node, chromium for the browser tests, the PostgreSQL server
+# and what `make package-test` needs; bench adds wrk; package adds what
+# `make deb` needs)
 set -euo pipefail
 
 want=(gcc make cmake pkg-config libjansson-dev libpcre2-dev libsqlite3-dev libsodium-dev
       libmicrohttpd-dev libcurl4-openssl-dev zlib1g-dev curl libpq-dev)
 if [ "${1:-build}" = bench ]; then
   want+=(wrk)
+fi
+# `make deb`: dpkg-shlibdeps (dpkg-dev) and file, which CPack's DEB
+# generator runs to find the libraries' Depends.
+if [ "${1:-build}" = package ] || [ "${1:-build}" = test ]; then
+  want+=(dpkg-dev file)
 fi
 if [ "${1:-build}" = test ]; then
   want+=(libcmocka-dev clang-14 libclang-rt-14-dev llvm-14 clang-format-14 nodejs npm

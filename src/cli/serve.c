@@ -181,7 +181,9 @@ static char *trim(char *s)
     return s;
 }
 
-/* Reads `path` into c->file[]. Only keys in `mask` are accepted. Returns
+/* Reads `path` into c->file[]. Keys in `mask` are taken; the other known
+ * settings are skipped, so `migrate` and `admin-token` read the file `serve`
+ * uses (/etc/vexil/vexil.conf); an unknown key is an error. Returns
  * CLI_EXIT_OK or prints the reason and returns CLI_EXIT_USAGE. */
 static int conf_read_file(conf *c, const char *path, unsigned mask)
 {
@@ -222,8 +224,7 @@ static int conf_read_file(conf *c, const char *path, unsigned mask)
         }
         int which = -1;
         for (int i = 0; i < NSETTINGS; i++) {
-            if (strcmp(settings[i].name, key) == 0 && i != SET_CONFIG &&
-                (mask & (1u << i)))
+            if (strcmp(settings[i].name, key) == 0 && i != SET_CONFIG)
                 which = i;
         }
         if (which < 0) {
@@ -231,6 +232,8 @@ static int conf_read_file(conf *c, const char *path, unsigned mask)
                     key);
             goto out;
         }
+        if (!(mask & (1u << which)))
+            continue; /* another command's setting */
         char *copy = strdup(value);
         if (!copy) {
             fprintf(stderr, "vexil: out of memory\n");

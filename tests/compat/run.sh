@@ -56,6 +56,12 @@ if ! (cd "$here" && "$node_bin" -e '
   (cd "$here" && npm ci --no-audit --no-fund) >&2
 fi
 
+# The client-specification vectors of spec_oracle.test.js (npm package
+# pinned in tests/spec/package-lock.json), unless VEXIL_SPECS names others.
+if [ -z "${VEXIL_SPECS:-}" ]; then
+  "$root/tests/spec/install.sh"
+fi
+
 if [ "$#" -eq 0 ]; then
   set -- tests/compat/
 fi

@@ -7,8 +7,10 @@
 //
 // Environment:
 //   VEXIL_BIN    the binary (default build/src/cli/vexil)
-//   VEXIL_SPECS  the spec directory (default ../shared/specs/unleash-client-spec
-//                from the repository root)
+//   VEXIL_SPECS  the spec directory, holding index.json (default: the npm
+//                package @unleash/client-specification pinned in
+//                tests/spec/package-lock.json, installed by tests/spec/install.sh,
+//                which tests/compat/run.sh runs)
 
 const test = require('node:test');
 const assert = require('node:assert');
@@ -16,14 +18,16 @@ const fs = require('node:fs');
 const path = require('node:path');
 const h = require('./harness');
 
-const SPECS = path.resolve(process.env.VEXIL_SPECS || path.join(h.REPO_ROOT, '..', 'shared', 'specs', 'unleash-client-spec'));
+const SPECS = path.resolve(process.env.VEXIL_SPECS ||
+  path.join(h.REPO_ROOT, 'tests', 'spec', 'node_modules', '@unleash', 'client-specification', 'specifications'));
 const UNKNOWN = { enabled: false, variant: { name: 'disabled', enabled: false, feature_enabled: false } };
 
 function loadIndex() {
   const index = path.join(SPECS, 'index.json');
   if (!fs.existsSync(index)) {
     throw new Error(`Unleash client-specification vectors not found: ${index} is missing.\n` +
-      'Set VEXIL_SPECS to the directory that holds index.json.');
+      'Run tests/spec/install.sh (npm ci of the pinned @unleash/client-specification), ' +
+      'or set VEXIL_SPECS to the directory that holds index.json.');
   }
   const files = JSON.parse(fs.readFileSync(index, 'utf8'));
   if (!Array.isArray(files) || files.length === 0) throw new Error(`${index} lists no files`);

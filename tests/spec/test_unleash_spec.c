@@ -1,7 +1,9 @@
 /* Runs every `tests` and `variantTests` case of every file listed in the
- * Unleash client-specification index (../shared/specs/unleash-client-spec,
- * or $VEXIL_SPECS) against libvexil. The vectors are read at test time and
- * never copied; a missing directory fails the run loudly. */
+ * Unleash client-specification index against libvexil. The vectors come
+ * from the npm package @unleash/client-specification, pinned in
+ * tests/spec/package-lock.json and installed by tests/spec/install.sh
+ * (VX_SPEC_DIR, set by CMake, or $VEXIL_SPECS). They are read at test time
+ * and never copied; a missing directory fails the run loudly. */
 #include <jansson.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,7 +19,8 @@
 #include "vexil/vexil.h"
 
 #ifndef VX_SPEC_DIR
-#define VX_SPEC_DIR "../shared/specs/unleash-client-spec"
+#define VX_SPEC_DIR                                                            \
+    "tests/spec/node_modules/@unleash/client-specification/specifications"
 #endif
 
 #define MAX_FILES 64
@@ -45,8 +48,9 @@ static json_t *load_json(const char *file)
     snprintf(path, sizeof(path), "%s/%s", spec_dir(), file);
     json_t *j = json_load_file(path, 0, &jerr);
     if (!j)
-        fail_msg("cannot read spec file %s: %s (set VEXIL_SPECS?)", path,
-                 jerr.text);
+        fail_msg("cannot read spec file %s: %s (run tests/spec/install.sh, "
+                 "or set VEXIL_SPECS)",
+                 path, jerr.text);
     return j;
 }
 
@@ -146,7 +150,8 @@ static void run_file(void **state)
 static void all_assertions_ran(void **state)
 {
     (void)state;
-    /* 227 tests + 52 variantTests at the pinned spec commit. */
+    /* 227 tests + 52 variantTests in @unleash/client-specification 6.1.0
+     * (tests/spec/package-lock.json). */
     assert_int_equal(g_checked, 279);
 }
 

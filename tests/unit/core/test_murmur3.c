@@ -1,16 +1,18 @@
 /* Unit tests for src/core/murmur3.c: vx_murmur3_32 against known answers.
  *
  * Reference values:
- *  - "hello" with seeds 0 and 86028157: /work/shared/notes/unleash.md §4.5
- *    (613153351 / 3619701165);
+ *  - "hello" with seeds 0 and 86028157 (Unleash's variant seed):
+ *    613153351 / 3619701165, from `murmurhash3js` as below;
  *  - the rest are the widely published MurmurHash3_x86_32 test vectors
  *    (SMHasher's reference implementation), each re-checked with the
  *    `murmurhash3js` 3.0.1 package the Unleash Node SDK uses:
  *      node -e 'console.log(require("murmurhash3js").x86.hash32(s, seed))'
  *    (murmurhash3js hashes charCode & 0xff, which equals the byte for the
  *    single-byte strings used here);
- *  - the bucket values `norm(group, id, N, seed)` from the table in
- *    unleash.md §4.5, which the Unleash client-spec vectors confirm. */
+ *  - the bucket values `norm(group, id, N, seed)`: what unleash-client
+ *    6.12.1 computes (tests/compat; lib/strategy/util.js,
+ *    normalizedStrategyValue and normalizedVariantValue), which the Unleash
+ *    client-spec vectors confirm. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -31,7 +33,7 @@ typedef struct kat {
 #define S(lit) lit, sizeof(lit) - 1
 
 static const kat KATS[] = {
-    /* unleash.md §4.5 */
+    /* murmurhash3js, the Unleash Node SDK's hash */
     {S("hello"), 0, 613153351u},
     {S("hello"), 86028157u, 3619701165u},
     /* empty input: only the seed and fmix */
@@ -90,7 +92,7 @@ static void test_unaligned(void **state)
     }
 }
 
-/* Buckets from unleash.md §4.5: murmur3("group:id", seed) % N + 1. */
+/* Unleash's buckets: murmur3("group:id", seed) % N + 1. */
 static uint32_t norm(const char *group_id, uint32_t n, uint32_t seed)
 {
     return vx_murmur3_32(group_id, strlen(group_id), seed) % n + 1;
@@ -110,8 +112,8 @@ static void test_unleash_buckets(void **state)
     assert_int_equal(norm("Feature.Variants.D:712", 100, 86028157u), 1);
     assert_int_equal(norm("Feature.Variants.D:525", 100, 86028157u), 30);
     assert_int_equal(norm("Feature.Variants.D:537", 100, 86028157u), 70);
-    /* UTF-8 bytes, not UTF-16 units: "g:ø" is bucket 36 (unleash.md §4.5,
-     * docs/semantics.md; murmurhash3js would give 52). */
+    /* UTF-8 bytes, not UTF-16 units: "g:ø" is bucket 36 (docs/semantics.md;
+     * murmurhash3js would give 52). */
     assert_int_equal(norm("g:\xc3\xb8", 100, 0), 36);
 }
 

@@ -1,8 +1,10 @@
 /* Unit tests for src/guard/stats.c against reference values computed
  * independently of this code. Each expectation names its source:
- *   [notes]     /work/shared/notes/guarded_rollouts.md (sections 3.1-3.5),
- *               values computed there, or the GrowthBook test vector quoted
- *               there;
+ *   [notes]     the design notes behind docs/guard.md (sections 3.1-3.5,
+ *               kept outside this repository): values computed by hand
+ *               there with the standard formulas (recomputable as for
+ *               [py]), or the GrowthBook test vector quoted there (gbstats,
+ *               test_two_sided_ttest_absolute);
  *   [table]     a textbook statistical table value;
  *   [closed]    a closed form evaluated with python3's math module;
  *   [py]        python3 (stdlib only: math, statistics.NormalDist), with the
