@@ -16,8 +16,13 @@ static const char *const KIND_NAMES[STORE_KIND_COUNT] = {
     [STORE_SEGMENT] = "segments",
     [STORE_FEATURE_TYPE] = "feature types",
     [STORE_TOKEN] = "API tokens",
+    [STORE_USAGE] = "usage buckets",
+    [STORE_CLIENT_APP] = "registered SDK instances",
+    [STORE_IMPACT] = "impact buckets",
+    [STORE_IMPACT_BATCH] = "impact batch ids",
     [STORE_PLAN] = "release plans",
     [STORE_SCHEDULE] = "scheduled changes",
+    [STORE_LEASE] = "leases",
 };
 
 /* VX_ECONFLICT unless `to` holds no document, sequence or event. */
@@ -32,7 +37,8 @@ static vx_status check_empty(store *to, vx_error *err)
         st = o->doc_count(to, (store_kind)k, &c, err);
         if (st == VX_OK && c > 0 && n < sizeof(what)) {
             int w = snprintf(what + n, sizeof(what) - n, "%s%lld %s",
-                             n ? ", " : "", (long long)c, KIND_NAMES[k]);
+                             n ? ", " : "", (long long)c,
+                             KIND_NAMES[k] ? KIND_NAMES[k] : "documents");
             n += w > 0 ? (size_t)w : 0;
         }
     }

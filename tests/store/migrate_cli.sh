@@ -103,7 +103,12 @@ for f in zeta alpha mid; do
 done
 api POST /api/admin/projects/default/features/alpha/environments/production/on >/dev/null
 api POST /api/admin/segments '{"name":"beta","constraints":[{"contextName":"userId","operator":"IN","values":["1","2"]}]}' >/dev/null
-api POST /api/admin/api-tokens '{"tokenName":"sdk","type":"client","environment":"production"}' >/dev/null
+sdk=$(api POST /api/admin/api-tokens '{"tokenName":"sdk","type":"client","environment":"production"}' |
+  grep -o '"secret":"[^"]*"' | cut -d'"' -f4)
+# An SDK instance registers: records of a kind the admin API never lists.
+curl -s -o /dev/null -H "Authorization: $sdk" -H 'Content-Type: application/json' \
+  --data '{"appName":"shop","instanceId":"i-1","strategies":[],"started":"2026-01-01T00:00:00Z","interval":10000}' \
+  "http://127.0.0.1:$port/api/client/register"
 api DELETE /api/admin/projects/default/features/mid >/dev/null
 snapshot "$tmp/before.json"
 stop
@@ -126,6 +131,9 @@ check "migrate sqlite -> postgres" 0 "moved [0-9]+ documents \(3 flags\), 2 sequ
   "$vexil" migrate --from "$sqlite_dsn" --to "$pg_dsn"
 check "a second move into the same database is refused" 2 "target database is not empty" \
   "$vexil" migrate --from "$sqlite_dsn" --to "$pg_dsn"
+# It says what the target holds, each kind by name (usage buckets, SDK
+# instances and leases once printed "(null)").
+grep -q "(null)" "$tmp/out" && bad "unnamed kind in: $(cat "$tmp/out")" || ok
 
 # 4. The PostgreSQL server answers what the SQLite one did.
 start "$pg_dsn" postgres
