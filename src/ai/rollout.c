@@ -420,6 +420,8 @@ json_t *ai_policy_apply(unsigned policy, const json_t *answer,
              strcmp(v.action, "advance") != 0 &&
              strcmp(v.action, "wait_approval") != 0)
         why = "the guard is holding this plan already: nothing to apply";
+    if (!why && !fn)
+        why = no_ops ? no_ops : "no plan operations to apply it with";
     if (!why) {
         bool agrees = ai_guard_agrees(status, rec, because, sizeof(because));
         json_object_set_new(
@@ -428,8 +430,6 @@ json_t *ai_policy_apply(unsigned policy, const json_t *answer,
             why = "the guard does not agree, and the advice alone never "
                   "changes a flag";
     }
-    if (!why && !fn)
-        why = no_ops ? no_ops : "no plan operations to apply it with";
     if (!why) {
         vx_error err;
         memset(&err, 0, sizeof(err));

@@ -14,7 +14,11 @@
 
 #include "ai/advisor.h"
 #include "ai/language.h"
+#include "base/alloc.h"
 
+#ifndef VX_AI_DOC
+#error "VX_AI_DOC: the path of docs/ai.md"
+#endif
 #ifndef VX_AI_SENTENCES
 #error "VX_AI_SENTENCES: the path of sentences.json"
 #endif
@@ -130,8 +134,53 @@ static void iso_table(void **state)
     json_decref(codes);
 }
 
+/* docs/ai.md shows a prompt as sent: the data block the real gate makes
+ * for a targeting question whose sentence holds a private value and an
+ * email. This rebuilds it and requires the document to hold it verbatim
+ * (run with --doc to print it). */
+static char *doc_prompt(void)
+{
+    ai_scrub *s = ai_scrub_new();
+    json_t *deny = json_pack("{s[s]}", "values", "user_007");
+    ai_scrub_deny_private(s, deny);
+    json_t *map = json_object();
+    json_t *data =
+        json_pack("{ss s[sssss] s[ss]}", "sentence",
+                  "pro users in Vietnam like user_007 or ann@corp.example, 10%",
+                  "contextFields", "userId", "sessionId", "remoteAddress",
+                  "country", "plan", "operators", "IN", "NOT_IN");
+    ai_task task = {"targeting_rule", "", NULL, NULL, NULL, s, map};
+    char *user = ai_prompt_user(&task, data);
+    json_decref(data);
+    json_decref(map);
+    json_decref(deny);
+    ai_scrub_free(&s);
+    return user;
+}
+
+static void doc_example(void **state)
+{
+    (void)state;
+    char *user = doc_prompt();
+    FILE *f = fopen(VX_AI_DOC, "rb");
+    assert_non_null(f);
+    static char doc[200000];
+    size_t n = fread(doc, 1, sizeof(doc) - 1, f);
+    fclose(f);
+    doc[n] = '\0';
+    if (!strstr(doc, user))
+        fail_msg("docs/ai.md lacks the prompt as sent:\n%s", user);
+    vx__free(user);
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "--doc") == 0) {
+        char *user = doc_prompt();
+        puts(user);
+        vx__free(user);
+        return 0;
+    }
     if (argc > 1) {
         json_t *fields = argc > 2 ? json_loads(argv[2], 0, NULL) : NULL;
         json_t *r = ai_language_read(argv[1], fields);
@@ -144,6 +193,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(sentence_table),
         cmocka_unit_test(iso_table),
+        cmocka_unit_test(doc_example),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
