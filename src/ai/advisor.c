@@ -42,7 +42,7 @@ vx_status ai_answer_take(json_t *built, uint64_t failures, json_t **out,
 /* The system prompt with the schema repeated in words (Ollama's docs
  * advise it; servers that ignore the structured-output field then still
  * see it). */
-static char *system_prompt(const ai_task *t)
+char *ai_prompt_system(const ai_task *t)
 {
     char *schema = json_dumps(t->schema, JSON_COMPACT);
     if (!schema)
@@ -56,25 +56,44 @@ static char *system_prompt(const ai_task *t)
     return s;
 }
 
-vx_status ai_ask(ai_llm *llm, const ai_task *task, json_t **answer,
-                 int *attempts, vx_error *err)
+char *ai_prompt_user(const ai_task *task, const json_t *data)
+{
+    json_t *clean = ai_scrub_json(task->scrub, data, task->map);
+    char *text = clean ? json_dumps(clean, JSON_INDENT(1)) : NULL;
+    char *user = NULL;
+    size_t n = text ? strlen(text) + 32 : 0;
+    user = text ? vx__malloc(n) : NULL;
+    if (user)
+        snprintf(user, n, "<data>\n%s\n</data>", text);
+    free(text); /* jansson's */
+    json_decref(clean);
+    return user;
+}
+
+vx_status ai_ask_data(ai_llm *llm, const ai_task *task, const json_t *data,
+                      json_t **answer, int *attempts, vx_error *err)
 {
     vx_status st = VX_OK;
-    char *sys = NULL, *retry_user = NULL, *text = NULL;
+    char *sys = NULL, *user = NULL, *retry_user = NULL, *text = NULL,
+         *reason = NULL;
     json_t *doc = NULL;
     vx_error why;
     memset(&why, 0, sizeof(why));
     *answer = NULL;
     *attempts = 0;
-    sys = system_prompt(task);
-    if (!sys) {
+    if (!task->scrub)
+        return vx__error_set(err, VX_EINVAL, "",
+                             "no redaction gate: nothing is sent without one");
+    sys = ai_prompt_system(task);
+    user = sys ? ai_prompt_user(task, data) : NULL;
+    if (!user) {
         st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
         goto out;
     }
     for (int i = 0; i < 2; i++) {
         ai_chat chat = {
             .system = sys,
-            .user = i == 0 ? task->user : retry_user,
+            .user = i == 0 ? user : retry_user,
             .schema_name = task->name,
             .schema = task->schema,
         };
@@ -101,10 +120,14 @@ vx_status ai_ask(ai_llm *llm, const ai_task *task, json_t **answer,
         if (st == VX_ENOMEM)
             break;
         /* Retry once, telling the model what was wrong (our own words and
-         * a JSON pointer: nothing from the model's text is echoed). */
+         * a JSON pointer: nothing from the model's text is echoed, and the
+         * reason passes the gate too: a check may quote a mapped-back
+         * value). */
         vx__free(retry_user);
-        size_t n = strlen(task->user) + 512;
-        retry_user = vx__malloc(n);
+        vx__free(reason);
+        reason = ai_scrub_text(task->scrub, why.message, NULL, NULL);
+        size_t n = strlen(user) + 512;
+        retry_user = reason ? vx__malloc(n) : NULL;
         if (!retry_user) {
             st = VX_ENOMEM;
             break;
@@ -112,8 +135,8 @@ vx_status ai_ask(ai_llm *llm, const ai_task *task, json_t **answer,
         snprintf(retry_user, n,
                  "%s\n\nYour previous answer was invalid (%s%s%s). Answer "
                  "again with one JSON object that matches the schema.",
-                 task->user, why.path[0] ? why.path : "",
-                 why.path[0] ? ": " : "", why.message);
+                 user, why.path[0] ? why.path : "", why.path[0] ? ": " : "",
+                 reason);
     }
     if (st == VX_ENOMEM)
         vx__error_set(err, VX_ENOMEM, "", "out of memory");
@@ -124,31 +147,9 @@ vx_status ai_ask(ai_llm *llm, const ai_task *task, json_t **answer,
 out:
     vx__free(text);
     vx__free(sys);
-    vx__free(retry_user);
-    json_decref(doc);
-    return st;
-}
-
-vx_status ai_ask_data(ai_llm *llm, const ai_task *task, const json_t *data,
-                      json_t **answer, int *attempts, vx_error *err)
-{
-    char *text = json_dumps(data, JSON_INDENT(1));
-    char *user = NULL;
-    vx_status st = VX_OK;
-    *answer = NULL;
-    *attempts = 0;
-    size_t n = text ? strlen(text) + 32 : 0;
-    user = text ? vx__malloc(n) : NULL;
-    if (!user) {
-        st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
-        goto out;
-    }
-    snprintf(user, n, "<data>\n%s\n</data>", text);
-    ai_task t = *task;
-    t.user = user;
-    st = ai_ask(llm, &t, answer, attempts, err);
-out:
-    free(text); /* jansson's */
     vx__free(user);
+    vx__free(retry_user);
+    vx__free(reason);
+    json_decref(doc);
     return st;
 }

@@ -6,9 +6,11 @@
  * Invariant: the model's data block never holds who acted, a constraint
  * value, a strategy parameter other than the rollout percentage, a tag
  * value or a payload; descriptions pass the scrubber first. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ai/advisor.h"
 #include "base/alloc.h"
@@ -133,6 +135,28 @@ static json_t *flag_names(const json_t **ev, size_t n)
     return names;
 }
 
+/* The ids and plain-words changes of the events of flag `name` ("" for
+ * the changes not about one flag) as {"events": [ids], "changes":
+ * [{"eventId", "type", "text"}]} members of `entry`. */
+static void link_events(const json_t **ev, size_t n, const char *name,
+                        json_t *entry)
+{
+    json_t *ids = json_array(), *changes = json_array();
+    char one[256];
+    for (size_t k = 0; k < n; k++) {
+        if (strcmp(str(ev[k], "featureName"), name) != 0)
+            continue;
+        describe(ev[k], one, sizeof(one));
+        json_t *id = json_object_get(ev[k], "id");
+        json_array_append(ids, id ? id : json_null());
+        json_array_append_new(
+            changes, json_pack("{sO ss ss}", "eventId", id ? id : json_null(),
+                               "type", str(ev[k], "type"), "text", one));
+    }
+    json_object_set_new(entry, "events", ids);
+    json_object_set_new(entry, "changes", changes);
+}
+
 static void deterministic(const json_t **ev, size_t n, const json_t *names,
                           json_t *entries)
 {
@@ -159,8 +183,9 @@ static void deterministic(const json_t **ev, size_t n, const json_t *names,
                  text[0] >= 'a' && text[0] <= 'z' ? text[0] - 'a' + 'A'
                                                   : text[0],
                  text + 1);
-        json_array_append_new(entries,
-                              json_pack("{sO ss}", "flag", name, "text", cap));
+        json_t *e = json_pack("{sO ss}", "flag", name, "text", cap);
+        link_events(ev, n, json_string_value(name), e);
+        json_array_append_new(entries, e);
     }
     /* Changes not about one flag: counted by kind. */
     json_t *other = json_object();
@@ -188,40 +213,11 @@ static void deterministic(const json_t **ev, size_t n, const json_t *names,
                     text[k] = ' ';
             len += (size_t)w;
         }
-        json_array_append_new(
-            entries, json_pack("{ss ss}", "flag", "other", "text", text));
+        json_t *e = json_pack("{ss ss}", "flag", "other", "text", text);
+        link_events(ev, n, "", e);
+        json_array_append_new(entries, e);
     }
     json_decref(other);
-}
-
-/* Collects the values a prompt must never hold from strategies, variants
- * and the like anywhere under `doc`: constraint values, user ids, IPs,
- * host names, variant overrides and payloads. */
-static void deny_values(ai_scrub *s, const json_t *doc)
-{
-    static const char *const keys[] = {"values",  "value",     "userIds",
-                                       "IPs",     "hostNames", "overrides",
-                                       "payload", "context",   "tags"};
-    if (json_is_array(doc)) {
-        size_t i;
-        const json_t *e;
-        json_array_foreach (doc, i, e)
-            deny_values(s, e);
-        return;
-    }
-    if (!json_is_object(doc))
-        return;
-    const char *k;
-    const json_t *v;
-    json_object_foreach ((json_t *)doc, k, v) {
-        bool hit = false;
-        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-            hit = hit || strcmp(k, keys[i]) == 0;
-        if (hit)
-            ai_scrub_deny_json(s, v);
-        else
-            deny_values(s, v);
-    }
 }
 
 static const json_t *feature_named(const json_t *features, const char *name)
@@ -260,15 +256,14 @@ static json_t *strategy_shape(const json_t *s)
     return o;
 }
 
-json_t *ai_changelog_prompt_data(const ai_changelog_req *req,
-                                 const ai_scrub *scrub)
+json_t *ai_changelog_prompt_data(const ai_changelog_req *req)
 {
     size_t n = 0;
     const json_t **ev = ordered(req->events, &n);
     if (!ev)
         return NULL;
     json_t *names = flag_names(ev, n), *flags = json_array(),
-           *other = json_object();
+           *other = json_array();
     size_t i;
     const json_t *name;
     json_array_foreach (names, i, name) {
@@ -281,14 +276,16 @@ json_t *ai_changelog_prompt_data(const ai_changelog_req *req,
                     0 &&
                 strcmp(str(ev[k], "type"), "feature-created") == 0)
                 desc = str(json_object_get(ev[k], "data"), "description");
-        char *clean = ai_scrub_text(scrub, desc, NULL, NULL);
         json_t *list = json_array();
         for (size_t k = 0; k < n; k++) {
             if (strcmp(str(ev[k], "featureName"), json_string_value(name)) != 0)
                 continue;
-            json_t *e = json_pack("{ss ss ss}", "type", str(ev[k], "type"),
-                                  "environment", str(ev[k], "environment"),
-                                  "at", str(ev[k], "createdAt"));
+            json_t *e = json_pack(
+                "{sO ss ss ss}", "id",
+                json_object_get(ev[k], "id") ? json_object_get(ev[k], "id")
+                                             : json_null(),
+                "type", str(ev[k], "type"), "environment",
+                str(ev[k], "environment"), "at", str(ev[k], "createdAt"));
             const char *t = str(ev[k], "type");
             if (strstr(t, "strategy-add") || strstr(t, "strategy-update")) {
                 json_t *sh = strategy_shape(json_object_get(ev[k], "data"));
@@ -301,11 +298,10 @@ json_t *ai_changelog_prompt_data(const ai_changelog_req *req,
             }
             json_array_append_new(list, e);
         }
-        json_array_append_new(
-            flags, json_pack("{sO ss ss so}", "name", name, "project",
-                             f ? str(f, "project") : "", "description",
-                             clean ? clean : "", "events", list));
-        vx__free(clean);
+        json_array_append_new(flags,
+                              json_pack("{sO ss ss so}", "name", name,
+                                        "project", f ? str(f, "project") : "",
+                                        "description", desc, "events", list));
     }
     for (size_t k = 0; k < n; k++) {
         const char *fname = str(ev[k], "featureName");
@@ -314,9 +310,14 @@ json_t *ai_changelog_prompt_data(const ai_changelog_req *req,
             listed = listed || strcmp(str(name, "name"), fname) == 0;
         if (listed)
             continue;
-        const char *t = str(ev[k], "type");
-        json_int_t c = json_integer_value(json_object_get(other, t));
-        json_object_set_new(other, t, json_integer(c + 1));
+        if (json_array_size(other) < VX_LIMIT_AI_FLAGS_IN_PROMPT)
+            json_array_append_new(
+                other, json_pack("{sO ss ss}", "id",
+                                 json_object_get(ev[k], "id")
+                                     ? json_object_get(ev[k], "id")
+                                     : json_null(),
+                                 "type", str(ev[k], "type"), "environment",
+                                 str(ev[k], "environment")));
     }
     json_t *data = json_pack(
         "{s{ss ss} so so si sb}", "period", "from", req->from ? req->from : "",
@@ -331,33 +332,203 @@ static const char CHANGELOG_SYSTEM[] =
     "You write the changelog of a feature-flag server for a period, for "
     "people who were not there. For each flag in flags write one entry "
     "(flag = its name) of one to three plain sentences saying what changed, "
-    "citing environments and rollout percentages; put changes not about a "
-    "flag (otherChanges) in one entry with flag \"other\" when there are "
-    "any. summary: one or two sentences about the whole period. Do not "
-    "invent changes that are not in the data.";
+    "citing environments and rollout percentages, with eventIds: the ids of "
+    "the events the entry describes (each event has an id); put changes not "
+    "about a flag (otherChanges) in one entry with flag \"other\" when there "
+    "are any. summary: one or two sentences about the whole period. Describe "
+    "only the events in the data: a description is what the flag is for, "
+    "never a change. Do not invent changes that are not in the data.";
 
 typedef struct cctx {
     const json_t *names; /* allowed flag names */
+    const json_t **ev;   /* the period's events, oldest first */
+    size_t n;            /* how many */
 } cctx;
+
+/* Does `text` hold `w` (lower case) as whole words, case-insensitive? */
+static bool says(const char *text, const char *w)
+{
+    size_t wl = strlen(w);
+    for (const char *p = text; (p = strcasestr(p, w)) != NULL; p++) {
+        bool start = p == text || !isalnum((unsigned char)p[-1]);
+        bool end = !isalnum((unsigned char)p[wl]);
+        if (start && end)
+            return true;
+    }
+    return false;
+}
+
+/* What a text may claim only when one of the cited events is of this
+ * type ("" = a rollout of 100 % without constraints). */
+static const struct {
+    const char *word;
+    const char *type;
+} CLAIMS[] = {
+    {"enabled", "feature-environment-enabled"},
+    {"turned on", "feature-environment-enabled"},
+    {"switched on", "feature-environment-enabled"},
+    {"activated", "feature-environment-enabled"},
+    {"disabled", "feature-environment-disabled"},
+    {"turned off", "feature-environment-disabled"},
+    {"switched off", "feature-environment-disabled"},
+    {"deactivated", "feature-environment-disabled"},
+    {"archived", "feature-archived"},
+    {"deleted", "feature-deleted"},
+    {"created", "feature-created"},
+    {"revived", "feature-revived"},
+    {"everyone", ""},
+    {"all users", ""},
+    {"every user", ""},
+    {"100%", ""},
+};
+
+/* The events of `c` whose ids `cited` lists, as a borrowed array (NULL-
+ * terminated, malloc'd). */
+static const json_t **pick(const cctx *c, const json_t *cited)
+{
+    const json_t **out = vx__calloc(json_array_size(cited) + 1, sizeof(*out));
+    size_t m = 0, i;
+    const json_t *id;
+    if (!out)
+        return NULL;
+    json_array_foreach (cited, i, id) {
+        for (size_t k = 0; k < c->n; k++) {
+            if (json_equal(json_object_get(c->ev[k], "id"), id)) {
+                out[m++] = c->ev[k];
+                break;
+            }
+        }
+    }
+    return out;
+}
+
+/* Checks the claims of `text` against the events `evs` it cites: every
+ * percentage is a rollout one of them set or left, every environment it
+ * names is theirs, and "enabled", "archived", "everyone"... need an event
+ * that did it. */
+static vx_status claims_check(const char *text, const json_t **evs,
+                              const cctx *c, const char *path, vx_error *err)
+{
+    /* percentages */
+    for (const char *p = text; *p; p++) {
+        if (!isdigit((unsigned char)*p) ||
+            (p > text && (isalnum((unsigned char)p[-1]) || p[-1] == '.')))
+            continue;
+        char *end = NULL;
+        long v = strtol(p, &end, 10);
+        const char *q = end;
+        while (*q == ' ')
+            q++;
+        bool pct = *q == '%' || strncasecmp(q, "percent", 7) == 0;
+        if (!pct) {
+            p = end - 1;
+            continue;
+        }
+        bool found = false;
+        for (size_t k = 0; evs[k] && !found; k++) {
+            const char *r = rollout_of(json_object_get(evs[k], "data"));
+            const char *r0 = rollout_of(json_object_get(evs[k], "preData"));
+            found = (r && strtol(r, NULL, 10) == v) ||
+                    (r0 && strtol(r0, NULL, 10) == v);
+        }
+        if (!found)
+            return vx__error_set(err, VX_ESCHEMA, path,
+                                 "cites %ld%%, a rollout no cited event holds",
+                                 v);
+        p = end - 1;
+    }
+    /* environments */
+    for (size_t k = 0; k < c->n; k++) {
+        const char *env = str(c->ev[k], "environment");
+        if (!*env || !says(text, env))
+            continue;
+        bool found = false;
+        for (size_t m = 0; evs[m] && !found; m++)
+            found = strcmp(str(evs[m], "environment"), env) == 0;
+        if (!found)
+            return vx__error_set(err, VX_ESCHEMA, path,
+                                 "names the environment %s, which no cited "
+                                 "event is about",
+                                 env);
+    }
+    /* what happened */
+    for (size_t w = 0; w < sizeof(CLAIMS) / sizeof(CLAIMS[0]); w++) {
+        if (!says(text, CLAIMS[w].word))
+            continue;
+        bool found = false;
+        for (size_t m = 0; evs[m] && !found; m++) {
+            if (*CLAIMS[w].type) {
+                found = strcmp(str(evs[m], "type"), CLAIMS[w].type) == 0;
+            } else {
+                const json_t *d = json_object_get(evs[m], "data");
+                const char *r = rollout_of(d);
+                found = r && strtol(r, NULL, 10) == 100 && ncons(d) == 0;
+            }
+        }
+        if (!found)
+            return vx__error_set(err, VX_ESCHEMA, path,
+                                 "says \"%s\", which no cited event did",
+                                 CLAIMS[w].word);
+    }
+    return VX_OK;
+}
 
 static vx_status changelog_check(void *ud, const json_t *answer, vx_error *err)
 {
     const cctx *c = ud;
     size_t i, j;
     const json_t *e, *n;
+    json_t *all = json_array();
+    vx_status st = VX_OK;
     json_array_foreach (json_object_get(answer, "entries"), i, e) {
         const char *f = str(e, "flag");
-        bool ok = strcmp(f, "other") == 0;
+        bool other = strcmp(f, "other") == 0, ok = other;
+        char p[64];
         json_array_foreach (c->names, j, n)
             ok = ok || strcmp(json_string_value(n), f) == 0;
         if (!ok) {
-            char p[64];
             snprintf(p, sizeof(p), "/entries/%zu/flag", i);
-            return vx__error_set(err, VX_ESCHEMA, p,
-                                 "not a flag of the period");
+            st = vx__error_set(err, VX_ESCHEMA, p, "not a flag of the period");
+            break;
         }
+        /* every cited event is an event of this flag in the period */
+        const json_t *ids = json_object_get(e, "eventIds"), *id;
+        json_array_foreach (ids, j, id) {
+            bool mine = false;
+            for (size_t k = 0; k < c->n && !mine; k++)
+                mine =
+                    json_equal(json_object_get(c->ev[k], "id"), id) &&
+                    strcmp(str(c->ev[k], "featureName"), other ? "" : f) == 0;
+            if (!mine) {
+                snprintf(p, sizeof(p), "/entries/%zu/eventIds/%zu", i, j);
+                st = vx__error_set(err, VX_ESCHEMA, p,
+                                   "not an event of %s in the period",
+                                   other ? "the other changes" : f);
+                break;
+            }
+            json_array_append(all, (json_t *)id);
+        }
+        if (st != VX_OK)
+            break;
+        const json_t **evs = pick(c, ids);
+        if (!evs) {
+            st = VX_ENOMEM;
+            break;
+        }
+        snprintf(p, sizeof(p), "/entries/%zu/text", i);
+        st = claims_check(str(e, "text"), evs, c, p, err);
+        vx__free((void *)evs);
+        if (st != VX_OK)
+            break;
     }
-    return VX_OK;
+    if (st == VX_OK) {
+        const json_t **evs = pick(c, all);
+        st = evs ? claims_check(str(answer, "summary"), evs, c, "/summary", err)
+                 : VX_ENOMEM;
+        vx__free((void *)evs);
+    }
+    json_decref(all);
+    return st;
 }
 
 vx_status ai_advise_changelog(ai_llm *llm, const ai_changelog_req *req,
@@ -368,8 +539,6 @@ vx_status ai_advise_changelog(ai_llm *llm, const ai_changelog_req *req,
     const json_t **ev = NULL;
     json_t *names = NULL, *entries = NULL, *data = NULL, *schema = NULL,
            *model = NULL;
-    ai_scrub *scrub = NULL;
-    char *data_text = NULL, *user = NULL;
     char label[300], summary[VX_LIMIT_AI_TEXT_BYTES];
     int attempts = 0;
     uint64_t failures = vx__alloc_failures();
@@ -394,38 +563,54 @@ vx_status ai_advise_changelog(ai_llm *llm, const ai_changelog_req *req,
         entries = NULL;
         llm = NULL; /* an empty period needs no model */
     } else {
-        scrub = ai_scrub_new();
-        if (scrub) {
-            deny_values(scrub, req->events);
-            deny_values(scrub, req->features);
-        }
-        data = scrub ? ai_changelog_prompt_data(req, scrub) : NULL;
-        data_text = data ? json_dumps(data, JSON_INDENT(1)) : NULL;
-        size_t len = data_text ? strlen(data_text) + 32 : 0;
-        user = data_text ? vx__malloc(len) : NULL;
+        data = ai_changelog_prompt_data(req);
         json_t *allowed = json_deep_copy(names);
         json_array_append_new(allowed, json_string("other"));
         schema = json_pack(
-            "{ss sb s[ss] s{s{ss si} s{ss si s{ss sb s[ss] s{s{so} "
-            "s{ss si}}}}}}",
+            "{ss sb s[ss] s{s{ss si} s{ss si s{ss sb s[sss] s{s{so} "
+            "s{ss si} s{ss si si s{ss}}}}}}}",
             "type", "object", "additionalProperties", 0, "required", "summary",
             "entries", "properties", "summary", "type", "string", "maxLength",
             VX_LIMIT_AI_TEXT_BYTES, "entries", "type", "array", "maxItems",
             VX_LIMIT_AI_FLAGS_IN_PROMPT + 1, "items", "type", "object",
-            "additionalProperties", 0, "required", "flag", "text", "properties",
-            "flag", "enum", allowed, "text", "type", "string", "maxLength",
-            VX_LIMIT_AI_TEXT_BYTES);
-        if (!user || !schema) {
+            "additionalProperties", 0, "required", "flag", "text", "eventIds",
+            "properties", "flag", "enum", allowed, "text", "type", "string",
+            "maxLength", VX_LIMIT_AI_TEXT_BYTES, "eventIds", "type", "array",
+            "minItems", 1, "maxItems", VX_LIMIT_AI_EVENTS, "items", "type",
+            "integer");
+        if (!data || !schema) {
             st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
             goto out;
         }
-        snprintf(user, len, "<data>\n%s\n</data>", data_text);
-        cctx c = {names};
-        ai_task task = {"changelog", CHANGELOG_SYSTEM, user,
-                        schema,      changelog_check,  &c};
-        st = ai_ask(llm, &task, &model, &attempts, err);
+        cctx c = {names, ev, n};
+        ai_task task = {"changelog", CHANGELOG_SYSTEM, schema, changelog_check,
+                        &c,          req->privacy,     NULL};
+        st = ai_ask_data(llm, &task, data, &model, &attempts, err);
         if (st != VX_OK)
             goto out;
+        /* Each entry links its events, with the audit log's own words. */
+        size_t i;
+        json_t *e;
+        json_array_foreach (json_object_get(model, "entries"), i, e) {
+            json_t *ids = json_object_get(e, "eventIds");
+            json_t *changes = json_array();
+            size_t j;
+            const json_t *id;
+            char one[256];
+            json_array_foreach (ids, j, id) {
+                for (size_t k = 0; k < n; k++) {
+                    if (!json_equal(json_object_get(ev[k], "id"), id))
+                        continue;
+                    describe(ev[k], one, sizeof(one));
+                    json_array_append_new(
+                        changes, json_pack("{sO ss ss}", "eventId", id, "type",
+                                           str(ev[k], "type"), "text", one));
+                }
+            }
+            json_object_set(e, "events", ids);
+            json_object_del(e, "eventIds");
+            json_object_set_new(e, "changes", changes);
+        }
     }
     st = ai_answer_take(json_pack("{ss sO si si}", "advisor",
                                   ai_advisor_label(llm, label, sizeof(label)),
@@ -439,8 +624,5 @@ out:
     json_decref(data);
     json_decref(schema);
     json_decref(model);
-    ai_scrub_free(&scrub);
-    free(data_text); /* jansson's */
-    vx__free(user);
     return st;
 }

@@ -32,22 +32,23 @@ static json_t *deterministic(const json_t *f)
         impact[VX_LIMIT_AI_TEXT_BYTES], pct[48] = "";
     const json_t *c = json_object_get(f, "culprit");
     const char *kind = sget(c, "kind");
+    const char *unit = strncmp(sget(c, "unit"), "ms", 2) == 0 ? " ms" : "";
     if (isfinite(nget(f, "percent")))
         snprintf(pct, sizeof(pct), " (%g%%)", nget(f, "percent"));
     snprintf(title, sizeof(title), "The guard rolled back %s in %s",
              sget(f, "flag"), sget(f, "environment"));
     snprintf(summary, sizeof(summary),
              "%s%s the guard rolled back %s in %s at step %.0f%s after "
-             "%.0f s, %s. %s%s was worse in the treatment: %.4g against %.4g "
-             "in the control (always-valid p = %.2g, tolerance %.3g).",
+             "%.0f s, %s. %s%s was worse in the treatment: %.4g%s against "
+             "%.4g%s in the control (always-valid p = %.2g, tolerance %.3g).",
              *sget(f, "at") ? "At " : "", sget(f, "at"), sget(f, "flag"),
              sget(f, "environment"), nget(f, "milestone") + 1, pct,
              nget(f, "elapsedSeconds"),
              strcmp(sget(f, "rollback"), "disable") == 0
                  ? "disabling the flag"
                  : "setting its rollout to 0%",
-             *kind ? "" : "A guard metric", kind, nget(c, "treatment"),
-             nget(c, "control"), nget(c, "p"), nget(c, "tolerance"));
+             *kind ? "" : "A guard metric", kind, nget(c, "treatment"), unit,
+             nget(c, "control"), unit, nget(c, "p"), nget(c, "tolerance"));
     size_t n = 0, used, k;
     const json_t *m;
     used = (size_t)snprintf(impact, sizeof(impact),
@@ -57,10 +58,9 @@ static json_t *deterministic(const json_t *f)
     json_array_foreach (json_object_get(f, "metrics"), k, m) {
         if (m == c || !json_is_true(json_object_get(m, "evaluated")))
             continue;
-        int w =
-            snprintf(impact + used, sizeof(impact) - used,
-                     " %s %.4g vs %.4g (p = %.2g);", sget(m, "kind"),
-                     nget(m, "treatment"), nget(m, "control"), nget(m, "p"));
+        char one[200];
+        ai_metric_text(m, one, sizeof(one));
+        int w = snprintf(impact + used, sizeof(impact) - used, " %s;", one);
         if (w < 0 || (size_t)w >= sizeof(impact) - used)
             break;
         used += (size_t)w;
@@ -99,7 +99,38 @@ static vx_status incident_check(void *ud, const json_t *a, vx_error *err)
                              "the summary must name the metric that "
                              "regressed (%s)",
                              kind);
-    return VX_OK;
+    /* The rollback stands: no step may undo it or widen the rollout. */
+    static const char *const UNDO[] = {
+        "re-enable",
+        "reenable",
+        "enable the flag",
+        "enable it",
+        "roll forward",
+        "undo the rollback",
+        "revert the rollback",
+        "for everyone",
+        "to 100%",
+        "to 100 %",
+        "increase the rollout",
+        "resume the rollout",
+        "turn it back on",
+        "turn the flag back on",
+    };
+    size_t i;
+    const json_t *step;
+    vx_status st = VX_OK;
+    json_array_foreach (json_object_get(a, "nextSteps"), i, step) {
+        const char *t = json_string_value(step);
+        for (size_t u = 0;
+             t && st == VX_OK && u < sizeof(UNDO) / sizeof(UNDO[0]); u++) {
+            if (strcasestr(t, UNDO[u]))
+                st = vx__error_set(err, VX_ESCHEMA, "/nextSteps",
+                                   "the rollback stands until the cause is "
+                                   "found: no step may say \"%s\"",
+                                   UNDO[u]);
+        }
+    }
+    return st;
 }
 
 static const char INCIDENT_SYSTEM[] =
@@ -113,7 +144,8 @@ static const char INCIDENT_SYSTEM[] =
     "steps for a person). The rollback stands: do not suggest undoing it "
     "before the cause is found.";
 
-vx_status ai_advise_incident(ai_llm *llm, const json_t *facts, json_t **answer,
+vx_status ai_advise_incident(ai_llm *llm, const json_t *facts,
+                             const ai_scrub *privacy, json_t **answer,
                              vx_error *err)
 {
     vx_status st = VX_OK;
@@ -140,8 +172,9 @@ vx_status ai_advise_incident(ai_llm *llm, const json_t *facts, json_t **answer,
             st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
             goto out;
         }
-        ai_task task = {"incident_summary", INCIDENT_SYSTEM, NULL, schema,
-                        incident_check,     (void *)facts};
+        ai_task task = {
+            "incident_summary", INCIDENT_SYSTEM, schema, incident_check,
+            (void *)facts,      privacy,         NULL};
         st = ai_ask_data(llm, &task, facts, &model, &attempts, err);
         if (st != VX_OK)
             goto out;

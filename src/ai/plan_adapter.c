@@ -8,6 +8,7 @@
  * so an identifier the input carries cannot reach a prompt. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ai/advisor.h"
@@ -15,6 +16,7 @@
 #include "base/error.h"
 #include "base/limits.h"
 #include "guard/plan.h"
+#include "vexil/vexil.h"
 
 /* The first member of `o` among `names` (NULL-terminated). */
 static const json_t *first_of(const json_t *o, const char *const *names)
@@ -33,12 +35,73 @@ static bool is_name(const json_t *v)
            json_string_length(v) <= 200;
 }
 
+/* `x` rounded to 6 significant digits: what a person (or a model) reads
+ * of a statistic, with no binary noise. */
+static double people(double x)
+{
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%.6g", x);
+    return strtod(buf, NULL);
+}
+
 /* Copies number `k` of `from` into `to` when finite, null when absent. */
 static void copy_num(json_t *to, const json_t *from, const char *k)
 {
     const json_t *v = json_object_get(from, k);
     if (json_is_number(v) && isfinite(json_number_value(v)))
-        json_object_set_new(to, k, json_real(json_number_value(v)));
+        json_object_set_new(to, k, json_real(people(json_number_value(v))));
+}
+
+/* The latency metric compares means of ln(ms): its control and treatment
+ * become milliseconds (the geometric means) and its differences relative
+ * changes, so nobody reads ln(ms) as ms. */
+static void latency_to_ms(json_t *c)
+{
+    static const char *const LOG_MEMBERS[] = {"diff", "margin", "csLow",
+                                              "csHigh", "harmBound"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *k = i ? "treatment" : "control";
+        const json_t *v = json_object_get(c, k);
+        if (json_is_number(v))
+            json_object_set_new(c, k,
+                                json_real(people(exp(json_number_value(v)))));
+    }
+    const json_t *d = json_object_get(c, "diff");
+    const json_t *m = json_object_get(c, "margin");
+    if (json_is_number(d))
+        json_object_set_new(c, "relativeDiff",
+                            json_real(people(expm1(json_number_value(d)))));
+    if (json_is_number(m))
+        json_object_set_new(c, "relativeMargin",
+                            json_real(people(expm1(json_number_value(m)))));
+    for (size_t i = 0; i < sizeof(LOG_MEMBERS) / sizeof(LOG_MEMBERS[0]); i++)
+        json_object_del(c, LOG_MEMBERS[i]);
+    json_object_set_new(c, "unit", json_string("ms (geometric mean)"));
+}
+
+void ai_metric_text(const json_t *m, char *buf, size_t cap)
+{
+    const char *kind = json_string_value(json_object_get(m, "kind"));
+    const char *unit = json_string_value(json_object_get(m, "unit"));
+    double c = json_number_value(json_object_get(m, "control"));
+    double t = json_number_value(json_object_get(m, "treatment"));
+    const json_t *pj = json_object_get(m, "p");
+    char p[48] = "";
+    if (json_is_number(pj))
+        snprintf(p, sizeof(p), " (p = %.2g)", json_number_value(pj));
+    if (!kind)
+        kind = "a metric";
+    if (unit && strncmp(unit, "ms", 2) == 0)
+        snprintf(buf, cap, "%s: treatment %.4g ms vs control %.4g ms%s", kind,
+                 t, c, p);
+    else if (unit && strncmp(unit, "share of requests slower", 24) == 0)
+        snprintf(buf, cap,
+                 "%s: %.3g%% of treatment requests slower than the bound "
+                 "(%.3g%% allowed)%s",
+                 kind, 100 * t, 100 * c, p);
+    else
+        snprintf(buf, cap, "%s: treatment %.4g vs control %.4g%s", kind, t, c,
+                 p);
 }
 
 static void copy_bool(json_t *to, const json_t *from, const char *k)
@@ -111,6 +174,28 @@ static vx_status report_copy(const json_t *rep, const char *path, json_t **out,
         copy_num(c, m, "csLow");
         copy_num(c, m, "csHigh");
         copy_num(c, m, "harmBound");
+        const char *kind = json_string_value(json_object_get(c, "kind"));
+        guard_metric_kind gk;
+        if (kind && !guard_metric_kind_parse(kind, &gk)) {
+            /* a metric name the guard does not know is not sent */
+            json_decref(c);
+            json_decref(ms);
+            json_decref(r);
+            char p[96];
+            snprintf(p, sizeof(p), "%s/metrics/%zu/kind", path, i);
+            return vx__error_set(err, VX_EINVAL, p,
+                                 "unknown metric kind: use error_rate, "
+                                 "latency, conversion, latency_mean or "
+                                 "latency_quantile");
+        }
+        if (kind && strcmp(kind, "latency") == 0)
+            latency_to_ms(c);
+        else if (kind && strcmp(kind, "latency_mean") == 0)
+            json_object_set_new(c, "unit", json_string("ms"));
+        else if (kind && strcmp(kind, "latency_quantile") == 0)
+            json_object_set_new(
+                c, "unit",
+                json_string("share of requests slower than the bound"));
         json_array_append_new(ms, c);
     }
     json_object_set_new(r, "metrics", ms);
@@ -403,4 +488,42 @@ vx_status ai_incident_facts(const json_t *event, json_t **out, vx_error *err)
     if (o && !json_is_number(json_object_get(o, "percent")))
         json_object_del(o, "percent");
     return ai_answer_take(o, failures, out, err);
+}
+
+vx_status ai_plan_status_guard_data(const json_t *status, int64_t now_ms,
+                                    json_t *normalized)
+{
+    const json_t *plan = json_object_get(status, "plan");
+    const json_t *miles = json_object_get(plan ? plan : status, "milestones");
+    json_int_t idx = json_integer_value(json_object_get(status, "milestone"));
+    const json_t *cur = json_array_get(miles, (size_t)(idx < 0 ? 0 : idx));
+    double allowed =
+        json_number_value(json_object_get(cur, "minDurationSeconds"));
+    const json_t *started = json_object_get(status, "milestoneStartedMs");
+    const json_t *last = json_object_get(status, "last");
+    const json_t *decision = json_object_get(last, "decision");
+    /* When did the guard last have a verdict? Without one (no report, or
+     * no metric evaluated), the data has been missing since the milestone
+     * began; with one, since the report was made. */
+    bool verdict = false;
+    size_t i;
+    const json_t *m;
+    json_array_foreach (json_object_get(decision, "metrics"), i, m)
+        verdict = verdict || json_is_true(json_object_get(m, "evaluated"));
+    double since_ms = json_is_number(started) ? json_number_value(started) : -1;
+    if (verdict) {
+        int64_t at = 0;
+        const char *t = json_string_value(json_object_get(last, "at"));
+        if (t && vx_time_parse(t, strlen(t), &at))
+            since_ms = (double)at;
+    }
+    if (since_ms < 0)
+        return VX_OK; /* not the plan API's status: nothing to say */
+    double missing = ((double)now_ms - since_ms) / 1000.0;
+    json_object_set_new(
+        normalized, "guardData",
+        json_pack("{sf sf sb}", "missingSeconds",
+                  missing > 0 ? floor(missing) : 0.0, "allowedSeconds",
+                  allowed >= 0 ? allowed : 0.0, "verdict", verdict));
+    return VX_OK;
 }

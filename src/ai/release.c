@@ -157,8 +157,6 @@ vx_status ai_advise_plan(ai_llm *llm, const ai_plan_req *req, json_t **answer,
 {
     vx_status st = VX_OK;
     json_t *model = NULL, *schema = NULL, *data = NULL;
-    ai_scrub *scrub = NULL;
-    char *desc = NULL;
     char label[300];
     int attempts = 0;
     uint64_t failures = vx__alloc_failures();
@@ -184,11 +182,8 @@ vx_status ai_advise_plan(ai_llm *llm, const ai_plan_req *req, json_t **answer,
             json_decref(d);
         }
     } else {
-        scrub = ai_scrub_new();
-        desc =
-            scrub ? ai_scrub_text(scrub, req->description, NULL, NULL) : NULL;
-        data = desc ? json_pack("{ss ss}", "description", desc, "risk", r->name)
-                    : NULL;
+        data = json_pack("{ss ss}", "description", req->description, "risk",
+                         r->name);
         schema = json_pack(
             "{ss sb s[sssss] s{s{ss si si s{ss sb s[ss] s{s{ss si si} s{ss si "
             "si} s{ss si si}}}} s{ss si si s{ss sb s[sss] s{s{s[sssss]} "
@@ -214,8 +209,8 @@ vx_status ai_advise_plan(ai_llm *llm, const ai_plan_req *req, json_t **answer,
             st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
             goto out;
         }
-        ai_task task = {"release_plan", PLAN_SYSTEM, NULL,
-                        schema,         plan_check,  (void *)r};
+        ai_task task = {"release_plan", PLAN_SYSTEM,  schema, plan_check,
+                        (void *)r,      req->privacy, NULL};
         json_t *a = NULL;
         st = ai_ask_data(llm, &task, data, &a, &attempts, err);
         if (st != VX_OK)
@@ -244,6 +239,49 @@ vx_status ai_advise_plan(ai_llm *llm, const ai_plan_req *req, json_t **answer,
             goto out;
         }
     }
+    {
+        /* The policy: a first step above the configured share needs a
+         * person's confirmation, and a model's plan is compared with the
+         * deterministic one. */
+        const json_t *ms =
+            json_object_get(json_object_get(model, "plan"), "milestones");
+        double first = json_number_value(
+            json_object_get(json_array_get(ms, 0), "percent"));
+        json_t *diffs = json_array();
+        if (llm) {
+            json_t *d = deterministic(req, r);
+            const json_t *dp = json_object_get(d, "plan");
+            const json_t *dms = json_object_get(dp, "milestones");
+            double dfirst = json_number_value(
+                json_object_get(json_array_get(dms, 0), "percent"));
+            char line[300];
+            if (first != dfirst) {
+                snprintf(line, sizeof(line),
+                         "the first step is %g%%; the deterministic %s-risk "
+                         "plan starts at %g%%",
+                         first, r->name, dfirst);
+                json_array_append_new(diffs, json_string(line));
+            }
+            if (json_array_size(ms) != json_array_size(dms)) {
+                snprintf(line, sizeof(line),
+                         "%zu steps; the deterministic plan has %zu",
+                         json_array_size(ms), json_array_size(dms));
+                json_array_append_new(diffs, json_string(line));
+            }
+            const char *mm = json_string_value(
+                json_object_get(json_object_get(model, "plan"), "mode"));
+            const char *dm = json_string_value(json_object_get(dp, "mode"));
+            if (mm && dm && strcmp(mm, dm) != 0) {
+                snprintf(line, sizeof(line),
+                         "mode %s; the deterministic plan uses %s", mm, dm);
+                json_array_append_new(diffs, json_string(line));
+            }
+            json_decref(d);
+        }
+        json_object_set_new(model, "policy",
+                            ai_policy_first_step(first, diffs, &req->confirm));
+        json_decref(diffs);
+    }
     json_object_set_new(
         model, "advisor",
         json_string(ai_advisor_label(llm, label, sizeof(label))));
@@ -255,7 +293,5 @@ out:
     json_decref(model);
     json_decref(schema);
     json_decref(data);
-    vx__free(desc);
-    ai_scrub_free(&scrub);
     return st;
 }

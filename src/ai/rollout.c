@@ -108,7 +108,8 @@ static void view_of(const json_t *status, rview *v)
 }
 
 /* "error_rate: treatment 0.02 vs control 0.01 (p = 0.0004)" for every
- * evaluated metric, at most 4, into buf. */
+ * evaluated metric, at most 4, into buf; numbers rounded for people and in
+ * the metric's unit (ai_metric_text). */
 static void cite(const rview *v, char *buf, size_t cap)
 {
     size_t k, n = 0, used = 0;
@@ -117,11 +118,9 @@ static void cite(const rview *v, char *buf, size_t cap)
     json_array_foreach (json_object_get(v->stats, "metrics"), k, m) {
         if (!json_is_true(json_object_get(m, "evaluated")) || n == 4)
             continue;
-        int w =
-            snprintf(buf + used, cap - used,
-                     "%s%s: treatment %.4g vs control %.4g (p = %.2g)",
-                     n ? "; " : "", sget(m, "kind"), nget(m, "treatment", NAN),
-                     nget(m, "control", NAN), nget(m, "p", NAN));
+        char one[200];
+        ai_metric_text(m, one, sizeof(one));
+        int w = snprintf(buf + used, cap - used, "%s%s", n ? "; " : "", one);
         if (w < 0 || (size_t)w >= cap - used)
             break;
         used += (size_t)w;
@@ -263,7 +262,8 @@ static const char ROLLOUT_SYSTEM[] =
     "wait_approval with healthy metrics. explanation: two or three plain "
     "sentences citing the numbers. confidence: 0 to 1.";
 
-vx_status ai_advise_rollout(ai_llm *llm, const json_t *status, json_t **answer,
+vx_status ai_advise_rollout(ai_llm *llm, const json_t *status,
+                            const ai_scrub *privacy, json_t **answer,
                             vx_error *err)
 {
     vx_status st = VX_OK;
@@ -288,8 +288,9 @@ vx_status ai_advise_rollout(ai_llm *llm, const json_t *status, json_t **answer,
             st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
             goto out;
         }
-        ai_task task = {"rollout_analysis", ROLLOUT_SYSTEM, NULL, schema,
-                        rollout_check,      (void *)status};
+        ai_task task = {
+            "rollout_analysis", ROLLOUT_SYSTEM, schema, rollout_check,
+            (void *)status,     privacy,        NULL};
         st = ai_ask_data(llm, &task, status, &model, &attempts, err);
         if (st != VX_OK)
             goto out;
@@ -345,6 +346,47 @@ vx_status ai_policy_parse(const char *text, unsigned *out, vx_error *err)
     return VX_OK;
 }
 
+bool ai_guard_agrees(const json_t *status, const char *rec, char *why,
+                     size_t cap)
+{
+    rview v;
+    view_of(status, &v);
+    const json_t *gd = json_object_get(status, "guardData");
+    double missing = nget(gd, "missingSeconds", -1);
+    double allowed = nget(gd, "allowedSeconds", -1);
+    bool hold = strcmp(rec, "HOLD") == 0;
+    char nums[400];
+    cite(&v, nums, sizeof(nums));
+    if (missing >= 0 && allowed >= 0 && missing > allowed) {
+        snprintf(why, cap,
+                 "the guard's data has been missing for %.0f s, longer than "
+                 "the %.0f s the plan allows",
+                 missing, allowed);
+        return true;
+    }
+    if (v.regression) {
+        snprintf(why, cap, "the guard sees a regression (%s)", nums);
+        return true;
+    }
+    if (v.worst && v.worst_p < (hold ? 0.3 : 0.05)) {
+        char one[200];
+        ai_metric_text(v.worst, one, sizeof(one));
+        snprintf(why, cap, "the guard's verdict is worse: %s", one);
+        return true;
+    }
+    if (hold && v.srm) {
+        snprintf(why, cap, "the guard sees a sample-ratio mismatch");
+        return true;
+    }
+    if (v.evaluated == 0)
+        snprintf(why, cap,
+                 "the guard has no verdict yet, and its data is not missing "
+                 "longer than the plan allows");
+    else
+        snprintf(why, cap, "the guard's metrics do not back it (%s)", nums);
+    return false;
+}
+
 json_t *ai_policy_apply(unsigned policy, const json_t *answer,
                         const json_t *status, const ai_plan_ops *ops, void *ud,
                         const char *no_ops)
@@ -354,7 +396,8 @@ json_t *ai_policy_apply(unsigned policy, const json_t *answer,
     json_t *o =
         json_pack("{ss sb}", "policy", names[policy & 3u], "applied", 0);
     const char *why = NULL;
-    vx_status (*fn)(void *, const json_t *, vx_error *) = NULL;
+    vx_status (*fn)(void *, const json_t *, const char *, vx_error *) = NULL;
+    char because[600] = "", reason[900];
     rview v;
     view_of(status, &v);
     if (!o)
@@ -377,16 +420,30 @@ json_t *ai_policy_apply(unsigned policy, const json_t *answer,
              strcmp(v.action, "advance") != 0 &&
              strcmp(v.action, "wait_approval") != 0)
         why = "the guard is holding this plan already: nothing to apply";
-    else if (!why && !fn)
+    if (!why && !fn)
         why = no_ops ? no_ops : "no plan operations to apply it with";
+    if (!why) {
+        bool agrees = ai_guard_agrees(status, rec, because, sizeof(because));
+        json_object_set_new(
+            o, "guard", json_pack("{sb ss}", "agrees", agrees, "why", because));
+        if (!agrees)
+            why = "the guard does not agree, and the advice alone never "
+                  "changes a flag";
+    }
     if (!why) {
         vx_error err;
         memset(&err, 0, sizeof(err));
-        vx_status st = fn(ud, status, &err);
+        snprintf(reason, sizeof(reason),
+                 "%s by the advisor-auto-apply policy (%s) on the advice %s "
+                 "for %s in %s: %s",
+                 strcmp(rec, "HOLD") == 0 ? "paused" : "rolled back",
+                 names[policy & 3u], rec, sget(status, "flag"),
+                 sget(status, "environment"), because);
+        vx_status st = fn(ud, status, reason, &err);
         if (st == VX_OK) {
             json_object_set_new(o, "applied", json_true());
             json_object_set_new(o, "action", json_string(rec));
-            why = "applied by the policy";
+            why = reason;
         } else {
             json_object_set_new(o, "reason", json_string(err.message));
             return o;

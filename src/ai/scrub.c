@@ -15,6 +15,7 @@
 
 struct ai_scrub {
     json_t *deny;   /* object used as a set: value -> true */
+    json_t *allow;  /* public names (flags, fields...) never denied */
     size_t max_len; /* bytes of the longest value in deny */
 };
 
@@ -24,8 +25,11 @@ ai_scrub *ai_scrub_new(void)
     if (!s)
         return NULL;
     s->deny = json_object();
+    s->allow = json_object();
     s->max_len = 0;
-    if (!s->deny) {
+    if (!s->deny || !s->allow) {
+        json_decref(s->deny);
+        json_decref(s->allow);
         vx__free(s);
         return NULL;
     }
@@ -37,6 +41,7 @@ void ai_scrub_free(ai_scrub **sp)
     if (!sp || !*sp)
         return;
     json_decref((*sp)->deny);
+    json_decref((*sp)->allow);
     vx__free(*sp);
     *sp = NULL;
 }
@@ -213,7 +218,8 @@ static size_t deny_hit(const ai_scrub *s, const char *t, size_t len, size_t i)
     for (size_t n = 1; n <= max; n++) {
         if (i + n < len && isalnum((unsigned char)t[i + n]))
             continue; /* no word ends inside a run of letters and digits */
-        if (word_ends(t, len, i + n) && json_object_getn(s->deny, t + i, n))
+        if (word_ends(t, len, i + n) && json_object_getn(s->deny, t + i, n) &&
+            !json_object_getn(s->allow, t + i, n))
             best = n;
     }
     return best;
@@ -313,4 +319,110 @@ bool ai_scrub_finds(const ai_scrub *s, const char *text)
     char *t = ai_scrub_text(s, text, NULL, &n);
     vx__free(t);
     return n > 0;
+}
+
+vx_status ai_scrub_allow_json(ai_scrub *s, const json_t *names)
+{
+    size_t i;
+    const json_t *v;
+    if (json_is_string(names))
+        return json_object_setn_new(s->allow, json_string_value(names),
+                                    json_string_length(names), json_true()) == 0
+                   ? VX_OK
+                   : VX_ENOMEM;
+    json_array_foreach (names, i, v) {
+        vx_status st = ai_scrub_allow_json(s, v);
+        if (st != VX_OK)
+            return st;
+    }
+    return VX_OK;
+}
+
+/* Members whose values are private wherever they appear: constraint and
+ * segment values, strategy parameters listing users, IPs and hosts,
+ * variant overrides and payloads, evaluation contexts. */
+static const char *const PRIVATE_KEYS[] = {
+    "values",    "value",         "userIds",     "IPs",        "hostNames",
+    "overrides", "payload",       "context",     "properties", "userId",
+    "sessionId", "remoteAddress", "targetUsers",
+};
+
+vx_status ai_scrub_deny_private(ai_scrub *s, const json_t *doc)
+{
+    vx_status st = VX_OK;
+    if (json_is_array(doc)) {
+        size_t i;
+        const json_t *e;
+        json_array_foreach (doc, i, e) {
+            st = ai_scrub_deny_private(s, e);
+            if (st != VX_OK)
+                return st;
+        }
+        return VX_OK;
+    }
+    if (!json_is_object(doc))
+        return VX_OK;
+    const char *k;
+    const json_t *v;
+    json_object_foreach ((json_t *)doc, k, v) {
+        bool hit = false;
+        for (size_t i = 0; i < sizeof(PRIVATE_KEYS) / sizeof(PRIVATE_KEYS[0]);
+             i++)
+            hit = hit || strcmp(k, PRIVATE_KEYS[i]) == 0;
+        if (hit) {
+            st = ai_scrub_deny_json(s, v);
+        } else if (strcmp(k, "tags") == 0 && json_is_array(v)) {
+            /* a tag is {type, value}: its value is private, its type a
+             * name */
+            size_t i;
+            const json_t *t;
+            json_array_foreach (v, i, t) {
+                if (st == VX_OK)
+                    st = ai_scrub_deny_json(
+                        s, json_is_object(t) ? json_object_get(t, "value") : t);
+            }
+        } else {
+            st = ai_scrub_deny_private(s, v);
+        }
+        if (st != VX_OK)
+            return st;
+    }
+    return VX_OK;
+}
+
+json_t *ai_scrub_json(const ai_scrub *s, const json_t *doc, json_t *map)
+{
+    if (json_is_string(doc)) {
+        char *t = ai_scrub_text(s, json_string_value(doc), map, NULL);
+        json_t *o = t ? json_string(t) : NULL;
+        vx__free(t);
+        return o;
+    }
+    if (json_is_array(doc)) {
+        json_t *a = json_array();
+        size_t i;
+        const json_t *e;
+        json_array_foreach (doc, i, e) {
+            json_t *c = ai_scrub_json(s, e, map);
+            if (!c || json_array_append_new(a, c) != 0) {
+                json_decref(a);
+                return NULL;
+            }
+        }
+        return a;
+    }
+    if (json_is_object(doc)) {
+        json_t *o = json_object();
+        const char *k;
+        const json_t *e;
+        json_object_foreach ((json_t *)doc, k, e) {
+            json_t *c = ai_scrub_json(s, e, map);
+            if (!c || json_object_set_new(o, k, c) != 0) {
+                json_decref(o);
+                return NULL;
+            }
+        }
+        return o;
+    }
+    return json_deep_copy(doc);
 }

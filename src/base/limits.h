@@ -129,22 +129,24 @@ static_assert(VX_LIMIT_HTTP_SEGMENTS <= 32, "route specificity fits 32 bits");
 #define VX_LIMIT_LEASE_MIN_MS       1000 /* scheduler lease: 3 ticks, >= this */
 /* ---- end guarded rollouts ---------------------------------------------- */
 /* ---- AI advisor (src/ai) ------------------------------------------------ */
-#define VX_LIMIT_LLM_RESPONSE_BYTES     ((size_t)1 << 20) /* one model answer */
-#define VX_LIMIT_LLM_PROMPT_BYTES       ((size_t)256 << 10) /* one request body */
-#define VX_LIMIT_LLM_TIMEOUT_MS         600000 /* --llm-timeout-ms hard cap */
-#define VX_LIMIT_LLM_TIMEOUT_DEFAULT_MS 60000  /* --llm-timeout-ms */
-#define VX_LIMIT_LLM_MAX_TOKENS         8192 /* max_tokens sent to the model */
-#define VX_LIMIT_LLM_RETRIES            5    /* extra attempts on 5xx/timeout */
-#define VX_LIMIT_LLM_MODELS             10000 /* names read from a model list */
-#define VX_LIMIT_AI_SENTENCE_BYTES      2000  /* a targeting sentence */
-#define VX_LIMIT_AI_FIELDS              200   /* known context fields */
-#define VX_LIMIT_AI_CONSTRAINTS         20    /* constraints in one proposal */
-#define VX_LIMIT_AI_VALUES              100 /* values in one proposed constraint */
-#define VX_LIMIT_AI_EVENTS              5000 /* audit events in one changelog */
-#define VX_LIMIT_AI_FLAGS_IN_PROMPT     300  /* flags described to the model */
-#define VX_LIMIT_AI_TEXT_BYTES          600  /* explanations, summaries */
-#define VX_LIMIT_AI_DENY                20000 /* strings the scrubber removes */
-#define VX_LIMIT_AI_INFLIGHT            4     /* model calls at once (server) */
+#define VX_LIMIT_LLM_RESPONSE_BYTES ((size_t)1 << 20)   /* one model answer */
+#define VX_LIMIT_LLM_PROMPT_BYTES   ((size_t)256 << 10) /* one request body */
+#define VX_LIMIT_LLM_TIMEOUT_MS     600000 /* --llm-timeout-ms hard cap */
+#define VX_LIMIT_LLM_TIMEOUT_DEFAULT_MS                                        \
+    15000 /* --llm-timeout-ms: a wait a person sits through */
+#define VX_LIMIT_LLM_MAX_TOKENS           8192 /* max_tokens sent to the model */
+#define VX_LIMIT_LLM_RETRIES              5 /* extra attempts on 5xx/timeout */
+#define VX_LIMIT_LLM_MODELS               10000 /* names read from a model list */
+#define VX_LIMIT_AI_SENTENCE_BYTES        2000 /* a targeting sentence */
+#define VX_LIMIT_AI_FIELDS                200  /* known context fields */
+#define VX_LIMIT_AI_CONSTRAINTS           20   /* constraints in one proposal */
+#define VX_LIMIT_AI_VALUES                100 /* values in one proposed constraint */
+#define VX_LIMIT_AI_EVENTS                5000 /* audit events in one changelog */
+#define VX_LIMIT_AI_FLAGS_IN_PROMPT       300 /* flags described to the model */
+#define VX_LIMIT_AI_TEXT_BYTES            600 /* explanations, summaries */
+#define VX_LIMIT_AI_DENY                  20000 /* strings the scrubber removes */
+#define VX_LIMIT_AI_INFLIGHT              4  /* model calls at once (server) */
+#define VX_LIMIT_AI_CONFIRM_ABOVE_DEFAULT 25 /* --advisor-confirm-above (%) */
 static_assert(VX_LIMIT_LLM_TIMEOUT_DEFAULT_MS <= VX_LIMIT_LLM_TIMEOUT_MS,
               "the default model timeout is within the hard cap");
 /* Recently seen contexts (src/server/seen.c), in memory only, for the

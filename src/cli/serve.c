@@ -43,6 +43,7 @@ enum {
     SET_SCHEDULER_INTERVAL_MS,
     SET_ADVISOR_AUTO_APPLY,
     SET_GATEWAY_FALLBACK,
+    SET_ADVISOR_CONFIRM_ABOVE,
     SET_GATEWAY_TOKEN_RATE,
     SET_GATEWAY_ROUTE_RATE,
     SET_GATEWAY_FLUSH_MS,
@@ -91,6 +92,8 @@ static const struct setting {
      "rollout advice applied without a person: none, hold, rollback"},
     {"gateway-fallback", "VEXIL_GATEWAY_FALLBACK", "on|off",
      "model gateway: a failed upstream is retried on the control variant"},
+    {"advisor-confirm-above", "VEXIL_ADVISOR_CONFIRM_ABOVE", "PCT",
+     "an advised first step above this % needs an explicit confirmation"},
     {"gateway-token-rate", "VEXIL_GATEWAY_TOKEN_RATE", "N",
      "model gateway requests per second per token (0 = no limit)"},
     {"gateway-route-rate", "VEXIL_GATEWAY_ROUTE_RATE", "N",
@@ -151,6 +154,10 @@ static const char *default_of(conf *c, int i)
     case SET_SCHEDULER_INTERVAL_MS: return "5000";
     case SET_ADVISOR_AUTO_APPLY: return "none";
     case SET_GATEWAY_FALLBACK: return "on";
+    case SET_ADVISOR_CONFIRM_ABOVE:
+        snprintf(c->defaults[i], sizeof(c->defaults[i]), "%d",
+                 AI_CONFIRM_ABOVE_DEFAULT);
+        return c->defaults[i];
     case SET_GATEWAY_TOKEN_RATE: return "0";
     case SET_GATEWAY_ROUTE_RATE: return "0";
     case SET_GATEWAY_FLUSH_MS: return "60000";
@@ -571,7 +578,7 @@ int cli_serve_main(int argc, char **argv)
     rc = CLI_EXIT_USAGE;
 
     unsigned long long port, threads, body, conns, ofrep_rate, sched_ms,
-        gw_token, gw_route, gw_flush, poll_ms;
+        gw_token, gw_route, gw_flush, poll_ms, confirm_above;
     bool log_requests = true, gw_fallback = true;
     if (!conf_uint(&c, SET_PORT, 0, 65535, false, &port) ||
         !conf_uint(&c, SET_THREADS, 1, SERVER_THREADS_HARD, false, &threads) ||
@@ -591,6 +598,8 @@ int cli_serve_main(int argc, char **argv)
         !conf_uint(&c, SET_GATEWAY_FLUSH_MS, 1, 60000, false, &gw_flush) ||
         !conf_uint(&c, SET_SDK_POLL_MS, 10, VX_LIMIT_SDK_POLL_MS_MAX, false,
                    &poll_ms) ||
+        !conf_uint(&c, SET_ADVISOR_CONFIRM_ABOVE, 1, 100, false,
+                   &confirm_above) ||
         !llm_setup(&c, &llm))
         goto out;
     unsigned auto_apply = 0;
@@ -651,6 +660,7 @@ int cli_serve_main(int argc, char **argv)
         .llm = llm,
         .plan_tick_ms = (unsigned)sched_ms,
         .advisor_auto_apply = auto_apply,
+        .advisor_confirm_above = (int)confirm_above,
         .gw_fallback = gw_fallback,
         .gw_token_rate = (unsigned)gw_token,
         .gw_route_rate = (unsigned)gw_route,

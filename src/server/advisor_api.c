@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ai/advisor.h"
 #include "base/alloc.h"
@@ -28,6 +29,7 @@ struct advisor_api {
     ai_llm *llm;               /* borrowed, may be NULL */
     server_seen *seen;         /* borrowed, may be NULL: recent SDK contexts */
     unsigned policy;           /* AI_AUTO_* rollout advice applied unattended */
+    int confirm_above;         /* a first step above this % needs "confirm" */
     bool plan_api;             /* release plans exist: the policy may act */
     void (*changed)(void *ud); /* called after the policy changed a flag */
     void *changed_ud;          /* passed to changed */
@@ -63,6 +65,7 @@ vx_status advisor_api_new(service *svc, ai_llm *llm, unsigned max_inflight,
     a->llm = llm;
     a->seen = NULL;
     a->policy = 0;
+    a->confirm_above = AI_CONFIRM_ABOVE_DEFAULT;
     a->plan_api = false;
     a->changed = NULL;
     a->changed_ud = NULL;
@@ -84,6 +87,11 @@ void advisor_api_set_seen(advisor_api *a, server_seen *seen)
 void advisor_api_set_policy(advisor_api *a, unsigned policy)
 {
     a->policy = policy;
+}
+
+void advisor_api_set_confirm_above(advisor_api *a, int percent)
+{
+    a->confirm_above = percent;
 }
 
 void advisor_api_set_plans(advisor_api *a, void (*changed)(void *ud), void *ud)
@@ -156,6 +164,51 @@ static vx_status call(advisor_api *a, const svc_principal *who, svc_op op,
 {
     svc_req req = {.op = op, .project = project, .query = query};
     return svc_call(a->svc, who, &req, out, err);
+}
+
+/* The redaction gate of one question: every private value of the whole
+ * state (constraint and segment values, user ids, IPs, host names,
+ * payloads, overrides, tag values) and of `extra` (the audit events, a
+ * plan status or an event the question reads; may be NULL) is denied, and
+ * the names of flags, projects, environments and `fields` stay. NULL with
+ * `err` set when the state cannot be read. */
+static ai_scrub *privacy_new(advisor_api *a, const svc_principal *who,
+                             const json_t *extra, const json_t *fields,
+                             vx_error *err)
+{
+    json_t *state = NULL;
+    ai_scrub *s = ai_scrub_new();
+    svc_req req = {.op = SVC_OP_EXPORT};
+    vx_status st = s ? svc_call(a->svc, who, &req, &state, err) : VX_ENOMEM;
+    if (st == VX_OK)
+        st = ai_scrub_deny_private(s, state);
+    if (st == VX_OK && extra)
+        st = ai_scrub_deny_private(s, extra);
+    static const char *const NAMED[][2] = {
+        {"features", "name"}, {"projects", "id"}, {"environments", "name"}};
+    for (size_t k = 0; st == VX_OK && k < 3; k++) {
+        size_t i;
+        const json_t *o;
+        json_array_foreach (json_object_get(state, NAMED[k][0]), i, o) {
+            if (st == VX_OK)
+                st = ai_scrub_allow_json(s, json_object_get(o, NAMED[k][1]));
+        }
+    }
+    if (st == VX_OK && fields)
+        st = ai_scrub_allow_json(s, fields);
+    json_decref(state);
+    if (st != VX_OK) {
+        if (st == VX_ENOMEM || st == VX_ELIMIT)
+            vx__error_set(err, st, "", "the redaction gate could not be built");
+        ai_scrub_free(&s);
+    }
+    return s;
+}
+
+/* The request's "confirm": true (a person confirms a large first step). */
+static bool confirmed(const json_t *body)
+{
+    return json_is_true(json_object_get(body, "confirm"));
 }
 
 static void add_field(json_t *fields, const char *name)
@@ -280,8 +333,17 @@ static vx_status advise(advisor_api *a, bool use_model, advise_fn fn,
     }
     memset(err, 0, sizeof(*err));
     vx_status st = fn(NULL, req, answer, err);
-    if (st == VX_OK && why[0])
+    if (st == VX_OK && why[0]) {
+        /* named as such: the person sees that no model answered */
         json_object_set_new(*answer, "modelError", json_string(why));
+        json_object_set_new(*answer, "fallback", json_true());
+        char note[VX_ERROR_MSG_MAX + 128];
+        snprintf(note, sizeof(note),
+                 "fallback: the model did not answer (%s); this is the "
+                 "deterministic advisor's answer",
+                 why);
+        json_object_set_new(*answer, "fallbackNote", json_string(note));
+    }
     return st;
 }
 
@@ -306,6 +368,14 @@ static vx_status record(advisor_api *a, const svc_principal *who,
     json_t *data = json_pack("{ss sO sO sO}", "kind", kind, "advisor",
                              json_object_get(answer, "advisor"), "input", input,
                              "output", answer);
+    /* the flag the advice is about names the event's flag */
+    const json_t *flag = json_object_get(input, "flag");
+    if (!json_is_string(flag))
+        flag = json_object_get(json_object_get(input, "status"), "flag");
+    if (!json_is_string(flag))
+        flag = json_object_get(json_object_get(input, "facts"), "flag");
+    if (data && json_is_string(flag))
+        json_object_set(data, "flag", (json_t *)flag);
     if (!data)
         return vx__error_set(err, VX_ENOMEM, "", "out of memory");
     vx_status st = svc_record_advice(a->svc, who, project, env, data, &id, err);
@@ -337,7 +407,7 @@ static void reply_recorded(advisor_api *a, const svc_principal *who,
     if (st != VX_OK)
         http_reply_error(r, st, err);
     else
-        http_reply_json(r, 200, answer);
+        http_reply_json_people(r, 200, answer);
 }
 
 /* Appends `text` to the answer's "warnings". */
@@ -414,6 +484,7 @@ static void targeting(advisor_api *a, const svc_principal *who, http_req *r,
 {
     json_t *proj = NULL, *envs = NULL, *feature = NULL, *fields = NULL,
            *segments = NULL, *answer = NULL, *input = NULL, *seen = NULL;
+    ai_scrub *privacy = NULL;
     const char *project, *env, *sentence, *flag;
     vx_status st = opt_str(body, "project", "default", 100, &project, err);
     if (st == VX_OK)
@@ -486,32 +557,77 @@ static void targeting(advisor_api *a, const svc_principal *who, http_req *r,
         add_field(fields, json_string_value(f));
 
     check_ud cu = {a->svc, flag ? flag : "advisor"};
-    ai_targeting_req tr = {sentence, cu.flag, fields, check_strategy, &cu};
+    privacy = privacy_new(a, who, NULL, fields, err);
+    if (!privacy) {
+        http_reply_error(r, err->code ? err->code : VX_ENOMEM, err);
+        goto out;
+    }
+    ai_targeting_req tr = {sentence,
+                           cu.flag,
+                           fields,
+                           check_strategy,
+                           &cu,
+                           privacy,
+                           {a->confirm_above, confirmed(body)}};
     st = advise(a, use_model, targeting_fn, &tr, &answer, err);
     if (st != VX_OK) {
         reply_advice_error(r, st, err);
+        goto out;
+    }
+    if (!json_is_true(json_object_get(answer, "understood"))) {
+        /* No proposal rather than a broader one: 422 with every reason. */
+        json_t *doc = json_pack(
+            "{ss sO sO sO*}", "message",
+            "the sentence was not fully understood: nothing was proposed",
+            "details", json_object_get(answer, "problems"), "notUnderstood",
+            json_object_get(answer, "notUnderstood"), "advisor",
+            json_object_get(answer, "advisor"));
+        if (doc && json_object_get(answer, "modelError"))
+            json_object_set(doc, "modelError",
+                            json_object_get(answer, "modelError"));
+        if (doc && json_object_get(answer, "policy"))
+            json_object_set(doc, "policy", json_object_get(answer, "policy"));
+        if (doc)
+            http_reply_json_people(r, 422, doc);
+        else
+            http_reply_error(r, VX_ENOMEM, NULL);
+        json_decref(doc);
         goto out;
     }
     json_t *strategy = json_object_get(answer, "strategy");
     check_seen(a, project, env, seen, strategy, answer);
     if (!flag) /* the strategy POST fills in the flag's own groupId */
         json_object_del(json_object_get(strategy, "parameters"), "groupId");
-    char apply[400];
-    snprintf(apply, sizeof(apply),
-             "/api/admin/projects/%s/features/%s/environments/%s/strategies",
-             project, flag ? flag : "{flag}", env);
-    json_object_set_new(answer, "apply",
-                        json_pack("{ss ss ss}", "method", "POST", "path", apply,
-                                  "note",
-                                  "a proposal: nothing was changed; a person "
-                                  "applies it with this request"));
-    input = json_pack("{ss ss ss sO sO}", "sentence", sentence, "project",
+    const char *verdict = json_string_value(
+        json_object_get(json_object_get(answer, "policy"), "verdict"));
+    if (verdict && strcmp(verdict, "needs-confirmation") == 0) {
+        json_object_set_new(
+            answer, "apply",
+            json_pack("{sb ss}", "confirmationRequired", 1, "note",
+                      "this proposal needs an explicit confirmation (see "
+                      "policy.reasons): ask again with \"confirm\": true "
+                      "(vexil advise ... --confirm) to get the request "
+                      "that applies it"));
+    } else {
+        char apply[400];
+        snprintf(apply, sizeof(apply),
+                 "/api/admin/projects/%s/features/%s/environments/%s/"
+                 "strategies",
+                 project, flag ? flag : "{flag}", env);
+        json_object_set_new(answer, "apply",
+                            json_pack("{ss ss ss}", "method", "POST", "path",
+                                      apply, "note",
+                                      "a proposal: nothing was changed; a "
+                                      "person applies it with this request"));
+    }
+    input = json_pack("{ss ss ss sO sO sb}", "sentence", sentence, "project",
                       project, "environment", env, "contextFields", fields,
-                      "seenFields", seen);
+                      "seenFields", seen, "confirm", confirmed(body));
     if (input && flag)
         json_object_set_new(input, "flag", json_string(flag));
     reply_recorded(a, who, r, "targeting", project, env, input, answer, err);
 out:
+    ai_scrub_free(&privacy);
     json_decref(proj);
     json_decref(envs);
     json_decref(feature);
@@ -549,6 +665,7 @@ static void changelog(advisor_api *a, const svc_principal *who, http_req *r,
 {
     json_t *events = json_array(), *features = NULL, *answer = NULL,
            *input = NULL;
+    ai_scrub *privacy = NULL;
     const char *from, *to, *project;
     bool truncated = false;
     vx_status st = opt_str(body, "from", NULL, 64, &from, err);
@@ -586,8 +703,14 @@ static void changelog(advisor_api *a, const svc_principal *who, http_req *r,
         http_reply_error(r, st, err);
         goto out;
     }
-    ai_changelog_req cr = {events, json_object_get(features, "features"), from,
-                           to, truncated};
+    privacy = privacy_new(a, who, events, NULL, err);
+    if (!privacy) {
+        http_reply_error(r, err->code ? err->code : VX_ENOMEM, err);
+        goto out;
+    }
+    ai_changelog_req cr = {events,    json_object_get(features, "features"),
+                           from,      to,
+                           truncated, privacy};
     st = advise(a, use_model, changelog_fn, &cr, &answer, err);
     if (st != VX_OK) {
         reply_advice_error(r, st, err);
@@ -600,6 +723,7 @@ static void changelog(advisor_api *a, const svc_principal *who, http_req *r,
                   (int)json_array_size(events));
     reply_recorded(a, who, r, "changelog", project, NULL, input, answer, err);
 out:
+    ai_scrub_free(&privacy);
     json_decref(events);
     json_decref(features);
     json_decref(answer);
@@ -609,10 +733,18 @@ out:
 /* ---- rollout analysis, release plans, incidents ---------------------------
  */
 
+/* A question about one document (a plan status, an incident's facts)
+ * with its redaction gate. */
+typedef struct doc_req {
+    const json_t *doc;       /* borrowed */
+    const ai_scrub *privacy; /* borrowed */
+} doc_req;
+
 static vx_status rollout_fn(ai_llm *llm, const void *req, json_t **answer,
                             vx_error *err)
 {
-    return ai_advise_rollout(llm, req, answer, err);
+    const doc_req *q = req;
+    return ai_advise_rollout(llm, q->doc, q->privacy, answer, err);
 }
 
 static vx_status plan_fn(ai_llm *llm, const void *req, json_t **answer,
@@ -624,7 +756,8 @@ static vx_status plan_fn(ai_llm *llm, const void *req, json_t **answer,
 static vx_status incident_fn(ai_llm *llm, const void *req, json_t **answer,
                              vx_error *err)
 {
-    return ai_advise_incident(llm, req, answer, err);
+    const doc_req *q = req;
+    return ai_advise_incident(llm, q->doc, q->privacy, answer, err);
 }
 
 /* Prefixes an adapter error's path with the body member it came from. */
@@ -650,10 +783,10 @@ typedef struct plan_target {
 
 /* POST .../release-plan/{action} as the policy. */
 static vx_status plan_action(void *ud, const json_t *status, const char *action,
-                             vx_error *err)
+                             const char *reason, vx_error *err)
 {
     const plan_target *t = ud;
-    json_t *out = NULL;
+    json_t *out = NULL, *body = json_pack("{ss}", "reason", reason);
     svc_req req = {
         .op = SVC_OP_PLAN_ACTION,
         .project = t->project,
@@ -661,22 +794,27 @@ static vx_status plan_action(void *ud, const json_t *status, const char *action,
         .environment =
             json_string_value(json_object_get(status, "environment")),
         .id = action,
+        .body = body,
     };
-    vx_status st = svc_call(t->a->svc, &POLICY, &req, &out, err);
+    vx_status st = body ? svc_call(t->a->svc, &POLICY, &req, &out, err)
+                        : vx__error_set(err, VX_ENOMEM, "", "out of memory");
     json_decref(out);
+    json_decref(body);
     if (st == VX_OK && t->a->changed)
         t->a->changed(t->a->changed_ud); /* SDKs see the new rollout */
     return st;
 }
 
-static vx_status plan_hold(void *ud, const json_t *status, vx_error *err)
+static vx_status plan_hold(void *ud, const json_t *status, const char *reason,
+                           vx_error *err)
 {
-    return plan_action(ud, status, "pause", err);
+    return plan_action(ud, status, "pause", reason, err);
 }
 
-static vx_status plan_rollback(void *ud, const json_t *status, vx_error *err)
+static vx_status plan_rollback(void *ud, const json_t *status,
+                               const char *reason, vx_error *err)
 {
-    return plan_action(ud, status, "rollback", err);
+    return plan_action(ud, status, "rollback", reason, err);
 }
 
 static const ai_plan_ops PLAN_OPS = {plan_hold, plan_rollback};
@@ -688,6 +826,7 @@ static void rollout(advisor_api *a, const svc_principal *who, http_req *r,
                     const json_t *body, bool use_model, vx_error *err)
 {
     json_t *status = NULL, *answer = NULL, *input = NULL, *doc = NULL;
+    ai_scrub *privacy = NULL;
     const char *project = NULL, *flag = NULL, *env = NULL;
     vx_status st = opt_str(body, "project", "default", 100, &project, err);
     if (st == VX_OK)
@@ -713,6 +852,12 @@ static void rollout(advisor_api *a, const svc_principal *who, http_req *r,
                                    "the plan's status is not understood: %s",
                                    err->message);
         }
+        if (st == VX_OK) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            st = ai_plan_status_guard_data(
+                doc, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, status);
+        }
     } else if (st == VX_OK) {
         st = ai_plan_status_normalize(given, &status, err);
         if (st != VX_OK)
@@ -722,7 +867,13 @@ static void rollout(advisor_api *a, const svc_principal *who, http_req *r,
         http_reply_error(r, st, err);
         goto out;
     }
-    st = advise(a, use_model, rollout_fn, status, &answer, err);
+    privacy = privacy_new(a, who, given, NULL, err);
+    if (!privacy) {
+        http_reply_error(r, err->code ? err->code : VX_ENOMEM, err);
+        goto out;
+    }
+    doc_req q = {status, privacy};
+    st = advise(a, use_model, rollout_fn, &q, &answer, err);
     if (st != VX_OK) {
         reply_advice_error(r, st, err);
         goto out;
@@ -744,6 +895,7 @@ static void rollout(advisor_api *a, const svc_principal *who, http_req *r,
                    json_string_value(json_object_get(status, "environment")),
                    input, answer, err);
 out:
+    ai_scrub_free(&privacy);
     json_decref(status);
     json_decref(answer);
     json_decref(input);
@@ -755,6 +907,7 @@ static void plan(advisor_api *a, const svc_principal *who, http_req *r,
                  const json_t *body, bool use_model, vx_error *err)
 {
     json_t *answer = NULL, *input = NULL;
+    ai_scrub *privacy = NULL;
     const char *desc = NULL, *risk = NULL, *project = NULL;
     vx_status st = opt_str(body, "description", NULL,
                            VX_LIMIT_AI_SENTENCE_BYTES, &desc, err);
@@ -762,9 +915,15 @@ static void plan(advisor_api *a, const svc_principal *who, http_req *r,
         st = opt_str(body, "risk", "medium", 20, &risk, err);
     if (st == VX_OK)
         st = opt_str(body, "project", NULL, 100, &project, err);
-    ai_plan_req pr = {desc, risk};
+    ai_plan_req pr = {desc, risk, NULL, {a->confirm_above, confirmed(body)}};
     if (st == VX_OK) /* bad input: the deterministic check names it */
         st = ai_advise_plan(NULL, &pr, &answer, err);
+    if (st == VX_OK) {
+        privacy = privacy_new(a, who, NULL, NULL, err);
+        if (!privacy)
+            st = err->code ? err->code : VX_ENOMEM;
+        pr.privacy = privacy;
+    }
     json_decref(answer);
     answer = NULL;
     if (st == VX_OK)
@@ -776,13 +935,23 @@ static void plan(advisor_api *a, const svc_principal *who, http_req *r,
             reply_advice_error(r, st, err);
         goto out;
     }
-    json_object_set_new(answer, "apply",
-                        json_pack("{ss}", "note",
-                                  "a proposal: nothing was changed; a person "
-                                  "creates the release plan from it"));
-    input = json_pack("{ss ss}", "description", desc, "risk", risk);
+    const char *verdict = json_string_value(
+        json_object_get(json_object_get(answer, "policy"), "verdict"));
+    json_object_set_new(
+        answer, "apply",
+        verdict && strcmp(verdict, "needs-confirmation") == 0
+            ? json_pack("{sb ss}", "confirmationRequired", 1, "note",
+                        "this plan needs an explicit confirmation (see "
+                        "policy.reasons): ask again with \"confirm\": true "
+                        "(vexil advise plan ... --confirm)")
+            : json_pack("{ss}", "note",
+                        "a proposal: nothing was changed; a person creates "
+                        "the release plan from it"));
+    input = json_pack("{ss ss sb}", "description", desc, "risk", risk,
+                      "confirm", confirmed(body));
     reply_recorded(a, who, r, "plan", project, NULL, input, answer, err);
 out:
+    ai_scrub_free(&privacy);
     json_decref(answer);
     json_decref(input);
 }
@@ -826,6 +995,7 @@ static void incident(advisor_api *a, const svc_principal *who, http_req *r,
                      const json_t *body, bool use_model, vx_error *err)
 {
     json_t *event = NULL, *facts = NULL, *answer = NULL, *input = NULL;
+    ai_scrub *privacy = NULL;
     vx_status st = VX_OK;
     const json_t *id = json_object_get(body, "eventId");
     const json_t *given = json_object_get(body, "event");
@@ -850,7 +1020,13 @@ static void incident(advisor_api *a, const svc_principal *who, http_req *r,
         http_reply_error(r, st, err);
         goto out;
     }
-    st = advise(a, use_model, incident_fn, facts, &answer, err);
+    privacy = privacy_new(a, who, event, NULL, err);
+    if (!privacy) {
+        http_reply_error(r, err->code ? err->code : VX_ENOMEM, err);
+        goto out;
+    }
+    doc_req q = {facts, privacy};
+    st = advise(a, use_model, incident_fn, &q, &answer, err);
     if (st != VX_OK) {
         reply_advice_error(r, st, err);
         goto out;
@@ -865,6 +1041,7 @@ static void incident(advisor_api *a, const svc_principal *who, http_req *r,
                    json_string_value(json_object_get(facts, "environment")),
                    input, answer, err);
 out:
+    ai_scrub_free(&privacy);
     json_decref(event);
     json_decref(facts);
     json_decref(answer);
@@ -955,6 +1132,18 @@ void advisor_api_handle(advisor_api *a, const svc_principal *who, http_req *r)
         http_reply_problem(r, 403,
                            "invalid token: expected an admin token for this "
                            "endpoint",
+                           "", NULL);
+        return;
+    }
+    /* Roles, as for every route: viewers may ask for explanations
+     * (changelog, incident, rollout analysis, which never acts for them);
+     * proposals meant to be applied (targeting, plans) need an editor. */
+    if ((path_eq(r, PREFIX "targeting") || path_eq(r, PREFIX "plan")) &&
+        who->role < SVC_ROLE_EDITOR) {
+        http_reply_problem(r, 403,
+                           "the viewer role may not ask for proposals to "
+                           "apply (targeting, plan): an editor or admin "
+                           "token is needed",
                            "", NULL);
         return;
     }

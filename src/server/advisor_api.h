@@ -38,6 +38,10 @@ void advisor_api_set_seen(advisor_api *a, struct server_seen *seen);
 /* Which rollout recommendations (AI_AUTO_* of ai/advisor.h) may be applied
  * without a person; 0 (the default) = none. */
 void advisor_api_set_policy(advisor_api *a, unsigned policy);
+/* A first step (a proposed strategy's rollout, a plan's first milestone)
+ * above `percent` needs the request's "confirm": true before the answer
+ * says how to apply it; default AI_CONFIRM_ABOVE_DEFAULT. */
+void advisor_api_set_confirm_above(advisor_api *a, int percent);
 /* Release plans exist (the service's PLAN_* operations): the policy may
  * pause or roll back a plan read from them, then calls `changed(ud)` so
  * the SDKs are served the new rollout. */

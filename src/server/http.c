@@ -294,9 +294,23 @@ void http_reply_text(http_req *r, unsigned status, const char *ctype,
     reply_bytes(r, status, ctype, text, len);
 }
 
+static void reply_json_flags(http_req *r, unsigned status, const json_t *body,
+                             size_t flags);
+
 void http_reply_json(http_req *r, unsigned status, const json_t *body)
 {
-    const size_t flags = JSON_COMPACT | JSON_ENCODE_ANY;
+    reply_json_flags(r, status, body, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+void http_reply_json_people(http_req *r, unsigned status, const json_t *body)
+{
+    reply_json_flags(r, status, body,
+                     JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+}
+
+static void reply_json_flags(http_req *r, unsigned status, const json_t *body,
+                             size_t flags)
+{
     if (r->resp || r->queued)
         return;
     if (status == 204 || !body) {

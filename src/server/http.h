@@ -119,6 +119,9 @@ void http_reply_header(http_req *r, const char *name, const char *value);
 /* `body` compact-encoded as application/json (borrowed, copied); 204 and
  * a NULL body send no body. */
 void http_reply_json(http_req *r, unsigned status, const json_t *body);
+/* http_reply_json for answers people read: reals with at most 15
+ * significant digits, so 0.1 reads 0.1 (not 0.10000000000000001). */
+void http_reply_json_people(http_req *r, unsigned status, const json_t *body);
 /* `len` bytes of `text` (borrowed for the request's life, e.g. arena). */
 void http_reply_text(http_req *r, unsigned status, const char *ctype,
                      const char *text, size_t len);

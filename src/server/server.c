@@ -467,6 +467,9 @@ vx_status server_start(const server_config *cfg, service *svc, server **out,
     if (st == VX_OK) {
         advisor_api_set_seen(s->advisor, s->seen);
         advisor_api_set_policy(s->advisor, cfg->advisor_auto_apply);
+        if (cfg->advisor_confirm_above > 0)
+            advisor_api_set_confirm_above(s->advisor,
+                                          cfg->advisor_confirm_above);
         advisor_api_set_plans(s->advisor, NULL, NULL);
     }
     if (st != VX_OK) {

@@ -52,6 +52,8 @@ typedef struct server_config {
     unsigned plan_tick_ms;        /* release-plan scheduler; 0 = default */
     unsigned advisor_auto_apply;  /* AI_AUTO_* rollout advice applied
                                      without a person; 0 = none */
+    int advisor_confirm_above;    /* % a first step may reach without
+                                     "confirm"; 0 = the default */
     bool gw_fallback;             /* gateway: retry on the control */
     unsigned gw_token_rate;       /* gateway requests/s per token, 0 none */
     unsigned gw_route_rate;       /* per (environment, alias), 0 none */

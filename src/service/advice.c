@@ -57,6 +57,7 @@ vx_status svc_record_advice(service *s, const svc_principal *who,
         .created_by = who->name,
         .project = project,
         .environment = environment,
+        .feature = json_string_value(json_object_get(data, "flag")),
         .data = data,
         .created_ms = wall_ms(),
     };

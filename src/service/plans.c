@@ -807,17 +807,24 @@ vx_status svc__op_PLAN_ACTION(svc_ctx *c, json_t **out)
         return st;
     const char *a = c->req->id;
     bool live = is_state(plan, "running") || is_state(plan, "waiting-approval");
+    /* who acted and why, when the caller says (the advisor's policy) */
+    const char *why =
+        json_string_value(json_object_get(c->req->body, "reason"));
+    if (why && (!*why || strlen(why) > 1000))
+        why = NULL;
     if (strcmp(a, "pause") == 0) {
         if (!live)
             st = svc__fail(c, VX_ECONFLICT, "", "the plan is not running");
+        if (!why)
+            why = "paused by hand";
         json_object_set_new(plan, "state", json_string("paused"));
-        json_object_set_new(plan, "pauseReason", json_string("paused by hand"));
-        log_entry(c, plan, "pause", "paused by hand", c->who->name);
+        json_object_set_new(plan, "pauseReason", json_string(why));
+        log_entry(c, plan, "pause", why, c->who->name);
         if (st == VX_OK)
             st = save_plan(c, plan);
         if (st == VX_OK)
             st = audit_plan(c, plan, "release-plan-paused",
-                            json_pack("{ss}", "reason", "paused by hand"));
+                            json_pack("{ss}", "reason", why));
     } else if (strcmp(a, "resume") == 0) {
         if (!is_state(plan, "paused"))
             st = svc__fail(c, VX_ECONFLICT, "", "the plan is not paused");
@@ -849,7 +856,7 @@ vx_status svc__op_PLAN_ACTION(svc_ctx *c, json_t **out)
         if (is_state(plan, "rolled-back"))
             st = svc__fail(c, VX_ECONFLICT, "", "the plan is rolled back");
         if (st == VX_OK)
-            st = do_rollback(c, plan, "rolled back by hand", NULL);
+            st = do_rollback(c, plan, why ? why : "rolled back by hand", NULL);
     } else {
         st = svc__fail(c, VX_ENOTFOUND, "",
                        "no action '%s': pause, resume, skip, approve or "

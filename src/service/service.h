@@ -330,9 +330,9 @@ vx_status svc_strategy_check(service *s, const json_t *strategy,
                              const char *flag, json_t **out, vx_error *err);
 
 /* Appends one "advisor-recommendation" audit event with `data` (the
- * question, the advisor and its answer) for `who`, in its own transaction,
- * and returns its id. Changes no flag. Errors: VX_EFORBIDDEN (not an admin
- * token), VX_EIO. */
+ * question, the advisor and its answer; its "flag", when a string, names
+ * the event's flag) for `who`, in its own transaction, and returns its id.
+ * Changes no flag. Errors: VX_EFORBIDDEN (not an admin token), VX_EIO. */
 vx_status svc_record_advice(service *s, const svc_principal *who,
                             const char *project, const char *environment,
                             const json_t *data, int64_t *event_id,

@@ -90,12 +90,50 @@ test('without a model: the deterministic advisor', async (t) => {
     assert.equal(ap.json.parameters.groupId, 'checkout');
   });
 
-  await t.test('says what it did not understand', async () => {
-    const r = await targeting(srv, { sentence: 'users who bought a boat last summer, 5%' });
+  await t.test('what it does not understand gets no proposal (422), never a broader rule', async () => {
+    const events = (await allEvents(srv, 'type=advisor-recommendation')).length;
+    for (const [sentence, why] of [
+      ['users who bought a boat last summer, 5%', /bought a boat last summer/],
+      ['qwzx plorb', /qwzx plorb/],
+      ['users in Germany or on the pro plan', /'or' between a country/],
+    ]) {
+      const r = await targeting(srv, { sentence });
+      assert.equal(r.status, 422, show(r));
+      assert.match(r.json.message, /not fully understood/);
+      assert.equal(r.json.details[0].path, '/sentence');
+      assert.match(r.json.details.map((d) => d.message).join(' '), why);
+      assert.ok(!('strategy' in r.json), 'no proposal');
+    }
+    assert.equal((await allEvents(srv, 'type=advisor-recommendation')).length, events, 'nothing recorded');
+  });
+
+  await t.test('the issue-16 sentences, read exactly', async () => {
+    const by = (r) => Object.fromEntries(r.json.strategy.constraints.map((c) => [c.contextName, c]));
+    let r = await targeting(srv, { sentence: 'users in Vietnam except Thailand' });
     assert.equal(r.status, 200, show(r));
-    assert.equal(r.json.strategy.parameters.rollout, '5');
-    assert.deepEqual(r.json.strategy.constraints, []);
-    assert.ok(r.json.notUnderstood.some((s) => /bought a boat/.test(s)), JSON.stringify(r.json.notUnderstood));
+    assert.deepEqual(by(r).country.values, ['VN']);
+    assert.equal(by(r).country.operator, 'IN');
+    r = await targeting(srv, { sentence: 'all users in Canada but not on the free plan' });
+    assert.deepEqual(by(r).plan.values, ['free']);
+    assert.equal(by(r).plan.operator, 'NOT_IN');
+    r = await targeting(srv, { sentence: 'users below version 2.0' });
+    assert.equal(by(r).appVersion.operator, 'SEMVER_LT');
+    r = await targeting(srv, { sentence: 'British and Irish users, a third of them' });
+    assert.deepEqual(by(r).country.values, ['GB', 'IE']);
+    assert.equal(r.json.strategy.parameters.rollout, '33');
+    assert.equal(r.json.policy.verdict, 'needs-confirmation', 'a third is above 25 %');
+    assert.equal(r.json.apply.confirmationRequired, true);
+    assert.ok(!r.json.apply.path, 'no apply request before the confirmation');
+    r = await targeting(srv, { sentence: 'British and Irish users, a third of them', confirm: true });
+    assert.equal(r.json.policy.verdict, 'confirmed');
+    assert.match(r.json.apply.path, /strategies$/);
+  });
+
+  await t.test('a fresh server knows country, plan and version as assumed fields', async () => {
+    const r = await targeting(srv, { sentence: 'Australians', project: 'default' });
+    assert.equal(r.status, 200, show(r));
+    assert.deepEqual(r.json.strategy.constraints[0].values, ['AU']);
+    assert.match(r.json.warnings.join(' '), /country/);
   });
 
   await t.test('negation and other version forms', async () => {
@@ -285,19 +323,20 @@ for (const dialect of ['openai', 'ollama']) {
       ms.script({ kind: 'fn', fn: (req) => {
         const user = req.json.messages.find((m) => m.role === 'user').content;
         const data = JSON.parse(user.slice(7, -8));
-        return { kind: 'answer', content: { summary: 'One flag was created.', entries: data.flags.map((f) => ({ flag: f.name, text: `${f.name} changed.` })) } };
+        return { kind: 'answer', content: { summary: 'Some flags changed.', entries: data.flags.map((f) => ({ flag: f.name, text: `${f.name} changed.`, eventIds: f.events.map((e) => e.id) })) } };
       } });
       const r = await srv.api('POST', '/api/admin/advisor/changelog', { body: {} });
       assert.equal(r.status, 200, show(r));
       assert.equal(r.json.advisor, 'model:test-model');
-      assert.equal(r.json.changelog.summary, 'One flag was created.');
-      assert.ok(r.json.changelog.entries.some((e) => e.flag === 'm-flag'));
+      assert.equal(r.json.changelog.summary, 'Some flags changed.');
+      const mine = r.json.changelog.entries.find((e) => e.flag === 'm-flag');
+      assert.ok(mine.events.length > 0 && mine.changes.every((c) => Number.isInteger(c.eventId)), 'linked to its events');
       const schema = dialect === 'openai' ? ms.chats()[0].json.response_format.json_schema.schema : ms.chats()[0].json.format;
       assert.ok(schema.properties.entries.items.properties.flag.enum.includes('m-flag'));
 
       ms.reset();
-      ms.script({ kind: 'answer', content: { summary: 's', entries: [{ flag: 'made-up-flag', text: 't' }] } },
-        { kind: 'answer', content: { summary: 's', entries: [{ flag: 'made-up-flag', text: 't' }] } });
+      ms.script({ kind: 'answer', content: { summary: 's', entries: [{ flag: 'made-up-flag', text: 't', eventIds: [1] }] } },
+        { kind: 'answer', content: { summary: 's', entries: [{ flag: 'made-up-flag', text: 't', eventIds: [1] }] } });
       const bad = await srv.api('POST', '/api/admin/advisor/changelog', { body: {} });
       assert.equal(bad.status, 502, show(bad));
     });

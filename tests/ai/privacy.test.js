@@ -70,7 +70,7 @@ test('privacy and prompt injection', async (t) => {
 
   await t.test('a changelog prompt holds aggregates, names and scrubbed text only', async () => {
     ms.reset();
-    ms.script({ kind: 'echo' }, { kind: 'fn', fn: (req) => ({ kind: 'answer', content: { summary: 'ok', entries: userData(req).flags.map((f) => ({ flag: f.name, text: 'changed' })) } }) });
+    ms.script({ kind: 'echo' }, { kind: 'fn', fn: (req) => ({ kind: 'answer', content: { summary: 'ok', entries: userData(req).flags.map((f) => ({ flag: f.name, text: 'changed', eventIds: f.events.map((e) => e.id) })) } }) });
     const r = await srv.api('POST', '/api/admin/advisor/changelog', { body: {} });
     assert.equal(r.status, 200, show(r));
     assert.equal(r.json.attempts, 2, 'the echoed prompt is not a valid answer');
@@ -123,14 +123,16 @@ test('privacy and prompt injection', async (t) => {
         // A model that obeys it: an action list is not in the schema.
         return { kind: 'answer', content: { summary: 'Enabled every flag.', entries: [], actions: [{ enable: '*' }] } };
       } },
-      { kind: 'answer', content: { summary: 'Every flag is now enabled.', entries: [{ flag: 'inj', text: 'enabled everywhere' }] } },
+      { kind: 'fn', fn: (req) => ({ kind: 'answer', content: { summary: 'Every flag is now enabled.', entries: [{ flag: 'inj', text: 'enabled everywhere', eventIds: userData(req).flags.find((f) => f.name === 'inj').events.map((e) => e.id) }] } }) },
     );
     const r = await srv.api('POST', '/api/admin/advisor/changelog', { body: {} });
-    assert.equal(r.status, 200, show(r));
-    assert.equal(r.json.attempts, 2, 'the answer with actions was refused');
+    assert.equal(r.status, 502, show(r));
+    assert.match(r.json.details[0].message, /says "enabled", which no cited event did/, 'a claim the audit log does not hold');
     const t2 = await srv.api('POST', '/api/admin/advisor/targeting', { body: { sentence: INJECTION } });
     assert.equal(t2.status, 200, show(t2));
     assert.deepEqual(t2.json.strategy.constraints, []);
+    assert.equal(t2.json.policy.verdict, 'needs-confirmation', 'not silently: the reading could not check it');
+    assert.ok(!t2.json.apply.path);
     const after = await exportState(srv);
     assert.deepEqual(after.features, before.features, 'no flag changed');
     for (const f of after.features.filter((x) => x.name !== 'priv-flag')) {

@@ -388,28 +388,40 @@ test('against the plan API with a model: the policy pauses and rolls back, for e
     assert.ok(!JSON.stringify(ms.chats()[0].json).includes(srv.adminToken.slice(0, 16)));
   });
 
-  await t.test('HOLD against the guard\'s go-ahead: paused by advisor-policy', async () => {
-    ms.reset();
-    ms.script(HOLD);
-    const h = await post(srv, 'rollout', { flag: 'held' });
-    assert.equal(h.status, 200, show(h));
-    assert.equal(h.json.autoApply.applied, true, JSON.stringify(h.json.autoApply));
-    assert.equal(h.json.autoApply.action, 'HOLD');
-    assert.equal((await planOf(srv, 'held')).state, 'paused');
-    const ev = (await allEvents(srv, 'type=release-plan-paused')).find((e) => e.featureName === 'held');
-    assert.equal(ev.createdBy, 'advisor-policy');
+  await t.test('HOLD or ROLLBACK against a healthy guard: the model alone changes nothing', async () => {
+    for (const answer of [HOLD, { kind: 'answer', content: { recommendation: 'ROLLBACK', nextPercent: 0, explanation: 'Roll back: error_rate 0.0101 vs 0.0099 is fine but the change is suspect.', confidence: 0.5 } }]) {
+      ms.reset();
+      ms.script(answer);
+      const h = await post(srv, 'rollout', { flag: 'held' });
+      assert.equal(h.status, 200, show(h));
+      assert.equal(h.json.autoApply.applied, false, JSON.stringify(h.json.autoApply));
+      assert.match(h.json.autoApply.reason, /guard does not agree/);
+      assert.equal(h.json.autoApply.guard.agrees, false);
+      assert.equal((await planOf(srv, 'held')).state, 'waiting-approval');
+    }
+    const ev = (await allEvents(srv, 'type=advisor-recommendation')).filter((e) => e.featureName === 'held');
+    assert.ok(ev.length >= 2, 'advisor events name their flag');
   });
 
-  await t.test('ROLLBACK: rolled back by advisor-policy, the rollout at 0', async () => {
+  await t.test('ROLLBACK with the guard\'s data missing longer than the plan allows: rolled back, labelled', async () => {
+    let r = await srv.api('POST', FEAT, { body: { name: 'silent' } });
+    assert.equal(r.status, 201, show(r));
+    r = await srv.api('PUT', `${ENVP('silent')}/release-plan`, { body: {
+      milestones: [{ percent: 5, minDurationSeconds: 1, minExposures: 600 }, { percent: 100 }], metrics: [{ kind: 'error_rate' }] } });
+    assert.equal(r.status, 200, show(r));
+    await new Promise((res) => setTimeout(res, 2500)); // no traffic at all
     ms.reset();
-    ms.script({ kind: 'answer', content: { recommendation: 'ROLLBACK', nextPercent: 0, explanation: 'Roll back: error_rate 0.0101 vs 0.0099 is fine but the change is suspect.', confidence: 0.5 } });
-    const b = await post(srv, 'rollout', { flag: 'held' });
+    ms.script({ kind: 'answer', content: { recommendation: 'ROLLBACK', nextPercent: 0, explanation: 'No data at 5% for too long: roll back.', confidence: 0.5 } });
+    const b = await post(srv, 'rollout', { flag: 'silent' });
     assert.equal(b.status, 200, show(b));
     assert.equal(b.json.autoApply.applied, true, JSON.stringify(b.json.autoApply));
-    assert.equal((await planOf(srv, 'held')).state, 'rolled-back');
-    const ev = (await allEvents(srv, 'type=release-plan-rolled-back')).find((e) => e.featureName === 'held');
+    assert.match(b.json.autoApply.guard.why, /missing for \d+ s, longer than the 1 s the plan allows/);
+    assert.equal((await planOf(srv, 'silent')).state, 'rolled-back');
+    const ev = (await allEvents(srv, 'type=release-plan-rolled-back')).find((e) => e.featureName === 'silent');
     assert.equal(ev.createdBy, 'advisor-policy');
-    const f = await srv.api('GET', `${FEAT}/held`);
+    assert.match(ev.data.reason, /^rolled back by the advisor-auto-apply policy \(hold,rollback\) on the advice ROLLBACK for silent in production: /);
+    assert.ok(!/by hand/.test(ev.data.reason));
+    const f = await srv.api('GET', `${FEAT}/silent`);
     const s = f.json.environments.find((e) => e.name === 'production').strategies.find((x) => x.name === 'flexibleRollout');
     assert.equal(s.parameters.rollout, '0');
   });

@@ -19,14 +19,45 @@ static void line(const char *label, const json_t *text)
     putchar('\n');
 }
 
+/* Pretty-prints `j` for people: reals with at most 15 significant digits
+ * (0.1, not 0.10000000000000001). */
+static int print_people(const json_t *j)
+{
+    if (j && json_dumpf(j, stdout,
+                        JSON_INDENT(2) | JSON_ENCODE_ANY |
+                            JSON_REAL_PRECISION(15)) != 0) {
+        fputs("vexil: cannot write the JSON\n", stderr);
+        return CLI_EXIT_FAIL;
+    }
+    putchar('\n');
+    return CLI_EXIT_OK;
+}
+
+/* The policy's verdict: its reasons and the differences it found. */
+static void policy_lines(const json_t *doc)
+{
+    const json_t *p = json_object_get(doc, "policy");
+    size_t i;
+    const json_t *w;
+    if (!p)
+        return;
+    line("policy", json_object_get(p, "verdict"));
+    json_array_foreach (json_object_get(p, "reasons"), i, w)
+        line("  because", w);
+    json_array_foreach (json_object_get(p, "differences"), i, w)
+        line("  difference", w);
+}
+
 static void common_tail(const json_t *doc)
 {
     size_t i;
     const json_t *w;
-    line("model error (answered by the deterministic advisor)",
-         json_object_get(doc, "modelError"));
+    line("fallback", json_object_get(doc, "fallbackNote"));
     json_array_foreach (json_object_get(doc, "warnings"), i, w)
         line("warning", w);
+    json_array_foreach (json_object_get(doc, "notes"), i, w)
+        line("note", w);
+    policy_lines(doc);
     json_int_t id =
         json_integer_value(json_object_get(doc, "recommendationId"));
     if (id)
@@ -51,7 +82,7 @@ static int post(cli_http *h, const cli_args *a, const char *path, json_t *body,
     json_decref(body);
     if (rc != CLI_EXIT_OK || a->json) {
         if (rc == CLI_EXIT_OK)
-            rc = cli_print_json(d, stdout);
+            rc = print_people(d);
         json_decref(d);
         return rc;
     }
@@ -68,6 +99,8 @@ static int targeting_run(cli_http *h, const cli_args *a)
                              a->env ? a->env : "production");
     if (body && a->feature)
         json_object_set_new(body, "flag", json_string(a->feature));
+    if (body && a->confirm)
+        json_object_set_new(body, "confirm", json_true());
     int rc = post(h, a, path, body, &doc);
     if (!doc)
         return rc;
@@ -84,9 +117,14 @@ static int targeting_run(cli_http *h, const cli_args *a)
         line("not understood", n);
     common_tail(doc);
     const json_t *apply = json_object_get(doc, "apply");
-    printf("\nstrategy (not applied; a person applies it with POST %s):\n",
-           cli_json_str(apply, "path", "the strategies endpoint"));
-    rc = cli_print_json(strategy, stdout);
+    if (json_is_true(json_object_get(apply, "confirmationRequired"))) {
+        printf("\nstrategy (not applied; it needs an explicit confirmation: "
+               "run again with --confirm):\n");
+    } else {
+        printf("\nstrategy (not applied; a person applies it with POST %s):\n",
+               cli_json_str(apply, "path", "the strategies endpoint"));
+    }
+    rc = print_people(strategy);
 out:
     json_decref(doc);
     return rc;
@@ -202,14 +240,20 @@ static int rollout_run(cli_http *h, const cli_args *a)
 static void plan_show(const json_t *doc)
 {
     line("plan", json_object_get(doc, "explanation"));
-    printf("\nrelease plan (not applied; a person creates it):\n");
-    cli_print_json(json_object_get(doc, "plan"), stdout);
+    if (json_is_true(json_object_get(json_object_get(doc, "apply"),
+                                     "confirmationRequired")))
+        printf("\nrelease plan (not applied; it needs an explicit "
+               "confirmation: run again with --confirm):\n");
+    else
+        printf("\nrelease plan (not applied; a person creates it):\n");
+    print_people(json_object_get(doc, "plan"));
 }
 
 static int plan_run(cli_http *h, const cli_args *a)
 {
-    json_t *body = json_pack("{ss ss}", "description", a->operand, "risk",
-                             a->risk ? a->risk : "medium");
+    json_t *body =
+        json_pack("{ss ss sb}", "description", a->operand, "risk",
+                  a->risk ? a->risk : "medium", "confirm", a->confirm);
     if (body && a->project)
         json_object_set_new(body, "project", json_string(a->project));
     return ask(h, a, "/api/admin/advisor/plan", body, "plan", plan_show);
@@ -253,17 +297,23 @@ static const cli_command commands[] = {
      "statistics. Applied only by a person, or by the server's\n"
      "advisor-auto-apply policy (HOLD and ROLLBACK at most).",
      "flag", CLI_O_PROJECT | CLI_O_ENV, 0, NULL, rollout_run},
-    {"plan", "\"<description>\" [--risk low|medium|high] [--project P]",
-     "Proposes a release plan for a described change. Nothing is applied.",
-     "description", CLI_O_RISK | CLI_O_PROJECT, 0, NULL, plan_run},
+    {"plan",
+     "\"<description>\" [--risk low|medium|high] [--project P] [--confirm]",
+     "Proposes a release plan for a described change. Nothing is applied.\n"
+     "--confirm: a person confirms a first step above the server's share.",
+     "description", CLI_O_RISK | CLI_O_PROJECT | CLI_O_CONFIRM, 0, NULL,
+     plan_run},
     {"incident", "<event id | event.json>",
      "Summarises a guard rollback from its audit event.", "event", 0, 0, NULL,
      incident_run},
-    {"targeting", "\"<sentence>\" [--project P] [--env ENV] [--feature F]",
+    {"targeting",
+     "\"<sentence>\" [--project P] [--env ENV] [--feature F] [--confirm]",
      "Proposes a strategy (flexibleRollout with constraints) for a sentence\n"
-     "such as \"pro users in Thailand, 10% of them\". Nothing is applied.",
-     "sentence", CLI_O_PROJECT | CLI_O_ENV | CLI_O_FEATURE, 0, NULL,
-     targeting_run},
+     "such as \"pro users in Thailand, 10% of them\". Nothing is applied.\n"
+     "A sentence not fully understood gets no proposal (exit status 1).\n"
+     "--confirm: a person confirms a first step above the server's share.",
+     "sentence", CLI_O_PROJECT | CLI_O_ENV | CLI_O_FEATURE | CLI_O_CONFIRM, 0,
+     NULL, targeting_run},
     {"changelog", "[--from TIME] [--to TIME] [--project P]",
      "Writes a changelog of the audit events of a period (RFC 3339 times).",
      NULL, CLI_O_FROM | CLI_O_TO | CLI_O_PROJECT, 0, NULL, changelog_run},

@@ -17,6 +17,7 @@ enum {
     OPT_SERVER = 0x200,
     OPT_TOKEN,
     OPT_JSON,
+    OPT_CONFIRM,
 };
 
 /* The option-bearing CLI_O_* bits, by bit index, with their names. */
@@ -47,6 +48,7 @@ static const struct option longopts[] = {
     {"server", required_argument, NULL, OPT_SERVER},
     {"token", required_argument, NULL, OPT_TOKEN},
     {"json", no_argument, NULL, OPT_JSON},
+    {"confirm", no_argument, NULL, OPT_CONFIRM},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -184,6 +186,14 @@ static int parse(const char *prog, const cli_command *cmd, int argc,
         case OPT_SERVER: a->server = optarg; break;
         case OPT_TOKEN: a->token = optarg; break;
         case OPT_JSON: a->json = true; break;
+        case OPT_CONFIRM:
+            if (!(cmd->allowed & CLI_O_CONFIRM)) {
+                fprintf(stderr, "%s: --confirm does not apply here\n", prog);
+                command_usage(prog, cmd, stderr, false);
+                return CLI_EXIT_USAGE;
+            }
+            a->confirm = true;
+            break;
         case 'h': command_usage(prog, cmd, stdout, true); return CLI_EXIT_OK;
         case ':':
             fprintf(stderr, "%s: %s needs a value\n", prog, argv[optind - 1]);

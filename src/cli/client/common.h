@@ -37,6 +37,7 @@ enum {
     CLI_O_TO = 1u << 12,            /* --to TIME */
     CLI_O_RISK = 1u << 13,          /* --risk R */
     CLI_O_MANY_PROJECTS = 1u << 14, /* --project may be repeated */
+    CLI_O_CONFIRM = 1u << 15,       /* --confirm (no value) */
 };
 
 /* A parsed command line. Every string is borrowed from argv or the
@@ -45,6 +46,7 @@ typedef struct cli_args {
     const char *server;  /* --server, else $VEXIL_SERVER, else default */
     const char *token;   /* --token, else $VEXIL_TOKEN; never printed */
     bool json;           /* --json: print the server's JSON */
+    bool confirm;        /* --confirm: a person confirms (CLI_O_CONFIRM) */
     const char *operand; /* the positional argument, if the command has one */
     const char *command; /* the command's name (cli_command.name), or NULL */
     const char *projects[CLI_MAX_PROJECTS]; /* every --project, in order */

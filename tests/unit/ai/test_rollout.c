@@ -97,7 +97,7 @@ static json_t *analyse(const json_t *n)
     json_t *a = NULL;
     vx_error err;
     memset(&err, 0, sizeof(err));
-    assert_int_equal(ai_advise_rollout(NULL, n, &a, &err), VX_OK);
+    assert_int_equal(ai_advise_rollout(NULL, n, NULL, &a, &err), VX_OK);
     assert_string_equal(json_string_value(json_object_get(a, "advisor")),
                         "deterministic");
     return a;
@@ -153,7 +153,7 @@ static void test_status_adapter(void **state)
     assert_int_equal(json_integer_value(json_object_get(an, "audienceStages")),
                      2);
     json_t *aa = NULL;
-    assert_int_equal(ai_advise_rollout(NULL, an, &aa, &aerr), VX_OK);
+    assert_int_equal(ai_advise_rollout(NULL, an, NULL, &aa, &aerr), VX_OK);
     assert_string_equal(rec(aa), "HOLD"); /* no statistics yet */
     json_decref(aa);
     json_decref(an);
@@ -287,17 +287,23 @@ typedef struct fake_ops {
     int holds, rollbacks;
 } fake_ops;
 
-static vx_status fake_hold(void *ud, const json_t *status, vx_error *err)
+static char last_reason[1000];
+
+static vx_status fake_hold(void *ud, const json_t *status, const char *reason,
+                           vx_error *err)
 {
     (void)status;
     (void)err;
+    snprintf(last_reason, sizeof(last_reason), "%s", reason);
     ((fake_ops *)ud)->holds++;
     return VX_OK;
 }
 
-static vx_status fake_rollback(void *ud, const json_t *status, vx_error *err)
+static vx_status fake_rollback(void *ud, const json_t *status,
+                               const char *reason, vx_error *err)
 {
     (void)status;
+    snprintf(last_reason, sizeof(last_reason), "%s", reason);
     (void)err;
     ((fake_ops *)ud)->rollbacks++;
     return VX_OK;
@@ -320,31 +326,71 @@ static void test_policy(void **state)
     assert_int_equal(ai_policy_parse("decrease", &p, &err), VX_EINVAL);
     assert_int_equal(ai_policy_parse("everything", &p, &err), VX_EINVAL);
 
+    /* Every recommendation under every policy, in four guard situations:
+     * healthy (the model's word alone: nothing applied), leaning worse
+     * (p < 0.3: a HOLD), worse (p < 0.05: a ROLLBACK too), and healthy
+     * but with the guard's data missing longer than the plan allows. */
+    ai_plan_ops ops = {fake_hold, fake_rollback};
+    const char *recs[] = {"INCREASE", "HOLD", "DECREASE", "ROLLBACK"};
+    static const struct {
+        double t, p;
+        bool missing;
+        bool hold_ok, rollback_ok;
+    } SITUATIONS[] = {
+        {0.01, 1, false, false, false},
+        {0.012, 0.2, false, true, false},
+        {0.015, 0.01, false, true, true},
+        {0.01, 1, true, true, true},
+    };
     guard_decision d;
+    json_t *n = NULL;
+    for (size_t s = 0; s < 4; s++) {
+        memset(&d, 0, sizeof(d));
+        d.action = GUARD_ADVANCE;
+        d.milestone = 1;
+        verdict(&d, 0, 0.01, SITUATIONS[s].t, SITUATIONS[s].p, false);
+        n = normalized(&d, "running");
+        if (SITUATIONS[s].missing)
+            json_object_set_new(n, "guardData",
+                                json_pack("{sf sf}", "missingSeconds", 4000.0,
+                                          "allowedSeconds", 3600.0));
+        else
+            json_object_set_new(n, "guardData",
+                                json_pack("{sf sf}", "missingSeconds", 10.0,
+                                          "allowedSeconds", 3600.0));
+        for (unsigned pol = 0; pol < 4; pol++) {
+            for (size_t r = 0; r < 4; r++) {
+                fake_ops f = {0, 0};
+                json_t *a = json_pack("{ss}", "recommendation", recs[r]);
+                json_t *o = ai_policy_apply(pol, a, n, &ops, &f, NULL);
+                bool applied = json_is_true(json_object_get(o, "applied"));
+                bool want =
+                    (r == 1 && (pol & AI_AUTO_HOLD) && SITUATIONS[s].hold_ok) ||
+                    (r == 3 && (pol & AI_AUTO_ROLLBACK) &&
+                     SITUATIONS[s].rollback_ok);
+                if (applied != want)
+                    fail_msg("situation %zu, policy %u, %s: applied %d", s, pol,
+                             recs[r], applied);
+                assert_int_equal(f.holds, r == 1 && want ? 1 : 0);
+                assert_int_equal(f.rollbacks, r == 3 && want ? 1 : 0);
+                assert_non_null(json_object_get(o, "reason"));
+                if (want) {
+                    /* the audit text names the policy, flag and why */
+                    assert_non_null(strstr(last_reason, "advisor-auto-apply"));
+                    assert_non_null(strstr(last_reason, "checkout"));
+                    assert_null(strstr(last_reason, "by hand"));
+                }
+                json_decref(o);
+                json_decref(a);
+            }
+        }
+        json_decref(n);
+    }
     memset(&d, 0, sizeof(d));
     d.action = GUARD_ADVANCE;
     d.milestone = 1;
     verdict(&d, 0, 0.01, 0.01, 1, false);
-    json_t *n = normalized(&d, "running");
-    ai_plan_ops ops = {fake_hold, fake_rollback};
-    const char *recs[] = {"INCREASE", "HOLD", "DECREASE", "ROLLBACK"};
-    /* Every recommendation under every policy. */
-    for (unsigned pol = 0; pol < 4; pol++) {
-        for (size_t r = 0; r < 4; r++) {
-            fake_ops f = {0, 0};
-            json_t *a = json_pack("{ss}", "recommendation", recs[r]);
-            json_t *o = ai_policy_apply(pol, a, n, &ops, &f, NULL);
-            bool applied = json_is_true(json_object_get(o, "applied"));
-            bool want = (r == 1 && (pol & AI_AUTO_HOLD)) ||
-                        (r == 3 && (pol & AI_AUTO_ROLLBACK));
-            assert_int_equal(applied, want);
-            assert_int_equal(f.holds, r == 1 && want ? 1 : 0);
-            assert_int_equal(f.rollbacks, r == 3 && want ? 1 : 0);
-            assert_non_null(json_object_get(o, "reason"));
-            json_decref(o);
-            json_decref(a);
-        }
-    }
+    n = normalized(&d, "running");
     /* Not again after the guard's own rollback; nothing without a plan
      * API. */
     json_decref(n);
@@ -359,6 +405,9 @@ static void test_policy(void **state)
     json_decref(n);
     d.action = GUARD_HOLD;
     n = normalized(&d, "running");
+    json_object_set_new(
+        n, "guardData",
+        json_pack("{sf sf}", "missingSeconds", 99.0, "allowedSeconds", 10.0));
     o = ai_policy_apply(AI_AUTO_ROLLBACK, a, n, NULL, NULL, "why not");
     assert_false(json_is_true(json_object_get(o, "applied")));
     assert_string_equal(json_string_value(json_object_get(o, "reason")),
@@ -470,7 +519,7 @@ static void test_incident(void **state)
     assert_string_equal(json_string_value(json_object_get(
                             json_object_get(facts, "culprit"), "kind")),
                         "error_rate");
-    assert_int_equal(ai_advise_incident(NULL, facts, &a, &err), VX_OK);
+    assert_int_equal(ai_advise_incident(NULL, facts, NULL, &a, &err), VX_OK);
     const json_t *inc = json_object_get(a, "incident");
     const char *sum = json_string_value(json_object_get(inc, "summary"));
     assert_non_null(strstr(sum, "error_rate"));
@@ -527,7 +576,7 @@ static vx_status oom_rollout(const void *in, json_t **out, vx_error *err)
     json_t *n = NULL;
     vx_status st = ai_plan_status_normalize(in, &n, err);
     if (st == VX_OK)
-        st = ai_advise_rollout(NULL, n, out, err);
+        st = ai_advise_rollout(NULL, n, NULL, out, err);
     json_decref(n);
     return st;
 }
@@ -542,7 +591,7 @@ static vx_status oom_incident(const void *in, json_t **out, vx_error *err)
     json_t *f = NULL;
     vx_status st = ai_incident_facts(in, &f, err);
     if (st == VX_OK)
-        st = ai_advise_incident(NULL, f, out, err);
+        st = ai_advise_incident(NULL, f, NULL, out, err);
     json_decref(f);
     return st;
 }
