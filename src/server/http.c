@@ -64,7 +64,12 @@ struct http_req {
     const char *hname[REQ_HEADERS_MAX];  /* extra answer header names */
     const char *hvalue[REQ_HEADERS_MAX]; /* and values */
     size_t nheaders;                     /* used entries */
-    bool deferred; /* http_req_defer suspended the connection */
+    const char *const *xname;  /* more header names (http_reply_headers) */
+    const char *const *xvalue; /* and values */
+    size_t nx;                 /* their count */
+    http_problem_fn problem;   /* error answers in a client's dialect */
+    void *problem_ud;          /* passed to problem */
+    bool deferred;             /* http_req_defer suspended the connection */
 };
 
 static const char oom_body[] =
@@ -256,6 +261,33 @@ void http_reply_header(http_req *r, const char *name, const char *value)
     }
 }
 
+void http_req_set_problem(http_req *r, http_problem_fn fn, void *ud)
+{
+    r->problem = fn;
+    r->problem_ud = ud;
+}
+
+void http_reply_headers(http_req *r, const char *const *names,
+                        const char *const *values, size_t n)
+{
+    r->xname = names;
+    r->xvalue = values;
+    r->nx = n;
+}
+
+/* Adds the answer's extra headers to `resp`; false when one of
+ * http_reply_header's is refused (those of http_reply_headers may be). */
+static bool add_headers(const http_req *r, struct MHD_Response *resp)
+{
+    for (size_t i = 0; i < r->nheaders; i++) {
+        if (MHD_add_response_header(resp, r->hname[i], r->hvalue[i]) != MHD_YES)
+            return false;
+    }
+    for (size_t i = 0; i < r->nx; i++)
+        (void)MHD_add_response_header(resp, r->xname[i], r->xvalue[i]);
+    return true;
+}
+
 /* Makes the answer from `len` bytes that live as long as the request. */
 static void reply_bytes(http_req *r, unsigned status, const char *ctype,
                         const char *bytes, size_t len)
@@ -270,9 +302,7 @@ static void reply_bytes(http_req *r, unsigned status, const char *ctype,
     if (ctype)
         ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                                      ctype) == MHD_YES;
-    for (size_t i = 0; ok && i < r->nheaders; i++)
-        ok =
-            MHD_add_response_header(resp, r->hname[i], r->hvalue[i]) == MHD_YES;
+    ok = ok && add_headers(r, resp);
     if (!ok) {
         MHD_destroy_response(resp);
         return;
@@ -285,6 +315,7 @@ static void reply_bytes(http_req *r, unsigned status, const char *ctype,
 static void reply_oom(http_req *r)
 {
     r->nheaders = 0;
+    r->nx = 0;
     reply_bytes(r, 500, "application/json", oom_body, sizeof(oom_body) - 1);
 }
 
@@ -315,6 +346,14 @@ void http_reply_json(http_req *r, unsigned status, const json_t *body)
 void http_reply_problem(http_req *r, unsigned status, const char *message,
                         const char *path, const char *detail)
 {
+    if (r->problem && !r->resp && !r->queued) {
+        http_problem_fn fn = r->problem;
+        r->problem = NULL; /* inside fn, Vexil's shape */
+        fn(r->problem_ud, r, status, message, path, detail);
+        r->problem = fn;
+        if (r->resp || r->queued)
+            return;
+    }
     json_t *doc = json_pack("{s:s, s:[{s:s, s:s}]}", "message", message,
                             "details", "path", path ? path : "", "message",
                             detail ? detail : message);
@@ -412,9 +451,7 @@ http_stream *http_reply_stream(http_req *r, unsigned status, const char *ctype,
     }
     bool ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                                       ctype) == MHD_YES;
-    for (size_t i = 0; ok && i < r->nheaders; i++)
-        ok =
-            MHD_add_response_header(resp, r->hname[i], r->hvalue[i]) == MHD_YES;
+    ok = ok && add_headers(r, resp);
     if (!ok) {
         MHD_destroy_response(resp); /* drops the response's reference */
         stream_unref(s);
