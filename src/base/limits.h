@@ -174,6 +174,10 @@ static_assert(VX_LIMIT_LLM_TIMEOUT_DEFAULT_MS <= VX_LIMIT_LLM_TIMEOUT_MS,
 #define VX_LIMIT_GW_RAW_OBS            256  /* raw TTFTs per series and batch */
 #define VX_LIMIT_GW_BATCHES_KEPT       32   /* batches shown by the stats */
 #define VX_LIMIT_GW_RATE               100000000u /* --gateway-*-rate cap */
+/* An upstream's answer headers passed on to the client (the rest are left
+ * out): how many, and their bytes (names and values). */
+#define VX_LIMIT_GW_REPLY_HEADERS      64
+#define VX_LIMIT_GW_REPLY_HEADER_BYTES ((size_t)16 << 10)
 /* ---- end model gateway ------------------------------------------------- */
 
 #endif

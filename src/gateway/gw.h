@@ -55,7 +55,8 @@ typedef struct gw_upstream {
 } gw_upstream;
 
 /* Parses a payload (`len` bytes of JSON text). Errors: VX_EINVAL naming the
- * member ("/base_url"...), VX_ELIMIT for a member over its size. */
+ * member ("/base_url"...), VX_ELIMIT for a member over its size. Error
+ * messages never quote a URL (they may reach a client). */
 vx_status gw_upstream_parse(const char *text, size_t len, gw_upstream *out,
                             vx_error *err);
 
@@ -98,6 +99,17 @@ typedef struct gw_reply {
     bool stream;             /* the body follows through gw_call_read */
     const char *body;        /* a whole body (stream == false) */
     size_t len;              /* its length */
+    /* A gateway-made error (the upstream gave no answer): its message, for
+     * the client side to write in its client's dialect; body is NULL. It
+     * names no upstream address (the log has the details). */
+    const char *problem;
+    /* The upstream's answer headers worth passing on (not hop-by-hop, not
+     * those the gateway owns or that bind the upstream's origin), at most
+     * VX_LIMIT_GW_REPLY_HEADERS of them in VX_LIMIT_GW_REPLY_HEADER_BYTES;
+     * names as the upstream wrote them. None with `problem`. */
+    const char *const *hnames;
+    const char *const *hvalues;
+    size_t nheaders; /* entries in both */
 } gw_reply;
 
 /* The client side of a call. Both run on the gateway's thread. */
@@ -126,7 +138,16 @@ typedef struct gw_request {
                                    or NULL (none, or the chosen one is it) */
     const json_t *body;         /* the client's body: "model" is rewritten
                                    in a copy sent to each upstream */
+    const char *id;             /* the request's id (gw_request_id), or
+                                   NULL: one is made */
 } gw_request;
+
+#define GW_ID_BYTES 40 /* a request id with its NUL */
+
+/* A new request id ("gw-<ms>-<n>", unique in the process): the gateway's
+ * response id of the call it is given to (X-Vexil-Response-Id), and the
+ * client's request id of an answer whose upstream sent none. Any thread. */
+void gw_request_id(gw *g, char out[GW_ID_BYTES]);
 
 /* Starts the gateway's thread. `cfg` is copied. VX_ENOMEM, VX_EIO. */
 vx_status gw_new(const gw_config *cfg, gw **out, vx_error *err);
