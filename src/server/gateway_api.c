@@ -250,14 +250,9 @@ void gateway_api_headers(gateway_api *a, http_req *r)
     if (!rate_ok(a->token_rate, q->who.token_id, q,
                  "too many requests for this token"))
         return;
-    const char *cl = http_req_header(r, "Content-Length");
-    if (cl && strtoull(cl, NULL, 10) > VX_LIMIT_GW_BODY_BYTES) {
-        char msg[96];
-        snprintf(msg, sizeof(msg), "the request body is over %zu bytes",
-                 VX_LIMIT_GW_BODY_BYTES);
-        http_reply_problem(r, 413, msg, "", NULL);
-        return;
-    }
+    /* The listener answers 413 past it, after draining the body: answered
+     * now, the client could see a reset connection instead. */
+    http_req_set_max_body(r, VX_LIMIT_GW_BODY_BYTES);
     http_req_set_udata(r, q);
 }
 

@@ -67,6 +67,7 @@ struct http_req {
     const char *const *xname;  /* more header names (http_reply_headers) */
     const char *const *xvalue; /* and values */
     size_t nx;                 /* their count */
+    size_t max_body;           /* this request's body limit */
     http_problem_fn problem;   /* error answers in a client's dialect */
     void *problem_ud;          /* passed to problem */
     bool deferred;             /* http_req_defer suspended the connection */
@@ -265,6 +266,12 @@ void http_req_set_problem(http_req *r, http_problem_fn fn, void *ud)
 {
     r->problem = fn;
     r->problem_ud = ud;
+}
+
+void http_req_set_max_body(http_req *r, size_t max)
+{
+    if (max < r->l->cfg.max_body)
+        r->max_body = max;
 }
 
 void http_reply_headers(http_req *r, const char *const *names,
@@ -528,7 +535,7 @@ static void reply_too_big(http_req *r)
 {
     char msg[128];
     snprintf(msg, sizeof(msg), "request body is larger than %zu bytes",
-             r->l->cfg.max_body);
+             r->max_body);
     http_reply_problem(r, 413, msg, "", NULL);
 }
 
@@ -557,14 +564,14 @@ static void check_body_headers(http_req *r)
     }
     if (len == 0 && !te)
         return; /* no body announced */
-    if (len > r->l->cfg.max_body) {
+    if (len > r->max_body) {
         /* Answering before the body is read makes the server close while
          * the client is still sending, and the client's kernel may then
          * reset the connection and lose the 413. A body within reach is
          * drained first and answered at its end; a client that asked for
          * 100-continue, or a body far too big, gets the answer now. */
         const char *expect = http_req_header(r, MHD_HTTP_HEADER_EXPECT);
-        if (!expect && len - r->l->cfg.max_body <= VX_LIMIT_HTTP_DISCARD_BYTES)
+        if (!expect && len - r->max_body <= VX_LIMIT_HTTP_DISCARD_BYTES)
             r->discard = true;
         else
             reply_too_big(r);
@@ -589,7 +596,7 @@ static void check_body_headers(http_req *r)
  * bodies) up to the limit. Answers 413 when the limit is passed. */
 static void append_body(http_req *r, const char *data, size_t n)
 {
-    size_t max = r->l->cfg.max_body;
+    size_t max = r->max_body;
     if (r->discard)
         return;
     if (n > max - r->body_len) {
@@ -688,6 +695,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     }
     r->arena = a;
     r->l = l;
+    r->max_body = l->cfg.max_body;
     r->route = SIZE_MAX;
     r->method = "";
     clock_gettime(CLOCK_MONOTONIC, &r->start);
@@ -738,7 +746,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
              * 413 waits for its end; a body that goes on and on past the
              * limit is not worth reading: cut the connection. */
             r->discarded += n;
-            if (r->discarded > l->cfg.max_body + VX_LIMIT_HTTP_DISCARD_BYTES) {
+            if (r->discarded > r->max_body + VX_LIMIT_HTTP_DISCARD_BYTES) {
                 vx__logf(l->cfg.log, l->cfg.log_ud, "warn",
                          "%s %s: body far over the limit, closing", r->method,
                          r->path);

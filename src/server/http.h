@@ -108,6 +108,13 @@ typedef void (*http_problem_fn)(void *ud, http_req *r, unsigned status,
                                 const char *detail);
 void http_req_set_problem(http_req *r, http_problem_fn fn, void *ud);
 
+/* Lowers this request's body limit below the listener's max_body (a larger
+ * `max` changes nothing), with the same answer past it: 413 once the body
+ * is drained (or at once for a body far over it or an Expect: 100-continue),
+ * so that the client reads the 413 instead of a reset connection. From
+ * on_headers. */
+void http_req_set_max_body(http_req *r, size_t max);
+
 /* --- Deferred answers ------------------------------------------------------
  * For work that waits on something slow (a model call): inside on_request,
  * http_req_defer suspends the connection, so its worker thread goes on
