@@ -268,6 +268,41 @@ static bool is_token(const char *s, size_t n)
     return true;
 }
 
+/* The payload's gateway settings besides the upstream: "stickiness" and
+ * "forward_metadata". */
+static vx_status settings_parse(const json_t *o, gw_upstream *out,
+                                vx_error *err)
+{
+    static const char want[] = "stickiness must be \"user\", \"token\", "
+                               "\"request\" or \"header:<Header-Name>\"";
+    char unit[VX_LIMIT_GW_NAME_BYTES];
+    vx_status st = str_member(o, "stickiness", false, unit, sizeof(unit), err);
+    if (st != VX_OK)
+        return st;
+    out->sticky = GW_STICKY_USER;
+    if (strcmp(unit, "token") == 0) {
+        out->sticky = GW_STICKY_TOKEN;
+    } else if (strcmp(unit, "request") == 0) {
+        out->sticky = GW_STICKY_REQUEST;
+    } else if (strncmp(unit, "header:", 7) == 0) {
+        const char *h = unit + 7;
+        if (!is_token(h, strlen(h)))
+            return vx__error_set(err, VX_EINVAL, "/stickiness",
+                                 "%s: the header name is not an HTTP token",
+                                 want);
+        out->sticky = GW_STICKY_HEADER;
+        copy_str(out->sticky_header, sizeof(out->sticky_header), h);
+    } else if (unit[0] && strcmp(unit, "user") != 0) {
+        return vx__error_set(err, VX_EINVAL, "/stickiness", "%s", want);
+    }
+    const json_t *fm = json_object_get(o, "forward_metadata");
+    if (fm && !json_is_null(fm) && !json_is_boolean(fm))
+        return vx__error_set(err, VX_EINVAL, "/forward_metadata",
+                             "forward_metadata must be true or false");
+    out->forward_metadata = json_is_true(fm);
+    return VX_OK;
+}
+
 vx_status gw_upstream_parse(const char *text, size_t len, gw_upstream *out,
                             vx_error *err)
 {
@@ -324,6 +359,7 @@ vx_status gw_upstream_parse(const char *text, size_t len, gw_upstream *out,
         }
         out->timeout_ms = (unsigned)json_integer_value(t);
     }
+    st = settings_parse(o, out, err);
 out:
     json_decref(o);
     return st;
@@ -638,13 +674,16 @@ static void poke(gw *g)
     curl_multi_wakeup(g->multi);
 }
 
-/* The body sent to `up`: the client's with "model" rewritten. */
+/* The body sent to `up`: the client's with "model" rewritten, without
+ * "metadata" (the caller's context for targeting) unless `up` asks. */
 static char *rewrite(const json_t *body, const gw_upstream *up, size_t *len)
 {
     json_t *copy = json_copy((json_t *)body);
     char *text = NULL, *out = NULL;
     if (!copy || json_object_set_new(copy, "model", json_string(up->model)))
         goto done;
+    if (!up->forward_metadata)
+        json_object_del(copy, "metadata");
     text = json_dumps(copy, JSON_COMPACT);
     if (!text)
         goto done;

@@ -41,8 +41,18 @@ typedef struct gw_config {
     void *log_ud;          /* passed to log */
 } gw_config;
 
+/* The unit of stickiness of a gateway flag ("stickiness" in its control's
+ * payload): what the flag's variant is sticky on. */
+typedef enum gw_sticky {
+    GW_STICKY_USER,    /* "user": the body's "user", else X-Vexil-User */
+    GW_STICKY_TOKEN,   /* "token": the client token */
+    GW_STICKY_REQUEST, /* "request": none, each request on its own */
+    GW_STICKY_HEADER,  /* "header:<Name>": that request header */
+} gw_sticky;
+
 /* An upstream, from a variant's JSON payload
- * {"base_url", "model", "api_key_env", "timeout_ms", "ollama_url"}. */
+ * {"base_url", "model", "api_key_env", "timeout_ms", "ollama_url",
+ *  "stickiness", "forward_metadata"}. */
 typedef struct gw_upstream {
     char base_url[VX_LIMIT_GW_URL_BYTES]; /* "http://host:11434/v1" */
     /* The root of Ollama's native API ("/api/chat" is appended): the
@@ -52,6 +62,9 @@ typedef struct gw_upstream {
     char model[VX_LIMIT_GW_NAME_BYTES];   /* the upstream's model name */
     char key_env[VX_LIMIT_GW_NAME_BYTES]; /* variable holding the key, or "" */
     unsigned timeout_ms;                  /* whole request, 1..limit */
+    gw_sticky sticky; /* "stickiness" (the control's is the flag's) */
+    char sticky_header[VX_LIMIT_GW_NAME_BYTES]; /* GW_STICKY_HEADER's name */
+    bool forward_metadata; /* the body's "metadata" goes to this upstream */
 } gw_upstream;
 
 /* Parses a payload (`len` bytes of JSON text). Errors: VX_EINVAL naming the
@@ -137,7 +150,9 @@ typedef struct gw_request {
     const gw_upstream *control; /* the control's upstream for a fallback,
                                    or NULL (none, or the chosen one is it) */
     const json_t *body;         /* the client's body: "model" is rewritten
-                                   in a copy sent to each upstream */
+                                   (and "metadata" left out unless the
+                                   upstream's forward_metadata) in a copy
+                                   sent to each upstream */
     const char *id;             /* the request's id (gw_request_id), or
                                    NULL: one is made */
 } gw_request;

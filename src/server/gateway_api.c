@@ -259,17 +259,35 @@ void gateway_api_headers(gateway_api *a, http_req *r)
 /* ---- the flag decision ---------------------------------------------------
  */
 
-/* The stickiness key: the body's "user", X-Vexil-User, or the token. */
-static const char *caller_key(const gwq *q, const json_t *body)
+/* The caller's stickiness key (the context's userId) by the flag's unit
+ * (its control's "stickiness"; `settings` NULL: "user"), in `buf` for the
+ * token's; NULL when the request has none: then a random sessionId puts
+ * the request on its own (docs/gateway.md, "Stickiness"). */
+static const char *sticky_key(const gwq *q, const json_t *body,
+                              const gw_upstream *settings, char *buf,
+                              size_t cap)
 {
-    const json_t *u = json_object_get(body, "user");
-    if (json_is_string(u) && json_string_length(u) > 0 &&
-        json_string_length(u) < VX_LIMIT_NAME_BYTES)
-        return json_string_value(u);
-    const char *h = http_req_header(q->r, "X-Vexil-User");
-    if (h && *h && strlen(h) < VX_LIMIT_NAME_BYTES)
-        return h;
-    return q->who.name;
+    const char *h = NULL;
+    switch (settings ? settings->sticky : GW_STICKY_USER) {
+    case GW_STICKY_TOKEN:
+        /* The token's id: names are not unique. */
+        snprintf(buf, cap, "token:%lld", (long long)q->who.token_id);
+        return buf;
+    case GW_STICKY_REQUEST: return NULL;
+    case GW_STICKY_HEADER:
+        h = http_req_header(q->r, settings->sticky_header);
+        break;
+    case GW_STICKY_USER: {
+        const json_t *u = json_object_get(body, "user");
+        if (json_is_string(u) && json_string_length(u) > 0 &&
+            json_string_length(u) < VX_LIMIT_NAME_BYTES &&
+            strlen(json_string_value(u)) == json_string_length(u))
+            return json_string_value(u);
+        h = http_req_header(q->r, "X-Vexil-User");
+        break;
+    }
+    }
+    return h && *h && strlen(h) < VX_LIMIT_NAME_BYTES ? h : NULL;
 }
 
 static long pull(void *ud, char *buf, size_t max)
@@ -413,18 +431,37 @@ static void proxy(gateway_api *a, gwq *q)
         http_reply_problem(r, 404, msg, "/model", NULL);
         goto out;
     }
+    /* The control's payload holds the flag's gateway settings (the unit
+     * of stickiness): read before the evaluation, and refused as a whole
+     * when unusable. */
+    const char *ctl = f->control;
+    gw_upstream up, control;
+    if (ctl && gw_upstream_parse(ctl, strlen(ctl), &control, &err) != VX_OK) {
+        bad_payload(a, q, flag, "control", &err);
+        goto out;
+    }
     sdk_ctx *b = vx__arena_alloc(arena, sizeof(*b));
     if (!b) {
         http_reply_error(r, VX_ENOMEM, NULL);
         goto out;
     }
     sdk_ctx_init(b);
-    const char *who = caller_key(q, body);
-    vx_status st =
-        sdk_ctx_set(b, "userId", 6, who, strlen(who), false, "/user", &err);
+    char tkey[48];
+    const char *who =
+        sticky_key(q, body, ctl ? &control : NULL, tkey, sizeof(tkey));
+    vx_status st = VX_OK;
+    if (who)
+        st =
+            sdk_ctx_set(b, "userId", 6, who, strlen(who), false, "/user", &err);
     if (st == VX_OK)
-        st = sdk_ctx_finish(b, sdk_now_ms(), http_req_peer(r), env, false,
-                            arena, &err);
+        st = gateway_client_context(
+            b, http_req_header(r, GATEWAY_CONTEXT_HEADER),
+            json_object_get(body, "metadata"), arena, &err);
+    /* No key: a random sessionId, so that Unleash's default stickiness
+     * splits such requests one by one (not by the client's address). */
+    if (st == VX_OK)
+        st = sdk_ctx_finish(b, sdk_now_ms(), http_req_peer(r), env, !who, arena,
+                            &err);
     if (st != VX_OK) {
         http_reply_error(r, st, &err);
         goto out;
@@ -435,8 +472,6 @@ static void proxy(gateway_api *a, gwq *q)
                    (size_t)f->snap_index, &b->c, &v);
     /* A caller outside the rollout (flag off, or no variant) is served by
      * the control. */
-    const char *ctl = f->control;
-    gw_upstream up, control;
     char variant[VX_LIMIT_GW_NAME_BYTES];
     bool chosen = v.enabled && v.payload_type.ptr && v.payload_value.ptr;
     if (!chosen && !ctl) {
@@ -450,17 +485,15 @@ static void proxy(gateway_api *a, gwq *q)
         snprintf(variant, sizeof(variant), "%.*s", (int)v.name.len, v.name.ptr);
     else
         snprintf(variant, sizeof(variant), "control");
-    st = chosen ? gw_upstream_parse(v.payload_value.ptr, v.payload_value.len,
-                                    &up, &err)
-                : gw_upstream_parse(ctl, strlen(ctl), &up, &err);
-    bool has_control = false;
-    if (st == VX_OK && ctl && strcmp(variant, "control") != 0)
-        has_control =
-            gw_upstream_parse(ctl, strlen(ctl), &control, NULL) == VX_OK;
-    if (st != VX_OK) {
+    if (!chosen || (ctl && v.payload_value.len == strlen(ctl) &&
+                    memcmp(v.payload_value.ptr, ctl, v.payload_value.len) == 0))
+        up = control;
+    else if (gw_upstream_parse(v.payload_value.ptr, v.payload_value.len, &up,
+                               &err) != VX_OK) {
         bad_payload(a, q, flag, variant, &err);
         goto out;
     }
+    bool has_control = ctl && strcmp(variant, "control") != 0;
     gw_request req = {
         .environment = env,
         .flag = flag,

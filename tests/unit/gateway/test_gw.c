@@ -1,11 +1,13 @@
 /* Unit tests for src/gateway/gw.c: payload parsing with the field paths of
- * its errors (and the Ollama root a payload gives), reading answers' counts
- * (OpenAI's SSE and usage, Ollama's NDJSON and eval counts), and the engine end
- * to end against upstreams that refuse the connection (nothing listens on
- * 127.0.0.1:1): the answer to the client (a message naming no address; the log
- * has it), the fallback to the control, and the measurements handed to the sink
- * in IMPACT.md's batch shape; and against a scripted upstream on a raw socket:
- * which answer headers are passed on. */
+ * its errors (and the Ollama root a payload gives, the unit of stickiness,
+ * forward_metadata), reading answers' counts (OpenAI's SSE and usage,
+ * Ollama's NDJSON and eval counts), and the engine end to end against
+ * upstreams that refuse the connection (nothing listens on 127.0.0.1:1):
+ * the answer to the client (a message naming no address; the log has
+ * it), the fallback to the control, and the measurements handed to the
+ * sink in IMPACT.md's batch shape; and against a scripted upstream on a
+ * raw socket: which answer headers are passed on, and the body it gets
+ * (metadata left out unless forwarded). */
 #include <arpa/inet.h>
 #include <jansson.h>
 #include <netinet/in.h>
@@ -114,6 +116,53 @@ static void test_upstream_parse(void **state)
             bad[i].st);
         assert_string_equal(err.path, bad[i].path);
     }
+    /* The flag's gateway settings: the unit of stickiness, and whether
+     * the caller's metadata goes upstream. */
+    assert_int_equal(u.sticky, GW_STICKY_USER);
+    assert_false(u.forward_metadata);
+    static const struct {
+        const char *unit;
+        gw_sticky sticky;
+        const char *header;
+    } units[] = {
+        {"\"user\"", GW_STICKY_USER, ""},
+        {"\"token\"", GW_STICKY_TOKEN, ""},
+        {"\"request\"", GW_STICKY_REQUEST, ""},
+        {"\"header:X-Tenant-Id\"", GW_STICKY_HEADER, "X-Tenant-Id"},
+        {"null", GW_STICKY_USER, ""},
+    };
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        char t[256];
+        int tn = snprintf(t, sizeof(t),
+                          "{\"base_url\":\"http://x\",\"model\":\"m\","
+                          "\"stickiness\":%s,\"forward_metadata\":%s}",
+                          units[i].unit, i % 2 ? "true" : "false");
+        assert_int_equal(gw_upstream_parse(t, (size_t)tn, &u, &err), VX_OK);
+        assert_int_equal(u.sticky, units[i].sticky);
+        assert_string_equal(u.sticky_header, units[i].header);
+        assert_int_equal(u.forward_metadata, i % 2 == 1);
+    }
+    static const struct {
+        const char *member;
+        const char *path;
+    } bad_settings[] = {
+        {"\"stickiness\":\"tenant\"", "/stickiness"},
+        {"\"stickiness\":\"header:\"", "/stickiness"},
+        {"\"stickiness\":\"header:X Tenant\"", "/stickiness"},
+        {"\"stickiness\":7", "/stickiness"},
+        {"\"forward_metadata\":\"yes\"", "/forward_metadata"},
+    };
+    for (size_t i = 0; i < sizeof(bad_settings) / sizeof(bad_settings[0]);
+         i++) {
+        char t[256];
+        int tn = snprintf(t, sizeof(t),
+                          "{\"base_url\":\"http://x\",\"model\":\"m\",%s}",
+                          bad_settings[i].member);
+        memset(&err, 0, sizeof(err));
+        assert_int_equal(gw_upstream_parse(t, (size_t)tn, &u, &err), VX_EINVAL);
+        assert_string_equal(err.path, bad_settings[i].path);
+    }
+
     char long_model[VX_LIMIT_GW_NAME_BYTES + 64];
     int n = snprintf(long_model, sizeof(long_model),
                      "{\"base_url\":\"http://x\",\"model\":\"%0*d\"}",
@@ -593,7 +642,8 @@ static void call_raw(gw *g, const gw_upstream *up, json_t *body, seen *s)
  * rate limits), what never does (hop-by-hop ones, those named by
  * Connection, an interim answer's, those the gateway owns, those that name
  * the upstream's host, malformed or folded lines), and the limits on the
- * rest. */
+ * rest; the body the upstream gets: "model" rewritten, "metadata" left out
+ * unless the payload forwards it. */
 static void test_upstream_headers(void **state)
 {
     (void)state;
@@ -662,14 +712,28 @@ static void test_upstream_headers(void **state)
     assert_true(s.header_bytes <= VX_LIMIT_GW_REPLY_HEADER_BYTES);
     assert_non_null(passed(&s, "x-flood-0"));
     assert_null(passed(&s, "x-flood-199"));
+    /* The upstream got its model and no metadata. */
+    json_t *sent = json_loads(u.bodies[0], 0, NULL);
+    assert_non_null(sent);
+    assert_string_equal(json_string_value(json_object_get(sent, "model")),
+                        "real");
+    assert_null(json_object_get(sent, "metadata"));
+    json_decref(sent);
     json_decref(s.headers);
 
-    /* A stream. */
+    /* A stream, to an upstream that takes the metadata. */
+    up.forward_metadata = true;
     call_raw(g, &up, body, &s);
     assert_int_equal(s.status, 200);
     assert_true(s.stream);
     assert_string_equal(passed(&s, "x-request-id"), "req-2");
     assert_null(passed(&s, "connection"));
+    sent = json_loads(u.bodies[1], 0, NULL);
+    assert_non_null(sent);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(sent, "metadata"), "plan")),
+                        "enterprise");
+    json_decref(sent);
     json_decref(s.headers);
     json_decref(body);
     gw_free(&g);
