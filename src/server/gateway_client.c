@@ -52,7 +52,8 @@ static void openai_param(const char *path, char *out, size_t cap)
         return;
     }
     for (const char *p = path; *p && n + 1 < cap;) {
-        p++; /* the '/' */
+        if (*p == '/')
+            p++;
         size_t k = strcspn(p, "/");
         bool index = k > 0 && strspn(p, "0123456789") == k;
         if (index || n > 0) {
