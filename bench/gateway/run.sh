@@ -11,7 +11,9 @@
 #
 # Usage: bench/gateway/run.sh   (builds Release into build-bench/)
 # Knobs: BENCH_SECONDS (10), BENCH_CONNECTIONS (50), BENCH_SERVER_THREADS (2),
-#   BENCH_REPEAT (3), BENCH_LATENCY_SECONDS (5).
+#   BENCH_REPEAT (3), BENCH_LATENCY_SECONDS (5), BENCH_VEXIL_BIN (a vexil
+#   binary to measure instead of the one built here: the same upstream and
+#   load against two builds, e.g. this commit's and the previous one's).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -26,8 +28,14 @@ command -v curl >/dev/null || { echo "bench/gateway/run.sh: curl is not installe
 
 echo "== build: Release into build-bench"
 cmake -S "$root" -B "$root/build-bench" -DCMAKE_BUILD_TYPE=Release -DVX_TESTS=OFF >/dev/null
-cmake --build "$root/build-bench" -j2 --target vexil_cli bench_gw_upstream >/dev/null
-bin=$root/build-bench/src/cli/vexil
+if [ -n "${BENCH_VEXIL_BIN:-}" ]; then
+  cmake --build "$root/build-bench" -j2 --target bench_gw_upstream >/dev/null
+  bin=$BENCH_VEXIL_BIN
+else
+  cmake --build "$root/build-bench" -j2 --target vexil_cli bench_gw_upstream >/dev/null
+  bin=$root/build-bench/src/cli/vexil
+fi
+echo "== server binary: $bin"
 up_bin=$root/build-bench/bench/bench_gw_upstream
 
 tmp=$(mktemp -d)

@@ -1,7 +1,9 @@
 /* bench_gw_upstream: the fastest upstream a gateway can have, for
  * bench/gateway/run.sh: answers every request at once with a fixed, small
- * OpenAI chat completion (its body is read and dropped), on libmicrohttpd's
- * epoll thread. Prints its port and runs until killed.
+ * OpenAI chat completion (its body is read and dropped) and the headers
+ * OpenAI sends with one (request id, rate limits: the gateway passes them
+ * on), on libmicrohttpd's epoll thread. Prints its port and runs until
+ * killed.
  *
  * Usage: bench_gw_upstream PORT */
 #include <signal.h>
@@ -41,7 +43,20 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
     if (!resp) {
         resp = MHD_create_response_from_buffer(
             sizeof(answer) - 1, (void *)answer, MHD_RESPMEM_PERSISTENT);
-        MHD_add_response_header(resp, "Content-Type", "application/json");
+        static const char *const headers[][2] = {
+            {"Content-Type", "application/json"},
+            {"x-request-id", "req_0123456789abcdef0123456789abcdef"},
+            {"openai-processing-ms", "1"},
+            {"openai-version", "2020-10-01"},
+            {"x-ratelimit-limit-requests", "10000"},
+            {"x-ratelimit-remaining-requests", "9999"},
+            {"x-ratelimit-reset-requests", "6ms"},
+            {"x-ratelimit-limit-tokens", "2000000"},
+            {"x-ratelimit-remaining-tokens", "1999990"},
+            {"x-ratelimit-reset-tokens", "0s"},
+        };
+        for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++)
+            MHD_add_response_header(resp, headers[i][0], headers[i][1]);
     }
     return MHD_queue_response(conn, MHD_HTTP_OK, resp);
 }

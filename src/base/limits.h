@@ -176,6 +176,19 @@ static_assert(VX_LIMIT_LLM_TIMEOUT_DEFAULT_MS <= VX_LIMIT_LLM_TIMEOUT_MS,
 #define VX_LIMIT_GW_RAW_OBS            256  /* raw TTFTs per series and batch */
 #define VX_LIMIT_GW_BATCHES_KEPT       32   /* batches shown by the stats */
 #define VX_LIMIT_GW_RATE               100000000u /* --gateway-*-rate cap */
+/* An upstream's answer headers passed on to the client (the rest are left
+ * out): how many, and their bytes (names and values). */
+#define VX_LIMIT_GW_REPLY_HEADERS      64
+#define VX_LIMIT_GW_REPLY_HEADER_BYTES ((size_t)16 << 10)
+/* The caller's context for targeting (OpenAI's "metadata" and the
+ * X-Vexil-Context header; OpenAI's own metadata limits): fields from each,
+ * a field name's and a value's bytes, and the header's bytes. */
+#define VX_LIMIT_GW_CONTEXT_FIELDS       16
+#define VX_LIMIT_GW_CONTEXT_NAME_BYTES   64
+#define VX_LIMIT_GW_CONTEXT_VALUE_BYTES  512
+#define VX_LIMIT_GW_CONTEXT_HEADER_BYTES ((size_t)8 << 10)
+static_assert(VX_LIMIT_GW_CONTEXT_FIELDS * 2 + 8 <= VX_LIMIT_CONTEXT_PROPS,
+              "both context sources fit in one evaluated context");
 /* ---- end model gateway ------------------------------------------------- */
 
 #endif

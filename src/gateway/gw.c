@@ -74,6 +74,17 @@ typedef struct response {
 
 typedef enum mode { MODE_UNKNOWN, MODE_WHOLE, MODE_STREAM } mode;
 
+/* The current attempt's answer headers worth passing on (gw_reply). */
+typedef struct hdrs {
+    char *buf;                            /* "name\0value\0" pairs (owned) */
+    size_t len;                           /* bytes used */
+    size_t cap;                           /* bytes allocated */
+    size_t at[VX_LIMIT_GW_REPLY_HEADERS]; /* offset of each name */
+    size_t n;                             /* pairs */
+    size_t dropped;                       /* left out past the limits */
+    char conn[256];                       /* the Connection header's names */
+} hdrs;
+
 struct gw_call {
     atomic_int refs;    /* the caller's and the thread's */
     gw *g;              /* the gateway */
@@ -106,7 +117,10 @@ struct gw_call {
     char flag[VX_LIMIT_GW_NAME_BYTES]; /* flag */
     char variant[VX_LIMIT_GW_NAME_BYTES]; /* chosen variant */
     bool enabled;                         /* the flag was on */
-    char rid[40];                         /* the gateway's response id */
+    char rid[GW_ID_BYTES];                /* the gateway's response id */
+    char host[VX_LIMIT_GW_URL_BYTES];     /* the attempt's upstream host */
+    hdrs hdr;                             /* the attempt's answer headers */
+    bool too_big;                         /* a whole answer over the limit */
     char *whole;                          /* a whole answer being read */
     size_t whole_len, whole_cap;          /* its size and allocation */
     double t0;                            /* attempt started (ms, monotonic) */
@@ -134,7 +148,7 @@ struct gw {
     size_t nseries;        /* used entries */
     response *responses;   /* ring [VX_LIMIT_GW_RESPONSES] */
     size_t next_response;  /* next slot to overwrite */
-    uint64_t seq;          /* response ids (under qmu) */
+    atomic_ullong seq;     /* request ids */
     uint64_t answers;      /* answers remembered (under mu) */
 };
 
@@ -238,6 +252,57 @@ static void ollama_root(gw_upstream *up)
     trim_slashes(up->ollama_url);
 }
 
+/* A header's name: an HTTP token. */
+static bool is_token(const char *s, size_t n)
+{
+    static const char extra[] = "!#$%&'*+-.^_`|~";
+    if (n == 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || (ch && strchr(extra, ch));
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+/* The payload's gateway settings besides the upstream: "stickiness" and
+ * "forward_metadata". */
+static vx_status settings_parse(const json_t *o, gw_upstream *out,
+                                vx_error *err)
+{
+    static const char want[] = "stickiness must be \"user\", \"token\", "
+                               "\"request\" or \"header:<Header-Name>\"";
+    char unit[VX_LIMIT_GW_NAME_BYTES];
+    vx_status st = str_member(o, "stickiness", false, unit, sizeof(unit), err);
+    if (st != VX_OK)
+        return st;
+    out->sticky = GW_STICKY_USER;
+    if (strcmp(unit, "token") == 0) {
+        out->sticky = GW_STICKY_TOKEN;
+    } else if (strcmp(unit, "request") == 0) {
+        out->sticky = GW_STICKY_REQUEST;
+    } else if (strncmp(unit, "header:", 7) == 0) {
+        const char *h = unit + 7;
+        if (!is_token(h, strlen(h)))
+            return vx__error_set(err, VX_EINVAL, "/stickiness",
+                                 "%s: the header name is not an HTTP token",
+                                 want);
+        out->sticky = GW_STICKY_HEADER;
+        copy_str(out->sticky_header, sizeof(out->sticky_header), h);
+    } else if (unit[0] && strcmp(unit, "user") != 0) {
+        return vx__error_set(err, VX_EINVAL, "/stickiness", "%s", want);
+    }
+    const json_t *fm = json_object_get(o, "forward_metadata");
+    if (fm && !json_is_null(fm) && !json_is_boolean(fm))
+        return vx__error_set(err, VX_EINVAL, "/forward_metadata",
+                             "forward_metadata must be true or false");
+    out->forward_metadata = json_is_true(fm);
+    return VX_OK;
+}
+
 vx_status gw_upstream_parse(const char *text, size_t len, gw_upstream *out,
                             vx_error *err)
 {
@@ -294,6 +359,7 @@ vx_status gw_upstream_parse(const char *text, size_t len, gw_upstream *out,
         }
         out->timeout_ms = (unsigned)json_integer_value(t);
     }
+    st = settings_parse(o, out, err);
 out:
     json_decref(o);
     return st;
@@ -581,6 +647,13 @@ static void flush(gw *g)
 
 /* ---- calls -------------------------------------------------------------- */
 
+void gw_request_id(gw *g, char out[GW_ID_BYTES])
+{
+    snprintf(out, GW_ID_BYTES, "gw-%llx-%llx",
+             (unsigned long long)(uint64_t)wall_ms(),
+             (unsigned long long)(atomic_fetch_add(&g->seq, 1) + 1));
+}
+
 static void call_unref(gw_call *c)
 {
     if (!c || atomic_fetch_sub(&c->refs, 1) != 1)
@@ -588,6 +661,7 @@ static void call_unref(gw_call *c)
     pthread_mutex_destroy(&c->mu);
     vx__free(c->pipe);
     vx__free(c->whole);
+    vx__free(c->hdr.buf);
     gw_scan_release(&c->scan);
     vx__free(c->body[0]);
     vx__free(c->body[1]);
@@ -600,13 +674,16 @@ static void poke(gw *g)
     curl_multi_wakeup(g->multi);
 }
 
-/* The body sent to `up`: the client's with "model" rewritten. */
+/* The body sent to `up`: the client's with "model" rewritten, without
+ * "metadata" (the caller's context for targeting) unless `up` asks. */
 static char *rewrite(const json_t *body, const gw_upstream *up, size_t *len)
 {
     json_t *copy = json_copy((json_t *)body);
     char *text = NULL, *out = NULL;
     if (!copy || json_object_set_new(copy, "model", json_string(up->model)))
         goto done;
+    if (!up->forward_metadata)
+        json_object_del(copy, "metadata");
     text = json_dumps(copy, JSON_COMPACT);
     if (!text)
         goto done;
@@ -651,6 +728,10 @@ vx_status gw_call_start(gw *g, const gw_request *req, const gw_client *client,
     copy_str(c->flag, sizeof(c->flag), req->flag);
     copy_str(c->variant, sizeof(c->variant), req->variant);
     c->enabled = req->enabled;
+    if (req->id && req->id[0])
+        copy_str(c->rid, sizeof(c->rid), req->id);
+    else
+        gw_request_id(g, c->rid);
     gw_scan_init(&c->scan);
     for (int k = 0; k < (c->has_control ? 2 : 1); k++) {
         c->body[k] = rewrite(req->body, &c->up[k], &c->body_len[k]);
@@ -665,9 +746,6 @@ vx_status gw_call_start(gw *g, const gw_request *req, const gw_client *client,
     pthread_mutex_lock(&g->qmu);
     bool stopping = g->stopping;
     if (!stopping) {
-        snprintf(c->rid, sizeof(c->rid), "gw-%llx-%llx",
-                 (unsigned long long)(uint64_t)wall_ms(),
-                 (unsigned long long)++g->seq);
         c->next = g->queue;
         g->queue = c;
     }
@@ -893,39 +971,312 @@ static const char *served_variant(const gw_call *c)
     return c->on_control ? "control" : c->variant;
 }
 
-static void respond_stream(gw_call *c, unsigned status, const char *ctype)
+/* ---- the upstream's answer headers -------------------------------------- */
+
+/* Headers never passed on (compared without case): the hop-by-hop ones
+ * (RFC 9110 7.6.1), those the gateway writes itself (framing, type, date,
+ * server, its own X-Vexil-*), and those that bind the upstream's origin or
+ * its session: they would claim the gateway's origin for another server
+ * (cookies, addresses, transport, security and reporting policies, CORS). */
+static const char *const not_passed[] = {
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+    "content-type",
+    "date",
+    "server",
+    "set-cookie",
+    "set-cookie2",
+    "location",
+    "content-location",
+    "refresh",
+    "alt-svc",
+    "strict-transport-security",
+    "public-key-pins",
+    "expect-ct",
+    "nel",
+    "report-to",
+    "reporting-endpoints",
+};
+static const char *const not_passed_prefix[] = {"x-vexil-", "proxy-",
+                                                "access-control-"};
+
+static char lower(char ch)
 {
+    return ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
+}
+
+/* `n` bytes of `a` equal the lowercase `b`, or start with it (`prefix`). */
+static bool ieq(const char *a, size_t n, const char *b, bool prefix)
+{
+    size_t bn = strlen(b);
+    if (prefix ? n < bn : n != bn)
+        return false;
+    for (size_t i = 0; i < bn; i++) {
+        if (lower(a[i]) != b[i])
+            return false;
+    }
+    return true;
+}
+
+/* `needle` (NUL-terminated, not empty) in `n` bytes of `hay`, any case. */
+static bool icontains(const char *hay, size_t n, const char *needle)
+{
+    size_t k = strlen(needle);
+    for (size_t i = 0; k && i + k <= n; i++) {
+        size_t j = 0;
+        while (j < k && lower(hay[i + j]) == lower(needle[j]))
+            j++;
+        if (j == k)
+            return true;
+    }
+    return false;
+}
+
+static bool passable(const char *name, size_t n)
+{
+    for (size_t i = 0; i < sizeof(not_passed) / sizeof(not_passed[0]); i++) {
+        if (ieq(name, n, not_passed[i], false))
+            return false;
+    }
+    for (size_t i = 0;
+         i < sizeof(not_passed_prefix) / sizeof(not_passed_prefix[0]); i++) {
+        if (ieq(name, n, not_passed_prefix[i], true))
+            return false;
+    }
+    return true;
+}
+
+/* A field value without control characters (tabs aside). */
+static bool value_ok(const char *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)v[i];
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+static void hdrs_reset(hdrs *h)
+{
+    h->len = 0;
+    h->n = 0;
+    h->dropped = 0;
+    h->conn[0] = '\0';
+}
+
+/* The host of an is_http `url`, without userinfo, port or brackets. */
+static void url_host(const char *url, char *out, size_t cap)
+{
+    const char *p = url + scheme_len(url);
+    size_t n = strcspn(p, "/?#");
+    const char *at = memchr(p, '@', n);
+    if (at) {
+        n -= (size_t)(at + 1 - p);
+        p = at + 1;
+    }
+    if (n > 0 && *p == '[') {
+        const char *end = memchr(p, ']', n);
+        n = end ? (size_t)(end - p - 1) : n - 1;
+        p++;
+    } else {
+        const char *colon = memchr(p, ':', n);
+        if (colon)
+            n = (size_t)(colon - p);
+    }
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(out, p, n);
+    out[n] = '\0';
+}
+
+/* libcurl's header callback: keeps the answer's headers worth passing on
+ * (one line each; the status line of every answer, 1xx included, starts
+ * the list over). Thread only. */
+static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
+{
+    gw_call *c = ud;
+    hdrs *h = &c->hdr;
+    size_t len = size * nmemb;
+    if (c->mode != MODE_UNKNOWN)
+        return len; /* trailers: the head went out already */
+    if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+        hdrs_reset(h);
+        return len;
+    }
+    size_t n = len;
+    while (n > 0 && (p[n - 1] == '\r' || p[n - 1] == '\n'))
+        n--;
+    if (n == 0 || p[0] == ' ' || p[0] == '\t')
+        return len; /* the end of the head, or an obsolete folded line */
+    const char *colon = memchr(p, ':', n);
+    if (!colon)
+        return len;
+    size_t nl = (size_t)(colon - p);
+    const char *v = colon + 1;
+    size_t vl = n - nl - 1;
+    while (vl > 0 && (*v == ' ' || *v == '\t')) {
+        v++;
+        vl--;
+    }
+    while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+        vl--;
+    if (!is_token(p, nl) || !value_ok(v, vl)) {
+        h->dropped++;
+        return len;
+    }
+    if (ieq(p, nl, "connection", false)) {
+        /* Names more hop-by-hop headers, left out at the end. */
+        size_t cl = strlen(h->conn);
+        if (cl + vl + 2 < sizeof(h->conn))
+            snprintf(h->conn + cl, sizeof(h->conn) - cl, ",%.*s", (int)vl, v);
+        return len;
+    }
+    if (!passable(p, nl))
+        return len;
+    if ((c->host[0] && icontains(v, vl, c->host)) ||
+        h->n >= VX_LIMIT_GW_REPLY_HEADERS ||
+        h->len + nl + vl + 2 > VX_LIMIT_GW_REPLY_HEADER_BYTES) {
+        h->dropped++; /* names the upstream, or past the limits */
+        return len;
+    }
+    if (h->len + nl + vl + 2 > h->cap) {
+        size_t cap = h->cap ? h->cap : 1024;
+        while (cap < h->len + nl + vl + 2)
+            cap *= 2;
+        char *np = vx__realloc(h->buf, cap);
+        if (!np) {
+            h->dropped++;
+            return len;
+        }
+        h->buf = np;
+        h->cap = cap;
+    }
+    h->at[h->n++] = h->len;
+    memcpy(h->buf + h->len, p, nl);
+    h->buf[h->len + nl] = '\0';
+    memcpy(h->buf + h->len + nl + 1, v, vl);
+    h->buf[h->len + nl + 1 + vl] = '\0';
+    h->len += nl + vl + 2;
+    return len;
+}
+
+/* True when the upstream's Connection header named `name`. */
+static bool conn_named(const hdrs *h, const char *name)
+{
+    size_t nl = strlen(name);
+    for (const char *p = h->conn; *p;) {
+        p += strspn(p, ", \t");
+        size_t k = strcspn(p, ", \t");
+        if (k == nl) {
+            size_t i = 0;
+            while (i < k && lower(p[i]) == lower(name[i]))
+                i++;
+            if (i == k)
+                return true;
+        }
+        p += k;
+    }
+    return false;
+}
+
+/* The headers to pass on, into `names` and `values`; their count. */
+static size_t hdrs_out(const gw_call *c, const char **names,
+                       const char **values)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < c->hdr.n; i++) {
+        const char *name = c->hdr.buf + c->hdr.at[i];
+        if (conn_named(&c->hdr, name))
+            continue;
+        names[k] = name;
+        values[k] = name + strlen(name) + 1;
+        k++;
+    }
+    return k;
+}
+
+/* The upstream's answer: its head, and its whole body unless `stream`. */
+static void respond_upstream(gw_call *c, unsigned status, const char *ctype,
+                             bool stream, const char *body, size_t len)
+{
+    const char *names[VX_LIMIT_GW_REPLY_HEADERS];
+    const char *values[VX_LIMIT_GW_REPLY_HEADERS];
+    size_t n = hdrs_out(c, names, values);
     gw_reply r = {
         .status = status,
         .ctype = ctype,
         .variant = served_variant(c),
         .failed = c->on_control ? c->variant : NULL,
         .response_id = c->rid,
-        .stream = true,
+        .stream = stream,
+        .body = body ? body : "",
+        .len = len,
+        .hnames = names,
+        .hvalues = values,
+        .nheaders = n,
     };
     respond(c, &r);
 }
 
+/* A gateway-made error: the client side writes it in its dialect. */
 static void respond_problem(gw_call *c, unsigned status, const char *msg)
 {
-    json_t *doc = json_pack("{ss s[{ss ss}]}", "message", msg, "details",
-                            "path", "", "message", msg);
-    /* Ollama's clients read the message from "error". */
-    if (doc && c->ollama)
-        json_object_set_new(doc, "error", json_string(msg));
-    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     gw_reply r = {
         .status = status,
         .ctype = "application/json",
         .variant = served_variant(c),
         .failed = c->on_control ? c->variant : NULL,
         .response_id = c->rid,
-        .body = text ? text : "{}",
-        .len = text ? strlen(text) : 2,
+        .body = "",
+        .problem = msg,
     };
     respond(c, &r);
-    free(text);
-    json_decref(doc);
+}
+
+/* What the client is told of a failed attempt, and its status: no URL and
+ * no address (libcurl's message has them; it goes to the log). */
+static unsigned failure_text(const gw_call *c, CURLcode rc, char *msg,
+                             size_t cap)
+{
+    const char *v = served_variant(c);
+    if (rc == CURLE_OPERATION_TIMEDOUT) {
+        snprintf(msg, cap,
+                 "the model upstream of variant '%s' did not answer within "
+                 "%u ms",
+                 v, c->up[c->on_control ? 1 : 0].timeout_ms);
+        return 504;
+    }
+    if (c->too_big) {
+        snprintf(msg, cap,
+                 "the model upstream of variant '%s' answered more than %zu "
+                 "bytes",
+                 v, VX_LIMIT_GW_RESPONSE_BYTES);
+        return 502;
+    }
+    switch (rc) {
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+        snprintf(msg, cap,
+                 "the model upstream of variant '%s' could not be reached", v);
+        break;
+    default:
+        snprintf(msg, cap,
+                 "the model upstream of variant '%s' failed before its answer "
+                 "was complete",
+                 v);
+        break;
+    }
+    return 502;
 }
 
 static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
@@ -948,14 +1299,16 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
                              strncmp(ctype, "application/x-ndjson", 20) == 0);
         if (code >= 200 && code < 300 && sse) {
             c->mode = MODE_STREAM;
-            respond_stream(c, (unsigned)code, ctype);
+            respond_upstream(c, (unsigned)code, ctype, true, NULL, 0);
         } else {
             c->mode = MODE_WHOLE;
         }
     }
     if (c->mode == MODE_WHOLE) {
-        if (c->whole_len + n > VX_LIMIT_GW_RESPONSE_BYTES)
+        if (c->whole_len + n > VX_LIMIT_GW_RESPONSE_BYTES) {
+            c->too_big = true;
             return 0;
+        }
         if (c->whole_len + n > c->whole_cap) {
             size_t cap = c->whole_cap ? c->whole_cap : 4096;
             while (cap < c->whole_len + n)
@@ -1026,6 +1379,7 @@ static bool attempt_start(gw *g, gw_call *c)
     while (bl > 0 && root[bl - 1] == '/')
         bl--;
     snprintf(url, sizeof(url), "%.*s/%s", (int)bl, root, c->endpoint);
+    url_host(root, c->host, sizeof(c->host));
     c->easy = easy_get(g);
     if (!c->easy)
         return false;
@@ -1062,6 +1416,8 @@ static bool attempt_start(gw *g, gw_call *c)
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
     curl_easy_setopt(e, CURLOPT_PRIVATE, c);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->err);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)up->timeout_ms);
@@ -1071,6 +1427,8 @@ static bool attempt_start(gw *g, gw_call *c)
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, NULL);
     c->mode = MODE_UNKNOWN;
     c->whole_len = 0;
+    c->too_big = false;
+    hdrs_reset(&c->hdr);
     c->t_first = 0;
     gw_scan_release(&c->scan);
     c->t0 = mono_ms();
@@ -1137,17 +1495,22 @@ static void attempt_done(gw *g, gw_call *c, CURLcode rc)
                   (c->mode == MODE_STREAM && c->scan.error);
     if (failed && !c->responded && !c->on_control && c->has_control &&
         g->cfg.fallback) {
+        /* The log may name the upstream (libcurl's message); the answer
+         * never does. */
         vx__logf(g->cfg.log, g->cfg.log_ud, "warn",
                  "gateway: %s variant %s failed (%s), falling back to control",
                  c->flag, c->variant,
-                 rc != CURLE_OK ? why : "an HTTP 5xx answer");
+                 c->too_big       ? "an answer over the size limit"
+                 : rc != CURLE_OK ? why
+                                  : "an HTTP 5xx answer");
         measure(g, c, timeout ? OUT_TIMEOUT : OUT_ERROR, true);
         c->on_control = true;
         if (attempt_start(g, c)) {
             active_add(g, c);
             return;
         }
-        respond_problem(c, 502, "the control upstream could not be called");
+        respond_problem(c, 502,
+                        "the control's model upstream could not be called");
         finish(g, c);
         return;
     }
@@ -1158,10 +1521,14 @@ static void attempt_done(gw *g, gw_call *c, CURLcode rc)
         if (!c->on_control)
             measure(g, c, o, false);
         if (!c->responded) {
-            char msg[CURL_ERROR_SIZE + 128];
-            snprintf(msg, sizeof(msg), "the model upstream %s: %s",
-                     timeout ? "timed out" : "failed", why);
-            respond_problem(c, timeout ? 504 : 502, msg);
+            char msg[VX_LIMIT_GW_NAME_BYTES + 128];
+            unsigned status = failure_text(c, rc, msg, sizeof(msg));
+            vx__logf(g->cfg.log, g->cfg.log_ud, "warn",
+                     "gateway: %s variant %s failed (%s), answered %u", c->flag,
+                     served_variant(c),
+                     c->too_big ? "an answer over the size limit" : why,
+                     status);
+            respond_problem(c, status, msg);
         }
         finish(g, c);
         return;
@@ -1169,16 +1536,8 @@ static void attempt_done(gw *g, gw_call *c, CURLcode rc)
     gw_scan_whole(&c->scan, c->whole, c->whole_len);
     if (!c->on_control)
         measure(g, c, o, false);
-    gw_reply r = {
-        .status = (unsigned)(code ? code : 502),
-        .ctype = ctype,
-        .variant = served_variant(c),
-        .failed = c->on_control ? c->variant : NULL,
-        .response_id = c->rid,
-        .body = c->whole ? c->whole : "",
-        .len = c->whole_len,
-    };
-    respond(c, &r);
+    respond_upstream(c, (unsigned)(code ? code : 502), ctype, false, c->whole,
+                     c->whole_len);
     finish(g, c);
 }
 
@@ -1196,7 +1555,8 @@ static void take_queue(gw *g)
         if (attempt_start(g, c)) {
             active_add(g, c);
         } else {
-            respond_problem(c, 502, "the upstream request could not be set up");
+            respond_problem(c, 502,
+                            "the model upstream request could not be set up");
             finish(g, c);
         }
     }
@@ -1304,6 +1664,7 @@ vx_status gw_new(const gw_config *cfg, gw **out, vx_error *err)
     pthread_mutex_init(&g->mu, NULL);
     atomic_init(&g->inflight, 0);
     atomic_init(&g->poked, false);
+    atomic_init(&g->seq, 0);
     g->series = vx__calloc(VX_LIMIT_GW_SERIES, sizeof(*g->series));
     g->responses = vx__calloc(VX_LIMIT_GW_RESPONSES, sizeof(*g->responses));
     g->multi = curl_multi_init();

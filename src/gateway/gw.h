@@ -41,8 +41,18 @@ typedef struct gw_config {
     void *log_ud;          /* passed to log */
 } gw_config;
 
+/* The unit of stickiness of a gateway flag ("stickiness" in its control's
+ * payload): what the flag's variant is sticky on. */
+typedef enum gw_sticky {
+    GW_STICKY_USER,    /* "user": the body's "user", else X-Vexil-User */
+    GW_STICKY_TOKEN,   /* "token": the client token */
+    GW_STICKY_REQUEST, /* "request": none, each request on its own */
+    GW_STICKY_HEADER,  /* "header:<Name>": that request header */
+} gw_sticky;
+
 /* An upstream, from a variant's JSON payload
- * {"base_url", "model", "api_key_env", "timeout_ms", "ollama_url"}. */
+ * {"base_url", "model", "api_key_env", "timeout_ms", "ollama_url",
+ *  "stickiness", "forward_metadata"}. */
 typedef struct gw_upstream {
     char base_url[VX_LIMIT_GW_URL_BYTES]; /* "http://host:11434/v1" */
     /* The root of Ollama's native API ("/api/chat" is appended): the
@@ -52,10 +62,14 @@ typedef struct gw_upstream {
     char model[VX_LIMIT_GW_NAME_BYTES];   /* the upstream's model name */
     char key_env[VX_LIMIT_GW_NAME_BYTES]; /* variable holding the key, or "" */
     unsigned timeout_ms;                  /* whole request, 1..limit */
+    gw_sticky sticky; /* "stickiness" (the control's is the flag's) */
+    char sticky_header[VX_LIMIT_GW_NAME_BYTES]; /* GW_STICKY_HEADER's name */
+    bool forward_metadata; /* the body's "metadata" goes to this upstream */
 } gw_upstream;
 
 /* Parses a payload (`len` bytes of JSON text). Errors: VX_EINVAL naming the
- * member ("/base_url"...), VX_ELIMIT for a member over its size. */
+ * member ("/base_url"...), VX_ELIMIT for a member over its size. Error
+ * messages never quote a URL (they may reach a client). */
 vx_status gw_upstream_parse(const char *text, size_t len, gw_upstream *out,
                             vx_error *err);
 
@@ -98,6 +112,17 @@ typedef struct gw_reply {
     bool stream;             /* the body follows through gw_call_read */
     const char *body;        /* a whole body (stream == false) */
     size_t len;              /* its length */
+    /* A gateway-made error (the upstream gave no answer): its message, for
+     * the client side to write in its client's dialect; body is NULL. It
+     * names no upstream address (the log has the details). */
+    const char *problem;
+    /* The upstream's answer headers worth passing on (not hop-by-hop, not
+     * those the gateway owns or that bind the upstream's origin), at most
+     * VX_LIMIT_GW_REPLY_HEADERS of them in VX_LIMIT_GW_REPLY_HEADER_BYTES;
+     * names as the upstream wrote them. None with `problem`. */
+    const char *const *hnames;
+    const char *const *hvalues;
+    size_t nheaders; /* entries in both */
 } gw_reply;
 
 /* The client side of a call. Both run on the gateway's thread. */
@@ -125,8 +150,19 @@ typedef struct gw_request {
     const gw_upstream *control; /* the control's upstream for a fallback,
                                    or NULL (none, or the chosen one is it) */
     const json_t *body;         /* the client's body: "model" is rewritten
-                                   in a copy sent to each upstream */
+                                   (and "metadata" left out unless the
+                                   upstream's forward_metadata) in a copy
+                                   sent to each upstream */
+    const char *id;             /* the request's id (gw_request_id), or
+                                   NULL: one is made */
 } gw_request;
+
+#define GW_ID_BYTES 40 /* a request id with its NUL */
+
+/* A new request id ("gw-<ms>-<n>", unique in the process): the gateway's
+ * response id of the call it is given to (X-Vexil-Response-Id), and the
+ * client's request id of an answer whose upstream sent none. Any thread. */
+void gw_request_id(gw *g, char out[GW_ID_BYTES]);
 
 /* Starts the gateway's thread. `cfg` is copied. VX_ENOMEM, VX_EIO. */
 vx_status gw_new(const gw_config *cfg, gw **out, vx_error *err);

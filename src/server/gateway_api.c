@@ -14,10 +14,12 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/alloc.h"
 #include "base/error.h"
 #include "base/limits.h"
+#include "server/gateway_client.h"
 #include "server/sdk_context.h"
 
 #define FLAG_PREFIX "model." /* the flag of alias X is "model.X" */
@@ -82,11 +84,12 @@ struct gateway_api {
 
 /* Per-request state, in the request's arena. */
 typedef struct gwq {
-    gw_route route;    /* which route */
-    svc_principal who; /* the token */
-    http_req *r;       /* the request */
-    gw_call *call;     /* the upstream call, until done */
-    http_stream *sse;  /* the streamed answer, or NULL */
+    gw_route route;        /* which route */
+    svc_principal who;     /* the token */
+    http_req *r;           /* the request */
+    gw_call *call;         /* the upstream call, until done */
+    http_stream *sse;      /* the streamed answer, or NULL */
+    char rid[GW_ID_BYTES]; /* the request's id (x-request-id) */
 } gwq;
 
 static void on_batch(void *ud, const char *env, json_t *batch)
@@ -179,21 +182,26 @@ static gw_route route_of(const http_req *r)
     return GW_NONE;
 }
 
-/* http_reply_problem, with Ollama's "error" member on its routes (its
- * clients show that text). */
-static void problem(const gwq *q, unsigned status, const char *message,
-                    const char *path, const char *detail)
+/* Every error answer of a gateway request, the listener's own included
+ * (http_problem_fn): in the shape its client reads (OpenAI's "error"
+ * object, or Ollama's "error" text, besides Vexil's members), with the
+ * request's id. */
+static void on_problem(void *ud, http_req *r, unsigned status,
+                       const char *message, const char *path,
+                       const char *detail)
 {
-    json_t *doc =
-        is_ollama(q->route)
-            ? json_pack("{ss ss s[{ss ss}]}", "error", message, "message",
-                        message, "details", "path", path ? path : "", "message",
-                        detail ? detail : message)
-            : NULL;
-    if (doc)
-        http_reply_json(q->r, status, doc);
-    else
-        http_reply_problem(q->r, status, message, path, detail);
+    gwq *q = ud;
+    gateway_dialect d = is_ollama(q->route) ? GATEWAY_OLLAMA : GATEWAY_OPENAI;
+    json_t *doc = gateway_client_error(d, status, message, path, detail);
+    if (!doc) /* a text that is not UTF-8 (it quotes the request) */
+        doc = gateway_client_error(d, status,
+                                   "the request is not acceptable (the error "
+                                   "text is not valid UTF-8)",
+                                   "", NULL);
+    if (!doc)
+        return; /* out of memory: the listener answers */
+    http_reply_header(r, "x-request-id", q->rid);
+    http_reply_json(r, status, doc);
     json_decref(doc);
 }
 
@@ -208,13 +216,23 @@ static bool rate_ok(sdk_rate *rate, int64_t key, const gwq *q, const char *what)
     if (secs)
         snprintf(secs, 24, "%.0f", ceil(retry > 1 ? retry : 1));
     http_reply_header(r, "Retry-After", secs ? secs : "1");
-    problem(q, 429, what, "", NULL);
+    http_reply_problem(r, 429, what, "", NULL);
     return false;
 }
 
 void gateway_api_headers(gateway_api *a, http_req *r)
 {
     gw_route route = route_of(r);
+    gwq *q = vx__arena_calloc(http_req_arena(r), 1, sizeof(*q));
+    if (!q) {
+        http_reply_error(r, VX_ENOMEM, NULL);
+        return;
+    }
+    q->route = route;
+    q->r = r;
+    gw_request_id(a->gw, q->rid);
+    /* From here on every error is in the client's dialect. */
+    http_req_set_problem(r, on_problem, q);
     if (route == GW_NONE) {
         http_reply_problem(r, 404, "no such route", "", NULL);
         return;
@@ -227,48 +245,84 @@ void gateway_api_headers(gateway_api *a, http_req *r)
         http_reply_problem(r, 405, "method not allowed", "", NULL);
         return;
     }
-    gwq *q = vx__arena_calloc(http_req_arena(r), 1, sizeof(*q));
-    if (!q) {
-        http_reply_error(r, VX_ENOMEM, NULL);
-        return;
-    }
-    q->route = route;
-    q->r = r;
     if (!sdk_api_auth(a->sdk, r, SDK_KIND(SVC_KIND_CLIENT), &q->who))
         return;
     if (!rate_ok(a->token_rate, q->who.token_id, q,
                  "too many requests for this token"))
         return;
-    const char *cl = http_req_header(r, "Content-Length");
-    if (cl && strtoull(cl, NULL, 10) > VX_LIMIT_GW_BODY_BYTES) {
-        char msg[96];
-        snprintf(msg, sizeof(msg), "the request body is over %zu bytes",
-                 VX_LIMIT_GW_BODY_BYTES);
-        problem(q, 413, msg, "", NULL);
-        return;
-    }
+    /* The listener answers 413 past it, after draining the body: answered
+     * now, the client could see a reset connection instead. */
+    http_req_set_max_body(r, VX_LIMIT_GW_BODY_BYTES);
     http_req_set_udata(r, q);
 }
 
 /* ---- the flag decision ---------------------------------------------------
  */
 
-/* The stickiness key: the body's "user", X-Vexil-User, or the token. */
-static const char *caller_key(const gwq *q, const json_t *body)
+/* The caller's stickiness key (the context's userId) by the flag's unit
+ * (its control's "stickiness"; `settings` NULL: "user"), in `buf` for the
+ * token's; NULL when the request has none: then a random sessionId puts
+ * the request on its own (docs/gateway.md, "Stickiness"). */
+static const char *sticky_key(const gwq *q, const json_t *body,
+                              const gw_upstream *settings, char *buf,
+                              size_t cap)
 {
-    const json_t *u = json_object_get(body, "user");
-    if (json_is_string(u) && json_string_length(u) > 0 &&
-        json_string_length(u) < VX_LIMIT_NAME_BYTES)
-        return json_string_value(u);
-    const char *h = http_req_header(q->r, "X-Vexil-User");
-    if (h && *h && strlen(h) < VX_LIMIT_NAME_BYTES)
-        return h;
-    return q->who.name;
+    const char *h = NULL;
+    switch (settings ? settings->sticky : GW_STICKY_USER) {
+    case GW_STICKY_TOKEN:
+        /* The token's id: names are not unique. */
+        snprintf(buf, cap, "token:%lld", (long long)q->who.token_id);
+        return buf;
+    case GW_STICKY_REQUEST: return NULL;
+    case GW_STICKY_HEADER:
+        h = http_req_header(q->r, settings->sticky_header);
+        break;
+    case GW_STICKY_USER: {
+        const json_t *u = json_object_get(body, "user");
+        if (json_is_string(u) && json_string_length(u) > 0 &&
+            json_string_length(u) < VX_LIMIT_NAME_BYTES &&
+            strlen(json_string_value(u)) == json_string_length(u))
+            return json_string_value(u);
+        h = http_req_header(q->r, "X-Vexil-User");
+        break;
+    }
+    }
+    return h && *h && strlen(h) < VX_LIMIT_NAME_BYTES ? h : NULL;
 }
 
 static long pull(void *ud, char *buf, size_t max)
 {
     return gw_call_read(ud, buf, max);
+}
+
+/* Copies the upstream's headers into the request's arena and hands them to
+ * the answer; adds x-request-id (the gateway's) when the upstream sent
+ * none, and Cache-Control: no-cache to a stream without one. */
+static void pass_headers(gwq *q, const gw_reply *rep)
+{
+    http_req *r = q->r;
+    vx_arena *arena = http_req_arena(r);
+    size_t n = rep->nheaders, k = 0;
+    const char **names = n ? vx__arena_alloc(arena, n * sizeof(*names)) : NULL;
+    const char **values =
+        n ? vx__arena_alloc(arena, n * sizeof(*values)) : NULL;
+    bool has_id = false, has_cache = false;
+    for (size_t i = 0; names && values && i < n; i++) {
+        const char *nm = rep->hnames[i], *v = rep->hvalues[i];
+        names[k] = vx__arena_strndup(arena, nm, strlen(nm));
+        values[k] = vx__arena_strndup(arena, v, strlen(v));
+        if (!names[k] || !values[k])
+            continue;
+        has_id = has_id || strcasecmp(nm, "x-request-id") == 0;
+        has_cache = has_cache || strcasecmp(nm, "cache-control") == 0;
+        k++;
+    }
+    if (k)
+        http_reply_headers(r, names, values, k);
+    if (!has_id)
+        http_reply_header(r, "x-request-id", q->rid);
+    if (rep->stream && !has_cache)
+        http_reply_header(r, "Cache-Control", "no-cache");
 }
 
 static void on_respond(void *ud, const gw_reply *rep)
@@ -278,21 +332,25 @@ static void on_respond(void *ud, const gw_reply *rep)
     vx_arena *arena = http_req_arena(r);
     char *variant =
         vx__arena_strndup(arena, rep->variant, strlen(rep->variant));
-    char *rid =
-        vx__arena_strndup(arena, rep->response_id, strlen(rep->response_id));
     char *ctype = vx__arena_strndup(arena, rep->ctype, strlen(rep->ctype));
     if (variant)
         http_reply_header(r, "X-Vexil-Variant", variant);
-    if (rid)
-        http_reply_header(r, "X-Vexil-Response-Id", rid);
+    http_reply_header(r, "X-Vexil-Response-Id", q->rid);
     if (rep->failed) {
         char *failed =
             vx__arena_strndup(arena, rep->failed, strlen(rep->failed));
         if (failed)
             http_reply_header(r, "X-Vexil-Fallback-From", failed);
     }
+    if (rep->problem) {
+        /* The gateway's own error, in the client's dialect (on_problem
+         * adds x-request-id). */
+        http_reply_problem(r, rep->status, rep->problem, "", NULL);
+        http_req_resume(r);
+        return;
+    }
+    pass_headers(q, rep);
     if (rep->stream) {
-        http_reply_header(r, "Cache-Control", "no-cache");
         q->sse = http_reply_stream(
             r, rep->status, ctype ? ctype : "text/event-stream", pull, q->call);
     } else {
@@ -312,6 +370,23 @@ static void on_wake(void *ud)
         http_stream_wake(q->sse);
 }
 
+/* A variant whose payload cannot be used: 502 naming the member; the
+ * reason goes to the log only (it may quote the payload's URLs). */
+static void bad_payload(gateway_api *a, gwq *q, const char *flag,
+                        const char *variant, const vx_error *err)
+{
+    char msg[2 * VX_LIMIT_GW_NAME_BYTES + VX_ERROR_PATH_MAX + 128];
+    vx__logf(a->cfg.log, a->cfg.log_ud, "warn",
+             "gateway: %s variant %s: unusable payload: %s (%s)", flag, variant,
+             err->message, err->path);
+    snprintf(msg, sizeof(msg),
+             "variant '%s' of flag '%s' has no usable upstream payload "
+             "(%s%s%sthe server log says why)",
+             variant, flag, err->path[0] ? "at '" : "", err->path,
+             err->path[0] ? "'; " : "");
+    http_reply_problem(q->r, 502, msg, err->path, NULL);
+}
+
 static void proxy(gateway_api *a, gwq *q)
 {
     http_req *r = q->r;
@@ -321,17 +396,18 @@ static void proxy(gateway_api *a, gwq *q)
     vx_error err;
     memset(&err, 0, sizeof(err));
     if (!json_is_object(body)) {
-        problem(q, 400, "a JSON object body is required", "", NULL);
+        http_reply_problem(r, 400, "a JSON object body is required", "", NULL);
         goto out;
     }
     const json_t *model = json_object_get(body, "model");
     if (!json_is_string(model) || json_string_length(model) == 0) {
-        problem(q, 400, "model is required: the model alias", "/model", NULL);
+        http_reply_problem(r, 400, "model is required: the model alias",
+                           "/model", NULL);
         goto out;
     }
     if (json_string_length(model) + sizeof(FLAG_PREFIX) >
         VX_LIMIT_GW_NAME_BYTES) {
-        problem(q, 400, "model is too long", "/model", NULL);
+        http_reply_problem(r, 400, "model is too long", "/model", NULL);
         goto out;
     }
     char flag[VX_LIMIT_GW_NAME_BYTES];
@@ -352,7 +428,16 @@ static void proxy(gateway_api *a, gwq *q)
                  "no model '%s': the flag '%s' does not exist in environment "
                  "'%s'",
                  json_string_value(model), flag, env);
-        problem(q, 404, msg, "/model", NULL);
+        http_reply_problem(r, 404, msg, "/model", NULL);
+        goto out;
+    }
+    /* The control's payload holds the flag's gateway settings (the unit
+     * of stickiness): read before the evaluation, and refused as a whole
+     * when unusable. */
+    const char *ctl = f->control;
+    gw_upstream up, control;
+    if (ctl && gw_upstream_parse(ctl, strlen(ctl), &control, &err) != VX_OK) {
+        bad_payload(a, q, flag, "control", &err);
         goto out;
     }
     sdk_ctx *b = vx__arena_alloc(arena, sizeof(*b));
@@ -361,12 +446,22 @@ static void proxy(gateway_api *a, gwq *q)
         goto out;
     }
     sdk_ctx_init(b);
-    const char *who = caller_key(q, body);
-    vx_status st =
-        sdk_ctx_set(b, "userId", 6, who, strlen(who), false, "/user", &err);
+    char tkey[48];
+    const char *who =
+        sticky_key(q, body, ctl ? &control : NULL, tkey, sizeof(tkey));
+    vx_status st = VX_OK;
+    if (who)
+        st =
+            sdk_ctx_set(b, "userId", 6, who, strlen(who), false, "/user", &err);
     if (st == VX_OK)
-        st = sdk_ctx_finish(b, sdk_now_ms(), http_req_peer(r), env, false,
-                            arena, &err);
+        st = gateway_client_context(
+            b, http_req_header(r, GATEWAY_CONTEXT_HEADER),
+            json_object_get(body, "metadata"), arena, &err);
+    /* No key: a random sessionId, so that Unleash's default stickiness
+     * splits such requests one by one (not by the client's address). */
+    if (st == VX_OK)
+        st = sdk_ctx_finish(b, sdk_now_ms(), http_req_peer(r), env, !who, arena,
+                            &err);
     if (st != VX_OK) {
         http_reply_error(r, st, &err);
         goto out;
@@ -377,36 +472,28 @@ static void proxy(gateway_api *a, gwq *q)
                    (size_t)f->snap_index, &b->c, &v);
     /* A caller outside the rollout (flag off, or no variant) is served by
      * the control. */
-    const char *ctl = f->control;
-    gw_upstream up, control;
     char variant[VX_LIMIT_GW_NAME_BYTES];
     bool chosen = v.enabled && v.payload_type.ptr && v.payload_value.ptr;
     if (!chosen && !ctl) {
-        problem(q, 503,
-                "the model alias is off for this caller and its "
-                "flag has no \"control\" variant",
-                "/model", NULL);
+        http_reply_problem(r, 503,
+                           "the model alias is off for this caller and its "
+                           "flag has no \"control\" variant",
+                           "/model", NULL);
         goto out;
     }
     if (chosen)
         snprintf(variant, sizeof(variant), "%.*s", (int)v.name.len, v.name.ptr);
     else
         snprintf(variant, sizeof(variant), "control");
-    st = chosen ? gw_upstream_parse(v.payload_value.ptr, v.payload_value.len,
-                                    &up, &err)
-                : gw_upstream_parse(ctl, strlen(ctl), &up, &err);
-    bool has_control = false;
-    if (st == VX_OK && ctl && strcmp(variant, "control") != 0)
-        has_control =
-            gw_upstream_parse(ctl, strlen(ctl), &control, NULL) == VX_OK;
-    if (st != VX_OK) {
-        char msg[VX_ERROR_MSG_MAX + 128];
-        snprintf(msg, sizeof(msg),
-                 "variant '%s' of flag '%s' has no usable upstream payload: %s",
-                 variant, flag, err.message);
-        problem(q, 502, msg, err.path, NULL);
+    if (!chosen || (ctl && v.payload_value.len == strlen(ctl) &&
+                    memcmp(v.payload_value.ptr, ctl, v.payload_value.len) == 0))
+        up = control;
+    else if (gw_upstream_parse(v.payload_value.ptr, v.payload_value.len, &up,
+                               &err) != VX_OK) {
+        bad_payload(a, q, flag, variant, &err);
         goto out;
     }
+    bool has_control = ctl && strcmp(variant, "control") != 0;
     gw_request req = {
         .environment = env,
         .flag = flag,
@@ -417,17 +504,18 @@ static void proxy(gateway_api *a, gwq *q)
         .up = &up,
         .control = has_control ? &control : NULL,
         .body = body,
+        .id = q->rid,
     };
     sdk_state_release(state); /* everything needed is copied */
     state = NULL;
     gw_client client = {.respond = on_respond, .wake = on_wake, .ud = q};
     if (!http_req_defer(r)) {
-        problem(q, 500, "cannot suspend the request", "", NULL);
+        http_reply_problem(r, 500, "cannot suspend the request", "", NULL);
         goto out;
     }
     st = gw_call_start(a->gw, &req, &client, &q->call, &err);
     if (st != VX_OK) {
-        problem(q, 503, err.message, "", NULL);
+        http_reply_problem(r, 503, err.message, "", NULL);
         http_req_resume(r);
     }
 out:

@@ -64,7 +64,13 @@ struct http_req {
     const char *hname[REQ_HEADERS_MAX];  /* extra answer header names */
     const char *hvalue[REQ_HEADERS_MAX]; /* and values */
     size_t nheaders;                     /* used entries */
-    bool deferred; /* http_req_defer suspended the connection */
+    const char *const *xname;  /* more header names (http_reply_headers) */
+    const char *const *xvalue; /* and values */
+    size_t nx;                 /* their count */
+    size_t max_body;           /* this request's body limit */
+    http_problem_fn problem;   /* error answers in a client's dialect */
+    void *problem_ud;          /* passed to problem */
+    bool deferred;             /* http_req_defer suspended the connection */
 };
 
 static const char oom_body[] =
@@ -256,6 +262,39 @@ void http_reply_header(http_req *r, const char *name, const char *value)
     }
 }
 
+void http_req_set_problem(http_req *r, http_problem_fn fn, void *ud)
+{
+    r->problem = fn;
+    r->problem_ud = ud;
+}
+
+void http_req_set_max_body(http_req *r, size_t max)
+{
+    if (max < r->l->cfg.max_body)
+        r->max_body = max;
+}
+
+void http_reply_headers(http_req *r, const char *const *names,
+                        const char *const *values, size_t n)
+{
+    r->xname = names;
+    r->xvalue = values;
+    r->nx = n;
+}
+
+/* Adds the answer's extra headers to `resp`; false when one of
+ * http_reply_header's is refused (those of http_reply_headers may be). */
+static bool add_headers(const http_req *r, struct MHD_Response *resp)
+{
+    for (size_t i = 0; i < r->nheaders; i++) {
+        if (MHD_add_response_header(resp, r->hname[i], r->hvalue[i]) != MHD_YES)
+            return false;
+    }
+    for (size_t i = 0; i < r->nx; i++)
+        (void)MHD_add_response_header(resp, r->xname[i], r->xvalue[i]);
+    return true;
+}
+
 /* Makes the answer from `len` bytes that live as long as the request. */
 static void reply_bytes(http_req *r, unsigned status, const char *ctype,
                         const char *bytes, size_t len)
@@ -270,9 +309,7 @@ static void reply_bytes(http_req *r, unsigned status, const char *ctype,
     if (ctype)
         ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                                      ctype) == MHD_YES;
-    for (size_t i = 0; ok && i < r->nheaders; i++)
-        ok =
-            MHD_add_response_header(resp, r->hname[i], r->hvalue[i]) == MHD_YES;
+    ok = ok && add_headers(r, resp);
     if (!ok) {
         MHD_destroy_response(resp);
         return;
@@ -285,6 +322,7 @@ static void reply_bytes(http_req *r, unsigned status, const char *ctype,
 static void reply_oom(http_req *r)
 {
     r->nheaders = 0;
+    r->nx = 0;
     reply_bytes(r, 500, "application/json", oom_body, sizeof(oom_body) - 1);
 }
 
@@ -329,6 +367,14 @@ static void reply_json_flags(http_req *r, unsigned status, const json_t *body,
 void http_reply_problem(http_req *r, unsigned status, const char *message,
                         const char *path, const char *detail)
 {
+    if (r->problem && !r->resp && !r->queued) {
+        http_problem_fn fn = r->problem;
+        r->problem = NULL; /* inside fn, Vexil's shape */
+        fn(r->problem_ud, r, status, message, path, detail);
+        r->problem = fn;
+        if (r->resp || r->queued)
+            return;
+    }
     json_t *doc = json_pack("{s:s, s:[{s:s, s:s}]}", "message", message,
                             "details", "path", path ? path : "", "message",
                             detail ? detail : message);
@@ -426,9 +472,7 @@ http_stream *http_reply_stream(http_req *r, unsigned status, const char *ctype,
     }
     bool ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                                       ctype) == MHD_YES;
-    for (size_t i = 0; ok && i < r->nheaders; i++)
-        ok =
-            MHD_add_response_header(resp, r->hname[i], r->hvalue[i]) == MHD_YES;
+    ok = ok && add_headers(r, resp);
     if (!ok) {
         MHD_destroy_response(resp); /* drops the response's reference */
         stream_unref(s);
@@ -505,7 +549,7 @@ static void reply_too_big(http_req *r)
 {
     char msg[128];
     snprintf(msg, sizeof(msg), "request body is larger than %zu bytes",
-             r->l->cfg.max_body);
+             r->max_body);
     http_reply_problem(r, 413, msg, "", NULL);
 }
 
@@ -534,14 +578,14 @@ static void check_body_headers(http_req *r)
     }
     if (len == 0 && !te)
         return; /* no body announced */
-    if (len > r->l->cfg.max_body) {
+    if (len > r->max_body) {
         /* Answering before the body is read makes the server close while
          * the client is still sending, and the client's kernel may then
          * reset the connection and lose the 413. A body within reach is
          * drained first and answered at its end; a client that asked for
          * 100-continue, or a body far too big, gets the answer now. */
         const char *expect = http_req_header(r, MHD_HTTP_HEADER_EXPECT);
-        if (!expect && len - r->l->cfg.max_body <= VX_LIMIT_HTTP_DISCARD_BYTES)
+        if (!expect && len - r->max_body <= VX_LIMIT_HTTP_DISCARD_BYTES)
             r->discard = true;
         else
             reply_too_big(r);
@@ -566,7 +610,7 @@ static void check_body_headers(http_req *r)
  * bodies) up to the limit. Answers 413 when the limit is passed. */
 static void append_body(http_req *r, const char *data, size_t n)
 {
-    size_t max = r->l->cfg.max_body;
+    size_t max = r->max_body;
     if (r->discard)
         return;
     if (n > max - r->body_len) {
@@ -665,6 +709,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     }
     r->arena = a;
     r->l = l;
+    r->max_body = l->cfg.max_body;
     r->route = SIZE_MAX;
     r->method = "";
     clock_gettime(CLOCK_MONOTONIC, &r->start);
@@ -715,7 +760,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
              * 413 waits for its end; a body that goes on and on past the
              * limit is not worth reading: cut the connection. */
             r->discarded += n;
-            if (r->discarded > l->cfg.max_body + VX_LIMIT_HTTP_DISCARD_BYTES) {
+            if (r->discarded > r->max_body + VX_LIMIT_HTTP_DISCARD_BYTES) {
                 vx__logf(l->cfg.log, l->cfg.log_ud, "warn",
                          "%s %s: body far over the limit, closing", r->method,
                          r->path);

@@ -95,6 +95,26 @@ size_t http_req_route(const http_req *r); /* SIZE_MAX until set */
 void http_req_set_udata(http_req *r, void *p);
 void *http_req_udata(const http_req *r);
 
+/* Writes this request's error answers in its client's dialect (the model
+ * gateway's OpenAI and Ollama routes): from the call on, http_reply_problem
+ * and http_reply_error, also the listener's own (413, 415, a body that is
+ * not JSON...), call `fn` with their arguments instead of writing Vexil's
+ * shape; `fn` answers with http_reply_json (or http_reply_text). Inside
+ * `fn`, http_reply_problem writes Vexil's shape (no recursion). `ud` is
+ * borrowed for the request's life. From on_headers on; the header-count
+ * check (431) runs before it. */
+typedef void (*http_problem_fn)(void *ud, http_req *r, unsigned status,
+                                const char *message, const char *path,
+                                const char *detail);
+void http_req_set_problem(http_req *r, http_problem_fn fn, void *ud);
+
+/* Lowers this request's body limit below the listener's max_body (a larger
+ * `max` changes nothing), with the same answer past it: 413 once the body
+ * is drained (or at once for a body far over it or an Expect: 100-continue),
+ * so that the client reads the 413 instead of a reset connection. From
+ * on_headers. */
+void http_req_set_max_body(http_req *r, size_t max);
+
 /* --- Deferred answers ------------------------------------------------------
  * For work that waits on something slow (a model call): inside on_request,
  * http_req_defer suspends the connection, so its worker thread goes on
@@ -116,6 +136,14 @@ void http_req_resume(http_req *r);
  * VX_LIMIT_HTTP_REPLY_HEADERS, later ones are dropped; the strings are
  * borrowed for the request's life). */
 void http_reply_header(http_req *r, const char *name, const char *value);
+/* Adds `n` more headers to the answer about to be made, besides those of
+ * http_reply_header (a proxy's upstream headers; the caller bounds `n`).
+ * The arrays and strings are borrowed for the request's life (arena). A
+ * header libmicrohttpd refuses (a name or value it deems malformed, or one
+ * it owns, such as Content-Length) is left out, not fatal. A later call
+ * replaces the list. */
+void http_reply_headers(http_req *r, const char *const *names,
+                        const char *const *values, size_t n);
 /* `body` compact-encoded as application/json (borrowed, copied); 204 and
  * a NULL body send no body. */
 void http_reply_json(http_req *r, unsigned status, const json_t *body);

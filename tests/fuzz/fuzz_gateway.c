@@ -3,7 +3,8 @@
  * an upstream's answer, whole and streamed (gw_scan_*: SSE or Ollama's
  * NDJSON). Invariants checked: a parsed payload has a NUL-terminated http(s)
  * base_url and ollama_url (without a trailing slash), a model and a timeout
- * within its limits, or an error with a path; the stream scanner gives the
+ * within its limits, a header name exactly when sticky on a header, or an
+ * error with a path; the stream scanner gives the
  * same counts, id, done and error whether the input comes whole, split at
  * one point chosen by the input, or one byte at a time. */
 #include <stdint.h>
@@ -39,7 +40,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (strncmp(u.ollama_url, "http://", 7) != 0 &&
              strncmp(u.ollama_url, "https://", 8) != 0) ||
             u.ollama_url[strlen(u.ollama_url) - 1] == '/' || !u.model[0] ||
-            u.timeout_ms < 1 || u.timeout_ms > VX_LIMIT_GW_TIMEOUT_MS)
+            u.timeout_ms < 1 || u.timeout_ms > VX_LIMIT_GW_TIMEOUT_MS ||
+            (u.sticky == GW_STICKY_HEADER) != (u.sticky_header[0] != '\0'))
             abort();
     } else if (st != VX_EINVAL && st != VX_ELIMIT && st != VX_ENOMEM) {
         abort();

@@ -27,6 +27,8 @@
 //   {kind:'status', code}     an HTTP error with the dialect's error body
 //   {kind:'raw', code, type, body}  exactly these bytes (not the protocol)
 //   {kind:'fn', fn(req)}      fn returns a behaviour
+// Any behaviour may carry `headers` ({name: value}): added to its answer
+// (after the server-wide `headers` option, which every chat answer gets).
 // Every request is recorded (method, path, headers, raw body, parsed JSON):
 // `requests` since the last reset(), `history` since start.
 //
@@ -85,6 +87,7 @@ class ModelServer {
     this.latencyMs = opts.latencyMs || 0;
     this.chunkDelayMs = opts.chunkDelayMs || 0;
     this.failRate = opts.failRate || 0;
+    this.headers = opts.headers || {}; // added to every chat answer
     this.rng = opts.seed || 12345; // xorshift32 state
     this.failures = 0;
     this.queue = [];
@@ -136,11 +139,11 @@ class ModelServer {
     });
   }
 
-  error(res, dialect, code, message) {
+  error(res, dialect, code, message, headers = {}) {
     const body = dialect === 'ollama'
       ? { error: message }
       : { error: { message, type: code === 401 ? 'authentication_error' : 'invalid_request_error', code: null } };
-    res.writeHead(code, { 'Content-Type': 'application/json' });
+    res.writeHead(code, { 'Content-Type': 'application/json', ...headers });
     res.end(JSON.stringify(body));
   }
 
@@ -239,26 +242,27 @@ class ModelServer {
   // `kind` is 'openai', 'ollama' (/api/chat) or 'generate' (/api/generate).
   behave(b, kind, body, req, res) {
     const dialect = kind === 'generate' ? 'ollama' : kind;
+    const extra = { ...this.headers, ...(b.headers || {}) };
     let content;
     switch (b.kind) {
       case 'answer': content = typeof b.content === 'string' ? b.content : JSON.stringify(b.content); break;
       case 'auto': content = JSON.stringify(minimalInstance(requestSchema(dialect, body)) ?? {}); break;
       case 'malformed': content = '{"this is": not json'; break;
       case 'echo': content = kind === 'generate' ? body.prompt : userMessage(body); break;
-      case 'status': return this.error(res, dialect, b.code || 500, b.message || 'internal error');
+      case 'status': return this.error(res, dialect, b.code || 500, b.message || 'internal error', extra);
       case 'raw':
-        res.writeHead(b.code || 200, { 'Content-Type': b.type || 'text/html' });
+        res.writeHead(b.code || 200, { 'Content-Type': b.type || 'text/html', ...extra });
         return res.end(b.body || '');
       case 'drop': req.socket.destroy(); return undefined;
       case 'midfail': return this.midfail(dialect, body, b.message || 'the model crashed', res);
       case 'stall':
-        res.writeHead(200, { 'Content-Type': !body.stream ? 'application/json' : dialect === 'ollama' ? 'application/x-ndjson' : 'text/event-stream' });
+        res.writeHead(200, { 'Content-Type': !body.stream ? 'application/json' : dialect === 'ollama' ? 'application/x-ndjson' : 'text/event-stream', ...extra });
         res.flushHeaders();
         if (b.ms) setTimeout(() => res.destroy(), b.ms);
         return undefined;
       default: throw new Error(`unknown behaviour ${b.kind}`);
     }
-    if (body.stream) return this.stream(kind, body, content, res);
+    if (body.stream) return this.stream(kind, body, content, res, extra);
     const now = Math.floor(Date.now() / 1000);
     const env = dialect === 'openai'
       ? { id: `chatcmpl-${this.requests.length}`, object: 'chat.completion', created: now, model: body.model,
@@ -268,7 +272,7 @@ class ModelServer {
         ...(kind === 'generate' ? { response: content } : { message: { role: 'assistant', content } }),
         done: true, done_reason: 'stop', total_duration: 1000, load_duration: 10, prompt_eval_count: 10,
         prompt_eval_duration: 100, eval_count: 5, eval_duration: 500 };
-    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.writeHead(200, { 'Content-Type': 'application/json', ...extra });
     return res.end(JSON.stringify(env));
   }
 
@@ -282,13 +286,13 @@ class ModelServer {
     return res.end(`data: ${JSON.stringify({ error: { message, type: 'server_error' } })}\n\n`);
   }
 
-  stream(kind, body, content, res) {
+  stream(kind, body, content, res, extra = {}) {
     const dialect = kind === 'generate' ? 'ollama' : kind;
     const pieces = [];
     for (let i = 0; i < content.length; i += this.chunk) pieces.push(content.slice(i, i + this.chunk));
     const created = Math.floor(Date.now() / 1000);
     if (dialect === 'openai') {
-      res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
+      res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', ...extra });
       const id = `chatcmpl-${this.requests.length}`;
       const frame = (delta, finish) => `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: body.model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
       res.write(frame({ role: 'assistant', content: '' }, null));
@@ -312,7 +316,7 @@ class ModelServer {
       for (const p of pieces) res.write(frame({ content: p }, null));
       tail();
     } else {
-      res.writeHead(200, { 'Content-Type': 'application/x-ndjson' });
+      res.writeHead(200, { 'Content-Type': 'application/x-ndjson', ...extra });
       const text = (t) => (kind === 'generate' ? { response: t } : { message: { role: 'assistant', content: t } });
       const line = (p) => `${JSON.stringify({ model: body.model, created_at: new Date().toISOString(), ...text(p), done: false })}\n`;
       const tail = () => res.end(`${JSON.stringify({ model: body.model, created_at: new Date().toISOString(), ...text(''), done: true, done_reason: 'stop', prompt_eval_count: 10, eval_count: pieces.length, eval_duration: 1000 })}\n`);

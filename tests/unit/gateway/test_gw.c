@@ -1,12 +1,21 @@
 /* Unit tests for src/gateway/gw.c: payload parsing with the field paths of
- * its errors (and the Ollama root a payload gives), reading answers'
- * counts (OpenAI's SSE and usage, Ollama's NDJSON and eval counts), and
- * the engine end to end against upstreams that refuse the
- * connection (nothing listens on 127.0.0.1:1): the answer the client gets,
- * the fallback to the control, and the measurements handed to the sink in
- * IMPACT.md's batch shape. */
+ * its errors (and the Ollama root a payload gives, the unit of stickiness,
+ * forward_metadata), reading answers' counts (OpenAI's SSE and usage,
+ * Ollama's NDJSON and eval counts), and the engine end to end against
+ * upstreams that refuse the connection (nothing listens on 127.0.0.1:1):
+ * the answer to the client (a message naming no address; the log has
+ * it), the fallback to the control, and the measurements handed to the
+ * sink in IMPACT.md's batch shape; and against a scripted upstream on a
+ * raw socket: which answer headers are passed on, and the body it gets
+ * (metadata left out unless forwarded). */
+#include <arpa/inet.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -107,6 +116,53 @@ static void test_upstream_parse(void **state)
             bad[i].st);
         assert_string_equal(err.path, bad[i].path);
     }
+    /* The flag's gateway settings: the unit of stickiness, and whether
+     * the caller's metadata goes upstream. */
+    assert_int_equal(u.sticky, GW_STICKY_USER);
+    assert_false(u.forward_metadata);
+    static const struct {
+        const char *unit;
+        gw_sticky sticky;
+        const char *header;
+    } units[] = {
+        {"\"user\"", GW_STICKY_USER, ""},
+        {"\"token\"", GW_STICKY_TOKEN, ""},
+        {"\"request\"", GW_STICKY_REQUEST, ""},
+        {"\"header:X-Tenant-Id\"", GW_STICKY_HEADER, "X-Tenant-Id"},
+        {"null", GW_STICKY_USER, ""},
+    };
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        char t[256];
+        int tn = snprintf(t, sizeof(t),
+                          "{\"base_url\":\"http://x\",\"model\":\"m\","
+                          "\"stickiness\":%s,\"forward_metadata\":%s}",
+                          units[i].unit, i % 2 ? "true" : "false");
+        assert_int_equal(gw_upstream_parse(t, (size_t)tn, &u, &err), VX_OK);
+        assert_int_equal(u.sticky, units[i].sticky);
+        assert_string_equal(u.sticky_header, units[i].header);
+        assert_int_equal(u.forward_metadata, i % 2 == 1);
+    }
+    static const struct {
+        const char *member;
+        const char *path;
+    } bad_settings[] = {
+        {"\"stickiness\":\"tenant\"", "/stickiness"},
+        {"\"stickiness\":\"header:\"", "/stickiness"},
+        {"\"stickiness\":\"header:X Tenant\"", "/stickiness"},
+        {"\"stickiness\":7", "/stickiness"},
+        {"\"forward_metadata\":\"yes\"", "/forward_metadata"},
+    };
+    for (size_t i = 0; i < sizeof(bad_settings) / sizeof(bad_settings[0]);
+         i++) {
+        char t[256];
+        int tn = snprintf(t, sizeof(t),
+                          "{\"base_url\":\"http://x\",\"model\":\"m\",%s}",
+                          bad_settings[i].member);
+        memset(&err, 0, sizeof(err));
+        assert_int_equal(gw_upstream_parse(t, (size_t)tn, &u, &err), VX_EINVAL);
+        assert_string_equal(err.path, bad_settings[i].path);
+    }
+
     char long_model[VX_LIMIT_GW_NAME_BYTES + 64];
     int n = snprintf(long_model, sizeof(long_model),
                      "{\"base_url\":\"http://x\",\"model\":\"%0*d\"}",
@@ -198,8 +254,12 @@ typedef struct seen {
     char variant[64];
     char failed[64];
     char body[512];
-    json_t *batches;   /* [{environment, batch}] */
-    int64_t served_ms; /* wall time just before the call started */
+    char problem[512];   /* a gateway-made error's message */
+    bool stream;         /* the answer is a stream */
+    json_t *headers;     /* {name: value} passed on, as the reply had them */
+    size_t header_bytes; /* their names' and values' bytes */
+    json_t *batches;     /* [{environment, batch}] */
+    int64_t served_ms;   /* wall time just before the call started */
 } seen;
 
 static void on_respond(void *ud, const gw_reply *r)
@@ -208,9 +268,19 @@ static void on_respond(void *ud, const gw_reply *r)
     pthread_mutex_lock(&s->mu);
     s->answered = true;
     s->status = r->status;
+    s->stream = r->stream;
     snprintf(s->variant, sizeof(s->variant), "%s", r->variant);
     snprintf(s->failed, sizeof(s->failed), "%s", r->failed ? r->failed : "");
     snprintf(s->body, sizeof(s->body), "%.*s", (int)r->len, r->body);
+    snprintf(s->problem, sizeof(s->problem), "%s",
+             r->problem ? r->problem : "");
+    if (!s->headers && r->nheaders > 0)
+        s->headers = json_object();
+    for (size_t i = 0; i < r->nheaders; i++) {
+        json_object_set_new(s->headers, r->hnames[i],
+                            json_string(r->hvalues[i]));
+        s->header_bytes += strlen(r->hnames[i]) + strlen(r->hvalues[i]);
+    }
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
 }
@@ -218,6 +288,21 @@ static void on_respond(void *ud, const gw_reply *r)
 static void on_wake(void *ud)
 {
     (void)ud;
+}
+
+/* The engine's log lines, one string. */
+typedef struct logbook {
+    pthread_mutex_t mu;
+    char text[8192];
+} logbook;
+
+static void on_log(void *ud, const char *level, const char *msg)
+{
+    logbook *l = ud;
+    pthread_mutex_lock(&l->mu);
+    size_t n = strlen(l->text);
+    snprintf(l->text + n, sizeof(l->text) - n, "%s %s\n", level, msg);
+    pthread_mutex_unlock(&l->mu);
 }
 
 static void on_batch(void *ud, const char *env, json_t *batch)
@@ -229,7 +314,7 @@ static void on_batch(void *ud, const char *env, json_t *batch)
 
 /* One request of variant "candidate" to a refused upstream, with or
  * without the gateway's fallback to a (likewise refused) control. */
-static void run_refused(bool fallback, seen *s)
+static void run_refused(bool fallback, seen *s, logbook *log)
 {
     memset(s, 0, sizeof(*s));
     pthread_mutex_init(&s->mu, NULL);
@@ -238,7 +323,9 @@ static void run_refused(bool fallback, seen *s)
     gw_config cfg = {.fallback = fallback,
                      .flush_ms = 60000,
                      .measure = on_batch,
-                     .measure_ud = s};
+                     .measure_ud = s,
+                     .log = on_log,
+                     .log_ud = log};
     gw *g = NULL;
     vx_error err;
     assert_int_equal(gw_new(&cfg, &g, &err), VX_OK);
@@ -337,42 +424,62 @@ static void check_batch(const seen *s, bool fallback)
     assert_true(at_ms < s->served_ms + 60000);
 }
 
+/* A gateway-made error's message names no upstream address; the log
+ * does (libcurl's message). */
+static void check_private(const seen *s, const logbook *log)
+{
+    assert_true(s->problem[0] != '\0');
+    assert_string_equal(s->body, "");
+    assert_null(strstr(s->problem, "127.0.0.1"));
+    assert_null(strstr(s->problem, "port"));
+    assert_non_null(strstr(s->problem, "could not be reached"));
+    assert_non_null(strstr(log->text, "127.0.0.1"));
+}
+
 static void test_refused_with_fallback(void **state)
 {
     (void)state;
     seen s;
-    run_refused(true, &s);
+    logbook log = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    run_refused(true, &s, &log);
     assert_int_equal(s.status, 502);
     assert_string_equal(s.variant, "control"); /* the last one tried */
     assert_string_equal(s.failed, "candidate");
-    assert_non_null(strstr(s.body, "\"message\""));
+    check_private(&s, &log);
+    assert_non_null(strstr(log.text, "falling back"));
     check_batch(&s, true);
     json_decref(s.batches);
+    json_decref(s.headers);
 }
 
 static void test_refused_without_fallback(void **state)
 {
     (void)state;
     seen s;
-    run_refused(false, &s);
+    logbook log = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    run_refused(false, &s, &log);
     assert_int_equal(s.status, 502);
     assert_string_equal(s.variant, "candidate");
     assert_string_equal(s.failed, "");
+    check_private(&s, &log);
     check_batch(&s, false);
     json_decref(s.batches);
+    json_decref(s.headers);
 }
 
 /* A native Ollama call to a refused upstream: its ollama_url is called
  * (base_url names a host that does not resolve, so a call there would fail
- * differently), and the problem carries Ollama's "error" member. */
+ * differently: the log says which), and the problem is the engine's
+ * message, which the HTTP side writes in Ollama's shape. */
 static void test_refused_ollama(void **state)
 {
     (void)state;
     seen s;
+    logbook log = {.mu = PTHREAD_MUTEX_INITIALIZER};
     memset(&s, 0, sizeof(s));
     pthread_mutex_init(&s.mu, NULL);
     pthread_cond_init(&s.cv, NULL);
-    gw_config cfg = {.flush_ms = 60000};
+    gw_config cfg = {.flush_ms = 60000, .log = on_log, .log_ud = &log};
     gw *g = NULL;
     vx_error err;
     assert_int_equal(gw_new(&cfg, &g, &err), VX_OK);
@@ -400,17 +507,237 @@ static void test_refused_ollama(void **state)
     pthread_mutex_unlock(&s.mu);
     gw_call_release(&c);
     assert_int_equal(s.status, 502);
-    json_t *doc = json_loads(s.body, 0, NULL);
-    assert_non_null(doc);
-    const char *e = json_string_value(json_object_get(doc, "error"));
-    assert_non_null(e);
-    assert_string_equal(e, json_string_value(json_object_get(doc, "message")));
+    gw_free(&g); /* the log line is written before the answer */
+    check_private(&s, &log);
     /* Refused, not "could not resolve": ollama_url was called. */
-    assert_null(strstr(e, "resolve"));
-    json_decref(doc);
-    gw_free(&g);
+    assert_null(strstr(log.text, "resolve"));
+    json_decref(s.headers);
     pthread_cond_destroy(&s.cv);
     pthread_mutex_destroy(&s.mu);
+}
+
+/* ---- a scripted upstream on a raw socket ------------------------------- */
+
+/* Answers each connection with the next canned answer (exact bytes), after
+ * reading the request, whose body it keeps. */
+typedef struct raw_upstream {
+    int fd;                     /* the listening socket */
+    unsigned port;              /* its port */
+    const char *const *answers; /* one per connection, NULL-terminated */
+    char bodies[2][4096];       /* the request bodies received */
+    size_t served;              /* connections answered */
+    pthread_t thread;           /* the accepting thread */
+} raw_upstream;
+
+static void *raw_main(void *ud)
+{
+    raw_upstream *u = ud;
+    for (size_t k = 0; u->answers[k]; k++) {
+        int c = accept(u->fd, NULL, NULL);
+        if (c < 0)
+            break;
+        char req[8192];
+        size_t n = 0;
+        const char *end = NULL;
+        size_t want = 0;
+        for (;;) {
+            ssize_t got = read(c, req + n, sizeof(req) - 1 - n);
+            if (got <= 0)
+                break;
+            n += (size_t)got;
+            req[n] = '\0';
+            end = strstr(req, "\r\n\r\n");
+            if (end && !want) {
+                const char *cl = strcasestr(req, "Content-Length:");
+                want = (size_t)(end + 4 - req) +
+                       (cl && cl < end ? strtoul(cl + 15, NULL, 10) : 0);
+            }
+            if (end && n >= want)
+                break;
+        }
+        if (end && k < 2)
+            snprintf(u->bodies[k], sizeof(u->bodies[k]), "%s", end + 4);
+        const char *a = u->answers[k];
+        size_t len = strlen(a), off = 0;
+        while (off < len) {
+            ssize_t w = write(c, a + off, len - off);
+            if (w <= 0)
+                break;
+            off += (size_t)w;
+        }
+        close(c);
+        u->served = k + 1;
+    }
+    return NULL;
+}
+
+static void raw_start(raw_upstream *u, const char *const *answers)
+{
+    memset(u, 0, sizeof(*u));
+    u->answers = answers;
+    u->fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(u->fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(u->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(u->fd, 8), 0);
+    socklen_t al = sizeof(a);
+    assert_int_equal(getsockname(u->fd, (struct sockaddr *)&a, &al), 0);
+    u->port = ntohs(a.sin_port);
+    assert_int_equal(pthread_create(&u->thread, NULL, raw_main, u), 0);
+}
+
+static void raw_stop(raw_upstream *u)
+{
+    pthread_join(u->thread, NULL);
+    close(u->fd);
+}
+
+/* A header the reply passed on, by name in any case, or NULL. */
+static const char *passed(const seen *s, const char *name)
+{
+    const char *k;
+    const json_t *v;
+    json_object_foreach ((json_t *)s->headers, k, v) {
+        if (strcasecmp(k, name) == 0)
+            return json_string_value(v);
+    }
+    return NULL;
+}
+
+/* One call of `body` to the raw upstream as `up`; waits for the answer
+ * and the end of the call. */
+static void call_raw(gw *g, const gw_upstream *up, json_t *body, seen *s)
+{
+    memset(s, 0, sizeof(*s));
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    gw_request req = {.environment = "production",
+                      .flag = "model.chat",
+                      .variant = "control",
+                      .enabled = true,
+                      .endpoint = "chat/completions",
+                      .up = up,
+                      .body = body,
+                      .id = "gw-test-1"};
+    gw_client client = {.respond = on_respond, .wake = on_wake, .ud = s};
+    gw_call *c = NULL;
+    vx_error err;
+    assert_int_equal(gw_call_start(g, &req, &client, &c, &err), VX_OK);
+    pthread_mutex_lock(&s->mu);
+    while (!s->answered)
+        pthread_cond_wait(&s->cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    char buf[256];
+    long got;
+    do {
+        got = gw_call_read(c, buf, sizeof(buf));
+    } while (got != -1);
+    gw_call_release(&c);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+}
+
+/* The upstream's answer headers: what passes (its request id, Retry-After,
+ * rate limits), what never does (hop-by-hop ones, those named by
+ * Connection, an interim answer's, those the gateway owns, those that name
+ * the upstream's host, malformed or folded lines), and the limits on the
+ * rest; the body the upstream gets: "model" rewritten, "metadata" left out
+ * unless the payload forwards it. */
+static void test_upstream_headers(void **state)
+{
+    (void)state;
+    static const char json_answer[] = "{\"id\":\"chatcmpl-1\"}";
+    char whole[32768];
+    int n = snprintf(whole, sizeof(whole),
+                     "HTTP/1.1 100 Continue\r\nX-Interim: yes\r\n\r\n"
+                     "HTTP/1.1 200 OK\r\n"
+                     "Content-Type: application/json\r\n"
+                     "Content-Length: %zu\r\n"
+                     "Connection: close, X-Hop\r\n"
+                     "X-Hop: secret\r\n"
+                     "Keep-Alive: timeout=5\r\n"
+                     "X-Request-Id: req-1\r\n"
+                     "Retry-After:   7  \r\n"
+                     "x-ratelimit-remaining-requests: 9\r\n"
+                     "Set-Cookie: a=b\r\n"
+                     "Location: http://127.0.0.1:9/x\r\n"
+                     "Link: <http://127.0.0.1:9/y>; rel=next\r\n"
+                     "X-Vexil-Variant: forged\r\n"
+                     "Server: upstream/1.0\r\n"
+                     "Bad Header: x\r\n"
+                     "X-Folded: a\r\n"
+                     " continued\r\n",
+                     sizeof(json_answer) - 1);
+    for (int i = 0; i < 200; i++)
+        n += snprintf(whole + n, sizeof(whole) - (size_t)n,
+                      "X-Flood-%d: %0100d\r\n", i, i);
+    snprintf(whole + n, sizeof(whole) - (size_t)n, "\r\n%s", json_answer);
+    static const char stream[] =
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+        "X-Request-Id: req-2\r\nConnection: close\r\n\r\n"
+        "data: {\"id\":\"c2\",\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}"
+        "\n\ndata: [DONE]\n\n";
+    const char *const answers[] = {whole, stream, NULL};
+    raw_upstream u;
+    raw_start(&u, answers);
+    gw *g = NULL;
+    vx_error err;
+    gw_config cfg = {.flush_ms = 60000};
+    assert_int_equal(gw_new(&cfg, &g, &err), VX_OK);
+    gw_upstream up = {.model = "real", .timeout_ms = 5000};
+    snprintf(up.base_url, sizeof(up.base_url), "http://127.0.0.1:%u/v1",
+             u.port);
+    json_t *body = json_pack("{ss s{ss} sb}", "model", "chat", "metadata",
+                             "plan", "enterprise", "stream", false);
+    seen s;
+    call_raw(g, &up, body, &s);
+    assert_int_equal(s.status, 200);
+    assert_false(s.stream);
+    assert_string_equal(s.body, json_answer);
+    assert_string_equal(passed(&s, "x-request-id"), "req-1");
+    assert_string_equal(passed(&s, "retry-after"), "7");
+    assert_string_equal(passed(&s, "x-ratelimit-remaining-requests"), "9");
+    assert_string_equal(passed(&s, "x-folded"), "a");
+    static const char *const never[] = {
+        "x-interim",  "connection", "x-hop",        "keep-alive",
+        "set-cookie", "location",   "link",         "x-vexil-variant",
+        "server",     "bad header", "content-type", "content-length",
+        " continued"};
+    for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++) {
+        if (passed(&s, never[i]))
+            fail_msg("%s was passed on", never[i]);
+    }
+    assert_true(json_object_size(s.headers) <= VX_LIMIT_GW_REPLY_HEADERS);
+    assert_true(s.header_bytes <= VX_LIMIT_GW_REPLY_HEADER_BYTES);
+    assert_non_null(passed(&s, "x-flood-0"));
+    assert_null(passed(&s, "x-flood-199"));
+    /* The upstream got its model and no metadata. */
+    json_t *sent = json_loads(u.bodies[0], 0, NULL);
+    assert_non_null(sent);
+    assert_string_equal(json_string_value(json_object_get(sent, "model")),
+                        "real");
+    assert_null(json_object_get(sent, "metadata"));
+    json_decref(sent);
+    json_decref(s.headers);
+
+    /* A stream, to an upstream that takes the metadata. */
+    up.forward_metadata = true;
+    call_raw(g, &up, body, &s);
+    assert_int_equal(s.status, 200);
+    assert_true(s.stream);
+    assert_string_equal(passed(&s, "x-request-id"), "req-2");
+    assert_null(passed(&s, "connection"));
+    sent = json_loads(u.bodies[1], 0, NULL);
+    assert_non_null(sent);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(sent, "metadata"), "plan")),
+                        "enterprise");
+    json_decref(sent);
+    json_decref(s.headers);
+    json_decref(body);
+    gw_free(&g);
+    raw_stop(&u);
 }
 
 /* Allocation failures (STYLE rule 14): every budget short of success gives
@@ -510,6 +837,7 @@ int main(void)
         cmocka_unit_test(test_refused_ollama),
         cmocka_unit_test(test_refused_with_fallback),
         cmocka_unit_test(test_refused_without_fallback),
+        cmocka_unit_test(test_upstream_headers),
         cmocka_unit_test(test_oom),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

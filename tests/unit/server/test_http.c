@@ -401,6 +401,41 @@ static void test_routing_errors(void **state)
     answer_free(a);
 }
 
+/* The model gateway's routes answer errors in their clients' dialect
+ * (http_req_set_problem): OpenAI's "error" object on /v1/, Ollama's
+ * "error" text on its /api/ routes, Vexil's members kept, with a request
+ * id; Vexil's own routes keep Vexil's shape alone. */
+static void test_gateway_error_dialects(void **state)
+{
+    fixture *f = *state;
+    const char *chat = "{\"model\":\"chat\",\"messages\":[]}";
+    answer *a = send_json(f, "POST", "/v1/chat/completions", NULL, chat);
+    assert_problem(a, 401, NULL);
+    const json_t *e = json_object_get(a->json, "error");
+    assert_string_equal(str_at(e, "message"), str_at(a->json, "message"));
+    assert_string_equal(str_at(e, "type"), "invalid_request_error");
+    assert_string_equal(str_at(e, "code"), "invalid_api_key");
+    assert_true(json_is_null(json_object_get(e, "param")));
+    assert_true(has_header(a, "x-request-id: gw-"));
+    answer_free(a);
+    a = send_json(f, "POST", "/api/chat", f->admin, chat);
+    assert_problem(a, 403, NULL);
+    assert_string_equal(str_at(a->json, "error"), str_at(a->json, "message"));
+    answer_free(a);
+    a = get(f, "/v1/no-such-thing", f->admin);
+    assert_problem(a, 404, NULL);
+    assert_true(json_is_object(json_object_get(a->json, "error")));
+    answer_free(a);
+    a = get(f, "/v1/chat/completions", f->admin);
+    assert_problem(a, 405, NULL);
+    assert_true(json_is_object(json_object_get(a->json, "error")));
+    answer_free(a);
+    a = get(f, "/api/admin/no-such-thing", f->admin);
+    assert_problem(a, 404, NULL);
+    assert_null(json_object_get(a->json, "error"));
+    answer_free(a);
+}
+
 /* More header fields than VX_LIMIT_HTTP_HEADERS (100): 431, on any route,
  * before the handler runs. */
 static void test_header_count(void **state)
@@ -644,6 +679,7 @@ int main(void)
         cmocka_unit_test(test_auth),
         cmocka_unit_test(test_body_limits),
         cmocka_unit_test(test_routing_errors),
+        cmocka_unit_test(test_gateway_error_dialects),
         cmocka_unit_test(test_header_count),
         cmocka_unit_test(test_create_flag),
         cmocka_unit_test(test_client_token_forbidden),
