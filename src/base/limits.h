@@ -77,6 +77,23 @@ const char *vx__limit_unit(vx_flag_limit id);
  * `got` 0 leaves out ", got N". Writes at most `cap` bytes (NUL included). */
 void vx__limit_message(char *buf, size_t cap, vx_flag_limit id, size_t got);
 
+/* ---- REGEX cost (src/core/regex.c, docs/semantics.md) ------------------ */
+/* A pattern compiles under a length and a parentheses nesting limit; one
+ * search runs under a budget of PCRE2 steps shared by every start position
+ * (PCRE2 counts per position: each call gets VX_LIMIT_REGEX_STEPS divided
+ * by the positions, at most VX_LIMIT_REGEX_STEPS_PER_START), a backtracking
+ * depth and heap limit (interpreter) and a bounded JIT stack. A search that
+ * reaches a limit is "no match". */
+#define VX_LIMIT_REGEX_STEPS           1000000 /* one search, in all */
+#define VX_LIMIT_REGEX_STEPS_PER_START 100000  /* one start position */
+#define VX_LIMIT_REGEX_DEPTH           10000   /* nested backtracking */
+#define VX_LIMIT_REGEX_HEAP_KIB        1024    /* interpreter frames */
+#define VX_LIMIT_REGEX_JIT_STACK       ((size_t)1 << 20) /* JIT stack */
+#define VX_LIMIT_REGEX_JIT_STACK_START ((size_t)32 << 10)
+#define VX_LIMIT_REGEX_NEST            250 /* nested parentheses */
+static_assert(VX_LIMIT_REGEX_STEPS_PER_START <= VX_LIMIT_REGEX_STEPS,
+              "a start position gets at most the whole budget");
+
 /* ---- HTTP server (src/server) ------------------------------------------ */
 /* Request bodies: the default and the hard cap of --max-body. */
 #define VX_LIMIT_HTTP_BODY_DEFAULT ((size_t)1 << 20)
