@@ -348,7 +348,9 @@ vx_status svc__gate_segment(svc_ctx *c, const json_t *seg, const json_t *pre,
                        (long long)id, why.message, why.path);
         goto out;
     }
-    if (st == VX_OK)
+    /* A new segment is used by no flag yet (strategies name existing
+     * segments only). */
+    if (st == VX_OK && pre)
         st = svc__list(c, STORE_FEATURE, NULL, &flags);
     size_t i;
     json_t *f;
