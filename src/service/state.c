@@ -128,8 +128,6 @@ static vx_status check_feature(svc_ctx *c, json_t *f, size_t fi,
         st = svc__opt_string(c, f, "description", path, &desc);
     if (st == VX_OK && !desc)
         json_object_set_new(f, "description", json_string(""));
-    if (st == VX_OK)
-        st = check_dependencies(c, f, fi);
     const json_t *fenvs = json_object_get(f, "environments");
     snprintf(path, sizeof(path), "/features/%zu/environments", fi);
     if (st == VX_OK && fenvs && !json_is_array(fenvs))
@@ -211,6 +209,52 @@ static vx_status check_segment(svc_ctx *c, json_t *seg, size_t si)
     return st;
 }
 
+/* The flag named `name` in the import's `features`, or NULL. */
+static const json_t *find_flag(const json_t *features, const char *name)
+{
+    size_t i;
+    const json_t *f;
+    json_array_foreach (features, i, f) {
+        const char *n = json_string_value(json_object_get(f, "name"));
+        if (n && name && strcmp(n, name) == 0)
+            return f;
+    }
+    return NULL;
+}
+
+/* The dependency rules of the admin API (one level, parents that exist,
+ * never the flag itself), which libvexil relies on: a flag whose parent
+ * has parents of its own is off for everyone. Runs after check_feature
+ * has shaped every flag's dependencies. */
+static vx_status check_dependency_graph(svc_ctx *c, const json_t *features)
+{
+    size_t i, j;
+    const json_t *f, *d;
+    json_array_foreach (features, i, f) {
+        const char *name = json_string_value(json_object_get(f, "name"));
+        json_array_foreach (json_object_get(f, "dependencies"), j, d) {
+            const char *pn = json_string_value(json_object_get(d, "feature"));
+            const json_t *parent = find_flag(features, pn);
+            char path[96];
+            snprintf(path, sizeof(path),
+                     "/features/%zu/dependencies/%zu/feature", i, j);
+            if (pn && name && strcmp(pn, name) == 0)
+                return svc__fail(c, VX_EINVAL, path,
+                                 "a flag cannot depend on itself");
+            if (!parent)
+                return svc__fail(c, VX_EINVAL, path,
+                                 "parent flag '%.100s' is not in the import",
+                                 pn ? pn : "");
+            if (json_array_size(json_object_get(parent, "dependencies")) > 0)
+                return svc__fail(c, VX_EINVAL, path,
+                                 "'%.100s' has parents itself; only one level "
+                                 "of dependencies is allowed",
+                                 pn);
+        }
+    }
+    return VX_OK;
+}
+
 /* Flags SDKs would be served (archived ones are not). */
 static size_t live_flags(const json_t *features)
 {
@@ -247,6 +291,19 @@ vx_status svc__op_IMPORT(svc_ctx *c, json_t **out)
     if (st == VX_OK)
         st = svc__gate_array(c, json_object_get(doc, "segments"), "/segments",
                              VX_FL_SEGMENTS);
+    size_t fi;
+    json_t *fd;
+    json_array_foreach (json_object_get(doc, "features"), fi, fd) {
+        if (st == VX_OK) {
+            char path[64];
+            snprintf(path, sizeof(path), "/features/%zu", fi);
+            st = svc__expect_object(c, fd, path);
+        }
+        if (st == VX_OK)
+            st = check_dependencies(c, fd, fi);
+    }
+    if (st == VX_OK)
+        st = check_dependency_graph(c, json_object_get(doc, "features"));
     /* Segments and projects first: strategies are checked against them. */
     int64_t max_seg = 0;
     for (size_t i = 0; i < NPARTS && st == VX_OK; i++) {

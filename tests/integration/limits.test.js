@@ -215,11 +215,23 @@ test('import: each over-limit value is refused with its path in the document; no
       const now = (await srv.api('GET', '/api/admin/export')).json;
       assert.deepEqual([now.features.length, now.segments.length], [0, 0], 'nothing was imported');
     }
+    // Dependencies one level deep only, as the admin API allows: a flag
+    // whose parent has parents would be off for everyone.
+    const chain = await srv.api('POST', '/api/admin/import', {
+      body: doc([
+        flag({ name: 'a' }),
+        flag({ name: 'b', dependencies: [{ feature: 'a', enabled: true, variants: [] }] }),
+        flag({ name: 'c', dependencies: [{ feature: 'b', enabled: true, variants: [] }] }),
+      ]),
+    });
+    assert.equal(chain.status, 400, show(chain));
+    assert.equal(chain.json.details[0].path, '/features/2/dependencies/0/feature', show(chain));
     // At the limits, the import goes through and SDKs are served it.
     const ok = await srv.api('POST', '/api/admin/import', {
       body: doc([
         flag({ dependencies: Array.from({ length: DEPS_MAX }, (_, i) => ({ feature: `p${i}`, enabled: true, variants: [] })) }),
         { ...flag(), name: 'kill' },
+        ...Array.from({ length: DEPS_MAX }, (_, i) => ({ ...flag(), name: `p${i}` })),
       ], [{ id: 7, name: 'seg', constraints: [regex(REGEX_MAX)] }]),
     });
     assert.equal(ok.status, 200, show(ok));
