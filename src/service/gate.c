@@ -15,6 +15,7 @@
  * transaction is rolled back). Data that was already unloadable before the
  * write (a database from an older version) does not block writes to it:
  * only a write that turns loadable data into unloadable data is refused. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,9 +40,8 @@ vx_status svc__gate_count(svc_ctx *c, const char *path, vx_flag_limit id,
 vx_status svc__gate_array(svc_ctx *c, const json_t *v, const char *path,
                           vx_flag_limit id)
 {
-    if (!v || !json_is_array(v))
-        return svc__fail(c, VX_EINVAL, path, "expected an array");
-    return svc__gate_count(c, path, id, json_array_size(v));
+    vx_status st = svc__expect_array(c, v, path, SIZE_MAX);
+    return st == VX_OK ? svc__gate_count(c, path, id, json_array_size(v)) : st;
 }
 
 vx_status svc__gate_room(svc_ctx *c, store_kind k, const char *path)
