@@ -74,7 +74,13 @@ static const char *const VARIANT_NAMES[NVARIANTS] = {"control", "variant-a",
                                                      "variant-b", "variant-c"};
 static const char *const COLORS[] = {"blue", "green", "red", "orange"};
 
-typedef enum kind { KIND_MIXED, KIND_FLEXIBLE } kind;
+typedef enum kind { KIND_MIXED, KIND_FLEXIBLE, KIND_CATASTROPHIC } kind;
+
+/* The catastrophic kind: a REGEX that backtracks exponentially on a text
+ * of a's that ends in something else (issue 12: ~25 ms a search without
+ * limits), and that text. */
+#define CATASTROPHIC_PATTERN "(a+)+$"
+#define CATASTROPHIC_TEXT    "aaaaaaaaaaaaaaaaaaaaaaaaaaaa!"
 
 typedef struct gen {
     rng r;          /* the one random stream */
@@ -376,8 +382,27 @@ static bool put_dependency(gen *g, size_t i)
     return true;
 }
 
+/* An enabled flag whose one strategy has one catastrophic REGEX. */
+static void put_catastrophic_flag(gen *g, size_t i)
+{
+    char name[64];
+    flag_name(i, name, sizeof(name));
+    fprintf(g->out,
+            "{\"name\":\"%s\",\"type\":\"release\",\"project\":\"default\","
+            "\"enabled\":true,\"strategies\":[{\"name\":\"default\","
+            "\"parameters\":{},\"constraints\":[",
+            name);
+    put_constraint_head(g, "email", "REGEX", false, false);
+    fputs(",\"value\":\"" CATASTROPHIC_PATTERN "\"}]}],\"variants\":[]}",
+          g->out);
+}
+
 static void put_flag(gen *g, size_t i)
 {
+    if (g->kind == KIND_CATASTROPHIC) {
+        put_catastrophic_flag(g, i);
+        return;
+    }
     char name[64];
     flag_name(i, name, sizeof(name));
     bool flexible = g->kind == KIND_FLEXIBLE;
@@ -472,6 +497,13 @@ static void put_features(gen *g)
 static void put_context(gen *g)
 {
     FILE *o = g->out;
+    if (g->kind == KIND_CATASTROPHIC) {
+        fprintf(o,
+                "{\"userId\":\"user-%u\",\"properties\":{\"email\":"
+                "\"" CATASTROPHIC_TEXT "\"}}",
+                1 + below(&g->r, USER_IDS));
+        return;
+    }
     uint32_t user = 1 + below(&g->r, USER_IDS);
     uint64_t sess = rng_next(&g->r);
     uint32_t env = below(&g->r, 100);
@@ -536,14 +568,17 @@ static void usage(FILE *out)
 {
     fputs("usage: bench_gen --flags N --contexts M --out-features FILE\n"
           "                 --out-contexts FILE [--seed S]\n"
-          "                 [--kind mixed|flexible]\n"
+          "                 [--kind mixed|flexible|catastrophic]\n"
           "\n"
           "Writes an Unleash client-features document with N flags and a JSON\n"
           "array of M SDK contexts. `flexible` makes every flag one enabled\n"
           "flexibleRollout strategy with two constraints and four variants;\n"
           "`mixed` (default) adds a segment to those (70% of the flags),\n"
           "other strategy kinds, feature variants, dependencies and\n"
-          "disabled flags.\n",
+          "disabled flags. `catastrophic` gives every flag one REGEX\n"
+          "constraint, " CATASTROPHIC_PATTERN ", and every context a text it\n"
+          "backtracks on exponentially: the cost of one search at the\n"
+          "REGEX limits (base/limits.h).\n",
           out);
 }
 
@@ -576,6 +611,8 @@ int main(int argc, char **argv)
                 k = KIND_MIXED;
             } else if (strcmp(optarg, "flexible") == 0) {
                 k = KIND_FLEXIBLE;
+            } else if (strcmp(optarg, "catastrophic") == 0) {
+                k = KIND_CATASTROPHIC;
             } else {
                 fprintf(stderr, "bench_gen: unknown --kind \"%s\"\n", optarg);
                 return 2;

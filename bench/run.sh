@@ -28,6 +28,9 @@ mkdir -p "$DATA"
 "$BIN"/bench_gen --kind flexible --flags 1000 --contexts 1000 --seed 7 \
   --out-features "$DATA"/flexible-features.json \
   --out-contexts "$DATA"/flexible-contexts.json
+"$BIN"/bench_gen --kind catastrophic --flags 10 --contexts 100 --seed 3 \
+  --out-features "$DATA"/catastrophic-features.json \
+  --out-contexts "$DATA"/catastrophic-contexts.json
 ls -l "$DATA"/*.json | awk '{printf "%-50s %10d bytes\n", $NF, $5}'
 
 # run TITLE OUTFILE COMMAND...: prints a header, then the figures, and
@@ -48,6 +51,10 @@ run "bench_eval: mixed, 10000 flags x 1000 contexts" \
   "$DATA"/result-eval-mixed.txt \
   "$BIN"/bench_eval --features "$DATA"/mixed-features.json \
   --contexts "$DATA"/mixed-contexts.json --passes "$MIXED_PASSES"
+run "bench_eval: catastrophic, 10 flags with REGEX (a+)+\$ x 100 contexts that backtrack" \
+  "$DATA"/result-eval-catastrophic.txt \
+  "$BIN"/bench_eval --features "$DATA"/catastrophic-features.json \
+  --contexts "$DATA"/catastrophic-contexts.json --passes "$MIXED_PASSES"
 run "bench_load: mixed, 10000 flags" \
   "$DATA"/result-load.txt \
   "$BIN"/bench_load --features "$DATA"/mixed-features.json --runs "$LOAD_RUNS"
@@ -81,6 +88,10 @@ check "allocs_per_eval (flexible)" \
   "$(fig "$DATA"/result-eval-flexible.txt allocs_per_eval)" "==" 0
 check "allocs_per_eval (mixed)" \
   "$(fig "$DATA"/result-eval-mixed.txt allocs_per_eval)" "==" 0
+check "ns_per_eval (catastrophic REGEX, 2 searches)" \
+  "$(fig "$DATA"/result-eval-catastrophic.txt ns_per_eval)" "<=" 1000000
+check "allocs_per_eval (catastrophic REGEX)" \
+  "$(fig "$DATA"/result-eval-catastrophic.txt allocs_per_eval)" "==" 0
 check "load_ms (10000 flags, fresh process)" \
   "$(fig "$DATA"/result-load.txt load_ms)" "<" 200
 check "load_ms_warm (10000 flags, reload)" \

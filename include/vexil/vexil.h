@@ -128,9 +128,12 @@ VX_API int64_t vx_snapshot_flag_index(const vx_snapshot *s, const char *name,
 
 /* ---- evaluation: no allocation, no lock, no I/O ----------------------- */
 
-/* Per-thread working memory for evaluation (REGEX match state). Optional:
- * with a NULL scratch, REGEX constraints allocate a little on each match.
- * A scratch is used by one thread at a time. */
+/* Per-thread working memory for evaluation (REGEX match state: the match
+ * block, the cost limits, the JIT stack and the backtracking memory, about
+ * 2 MiB of address space that is touched only as searches need it). With a
+ * scratch, evaluation never allocates. Optional: with a NULL scratch, each
+ * REGEX search sets up a temporary one (same answers, much slower). A
+ * scratch is used by one thread at a time. */
 typedef struct vx_scratch vx_scratch;
 VX_API vx_scratch *vx_scratch_new(void);
 VX_API void vx_scratch_free(vx_scratch *sc);

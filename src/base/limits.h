@@ -4,6 +4,7 @@
 #define VX_BASE_LIMITS_H
 
 #include <assert.h>
+#include <stddef.h>
 
 #define VX_LIMIT_DOC_BYTES ((size_t)256 << 20) /* one features document */
 /* JSON nesting is bounded by jansson itself (2048 levels). */
@@ -24,6 +25,74 @@
 #define VX_LIMIT_LOG_LINE  1024 /* one log line (base/log.h) */
 
 static_assert(VX_LIMIT_FLAGS < (1u << 30), "flag indexes fit in 32 bits");
+
+/* ---- flag data: the one gate (src/core/load.c, src/service/gate.c) ----- */
+/* Every limit libvexil's loader checks in a flag set, as one table that the
+ * loader and the service's validation both read: the service refuses (4xx,
+ * naming the field and the limit) whatever the loader would refuse, so an
+ * accepted write never stops an environment from being served.
+ * X(id, name, value, unit, what); messages name a limit by `name`
+ * ("limit regex_bytes"), see vx__limit_message. NAME_BYTES bounds every
+ * name the loader reads: flag, strategy, variant, context field (of a
+ * constraint or an override), operator, parent flag, payload type. */
+#define VX_FLAG_LIMITS(X)                                                      \
+    X(DOC_BYTES, "doc_bytes", VX_LIMIT_DOC_BYTES, "bytes",                     \
+      "a features document")                                                   \
+    X(FLAGS, "flags", VX_LIMIT_FLAGS, "flags", "an environment")               \
+    X(SEGMENTS, "segments", VX_LIMIT_SEGMENTS, "segments", "a flag set")       \
+    X(STRATEGIES, "strategies", VX_LIMIT_STRATEGIES, "strategies",             \
+      "a flag in one environment")                                             \
+    X(CONSTRAINTS, "constraints", VX_LIMIT_CONSTRAINTS, "constraints",         \
+      "a strategy (with its segments' when inlined) or a segment")             \
+    X(STRATEGY_SEGMENTS, "strategy_segments", VX_LIMIT_CONSTRAINTS,            \
+      "segments", "a strategy")                                                \
+    X(VALUES, "values", VX_LIMIT_VALUES, "values",                             \
+      "a constraint or an override")                                           \
+    X(VARIANTS, "variants", VX_LIMIT_VARIANTS, "variants",                     \
+      "a flag or a strategy")                                                  \
+    X(OVERRIDES, "overrides", VX_LIMIT_VARIANTS, "overrides", "a variant")     \
+    X(DEPENDENCY_VARIANTS, "dependency_variants", VX_LIMIT_VARIANTS,           \
+      "variants", "a dependency")                                              \
+    X(DEPENDENCIES, "dependencies", VX_LIMIT_DEPENDENCIES, "parents",          \
+      "a flag")                                                                \
+    X(NAME_BYTES, "name_bytes", VX_LIMIT_NAME_BYTES, "bytes", "a name")        \
+    X(REGEX_BYTES, "regex_bytes", VX_LIMIT_REGEX_BYTES, "bytes",               \
+      "a REGEX pattern")                                                       \
+    X(VARIANT_WEIGHT, "variant_weight", VX_LIMIT_VARIANT_WEIGHT, "",           \
+      "a variant's weight")
+
+typedef enum vx_flag_limit {
+#define VX__FLAG_LIMIT_ENUM(id, name, value, unit, what) VX_FL_##id,
+    VX_FLAG_LIMITS(VX__FLAG_LIMIT_ENUM)
+#undef VX__FLAG_LIMIT_ENUM
+        VX_FL_COUNT
+} vx_flag_limit;
+
+/* The value, the name ("regex_bytes") and the unit of a row. */
+size_t vx__limit_value(vx_flag_limit id);
+const char *vx__limit_name(vx_flag_limit id);
+const char *vx__limit_unit(vx_flag_limit id);
+/* The one wording of "over the limit", for the loader and the service:
+ * "at most 4096 bytes in a REGEX pattern (limit regex_bytes), got 5000".
+ * `got` 0 leaves out ", got N". Writes at most `cap` bytes (NUL included). */
+void vx__limit_message(char *buf, size_t cap, vx_flag_limit id, size_t got);
+
+/* ---- REGEX cost (src/core/regex.c, docs/semantics.md) ------------------ */
+/* A pattern compiles under a length and a parentheses nesting limit; one
+ * search runs under a budget of PCRE2 steps shared by every start position
+ * (PCRE2 counts per position: each call gets VX_LIMIT_REGEX_STEPS divided
+ * by the positions, at most VX_LIMIT_REGEX_STEPS_PER_START), a backtracking
+ * depth and heap limit (interpreter) and a bounded JIT stack. A search that
+ * reaches a limit is "no match". */
+#define VX_LIMIT_REGEX_STEPS           1000000 /* one search, in all */
+#define VX_LIMIT_REGEX_STEPS_PER_START 100000  /* one start position */
+#define VX_LIMIT_REGEX_DEPTH           10000   /* nested backtracking */
+#define VX_LIMIT_REGEX_HEAP_KIB        1024    /* interpreter frames */
+#define VX_LIMIT_REGEX_JIT_STACK       ((size_t)1 << 20) /* JIT stack */
+#define VX_LIMIT_REGEX_JIT_STACK_START ((size_t)32 << 10)
+#define VX_LIMIT_REGEX_NEST            250 /* nested parentheses */
+static_assert(VX_LIMIT_REGEX_STEPS_PER_START <= VX_LIMIT_REGEX_STEPS,
+              "a start position gets at most the whole budget");
 
 /* ---- HTTP server (src/server) ------------------------------------------ */
 /* Request bodies: the default and the hard cap of --max-body. */

@@ -105,6 +105,15 @@ static vx_status oom(loader *L)
     return fail(L, VX_ENOMEM, "out of memory");
 }
 
+/* Over limit `id` of the flag-data table (base/limits.h), in the wording
+ * the service's validation uses too. */
+static vx_status over(loader *L, vx_flag_limit id, size_t got)
+{
+    char msg[VX_ERROR_MSG_MAX];
+    vx__limit_message(msg, sizeof(msg), id, got);
+    return fail(L, VX_ELIMIT, "%s", msg);
+}
+
 static const char *type_name(const vj *v)
 {
     switch (vj_typeof(v)) {
@@ -186,10 +195,10 @@ static vx_status req_string(loader *L, const vj *obj, const char *key,
         st = fail(L, VX_ESCHEMA, "required string \"%s\" is missing", key);
         pop(L, old);
     }
-    if (st == VX_OK && out->len > VX_LIMIT_NAME_BYTES &&
+    if (st == VX_OK && out->len > vx__limit_value(VX_FL_NAME_BYTES) &&
         strcmp(key, "value") != 0) {
         size_t old = push_key(L, key);
-        st = fail(L, VX_ELIMIT, "longer than %d bytes", VX_LIMIT_NAME_BYTES);
+        st = over(L, VX_FL_NAME_BYTES, out->len);
         pop(L, old);
     }
     return st;
@@ -213,9 +222,10 @@ static vx_status opt_bool(loader *L, const vj *obj, const char *key, bool dflt,
     return VX_OK;
 }
 
-/* An optional array member (absent or null = empty), at most `max` long. */
+/* An optional array member (absent or null = empty), at most as long as
+ * limit `lim` allows. */
 static vx_status opt_array(loader *L, const vj *obj, const char *key,
-                           size_t max, const vj **out)
+                           vx_flag_limit lim, const vj **out)
 {
     const vj *v = vj_object_get(obj, key);
     *out = NULL;
@@ -225,8 +235,8 @@ static vx_status opt_array(loader *L, const vj *obj, const char *key,
     size_t old = push_key(L, key);
     if (!vj_is_array(v))
         st = fail(L, VX_ESCHEMA, "expected an array, got %s", type_name(v));
-    else if (vj_array_size(v) > max)
-        st = fail(L, VX_ELIMIT, "more than %zu entries", max);
+    else if (vj_array_size(v) > vx__limit_value(lim))
+        st = over(L, lim, vj_array_size(v));
     else
         *out = v;
     pop(L, old);
@@ -399,7 +409,7 @@ static vx_status compile_constraint(loader *L, const vj *j, vx__constraint *k)
     if (st == VX_OK)
         st = opt_bool(L, j, "caseInsensitive", false, &k->ci);
     if (st == VX_OK)
-        st = opt_array(L, j, "values", VX_LIMIT_VALUES, &values);
+        st = opt_array(L, j, "values", VX_FL_VALUES, &values);
     if (st != VX_OK)
         return st;
     const vj *jv = vj_object_get(j, "value");
@@ -471,10 +481,9 @@ static vx_status compile_constraint(loader *L, const vj *j, vx__constraint *k)
         break;
     case VX__OP_REGEX:
         if (value.ptr) {
-            if (value.len > VX_LIMIT_REGEX_BYTES) {
+            if (value.len > vx__limit_value(VX_FL_REGEX_BYTES)) {
                 size_t old = push_key(L, "value");
-                st = fail(L, VX_ELIMIT, "pattern longer than %d bytes",
-                          VX_LIMIT_REGEX_BYTES);
+                st = over(L, VX_FL_REGEX_BYTES, value.len);
                 pop(L, old);
                 return st;
             }
@@ -506,7 +515,7 @@ static vx_status compile_constraints(loader *L, const vj *obj,
                                      vx__constraint **out, uint32_t *n)
 {
     const vj *arr;
-    vx_status st = opt_array(L, obj, "constraints", VX_LIMIT_CONSTRAINTS, &arr);
+    vx_status st = opt_array(L, obj, "constraints", VX_FL_CONSTRAINTS, &arr);
     *out = NULL;
     *n = 0;
     if (st != VX_OK || !arr || vj_array_size(arr) == 0)
@@ -537,7 +546,7 @@ static vx_status compile_override(loader *L, const vj *j, vx__override *o)
     if (st == VX_OK)
         st = req_string(L, j, "contextName", &field);
     if (st == VX_OK)
-        st = opt_array(L, j, "values", VX_LIMIT_VALUES, &values);
+        st = opt_array(L, j, "values", VX_FL_VALUES, &values);
     if (st != VX_OK)
         return st;
     o->field = vx__fieldref_make(field.ptr, field.len);
@@ -568,9 +577,9 @@ static vx_status compile_variant(loader *L, const vj *j, vx__variant *v,
         st = fail(L, VX_ESCHEMA, "expected a whole number, got %s",
                   type_name(w));
     else if (vj_number_value(w) < 0 ||
-             vj_number_value(w) > VX_LIMIT_VARIANT_WEIGHT)
-        st = fail(L, VX_ESCHEMA, "weight must be between 0 and %d",
-                  VX_LIMIT_VARIANT_WEIGHT);
+             vj_number_value(w) > vx__limit_value(VX_FL_VARIANT_WEIGHT))
+        st = fail(L, VX_ESCHEMA, "weight must be between 0 and %zu",
+                  vx__limit_value(VX_FL_VARIANT_WEIGHT));
     else
         v->weight = (uint32_t)vj_number_value(w);
     pop(L, old);
@@ -589,7 +598,7 @@ static vx_status compile_variant(loader *L, const vj *j, vx__variant *v,
             return st;
     }
     const vj *ovs;
-    st = opt_array(L, j, "overrides", VX_LIMIT_VARIANTS, &ovs);
+    st = opt_array(L, j, "overrides", VX_FL_OVERRIDES, &ovs);
     if (st != VX_OK || !ovs || vj_array_size(ovs) == 0)
         return st;
     size_t cnt = vj_array_size(ovs);
@@ -615,7 +624,7 @@ static vx_status compile_variants(loader *L, const vj *obj, vx__variants *vs,
 {
     const vj *arr;
     *first_stickiness = (vx_str){NULL, 0};
-    vx_status st = opt_array(L, obj, "variants", VX_LIMIT_VARIANTS, &arr);
+    vx_status st = opt_array(L, obj, "variants", VX_FL_VARIANTS, &arr);
     if (st != VX_OK || !arr || vj_array_size(arr) == 0)
         return st;
     size_t cnt = vj_array_size(arr);
@@ -807,7 +816,7 @@ static vx_status compile_strategy(loader *L, const vj *j, vx__strategy *s)
     if (st != VX_OK)
         return st;
     const vj *segs;
-    st = opt_array(L, j, "segments", VX_LIMIT_CONSTRAINTS, &segs);
+    st = opt_array(L, j, "segments", VX_FL_STRATEGY_SEGMENTS, &segs);
     if (st != VX_OK)
         return st;
     size_t nseg = segs ? vj_array_size(segs) : 0;
@@ -878,7 +887,7 @@ static vx_status compile_dependency(loader *L, const vj *j, vx__dependency *d)
     if (st == VX_OK)
         st = opt_bool(L, j, "enabled", true, &d->enabled);
     if (st == VX_OK)
-        st = opt_array(L, j, "variants", VX_LIMIT_VARIANTS, &vars);
+        st = opt_array(L, j, "variants", VX_FL_DEPENDENCY_VARIANTS, &vars);
     if (st == VX_OK && vars) {
         size_t old = push_key(L, "variants");
         st = string_list(L, vars, false, &d->variants, &d->nvariants);
@@ -913,7 +922,7 @@ static vx_status compile_flag(loader *L, const vj *j, vx__flag **out)
     if (st == VX_OK)
         st = opt_bool(L, j, "impressionData", false, &f->impression_data);
     if (st == VX_OK) {
-        st = opt_array(L, j, "strategies", VX_LIMIT_STRATEGIES, &strategies);
+        st = opt_array(L, j, "strategies", VX_FL_STRATEGIES, &strategies);
         if (st == VX_OK && !vj_object_get(j, "strategies")) {
             size_t old = push_key(L, "strategies");
             st =
@@ -944,7 +953,7 @@ static vx_status compile_flag(loader *L, const vj *j, vx__flag **out)
         set_stickiness(&f->variants,
                        first.ptr ? first : (vx_str){"default", 7});
         set_group(&f->variants, f->name);
-        st = opt_array(L, j, "dependencies", VX_LIMIT_DEPENDENCIES, &deps);
+        st = opt_array(L, j, "dependencies", VX_FL_DEPENDENCIES, &deps);
     }
     n = deps ? vj_array_size(deps) : 0;
     if (st == VX_OK && n) {
@@ -1010,7 +1019,7 @@ static vx_status put_features(loader *L, vx__builder *b, const vj *obj,
                               bool required)
 {
     const vj *arr;
-    vx_status st = opt_array(L, obj, "features", VX_LIMIT_FLAGS, &arr);
+    vx_status st = opt_array(L, obj, "features", VX_FL_FLAGS, &arr);
     if (st == VX_OK && !arr && required) {
         size_t old = push_key(L, "features");
         st = fail(L, VX_ESCHEMA, "required array \"features\" is missing");
@@ -1025,8 +1034,7 @@ static vx_status put_features(loader *L, vx__builder *b, const vj *obj,
         if (st == VX_OK) {
             st = vx__builder_put_flag_take(b, f);
             if (st != VX_OK)
-                st = fail(L, st, "%s",
-                          st == VX_ELIMIT ? "too many flags" : "out of memory");
+                st = st == VX_ELIMIT ? over(L, VX_FL_FLAGS, 0) : oom(L);
         }
         pop(L, o2);
     }
@@ -1041,8 +1049,7 @@ static vx_status put_segment(loader *L, vx__builder *b, const vj *j)
     if (st == VX_OK) {
         st = vx__builder_put_segment_take(b, s);
         if (st != VX_OK)
-            st = fail(L, st, "%s",
-                      st == VX_ELIMIT ? "too many segments" : "out of memory");
+            st = st == VX_ELIMIT ? over(L, VX_FL_SEGMENTS, 0) : oom(L);
     }
     return st;
 }
@@ -1050,7 +1057,7 @@ static vx_status put_segment(loader *L, vx__builder *b, const vj *j)
 static vx_status put_segments(loader *L, vx__builder *b, const vj *obj)
 {
     const vj *arr;
-    vx_status st = opt_array(L, obj, "segments", VX_LIMIT_SEGMENTS, &arr);
+    vx_status st = opt_array(L, obj, "segments", VX_FL_SEGMENTS, &arr);
     size_t n = arr ? vj_array_size(arr) : 0;
     size_t old = push_key(L, "segments");
     for (size_t i = 0; i < n && st == VX_OK; i++) {
@@ -1089,8 +1096,7 @@ static vx_status apply_event(loader *L, vx__builder *b, const vj *ev)
         if (st == VX_OK) {
             st = vx__builder_put_flag_take(b, flag);
             if (st != VX_OK)
-                st = fail(L, st, "%s",
-                          st == VX_ELIMIT ? "too many flags" : "out of memory");
+                st = st == VX_ELIMIT ? over(L, VX_FL_FLAGS, 0) : oom(L);
         }
         pop(L, old);
     } else if (strcmp(t, "feature-removed") == 0) {
@@ -1131,7 +1137,7 @@ static vx_status apply_event(loader *L, vx__builder *b, const vj *ev)
 static vx_status apply_events(loader *L, vx__builder *b, const vj *doc)
 {
     const vj *events;
-    vx_status st = opt_array(L, doc, "events", VX_LIMIT_FLAGS, &events);
+    vx_status st = opt_array(L, doc, "events", VX_FL_FLAGS, &events);
     size_t n = events ? vj_array_size(events) : 0;
     size_t old = push_key(L, "events");
     for (size_t i = 0; i < n && st == VX_OK; i++) {
@@ -1164,9 +1170,8 @@ static vx_status parse_span(loader *L, size_t start, size_t end, vj **out)
 static vx_status parse_doc(loader *L, vj **out)
 {
     *out = NULL;
-    if (L->len > VX_LIMIT_DOC_BYTES)
-        return fail(L, VX_ELIMIT, "document larger than %zu bytes",
-                    (size_t)VX_LIMIT_DOC_BYTES);
+    if (L->len > vx__limit_value(VX_FL_DOC_BYTES))
+        return over(L, VX_FL_DOC_BYTES, L->len);
     vj *doc = NULL;
     vx_status st = parse_span(L, 0, L->len, &doc);
     if (st != VX_OK)
@@ -1195,7 +1200,8 @@ static stream_rc stream_array(loader *L, vx__builder *b, const char *key,
         return STREAM_FALLBACK;
     i = vx__json_skip_ws(L->text, L->len, i + 1);
     bool flags = strcmp(key, "features") == 0;
-    size_t max = flags ? VX_LIMIT_FLAGS : VX_LIMIT_SEGMENTS;
+    vx_flag_limit lim = flags ? VX_FL_FLAGS : VX_FL_SEGMENTS;
+    size_t max = vx__limit_value(lim);
     /* Count first, so an over-long array is refused before any work, as
      * the whole-tree parser refuses it. */
     size_t count = 0;
@@ -1212,7 +1218,7 @@ static stream_rc stream_array(loader *L, vx__builder *b, const char *key,
     }
     size_t old = push_key(L, key);
     if (count > max) {
-        *st = fail(L, VX_ELIMIT, "more than %zu entries", max);
+        *st = over(L, lim, count);
         pop(L, old);
         return STREAM_DONE;
     }
@@ -1234,9 +1240,7 @@ static stream_rc stream_array(loader *L, vx__builder *b, const char *key,
             if (*st == VX_OK) {
                 *st = vx__builder_put_flag_take(b, f);
                 if (*st != VX_OK)
-                    *st = fail(L, *st, "%s",
-                               *st == VX_ELIMIT ? "too many flags"
-                                                : "out of memory");
+                    *st = *st == VX_ELIMIT ? over(L, VX_FL_FLAGS, 0) : oom(L);
             }
         } else if (*st == VX_OK) {
             *st = put_segment(L, b, v);
@@ -1344,7 +1348,7 @@ static vx_status load(const vx_snapshot *base, bool delta, const char *json,
         return vx__error_set(err, VX_EINVAL, "", "no input");
     vx_status st = VX_OK;
     if (!delta && !base && len >= STREAM_MIN_BYTES &&
-        len <= VX_LIMIT_DOC_BYTES) {
+        len <= vx__limit_value(VX_FL_DOC_BYTES)) {
         if (stream_document(&L, &b, &st) == STREAM_DONE)
             goto finish;
         /* Start over with the whole-tree parser. */

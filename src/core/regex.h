@@ -18,8 +18,15 @@ typedef struct vx_scratch vx_scratch;
 vx__regex *vx__regex_compile(const char *pat, size_t len, bool ci, bool *oom);
 void vx__regex_free(vx__regex *re);
 
-/* Unanchored search. Uses `sc`'s match state, or a temporary one when `sc`
- * is NULL (that path allocates). False on no match or any match error. */
+/* Test hook: with `on` false, searches use PCRE2's interpreter even when
+ * the pattern was JIT-compiled (the path platforms without JIT take). */
+void vx__regex_set_jit(vx__regex *re, bool on);
+
+/* Unanchored search. Uses `sc`'s match state, or a temporary scratch when
+ * `sc` is NULL (that path allocates; the answers are the same). With a
+ * scratch it never allocates. False on no match, on any match error, and
+ * when the search reaches a cost limit (base/limits.h, "REGEX cost": steps,
+ * backtracking depth and heap, JIT stack). */
 bool vx__regex_search(const vx__regex *re, vx_scratch *sc, const char *s,
                       size_t len);
 

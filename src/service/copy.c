@@ -1,6 +1,8 @@
 /* `vexil migrate --from --to`: opens both databases, brings both schemas up
- * to date and hands over to store_copy. Invariant: the target is only ever
- * written by store_copy's single transaction. */
+ * to date, checks that what the source holds is something libvexil loads
+ * (the one gate, gate.c) and hands over to store_copy. Invariant: the
+ * target is only ever written by store_copy's single transaction, and
+ * only with data every SDK can load. */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -41,6 +43,34 @@ static vx_status open_end(const char *dsn, const char *role, bool must_exist,
     return VX_OK;
 }
 
+/* The source's flags and segments load in libvexil as SDKs get them:
+ * data a version without the gate let in is not carried over silently. */
+static vx_status gate_source(store *src, vx_error *err)
+{
+    static const svc_principal MIGRATE = {.kind = SVC_KIND_ADMIN,
+                                          .role = SVC_ROLE_ADMIN,
+                                          .name = "migrate",
+                                          .environment = "*",
+                                          .projects = "*"};
+    service tmp;
+    memset(&tmp, 0, sizeof(tmp));
+    tmp.st = src;
+    tmp.ops = src->ops;
+    svc_req req = {0};
+    vx_error local;
+    memset(&local, 0, sizeof(local));
+    svc_ctx c = {&tmp, &MIGRATE, &req, &local, 0};
+    vx_status st = svc__gate_stored(&c);
+    if (st == VX_EINVAL || st == VX_ELIMIT)
+        return vx__error_set(err, st, "",
+                             "--from: %.170s; fix or archive it there, then "
+                             "migrate again",
+                             local.message);
+    if (st != VX_OK && err)
+        *err = local;
+    return st;
+}
+
 vx_status svc_copy_database(const char *from, const char *to,
                             svc_copy_stats *stats, vx_error *err)
 {
@@ -54,6 +84,8 @@ vx_status svc_copy_database(const char *from, const char *to,
         goto out;
     }
     st = open_end(from, "--from", true, &src, err);
+    if (st == VX_OK)
+        st = gate_source(src, err);
     if (st == VX_OK)
         st = open_end(to, "--to", false, &dst, err);
     if (st == VX_OK)

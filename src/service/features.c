@@ -55,6 +55,10 @@ json_t *svc__feature_env(json_t *feature, const char *env)
 vx_status svc__feature_save(svc_ctx *c, json_t *feature)
 {
     json_object_set_new(feature, "updatedAt", svc__time_json(c->now_ms));
+    /* Every flag write ends here: the last check that SDKs can load it. */
+    vx_status st = svc__gate_feature(c, feature);
+    if (st != VX_OK)
+        return st;
     return svc__put(
         c, STORE_FEATURE, json_string_value(json_object_get(feature, "name")),
         json_string_value(json_object_get(feature, "project")), feature);
@@ -257,6 +261,8 @@ vx_status svc__op_FEATURE_CREATE(svc_ctx *c, json_t **out)
     if (st == VX_OK)
         st = name_free(c, name);
     if (st == VX_OK)
+        st = svc__gate_room(c, STORE_FEATURE, "");
+    if (st == VX_OK)
         st = envs_all(c, &envs);
     if (st == VX_OK) {
         json_t *fenvs = json_array();
@@ -451,6 +457,8 @@ vx_status svc__op_ARCHIVE_REVIVE(svc_ctx *c, json_t **out)
 {
     json_t *f = NULL;
     vx_status st = load_archived(c, &f);
+    if (st == VX_OK)
+        st = svc__gate_room(c, STORE_FEATURE, "");
     if (st == VX_OK) {
         json_object_set_new(f, "archived", json_false());
         json_object_set_new(f, "archivedAt", json_null());
@@ -756,11 +764,9 @@ vx_status svc__op_STRATEGY_ADD(svc_ctx *c, json_t **out)
     json_t *f = NULL, *fenv = NULL, *s = NULL;
     vx_status st = load_for_env(c, &f, &fenv);
     json_t *strategies = json_object_get(fenv, "strategies");
-    if (st == VX_OK && json_array_size(strategies) >= VX_LIMIT_STRATEGIES)
-        st = svc__fail(c, VX_ELIMIT, "",
-                       "a flag has at most %d strategies per "
-                       "environment",
-                       VX_LIMIT_STRATEGIES);
+    if (st == VX_OK)
+        st = svc__gate_count(c, "", VX_FL_STRATEGIES,
+                             json_array_size(strategies) + 1);
     if (st == VX_OK)
         st = svc__norm_strategy(c, body(c), "", c->req->feature, &s);
     if (st == VX_OK) {
@@ -936,6 +942,16 @@ vx_status svc__op_VARIANTS_PUT(svc_ctx *c, json_t **out)
     return st == VX_OK ? save_variants(c, body(c), out) : st;
 }
 
+/* The validation save_variants runs, for svc__json_patch_blame. */
+static vx_status check_variants(svc_ctx *c, const json_t *patched, void *ud)
+{
+    json_t *vs = NULL;
+    (void)ud;
+    vx_status st = svc__norm_variants(c, patched, "", "default", &vs);
+    json_decref(vs);
+    return st;
+}
+
 vx_status svc__op_VARIANTS_PATCH(svc_ctx *c, json_t **out)
 {
     json_t *f = NULL, *fenv = NULL, *patched = NULL;
@@ -943,6 +959,14 @@ vx_status svc__op_VARIANTS_PATCH(svc_ctx *c, json_t **out)
     if (st == VX_OK)
         st = svc__json_patch(c, json_object_get(fenv, "variants"), body(c),
                              &patched);
+    if (st == VX_OK) {
+        st = check_variants(c, patched, NULL);
+        /* Errors name the patch operation, not the patched list. */
+        if (st != VX_OK && st != VX_EIO && st != VX_EUNAVAILABLE &&
+            st != VX_ENOMEM)
+            svc__json_patch_blame(c, json_object_get(fenv, "variants"), body(c),
+                                  check_variants, NULL);
+    }
     json_decref(f);
     if (st == VX_OK)
         st = save_variants(c, patched, out);
@@ -992,9 +1016,18 @@ vx_status svc__op_DEPENDENCY_ADD(svc_ctx *c, json_t **out)
                        "'%s' is a parent of other "
                        "flags; only one level of dependencies is allowed",
                        c->req->feature);
+    /* One parent more (or the same one replaced). */
+    size_t nparents = 1, di;
+    const json_t *d;
+    json_array_foreach (json_object_get(child, "dependencies"), di, d) {
+        const char *pn = json_string_value(json_object_get(d, "feature"));
+        nparents += !pn || !pname || strcmp(pn, pname) != 0;
+    }
+    if (st == VX_OK)
+        st = svc__gate_count(c, "/feature", VX_FL_DEPENDENCIES, nparents);
     const json_t *vin = json_object_get(b, "variants");
     if (st == VX_OK && vin && !json_is_null(vin))
-        st = svc__expect_array(c, vin, "/variants", VX_LIMIT_VARIANTS);
+        st = svc__gate_array(c, vin, "/variants", VX_FL_DEPENDENCY_VARIANTS);
     size_t i;
     const json_t *v;
     json_array_foreach (vin, i, v) {

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 
 #include "base/error.h"
+#include "base/limits.h"
 #include "guard/bucket.h"
 #include "service/service.h"
 #include "store/store.h"
@@ -180,9 +181,50 @@ vx_status svc__impact_compact(svc_ctx *c);
 void svc__impact_counts(const json_t *doc, guard_counts *out);
 int64_t svc__wall_ms(void);
 
+/* ---- the one gate for flag data (gate.c) ----------------------------------
+ * Limits come from the flag-data table of base/limits.h, which libvexil's
+ * loader reads too; a refusal is VX_ELIMIT at `path` with the limit named. */
+/* `n` over limit `id`. */
+vx_status svc__gate_count(svc_ctx *c, const char *path, vx_flag_limit id,
+                          size_t n);
+/* `v` is an array (else VX_EINVAL) within limit `id`. */
+vx_status svc__gate_array(svc_ctx *c, const json_t *v, const char *path,
+                          vx_flag_limit id);
+/* Room for one more flag (k STORE_FEATURE; archived ones do not count) or
+ * segment (STORE_SEGMENT) in what SDKs are served. */
+vx_status svc__gate_room(svc_ctx *c, store_kind k, const char *path);
+/* A strategy's constraints with those of the segments it uses (stored)
+ * inlined, as SDKs older than client spec 4.2.0 get them, within limit. */
+vx_status svc__gate_inlined(svc_ctx *c, const json_t *constraints,
+                            const json_t *segments, const char *path);
+/* The last line before a flag write commits: feature document `f` loads in
+ * libvexil, in every environment, as the SDK state compiles it (and with
+ * segments inlined). Refused (VX_ELIMIT or VX_EINVAL at "") unless the
+ * stored version did not load either. */
+vx_status svc__gate_feature(svc_ctx *c, const json_t *f);
+/* The same for segment `seg` (stored form, with its id) about to be
+ * written: alone, and inlined into every live flag that uses it; `pre` is
+ * its stored version (NULL when new). Errors at `path`. */
+vx_status svc__gate_segment(svc_ctx *c, const json_t *seg, const json_t *pre,
+                            const char *path);
+/* Everything stored (every segment, every live flag, each environment's
+ * whole document) loads in libvexil: for copying a database elsewhere. */
+vx_status svc__gate_stored(svc_ctx *c);
+
 /* JSON Patch (RFC 6902) applied to a copy of `doc`; errors name the
  * operation's index ("/2/path"). */
 vx_status svc__json_patch(svc_ctx *c, const json_t *doc, const json_t *patch,
                           json_t **out);
+/* A check of a patched document; its error path points into that
+ * document. */
+typedef vx_status (*svc_patch_check)(svc_ctx *c, const json_t *patched,
+                                     void *ud);
+/* After `check` refused the result of `patch` on `doc` (c->err says why),
+ * makes c->err->path a pointer into the request: the operation that brought
+ * the offending value in ("/2"), inside its value when the error is there
+ * ("/2/value/overrides/0/contextName"). Leaves the path as it is when no
+ * single operation is to blame. */
+void svc__json_patch_blame(svc_ctx *c, const json_t *doc, const json_t *patch,
+                           svc_patch_check check, void *ud);
 
 #endif

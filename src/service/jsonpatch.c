@@ -556,3 +556,90 @@ out:
     json_decref(work);
     return st;
 }
+
+/* The value `ptr` leads to in `root` (borrowed), or NULL. Errors go to
+ * c->err, which the caller does not keep. */
+static json_t *jp_lookup(svc_ctx *c, json_t *root, const char *ptr)
+{
+    jp_op o = {c, 0, vx__malloc(strlen(ptr) + 1)};
+    jp_loc loc;
+    json_t *out = NULL;
+    size_t idx;
+    if (o.buf && jp_resolve(&o, root, ptr, "path", &loc) == VX_OK &&
+        jp_find(&o, root, &loc, &out, &idx) != VX_OK)
+        out = NULL;
+    vx__free(o.buf);
+    return out;
+}
+
+/* Where operation `op` put a value of its own ("value" of add or replace)
+ * in `res`, the document right after it, with an appending "-" replaced by
+ * the index it took. False when it put none (remove, move, copy, test). */
+static bool jp_target(svc_ctx *c, const json_t *op, json_t *res, char *out,
+                      size_t cap)
+{
+    const char *kind = json_string_value(json_object_get(op, "op"));
+    const char *ptr = json_string_value(json_object_get(op, "path"));
+    if (!kind || !ptr ||
+        (strcmp(kind, "add") != 0 && strcmp(kind, "replace") != 0))
+        return false;
+    size_t n = strlen(ptr);
+    if (strcmp(kind, "add") != 0 || n < 2 || strcmp(ptr + n - 2, "/-") != 0) {
+        snprintf(out, cap, "%s", ptr);
+        return true;
+    }
+    char *parent = vx__malloc(n - 1);
+    if (!parent)
+        return false;
+    memcpy(parent, ptr, n - 2);
+    parent[n - 2] = '\0';
+    json_t *arr = jp_lookup(c, res, parent);
+    bool ok = json_is_array(arr) && json_array_size(arr) > 0;
+    if (ok)
+        snprintf(out, cap, "%s/%zu", parent, json_array_size(arr) - 1);
+    vx__free(parent);
+    return ok;
+}
+
+void svc__json_patch_blame(svc_ctx *c, const json_t *doc, const json_t *patch,
+                           svc_patch_check check, void *ud)
+{
+    vx_error want = *c->err, scratch;
+    vx_error *keep = c->err;
+    json_t *prefix = json_array();
+    size_t n = json_array_size(patch), found = n;
+    char target[VX_ERROR_PATH_MAX] = "";
+    bool puts = false;
+    c->err = &scratch;
+    /* The first operation after which the document is refused the same
+     * way: the one that brought the offending value in. */
+    for (size_t i = 0; prefix && i < n && found == n; i++) {
+        json_t *res = NULL;
+        json_array_append(prefix, json_array_get(patch, i));
+        memset(&scratch, 0, sizeof(scratch));
+        if (svc__json_patch(c, doc, prefix, &res) != VX_OK)
+            continue;
+        memset(&scratch, 0, sizeof(scratch));
+        vx_status st = check(c, res, ud);
+        if (st == want.code && strcmp(scratch.path, want.path) == 0 &&
+            strcmp(scratch.message, want.message) == 0) {
+            found = i;
+            puts = jp_target(c, json_array_get(patch, i), res, target,
+                             sizeof(target));
+        }
+        json_decref(res);
+    }
+    c->err = keep;
+    json_decref(prefix);
+    if (found == n)
+        return; /* left as a pointer into the patched document */
+    const char *e = want.path;
+    size_t tl = strlen(target);
+    bool inside =
+        puts && strncmp(e, target, tl) == 0 && (e[tl] == '\0' || e[tl] == '/');
+    if (inside)
+        snprintf(c->err->path, sizeof(c->err->path), "/%zu/value%s", found,
+                 e + tl);
+    else
+        snprintf(c->err->path, sizeof(c->err->path), "/%zu", found);
+}

@@ -119,6 +119,11 @@ static vx_status parse_audience(svc_ctx *c, const json_t *m, const char *base,
                        "an audience needs at least one segment or "
                        "constraint");
     }
+    /* The audience becomes the plan strategy's constraints and segments:
+     * within what SDKs load with the segments inlined. */
+    snprintf(p, sizeof(p), "%s/segments", base);
+    if (st == VX_OK && json_array_size(ns) > 0)
+        st = svc__gate_inlined(c, nc, ns, p);
     if (st == VX_OK)
         *aud = json_pack("{so so}", "segments", ns, "constraints", nc);
     else {

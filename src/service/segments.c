@@ -1,4 +1,8 @@
-/* Segments: named, reusable constraint lists referenced by strategies. */
+/* Segments: named, reusable constraint lists referenced by strategies.
+ * Every environment's SDK document carries every segment, and SDKs older
+ * than client spec 4.2.0 get a segment's constraints inlined into each
+ * strategy using it: a segment is written only after the gate (gate.c)
+ * has compiled it, alone and inlined, as the SDK state will. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,12 +90,17 @@ vx_status svc__op_SEGMENT_CREATE(svc_ctx *c, json_t **out)
     int64_t id = 0;
     vx_status st = fill(c, seg, -1);
     if (st == VX_OK)
+        st = svc__gate_room(c, STORE_SEGMENT, "");
+    if (st == VX_OK)
         st = c->s->ops->next_id(c->s->st, "segment", &id, c->err);
+    if (st == VX_OK) {
+        json_object_set_new(seg, "id", json_integer(id));
+        json_object_set_new(seg, "createdAt", svc__time_json(c->now_ms));
+        st = svc__gate_segment(c, seg, NULL, "/constraints");
+    }
     if (st == VX_OK) {
         char key[32];
         snprintf(key, sizeof(key), "%lld", (long long)id);
-        json_object_set_new(seg, "id", json_integer(id));
-        json_object_set_new(seg, "createdAt", svc__time_json(c->now_ms));
         st = svc__put(c, STORE_SEGMENT, key, NULL, seg);
     }
     if (st == VX_OK)
@@ -112,6 +121,8 @@ vx_status svc__op_SEGMENT_UPDATE(svc_ctx *c, json_t **out)
         pre = json_deep_copy(seg);
         st = fill(c, seg, json_integer_value(json_object_get(seg, "id")));
     }
+    if (st == VX_OK)
+        st = svc__gate_segment(c, seg, pre, "/constraints");
     if (st == VX_OK)
         st = svc__put(c, STORE_SEGMENT, c->req->id, NULL, seg);
     if (st == VX_OK)

@@ -11,7 +11,12 @@
 #include "service/internal.h"
 #include "vexil/vexil.h"
 
+/* Names of projects, flags, environments, segments, tokens: URL-safe and
+ * short, as Unleash requires; well within what libvexil takes. Names the
+ * SDKs only read (context fields, variants) get the engine's own limit. */
 #define NAME_MAX_LEN 100
+static_assert(NAME_MAX_LEN <= VX_LIMIT_NAME_BYTES,
+              "a valid name is one libvexil loads");
 
 static const char *type_name(const json_t *v)
 {
@@ -171,12 +176,12 @@ static vx_status norm_constraint(svc_ctx *c, const json_t *in, const char *path,
         return st;
     join(p, sizeof(p), path, "contextName");
     const json_t *cn = json_object_get(in, "contextName");
-    if (!json_is_string(cn) || json_string_length(cn) == 0 ||
-        json_string_length(cn) > NAME_MAX_LEN)
+    if (!json_is_string(cn) || json_string_length(cn) == 0)
         return svc__fail(c, VX_EINVAL, p,
-                         "contextName must be a non-empty string of at most %d "
-                         "characters",
-                         NAME_MAX_LEN);
+                         "contextName must be a non-empty string");
+    st = svc__gate_count(c, p, VX_FL_NAME_BYTES, json_string_length(cn));
+    if (st != VX_OK)
+        return st;
     join(p, sizeof(p), path, "operator");
     const json_t *op = json_object_get(in, "operator");
     if (!json_is_string(op))
@@ -196,7 +201,7 @@ static vx_status norm_constraint(svc_ctx *c, const json_t *in, const char *path,
     if (vx_operator_takes_list(ops, oplen)) {
         const json_t *vals = json_object_get(in, "values");
         join(p, sizeof(p), path, "values");
-        st = svc__expect_array(c, vals, p, VX_LIMIT_VALUES);
+        st = svc__gate_array(c, vals, p, VX_FL_VALUES);
         json_t *clean = json_array();
         size_t i;
         const json_t *v;
@@ -226,6 +231,9 @@ static vx_status norm_constraint(svc_ctx *c, const json_t *in, const char *path,
             st = svc__fail(c, VX_EINVAL, p, "%s needs a value", ops);
         else
             st = stringish(c, val, p, &sv);
+        if (st == VX_OK && strcmp(ops, "REGEX") == 0)
+            st = svc__gate_count(c, p, VX_FL_REGEX_BYTES,
+                                 json_string_length(sv));
         if (st == VX_OK &&
             !vx_operator_value_ok(ops, oplen, json_string_value(sv),
                                   json_string_length(sv)))
@@ -257,7 +265,7 @@ vx_status svc__norm_constraints(svc_ctx *c, const json_t *arr, const char *path,
         *out = res;
         return VX_OK;
     }
-    vx_status st = svc__expect_array(c, arr, path, VX_LIMIT_CONSTRAINTS);
+    vx_status st = svc__gate_array(c, arr, path, VX_FL_CONSTRAINTS);
     size_t i;
     const json_t *v;
     json_array_foreach (arr, i, v) {
@@ -333,7 +341,7 @@ static vx_status norm_overrides(svc_ctx *c, const json_t *in, const char *path,
     *out = NULL;
     if (!in || json_is_null(in))
         return VX_OK;
-    vx_status st = svc__expect_array(c, in, path, VX_LIMIT_VARIANTS);
+    vx_status st = svc__gate_array(c, in, path, VX_FL_OVERRIDES);
     json_t *res = json_array();
     size_t i;
     const json_t *o;
@@ -346,11 +354,15 @@ static vx_status norm_overrides(svc_ctx *c, const json_t *in, const char *path,
         const json_t *cn = json_object_get(o, "contextName");
         join(q, sizeof(q), p, "contextName");
         if (st == VX_OK && (!json_is_string(cn) || json_string_length(cn) == 0))
-            st = svc__fail(c, VX_EINVAL, q, "contextName must be a string");
+            st = svc__fail(c, VX_EINVAL, q,
+                           "contextName must be a non-empty string");
+        if (st == VX_OK)
+            st =
+                svc__gate_count(c, q, VX_FL_NAME_BYTES, json_string_length(cn));
         const json_t *vals = json_object_get(o, "values");
         join(q, sizeof(q), p, "values");
         if (st == VX_OK)
-            st = svc__expect_array(c, vals, q, VX_LIMIT_VALUES);
+            st = svc__gate_array(c, vals, q, VX_FL_VALUES);
         size_t j;
         const json_t *v;
         json_array_foreach (vals, j, v) {
@@ -380,7 +392,7 @@ vx_status svc__norm_variants(svc_ctx *c, const json_t *arr, const char *path,
         *out = json_array();
         return VX_OK;
     }
-    vx_status st = svc__expect_array(c, arr, path, VX_LIMIT_VARIANTS);
+    vx_status st = svc__gate_array(c, arr, path, VX_FL_VARIANTS);
     if (st != VX_OK)
         return st;
     size_t n = json_array_size(arr);
@@ -398,14 +410,14 @@ vx_status svc__norm_variants(svc_ctx *c, const json_t *arr, const char *path,
             break;
         const json_t *name = json_object_get(in, "name");
         join(q, sizeof(q), p, "name");
-        if (!json_is_string(name) || json_string_length(name) == 0 ||
-            json_string_length(name) > NAME_MAX_LEN) {
+        if (!json_is_string(name) || json_string_length(name) == 0) {
             st = svc__fail(c, VX_EINVAL, q,
-                           "variant name must be a non-empty "
-                           "string of at most %d characters",
-                           NAME_MAX_LEN);
+                           "variant name must be a non-empty string");
             break;
         }
+        st = svc__gate_count(c, q, VX_FL_NAME_BYTES, json_string_length(name));
+        if (st != VX_OK)
+            break;
         for (size_t j = 0; j < i; j++) {
             if (json_equal(json_object_get(vs[j], "name"), (json_t *)name))
                 st = svc__fail(c, VX_ECONFLICT, q,
@@ -628,7 +640,7 @@ vx_status svc__norm_strategy(svc_ctx *c, const json_t *in, const char *path,
     const json_t *segs = json_object_get(in, "segments");
     join(p, sizeof(p), path, "segments");
     if (st == VX_OK && segs && !json_is_null(segs))
-        st = svc__expect_array(c, segs, p, VX_LIMIT_CONSTRAINTS);
+        st = svc__gate_array(c, segs, p, VX_FL_STRATEGY_SEGMENTS);
     size_t i;
     json_array_foreach (segs, i, v) {
         if (st != VX_OK)
@@ -650,6 +662,10 @@ vx_status svc__norm_strategy(svc_ctx *c, const json_t *in, const char *path,
             json_array_append_new(segments,
                                   json_integer(json_integer_value(v)));
     }
+    /* SDKs older than client spec 4.2.0 get the segments' constraints
+     * inlined into the strategy's. */
+    if (st == VX_OK && json_array_size(segments) > 0)
+        st = svc__gate_inlined(c, constraints, segments, p);
     if (st != VX_OK) {
         json_decref(params);
         json_decref(constraints);

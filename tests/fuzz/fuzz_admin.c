@@ -12,8 +12,15 @@
  * whatever the calls accepted, the documents
  * the SDK endpoints serve for every environment load into libvexil and
  * evaluate under the fixed contexts (validated data never produces a flag
- * set the engine rejects). Every 1,000 inputs the database starts afresh so
- * it stays small. */
+ * set the engine rejects), and so do they with each strategy's segments
+ * inlined, as SDKs before client spec 4.2.0 are served them. Every 1,000
+ * inputs the database starts afresh so it stays small.
+ *
+ * The seeds (corpus/admin) and admin.dict reach each limit of the flag-data
+ * table (base/limits.h) from each write: REGEX patterns and context-field
+ * names at and one past the limit, in strategies, segments, variants (PUT
+ * and PATCH), release plans and imports; 101 dependencies; a strategy and a
+ * segment that cross 1000 constraints together once inlined. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,6 +144,52 @@ static int64_t revision(void)
     return rev;
 }
 
+/* `doc` as SDKs before client spec 4.2.0 get it: each strategy's segments'
+ * constraints appended to its own (src/server/sdk.c, put_inlined). */
+static json_t *inlined(const json_t *doc)
+{
+    json_t *out = json_deep_copy(doc);
+    FUZZ_CHECK(out != NULL);
+    json_t *segs = json_object_get(out, "segments");
+    size_t i, j, k, m;
+    json_t *f, *st, *id, *g;
+    json_array_foreach (json_object_get(out, "features"), i, f) {
+        json_array_foreach (json_object_get(f, "strategies"), j, st) {
+            json_t *cs = json_object_get(st, "constraints");
+            json_array_foreach (json_object_get(st, "segments"), k, id) {
+                json_array_foreach (segs, m, g) {
+                    if (json_equal(json_object_get(g, "id"), id) &&
+                        json_is_array(cs))
+                        json_array_extend(cs,
+                                          json_object_get(g, "constraints"));
+                }
+            }
+            json_object_del(st, "segments");
+        }
+    }
+    json_object_del(out, "segments");
+    return out;
+}
+
+static void check_loads(const char *env, const json_t *doc, bool inline_segs)
+{
+    char *text = json_dumps(doc, JSON_COMPACT);
+    FUZZ_CHECK(text != NULL);
+    vx_error err;
+    memset(&err, 0, sizeof(err));
+    vx_snapshot *snap = NULL;
+    vx_status st = vx_snapshot_load(text, strlen(text), NULL, &snap, &err);
+    if (st != VX_OK)
+        fprintf(stderr, "environment %s%s: %s at %s\n%.4000s\n", env,
+                inline_segs ? " (segments inlined)" : "", err.message, err.path,
+                text);
+    FUZZ_CHECK(st == VX_OK);
+    fuzz_check_all(snap, scratch, FUZZ_CONTEXTS,
+                   sizeof(FUZZ_CONTEXTS) / sizeof(FUZZ_CONTEXTS[0]));
+    vx_snapshot_unref(snap);
+    free(text);
+}
+
 /* What SDKs are served for every environment loads and evaluates. */
 static void check_served(void)
 {
@@ -149,18 +202,10 @@ static void check_served(void)
     const char *env;
     json_t *doc;
     json_object_foreach (docs, env, doc) {
-        char *text = json_dumps(doc, JSON_COMPACT);
-        FUZZ_CHECK(text != NULL);
-        vx_snapshot *snap = NULL;
-        vx_status st = vx_snapshot_load(text, strlen(text), NULL, &snap, &err);
-        if (st != VX_OK)
-            fprintf(stderr, "environment %s: %s at %s\n%s\n", env, err.message,
-                    err.path, text);
-        FUZZ_CHECK(st == VX_OK);
-        fuzz_check_all(snap, scratch, FUZZ_CONTEXTS,
-                       sizeof(FUZZ_CONTEXTS) / sizeof(FUZZ_CONTEXTS[0]));
-        vx_snapshot_unref(snap);
-        free(text);
+        check_loads(env, doc, false);
+        json_t *flat = inlined(doc);
+        check_loads(env, flat, true);
+        json_decref(flat);
     }
     json_decref(docs);
     json_decref(envs);

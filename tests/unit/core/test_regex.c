@@ -10,15 +10,19 @@
  *     catch { console.log(false) }'
  * The differences docs/semantics.md already lists as known (\h, \v, \H, \V,
  * octal escapes, counts above 1000, \C) are left out on purpose. */
+#include <malloc.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "base/alloc.h"
+#include "base/limits.h"
 #include "core/regex.h"
 #include "unit/guard_page.h"
 #include "vexil/vexil.h"
@@ -313,6 +317,194 @@ static void test_scratch_reuse(void **state)
     vx_scratch_free(NULL);
 }
 
+/* `n` copies of `unit` then `tail`, NUL-terminated (malloc'd). */
+static char *repeat(const char *unit, size_t n, const char *tail)
+{
+    size_t u = strlen(unit), t = strlen(tail);
+    char *s = malloc(u * n + t + 1);
+    assert_non_null(s);
+    for (size_t i = 0; i < n; i++)
+        memcpy(s + i * u, unit, u);
+    memcpy(s + u * n, tail, t + 1);
+    return s;
+}
+
+/* Both paths, JIT and the interpreter (what a platform without JIT runs),
+ * with and without a scratch: the same answer every time. */
+static void expect_search(vx__regex *re, vx_scratch *sc, const char *s,
+                          bool want)
+{
+    for (int jit = 1; jit >= 0; jit--) {
+        vx__regex_set_jit(re, jit);
+        bool with = vx__regex_search(re, sc, s, strlen(s));
+        bool without = vx__regex_search(re, NULL, s, strlen(s));
+        if (with != want || without != want)
+            fail_msg("%s: %d with a scratch, %d without, want %d",
+                     jit ? "JIT" : "interpreter", with, without, want);
+    }
+    vx__regex_set_jit(re, true);
+}
+
+/* Catastrophic backtracking is cut off (base/limits.h, "REGEX cost"): a
+ * search that reaches the step budget answers "no match", even where a
+ * match lies further on (RE2, which never backtracks, would find it), and
+ * ordinary searches are untouched. docs/semantics.md states the rule. */
+static void test_cost_limit(void **state)
+{
+    (void)state;
+    vx_scratch *sc = vx_scratch_new();
+    vx__regex *re = compile("(a+)+$|x", false);
+    assert_non_null(re);
+    /* A few a's: the backtracking is small, the x is found. */
+    char *s = repeat("a", 8, "!x");
+    expect_search(re, sc, s, true);
+    free(s);
+    /* 2^20 ways to split the a's before the x is tried: over the budget. */
+    s = repeat("a", 20, "!x");
+    expect_search(re, sc, s, false);
+    free(s);
+    vx__regex_free(re);
+
+    /* The budget is for the whole search, not per start position: each
+     * position here costs a few thousand steps, but there are hundreds. */
+    re = compile("(?:a|a){1,12}[bc]|x", false);
+    assert_non_null(re);
+    s = repeat("a", 300, "x");
+    expect_search(re, sc, s, false);
+    free(s);
+    s = repeat("a", 4, "x");
+    expect_search(re, sc, s, true);
+    free(s);
+    vx__regex_free(re);
+
+    /* Long subjects and ordinary patterns still match, on both paths. */
+    re = compile("@example\\.com$", false);
+    s = repeat("a", 5000, "@example.com");
+    expect_search(re, sc, s, true);
+    free(s);
+    vx__regex_free(re);
+    re = compile("^(a|b)*c$", false);
+    s = repeat("ab", 1000, "c");
+    expect_search(re, sc, s, true);
+    free(s);
+    vx__regex_free(re);
+    vx_scratch_free(sc);
+}
+
+/* The rule seen through a flag: a REGEX constraint whose search reaches a
+ * limit does not match, so `inverted` turns it true, as for any other
+ * non-matching value. */
+static void test_cost_limit_in_a_flag(void **state)
+{
+    (void)state;
+    static const char DOC[] =
+        "{\"features\": ["
+        "{\"name\": \"re\", \"enabled\": true, \"strategies\": [{\"name\": "
+        "\"default\", \"constraints\": [{\"contextName\": \"email\", "
+        "\"operator\": \"REGEX\", \"value\": \"(a+)+$|x\"}]}]},"
+        "{\"name\": \"not-re\", \"enabled\": true, \"strategies\": [{\"name\": "
+        "\"default\", \"constraints\": [{\"contextName\": \"email\", "
+        "\"operator\": \"REGEX\", \"value\": \"(a+)+$|x\", \"inverted\": "
+        "true}]}]}]}";
+    vx_snapshot *snap = NULL;
+    assert_int_equal(vx_snapshot_load(DOC, strlen(DOC), NULL, &snap, NULL),
+                     VX_OK);
+    vx_scratch *sc = vx_scratch_new();
+    char *heavy = repeat("a", 20, "!x");
+    vx_prop heavy_prop = {{"email", 5}, {heavy, strlen(heavy)}};
+    vx_prop light_prop = {{"email", 5}, {"aa!x", 4}};
+    vx_context ctx = {0};
+    ctx.props = &heavy_prop;
+    ctx.nprops = 1;
+    assert_false(vx_is_enabled(snap, sc, "re", 2, &ctx));
+    assert_true(vx_is_enabled(snap, sc, "not-re", 6, &ctx));
+    ctx.props = &light_prop;
+    assert_true(vx_is_enabled(snap, sc, "re", 2, &ctx));
+    assert_false(vx_is_enabled(snap, sc, "not-re", 6, &ctx));
+    free(heavy);
+    vx_scratch_free(sc);
+    vx_snapshot_unref(snap);
+}
+
+/* Heap in use, as glibc counts it (small blocks and mmapped ones): PCRE2
+ * allocates with malloc, which vx__alloc_count does not see. */
+static size_t heap_in_use(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
+}
+
+/* With a scratch, a search allocates nothing, on either path, even when
+ * the interpreter's backtracking frames outgrow its first block, and when
+ * they would outgrow the heap limit (then: no match). */
+static void test_no_allocation(void **state)
+{
+    (void)state;
+    vx_scratch *sc = vx_scratch_new();
+    assert_non_null(sc);
+    vx__regex *re = compile("^(a|b)*c$", false);
+    char *deep = repeat("ab", 1000, "c");    /* frames well past 20 KiB */
+    char *deeper = repeat("ab", 40000, "c"); /* past the heap limit */
+    vx__regex *cat = compile("(a+)+$|x", false);
+    char *heavy = repeat("a", 24, "!x");
+    uint64_t before = vx__alloc_count();
+    size_t heap = heap_in_use();
+    for (int jit = 1; jit >= 0; jit--) {
+        vx__regex_set_jit(re, jit);
+        for (int i = 0; i < 3; i++) {
+            assert_true(vx__regex_search(re, sc, deep, strlen(deep)));
+            assert_false(vx__regex_search(re, sc, "abd", 3));
+        }
+    }
+    vx__regex_set_jit(re, false);
+    assert_false(vx__regex_search(re, sc, deeper, strlen(deeper)));
+    assert_false(vx__regex_search(cat, sc, heavy, strlen(heavy)));
+    vx__regex_set_jit(cat, false);
+    assert_false(vx__regex_search(cat, sc, heavy, strlen(heavy)));
+    assert_int_equal(vx__alloc_count(), before);
+    assert_int_equal(heap_in_use(), heap);
+    free(heavy);
+    free(deep);
+    free(deeper);
+    vx__regex_free(cat);
+    vx__regex_free(re);
+    vx_scratch_free(sc);
+}
+
+/* Compile-time limits: the pattern length (the loader refuses a longer
+ * one with VX_ELIMIT before it gets here) and parentheses nesting. */
+static void test_compile_limits(void **state)
+{
+    (void)state;
+    bool oom;
+    char *at = repeat("a", VX_LIMIT_REGEX_BYTES, "");
+    vx__regex *re = vx__regex_compile(at, strlen(at), false, &oom);
+    assert_non_null(re);
+    vx__regex_free(re);
+    char *over = repeat("a", VX_LIMIT_REGEX_BYTES + 1, "");
+    assert_null(vx__regex_compile(over, strlen(over), false, &oom));
+    assert_false(oom);
+    free(at);
+    free(over);
+
+    char nest[2 * (VX_LIMIT_REGEX_NEST + 1) + 2];
+    for (int depth = VX_LIMIT_REGEX_NEST; depth <= VX_LIMIT_REGEX_NEST + 1;
+         depth++) {
+        size_t n = 0;
+        for (int i = 0; i < depth; i++)
+            nest[n++] = '(';
+        nest[n++] = 'a';
+        for (int i = 0; i < depth; i++)
+            nest[n++] = ')';
+        re = vx__regex_compile(nest, n, false, &oom);
+        if (depth <= VX_LIMIT_REGEX_NEST)
+            assert_non_null(re);
+        else
+            assert_null(re);
+        vx__regex_free(re);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -323,6 +515,10 @@ int main(void)
         cmocka_unit_test(test_plus_after_braced_escape),
         cmocka_unit_test(test_bytes),
         cmocka_unit_test(test_scratch_reuse),
+        cmocka_unit_test(test_cost_limit),
+        cmocka_unit_test(test_cost_limit_in_a_flag),
+        cmocka_unit_test(test_no_allocation),
+        cmocka_unit_test(test_compile_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -660,6 +660,62 @@ static void test_oom_walk(void **state)
     json_decref(doc);
 }
 
+/* A check for svc__json_patch_blame: an element whose "n" is "bad" is
+ * refused at "/<index>/n", a pointer into the patched array. */
+static vx_status no_bad(svc_ctx *c, const json_t *patched, void *ud)
+{
+    (void)ud;
+    size_t i;
+    const json_t *e;
+    json_array_foreach (patched, i, e) {
+        const char *n = json_string_value(json_object_get(e, "n"));
+        if (n && strcmp(n, "bad") == 0) {
+            char p[32];
+            snprintf(p, sizeof(p), "/%zu/n", i);
+            return svc__fail(c, VX_ELIMIT, p, "bad");
+        }
+    }
+    return VX_OK;
+}
+
+/* After a refusal of the patched document, the error names the operation
+ * that brought the value in, inside its "value" when the error is there. */
+static void test_blame(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *patch;
+        const char *path;
+    } BLAME[] = {
+        {"[{\"op\":\"add\",\"path\":\"/-\",\"value\":{\"n\":\"bad\"}}]",
+         "/0/value/n"},
+        {"[{\"op\":\"test\",\"path\":\"/0/n\",\"value\":\"a\"},"
+         "{\"op\":\"replace\",\"path\":\"/1/n\",\"value\":\"bad\"}]",
+         "/1/value"},
+        {"[{\"op\":\"add\",\"path\":\"/0\",\"value\":{\"n\":\"b\"}},"
+         "{\"op\":\"replace\",\"path\":\"\",\"value\":[{\"n\":\"bad\"}]}]",
+         "/1/value/0/n"},
+        {"[{\"op\":\"copy\",\"from\":\"/0/n\",\"path\":\"/1/n\"},"
+         "{\"op\":\"add\",\"path\":\"/0/n\",\"value\":\"bad\"}]",
+         "/1/value"},
+    };
+    for (size_t i = 0; i < sizeof(BLAME) / sizeof(BLAME[0]); i++) {
+        vx_error err = {0};
+        svc_ctx c = {.err = &err};
+        json_t *doc = parse("[{\"n\":\"a\"},{\"n\":\"b\"}]");
+        json_t *patch = parse(BLAME[i].patch), *out = NULL;
+        assert_int_equal(svc__json_patch(&c, doc, patch, &out), VX_OK);
+        assert_int_equal(no_bad(&c, out, NULL), VX_ELIMIT);
+        svc__json_patch_blame(&c, doc, patch, no_bad, NULL);
+        assert_int_equal(err.code, VX_ELIMIT);
+        assert_string_equal(err.message, "bad");
+        assert_string_equal(err.path, BLAME[i].path);
+        json_decref(out);
+        json_decref(patch);
+        json_decref(doc);
+    }
+}
+
 int main(void)
 {
     static const struct CMUnitTest FIXED[] = {
@@ -670,6 +726,7 @@ int main(void)
         cmocka_unit_test(test_messages),
         cmocka_unit_test(test_long_pointers),
         cmocka_unit_test(test_oom_walk),
+        cmocka_unit_test(test_blame),
     };
     enum { NFIXED = sizeof(FIXED) / sizeof(FIXED[0]) };
     struct CMUnitTest tests[NCASES + NFIXED];
