@@ -50,6 +50,8 @@ enum {
     SET_HEADER_TIMEOUT_MS,
     SET_BODY_TIMEOUT_MS,
     SET_MAX_PER_ADDRESS,
+    SET_EGRESS_ALLOW,
+    SET_GATEWAY_KEY_ENV,
     NSETTINGS
 };
 /* Settings are bits of an unsigned mask (conf_read_file, MASK_ALL). */
@@ -110,6 +112,11 @@ static const struct setting {
     {"max-per-address", "VEXIL_MAX_PER_ADDRESS", "N",
      "connections from one client address: auto (a quarter of "
      "max-connections), N, or 0 (no cap)"},
+    {"egress-allow", "VEXIL_EGRESS_ALLOW", "LIST",
+     "hosts gateway upstreams and webhooks may call: host[:port],*.domain,"
+     "[v6]; * or none"},
+    {"gateway-key-env", "VEXIL_GATEWAY_KEY_ENV", "LIST",
+     "variables a model flag's api_key_env may name: NAME,PREFIX*; none"},
 };
 
 /* Settings as resolved, with where each came from. */
@@ -180,6 +187,8 @@ static const char *default_of(conf *c, int i)
                  (unsigned)VX_LIMIT_HTTP_BODY_TIMEOUT_MS);
         return c->defaults[i];
     case SET_MAX_PER_ADDRESS: return "auto";
+    case SET_EGRESS_ALLOW: return SVC_EGRESS_HOSTS_DEFAULT;
+    case SET_GATEWAY_KEY_ENV: return SVC_EGRESS_KEYS_DEFAULT;
     default: return NULL;
     }
 }
@@ -434,7 +443,11 @@ static void serve_usage(FILE *out)
           "closed; near max-connections, idle keep-alive connections are\n"
           "closed first. max-per-address auto is a quarter of\n"
           "max-connections; the open-file limit is raised to fit\n"
-          "max-connections. See docs/operations.md.\n",
+          "max-connections. Egress: model gateway upstreams and release-plan\n"
+          "webhooks may only call the hosts of egress-allow (none: nothing),\n"
+          "and a model flag's api_key_env may only name the variables of\n"
+          "gateway-key-env (never INIT_* or VEXIL_* settings). See\n"
+          "docs/operations.md.\n",
           out);
 }
 
@@ -578,12 +591,15 @@ static bool llm_setup(const conf *c, ai_llm **out)
     return true;
 }
 
-/* The client-facing limits: the two deadlines and the per-address cap
- * ("auto": a quarter of max-connections; 0: none). Prints the reason and
- * returns false on a bad setting. */
+/* The client-facing limits: the two deadlines, the per-address cap
+ * ("auto": a quarter of max-connections; 0: none) and the egress
+ * allowlists (checked here so a bad list is reported with where it came
+ * from). Prints the reason and returns false on a bad setting. */
 static bool edge_setup(const conf *c, server_config *cfg)
 {
     unsigned long long head, body, per = 0;
+    vx_error err;
+    memset(&err, 0, sizeof(err));
     if (!conf_uint(c, SET_HEADER_TIMEOUT_MS, 100, SERVER_TIMEOUT_MS_HARD, false,
                    &head) ||
         !conf_uint(c, SET_BODY_TIMEOUT_MS, 100, SERVER_TIMEOUT_MS_HARD, false,
@@ -599,6 +615,15 @@ static bool edge_setup(const conf *c, server_config *cfg)
     cfg->header_timeout_ms = (unsigned)head;
     cfg->body_timeout_ms = (unsigned)body;
     cfg->max_per_address = (unsigned)per;
+    if (svc_egress_check(c->val[SET_EGRESS_ALLOW], NULL, &err) != VX_OK ||
+        svc_egress_check(NULL, c->val[SET_GATEWAY_KEY_ENV], &err) != VX_OK) {
+        int which = strcmp(err.path, "/egress-allow") == 0
+                        ? SET_EGRESS_ALLOW
+                        : SET_GATEWAY_KEY_ENV;
+        fprintf(stderr, "vexil: %s: %s: %s\n", c->where[which],
+                settings[which].name, err.message);
+        return false;
+    }
     return true;
 }
 
@@ -697,8 +722,11 @@ int cli_serve_main(int argc, char **argv)
         goto out;
 
     rc = CLI_EXIT_FAIL;
-    svc_config sc = {
-        .database = c.val[SET_DATABASE], .log = log_line, .log_ud = NULL};
+    svc_config sc = {.database = c.val[SET_DATABASE],
+                     .egress_allow = c.val[SET_EGRESS_ALLOW],
+                     .gateway_key_env = c.val[SET_GATEWAY_KEY_ENV],
+                     .log = log_line,
+                     .log_ud = NULL};
     init_tokens(&sc, joined, sizeof(joined));
     char secret[SVC_SECRET_MAX] = "";
     vx_error err;

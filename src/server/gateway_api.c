@@ -125,6 +125,7 @@ vx_status gateway_api_new(const gateway_api_config *cfg, sdk_api *sdk,
         .measure_ud = a,
         .log = cfg->log,
         .log_ud = cfg->log_ud,
+        .egress = svc_egress(sdk->svc),
     };
     if (st == VX_OK)
         st = gw_new(&gc, &a->gw, err);
@@ -252,6 +253,21 @@ void gateway_api_headers(gateway_api *a, http_req *r)
 
 /* ---- the flag decision ---------------------------------------------------
  */
+
+/* Whether the operator's allowlists (still) let the server call `up` for
+ * this route and send its key: a flag written under other lists is
+ * refused here, not sent. VX_EINVAL naming the payload member. */
+static vx_status upstream_allowed(gateway_api *a, const gw_upstream *up,
+                                  bool ollama, vx_error *err)
+{
+    const vx_egress *pol = svc_egress(a->sdk->svc);
+    vx_status st = ollama
+                       ? vx__egress_url(pol, up->ollama_url, "/ollama_url", err)
+                       : vx__egress_url(pol, up->base_url, "/base_url", err);
+    if (st == VX_OK && up->key_env[0])
+        st = vx__egress_key(pol, up->key_env, "/api_key_env", err);
+    return st;
+}
 
 /* The stickiness key: the body's "user", X-Vexil-User, or the token. */
 static const char *caller_key(const gwq *q, const json_t *body)
@@ -395,10 +411,13 @@ static void proxy(gateway_api *a, gwq *q)
     st = chosen ? gw_upstream_parse(v.payload_value.ptr, v.payload_value.len,
                                     &up, &err)
                 : gw_upstream_parse(ctl, strlen(ctl), &up, &err);
+    if (st == VX_OK)
+        st = upstream_allowed(a, &up, is_ollama(q->route), &err);
     bool has_control = false;
     if (st == VX_OK && ctl && strcmp(variant, "control") != 0)
         has_control =
-            gw_upstream_parse(ctl, strlen(ctl), &control, NULL) == VX_OK;
+            gw_upstream_parse(ctl, strlen(ctl), &control, NULL) == VX_OK &&
+            upstream_allowed(a, &control, is_ollama(q->route), NULL) == VX_OK;
     if (st != VX_OK) {
         char msg[VX_ERROR_MSG_MAX + 128];
         snprintf(msg, sizeof(msg),

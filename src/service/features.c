@@ -54,6 +54,9 @@ json_t *svc__feature_env(json_t *feature, const char *env)
 
 vx_status svc__feature_save(svc_ctx *c, json_t *feature)
 {
+    vx_status st = svc__egress_check_save(c, feature); /* model.* upstreams */
+    if (st != VX_OK)
+        return st;
     json_object_set_new(feature, "updatedAt", svc__time_json(c->now_ms));
     return svc__put(
         c, STORE_FEATURE, json_string_value(json_object_get(feature, "name")),

@@ -511,7 +511,10 @@ vx_status svc_open(const svc_config *cfg, service **out,
     s->log = cfg->log;
     s->log_ud = cfg->log_ud;
     int applied = 0;
-    vx_status st = open_store(cfg->database, &s->st, &s->ops, err);
+    vx_status st = vx__egress_new(cfg->egress_allow, cfg->gateway_key_env,
+                                  &s->egress, err);
+    if (st == VX_OK)
+        st = open_store(cfg->database, &s->st, &s->ops, err);
     if (st == VX_OK)
         st = s->ops->migrate(s->st, &applied, err);
     if (st != VX_OK) {
@@ -564,6 +567,7 @@ void svc_close(service *s)
     if (s->ops)
         s->ops->close(s->st);
     svc__token_cache_release(s);
+    vx__egress_free(&s->egress);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
