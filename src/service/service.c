@@ -633,8 +633,13 @@ vx_status svc__token_lookup(service *s, const char key[65], svc_principal *who,
     json_array_foreach (json_object_get(doc, "projects"), i, p) {
         int w = snprintf(who->projects + n, sizeof(who->projects) - n, "%s%s",
                          i ? "," : "", json_string_value(p));
-        if (w < 0 || (size_t)w >= sizeof(who->projects) - n)
+        if (w < 0 || (size_t)w >= sizeof(who->projects) - n) {
+            /* A list too long for the principal (only tokens made before
+             * creation checked the length): keep the whole names that fit,
+             * never a cut one, which could name another project. */
+            who->projects[n] = '\0';
             break;
+        }
         n += (size_t)w;
     }
     json_decref(doc);
