@@ -76,7 +76,7 @@ static const struct setting {
     {"log-requests", "VEXIL_LOG_REQUESTS", "on|off",
      "one stderr line per request"},
     {"frontend-origins", "VEXIL_FRONTEND_ORIGINS", "LIST",
-     "CORS origins of /api/frontend: * or https://a,https://b"},
+     "CORS origins of /api/frontend and OFREP: * or https://a,https://b"},
     {"ofrep-rate", "VEXIL_OFREP_RATE", "N",
      "OFREP requests per second per token (0 = no limit)"},
     {"sdk-poll-ms", "VEXIL_SDK_POLL_MS", "MS",

@@ -532,20 +532,61 @@ static void feedback(gateway_api *a, gwq *q)
     json_decref(doc);
 }
 
+/* Whether the token may see measurements of `flag`: a flag of its
+ * projects in its environment's published state (a token of every project
+ * also sees flags deleted since). */
+static bool flag_visible(const gwq *q, sdk_state *state, const char *flag)
+{
+    if (strcmp(q->who.projects, "*") == 0)
+        return true;
+    sdk_scope scope = {.projects = q->who.projects};
+    const sdk_flag *f = state && flag ? sdk_state_find(state, flag) : NULL;
+    return f && sdk_scope_match(&scope, f);
+}
+
+/* A copy of `arr` (series, or a batch's metrics) with the entries whose
+ * "flag" the token may see. */
+static json_t *visible_only(const gwq *q, sdk_state *state, const json_t *arr)
+{
+    json_t *out = json_array();
+    size_t i;
+    const json_t *e;
+    json_array_foreach (arr, i, e) {
+        if (out && flag_visible(q, state,
+                                json_string_value(json_object_get(e, "flag"))))
+            json_array_append(out, (json_t *)e);
+    }
+    return out;
+}
+
+/* The measurements of the token's environment, of the flags of its
+ * projects only. */
 static void stats(gateway_api *a, gwq *q)
 {
+    sdk_state *state = sdk_hub_acquire(a->sdk->hub, q->who.environment);
     json_t *batches = json_array();
     pthread_mutex_lock(&a->mu);
     for (size_t i = 0; batches && i < VX_LIMIT_GW_BATCHES_KEPT; i++) {
         /* oldest first */
         kept *k = &a->kept[(a->next_kept + i) % VX_LIMIT_GW_BATCHES_KEPT];
-        if (k->batch && strcmp(k->env, q->who.environment) == 0)
-            json_array_append(batches, k->batch);
+        if (!k->batch || strcmp(k->env, q->who.environment) != 0)
+            continue;
+        json_t *b = json_copy(k->batch);
+        json_t *m =
+            b ? visible_only(q, state, json_object_get(b, "metrics")) : NULL;
+        if (m && json_array_size(m) > 0 &&
+            json_object_set_new(b, "metrics", json_incref(m)) == 0)
+            json_array_append(batches, b);
+        json_decref(m);
+        json_decref(b);
     }
     pthread_mutex_unlock(&a->mu);
-    json_t *doc =
-        json_pack("{ss so so}", "environment", q->who.environment, "series",
-                  gw_stats(a->gw, q->who.environment), "batches", batches);
+    json_t *all = gw_stats(a->gw, q->who.environment);
+    json_t *series = visible_only(q, state, all);
+    json_decref(all);
+    sdk_state_release(state);
+    json_t *doc = json_pack("{ss so so}", "environment", q->who.environment,
+                            "series", series, "batches", batches);
     if (doc)
         http_reply_json(q->r, 200, doc);
     else

@@ -42,7 +42,7 @@ typedef struct server_config {
     unsigned max_connections;     /* 0 = SERVER_CONNECTIONS_DEFAULT */
     size_t max_body;              /* 0 = SERVER_MAX_BODY_DEFAULT */
     bool log_requests;            /* one log line per request */
-    const char *frontend_origins; /* CORS origins of /api/frontend: "*"
+    const char *frontend_origins; /* CORS of /api/frontend and OFREP: "*"
                                      or "https://a,https://b"; NULL = "*" */
     unsigned ofrep_rate;          /* OFREP requests/s per token, 0 = none */
     unsigned sdk_poll_ms;         /* backstop check of the database revision
