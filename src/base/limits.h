@@ -183,9 +183,10 @@ static_assert(VX_LIMIT_LLM_TIMEOUT_DEFAULT_MS <= VX_LIMIT_LLM_TIMEOUT_MS,
 #define VX_LIMIT_HTTP_HEADER_TIMEOUT_MS 10000   /* --header-timeout-ms */
 #define VX_LIMIT_HTTP_BODY_TIMEOUT_MS   30000   /* --body-timeout-ms */
 #define VX_LIMIT_HTTP_TIMEOUT_MS_MAX    3600000 /* either, at most */
-/* --max-per-address by default: this fraction of
- * --max-connections, so one address never holds them all. */
-#define VX_LIMIT_HTTP_PER_ADDRESS_DIVISOR 4
+/* --max-per-address by default: a quarter of the default connection
+ * limit, so one address cannot hold them all (with a lower
+ * --max-connections it does not bind unless set). */
+#define VX_LIMIT_HTTP_PER_ADDRESS_DEFAULT 4096
 /* Descriptors kept for everything but client connections (database,
  * upstream calls, logs) when the open-file limit bounds the connections. */
 #define VX_LIMIT_HTTP_FD_RESERVE 256

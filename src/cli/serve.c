@@ -110,8 +110,7 @@ static const struct setting {
     {"body-timeout-ms", "VEXIL_BODY_TIMEOUT_MS", "MS",
      "then its body (answers, streams and model calls have no deadline)"},
     {"max-per-address", "VEXIL_MAX_PER_ADDRESS", "N",
-     "connections from one client address: auto (a quarter of "
-     "max-connections), N, or 0 (no cap)"},
+     "connections from one client address (0 = no cap)"},
     {"egress-allow", "VEXIL_EGRESS_ALLOW", "LIST",
      "hosts gateway upstreams and webhooks may call: host[:port],*.domain,"
      "[v6]; * or none"},
@@ -186,7 +185,10 @@ static const char *default_of(conf *c, int i)
         snprintf(c->defaults[i], sizeof(c->defaults[i]), "%u",
                  (unsigned)VX_LIMIT_HTTP_BODY_TIMEOUT_MS);
         return c->defaults[i];
-    case SET_MAX_PER_ADDRESS: return "auto";
+    case SET_MAX_PER_ADDRESS:
+        snprintf(c->defaults[i], sizeof(c->defaults[i]), "%u",
+                 (unsigned)VX_LIMIT_HTTP_PER_ADDRESS_DEFAULT);
+        return c->defaults[i];
     case SET_EGRESS_ALLOW: return SVC_EGRESS_HOSTS_DEFAULT;
     case SET_GATEWAY_KEY_ENV: return SVC_EGRESS_KEYS_DEFAULT;
     default: return NULL;
@@ -441,8 +443,7 @@ static void serve_usage(FILE *out)
           "Slow clients: a connection that has not sent its request headers\n"
           "within header-timeout-ms (or its body within body-timeout-ms) is\n"
           "closed; near max-connections, idle keep-alive connections are\n"
-          "closed first. max-per-address auto is a quarter of\n"
-          "max-connections; the open-file limit is raised to fit\n"
+          "closed first. The open-file limit is raised to fit\n"
           "max-connections. Egress: model gateway upstreams and release-plan\n"
           "webhooks may only call the hosts of egress-allow (none: nothing),\n"
           "and a model flag's api_key_env may only name the variables of\n"
@@ -592,7 +593,7 @@ static bool llm_setup(const conf *c, ai_llm **out)
 }
 
 /* The client-facing limits: the two deadlines, the per-address cap
- * ("auto": a quarter of max-connections; 0: none) and the egress
+ * (0: none) and the egress
  * allowlists (checked here so a bad list is reported with where it came
  * from). Prints the reason and returns false on a bad setting. */
 static bool edge_setup(const conf *c, server_config *cfg)
@@ -605,13 +606,11 @@ static bool edge_setup(const conf *c, server_config *cfg)
         !conf_uint(c, SET_BODY_TIMEOUT_MS, 100, SERVER_TIMEOUT_MS_HARD, false,
                    &body))
         return false;
-    if (strcasecmp(c->val[SET_MAX_PER_ADDRESS], "auto") != 0) {
-        if (!conf_uint(c, SET_MAX_PER_ADDRESS, 0, SERVER_CONNECTIONS_HARD,
-                       false, &per))
-            return false;
-        if (per == 0)
-            per = SERVER_PER_ADDRESS_NONE;
-    }
+    if (!conf_uint(c, SET_MAX_PER_ADDRESS, 0, SERVER_CONNECTIONS_HARD, false,
+                   &per))
+        return false;
+    if (per == 0)
+        per = SERVER_PER_ADDRESS_NONE;
     cfg->header_timeout_ms = (unsigned)head;
     cfg->body_timeout_ms = (unsigned)body;
     cfg->max_per_address = (unsigned)per;

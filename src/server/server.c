@@ -449,12 +449,10 @@ vx_status server_start(const server_config *cfg, service *svc, server **out,
                      SERVER_TIMEOUT_MS_HARD, "/body-timeout-ms", &body_ms, err);
     if (st != VX_OK)
         goto out;
-    unsigned per_address =
-        cfg->max_per_address == SERVER_PER_ADDRESS_NONE ? 0
-        : cfg->max_per_address                          ? cfg->max_per_address
-        : conns >= VX_LIMIT_HTTP_PER_ADDRESS_DIVISOR
-            ? (unsigned)(conns / VX_LIMIT_HTTP_PER_ADDRESS_DIVISOR)
-            : 1u;
+    unsigned per_address = cfg->max_per_address == SERVER_PER_ADDRESS_NONE ? 0
+                           : cfg->max_per_address
+                               ? cfg->max_per_address
+                               : VX_LIMIT_HTTP_PER_ADDRESS_DEFAULT;
 
     s = vx__malloc(sizeof(*s));
     if (!s) {

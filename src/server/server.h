@@ -62,8 +62,8 @@ typedef struct server_config {
     /* Slow clients (docs/operations.md, "Connections and slow clients"). */
     unsigned header_timeout_ms; /* request headers, at most; 0 = default */
     unsigned body_timeout_ms;   /* then the body, at most; 0 = default */
-    unsigned max_per_address;   /* connections from one address; 0 = a
-                                   quarter of max_connections,
+    unsigned max_per_address;   /* connections from one address; 0 =
+                                   VX_LIMIT_HTTP_PER_ADDRESS_DEFAULT,
                                    SERVER_PER_ADDRESS_NONE = no cap */
 } server_config;
 
