@@ -199,6 +199,11 @@ static_assert(VX_LIMIT_LLM_TIMEOUT_DEFAULT_MS <= VX_LIMIT_LLM_TIMEOUT_MS,
  * connection when the announced body is at most this big (it is read and
  * dropped); a larger one closes it. */
 #define VX_LIMIT_HTTP_EARLY_DRAIN_BYTES ((size_t)64 << 10)
+/* libmicrohttpd's own messages (one per malformed request or dropped
+ * connection) logged per second at most; the rest are counted and the
+ * count logged with the next one, so a flood of bad clients cannot flood
+ * the log. */
+#define VX_LIMIT_HTTP_LOG_PER_SEC 10
 /* Egress allowlists (src/base/egress.c): entries per list, bytes per host
  * or variable name, bytes per list. */
 #define VX_LIMIT_EGRESS_ENTRIES    64

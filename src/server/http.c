@@ -867,12 +867,17 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     http_listener *l = cls;
     char line[VX_LIMIT_LOG_LINE];
+    long long dropped = 0;
+    if (!l->cfg.log || !http_watch_log_ok(l->watch, &dropped))
+        return; /* a flood of bad clients must not flood the log */
     vsnprintf(line, sizeof(line), fmt, ap);
     size_t n = strlen(line);
     while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         line[--n] = '\0';
-    if (l->cfg.log)
-        l->cfg.log(l->cfg.log_ud, "warn", line);
+    if (dropped)
+        vx__logf(l->cfg.log, l->cfg.log_ud, "warn",
+                 "(%lld more libmicrohttpd messages were not logged)", dropped);
+    l->cfg.log(l->cfg.log_ud, "warn", line);
 }
 
 /* --- start and stop ------------------------------------------------------ */

@@ -237,8 +237,12 @@ struct http_watch {
     atomic_llong header_timeouts; /* counts, for /metrics */
     atomic_llong body_timeouts;
     atomic_llong reclaimed;
-    int64_t logged_ms;     /* last log line about cuts (thread only) */
-    long long unlogged[3]; /* cuts since then (thread only) */
+    int64_t logged_ms;      /* last log line about cuts (thread only) */
+    long long unlogged[3];  /* cuts since then (thread only) */
+    pthread_mutex_t log_mu; /* guards the three below */
+    uint64_t log_second;    /* the second being counted */
+    unsigned log_count;     /* messages logged in it */
+    long long log_dropped;  /* held back since the last one logged */
 };
 
 static uint64_t mono_ms(void)
@@ -414,6 +418,7 @@ vx_status http_watch_new(const http_watch_config *cfg, http_watch **out,
     h->cfg = *cfg;
     h->logged_ms = -100000;
     pthread_mutex_init(&h->mu, NULL);
+    pthread_mutex_init(&h->log_mu, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&h->cv, &ca);
@@ -447,8 +452,32 @@ void http_watch_free(http_watch **wp)
     }
     pthread_cond_destroy(&h->cv);
     pthread_mutex_destroy(&h->mu);
+    pthread_mutex_destroy(&h->log_mu);
     vx__free(h);
     *wp = NULL;
+}
+
+bool http_watch_log_ok(http_watch *h, long long *dropped)
+{
+    *dropped = 0;
+    if (!h)
+        return true;
+    uint64_t sec = mono_ms() / 1000u;
+    pthread_mutex_lock(&h->log_mu);
+    if (sec != h->log_second) {
+        h->log_second = sec;
+        h->log_count = 0;
+    }
+    bool ok = h->log_count < VX_LIMIT_HTTP_LOG_PER_SEC;
+    if (ok) {
+        h->log_count++;
+        *dropped = h->log_dropped;
+        h->log_dropped = 0;
+    } else {
+        h->log_dropped++;
+    }
+    pthread_mutex_unlock(&h->log_mu);
+    return ok;
 }
 
 void http_watch_counts_get(http_watch *h, http_watch_counts *out)

@@ -90,4 +90,9 @@ void http_watch_phase(struct MHD_Connection *conn, http_phase phase);
 
 void http_watch_counts_get(http_watch *w, http_watch_counts *out);
 
+/* Whether a libmicrohttpd message may be logged now (at most
+ * VX_LIMIT_HTTP_LOG_PER_SEC per second); when it may, `*dropped` is how
+ * many were held back since the last one. Any thread; NULL `w` allows. */
+bool http_watch_log_ok(http_watch *w, long long *dropped);
+
 #endif
