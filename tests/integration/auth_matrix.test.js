@@ -280,3 +280,24 @@ test('the token list says what the revoked and expired tokens are', async () => 
   assert.equal(byName['mx-revoked'].revoked, true);
   assert.ok(Date.parse(byName['mx-expired'].expiresAt) < Date.now());
 });
+
+test('a stream of a scoped token carries later changes of its projects and environment only', async () => {
+  let buf = '';
+  const req = http.get(srv.url + '/api/client/streaming', { headers: { Authorization: tok['client:shop'] } }, (res) => {
+    res.setEncoding('utf8');
+    res.on('data', (d) => { buf += d; });
+  });
+  req.on('error', () => {});
+  const until = Date.now() + 3000;
+  while (!buf.includes('mx-shop') && Date.now() < until) await sleep(50);
+  assert.ok(buf.includes('mx-shop'), 'no hydration');
+  const after = (await srv.api('POST', FEAT('default'), { body: { name: 'mx-later-default', description: 'not for shop' } })).status;
+  assert.equal(after, 201);
+  assert.equal((await srv.api('POST', `${EP('shop', 'mx-shop', 'development')}/strategies`, { body: { name: 'default' } })).status, 200);
+  assert.equal((await srv.api('POST', FEAT('shop'), { body: { name: 'mx-later-shop' } })).status, 201);
+  const until2 = Date.now() + 3000;
+  while (!buf.includes('mx-later-shop') && Date.now() < until2) await sleep(50);
+  req.destroy();
+  assert.ok(buf.includes('mx-later-shop'), 'the change of its own project did not arrive');
+  assert.ok(!buf.includes('mx-later-default') && !buf.includes('not for shop'), 'a change of another project arrived');
+});
