@@ -156,6 +156,10 @@ vx_status svc__egress_check_flag(svc_ctx *c, const json_t *feature,
                                  const json_t *before, const char *base);
 vx_status svc__egress_check_save(svc_ctx *c, const json_t *feature);
 
+/* Whether `who` may touch a flag of `project` (scope.c): "*" or an
+ * in-process caller's empty list, else a whole name of its list. */
+bool svc__in_scope(const svc_principal *who, const char *project);
+
 /* Runs fn(c) for `who` with `body` in one write transaction (sdk.c). */
 vx_status svc__in_txn(service *s, const svc_principal *who, const json_t *body,
                       vx_error *err, vx_status (*fn)(svc_ctx *c));

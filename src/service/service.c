@@ -636,8 +636,11 @@ vx_status svc__token_lookup(service *s, const char key[65], svc_principal *who,
         if (w < 0 || (size_t)w >= sizeof(who->projects) - n) {
             /* A list too long for the principal (only tokens made before
              * creation checked the length): keep the whole names that fit,
-             * never a cut one, which could name another project. */
-            who->projects[n] = '\0';
+             * never a cut one, which could name another project; "." (no
+             * project has that name) when none fits, since an empty list
+             * means every project (scope.c). */
+            snprintf(who->projects + n, sizeof(who->projects) - n, "%s",
+                     n ? "" : ".");
             break;
         }
         n += (size_t)w;

@@ -301,3 +301,19 @@ test('a stream of a scoped token carries later changes of its projects and envir
   assert.ok(buf.includes('mx-later-shop'), 'the change of its own project did not arrive');
   assert.ok(!buf.includes('mx-later-default') && !buf.includes('not for shop'), 'a change of another project arrived');
 });
+
+test("SDK metrics of a scoped token count only its own projects' flags", async () => {
+  const post = (token, app) => srv.api('POST', '/api/client/metrics', {
+    token,
+    body: { appName: app, instanceId: 'i', bucket: { start: new Date(Date.now() - 1000).toISOString(), stop: new Date().toISOString(),
+      toggles: { 'mx-default': { yes: 5, no: 1 }, 'mx-shop': { yes: 7, no: 0 } } } },
+  });
+  assert.equal((await post(tok['client:shop'], 'mx-scoped-app')).status, 202);
+  assert.equal((await post(tok['client:*'], 'mx-wide-app')).status, 202);
+  const usage = async (flag) => (await srv.api('GET', `/api/admin/client-metrics/features/${flag}`)).json.usage.map((u) => u.appName);
+  const onDefault = await usage('mx-default');
+  const onShop = await usage('mx-shop');
+  assert.ok(onShop.includes('mx-scoped-app') && onShop.includes('mx-wide-app'), JSON.stringify(onShop));
+  assert.ok(onDefault.includes('mx-wide-app'), JSON.stringify(onDefault));
+  assert.ok(!onDefault.includes('mx-scoped-app'), `a shop token counted usage of a default flag: ${JSON.stringify(onDefault)}`);
+});
