@@ -58,7 +58,7 @@ up_url="http://127.0.0.1:$up_port"
 pids+=($!)
 INIT_ADMIN_API_TOKENS=$admin INIT_CLIENT_API_TOKENS=$client \
   "$bin" serve --host 127.0.0.1 --port "$port" --threads "$server_threads" \
-  --log-requests off --database "sqlite:$tmp/vexil.db" >"$tmp/server.log" 2>&1 &
+  --log-requests off --egress-allow 127.0.0.1 --database "sqlite:$tmp/vexil.db" >"$tmp/server.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do
   curl -sf "$url/ready" >/dev/null 2>&1 && curl -s "$up_url/" >/dev/null 2>&1 && break

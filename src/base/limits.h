@@ -109,7 +109,7 @@ static_assert(VX_LIMIT_REGEX_STEPS_PER_START <= VX_LIMIT_REGEX_STEPS,
 #define VX_LIMIT_HTTP_SEGMENTS            16 /* path segments of a routed URL */
 #define VX_LIMIT_HTTP_THREADS             256   /* --threads */
 #define VX_LIMIT_HTTP_CONNECTIONS         65536 /* --max-connections hard cap */
-#define VX_LIMIT_HTTP_CONNECTIONS_DEFAULT 1024  /* --max-connections */
+#define VX_LIMIT_HTTP_CONNECTIONS_DEFAULT 16384 /* --max-connections */
 #define VX_LIMIT_HTTP_IDLE_SECS           60    /* idle keep-alive connection */
 #define VX_LIMIT_HTTP_DRAIN_MS            10000 /* wait for requests on stop */
 #define VX_LIMIT_HTTP_METRICS_BYTES       ((size_t)8 << 20) /* one /metrics text */
@@ -259,5 +259,43 @@ static_assert(VX_LIMIT_LLM_TIMEOUT_DEFAULT_MS <= VX_LIMIT_LLM_TIMEOUT_MS,
 static_assert(VX_LIMIT_GW_CONTEXT_FIELDS * 2 + 8 <= VX_LIMIT_CONTEXT_PROPS,
               "both context sources fit in one evaluated context");
 /* ---- end model gateway ------------------------------------------------- */
+
+/* ---- the HTTP edge: slow clients, connection caps, egress -------------- */
+/* From a connection's start (or the end of its previous request's idle
+ * wait) to the end of its request headers; from there to the end of the
+ * body. Answers (streams, model calls) have no such deadline. */
+#define VX_LIMIT_HTTP_HEADER_TIMEOUT_MS 10000   /* --header-timeout-ms */
+#define VX_LIMIT_HTTP_BODY_TIMEOUT_MS   30000   /* --body-timeout-ms */
+#define VX_LIMIT_HTTP_TIMEOUT_MS_MAX    3600000 /* either, at most */
+/* --max-per-address by default: a quarter of the default connection
+ * limit, so one address cannot hold them all (with a lower
+ * --max-connections it does not bind unless set). */
+#define VX_LIMIT_HTTP_PER_ADDRESS_DEFAULT 4096
+/* Descriptors kept for everything but client connections (database,
+ * upstream calls, logs) when the open-file limit bounds the connections. */
+#define VX_LIMIT_HTTP_FD_RESERVE 256
+/* The connection watchdog: how often it looks; past 7/8 of the connection
+ * limit it closes connections idle (or silent before their request) for
+ * more than VX_LIMIT_HTTP_RECLAIM_IDLE_MS, down to 3/4. */
+#define VX_LIMIT_HTTP_WATCH_MS        100
+#define VX_LIMIT_HTTP_RECLAIM_IDLE_MS 1000
+/* An answer made before the body was read (401, 404, 415...) keeps the
+ * connection when the announced body is at most this big (it is read and
+ * dropped); a larger one closes it. */
+#define VX_LIMIT_HTTP_EARLY_DRAIN_BYTES ((size_t)64 << 10)
+/* libmicrohttpd's own messages (one per malformed request or dropped
+ * connection) logged per second at most; the rest are counted and the
+ * count logged with the next one, so a flood of bad clients cannot flood
+ * the log. */
+#define VX_LIMIT_HTTP_LOG_PER_SEC 10
+/* Egress allowlists (src/base/egress.c): entries per list, bytes per host
+ * or variable name, bytes per list. */
+#define VX_LIMIT_EGRESS_ENTRIES    64
+#define VX_LIMIT_EGRESS_HOST_BYTES 256
+#define VX_LIMIT_EGRESS_LIST_BYTES 8192
+static_assert(VX_LIMIT_HTTP_HEADER_TIMEOUT_MS <= VX_LIMIT_HTTP_TIMEOUT_MS_MAX &&
+                  VX_LIMIT_HTTP_BODY_TIMEOUT_MS <= VX_LIMIT_HTTP_TIMEOUT_MS_MAX,
+              "the default deadlines are within the hard cap");
+/* ---- end HTTP edge ----------------------------------------------------- */
 
 #endif

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -47,8 +48,15 @@ enum {
     SET_GATEWAY_TOKEN_RATE,
     SET_GATEWAY_ROUTE_RATE,
     SET_GATEWAY_FLUSH_MS,
+    SET_HEADER_TIMEOUT_MS,
+    SET_BODY_TIMEOUT_MS,
+    SET_MAX_PER_ADDRESS,
+    SET_EGRESS_ALLOW,
+    SET_GATEWAY_KEY_ENV,
     NSETTINGS
 };
+/* Settings are bits of an unsigned mask (conf_read_file, MASK_ALL). */
+static_assert(NSETTINGS <= 32, "settings fit the unsigned masks");
 
 /* One setting: its long option (also its config-file key), environment
  * variable, argument name and help. */
@@ -69,7 +77,7 @@ static const struct setting {
     {"log-requests", "VEXIL_LOG_REQUESTS", "on|off",
      "one stderr line per request"},
     {"frontend-origins", "VEXIL_FRONTEND_ORIGINS", "LIST",
-     "CORS origins of /api/frontend: * or https://a,https://b"},
+     "CORS origins of /api/frontend and OFREP: * or https://a,https://b"},
     {"ofrep-rate", "VEXIL_OFREP_RATE", "N",
      "OFREP requests per second per token (0 = no limit)"},
     {"sdk-poll-ms", "VEXIL_SDK_POLL_MS", "MS",
@@ -100,6 +108,17 @@ static const struct setting {
      "model gateway requests per second per model alias (0 = no limit)"},
     {"gateway-flush-ms", "VEXIL_GATEWAY_FLUSH_MS", "MS",
      "model gateway measurement period (at most a minute)"},
+    {"header-timeout-ms", "VEXIL_HEADER_TIMEOUT_MS", "MS",
+     "a request line and its headers must arrive within this"},
+    {"body-timeout-ms", "VEXIL_BODY_TIMEOUT_MS", "MS",
+     "then its body (answers, streams and model calls have no deadline)"},
+    {"max-per-address", "VEXIL_MAX_PER_ADDRESS", "N",
+     "connections from one client address (0 = no cap)"},
+    {"egress-allow", "VEXIL_EGRESS_ALLOW", "LIST",
+     "hosts gateway upstreams and webhooks may call: host[:port],*.domain,"
+     "[v6]; * or none"},
+    {"gateway-key-env", "VEXIL_GATEWAY_KEY_ENV", "LIST",
+     "variables a model flag's api_key_env may name: NAME,PREFIX*; none"},
 };
 
 /* Settings as resolved, with where each came from. */
@@ -165,6 +184,20 @@ static const char *default_of(conf *c, int i)
         snprintf(c->defaults[i], sizeof(c->defaults[i]), "%u",
                  (unsigned)VX_LIMIT_SDK_POLL_MS);
         return c->defaults[i];
+    case SET_HEADER_TIMEOUT_MS:
+        snprintf(c->defaults[i], sizeof(c->defaults[i]), "%u",
+                 (unsigned)VX_LIMIT_HTTP_HEADER_TIMEOUT_MS);
+        return c->defaults[i];
+    case SET_BODY_TIMEOUT_MS:
+        snprintf(c->defaults[i], sizeof(c->defaults[i]), "%u",
+                 (unsigned)VX_LIMIT_HTTP_BODY_TIMEOUT_MS);
+        return c->defaults[i];
+    case SET_MAX_PER_ADDRESS:
+        snprintf(c->defaults[i], sizeof(c->defaults[i]), "%u",
+                 (unsigned)VX_LIMIT_HTTP_PER_ADDRESS_DEFAULT);
+        return c->defaults[i];
+    case SET_EGRESS_ALLOW: return SVC_EGRESS_HOSTS_DEFAULT;
+    case SET_GATEWAY_KEY_ENV: return SVC_EGRESS_KEYS_DEFAULT;
     default: return NULL;
     }
 }
@@ -416,6 +449,18 @@ static void serve_usage(FILE *out)
             "printed once. SIGINT or SIGTERM stops gracefully.\n",
             (size_t)SERVER_MAX_BODY_HARD, (unsigned)SERVER_CONNECTIONS_HARD,
             (unsigned)SERVER_THREADS_HARD);
+    fputs("\n"
+          "Slow clients: a connection that has not sent its request headers\n"
+          "within header-timeout-ms (or its body within body-timeout-ms) is\n"
+          "closed; near max-connections, idle keep-alive connections are\n"
+          "closed first. The open-file limit is raised to fit\n"
+          "max-connections. Egress: model gateway upstreams and release-plan\n"
+          "webhooks may only call the hosts of egress-allow (default: this\n"
+          "machine's loopback; none: nothing),\n"
+          "and a model flag's api_key_env may only name the variables of\n"
+          "gateway-key-env (never INIT_* or VEXIL_* settings). See\n"
+          "docs/operations.md.\n",
+          out);
 }
 
 /* getopt_long table for the settings in `mask`, plus extra options. */
@@ -558,6 +603,75 @@ static bool llm_setup(const conf *c, ai_llm **out)
     return true;
 }
 
+/* The client-facing limits: the two deadlines, the per-address cap
+ * (0: none) and the egress
+ * allowlists (checked here so a bad list is reported with where it came
+ * from). Prints the reason and returns false on a bad setting. */
+static bool edge_setup(const conf *c, server_config *cfg)
+{
+    unsigned long long head, body, per = 0;
+    vx_error err;
+    memset(&err, 0, sizeof(err));
+    if (!conf_uint(c, SET_HEADER_TIMEOUT_MS, 100, SERVER_TIMEOUT_MS_HARD, false,
+                   &head) ||
+        !conf_uint(c, SET_BODY_TIMEOUT_MS, 100, SERVER_TIMEOUT_MS_HARD, false,
+                   &body))
+        return false;
+    if (!conf_uint(c, SET_MAX_PER_ADDRESS, 0, SERVER_CONNECTIONS_HARD, false,
+                   &per))
+        return false;
+    if (per == 0)
+        per = SERVER_PER_ADDRESS_NONE;
+    cfg->header_timeout_ms = (unsigned)head;
+    cfg->body_timeout_ms = (unsigned)body;
+    cfg->max_per_address = (unsigned)per;
+    if (svc_egress_check(c->val[SET_EGRESS_ALLOW], NULL, &err) != VX_OK ||
+        svc_egress_check(NULL, c->val[SET_GATEWAY_KEY_ENV], &err) != VX_OK) {
+        int which = strcmp(err.path, "/egress-allow") == 0
+                        ? SET_EGRESS_ALLOW
+                        : SET_GATEWAY_KEY_ENV;
+        fprintf(stderr, "vexil: %s: %s: %s\n", c->where[which],
+                settings[which].name, err.message);
+        return false;
+    }
+    return true;
+}
+
+/* Every connection is a descriptor: raises the soft open-file limit
+ * towards the hard one so that max-connections fit, with room for the
+ * database, upstream calls and logs. When the hard limit is lower, fewer
+ * connections are allowed, with a warning saying how to get more. */
+static void fit_open_files(unsigned long long *conns)
+{
+    struct rlimit rl;
+    unsigned long long need = *conns + SERVER_FD_RESERVE;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+        rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need
+                          ? (rlim_t)need
+                          : rl.rlim_max;
+        if (want > rl.rlim_cur) {
+            rl.rlim_cur = want;
+            if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+                getrlimit(RLIMIT_NOFILE, &rl);
+        }
+    }
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
+        return;
+    unsigned long long fit = rl.rlim_cur > 2 * SERVER_FD_RESERVE
+                                 ? rl.rlim_cur - SERVER_FD_RESERVE
+                                 : rl.rlim_cur / 2;
+    if (fit < 1)
+        fit = 1;
+    fprintf(stderr,
+            "vexil: warn: the open-file limit is %llu: serving at most %llu "
+            "connections instead of %llu (raise it with ulimit -n or "
+            "LimitNOFILE=)\n",
+            (unsigned long long)rl.rlim_cur, fit, *conns);
+    *conns = fit;
+}
+
 #define MASK_ALL ((1u << NSETTINGS) - 1)
 #define MASK_DB  ((1u << SET_DATABASE) | (1u << SET_CONFIG))
 
@@ -614,9 +728,17 @@ int cli_serve_main(int argc, char **argv)
         }
     }
 
+    server_config edge; /* the edge settings, checked before anything */
+    memset(&edge, 0, sizeof(edge));
+    if (!edge_setup(&c, &edge))
+        goto out;
+
     rc = CLI_EXIT_FAIL;
-    svc_config sc = {
-        .database = c.val[SET_DATABASE], .log = log_line, .log_ud = NULL};
+    svc_config sc = {.database = c.val[SET_DATABASE],
+                     .egress_allow = c.val[SET_EGRESS_ALLOW],
+                     .gateway_key_env = c.val[SET_GATEWAY_KEY_ENV],
+                     .log = log_line,
+                     .log_ud = NULL};
     init_tokens(&sc, joined, sizeof(joined));
     char secret[SVC_SECRET_MAX] = "";
     vx_error err;
@@ -666,6 +788,11 @@ int cli_serve_main(int argc, char **argv)
         .gw_route_rate = (unsigned)gw_route,
         .gw_flush_ms = (unsigned)gw_flush,
     };
+    cfg.header_timeout_ms = edge.header_timeout_ms;
+    cfg.body_timeout_ms = edge.body_timeout_ms;
+    cfg.max_per_address = edge.max_per_address;
+    fit_open_files(&conns);
+    cfg.max_connections = (unsigned)conns;
     if (server_start(&cfg, svc, &srv, &err) != VX_OK) {
         print_service_error("cannot start the server", &err);
         goto out;

@@ -1379,6 +1379,18 @@ static bool attempt_start(gw *g, gw_call *c)
     while (bl > 0 && root[bl - 1] == '/')
         bl--;
     snprintf(url, sizeof(url), "%.*s/%s", (int)bl, root, c->endpoint);
+    if (g->cfg.egress) {
+        vx_error why;
+        memset(&why, 0, sizeof(why));
+        if (vx__egress_url(g->cfg.egress, url, "", &why) != VX_OK ||
+            (up->key_env[0] &&
+             vx__egress_key(g->cfg.egress, up->key_env, "", &why) != VX_OK)) {
+            vx__logf(g->cfg.log, g->cfg.log_ud, "warn",
+                     "gateway: %s/%s: upstream not called: %s", c->flag,
+                     k ? "control" : c->variant, why.message);
+            return false;
+        }
+    }
     url_host(root, c->host, sizeof(c->host));
     c->easy = easy_get(g);
     if (!c->easy)

@@ -6,8 +6,9 @@
  * in the impact-metrics batch format (docs/gateway.md).
  *
  * Invariant: an upstream API key is read from the environment variable a
- * payload names at the moment a request is sent, kept only in the libcurl
- * header list of that request, and never logged or measured. Every call
+ * payload names at the moment a request is sent (when the operator's
+ * allowlists let that variable and that host through), kept only in the
+ * libcurl header list of that request, and never logged or measured. Every call
  * started is answered exactly once (its `respond` runs), also when the
  * gateway stops. */
 #ifndef VX_GATEWAY_GW_H
@@ -18,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/egress.h"
 #include "base/limits.h"
 #include "base/log.h"
 #include "vexil/status.h"
@@ -39,6 +41,10 @@ typedef struct gw_config {
     void *measure_ud;      /* passed to measure */
     gw_log_fn log;         /* may be NULL */
     void *log_ud;          /* passed to log */
+    /* The operator's allowlists, checked again before every upstream
+     * request (URL and api_key_env): a refused one is not sent. Borrowed
+     * for the engine's life; NULL = no check (the caller's own). */
+    const vx_egress *egress;
 } gw_config;
 
 /* The unit of stickiness of a gateway flag ("stickiness" in its control's

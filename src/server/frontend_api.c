@@ -9,9 +9,9 @@
  * the request (sdk_req.state) until the answer is sent. */
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "base/error.h"
+#include "server/cors.h"
 #include "server/sdk_api.h"
 #include "server/sdk_context.h"
 #include "server/seen.h"
@@ -27,54 +27,6 @@ static const char allow_headers[] =
 static bool is_method(const char *m, const char *want)
 {
     return strcmp(m, want) == 0;
-}
-
-/* True when `origin` is one of the comma-separated `list` (spaces around
- * the commas are ignored). */
-static bool origin_listed(const char *list, const char *origin)
-{
-    size_t n = strlen(origin);
-    const char *p = list;
-    while (*p) {
-        while (*p == ' ' || *p == ',')
-            p++;
-        const char *e = p;
-        while (*e && *e != ',')
-            e++;
-        const char *t = e;
-        while (t > p && t[-1] == ' ')
-            t--;
-        if ((size_t)(t - p) == n && strncasecmp(p, origin, n) == 0)
-            return true;
-        p = e;
-    }
-    return false;
-}
-
-/* The CORS headers every /api/frontend answer carries (errors included, so
- * a browser can read them). */
-static void cors_headers(sdk_api *a, http_req *r)
-{
-    const char *list = a->cors_origins ? a->cors_origins : "*";
-    const char *origin = http_req_header(r, "Origin");
-    if (strcmp(list, "*") == 0) {
-        http_reply_header(r, "Access-Control-Allow-Origin", "*");
-    } else {
-        http_reply_header(r, "Vary", "Origin");
-        if (origin && origin_listed(list, origin))
-            http_reply_header(r, "Access-Control-Allow-Origin", origin);
-    }
-    http_reply_header(r, "Access-Control-Expose-Headers", "ETag");
-}
-
-/* The preflight: any origin is told what it may send; whether it may read
- * is Access-Control-Allow-Origin's business (cors_headers). */
-static void preflight(http_req *r)
-{
-    http_reply_header(r, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
-    http_reply_header(r, "Access-Control-Allow-Headers", allow_headers);
-    http_reply_header(r, "Access-Control-Max-Age", "86400");
-    http_reply_text(r, 204, NULL, "", 0);
 }
 
 typedef enum fe_route {
@@ -290,9 +242,9 @@ void frontend_api_headers(sdk_api *a, http_req *r)
     sdk_req *q = sdk_api_req(r);
     if (!q)
         return;
-    cors_headers(a, r);
+    server_cors_headers(r, a->cors_origins, "ETag");
     if (is_method(m, "OPTIONS")) {
-        preflight(r);
+        server_cors_preflight(r, "GET, POST, OPTIONS", allow_headers);
         return;
     }
     if (route == FE_UNSUPPORTED) {

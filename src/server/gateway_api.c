@@ -128,6 +128,7 @@ vx_status gateway_api_new(const gateway_api_config *cfg, sdk_api *sdk,
         .measure_ud = a,
         .log = cfg->log,
         .log_ud = cfg->log_ud,
+        .egress = svc_egress(sdk->svc),
     };
     if (st == VX_OK)
         st = gw_new(&gc, &a->gw, err);
@@ -258,6 +259,21 @@ void gateway_api_headers(gateway_api *a, http_req *r)
 
 /* ---- the flag decision ---------------------------------------------------
  */
+
+/* Whether the operator's allowlists (still) let the server call `up` for
+ * this route and send its key: a flag written under other lists is
+ * refused here, not sent. VX_EINVAL naming the payload member. */
+static vx_status upstream_allowed(gateway_api *a, const gw_upstream *up,
+                                  bool ollama, vx_error *err)
+{
+    const vx_egress *pol = svc_egress(a->sdk->svc);
+    vx_status st = ollama
+                       ? vx__egress_url(pol, up->ollama_url, "/ollama_url", err)
+                       : vx__egress_url(pol, up->base_url, "/base_url", err);
+    if (st == VX_OK && up->key_env[0])
+        st = vx__egress_key(pol, up->key_env, "/api_key_env", err);
+    return st;
+}
 
 /* The caller's stickiness key (the context's userId) by the flag's unit
  * (its control's "stickiness"; `settings` NULL: "user"), in `buf` for the
@@ -493,7 +509,15 @@ static void proxy(gateway_api *a, gwq *q)
         bad_payload(a, q, flag, variant, &err);
         goto out;
     }
-    bool has_control = ctl && strcmp(variant, "control") != 0;
+    /* The operator's allowlists, again at call time: a variant written
+     * under wider lists is refused here, nothing is sent. */
+    if (upstream_allowed(a, &up, is_ollama(q->route), &err) != VX_OK) {
+        bad_payload(a, q, flag, variant, &err);
+        goto out;
+    }
+    bool has_control =
+        ctl && strcmp(variant, "control") != 0 &&
+        upstream_allowed(a, &control, is_ollama(q->route), NULL) == VX_OK;
     gw_request req = {
         .environment = env,
         .flag = flag,
@@ -601,20 +625,61 @@ static void feedback(gateway_api *a, gwq *q)
     json_decref(doc);
 }
 
+/* Whether the token may see measurements of `flag`: a flag of its
+ * projects in its environment's published state (a token of every project
+ * also sees flags deleted since). */
+static bool flag_visible(const gwq *q, sdk_state *state, const char *flag)
+{
+    if (strcmp(q->who.projects, "*") == 0)
+        return true;
+    sdk_scope scope = {.projects = q->who.projects};
+    const sdk_flag *f = state && flag ? sdk_state_find(state, flag) : NULL;
+    return f && sdk_scope_match(&scope, f);
+}
+
+/* A copy of `arr` (series, or a batch's metrics) with the entries whose
+ * "flag" the token may see. */
+static json_t *visible_only(const gwq *q, sdk_state *state, const json_t *arr)
+{
+    json_t *out = json_array();
+    size_t i;
+    const json_t *e;
+    json_array_foreach (arr, i, e) {
+        if (out && flag_visible(q, state,
+                                json_string_value(json_object_get(e, "flag"))))
+            json_array_append(out, (json_t *)e);
+    }
+    return out;
+}
+
+/* The measurements of the token's environment, of the flags of its
+ * projects only. */
 static void stats(gateway_api *a, gwq *q)
 {
+    sdk_state *state = sdk_hub_acquire(a->sdk->hub, q->who.environment);
     json_t *batches = json_array();
     pthread_mutex_lock(&a->mu);
     for (size_t i = 0; batches && i < VX_LIMIT_GW_BATCHES_KEPT; i++) {
         /* oldest first */
         kept *k = &a->kept[(a->next_kept + i) % VX_LIMIT_GW_BATCHES_KEPT];
-        if (k->batch && strcmp(k->env, q->who.environment) == 0)
-            json_array_append(batches, k->batch);
+        if (!k->batch || strcmp(k->env, q->who.environment) != 0)
+            continue;
+        json_t *b = json_copy(k->batch);
+        json_t *m =
+            b ? visible_only(q, state, json_object_get(b, "metrics")) : NULL;
+        if (m && json_array_size(m) > 0 &&
+            json_object_set_new(b, "metrics", json_incref(m)) == 0)
+            json_array_append(batches, b);
+        json_decref(m);
+        json_decref(b);
     }
     pthread_mutex_unlock(&a->mu);
-    json_t *doc =
-        json_pack("{ss so so}", "environment", q->who.environment, "series",
-                  gw_stats(a->gw, q->who.environment), "batches", batches);
+    json_t *all = gw_stats(a->gw, q->who.environment);
+    json_t *series = visible_only(q, state, all);
+    json_decref(all);
+    sdk_state_release(state);
+    json_t *doc = json_pack("{ss so so}", "environment", q->who.environment,
+                            "series", series, "batches", batches);
     if (doc)
         http_reply_json(q->r, 200, doc);
     else

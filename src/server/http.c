@@ -25,6 +25,7 @@
 #include "base/alloc.h"
 #include "base/error.h"
 #include "base/limits.h"
+#include "server/http_edge.h"
 
 #define REQ_ARENA_FIRST 4096 /* first arena block: most requests fit */
 #define REQ_HEADERS_MAX VX_LIMIT_HTTP_REPLY_HEADERS /* Allow, ETag... */
@@ -35,6 +36,7 @@ struct http_listener {
     http_handler h;            /* copy */
     uint16_t port;             /* bound port */
     _Atomic int inflight;      /* requests between URI and completion */
+    http_watch *watch;         /* deadlines of slow connections (owned) */
 };
 
 struct http_req {
@@ -71,6 +73,8 @@ struct http_req {
     http_problem_fn problem;   /* error answers in a client's dialect */
     void *problem_ud;          /* passed to problem */
     bool deferred;             /* http_req_defer suspended the connection */
+    bool bad_target;           /* the request-target is not valid (400) */
+    bool early; /* answered before its body: the body is drained */
 };
 
 static const char oom_body[] =
@@ -694,13 +698,78 @@ static void parse_body(http_req *r)
     }
 }
 
+/* --- framing and keep-alive ---------------------------------------------- */
+
+/* Before any handler: the request-target and the header fields that frame
+ * the request (http_edge.h). A request that fails is answered 400 (or 501)
+ * with "Connection: close": what follows it on the connection cannot be
+ * trusted to be the next request. True when answered. */
+static bool check_framing(http_req *r, const char *version)
+{
+    char msg[160];
+    unsigned status = 0;
+    if (r->bad_target) {
+        status = 400;
+        snprintf(msg, sizeof(msg),
+                 "invalid request-target: a path of visible ASCII is "
+                 "expected (no spaces, control bytes or '#')");
+    } else {
+        status = http_edge_check_headers(r->conn, version, msg, sizeof(msg));
+    }
+    if (!status)
+        return false;
+    http_reply_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    http_reply_problem(r, status, msg, "", NULL);
+    return true;
+}
+
+/* True when the request announces a body (Content-Length > 0 or a
+ * Transfer-Encoding); `*len` is the announced length (0 when chunked). */
+static bool body_announced(http_req *r, uint64_t *len)
+{
+    const char *cl = http_req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    *len = 0;
+    if (http_req_header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+        return true;
+    return cl && parse_length(cl, len) && *len > 0;
+}
+
+/* The end of the first access call. An answer made there (401, 404, 415,
+ * /health, the console's files...) is handed over in the last call
+ * instead, once the request is read to its end: libmicrohttpd closes the
+ * connection after an answer queued earlier, which would drop pipelined
+ * requests and cost every client a new connection. A body still to come
+ * is drained when it is small; otherwise (large, chunked, or a client
+ * waiting for 100-continue) the answer goes now and the connection
+ * closes. */
+static enum MHD_Result first_answer(http_req *r)
+{
+    uint64_t len = 0;
+    bool body = body_announced(r, &len);
+    if (!r->resp) {
+        http_watch_phase(r->conn, body ? HTTP_PHASE_BODY : HTTP_PHASE_BUSY);
+        return MHD_YES;
+    }
+    if (!body)
+        return MHD_YES; /* the last call follows at once */
+    if (!http_req_header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING) &&
+        !http_req_header(r, MHD_HTTP_HEADER_EXPECT) &&
+        len <= VX_LIMIT_HTTP_EARLY_DRAIN_BYTES) {
+        r->discard = true;
+        r->early = true;
+        http_watch_phase(r->conn, HTTP_PHASE_BODY);
+        return MHD_YES;
+    }
+    http_watch_phase(r->conn, HTTP_PHASE_BUSY);
+    return queue(r);
+}
+
 /* --- libmicrohttpd callbacks --------------------------------------------- */
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     http_listener *l = cls;
     vx_arena a;
-    (void)conn;
     vx__arena_init(&a, REQ_ARENA_FIRST);
     http_req *r = vx__arena_calloc(&a, 1, sizeof(*r));
     if (!r) {
@@ -713,6 +782,14 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     r->route = SIZE_MAX;
     r->method = "";
     clock_gettime(CLOCK_MONOTONIC, &r->start);
+    http_watch_phase(conn, HTTP_PHASE_HEAD);
+    size_t skip = 0;
+    r->bad_target = !http_edge_target_ok(uri, &skip);
+    if (r->bad_target)
+        skip = strlen(uri); /* answered 400 before anything reads it */
+    uri += skip;
+    if (skip > 0 && *uri != '/')
+        uri = "/"; /* "http://host" or "http://host?q" means "/" */
     size_t n = strcspn(uri, "?#");
     r->path = vx__arena_strndup(&r->arena, uri, n);
     if (!r->path) {
@@ -733,7 +810,6 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
     http_listener *l = cls;
     http_req *r = *req_cls;
     (void)url;
-    (void)version;
     if (!r)
         return MHD_NO; /* the URI callback ran out of memory */
     if (!r->started) {
@@ -745,12 +821,14 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
             reply_oom(r);
             return queue(r);
         }
+        if (check_framing(r, version))
+            return queue(r); /* 400 and close */
         check_header_count(r);
         if (!r->resp)
             l->h.on_headers(l->h.ud, r);
         if (!r->resp)
             check_body_headers(r);
-        return r->resp ? queue(r) : MHD_YES;
+        return first_answer(r);
     }
     if (*upload_size > 0) {
         size_t n = *upload_size;
@@ -760,7 +838,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
              * 413 waits for its end; a body that goes on and on past the
              * limit is not worth reading: cut the connection. */
             r->discarded += n;
-            if (r->discarded > r->max_body + VX_LIMIT_HTTP_DISCARD_BYTES) {
+            if (r->discarded >
+                (r->early ? VX_LIMIT_HTTP_EARLY_DRAIN_BYTES
+                          : r->max_body + VX_LIMIT_HTTP_DISCARD_BYTES)) {
                 vx__logf(l->cfg.log, l->cfg.log_ud, "warn",
                          "%s %s: body far over the limit, closing", r->method,
                          r->path);
@@ -771,6 +851,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
         }
         return MHD_YES;
     }
+    http_watch_phase(conn, HTTP_PHASE_BUSY);
     if (r->discard && !r->resp && !r->queued)
         reply_too_big(r); /* a drained over-long body */
     if (r->deferred) {
@@ -810,7 +891,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 {
     http_listener *l = cls;
     http_req *r = *req_cls;
-    (void)conn;
+    http_watch_phase(conn, HTTP_PHASE_IDLE);
     if (!r)
         return;
     *req_cls = NULL;
@@ -845,12 +926,17 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     http_listener *l = cls;
     char line[VX_LIMIT_LOG_LINE];
+    long long dropped = 0;
+    if (!l->cfg.log || !http_watch_log_ok(l->watch, &dropped))
+        return; /* a flood of bad clients must not flood the log */
     vsnprintf(line, sizeof(line), fmt, ap);
     size_t n = strlen(line);
     while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         line[--n] = '\0';
-    if (l->cfg.log)
-        l->cfg.log(l->cfg.log_ud, "warn", line);
+    if (dropped)
+        vx__logf(l->cfg.log, l->cfg.log_ud, "warn",
+                 "(%lld more libmicrohttpd messages were not logged)", dropped);
+    l->cfg.log(l->cfg.log_ud, "warn", line);
 }
 
 /* --- start and stop ------------------------------------------------------ */
@@ -885,6 +971,18 @@ vx_status http_start(const http_config *cfg, const http_handler *h,
     l->cfg = *cfg;
     l->h = *h;
     atomic_init(&l->inflight, 0);
+    http_watch_config wc = {
+        .header_ms =
+            cfg->header_ms ? cfg->header_ms : VX_LIMIT_HTTP_HEADER_TIMEOUT_MS,
+        .body_ms = cfg->body_ms ? cfg->body_ms : VX_LIMIT_HTTP_BODY_TIMEOUT_MS,
+        .idle_ms = cfg->idle_secs * 1000u,
+        .max_connections = cfg->max_connections,
+        .log = cfg->log,
+        .log_ud = cfg->log_ud,
+    };
+    st = http_watch_new(&wc, &l->watch, err);
+    if (st != VX_OK)
+        goto out;
 
     unsigned flags =
         MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
@@ -899,7 +997,9 @@ vx_status http_start(const http_config *cfg, const http_handler *h,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_secs,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)VX_LIMIT_HTTP_CONN_MEMORY,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, l, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, l, MHD_OPTION_END);
+        on_completed, l, MHD_OPTION_NOTIFY_CONNECTION, http_watch_notify,
+        l->watch, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)cfg->per_address, MHD_OPTION_END);
     if (!l->daemon) {
         st = vx__error_set(err, VX_EIO, "",
                            "cannot listen on %s:%u (address in use or not "
@@ -913,8 +1013,10 @@ vx_status http_start(const http_config *cfg, const http_handler *h,
     *out = l;
     l = NULL;
 out:
-    if (l)
+    if (l) {
+        http_watch_free(&l->watch);
         vx__free(l);
+    }
     if (ai)
         freeaddrinfo(ai);
     return st;
@@ -923,6 +1025,16 @@ out:
 uint16_t http_port(const http_listener *l)
 {
     return l->port;
+}
+
+void http_conn_stats_get(http_listener *l, http_conn_stats *out)
+{
+    http_watch_counts c;
+    http_watch_counts_get(l ? l->watch : NULL, &c);
+    out->open = c.open;
+    out->header_timeouts = c.header_timeouts;
+    out->body_timeouts = c.body_timeouts;
+    out->reclaimed = c.reclaimed;
 }
 
 void http_stop(http_listener **lp)
@@ -947,6 +1059,7 @@ void http_stop(http_listener **lp)
         if (fd != MHD_INVALID_SOCKET)
             close(fd);
     }
+    http_watch_free(&l->watch); /* every connection is closed by now */
     vx__free(l);
     *lp = NULL;
 }

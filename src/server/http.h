@@ -51,6 +51,13 @@ typedef struct http_config {
     bool log_requests;        /* one "info" line per request */
     http_log_fn log;          /* may be NULL: no logging */
     void *log_ud;             /* passed to log */
+    /* Slow clients (http_edge.h): the request line and headers must be in
+     * within header_ms, then the body within body_ms (0: the defaults of
+     * limits.h); per_address caps one client address's connections (0:
+     * no cap). */
+    unsigned header_ms;
+    unsigned body_ms;
+    unsigned per_address;
 } http_config;
 
 /* Binds and starts the worker threads. `cfg` and `h` are copied; the
@@ -61,6 +68,16 @@ vx_status http_start(const http_config *cfg, const http_handler *h,
 
 /* The bound port (useful after asking for port 0). */
 uint16_t http_port(const http_listener *l);
+
+/* Connections now, and those closed for being slow (deadlines) or idle
+ * near the connection limit since the start, for /metrics. */
+typedef struct http_conn_stats {
+    long long open;            /* open connections */
+    long long header_timeouts; /* headers not in by their deadline */
+    long long body_timeouts;   /* body not in by its deadline */
+    long long reclaimed;       /* idle ones closed near the limit */
+} http_conn_stats;
+void http_conn_stats_get(http_listener *l, http_conn_stats *out);
 
 /* Graceful stop: stops accepting, lets requests in flight finish (waiting
  * at most VX_LIMIT_HTTP_DRAIN_MS), then closes every connection and joins

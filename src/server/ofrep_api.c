@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "server/cors.h"
 #include "server/router.h"
 #include "server/sdk_api.h"
 #include "server/sdk_context.h"
@@ -322,8 +323,17 @@ void ofrep_api_headers(sdk_api *a, http_req *r)
     sdk_req *q = sdk_api_req(r);
     if (!q)
         return;
+    /* Browsers (OpenFeature's web provider) call OFREP like the frontend
+     * API: the same origins, every answer readable, preflight without a
+     * token. */
+    server_cors_headers(r, a->cors_origins, "ETag, Retry-After");
+    if (strcmp(http_req_method(r), "OPTIONS") == 0) {
+        server_cors_preflight(r, "POST, OPTIONS",
+                              "Authorization, Content-Type, If-None-Match");
+        return;
+    }
     if (strcmp(http_req_method(r), "POST") != 0) {
-        http_reply_header(r, "Allow", "POST");
+        http_reply_header(r, "Allow", "POST, OPTIONS");
         http_reply_problem(r, 405, "method not allowed", "", NULL);
         return;
     }

@@ -49,9 +49,17 @@ static size_t discard(char *p, size_t size, size_t n, void *ud)
 }
 
 /* One POST, bounded by VX_LIMIT_WEBHOOK_TIMEOUT_MS, no redirects, no
- * retry: a failing receiver costs one timeout per event. */
+ * retry: a failing receiver costs one timeout per event. Only to a host the
+ * operator allows now (--egress-allow; the plan may be older than the
+ * list). */
 static void call_hook(server_scheduler *s, const char *url, const json_t *body)
 {
+    vx_error why;
+    memset(&why, 0, sizeof(why));
+    if (vx__egress_url(svc_egress(s->svc), url, "", &why) != VX_OK) {
+        note(s, "warn", "webhook not called:", url ? url : "", why.message);
+        return;
+    }
     char *text = json_dumps(body, JSON_COMPACT);
     CURL *h = curl_easy_init();
     struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: "

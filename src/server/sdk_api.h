@@ -20,7 +20,8 @@
 typedef struct sdk_api {
     service *svc;                /* borrowed */
     sdk_hub *hub;                /* borrowed */
-    const char *cors_origins;    /* "*" or "https://a,https://b" (frontend) */
+    const char *cors_origins;    /* "*" or "https://a,https://b" (frontend,
+                                    OFREP) */
     struct sdk_rate *ofrep_rate; /* OFREP per-token limit (sdk_context.h),
                                     owned by the server; NULL = none */
     size_t route_base;        /* metrics route index of the first SDK route */

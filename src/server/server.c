@@ -122,6 +122,27 @@ static void serve_ready(server *s, http_req *r)
         http_reply_text(r, 503, "application/json", bad, sizeof(bad) - 1);
 }
 
+/* The listener's connection gauges and deadline counters. */
+static size_t edge_metrics(server *s, char *buf, size_t cap)
+{
+    http_conn_stats cs;
+    http_conn_stats_get(s->http, &cs);
+    int n = snprintf(
+        buf, cap,
+        "# HELP vexil_http_connections Open client connections.\n"
+        "# TYPE vexil_http_connections gauge\n"
+        "vexil_http_connections %lld\n"
+        "# HELP vexil_http_connections_closed_total Connections the server "
+        "closed: slow headers or body, or idle near the connection limit.\n"
+        "# TYPE vexil_http_connections_closed_total counter\n"
+        "vexil_http_connections_closed_total{reason=\"header_timeout\"} "
+        "%lld\n"
+        "vexil_http_connections_closed_total{reason=\"body_timeout\"} %lld\n"
+        "vexil_http_connections_closed_total{reason=\"reclaimed\"} %lld\n",
+        cs.open, cs.header_timeouts, cs.body_timeouts, cs.reclaimed);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
 static void serve_metrics(server *s, http_req *r)
 {
     if (!only_get(r))
@@ -161,9 +182,11 @@ static void serve_metrics(server *s, http_req *r)
     if (gateway_api_metrics(s->gateway, http_req_arena(r), &gtext, &glen) !=
         VX_OK)
         glen = 0;
-    char *all = n > 0
-                    ? vx__arena_alloc(http_req_arena(r), len + (size_t)n + glen)
-                    : NULL;
+    char edge[768];
+    size_t elen = edge_metrics(s, edge, sizeof(edge));
+    char *all = n > 0 ? vx__arena_alloc(http_req_arena(r),
+                                        len + (size_t)n + glen + elen)
+                      : NULL;
     if (!all) {
         http_reply_error(r, VX_ENOMEM, NULL);
         return;
@@ -172,8 +195,9 @@ static void serve_metrics(server *s, http_req *r)
     memcpy(all + len, extra, (size_t)n);
     if (glen)
         memcpy(all + len + (size_t)n, gtext, glen);
+    memcpy(all + len + (size_t)n + glen, edge, elen);
     http_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", all,
-                    len + (size_t)n + glen);
+                    len + (size_t)n + glen + elen);
 }
 
 /* Fills `who` from the Authorization header, or answers 401 and returns
@@ -405,7 +429,8 @@ vx_status server_start(const server_config *cfg, service *svc, server **out,
 {
     vx_status st = VX_OK;
     server *s = NULL;
-    unsigned long long threads = 0, conns = 0, body = 0;
+    unsigned long long threads = 0, conns = 0, body = 0, head_ms = 0,
+                       body_ms = 0;
     *out = NULL;
 
     st = bounded(cfg->threads, server_default_threads(), SERVER_THREADS_HARD,
@@ -416,8 +441,19 @@ vx_status server_start(const server_config *cfg, service *svc, server **out,
     if (st == VX_OK)
         st = bounded(cfg->max_body, SERVER_MAX_BODY_DEFAULT,
                      SERVER_MAX_BODY_HARD, "/max-body", &body, err);
+    if (st == VX_OK)
+        st = bounded(cfg->header_timeout_ms, VX_LIMIT_HTTP_HEADER_TIMEOUT_MS,
+                     SERVER_TIMEOUT_MS_HARD, "/header-timeout-ms", &head_ms,
+                     err);
+    if (st == VX_OK)
+        st = bounded(cfg->body_timeout_ms, VX_LIMIT_HTTP_BODY_TIMEOUT_MS,
+                     SERVER_TIMEOUT_MS_HARD, "/body-timeout-ms", &body_ms, err);
     if (st != VX_OK)
         goto out;
+    unsigned per_address = cfg->max_per_address == SERVER_PER_ADDRESS_NONE ? 0
+                           : cfg->max_per_address
+                               ? cfg->max_per_address
+                               : VX_LIMIT_HTTP_PER_ADDRESS_DEFAULT;
 
     s = vx__malloc(sizeof(*s));
     if (!s) {
@@ -501,6 +537,9 @@ vx_status server_start(const server_config *cfg, service *svc, server **out,
         .threads = (unsigned)threads,
         .max_connections = (unsigned)conns,
         .idle_secs = VX_LIMIT_HTTP_IDLE_SECS,
+        .header_ms = (unsigned)head_ms,
+        .body_ms = (unsigned)body_ms,
+        .per_address = per_address,
         .max_body = (size_t)body,
         .log_requests = cfg->log_requests,
         .log = cfg->log,

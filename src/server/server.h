@@ -31,6 +31,9 @@ typedef vx_log_fn server_log_fn;
 #define SERVER_LLM_TIMEOUT_HARD    VX_LIMIT_LLM_TIMEOUT_MS
 #define SERVER_LLM_MAX_TOKENS_HARD VX_LIMIT_LLM_MAX_TOKENS
 #define SERVER_GW_RATE_HARD        VX_LIMIT_GW_RATE
+#define SERVER_TIMEOUT_MS_HARD     VX_LIMIT_HTTP_TIMEOUT_MS_MAX
+#define SERVER_PER_ADDRESS_NONE    0xffffffffu /* max_per_address: no cap */
+#define SERVER_FD_RESERVE          VX_LIMIT_HTTP_FD_RESERVE
 
 typedef struct server_config {
     const char *host;             /* address to bind, e.g. "127.0.0.1" */
@@ -39,7 +42,7 @@ typedef struct server_config {
     unsigned max_connections;     /* 0 = SERVER_CONNECTIONS_DEFAULT */
     size_t max_body;              /* 0 = SERVER_MAX_BODY_DEFAULT */
     bool log_requests;            /* one log line per request */
-    const char *frontend_origins; /* CORS origins of /api/frontend: "*"
+    const char *frontend_origins; /* CORS of /api/frontend and OFREP: "*"
                                      or "https://a,https://b"; NULL = "*" */
     unsigned ofrep_rate;          /* OFREP requests/s per token, 0 = none */
     unsigned sdk_poll_ms;         /* backstop check of the database revision
@@ -58,6 +61,12 @@ typedef struct server_config {
     unsigned gw_token_rate;       /* gateway requests/s per token, 0 none */
     unsigned gw_route_rate;       /* per (environment, alias), 0 none */
     unsigned gw_flush_ms;         /* measurement period, 0 = a minute */
+    /* Slow clients (docs/operations.md, "Connections and slow clients"). */
+    unsigned header_timeout_ms; /* request headers, at most; 0 = default */
+    unsigned body_timeout_ms;   /* then the body, at most; 0 = default */
+    unsigned max_per_address;   /* connections from one address; 0 =
+                                   VX_LIMIT_HTTP_PER_ADDRESS_DEFAULT,
+                                   SERVER_PER_ADDRESS_NONE = no cap */
 } server_config;
 
 /* Starts listening. `svc` is borrowed and must outlive the server; the

@@ -271,6 +271,8 @@ vx_status svc__op_TOKEN_LIST(svc_ctx *c, json_t **out)
     return VX_OK;
 }
 
+/* An optional expiry, which must be ahead of the call's time: a token
+ * that would be born expired is a mistake (to end one now, revoke it). */
 static vx_status parse_expiry(svc_ctx *c, const json_t *b, int64_t *ms)
 {
     const json_t *e = json_object_get(b, "expiresAt");
@@ -281,6 +283,39 @@ static vx_status parse_expiry(svc_ctx *c, const json_t *b, int64_t *ms)
         !vx_time_parse(json_string_value(e), json_string_length(e), ms))
         return svc__fail(c, VX_EINVAL, "/expiresAt",
                          "expiresAt must be an RFC 3339 time");
+    if (*ms <= c->now_ms)
+        return svc__fail(c, VX_EINVAL, "/expiresAt",
+                         "expiresAt is in the past: revoke the token to end "
+                         "it now");
+    return VX_OK;
+}
+
+/* `p` names an existing project (or is "*"). */
+static vx_status project_known(svc_ctx *c, const char *p, const char *path)
+{
+    json_t *doc = NULL;
+    if (strcmp(p, "*") == 0)
+        return VX_OK;
+    vx_status st = svc__get(c, STORE_PROJECT, p, &doc);
+    json_decref(doc);
+    if (st == VX_ENOTFOUND)
+        return svc__fail(c, VX_EINVAL, path, "project '%s' does not exist", p);
+    return st;
+}
+
+/* The token's projects must fit a principal's list (svc_principal.projects,
+ * joined by commas): a longer list would be cut when the token is used. */
+static vx_status projects_fit(svc_ctx *c, const json_t *projects)
+{
+    size_t i, len = 0;
+    const json_t *p;
+    json_array_foreach (projects, i, p)
+        len += (i ? 1 : 0) + json_string_length(p);
+    if (len >= sizeof(((svc_principal *)0)->projects))
+        return svc__fail(c, VX_ELIMIT, "/projects",
+                         "the projects, joined by commas, are longer than "
+                         "%zu bytes",
+                         sizeof(((svc_principal *)0)->projects) - 1);
     return VX_OK;
 }
 
@@ -340,6 +375,8 @@ vx_status svc__op_TOKEN_CREATE(svc_ctx *c, json_t **out)
     json_t *projects = json_array();
     if (st == VX_OK)
         st = svc__opt_string(c, b, "project", "", &project);
+    if (st == VX_OK && project)
+        st = project_known(c, project, "/project");
     const json_t *pin = json_object_get(b, "projects");
     if (st == VX_OK && project)
         json_array_append_new(projects, json_string(project));
@@ -354,14 +391,8 @@ vx_status svc__op_TOKEN_CREATE(svc_ctx *c, json_t **out)
             snprintf(path, sizeof(path), "/projects/%zu", i);
             if (!json_is_string(p)) {
                 st = svc__fail(c, VX_EINVAL, path, "expected a project id");
-            } else if (strcmp(json_string_value(p), "*") != 0) {
-                json_t *doc = NULL;
-                if (svc__get(c, STORE_PROJECT, json_string_value(p), &doc) !=
-                    VX_OK)
-                    st = svc__fail(c, VX_EINVAL, path,
-                                   "project '%s' does not exist",
-                                   json_string_value(p));
-                json_decref(doc);
+            } else {
+                st = project_known(c, json_string_value(p), path);
             }
             if (st == VX_OK)
                 json_array_append(projects, (json_t *)p);
@@ -374,6 +405,8 @@ vx_status svc__op_TOKEN_CREATE(svc_ctx *c, json_t **out)
          strcmp(json_string_value(json_array_get(projects, 0)), "*") != 0))
         st = svc__fail(c, VX_EINVAL, "/projects",
                        "admin tokens cover all projects");
+    if (st == VX_OK)
+        st = projects_fit(c, projects);
     if (st == VX_OK)
         st = parse_expiry(c, b, &expires);
     if (st != VX_OK) {

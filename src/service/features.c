@@ -54,9 +54,12 @@ json_t *svc__feature_env(json_t *feature, const char *env)
 
 vx_status svc__feature_save(svc_ctx *c, json_t *feature)
 {
+    vx_status st = svc__egress_check_save(c, feature); /* model.* upstreams */
+    if (st != VX_OK)
+        return st;
     json_object_set_new(feature, "updatedAt", svc__time_json(c->now_ms));
     /* Every flag write ends here: the last check that SDKs can load it. */
-    vx_status st = svc__gate_feature(c, feature);
+    st = svc__gate_feature(c, feature);
     if (st != VX_OK)
         return st;
     return svc__put(

@@ -508,24 +508,6 @@ static vx_status sweep_batches(svc_ctx *c)
     return st;
 }
 
-/* Whether `project` is in the caller's comma-joined project list ("*",
- * or empty for an in-process caller such as the gateway: every project). */
-static bool project_allowed(const svc_principal *who, const char *project)
-{
-    const char *p = who->projects;
-    size_t n = project ? strlen(project) : 0;
-    if (strcmp(p, "*") == 0 || p[0] == '\0')
-        return true;
-    while (n && *p) {
-        const char *end = strchr(p, ',');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len == n && memcmp(p, project, n) == 0)
-            return true;
-        p += len + (end ? 1 : 0);
-    }
-    return false;
-}
-
 static vx_status do_impact(svc_ctx *c)
 {
     const json_t *b = c->req->body;
@@ -582,8 +564,8 @@ static vx_status do_impact(svc_ctx *c)
                       json_string_value(json_object_get(m, "flag")), &f);
         bool mine =
             st == VX_OK &&
-            project_allowed(c->who,
-                            json_string_value(json_object_get(f, "project")));
+            svc__in_scope(c->who,
+                          json_string_value(json_object_get(f, "project")));
         json_decref(f);
         if (st == VX_ENOTFOUND || (st == VX_OK && !mine)) {
             st = VX_OK; /* not this token's flag: skipped like unknown */

@@ -33,6 +33,7 @@ struct service {
     int64_t impact_compacted_ms;   /* last downsampling of impact (mu) */
     svc_commit_fn on_commit;       /* svc_set_commit_hook, may be NULL */
     void *on_commit_ud;            /* passed to on_commit */
+    vx_egress *egress;             /* the operator's allowlists (egress.c) */
 };
 
 /* One call in progress. */
@@ -159,6 +160,21 @@ vx_status svc__client_documents(svc_ctx *c, const json_t *envs, unsigned what,
  * and the client form of the stored segments (a new array). */
 json_t *svc__client_feature(const json_t *f, const char *env, unsigned what);
 json_t *svc__client_segments(const json_t *segs);
+
+/* ---- egress (egress.c) -------------------------------------------------
+ * A webhook URL (`path` names the field); a model flag about to be stored
+ * (its added or changed upstream payloads: base_url, ollama_url,
+ * api_key_env), against the flag as stored (`before`, NULL for a new one;
+ * svc__egress_check_save loads it), paths after `base`. VX_EINVAL naming
+ * the member when the operator's allowlists refuse it. */
+vx_status svc__egress_check_url(svc_ctx *c, const char *url, const char *path);
+vx_status svc__egress_check_flag(svc_ctx *c, const json_t *feature,
+                                 const json_t *before, const char *base);
+vx_status svc__egress_check_save(svc_ctx *c, const json_t *feature);
+
+/* Whether `who` may touch a flag of `project` (scope.c): "*" or an
+ * in-process caller's empty list, else a whole name of its list. */
+bool svc__in_scope(const svc_principal *who, const char *project);
 
 /* Runs fn(c) for `who` with `body` in one write transaction (sdk.c). */
 vx_status svc__in_txn(service *s, const svc_principal *who, const json_t *body,

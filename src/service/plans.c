@@ -387,6 +387,10 @@ static vx_status parse_plan(svc_ctx *c, const json_t *b, guard_plan *p,
             st = svc__fail(c, VX_EINVAL, path,
                            "a webhook is an http:// or https:// URL of at "
                            "most 512 characters");
+        } else if (c->req->body == b) { /* written now, not a stored plan */
+            char path[64];
+            snprintf(path, sizeof(path), "/webhooks/%zu", i);
+            st = svc__egress_check_url(c, json_string_value(u), path);
         }
     }
     if (st == VX_OK)

@@ -667,6 +667,13 @@ static vx_status do_metrics(svc_ctx *c)
         /* Only flags that exist: a client cannot fill the database with
          * made-up names. */
         st = svc__get(c, STORE_FEATURE, name, &f);
+        if (st == VX_OK &&
+            !svc__in_scope(c->who,
+                           json_string_value(json_object_get(f, "project")))) {
+            json_decref(f); /* another project's: as if it did not exist */
+            f = NULL;
+            st = VX_ENOTFOUND;
+        }
         if (st == VX_ENOTFOUND) {
             st = VX_OK;
             continue;

@@ -585,7 +585,10 @@ vx_status svc_open(const svc_config *cfg, service **out,
     s->log = cfg->log;
     s->log_ud = cfg->log_ud;
     int applied = 0;
-    vx_status st = open_store(cfg->database, &s->st, &s->ops, err);
+    vx_status st = vx__egress_new(cfg->egress_allow, cfg->gateway_key_env,
+                                  &s->egress, err);
+    if (st == VX_OK)
+        st = open_store(cfg->database, &s->st, &s->ops, err);
     if (st == VX_OK)
         st = s->ops->migrate(s->st, &applied, err);
     if (st != VX_OK) {
@@ -619,6 +622,7 @@ void svc_close(service *s)
     if (s->ops)
         s->ops->close(s->st);
     svc__token_cache_release(s);
+    vx__egress_free(&s->egress);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
@@ -684,8 +688,16 @@ vx_status svc__token_lookup(service *s, const char key[65], svc_principal *who,
     json_array_foreach (json_object_get(doc, "projects"), i, p) {
         int w = snprintf(who->projects + n, sizeof(who->projects) - n, "%s%s",
                          i ? "," : "", json_string_value(p));
-        if (w < 0 || (size_t)w >= sizeof(who->projects) - n)
+        if (w < 0 || (size_t)w >= sizeof(who->projects) - n) {
+            /* A list too long for the principal (only tokens made before
+             * creation checked the length): keep the whole names that fit,
+             * never a cut one, which could name another project; "." (no
+             * project has that name) when none fits, since an empty list
+             * means every project (scope.c). */
+            snprintf(who->projects + n, sizeof(who->projects) - n, "%s",
+                     n ? "" : ".");
             break;
+        }
         n += (size_t)w;
     }
     json_decref(doc);

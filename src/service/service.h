@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/egress.h"
 #include "base/log.h"
 #include "vexil/status.h"
 
@@ -140,6 +141,10 @@ typedef struct svc_config {
     const char *init_frontend_tokens; /* INIT_FRONTEND_API_TOKENS */
     bool no_first_admin_token;        /* skip creating the first admin token
                                          (vexil admin-token makes its own) */
+    const char *egress_allow;         /* hosts the server may call (egress.h);
+                                         NULL = SVC_EGRESS_HOSTS_DEFAULT */
+    const char *gateway_key_env;      /* variables model keys may come from;
+                                         NULL = SVC_EGRESS_KEYS_DEFAULT */
     svc_log_fn log;                   /* may be NULL */
     void *log_ud;                     /* passed to log */
 } svc_config;
@@ -178,6 +183,25 @@ void svc_set_commit_hook(service *s, svc_commit_fn fn, void *ud);
 
 /* Closes the database cleanly. Accepts NULL. */
 void svc_close(service *s);
+
+/* ---- egress: what the server may call (egress.c, base/egress.h) ---------
+ * The operator's allowlists, from svc_config: the hosts model gateway
+ * upstreams and release-plan webhooks may reach, and the environment
+ * variables a model flag's api_key_env may name. Writes that name anything
+ * else are refused (400 naming the field); callers check again before
+ * every call, since the lists may have changed since the write. */
+#define SVC_EGRESS_HOSTS_DEFAULT VX_EGRESS_HOSTS_DEFAULT
+#define SVC_EGRESS_KEYS_DEFAULT  VX_EGRESS_KEYS_DEFAULT
+
+/* Checks the two lists as svc_open would read them (either may be NULL):
+ * VX_EINVAL or VX_ELIMIT with err->path "/egress-allow" or
+ * "/gateway-key-env" naming the entry at fault. */
+vx_status svc_egress_check(const char *egress_allow,
+                           const char *gateway_key_env, vx_error *err);
+
+/* The service's policy, for vx__egress_url/vx__egress_key; valid while the
+ * service is open, read-only, any thread. */
+const vx_egress *svc_egress(const service *s);
 
 /* Applies pending migrations to `database` and reports how many ran. */
 vx_status svc_migrate(const char *database, int *applied, vx_error *err);

@@ -183,6 +183,9 @@ static vx_status check_feature(svc_ctx *c, json_t *f, size_t fi,
         if (st == VX_OK)
             json_object_set_new(e, "variants", vs);
     }
+    snprintf(path, sizeof(path), "/features/%zu", fi);
+    if (st == VX_OK)
+        st = svc__egress_check_flag(c, f, NULL, path); /* model.* upstreams */
     return st;
 }
 

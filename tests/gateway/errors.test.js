@@ -77,13 +77,15 @@ test.before(async () => {
   fast = await startModelServer({ models: ['llama3.2:1b'] });
   staller = await startModelServer({ models: ['slow'], fallback: { kind: 'stall' } });
   token = clientSecret('default', 'production');
-  srv = await startServer({ clientTokens: [token] });
+  // 10.9.8.7 is allowed so that model.broken's payload is stored (its
+  // timeout is what the gateway refuses), and never reached.
+  srv = await startServer({ clientTokens: [token], env: { VEXIL_EGRESS_ALLOW: '127.0.0.1,10.9.8.7' } });
   await gatewayFlag('model.chat', { base_url: `${fast.url}/v1`, model: 'llama3.2:1b' });
   await gatewayFlag('model.down', { base_url: DEAD, model: 'x' });
   await gatewayFlag('model.slow', { base_url: `${staller.url}/v1`, model: 'slow', timeout_ms: 400 });
   // Off, and no control to serve it: 503.
   await gatewayFlag('model.off', { base_url: `${fast.url}/v1`, model: 'llama3.2:1b' }, { name: 'candidate', off: true });
-  await gatewayFlag('model.broken', { base_url: 'ftp://10.9.8.7/v1', model: 'x' });
+  await gatewayFlag('model.broken', { base_url: 'http://10.9.8.7/v1', model: 'x', timeout_ms: 99999999 });
   client = new OpenAI({ baseURL: `${srv.url}/v1`, apiKey: token, maxRetries: 0 });
 });
 

@@ -24,6 +24,9 @@ const EP = `/api/admin/projects/default/features/${FLAG}/environments/production
 // it under the rollout epoch in force then).
 const AT_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const T_START = Date.now();
+// The operator lets the gateway call the test's upstreams and read its key
+// variables (docs/operations.md, "Egress").
+const EGRESS = { VEXIL_EGRESS_ALLOW: '127.0.0.1', VEXIL_GATEWAY_KEY_ENV: 'GW_TEST_*' };
 
 let fast;
 let slow;
@@ -54,7 +57,7 @@ test.before(async () => {
   token = clientSecret('default', 'production');
   srv = await startServer({
     clientTokens: [token],
-    env: { VEXIL_GATEWAY_FLUSH_MS: '300', GW_TEST_CANDIDATE_KEY: KEY, VEXIL_LOG_REQUESTS: 'on' },
+    env: { VEXIL_GATEWAY_FLUSH_MS: '300', GW_TEST_CANDIDATE_KEY: KEY, VEXIL_LOG_REQUESTS: 'on', ...EGRESS },
   });
   await admin('POST', '/api/admin/projects/default/features', { name: FLAG });
   await admin('POST', `${EP}/strategies`, { name: 'flexibleRollout', parameters: { rollout: 100, stickiness: 'default' } });

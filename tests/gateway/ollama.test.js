@@ -68,7 +68,8 @@ test.before(async () => {
   token = clientSecret('default', 'production');
   srv = await startServer({
     clientTokens: [token],
-    env: { VEXIL_GATEWAY_FLUSH_MS: '300', GW_TEST_OLLAMA_KEY: KEY },
+    env: { VEXIL_GATEWAY_FLUSH_MS: '300', GW_TEST_OLLAMA_KEY: KEY, VEXIL_EGRESS_ALLOW: '127.0.0.1',
+      VEXIL_GATEWAY_KEY_ENV: 'GW_TEST_*' },
   });
   await admin('POST', '/api/admin/projects/default/features', { name: FLAG });
   await admin('POST', `${EP}/strategies`, { name: 'flexibleRollout', parameters: { rollout: 100, stickiness: 'default' } });

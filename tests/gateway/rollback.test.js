@@ -94,7 +94,7 @@ test.before(async () => {
   const token = clientSecret('default', 'production');
   srv = await startServer({
     clientTokens: [token],
-    env: { VEXIL_GATEWAY_FLUSH_MS: '200', VEXIL_SCHEDULER_INTERVAL_MS: '100' },
+    env: { VEXIL_GATEWAY_FLUSH_MS: '200', VEXIL_SCHEDULER_INTERVAL_MS: '100', VEXIL_EGRESS_ALLOW: '127.0.0.1' },
   });
   client = new OpenAI({ baseURL: `${srv.url}/v1`, apiKey: token, maxRetries: 0 });
 });

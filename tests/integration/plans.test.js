@@ -84,7 +84,8 @@ function receiver() {
 
 test('healthy and regressed rollouts, webhooks, approval, validation', async () => {
   const client = clientSecret('default', 'production');
-  const srv = await startServer({ adminTokens: [adminSecret()], clientTokens: [client], env: TICK_ENV });
+  const srv = await startServer({ adminTokens: [adminSecret()], clientTokens: [client],
+    env: { ...TICK_ENV, VEXIL_EGRESS_ALLOW: '127.0.0.1' } });
   const hook = await receiver();
   try {
     for (const f of ['healthy', 'regressed', 'approve']) await must(srv, 'POST', FEAT, { name: f }, 201);
