@@ -111,10 +111,12 @@ static void check_scrub(const char *s)
 
 static int applied; /* plan operations the policy called */
 
-static vx_status fake_op(void *ud, const json_t *status, vx_error *err)
+static vx_status fake_op(void *ud, const json_t *status, const char *reason,
+                         vx_error *err)
 {
     (void)ud;
     (void)status;
+    (void)reason;
     (void)err;
     applied++;
     return VX_OK;
@@ -130,7 +132,7 @@ static void check_plan_docs(const uint8_t *data, size_t size)
         goto out;
     vx_status st = ai_plan_status_normalize(doc, &n, &err);
     FUZZ_CHECK(st == VX_OK || err.path[0] == '\0' || err.path[0] == '/');
-    if (st == VX_OK && ai_advise_rollout(NULL, n, &a, &err) == VX_OK) {
+    if (st == VX_OK && ai_advise_rollout(NULL, n, NULL, &a, &err) == VX_OK) {
         const char *rec =
             json_string_value(json_object_get(a, "recommendation"));
         double pct = json_number_value(json_object_get(a, "nextPercent"));
@@ -157,7 +159,7 @@ static void check_plan_docs(const uint8_t *data, size_t size)
     FUZZ_CHECK(st == VX_OK || err.path[0] == '\0' || err.path[0] == '/');
     if (ai_incident_facts(doc, &f, &err) == VX_OK) {
         json_t *i = NULL;
-        if (ai_advise_incident(NULL, f, &i, &err) == VX_OK)
+        if (ai_advise_incident(NULL, f, NULL, &i, &err) == VX_OK)
             FUZZ_CHECK(json_is_string(
                 json_object_get(json_object_get(i, "incident"), "summary")));
         json_decref(i);
