@@ -48,7 +48,7 @@ bool svc__name_ok(const char *s)
         char ch = s[i];
         bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
                   (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' ||
-                  ch == '.' || ch == '~';
+                  ch == '.' || ch == '~' || (ch && strchr("!*'()", ch));
         if (!ok)
             return false;
     }
@@ -70,7 +70,8 @@ vx_status svc__check_name(svc_ctx *c, const json_t *v, const char *path,
     if (!svc__name_ok(s) || strlen(s) != json_string_length(v))
         return svc__fail(c, VX_EINVAL, path,
                          "%s must be 1-%d characters of A-Z a-z 0-9 - _ . ~ "
-                         "(and not '.' or '..')",
+                         "! * ' ( ) (URL-safe, as in Unleash; not '.' or "
+                         "'..')",
                          what, NAME_MAX_LEN);
     return VX_OK;
 }
@@ -235,6 +236,15 @@ static vx_status norm_constraint(svc_ctx *c, const json_t *in, const char *path,
             st = svc__fail(c, VX_EINVAL, path,
                            "a REGEX constraint cannot be "
                            "inverted (as in Unleash)");
+        if (st == VX_OK && strncmp(ops, "DATE_", 5) == 0 &&
+            strcmp(json_string_value(cn), "currentTime") != 0) {
+            join(p, sizeof(p), path, "contextName");
+            svc__warn(c, p,
+                      "%s compares the time of the request (currentTime), "
+                      "never '%s': SDKs ignore the field name of a date "
+                      "constraint (docs/semantics.md)",
+                      ops, json_string_value(cn));
+        }
         if (st == VX_OK)
             json_object_set_new(res, "value", sv);
         else
@@ -551,9 +561,14 @@ vx_status svc__norm_strategy(svc_ctx *c, const json_t *in, const char *path,
     }
     if (!json_is_string(name))
         return svc__fail(c, VX_EINVAL, p, "strategy name is required");
-    if (kind < 0)
-        return svc__fail(c, VX_EINVAL, p, "unknown strategy '%s'",
-                         json_string_value(name));
+    json_t *def = NULL; /* a custom strategy's definition (strategies.c) */
+    if (kind < 0 && !svc__strategy_builtin(json_string_value(name)))
+        st = svc__strategy_def(c, json_string_value(name), p, &def);
+    else if (kind < 0)
+        st = svc__fail(c, VX_EINVAL, p, "unknown strategy '%s'",
+                       json_string_value(name));
+    if (st != VX_OK)
+        return st;
     const char *title = NULL;
     int disabled;
     st = svc__opt_string(c, in, "title", path, &title);
@@ -563,15 +578,16 @@ vx_status svc__norm_strategy(svc_ctx *c, const json_t *in, const char *path,
     join(p, sizeof(p), path, "sortOrder");
     if (st == VX_OK && so && !json_is_null(so) && !json_is_integer(so))
         st = svc__fail(c, VX_EINVAL, p, "sortOrder must be an integer");
-    if (st != VX_OK)
-        return st;
-
     /* parameters: an object of strings (numbers are converted) */
     const json_t *pin = json_object_get(in, "parameters");
     join(p, sizeof(p), path, "parameters");
-    if (pin && !json_is_null(pin) && !json_is_object(pin))
-        return svc__fail(c, VX_EINVAL, p, "expected an object, got %s",
-                         type_name(pin));
+    if (st == VX_OK && pin && !json_is_null(pin) && !json_is_object(pin))
+        st = svc__fail(c, VX_EINVAL, p, "expected an object, got %s",
+                       type_name(pin));
+    if (st != VX_OK) {
+        json_decref(def);
+        return st;
+    }
     json_t *params = json_object();
     const char *key;
     json_t *v;
@@ -584,7 +600,11 @@ vx_status svc__norm_strategy(svc_ctx *c, const json_t *in, const char *path,
             break;
         json_object_set_new(params, key, sv);
     }
-    const char *sname = STRATEGIES[kind].name;
+    if (st == VX_OK && def)
+        st = svc__strategy_params_check(c, def, params, p);
+    json_decref(def);
+    const char *sname =
+        kind >= 0 ? STRATEGIES[kind].name : json_string_value(name);
     if (st == VX_OK && strcmp(sname, "flexibleRollout") == 0) {
         if (!json_object_get(params, "rollout"))
             json_object_set_new(params, "rollout", json_string("100"));
@@ -598,7 +618,7 @@ vx_status svc__norm_strategy(svc_ctx *c, const json_t *in, const char *path,
             st = svc__fail(c, VX_EINVAL, q,
                            "rollout must be an integer from 0 to 100");
     }
-    const char *req = STRATEGIES[kind].required;
+    const char *req = kind >= 0 ? STRATEGIES[kind].required : NULL;
     if (st == VX_OK && req) {
         char q[300];
         join(q, sizeof(q), p, req);

@@ -18,6 +18,7 @@ static const char *const KIND_NAMES[STORE_KIND_COUNT] = {
     [STORE_TOKEN] = "API tokens",
     [STORE_PLAN] = "release plans",
     [STORE_SCHEDULE] = "scheduled changes",
+    [STORE_STRATEGY] = "strategy definitions",
 };
 
 /* VX_ECONFLICT unless `to` holds no document, sequence or event. */
