@@ -64,7 +64,8 @@ struct http_req {
     const char *hname[REQ_HEADERS_MAX];  /* extra answer header names */
     const char *hvalue[REQ_HEADERS_MAX]; /* and values */
     size_t nheaders;                     /* used entries */
-    bool deferred; /* http_req_defer suspended the connection */
+    bool deferred;   /* http_req_defer suspended the connection */
+    size_t max_body; /* body limit: cfg.max_body unless raised in on_headers */
 };
 
 static const char oom_body[] =
@@ -163,6 +164,11 @@ void http_req_set_route(http_req *r, size_t route, const char *name)
 size_t http_req_route(const http_req *r)
 {
     return r->route;
+}
+
+void http_req_set_max_body(http_req *r, size_t max)
+{
+    r->max_body = max;
 }
 
 void http_req_set_udata(http_req *r, void *p)
@@ -491,7 +497,7 @@ static void reply_too_big(http_req *r)
 {
     char msg[128];
     snprintf(msg, sizeof(msg), "request body is larger than %zu bytes",
-             r->l->cfg.max_body);
+             r->max_body);
     http_reply_problem(r, 413, msg, "", NULL);
 }
 
@@ -520,14 +526,14 @@ static void check_body_headers(http_req *r)
     }
     if (len == 0 && !te)
         return; /* no body announced */
-    if (len > r->l->cfg.max_body) {
+    if (len > r->max_body) {
         /* Answering before the body is read makes the server close while
          * the client is still sending, and the client's kernel may then
          * reset the connection and lose the 413. A body within reach is
          * drained first and answered at its end; a client that asked for
          * 100-continue, or a body far too big, gets the answer now. */
         const char *expect = http_req_header(r, MHD_HTTP_HEADER_EXPECT);
-        if (!expect && len - r->l->cfg.max_body <= VX_LIMIT_HTTP_DISCARD_BYTES)
+        if (!expect && len - r->max_body <= VX_LIMIT_HTTP_DISCARD_BYTES)
             r->discard = true;
         else
             reply_too_big(r);
@@ -552,7 +558,7 @@ static void check_body_headers(http_req *r)
  * bodies) up to the limit. Answers 413 when the limit is passed. */
 static void append_body(http_req *r, const char *data, size_t n)
 {
-    size_t max = r->l->cfg.max_body;
+    size_t max = r->max_body;
     if (r->discard)
         return;
     if (n > max - r->body_len) {
@@ -652,6 +658,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     r->arena = a;
     r->l = l;
     r->route = SIZE_MAX;
+    r->max_body = l->cfg.max_body;
     r->method = "";
     clock_gettime(CLOCK_MONOTONIC, &r->start);
     size_t n = strcspn(uri, "?#");
@@ -701,7 +708,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
              * 413 waits for its end; a body that goes on and on past the
              * limit is not worth reading: cut the connection. */
             r->discarded += n;
-            if (r->discarded > l->cfg.max_body + VX_LIMIT_HTTP_DISCARD_BYTES) {
+            if (r->discarded > r->max_body + VX_LIMIT_HTTP_DISCARD_BYTES) {
                 vx__logf(l->cfg.log, l->cfg.log_ud, "warn",
                          "%s %s: body far over the limit, closing", r->method,
                          r->path);

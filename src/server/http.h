@@ -91,6 +91,10 @@ vx_status http_req_query(http_req *r, const json_t **out, vx_error *err);
  * the request's life. */
 void http_req_set_route(http_req *r, size_t route, const char *name);
 size_t http_req_route(const http_req *r); /* SIZE_MAX until set */
+/* Raises (or lowers) this request's body limit from the listener's
+ * max_body; call in on_headers, before the body is read (an import, from
+ * an authenticated admin, may be larger than any other request). */
+void http_req_set_max_body(http_req *r, size_t max);
 /* A pointer for the handler's own per-request state (arena memory). */
 void http_req_set_udata(http_req *r, void *p);
 void *http_req_udata(const http_req *r);
