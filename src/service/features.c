@@ -1280,8 +1280,19 @@ json_t *svc__client_feature(const json_t *f, const char *env, unsigned what)
         json_object_get(fenv, "enabled"), "strategies", strategies, "variants",
         json_object_get(fenv, "variants"));
     json_t *deps = json_object_get(f, "dependencies");
-    if (cf && json_array_size(deps))
-        json_object_set(cf, "dependencies", deps);
+    if (cf && json_array_size(deps)) {
+        /* As Unleash serves them: "variants" only when enabled is true. */
+        json_t *cdeps = json_array();
+        size_t k;
+        json_t *d;
+        json_array_foreach (deps, k, d) {
+            json_t *cd = json_copy(d);
+            if (json_is_false(json_object_get(d, "enabled")))
+                json_object_del(cd, "variants");
+            json_array_append_new(cdeps, cd);
+        }
+        json_object_set_new(cf, "dependencies", cdeps);
+    }
     if (cf && (what & SVC_DOC_TAGS))
         json_object_set(cf, "tags", json_object_get(f, "tags"));
     return cf;
