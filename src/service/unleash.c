@@ -807,6 +807,39 @@ static vx_status gather(imp *m, const json_t *exports)
     return VX_OK;
 }
 
+/* Puts the strategies of every gathered environment in their "sortOrder"
+ * (stable; those without one keep their place after those with one): an
+ * Unleash feature export lists them in no particular order and without it,
+ * so `vexil import --from-unleash` adds it from the admin API. */
+static void sort_strategies(imp *m)
+{
+    const char *name, *env;
+    json_t *g, *e;
+    json_object_foreach (m->flags, name, g) {
+        json_object_foreach (json_object_get(g, "envs"), env, e) {
+            json_t *arr = json_object_get(e, "strategies");
+            size_t n = json_array_size(arr);
+            for (size_t i = 1; i < n; i++) {
+                json_t *x = json_incref(json_array_get(arr, i));
+                const json_t *xs =
+                    json_object_get(json_array_get(x, 0), "sortOrder");
+                size_t j = i;
+                while (j > 0 && json_is_integer(xs)) {
+                    const json_t *ys = json_object_get(
+                        json_array_get(json_array_get(arr, j - 1), 0),
+                        "sortOrder");
+                    if (json_is_integer(ys) &&
+                        json_integer_value(ys) <= json_integer_value(xs))
+                        break;
+                    json_array_set(arr, j, json_array_get(arr, j - 1));
+                    j--;
+                }
+                json_array_set_new(arr, j, x);
+            }
+        }
+    }
+}
+
 /* Restores the order and the weights Unleash stored onto the normalised
  * variants `norm` (sorted by byte order, weights recomputed), so SDKs pick
  * exactly what they picked from Unleash. */
@@ -1229,6 +1262,8 @@ static vx_status check_children(imp *m, json_t *docs)
 static vx_status import_flags(imp *m, const json_t *exports)
 {
     vx_status st = gather(m, exports);
+    if (st == VX_OK)
+        sort_strategies(m);
     json_t *docs = json_object();
     if (st == VX_OK && json_array_size(m->order) > VX_LIMIT_FLAGS)
         st = svc__fail(m->c, VX_ELIMIT, "/exports", "more than %d flags",

@@ -125,6 +125,64 @@ static int export_one(cli_http *u, json_t *exports, const char *env,
     return CLI_EXIT_OK;
 }
 
+/* Unleash's feature export lists a flag's strategies in no particular
+ * order and without their "sortOrder"; the order decides which strategy's
+ * variants an SDK picks. Each flag's own admin view has it: one request per
+ * flag adds it to the export's strategies (by id). A flag Unleash no longer
+ * shows (archived) keeps the export's order. */
+static int add_sort_orders(cli_http *u, json_t *exports)
+{
+    json_t *orders = json_object(); /* strategy id -> sortOrder */
+    json_t *seen = json_object();   /* flag names looked at */
+    int rc = CLI_EXIT_OK;
+    size_t i, j;
+    json_t *x, *f;
+    json_array_foreach (exports, i, x) {
+        json_array_foreach (
+            json_object_get(json_object_get(x, "data"), "features"), j, f) {
+            const char *name = cli_json_str(f, "name", NULL);
+            const char *proj = cli_json_str(f, "project", "default");
+            if (rc != CLI_EXIT_OK || !name || json_object_get(seen, name) ||
+                json_is_true(json_object_get(f, "archived")))
+                continue;
+            json_object_set_new(seen, name, json_true());
+            char path[CLI_HTTP_MAX_PATH];
+            if (!cli_http_pathf(path, sizeof(path),
+                                "/api/admin/projects/%s/features/%s", proj,
+                                name)) {
+                rc = cli_bad_path();
+                break;
+            }
+            json_t *view = NULL;
+            rc = cli_http_call(u, "GET", path, NULL, &view);
+            size_t k, l;
+            json_t *e, *s;
+            json_array_foreach (json_object_get(view, "environments"), k, e) {
+                json_array_foreach (json_object_get(e, "strategies"), l, s) {
+                    const char *id = cli_json_str(s, "id", NULL);
+                    const json_t *so = json_object_get(s, "sortOrder");
+                    if (id && json_is_integer(so))
+                        json_object_set(orders, id, (json_t *)so);
+                }
+            }
+            json_decref(view);
+        }
+    }
+    json_array_foreach (exports, i, x) {
+        json_array_foreach (
+            json_object_get(json_object_get(x, "data"), "featureStrategies"), j,
+            f) {
+            const char *id = cli_json_str(f, "id", NULL);
+            json_t *so = id ? json_object_get(orders, id) : NULL;
+            if (so)
+                json_object_set(f, "sortOrder", so);
+        }
+    }
+    json_decref(orders);
+    json_decref(seen);
+    return rc;
+}
+
 /* Reads everything the import needs from the Unleash at `u` into a new
  * import document `*doc`. */
 static int read_unleash(cli_http *u, const char *url, json_t **doc)
@@ -175,6 +233,8 @@ static int read_unleash(cli_http *u, const char *url, json_t **doc)
             json_decref(chunk);
         }
     }
+    if (rc == CLI_EXIT_OK)
+        rc = add_sort_orders(u, exports);
     /* The version, for the record (never needed). */
     if (rc == CLI_EXIT_OK && cli_http_call(u, "GET", "/api/admin/ui-config",
                                            NULL, &ui) != CLI_EXIT_OK)
