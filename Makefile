@@ -148,6 +148,12 @@ clone-test: test-deps
 bench: deps
 	@bench/run.sh
 
+# `vexil import --from-unleash` of 10,000 flags, server side: time and
+# memory on SQLite and on a private PostgreSQL (bench/import/run.sh).
+.PHONY: bench-import
+bench-import: deps test-deps
+	@bench/import/run.sh
+
 # Propagation latency between two replicas on a private PostgreSQL.
 bench-replicas: build test-deps
 	@bench/replicas/run.sh $(abspath $(BUILD))/src/cli/vexil
