@@ -496,6 +496,44 @@ static void test_bulk(void **state)
     json_decref(ft);
 }
 
+/* An export carries the custom definitions, and an import puts them in
+ * before the flags that use them. */
+static void test_export_import(void **state)
+{
+    fixture *f = *state;
+    ok(f, REQ(.op = SVC_OP_STRATEGY_DEF_CREATE), TENANT);
+    add_flag(f, "default", "f1");
+    ok(f, strategy_add("f1"),
+       "{\"name\":\"tenant\",\"parameters\":{\"tenants\":\"a\"}}");
+    json_t *doc = NULL;
+    assert_int_equal(call(f, REQ(.op = SVC_OP_EXPORT), NULL, &doc), VX_OK);
+    assert_int_equal(json_array_size(json_object_get(doc, "strategies")), 1);
+    temp_service other;
+    temp_service_open(&other, "strategies-to");
+    svc_req r = REQ(.op = SVC_OP_IMPORT, .body = doc);
+    json_t *out = NULL;
+    vx_status st = svc_call(other.svc, &f->admin, &r, &out, &f->err);
+    json_decref(out);
+    if (st != VX_OK)
+        fail_msg("import: %s at %s", f->err.message, f->err.path);
+    r = REQ(.op = SVC_OP_STRATEGY_DEF_GET, .id = "tenant");
+    assert_int_equal(svc_call(other.svc, &f->admin, &r, &out, &f->err), VX_OK);
+    assert_string_equal(json_string_value(json_object_get(out, "name")),
+                        "tenant");
+    json_decref(out);
+    /* An export from before custom strategies has no "strategies". */
+    json_object_del(doc, "strategies");
+    json_object_set_new(doc, "features", json_array());
+    temp_service third;
+    temp_service_open(&third, "strategies-old");
+    r = REQ(.op = SVC_OP_IMPORT, .body = doc);
+    assert_int_equal(svc_call(third.svc, &f->admin, &r, &out, &f->err), VX_OK);
+    json_decref(out);
+    temp_service_close(&third);
+    temp_service_close(&other);
+    json_decref(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -512,6 +550,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_archive_revive_delete, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bulk, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_export_import, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
