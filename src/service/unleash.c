@@ -1028,6 +1028,7 @@ static vx_status build_flag(imp *m, const char *name, json_t *g, json_t **doc,
         if (st == VX_ENOTFOUND)
             st = VX_OK;
     }
+    size_t conflicts = json_array_size(m->problems);
     if (st == VX_OK && f) {
         const char *fp = json_string_value(json_object_get(f, "project"));
         if (strcmp(fp, project) != 0)
@@ -1043,9 +1044,22 @@ static vx_status build_flag(imp *m, const char *name, json_t *g, json_t **doc,
                              ? "archived"
                              : "live, and Unleash has it archived");
     }
-    if (st != VX_OK || json_array_size(m->problems) > before) {
+    /* The description as the API would take it (a string, 10,000 bytes at
+     * most): nothing is stored that a later edit would refuse. */
+    const char *desc_in = NULL;
+    if (st == VX_OK)
+        st = keep(m, svc__opt_string(m->c, meta, "description", "", &desc_in),
+                  path);
+    if (st != VX_OK) {
         json_decref(f);
         return st;
+    }
+    /* A refused flag is still walked to the end, so that a dry run lists
+     * every problem it has (on a fresh document when it collides with
+     * Vexil's). */
+    if (f && json_array_size(m->problems) > conflicts) {
+        json_decref(f);
+        f = NULL;
     }
     if (!f) {
         f = json_pack("{ss ss ss ss sb sb sb sn so so sn s[] s[] s[]}", "name",

@@ -299,6 +299,11 @@ static void test_problems(void **state)
     json_object_set_new(json_array_get(fs, 1), "segments",
                         json_pack("[i]", 99));
     json_t *feats = json_object_get(data, "features");
+    char *longdesc = calloc(1, 10002);
+    memset(longdesc, 'd', 10001);
+    json_object_set_new(json_array_get(feats, 0), "description",
+                        json_string(longdesc));
+    free(longdesc);
     json_array_append_new(feats,
                           json_pack("{ss ss ss}", "name", "elsewhere", "type",
                                     "release", "project", "default"));
@@ -314,8 +319,9 @@ static void test_problems(void **state)
     const char *want[] = {"/exports/0/data/featureStrategies/0/parameters/"
                           "tenants",
                           "/exports/0/data/featureStrategies/1/segments/0",
-                          "/exports/0/data/dependencies/1/dependencies/0"};
-    for (size_t k = 0; k < 3; k++) {
+                          "/exports/0/data/dependencies/1/dependencies/0",
+                          "/exports/0/data/features/0/description"};
+    for (size_t k = 0; k < 4; k++) {
         bool found = false;
         size_t i;
         json_t *p;
