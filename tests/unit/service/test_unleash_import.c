@@ -351,10 +351,10 @@ static void test_export_file(void **state)
 {
     fixture *f = *state;
     json_t *out = NULL;
-    assert_int_equal(call(f, (svc_req){.op = SVC_OP_SEGMENT_CREATE},
-                          parse("{\"name\":\"beta\",\"constraints\":[]}"),
-                          &out),
-                     VX_OK);
+    json_t *seg_body = parse("{\"name\":\"beta\",\"constraints\":[]}");
+    assert_int_equal(
+        call(f, (svc_req){.op = SVC_OP_SEGMENT_CREATE}, seg_body, &out), VX_OK);
+    json_decref(seg_body);
     json_int_t seg = json_integer_value(json_object_get(out, "id"));
     json_decref(out);
     json_t *full = parse(BUNDLE);
