@@ -17,8 +17,8 @@
  *
  * What SDKs see is carried exactly: strategy order, parameters as Unleash
  * stored them (no defaults added), variant order and weights as stored
- * (Unleash sorts variants with JavaScript's localeCompare, not byte order),
- * segment constraints; only segment ids may change (references follow). */
+ * (whatever version or path wrote them), segment constraints; only segment
+ * ids may change (references follow). */
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -841,8 +841,9 @@ static void sort_strategies(imp *m)
 }
 
 /* Restores the order and the weights Unleash stored onto the normalised
- * variants `norm` (sorted by byte order, weights recomputed), so SDKs pick
- * exactly what they picked from Unleash. */
+ * variants `norm` (re-sorted, weights recomputed), so SDKs pick exactly
+ * what they picked from Unleash: its stored lists need not follow today's
+ * rule (older versions, variants-batch, its own imports). */
 static json_t *as_stored(const json_t *src, json_t *norm)
 {
     json_t *out = json_array();

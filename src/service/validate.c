@@ -291,11 +291,58 @@ vx_status svc__norm_constraints(svc_ctx *c, const json_t *arr, const char *path,
 /* ---- variants
  * ------------------------------------------------------------------ */
 
+/* Unleash sorts variants with JavaScript's localeCompare (ICU's root
+ * collation), and the order decides which variant a user gets. For ASCII:
+ * control characters are ignored, then punctuation < digits < letters
+ * (case-blind) decide, then lowercase before uppercase ("alpha" < "Beta",
+ * "green" < "Red"). ROOT_PRIMARY holds each byte's weight, measured in
+ * Node.js 22; bytes past ASCII come after 'z', by value. Ties fall back to
+ * byte order. */
+static const unsigned char ROOT_PRIMARY[128] = {
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  1,  2,  3,  4,  5,  0,  0,  0,  0,  0,
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  6,  12, 16, 28, 38, 29,
+    27, 15, 17, 18, 24, 32, 9,  8,  14, 25, 39, 40, 41, 42, 43, 44, 45, 46, 47,
+    48, 11, 10, 33, 34, 35, 13, 23, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59,
+    60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 71, 72, 73, 74, 19, 26, 20, 31,
+    7,  30, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65,
+    66, 67, 68, 69, 70, 71, 72, 73, 74, 21, 36, 22, 37, 0,
+};
+
+static int root_weight(unsigned char ch)
+{
+    return ch < 128 ? ROOT_PRIMARY[ch] : 100 + ch;
+}
+
+static int root_compare(const char *a, const char *b)
+{
+    const unsigned char *p = (const unsigned char *)a;
+    const unsigned char *q = (const unsigned char *)b;
+    int tertiary = 0; /* first case difference: lowercase first */
+    for (;;) {
+        while (*p && root_weight(*p) == 0)
+            p++;
+        while (*q && root_weight(*q) == 0)
+            q++;
+        if (!*p || !*q)
+            break;
+        int x = root_weight(*p), y = root_weight(*q);
+        if (x != y)
+            return x < y ? -1 : 1;
+        if (!tertiary && *p != *q)
+            tertiary = (*p >= 'a' && *p <= 'z') ? -1 : 1;
+        p++;
+        q++;
+    }
+    if (*p || *q)
+        return *p ? 1 : -1;
+    return tertiary ? tertiary : strcmp(a, b);
+}
+
 static int by_name(const void *a, const void *b)
 {
     const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-    return strcmp(json_string_value(json_object_get(x, "name")),
-                  json_string_value(json_object_get(y, "name")));
+    return root_compare(json_string_value(json_object_get(x, "name")),
+                        json_string_value(json_object_get(y, "name")));
 }
 
 static vx_status norm_payload(svc_ctx *c, const json_t *in, const char *path,

@@ -496,6 +496,41 @@ static void test_bulk(void **state)
     json_decref(ft);
 }
 
+/* Variants are kept in the order Unleash stores them: JavaScript's
+ * localeCompare, not byte order (the expected order is Node.js 22's
+ * ["..."].sort((a, b) => a.localeCompare(b))). The order decides which
+ * variant a user gets. */
+static void test_variant_order(void **state)
+{
+    fixture *f = *state;
+    static const char *const names[] = {
+        "Red", "green", "alpha", "Beta", "_x",  "a-b", "ab", "v10", "v2",
+        "V1",  "v1",    "A-b",   "x.y",  "x~y", "x$y", "9z", "Zed"};
+    static const char *const node[] = {
+        "_x", "9z", "a-b", "A-b", "ab",  "alpha", "Beta", "green", "Red",
+        "v1", "V1", "v10", "v2",  "x.y", "x~y",   "x$y",  "Zed"};
+    add_flag(f, "default", "f1");
+    json_t *body = json_array();
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        json_array_append_new(body, json_pack("{ss ss}", "name", names[i],
+                                              "weightType", "variable"));
+    char *text = json_dumps(body, 0);
+    json_decref(body);
+    json_t *out = NULL;
+    assert_int_equal(call(f,
+                          REQ(.op = SVC_OP_VARIANTS_PUT, .project = "default",
+                              .feature = "f1", .environment = "production"),
+                          text, &out),
+                     VX_OK);
+    free(text);
+    json_t *vs = json_object_get(out, "variants");
+    for (size_t i = 0; i < sizeof(node) / sizeof(node[0]); i++)
+        assert_string_equal(
+            json_string_value(json_object_get(json_array_get(vs, i), "name")),
+            node[i]);
+    json_decref(out);
+}
+
 /* An export carries the custom definitions, and an import puts them in
  * before the flags that use them. */
 static void test_export_import(void **state)
@@ -551,6 +586,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bulk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_export_import, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_variant_order, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
