@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/limits.h"
 #include "service/internal.h"
@@ -1328,6 +1329,42 @@ static vx_status import_flags(imp *m, const json_t *exports)
 
 /* ---- tokens, context fields, tag types ----------------------------------- */
 
+/* True when Vexil has a live token of the same name, kind, environment and
+ * projects as `body` (a token-create body): running the import again must
+ * not mint a second secret for the same application. */
+static vx_status token_exists(imp *m, const json_t *body, bool *have)
+{
+    *have = false;
+    const char *type = json_string_value(json_object_get(body, "type"));
+    const char *kind = strcasecmp(type, "backend") == 0 ? "client" : type;
+    const char *env = json_string_value(json_object_get(body, "environment"));
+    json_t *want = json_object_get(body, "projects");
+    json_t *all = NULL;
+    json_t *star = json_pack("[s]", "*");
+    if (!want || json_array_size(want) == 0)
+        want = star;
+    if (strcasecmp(kind, "admin") == 0)
+        env = "*";
+    vx_status st = svc__list(m->c, STORE_TOKEN, NULL, &all);
+    size_t i;
+    json_t *t;
+    json_array_foreach (all, i, t) {
+        if (json_is_true(json_object_get(t, "revoked")))
+            continue;
+        const char *te = json_string_value(json_object_get(t, "environment"));
+        *have =
+            *have || (json_equal(json_object_get(t, "tokenName"),
+                                 json_object_get(body, "tokenName")) &&
+                      strcasecmp(json_string_value(json_object_get(t, "type")),
+                                 kind) == 0 &&
+                      te && env && strcmp(te, env) == 0 &&
+                      json_equal(json_object_get(t, "projects"), want));
+    }
+    json_decref(star);
+    json_decref(all);
+    return st;
+}
+
 static vx_status import_tokens(imp *m)
 {
     const json_t *list = NULL;
@@ -1381,6 +1418,14 @@ static vx_status import_tokens(imp *m)
             json_object_set(body, "projects", (json_t *)projects);
         if (exp)
             json_object_set_new(body, "expiresAt", json_string(exp));
+        bool have = false;
+        st = token_exists(m, body, &have);
+        if (st == VX_OK && have) { /* an earlier import made it */
+            add_name(m->reused, "tokens",
+                     json_string_value(json_object_get(body, "tokenName")));
+            json_decref(body);
+            continue;
+        }
         svc_req req = {.op = SVC_OP_TOKEN_CREATE, .body = body};
         json_t *made = NULL;
         st = run_op(m, svc__op_TOKEN_CREATE, &req, path, &made);

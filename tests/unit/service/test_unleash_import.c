@@ -281,6 +281,11 @@ static void test_import(void **state)
     assert_int_equal(json_array_size(json_object_get(
                          json_object_get(out, "reused"), "segments")),
                      1);
+    /* The token came over the first time: no second secret. */
+    assert_int_equal(json_array_size(json_object_get(out, "tokens")), 0);
+    assert_int_equal(json_array_size(json_object_get(
+                         json_object_get(out, "reused"), "tokens")),
+                     1);
     json_decref(out);
     json_decref(doc);
 }
