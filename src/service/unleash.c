@@ -1229,6 +1229,16 @@ static vx_status link_deps(imp *m, json_t *docs)
                     json_array_append(vars, (json_t *)v);
             }
             const json_t *en = json_object_get(dep, "enabled");
+            /* One entry per parent, as the API keeps them (Unleash 8.2 may
+             * list a dependency once per environment). */
+            for (size_t k2 = 0; k2 < json_array_size(deps); k2++) {
+                if (strcmp(json_string_value(json_object_get(
+                               json_array_get(deps, k2), "feature")),
+                           parent) == 0) {
+                    json_array_remove(deps, k2);
+                    break;
+                }
+            }
             json_array_append_new(
                 deps, json_pack("{ss sb so}", "feature", parent, "enabled",
                                 !json_is_false(en), "variants", vars));
