@@ -47,7 +47,7 @@ run: build
 # private server, the source checks, the Debian package installed,
 # upgraded and purged on this machine, and the specification suites in a
 # fresh clone of HEAD.
-test: test-deps lint unit asan fuzz-smoke compat integration ui store-pg ai gateway package-test clone-test
+test: test-deps lint unit asan fuzz-smoke compat integration ui store-pg ai gateway package-test clone-test unleash-import
 	@echo "make test: all suites passed"
 test unit store-pg: VX_TESTS = ON
 
@@ -106,6 +106,15 @@ ai: build
 gateway: build
 	@VEXIL_BIN=$(abspath $(BUILD))/src/cli/vexil tests/gateway/run.sh
 
+# Moving over from Unleash, proven: a real Unleash (npm unleash-server 8.x,
+# Node 22 from npm when the machine's is older) on a private PostgreSQL is
+# filled through its admin API, `vexil import --from-unleash` brings it
+# over, and unleash-client answers the same from both over thousands of
+# contexts (tests/unleash-import/run.sh).
+.PHONY: unleash-import
+unleash-import: build test-deps
+	@VEXIL_BIN=$(abspath $(BUILD))/src/cli/vexil tests/unleash-import/run.sh
+
 lint:
 	@tools/check-source.sh
 
@@ -138,6 +147,12 @@ clone-test: test-deps
 
 bench: deps
 	@bench/run.sh
+
+# `vexil import --from-unleash` of 10,000 flags, server side: time and
+# memory on SQLite and on a private PostgreSQL (bench/import/run.sh).
+.PHONY: bench-import
+bench-import: deps test-deps
+	@bench/import/run.sh
 
 # Propagation latency between two replicas on a private PostgreSQL.
 bench-replicas: build test-deps

@@ -297,5 +297,18 @@ static_assert(VX_LIMIT_HTTP_HEADER_TIMEOUT_MS <= VX_LIMIT_HTTP_TIMEOUT_MS_MAX &&
                   VX_LIMIT_HTTP_BODY_TIMEOUT_MS <= VX_LIMIT_HTTP_TIMEOUT_MS_MAX,
               "the default deadlines are within the hard cap");
 /* ---- end HTTP edge ----------------------------------------------------- */
+/* ---- custom strategies and the Unleash import (src/service) ------------- */
+#define VX_LIMIT_STRATEGY_DEFS   1000 /* custom strategy definitions */
+#define VX_LIMIT_STRATEGY_PARAMS 100  /* parameters of one definition */
+/* One Unleash document set (`vexil import --from-unleash`): its exports
+ * (one per project and environment) and the objects beside them. */
+#define VX_LIMIT_UNLEASH_EXPORTS 10000
+#define VX_LIMIT_UNLEASH_TOKENS  10000 /* API token scopes carried over */
+#define VX_LIMIT_UNLEASH_NOTES   1000  /* problems and notes in one answer */
+#define VX_LIMIT_WARNINGS        1000  /* warnings in one admin answer */
+/* The body of an import (POST /api/admin/import and /import/unleash) by an
+ * admin token, whatever --max-body says: a whole installation. */
+#define VX_LIMIT_IMPORT_BODY ((size_t)256 << 20)
+/* ---- end custom strategies and the Unleash import ---------------------- */
 
 #endif

@@ -253,7 +253,8 @@ void gateway_api_headers(gateway_api *a, http_req *r)
         return;
     /* The listener answers 413 past it, after draining the body: answered
      * now, the client could see a reset connection instead. */
-    http_req_set_max_body(r, VX_LIMIT_GW_BODY_BYTES);
+    if (VX_LIMIT_GW_BODY_BYTES < http_req_max_body(r))
+        http_req_set_max_body(r, VX_LIMIT_GW_BODY_BYTES);
     http_req_set_udata(r, q);
 }
 

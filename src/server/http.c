@@ -274,8 +274,12 @@ void http_req_set_problem(http_req *r, http_problem_fn fn, void *ud)
 
 void http_req_set_max_body(http_req *r, size_t max)
 {
-    if (max < r->l->cfg.max_body)
-        r->max_body = max;
+    r->max_body = max;
+}
+
+size_t http_req_max_body(const http_req *r)
+{
+    return r->max_body;
 }
 
 void http_reply_headers(http_req *r, const char *const *names,

@@ -125,12 +125,15 @@ typedef void (*http_problem_fn)(void *ud, http_req *r, unsigned status,
                                 const char *detail);
 void http_req_set_problem(http_req *r, http_problem_fn fn, void *ud);
 
-/* Lowers this request's body limit below the listener's max_body (a larger
- * `max` changes nothing), with the same answer past it: 413 once the body
- * is drained (or at once for a body far over it or an Expect: 100-continue),
- * so that the client reads the 413 instead of a reset connection. From
- * on_headers. */
+/* Sets this request's body limit (the listener's max_body until set):
+ * lower for a route that takes less (the gateway), higher for one an
+ * authenticated admin may send more to (an import). Past it the answer is
+ * 413 once the body is drained (or at once for a body far over it or an
+ * Expect: 100-continue), so that the client reads the 413 instead of a
+ * reset connection. From on_headers, before the body is read. */
 void http_req_set_max_body(http_req *r, size_t max);
+/* This request's body limit now. */
+size_t http_req_max_body(const http_req *r);
 
 /* --- Deferred answers ------------------------------------------------------
  * For work that waits on something slow (a model call): inside on_request,

@@ -84,6 +84,19 @@ static const router_route routes[] = {
     {"POST",   FENV "/scheduled-changes",       SVC_OP_SCHEDULE_CREATE,     201, true},
     {"DELETE", FENV "/scheduled-changes/{id}",  SVC_OP_SCHEDULE_DELETE,     200, false},
     {"GET",    A "/stale-report",               SVC_OP_STALE_REPORT,        200, false},
+    /* Custom strategies, archive in bulk, the Unleash import. */
+    {"GET",    A "/strategies",                 SVC_OP_STRATEGY_DEF_LIST,   200, false},
+    {"POST",   A "/strategies",                 SVC_OP_STRATEGY_DEF_CREATE, 201, true},
+    {"GET",    A "/strategies/{id}",            SVC_OP_STRATEGY_DEF_GET,    200, false},
+    {"PUT",    A "/strategies/{id}",            SVC_OP_STRATEGY_DEF_UPDATE, 200, true},
+    {"DELETE", A "/strategies/{id}",            SVC_OP_STRATEGY_DEF_DELETE, 200, false},
+    {"POST",   A "/strategies/{id}/deprecate",  SVC_OP_STRATEGY_DEF_DEPRECATE, 200, false},
+    {"POST",   A "/strategies/{id}/reactivate", SVC_OP_STRATEGY_DEF_REACTIVATE, 200, false},
+    {"GET",    A "/archive/features/{project}", SVC_OP_ARCHIVE_LIST_PROJECT, 200, false},
+    {"POST",   A "/projects/{project}/archive", SVC_OP_ARCHIVE_BULK,        202, true},
+    {"POST",   A "/projects/{project}/revive",  SVC_OP_REVIVE_BULK,         200, true},
+    {"POST",   A "/projects/{project}/delete",  SVC_OP_DELETE_BULK,         200, true},
+    {"POST",   A "/import/unleash",             SVC_OP_IMPORT_UNLEASH,      200, true},
 };
 /* clang-format on */
 

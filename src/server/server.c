@@ -262,8 +262,15 @@ static void api_headers(server *s, http_req *r)
         return;
     }
     http_req_set_route(r, a->hit.index, svc_op_name(a->hit.req.op));
-    if (authenticate(s, r, &a->who))
-        http_req_set_udata(r, a);
+    if (!authenticate(s, r, &a->who))
+        return;
+    http_req_set_udata(r, a);
+    /* A whole installation comes in one body: imports by an admin token
+     * may pass --max-body, up to their own limit. */
+    if ((a->hit.req.op == SVC_OP_IMPORT ||
+         a->hit.req.op == SVC_OP_IMPORT_UNLEASH) &&
+        a->who.kind == SVC_KIND_ADMIN && a->who.role == SVC_ROLE_ADMIN)
+        http_req_set_max_body(r, VX_LIMIT_IMPORT_BODY);
 }
 
 /* Authenticates an /api/admin/advisor/ request, then lets the advisor

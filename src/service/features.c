@@ -396,8 +396,19 @@ vx_status svc__op_FEATURE_PATCH(svc_ctx *c, json_t **out)
 /* ---- archive, revive, delete, stale
  * --------------------------------------------- */
 
+static vx_status dependents_besides(svc_ctx *c, const char *name,
+                                    const json_t *besides, bool *has);
+
 /* True when some other live flag depends on `name`. */
 static vx_status dependents(svc_ctx *c, const char *name, bool *has)
+{
+    return dependents_besides(c, name, NULL, has);
+}
+
+/* True when a live flag other than those named in `besides` (an array of
+ * names, may be NULL) depends on `name`. */
+static vx_status dependents_besides(svc_ctx *c, const char *name,
+                                    const json_t *besides, bool *has)
 {
     json_t *all = NULL;
     *has = false;
@@ -407,6 +418,14 @@ static vx_status dependents(svc_ctx *c, const char *name, bool *has)
     json_array_foreach (all, i, f) {
         if (json_is_true(json_object_get(f, "archived")))
             continue;
+        bool leaving = false;
+        size_t k;
+        const json_t *b;
+        json_array_foreach (besides, k, b) {
+            leaving = leaving || json_equal(b, json_object_get(f, "name"));
+        }
+        if (leaving)
+            continue;
         json_array_foreach (json_object_get(f, "dependencies"), j, d) {
             if (strcmp(json_string_value(json_object_get(d, "feature")),
                        name) == 0)
@@ -414,6 +433,28 @@ static vx_status dependents(svc_ctx *c, const char *name, bool *has)
         }
     }
     json_decref(all);
+    return st;
+}
+
+/* Archives live flag `f` (loaded, saved here) with its audit event. As in
+ * Unleash, an archived flag loses its own dependencies (a revived flag
+ * starts without parents; the event's preData keeps them). */
+static vx_status archive_one(svc_ctx *c, json_t *f)
+{
+    const char *name = json_string_value(json_object_get(f, "name"));
+    json_t *deps = json_incref(json_object_get(f, "dependencies"));
+    json_object_set_new(f, "archived", json_true());
+    json_object_set_new(f, "archivedAt", svc__time_json(c->now_ms));
+    json_object_set_new(f, "dependencies", json_array());
+    vx_status st = svc__feature_save(c, f);
+    json_t *pre =
+        json_array_size(deps) ? json_pack("{sO}", "dependencies", deps) : NULL;
+    if (st == VX_OK)
+        st = svc__audit(c, "feature-archived",
+                        json_string_value(json_object_get(f, "project")), NULL,
+                        name, NULL, pre);
+    json_decref(pre);
+    json_decref(deps);
     return st;
 }
 
@@ -430,14 +471,8 @@ vx_status svc__op_FEATURE_ARCHIVE(svc_ctx *c, json_t **out)
                        "other flags depend on '%s'; remove "
                        "those dependencies first",
                        c->req->feature);
-    if (st == VX_OK) {
-        json_object_set_new(f, "archived", json_true());
-        json_object_set_new(f, "archivedAt", svc__time_json(c->now_ms));
-        st = svc__feature_save(c, f);
-    }
     if (st == VX_OK)
-        st = svc__audit(c, "feature-archived", c->req->project, NULL,
-                        c->req->feature, NULL, NULL);
+        st = archive_one(c, f);
     if (st == VX_OK)
         *out = json_object();
     json_decref(f);
@@ -456,21 +491,63 @@ static vx_status load_archived(svc_ctx *c, json_t **f)
     return st;
 }
 
+/* Revives archived flag `f` (saved here) with its audit event. As in
+ * Unleash, it comes back switched off in every environment, its
+ * strategies kept, so nothing is served on until someone turns it on. */
+static vx_status revive_one(svc_ctx *c, json_t *f)
+{
+    size_t i;
+    json_t *e;
+    json_object_set_new(f, "archived", json_false());
+    json_object_set_new(f, "archivedAt", json_null());
+    json_array_foreach (json_object_get(f, "environments"), i, e) {
+        json_object_set_new(e, "enabled", json_false());
+    }
+    /* A revived flag counts against the limit on live flags again. */
+    vx_status st = svc__gate_room(c, STORE_FEATURE, "");
+    if (st == VX_OK)
+        st = svc__feature_save(c, f);
+    if (st == VX_OK)
+        st = svc__audit(c, "feature-revived",
+                        json_string_value(json_object_get(f, "project")), NULL,
+                        json_string_value(json_object_get(f, "name")), NULL,
+                        NULL);
+    return st;
+}
+
+/* Deletes archived flag `f` for good, with what hangs off it (release
+ * plans, scheduled changes: a new flag of that name starts clean). */
+static vx_status delete_one(svc_ctx *c, json_t *f)
+{
+    const char *name = json_string_value(json_object_get(f, "name"));
+    static const store_kind kinds[] = {STORE_PLAN, STORE_SCHEDULE};
+    vx_status st = svc__del(c, STORE_FEATURE, name);
+    for (size_t k = 0; st == VX_OK && k < 2; k++) {
+        json_t *docs = NULL;
+        st = c->s->ops->doc_entries(c->s->st, kinds[k], &docs, c->err);
+        size_t i;
+        json_t *d;
+        json_array_foreach (docs, i, d) {
+            const char *parent = json_string_value(json_array_get(d, 1));
+            if (st == VX_OK && parent && strcmp(parent, name) == 0)
+                st = svc__del(c, kinds[k],
+                              json_string_value(json_array_get(d, 0)));
+        }
+        json_decref(docs);
+    }
+    if (st == VX_OK)
+        st = svc__audit(c, "feature-deleted",
+                        json_string_value(json_object_get(f, "project")), NULL,
+                        name, NULL, f);
+    return st;
+}
+
 vx_status svc__op_ARCHIVE_REVIVE(svc_ctx *c, json_t **out)
 {
     json_t *f = NULL;
     vx_status st = load_archived(c, &f);
     if (st == VX_OK)
-        st = svc__gate_room(c, STORE_FEATURE, "");
-    if (st == VX_OK) {
-        json_object_set_new(f, "archived", json_false());
-        json_object_set_new(f, "archivedAt", json_null());
-        st = svc__feature_save(c, f);
-    }
-    if (st == VX_OK)
-        st = svc__audit(c, "feature-revived",
-                        json_string_value(json_object_get(f, "project")), NULL,
-                        c->req->feature, NULL, NULL);
+        st = revive_one(c, f);
     if (st == VX_OK)
         *out = json_object();
     json_decref(f);
@@ -482,15 +559,93 @@ vx_status svc__op_ARCHIVE_DELETE(svc_ctx *c, json_t **out)
     json_t *f = NULL;
     vx_status st = load_archived(c, &f);
     if (st == VX_OK)
-        st = svc__del(c, STORE_FEATURE, c->req->feature);
-    if (st == VX_OK)
-        st = svc__audit(c, "feature-deleted",
-                        json_string_value(json_object_get(f, "project")), NULL,
-                        c->req->feature, NULL, f);
+        st = delete_one(c, f);
     if (st == VX_OK)
         *out = json_object();
     json_decref(f);
     return st;
+}
+
+vx_status svc__op_ARCHIVE_LIST_PROJECT(svc_ctx *c, json_t **out)
+{
+    vx_status st = project_exists(c, c->req->project);
+    return st == VX_OK ? list_features(c, c->req->project, true, out) : st;
+}
+
+/* The bulk forms (Unleash's POST /api/admin/projects/{p}/archive, revive,
+ * delete with {"features": [names]}): every named flag must exist in the
+ * project; as in Unleash, flags already in the wanted state are skipped.
+ * All or nothing: one refused flag (a parent of live flags) fails the
+ * whole call. */
+typedef enum bulk_kind { BULK_ARCHIVE, BULK_REVIVE, BULK_DELETE } bulk_kind;
+
+static vx_status bulk(svc_ctx *c, bulk_kind kind, json_t **out)
+{
+    const json_t *b = body(c), *names = NULL;
+    vx_status st = project_exists(c, c->req->project);
+    if (st == VX_OK)
+        st = svc__expect_object(c, b, "");
+    if (st == VX_OK) {
+        names = json_object_get(b, "features");
+        st = svc__expect_array(c, names, "/features", VX_LIMIT_FLAGS);
+    }
+    size_t i;
+    const json_t *n;
+    json_array_foreach (names, i, n) {
+        char p[64];
+        snprintf(p, sizeof(p), "/features/%zu", i);
+        if (st == VX_OK && !json_is_string(n))
+            st = svc__fail(c, VX_EINVAL, p, "expected a flag name");
+        json_t *f = NULL;
+        if (st == VX_OK) {
+            st = svc__feature_load(c, NULL, json_string_value(n), true, &f);
+            if (st == VX_ENOTFOUND) { /* gone already: skipped, as Unleash */
+                memset(c->err, 0, sizeof(*c->err));
+                st = VX_OK;
+                continue;
+            }
+        }
+        const char *fp = json_string_value(json_object_get(f, "project"));
+        if (st == VX_OK && strcmp(fp, c->req->project) != 0)
+            st = svc__fail(c, VX_EINVAL, p,
+                           "flag '%s' is in project '%s', not '%s'",
+                           json_string_value(n), fp, c->req->project);
+        bool archived = json_is_true(json_object_get(f, "archived"));
+        bool has = false;
+        if (st == VX_OK && kind == BULK_ARCHIVE && !archived) {
+            st = dependents_besides(c, json_string_value(n), names, &has);
+            if (st == VX_OK && has)
+                st = svc__fail(c, VX_ECONFLICT, p,
+                               "other flags depend on '%s'; remove those "
+                               "dependencies first",
+                               json_string_value(n));
+            if (st == VX_OK)
+                st = archive_one(c, f);
+        } else if (st == VX_OK && kind == BULK_REVIVE && archived) {
+            st = revive_one(c, f);
+        } else if (st == VX_OK && kind == BULK_DELETE && archived) {
+            st = delete_one(c, f);
+        }
+        json_decref(f);
+    }
+    if (st == VX_OK)
+        *out = json_object();
+    return st;
+}
+
+vx_status svc__op_ARCHIVE_BULK(svc_ctx *c, json_t **out)
+{
+    return bulk(c, BULK_ARCHIVE, out);
+}
+
+vx_status svc__op_REVIVE_BULK(svc_ctx *c, json_t **out)
+{
+    return bulk(c, BULK_REVIVE, out);
+}
+
+vx_status svc__op_DELETE_BULK(svc_ctx *c, json_t **out)
+{
+    return bulk(c, BULK_DELETE, out);
 }
 
 vx_status svc__op_STALE_SET(svc_ctx *c, json_t **out)
@@ -1006,6 +1161,13 @@ vx_status svc__op_DEPENDENCY_ADD(svc_ctx *c, json_t **out)
                            "exist",
                            pname);
     }
+    const char *pproj = json_string_value(json_object_get(parent, "project"));
+    if (st == VX_OK && strcmp(pproj, c->req->project) != 0)
+        st = svc__fail(c, VX_EINVAL, "/feature",
+                       "parent flag '%s' is in project '%s': a flag can only "
+                       "depend on flags of its own project ('%s'), as in "
+                       "Unleash",
+                       pname, pproj, c->req->project);
     if (st == VX_OK && json_array_size(json_object_get(parent, "dependencies")))
         st = svc__fail(c, VX_EINVAL, "/feature",
                        "'%s' has parents itself; only "
@@ -1155,8 +1317,19 @@ json_t *svc__client_feature(const json_t *f, const char *env, unsigned what)
         json_object_get(fenv, "enabled"), "strategies", strategies, "variants",
         json_object_get(fenv, "variants"));
     json_t *deps = json_object_get(f, "dependencies");
-    if (cf && json_array_size(deps))
-        json_object_set(cf, "dependencies", deps);
+    if (cf && json_array_size(deps)) {
+        /* As Unleash serves them: "variants" only when enabled is true. */
+        json_t *cdeps = json_array();
+        size_t k;
+        json_t *d;
+        json_array_foreach (deps, k, d) {
+            json_t *cd = json_copy(d);
+            if (json_is_false(json_object_get(d, "enabled")))
+                json_object_del(cd, "variants");
+            json_array_append_new(cdeps, cd);
+        }
+        json_object_set_new(cf, "dependencies", cdeps);
+    }
     if (cf && (what & SVC_DOC_TAGS))
         json_object_set(cf, "tags", json_object_get(f, "tags"));
     return cf;

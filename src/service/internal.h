@@ -43,6 +43,10 @@ typedef struct svc_ctx {
     const svc_req *req;       /* the request */
     vx_error *err;            /* where errors go (never NULL here) */
     int64_t now_ms;           /* the call's time, read once */
+    json_t *warnings;         /* svc__warn: [{path, message}] or NULL; added
+                                 to an object answer, freed by svc__run */
+    bool rollback;            /* set by a handler: roll back even on success
+                                 (a dry run); nothing is committed */
 } svc_ctx;
 
 typedef vx_status (*svc_handler)(svc_ctx *c, json_t **out);
@@ -78,6 +82,10 @@ vx_status svc__fail(svc_ctx *c, vx_status st, const char *path, const char *fmt,
                     ...) __attribute__((format(printf, 4, 5)));
 /* "flag 'x' not found" style 404. */
 vx_status svc__not_found(svc_ctx *c, const char *what, const char *name);
+/* Records a warning about accepted input ({path, message}); the answer of
+ * the call carries them as "warnings" when it is an object. */
+void svc__warn(svc_ctx *c, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* ---- time, ids
  * --------------------------------------------------------------- */
@@ -119,6 +127,26 @@ vx_status svc__norm_variants(svc_ctx *c, const json_t *arr, const char *path,
                              const char *default_stickiness, json_t **out);
 vx_status svc__norm_strategy(svc_ctx *c, const json_t *in, const char *path,
                              const char *flag, json_t **out);
+
+/* ---- strategy definitions (strategies.c) ---------------------------------
+ */
+/* True for the strategies libvexil evaluates (flexibleRollout, default...). */
+bool svc__strategy_builtin(const char *name);
+/* The stored definition of custom strategy `name` (new reference), or an
+ * error at `path`: "unknown strategy" (VX_EINVAL) when none is defined. */
+vx_status svc__strategy_def(svc_ctx *c, const char *name, const char *path,
+                            json_t **out);
+/* Checks the (already stringified) `params` of a strategy against custom
+ * definition `def`: required parameters present and not blank, and the
+ * typed ones (percentage, number, boolean) well-formed. `path` names the
+ * parameters object ("/parameters"). */
+vx_status svc__strategy_params_check(svc_ctx *c, const json_t *def,
+                                     const json_t *params, const char *path);
+/* The parameter list of a definition body, validated into its stored form
+ * (a new array of {name, type, description, required}); errors name
+ * `base` + "/parameters/...". */
+vx_status svc__strategy_def_params(svc_ctx *c, const json_t *in,
+                                   const char *base, json_t **out);
 
 /* ---- tokens and caches (service.c, sdk.c) ---------------------------------
  */

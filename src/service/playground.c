@@ -57,6 +57,30 @@ static json_t *skeleton(const json_t *cf)
     return arr;
 }
 
+/* A custom strategy only the application can evaluate: when its
+ * constraints and segments hold, its result is "unknown" (as in Unleash's
+ * playground; evaluationStatus "incomplete"), else false; the flag's
+ * isEnabled stays what libvexil answers (false for it). Returns true for
+ * "unknown". */
+static bool mark_custom(json_t *s)
+{
+    if (svc__strategy_builtin(json_string_value(json_object_get(s, "name"))))
+        return false;
+    bool all = true;
+    size_t i;
+    json_t *k;
+    json_array_foreach (json_object_get(s, "constraints"), i, k) {
+        all = all && json_is_true(json_object_get(k, "result"));
+    }
+    json_array_foreach (json_object_get(s, "segments"), i, k) {
+        all = all && json_is_true(json_object_get(k, "result"));
+    }
+    json_object_set_new(s, "result",
+                        all ? json_string("unknown") : json_false());
+    json_object_set_new(s, "evaluationStatus", json_string("incomplete"));
+    return all;
+}
+
 static vx_status eval_env(svc_ctx *c, const char *env, const json_t *projects,
                           const vx_context *ctx, json_t *results)
 {
@@ -99,16 +123,20 @@ static vx_status eval_env(svc_ctx *c, const char *env, const json_t *projects,
                 json_pack("{ss# ss#}", "type", v.payload_type.ptr,
                           (int)v.payload_type.len, "value", v.payload_value.ptr,
                           (int)v.payload_value.len));
-        bool any = false;
+        bool any = false, unknown = false;
         json_t *s;
         json_array_foreach (x.strategies, j, s) {
             any = any || json_is_true(json_object_get(s, "result"));
+            unknown = unknown || mark_custom(s);
         }
         json_array_append_new(
             results,
-            json_pack("{ss ss ss sb so s{sb sb so}}", "name", name, "projectId",
+            json_pack("{ss ss ss sb so s{so sb so}}", "name", name, "projectId",
                       project, "environment", env, "isEnabled", on, "variant",
-                      variant, "strategies", "result", any,
+                      variant, "strategies", "result",
+                      any       ? json_true()
+                      : unknown ? json_string("unknown")
+                                : json_false(),
                       "enabledInEnvironment",
                       json_is_true(json_object_get(cf, "enabled")), "data",
                       x.strategies));

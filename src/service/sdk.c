@@ -209,7 +209,8 @@ vx_status svc_client_states(service *s, const json_t *envs, json_t **docs,
 static bool sdk_neutral(const char *type)
 {
     return strncmp(type, "api-token-", 10) == 0 ||
-           strcmp(type, "feature-type-updated") == 0;
+           strcmp(type, "feature-type-updated") == 0 ||
+           strncmp(type, "strategy-", 9) == 0; /* definitions: no SDK sees */
 }
 
 vx_status svc_client_changes(service *s, int64_t since, json_t **changes,

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "base/alloc.h"
+#include "base/limits.h"
 #include "service/internal.h"
 
 /* ---- the op table: who may call what ------------------------------------- */
@@ -81,6 +82,13 @@ static const op_info OPS[SVC_OP_COUNT] = {
     OP(PLAN_DELETE, E, true) OP(PLAN_ACTION, E, true)
     OP(SCHEDULE_LIST, R, false) OP(SCHEDULE_CREATE, E, true)
     OP(SCHEDULE_DELETE, E, true) OP(STALE_REPORT, R, false)
+    OP(STRATEGY_DEF_LIST, R, false) OP(STRATEGY_DEF_GET, R, false)
+    OP(STRATEGY_DEF_CREATE, E, true) OP(STRATEGY_DEF_UPDATE, E, true)
+    OP(STRATEGY_DEF_DELETE, E, true) OP(STRATEGY_DEF_DEPRECATE, E, true)
+    OP(STRATEGY_DEF_REACTIVATE, E, true)
+    OP(ARCHIVE_LIST_PROJECT, R, false) OP(ARCHIVE_BULK, E, true)
+    OP(REVIVE_BULK, E, true) OP(DELETE_BULK, E, true)
+    OP(IMPORT_UNLEASH, A, true)
 /* clang-format on */
 #undef OP
 };
@@ -165,6 +173,21 @@ vx_status svc__not_found(svc_ctx *c, const char *what, const char *name)
 {
     return svc__fail(c, VX_ENOTFOUND, "", "%s '%s' not found", what,
                      name ? name : "");
+}
+
+void svc__warn(svc_ctx *c, const char *path, const char *fmt, ...)
+{
+    char msg[VX_ERROR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (!c->warnings)
+        c->warnings = json_array();
+    if (json_array_size(c->warnings) >= VX_LIMIT_WARNINGS)
+        return;
+    json_array_append_new(c->warnings,
+                          json_pack("{ss ss}", "path", path, "message", msg));
 }
 
 void svc__time_str(int64_t ms, char buf[32])
@@ -546,12 +569,13 @@ vx_status svc__run(service *s, const svc_principal *who, const svc_req *req,
     if (writes && !db_ok(s, s->ops->begin(s->st, err), &st))
         goto done;
     st = fn(&c, ud);
-    if (writes && st == VX_OK)
+    if (writes && st == VX_OK && !c.rollback)
         db_ok(s, s->ops->commit(s->st, err), &st);
-    if (writes && st != VX_OK)
+    if (writes && (st != VX_OK || c.rollback))
         s->ops->rollback(s->st);
 done:;
-    bool committed = writes && st == VX_OK;
+    json_decref(c.warnings);
+    bool committed = writes && st == VX_OK && !c.rollback;
     if (committed && (changes & (SVC_CHANGE_SDK | SVC_CHANGE_TOKENS)))
         atomic_fetch_add(&s->generation, 1);
     pthread_mutex_unlock(&s->mu);
@@ -743,7 +767,11 @@ typedef struct call_arg {
 static vx_status call_unit(svc_ctx *c, void *ud)
 {
     call_arg *a = ud;
-    return a->op->handler(c, &a->out);
+    vx_status st = a->op->handler(c, &a->out);
+    /* What the call accepted but a person should hear about (svc__warn). */
+    if (st == VX_OK && json_is_object(a->out) && json_array_size(c->warnings))
+        json_object_set(a->out, "warnings", c->warnings);
+    return st;
 }
 
 static bool op_is_token(svc_op op)
@@ -768,18 +796,21 @@ vx_status svc_call(service *s, const svc_principal *who, const svc_req *req,
                              "the %s role may not call %s",
                              role_name(who->role), op->name);
     call_arg a = {op, NULL};
-    unsigned changes = !op->writes ? 0
-                       : req->op == SVC_OP_IMPORT
-                           ? SVC_CHANGE_SDK | SVC_CHANGE_TOKENS
-                       : op_is_token(req->op) ? SVC_CHANGE_TOKENS
-                                              : SVC_CHANGE_SDK;
+    unsigned changes =
+        !op->writes ? 0
+        : req->op == SVC_OP_IMPORT || req->op == SVC_OP_IMPORT_UNLEASH
+            ? SVC_CHANGE_SDK | SVC_CHANGE_TOKENS
+        : op_is_token(req->op) ? SVC_CHANGE_TOKENS
+                               : SVC_CHANGE_SDK;
     vx_status st = svc__run(s, who, req, now_ms(), changes, err, call_unit, &a);
     bool recount =
         st == VX_OK && op->writes &&
         (req->op == SVC_OP_FEATURE_CREATE ||
          req->op == SVC_OP_FEATURE_ARCHIVE ||
          req->op == SVC_OP_ARCHIVE_REVIVE || req->op == SVC_OP_ARCHIVE_DELETE ||
-         req->op == SVC_OP_IMPORT);
+         req->op == SVC_OP_IMPORT || req->op == SVC_OP_IMPORT_UNLEASH ||
+         req->op == SVC_OP_ARCHIVE_BULK || req->op == SVC_OP_REVIVE_BULK ||
+         req->op == SVC_OP_DELETE_BULK);
     if (recount) {
         svc_ctx c = {s, who, req, err, now_ms()};
         pthread_mutex_lock(&s->mu);

@@ -105,7 +105,19 @@ typedef struct svc_principal {
     X(SCHEDULE_LIST)   /* project, feature, environment */                     \
     X(SCHEDULE_CREATE) /* project, feature, environment */                     \
     X(SCHEDULE_DELETE) /* project, feature, environment, id */                 \
-    X(STALE_REPORT)
+    X(STALE_REPORT)                                                            \
+    X(STRATEGY_DEF_LIST)                                                       \
+    X(STRATEGY_DEF_GET) /* id (strategy name) */                               \
+    X(STRATEGY_DEF_CREATE)                                                     \
+    X(STRATEGY_DEF_UPDATE)     /* id */                                        \
+    X(STRATEGY_DEF_DELETE)     /* id */                                        \
+    X(STRATEGY_DEF_DEPRECATE)  /* id */                                        \
+    X(STRATEGY_DEF_REACTIVATE) /* id */                                        \
+    X(ARCHIVE_LIST_PROJECT)    /* project */                                   \
+    X(ARCHIVE_BULK)            /* project: {"features": [names]} */            \
+    X(REVIVE_BULK)             /* project */                                   \
+    X(DELETE_BULK)             /* project */                                   \
+    X(IMPORT_UNLEASH)          /* docs/migrating-from-unleash.md */
 
 typedef enum svc_op {
 #define SVC__OP_ENUM(name) SVC_OP_##name,

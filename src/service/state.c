@@ -14,6 +14,7 @@ static const struct {
 } PARTS[] = {
     {"projects", STORE_PROJECT},          {"environments", STORE_ENVIRONMENT},
     {"featureTypes", STORE_FEATURE_TYPE}, {"segments", STORE_SEGMENT},
+    {"strategies", STORE_STRATEGY}, /* custom definitions, before flags */
     {"features", STORE_FEATURE},
 };
 #define NPARTS (sizeof(PARTS) / sizeof(PARTS[0]))
@@ -143,6 +144,22 @@ static vx_status check_feature(svc_ctx *c, json_t *f, size_t fi,
     snprintf(path, sizeof(path), "/features/%zu/project", fi);
     if (st == VX_OK && !found)
         st = svc__fail(c, VX_EINVAL, path, "unknown project");
+    /* Dependencies stay within a project (as in Unleash). */
+    json_array_foreach (json_object_get(f, "dependencies"), i, x) {
+        const json_t *pn = json_object_get(x, "feature");
+        json_array_foreach (json_object_get(doc, "features"), j, e) {
+            if (st == VX_OK && json_equal(json_object_get(e, "name"), pn) &&
+                !json_equal(json_object_get(e, "project"), (json_t *)proj)) {
+                snprintf(path, sizeof(path), "/features/%zu/dependencies/%zu",
+                         fi, i);
+                st = svc__fail(c, VX_EINVAL, path,
+                               "parent flag '%s' is in another project: a "
+                               "flag can only depend on flags of its own "
+                               "project",
+                               json_string_value(pn));
+            }
+        }
+    }
     json_array_foreach (json_object_get(f, "environments"), i, e) {
         if (st != VX_OK)
             break;
@@ -285,6 +302,10 @@ vx_status svc__op_IMPORT(svc_ctx *c, json_t **out)
     for (size_t i = 0; i < NPARTS && st == VX_OK; i++) {
         char path[64];
         snprintf(path, sizeof(path), "/%s", PARTS[i].key);
+        /* Exports from before custom strategies have no "strategies". */
+        if (PARTS[i].kind == STORE_STRATEGY &&
+            !json_object_get(doc, PARTS[i].key))
+            json_object_set_new(doc, PARTS[i].key, json_array());
         st = svc__expect_array(c, json_object_get(doc, PARTS[i].key), path,
                                VX_LIMIT_FLAGS);
     }

@@ -53,7 +53,7 @@ bool svc__name_ok(const char *s)
         char ch = s[i];
         bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
                   (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' ||
-                  ch == '.' || ch == '~';
+                  ch == '.' || ch == '~' || (ch && strchr("!*'()", ch));
         if (!ok)
             return false;
     }
@@ -75,7 +75,8 @@ vx_status svc__check_name(svc_ctx *c, const json_t *v, const char *path,
     if (!svc__name_ok(s) || strlen(s) != json_string_length(v))
         return svc__fail(c, VX_EINVAL, path,
                          "%s must be 1-%d characters of A-Z a-z 0-9 - _ . ~ "
-                         "(and not '.' or '..')",
+                         "! * ' ( ) (URL-safe, as in Unleash; not '.' or "
+                         "'..')",
                          what, NAME_MAX_LEN);
     return VX_OK;
 }
@@ -243,6 +244,15 @@ static vx_status norm_constraint(svc_ctx *c, const json_t *in, const char *path,
             st = svc__fail(c, VX_EINVAL, path,
                            "a REGEX constraint cannot be "
                            "inverted (as in Unleash)");
+        if (st == VX_OK && strncmp(ops, "DATE_", 5) == 0 &&
+            strcmp(json_string_value(cn), "currentTime") != 0) {
+            join(p, sizeof(p), path, "contextName");
+            svc__warn(c, p,
+                      "%s compares the time of the request (currentTime), "
+                      "never '%s': SDKs ignore the field name of a date "
+                      "constraint (docs/semantics.md)",
+                      ops, json_string_value(cn));
+        }
         if (st == VX_OK)
             json_object_set_new(res, "value", sv);
         else
@@ -289,11 +299,58 @@ vx_status svc__norm_constraints(svc_ctx *c, const json_t *arr, const char *path,
 /* ---- variants
  * ------------------------------------------------------------------ */
 
+/* Unleash sorts variants with JavaScript's localeCompare (ICU's root
+ * collation), and the order decides which variant a user gets. For ASCII:
+ * control characters are ignored, then punctuation < digits < letters
+ * (case-blind) decide, then lowercase before uppercase ("alpha" < "Beta",
+ * "green" < "Red"). ROOT_PRIMARY holds each byte's weight, measured in
+ * Node.js 22; bytes past ASCII come after 'z', by value. Ties fall back to
+ * byte order. */
+static const unsigned char ROOT_PRIMARY[128] = {
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  1,  2,  3,  4,  5,  0,  0,  0,  0,  0,
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  6,  12, 16, 28, 38, 29,
+    27, 15, 17, 18, 24, 32, 9,  8,  14, 25, 39, 40, 41, 42, 43, 44, 45, 46, 47,
+    48, 11, 10, 33, 34, 35, 13, 23, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59,
+    60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 71, 72, 73, 74, 19, 26, 20, 31,
+    7,  30, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65,
+    66, 67, 68, 69, 70, 71, 72, 73, 74, 21, 36, 22, 37, 0,
+};
+
+static int root_weight(unsigned char ch)
+{
+    return ch < 128 ? ROOT_PRIMARY[ch] : 100 + ch;
+}
+
+static int root_compare(const char *a, const char *b)
+{
+    const unsigned char *p = (const unsigned char *)a;
+    const unsigned char *q = (const unsigned char *)b;
+    int tertiary = 0; /* first case difference: lowercase first */
+    for (;;) {
+        while (*p && root_weight(*p) == 0)
+            p++;
+        while (*q && root_weight(*q) == 0)
+            q++;
+        if (!*p || !*q)
+            break;
+        int x = root_weight(*p), y = root_weight(*q);
+        if (x != y)
+            return x < y ? -1 : 1;
+        if (!tertiary && *p != *q)
+            tertiary = (*p >= 'a' && *p <= 'z') ? -1 : 1;
+        p++;
+        q++;
+    }
+    if (*p || *q)
+        return *p ? 1 : -1;
+    return tertiary ? tertiary : strcmp(a, b);
+}
+
 static int by_name(const void *a, const void *b)
 {
     const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-    return strcmp(json_string_value(json_object_get(x, "name")),
-                  json_string_value(json_object_get(y, "name")));
+    return root_compare(json_string_value(json_object_get(x, "name")),
+                        json_string_value(json_object_get(y, "name")));
 }
 
 static vx_status norm_payload(svc_ctx *c, const json_t *in, const char *path,
@@ -563,9 +620,14 @@ vx_status svc__norm_strategy(svc_ctx *c, const json_t *in, const char *path,
     }
     if (!json_is_string(name))
         return svc__fail(c, VX_EINVAL, p, "strategy name is required");
-    if (kind < 0)
-        return svc__fail(c, VX_EINVAL, p, "unknown strategy '%s'",
-                         json_string_value(name));
+    json_t *def = NULL; /* a custom strategy's definition (strategies.c) */
+    if (kind < 0 && !svc__strategy_builtin(json_string_value(name)))
+        st = svc__strategy_def(c, json_string_value(name), p, &def);
+    else if (kind < 0)
+        st = svc__fail(c, VX_EINVAL, p, "unknown strategy '%s'",
+                       json_string_value(name));
+    if (st != VX_OK)
+        return st;
     const char *title = NULL;
     int disabled;
     st = svc__opt_string(c, in, "title", path, &title);
@@ -575,15 +637,16 @@ vx_status svc__norm_strategy(svc_ctx *c, const json_t *in, const char *path,
     join(p, sizeof(p), path, "sortOrder");
     if (st == VX_OK && so && !json_is_null(so) && !json_is_integer(so))
         st = svc__fail(c, VX_EINVAL, p, "sortOrder must be an integer");
-    if (st != VX_OK)
-        return st;
-
     /* parameters: an object of strings (numbers are converted) */
     const json_t *pin = json_object_get(in, "parameters");
     join(p, sizeof(p), path, "parameters");
-    if (pin && !json_is_null(pin) && !json_is_object(pin))
-        return svc__fail(c, VX_EINVAL, p, "expected an object, got %s",
-                         type_name(pin));
+    if (st == VX_OK && pin && !json_is_null(pin) && !json_is_object(pin))
+        st = svc__fail(c, VX_EINVAL, p, "expected an object, got %s",
+                       type_name(pin));
+    if (st != VX_OK) {
+        json_decref(def);
+        return st;
+    }
     json_t *params = json_object();
     const char *key;
     json_t *v;
@@ -596,7 +659,11 @@ vx_status svc__norm_strategy(svc_ctx *c, const json_t *in, const char *path,
             break;
         json_object_set_new(params, key, sv);
     }
-    const char *sname = STRATEGIES[kind].name;
+    if (st == VX_OK && def)
+        st = svc__strategy_params_check(c, def, params, p);
+    json_decref(def);
+    const char *sname =
+        kind >= 0 ? STRATEGIES[kind].name : json_string_value(name);
     if (st == VX_OK && strcmp(sname, "flexibleRollout") == 0) {
         if (!json_object_get(params, "rollout"))
             json_object_set_new(params, "rollout", json_string("100"));
@@ -610,7 +677,7 @@ vx_status svc__norm_strategy(svc_ctx *c, const json_t *in, const char *path,
             st = svc__fail(c, VX_EINVAL, q,
                            "rollout must be an integer from 0 to 100");
     }
-    const char *req = STRATEGIES[kind].required;
+    const char *req = kind >= 0 ? STRATEGIES[kind].required : NULL;
     if (st == VX_OK && req) {
         char q[300];
         join(q, sizeof(q), p, req);

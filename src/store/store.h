@@ -43,6 +43,8 @@ typedef enum store_kind {
     STORE_PLAN,         /* key: env|flag; parent: flag (service/plans.c) */
     STORE_SCHEDULE,     /* key: uuid; parent: flag (scheduled changes) */
     STORE_LEASE,        /* key: lease name ("scheduler") */
+    STORE_STRATEGY,     /* key: strategy name: custom strategy definitions
+                           (service/strategies.c) */
     STORE_KIND_COUNT,
 } store_kind;
 

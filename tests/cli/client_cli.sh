@@ -188,6 +188,22 @@ check "bad token: 401" 1 '^vexil: GET /api/admin/features: 401 ' \
   "$vexil" flags list --token '*:*.ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff'
 check "archive" 0 '^archived flag old-banner$' "$vexil" flags archive old-banner
 check_absent "list: archived flag gone" 'old-banner' "$vexil" flags list
+check "archived: lists it" 0 '^old-banner +default +kill-switch +[0-9]{4}-' \
+  "$vexil" flags archived
+check "archived --project" 0 '^old-banner ' "$vexil" flags archived --project default
+check "archived: unknown project: 404" 1 ': 404 ' "$vexil" flags archived --project nope
+check "delete: a live flag is not deleted: 409" 1 \
+  '^vexil: DELETE /api/admin/archive/new-checkout: 409 ' "$vexil" flags delete new-checkout
+check "revive" 0 '^revived flag old-banner \(off in every environment' \
+  "$vexil" flags revive old-banner
+check "revive: listed again" 0 '^old-banner ' "$vexil" flags list
+check_absent "revive: no longer archived" 'old-banner' "$vexil" flags archived
+check "archive again" 0 '^archived flag old-banner$' "$vexil" flags archive old-banner
+check "delete for good" 0 '^deleted flag old-banner for good$' \
+  "$vexil" flags delete old-banner
+check "delete: gone from the archive" 0 '^no archived flags$' "$vexil" flags archived
+check "delete: the name is free again" 0 '' "$vexil" flags create old-banner
+check "revive: unknown flag: 404" 1 ': 404 ' "$vexil" flags revive nope
 
 check "tokens create: client secret printed once" 0 \
   '^    default:production\.[0-9a-f]{64}$' \
@@ -236,6 +252,44 @@ check "import into a server with flags: 409" 1 '^vexil: POST /api/admin/import: 
   "$vexil" import - --server "$two" <"$tmp/state.json"
 check "events: state-imported" 0 'state-imported' \
   "$vexil" events --type state-imported --server "$two"
+
+# ---- an Unleash feature export file (/api/admin/features-batch/export) ---
+cat >"$tmp/unleash-export.json" <<'JSON'
+{"features":[{"name":"from-unleash","type":"release","project":"default",
+  "description":null,"stale":false,"impressionData":false,"archived":false}],
+ "featureStrategies":[{"name":"flexibleRollout","id":"01J0AAAAAAAAAAAAAAAAAAAAAA",
+  "featureName":"from-unleash","title":null,"disabled":false,"segments":[],
+  "parameters":{"rollout":"40","stickiness":"userId","groupId":"from-unleash"},
+  "constraints":[{"contextName":"signup","operator":"DATE_AFTER",
+   "value":"2024-01-01T00:00:00.000Z","values":[]}],"variants":[]}],
+ "featureEnvironments":[{"enabled":true,"featureName":"from-unleash",
+  "environment":"production","variants":[],"name":"from-unleash"}],
+ "contextFields":[],"featureTags":[],"segments":[],"tagTypes":[],
+ "dependencies":[],"links":[]}
+JSON
+check "unleash export file: --dry-run plans, writes nothing" 0 \
+  '^  1 flags: from-unleash$' \
+  "$vexil" import "$tmp/unleash-export.json" --dry-run --server "$two"
+check_absent "unleash export file: dry run wrote nothing" 'from-unleash' \
+  "$vexil" flags list --server "$two"
+check "unleash export file: the date warning" 0 'compares the time of the request' \
+  "$vexil" import "$tmp/unleash-export.json" --dry-run --server "$two"
+check "unleash export file: imported" 0 '^  1 flags: from-unleash$' \
+  "$vexil" import "$tmp/unleash-export.json" --server "$two"
+check "unleash export file: on with its rollout" 0 '"rollout": "40"' \
+  "$vexil" flags get from-unleash --json --server "$two"
+check "unleash export file: --env names an unknown environment" 0 \
+  '^  1 environments: qa$' \
+  "$vexil" import "$tmp/unleash-export.json" --env qa --dry-run --server "$two"
+check "vexil export: --dry-run does not apply" 2 'apply to Unleash documents' \
+  "$vexil" import "$tmp/state.json" --dry-run --server "$two"
+check "import: FILE and --from-unleash: usage" 2 'one of them' \
+  "$vexil" import "$tmp/state.json" --from-unleash http://127.0.0.1:1 --server "$two"
+check "import --from-unleash: no Unleash token: usage" 2 'no Unleash token' \
+  "$vexil" import --from-unleash http://127.0.0.1:1 --server "$two"
+check "import --from-unleash: unreachable Unleash: exit 1" 1 \
+  'reading the Unleash at http://127.0.0.1:1 failed' \
+  "$vexil" import --from-unleash http://127.0.0.1:1/api/ --unleash-token x --server "$two"
 
 # ---- a server that went away --------------------------------------------
 kill "$pid_one" 2>/dev/null && wait "$pid_one" 2>/dev/null

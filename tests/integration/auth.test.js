@@ -43,6 +43,11 @@ async function mkArchived() {
 async function mkStrategy(f = fx.flag) {
   return (await admin('POST', `${EP(f)}/strategies`, { name: 'flexibleRollout', parameters: { rollout: '30' } }, 200)).id;
 }
+async function mkDefinition() {
+  const n = uniq('cs');
+  await admin('POST', '/api/admin/strategies', { name: n, parameters: [] }, 201);
+  return n;
+}
 async function mkToken() {
   return (await admin('POST', '/api/admin/api-tokens', { tokenName: uniq('tk'), type: 'client', environment: 'development' }, 201)).id;
 }
@@ -130,6 +135,20 @@ const ROUTES = [
   { m: 'PUT', p: () => '/api/admin/feature-types/release/lifetime', body: () => ({ lifetimeDays: 30 + (seq++ % 10) }), area: 'admin-only', ok: 200 },
   { m: 'POST', p: () => '/api/admin/playground', body: () => ({ environment: 'production', projects: '*', context: { userId: 'u1' } }), area: 'viewer-post', ok: 200 },
   { m: 'GET', p: () => '/api/admin/export', ok: 200 },
+  // Custom strategy definitions, the archive per project and in bulk, the
+  // Unleash import (admin role only; an empty dry run writes nothing).
+  { m: 'GET', p: () => '/api/admin/strategies', ok: 200 },
+  { m: 'GET', p: () => '/api/admin/strategies/flexibleRollout', ok: 200 },
+  { m: 'POST', p: () => '/api/admin/strategies', body: () => ({ name: uniq('cs'), parameters: [] }), ok: 201 },
+  { m: 'PUT', p: (x) => `/api/admin/strategies/${x.s}`, setup: async () => ({ s: await mkDefinition() }), body: () => ({ parameters: [{ name: 'a', type: 'string' }] }), ok: 200 },
+  { m: 'DELETE', p: (x) => `/api/admin/strategies/${x.s}`, setup: async () => ({ s: await mkDefinition() }), ok: 200 },
+  { m: 'POST', p: (x) => `/api/admin/strategies/${x.s}/deprecate`, setup: async () => ({ s: await mkDefinition() }), ok: 200 },
+  { m: 'POST', p: (x) => `/api/admin/strategies/${x.s}/reactivate`, setup: async () => ({ s: await mkDefinition() }), ok: 200 },
+  { m: 'GET', p: () => '/api/admin/archive/features/default', ok: 200 },
+  { m: 'POST', p: () => '/api/admin/projects/default/archive', setup: async () => ({ f: await mkFlag() }), body: (x) => ({ features: [x.f] }), ok: 202 },
+  { m: 'POST', p: () => '/api/admin/projects/default/revive', setup: async () => ({ f: await mkArchived() }), body: (x) => ({ features: [x.f] }), ok: 200 },
+  { m: 'POST', p: () => '/api/admin/projects/default/delete', setup: async () => ({ f: await mkArchived() }), body: (x) => ({ features: [x.f] }), ok: 200 },
+  { m: 'POST', p: () => '/api/admin/import/unleash', body: () => ({ dryRun: true, exports: [] }), area: 'admin-only', ok: 200 },
   // The server has flags, so an allowed import is a 409 (after the checks
   // of the token): it proves the caller got past authorization.
   { m: 'POST', p: () => '/api/admin/import', body: () => fx.exportDoc, ok: 409, editorEither: true },
@@ -229,7 +248,7 @@ const LABELS = ROUTES.map(labelOf);
 
 test('route table covers every documented route once', () => {
   assert.equal(new Set(LABELS).size, LABELS.length, LABELS.join('\n'));
-  assert.equal(ROUTES.length, 54);
+  assert.equal(ROUTES.length, 66);
 });
 
 for (const [i, route] of ROUTES.entries()) {

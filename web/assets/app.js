@@ -15,6 +15,7 @@ export const PAGES = [
   { path: '/advisor', nav: 'Advisor', module: 'advisor', title: 'Advisor' },
   { path: '/usage', nav: 'Usage', module: 'usage', title: 'Usage' },
   { path: '/stale', nav: 'Stale flags', module: 'stale', title: 'Stale flags' },
+  { path: '/archive', nav: 'Archive', module: 'archive', title: 'Archive' },
   { path: '/segments', nav: 'Segments', module: 'segments', title: 'Segments' },
   { path: '/projects', nav: 'Projects', module: 'projects', title: 'Projects' },
   { path: '/environments', nav: 'Environments', module: 'environments', title: 'Environments' },

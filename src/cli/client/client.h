@@ -10,7 +10,8 @@
 #ifndef VX_CLI_CLIENT_CLIENT_H
 #define VX_CLI_CLIENT_CLIENT_H
 
-/* vexil flags list|get|create|enable|disable|rollout|archive ... */
+/* vexil flags list|get|create|enable|disable|rollout|archive|archived|
+ * revive|delete|stale ... */
 int cli_flags_main(int argc, char **argv);
 
 /* vexil plans list|show|start|delete|pause|resume|skip|approve|rollback */

@@ -18,13 +18,14 @@ enum {
     OPT_TOKEN,
     OPT_JSON,
     OPT_CONFIRM,
+    OPT_DRY_RUN,
 };
 
 /* The option-bearing CLI_O_* bits, by bit index, with their names. */
 static const char *const opt_names[] = {
-    "project",    "type", "description", "env",     "percent",
-    "stickiness", "name", "role",        "feature", "limit",
-    "output",     "from", "to",          "risk",
+    "project", "type", "description",  "env",           "percent", "stickiness",
+    "name",    "role", "feature",      "limit",         "output",  "from",
+    "to",      "risk", "from-unleash", "unleash-token",
 };
 #define NOPTS (sizeof(opt_names) / sizeof(opt_names[0]))
 static_assert((1u << NOPTS) == CLI_O_MANY_PROJECTS,
@@ -45,6 +46,9 @@ static const struct option longopts[] = {
     {"from", required_argument, NULL, OPT_BASE + 11},
     {"to", required_argument, NULL, OPT_BASE + 12},
     {"risk", required_argument, NULL, OPT_BASE + 13},
+    {"from-unleash", required_argument, NULL, OPT_BASE + 14},
+    {"unleash-token", required_argument, NULL, OPT_BASE + 15},
+    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
     {"server", required_argument, NULL, OPT_SERVER},
     {"token", required_argument, NULL, OPT_TOKEN},
     {"json", no_argument, NULL, OPT_JSON},
@@ -126,6 +130,8 @@ static void store_opt(cli_args *a, unsigned bit, const char *val)
     case CLI_O_FROM: a->from = val; break;
     case CLI_O_TO: a->to = val; break;
     case CLI_O_RISK: a->risk = val; break;
+    case CLI_O_FROM_UNLEASH: a->from_unleash = val; break;
+    case CLI_O_UNLEASH_TOKEN: a->unleash_token = val; break;
     default: break;
     }
 }
@@ -148,6 +154,8 @@ static bool has_opt(const cli_args *a, unsigned bit)
     case CLI_O_FROM: v = a->from; break;
     case CLI_O_TO: v = a->to; break;
     case CLI_O_RISK: v = a->risk; break;
+    case CLI_O_FROM_UNLEASH: v = a->from_unleash; break;
+    case CLI_O_UNLEASH_TOKEN: v = a->unleash_token; break;
     default: break;
     }
     return v && *v;
@@ -194,6 +202,14 @@ static int parse(const char *prog, const cli_command *cmd, int argc,
             }
             a->confirm = true;
             break;
+        case OPT_DRY_RUN:
+            if (!(cmd->allowed & CLI_O_DRY_RUN)) {
+                fprintf(stderr, "%s: --dry-run does not apply here\n", prog);
+                command_usage(prog, cmd, stderr, false);
+                return CLI_EXIT_USAGE;
+            }
+            a->dry_run = true;
+            break;
         case 'h': command_usage(prog, cmd, stdout, true); return CLI_EXIT_OK;
         case ':':
             fprintf(stderr, "%s: %s needs a value\n", prog, argv[optind - 1]);
@@ -216,12 +232,13 @@ static int parse(const char *prog, const cli_command *cmd, int argc,
         command_usage(prog, cmd, stderr, false);
         return CLI_EXIT_USAGE;
     }
-    if (cmd->operand && (nargs == 0 || argv[optind][0] == '\0')) {
+    if (cmd->operand && !(cmd->operand_optional && nargs == 0) &&
+        (nargs == 0 || argv[optind][0] == '\0')) {
         fprintf(stderr, "%s: missing %s\n", prog, cmd->operand);
         command_usage(prog, cmd, stderr, false);
         return CLI_EXIT_USAGE;
     }
-    if (cmd->operand)
+    if (cmd->operand && nargs > 0)
         a->operand = argv[optind];
     if (a->nprojects > 1 && !(cmd->allowed & CLI_O_MANY_PROJECTS)) {
         fprintf(stderr, "%s: --project may be given once\n", prog);
@@ -303,6 +320,7 @@ int cli_client_dispatch(const char *group, const cli_command *cmds,
         a.server = getenv("VEXIL_SERVER");
     if (!a.server || !*a.server)
         a.server = CLI_DEFAULT_SERVER;
+    a.token_given = a.token && *a.token;
     if (!a.token || !*a.token)
         a.token = getenv("VEXIL_TOKEN");
     if (!a.token || !*a.token) {

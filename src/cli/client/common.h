@@ -36,8 +36,11 @@ enum {
     CLI_O_FROM = 1u << 11,          /* --from TIME */
     CLI_O_TO = 1u << 12,            /* --to TIME */
     CLI_O_RISK = 1u << 13,          /* --risk R */
-    CLI_O_MANY_PROJECTS = 1u << 14, /* --project may be repeated */
-    CLI_O_CONFIRM = 1u << 15,       /* --confirm (no value) */
+    CLI_O_FROM_UNLEASH = 1u << 14,  /* --from-unleash URL */
+    CLI_O_UNLEASH_TOKEN = 1u << 15, /* --unleash-token T */
+    CLI_O_MANY_PROJECTS = 1u << 16, /* --project may be repeated */
+    CLI_O_DRY_RUN = 1u << 17,       /* --dry-run (no value) */
+    CLI_O_CONFIRM = 1u << 18,       /* --confirm (no value) */
 };
 
 /* A parsed command line. Every string is borrowed from argv or the
@@ -65,6 +68,10 @@ typedef struct cli_args {
     const char *from;                       /* --from */
     const char *to;                         /* --to */
     const char *risk;                       /* --risk */
+    const char *from_unleash;               /* --from-unleash */
+    const char *unleash_token;              /* --unleash-token */
+    bool dry_run;                           /* --dry-run */
+    bool token_given;   /* --token was on the command line (not $VEXIL_TOKEN) */
     long percent_value; /* --percent, checked to be 0..100 */
     long limit_value;   /* --limit, checked to be 1..CLI_MAX_LIMIT */
 } cli_args;
@@ -81,6 +88,7 @@ typedef struct cli_command {
      * returns CLI_EXIT_OK, or prints why and returns CLI_EXIT_USAGE. */
     int (*check)(const char *prog, const cli_args *a);
     int (*run)(cli_http *h, const cli_args *a); /* returns the exit status */
+    bool operand_optional; /* the operand may be left out (check decides) */
 } cli_command;
 
 /* Parses argv (argv[0] is the group name, then the subcommand if the group

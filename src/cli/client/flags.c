@@ -1,5 +1,6 @@
 /* `vexil flags ...`: list, inspect, create, switch, roll out and archive
- * feature flags through /api/admin/projects/{p}/features. Every name that
+ * feature flags through /api/admin/projects/{p}/features, and list,
+ * revive or delete archived ones (/api/admin/archive). Every name that
  * goes into a URL is percent-encoded; every answer is printed either as the
  * server's JSON (--json) or as text for people. */
 #include <stdlib.h>
@@ -487,6 +488,87 @@ out:
     return rc;
 }
 
+/* ---- the archive: list, revive, delete for good ---------------------------
+ */
+
+/* GET /api/admin/archive/features (or .../{project}): archived flags with
+ * when they were archived. */
+static int flags_archived(cli_http *h, const cli_args *a)
+{
+    json_t *doc = NULL;
+    char path[CLI_HTTP_MAX_PATH];
+    bool ok =
+        a->project
+            ? cli_http_pathf(path, sizeof(path),
+                             "/api/admin/archive/features/%s", a->project)
+            : cli_http_pathf(path, sizeof(path), "/api/admin/archive/features");
+    if (!ok)
+        return cli_bad_path();
+    int rc = cli_http_call(h, "GET", path, NULL, &doc);
+    const json_t *features = json_object_get(doc, "features");
+    if (rc == CLI_EXIT_OK && a->json) {
+        rc = cli_print_json(doc, stdout);
+    } else if (rc == CLI_EXIT_OK && !json_is_array(features)) {
+        rc = cli_bad_answer("GET", path, "no \"features\" array");
+    } else if (rc == CLI_EXIT_OK && json_array_size(features) == 0) {
+        printf("no archived flags%s%s\n", a->project ? " in project " : "",
+               a->project ? a->project : "");
+    } else if (rc == CLI_EXIT_OK) {
+        cli_table t;
+        cli_table_init(&t);
+        const char *head[] = {"NAME", "PROJECT", "TYPE", "ARCHIVED"};
+        cli_table_add(&t, head, 4);
+        size_t i;
+        const json_t *f;
+        json_array_foreach (features, i, f) {
+            const char *row[] = {cli_json_str(f, "name", "?"),
+                                 cli_json_str(f, "project", "?"),
+                                 cli_json_str(f, "type", "-"),
+                                 cli_json_str(f, "archivedAt", "-")};
+            cli_table_add(&t, row, 4);
+        }
+        rc = cli_table_print(&t, stdout);
+        cli_table_release(&t);
+    }
+    json_decref(doc);
+    return rc;
+}
+
+/* POST /api/admin/archive/revive/{name} or DELETE /api/admin/archive/{name}
+ * (`revive`), then says what happened. */
+static int archive_action(cli_http *h, const cli_args *a, bool revive)
+{
+    json_t *doc = NULL;
+    char path[CLI_HTTP_MAX_PATH];
+    if (!cli_http_pathf(path, sizeof(path),
+                        revive ? "/api/admin/archive/revive/%s"
+                               : "/api/admin/archive/%s",
+                        a->operand))
+        return cli_bad_path();
+    int rc = cli_http_call(h, revive ? "POST" : "DELETE", path, NULL, &doc);
+    if (rc == CLI_EXIT_OK && a->json) {
+        rc = cli_print_json(doc, stdout);
+    } else if (rc == CLI_EXIT_OK) {
+        fputs(revive ? "revived flag " : "deleted flag ", stdout);
+        cli_fputs_safe(a->operand, stdout);
+        fputs(revive ? " (off in every environment until you enable it)\n"
+                     : " for good\n",
+              stdout);
+    }
+    json_decref(doc);
+    return rc;
+}
+
+static int flags_revive(cli_http *h, const cli_args *a)
+{
+    return archive_action(h, a, true);
+}
+
+static int flags_delete(cli_http *h, const cli_args *a)
+{
+    return archive_action(h, a, false);
+}
+
 /* ---- stale ------------------------------------------------------------- */
 
 /* GET /api/admin/stale-report: flags past their type's lifetime, fully on
@@ -554,6 +636,17 @@ static const cli_command commands[] = {
     {"archive", "NAME [--project P]",
      "Archives a flag (it stops being served; revive it from the archive).",
      "NAME", CLI_O_PROJECT, 0, NULL, flags_archive},
+    {"archived", "[--project P]",
+     "Lists the archived flags (of every project, or of P).", NULL,
+     CLI_O_PROJECT, 0, NULL, flags_archived},
+    {"revive", "NAME",
+     "Brings an archived flag back, off in every environment (as Unleash"
+     "\ndoes), its strategies and variants kept.",
+     "NAME", 0, 0, NULL, flags_revive},
+    {"delete", "NAME",
+     "Deletes an archived flag for good (archive it first), with its"
+     "\nrelease plans and scheduled changes; its name is free again.",
+     "NAME", 0, 0, NULL, flags_delete},
     {"stale", "",
      "Lists potentially stale flags: past their type's lifetime, fully on\n"
      "for 7 days, or not evaluated for 30 days.",

@@ -25,6 +25,7 @@ export async function render(main, params, _query, ctx) {
   let flag;
   let segments = [];
   let allFlags = [];
+  let customs = []; // custom strategy definitions (GET /strategies)
 
   const head = h('div');
   const envSection = h('section', { 'aria-labelledby': 'h-envs' });
@@ -35,9 +36,10 @@ export async function render(main, params, _query, ctx) {
   main.append(head, envSection, h('div', { class: 'grid2' }, depSection, tagSection), usageSection, playSection);
 
   async function load() {
-    const [f, s, all] = await Promise.all([api('GET', base), api('GET', '/segments'), api('GET', '/features')]);
+    const [f, s, all, defs] = await Promise.all([api('GET', base), api('GET', '/segments'), api('GET', '/features'), api('GET', '/strategies')]);
     flag = f;
     segments = s.segments || [];
+    customs = (defs.strategies || []).filter((d) => d.editable);
     allFlags = all.features || [];
   }
 
@@ -171,7 +173,28 @@ export async function render(main, params, _query, ctx) {
     s = s || { name: 'flexibleRollout', parameters: { rollout: '100', stickiness: 'default', groupId: flag.name }, constraints: [], segments: [] };
     return openDialog((close) => {
       const p = s.parameters || {};
-      const kind = select(STRATEGIES, s.name, { 'data-path': '/name' });
+      // Custom strategies: the defined ones (deprecated ones only when the
+      // strategy already uses it), with an input per typed parameter.
+      const usable = customs.filter((d) => !d.deprecated || d.name === s.name);
+      const kind = select(STRATEGIES.concat(usable.map((d) => [d.name, `${d.name} (custom)`])), s.name, { 'data-path': '/name' });
+      const customInputs = {};
+      const customBoxes = usable.map((d) => {
+        const inputs = {};
+        const fields = d.parameters.map((prm) => {
+          const path = `/parameters/${prm.name}`;
+          const v = s.name === d.name ? (p[prm.name] ?? '') : '';
+          let input;
+          if (prm.type === 'boolean') input = select([['', '(not set)'], ['true', 'true'], ['false', 'false']], v, { 'data-path': path });
+          else if (prm.type === 'list') { input = h('textarea', { rows: 2, 'data-path': path, spellcheck: 'false' }); input.value = v; }
+          else input = h('input', { value: v, 'data-path': path, spellcheck: 'false', inputmode: prm.type === 'string' ? null : 'decimal' });
+          inputs[prm.name] = input;
+          const hint = [prm.type === 'percentage' ? 'An integer from 0 to 100.' : prm.type === 'list' ? 'Separated by commas.' : '',
+            prm.description || ''].filter(Boolean).join(' ');
+          return field(prm.name + (prm.required ? ' (required)' : ''), input, hint ? { hint } : {});
+        });
+        customInputs[d.name] = inputs;
+        return [d.name, h('div', {}, h('p', { class: 'muted small' }, 'A custom strategy: applications that register it evaluate it; server-side evaluation (frontend API, OFREP, playground) treats it as off.'), fields)];
+      });
       const title = h('input', { value: s.title || '', 'data-path': '/title', placeholder: 'Optional, e.g. “Beta testers in Thailand”' });
       const disabled = checkbox('Disabled (kept, but not evaluated)', !!s.disabled);
       const rollout = h('input', { type: 'number', min: 0, max: 100, step: 1, value: p.rollout ?? '100', 'data-path': '/parameters/rollout' });
@@ -192,13 +215,14 @@ export async function render(main, params, _query, ctx) {
       function sync() {
         rolloutBox.hidden = kind.value !== 'flexibleRollout';
         for (const [k, f] of listBoxes) f.hidden = kind.value !== k;
+        for (const [k, f] of customBoxes) f.hidden = kind.value !== k;
       }
       kind.addEventListener('change', sync);
       sync();
       const form = h('form', { novalidate: true },
         h('h2', {}, `${isNew ? 'Add a strategy' : 'Edit strategy'} · ${env.name}`),
         h('div', { class: 'row' }, field('Strategy', kind, { class: 'grow' }), field('Title', title, { class: 'grow' })),
-        rolloutBox, listBoxes.map(([, f]) => f),
+        rolloutBox, listBoxes.map(([, f]) => f), customBoxes.map(([, f]) => f),
         ce.el, segField, disabled.el,
         h('div', { class: 'actions' },
           h('button', { type: 'button', onclick: () => close(null) }, 'Cancel'),
@@ -208,6 +232,10 @@ export async function render(main, params, _query, ctx) {
         const parameters = {};
         if (kind.value === 'flexibleRollout') Object.assign(parameters, { rollout: rollout.value, stickiness: stick.value, groupId: group.value.trim() });
         if (LIST_PARAMS[kind.value]) parameters[LIST_PARAMS[kind.value][0]] = listInputs[kind.value].value.split(',').map((x) => x.trim()).filter(Boolean).join(',');
+        for (const [k, input] of Object.entries(customInputs[kind.value] || {})) {
+          const v = input.value.trim();
+          if (v !== '') parameters[k] = input.tagName === 'TEXTAREA' ? v.split(',').map((x) => x.trim()).filter(Boolean).join(',') : v;
+        }
         const body = {
           name: kind.value, title: title.value.trim() || null, disabled: disabled.input.checked, parameters,
           constraints: ce.value(), segments: segBoxes.filter((b) => b.input.checked).map((b) => Number(b.input.value)),
@@ -450,7 +478,9 @@ export async function render(main, params, _query, ctx) {
       const ok = s.result === true;
       reasons.push(h('li', {},
         h('strong', {}, s.title || strategyLabel(s.name)), ': ',
-        h('span', { class: ok ? 'result-on' : 'result-off' }, ok ? 'matches' : (s.result === false ? 'does not match' : String(s.result && s.result.evaluationStatus || s.result))),
+        h('span', { class: ok ? 'result-on' : 'result-off' }, ok ? 'matches' : s.result === false ? 'does not match'
+          : s.result === 'unknown' ? 'unknown: a custom strategy only the application evaluates (its constraints hold)'
+            : String(s.result && s.result.evaluationStatus || s.result)),
         s.disabled ? ' (disabled)' : '',
         (s.constraints || []).length || (s.segments || []).length ? h('ul', {},
           (s.constraints || []).map((c) => h('li', {}, c.result ? '✓ ' : '✗ ', h('code', {}, describeConstraint(c)), c.result ? ' holds' : ' does not hold')),

@@ -1,0 +1,18 @@
+// Starts a real Unleash (npm unleash-server, pinned in package-lock.json) for
+// import.test.js and prints "unleash: ready <port>" once it answers.
+//
+// Environment: UNLEASH_DATABASE_URL (a PostgreSQL database of its own),
+// UNLEASH_PORT, INIT_ADMIN_API_TOKENS (Unleash reads it itself). Needs
+// Node.js >= 22 (run.sh provides it).
+import { start } from 'unleash-server';
+
+const port = Number(process.env.UNLEASH_PORT);
+await start({
+  databaseUrl: process.env.UNLEASH_DATABASE_URL,
+  db: { ssl: false }, // the private test server speaks no TLS
+  server: { port, host: '127.0.0.1' },
+  versionCheck: { enable: false },
+  telemetry: false,
+  logLevel: 'error',
+});
+process.stdout.write(`unleash: ready ${port}\n`);
