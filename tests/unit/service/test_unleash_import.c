@@ -321,11 +321,11 @@ static void test_problems(void **state)
     assert_int_equal(call(f, r, doc, &out), VX_OK);
     assert_true(json_is_false(json_object_get(out, "ok")));
     json_t *ps = json_object_get(out, "problems");
-    const char *want[] = {"/exports/0/data/featureStrategies/0/parameters/"
-                          "tenants",
-                          "/exports/0/data/featureStrategies/1/segments/0",
-                          "/exports/0/data/dependencies/1/dependencies/0",
-                          "/exports/0/data/features/0/description"};
+    const char *want[] = {
+        "/exports/0/data/featureStrategies/0/parameters/tenants",
+        "/exports/0/data/featureStrategies/1/segments/0",
+        "/exports/0/data/dependencies/1/dependencies/0",
+        "/exports/0/data/features/0/description"};
     for (size_t k = 0; k < 4; k++) {
         bool found = false;
         size_t i;
