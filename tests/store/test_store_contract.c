@@ -32,7 +32,7 @@ static store *open_store(const char *dsn, const store_ops **ops)
     assert_int_equal((*ops)->version, STORE_OPS_VERSION);
     store *s = NULL;
     vx_error err = {0};
-    vx_status st = (*ops)->open(rest, &s, &err);
+    vx_status st = (*ops)->open(rest, NULL, &s, &err);
     if (st != VX_OK)
         fail_msg("open %s: %s", dsn, err.message);
     return s;
@@ -166,7 +166,7 @@ static void *migrate_thread(void *arg)
     const store_ops *ops = store_backend_for(m->dsn, &rest);
     store *s = NULL;
     vx_error err = {0};
-    m->st = ops->open(rest, &s, &err);
+    m->st = ops->open(rest, NULL, &s, &err);
     if (m->st == VX_OK)
         m->st = ops->migrate(s, &m->applied, &err);
     snprintf(m->msg, sizeof(m->msg), "%s", err.message);
@@ -756,7 +756,7 @@ static void *writer_thread(void *arg)
     const store_ops *ops = store_backend_for(w->dsn, &rest);
     store *s = NULL;
     vx_error err = {0};
-    if (ops->open(rest, &s, &err) != VX_OK) {
+    if (ops->open(rest, NULL, &s, &err) != VX_OK) {
         w->failures = WRITES_PER_THREAD;
         snprintf(w->msg, sizeof(w->msg), "open: %s", err.message);
         return NULL;
@@ -995,7 +995,7 @@ static void test_open_failure_is_clear(void **state)
     assert_non_null(ops);
     store *s = (store *)&s; /* must be reset to NULL */
     vx_error err = {0};
-    assert_int_equal(ops->open(rest, &s, &err), VX_EIO);
+    assert_int_equal(ops->open(rest, NULL, &s, &err), VX_EIO);
     assert_null(s);
     assert_true(strlen(err.message) > 10);
     assert_null(strstr(err.message, "sekrit"));
