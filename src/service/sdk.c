@@ -124,7 +124,49 @@ vx_status svc_watch(service *s, int timeout_ms, int64_t *revision,
 
 void svc_invalidate(service *s)
 {
-    atomic_fetch_add(&s->generation, 1);
+    /* Stamped with the generation from before the read: a token written
+     * here meanwhile bumps it, and the refreshed entries are then unusable
+     * (looked up again) rather than trusted with what the read saw. */
+    long long gen = atomic_load(&s->generation);
+    json_t *all = NULL;
+    pthread_mutex_lock(&s->mu);
+    vx_status st = s->ops->doc_list(s->st, STORE_TOKEN, NULL, &all, NULL);
+    pthread_mutex_unlock(&s->mu);
+    if (st != VX_OK) {
+        json_decref(all); /* unreadable: the entries stay as they are */
+        return;
+    }
+    bool *seen = calloc(SVC_TOKEN_CACHE, sizeof(*seen));
+    if (!seen) {
+        json_decref(all);
+        atomic_fetch_add(&s->generation, 1); /* cannot refresh: forget */
+        return;
+    }
+    size_t i;
+    json_t *doc;
+    pthread_mutex_lock(&s->cache_mu);
+    json_array_foreach (all, i, doc) {
+        const char *hash = json_string_value(json_object_get(doc, "hash"));
+        if (!hash || strlen(hash) != 64)
+            continue;
+        size_t k = slot_of(hash);
+        svc_token_slot *t = &s->tokens[k];
+        if (!t->used || sodium_memcmp(t->key, hash, 64) != 0)
+            continue;
+        seen[k] = true;
+        if (json_is_true(json_object_get(doc, "revoked"))) {
+            t->used = false;
+            continue;
+        }
+        svc__token_principal(doc, &t->who, &t->expires_ms);
+        t->generation = gen; /* checked against the database just now */
+    }
+    for (size_t k = 0; k < SVC_TOKEN_CACHE; k++)
+        if (s->tokens[k].used && !seen[k])
+            s->tokens[k].used = false; /* deleted */
+    pthread_mutex_unlock(&s->cache_mu);
+    free(seen);
+    json_decref(all);
 }
 
 /* ---- published state ------------------------------------------------------
@@ -405,10 +447,13 @@ static vx_status need_text(svc_ctx *c, const json_t *obj, const char *key,
     return VX_OK;
 }
 
-static vx_status do_register(svc_ctx *c)
+/* Validates a registration and builds its document and key (`key`, 600
+ * bytes); no database. */
+static vx_status check_register(svc_ctx *c, char *key, size_t cap, json_t **out)
 {
     const json_t *b = c->req->body;
     const char *app = NULL, *instance = NULL;
+    *out = NULL;
     vx_status st = svc__expect_object(c, b, "");
     if (st == VX_OK)
         st = need_text(c, b, "appName", &app);
@@ -429,19 +474,7 @@ static vx_status do_register(svc_ctx *c)
         }
     }
     const char *env = c->who->environment;
-    char key[600];
-    snprintf(key, sizeof(key), "%s|%s|%s", env, app, instance ? instance : "");
-    json_t *old = NULL;
-    st = svc__get(c, STORE_CLIENT_APP, key, &old);
-    if (st == VX_ENOTFOUND) {
-        int64_t n = 0;
-        st = c->s->ops->doc_count(c->s->st, STORE_CLIENT_APP, &n, c->err);
-        if (st == VX_OK && n >= VX_LIMIT_CLIENT_APPS)
-            st = make_room_for_apps(c);
-    }
-    json_decref(old);
-    if (st != VX_OK)
-        return st;
+    snprintf(key, cap, "%s|%s|%s", env, app, instance ? instance : "");
     json_t *doc = json_pack(
         "{ss ss ss sO* sO* sO* sO* so}", "appName", app, "instanceId",
         instance ? instance : "", "environment", env, "sdkVersion",
@@ -451,15 +484,40 @@ static vx_status do_register(svc_ctx *c)
         json_object_get(b, "started"), "lastSeen", svc__time_json(c->now_ms));
     if (!doc)
         return svc__fail(c, VX_ENOMEM, "", "out of memory");
-    st = svc__put(c, STORE_CLIENT_APP, key, env, doc);
-    json_decref(doc);
-    return st;
+    *out = doc;
+    return VX_OK;
+}
+
+vx_status svc__report_app(svc_ctx *c, const char *key, const json_t *doc)
+{
+    json_t *old = NULL;
+    vx_status st = svc__get(c, STORE_CLIENT_APP, key, &old);
+    if (st == VX_ENOTFOUND) {
+        int64_t n = 0;
+        st = c->s->ops->doc_count(c->s->st, STORE_CLIENT_APP, &n, c->err);
+        if (st == VX_OK && n >= VX_LIMIT_CLIENT_APPS)
+            st = make_room_for_apps(c);
+    }
+    json_decref(old);
+    if (st != VX_OK)
+        return st;
+    return svc__put(c, STORE_CLIENT_APP, key,
+                    json_string_value(json_object_get(doc, "environment")),
+                    doc);
 }
 
 vx_status svc_client_register(service *s, const svc_principal *who,
                               const json_t *body, vx_error *err)
 {
-    return svc__in_txn(s, who, body, err, do_register);
+    svc_req req = {.body = body};
+    svc_ctx c = {s, who, &req, err, svc__wall_ms()};
+    char key[600];
+    json_t *doc = NULL;
+    vx_status st = check_register(&c, key, sizeof(key), &doc);
+    if (st == VX_OK)
+        st = svc__reports_add_app(s, key, doc, err);
+    json_decref(doc);
+    return st;
 }
 
 /* A count: a non-negative integer below 2^53. */
@@ -644,50 +702,63 @@ static vx_status mark_seen(svc_ctx *c, json_t *f)
                     json_string_value(json_object_get(f, "project")), f);
 }
 
-static vx_status do_metrics(svc_ctx *c)
+vx_status svc__report_usage(svc_ctx *c, const json_t *e)
 {
-    const json_t *b = c->req->body;
-    int64_t start_ms = 0;
-    vx_status st = check_bucket(c, b, &start_ms);
-    if (st != VX_OK)
-        return st;
-    /* A bucket from the future or past the retention counts as now. */
-    if (start_ms > c->now_ms ||
-        start_ms < c->now_ms - (int64_t)VX_LIMIT_USAGE_HOURS * 3600000)
-        start_ms = c->now_ms;
+    const svc_principal *caller = c->who;
+    int64_t now = c->now_ms;
+    /* The entry counts as its environment's, at the time it arrived (the
+     * release-plan epoch in force then, lastSeenAt). */
+    svc_principal who = *caller;
+    snprintf(who.environment, sizeof(who.environment), "%s",
+             json_string_value(json_object_get(e, "env")));
+    c->who = &who;
+    c->now_ms = json_integer_value(json_object_get(e, "at"));
+    int64_t start_ms = json_integer_value(json_object_get(e, "minute")) * 60000;
+    const char *name = json_string_value(json_object_get(e, "flag"));
+    const char *app = json_string_value(json_object_get(e, "app"));
     char hour[16];
     svc__hour_str(start_ms, hour);
-    const char *app = json_string_value(json_object_get(b, "appName"));
-    const char *name;
-    const json_t *tv;
-    json_object_foreach (
-        (json_t *)json_object_get(json_object_get(b, "bucket"), "toggles"),
-        name, tv) {
-        json_t *f = NULL;
-        /* Only flags that exist: a client cannot fill the database with
-         * made-up names. */
-        st = svc__get(c, STORE_FEATURE, name, &f);
-        if (st == VX_ENOTFOUND) {
-            st = VX_OK;
-            continue;
-        }
-        if (st == VX_OK)
-            st = add_usage(c, hour, app, name, tv);
-        if (st == VX_OK)
-            st = mark_seen(c, f);
-        if (st == VX_OK)
-            st = svc__impact_sdk(c, name, tv, start_ms);
-        json_decref(f);
-        if (st != VX_OK)
-            return st;
-    }
+    json_t *f = NULL;
+    /* Only flags that exist: a client cannot fill the database with
+     * made-up names. */
+    vx_status st = svc__get(c, STORE_FEATURE, name, &f);
+    if (st == VX_OK)
+        st = add_usage(c, hour, app, name, e);
+    if (st == VX_OK)
+        st = mark_seen(c, f);
+    if (st == VX_OK)
+        st = svc__impact_sdk(c, name, e, start_ms);
+    if (st == VX_ENOTFOUND)
+        st = VX_OK;
+    json_decref(f);
+    c->who = caller;
+    c->now_ms = now;
+    return st;
+}
+
+vx_status svc__report_sweep(svc_ctx *c)
+{
     return sweep_usage(c);
 }
 
 vx_status svc_client_metrics(service *s, const svc_principal *who,
                              const json_t *body, vx_error *err)
 {
-    return svc__in_txn(s, who, body, err, do_metrics);
+    svc_req req = {.body = body};
+    svc_ctx c = {s, who, &req, err, svc__wall_ms()};
+    int64_t start_ms = 0;
+    vx_status st = check_bucket(&c, body, &start_ms);
+    if (st != VX_OK)
+        return st;
+    /* A bucket from the future or past the retention counts as now. */
+    if (start_ms > c.now_ms ||
+        start_ms < c.now_ms - (int64_t)VX_LIMIT_USAGE_HOURS * 3600000)
+        start_ms = c.now_ms;
+    const json_t *toggles =
+        json_object_get(json_object_get(body, "bucket"), "toggles");
+    return svc__reports_add_usage(
+        s, who, json_string_value(json_object_get(body, "appName")), toggles,
+        start_ms, c.now_ms, err);
 }
 
 /* ---- admin views ----------------------------------------------------------
