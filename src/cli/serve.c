@@ -46,6 +46,10 @@ enum {
     SET_GATEWAY_TOKEN_RATE,
     SET_GATEWAY_ROUTE_RATE,
     SET_GATEWAY_FLUSH_MS,
+    SET_DB_TIMEOUT_MS,
+    SET_DB_THREADS,
+    SET_DB_QUEUE,
+    SET_SQLITE_SYNCHRONOUS,
     NSETTINGS
 };
 
@@ -97,6 +101,14 @@ static const struct setting {
      "model gateway requests per second per model alias (0 = no limit)"},
     {"gateway-flush-ms", "VEXIL_GATEWAY_FLUSH_MS", "MS",
      "model gateway measurement period (at most a minute)"},
+    {"db-timeout-ms", "VEXIL_DB_TIMEOUT_MS", "MS",
+     "one database call at most, timed by Vexil (past it: 503)"},
+    {"db-threads", "VEXIL_DB_THREADS", "N",
+     "threads for admin calls and other database work"},
+    {"db-queue", "VEXIL_DB_QUEUE", "N",
+     "requests that may wait for a database thread (more: 503 at once)"},
+    {"sqlite-synchronous", "VEXIL_SQLITE_SYNCHRONOUS", "normal|full",
+     "SQLite commits: normal survives a crash, full also a power loss"},
 };
 
 /* Settings as resolved, with where each came from. */
@@ -158,6 +170,19 @@ static const char *default_of(conf *c, int i)
         snprintf(c->defaults[i], sizeof(c->defaults[i]), "%u",
                  (unsigned)VX_LIMIT_SDK_POLL_MS);
         return c->defaults[i];
+    case SET_DB_TIMEOUT_MS:
+        snprintf(c->defaults[i], sizeof(c->defaults[i]), "%u",
+                 (unsigned)VX_LIMIT_DB_TIMEOUT_MS);
+        return c->defaults[i];
+    case SET_DB_THREADS:
+        snprintf(c->defaults[i], sizeof(c->defaults[i]), "%u",
+                 (unsigned)VX_LIMIT_DB_THREADS_DEFAULT);
+        return c->defaults[i];
+    case SET_DB_QUEUE:
+        snprintf(c->defaults[i], sizeof(c->defaults[i]), "%u",
+                 (unsigned)VX_LIMIT_DB_QUEUE_DEFAULT);
+        return c->defaults[i];
+    case SET_SQLITE_SYNCHRONOUS: return "normal";
     default: return NULL;
     }
 }
@@ -568,7 +593,8 @@ int cli_serve_main(int argc, char **argv)
     rc = CLI_EXIT_USAGE;
 
     unsigned long long port, threads, body, conns, ofrep_rate, sched_ms,
-        gw_token, gw_route, gw_flush, poll_ms;
+        gw_token, gw_route, gw_flush, poll_ms, db_timeout, db_threads, db_queue;
+    int sqlite_sync = 1;
     bool log_requests = true, gw_fallback = true;
     if (!conf_uint(&c, SET_PORT, 0, 65535, false, &port) ||
         !conf_uint(&c, SET_THREADS, 1, SERVER_THREADS_HARD, false, &threads) ||
@@ -588,8 +614,23 @@ int cli_serve_main(int argc, char **argv)
         !conf_uint(&c, SET_GATEWAY_FLUSH_MS, 1, 60000, false, &gw_flush) ||
         !conf_uint(&c, SET_SDK_POLL_MS, 10, VX_LIMIT_SDK_POLL_MS_MAX, false,
                    &poll_ms) ||
+        !conf_uint(&c, SET_DB_TIMEOUT_MS, VX_LIMIT_DB_TIMEOUT_MS_MIN,
+                   VX_LIMIT_DB_TIMEOUT_MS_MAX, false, &db_timeout) ||
+        !conf_uint(&c, SET_DB_THREADS, 1, VX_LIMIT_DB_THREADS_MAX, false,
+                   &db_threads) ||
+        !conf_uint(&c, SET_DB_QUEUE, 1, VX_LIMIT_DB_QUEUE_MAX, false,
+                   &db_queue) ||
         !llm_setup(&c, &llm))
         goto out;
+    if (strcasecmp(c.val[SET_SQLITE_SYNCHRONOUS], "full") == 0) {
+        sqlite_sync = 2;
+    } else if (strcasecmp(c.val[SET_SQLITE_SYNCHRONOUS], "normal") != 0) {
+        fprintf(stderr,
+                "vexil: %s: sqlite-synchronous must be normal or full, not "
+                "'%s'\n",
+                c.where[SET_SQLITE_SYNCHRONOUS], c.val[SET_SQLITE_SYNCHRONOUS]);
+        goto out;
+    }
     unsigned auto_apply = 0;
     {
         vx_error perr;
@@ -603,8 +644,11 @@ int cli_serve_main(int argc, char **argv)
     }
 
     rc = CLI_EXIT_FAIL;
-    svc_config sc = {
-        .database = c.val[SET_DATABASE], .log = log_line, .log_ud = NULL};
+    svc_config sc = {.database = c.val[SET_DATABASE],
+                     .log = log_line,
+                     .log_ud = NULL,
+                     .db_timeout_ms = (int)db_timeout,
+                     .sqlite_synchronous = sqlite_sync};
     init_tokens(&sc, joined, sizeof(joined));
     char secret[SVC_SECRET_MAX] = "";
     vx_error err;
@@ -627,6 +671,9 @@ int cli_serve_main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* A file size limit (ulimit -f) must fail the write (503), not kill
+     * the server. */
+    signal(SIGXFSZ, SIG_IGN);
     sigemptyset(&block);
     sigaddset(&block, SIGINT);
     sigaddset(&block, SIGTERM);
@@ -652,6 +699,9 @@ int cli_serve_main(int argc, char **argv)
         .gw_token_rate = (unsigned)gw_token,
         .gw_route_rate = (unsigned)gw_route,
         .gw_flush_ms = (unsigned)gw_flush,
+        .db_threads = (unsigned)db_threads,
+        .db_queue = (unsigned)db_queue,
+        .db_timeout_ms = (unsigned)db_timeout,
     };
     if (server_start(&cfg, svc, &srv, &err) != VX_OK) {
         print_service_error("cannot start the server", &err);

@@ -56,6 +56,13 @@ typedef struct server_config {
     unsigned gw_token_rate;       /* gateway requests/s per token, 0 none */
     unsigned gw_route_rate;       /* per (environment, alias), 0 none */
     unsigned gw_flush_ms;         /* measurement period, 0 = a minute */
+    unsigned db_threads;          /* database threads (dbpool.h), 0 =
+                                     VX_LIMIT_DB_THREADS_DEFAULT */
+    unsigned db_queue;            /* requests waiting for one, 0 =
+                                     VX_LIMIT_DB_QUEUE_DEFAULT */
+    unsigned db_timeout_ms;       /* one database call at most (as given to
+                                     the service), 0 = VX_LIMIT_DB_TIMEOUT_MS;
+                                     bounds a request's wait in the queue */
 } server_config;
 
 /* Starts listening. `svc` is borrowed and must outlive the server; the
