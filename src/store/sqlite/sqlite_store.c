@@ -206,21 +206,15 @@ static vx_status check_file(sqlite_store *s, vx_error *err, const char *what)
     }
     s->lost = true;
     rescue(s);
-    char kept[PATH_MAX_BYTES + 128];
-    if (s->rescue[0])
-        snprintf(kept, sizeof(kept), "what Vexil still had is copied to %s",
-                 s->rescue);
-    else
-        snprintf(kept, sizeof(kept), "it could not be copied anywhere");
     return vx__error_set(err, VX_EUNAVAILABLE, "",
-                         "the database is unavailable: the file sqlite:%s "
-                         "was %s while Vexil ran; nothing more is written "
-                         "to it (%s; restart Vexil on the right file) (%s)",
+                         "the database is unavailable: %s was %s while Vexil "
+                         "ran, so writes are refused (%s; %s%s)",
                          s->path,
                          e == ENOENT ? "deleted"
                          : e         ? "made unreachable"
                                      : "replaced by another file",
-                         kept, what);
+                         what, s->rescue[0] ? "its data is in " : "no copy",
+                         s->rescue);
 }
 
 static void sq_close(store *base)
@@ -256,15 +250,6 @@ static vx_status check_missing(const char *path, vx_error *err)
     struct stat st;
     if (stat(path, &st) == 0 || errno != ENOENT)
         return VX_OK;
-    snprintf(wal, sizeof(wal), "%s-wal", path);
-    if (stat(wal, &st) == 0)
-        return vx__error_set(err, VX_EIO, "",
-                             "the database file %s is missing but its "
-                             "write-ahead log %s is there: the database was "
-                             "deleted or moved. Restore it from a backup, or "
-                             "remove %s and %s-shm to start with an empty "
-                             "database",
-                             path, wal, wal, path);
     char dir[PATH_MAX_BYTES];
     snprintf(dir, sizeof(dir), "%s", path);
     char *slash = strrchr(dir, '/');
@@ -284,12 +269,19 @@ static vx_status check_missing(const char *path, vx_error *err)
         closedir(d);
     if (found[0])
         return vx__error_set(err, VX_EIO, "",
-                             "the database file %s is missing, and %s next "
-                             "to it is the copy Vexil rescued when it was "
-                             "deleted while running: move that copy to %s "
-                             "to keep your data, or delete it to start with "
-                             "an empty database",
-                             path, found, path);
+                             "%s is missing; %s next to it is what Vexil "
+                             "rescued when it was deleted: to keep that data "
+                             "move it to %s (removing the -wal and -shm "
+                             "files), or remove it to start empty",
+                             path, found, base);
+    snprintf(wal, sizeof(wal), "%s-wal", path);
+    if (stat(wal, &st) == 0)
+        return vx__error_set(err, VX_EIO, "",
+                             "%s is missing but its write-ahead log %s-wal "
+                             "is there: the database was deleted or moved. "
+                             "Restore it, or remove its -wal and -shm files "
+                             "to start empty",
+                             path, base);
     return VX_OK;
 }
 
