@@ -122,6 +122,28 @@ vx_status svc_watch(service *s, int timeout_ms, int64_t *revision,
     return s->ops->watch(s->st, timeout_ms, revision, err);
 }
 
+/* Takes the service mutex for one of the SDK hub's reads, unless calls
+ * fail at once now (svc__db_gate): then VX_EUNAVAILABLE and no lock, so the
+ * hub learns of an outage without waiting out the bound again. */
+static vx_status read_lock(service *s, vx_error *err, int64_t *t0)
+{
+    vx_status st = svc__db_gate(s, err);
+    if (st != VX_OK)
+        return st;
+    pthread_mutex_lock(&s->mu);
+    *t0 = svc__mono_ms();
+    return VX_OK;
+}
+
+/* Releases read_lock's mutex and records the read's outcome. */
+static void read_unlock(service *s, vx_status st, const vx_error *err,
+                        int64_t t0)
+{
+    int64_t spent = svc__mono_ms() - t0;
+    pthread_mutex_unlock(&s->mu);
+    svc__db_outcome(s, st, err, spent);
+}
+
 void svc_invalidate(service *s)
 {
     /* Stamped with the generation from before the read: a token written
@@ -129,9 +151,14 @@ void svc_invalidate(service *s)
      * (looked up again) rather than trusted with what the read saw. */
     long long gen = atomic_load(&s->generation);
     json_t *all = NULL;
-    pthread_mutex_lock(&s->mu);
-    vx_status st = s->ops->doc_list(s->st, STORE_TOKEN, NULL, &all, NULL);
-    pthread_mutex_unlock(&s->mu);
+    int64_t t0 = 0;
+    vx_error err;
+    memset(&err, 0, sizeof(err));
+    vx_status st = read_lock(s, &err, &t0);
+    if (st == VX_OK) {
+        st = s->ops->doc_list(s->st, STORE_TOKEN, NULL, &all, &err);
+        read_unlock(s, st, &err, t0);
+    }
     if (st != VX_OK) {
         json_decref(all); /* unreadable: the entries stay as they are */
         return;
@@ -175,9 +202,12 @@ void svc_invalidate(service *s)
 vx_status svc_revision(service *s, int64_t *out, vx_error *err)
 {
     *out = 0;
-    pthread_mutex_lock(&s->mu);
-    vx_status st = s->ops->event_last_id(s->st, out, err);
-    pthread_mutex_unlock(&s->mu);
+    int64_t t0 = 0;
+    vx_status st = read_lock(s, err, &t0);
+    if (st != VX_OK)
+        return st;
+    st = s->ops->event_last_id(s->st, out, err);
+    read_unlock(s, st, err, t0);
     if (st == VX_EIO || st == VX_EUNAVAILABLE)
         atomic_fetch_add(&s->db_errors, 1);
     return st;
@@ -206,9 +236,13 @@ vx_status svc_environment_names(service *s, json_t **out, vx_error *err)
 {
     svc_req req = {0};
     svc_ctx c = {s, &SDK_SYSTEM, &req, err, svc__wall_ms()};
-    pthread_mutex_lock(&s->mu);
-    vx_status st = env_names(&c, out);
-    pthread_mutex_unlock(&s->mu);
+    int64_t t0 = 0;
+    *out = NULL;
+    vx_status st = read_lock(s, err, &t0);
+    if (st != VX_OK)
+        return st;
+    st = env_names(&c, out);
+    read_unlock(s, st, err, t0);
     return st;
 }
 
@@ -222,10 +256,15 @@ vx_status svc_client_states(service *s, const json_t *envs, json_t **docs,
     *revision = 0;
     if (!want)
         return vx__error_set(err, VX_ENOMEM, "", "out of memory");
-    pthread_mutex_lock(&s->mu);
+    int64_t t0 = 0;
+    vx_status st = read_lock(s, err, &t0);
+    if (st != VX_OK) {
+        json_decref(want);
+        return st;
+    }
     /* The revision first: what is read after it is at least as new, so a
      * state is never labelled newer than what it holds. */
-    vx_status st = s->ops->event_last_id(s->st, revision, err);
+    st = s->ops->event_last_id(s->st, revision, err);
     if (st == VX_OK)
         st = env_names(&c, &names);
     size_t i, k;
@@ -238,7 +277,7 @@ vx_status svc_client_states(service *s, const json_t *envs, json_t **docs,
     }
     if (st == VX_OK)
         st = svc__client_documents(&c, want, SVC_DOC_TAGS, docs);
-    pthread_mutex_unlock(&s->mu);
+    read_unlock(s, st, err, t0);
     json_decref(names);
     json_decref(want);
     if (st == VX_EIO || st == VX_EUNAVAILABLE)
@@ -263,8 +302,11 @@ vx_status svc_client_changes(service *s, int64_t since, json_t **changes,
     int64_t total = 0;
     bool full = false;
     *changes = NULL;
-    pthread_mutex_lock(&s->mu);
-    vx_status st = s->ops->event_last_id(s->st, revision, err);
+    int64_t t0 = 0;
+    vx_status st = read_lock(s, err, &t0);
+    if (st != VX_OK)
+        return st;
+    st = s->ops->event_last_id(s->st, revision, err);
     if (st != VX_OK)
         goto out;
     if (*revision - since > VX_LIMIT_SDK_INCREMENTAL || since < 0) {
@@ -333,7 +375,7 @@ vx_status svc_client_changes(service *s, int64_t since, json_t **changes,
         json_decref(doc);
     }
 out:
-    pthread_mutex_unlock(&s->mu);
+    read_unlock(s, st, err, t0);
     if (st == VX_EIO || st == VX_EUNAVAILABLE)
         atomic_fetch_add(&s->db_errors, 1);
     if (st == VX_OK && !full) {
