@@ -823,10 +823,11 @@ vx_status svc_call(service *s, const svc_principal *who, const svc_req *req,
         return vx__error_set(err, VX_EFORBIDDEN, "",
                              "the %s role may not call %s",
                              role_name(who->role), op->name);
-    /* What SDKs reported before this call is stored first, so an admin
-     * read sees it (usage, applications, a flag's lastSeenAt). A failure
-     * keeps it in memory and does not fail the call. */
-    if (svc__reports_pending(s) && svc_ready(s) == VX_OK) {
+    /* What SDKs reported before this read is stored first, so it sees it
+     * (usage, applications, a flag's lastSeenAt). A failure keeps it in
+     * memory and does not fail the call. Writes need not wait for it: the
+     * flush reads each flag as it is when it runs. */
+    if (!op->writes && svc__reports_pending(s) && svc_ready(s) == VX_OK) {
         vx_error ferr;
         memset(&ferr, 0, sizeof(ferr));
         (void)svc_usage_flush(s, &ferr);

@@ -322,8 +322,8 @@ vx_status svc_client_metrics(service *s, const svc_principal *who,
 /* Stores what SDKs reported since the last flush, at most
  * VX_LIMIT_USAGE_FLUSH_BATCH entries per transaction. On failure what was
  * not stored goes back to memory (within the bounds; the rest is counted
- * in svc_stats.reports_dropped) and the error is returned. Admin calls
- * flush first, so an admin read sees what SDKs reported before it. One
+ * in svc_stats.reports_dropped) and the error is returned. Admin reads
+ * and scheduler ticks flush first, so they see what SDKs reported. One
  * flush at a time; thread-safe. */
 vx_status svc_usage_flush(service *s, vx_error *err);
 
