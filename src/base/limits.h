@@ -130,7 +130,7 @@ static_assert(VX_LIMIT_HTTP_SEGMENTS <= 32, "route specificity fits 32 bits");
 #define VX_LIMIT_DB_AUTH_WAIT_MS 200
 #define VX_LIMIT_DB_AUTH_CALL_MS 800
 /* SDK metrics and registrations are answered at once and kept in memory
- * until flushed (every VX_LIMIT_DB_PROBE_MS, and before admin calls and
+ * until flushed (every VX_LIMIT_DB_PROBE_MS, and before admin reads and
  * scheduler ticks; at most VX_LIMIT_USAGE_FLUSH_BATCH entries per
  * transaction): at most this many
  * (flag, application, minute) entries, bytes and application instances.
