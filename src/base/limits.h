@@ -122,8 +122,13 @@ static_assert(VX_LIMIT_HTTP_SEGMENTS <= 32, "route specificity fits 32 bits");
 #define VX_LIMIT_DB_THREADS_MAX     64
 #define VX_LIMIT_DB_QUEUE_DEFAULT   256
 #define VX_LIMIT_DB_QUEUE_MAX       65536
-/* The readiness probe's period (/ready answers from its last result). */
-#define VX_LIMIT_DB_PROBE_MS 1000
+/* The readiness probe: its period (/ready answers from its last result),
+ * how long it waits for other database work, and the bound of its check
+ * (or the call bound when shorter): a database that takes longer to answer
+ * a trivial query is not ready. */
+#define VX_LIMIT_DB_PROBE_MS      1000
+#define VX_LIMIT_DB_PROBE_WAIT_MS 1000
+#define VX_LIMIT_DB_PROBE_CALL_MS 2000
 /* A token missing from the cache is checked on the request thread only
  * within these bounds: waiting for the service, then the lookup itself;
  * past either it is answered 503 (retry), never left hanging. */

@@ -131,24 +131,32 @@ vx_status svc_probe(service *s, vx_error *err)
 {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
-    int64_t wait = s->db_timeout_ms + VX_LIMIT_DB_DEADLINE_SLACK_MS;
-    until.tv_sec += wait / 1000;
-    until.tv_nsec += (wait % 1000) * 1000000L;
+    until.tv_sec += VX_LIMIT_DB_PROBE_WAIT_MS / 1000;
+    until.tv_nsec += (long)(VX_LIMIT_DB_PROBE_WAIT_MS % 1000) * 1000000L;
     if (until.tv_nsec >= 1000000000L) {
         until.tv_sec++;
         until.tv_nsec -= 1000000000L;
     }
     if (pthread_mutex_timedlock(&s->mu, &until) != 0) {
-        /* Other work holds the database that long; its own outcome is
-         * recorded when it ends. */
+        /* Other work holds the database; its own outcome (bounded by the
+         * call bound) is recorded when it ends. */
         svc_health h;
         svc_health_get(s, &h);
         if (h.ok)
             return VX_OK;
         return vx__error_set(err, VX_EUNAVAILABLE, "", "%s", h.reason);
     }
+    /* A check that answers slowly says enough: a shorter bound than the
+     * calls', so /ready turns 503 within a few seconds of a freeze. */
+    int bound = s->db_timeout_ms + VX_LIMIT_DB_DEADLINE_SLACK_MS;
+    if (bound > VX_LIMIT_DB_PROBE_CALL_MS)
+        bound = VX_LIMIT_DB_PROBE_CALL_MS;
+    if (s->ops->set_call_timeout)
+        s->ops->set_call_timeout(s->st, bound);
     int64_t t0 = svc__mono_ms();
     vx_status st = s->ops->health(s->st, err);
+    if (s->ops->set_call_timeout)
+        s->ops->set_call_timeout(s->st, 0);
     pthread_mutex_unlock(&s->mu);
     if (st == VX_OK) {
         atomic_store(&s->fast_fail_until, 0);

@@ -218,11 +218,12 @@ typedef struct svc_health {
 void svc_health_get(service *s, svc_health *out);
 
 /* Checks the database now (store_ops.health: reachable, the SQLite file
- * still in place and writable) and records the result for svc_health_get.
- * Waits for the service mutex at most the call bound: when other work
- * holds it longer, nothing is checked or recorded and the recorded state
- * is returned. For a background thread (the server's probe, every
- * VX_LIMIT_DB_PROBE_MS). */
+ * still in place and writable), within VX_LIMIT_DB_PROBE_CALL_MS, and
+ * records the result for svc_health_get. Waits for the service mutex at
+ * most VX_LIMIT_DB_PROBE_WAIT_MS: when other work holds it longer, nothing
+ * is checked or recorded (that work records its own outcome, within the
+ * call bound) and the recorded state is returned. For a background thread
+ * (the server's probe, every VX_LIMIT_DB_PROBE_MS). */
 vx_status svc_probe(service *s, vx_error *err);
 
 /* VX_OK while the recorded health is good (never waits for the database;
