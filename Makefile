@@ -84,7 +84,9 @@ ui: build test-deps
 # in a temporary directory and stops it after): the store contract suite,
 # `vexil migrate` from SQLite, the integration tests with every server
 # on PostgreSQL (VEXIL_IT_PG_DSN), then the replica tests (two servers on
-# one database; they stop and restart that PostgreSQL, so they run alone).
+# one database; they stop and restart that PostgreSQL, so they run alone),
+# then the fault tests (tests/faults/: that PostgreSQL frozen with SIGSTOP;
+# alone too).
 store-pg: test-deps build
 	@tests/support/pg.sh run sh -c '\
 	  ctest --test-dir $(BUILD) --output-on-failure -R "^(store_contract_pg|cli_migrate_pg)$$" \
@@ -92,7 +94,9 @@ store-pg: test-deps build
 	  VEXIL_IT_PG_DSN="$$VEXIL_TEST_PG_DSN" VEXIL_BIN=$(abspath $(BUILD))/src/cli/vexil \
 	    tests/integration/run.sh && \
 	  VEXIL_IT_PG_DSN="$$VEXIL_TEST_PG_DSN" VEXIL_BIN=$(abspath $(BUILD))/src/cli/vexil \
-	    tests/integration/run.sh tests/replicas/'
+	    tests/integration/run.sh tests/replicas/ && \
+	  VEXIL_IT_PG_DSN="$$VEXIL_TEST_PG_DSN" VEXIL_BIN=$(abspath $(BUILD))/src/cli/vexil \
+	    tests/integration/run.sh tests/faults/'
 
 # The advisor end to end against tests/support/model_server.js (both model
 # server dialects, every failure, privacy, prompt injection), plus the

@@ -32,7 +32,7 @@ static store *open_or_die(const char *dsn, const store_ops **ops)
     *ops = store_backend_for(dsn, &rest);
     store *s = NULL;
     vx_error err = {0};
-    if (!*ops || (*ops)->open(rest, &s, &err) != VX_OK) {
+    if (!*ops || (*ops)->open(rest, NULL, &s, &err) != VX_OK) {
         fprintf(stderr, "bench_store: cannot open %s: %s\n", dsn, err.message);
         exit(1);
     }

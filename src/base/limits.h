@@ -163,12 +163,19 @@ static_assert(VX_LIMIT_HTTP_SEGMENTS <= 32, "route specificity fits 32 bits");
 /* How long a writer waits for the one before it (SQLite busy timeout,
  * PostgreSQL lock_timeout on the write lock) before failing. */
 #define VX_LIMIT_DB_WAIT_MS 5000
-/* PostgreSQL: one statement at most; a session idle inside a transaction
- * this long is cut, releasing the write lock; connecting at most (s). */
-#define VX_LIMIT_DB_STATEMENT_MS    60000
-#define VX_LIMIT_DB_IDLE_TX_MS      60000
-#define VX_LIMIT_DB_CONNECT_SECS    5
-#define VX_LIMIT_DB_COPY_EVENT_PAGE 500 /* events per read in store_copy */
+/* One database call (a statement and its answer) at most, measured by
+ * Vexil itself, so it holds even when the server is frozen and sends
+ * nothing (--db-timeout-ms). PostgreSQL also gets it as statement_timeout
+ * and idle_in_transaction_session_timeout (a process that stopped inside a
+ * transaction releases the write lock), and as tcp_user_timeout. The
+ * client-side deadline is that plus the slack, so a live but slow server
+ * reports its own timeout first. */
+#define VX_LIMIT_DB_TIMEOUT_MS        10000
+#define VX_LIMIT_DB_TIMEOUT_MS_MIN    100
+#define VX_LIMIT_DB_TIMEOUT_MS_MAX    600000
+#define VX_LIMIT_DB_DEADLINE_SLACK_MS 500
+#define VX_LIMIT_DB_CONNECT_SECS      5 /* PostgreSQL: connecting at most (s) */
+#define VX_LIMIT_DB_COPY_EVENT_PAGE   500 /* events per read in store_copy */
 /* PostgreSQL: after a failed (re)connection, calls fail at once with
  * VX_EUNAVAILABLE for this long before the next attempt, so requests do not
  * queue behind connect timeouts while the database is down. */
@@ -176,6 +183,40 @@ static_assert(VX_LIMIT_HTTP_SEGMENTS <= 32, "route specificity fits 32 bits");
 /* PostgreSQL: a reconnection runs in steps of at most this long per call
  * (the rest at the next call), never one whole connect timeout. */
 #define VX_LIMIT_DB_RECONNECT_STEP_MS 100
+/* Database work off the serving threads (src/server/dbpool.c): the
+ * threads that run admin calls, impact posts and flushes (--db-threads),
+ * the requests that may wait for one (--db-queue; past it: 503 at once),
+ * and how long one may wait in that queue before it is answered 503. */
+#define VX_LIMIT_DB_THREADS_DEFAULT 4
+#define VX_LIMIT_DB_THREADS_MAX     64
+#define VX_LIMIT_DB_QUEUE_DEFAULT   256
+#define VX_LIMIT_DB_QUEUE_MAX       65536
+/* The readiness probe: its period (/ready answers from its last result),
+ * how long it waits for other database work, and the bound of its check
+ * (or the call bound when shorter): a database that takes longer to answer
+ * a trivial query is not ready. */
+#define VX_LIMIT_DB_PROBE_MS      1000
+#define VX_LIMIT_DB_PROBE_WAIT_MS 1000
+#define VX_LIMIT_DB_PROBE_CALL_MS 2000
+/* A token missing from the cache is checked on the request thread only
+ * within these bounds: waiting for the service, then the lookup itself;
+ * past either it is answered 503 (retry), never left hanging. */
+#define VX_LIMIT_DB_AUTH_WAIT_MS 200
+#define VX_LIMIT_DB_AUTH_CALL_MS 800
+/* SDK metrics and registrations are answered at once and kept in memory
+ * until flushed (every VX_LIMIT_DB_PROBE_MS, and before admin reads and
+ * scheduler ticks; at most VX_LIMIT_USAGE_FLUSH_BATCH entries per
+ * transaction): at most this many
+ * (flag, application, minute) entries, bytes and application instances.
+ * A post that does not fit is answered 503 and nothing of it is kept; a
+ * failed flush keeps what fits and counts what it drops. */
+#define VX_LIMIT_USAGE_BUFFER_ENTRIES 100000
+#define VX_LIMIT_USAGE_BUFFER_BYTES   ((size_t)32 << 20)
+#define VX_LIMIT_USAGE_BUFFER_APPS    10000
+#define VX_LIMIT_USAGE_FLUSH_BATCH    1000
+static_assert(VX_LIMIT_DB_TIMEOUT_MS >= VX_LIMIT_DB_TIMEOUT_MS_MIN &&
+                  VX_LIMIT_DB_TIMEOUT_MS <= VX_LIMIT_DB_TIMEOUT_MS_MAX,
+              "the default database timeout is within its bounds");
 /* ---- end store --------------------------------------------------------- */
 /* ---- guarded rollouts (src/guard) -------------------------------------- */
 #define VX_LIMIT_GUARD_MILESTONES  32   /* milestones in one release plan */

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdint.h>
 #include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,10 +54,16 @@ enum {
     SET_MAX_PER_ADDRESS,
     SET_EGRESS_ALLOW,
     SET_GATEWAY_KEY_ENV,
+    SET_DB_TIMEOUT_MS,
+    SET_DB_THREADS,
+    SET_DB_QUEUE,
+    SET_SQLITE_SYNCHRONOUS,
     NSETTINGS
 };
-/* Settings are bits of an unsigned mask (conf_read_file, MASK_ALL). */
-static_assert(NSETTINGS <= 32, "settings fit the unsigned masks");
+/* Settings are bits of a 64-bit mask (conf_read_file, MASK_ALL). */
+typedef uint64_t set_mask;
+#define SET_BIT(i) ((set_mask)1 << (i))
+static_assert(NSETTINGS < 64, "settings fit the masks");
 
 /* One setting: its long option (also its config-file key), environment
  * variable, argument name and help. */
@@ -119,6 +126,14 @@ static const struct setting {
      "[v6]; * or none"},
     {"gateway-key-env", "VEXIL_GATEWAY_KEY_ENV", "LIST",
      "variables a model flag's api_key_env may name: NAME,PREFIX*; none"},
+    {"db-timeout-ms", "VEXIL_DB_TIMEOUT_MS", "MS",
+     "one database call at most, timed by Vexil (past it: 503)"},
+    {"db-threads", "VEXIL_DB_THREADS", "N",
+     "threads for admin calls and other database work"},
+    {"db-queue", "VEXIL_DB_QUEUE", "N",
+     "requests that may wait for a database thread (more: 503 at once)"},
+    {"sqlite-synchronous", "VEXIL_SQLITE_SYNCHRONOUS", "normal|full",
+     "SQLite commits: normal survives a crash, full also a power loss"},
 };
 
 /* Settings as resolved, with where each came from. */
@@ -198,6 +213,19 @@ static const char *default_of(conf *c, int i)
         return c->defaults[i];
     case SET_EGRESS_ALLOW: return SVC_EGRESS_HOSTS_DEFAULT;
     case SET_GATEWAY_KEY_ENV: return SVC_EGRESS_KEYS_DEFAULT;
+    case SET_DB_TIMEOUT_MS:
+        snprintf(c->defaults[i], sizeof(c->defaults[i]), "%u",
+                 (unsigned)VX_LIMIT_DB_TIMEOUT_MS);
+        return c->defaults[i];
+    case SET_DB_THREADS:
+        snprintf(c->defaults[i], sizeof(c->defaults[i]), "%u",
+                 (unsigned)VX_LIMIT_DB_THREADS_DEFAULT);
+        return c->defaults[i];
+    case SET_DB_QUEUE:
+        snprintf(c->defaults[i], sizeof(c->defaults[i]), "%u",
+                 (unsigned)VX_LIMIT_DB_QUEUE_DEFAULT);
+        return c->defaults[i];
+    case SET_SQLITE_SYNCHRONOUS: return "normal";
     default: return NULL;
     }
 }
@@ -225,7 +253,7 @@ static char *trim(char *s)
  * settings are skipped, so `migrate` and `admin-token` read the file `serve`
  * uses (/etc/vexil/vexil.conf); an unknown key is an error. Returns
  * CLI_EXIT_OK or prints the reason and returns CLI_EXIT_USAGE. */
-static int conf_read_file(conf *c, const char *path, unsigned mask)
+static int conf_read_file(conf *c, const char *path, set_mask mask)
 {
     int rc = CLI_EXIT_USAGE;
     char line[CONF_LINE_MAX];
@@ -272,7 +300,7 @@ static int conf_read_file(conf *c, const char *path, unsigned mask)
                     key);
             goto out;
         }
-        if (!(mask & (1u << which)))
+        if (!(mask & SET_BIT(which)))
             continue; /* another command's setting */
         char *copy = strdup(value);
         if (!copy) {
@@ -298,7 +326,7 @@ out:
 
 /* Resolves every setting in `mask` from c->flag, the environment and the
  * config file. */
-static int conf_resolve(conf *c, unsigned mask)
+static int conf_resolve(conf *c, set_mask mask)
 {
     const char *cfg = c->flag[SET_CONFIG];
     if (!cfg)
@@ -310,7 +338,7 @@ static int conf_resolve(conf *c, unsigned mask)
     }
     for (int i = 0; i < NSETTINGS; i++) {
         const char *env = getenv(settings[i].env);
-        if (!(mask & (1u << i)))
+        if (!(mask & SET_BIT(i)))
             continue;
         if (c->flag[i]) {
             snprintf(c->flag_where[i], sizeof(c->flag_where[i]), "--%s",
@@ -464,12 +492,12 @@ static void serve_usage(FILE *out)
 }
 
 /* getopt_long table for the settings in `mask`, plus extra options. */
-static void build_longopts(struct option *o, unsigned mask,
+static void build_longopts(struct option *o, set_mask mask,
                            const struct option *extra)
 {
     size_t n = 0;
     for (int i = 0; i < NSETTINGS; i++) {
-        if (mask & (1u << i))
+        if (mask & SET_BIT(i))
             o[n++] = (struct option){settings[i].name, required_argument, NULL,
                                      1000 + i};
     }
@@ -482,7 +510,7 @@ static void build_longopts(struct option *o, unsigned mask,
 /* Parses the settings options of `cmd` (those in `mask`) into `c`; any
  * other option in `extra` goes to `on_extra`. Returns -1 to go on, else the
  * exit status (help printed, bad usage, or a bad setting). */
-static int parse_args(int argc, char **argv, const char *cmd, unsigned mask,
+static int parse_args(int argc, char **argv, const char *cmd, set_mask mask,
                       const struct option *extra, void (*usage)(FILE *),
                       bool (*on_extra)(int ch, void *ud), void *ud, conf *c)
 {
@@ -672,8 +700,8 @@ static void fit_open_files(unsigned long long *conns)
     *conns = fit;
 }
 
-#define MASK_ALL ((1u << NSETTINGS) - 1)
-#define MASK_DB  ((1u << SET_DATABASE) | (1u << SET_CONFIG))
+#define MASK_ALL (SET_BIT(NSETTINGS) - 1)
+#define MASK_DB  (SET_BIT(SET_DATABASE) | SET_BIT(SET_CONFIG))
 
 int cli_serve_main(int argc, char **argv)
 {
@@ -692,7 +720,9 @@ int cli_serve_main(int argc, char **argv)
     rc = CLI_EXIT_USAGE;
 
     unsigned long long port, threads, body, conns, ofrep_rate, sched_ms,
-        gw_token, gw_route, gw_flush, poll_ms, confirm_above;
+        gw_token, gw_route, gw_flush, poll_ms, confirm_above, db_timeout,
+        db_threads, db_queue;
+    int sqlite_sync = 1;
     bool log_requests = true, gw_fallback = true;
     if (!conf_uint(&c, SET_PORT, 0, 65535, false, &port) ||
         !conf_uint(&c, SET_THREADS, 1, SERVER_THREADS_HARD, false, &threads) ||
@@ -714,8 +744,23 @@ int cli_serve_main(int argc, char **argv)
                    &poll_ms) ||
         !conf_uint(&c, SET_ADVISOR_CONFIRM_ABOVE, 1, 100, false,
                    &confirm_above) ||
+        !conf_uint(&c, SET_DB_TIMEOUT_MS, VX_LIMIT_DB_TIMEOUT_MS_MIN,
+                   VX_LIMIT_DB_TIMEOUT_MS_MAX, false, &db_timeout) ||
+        !conf_uint(&c, SET_DB_THREADS, 1, VX_LIMIT_DB_THREADS_MAX, false,
+                   &db_threads) ||
+        !conf_uint(&c, SET_DB_QUEUE, 1, VX_LIMIT_DB_QUEUE_MAX, false,
+                   &db_queue) ||
         !llm_setup(&c, &llm))
         goto out;
+    if (strcasecmp(c.val[SET_SQLITE_SYNCHRONOUS], "full") == 0) {
+        sqlite_sync = 2;
+    } else if (strcasecmp(c.val[SET_SQLITE_SYNCHRONOUS], "normal") != 0) {
+        fprintf(stderr,
+                "vexil: %s: sqlite-synchronous must be normal or full, not "
+                "'%s'\n",
+                c.where[SET_SQLITE_SYNCHRONOUS], c.val[SET_SQLITE_SYNCHRONOUS]);
+        goto out;
+    }
     unsigned auto_apply = 0;
     {
         vx_error perr;
@@ -738,7 +783,9 @@ int cli_serve_main(int argc, char **argv)
                      .egress_allow = c.val[SET_EGRESS_ALLOW],
                      .gateway_key_env = c.val[SET_GATEWAY_KEY_ENV],
                      .log = log_line,
-                     .log_ud = NULL};
+                     .log_ud = NULL,
+                     .db_timeout_ms = (int)db_timeout,
+                     .sqlite_synchronous = sqlite_sync};
     init_tokens(&sc, joined, sizeof(joined));
     char secret[SVC_SECRET_MAX] = "";
     vx_error err;
@@ -761,6 +808,9 @@ int cli_serve_main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* A file size limit (ulimit -f) must fail the write (503), not kill
+     * the server. */
+    signal(SIGXFSZ, SIG_IGN);
     sigemptyset(&block);
     sigaddset(&block, SIGINT);
     sigaddset(&block, SIGTERM);
@@ -787,6 +837,9 @@ int cli_serve_main(int argc, char **argv)
         .gw_token_rate = (unsigned)gw_token,
         .gw_route_rate = (unsigned)gw_route,
         .gw_flush_ms = (unsigned)gw_flush,
+        .db_threads = (unsigned)db_threads,
+        .db_queue = (unsigned)db_queue,
+        .db_timeout_ms = (unsigned)db_timeout,
     };
     cfg.header_timeout_ms = edge.header_timeout_ms;
     cfg.body_timeout_ms = edge.body_timeout_ms;

@@ -1121,6 +1121,11 @@ static bool start_job(advisor_api *a, const svc_principal *who, http_req *r)
     return true;
 }
 
+bool advisor_api_has_model(const advisor_api *a)
+{
+    return a && a->llm;
+}
+
 void advisor_api_handle(advisor_api *a, const svc_principal *who, http_req *r)
 {
     const json_t *body = http_req_body(r);

@@ -63,4 +63,10 @@ bool advisor_api_route(http_req *r);
 /* The request with its body (on_request): always answers. */
 void advisor_api_handle(advisor_api *a, const svc_principal *who, http_req *r);
 
+/* True when a model is configured: its requests then run on threads of
+ * their own; without one every answer is a few database calls, which the
+ * server runs on its database pool (advisor_api_handle is then called on a
+ * pool thread with the request already suspended). */
+bool advisor_api_has_model(const advisor_api *a);
+
 #endif

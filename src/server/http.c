@@ -405,6 +405,8 @@ void http_reply_problem(http_req *r, unsigned status, const char *message,
 void http_reply_error(http_req *r, vx_status st, const vx_error *err)
 {
     const char *msg = err && err->message[0] ? err->message : vx_status_str(st);
+    if (http_status_of(st) == 503)
+        http_reply_header(r, "Retry-After", "1"); /* the database: retry */
     http_reply_problem(r, http_status_of(st), msg, err ? err->path : "", NULL);
 }
 

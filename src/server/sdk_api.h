@@ -27,6 +27,8 @@ typedef struct sdk_api {
     size_t route_base;        /* metrics route index of the first SDK route */
     struct server_seen *seen; /* recently seen contexts (seen.h), borrowed;
                                  NULL = not kept */
+    struct db_pool *db;       /* database threads (dbpool.h), borrowed: the
+                                 impact posts run there */
 } sdk_api;
 
 /* Metric routes of the SDK endpoints (their labels are sdk_route_labels). */

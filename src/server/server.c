@@ -11,7 +11,9 @@
 
 #include "base/alloc.h"
 #include "base/error.h"
+#include "base/limits.h"
 #include "server/advisor_api.h"
+#include "server/dbpool.h"
 #include "server/scheduler.h"
 #include "server/gateway_api.h"
 #include "server/http.h"
@@ -52,6 +54,7 @@ struct server {
     server_seen *seen;    /* owned: recent SDK contexts (seen.c) */
     server_scheduler *scheduler; /* owned: release plans (scheduler.c) */
     gateway_api *gateway;        /* owned: the model gateway, /v1/ */
+    db_pool *db;                 /* owned: database work (dbpool.h) */
     server_log_fn log;           /* may be NULL */
     void *log_ud;                /* passed to log */
 };
@@ -109,17 +112,71 @@ static void serve_health(http_req *r)
         http_reply_text(r, 200, "application/json", body, sizeof(body) - 1);
 }
 
+/* From the background probe's last result (dbpool.h): never waits for the
+ * database. */
 static void serve_ready(server *s, http_req *r)
 {
     static const char ok[] = "{\"health\":\"READY\"}";
-    static const char bad[] = "{\"health\":\"NOT_READY\",\"message\":\"the "
-                              "database does not answer\",\"details\":[]}";
     if (!only_get(r))
         return;
-    if (svc_ready(s->svc) == VX_OK)
+    svc_health h;
+    svc_health_get(s->svc, &h);
+    if (h.ok) {
         http_reply_text(r, 200, "application/json", ok, sizeof(ok) - 1);
+        return;
+    }
+    json_t *doc =
+        json_pack("{ss ss s[{ss ss}]}", "health", "NOT_READY", "message",
+                  h.reason, "details", "path", "", "message", h.reason);
+    http_reply_header(r, "Retry-After", "1");
+    if (doc)
+        http_reply_json(r, 503, doc);
     else
-        http_reply_text(r, 503, "application/json", bad, sizeof(bad) - 1);
+        http_reply_problem(r, 503, "the database is unavailable", "", NULL);
+    json_decref(doc);
+}
+
+/* The database side of /metrics: its health, the pool, SDK reports kept
+ * in memory. Appended to the text; 0 bytes when it does not fit. */
+static int db_metrics(server *s, const svc_stats *st, char *buf, size_t cap)
+{
+    db_pool_stats ps;
+    db_pool_stats_get(s->db, &ps);
+    int n = snprintf(
+        buf, cap,
+        "# HELP vexil_db_up 1 while the database answers and stores "
+        "(the /ready probe).\n"
+        "# TYPE vexil_db_up gauge\n"
+        "vexil_db_up %lld\n"
+        "# HELP vexil_db_queue Requests waiting for a database thread.\n"
+        "# TYPE vexil_db_queue gauge\n"
+        "vexil_db_queue %lld\n"
+        "# HELP vexil_db_rejected_total Requests answered 503: no room in "
+        "the database queue, or waited too long in it.\n"
+        "# TYPE vexil_db_rejected_total counter\n"
+        "vexil_db_rejected_total{why=\"full\"} %lld\n"
+        "vexil_db_rejected_total{why=\"waited\"} %lld\n"
+        "# HELP vexil_sdk_reports_pending SDK metrics entries and "
+        "registrations kept in memory until stored.\n"
+        "# TYPE vexil_sdk_reports_pending gauge\n"
+        "vexil_sdk_reports_pending %lld\n"
+        "# HELP vexil_sdk_reports_dropped_total SDK metrics entries and "
+        "registrations lost: a failed store found no room to keep them.\n"
+        "# TYPE vexil_sdk_reports_dropped_total counter\n"
+        "vexil_sdk_reports_dropped_total %lld\n"
+        "# HELP vexil_sdk_reports_refused_total SDK metrics and register "
+        "posts answered 503: the memory for them was full.\n"
+        "# TYPE vexil_sdk_reports_refused_total counter\n"
+        "vexil_sdk_reports_refused_total %lld\n"
+        "# HELP vexil_sdk_reports_flush_failures_total Failed attempts to "
+        "store SDK reports.\n"
+        "# TYPE vexil_sdk_reports_flush_failures_total counter\n"
+        "vexil_sdk_reports_flush_failures_total %lld\n",
+        (long long)st->db_up, (long long)ps.queued, (long long)ps.rejected,
+        (long long)ps.expired, (long long)st->reports_pending,
+        (long long)st->reports_dropped, (long long)st->reports_refused,
+        (long long)st->flush_failures);
+    return n > 0 && (size_t)n < cap ? n : 0;
 }
 
 /* The listener's connection gauges and deadline counters. */
@@ -160,6 +217,8 @@ static void serve_metrics(server *s, http_req *r)
     }
     sdk_stats ss;
     sdk_hub_stats(s->hub, &ss);
+    char dbx[2048];
+    int dbn = db_metrics(s, &stats, dbx, sizeof(dbx));
     char extra[640];
     int n = snprintf(
         extra, sizeof(extra),
@@ -184,20 +243,20 @@ static void serve_metrics(server *s, http_req *r)
         glen = 0;
     char edge[768];
     size_t elen = edge_metrics(s, edge, sizeof(edge));
-    char *all = n > 0 ? vx__arena_alloc(http_req_arena(r),
-                                        len + (size_t)n + glen + elen)
-                      : NULL;
+    size_t total = len + (size_t)n + (size_t)dbn + glen + elen;
+    char *all = n > 0 ? vx__arena_alloc(http_req_arena(r), total) : NULL;
     if (!all) {
         http_reply_error(r, VX_ENOMEM, NULL);
         return;
     }
     memcpy(all, text, len);
     memcpy(all + len, extra, (size_t)n);
+    memcpy(all + len + (size_t)n, dbx, (size_t)dbn);
     if (glen)
-        memcpy(all + len + (size_t)n, gtext, glen);
-    memcpy(all + len + (size_t)n + glen, edge, elen);
+        memcpy(all + len + (size_t)n + (size_t)dbn, gtext, glen);
+    memcpy(all + len + (size_t)n + (size_t)dbn + glen, edge, elen);
     http_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", all,
-                    len + (size_t)n + glen + elen);
+                    total);
 }
 
 /* Fills `who` from the Authorization header, or answers 401 and returns
@@ -319,6 +378,58 @@ static void on_headers(void *ud, http_req *r)
     }
 }
 
+/* Runs the admin call of `a` and answers `r` (on a database thread). */
+static void run_call(server *s, http_req *r, api_req *a)
+{
+    json_t *answer = NULL;
+    vx_error err;
+    memset(&err, 0, sizeof(err));
+    vx_status st = svc_call(s->svc, &a->who, &a->hit.req, &answer, &err);
+    if (st != VX_OK)
+        http_reply_error(r, st, &err);
+    else
+        http_reply_json(r, a->hit.route->status, answer);
+    json_decref(answer);
+}
+
+/* A request suspended while its database work runs on the pool. */
+typedef struct db_job {
+    server *s;   /* the server */
+    http_req *r; /* the suspended request */
+    api_req *a;  /* its route and caller */
+} db_job;
+
+static void call_job(void *ud, bool expired)
+{
+    db_job *j = ud;
+    if (expired)
+        db_pool_reply_busy(j->s->db, j->r, true);
+    else
+        run_call(j->s, j->r, j->a);
+    http_req_resume(j->r); /* j lived in the request's arena: gone now */
+}
+
+static void advisor_job(void *ud, bool expired)
+{
+    db_job *j = ud;
+    if (expired)
+        db_pool_reply_busy(j->s->db, j->r, true);
+    else
+        advisor_api_handle(j->s->advisor, &j->a->who, j->r);
+    http_req_resume(j->r);
+}
+
+/* Hands the rest of `r` to the database pool (fn answers and resumes);
+ * false when it must be answered here. */
+static bool to_pool(server *s, http_req *r, api_req *a, db_job_fn fn)
+{
+    db_job *j = vx__arena_alloc(http_req_arena(r), sizeof(*j));
+    if (!j)
+        return false;
+    *j = (db_job){s, r, a};
+    return db_pool_defer(s->db, r, fn, j);
+}
+
 static void on_request(void *ud, http_req *r)
 {
     server *s = ud;
@@ -339,7 +450,6 @@ static void on_request(void *ud, http_req *r)
         return;
     }
     api_req *a = http_req_udata(r);
-    json_t *answer = NULL;
     vx_error err;
     memset(&err, 0, sizeof(err));
     if (!a) {
@@ -347,7 +457,10 @@ static void on_request(void *ud, http_req *r)
         goto out;
     }
     if (a->advisor) {
-        advisor_api_handle(s->advisor, &a->who, r);
+        /* Without a model its answers are database work: off this thread.
+         * With one, the advisor runs its own thread per request. */
+        if (advisor_api_has_model(s->advisor) || !to_pool(s, r, a, advisor_job))
+            advisor_api_handle(s->advisor, &a->who, r);
         goto out;
     }
     const router_route *route = a->hit.route;
@@ -361,14 +474,10 @@ static void on_request(void *ud, http_req *r)
         http_reply_error(r, st, &err);
         goto out;
     }
-    st = svc_call(s->svc, &a->who, &a->hit.req, &answer, &err);
-    if (st != VX_OK) {
-        http_reply_error(r, st, &err);
-        goto out;
-    }
-    http_reply_json(r, route->status, answer);
-out:
-    json_decref(answer);
+    /* The call runs on a database thread: this one goes on serving. */
+    if (!to_pool(s, r, a, call_job))
+        run_call(s, r, a);
+out:;
 }
 
 static void on_done(void *ud, const http_req *r, unsigned status,
@@ -489,9 +598,24 @@ vx_status server_start(const server_config *cfg, service *svc, server **out,
     if (st != VX_OK)
         goto out;
     svc_set_commit_hook(svc, on_commit, s);
+    db_pool_config dc = {
+        .svc = svc,
+        .threads = cfg->db_threads,
+        .queue = cfg->db_queue,
+        .wait_ms = (cfg->db_timeout_ms ? (int)cfg->db_timeout_ms
+                                       : VX_LIMIT_DB_TIMEOUT_MS) +
+                   VX_LIMIT_DB_DEADLINE_SLACK_MS,
+        .background = true,
+        .log = cfg->log,
+        .log_ud = cfg->log_ud,
+    };
+    st = db_pool_new(&dc, &s->db, err);
+    if (st != VX_OK)
+        goto out;
     s->sdk = (sdk_api){
         .svc = svc,
         .hub = s->hub,
+        .db = s->db,
         .cors_origins = cfg->frontend_origins ? cfg->frontend_origins : "*",
         .route_base = s->ntable + NEXTRA,
     };
@@ -588,12 +712,14 @@ void server_stop(server **sp)
     advisor_api_stop(s->advisor);         /* answers every suspended request */
     gateway_api_stop(s->gateway);         /* likewise, and ends its streams */
     sdk_hub_close_streams(s->hub); /* streams end, so the drain is short */
+    db_pool_stop(s->db); /* answers every deferred request (bounded) */
     http_stop(&s->http);
     if (s->hub)
         svc_set_commit_hook(s->svc, NULL, NULL); /* no kick after the free */
     sdk_hub_free(&s->hub);
     sdk_rate_free(&s->sdk.ofrep_rate);
     metrics_free(&s->metrics);
+    db_pool_free(&s->db);
     advisor_api_free(&s->advisor);
     server_seen_free(&s->seen);
     gateway_api_free(&s->gateway);

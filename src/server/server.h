@@ -67,6 +67,13 @@ typedef struct server_config {
     unsigned max_per_address;   /* connections from one address; 0 =
                                    VX_LIMIT_HTTP_PER_ADDRESS_DEFAULT,
                                    SERVER_PER_ADDRESS_NONE = no cap */
+    unsigned db_threads;        /* database threads (dbpool.h), 0 =
+                                   VX_LIMIT_DB_THREADS_DEFAULT */
+    unsigned db_queue;          /* requests waiting for one, 0 =
+                                   VX_LIMIT_DB_QUEUE_DEFAULT */
+    unsigned db_timeout_ms;     /* one database call at most (as given to
+                                   the service), 0 = VX_LIMIT_DB_TIMEOUT_MS;
+                                   bounds a request's wait in the queue */
 } server_config;
 
 /* Starts listening. `svc` is borrowed and must outlive the server; the

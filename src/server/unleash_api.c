@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "base/error.h"
+#include "server/dbpool.h"
 #include "server/router.h"
 #include "server/sdk_api.h"
 
@@ -309,6 +310,35 @@ void unleash_api_headers(sdk_api *a, http_req *r)
         q->proto = (void *)name;
 }
 
+/* An impact post suspended while a database thread stores it. */
+typedef struct impact_job {
+    sdk_api *a;  /* the endpoints */
+    http_req *r; /* the suspended request */
+    sdk_req *q;  /* its token */
+} impact_job;
+
+/* Stores the batch and answers (202, or the error). */
+static void impact_answer(sdk_api *a, http_req *r, sdk_req *q)
+{
+    vx_error err;
+    memset(&err, 0, sizeof(err));
+    vx_status st = svc_impact_record(a->svc, &q->who, http_req_body(r), &err);
+    if (st != VX_OK)
+        http_reply_error(r, st, &err);
+    else
+        http_reply_text(r, 202, NULL, "", 0);
+}
+
+static void impact_run(void *ud, bool expired)
+{
+    impact_job *j = ud;
+    if (expired)
+        db_pool_reply_busy(j->a->db, j->r, true);
+    else
+        impact_answer(j->a, j->r, j->q);
+    http_req_resume(j->r); /* j lived in the request's arena: gone now */
+}
+
 void unleash_api_request(sdk_api *a, http_req *r)
 {
     sdk_req *q = http_req_udata(r);
@@ -328,12 +358,23 @@ void unleash_api_request(sdk_api *a, http_req *r)
         http_reply_problem(r, 400, "a JSON body is required", "", NULL);
         return;
     }
+    /* Impact batches are stored before the answer (idempotent by
+     * batchId): on a database thread. Register and metrics are validated
+     * here and kept in memory (svc_client_metrics): answered at once. */
+    if (q->route == SDK_ROUTE_CLIENT_IMPACT) {
+        impact_job *j = vx__arena_alloc(http_req_arena(r), sizeof(*j));
+        if (j) {
+            *j = (impact_job){a, r, q};
+            if (a->db && db_pool_defer(a->db, r, impact_run, j))
+                return;
+        }
+        impact_answer(a, r, q);
+        return;
+    }
     vx_error err;
     memset(&err, 0, sizeof(err));
     vx_status st = q->route == SDK_ROUTE_CLIENT_REGISTER
                        ? svc_client_register(a->svc, &q->who, body, &err)
-                   : q->route == SDK_ROUTE_CLIENT_IMPACT
-                       ? svc_impact_record(a->svc, &q->who, body, &err)
                        : svc_client_metrics(a->svc, &q->who, body, &err);
     if (st != VX_OK) {
         http_reply_error(r, st, &err);

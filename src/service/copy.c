@@ -30,7 +30,7 @@ static vx_status open_end(const char *dsn, const char *role, bool must_exist,
                              role, rest);
     store *st = NULL;
     int applied = 0;
-    vx_status rc = ops->open(rest, &st, err);
+    vx_status rc = ops->open(rest, NULL, &st, err);
     if (rc == VX_OK)
         rc = ops->migrate(st, &applied, err);
     if (rc != VX_OK) {

@@ -34,6 +34,14 @@ struct service {
     svc_commit_fn on_commit;       /* svc_set_commit_hook, may be NULL */
     void *on_commit_ud;            /* passed to on_commit */
     vx_egress *egress;             /* the operator's allowlists (egress.c) */
+    /* The database's health (health.c): */
+    pthread_mutex_t health_mu;    /* guards health */
+    svc_health health;            /* what /ready reports */
+    atomic_llong fast_fail_until; /* monotonic ms: calls fail at once with
+                                     health's reason (after a call that
+                                     spent long failing) */
+    int db_timeout_ms;            /* store_limits.timeout_ms */
+    struct svc_reports *reports;  /* buffered SDK reports (reports.c) */
 };
 
 /* One call in progress. */
@@ -147,11 +155,53 @@ vx_status svc__strategy_params_check(svc_ctx *c, const json_t *def,
  * `base` + "/parameters/...". */
 vx_status svc__strategy_def_params(svc_ctx *c, const json_t *in,
                                    const char *base, json_t **out);
+/* ---- the database's health (health.c) --------------------------------------
+ * Every call that fails with VX_EUNAVAILABLE marks the database down with
+ * its reason; a committed write or a passing health check marks it up. A
+ * call that spent at least VX_LIMIT_DB_RECONNECT_STEP_MS failing (a
+ * timeout, a reconnection that does not finish) makes the calls of the
+ * next VX_LIMIT_DB_RETRY_MS fail at once, so work queued behind it does
+ * not pay the same wait again; then one call tries again. */
+void svc__health_init(service *s);
+void svc__health_release(service *s);
+/* Records the outcome of a store call that took `spent_ms`. */
+void svc__db_outcome(service *s, vx_status st, const vx_error *err,
+                     int64_t spent_ms);
+/* A committed write: the database answers and stores. */
+void svc__db_up(service *s);
+/* VX_EUNAVAILABLE with the last reason while calls fail fast, else VX_OK. */
+vx_status svc__db_gate(service *s, vx_error *err);
+int64_t svc__mono_ms(void);
+
+/* ---- SDK reports kept in memory until flushed (reports.c) ---------------- */
+vx_status svc__reports_init(service *s);
+void svc__reports_release(service *s);
+/* Adds the counts of one validated metrics bucket of `who`'s environment
+ * (`toggles` as SDKs send them, counted in the minute of `start_ms`):
+ * all of it, or nothing and VX_EUNAVAILABLE when the buffer is full. */
+vx_status svc__reports_add_usage(service *s, const svc_principal *who,
+                                 const char *app, const json_t *toggles,
+                                 int64_t start_ms, int64_t now_ms,
+                                 vx_error *err);
+/* Keeps the newest registration `doc` (borrowed) of `key`
+ * (env|app|instance); VX_EUNAVAILABLE when the buffer is full. */
+vx_status svc__reports_add_app(service *s, const char *key, const json_t *doc,
+                               vx_error *err);
+/* True when something waits to be flushed. */
+bool svc__reports_pending(service *s);
+/* The writes of one flush (sdk.c): an application instance, one usage
+ * entry ({env, app, flag, minute, at, yes, no, variants}), and the end. */
+vx_status svc__report_app(svc_ctx *c, const char *key, const json_t *doc);
+vx_status svc__report_usage(svc_ctx *c, const json_t *entry);
+vx_status svc__report_sweep(svc_ctx *c);
 
 /* ---- tokens and caches (service.c, sdk.c) ---------------------------------
  */
 vx_status svc__token_lookup(service *s, const char key[65], svc_principal *who,
                             int64_t *expires_ms, vx_error *err);
+/* Fills `who` and `*expires_ms` from a token document (no checks). */
+void svc__token_principal(const json_t *doc, svc_principal *who,
+                          int64_t *expires_ms);
 void svc__token_cache_put(service *s, const char key[65],
                           const svc_principal *who, int64_t expires_ms,
                           long long generation);

@@ -1420,6 +1420,13 @@ vx_status svc_scheduler_tick(service *s, const char *owner, int64_t now_ms,
     lease_arg la = {owner, lease_ms, false, json_array(), json_array()};
     *hooks = json_array();
     *leader = false;
+    /* The exposures SDKs reported before this tick count in its decisions
+     * (they wait in memory until flushed; reports.c). */
+    if (svc__reports_pending(s) && svc_ready(s) == VX_OK) {
+        vx_error fe;
+        memset(&fe, 0, sizeof(fe));
+        (void)svc_usage_flush(s, &fe);
+    }
     vx_status st = txn(s, now_ms, err, SVC_CHANGE_RECORDS, lease_step, &la);
     *leader = la.leader;
     size_t i;

@@ -122,9 +122,78 @@ vx_status svc_watch(service *s, int timeout_ms, int64_t *revision,
     return s->ops->watch(s->st, timeout_ms, revision, err);
 }
 
+/* Takes the service mutex for one of the SDK hub's reads, unless calls
+ * fail at once now (svc__db_gate): then VX_EUNAVAILABLE and no lock, so the
+ * hub learns of an outage without waiting out the bound again. */
+static vx_status read_lock(service *s, vx_error *err, int64_t *t0)
+{
+    vx_status st = svc__db_gate(s, err);
+    if (st != VX_OK)
+        return st;
+    pthread_mutex_lock(&s->mu);
+    *t0 = svc__mono_ms();
+    return VX_OK;
+}
+
+/* Releases read_lock's mutex and records the read's outcome. */
+static void read_unlock(service *s, vx_status st, const vx_error *err,
+                        int64_t t0)
+{
+    int64_t spent = svc__mono_ms() - t0;
+    pthread_mutex_unlock(&s->mu);
+    svc__db_outcome(s, st, err, spent);
+}
+
 void svc_invalidate(service *s)
 {
-    atomic_fetch_add(&s->generation, 1);
+    /* Stamped with the generation from before the read: a token written
+     * here meanwhile bumps it, and the refreshed entries are then unusable
+     * (looked up again) rather than trusted with what the read saw. */
+    long long gen = atomic_load(&s->generation);
+    json_t *all = NULL;
+    int64_t t0 = 0;
+    vx_error err;
+    memset(&err, 0, sizeof(err));
+    vx_status st = read_lock(s, &err, &t0);
+    if (st == VX_OK) {
+        st = s->ops->doc_list(s->st, STORE_TOKEN, NULL, &all, &err);
+        read_unlock(s, st, &err, t0);
+    }
+    if (st != VX_OK) {
+        json_decref(all); /* unreadable: the entries stay as they are */
+        return;
+    }
+    bool *seen = calloc(SVC_TOKEN_CACHE, sizeof(*seen));
+    if (!seen) {
+        json_decref(all);
+        atomic_fetch_add(&s->generation, 1); /* cannot refresh: forget */
+        return;
+    }
+    size_t i;
+    json_t *doc;
+    pthread_mutex_lock(&s->cache_mu);
+    json_array_foreach (all, i, doc) {
+        const char *hash = json_string_value(json_object_get(doc, "hash"));
+        if (!hash || strlen(hash) != 64)
+            continue;
+        size_t k = slot_of(hash);
+        svc_token_slot *t = &s->tokens[k];
+        if (!t->used || sodium_memcmp(t->key, hash, 64) != 0)
+            continue;
+        seen[k] = true;
+        if (json_is_true(json_object_get(doc, "revoked"))) {
+            t->used = false;
+            continue;
+        }
+        svc__token_principal(doc, &t->who, &t->expires_ms);
+        t->generation = gen; /* checked against the database just now */
+    }
+    for (size_t k = 0; k < SVC_TOKEN_CACHE; k++)
+        if (s->tokens[k].used && !seen[k])
+            s->tokens[k].used = false; /* deleted */
+    pthread_mutex_unlock(&s->cache_mu);
+    free(seen);
+    json_decref(all);
 }
 
 /* ---- published state ------------------------------------------------------
@@ -133,9 +202,12 @@ void svc_invalidate(service *s)
 vx_status svc_revision(service *s, int64_t *out, vx_error *err)
 {
     *out = 0;
-    pthread_mutex_lock(&s->mu);
-    vx_status st = s->ops->event_last_id(s->st, out, err);
-    pthread_mutex_unlock(&s->mu);
+    int64_t t0 = 0;
+    vx_status st = read_lock(s, err, &t0);
+    if (st != VX_OK)
+        return st;
+    st = s->ops->event_last_id(s->st, out, err);
+    read_unlock(s, st, err, t0);
     if (st == VX_EIO || st == VX_EUNAVAILABLE)
         atomic_fetch_add(&s->db_errors, 1);
     return st;
@@ -164,9 +236,13 @@ vx_status svc_environment_names(service *s, json_t **out, vx_error *err)
 {
     svc_req req = {0};
     svc_ctx c = {s, &SDK_SYSTEM, &req, err, svc__wall_ms()};
-    pthread_mutex_lock(&s->mu);
-    vx_status st = env_names(&c, out);
-    pthread_mutex_unlock(&s->mu);
+    int64_t t0 = 0;
+    *out = NULL;
+    vx_status st = read_lock(s, err, &t0);
+    if (st != VX_OK)
+        return st;
+    st = env_names(&c, out);
+    read_unlock(s, st, err, t0);
     return st;
 }
 
@@ -180,10 +256,15 @@ vx_status svc_client_states(service *s, const json_t *envs, json_t **docs,
     *revision = 0;
     if (!want)
         return vx__error_set(err, VX_ENOMEM, "", "out of memory");
-    pthread_mutex_lock(&s->mu);
+    int64_t t0 = 0;
+    vx_status st = read_lock(s, err, &t0);
+    if (st != VX_OK) {
+        json_decref(want);
+        return st;
+    }
     /* The revision first: what is read after it is at least as new, so a
      * state is never labelled newer than what it holds. */
-    vx_status st = s->ops->event_last_id(s->st, revision, err);
+    st = s->ops->event_last_id(s->st, revision, err);
     if (st == VX_OK)
         st = env_names(&c, &names);
     size_t i, k;
@@ -196,7 +277,7 @@ vx_status svc_client_states(service *s, const json_t *envs, json_t **docs,
     }
     if (st == VX_OK)
         st = svc__client_documents(&c, want, SVC_DOC_TAGS, docs);
-    pthread_mutex_unlock(&s->mu);
+    read_unlock(s, st, err, t0);
     json_decref(names);
     json_decref(want);
     if (st == VX_EIO || st == VX_EUNAVAILABLE)
@@ -222,8 +303,11 @@ vx_status svc_client_changes(service *s, int64_t since, json_t **changes,
     int64_t total = 0;
     bool full = false;
     *changes = NULL;
-    pthread_mutex_lock(&s->mu);
-    vx_status st = s->ops->event_last_id(s->st, revision, err);
+    int64_t t0 = 0;
+    vx_status st = read_lock(s, err, &t0);
+    if (st != VX_OK)
+        return st;
+    st = s->ops->event_last_id(s->st, revision, err);
     if (st != VX_OK)
         goto out;
     if (*revision - since > VX_LIMIT_SDK_INCREMENTAL || since < 0) {
@@ -292,7 +376,7 @@ vx_status svc_client_changes(service *s, int64_t since, json_t **changes,
         json_decref(doc);
     }
 out:
-    pthread_mutex_unlock(&s->mu);
+    read_unlock(s, st, err, t0);
     if (st == VX_EIO || st == VX_EUNAVAILABLE)
         atomic_fetch_add(&s->db_errors, 1);
     if (st == VX_OK && !full) {
@@ -406,10 +490,13 @@ static vx_status need_text(svc_ctx *c, const json_t *obj, const char *key,
     return VX_OK;
 }
 
-static vx_status do_register(svc_ctx *c)
+/* Validates a registration and builds its document and key (`key`, 600
+ * bytes); no database. */
+static vx_status check_register(svc_ctx *c, char *key, size_t cap, json_t **out)
 {
     const json_t *b = c->req->body;
     const char *app = NULL, *instance = NULL;
+    *out = NULL;
     vx_status st = svc__expect_object(c, b, "");
     if (st == VX_OK)
         st = need_text(c, b, "appName", &app);
@@ -430,19 +517,7 @@ static vx_status do_register(svc_ctx *c)
         }
     }
     const char *env = c->who->environment;
-    char key[600];
-    snprintf(key, sizeof(key), "%s|%s|%s", env, app, instance ? instance : "");
-    json_t *old = NULL;
-    st = svc__get(c, STORE_CLIENT_APP, key, &old);
-    if (st == VX_ENOTFOUND) {
-        int64_t n = 0;
-        st = c->s->ops->doc_count(c->s->st, STORE_CLIENT_APP, &n, c->err);
-        if (st == VX_OK && n >= VX_LIMIT_CLIENT_APPS)
-            st = make_room_for_apps(c);
-    }
-    json_decref(old);
-    if (st != VX_OK)
-        return st;
+    snprintf(key, cap, "%s|%s|%s", env, app, instance ? instance : "");
     json_t *doc = json_pack(
         "{ss ss ss sO* sO* sO* sO* so}", "appName", app, "instanceId",
         instance ? instance : "", "environment", env, "sdkVersion",
@@ -452,15 +527,40 @@ static vx_status do_register(svc_ctx *c)
         json_object_get(b, "started"), "lastSeen", svc__time_json(c->now_ms));
     if (!doc)
         return svc__fail(c, VX_ENOMEM, "", "out of memory");
-    st = svc__put(c, STORE_CLIENT_APP, key, env, doc);
-    json_decref(doc);
-    return st;
+    *out = doc;
+    return VX_OK;
+}
+
+vx_status svc__report_app(svc_ctx *c, const char *key, const json_t *doc)
+{
+    json_t *old = NULL;
+    vx_status st = svc__get(c, STORE_CLIENT_APP, key, &old);
+    if (st == VX_ENOTFOUND) {
+        int64_t n = 0;
+        st = c->s->ops->doc_count(c->s->st, STORE_CLIENT_APP, &n, c->err);
+        if (st == VX_OK && n >= VX_LIMIT_CLIENT_APPS)
+            st = make_room_for_apps(c);
+    }
+    json_decref(old);
+    if (st != VX_OK)
+        return st;
+    return svc__put(c, STORE_CLIENT_APP, key,
+                    json_string_value(json_object_get(doc, "environment")),
+                    doc);
 }
 
 vx_status svc_client_register(service *s, const svc_principal *who,
                               const json_t *body, vx_error *err)
 {
-    return svc__in_txn(s, who, body, err, do_register);
+    svc_req req = {.body = body};
+    svc_ctx c = {s, who, &req, err, svc__wall_ms()};
+    char key[600];
+    json_t *doc = NULL;
+    vx_status st = check_register(&c, key, sizeof(key), &doc);
+    if (st == VX_OK)
+        st = svc__reports_add_app(s, key, doc, err);
+    json_decref(doc);
+    return st;
 }
 
 /* A count: a non-negative integer below 2^53. */
@@ -645,57 +745,71 @@ static vx_status mark_seen(svc_ctx *c, json_t *f)
                     json_string_value(json_object_get(f, "project")), f);
 }
 
-static vx_status do_metrics(svc_ctx *c)
+vx_status svc__report_usage(svc_ctx *c, const json_t *e)
 {
-    const json_t *b = c->req->body;
-    int64_t start_ms = 0;
-    vx_status st = check_bucket(c, b, &start_ms);
-    if (st != VX_OK)
-        return st;
-    /* A bucket from the future or past the retention counts as now. */
-    if (start_ms > c->now_ms ||
-        start_ms < c->now_ms - (int64_t)VX_LIMIT_USAGE_HOURS * 3600000)
-        start_ms = c->now_ms;
+    const svc_principal *caller = c->who;
+    int64_t now = c->now_ms;
+    /* The entry counts as its environment's, at the time it arrived (the
+     * release-plan epoch in force then, lastSeenAt). */
+    svc_principal who = *caller;
+    snprintf(who.environment, sizeof(who.environment), "%s",
+             json_string_value(json_object_get(e, "env")));
+    const char *projects = json_string_value(json_object_get(e, "projects"));
+    snprintf(who.projects, sizeof(who.projects), "%s",
+             projects ? projects : "*");
+    c->who = &who;
+    c->now_ms = json_integer_value(json_object_get(e, "at"));
+    int64_t start_ms = json_integer_value(json_object_get(e, "minute")) * 60000;
+    const char *name = json_string_value(json_object_get(e, "flag"));
+    const char *app = json_string_value(json_object_get(e, "app"));
     char hour[16];
     svc__hour_str(start_ms, hour);
-    const char *app = json_string_value(json_object_get(b, "appName"));
-    const char *name;
-    const json_t *tv;
-    json_object_foreach (
-        (json_t *)json_object_get(json_object_get(b, "bucket"), "toggles"),
-        name, tv) {
-        json_t *f = NULL;
-        /* Only flags that exist: a client cannot fill the database with
-         * made-up names. */
-        st = svc__get(c, STORE_FEATURE, name, &f);
-        if (st == VX_OK &&
-            !svc__in_scope(c->who,
-                           json_string_value(json_object_get(f, "project")))) {
-            json_decref(f); /* another project's: as if it did not exist */
-            f = NULL;
-            st = VX_ENOTFOUND;
-        }
-        if (st == VX_ENOTFOUND) {
-            st = VX_OK;
-            continue;
-        }
-        if (st == VX_OK)
-            st = add_usage(c, hour, app, name, tv);
-        if (st == VX_OK)
-            st = mark_seen(c, f);
-        if (st == VX_OK)
-            st = svc__impact_sdk(c, name, tv, start_ms);
-        json_decref(f);
-        if (st != VX_OK)
-            return st;
-    }
+    json_t *f = NULL;
+    /* Only flags that exist: a client cannot fill the database with
+     * made-up names. */
+    vx_status st = svc__get(c, STORE_FEATURE, name, &f);
+    /* Another project's flag than the reporting token's: as if it did
+     * not exist (it would move that project's release-plan exposures). */
+    if (st == VX_OK && !svc__in_scope(c->who, json_string_value(json_object_get(
+                                                  f, "project"))))
+        st = VX_ENOTFOUND;
+    if (st == VX_OK)
+        st = add_usage(c, hour, app, name, e);
+    if (st == VX_OK)
+        st = mark_seen(c, f);
+    if (st == VX_OK)
+        st = svc__impact_sdk(c, name, e, start_ms);
+    if (st == VX_ENOTFOUND)
+        st = VX_OK;
+    json_decref(f);
+    c->who = caller;
+    c->now_ms = now;
+    return st;
+}
+
+vx_status svc__report_sweep(svc_ctx *c)
+{
     return sweep_usage(c);
 }
 
 vx_status svc_client_metrics(service *s, const svc_principal *who,
                              const json_t *body, vx_error *err)
 {
-    return svc__in_txn(s, who, body, err, do_metrics);
+    svc_req req = {.body = body};
+    svc_ctx c = {s, who, &req, err, svc__wall_ms()};
+    int64_t start_ms = 0;
+    vx_status st = check_bucket(&c, body, &start_ms);
+    if (st != VX_OK)
+        return st;
+    /* A bucket from the future or past the retention counts as now. */
+    if (start_ms > c.now_ms ||
+        start_ms < c.now_ms - (int64_t)VX_LIMIT_USAGE_HOURS * 3600000)
+        start_ms = c.now_ms;
+    const json_t *toggles =
+        json_object_get(json_object_get(body, "bucket"), "toggles");
+    return svc__reports_add_usage(
+        s, who, json_string_value(json_object_get(body, "appName")), toggles,
+        start_ms, c.now_ms, err);
 }
 
 /* ---- admin views ----------------------------------------------------------

@@ -500,7 +500,20 @@ static vx_status open_store(const char *database, store **st,
                              "(expected sqlite:PATH or postgres://...)",
                              shown);
     }
-    return (*ops)->open(rest, st, err);
+    return (*ops)->open(rest, NULL, st, err);
+}
+
+/* open_store with the limits of `cfg`. */
+static vx_status open_store_cfg(const svc_config *cfg, store **st,
+                                const store_ops **ops, vx_error *err)
+{
+    const char *rest;
+    *ops = store_backend_for(cfg->database ? cfg->database : "", &rest);
+    if (!*ops)
+        return open_store(cfg->database, st, ops, err);
+    store_limits lim = {.timeout_ms = cfg->db_timeout_ms,
+                        .sqlite_synchronous = cfg->sqlite_synchronous};
+    return (*ops)->open(rest, &lim, st, err);
 }
 
 vx_status svc_migrate(const char *database, int *applied, vx_error *err)
@@ -564,8 +577,12 @@ vx_status svc__run(service *s, const svc_principal *who, const svc_req *req,
     static const svc_req none = {0};
     svc_ctx c = {s, who, req ? req : &none, err, now};
     bool writes = changes != 0;
+    /* While the database is known not to answer, fail at once (health.c). */
+    vx_status st = svc__db_gate(s, err);
+    if (st != VX_OK)
+        return st;
     pthread_mutex_lock(&s->mu);
-    vx_status st = VX_OK;
+    int64_t t0 = svc__mono_ms();
     if (writes && !db_ok(s, s->ops->begin(s->st, err), &st))
         goto done;
     st = fn(&c, ud);
@@ -576,9 +593,16 @@ vx_status svc__run(service *s, const svc_principal *who, const svc_req *req,
 done:;
     json_decref(c.warnings);
     bool committed = writes && st == VX_OK && !c.rollback;
-    if (committed && (changes & (SVC_CHANGE_SDK | SVC_CHANGE_TOKENS)))
+    /* Only a token change can change what a token check answers: flag
+     * writes leave the token cache warm. */
+    if (committed && (changes & SVC_CHANGE_TOKENS))
         atomic_fetch_add(&s->generation, 1);
+    int64_t spent = svc__mono_ms() - t0;
     pthread_mutex_unlock(&s->mu);
+    if (committed)
+        svc__db_up(s);
+    else
+        svc__db_outcome(s, st, err, spent);
     if (committed && s->on_commit)
         s->on_commit(s->on_commit_ud, changes);
     return st;
@@ -601,18 +625,24 @@ vx_status svc_open(const svc_config *cfg, service **out,
     if (!s)
         return vx__error_set(err, VX_ENOMEM, "", "out of memory");
     pthread_mutex_init(&s->mu, NULL);
-    if (svc__token_cache_init(s) != VX_OK) {
+    svc__health_init(s);
+    if (svc__token_cache_init(s) != VX_OK || svc__reports_init(s) != VX_OK) {
+        svc__reports_release(s);
+        svc__token_cache_release(s);
+        svc__health_release(s);
         pthread_mutex_destroy(&s->mu);
         free(s);
         return vx__error_set(err, VX_ENOMEM, "", "out of memory");
     }
     s->log = cfg->log;
     s->log_ud = cfg->log_ud;
+    s->db_timeout_ms =
+        cfg->db_timeout_ms > 0 ? cfg->db_timeout_ms : VX_LIMIT_DB_TIMEOUT_MS;
     int applied = 0;
     vx_status st = vx__egress_new(cfg->egress_allow, cfg->gateway_key_env,
                                   &s->egress, err);
     if (st == VX_OK)
-        st = open_store(cfg->database, &s->st, &s->ops, err);
+        st = open_store_cfg(cfg, &s->st, &s->ops, err);
     if (st == VX_OK)
         st = s->ops->migrate(s->st, &applied, err);
     if (st != VX_OK) {
@@ -643,38 +673,65 @@ void svc_close(service *s)
 {
     if (!s)
         return;
+    if (s->ops && s->st && svc__reports_pending(s)) {
+        /* What SDKs reported last: stored if the database takes it. */
+        vx_error err;
+        memset(&err, 0, sizeof(err));
+        if (svc_usage_flush(s, &err) != VX_OK)
+            vx__logf(s->log, s->log_ud, "warn",
+                     "SDK metrics and registrations not stored at exit: %s",
+                     err.message);
+    }
     if (s->ops)
         s->ops->close(s->st);
+    svc__reports_release(s);
     svc__token_cache_release(s);
     vx__egress_free(&s->egress);
+    svc__health_release(s);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
 
-vx_status svc_ready(service *s)
+/* Takes the service mutex within `ms`; false when it stays held. */
+static bool lock_within(service *s, int ms)
 {
-    pthread_mutex_lock(&s->mu);
-    vx_status st = s->ops->ping(s->st);
-    pthread_mutex_unlock(&s->mu);
-    return st;
-}
-
-void svc_get_stats(service *s, svc_stats *out)
-{
-    out->flags_active = atomic_load(&s->flags_active);
-    out->flags_archived = atomic_load(&s->flags_archived);
-    out->db_errors = atomic_load(&s->db_errors);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    return pthread_mutex_timedlock(&s->mu, &until) == 0;
 }
 
 /* Reads the token whose hash is `key` from the database and fills `who`:
- * VX_EAUTH when unknown or revoked (expiry is the caller's check). */
+ * VX_EAUTH when unknown or revoked (expiry is the caller's check). Runs on
+ * request threads, so it is bounded on both sides: it waits for the
+ * service at most VX_LIMIT_DB_AUTH_WAIT_MS and for the lookup at most
+ * VX_LIMIT_DB_AUTH_CALL_MS (then VX_EUNAVAILABLE, retry later). */
 vx_status svc__token_lookup(service *s, const char key[65], svc_principal *who,
                             int64_t *expires_ms, vx_error *err)
 {
     json_t *doc = NULL;
-    pthread_mutex_lock(&s->mu);
-    vx_status st = s->ops->doc_get(s->st, STORE_TOKEN, key, &doc, err);
+    vx_status st = svc__db_gate(s, err);
+    if (st != VX_OK)
+        return st;
+    if (!lock_within(s, VX_LIMIT_DB_AUTH_WAIT_MS))
+        return vx__error_set(err, VX_EUNAVAILABLE, "",
+                             "the database is unavailable: busy for more "
+                             "than %d ms, the token cannot be checked now",
+                             VX_LIMIT_DB_AUTH_WAIT_MS);
+    int64_t t0 = svc__mono_ms();
+    if (s->ops->set_call_timeout)
+        s->ops->set_call_timeout(s->st, VX_LIMIT_DB_AUTH_CALL_MS);
+    st = s->ops->doc_get(s->st, STORE_TOKEN, key, &doc, err);
+    if (s->ops->set_call_timeout)
+        s->ops->set_call_timeout(s->st, 0);
+    int64_t spent = svc__mono_ms() - t0;
     pthread_mutex_unlock(&s->mu);
+    svc__db_outcome(s, st, err, spent);
     if (st == VX_EIO || st == VX_EUNAVAILABLE)
         atomic_fetch_add(&s->db_errors, 1);
     if (st != VX_OK) {
@@ -691,6 +748,14 @@ vx_status svc__token_lookup(service *s, const char key[65], svc_principal *who,
         json_decref(doc);
         return vx__error_set(err, VX_EAUTH, "", "token revoked");
     }
+    svc__token_principal(doc, who, expires_ms);
+    json_decref(doc);
+    return VX_OK;
+}
+
+void svc__token_principal(const json_t *doc, svc_principal *who,
+                          int64_t *expires_ms)
+{
     *expires_ms = json_integer_value(json_object_get(doc, "expiresAtMs"));
     memset(who, 0, sizeof(*who));
     who->token_id = json_integer_value(json_object_get(doc, "id"));
@@ -724,8 +789,6 @@ vx_status svc__token_lookup(service *s, const char key[65], svc_principal *who,
         }
         n += (size_t)w;
     }
-    json_decref(doc);
-    return VX_OK;
 }
 
 vx_status svc_authenticate(service *s, const char *secret, size_t len,
@@ -741,10 +804,14 @@ vx_status svc_authenticate(service *s, const char *secret, size_t len,
      * the write generation, so a revocation takes effect at once). */
     if (!svc__token_cache_get(s, key, false, who, &expires)) {
         long long gen = atomic_load(&s->generation);
+        /* Bounded, and at once while the database is known not to answer
+         * (svc__db_gate): the answer must not wait. */
         vx_status st = svc__token_lookup(s, key, who, &expires, err);
         /* The database is down: a token this process had checked before
          * (even if a write since made the entry stale) keeps working, so
-         * SDKs go on being served from memory during the outage. */
+         * SDKs go on being served from memory during the outage. A token
+         * it never saw gets 503, not 401: it may be valid (created on
+         * another replica), and SDKs retry a 503 but give up on a 401. */
         if (st == VX_EUNAVAILABLE &&
             svc__token_cache_get(s, key, true, who, &expires))
             st = VX_OK;
@@ -795,6 +862,15 @@ vx_status svc_call(service *s, const svc_principal *who, const svc_req *req,
         return vx__error_set(err, VX_EFORBIDDEN, "",
                              "the %s role may not call %s",
                              role_name(who->role), op->name);
+    /* What SDKs reported before this read is stored first, so it sees it
+     * (usage, applications, a flag's lastSeenAt). A failure keeps it in
+     * memory and does not fail the call. Writes need not wait for it: the
+     * flush reads each flag as it is when it runs. */
+    if (!op->writes && svc__reports_pending(s) && svc_ready(s) == VX_OK) {
+        vx_error ferr;
+        memset(&ferr, 0, sizeof(ferr));
+        (void)svc_usage_flush(s, &ferr);
+    }
     call_arg a = {op, NULL};
     unsigned changes =
         !op->writes ? 0

@@ -159,6 +159,9 @@ typedef struct svc_config {
                                          NULL = SVC_EGRESS_KEYS_DEFAULT */
     svc_log_fn log;                   /* may be NULL */
     void *log_ud;                     /* passed to log */
+    int db_timeout_ms;                /* one database call at most (0: default,
+                                         VX_LIMIT_DB_TIMEOUT_MS; see store_limits) */
+    int sqlite_synchronous;           /* 0/1 NORMAL, 2 FULL (SQLite only) */
 } svc_config;
 
 #define SVC_SECRET_MAX 160 /* room for any secret Vexil generates */
@@ -238,7 +241,29 @@ vx_status svc_copy_database(const char *from, const char *to,
  * NUL-terminated). */
 void svc_dsn_redact(const char *dsn, char *buf, size_t cap);
 
-/* VX_OK while the database answers. */
+/* The database's health as the last check and the last calls saw it.
+ * Plain data. */
+typedef struct svc_health {
+    bool ok;                       /* answers and stores */
+    char reason[VX_ERROR_MSG_MAX]; /* why not ("" when ok) */
+    int64_t since_ms;              /* wall clock: this state began */
+    int64_t checked_ms;            /* wall clock: last check, 0 = none yet */
+} svc_health;
+
+/* Copies the health without waiting for the database (a short lock). */
+void svc_health_get(service *s, svc_health *out);
+
+/* Checks the database now (store_ops.health: reachable, the SQLite file
+ * still in place and writable), within VX_LIMIT_DB_PROBE_CALL_MS, and
+ * records the result for svc_health_get. Waits for the service mutex at
+ * most VX_LIMIT_DB_PROBE_WAIT_MS: when other work holds it longer, nothing
+ * is checked or recorded (that work records its own outcome, within the
+ * call bound) and the recorded state is returned. For a background thread
+ * (the server's probe, every VX_LIMIT_DB_PROBE_MS). */
+vx_status svc_probe(service *s, vx_error *err);
+
+/* VX_OK while the recorded health is good (never waits for the database;
+ * see svc_health_get for the reason). */
 vx_status svc_ready(service *s);
 
 /* Finds the token whose secret is `secret[0..len)`: VX_EAUTH when unknown,
@@ -301,24 +326,43 @@ bool svc_watchable(service *s);
 vx_status svc_watch(service *s, int timeout_ms, int64_t *revision,
                     vx_error *err);
 
-/* Forgets what the service caches from the database (tokens): called when
- * another process changed it (a revision this process did not write). */
+/* Brings what the service caches from the database (tokens) up to date:
+ * called when the revision changed, possibly by another process. Re-reads
+ * the tokens (one query, bounded like any call) and refreshes or drops
+ * each cached one; meanwhile the cached entries keep answering, so SDK
+ * requests never wait for it. When the database cannot be read the cache
+ * is left as it is. Changes made by this process need no call: a token
+ * write invalidates the cache when it commits. For a background thread. */
 void svc_invalidate(service *s);
 
 /* POST /api/client/register and /api/frontend/client/register: validates
- * `body` (appName required; errors name the field) and records the
- * application instance for `who`'s environment. */
+ * `body` (appName required; errors name the field) and keeps the
+ * application instance for `who`'s environment in memory until
+ * svc_usage_flush stores it. Never touches the database, so it may run on
+ * a serving thread; VX_EUNAVAILABLE when VX_LIMIT_USAGE_BUFFER_APPS
+ * instances already wait (nothing kept). */
 vx_status svc_client_register(service *s, const svc_principal *who,
                               const json_t *body, vx_error *err);
 
 /* POST /api/client/metrics and /api/frontend/client/metrics: validates the
  * bucket ({appName, bucket: {start, stop, toggles: {name: {yes, no,
- * variants}}}}: errors name the field, nothing is written on error), adds
- * the counts to the hourly usage of (flag, environment, application) and
- * marks each flag as seen. Buckets older than VX_LIMIT_USAGE_HOURS are
- * dropped. */
+ * variants}}}}: errors name the field, nothing is kept on error) and adds
+ * its counts to what waits in memory, per (environment, application, flag,
+ * minute). svc_usage_flush adds them to the hourly usage, marks each flag
+ * that exists as seen and counts the exposures of release plans. Never
+ * touches the database; VX_EUNAVAILABLE (nothing kept) when the memory
+ * bound is reached (VX_LIMIT_USAGE_BUFFER_*). A bucket that starts in the
+ * future or past VX_LIMIT_USAGE_HOURS counts as now. */
 vx_status svc_client_metrics(service *s, const svc_principal *who,
                              const json_t *body, vx_error *err);
+
+/* Stores what SDKs reported since the last flush, at most
+ * VX_LIMIT_USAGE_FLUSH_BATCH entries per transaction. On failure what was
+ * not stored goes back to memory (within the bounds; the rest is counted
+ * in svc_stats.reports_dropped) and the error is returned. Admin reads
+ * and scheduler ticks flush first, so they see what SDKs reported. One
+ * flush at a time; thread-safe. */
+vx_status svc_usage_flush(service *s, vx_error *err);
 
 /* POST /api/client/impact (docs/sdk-api.md): records one
  * batch of outcome measurements for `who`'s environment (client tokens;
@@ -351,9 +395,15 @@ vx_status svc_scheduler_release(service *s, const char *owner, vx_error *err);
 
 /* Counters for /metrics. */
 typedef struct svc_stats {
-    int64_t flags_active;   /* not archived */
-    int64_t flags_archived; /* archived */
-    int64_t db_errors;      /* store calls that failed with VX_EIO */
+    int64_t flags_active;    /* not archived */
+    int64_t flags_archived;  /* archived */
+    int64_t db_errors;       /* store calls that failed with VX_EIO */
+    int64_t db_up;           /* 1 while the recorded health is good */
+    int64_t reports_pending; /* usage entries and instances in memory */
+    int64_t reports_dropped; /* usage entries and instances lost after a
+                                failed flush found no room */
+    int64_t reports_refused; /* SDK posts answered 503 (memory full) */
+    int64_t flush_failures;  /* flushes that failed */
 } svc_stats;
 void svc_get_stats(service *s, svc_stats *out);
 

@@ -10,10 +10,16 @@
  * borrowed; documents returned are new references the caller must
  * json_decref.
  *
- * Errors: VX_EUNAVAILABLE when the database cannot be reached (down,
- * restarting, connection lost; the message starts "the database is
- * unavailable"): the caller may retry later, the handle reconnects by
- * itself. Other database failures are VX_EIO. */
+ * Errors: VX_EUNAVAILABLE when the database cannot be reached or cannot
+ * store (down, restarting, connection lost, no answer within the call's
+ * bound, disk full, read-only, the SQLite file deleted or replaced; the
+ * message starts "the database is unavailable"): the caller may retry
+ * later, the handle reconnects by itself. Other database failures are
+ * VX_EIO.
+ *
+ * Bounds: every call returns within a bound the backend enforces itself
+ * (store_limits.timeout_ms, plus the connect and lock waits below), even
+ * when the server stops answering without closing the connection. */
 #ifndef VX_STORE_STORE_H
 #define VX_STORE_STORE_H
 
@@ -25,8 +31,9 @@
 #include "vexil/status.h"
 
 #define STORE_OPS_VERSION                                                      \
-    3 /* 2: doc_entries, seq_list/set, event_put;                              \
-         3: watch, VX_EUNAVAILABLE */
+    4 /* 2: doc_entries, seq_list/set, event_put;                              \
+         3: watch, VX_EUNAVAILABLE;                                            \
+         4: open takes store_limits, health, set_call_timeout */
 
 typedef enum store_kind {
     STORE_PROJECT,      /* key: project id */
@@ -71,13 +78,26 @@ typedef struct store_event_filter {
                    null and `total` is -1 (not counted) */
 } store_event_filter;
 
+/* How long the database may make a caller wait, and how durable a commit
+ * is; zeroes take the defaults. Copied by open. */
+typedef struct store_limits {
+    int timeout_ms;         /* one call (one statement and its answer) at most,
+                               measured by Vexil itself: PostgreSQL also gets it as
+                               statement_timeout and idle_in_transaction_session_
+                               timeout; 0 = VX_LIMIT_DB_TIMEOUT_MS */
+    int sqlite_synchronous; /* SQLite's PRAGMA synchronous: 0 = NORMAL (the
+                               default), 1 = NORMAL, 2 = FULL */
+} store_limits;
+
 typedef struct store_ops {
     int version;      /* STORE_OPS_VERSION */
     const char *name; /* "sqlite", "postgres" */
 
     /* Opens the database named by `dsn` (for SQLite the part after
-     * "sqlite:", for PostgreSQL the whole postgres:// URI). */
-    vx_status (*open)(const char *dsn, store **out, vx_error *err);
+     * "sqlite:", for PostgreSQL the whole postgres:// URI). `lim` may be
+     * NULL (defaults). */
+    vx_status (*open)(const char *dsn, const store_limits *lim, store **out,
+                      vx_error *err);
     /* Closes cleanly; accepts NULL. */
     void (*close)(store *s);
     /* Applies pending numbered migrations; `applied` gets how many. */
@@ -133,6 +153,21 @@ typedef struct store_ops {
     vx_status (*seq_set)(store *s, const char *seq, int64_t value,
                          vx_error *err);
     vx_status (*event_put)(store *s, const store_event *ev, vx_error *err);
+
+    /* VX_OK when the database answers and, as far as can be seen, stores
+     * what it is given; else VX_EUNAVAILABLE (or VX_EIO) with the reason
+     * in `err`: unreachable, no answer in time, the SQLite file deleted,
+     * replaced, read-only, or its last write failed for lack of space and
+     * a test write still fails. For a readiness probe: bounded like any
+     * call, cheap when all is well. */
+    vx_status (*health)(store *s, vx_error *err);
+
+    /* Optional (NULL: calls are local, as SQLite's): the client-side bound
+     * of each call from now on, `ms` > 0, or 0 to go back to
+     * store_limits.timeout_ms. A call that passes it fails with
+     * VX_EUNAVAILABLE and the connection is dropped (re-established by the
+     * next call). For a short lookup that must not hold its caller long. */
+    void (*set_call_timeout)(store *s, int ms);
 
     /* Optional (NULL when the backend cannot announce commits, as SQLite):
      * waits up to `timeout_ms` for a committed write transaction that

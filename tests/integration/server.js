@@ -194,7 +194,10 @@ function stderrLines(text) {
 
 // Starts `vexil serve` and waits until GET /ready is 200.
 // opts: dbPath (default: <new temp dir>/vexil.db), adminTokens (default: one
-// new admin secret), clientTokens, frontendTokens, env (extra variables).
+// new admin secret), clientTokens, frontendTokens, env (extra variables),
+// args (extra command-line arguments), waitPath (poll this path for 200
+// instead of /ready: for a server that starts on a database it cannot
+// write), spawn (extra child_process.spawn options, e.g. uid and gid).
 // Returns {url, port, proc, dbPath, dir, adminToken, stderr (getter),
 // api(method, path, opts), stop(signal = 'SIGTERM'), kill9(), exited}.
 // server.api uses the seeded admin token unless opts.token is given
@@ -216,8 +219,9 @@ async function startServer(opts = {}) {
   let lastError;
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
-    const args = ['serve', '--host', '127.0.0.1', '--port', String(port), '--database', databaseFor(dbPath)];
-    const proc = spawn(bin, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const args = ['serve', '--host', '127.0.0.1', '--port', String(port), '--database', databaseFor(dbPath),
+      ...(opts.args || [])];
+    const proc = spawn(bin, args, { ...(opts.spawn || {}), env, stdio: ['ignore', 'pipe', 'pipe'] });
     liveProcs.add(proc);
     let stderr = '';
     let stdout = '';
@@ -276,7 +280,7 @@ async function startServer(opts = {}) {
     let lastStatus = 'no answer';
     while (Date.now() < deadline && !exitInfo) {
       try {
-        const r = await request(url, 'GET', '/ready');
+        const r = await request(url, 'GET', opts.waitPath || '/ready');
         if (r.status === 200) return server;
         lastStatus = `status ${r.status}: ${r.text.slice(0, 200)}`;
       } catch (e) {

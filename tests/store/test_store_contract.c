@@ -32,7 +32,7 @@ static store *open_store(const char *dsn, const store_ops **ops)
     assert_int_equal((*ops)->version, STORE_OPS_VERSION);
     store *s = NULL;
     vx_error err = {0};
-    vx_status st = (*ops)->open(rest, &s, &err);
+    vx_status st = (*ops)->open(rest, NULL, &s, &err);
     if (st != VX_OK)
         fail_msg("open %s: %s", dsn, err.message);
     return s;
@@ -166,7 +166,7 @@ static void *migrate_thread(void *arg)
     const store_ops *ops = store_backend_for(m->dsn, &rest);
     store *s = NULL;
     vx_error err = {0};
-    m->st = ops->open(rest, &s, &err);
+    m->st = ops->open(rest, NULL, &s, &err);
     if (m->st == VX_OK)
         m->st = ops->migrate(s, &m->applied, &err);
     snprintf(m->msg, sizeof(m->msg), "%s", err.message);
@@ -426,6 +426,56 @@ static void test_busy_writer_times_out(void **state)
     OK(ops->doc_get(b, STORE_FEATURE, "held", &got, E));
     json_decref(got);
     OK(ops->commit(b, E));
+    ops->close(b);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Every call is bounded by the store itself, not only by the server: a
+ * call whose answer does not come within the call bound (here a begin
+ * behind another writer's lock, with a bound shorter than the server's
+ * lock wait) fails with VX_EUNAVAILABLE in about that time, and the handle
+ * works again afterwards. health answers VX_OK on a healthy database. */
+static void test_call_bound_holds(void **state)
+{
+    env *e = *state;
+    vx_error err = {0};
+    assert_int_equal(e->ops->health(e->s, &err), VX_OK);
+    if (!e->ops->set_call_timeout)
+        skip(); /* local calls: nothing to wait for but the busy timeout */
+    const store_ops *ops;
+    store *b = open_store(e->dsn, &ops);
+    OK(e->ops->begin(e->s, E));
+    put(e, STORE_FEATURE, "held", "p", "{\"name\":\"held\"}");
+    ops->set_call_timeout(b, 300);
+    int64_t t0 = now_ms();
+    assert_int_equal(ops->begin(b, &err), VX_EUNAVAILABLE);
+    int64_t took = now_ms() - t0;
+    assert_true(took >= 250 && took < 3000);
+    assert_non_null(strstr(err.message, "no answer within 300 ms"));
+    ops->rollback(b);
+    ops->set_call_timeout(b, 0);
+    OK(e->ops->commit(e->s, E));
+    /* The dropped connection is made again by a later call. */
+    vx_status st = VX_EUNAVAILABLE;
+    for (int i = 0; i < 100 && st != VX_OK; i++) {
+        st = ops->begin(b, &err);
+        if (st != VX_OK) {
+            struct timespec nap = {0, 50 * 1000000L};
+            nanosleep(&nap, NULL);
+        }
+    }
+    assert_int_equal(st, VX_OK);
+    json_t *got = NULL;
+    OK(ops->doc_get(b, STORE_FEATURE, "held", &got, E));
+    json_decref(got);
+    OK(ops->commit(b, E));
+    assert_int_equal(ops->health(b, &err), VX_OK);
     ops->close(b);
 }
 
@@ -756,7 +806,7 @@ static void *writer_thread(void *arg)
     const store_ops *ops = store_backend_for(w->dsn, &rest);
     store *s = NULL;
     vx_error err = {0};
-    if (ops->open(rest, &s, &err) != VX_OK) {
+    if (ops->open(rest, NULL, &s, &err) != VX_OK) {
         w->failures = WRITES_PER_THREAD;
         snprintf(w->msg, sizeof(w->msg), "open: %s", err.message);
         return NULL;
@@ -831,13 +881,6 @@ static void test_concurrent_writers(void **state)
 }
 
 /* ---- change announcements (watch) --------------------------------------- */
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Waits on `e`'s watch until it reports something other than "nothing"
  * (at most ~5 s), returning the revision. */
@@ -995,7 +1038,7 @@ static void test_open_failure_is_clear(void **state)
     assert_non_null(ops);
     store *s = (store *)&s; /* must be reset to NULL */
     vx_error err = {0};
-    assert_int_equal(ops->open(rest, &s, &err), VX_EIO);
+    assert_int_equal(ops->open(rest, NULL, &s, &err), VX_EIO);
     assert_null(s);
     assert_true(strlen(err.message) > 10);
     assert_null(strstr(err.message, "sekrit"));
@@ -1051,6 +1094,7 @@ int main(int argc, char **argv)
         T(test_plan_kinds_and_lease),
         T(test_begin_twice_fails),
         T(test_busy_writer_times_out),
+        T(test_call_bound_holds),
         T(test_failed_statement_then_rollback),
         T(test_lost_connection),
         T(test_sequences),

@@ -13,6 +13,11 @@
 #   tests/support/pg.sh pause DIR      stops the server, keeping DIR (an
 #                                      outage in the middle of a test)
 #   tests/support/pg.sh resume DIR     starts it again: same data, same port
+#   tests/support/pg.sh freeze DIR     SIGSTOPs the server and every process
+#                                      it started: connections stay open and
+#                                      nothing answers (a hung or partitioned
+#                                      database, not a down one)
+#   tests/support/pg.sh thaw DIR       SIGCONTs them: it answers again
 #   tests/support/pg.sh run CMD ARGS   start, run CMD with VEXIL_TEST_PG_DSN
 #                                      and VEXIL_TEST_PG_DIR set, stop (also
 #                                      on failure or ^C); exits with CMD's
@@ -89,6 +94,35 @@ cmd_resume() {
   fi
 }
 
+# The postmaster of DIR's cluster and every process it started (backends,
+# background workers), by pid: only this cluster's processes are signalled.
+cluster_pids() {
+  local dir=$1 pm
+  pm=$(head -1 "$dir/data/postmaster.pid" 2>/dev/null || true)
+  case "$pm" in
+    ''|*[!0-9]*) echo "pg.sh: no running server in $dir" >&2; return 1 ;;
+  esac
+  echo "$pm"
+  pgrep -P "$pm" || true
+}
+
+cmd_freeze() {
+  local dir=${1:?usage: pg.sh freeze DIR} pids
+  check_dir "$dir"
+  pids=$(cluster_pids "$dir")
+  # The children first, so none is left running while its parent stops.
+  # shellcheck disable=SC2086
+  kill -STOP $(echo "$pids" | tac)
+}
+
+cmd_thaw() {
+  local dir=${1:?usage: pg.sh thaw DIR} pids
+  check_dir "$dir"
+  pids=$(cluster_pids "$dir")
+  # shellcheck disable=SC2086
+  kill -CONT $pids
+}
+
 cmd_start() {
   local bin dir port ok=0
   bin=$(pg_bin)
@@ -138,6 +172,9 @@ cmd_stop() {
   esac
   bin=$(pg_bin)
   if [ -f "$dir/data/postmaster.pid" ]; then
+    # A test that failed while the server was frozen: let it hear the stop.
+    # shellcheck disable=SC2046
+    kill -CONT $(cluster_pids "$dir" 2>/dev/null) 2>/dev/null || true
     as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 ||
       as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
   fi
@@ -165,6 +202,8 @@ case "${1:-}" in
   stop) shift; cmd_stop "$@" ;;
   pause) shift; cmd_pause "$@" ;;
   resume) shift; cmd_resume "$@" ;;
+  freeze) shift; cmd_freeze "$@" ;;
+  thaw) shift; cmd_thaw "$@" ;;
   run) shift; cmd_run "$@" ;;
-  *) echo "usage: pg.sh start | env DIR | stop DIR | pause DIR | resume DIR | run CMD [ARGS...]" >&2; exit 2 ;;
+  *) echo "usage: pg.sh start | env DIR | stop DIR | pause DIR | resume DIR | freeze DIR | thaw DIR | run CMD [ARGS...]" >&2; exit 2 ;;
 esac

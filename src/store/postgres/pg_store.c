@@ -14,13 +14,26 @@
  * VX_EUNAVAILABLE, and a failed reconnection is not retried for
  * VX_LIMIT_DB_RETRY_MS (calls meanwhile fail at once), so callers never
  * queue behind connect timeouts.
+ *
+ * Every call is bounded by Vexil itself, not only by the server: commands
+ * go out with libpq's asynchronous API on a non-blocking connection and
+ * their answers are awaited with poll() up to a deadline (store_limits.
+ * timeout_ms plus VX_LIMIT_DB_DEADLINE_SLACK_MS). A server that is frozen
+ * (SIGSTOP) or cut off keeps the connection open and sends nothing: past
+ * the deadline the call fails with VX_EUNAVAILABLE, a cancel request is
+ * sent from a thread of its own (PQcancel itself waits for the server),
+ * and the connection is dropped and re-established by a later call.
  * Invariant: no message carries the DSN's password (store_dsn_redact). */
 #include <errno.h>
 #include <libpq-fe.h>
+#include <limits.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "base/alloc.h"
@@ -112,9 +125,21 @@ static const struct {
 
 #define CHANNEL "vexil_revision" /* NOTIFY channel of committed revisions */
 
+/* At most one cancel request in flight per handle; shared with the thread
+ * that sends it, so it outlives a handle closed meanwhile. */
+typedef struct cancel_gate {
+    atomic_int refs;  /* the handle's and the sending thread's */
+    atomic_bool busy; /* a cancel request is being sent */
+} cancel_gate;
+
 typedef struct pg_store {
     store base;                   /* must be first */
     PGconn *conn;                 /* the connection */
+    int timeout_ms;               /* store_limits.timeout_ms */
+    int call_timeout_ms;          /* set_call_timeout, 0 = timeout_ms */
+    bool broken;                  /* a call passed its deadline: the
+                                     connection is dropped, reconnect */
+    cancel_gate *gate;            /* cancel requests (cancel_async) */
     bool prepared[Q_COUNT_STMTS]; /* prepared on this connection */
     bool in_tx;                   /* between a successful begin and the end */
     bool imported;                /* event_put ran in this transaction */
@@ -128,6 +153,8 @@ typedef struct pg_store {
     char *dsn;                    /* the DSN, for the watch connection */
     /* Used only by the thread in watch (its own connection): */
     PGconn *listen;          /* LISTENing connection, NULL until needed */
+    bool listen_ready;       /* connected and LISTENing (else connecting) */
+    int64_t listen_deadline; /* monotonic ms: that connection attempt fails */
     int64_t listen_retry_at; /* monotonic ms: no reconnection before */
 } pg_store;
 
@@ -199,11 +226,24 @@ static vx_status db_error(pg_store *s, const PGresult *res, vx_error *err,
                              "database busy: %s: %s (another writer held the "
                              "lock too long)",
                              what, msg);
-    if (PQstatus(s->conn) != CONNECTION_OK || s->resetting) {
+    /* The server is there but cannot take the work now: connection
+     * trouble (08), out of disk, memory or connections (53), shutting down
+     * or starting (57P01-03), a read-only server (25006). Retry later. */
+    if (state &&
+        (strncmp(state, "08", 2) == 0 || strncmp(state, "53", 2) == 0 ||
+         strcmp(state, "57P01") == 0 || strcmp(state, "57P02") == 0 ||
+         strcmp(state, "57P03") == 0 || strcmp(state, "25006") == 0))
+        return vx__error_set(err, VX_EUNAVAILABLE, "",
+                             "the database is unavailable: %s (%s; %s)", msg,
+                             s->where, what);
+    if (PQstatus(s->conn) != CONNECTION_OK || s->resetting || s->broken) {
         short_reason(PQerrorMessage(s->conn), msg, sizeof(msg));
-        if (!msg[0])
+        if (!msg[0] || s->broken)
             snprintf(msg, sizeof(msg), "%s",
-                     s->resetting ? "reconnecting" : "no connection");
+                     s->resetting ? "reconnecting"
+                     : s->broken  ? "the connection was dropped after a call "
+                                    "got no answer in time"
+                                  : "no connection");
         return vx__error_set(err, VX_EUNAVAILABLE, "",
                              "the database is unavailable: %s (%s; %s)", msg,
                              s->where, what);
@@ -214,15 +254,214 @@ static vx_status db_error(pg_store *s, const PGresult *res, vx_error *err,
 /* Settings every session starts with; a DSN's own `options` replace them.
  * lock_timeout bounds the wait for the write lock, statement_timeout any
  * one statement, and idle_in_transaction_session_timeout frees the lock of
- * a process that stopped in the middle of a transaction. */
-static void session_options(char *buf, size_t cap)
+ * a process that stopped in the middle of a transaction (both: the call
+ * bound, `timeout_ms`). */
+static void session_options(char *buf, size_t cap, int timeout_ms)
 {
     snprintf(buf, cap,
              "-c lock_timeout=%d -c statement_timeout=%d"
              " -c idle_in_transaction_session_timeout=%d"
              " -c client_min_messages=warning",
-             VX_LIMIT_DB_WAIT_MS, VX_LIMIT_DB_STATEMENT_MS,
-             VX_LIMIT_DB_IDLE_TX_MS);
+             VX_LIMIT_DB_WAIT_MS < timeout_ms ? VX_LIMIT_DB_WAIT_MS
+                                              : timeout_ms,
+             timeout_ms, timeout_ms);
+}
+
+/* ---- bounded calls -------------------------------------------------------
+ * Everything sent on a connection goes through send_* and await_results:
+ * nothing here ever blocks without a deadline. */
+
+/* The deadline of a call starting now (monotonic ms). */
+static int64_t call_deadline(const pg_store *s)
+{
+    if (s->call_timeout_ms > 0)
+        return mono_ms() + s->call_timeout_ms;
+    return mono_ms() + s->timeout_ms + VX_LIMIT_DB_DEADLINE_SLACK_MS;
+}
+
+/* The bound of a call, for messages (ms). */
+static int call_bound(const pg_store *s)
+{
+    return s->call_timeout_ms > 0
+               ? s->call_timeout_ms
+               : s->timeout_ms + VX_LIMIT_DB_DEADLINE_SLACK_MS;
+}
+
+/* Waits until `c`'s socket is ready for `events` or `deadline` passes
+ * (false). A socket error counts as ready: libpq then reports it. */
+static bool wait_socket(PGconn *c, short events, int64_t deadline)
+{
+    for (;;) {
+        int64_t left = deadline - mono_ms();
+        if (left <= 0)
+            return false;
+        struct pollfd p = {.fd = PQsocket(c), .events = events};
+        if (p.fd < 0)
+            return true;
+        int r = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
+        if (r > 0 || (r < 0 && errno != EINTR))
+            return true;
+    }
+}
+
+typedef enum await_result {
+    AWAIT_DONE,    /* every result is in (*out may still be an error) */
+    AWAIT_TIMEOUT, /* the deadline passed: the connection is unusable */
+    AWAIT_LOST,    /* the connection failed in the middle: unusable */
+} await_result;
+
+/* Sends what the command just queued on `c` (PQsend*) and collects all of
+ * its results, up to `deadline`. `*out` is the first failed result, else
+ * the last one (the caller PQclears it), or NULL. */
+static await_result await_results(PGconn *c, int64_t deadline, PGresult **out)
+{
+    *out = NULL;
+    for (;;) {
+        int f = PQflush(c);
+        if (f == 0)
+            break;
+        if (f < 0)
+            return AWAIT_LOST;
+        if (!wait_socket(c, POLLIN | POLLOUT, deadline))
+            return AWAIT_TIMEOUT;
+        if (!PQconsumeInput(c))
+            return AWAIT_LOST;
+    }
+    for (;;) {
+        while (PQisBusy(c)) {
+            if (!wait_socket(c, POLLIN, deadline))
+                return AWAIT_TIMEOUT;
+            if (!PQconsumeInput(c) && PQisBusy(c))
+                return AWAIT_LOST;
+        }
+        PGresult *r = PQgetResult(c);
+        if (!r)
+            return AWAIT_DONE;
+        ExecStatusType ks = *out ? PQresultStatus(*out) : PGRES_COMMAND_OK;
+        if (ks != PGRES_COMMAND_OK && ks != PGRES_TUPLES_OK) {
+            PQclear(r); /* the first failure is the one to report */
+        } else {
+            PQclear(*out);
+            *out = r;
+        }
+    }
+}
+
+static void gate_unref(cancel_gate *g)
+{
+    if (g && atomic_fetch_sub(&g->refs, 1) == 1)
+        vx__free(g);
+}
+
+typedef struct cancel_job {
+    cancel_gate *gate; /* one reference */
+    PGcancel *cancel;  /* owned */
+} cancel_job;
+
+static void *cancel_main(void *p)
+{
+    cancel_job *j = p;
+    char buf[256];
+    (void)PQcancel(j->cancel, buf, sizeof(buf));
+    PQfreeCancel(j->cancel);
+    atomic_store(&j->gate->busy, false);
+    gate_unref(j->gate);
+    vx__free(j);
+    return NULL;
+}
+
+/* Asks the server to stop what `c` is running, from a detached thread:
+ * PQcancel opens a connection and waits for the server to close it, which
+ * a frozen server never does. At most one request per handle is in flight
+ * (a stuck one is simply not repeated). Best effort: the server's own
+ * statement_timeout ends the statement anyway. */
+static void cancel_async(pg_store *s, PGconn *c)
+{
+    bool idle = false;
+    if (!s->gate ||
+        !atomic_compare_exchange_strong(&s->gate->busy, &idle, true))
+        return;
+    cancel_job *j = vx__malloc(sizeof(*j));
+    PGcancel *pc = PQgetCancel(c);
+    pthread_attr_t attr;
+    pthread_t t;
+    bool started = false;
+    if (j && pc && pthread_attr_init(&attr) == 0) {
+        j->gate = s->gate;
+        j->cancel = pc;
+        atomic_fetch_add(&s->gate->refs, 1);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        started = pthread_create(&t, &attr, cancel_main, j) == 0;
+        pthread_attr_destroy(&attr);
+        if (!started)
+            atomic_fetch_sub(&s->gate->refs, 1);
+    }
+    if (!started) {
+        PQfreeCancel(pc);
+        vx__free(j);
+        atomic_store(&s->gate->busy, false);
+    }
+}
+
+/* A call on `c` passed its deadline or lost the connection halfway: the
+ * connection is in an unknown state and must not be used again. Cancels
+ * what it runs (timeouts only) and shuts its socket down, so nothing libpq
+ * sends on it later (the Terminate message of PQfinish/PQresetStart) can
+ * block; libpq closes the descriptor itself. */
+static void drop_conn(pg_store *s, PGconn *c, bool timed_out)
+{
+    if (timed_out)
+        cancel_async(s, c);
+    int fd = PQsocket(c);
+    if (fd >= 0)
+        shutdown(fd, SHUT_RDWR);
+    if (c == s->conn)
+        s->broken = true;
+}
+
+/* The error of a call that did not finish (await_results): VX_EUNAVAILABLE
+ * saying why, after dropping the connection. */
+static vx_status unfinished(pg_store *s, PGconn *c, await_result ar,
+                            vx_error *err, const char *what)
+{
+    char msg[200];
+    if (ar == AWAIT_TIMEOUT)
+        snprintf(msg, sizeof(msg), "no answer within %d ms", call_bound(s));
+    else
+        short_reason(PQerrorMessage(c), msg, sizeof(msg));
+    drop_conn(s, c, ar == AWAIT_TIMEOUT);
+    return vx__error_set(err, VX_EUNAVAILABLE, "",
+                         "the database is unavailable: %s (%s; %s)",
+                         msg[0] ? msg : "connection lost", s->where, what);
+}
+
+/* Runs SQL text (one or several statements, no parameters) on `c` within
+ * the call's deadline. On success `*out` (when not NULL) gets the last
+ * result; the caller PQclears it. */
+static vx_status send_sql(pg_store *s, PGconn *c, const char *sql,
+                          PGresult **out, vx_error *err, const char *what)
+{
+    PGresult *res = NULL;
+    if (out)
+        *out = NULL;
+    if (c == s->conn && s->broken)
+        return db_error(s, NULL, err, what);
+    if (!PQsendQuery(c, sql))
+        return db_error(s, NULL, err, what);
+    await_result ar = await_results(c, call_deadline(s), &res);
+    if (ar != AWAIT_DONE) {
+        PQclear(res);
+        return unfinished(s, c, ar, err, what);
+    }
+    ExecStatusType rs = PQresultStatus(res);
+    vx_status st = (res && (rs == PGRES_COMMAND_OK || rs == PGRES_TUPLES_OK))
+                       ? VX_OK
+                       : db_error(s, res, err, what);
+    if (st == VX_OK && out)
+        *out = res;
+    else
+        PQclear(res);
+    return st;
 }
 
 static void no_notices(void *ud, const char *msg)
@@ -242,7 +481,7 @@ static void no_notices(void *ud, const char *msg)
  * is usable. */
 static bool ensure_conn(pg_store *s)
 {
-    if (PQstatus(s->conn) == CONNECTION_OK && !s->resetting)
+    if (PQstatus(s->conn) == CONNECTION_OK && !s->resetting && !s->broken)
         return true;
     if (s->in_tx)
         return false;
@@ -251,6 +490,7 @@ static bool ensure_conn(pg_store *s)
         if (now < s->retry_at)
             return false;
         memset(s->prepared, 0, sizeof(s->prepared));
+        s->broken = false; /* PQresetStart closes the dropped socket */
         if (!PQresetStart(s->conn)) {
             s->retry_at = now + VX_LIMIT_DB_RETRY_MS;
             return false;
@@ -263,6 +503,7 @@ static bool ensure_conn(pg_store *s)
         PostgresPollingStatusType ps = PQresetPoll(s->conn);
         if (ps == PGRES_POLLING_OK) {
             s->resetting = false;
+            PQsetnonblocking(s->conn, 1);
             return true;
         }
         now = mono_ms();
@@ -292,21 +533,32 @@ static vx_status run(pg_store *s, int q, int n, const char *const *params,
     *out = NULL;
     bool idle = !s->in_tx;
     for (int attempt = 0;; attempt++) {
-        if (idle && !ensure_conn(s))
+        if ((idle && !ensure_conn(s)) || s->broken)
             return db_error(s, NULL, err, what);
         PGresult *res = NULL;
         char name[16];
         snprintf(name, sizeof(name), "vx%d", q);
+        int64_t deadline = call_deadline(s);
+        await_result ar = AWAIT_DONE;
         if (!s->prepared[q]) {
-            res = PQprepare(s->conn, name, SQL[q].sql, n, NULL);
-            if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+            if (!PQsendPrepare(s->conn, name, SQL[q].sql, n, NULL))
+                return db_error(s, NULL, err, what);
+            ar = await_results(s->conn, deadline, &res);
+            if (ar == AWAIT_DONE && PQresultStatus(res) == PGRES_COMMAND_OK) {
                 s->prepared[q] = true;
                 PQclear(res);
                 res = NULL;
             }
         }
-        if (!res)
-            res = PQexecPrepared(s->conn, name, n, params, NULL, NULL, 0);
+        if (ar == AWAIT_DONE && !res) {
+            if (!PQsendQueryPrepared(s->conn, name, n, params, NULL, NULL, 0))
+                return db_error(s, NULL, err, what);
+            ar = await_results(s->conn, deadline, &res);
+        }
+        if (ar != AWAIT_DONE) {
+            PQclear(res);
+            return unfinished(s, s->conn, ar, err, what);
+        }
         ExecStatusType rs = PQresultStatus(res);
         if (rs == PGRES_COMMAND_OK || rs == PGRES_TUPLES_OK) {
             *out = res;
@@ -323,17 +575,12 @@ static vx_status run(pg_store *s, int q, int n, const char *const *params,
     }
 }
 
-/* Runs SQL text without parameters (one or several statements). */
+/* Runs SQL text without parameters (one or several statements) on the
+ * main connection. */
 static vx_status exec(pg_store *s, const char *sql, vx_error *err,
                       const char *what)
 {
-    PGresult *res = PQexec(s->conn, sql);
-    ExecStatusType rs = PQresultStatus(res);
-    vx_status st = (rs == PGRES_COMMAND_OK || rs == PGRES_TUPLES_OK)
-                       ? VX_OK
-                       : db_error(s, res, err, what);
-    PQclear(res);
-    return st;
+    return send_sql(s, s->conn, sql, NULL, err, what);
 }
 
 static void pg_close(store *base)
@@ -341,35 +588,68 @@ static void pg_close(store *base)
     pg_store *s = (pg_store *)base;
     if (!s)
         return;
+    if (s->broken)
+        drop_conn(s, s->conn, false); /* nothing PQfinish sends can block */
     PQfinish(s->conn);
     PQfinish(s->listen);
+    gate_unref(s->gate);
     vx__free(s->dsn);
     vx__free(s);
 }
 
+/* True when this libpq knows the connection parameter `key` (older ones
+ * refuse unknown keys, and tcp_user_timeout came with libpq 12). */
+static bool libpq_knows(const char *key)
+{
+    PQconninfoOption *all = PQconndefaults();
+    bool found = false;
+    for (PQconninfoOption *o = all; o && o->keyword; o++)
+        if (strcmp(o->keyword, key) == 0)
+            found = true;
+    PQconninfoFree(all);
+    return found;
+}
+
 /* A new connection to `dsn` with Vexil's session defaults (the URI,
  * expanded from dbname, overrides them): bounded connect time, TCP
- * keepalives so a vanished server is noticed. NULL only when out of
- * memory; check PQstatus. */
-static PGconn *connect_to(const char *dsn, const char *app)
+ * keepalives and tcp_user_timeout so a vanished server is noticed.
+ * `start`: begin connecting without waiting (PQconnectStartParams; drive
+ * it with PQconnectPoll), else connect now, waiting up to connect_timeout.
+ * NULL only when out of memory; check PQstatus. */
+static PGconn *connect_to(const pg_store *s, const char *app, bool start)
 {
-    char options[256], connect_secs[16];
-    session_options(options, sizeof(options));
+    char options[256], connect_secs[16], user_timeout[16];
+    session_options(options, sizeof(options), s->timeout_ms);
     snprintf(connect_secs, sizeof(connect_secs), "%d",
              VX_LIMIT_DB_CONNECT_SECS);
-    const char *const keys[] = {
+    snprintf(user_timeout, sizeof(user_timeout), "%d", s->timeout_ms);
+    const char *keys[12] = {
         "application_name", "connect_timeout", "client_encoding",
         "options",          "keepalives_idle", "keepalives_interval",
         "keepalives_count", "dbname",          NULL};
-    const char *const vals[] = {app,  connect_secs, "UTF8", options, "30",
-                                "10", "3",          dsn,    NULL};
-    PGconn *c = PQconnectdbParams(keys, vals, 1);
-    if (c)
+    const char *vals[12] = {app,  connect_secs, "UTF8", options, "30",
+                            "10", "3",          s->dsn, NULL};
+    if (libpq_knows("tcp_user_timeout")) {
+        /* Before dbname, so a DSN that sets it wins. */
+        keys[7] = "tcp_user_timeout";
+        vals[7] = user_timeout;
+        keys[8] = "dbname";
+        vals[8] = s->dsn;
+        keys[9] = NULL;
+        vals[9] = NULL;
+    }
+    PGconn *c = start ? PQconnectStartParams(keys, vals, 1)
+                      : PQconnectdbParams(keys, vals, 1);
+    if (c) {
         PQsetNoticeProcessor(c, no_notices, NULL);
+        if (!start && PQstatus(c) == CONNECTION_OK)
+            PQsetnonblocking(c, 1);
+    }
     return c;
 }
 
-static vx_status pg_open(const char *dsn, store **out, vx_error *err)
+static vx_status pg_open(const char *dsn, const store_limits *lim, store **out,
+                         vx_error *err)
 {
     *out = NULL;
     pg_store *s = vx__malloc(sizeof(*s));
@@ -377,12 +657,17 @@ static vx_status pg_open(const char *dsn, store **out, vx_error *err)
         return vx__error_set(err, VX_ENOMEM, "", "out of memory");
     memset(s, 0, sizeof(*s));
     s->base.ops = &store_postgres_ops;
+    s->timeout_ms =
+        lim && lim->timeout_ms > 0 ? lim->timeout_ms : VX_LIMIT_DB_TIMEOUT_MS;
     store_dsn_redact(dsn, s->where, sizeof(s->where));
     size_t n = strlen(dsn) + 1;
     s->dsn = vx__malloc(n);
     if (s->dsn)
         memcpy(s->dsn, dsn, n);
-    s->conn = s->dsn ? connect_to(dsn, "vexil") : NULL;
+    s->gate = vx__calloc(1, sizeof(*s->gate));
+    if (s->gate)
+        atomic_init(&s->gate->refs, 1);
+    s->conn = s->dsn && s->gate ? connect_to(s, "vexil", false) : NULL;
     if (!s->conn) {
         pg_close(&s->base);
         return vx__error_set(err, VX_ENOMEM, "", "out of memory");
@@ -425,12 +710,11 @@ static vx_status pg_migrate(store *base, int *applied, vx_error *err)
              err, "migrate");
     if (st != VX_OK)
         goto out;
-    res = PQexec(s->conn, "SELECT coalesce(max(version), 0)"
-                          " FROM schema_migrations");
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        st = db_error(s, res, err, "migrate");
+    st = send_sql(s, s->conn,
+                  "SELECT coalesce(max(version), 0) FROM schema_migrations",
+                  &res, err, "migrate");
+    if (st != VX_OK)
         goto out;
-    }
     int have = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
     if (have > pg_migration_count) {
         st = vx__error_set(err, VX_EIO, "",
@@ -457,7 +741,7 @@ out:
     PQclear(res);
     if (st != VX_OK) {
         *applied = 0;
-        if (PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+        if (!s->broken && PQtransactionStatus(s->conn) != PQTRANS_IDLE)
             exec(s, "ROLLBACK", NULL, "rollback");
     }
     return st;
@@ -470,6 +754,22 @@ static vx_status pg_ping(store *base)
     vx_status st = run(s, Q_PING, 0, NULL, &res, NULL, "ping");
     PQclear(res);
     return st;
+}
+
+/* A readiness check: the ping, with the reason. (Disk space and the like
+ * are the server's: its errors say so when a write fails.) */
+static vx_status pg_health(store *base, vx_error *err)
+{
+    pg_store *s = (pg_store *)base;
+    PGresult *res;
+    vx_status st = run(s, Q_PING, 0, NULL, &res, err, "check");
+    PQclear(res);
+    return st;
+}
+
+static void pg_set_call_timeout(store *base, int ms)
+{
+    ((pg_store *)base)->call_timeout_ms = ms > 0 ? ms : 0;
 }
 
 static vx_status pg_begin(store *base, vx_error *err)
@@ -487,13 +787,15 @@ static vx_status pg_begin(store *base, vx_error *err)
                         " SELECT pg_advisory_xact_lock(" PG_WRITE_LOCK_KEY ")",
                         err, "begin");
     /* BEGIN is idempotent: a connection found broken only now (the server
-     * restarted) gets one fresh try. */
-    if (st != VX_OK && PQstatus(s->conn) == CONNECTION_BAD && ensure_conn(s))
+     * restarted) gets one fresh try; one that timed out does not (the
+     * server is not answering: trying again would double the wait). */
+    if (st != VX_OK && !s->broken && PQstatus(s->conn) == CONNECTION_BAD &&
+        ensure_conn(s))
         st = exec(s,
                   "BEGIN ISOLATION LEVEL READ COMMITTED;"
                   " SELECT pg_advisory_xact_lock(" PG_WRITE_LOCK_KEY ")",
                   err, "begin");
-    if (st != VX_OK && PQstatus(s->conn) == CONNECTION_OK &&
+    if (st != VX_OK && !s->broken && PQstatus(s->conn) == CONNECTION_OK &&
         PQtransactionStatus(s->conn) != PQTRANS_IDLE)
         exec(s, "ROLLBACK", NULL, "rollback");
     s->in_tx = st == VX_OK;
@@ -526,15 +828,29 @@ static vx_status pg_commit(store *base, vx_error *err)
                  (long long)s->tx_event);
         st = exec(s, notify, err, "commit");
     }
-    if (st == VX_OK && PQstatus(s->conn) == CONNECTION_BAD)
+    if (st == VX_OK && (PQstatus(s->conn) == CONNECTION_BAD || s->broken))
         st = vx__error_set(err, VX_EUNAVAILABLE, "",
                            "the database is unavailable: lost the connection "
                            "to %s during the transaction; nothing was saved",
                            s->where);
     if (st != VX_OK)
         return st;
-    PGresult *res = PQexec(s->conn, "COMMIT");
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+    PGresult *res = NULL;
+    await_result ar = AWAIT_LOST;
+    if (PQsendQuery(s->conn, "COMMIT"))
+        ar = await_results(s->conn, call_deadline(s), &res);
+    if (ar != AWAIT_DONE) {
+        char msg[200];
+        if (ar == AWAIT_TIMEOUT)
+            snprintf(msg, sizeof(msg), "no answer within %d ms", call_bound(s));
+        else
+            short_reason(PQerrorMessage(s->conn), msg, sizeof(msg));
+        drop_conn(s, s->conn, ar == AWAIT_TIMEOUT);
+        st = vx__error_set(err, VX_EUNAVAILABLE, "",
+                           "the database is unavailable: %s during COMMIT "
+                           "(%s); the change may or may not have been saved",
+                           msg[0] ? msg : "connection lost", s->where);
+    } else if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         st = PQstatus(s->conn) == CONNECTION_BAD
                  ? vx__error_set(err, VX_EUNAVAILABLE, "",
                                  "the database is unavailable: the connection "
@@ -561,7 +877,7 @@ static void pg_rollback(store *base)
     s->imported = false;
     s->tx_event = 0;
     s->in_tx = false;
-    if (PQstatus(s->conn) == CONNECTION_OK &&
+    if (!s->broken && PQstatus(s->conn) == CONNECTION_OK &&
         PQtransactionStatus(s->conn) != PQTRANS_IDLE)
         exec(s, "ROLLBACK", NULL, "rollback");
 }
@@ -924,55 +1240,103 @@ static int64_t drain_notifies(PGconn *c, int64_t have)
     return have;
 }
 
-/* (Re)opens the watch connection and LISTENs; false (and a message in
- * `err`) when the database cannot be reached. */
-static bool listen_open(pg_store *s, vx_error *err)
+/* Closes the watch connection (it is re-opened by a later watch). */
+static void listen_close(pg_store *s)
 {
     PQfinish(s->listen);
-    s->listen = connect_to(s->dsn, "vexil-watch");
-    if (!s->listen) {
-        vx__error_set(err, VX_ENOMEM, "", "out of memory");
-        return false;
-    }
-    PGresult *res = NULL;
-    if (PQstatus(s->listen) == CONNECTION_OK)
-        res = PQexec(s->listen, "LISTEN " CHANNEL);
-    if (res && PQresultStatus(res) == PGRES_COMMAND_OK) {
-        PQclear(res);
-        return true;
-    }
-    char msg[200];
-    short_reason(PQerrorMessage(s->listen), msg, sizeof(msg));
-    PQclear(res);
-    PQfinish(s->listen);
     s->listen = NULL;
-    vx__error_set(err, VX_EUNAVAILABLE, "",
-                  "the database is unavailable: %s (%s; listen)", msg,
-                  s->where);
-    return false;
+    s->listen_ready = false;
+}
+
+/* The watch connection failed: closes it, backs off, and fills `err`. */
+static vx_status listen_failed(pg_store *s, const char *why, vx_error *err)
+{
+    char msg[200];
+    short_reason(why && *why ? why : PQerrorMessage(s->listen), msg,
+                 sizeof(msg));
+    listen_close(s);
+    s->listen_retry_at = mono_ms() + VX_LIMIT_DB_RETRY_MS;
+    return vx__error_set(err, VX_EUNAVAILABLE, "",
+                         "the database is unavailable: %s (%s; listen)",
+                         msg[0] ? msg : "connection lost", s->where);
+}
+
+/* Brings the watch connection up without blocking past `deadline`:
+ * starts connecting when there is none (not before listen_retry_at),
+ * drives PQconnectPoll, then LISTENs. VX_OK and *fresh when it has just
+ * become ready (announcements before may have been missed); VX_EAGAIN-like
+ * progress is VX_OK with the connection still not ready. */
+static vx_status listen_up(pg_store *s, int64_t deadline, bool *fresh,
+                           vx_error *err)
+{
+    *fresh = false;
+    if (s->listen_ready)
+        return VX_OK;
+    int64_t now = mono_ms();
+    if (!s->listen) {
+        if (now < s->listen_retry_at)
+            return vx__error_set(err, VX_EUNAVAILABLE, "",
+                                 "the database is unavailable: the watch "
+                                 "connection to %s is down",
+                                 s->where);
+        s->listen = connect_to(s, "vexil-watch", true);
+        if (!s->listen)
+            return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+        if (PQstatus(s->listen) == CONNECTION_BAD)
+            return listen_failed(s, NULL, err);
+        s->listen_deadline = now + (int64_t)VX_LIMIT_DB_CONNECT_SECS * 1000;
+    }
+    for (;;) {
+        PostgresPollingStatusType ps = PQconnectPoll(s->listen);
+        if (ps == PGRES_POLLING_OK)
+            break;
+        if (ps == PGRES_POLLING_FAILED)
+            return listen_failed(s, NULL, err);
+        now = mono_ms();
+        if (now >= s->listen_deadline)
+            return listen_failed(s, "timeout expired", err);
+        int64_t until =
+            deadline < s->listen_deadline ? deadline : s->listen_deadline;
+        if (now >= until)
+            return VX_OK; /* still connecting: go on at the next watch */
+        wait_socket(s->listen, ps == PGRES_POLLING_READING ? POLLIN : POLLOUT,
+                    until);
+    }
+    PQsetnonblocking(s->listen, 1);
+    PGresult *res = NULL;
+    await_result ar = AWAIT_LOST;
+    int64_t listen_by = mono_ms() + s->timeout_ms;
+    if (PQsendQuery(s->listen, "LISTEN " CHANNEL))
+        ar = await_results(s->listen, listen_by, &res);
+    bool ok = ar == AWAIT_DONE && PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    if (!ok) {
+        if (ar == AWAIT_TIMEOUT) {
+            drop_conn(s, s->listen, true);
+            return listen_failed(s, "no answer to LISTEN", err);
+        }
+        return listen_failed(s, NULL, err);
+    }
+    s->listen_ready = true;
+    *fresh = true;
+    return VX_OK;
 }
 
 static vx_status pg_watch(store *base, int timeout_ms, int64_t *revision,
                           vx_error *err)
 {
     pg_store *s = (pg_store *)base;
-    int64_t start = mono_ms();
+    int64_t start = mono_ms(), deadline = start + timeout_ms;
     *revision = 0;
-    if (!s->listen || PQstatus(s->listen) != CONNECTION_OK) {
-        int64_t now = mono_ms();
-        if (now < s->listen_retry_at || !listen_open(s, err)) {
-            if (now >= s->listen_retry_at)
-                s->listen_retry_at = now + VX_LIMIT_DB_RETRY_MS;
-            else
-                vx__error_set(err, VX_EUNAVAILABLE, "",
-                              "the database is unavailable: the watch "
-                              "connection to %s is down",
-                              s->where);
-            sleep_ms(timeout_ms - (mono_ms() - start));
-            return VX_EUNAVAILABLE;
+    if (!s->listen_ready) {
+        bool fresh = false;
+        vx_status st = listen_up(s, deadline, &fresh, err);
+        if (st == VX_OK && fresh) {
+            *revision = -1; /* anything before the LISTEN was missed */
+            return VX_OK;
         }
-        *revision = -1; /* anything before the LISTEN was missed */
-        return VX_OK;
+        sleep_ms(deadline - mono_ms());
+        return st; /* VX_OK: still connecting, nothing announced yet */
     }
     /* Whatever already arrived (without blocking), then wait for more. */
     int64_t got = 0;
@@ -988,17 +1352,8 @@ static vx_status pg_watch(store *base, int timeout_ms, int64_t *revision,
             continue;
         if (r <= 0)
             break;
-        if (!PQconsumeInput(s->listen) ||
-            PQstatus(s->listen) != CONNECTION_OK) {
-            char msg[200];
-            short_reason(PQerrorMessage(s->listen), msg, sizeof(msg));
-            PQfinish(s->listen);
-            s->listen = NULL;
-            return vx__error_set(err, VX_EUNAVAILABLE, "",
-                                 "the database is unavailable: %s (%s; "
-                                 "listen)",
-                                 msg, s->where);
-        }
+        if (!PQconsumeInput(s->listen) || PQstatus(s->listen) != CONNECTION_OK)
+            return listen_failed(s, NULL, err);
         got = drain_notifies(s->listen, 0);
     }
     *revision = got;
@@ -1012,6 +1367,8 @@ const store_ops store_postgres_ops = {
     .close = pg_close,
     .migrate = pg_migrate,
     .ping = pg_ping,
+    .health = pg_health,
+    .set_call_timeout = pg_set_call_timeout,
     .begin = pg_begin,
     .commit = pg_commit,
     .rollback = pg_rollback,

@@ -1,12 +1,26 @@
 /* SQLite implementation of the store method table. Documents are stored as
  * JSON text; statements are prepared once per connection and reset after
  * each use. Writes happen inside BEGIN IMMEDIATE ... COMMIT, so every use
- * case is one transaction and a crash leaves either all of it or none. */
+ * case is one transaction and a crash leaves either all of it or none.
+ *
+ * Honest durability: the file's identity (device and inode) is taken at
+ * open and compared with what the path names before every write
+ * transaction begins and before it commits. A file deleted or replaced
+ * under a running Vexil would take every later write with it when Vexil
+ * stops, so such writes are refused (VX_EUNAVAILABLE) and never
+ * acknowledged; what the handle still holds is copied once to
+ * "<path>.rescued-<time>" for the operator. Storage errors (disk full,
+ * read-only, I/O) are VX_EUNAVAILABLE too, and health reports them until a
+ * write succeeds again. */
+#include <dirent.h>
+#include <errno.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "base/alloc.h"
 #include "base/error.h"
@@ -64,18 +78,58 @@ static const char *const SQL[Q_COUNT_STMTS] = {
         " VALUES (?9, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 };
 
+#define PATH_MAX_BYTES 4096 /* the database path kept for checks */
+
 typedef struct sqlite_store {
     store base;                        /* must be first */
     sqlite3 *db;                       /* the connection */
     sqlite3_stmt *stmt[Q_COUNT_STMTS]; /* prepared lazily */
+    char path[PATH_MAX_BYTES];         /* the file, "" for :memory: */
+    dev_t dev;                         /* its device at open */
+    ino_t ino;                         /* and inode */
+    bool lost;                         /* deleted or replaced (sticky while
+                                          the path names another file) */
+    bool rescued;                      /* the rescue copy was attempted */
+    char rescue[PATH_MAX_BYTES + 64];  /* where it went, "" when failed */
+    char unwritable[200];              /* why the last write failed (disk
+                                          full, read-only...), "" when the
+                                          last write went through */
 } sqlite_store;
+
+/* True for the result codes that mean the file cannot store: the caller
+ * may retry once the operator has fixed it (HTTP 503), not a bug. */
+static bool storage_error(int code)
+{
+    switch (code & 0xff) {
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_READONLY:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM: return true;
+    }
+    return false;
+}
+
+/* Fills `err` from the connection's last error. A storage error is
+ * VX_EUNAVAILABLE and is remembered for health. */
+static vx_status db_error_msg(sqlite_store *s, vx_error *err, const char *what,
+                              int code, const char *msg)
+{
+    if (storage_error(code)) {
+        snprintf(s->unwritable, sizeof(s->unwritable), "%s", msg);
+        return vx__error_set(err, VX_EUNAVAILABLE, "",
+                             "the database is unavailable: %s (sqlite:%s; %s)",
+                             msg, s->path[0] ? s->path : ":memory:", what);
+    }
+    vx_status st = (code == SQLITE_NOMEM) ? VX_ENOMEM : VX_EIO;
+    vx__error_set(err, st, "", "database: %s: %s", what, msg);
+    return st;
+}
 
 static vx_status db_error(sqlite_store *s, vx_error *err, const char *what)
 {
-    int code = sqlite3_errcode(s->db);
-    vx_status st = (code == SQLITE_NOMEM) ? VX_ENOMEM : VX_EIO;
-    vx__error_set(err, st, "", "database: %s: %s", what, sqlite3_errmsg(s->db));
-    return st;
+    return db_error_msg(s, err, what, sqlite3_extended_errcode(s->db),
+                        sqlite3_errmsg(s->db));
 }
 
 static sqlite3_stmt *stmt(sqlite_store *s, int q, vx_error *err)
@@ -92,12 +146,75 @@ static sqlite3_stmt *stmt(sqlite_store *s, int q, vx_error *err)
 static vx_status exec(sqlite_store *s, const char *sql, vx_error *err)
 {
     char *msg = NULL;
-    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        vx__error_set(err, VX_EIO, "", "database: %s", msg ? msg : "error");
+    int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        vx_status st;
+        if (storage_error(rc)) {
+            st = db_error_msg(s, err, "write", rc, msg ? msg : "error");
+        } else {
+            st = VX_EIO;
+            vx__error_set(err, VX_EIO, "", "database: %s", msg ? msg : "error");
+        }
         sqlite3_free(msg);
-        return VX_EIO;
+        return st;
     }
     return VX_OK;
+}
+
+/* Copies what the handle still holds (the deleted or replaced file, open)
+ * to "<path>.rescued-<UTC time>" with SQLite's backup API, once. */
+static void rescue(sqlite_store *s)
+{
+    if (s->rescued)
+        return;
+    s->rescued = true;
+    char when[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof(when), "%Y%m%dT%H%M%SZ", &tm);
+    snprintf(s->rescue, sizeof(s->rescue), "%s.rescued-%s", s->path, when);
+    sqlite3 *to = NULL;
+    bool ok = sqlite3_open_v2(s->rescue, &to,
+                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                              NULL) == SQLITE_OK;
+    sqlite3_backup *b =
+        ok ? sqlite3_backup_init(to, "main", s->db, "main") : NULL;
+    ok = b && sqlite3_backup_step(b, -1) == SQLITE_DONE;
+    if (b)
+        ok = sqlite3_backup_finish(b) == SQLITE_OK && ok;
+    sqlite3_close(to);
+    if (!ok) {
+        unlink(s->rescue);
+        s->rescue[0] = '\0';
+    }
+}
+
+/* VX_OK while the path still names the file opened (for :memory:,
+ * always). Else VX_EUNAVAILABLE saying what happened; the first time, a
+ * rescue copy is made. A file moved back in place is fine again. */
+static vx_status check_file(sqlite_store *s, vx_error *err, const char *what)
+{
+    if (!s->path[0])
+        return VX_OK;
+    struct stat now;
+    int e = stat(s->path, &now) == 0 ? 0 : errno;
+    bool same = e == 0 && now.st_dev == s->dev && now.st_ino == s->ino;
+    if (same) {
+        s->lost = false;
+        return VX_OK;
+    }
+    s->lost = true;
+    rescue(s);
+    return vx__error_set(err, VX_EUNAVAILABLE, "",
+                         "the database is unavailable: %s was %s while Vexil "
+                         "ran, so writes are refused (%s; %s%s)",
+                         s->path,
+                         e == ENOENT ? "deleted"
+                         : e         ? "made unreachable"
+                                     : "replaced by another file",
+                         what, s->rescue[0] ? "its data is in " : "no copy",
+                         s->rescue);
 }
 
 static void sq_close(store *base)
@@ -123,16 +240,71 @@ static void ensure_dir(const char *path)
     mkdir(dir, 0700);
 }
 
-static vx_status sq_open(const char *dsn, store **out, vx_error *err)
+/* A file that is missing although the directory shows it existed: its
+ * write-ahead log, or a copy rescued when it was deleted under a running
+ * Vexil. Opening would silently start an empty database: refused, with
+ * what to do. */
+static vx_status check_missing(const char *path, vx_error *err)
+{
+    char wal[PATH_MAX_BYTES + 8];
+    struct stat st;
+    if (stat(path, &st) == 0 || errno != ENOENT)
+        return VX_OK;
+    char dir[PATH_MAX_BYTES];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    const char *base = slash ? path + (slash - dir) + 1 : path;
+    if (slash == dir)
+        dir[1] = '\0'; /* a file in "/" */
+    else if (slash)
+        *slash = '\0';
+    DIR *d = opendir(slash ? dir : ".");
+    char found[PATH_MAX_BYTES] = "";
+    size_t blen = strlen(base);
+    for (struct dirent *e = d ? readdir(d) : NULL; e; e = readdir(d))
+        if (strncmp(e->d_name, base, blen) == 0 &&
+            strncmp(e->d_name + blen, ".rescued-", 9) == 0)
+            snprintf(found, sizeof(found), "%s", e->d_name);
+    if (d)
+        closedir(d);
+    if (found[0])
+        return vx__error_set(err, VX_EIO, "",
+                             "%s is missing; %s next to it is what Vexil "
+                             "rescued when it was deleted: to keep that data "
+                             "move it to %s (removing the -wal and -shm "
+                             "files), or remove it to start empty",
+                             path, found, base);
+    snprintf(wal, sizeof(wal), "%s-wal", path);
+    if (stat(wal, &st) == 0)
+        return vx__error_set(err, VX_EIO, "",
+                             "%s is missing but its write-ahead log %s-wal "
+                             "is there: the database was deleted or moved. "
+                             "Restore it, or remove its -wal and -shm files "
+                             "to start empty",
+                             path, base);
+    return VX_OK;
+}
+
+static vx_status sq_open(const char *dsn, const store_limits *lim, store **out,
+                         vx_error *err)
 {
     *out = NULL;
+    if (strlen(dsn) >= PATH_MAX_BYTES)
+        return vx__error_set(err, VX_EINVAL, "", "database path too long");
+    if (strcmp(dsn, ":memory:") != 0) {
+        vx_status miss = check_missing(dsn, err);
+        if (miss != VX_OK)
+            return miss;
+    }
     sqlite_store *s = vx__malloc(sizeof(*s));
     if (!s)
         return vx__error_set(err, VX_ENOMEM, "", "out of memory");
     memset(s, 0, sizeof(*s));
     s->base.ops = &store_sqlite_ops;
-    if (strcmp(dsn, ":memory:") != 0)
+    if (strcmp(dsn, ":memory:") != 0) {
         ensure_dir(dsn);
+        snprintf(s->path, sizeof(s->path), "%s", dsn);
+    }
     int flags =
         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
     if (sqlite3_open_v2(dsn, &s->db, flags, NULL) != SQLITE_OK) {
@@ -154,11 +326,29 @@ static vx_status sq_open(const char *dsn, store **out, vx_error *err)
         if (st != VX_OK)
             sqlite3_sleep(10);
     }
+    /* NORMAL in WAL mode: a commit survives a crash of the process, and a
+     * power loss may drop the last commits (never corrupts); FULL syncs
+     * the log at every commit (docs/operations.md). */
     if (st == VX_OK)
         st = exec(s,
-                  "PRAGMA synchronous = NORMAL;"
-                  "PRAGMA foreign_keys = ON;",
+                  lim && lim->sqlite_synchronous == 2
+                      ? "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
+                      : "PRAGMA synchronous = NORMAL;"
+                        "PRAGMA foreign_keys = ON;",
                   err);
+    struct stat fst;
+    if (st == VX_OK && s->path[0]) {
+        if (stat(s->path, &fst) == 0) {
+            s->dev = fst.st_dev;
+            s->ino = fst.st_ino;
+        } else {
+            st = vx__error_set(err, VX_EIO, "", "cannot open database %s: %s",
+                               s->path, strerror(errno));
+        }
+    }
+    if (st == VX_OK && sqlite3_db_readonly(s->db, "main") == 1)
+        snprintf(s->unwritable, sizeof(s->unwritable),
+                 "the database file is read-only");
     if (st != VX_OK) {
         sq_close(&s->base);
         return st;
@@ -224,12 +414,58 @@ static vx_status sq_ping(store *base)
 
 static vx_status sq_begin(store *base, vx_error *err)
 {
-    return exec((sqlite_store *)base, "BEGIN IMMEDIATE", err);
+    sqlite_store *s = (sqlite_store *)base;
+    vx_status st = check_file(s, err, "begin");
+    return st == VX_OK ? exec(s, "BEGIN IMMEDIATE", err) : st;
 }
 
+/* Checks the file once more, so nothing is acknowledged that went to a
+ * file no longer at its path; the caller rolls back on any error. */
 static vx_status sq_commit(store *base, vx_error *err)
 {
-    return exec((sqlite_store *)base, "COMMIT", err);
+    sqlite_store *s = (sqlite_store *)base;
+    vx_status st = check_file(s, err, "commit");
+    if (st == VX_OK)
+        st = exec(s, "COMMIT", err);
+    if (st == VX_OK)
+        s->unwritable[0] = '\0';
+    return st;
+}
+
+/* The readiness check: the file is still the one opened, it is writable
+ * (after a failed write, a test write that changes nothing must commit),
+ * and it answers a query. */
+static vx_status sq_health(store *base, vx_error *err)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    vx_status st = check_file(s, err, "check");
+    if (st != VX_OK)
+        return st;
+    if (sqlite3_db_readonly(s->db, "main") == 1)
+        return vx__error_set(err, VX_EUNAVAILABLE, "",
+                             "the database is unavailable: the file sqlite:%s "
+                             "is read-only, so no change can be stored",
+                             s->path);
+    if (s->unwritable[0]) {
+        char why[sizeof(s->unwritable)];
+        snprintf(why, sizeof(why), "%s", s->unwritable);
+        st = exec(s,
+                  "BEGIN IMMEDIATE; UPDATE schema_migrations SET applied_at ="
+                  " applied_at WHERE version = (SELECT max(version) FROM"
+                  " schema_migrations); COMMIT",
+                  NULL);
+        if (!sqlite3_get_autocommit(s->db))
+            exec(s, "ROLLBACK", NULL);
+        if (st != VX_OK)
+            return vx__error_set(err, VX_EUNAVAILABLE, "",
+                                 "the database is unavailable: %s "
+                                 "(sqlite:%s; a test write still fails)",
+                                 s->unwritable[0] ? s->unwritable : why,
+                                 s->path);
+        s->unwritable[0] = '\0';
+    }
+    st = exec(s, "SELECT 1 FROM schema_migrations LIMIT 1", err);
+    return st;
 }
 
 static void sq_rollback(store *base)
@@ -665,6 +901,8 @@ const store_ops store_sqlite_ops = {
     .close = sq_close,
     .migrate = sq_migrate,
     .ping = sq_ping,
+    .health = sq_health,
+    .set_call_timeout = NULL, /* local calls: the busy timeout bounds waits */
     .begin = sq_begin,
     .commit = sq_commit,
     .rollback = sq_rollback,

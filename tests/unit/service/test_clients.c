@@ -81,7 +81,7 @@ static void fill(fixture *f, int64_t now)
     store *st = NULL;
     vx_error err;
     memset(&err, 0, sizeof(err));
-    assert_int_equal(ops->open(rest, &st, &err), VX_OK);
+    assert_int_equal(ops->open(rest, NULL, &st, &err), VX_OK);
     assert_int_equal(ops->begin(st, &err), VX_OK);
     int64_t old = now - (VX_LIMIT_CLIENT_APP_DAYS + 1) * 86400000LL;
     int64_t recent = now - 6 * 3600000LL;

@@ -152,6 +152,10 @@ static void test_records(void **state)
     memset(&err, 0, sizeof(err));
     assert_int_equal(svc_client_register(f->t.svc, &client, reg, &err), VX_OK);
     json_decref(reg);
+    /* Kept in memory (no database on the SDK's request), stored by the
+     * flush in one committed write. */
+    assert_int_equal(f->hook.calls, 0);
+    assert_int_equal(svc_usage_flush(f->t.svc, &err), VX_OK);
     assert_int_equal(f->hook.calls, 1);
     assert_int_equal(f->hook.last, SVC_CHANGE_RECORDS);
     json_t *data = json_pack("{ss}", "question", "why");

@@ -485,7 +485,7 @@ static void store_raw(temp_service *t, store_kind kind, const char *key,
     store *st = NULL;
     vx_error err;
     memset(&err, 0, sizeof(err));
-    assert_int_equal(ops->open(rest, &st, &err), VX_OK);
+    assert_int_equal(ops->open(rest, NULL, &st, &err), VX_OK);
     assert_int_equal(ops->begin(st, &err), VX_OK);
     assert_int_equal(ops->doc_put(st, kind, key, parent, doc, &err), VX_OK);
     assert_int_equal(ops->commit(st, &err), VX_OK);
@@ -582,7 +582,7 @@ static void test_migrate(void **state)
     const store_ops *ops = store_backend_for(to, &rest);
     store *dst = NULL;
     int64_t n = -1;
-    assert_int_equal(ops->open(rest, &dst, &err), VX_OK);
+    assert_int_equal(ops->open(rest, NULL, &dst, &err), VX_OK);
     int applied;
     assert_int_equal(ops->migrate(dst, &applied, &err), VX_OK);
     assert_int_equal(ops->doc_count(dst, STORE_FEATURE, &n, &err), VX_OK);

@@ -102,7 +102,7 @@ static json_t *buckets(fixture *f)
     store *st = NULL;
     json_t *out = NULL;
     vx_error err;
-    assert_int_equal(ops->open(rest, &st, &err), VX_OK);
+    assert_int_equal(ops->open(rest, NULL, &st, &err), VX_OK);
     assert_int_equal(ops->doc_list(st, STORE_IMPACT, NULL, &out, &err), VX_OK);
     ops->close(st);
     return out;

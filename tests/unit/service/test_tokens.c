@@ -176,7 +176,7 @@ static void test_long_stored_list_is_not_cut(void **state)
     const store_ops *ops = store_backend_for(t->dsn, &rest);
     store *st = NULL;
     memset(&err, 0, sizeof(err));
-    assert_int_equal(ops->open(rest, &st, &err), VX_OK);
+    assert_int_equal(ops->open(rest, NULL, &st, &err), VX_OK);
     json_t *all = NULL;
     assert_int_equal(ops->doc_list(st, STORE_TOKEN, NULL, &all, &err), VX_OK);
     json_t *doc = NULL;
