@@ -13,7 +13,7 @@
 #include <stdbool.h>
 
 #include "server/http.h"
-#include "server/sdk.h"
+#include "hub/hub.h"
 #include "service/service.h"
 
 /* Shared by the SDK endpoints; owned by the server. */

@@ -17,7 +17,7 @@
 #include "server/http.h"
 #include "server/metrics.h"
 #include "server/router.h"
-#include "server/sdk.h"
+#include "hub/hub.h"
 #include "server/sdk_api.h"
 #include "server/sdk_context.h"
 #include "server/seen.h"

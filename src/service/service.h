@@ -225,7 +225,7 @@ vx_status svc_admin_token(service *s, const char *name, bool rotate,
                           char secret[SVC_SECRET_MAX], vx_error *err);
 
 /* ---- the SDK-facing side (sdk.c) ----------------------------------------
- * The SDK endpoints serve from memory (src/server/sdk.h); these calls feed
+ * The SDK endpoints serve from memory (src/hub/hub.h); these calls feed
  * that memory and record what SDKs report. */
 
 /* The newest event id: every committed change writes one, so two equal

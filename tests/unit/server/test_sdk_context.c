@@ -16,7 +16,7 @@
 #include <cmocka.h>
 
 #include "base/arena.h"
-#include "server/sdk.h"
+#include "hub/hub.h"
 #include "server/sdk_context.h"
 
 #define NOW 1700000000000LL

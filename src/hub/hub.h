@@ -21,8 +21,8 @@
  * streaming subscribers.
  *
  * Thread-safety: every function may be called from any thread. */
-#ifndef VX_SERVER_SDK_H
-#define VX_SERVER_SDK_H
+#ifndef VX_HUB_HUB_H
+#define VX_HUB_HUB_H
 
 #include <jansson.h>
 #include <stdbool.h>

@@ -1,4 +1,4 @@
-/* The SDK hub: see sdk.h. A state is built from the service's client
+/* The SDK hub: see hub.h. A state is built from the service's client
  * document off the request path (the hub's thread), published by swapping
  * one pointer under the hub lock, and read by any number of requests that
  * each hold a reference.
@@ -7,7 +7,7 @@
  * (guarded by its own mutex, append-only); `revision` only grows; a
  * subscriber's pending text never exceeds VX_LIMIT_SSE_QUEUE_BYTES (past
  * it the stream ends and the client reconnects with a hydration). */
-#include "server/sdk.h"
+#include "hub/hub.h"
 
 #include <errno.h>
 #include <pthread.h>
