@@ -29,7 +29,7 @@
 /* ---- small helpers --------------------------------------------------------
  */
 
-uint64_t sdk_hash64(const void *p, size_t n, uint64_t seed)
+uint64_t hub_hash64(const void *p, size_t n, uint64_t seed)
 {
     const unsigned char *s = p;
     uint64_t h = seed ^ ((uint64_t)n * 0x9e3779b97f4a7c15ull);
@@ -52,7 +52,7 @@ uint64_t sdk_hash64(const void *p, size_t n, uint64_t seed)
 
 static uint64_t fnv64(const void *p, size_t n, uint64_t seed)
 {
-    return sdk_hash64(p, n, seed);
+    return hub_hash64(p, n, seed);
 }
 #define FNV_SEED 0xcbf29ce484222325ull
 
@@ -131,24 +131,24 @@ static void sb_json(sbuf *b, const json_t *j)
 /* ---- states ---------------------------------------------------------------
  */
 
-typedef struct sdk_seg {
+typedef struct hub_seg {
     int64_t id;    /* segment id */
     char *text;    /* compact JSON */
     uint64_t hash; /* of text */
-} sdk_seg;
+} hub_seg;
 
 typedef struct cached_body {
     char *key;     /* the scope's key */
-    sdk_body body; /* plain */
-    sdk_body gz;   /* gzipped, bytes NULL until asked for */
+    hub_body body; /* plain */
+    hub_body gz;   /* gzipped, bytes NULL until asked for */
 } cached_body;
 
 /* One flag's bytes (text, name, project, tags, facts) in one block, shared
  * by the states patched from the one that made it. */
-typedef struct sdk_rec {
+typedef struct hub_rec {
     atomic_int refs; /* states holding it */
     char data[];     /* see rec_lay */
-} sdk_rec;
+} hub_rec;
 
 /* Where a staged flag's parts sit: offsets into its record's data. */
 typedef struct rec_lay {
@@ -157,24 +157,24 @@ typedef struct rec_lay {
     size_t name, project; /* NUL-terminated */
     size_t tags;          /* ntags "type\0value\0" pairs */
     size_t control;       /* NUL-terminated, or SIZE_MAX for none */
-    size_t strategies;    /* [nstrategies] SDK_S_* bits */
+    size_t strategies;    /* [nstrategies] HUB_S_* bits */
     size_t overrides;     /* [overrides_len] packed */
 } rec_lay;
 
-struct sdk_state {
+struct hub_state {
     atomic_int refs;        /* references */
     char env[ENV_NAME_MAX]; /* environment */
     int64_t revision;       /* when this content was first published */
     vx_snapshot *snap;      /* compiled from the same flags */
-    sdk_flag *flags;        /* [nflags], document order */
+    hub_flag *flags;        /* [nflags], document order */
     size_t nflags;          /* flags */
     size_t flags_cap;       /* allocated */
     int64_t *by_name;       /* open-addressing index into flags, -1 empty */
     size_t name_slots;      /* power of two */
-    sdk_seg *segs;          /* [nsegs] */
+    hub_seg *segs;          /* [nsegs] */
     size_t nsegs;           /* segments */
     uint64_t content;       /* order-free hash of everything served */
-    const sdk_state *base;  /* while patching: the state patched */
+    const hub_state *base;  /* while patching: the state patched */
     int64_t *src;           /* while patching: flag i's index in base or
                                -1 (new), [nsrc] */
     size_t nsrc, src_cap;   /* used, allocated */
@@ -191,13 +191,13 @@ static uint64_t name_hash(const char *s)
     return fnv64(s, strlen(s), FNV_SEED);
 }
 
-static void rec_release(sdk_rec *r)
+static void rec_release(hub_rec *r)
 {
     if (r && atomic_fetch_sub(&r->refs, 1) == 1)
         vx__free(r);
 }
 
-static void state_free(sdk_state *s)
+static void state_free(hub_state *s)
 {
     if (!s)
         return;
@@ -223,40 +223,40 @@ static void state_free(sdk_state *s)
     vx__free(s);
 }
 
-void sdk_state_release(sdk_state *s)
+void hub_state_release(hub_state *s)
 {
     if (s && atomic_fetch_sub(&s->refs, 1) == 1)
         state_free(s);
 }
 
-static sdk_state *state_ref(sdk_state *s)
+static hub_state *state_ref(hub_state *s)
 {
     if (s)
         atomic_fetch_add(&s->refs, 1);
     return s;
 }
 
-int64_t sdk_state_revision(const sdk_state *s)
+int64_t hub_state_revision(const hub_state *s)
 {
     return s->revision;
 }
 
-const vx_snapshot *sdk_state_snapshot(const sdk_state *s)
+const vx_snapshot *hub_state_snapshot(const hub_state *s)
 {
     return s->snap;
 }
 
-size_t sdk_state_flag_count(const sdk_state *s)
+size_t hub_state_flag_count(const hub_state *s)
 {
     return s->nflags;
 }
 
-const sdk_flag *sdk_state_flag(const sdk_state *s, size_t i)
+const hub_flag *hub_state_flag(const hub_state *s, size_t i)
 {
     return i < s->nflags ? &s->flags[i] : NULL;
 }
 
-const sdk_flag *sdk_state_find(const sdk_state *s, const char *name)
+const hub_flag *hub_state_find(const hub_state *s, const char *name)
 {
     if (!s->name_slots)
         return NULL;
@@ -277,7 +277,7 @@ static uint32_t rd32(const char *p)
     return v;
 }
 
-bool sdk_flag_overridden(const sdk_flag *f, size_t list, vx_str variant,
+bool hub_flag_overridden(const hub_flag *f, size_t list, vx_str variant,
                          vx_str (*field)(const void *ud, const char *name),
                          const void *ud)
 {
@@ -309,9 +309,9 @@ bool sdk_flag_overridden(const sdk_flag *f, size_t list, vx_str variant,
     return false;
 }
 
-static sdk_state *state_new(const char *env, int64_t revision)
+static hub_state *state_new(const char *env, int64_t revision)
 {
-    sdk_state *s = vx__calloc(1, sizeof(*s));
+    hub_state *s = vx__calloc(1, sizeof(*s));
     if (!s)
         return NULL;
     atomic_init(&s->refs, 1);
@@ -322,7 +322,7 @@ static sdk_state *state_new(const char *env, int64_t revision)
 }
 
 /* Remembers where flag nsrc came from (patches only). */
-static bool note_src(sdk_state *s, int64_t from)
+static bool note_src(hub_state *s, int64_t from)
 {
     if (!s->base)
         return true;
@@ -339,11 +339,11 @@ static bool note_src(sdk_state *s, int64_t from)
 }
 
 /* Room for `n` flags in all. */
-static bool flags_reserve(sdk_state *s, size_t n)
+static bool flags_reserve(hub_state *s, size_t n)
 {
     if (n <= s->flags_cap)
         return true;
-    sdk_flag *f = vx__realloc(s->flags, n * sizeof(*f));
+    hub_flag *f = vx__realloc(s->flags, n * sizeof(*f));
     if (!f)
         return false;
     s->flags = f;
@@ -352,7 +352,7 @@ static bool flags_reserve(sdk_state *s, size_t n)
 }
 
 /* Room for one more flag (zeroed) at s->flags[s->nflags]. */
-static bool flags_grow(sdk_state *s)
+static bool flags_grow(hub_state *s)
 {
     if (s->nflags == s->flags_cap &&
         !flags_reserve(s, s->flags_cap ? s->flags_cap * 2 : 256))
@@ -362,7 +362,7 @@ static bool flags_grow(sdk_state *s)
 }
 
 /* Room for one more staged flag (zeroed) at s->lay[s->nlay]. */
-static bool lay_grow(sdk_state *s)
+static bool lay_grow(hub_state *s)
 {
     if (s->nlay == s->lay_cap) {
         size_t cap = s->lay_cap ? s->lay_cap * 2 : 16;
@@ -481,11 +481,11 @@ static const char *control_payload(const json_t *feature)
 /* Stages a flag the service just made (its "tags" taken out): its record
  * bytes go to s->stage, its facts to s->flags; state_materialize gives it
  * its own block once the JSON is gone. */
-static vx_status state_push_new(sdk_state *s, json_t *f, vx_error *err)
+static vx_status state_push_new(hub_state *s, json_t *f, vx_error *err)
 {
     if (!note_src(s, -1) || !flags_grow(s) || !lay_grow(s))
         return vx__error_set(err, VX_ENOMEM, "", "out of memory");
-    sdk_flag *fl = &s->flags[s->nflags];
+    hub_flag *fl = &s->flags[s->nflags];
     rec_lay *lay = &s->lay[s->nlay];
     lay->flag = s->nflags;
     const char *name = json_string_value(json_object_get(f, "name"));
@@ -553,20 +553,20 @@ static vx_status state_push_new(sdk_state *s, json_t *f, vx_error *err)
         if (nonempty(st, "constraints") || nonempty(st, "segments") ||
             strcmp(sn, "userWithId") == 0 || strcmp(sn, "remoteAddress") == 0 ||
             strcmp(sn, "applicationHostname") == 0)
-            bits |= SDK_S_TARGETED;
+            bits |= HUB_S_TARGETED;
         if (strcmp(sn, "flexibleRollout") == 0 ? partial(params, "rollout")
             : strncmp(sn, "gradualRollout", 14) == 0
                 ? partial(params, "percentage")
                 : false)
-            bits |= SDK_S_SPLIT;
+            bits |= HUB_S_SPLIT;
         const json_t *sv = json_object_get(st, "variants");
         if (json_array_size(sv) > 0) {
             bool multi = false;
-            bits |= SDK_S_VARIANTS;
+            bits |= HUB_S_VARIANTS;
             if (put_overrides(&ovr, sv, (uint32_t)i + 1, &multi))
-                bits |= SDK_S_OVERRIDES;
+                bits |= HUB_S_OVERRIDES;
             if (multi)
-                bits |= SDK_S_MULTI;
+                bits |= HUB_S_MULTI;
             fl->has_variants = true;
         }
         sb_put(b, (const char *)&bits, 1);
@@ -591,24 +591,24 @@ static vx_status state_push_new(sdk_state *s, json_t *f, vx_error *err)
 }
 
 /* Appends flag `i` of `old` as it is (shared). */
-static bool state_push_old(sdk_state *s, const sdk_state *old, size_t i)
+static bool state_push_old(hub_state *s, const hub_state *old, size_t i)
 {
     if (!note_src(s, (int64_t)i) || !flags_grow(s))
         return false;
     s->flags[s->nflags++] = old->flags[i];
-    atomic_fetch_add(&((sdk_rec *)old->flags[i].rec)->refs, 1);
+    atomic_fetch_add(&((hub_rec *)old->flags[i].rec)->refs, 1);
     return true;
 }
 
 /* Gives every staged flag its own block (after the JSON it came from is
  * freed, so that the blocks of a state lie together in the heap) and
  * drops the stage. */
-static vx_status state_materialize(sdk_state *s, vx_error *err)
+static vx_status state_materialize(hub_state *s, vx_error *err)
 {
     for (size_t i = 0; i < s->nlay; i++) {
         const rec_lay *l = &s->lay[i];
-        sdk_flag *f = &s->flags[l->flag];
-        sdk_rec *r = vx__malloc(sizeof(*r) + l->size);
+        hub_flag *f = &s->flags[l->flag];
+        hub_rec *r = vx__malloc(sizeof(*r) + l->size);
         if (!r)
             return vx__error_set(err, VX_ENOMEM, "", "out of memory");
         atomic_init(&r->refs, 1);
@@ -631,7 +631,7 @@ static vx_status state_materialize(sdk_state *s, vx_error *err)
 }
 
 /* Reads the segments of `segments` (client segment objects, borrowed). */
-static vx_status state_set_segments(sdk_state *s, const json_t *segments,
+static vx_status state_set_segments(hub_state *s, const json_t *segments,
                                     vx_error *err)
 {
     size_t ns = json_array_size(segments);
@@ -654,7 +654,7 @@ static vx_status state_set_segments(sdk_state *s, const json_t *segments,
 }
 
 /* The segments of `old`, copied. */
-static vx_status state_copy_segments(sdk_state *s, const sdk_state *old,
+static vx_status state_copy_segments(hub_state *s, const hub_state *old,
                                      vx_error *err)
 {
     s->segs = vx__calloc(old->nsegs ? old->nsegs : 1, sizeof(*s->segs));
@@ -672,7 +672,7 @@ static vx_status state_copy_segments(sdk_state *s, const sdk_state *old,
 
 /* Builds the name index, the snapshot indexes and the content hash; the
  * snapshot must be set. */
-static vx_status state_index(sdk_state *s, vx_error *err)
+static vx_status state_index(hub_state *s, vx_error *err)
 {
     size_t n = s->nflags;
     s->name_slots = 16;
@@ -685,7 +685,7 @@ static vx_status state_index(sdk_state *s, vx_error *err)
     uint64_t content = 0;
     size_t mask = s->name_slots - 1;
     for (size_t i = 0; i < n; i++) {
-        sdk_flag *fl = &s->flags[i];
+        hub_flag *fl = &s->flags[i];
         int64_t from = s->base && i < s->nsrc ? s->src[i] : -1;
         if (from >= 0) {
             /* Shared with the state patched: its index is likely the same. */
@@ -713,12 +713,12 @@ static vx_status state_index(sdk_state *s, vx_error *err)
 /* Builds a state from the service's client document `doc`, which it takes
  * over and frees as soon as the flags are staged. */
 static vx_status state_build_take(const char *env, json_t *doc,
-                                  int64_t revision, sdk_state **out,
+                                  int64_t revision, hub_state **out,
                                   vx_error *err)
 {
     vx_status st = VX_OK;
     sbuf text = {0};
-    sdk_state *s = state_new(env, revision);
+    hub_state *s = state_new(env, revision);
     *out = NULL;
     if (!s) {
         json_decref(doc);
@@ -782,13 +782,13 @@ out:
 /* The next state of `old` with the flags in `changes` ({name: client
  * feature or null}, borrowed) replaced, added at the end or removed;
  * segments and unchanged flags are shared with `old`. */
-static vx_status state_patch(const sdk_state *old, json_t *changes,
-                             int64_t revision, sdk_state **out, vx_error *err)
+static vx_status state_patch(const hub_state *old, json_t *changes,
+                             int64_t revision, hub_state **out, vx_error *err)
 {
     vx_status st = VX_OK;
     sbuf delta = {0};
     size_t nev = 0;
-    sdk_state *s = state_new(old->env, revision);
+    hub_state *s = state_new(old->env, revision);
     *out = NULL;
     if (!s)
         return vx__error_set(err, VX_ENOMEM, "", "out of memory");
@@ -811,7 +811,7 @@ static vx_status state_patch(const sdk_state *old, json_t *changes,
     json_object_foreach (changes, name, cf) {
         if (!ok || st != VX_OK)
             break;
-        bool had = sdk_state_find(old, name) != NULL;
+        bool had = hub_state_find(old, name) != NULL;
         if (json_is_object(cf)) {
             if (!had) {
                 st = state_push_new(s, cf, err);
@@ -887,7 +887,7 @@ static bool in_list(const char *list, const char *item)
     return false;
 }
 
-bool sdk_scope_match(const sdk_scope *sc, const sdk_flag *f)
+bool hub_scope_match(const hub_scope *sc, const hub_flag *f)
 {
     if (sc->projects && strcmp(sc->projects, "*") != 0 &&
         !in_list(sc->projects, f->project))
@@ -916,7 +916,7 @@ bool sdk_scope_match(const sdk_scope *sc, const sdk_flag *f)
     return true;
 }
 
-static const sdk_seg *find_seg(const sdk_state *s, int64_t id)
+static const hub_seg *find_seg(const hub_state *s, int64_t id)
 {
     for (size_t i = 0; i < s->nsegs; i++)
         if (s->segs[i].id == id)
@@ -931,7 +931,7 @@ typedef struct seg_cache {
     bool fail;     /* out of memory, or a text that does not parse */
 } seg_cache;
 
-static const json_t *seg_constraints(const sdk_state *s, seg_cache *c,
+static const json_t *seg_constraints(const hub_state *s, seg_cache *c,
                                      int64_t id)
 {
     for (size_t i = 0; i < s->nsegs; i++) {
@@ -950,9 +950,9 @@ static const json_t *seg_constraints(const sdk_state *s, seg_cache *c,
 
 /* The flag with its segments' constraints appended to each strategy's own,
  * for SDKs older than client spec 4.2.0; parsed from its text. */
-static void put_inlined(sbuf *b, const sdk_state *s, size_t i, seg_cache *c)
+static void put_inlined(sbuf *b, const hub_state *s, size_t i, seg_cache *c)
 {
-    const sdk_flag *f = &s->flags[i];
+    const hub_flag *f = &s->flags[i];
     if (!f->uses_segments) {
         sb_put(b, f->text, f->text_len);
         return;
@@ -981,7 +981,7 @@ static void put_inlined(sbuf *b, const sdk_state *s, size_t i, seg_cache *c)
     json_decref(copy);
 }
 
-static char *scope_key(const sdk_scope *sc)
+static char *scope_key(const hub_scope *sc)
 {
     sbuf b = {0};
     sb_str(&b, sc->projects ? sc->projects : "*");
@@ -1004,13 +1004,13 @@ static char *scope_key(const sdk_scope *sc)
 
 /* The flags `sc` selects, comma-joined: each one's stored text, or with
  * its segments written inline when `inlined`. */
-static void put_flags(sbuf *b, const sdk_state *s, const sdk_scope *sc,
+static void put_flags(sbuf *b, const hub_state *s, const hub_scope *sc,
                       bool inlined)
 {
     bool first = true;
     seg_cache c = {0};
     for (size_t i = 0; i < s->nflags; i++) {
-        if (!sdk_scope_match(sc, &s->flags[i]))
+        if (!hub_scope_match(sc, &s->flags[i]))
             continue;
         if (!first)
             sb_put(b, ",", 1);
@@ -1026,7 +1026,7 @@ static void put_flags(sbuf *b, const sdk_state *s, const sdk_scope *sc,
 }
 
 /* Every segment's text, comma-joined. */
-static void put_segments(sbuf *b, const sdk_state *s)
+static void put_segments(sbuf *b, const hub_state *s)
 {
     for (size_t i = 0; i < s->nsegs; i++) {
         if (i)
@@ -1036,7 +1036,7 @@ static void put_segments(sbuf *b, const sdk_state *s)
 }
 
 /* The features document for `sc` into `b`. */
-static void build_features(sbuf *b, const sdk_state *s, const sdk_scope *sc)
+static void build_features(sbuf *b, const hub_state *s, const hub_scope *sc)
 {
     sb_str(b, "{\"version\":2,\"features\":[");
     put_flags(b, s, sc, sc->inline_segments);
@@ -1100,9 +1100,9 @@ static char *gzip_bytes(const char *in, size_t len, size_t *out_len)
     return out;
 }
 
-vx_status sdk_state_features_body(sdk_state *s, const sdk_scope *scope,
+vx_status hub_state_features_body(hub_state *s, const hub_scope *scope,
                                   bool gzip, vx_arena *arena,
-                                  const sdk_body **out, vx_error *err)
+                                  const hub_body **out, vx_error *err)
 {
     vx_status st = VX_OK;
     char *key = scope_key(scope);
@@ -1128,7 +1128,7 @@ vx_status sdk_state_features_body(sdk_state *s, const sdk_scope *scope,
         }
         if (s->nbodies == VX_LIMIT_SDK_BODIES) {
             /* Too many distinct scopes: this request's own copy. */
-            sdk_body *tmp = vx__arena_calloc(arena, 1, sizeof(*tmp));
+            hub_body *tmp = vx__arena_calloc(arena, 1, sizeof(*tmp));
             char *bytes = tmp ? vx__arena_strndup(arena, b.p, b.len) : NULL;
             char *et =
                 bytes ? vx__arena_strndup(arena, etag, strlen(etag)) : NULL;
@@ -1137,14 +1137,14 @@ vx_status sdk_state_features_body(sdk_state *s, const sdk_scope *scope,
                 st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
                 goto out;
             }
-            *tmp = (sdk_body){bytes, b.len, et, false};
+            *tmp = (hub_body){bytes, b.len, et, false};
             *out = tmp;
             goto out;
         }
         cb = &s->bodies[s->nbodies++];
         cb->key = key;
         key = NULL;
-        cb->body = (sdk_body){b.p, b.len, etag, false};
+        cb->body = (hub_body){b.p, b.len, etag, false};
         b.p = NULL;
     }
     if (gzip && !cb->gz.bytes) {
@@ -1163,7 +1163,7 @@ vx_status sdk_state_features_body(sdk_state *s, const sdk_scope *scope,
             vx__free(etag);
             gzip = false; /* serve it plain */
         } else {
-            cb->gz = (sdk_body){z, zl, etag, true};
+            cb->gz = (hub_body){z, zl, etag, true};
         }
     }
     *out = gzip ? &cb->gz : &cb->body;
@@ -1181,15 +1181,15 @@ out:
  * by consecutive history entries while the flag list does not change
  * (most changes edit flags, not the list), so the history costs about its
  * hashes. */
-typedef struct sdk_names {
+typedef struct hub_names {
     atomic_int refs;       /* history entries holding it */
     size_t n;              /* entries */
     char *strings;         /* every name and project, NUL-separated */
     const char **names;    /* [n] into strings */
     const char **projects; /* [n] into strings */
-} sdk_names;
+} hub_names;
 
-static void names_release(sdk_names *m)
+static void names_release(hub_names *m)
 {
     if (!m || atomic_fetch_sub(&m->refs, 1) != 1)
         return;
@@ -1201,7 +1201,7 @@ static void names_release(sdk_names *m)
 
 /* `prev` (may be NULL) with another reference when it lists exactly the
  * flags of `s`, else a new copy. */
-static sdk_names *names_of(const sdk_state *s, sdk_names *prev)
+static hub_names *names_of(const hub_state *s, hub_names *prev)
 {
     size_t n = s->nflags;
     if (prev && prev->n == n) {
@@ -1214,7 +1214,7 @@ static sdk_names *names_of(const sdk_state *s, sdk_names *prev)
             return prev;
         }
     }
-    sdk_names *m = vx__calloc(1, sizeof(*m));
+    hub_names *m = vx__calloc(1, sizeof(*m));
     if (!m)
         return NULL;
     atomic_init(&m->refs, 1);
@@ -1245,9 +1245,9 @@ static sdk_names *names_of(const sdk_state *s, sdk_names *prev)
 
 /* What a client at `revision` holds, by hash: enough to diff against a
  * newer state. */
-typedef struct sdk_index {
+typedef struct hub_index {
     int64_t revision;      /* state revision */
-    sdk_names *list;       /* the flags' names and projects (shared) */
+    hub_names *list;       /* the flags' names and projects (shared) */
     size_t nflags;         /* entries */
     const char **names;    /* [nflags] = list->names */
     const char **projects; /* [nflags] = list->projects */
@@ -1255,9 +1255,9 @@ typedef struct sdk_index {
     size_t nsegs;          /* entries */
     int64_t *seg_ids;      /* [nsegs] */
     uint64_t *seg_h;       /* [nsegs] */
-} sdk_index;
+} hub_index;
 
-static void index_free(sdk_index *x)
+static void index_free(hub_index *x)
 {
     if (!x)
         return;
@@ -1271,9 +1271,9 @@ static void index_free(sdk_index *x)
 /* What a client at `s` holds, in small copies: the index keeps nothing of
  * the state alive (a state's objects can be tens of megabytes). `prev` is
  * the newest index before it (may be NULL), whose names it may share. */
-static sdk_index *index_of(const sdk_state *s, const sdk_index *prev)
+static hub_index *index_of(const hub_state *s, const hub_index *prev)
 {
-    sdk_index *x = vx__calloc(1, sizeof(*x));
+    hub_index *x = vx__calloc(1, sizeof(*x));
     if (!x)
         return NULL;
     x->revision = s->revision;
@@ -1302,31 +1302,31 @@ static sdk_index *index_of(const sdk_state *s, const sdk_index *prev)
 /* ---- the hub --------------------------------------------------------------
  */
 
-struct sdk_sub {
-    sdk_sub *next;          /* in the hub's list */
-    sdk_hub *hub;           /* whose lock guards this subscriber */
+struct hub_sub {
+    hub_sub *next;          /* in the hub's list */
+    hub *hub;               /* whose lock guards this subscriber */
     char env[ENV_NAME_MAX]; /* environment */
-    sdk_scope scope;        /* strings in `strings` */
+    hub_scope scope;        /* strings in `strings` */
     char *strings;          /* owned copies of the scope's strings */
     int64_t last;           /* revision the client has */
     sbuf q;                 /* queued SSE text */
     size_t off;             /* pending = q.p[off..q.len) */
     bool over;              /* the stream is to end */
-    sdk_wake_fn wake;       /* wakes the connection */
+    hub_wake_fn wake;       /* wakes the connection */
     void *wake_ud;          /* passed to wake */
 };
 
 typedef struct env_slot {
     char name[ENV_NAME_MAX];               /* environment */
-    sdk_state *cur;                        /* published state, or NULL */
-    sdk_index *hist[VX_LIMIT_SDK_HISTORY]; /* oldest first */
+    hub_state *cur;                        /* published state, or NULL */
+    hub_index *hist[VX_LIMIT_SDK_HISTORY]; /* oldest first */
     size_t nhist;                          /* used */
     bool wanted; /* an SDK asked for it: build it (cur is NULL until) */
 } env_slot;
 
-struct sdk_hub {
+struct hub {
     service *svc;          /* borrowed */
-    sdk_log_fn log;        /* may be NULL */
+    hub_log_fn log;        /* may be NULL */
     void *log_ud;          /* passed to log */
     pthread_mutex_t mu;    /* guards everything below */
     pthread_cond_t kick;   /* wakes the hub thread */
@@ -1339,7 +1339,7 @@ struct sdk_hub {
     bool streams_closed;   /* no new subscribers */
     pthread_t thread;      /* the hub thread */
     bool started;          /* thread runs */
-    sdk_sub *subs;         /* streaming subscribers */
+    hub_sub *subs;         /* streaming subscribers */
     size_t nsubs;          /* count */
     int64_t rebuilds;      /* counter */
     double last_build_sec; /* last rebuild's duration */
@@ -1355,7 +1355,7 @@ struct sdk_hub {
     bool watching;         /* watcher runs */
 };
 
-static env_slot *slot_find(sdk_hub *h, const char *env)
+static env_slot *slot_find(hub *h, const char *env)
 {
     for (size_t i = 0; i < h->nenvs; i++)
         if (strcmp(h->envs[i].name, env) == 0)
@@ -1363,7 +1363,7 @@ static env_slot *slot_find(sdk_hub *h, const char *env)
     return NULL;
 }
 
-sdk_state *sdk_hub_acquire(sdk_hub *h, const char *env)
+hub_state *hub_acquire(hub *h, const char *env)
 {
     pthread_mutex_lock(&h->mu);
     /* A write answered before this request began is served: wait for the
@@ -1382,13 +1382,13 @@ sdk_state *sdk_hub_acquire(sdk_hub *h, const char *env)
             pthread_cond_wait(&h->built, &h->mu);
         e = slot_find(h, env);
     }
-    sdk_state *s = e ? state_ref(e->cur) : NULL;
+    hub_state *s = e ? state_ref(e->cur) : NULL;
     pthread_mutex_unlock(&h->mu);
     return s;
 }
 
 /* The remembered index of `e` at `rev`, or NULL. Under h->mu. */
-static const sdk_index *hist_find(const env_slot *e, int64_t rev)
+static const hub_index *hist_find(const env_slot *e, int64_t rev)
 {
     for (size_t i = e->nhist; i-- > 0;)
         if (e->hist[i]->revision == rev)
@@ -1396,7 +1396,7 @@ static const sdk_index *hist_find(const env_slot *e, int64_t rev)
     return NULL;
 }
 
-static bool idx_has_seg(const sdk_index *x, int64_t id, uint64_t h)
+static bool idx_has_seg(const hub_index *x, int64_t id, uint64_t h)
 {
     for (size_t i = 0; i < x->nsegs; i++)
         if (x->seg_ids[i] == id)
@@ -1404,7 +1404,7 @@ static bool idx_has_seg(const sdk_index *x, int64_t id, uint64_t h)
     return false;
 }
 
-static bool state_has_seg(const sdk_state *s, int64_t id)
+static bool state_has_seg(const hub_state *s, int64_t id)
 {
     return find_seg(s, id) != NULL;
 }
@@ -1413,7 +1413,7 @@ static bool state_has_seg(const sdk_state *s, int64_t id)
  * there is nothing to send. Malloc'd into `b`. */
 /* A feature-updated event for flag `i`, after a comma when `*count` events
  * came before it (then counted). */
-static void put_updated(sbuf *b, const sdk_state *s, size_t i, long long ev,
+static void put_updated(sbuf *b, const hub_state *s, size_t i, long long ev,
                         size_t *count)
 {
     sb_fmt(b, "%s{\"eventId\":%lld,\"type\":\"feature-updated\",\"feature\":",
@@ -1422,8 +1422,8 @@ static void put_updated(sbuf *b, const sdk_state *s, size_t i, long long ev,
     sb_put(b, "}", 1);
 }
 
-static void build_delta(sbuf *b, const sdk_index *old, const sdk_state *s,
-                        const sdk_scope *sc, bool *empty)
+static void build_delta(sbuf *b, const hub_index *old, const hub_state *s,
+                        const hub_scope *sc, bool *empty)
 {
     long long ev = (long long)s->revision;
     *empty = false;
@@ -1458,12 +1458,12 @@ static void build_delta(sbuf *b, const sdk_index *old, const sdk_state *s,
         return;
     }
     for (size_t k = 0; k < old->nflags; k++) {
-        const sdk_flag *now = sdk_state_find(s, old->names[k]);
-        sdk_flag was = {.name = old->names[k], .project = old->projects[k]};
+        const hub_flag *now = hub_state_find(s, old->names[k]);
+        hub_flag was = {.name = old->names[k], .project = old->projects[k]};
         if (now)
             seen[now - s->flags] = true;
-        bool in_old = sdk_scope_match(sc, &was);
-        bool in_new = now && sdk_scope_match(sc, now);
+        bool in_old = hub_scope_match(sc, &was);
+        bool in_new = now && hub_scope_match(sc, now);
         if (in_new && (!in_old || now->hash != old->hashes[k])) {
             put_updated(b, s, (size_t)(now - s->flags), ev, &count);
         } else if (in_old && !in_new) {
@@ -1482,7 +1482,7 @@ static void build_delta(sbuf *b, const sdk_index *old, const sdk_state *s,
         }
     }
     for (size_t i = 0; i < s->nflags; i++) {
-        if (seen[i] || !sdk_scope_match(sc, &s->flags[i]))
+        if (seen[i] || !hub_scope_match(sc, &s->flags[i]))
             continue;
         put_updated(b, s, i, ev, &count);
     }
@@ -1499,9 +1499,8 @@ static void build_delta(sbuf *b, const sdk_index *old, const sdk_state *s,
     *empty = count == 0;
 }
 
-vx_status sdk_hub_delta(sdk_hub *h, sdk_state *s, int64_t since,
-                        const sdk_scope *scope, vx_arena *arena, char **body,
-                        size_t *len, vx_error *err)
+vx_status hub_delta(hub *h, hub_state *s, int64_t since, const hub_scope *scope,
+                    vx_arena *arena, char **body, size_t *len, vx_error *err)
 {
     sbuf b = {0};
     bool empty = false;
@@ -1511,7 +1510,7 @@ vx_status sdk_hub_delta(sdk_hub *h, sdk_state *s, int64_t since,
         return VX_OK; /* up to date */
     pthread_mutex_lock(&h->mu);
     env_slot *e = slot_find(h, s->env);
-    const sdk_index *old = e && since >= 0 ? hist_find(e, since) : NULL;
+    const hub_index *old = e && since >= 0 ? hist_find(e, since) : NULL;
     build_delta(&b, old, s, scope, &empty);
     pthread_mutex_unlock(&h->mu);
     vx_status st = VX_OK;
@@ -1531,7 +1530,7 @@ vx_status sdk_hub_delta(sdk_hub *h, sdk_state *s, int64_t since,
  */
 
 /* Queues SSE text for `sub` (under h->mu); past the bound the stream ends. */
-static void sub_put(sdk_sub *sub, const char *s, size_t n)
+static void sub_put(hub_sub *sub, const char *s, size_t n)
 {
     sbuf *q = &sub->q;
     if (sub->over)
@@ -1554,11 +1553,11 @@ static void sub_put(sdk_sub *sub, const char *s, size_t n)
 }
 
 /* Queues what `sub` has not seen of `s` (under h->mu). */
-static void sub_feed(env_slot *e, sdk_sub *sub, const sdk_state *s)
+static void sub_feed(env_slot *e, hub_sub *sub, const hub_state *s)
 {
     if (sub->last == s->revision)
         return;
-    const sdk_index *old = sub->last >= 0 ? hist_find(e, sub->last) : NULL;
+    const hub_index *old = sub->last >= 0 ? hist_find(e, sub->last) : NULL;
     sbuf b = {0};
     bool empty = false;
     build_delta(&b, old, s, &sub->scope, &empty);
@@ -1577,12 +1576,12 @@ static void sub_feed(env_slot *e, sdk_sub *sub, const sdk_state *s)
     sub->last = s->revision;
 }
 
-vx_status sdk_hub_subscribe(sdk_hub *h, const char *env, const sdk_scope *scope,
-                            int64_t since, sdk_wake_fn wake, void *wake_ud,
-                            sdk_sub **out, vx_error *err)
+vx_status hub_subscribe(hub *h, const char *env, const hub_scope *scope,
+                        int64_t since, hub_wake_fn wake, void *wake_ud,
+                        hub_sub **out, vx_error *err)
 {
     *out = NULL;
-    sdk_sub *sub = vx__calloc(1, sizeof(*sub));
+    hub_sub *sub = vx__calloc(1, sizeof(*sub));
     const char *parts[4] = {scope->projects, scope->project, scope->name_prefix,
                             scope->tag};
     size_t total = 0;
@@ -1611,7 +1610,7 @@ vx_status sdk_hub_subscribe(sdk_hub *h, const char *env, const sdk_scope *scope,
     sub->wake_ud = wake_ud;
     sub->hub = h;
     vx_status st = VX_OK;
-    sdk_state_release(sdk_hub_acquire(h, env)); /* materialize it */
+    hub_state_release(hub_acquire(h, env)); /* materialize it */
     pthread_mutex_lock(&h->mu);
     env_slot *e = slot_find(h, env);
     if (h->streams_closed) {
@@ -1642,11 +1641,11 @@ vx_status sdk_hub_subscribe(sdk_hub *h, const char *env, const sdk_scope *scope,
     return VX_OK;
 }
 
-static pthread_mutex_t *sdk__hub_lock(sdk_hub *h);
+static pthread_mutex_t *hub__lock(hub *h);
 
-long sdk_sub_read(sdk_sub *sub, char *buf, size_t max)
+long hub_sub_read(hub_sub *sub, char *buf, size_t max)
 {
-    pthread_mutex_t *mu = sdk__hub_lock(sub->hub);
+    pthread_mutex_t *mu = hub__lock(sub->hub);
     pthread_mutex_lock(mu);
     long n = 0;
     size_t have = sub->q.len - sub->off;
@@ -1662,12 +1661,12 @@ long sdk_sub_read(sdk_sub *sub, char *buf, size_t max)
     return n;
 }
 
-void sdk_hub_unsubscribe(sdk_hub *h, sdk_sub *sub)
+void hub_unsubscribe(hub *h, hub_sub *sub)
 {
     if (!sub)
         return;
     pthread_mutex_lock(&h->mu);
-    for (sdk_sub **pp = &h->subs; *pp; pp = &(*pp)->next) {
+    for (hub_sub **pp = &h->subs; *pp; pp = &(*pp)->next) {
         if (*pp == sub) {
             *pp = sub->next;
             h->nsubs--;
@@ -1681,20 +1680,20 @@ void sdk_hub_unsubscribe(sdk_hub *h, sdk_sub *sub)
 }
 
 /* Wakes every subscriber with something to read (under h->mu). */
-static void wake_all(sdk_hub *h)
+static void wake_all(hub *h)
 {
-    for (sdk_sub *s = h->subs; s; s = s->next)
+    for (hub_sub *s = h->subs; s; s = s->next)
         if (s->q.len > s->off || s->over)
             s->wake(s->wake_ud);
 }
 
-void sdk_hub_close_streams(sdk_hub *h)
+void hub_close_streams(hub *h)
 {
     if (!h)
         return;
     pthread_mutex_lock(&h->mu);
     h->streams_closed = true;
-    for (sdk_sub *s = h->subs; s; s = s->next)
+    for (hub_sub *s = h->subs; s; s = s->next)
         s->over = true;
     wake_all(h);
     pthread_mutex_unlock(&h->mu);
@@ -1705,9 +1704,9 @@ void sdk_hub_close_streams(sdk_hub *h)
 
 /* Publishes `s` for `e` (under h->mu), remembering the old content for
  * deltas and feeding subscribers. */
-static void publish(sdk_hub *h, env_slot *e, sdk_state *s)
+static void publish(hub *h, env_slot *e, hub_state *s)
 {
-    sdk_index *x = index_of(s, e->nhist ? e->hist[e->nhist - 1] : NULL);
+    hub_index *x = index_of(s, e->nhist ? e->hist[e->nhist - 1] : NULL);
     if (x) {
         if (e->nhist == VX_LIMIT_SDK_HISTORY) {
             index_free(e->hist[0]);
@@ -1717,18 +1716,18 @@ static void publish(sdk_hub *h, env_slot *e, sdk_state *s)
         }
         e->hist[e->nhist++] = x;
     }
-    sdk_state *old = e->cur;
+    hub_state *old = e->cur;
     e->cur = s;
-    for (sdk_sub *sub = h->subs; sub; sub = sub->next)
+    for (hub_sub *sub = h->subs; sub; sub = sub->next)
         if (strcmp(sub->env, e->name) == 0)
             sub_feed(e, sub, s);
-    sdk_state_release(old);
+    hub_state_release(old);
 }
 
 /* Installs the environments `names` (a JSON array; NULL keeps the current
  * set) with the new states in `built` (by environment, taken over; an
  * environment without one keeps its current state). Under h->mu. */
-static vx_status install(sdk_hub *h, const json_t *names, sdk_state **built,
+static vx_status install(hub *h, const json_t *names, hub_state **built,
                          size_t nbuilt, int64_t rev, vx_error *err)
 {
     size_t n = names ? json_array_size(names) : h->nenvs;
@@ -1748,11 +1747,11 @@ static vx_status install(sdk_hub *h, const json_t *names, sdk_state **built,
         }
         snprintf(e->name, sizeof(e->name), "%s", name);
         for (size_t k = 0; k < nbuilt; k++) {
-            sdk_state *b = built[k];
+            hub_state *b = built[k];
             if (!b || strcmp(b->env, name) != 0)
                 continue;
             if (e->cur && e->cur->content == b->content) {
-                sdk_state_release(b); /* unchanged: keep the ETags */
+                hub_state_release(b); /* unchanged: keep the ETags */
             } else {
                 if (e->cur && b->revision <= e->cur->revision)
                     b->revision = e->cur->revision + 1;
@@ -1763,7 +1762,7 @@ static vx_status install(sdk_hub *h, const json_t *names, sdk_state **built,
     }
     /* Environments that are gone. */
     for (size_t i = 0; i < h->nenvs; i++) {
-        sdk_state_release(h->envs[i].cur);
+        hub_state_release(h->envs[i].cur);
         for (size_t k = 0; k < h->envs[i].nhist; k++)
             index_free(h->envs[i].hist[k]);
     }
@@ -1780,13 +1779,13 @@ static vx_status install(sdk_hub *h, const json_t *names, sdk_state **built,
  * those are patched with the flags that events name since the last
  * revision, or rebuilt when something else changed; newly asked ones are
  * built. Reads the database outside h->mu; publishes under it. Only the
- * hub thread (and sdk_hub_new) call it. */
-static vx_status rebuild(sdk_hub *h, vx_error *err)
+ * hub thread (and hub_new) call it. */
+static vx_status rebuild(hub *h, vx_error *err)
 {
     double t0 = mono_sec();
     json_t *docs = NULL, *changes = NULL, *names = NULL, *build = NULL;
     int64_t rev = 0, drev = 0;
-    sdk_state **built = NULL, **cur = NULL;
+    hub_state **built = NULL, **cur = NULL;
     size_t n = 0, nbuilt = 0;
     vx_status st = VX_OK;
     if (h->revision >= 0)
@@ -1852,9 +1851,9 @@ static vx_status rebuild(sdk_hub *h, vx_error *err)
         malloc_trim(0); /* a whole build frees much: give it back */
 out:
     for (size_t k = 0; built && k < nbuilt; k++)
-        sdk_state_release(built[k]);
+        hub_state_release(built[k]);
     for (size_t k = 0; cur && k < n; k++)
-        sdk_state_release(cur[k]);
+        hub_state_release(cur[k]);
     vx__free(built);
     vx__free(cur);
     json_decref(docs);
@@ -1869,7 +1868,7 @@ out:
  * thread when one names a revision newer than the published one. */
 static void *watch_main(void *arg)
 {
-    sdk_hub *h = arg;
+    hub *h = arg;
     bool down = false;
     for (;;) {
         pthread_mutex_lock(&h->mu);
@@ -1908,7 +1907,7 @@ static void *watch_main(void *arg)
 
 static void *hub_main(void *arg)
 {
-    sdk_hub *h = arg;
+    hub *h = arg;
     pthread_mutex_lock(&h->mu);
     while (!h->stop) {
         bool quiet = false; /* a whole period passed without a kick */
@@ -1991,7 +1990,7 @@ static void *hub_main(void *arg)
         double now = mono_sec();
         if (now - h->last_beat >= VX_LIMIT_SSE_HEARTBEAT_MS / 1000.0) {
             h->last_beat = now;
-            for (sdk_sub *s = h->subs; s; s = s->next)
+            for (hub_sub *s = h->subs; s; s = s->next)
                 sub_put(s, ": heartbeat\n\n", 13);
             wake_all(h);
         }
@@ -2000,7 +1999,7 @@ static void *hub_main(void *arg)
     return NULL;
 }
 
-void sdk_hub_kick(sdk_hub *h)
+void hub_kick(hub *h)
 {
     pthread_mutex_lock(&h->mu);
     bool live = false;
@@ -2015,16 +2014,16 @@ void sdk_hub_kick(sdk_hub *h)
     pthread_mutex_unlock(&h->mu);
 }
 
-static pthread_mutex_t *sdk__hub_lock(sdk_hub *h)
+static pthread_mutex_t *hub__lock(hub *h)
 {
     return &h->mu;
 }
 
-vx_status sdk_hub_new(service *svc, unsigned poll_ms, sdk_log_fn log,
-                      void *log_ud, sdk_hub **out, vx_error *err)
+vx_status hub_new(service *svc, unsigned poll_ms, hub_log_fn log, void *log_ud,
+                  hub **out, vx_error *err)
 {
     *out = NULL;
-    sdk_hub *h = vx__calloc(1, sizeof(*h));
+    hub *h = vx__calloc(1, sizeof(*h));
     if (!h)
         return vx__error_set(err, VX_ENOMEM, "", "out of memory");
     h->svc = svc;
@@ -2049,18 +2048,18 @@ vx_status sdk_hub_new(service *svc, unsigned poll_ms, sdk_log_fn log,
             h->watching = true;
     }
     if (st != VX_OK) {
-        sdk_hub_free(&h);
+        hub_free(&h);
         return st;
     }
     *out = h;
     return VX_OK;
 }
 
-void sdk_hub_free(sdk_hub **hp)
+void hub_free(hub **hp)
 {
     if (!hp || !*hp)
         return;
-    sdk_hub *h = *hp;
+    hub *h = *hp;
     pthread_mutex_lock(&h->mu);
     h->stop = true;
     pthread_cond_broadcast(&h->kick);
@@ -2070,11 +2069,11 @@ void sdk_hub_free(sdk_hub **hp)
         pthread_join(h->thread, NULL);
     if (h->watching)
         pthread_join(h->watcher, NULL);
-    sdk_hub_close_streams(h);
+    hub_close_streams(h);
     while (h->subs)
-        sdk_hub_unsubscribe(h, h->subs);
+        hub_unsubscribe(h, h->subs);
     for (size_t i = 0; i < h->nenvs; i++) {
-        sdk_state_release(h->envs[i].cur);
+        hub_state_release(h->envs[i].cur);
         for (size_t k = 0; k < h->envs[i].nhist; k++)
             index_free(h->envs[i].hist[k]);
     }
@@ -2086,7 +2085,7 @@ void sdk_hub_free(sdk_hub **hp)
     *hp = NULL;
 }
 
-void sdk_hub_stats(sdk_hub *h, sdk_stats *out)
+void hub_get_stats(hub *h, hub_stats *out)
 {
     pthread_mutex_lock(&h->mu);
     out->rebuilds = h->rebuilds;

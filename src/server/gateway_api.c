@@ -317,7 +317,7 @@ static void proxy(gateway_api *a, gwq *q)
     http_req *r = q->r;
     vx_arena *arena = http_req_arena(r);
     const json_t *body = http_req_body(r);
-    sdk_state *state = NULL;
+    hub_state *state = NULL;
     vx_error err;
     memset(&err, 0, sizeof(err));
     if (!json_is_object(body)) {
@@ -340,13 +340,13 @@ static void proxy(gateway_api *a, gwq *q)
     char rkey[2 * VX_LIMIT_GW_NAME_BYTES];
     int rn = snprintf(rkey, sizeof(rkey), "%s/%s", env, flag);
     if (!rate_ok(a->route_rate,
-                 (int64_t)sdk_hash64(rkey, (size_t)rn, SDK_HASH_SEED), q,
+                 (int64_t)hub_hash64(rkey, (size_t)rn, HUB_HASH_SEED), q,
                  "too many requests for this model alias"))
         goto out;
-    state = sdk_hub_acquire(a->sdk->hub, env);
-    const sdk_flag *f = state ? sdk_state_find(state, flag) : NULL;
-    sdk_scope scope = {.projects = q->who.projects};
-    if (!f || f->snap_index < 0 || !sdk_scope_match(&scope, f)) {
+    state = hub_acquire(a->sdk->hub, env);
+    const hub_flag *f = state ? hub_state_find(state, flag) : NULL;
+    hub_scope scope = {.projects = q->who.projects};
+    if (!f || f->snap_index < 0 || !hub_scope_match(&scope, f)) {
         char msg[VX_LIMIT_GW_NAME_BYTES + 96];
         snprintf(msg, sizeof(msg),
                  "no model '%s': the flag '%s' does not exist in environment "
@@ -373,7 +373,7 @@ static void proxy(gateway_api *a, gwq *q)
     }
     vx_variant v;
     memset(&v, 0, sizeof(v));
-    vx_evaluate_at(sdk_state_snapshot(state), sdk_scratch(),
+    vx_evaluate_at(hub_state_snapshot(state), sdk_scratch(),
                    (size_t)f->snap_index, &b->c, &v);
     /* A caller outside the rollout (flag off, or no variant) is served by
      * the control. */
@@ -418,7 +418,7 @@ static void proxy(gateway_api *a, gwq *q)
         .control = has_control ? &control : NULL,
         .body = body,
     };
-    sdk_state_release(state); /* everything needed is copied */
+    hub_state_release(state); /* everything needed is copied */
     state = NULL;
     gw_client client = {.respond = on_respond, .wake = on_wake, .ud = q};
     if (!http_req_defer(r)) {
@@ -431,7 +431,7 @@ static void proxy(gateway_api *a, gwq *q)
         http_req_resume(r);
     }
 out:
-    sdk_state_release(state);
+    hub_state_release(state);
 }
 
 /* An alias as Ollama's /api/tags lists a model. The gateway knows no
@@ -450,14 +450,14 @@ static void models(gateway_api *a, gwq *q)
 {
     http_req *r = q->r;
     json_t *data = json_array();
-    sdk_state *state = sdk_hub_acquire(a->sdk->hub, q->who.environment);
-    sdk_scope scope = {.projects = q->who.projects};
-    size_t n = state ? sdk_state_flag_count(state) : 0;
+    hub_state *state = hub_acquire(a->sdk->hub, q->who.environment);
+    hub_scope scope = {.projects = q->who.projects};
+    size_t n = state ? hub_state_flag_count(state) : 0;
     size_t plen = strlen(FLAG_PREFIX);
     for (size_t i = 0; data && i < n; i++) {
-        const sdk_flag *f = sdk_state_flag(state, i);
+        const hub_flag *f = hub_state_flag(state, i);
         if (strncmp(f->name, FLAG_PREFIX, plen) != 0 || !f->name[plen] ||
-            !sdk_scope_match(&scope, f))
+            !hub_scope_match(&scope, f))
             continue;
         if (is_ollama(q->route))
             json_array_append_new(data, ollama_model(f->name + plen));
@@ -466,7 +466,7 @@ static void models(gateway_api *a, gwq *q)
                 data, json_pack("{ss ss si ss}", "id", f->name + plen, "object",
                                 "model", "created", 0, "owned_by", "vexil"));
     }
-    sdk_state_release(state);
+    hub_state_release(state);
     json_t *doc = is_ollama(q->route)
                       ? json_pack("{so}", "models", data)
                       : json_pack("{ss so}", "object", "list", "data", data);

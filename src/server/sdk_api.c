@@ -103,8 +103,8 @@ void sdk_api_done(sdk_api *a, const http_req *r)
     sdk_req *q = http_req_udata(r);
     if (!q)
         return;
-    sdk_hub_unsubscribe(a->hub, q->sub);
+    hub_unsubscribe(a->hub, q->sub);
     q->sub = NULL;
-    sdk_state_release(q->state);
+    hub_state_release(q->state);
     q->state = NULL;
 }

@@ -19,7 +19,7 @@
 /* Shared by the SDK endpoints; owned by the server. */
 typedef struct sdk_api {
     service *svc;                /* borrowed */
-    sdk_hub *hub;                /* borrowed */
+    hub *hub;                    /* borrowed */
     const char *cors_origins;    /* "*" or "https://a,https://b" (frontend) */
     struct sdk_rate *ofrep_rate; /* OFREP per-token limit (sdk_context.h),
                                     owned by the server; NULL = none */
@@ -51,8 +51,8 @@ extern const char *const sdk_route_labels[SDK_ROUTE_COUNT];
 typedef struct sdk_req {
     int route;         /* SDK_ROUTE_* */
     svc_principal who; /* the authenticated token */
-    sdk_state *state;  /* a state reference held for the answer, or NULL */
-    sdk_sub *sub;      /* a streaming subscription, or NULL */
+    hub_state *state;  /* a state reference held for the answer, or NULL */
+    hub_sub *sub;      /* a streaming subscription, or NULL */
     void *proto;       /* the protocol file's own state, or NULL */
 } sdk_req;
 

@@ -44,7 +44,7 @@ struct server {
     service *svc;         /* borrowed */
     http_listener *http;  /* owned */
     metrics *metrics;     /* owned */
-    sdk_hub *hub;         /* owned: what the SDK endpoints serve */
+    hub *hub;             /* owned: what the SDK endpoints serve */
     sdk_api sdk;          /* the SDK endpoints' shared state */
     const char **labels;  /* [nroutes] metric labels, owned array */
     size_t ntable;        /* router_count() */
@@ -137,8 +137,8 @@ static void serve_metrics(server *s, http_req *r)
         http_reply_error(r, st, NULL);
         return;
     }
-    sdk_stats ss;
-    sdk_hub_stats(s->hub, &ss);
+    hub_stats ss;
+    hub_get_stats(s->hub, &ss);
     char extra[640];
     int n = snprintf(
         extra, sizeof(extra),
@@ -377,7 +377,7 @@ static void on_commit(void *ud, unsigned changes)
 {
     server *s = ud;
     if (changes & (SVC_CHANGE_SDK | SVC_CHANGE_TOKENS))
-        sdk_hub_kick(s->hub);
+        hub_kick(s->hub);
 }
 
 /* The gateway's measurements are impact metrics like any application's:
@@ -441,8 +441,7 @@ vx_status server_start(const server_config *cfg, service *svc, server **out,
         s->labels[s->ntable + i] = extra_labels[i];
     for (size_t i = 0; i < SDK_ROUTE_COUNT; i++)
         s->labels[s->ntable + NEXTRA + i] = sdk_route_labels[i];
-    st =
-        sdk_hub_new(svc, cfg->sdk_poll_ms, cfg->log, cfg->log_ud, &s->hub, err);
+    st = hub_new(svc, cfg->sdk_poll_ms, cfg->log, cfg->log_ud, &s->hub, err);
     if (st != VX_OK)
         goto out;
     svc_set_commit_hook(svc, on_commit, s);
@@ -538,11 +537,11 @@ void server_stop(server **sp)
     server_scheduler_stop(&s->scheduler); /* before the hub it kicks */
     advisor_api_stop(s->advisor);         /* answers every suspended request */
     gateway_api_stop(s->gateway);         /* likewise, and ends its streams */
-    sdk_hub_close_streams(s->hub); /* streams end, so the drain is short */
+    hub_close_streams(s->hub); /* streams end, so the drain is short */
     http_stop(&s->http);
     if (s->hub)
         svc_set_commit_hook(s->svc, NULL, NULL); /* no kick after the free */
-    sdk_hub_free(&s->hub);
+    hub_free(&s->hub);
     sdk_rate_free(&s->sdk.ofrep_rate);
     metrics_free(&s->metrics);
     advisor_api_free(&s->advisor);
