@@ -4,7 +4,8 @@
  * (registrations and usage metrics), validated like any other input.
  *
  * Invariant: a cached token is trusted only while the write generation it
- * was read at is current; every committed write bumps the generation. */
+ * was read at is current; every committed write to tokens (and every
+ * change seen from another process that may touch them) bumps it. */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>

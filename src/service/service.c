@@ -552,8 +552,8 @@ vx_status svc__run(service *s, const svc_principal *who, const svc_req *req,
         s->ops->rollback(s->st);
 done:;
     bool committed = writes && st == VX_OK;
-    if (committed && (changes & (SVC_CHANGE_SDK | SVC_CHANGE_TOKENS)))
-        atomic_fetch_add(&s->generation, 1);
+    if (committed && (changes & SVC_CHANGE_TOKENS))
+        atomic_fetch_add(&s->generation, 1); /* only tokens stamp the cache */
     pthread_mutex_unlock(&s->mu);
     if (committed && s->on_commit)
         s->on_commit(s->on_commit_ud, changes);
