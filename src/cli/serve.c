@@ -46,6 +46,8 @@ enum {
     SET_GATEWAY_TOKEN_RATE,
     SET_GATEWAY_ROUTE_RATE,
     SET_GATEWAY_FLUSH_MS,
+    SET_MAX_STREAMS,
+    SET_MAX_STREAMS_PER_TOKEN,
     NSETTINGS
 };
 
@@ -97,6 +99,12 @@ static const struct setting {
      "model gateway requests per second per model alias (0 = no limit)"},
     {"gateway-flush-ms", "VEXIL_GATEWAY_FLUSH_MS", "MS",
      "model gateway measurement period (at most a minute)"},
+    {"max-streams", "VEXIL_MAX_STREAMS", "N",
+     "streaming SDK connections in all (0 = half of max-connections); "
+     "past it 503"},
+    {"max-streams-per-token", "VEXIL_MAX_STREAMS_PER_TOKEN", "N",
+     "streaming SDK connections per token (0 = half of max-streams); "
+     "past it 429"},
 };
 
 /* Settings as resolved, with where each came from. */
@@ -154,6 +162,8 @@ static const char *default_of(conf *c, int i)
     case SET_GATEWAY_TOKEN_RATE: return "0";
     case SET_GATEWAY_ROUTE_RATE: return "0";
     case SET_GATEWAY_FLUSH_MS: return "60000";
+    case SET_MAX_STREAMS: return "0";
+    case SET_MAX_STREAMS_PER_TOKEN: return "0";
     case SET_SDK_POLL_MS:
         snprintf(c->defaults[i], sizeof(c->defaults[i]), "%u",
                  (unsigned)VX_LIMIT_SDK_POLL_MS);
@@ -568,7 +578,7 @@ int cli_serve_main(int argc, char **argv)
     rc = CLI_EXIT_USAGE;
 
     unsigned long long port, threads, body, conns, ofrep_rate, sched_ms,
-        gw_token, gw_route, gw_flush, poll_ms;
+        gw_token, gw_route, gw_flush, poll_ms, streams, streams_per_token;
     bool log_requests = true, gw_fallback = true;
     if (!conf_uint(&c, SET_PORT, 0, 65535, false, &port) ||
         !conf_uint(&c, SET_THREADS, 1, SERVER_THREADS_HARD, false, &threads) ||
@@ -588,6 +598,10 @@ int cli_serve_main(int argc, char **argv)
         !conf_uint(&c, SET_GATEWAY_FLUSH_MS, 1, 60000, false, &gw_flush) ||
         !conf_uint(&c, SET_SDK_POLL_MS, 10, VX_LIMIT_SDK_POLL_MS_MAX, false,
                    &poll_ms) ||
+        !conf_uint(&c, SET_MAX_STREAMS, 0, VX_LIMIT_SSE_CLIENTS, false,
+                   &streams) ||
+        !conf_uint(&c, SET_MAX_STREAMS_PER_TOKEN, 0, VX_LIMIT_SSE_CLIENTS,
+                   false, &streams_per_token) ||
         !llm_setup(&c, &llm))
         goto out;
     unsigned auto_apply = 0;
@@ -643,6 +657,8 @@ int cli_serve_main(int argc, char **argv)
         .frontend_origins = c.val[SET_FRONTEND_ORIGINS],
         .ofrep_rate = (unsigned)ofrep_rate,
         .sdk_poll_ms = (unsigned)poll_ms,
+        .max_streams = (unsigned)streams,
+        .max_streams_per_token = (unsigned)streams_per_token,
         .log = log_line,
         .log_ud = NULL,
         .llm = llm,

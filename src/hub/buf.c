@@ -1,8 +1,10 @@
 /* The SDK hub's small helpers: the content hash used for ETags and flag
- * identity, and the bounded byte buffer that bodies are built in. */
+ * identity, the bounded byte buffer that bodies are built in, and the
+ * clocks. */
 #include "hub/internal.h"
 
 #include <stdarg.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,4 +87,18 @@ void hub__sb_json(sbuf *b, const json_t *j)
     }
     hub__sb_str(b, s);
     free(s);
+}
+
+double hub__mono_sec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int64_t hub__wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

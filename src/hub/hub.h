@@ -1,24 +1,32 @@
 /* The SDK hub: what the SDK-facing endpoints (Unleash client and frontend
  * APIs, OFREP, streaming) serve, held in memory per environment so that no
- * SDK request touches the database.
+ * SDK request touches the database or waits on it.
  *
  * For each environment the hub publishes an immutable, reference-counted
  * hub_state: each flag's serialized JSON and the facts the endpoints read
  * (no JSON tree), their libvexil snapshot, and a cache of response bodies
  * per scope (token projects, filters, segment inlining), each serialized
- * and gzipped once.
- * A rebuild runs on the hub's thread whenever the database revision moves:
- * after a write in this process (hub_kick; SDK requests that start
- * after the write was answered wait for its publish); when the database
- * announces a commit by another process (PostgreSQL LISTEN/NOTIFY, watched
- * by a second thread); and, as a backstop, on a periodic revision check.
- * States whose content did not change are kept, so their ETags stay
- * stable. While the database is unreachable the last published states go
- * on being served.
+ * and gzipped once. The content of a state is a function of the database
+ * alone (flags by name, the environment's SDK revision), so every process
+ * on one database serves the same bytes and ETags for the same state.
+ *
+ * It is fed only by the service: the commit hook that hub_new installs
+ * (every committed write in this process; SDK requests that start after a
+ * write was answered wait, at most VX_LIMIT_SDK_FRESH_MS, for its
+ * publish), the database's commit announcements (PostgreSQL
+ * LISTEN/NOTIFY, watched by a second thread), and a periodic revision
+ * check. Only the hub's threads wait on the database; while it is
+ * unreachable the last published states go on being served.
+ *
+ * A flag (or segment) that libvexil refuses is set aside: left out of
+ * what is served and reported (hub_report), while the rest of its
+ * environment is served and patched as usual.
  *
  * The hub also keeps a short history of each environment's flag hashes, to
  * answer /api/client/delta and resume streams, and fans changes out to
- * streaming subscribers.
+ * streaming subscribers, within per-token and total caps; a subscriber
+ * whose connection closed, or whose token is revoked or expired (in this
+ * process or any other on the database), is ended within a second.
  *
  * Thread-safety: every function may be called from any thread. */
 #ifndef VX_HUB_HUB_H
@@ -49,7 +57,7 @@ enum {
     HUB_S_OVERRIDES = 16 /* one of them has overrides */
 };
 
-/* One flag of a state, in document order. Strings and arrays live as long
+/* One flag of a state, in name order (strcmp). Strings and arrays live as long
  * as the state; none of it is jansson (a live state keeps no JSON tree). */
 typedef struct hub_flag {
     const char *name;          /* flag name */
@@ -108,40 +116,75 @@ typedef struct hub_body {
 
 typedef vx_log_fn hub_log_fn;
 
-/* Builds the first state of every environment and starts the hub's thread
- * (and the watch thread when svc_watchable). `poll_ms`: the period of the
- * backstop revision check (0 = VX_LIMIT_SDK_POLL_MS). `svc` is borrowed and
- * must outlive the hub. */
-vx_status hub_new(service *svc, unsigned poll_ms, hub_log_fn log, void *log_ud,
-                  hub **out, vx_error *err);
+/* How the hub runs; zero fields take their defaults. */
+typedef struct hub_config {
+    unsigned poll_ms;     /* the backstop revision check's period
+                             (VX_LIMIT_SDK_POLL_MS) */
+    unsigned fresh_ms;    /* the longest an SDK request waits for a write
+                             answered before it (VX_LIMIT_SDK_FRESH_MS) */
+    unsigned max_streams; /* streaming subscribers in all
+                             (VX_LIMIT_SSE_CLIENTS, at most that) */
+    unsigned max_streams_per_token; /* ... per token (max_streams) */
+    hub_log_fn log;                 /* may be NULL */
+    void *log_ud;                   /* passed to log */
+} hub_config;
+
+/* Checks every environment once (reporting what is set aside), starts the
+ * hub's threads (and the watch thread when svc_watchable), and installs
+ * the service's commit hook (svc_set_commit_hook: the hub is its only
+ * user). `svc` is borrowed and must outlive the hub. Errors: VX_EIO (the
+ * database), VX_ENOMEM. */
+vx_status hub_new(const hub_config *cfg, service *svc, hub **out,
+                  vx_error *err);
 
 /* Ends every stream (their next read reports the end and their connections
  * are woken): call before stopping the listener, which waits for requests
  * in flight. */
 void hub_close_streams(hub *h);
 
-/* Stops the thread, ends every stream, frees. Clears `*h`; accepts NULL. */
+/* Removes the commit hook, stops the threads, ends every stream, frees.
+ * Call once no other thread writes through the service. Clears `*h`;
+ * accepts NULL. */
 void hub_free(hub **h);
 
-/* Tells the hub the database changed (call after a committed write,
- * before answering it). Never waits: the next hub_acquire, from any
- * request that starts after this call, waits for a publish that includes
- * the change, so whoever saw the write answered reads it on every SDK
- * endpoint, and concurrent writers share one rebuild. */
-void hub_kick(hub *h);
-
-/* The current state of `env` (a new reference), or NULL when there is no
- * such environment. Release with hub_state_release. */
-hub_state *hub_acquire(hub *h, const char *env);
+/* The current state of `env` in `*out` (a new reference; release with
+ * hub_state_release). A write this process answered before the call is
+ * included unless publishing it takes longer than VX_LIMIT_SDK_FRESH_MS
+ * (then the last published state is served: the call never waits on the
+ * database). VX_ENOTFOUND: no such environment. VX_EUNAVAILABLE: the
+ * environment was never loaded and could not be in time (the database
+ * does not answer). */
+vx_status hub_acquire(hub *h, const char *env, hub_state **out);
 void hub_state_release(hub_state *s); /* accepts NULL */
 
-/* The revision at which this content was first published. */
+/* The environment's SDK revision: the newest audit event that may change
+ * what its SDKs are served (svc_sdk_relevant), the same in every process
+ * on the database. */
 int64_t hub_state_revision(const hub_state *s);
 const vx_snapshot *hub_state_snapshot(const hub_state *s);
 size_t hub_state_flag_count(const hub_state *s);
 const hub_flag *hub_state_flag(const hub_state *s, size_t i);
 /* The flag named `name`, or NULL. */
 const hub_flag *hub_state_find(const hub_state *s, const char *name);
+
+/* A flag (or segment) a state leaves out because libvexil refuses it. */
+typedef struct hub_aside {
+    const char *flag;    /* the flag's name, or NULL for a segment */
+    const char *project; /* the flag's project, or NULL */
+    int64_t segment;     /* the segment's id, or -1 for a flag */
+    const char *path;    /* where in it (JSON pointer; "" for the whole) */
+    const char *message; /* why */
+} hub_aside;
+size_t hub_state_aside_count(const hub_state *s);
+const hub_aside *hub_state_aside(const hub_state *s, size_t i);
+
+/* What is set aside in every environment, as a new JSON object:
+ * {"flagsSetAside": total, "environments": [{"name", "loaded" (an SDK asked
+ * for it since the start; the others are checked at start and on each
+ * change), "revision" (loaded only), "flagsSetAside": [{"name", "project",
+ * "path", "message"}], "segmentsSetAside": [{"id", "path", "message"}]}]}.
+ * NULL when out of memory. */
+json_t *hub_report(hub *h);
 
 /* True when flag `f` is visible in `scope`. */
 bool hub_scope_match(const hub_scope *scope, const hub_flag *f);
@@ -166,20 +209,33 @@ vx_status hub_delta(hub *h, hub_state *s, int64_t since, const hub_scope *scope,
 
 typedef struct hub_sub hub_sub;
 
-/* Called on the hub's thread, with no hub lock held, when a subscriber has
- * something new to read (hub_sub_read): wake the connection. */
+/* Called with the hub's lock held when a subscriber has something new to
+ * read (hub_sub_read): wake the connection, and do not call into the
+ * hub. */
 typedef void (*hub_wake_fn)(void *ud);
+
+/* Who subscribes: the token checked (hub_sub ends when it is revoked or
+ * expires) and the connection's socket, which the hub watches for the
+ * peer closing (-1: not watched). */
+typedef struct hub_peer {
+    int64_t token_id; /* svc_principal.token_id */
+    int fd;           /* the connection's socket, or -1 */
+} hub_peer;
 
 /* Subscribes to `env` with `scope` (copied), starting after revision
  * `since` (< 0: the first message is a hydration, "unleash-connected").
- * VX_ELIMIT past VX_LIMIT_SSE_CLIENTS. */
+ * VX_ELIMIT when the token holds max_streams_per_token streams,
+ * VX_EUNAVAILABLE when all max_streams are taken (or the environment
+ * cannot be loaded in time), VX_ENOTFOUND for an unknown environment, and
+ * VX_EAUTH when the token is revoked or expired. */
 vx_status hub_subscribe(hub *h, const char *env, const hub_scope *scope,
-                        int64_t since, hub_wake_fn wake, void *wake_ud,
-                        hub_sub **out, vx_error *err);
+                        int64_t since, const hub_peer *peer, hub_wake_fn wake,
+                        void *wake_ud, hub_sub **out, vx_error *err);
 
 /* Copies up to `max` bytes of pending SSE text into `buf`: > 0 bytes, 0
- * when nothing is pending, -1 when the stream is over (hub stopping, or
- * the client fell too far behind). */
+ * when nothing is pending, -1 when the stream is over (hub stopping, the
+ * client fell too far behind, its token was revoked or expired), -2 when
+ * the peer closed its connection (drop it without an answer). */
 long hub_sub_read(hub_sub *sub, char *buf, size_t max);
 
 /* Ends the subscription; the wake callback is not called after this
@@ -194,10 +250,13 @@ uint64_t hub_hash64(const void *p, size_t n, uint64_t seed);
 
 /* Counters for /metrics. */
 typedef struct hub_stats {
-    int64_t rebuilds;      /* states rebuilt */
-    int64_t subscribers;   /* streaming connections now */
-    int64_t revision;      /* newest revision published */
-    double last_build_sec; /* duration of the last rebuild */
+    int64_t rebuilds;        /* states rebuilt */
+    int64_t subscribers;     /* streaming connections now */
+    int64_t revision;        /* newest database revision seen */
+    double last_build_sec;   /* duration of the last rebuild */
+    int64_t streams_refused; /* new streams refused at a cap */
+    int64_t streams_ended;   /* streams ended by the hub: peer gone,
+                                token revoked or expired */
 } hub_stats;
 void hub_get_stats(hub *h, hub_stats *out);
 

@@ -73,9 +73,9 @@ typedef struct rec_lay {
 struct hub_state {
     atomic_int refs;        /* references */
     char env[ENV_NAME_MAX]; /* environment */
-    int64_t revision;       /* when this content was first published */
+    int64_t revision;       /* the environment's SDK revision (hub.h) */
     vx_snapshot *snap;      /* compiled from the same flags */
-    hub_flag *flags;        /* [nflags], document order */
+    hub_flag *flags;        /* [nflags], by name (strcmp) */
     size_t nflags;          /* flags */
     size_t flags_cap;       /* allocated */
     int64_t *by_name;       /* open-addressing index into flags, -1 empty */
@@ -83,6 +83,9 @@ struct hub_state {
     hub_seg *segs;          /* [nsegs] */
     size_t nsegs;           /* segments */
     uint64_t content;       /* order-free hash of everything served */
+    hub_aside *aside;       /* [naside] set aside (segments, then flags by
+                               name), strings owned */
+    size_t naside;          /* entries */
     const hub_state *base;  /* while patching: the state patched */
     int64_t *src;           /* while patching: flag i's index in base or
                                -1 (new), [nsrc] */
@@ -166,6 +169,11 @@ struct hub_sub {
     sbuf q;                 /* queued SSE text */
     size_t off;             /* pending = q.p[off..q.len) */
     bool over;              /* the stream is to end */
+    bool gone;              /* ... because the peer closed (read: -2) */
+    int64_t token_id;       /* the token it was opened with */
+    int64_t expires_ms;     /* that token's expiry (wall ms), 0 = none */
+    int fd;                 /* the connection's socket, -1 = not watched */
+    uint64_t serial;        /* unique among subscribers */
     hub_wake_fn wake;       /* wakes the connection */
     void *wake_ud;          /* passed to wake */
 };
@@ -175,38 +183,56 @@ typedef struct env_slot {
     hub_state *cur;                        /* published state, or NULL */
     hub_index *hist[VX_LIMIT_SDK_HISTORY]; /* oldest first */
     size_t nhist;                          /* used */
-    bool wanted; /* an SDK asked for it: build it (cur is NULL until) */
+    bool wanted;          /* an SDK asked for it: build it (cur is NULL
+                             until) */
+    uint64_t want_ticket; /* the ticket that asked for it */
+    json_t *aside;        /* what it sets aside, as hub_report lists it
+                             ({"flags": [...], "segments": [...]}), or
+                             NULL before the first check */
 } env_slot;
 
 struct hub {
-    service *svc;          /* borrowed */
-    hub_log_fn log;        /* may be NULL */
-    void *log_ud;          /* passed to log */
-    pthread_mutex_t mu;    /* guards everything below */
-    pthread_cond_t kick;   /* wakes the hub thread */
-    pthread_cond_t built;  /* a rebuild finished */
-    env_slot *envs;        /* [nenvs] */
-    size_t nenvs;          /* environments */
-    int64_t revision;      /* newest revision seen and published */
-    uint64_t asked, done;  /* sync tickets: asked by writers, done */
-    bool stop;             /* the thread is to end */
-    bool streams_closed;   /* no new subscribers */
-    pthread_t thread;      /* the hub thread */
-    bool started;          /* thread runs */
-    hub_sub *subs;         /* streaming subscribers */
-    size_t nsubs;          /* count */
-    int64_t rebuilds;      /* counter */
-    double last_build_sec; /* last rebuild's duration */
-    double last_build_end; /* monotonic time it ended */
-    double last_beat;      /* monotonic time of the last heartbeat */
-    bool trim_due;         /* states were replaced since the last trim
-                              (only the hub thread uses it) */
-    double last_trim;      /* monotonic time of the last trim (same) */
-    unsigned poll_ms;      /* backstop revision check period */
-    bool notified;         /* the watcher saw a newer revision */
-    bool db_down;          /* the last revision check failed (logged) */
-    pthread_t watcher;     /* waits for commit announcements */
-    bool watching;         /* watcher runs */
+    service *svc;            /* borrowed */
+    hub_log_fn log;          /* may be NULL */
+    void *log_ud;            /* passed to log */
+    unsigned poll_ms;        /* backstop revision check period */
+    unsigned fresh_ms;       /* longest wait for a write answered before */
+    unsigned max_streams;    /* subscribers in all */
+    unsigned max_per_token;  /* ... per token */
+    pthread_mutex_t mu;      /* guards everything below */
+    pthread_cond_t kick;     /* wakes the hub thread */
+    pthread_cond_t built;    /* a rebuild finished */
+    pthread_cond_t calm;     /* wakes the streams thread (to stop) */
+    env_slot *envs;          /* [nenvs] */
+    size_t nenvs;            /* environments */
+    int64_t revision;        /* newest database revision seen */
+    uint64_t asked, done;    /* sync tickets: asked by writers, done */
+    uint64_t given_up;       /* a wait for this ticket (or an older one)
+                                ran out: later requests do not wait for it */
+    bool stop;               /* the threads are to end */
+    bool streams_closed;     /* no new subscribers */
+    bool tokens_due;         /* a token changed here: check subscribers */
+    pthread_t thread;        /* the hub thread */
+    bool started;            /* thread runs */
+    pthread_t streamer;      /* the streams thread (streams.c) */
+    bool streaming;          /* streamer runs */
+    hub_sub *subs;           /* streaming subscribers */
+    size_t nsubs;            /* count */
+    uint64_t next_serial;    /* for the next subscriber */
+    svc_token_state *tokens; /* [ntokens] by id, as last read */
+    size_t ntokens;          /* entries */
+    int64_t rebuilds;        /* counter */
+    int64_t streams_refused; /* counter */
+    int64_t streams_ended;   /* counter */
+    double last_build_sec;   /* last rebuild's duration */
+    double last_build_end;   /* monotonic time it ended */
+    bool trim_due;           /* states were replaced since the last trim
+                                (only the hub thread uses it) */
+    double last_trim;        /* monotonic time of the last trim (same) */
+    bool notified;           /* the watcher saw a newer revision */
+    bool db_down;            /* the last revision check failed (logged) */
+    pthread_t watcher;       /* waits for commit announcements */
+    bool watching;           /* watcher runs */
 };
 
 /* The slot of `env`, or NULL. Under h->mu. */
@@ -224,5 +250,36 @@ void hub__sub_put(hub_sub *sub, const char *s, size_t n);
 void hub__sub_feed(env_slot *e, hub_sub *sub, const hub_state *s);
 /* Wakes every subscriber with something to read (under h->mu). */
 void hub__wake_all(hub *h);
+/* Ends the subscribers whose token `tokens` ([n], by id) lists as revoked
+ * or expired, and notes the others' expiry (under h->mu). */
+void hub__check_tokens(hub *h, const svc_token_state *tokens, size_t n);
+/* Starts and stops the streams thread, which ends subscribers whose peer
+ * closed or whose token expired (within VX_LIMIT_SSE_CHECK_MS) and sends
+ * heartbeats. Stop after h->stop is set. */
+vx_status hub__streams_start(hub *h, vx_error *err);
+void hub__streams_stop(hub *h);
+
+/* ---- report.c: what is set aside ---------------------------------------- */
+
+/* What `s` sets aside, as a slot keeps it ({"flags": [{"name", "project",
+ * "path", "message"}], "segments": [{"id", "path", "message"}]}); NULL
+ * when out of memory. */
+json_t *hub__aside_json(const hub_state *s);
+/* Replaces the list of `e` with `now` (taken; NULL keeps the list),
+ * logging each entry that comes or goes (under h->mu). */
+void hub__aside_note(hub *h, env_slot *e, json_t *now);
+/* Updates the list of `e`, which no SDK loaded, for the flags of `flags`
+ * ({name: client feature or null}), each compiled alone (under h->mu). */
+void hub__aside_flags(hub *h, env_slot *e, const json_t *flags);
+
+/* Compiles `text[0..len)` as the only flag (or, when `segment`, the only
+ * segment) of a document: VX_OK, or libvexil's refusal in `err` with the
+ * path made relative to it (state.c). */
+vx_status hub__compile_alone(const char *text, size_t len, bool segment,
+                             vx_error *err);
+
+/* Monotonic and wall clocks. */
+double hub__mono_sec(void);
+int64_t hub__wall_ms(void);
 
 #endif

@@ -20,6 +20,8 @@ static uint64_t name_hash(const char *s)
     return hub_hash64(s, strlen(s), HUB_HASH_SEED);
 }
 
+static void aside_release(hub_aside *a, size_t n);
+
 static void rec_release(hub_rec *r)
 {
     if (r && atomic_fetch_sub(&r->refs, 1) == 1)
@@ -41,6 +43,7 @@ static void state_free(hub_state *s)
         vx__free(s->segs[i].text);
     for (size_t i = 0; i < s->nflags; i++)
         rec_release(s->flags[i].rec);
+    aside_release(s->aside, s->naside);
     vx__free(s->src);
     vx__free(s->stage.p);
     vx__free(s->lay);
@@ -97,6 +100,16 @@ const hub_flag *hub_state_find(const hub_state *s, const char *name)
         if (strcmp(s->flags[k].name, name) == 0)
             return &s->flags[k];
     }
+}
+
+size_t hub_state_aside_count(const hub_state *s)
+{
+    return s->naside;
+}
+
+const hub_aside *hub_state_aside(const hub_state *s, size_t i)
+{
+    return i < s->naside ? &s->aside[i] : NULL;
 }
 
 static uint32_t rd32(const char *p)
@@ -539,31 +552,281 @@ static vx_status state_index(hub_state *s, vx_error *err)
     return VX_OK;
 }
 
-/* Builds a state from the service's client document `doc`, which it takes
- * over and frees as soon as the flags are staged. */
+/* ---- flags set aside
+ * --------------------------------------------------------- A state leaves out
+ * what libvexil refuses (a database written by an older version, or by anything
+ * else, may hold it), so that one such flag costs that flag only: the rest of
+ * the environment is served and patched as usual. The entries are part of the
+ * state's content. */
+
+static void aside_release(hub_aside *a, size_t n)
+{
+    for (size_t i = 0; a && i < n; i++) {
+        vx__free((char *)a[i].flag);
+        vx__free((char *)a[i].project);
+        vx__free((char *)a[i].path);
+        vx__free((char *)a[i].message);
+    }
+    vx__free(a);
+}
+
+/* Appends an entry (strings copied; `flag` NULL for segment `segment`). */
+static vx_status aside_add(hub_state *s, const char *flag, const char *project,
+                           int64_t segment, const char *path,
+                           const char *message, vx_error *err)
+{
+    hub_aside *a = vx__realloc(s->aside, (s->naside + 1) * sizeof(*a));
+    if (!a)
+        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    s->aside = a;
+    hub_aside *e = &a[s->naside];
+    memset(e, 0, sizeof(*e));
+    e->segment = segment;
+    e->flag = flag ? vx__strdup(flag) : NULL;
+    e->project = project ? vx__strdup(project) : NULL;
+    e->path = vx__strdup(path);
+    e->message = vx__strdup(message);
+    s->naside++;
+    if ((flag && !e->flag) || (project && !e->project) || !e->path ||
+        !e->message)
+        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    return VX_OK;
+}
+
+static int aside_cmp(const void *a, const void *b)
+{
+    const hub_aside *x = a, *y = b;
+    if (!x->flag || !y->flag)
+        return x->flag ? 1
+               : y->flag
+                   ? -1
+                   : (x->segment > y->segment) - (x->segment < y->segment);
+    return strcmp(x->flag, y->flag);
+}
+
+/* Sorts the entries (segments first, then flags by name) and folds them
+ * into the content hash. */
+static void aside_seal(hub_state *s)
+{
+    if (s->naside)
+        qsort(s->aside, s->naside, sizeof(*s->aside), aside_cmp);
+    for (size_t i = 0; i < s->naside; i++) {
+        const hub_aside *a = &s->aside[i];
+        uint64_t h = hub_hash64(a->message, strlen(a->message),
+                                (uint64_t)a->segment + HUB_HASH_SEED);
+        if (a->flag)
+            h = hub_hash64(a->flag, strlen(a->flag), h);
+        s->content += h * 0xff51afd7ed558ccdull + 3;
+    }
+}
+
+/* Whether libvexil compiles `text` as the only flag (or segment) of a
+ * document: the segments a flag names are ids, resolved when evaluating,
+ * so a flag compiles alone exactly as it does among the others. The error
+ * path is made relative to the flag (or segment). */
+vx_status hub__compile_alone(const char *text, size_t len, bool segment,
+                             vx_error *err)
+{
+    sbuf b = {0};
+    hub__sb_str(&b, segment ? "{\"version\":2,\"features\":[],\"segments\":["
+                            : "{\"version\":2,\"features\":[");
+    hub__sb_put(&b, text, len);
+    hub__sb_str(&b, segment ? "]}" : "],\"segments\":[]}");
+    if (b.fail) {
+        vx__free(b.p);
+        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    }
+    vx_snapshot *snap = NULL;
+    vx_status st = vx_snapshot_load(b.p, b.len, NULL, &snap, err);
+    vx__free(b.p);
+    vx_snapshot_unref(snap);
+    if (st != VX_OK && err) {
+        const char *pre = segment ? "/segments/0" : "/features/0";
+        size_t n = strlen(pre);
+        if (strncmp(err->path, pre, n) == 0)
+            memmove(err->path, err->path + n, strlen(err->path + n) + 1);
+    }
+    return st;
+}
+
+/* Whether flag `f` names segment `id` in one of its strategies. */
+static bool uses_segment(const hub_flag *f, int64_t id)
+{
+    if (!f->uses_segments)
+        return false;
+    json_t *j = json_loadb(f->text, f->text_len, 0, NULL);
+    bool hit = false;
+    size_t i, k;
+    json_t *st, *sid;
+    json_array_foreach (json_object_get(j, "strategies"), i, st) {
+        json_array_foreach (json_object_get(st, "segments"), k, sid) {
+            hit = hit || json_integer_value(sid) == id;
+        }
+    }
+    json_decref(j);
+    return hit;
+}
+
+/* Drops the flags marked in `bad` (indexes into s->flags), keeping the
+ * order and, while patching, where the others came from. */
+static void drop_flags(hub_state *s, const bool *bad)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < s->nflags; i++) {
+        if (bad[i]) {
+            rec_release(s->flags[i].rec);
+            continue;
+        }
+        s->flags[k] = s->flags[i];
+        if (s->src && i < s->nsrc)
+            s->src[k] = s->src[i];
+        k++;
+    }
+    s->nflags = k;
+    if (s->src)
+        s->nsrc = k;
+}
+
+/* Finds what libvexil refuses among the flags at `from` (indexes, [n]; all
+ * of them when `from` is NULL) and, when `segments`, among the segments:
+ * each is set aside (an entry; segments and the flags naming them leave
+ * the state). VX_OK with `*found` false when nothing alone is refused. */
+static vx_status set_aside(hub_state *s, const size_t *from, size_t n,
+                           bool segments, bool *found, vx_error *err)
+{
+    vx_status st = VX_OK;
+    *found = false;
+    bool *bad = vx__calloc(s->nflags ? s->nflags : 1, sizeof(bool));
+    if (!bad)
+        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    for (size_t g = 0; segments && st == VX_OK && g < s->nsegs;) {
+        vx_error e;
+        memset(&e, 0, sizeof(e));
+        hub_seg *seg = &s->segs[g];
+        vx_status cs =
+            hub__compile_alone(seg->text, strlen(seg->text), true, &e);
+        if (cs == VX_ENOMEM)
+            st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
+        if (cs == VX_OK || cs == VX_ENOMEM) {
+            g++;
+            continue;
+        }
+        *found = true;
+        st = aside_add(s, NULL, NULL, seg->id, e.path, e.message, err);
+        for (size_t i = 0; st == VX_OK && i < s->nflags; i++) {
+            if (bad[i] || !uses_segment(&s->flags[i], seg->id))
+                continue;
+            char msg[VX_ERROR_MSG_MAX];
+            snprintf(msg, sizeof(msg), "it uses segment %lld, set aside: %s",
+                     (long long)seg->id, e.message);
+            bad[i] = true;
+            st = aside_add(s, s->flags[i].name, s->flags[i].project, -1, "",
+                           msg, err);
+        }
+        vx__free(seg->text);
+        memmove(seg, seg + 1, (s->nsegs - g - 1) * sizeof(*seg));
+        s->nsegs--;
+    }
+    for (size_t k = 0; st == VX_OK && k < (from ? n : s->nflags); k++) {
+        size_t i = from ? from[k] : k;
+        if (bad[i])
+            continue;
+        vx_error e;
+        memset(&e, 0, sizeof(e));
+        const hub_flag *f = &s->flags[i];
+        vx_status cs = hub__compile_alone(f->text, f->text_len, false, &e);
+        if (cs == VX_ENOMEM)
+            st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
+        if (cs == VX_OK || cs == VX_ENOMEM)
+            continue;
+        *found = true;
+        bad[i] = true;
+        st = aside_add(s, f->name, f->project, -1, e.path, e.message, err);
+    }
+    if (st == VX_OK)
+        drop_flags(s, bad);
+    vx__free(bad);
+    return st;
+}
+
+/* The whole document the snapshot of `s` is compiled from: exactly the
+ * text SDKs are served. */
+static void put_document(sbuf *text, const hub_state *s)
+{
+    hub__sb_str(text, "{\"version\":2,\"features\":[");
+    for (size_t i = 0; i < s->nflags; i++) {
+        if (i)
+            hub__sb_put(text, ",", 1);
+        hub__sb_put(text, s->flags[i].text, s->flags[i].text_len);
+    }
+    hub__sb_str(text, "],\"segments\":[");
+    for (size_t i = 0; i < s->nsegs; i++) {
+        if (i)
+            hub__sb_put(text, ",", 1);
+        hub__sb_str(text, s->segs[i].text);
+    }
+    hub__sb_str(text, "]}");
+}
+
+/* Compiles the snapshot of a whole build; what libvexil refuses is set
+ * aside first. */
+static vx_status compile_whole(hub_state *s, vx_error *err)
+{
+    for (int round = 0;; round++) {
+        sbuf text = {0};
+        put_document(&text, s);
+        if (text.fail) {
+            vx__free(text.p);
+            return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+        }
+        vx_status st = vx_snapshot_load(text.p, text.len, NULL, &s->snap, err);
+        vx__free(text.p);
+        if (st == VX_OK || st == VX_ENOMEM || round > 0)
+            return st;
+        vx_status refused = st;
+        bool found = false;
+        st = set_aside(s, NULL, 0, true, &found, err);
+        if (st != VX_OK)
+            return st;
+        if (!found) /* the document as a whole (its size, its count) */
+            return refused;
+    }
+}
+
+static int by_feature_name(const void *a, const void *b)
+{
+    const char *x =
+        json_string_value(json_object_get(*(json_t *const *)a, "name"));
+    const char *y =
+        json_string_value(json_object_get(*(json_t *const *)b, "name"));
+    return strcmp(x ? x : "", y ? y : "");
+}
+
 vx_status hub__state_build_take(const char *env, json_t *doc, int64_t revision,
                                 hub_state **out, vx_error *err)
 {
     vx_status st = VX_OK;
-    sbuf text = {0};
+    json_t **order = NULL;
     hub_state *s = state_new(env, revision);
     *out = NULL;
-    if (!s) {
-        json_decref(doc);
-        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
-    }
-    size_t i;
-    json_t *f;
-    if (!flags_reserve(s, json_array_size(json_object_get(doc, "features")))) {
+    json_t *features = json_object_get(doc, "features");
+    size_t n = json_array_size(features);
+    order = vx__calloc(n ? n : 1, sizeof(*order));
+    if (!s || !order || !flags_reserve(s, n)) {
         st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
         goto out;
     }
-    json_array_foreach (json_object_get(doc, "features"), i, f) {
-        st = state_push_new(s, f, err);
-        if (st != VX_OK)
-            goto out;
-    }
-    st = state_set_segments(s, json_object_get(doc, "segments"), err);
+    /* By name: the order is a function of the flags alone, whichever
+     * process builds it and whatever order the database lists them in. */
+    for (size_t i = 0; i < n; i++)
+        order[i] = json_array_get(features, i);
+    qsort(order, n, sizeof(*order), by_feature_name);
+    for (size_t i = 0; i < n && st == VX_OK; i++)
+        st = state_push_new(s, order[i], err);
+    if (st == VX_OK)
+        st = state_set_segments(s, json_object_get(doc, "segments"), err);
+    vx__free(order);
+    order = NULL;
     json_decref(doc);
     doc = NULL;
     /* Coalesce what the document freed (many of its pieces sit in
@@ -573,119 +836,152 @@ vx_status hub__state_build_take(const char *env, json_t *doc, int64_t revision,
     malloc_trim(0);
     if (st == VX_OK)
         st = state_materialize(s, err);
-    if (st != VX_OK)
-        goto out;
-    /* The snapshot is compiled from exactly the text SDKs are served. */
-    hub__sb_str(&text, "{\"version\":2,\"features\":[");
-    for (i = 0; i < s->nflags; i++) {
-        if (i)
-            hub__sb_put(&text, ",", 1);
-        hub__sb_put(&text, s->flags[i].text, s->flags[i].text_len);
-    }
-    hub__sb_str(&text, "],\"segments\":[");
-    for (i = 0; i < s->nsegs; i++) {
-        if (i)
-            hub__sb_put(&text, ",", 1);
-        hub__sb_str(&text, s->segs[i].text);
-    }
-    hub__sb_str(&text, "]}");
-    if (text.fail) {
-        st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
-        goto out;
-    }
-    st = vx_snapshot_load(text.p, text.len, NULL, &s->snap, err);
+    if (st == VX_OK)
+        st = compile_whole(s, err);
     if (st == VX_OK)
         st = state_index(s, err);
     if (st != VX_OK)
         goto out;
+    aside_seal(s);
     *out = s;
     s = NULL;
 out:
+    vx__free(order);
     json_decref(doc);
-    vx__free(text.p);
     state_free(s);
     return st;
 }
 
-/* The next state of `old` with the flags in `changes` ({name: client
- * feature or null}, borrowed) replaced, added at the end or removed;
- * segments and unchanged flags are shared with `old`. */
+/* The delta that turns `old`'s snapshot into that of `s`: each flag named
+ * in `changes` is updated with its text in `s`, or removed when `s` does
+ * not serve it. */
+static void patch_delta(sbuf *d, const hub_state *old, const hub_state *s,
+                        const size_t *fresh, size_t nfresh,
+                        const json_t *changes)
+{
+    size_t nev = 0;
+    hub__sb_str(d, "{\"events\":[");
+    for (size_t k = 0; k < nfresh; k++) {
+        const hub_flag *f = &s->flags[fresh[k]];
+        hub__sb_str(d, nev++ ? "," : "");
+        hub__sb_str(d, "{\"type\":\"feature-updated\",\"feature\":");
+        hub__sb_put(d, f->text, f->text_len);
+        hub__sb_put(d, "}", 1);
+    }
+    const char *name;
+    json_t *cf;
+    json_object_foreach ((json_t *)changes, name, cf) {
+        bool served = false;
+        for (size_t k = 0; k < nfresh && !served; k++)
+            served = strcmp(s->flags[fresh[k]].name, name) == 0;
+        if (served || !hub_state_find(old, name))
+            continue;
+        json_t *n = json_string(name);
+        hub__sb_str(d, nev++ ? "," : "");
+        hub__sb_str(d, "{\"type\":\"feature-removed\",\"featureName\":");
+        if (n)
+            hub__sb_json(d, n);
+        else
+            d->fail = true;
+        hub__sb_put(d, "}", 1);
+        json_decref(n);
+    }
+    hub__sb_str(d, "]}");
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 vx_status hub__state_patch(const hub_state *old, json_t *changes,
                            int64_t revision, hub_state **out, vx_error *err)
 {
     vx_status st = VX_OK;
     sbuf delta = {0};
-    size_t nev = 0;
+    size_t nfresh = 0, nadded = 0;
+    size_t nch = json_object_size(changes);
     hub_state *s = state_new(old->env, revision);
+    size_t *fresh = vx__calloc(nch ? nch : 1, sizeof(*fresh));
+    const char **added = vx__calloc(nch ? nch : 1, sizeof(*added));
     *out = NULL;
-    if (!s)
-        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
-    s->base = old;
-    if (!flags_reserve(s, old->nflags + json_object_size(changes))) {
-        state_free(s);
-        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
-    }
-    hub__sb_str(&delta, "{\"events\":[");
-    bool ok = true;
-    for (size_t i = 0; ok && st == VX_OK && i < old->nflags; i++) {
-        json_t *cf = json_object_get(changes, old->flags[i].name);
-        if (!cf)
-            ok = state_push_old(s, old, i);
-        else if (json_is_object(cf))
-            st = state_push_new(s, cf, err);
-    }
-    const char *name;
-    json_t *cf;
-    json_object_foreach (changes, name, cf) {
-        if (!ok || st != VX_OK)
-            break;
-        bool had = hub_state_find(old, name) != NULL;
-        if (json_is_object(cf)) {
-            if (!had) {
-                st = state_push_new(s, cf, err);
-                if (st != VX_OK)
-                    break;
-            }
-            char *t = json_dumps(cf, JSON_COMPACT);
-            if (!t) {
-                ok = false;
-                break;
-            }
-            hub__sb_str(&delta, nev++ ? "," : "");
-            hub__sb_str(&delta, "{\"type\":\"feature-updated\",\"feature\":");
-            hub__sb_str(&delta, t);
-            hub__sb_put(&delta, "}", 1);
-            free(t);
-        } else if (had) {
-            json_t *n = json_string(name);
-            hub__sb_str(&delta, nev++ ? "," : "");
-            hub__sb_str(&delta,
-                        "{\"type\":\"feature-removed\",\"featureName\":");
-            if (n)
-                hub__sb_json(&delta, n);
-            else
-                delta.fail = true;
-            hub__sb_put(&delta, "}", 1);
-            json_decref(n);
-        }
-    }
-    hub__sb_str(&delta, "]}");
-    if (st != VX_OK)
-        goto out;
-    if (!ok || delta.fail) {
+    if (!s || !fresh || !added || !flags_reserve(s, old->nflags + nch)) {
         st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
         goto out;
     }
-    st = state_copy_segments(s, old, err);
+    s->base = old;
+    /* New names go where their name sorts: the order stays a function of
+     * the flags alone. */
+    const char *name;
+    json_t *cf;
+    json_object_foreach (changes, name, cf) {
+        if (json_is_object(cf) && !hub_state_find(old, name))
+            added[nadded++] = name;
+    }
+    qsort(added, nadded, sizeof(*added), by_name);
+    size_t i = 0, k = 0;
+    while (st == VX_OK && (i < old->nflags || k < nadded)) {
+        bool take_old =
+            i < old->nflags &&
+            (k == nadded || strcmp(old->flags[i].name, added[k]) < 0);
+        const char *nm = take_old ? old->flags[i].name : added[k];
+        cf = json_object_get(changes, nm);
+        if (take_old && !cf) {
+            if (!state_push_old(s, old, i))
+                st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
+        } else if (json_is_object(cf)) {
+            fresh[nfresh++] = s->nflags;
+            st = state_push_new(s, cf, err);
+        }
+        if (take_old)
+            i++;
+        else
+            k++;
+    }
+    /* What was set aside stays so unless a change names it again. */
+    for (size_t a = 0; st == VX_OK && a < old->naside; a++) {
+        const hub_aside *e = &old->aside[a];
+        if (!e->flag || !json_object_get(changes, e->flag))
+            st = aside_add(s, e->flag, e->project, e->segment, e->path,
+                           e->message, err);
+    }
+    if (st == VX_OK)
+        st = state_copy_segments(s, old, err);
     if (st == VX_OK)
         st = state_materialize(s, err);
-    if (st == VX_OK)
+    for (int round = 0; st == VX_OK; round++) {
+        vx__free(delta.p);
+        memset(&delta, 0, sizeof(delta));
+        patch_delta(&delta, old, s, fresh, nfresh, changes);
+        if (delta.fail) {
+            st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
+            break;
+        }
         st = vx_snapshot_apply_delta(old->snap, delta.p, delta.len, NULL,
                                      &s->snap, err);
+        if (st == VX_OK || st == VX_ENOMEM || round > 0)
+            break;
+        /* Which of the changed flags libvexil refuses: those are set
+         * aside, the others go on. */
+        vx_status refused = st;
+        bool found = false;
+        st = set_aside(s, fresh, nfresh, false, &found, err);
+        if (st == VX_OK && !found)
+            st = refused; /* the delta as a whole: err says why */
+        if (st != VX_OK)
+            break;
+        /* The fresh flags left (the order is kept). */
+        size_t kept = 0;
+        for (size_t a = 0; a < s->nflags; a++)
+            if (s->src[a] < 0)
+                fresh[kept++] = a;
+        nfresh = kept;
+    }
     if (st == VX_OK)
         st = state_index(s, err);
     if (st != VX_OK)
         goto out;
+    aside_seal(s);
     s->base = NULL; /* the patched state may go before this one */
     vx__free(s->src);
     s->src = NULL;
@@ -693,6 +989,8 @@ vx_status hub__state_patch(const hub_state *old, json_t *changes,
     s = NULL;
 out:
     vx__free(delta.p);
+    vx__free(fresh);
+    vx__free(added);
     state_free(s);
     return st;
 }

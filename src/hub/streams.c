@@ -4,9 +4,11 @@
  * connection drains (hub_sub_read). Everything here is under hub.mu. */
 #include "hub/internal.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/alloc.h"
 #include "base/error.h"
@@ -58,9 +60,59 @@ void hub__sub_feed(env_slot *e, hub_sub *sub, const hub_state *s)
     sub->last = s->revision;
 }
 
+/* Streams `token_id` holds (under h->mu). */
+static size_t streams_of(const hub *h, int64_t token_id)
+{
+    size_t n = 0;
+    for (const hub_sub *s = h->subs; s; s = s->next)
+        n += s->token_id == token_id;
+    return n;
+}
+
+/* The entry of token `id` in `t` ([n], by id), or NULL. */
+static const svc_token_state *token_find(const svc_token_state *t, size_t n,
+                                         int64_t id)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (t[mid].id == id)
+            return &t[mid];
+        if (t[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* Ends `sub`'s stream (under h->mu); `gone`: its peer closed. */
+static void end_sub(hub *h, hub_sub *sub, bool gone)
+{
+    if (sub->over)
+        return;
+    sub->over = true;
+    sub->gone = gone;
+    h->streams_ended++;
+    sub->wake(sub->wake_ud);
+}
+
+void hub__check_tokens(hub *h, const svc_token_state *tokens, size_t n)
+{
+    int64_t now = hub__wall_ms();
+    for (hub_sub *s = h->subs; s; s = s->next) {
+        const svc_token_state *t = token_find(tokens, n, s->token_id);
+        if (!t)
+            continue; /* newer than the list: the next check has it */
+        s->expires_ms = t->expires_ms;
+        if (t->revoked || (t->expires_ms && t->expires_ms <= now))
+            end_sub(h, s, false);
+    }
+}
+
 vx_status hub_subscribe(hub *h, const char *env, const hub_scope *scope,
-                        int64_t since, hub_wake_fn wake, void *wake_ud,
-                        hub_sub **out, vx_error *err)
+                        int64_t since, const hub_peer *peer, hub_wake_fn wake,
+                        void *wake_ud, hub_sub **out, vx_error *err)
 {
     *out = NULL;
     hub_sub *sub = vx__calloc(1, sizeof(*sub));
@@ -91,19 +143,46 @@ vx_status hub_subscribe(hub *h, const char *env, const hub_scope *scope,
     sub->wake = wake;
     sub->wake_ud = wake_ud;
     sub->hub = h;
-    vx_status st = VX_OK;
-    hub_state_release(hub_acquire(h, env)); /* materialize it */
+    sub->token_id = peer->token_id;
+    sub->fd = peer->fd;
+    hub_state *cur = NULL;
+    vx_status st = hub_acquire(h, env, &cur); /* loads it */
+    hub_state_release(cur);
+    if (st == VX_ENOTFOUND)
+        st = vx__error_set(err, st, "", "environment '%s' not found", env);
+    else if (st != VX_OK)
+        st = vx__error_set(err, st, "",
+                           "environment '%s' is not loaded yet: retry later",
+                           env);
     pthread_mutex_lock(&h->mu);
-    env_slot *e = hub__slot_find(h, env);
-    if (h->streams_closed) {
-        st = vx__error_set(err, VX_EIO, "", "the server is stopping");
+    env_slot *e = st == VX_OK ? hub__slot_find(h, env) : NULL;
+    const svc_token_state *t =
+        token_find(h->tokens, h->ntokens, peer->token_id);
+    if (st != VX_OK) {
+        /* as set above */
+    } else if (h->streams_closed) {
+        st = vx__error_set(err, VX_EUNAVAILABLE, "", "the server is stopping");
     } else if (!e || !e->cur) {
         st = vx__error_set(err, VX_ENOTFOUND, "", "environment '%s' not found",
                            env);
-    } else if (h->nsubs >= VX_LIMIT_SSE_CLIENTS) {
-        st = vx__error_set(err, VX_ELIMIT, "", "more than %d streaming clients",
-                           VX_LIMIT_SSE_CLIENTS);
+    } else if (t && (t->revoked ||
+                     (t->expires_ms && t->expires_ms <= hub__wall_ms()))) {
+        st = vx__error_set(err, VX_EAUTH, "", "token revoked or expired");
+    } else if (h->nsubs >= h->max_streams) {
+        h->streams_refused++;
+        st = vx__error_set(err, VX_EUNAVAILABLE, "",
+                           "all %u streaming connections are taken: poll, or "
+                           "retry later",
+                           h->max_streams);
+    } else if (streams_of(h, peer->token_id) >= h->max_per_token) {
+        h->streams_refused++;
+        st = vx__error_set(err, VX_ELIMIT, "",
+                           "this token holds %u streaming connections, its "
+                           "most: poll, or retry later",
+                           h->max_per_token);
     } else {
+        sub->expires_ms = t ? t->expires_ms : 0;
+        sub->serial = ++h->next_serial;
         if (since >= 0 && since != e->cur->revision &&
             !hub__hist_find(e, since))
             sub->last = -1; /* forgotten revision: hydrate */
@@ -113,6 +192,8 @@ vx_status hub_subscribe(hub *h, const char *env, const hub_scope *scope,
         sub->next = h->subs;
         h->subs = sub;
         h->nsubs++;
+        if (!t)
+            h->tokens_due = true; /* a token newer than the list */
     }
     pthread_mutex_unlock(&h->mu);
     if (st != VX_OK) {
@@ -130,7 +211,9 @@ long hub_sub_read(hub_sub *sub, char *buf, size_t max)
     pthread_mutex_lock(mu);
     long n = 0;
     size_t have = sub->q.len - sub->off;
-    if (have) {
+    if (sub->gone) {
+        n = -2; /* nobody to send it to */
+    } else if (have) {
         size_t k = have < max ? have : max;
         memcpy(buf, sub->q.p + sub->off, k);
         sub->off += k;
@@ -160,7 +243,6 @@ void hub_unsubscribe(hub *h, hub_sub *sub)
     vx__free(sub);
 }
 
-/* Wakes every subscriber with something to read (under h->mu). */
 void hub__wake_all(hub *h)
 {
     for (hub_sub *s = h->subs; s; s = s->next)
@@ -178,4 +260,128 @@ void hub_close_streams(hub *h)
         s->over = true;
     hub__wake_all(h);
     pthread_mutex_unlock(&h->mu);
+}
+
+/* ---- the streams thread
+ * ------------------------------------------------------- A connection whose
+ * response libmicrohttpd suspended (a stream with nothing to send) is not
+ * polled by libmicrohttpd, so a peer that closes it would be noticed only when
+ * the next heartbeat fails. This thread looks at every subscriber's socket
+ * every VX_LIMIT_SSE_CHECK_MS without the lock (poll() with no wait, for
+ * POLLRDHUP/POLLHUP/POLLERR: a stream's client sends nothing after its request,
+ * so only the end counts) and ends the subscribers whose peer is gone, which
+ * resumes their connections so that libmicrohttpd closes them. It also ends
+ * subscribers whose token expired, and queues the heartbeats. Its cost is one
+ * poll() over the streams' sockets per period (bench/README.md). */
+
+/* Sockets to look at, with the subscribers they belong to. */
+typedef struct watch_set {
+    struct pollfd *fds; /* [n] */
+    uint64_t *serials;  /* [n] */
+    size_t n, cap;      /* used, allocated */
+} watch_set;
+
+static bool watch_reserve(watch_set *w, size_t n)
+{
+    if (n <= w->cap)
+        return true;
+    struct pollfd *f = vx__realloc(w->fds, n * sizeof(*f));
+    if (f)
+        w->fds = f;
+    uint64_t *s = f ? vx__realloc(w->serials, n * sizeof(*s)) : NULL;
+    if (s)
+        w->serials = s;
+    if (!f || !s)
+        return false;
+    w->cap = n;
+    return true;
+}
+
+/* One pass (called with h->mu held; releases it around poll()). */
+static void check_streams(hub *h, watch_set *w, bool beat)
+{
+    w->n = 0;
+    int64_t now = hub__wall_ms();
+    if (watch_reserve(w, h->nsubs)) {
+        for (hub_sub *s = h->subs; s; s = s->next) {
+            if (s->expires_ms && s->expires_ms <= now)
+                end_sub(h, s, false);
+            if (s->over || s->fd < 0)
+                continue;
+            w->fds[w->n] = (struct pollfd){.fd = s->fd, .events = POLLRDHUP};
+            w->serials[w->n++] = s->serial;
+        }
+    }
+    if (beat) {
+        for (hub_sub *s = h->subs; s; s = s->next)
+            hub__sub_put(s, ": heartbeat\n\n", 13);
+        hub__wake_all(h);
+    }
+    if (!w->n)
+        return;
+    pthread_mutex_unlock(&h->mu);
+    int ready = poll(w->fds, (nfds_t)w->n, 0);
+    pthread_mutex_lock(&h->mu);
+    if (ready <= 0)
+        return;
+    /* Subscribers only ever join at the head, so both lists run in
+     * descending serial order: one merge finds the closed ones still
+     * here. */
+    size_t k = 0;
+    for (hub_sub *s = h->subs; s && k < w->n; s = s->next) {
+        while (k < w->n && w->serials[k] > s->serial)
+            k++;
+        if (k == w->n || w->serials[k] != s->serial)
+            continue;
+        if (w->fds[k].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))
+            end_sub(h, s, true);
+        k++;
+    }
+}
+
+static void *streams_main(void *arg)
+{
+    hub *h = arg;
+    watch_set w = {0};
+    double last_beat = hub__mono_sec();
+    pthread_mutex_lock(&h->mu);
+    while (!h->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += (long)VX_LIMIT_SSE_CHECK_MS * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&h->calm, &h->mu, &until);
+        if (h->stop)
+            break;
+        double now = hub__mono_sec();
+        bool beat = now - last_beat >= VX_LIMIT_SSE_HEARTBEAT_MS / 1000.0;
+        if (beat)
+            last_beat = now;
+        check_streams(h, &w, beat);
+    }
+    pthread_mutex_unlock(&h->mu);
+    vx__free(w.fds);
+    vx__free(w.serials);
+    return NULL;
+}
+
+vx_status hub__streams_start(hub *h, vx_error *err)
+{
+    if (pthread_create(&h->streamer, NULL, streams_main, h) != 0)
+        return vx__error_set(err, VX_EIO, "",
+                             "cannot start the sdk streams thread");
+    h->streaming = true;
+    return VX_OK;
+}
+
+void hub__streams_stop(hub *h)
+{
+    if (!h->streaming)
+        return;
+    pthread_mutex_lock(&h->mu);
+    pthread_cond_broadcast(&h->calm);
+    pthread_mutex_unlock(&h->mu);
+    pthread_join(h->streamer, NULL);
+    h->streaming = false;
 }

@@ -175,8 +175,15 @@ static void answer(sdk_api *a, http_req *r, sdk_req *q, sdk_ctx *b, bool get)
         return;
     }
     server_seen_record(a->seen, q->who.environment, q->who.projects, &b->c);
-    if (!q->state)
-        q->state = hub_acquire(a->hub, q->who.environment);
+    if (!q->state &&
+        hub_acquire(a->hub, q->who.environment, &q->state) == VX_EUNAVAILABLE) {
+        /* Never loaded and the database does not answer: not "no flag
+         * is on". */
+        http_reply_header(r, "Retry-After", "1");
+        http_reply_problem(r, 503, "the flags are not loaded yet: retry later",
+                           "", NULL);
+        return;
+    }
     sdk_jbuf j;
     sdk_jbuf_init(&j, arena, FRONTEND_ANSWER_FIRST);
     sdk_jbuf_lit(&j, "{\"toggles\":[");

@@ -343,7 +343,11 @@ static void proxy(gateway_api *a, gwq *q)
                  (int64_t)hub_hash64(rkey, (size_t)rn, HUB_HASH_SEED), q,
                  "too many requests for this model alias"))
         goto out;
-    state = hub_acquire(a->sdk->hub, env);
+    if (hub_acquire(a->sdk->hub, env, &state) == VX_EUNAVAILABLE) {
+        http_reply_header(r, "Retry-After", "1");
+        problem(q, 503, "the flags are not loaded yet: retry later", "", NULL);
+        goto out;
+    }
     const hub_flag *f = state ? hub_state_find(state, flag) : NULL;
     hub_scope scope = {.projects = q->who.projects};
     if (!f || f->snap_index < 0 || !hub_scope_match(&scope, f)) {
@@ -450,7 +454,8 @@ static void models(gateway_api *a, gwq *q)
 {
     http_req *r = q->r;
     json_t *data = json_array();
-    hub_state *state = hub_acquire(a->sdk->hub, q->who.environment);
+    hub_state *state = NULL;
+    hub_acquire(a->sdk->hub, q->who.environment, &state); /* none: empty */
     hub_scope scope = {.projects = q->who.projects};
     size_t n = state ? hub_state_flag_count(state) : 0;
     size_t plen = strlen(FLAG_PREFIX);

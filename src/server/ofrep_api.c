@@ -408,8 +408,15 @@ void ofrep_api_request(sdk_api *a, http_req *r)
         return;
     }
     server_seen_record(a->seen, q->who.environment, q->who.projects, &b->c);
-    if (!q->state)
-        q->state = hub_acquire(a->hub, q->who.environment);
+    if (!q->state &&
+        hub_acquire(a->hub, q->who.environment, &q->state) == VX_EUNAVAILABLE) {
+        /* Never loaded and the database does not answer: not "no such
+         * flag". */
+        http_reply_header(r, "Retry-After", "1");
+        reply_failure(r, 503, key, "GENERAL",
+                      "the flags are not loaded yet: retry later");
+        return;
+    }
     const vx_snapshot *snap = q->state ? hub_state_snapshot(q->state) : NULL;
     vx_scratch *sc = sdk_scratch();
     hub_scope scope = {.projects = q->who.projects};

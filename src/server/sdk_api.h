@@ -60,6 +60,12 @@ typedef struct sdk_req {
  * memory (an error was answered). */
 sdk_req *sdk_api_req(http_req *r);
 
+/* Takes the published state of the token's environment into q->state
+ * (held until the request is done): false with 404 answered when the
+ * environment does not exist, or 503 (Retry-After) when it could not be
+ * loaded in time; never waits on the database (hub_acquire). */
+bool sdk_api_state(sdk_api *a, http_req *r, sdk_req *q);
+
 /* Releases what the request held (state reference, subscription): the
  * server calls it when any SDK request is done. */
 void sdk_api_done(sdk_api *a, const http_req *r);

@@ -96,16 +96,11 @@ static bool scope_of(http_req *r, const svc_principal *who, hub_scope *sc)
     return true;
 }
 
-/* The published state of the token's environment, held by the request. */
+/* The published state of the token's environment, held by the request
+ * (never waits on the database: sdk_api_state). */
 static hub_state *state_for(sdk_api *a, http_req *r, sdk_req *q)
 {
-    q->state = hub_acquire(a->hub, q->who.environment);
-    if (!q->state) {
-        http_reply_problem(r, 404, "the token's environment does not exist", "",
-                           NULL);
-        return NULL;
-    }
-    return q->state;
+    return sdk_api_state(a, r, q) ? q->state : NULL;
 }
 
 static void serve_features(sdk_api *a, http_req *r, sdk_req *q)
@@ -221,12 +216,20 @@ static void serve_streaming(sdk_api *a, http_req *r, sdk_req *q)
         revision_of(http_req_header(r, "Last-Event-ID"), http_req_arena(r));
     vx_error err;
     memset(&err, 0, sizeof(err));
-    vx_status st = hub_subscribe(a->hub, q->who.environment, &sc, since,
+    hub_peer peer = {q->who.token_id, http_req_socket(r)};
+    vx_status st = hub_subscribe(a->hub, q->who.environment, &sc, since, &peer,
                                  sse_wake, e, &q->sub, &err);
-    if (st == VX_ELIMIT) {
-        /* How Unleash says "too many streaming clients": SDKs poll. */
-        http_reply_header(r, "Retry-After", "60");
-        http_reply_problem(r, 429, err.message, "", NULL);
+    if (st == VX_ELIMIT || st == VX_EUNAVAILABLE) {
+        /* The token's streams (429, as Unleash says "too many streaming
+         * clients") or all of them (503) are at their cap: SDKs poll
+         * meanwhile, and polls are never refused for it. */
+        http_reply_header(r, "Retry-After", st == VX_ELIMIT ? "60" : "30");
+        http_reply_problem(r, st == VX_ELIMIT ? 429 : 503, err.message, "",
+                           NULL);
+        return;
+    }
+    if (st == VX_EAUTH) {
+        http_reply_problem(r, 401, err.message, "", NULL);
         return;
     }
     if (st != VX_OK) {
