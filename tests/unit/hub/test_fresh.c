@@ -124,9 +124,9 @@ static void test_tokens_from_memory_after_flag_writes(void **state)
     svc_principal who;
     vx_error err;
     memset(&err, 0, sizeof(err));
-    assert_int_equal(svc_authenticate(t.svc, secret, strlen(secret), &who,
-                                      &err),
-                     VX_OK); /* now cached */
+    assert_int_equal(
+        svc_authenticate(t.svc, secret, strlen(secret), &who, &err),
+        VX_OK); /* now cached */
     /* A stream of flag writes, each published. */
     hub_test_flag(t.svc, "w1");
     hub_test_toggle(t.svc, "w1", "production", true);
@@ -143,9 +143,8 @@ static void test_tokens_from_memory_after_flag_writes(void **state)
         pthread_cond_wait(&z.cv, &z.mu);
     pthread_mutex_unlock(&z.mu);
     double t0 = hub_test_now();
-    assert_int_equal(svc_authenticate(t.svc, secret, strlen(secret), &who,
-                                      &err),
-                     VX_OK);
+    assert_int_equal(
+        svc_authenticate(t.svc, secret, strlen(secret), &who, &err), VX_OK);
     double took = hub_test_now() - t0;
     print_message("# authenticated in %.1f ms while frozen\n", took * 1e3);
     assert_true(took < 1.0);
