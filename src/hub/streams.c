@@ -192,8 +192,10 @@ vx_status hub_subscribe(hub *h, const char *env, const hub_scope *scope,
         sub->next = h->subs;
         h->subs = sub;
         h->nsubs++;
-        if (!t)
-            h->tokens_due = true; /* a token newer than the list */
+        if (!t) {
+            h->tokens_due = true; /* a token newer than the list: read it */
+            pthread_cond_signal(&h->kick);
+        }
     }
     pthread_mutex_unlock(&h->mu);
     if (st != VX_OK) {
