@@ -106,6 +106,12 @@ install: build
 bench: deps
 	@bench/run.sh
 
+# The SDK hub under load: many streams (RSS, propagation), and
+# /api/client/features while 50 connections write (bench/hub/run.sh).
+.PHONY: bench-hub
+bench-hub: build test-deps
+	@bench/hub/run.sh $(abspath $(BUILD))/src/cli/vexil
+
 # Propagation latency between two replicas on a private PostgreSQL.
 bench-replicas: build test-deps
 	@bench/replicas/run.sh $(abspath $(BUILD))/src/cli/vexil
