@@ -558,9 +558,7 @@ vx_status hub_new(const hub_config *cfg, service *svc, hub **out, vx_error *err)
     pthread_cond_init(&h->calm, NULL);
     /* The first pass is whole: every environment is checked for what it
      * sets aside (and logged) before the server answers anything. */
-    vx_status st = rebuild(h, false, err);
-    if (st == VX_OK)
-        st = svc_token_states(svc, &h->tokens, &h->ntokens, err);
+    vx_status st = rebuild(h, false, err); /* whole: reads the tokens too */
     if (st == VX_OK && pthread_create(&h->thread, NULL, hub_main, h) != 0)
         st = vx__error_set(err, VX_EIO, "", "cannot start the sdk thread");
     if (st == VX_OK)
