@@ -217,7 +217,9 @@ test('a closed stream is released within a second; a client opening and closing 
   assert.ok(health.length > 10 && slow.length === 0, `/health: ${JSON.stringify(slow)}`);
   assert.ok(peak <= 256, `${peak} streams open at once (the per-token cap is 256)`);
   assert.equal(left, 0, 'every closed stream is released');
-  assert.ok(grew < 40, `RSS grew ${grew.toFixed(1)} MB`);
+  // (A sanitized build keeps freed memory in quarantine: RSS says nothing.)
+  const sanitized = fs.readFileSync(S.vexilBin()).includes('AddressSanitizer');
+  assert.ok(sanitized || grew < 40, `RSS grew ${grew.toFixed(1)} MB`);
   await srv.stop();
 });
 
