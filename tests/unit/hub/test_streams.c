@@ -1,7 +1,8 @@
 /* Streams with limits (hub.h, hub_subscribe): per-token and total caps
  * answer VX_ELIMIT and VX_EUNAVAILABLE; a subscriber whose peer closed its
  * socket is ended within a second (its read says -2), as is one whose token
- * is revoked (here, or in another process on the database) or expires, and
+ * is revoked (here, or in another process on the database) or expires (or
+ * an update moves its expiry up), and
  * nothing is queued for it after that. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -255,6 +256,40 @@ static void test_expiry_ends(void **state)
     temp_service_close(&t);
 }
 
+/* An update that moves the expiry up (PUT /api/admin/api-tokens/{id})
+ * reaches the open stream too. */
+static void test_update_shortens_expiry(void **state)
+{
+    (void)state;
+    temp_service t;
+    temp_service_open(&t, "hubupdate");
+    hub *h = hub_test_new(t.svc, 0);
+    int64_t tok = make_token(t.svc, "long-lived", NULL);
+    woken w = {0};
+    vx_status st;
+    hub_sub *sub = subscribe(h, tok, -1, &w, &st);
+    assert_int_equal(st, VX_OK);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    time_t at = now.tv_sec + 1;
+    struct tm tm;
+    gmtime_r(&at, &tm);
+    char body[96];
+    strftime(body, sizeof(body), "{\"expiresAt\":\"%Y-%m-%dT%H:%M:%SZ\"}", &tm);
+    char sid[32];
+    snprintf(sid, sizeof(sid), "%lld", (long long)tok);
+    assert_int_equal(
+        hub_test_call(t.svc, SVC_OP_TOKEN_UPDATE, NULL, NULL, sid, body, NULL),
+        VX_OK);
+    double took = ended_within(sub, -1);
+    print_message("# shortened expiry ended the stream after %.0f ms\n",
+                  took * 1e3);
+    assert_true(took < 1.0 + END_WITHIN_S);
+    hub_unsubscribe(h, sub);
+    hub_free(&h);
+    temp_service_close(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -263,6 +298,7 @@ int main(void)
         cmocka_unit_test(test_revocation_here),
         cmocka_unit_test(test_revocation_other_process),
         cmocka_unit_test(test_expiry_ends),
+        cmocka_unit_test(test_update_shortens_expiry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
