@@ -28,11 +28,12 @@ env_slot *hub__slot_find(hub *h, const char *env)
     return NULL;
 }
 
-/* `now` plus `ms`, for pthread_cond_timedwait. */
-static struct timespec deadline_in(unsigned ms)
+/* `now` plus `ms` on the clock of the hub's condition variables
+ * (monotonic: a wall clock that jumps does not stretch a wait). */
+struct timespec hub__deadline_in(unsigned ms)
 {
     struct timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
+    clock_gettime(CLOCK_MONOTONIC, &t);
     t.tv_nsec += (long)(ms % 1000) * 1000000L;
     t.tv_sec += (time_t)(ms / 1000) + t.tv_nsec / 1000000000L;
     t.tv_nsec %= 1000000000L;
@@ -40,12 +41,12 @@ static struct timespec deadline_in(unsigned ms)
 }
 
 /* Waits (under h->mu) until ticket `t` is done, at most until `until`.
- * A wait that runs out marks `t` given up: later requests do not wait for
- * it again, so a stuck database costs one bounded wait, not one per
- * request. */
+ * A wait that runs out marks `t` given up: until the hub has done it, no
+ * request waits (for it or a newer one), so a stuck or slow database costs
+ * one bounded wait per publish, not one per request. */
 static void wait_ticket(hub *h, uint64_t t, const struct timespec *until)
 {
-    while (h->done < t && t > h->given_up && !h->stop) {
+    while (h->done < t && h->done >= h->given_up && !h->stop) {
         if (pthread_cond_timedwait(&h->built, &h->mu, until) == ETIMEDOUT) {
             if (t > h->given_up)
                 h->given_up = t;
@@ -56,7 +57,7 @@ static void wait_ticket(hub *h, uint64_t t, const struct timespec *until)
 
 vx_status hub_acquire(hub *h, const char *env, hub_state **out)
 {
-    struct timespec until = deadline_in(h->fresh_ms);
+    struct timespec until = hub__deadline_in(h->fresh_ms);
     *out = NULL;
     pthread_mutex_lock(&h->mu);
     /* A write answered before this request began is served, if it is
@@ -424,7 +425,7 @@ static void *hub_main(void *arg)
     while (!h->stop) {
         bool quiet = false; /* a whole period passed without a kick */
         if (h->asked == h->done && !h->notified && !h->tokens_due) {
-            struct timespec until = deadline_in(h->poll_ms);
+            struct timespec until = hub__deadline_in(h->poll_ms);
             quiet =
                 pthread_cond_timedwait(&h->kick, &h->mu, &until) == ETIMEDOUT;
         }
@@ -503,7 +504,7 @@ static void *hub_main(void *arg)
         if (rst != VX_OK && !h->stop) {
             /* The database does not answer: try again after a poll period
              * rather than at once for each request that asks. */
-            struct timespec until = deadline_in(h->poll_ms);
+            struct timespec until = hub__deadline_in(h->poll_ms);
             pthread_cond_timedwait(&h->kick, &h->mu, &until);
         }
     }
@@ -553,9 +554,13 @@ vx_status hub_new(const hub_config *cfg, service *svc, hub **out, vx_error *err)
                            ? cfg->max_streams_per_token
                            : h->max_streams;
     pthread_mutex_init(&h->mu, NULL);
-    pthread_cond_init(&h->kick, NULL);
-    pthread_cond_init(&h->built, NULL);
-    pthread_cond_init(&h->calm, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&h->kick, &ca);
+    pthread_cond_init(&h->built, &ca);
+    pthread_cond_init(&h->calm, &ca);
+    pthread_condattr_destroy(&ca);
     /* The first pass is whole: every environment is checked for what it
      * sets aside (and logged) before the server answers anything. */
     vx_status st = rebuild(h, false, err); /* whole: reads the tokens too */

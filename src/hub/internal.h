@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "base/limits.h"
 #include "hub/hub.h"
@@ -207,8 +208,8 @@ struct hub {
     size_t nenvs;            /* environments */
     int64_t revision;        /* newest database revision seen */
     uint64_t asked, done;    /* sync tickets: asked by writers, done */
-    uint64_t given_up;       /* a wait for this ticket (or an older one)
-                                ran out: later requests do not wait for it */
+    uint64_t given_up;       /* a wait for this ticket ran out: no request
+                                waits until it is done */
     bool stop;               /* the threads are to end */
     bool streams_closed;     /* no new subscribers */
     bool tokens_due;         /* a token changed here: check subscribers */
@@ -278,8 +279,10 @@ void hub__aside_flags(hub *h, env_slot *e, const json_t *flags);
 vx_status hub__compile_alone(const char *text, size_t len, bool segment,
                              vx_error *err);
 
-/* Monotonic and wall clocks. */
+/* Monotonic and wall clocks; `now` plus `ms` for a timed wait on one of
+ * the hub's condition variables (which use the monotonic clock). */
 double hub__mono_sec(void);
 int64_t hub__wall_ms(void);
+struct timespec hub__deadline_in(unsigned ms);
 
 #endif

@@ -348,11 +348,7 @@ static void *streams_main(void *arg)
     double last_beat = hub__mono_sec();
     pthread_mutex_lock(&h->mu);
     while (!h->stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += (long)VX_LIMIT_SSE_CHECK_MS * 1000000L;
-        until.tv_sec += until.tv_nsec / 1000000000L;
-        until.tv_nsec %= 1000000000L;
+        struct timespec until = hub__deadline_in(VX_LIMIT_SSE_CHECK_MS);
         pthread_cond_timedwait(&h->calm, &h->mu, &until);
         if (h->stop)
             break;
