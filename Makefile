@@ -158,6 +158,12 @@ bench: deps
 bench-import: deps test-deps
 	@bench/import/run.sh
 
+# The SDK hub under load: many streams (RSS, propagation), and
+# /api/client/features while 50 connections write (bench/hub/run.sh).
+.PHONY: bench-hub
+bench-hub: build test-deps
+	@bench/hub/run.sh $(abspath $(BUILD))/src/cli/vexil
+
 # Propagation latency between two replicas on a private PostgreSQL.
 bench-replicas: build test-deps
 	@bench/replicas/run.sh $(abspath $(BUILD))/src/cli/vexil

@@ -2,9 +2,9 @@
 # Installs the Debian 12 packages Vexil needs to build and test, and says
 # what it installs. Idempotent: packages already present are left alone.
 # Usage: scripts/deps.sh [build|test|bench|package]   (test adds clang,
-# sanitizers, node, chromium for the browser tests, the PostgreSQL server
-# and what `make package-test` needs; bench adds wrk; package adds what
-# `make deb` needs)
+# sanitizers, node, chromium for the browser tests, the sqlite3 shell, the
+# PostgreSQL server and what `make package-test` needs; bench adds wrk;
+# package adds what `make deb` needs)
 set -euo pipefail
 
 want=(gcc make cmake pkg-config libjansson-dev libpcre2-dev libsqlite3-dev libsodium-dev
@@ -18,7 +18,7 @@ if [ "${1:-build}" = package ] || [ "${1:-build}" = test ]; then
   want+=(dpkg-dev file)
 fi
 if [ "${1:-build}" = test ]; then
-  want+=(libcmocka-dev clang-14 libclang-rt-14-dev llvm-14 clang-format-14 nodejs npm
+  want+=(libcmocka-dev clang-14 libclang-rt-14-dev llvm-14 clang-format-14 nodejs npm sqlite3
          chromium fonts-dejavu-core)
   # A private PostgreSQL server for `make store-pg` (tests/support/pg.sh);
   # the server itself is never needed to build or run Vexil.

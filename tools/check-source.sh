@@ -20,7 +20,8 @@ if grep -nE '(if|while) \(\(?[a-zA-Z_][a-zA-Z0-9_>.-]* = ' $(git ls-files 'src/*
   status=1
 fi
 
-# 3. Module edges: base <- core <- ...; the CLI sees only the public API.
+# 3. Module edges: base <- core <- ... <- service <- hub <- server; the CLI
+# sees only the public API.
 if grep -nE '#include "(core|cli|store|service|server|guard|ai|gateway)/' $(git ls-files 'src/base/*'); then
   echo "check-source: src/base must not include other modules"; status=1
 fi
@@ -29,6 +30,12 @@ if grep -nE '#include "(cli|store|service|server|guard|ai|gateway)/' $(git ls-fi
 fi
 if grep -nE '#include "(cli|store|service|server|guard|ai|gateway)/' $(git ls-files 'src/sdk/*'); then
   echo "check-source: src/sdk (libvexil-client) uses only base and the public API"; status=1
+fi
+if grep -nE '#include "(cli|server|ai|gateway)/' $(git ls-files 'src/hub/*'); then
+  echo "check-source: src/hub (the SDK state) uses service and below"; status=1
+fi
+if grep -nE '#include "hub/' $(git ls-files 'src/base/*' 'src/core/*' 'src/store/*' 'src/service/*'); then
+  echo "check-source: modules below the hub must not include it"; status=1
 fi
 if grep -nE '#include "(core|base)/' $(git ls-files 'src/cli/*'); then
   echo "check-source: src/cli uses only include/vexil"; status=1

@@ -129,6 +129,12 @@ static_assert(VX_LIMIT_HTTP_SEGMENTS <= 32, "route specificity fits 32 bits");
 #define VX_LIMIT_SSE_CLIENTS      4096  /* streaming connections at once */
 #define VX_LIMIT_SSE_QUEUE_BYTES  ((size_t)8 << 20) /* unsent per client */
 #define VX_LIMIT_SSE_HEARTBEAT_MS 15000 /* comment line to idle streams */
+/* The SDK hub (src/hub): an SDK request waits at most this long for a
+ * write answered before it to be published, then is served the last
+ * state; a closed stream, or one whose token expired, ends within one
+ * check period. */
+#define VX_LIMIT_SDK_FRESH_MS 300
+#define VX_LIMIT_SSE_CHECK_MS 250
 /* The longest a patch waits for more writes to gather (ms). */
 #define VX_LIMIT_SDK_GATHER_MS 20
 #define VX_LIMIT_SDK_TRIM_MS   1000 /* heap trims during write bursts */

@@ -58,6 +58,8 @@ enum {
     SET_DB_THREADS,
     SET_DB_QUEUE,
     SET_SQLITE_SYNCHRONOUS,
+    SET_MAX_STREAMS,
+    SET_MAX_STREAMS_PER_TOKEN,
     NSETTINGS
 };
 /* Settings are bits of a 64-bit mask (conf_read_file, MASK_ALL). */
@@ -134,6 +136,12 @@ static const struct setting {
      "requests that may wait for a database thread (more: 503 at once)"},
     {"sqlite-synchronous", "VEXIL_SQLITE_SYNCHRONOUS", "normal|full",
      "SQLite commits: normal survives a crash, full also a power loss"},
+    {"max-streams", "VEXIL_MAX_STREAMS", "N",
+     "streaming SDK connections in all (0 = half of max-connections); "
+     "past it 503"},
+    {"max-streams-per-token", "VEXIL_MAX_STREAMS_PER_TOKEN", "N",
+     "streaming SDK connections per token (0 = half of max-streams); "
+     "past it 429"},
 };
 
 /* Settings as resolved, with where each came from. */
@@ -195,6 +203,8 @@ static const char *default_of(conf *c, int i)
     case SET_GATEWAY_TOKEN_RATE: return "0";
     case SET_GATEWAY_ROUTE_RATE: return "0";
     case SET_GATEWAY_FLUSH_MS: return "60000";
+    case SET_MAX_STREAMS: return "0";
+    case SET_MAX_STREAMS_PER_TOKEN: return "0";
     case SET_SDK_POLL_MS:
         snprintf(c->defaults[i], sizeof(c->defaults[i]), "%u",
                  (unsigned)VX_LIMIT_SDK_POLL_MS);
@@ -721,7 +731,7 @@ int cli_serve_main(int argc, char **argv)
 
     unsigned long long port, threads, body, conns, ofrep_rate, sched_ms,
         gw_token, gw_route, gw_flush, poll_ms, confirm_above, db_timeout,
-        db_threads, db_queue;
+        db_threads, db_queue, streams, streams_per_token;
     int sqlite_sync = 1;
     bool log_requests = true, gw_fallback = true;
     if (!conf_uint(&c, SET_PORT, 0, 65535, false, &port) ||
@@ -750,6 +760,10 @@ int cli_serve_main(int argc, char **argv)
                    &db_threads) ||
         !conf_uint(&c, SET_DB_QUEUE, 1, VX_LIMIT_DB_QUEUE_MAX, false,
                    &db_queue) ||
+        !conf_uint(&c, SET_MAX_STREAMS, 0, VX_LIMIT_SSE_CLIENTS, false,
+                   &streams) ||
+        !conf_uint(&c, SET_MAX_STREAMS_PER_TOKEN, 0, VX_LIMIT_SSE_CLIENTS,
+                   false, &streams_per_token) ||
         !llm_setup(&c, &llm))
         goto out;
     if (strcasecmp(c.val[SET_SQLITE_SYNCHRONOUS], "full") == 0) {
@@ -827,6 +841,8 @@ int cli_serve_main(int argc, char **argv)
         .frontend_origins = c.val[SET_FRONTEND_ORIGINS],
         .ofrep_rate = (unsigned)ofrep_rate,
         .sdk_poll_ms = (unsigned)poll_ms,
+        .max_streams = (unsigned)streams,
+        .max_streams_per_token = (unsigned)streams_per_token,
         .log = log_line,
         .log_ud = NULL,
         .llm = llm,

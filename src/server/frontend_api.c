@@ -60,7 +60,7 @@ static fe_route route_of(const char *p, size_t n)
 }
 
 /* Writes one toggle: {name, enabled, impressionData, variant}. */
-static void put_toggle(sdk_jbuf *j, const sdk_flag *f, const vx_variant *v)
+static void put_toggle(sdk_jbuf *j, const hub_flag *f, const vx_variant *v)
 {
     sdk_jbuf_lit(j, "{\"name\":");
     sdk_jbuf_str(j, f->name, strlen(f->name));
@@ -127,20 +127,27 @@ static void answer(sdk_api *a, http_req *r, sdk_req *q, sdk_ctx *b, bool get)
         return;
     }
     server_seen_record(a->seen, q->who.environment, q->who.projects, &b->c);
-    if (!q->state)
-        q->state = sdk_hub_acquire(a->hub, q->who.environment);
+    if (!q->state &&
+        hub_acquire(a->hub, q->who.environment, &q->state) == VX_EUNAVAILABLE) {
+        /* Never loaded and the database does not answer: not "no flag
+         * is on". */
+        http_reply_header(r, "Retry-After", "1");
+        http_reply_problem(r, 503, "the flags are not loaded yet: retry later",
+                           "", NULL);
+        return;
+    }
     sdk_jbuf j;
     sdk_jbuf_init(&j, arena, FRONTEND_ANSWER_FIRST);
     sdk_jbuf_lit(&j, "{\"toggles\":[");
     if (q->state) {
-        const vx_snapshot *snap = sdk_state_snapshot(q->state);
+        const vx_snapshot *snap = hub_state_snapshot(q->state);
         vx_scratch *sc = sdk_scratch();
-        sdk_scope scope = {.projects = q->who.projects};
-        size_t n = sdk_state_flag_count(q->state);
+        hub_scope scope = {.projects = q->who.projects};
+        size_t n = hub_state_flag_count(q->state);
         bool first = true;
         for (size_t i = 0; i < n && j.fail == VX_OK; i++) {
-            const sdk_flag *f = sdk_state_flag(q->state, i);
-            if (f->snap_index < 0 || !sdk_scope_match(&scope, f))
+            const hub_flag *f = hub_state_flag(q->state, i);
+            if (f->snap_index < 0 || !hub_scope_match(&scope, f))
                 continue;
             vx_variant v;
             if (!vx_evaluate_at(snap, sc, (size_t)f->snap_index, &b->c, &v))
@@ -163,7 +170,7 @@ static void answer(sdk_api *a, http_req *r, sdk_req *q, sdk_ctx *b, bool get)
     char tag[64];
     int tn =
         snprintf(tag, sizeof(tag), "W/\"%zx-%016llx\"", j.len,
-                 (unsigned long long)sdk_hash64(j.p, j.len, SDK_HASH_SEED));
+                 (unsigned long long)hub_hash64(j.p, j.len, HUB_HASH_SEED));
     char *etag = vx__arena_strndup(arena, tag, (size_t)tn);
     http_reply_header(r, "Cache-Control", "no-cache");
     if (etag)

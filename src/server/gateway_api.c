@@ -409,7 +409,7 @@ static void proxy(gateway_api *a, gwq *q)
     http_req *r = q->r;
     vx_arena *arena = http_req_arena(r);
     const json_t *body = http_req_body(r);
-    sdk_state *state = NULL;
+    hub_state *state = NULL;
     vx_error err;
     memset(&err, 0, sizeof(err));
     if (!json_is_object(body)) {
@@ -433,13 +433,18 @@ static void proxy(gateway_api *a, gwq *q)
     char rkey[2 * VX_LIMIT_GW_NAME_BYTES];
     int rn = snprintf(rkey, sizeof(rkey), "%s/%s", env, flag);
     if (!rate_ok(a->route_rate,
-                 (int64_t)sdk_hash64(rkey, (size_t)rn, SDK_HASH_SEED), q,
+                 (int64_t)hub_hash64(rkey, (size_t)rn, HUB_HASH_SEED), q,
                  "too many requests for this model alias"))
         goto out;
-    state = sdk_hub_acquire(a->sdk->hub, env);
-    const sdk_flag *f = state ? sdk_state_find(state, flag) : NULL;
-    sdk_scope scope = {.projects = q->who.projects};
-    if (!f || f->snap_index < 0 || !sdk_scope_match(&scope, f)) {
+    if (hub_acquire(a->sdk->hub, env, &state) == VX_EUNAVAILABLE) {
+        http_reply_header(r, "Retry-After", "1");
+        http_reply_problem(r, 503, "the flags are not loaded yet: retry later",
+                           "", NULL);
+        goto out;
+    }
+    const hub_flag *f = state ? hub_state_find(state, flag) : NULL;
+    hub_scope scope = {.projects = q->who.projects};
+    if (!f || f->snap_index < 0 || !hub_scope_match(&scope, f)) {
         char msg[VX_LIMIT_GW_NAME_BYTES + 96];
         snprintf(msg, sizeof(msg),
                  "no model '%s': the flag '%s' does not exist in environment "
@@ -485,7 +490,7 @@ static void proxy(gateway_api *a, gwq *q)
     }
     vx_variant v;
     memset(&v, 0, sizeof(v));
-    vx_evaluate_at(sdk_state_snapshot(state), sdk_scratch(),
+    vx_evaluate_at(hub_state_snapshot(state), sdk_scratch(),
                    (size_t)f->snap_index, &b->c, &v);
     /* A caller outside the rollout (flag off, or no variant) is served by
      * the control. */
@@ -531,7 +536,7 @@ static void proxy(gateway_api *a, gwq *q)
         .body = body,
         .id = q->rid,
     };
-    sdk_state_release(state); /* everything needed is copied */
+    hub_state_release(state); /* everything needed is copied */
     state = NULL;
     gw_client client = {.respond = on_respond, .wake = on_wake, .ud = q};
     if (!http_req_defer(r)) {
@@ -544,7 +549,7 @@ static void proxy(gateway_api *a, gwq *q)
         http_req_resume(r);
     }
 out:
-    sdk_state_release(state);
+    hub_state_release(state);
 }
 
 /* An alias as Ollama's /api/tags lists a model. The gateway knows no
@@ -563,14 +568,15 @@ static void models(gateway_api *a, gwq *q)
 {
     http_req *r = q->r;
     json_t *data = json_array();
-    sdk_state *state = sdk_hub_acquire(a->sdk->hub, q->who.environment);
-    sdk_scope scope = {.projects = q->who.projects};
-    size_t n = state ? sdk_state_flag_count(state) : 0;
+    hub_state *state = NULL;
+    hub_acquire(a->sdk->hub, q->who.environment, &state); /* none: empty */
+    hub_scope scope = {.projects = q->who.projects};
+    size_t n = state ? hub_state_flag_count(state) : 0;
     size_t plen = strlen(FLAG_PREFIX);
     for (size_t i = 0; data && i < n; i++) {
-        const sdk_flag *f = sdk_state_flag(state, i);
+        const hub_flag *f = hub_state_flag(state, i);
         if (strncmp(f->name, FLAG_PREFIX, plen) != 0 || !f->name[plen] ||
-            !sdk_scope_match(&scope, f))
+            !hub_scope_match(&scope, f))
             continue;
         if (is_ollama(q->route))
             json_array_append_new(data, ollama_model(f->name + plen));
@@ -579,7 +585,7 @@ static void models(gateway_api *a, gwq *q)
                 data, json_pack("{ss ss si ss}", "id", f->name + plen, "object",
                                 "model", "created", 0, "owned_by", "vexil"));
     }
-    sdk_state_release(state);
+    hub_state_release(state);
     json_t *doc = is_ollama(q->route)
                       ? json_pack("{so}", "models", data)
                       : json_pack("{ss so}", "object", "list", "data", data);
@@ -629,18 +635,18 @@ static void feedback(gateway_api *a, gwq *q)
 /* Whether the token may see measurements of `flag`: a flag of its
  * projects in its environment's published state (a token of every project
  * also sees flags deleted since). */
-static bool flag_visible(const gwq *q, sdk_state *state, const char *flag)
+static bool flag_visible(const gwq *q, hub_state *state, const char *flag)
 {
     if (strcmp(q->who.projects, "*") == 0)
         return true;
-    sdk_scope scope = {.projects = q->who.projects};
-    const sdk_flag *f = state && flag ? sdk_state_find(state, flag) : NULL;
-    return f && sdk_scope_match(&scope, f);
+    hub_scope scope = {.projects = q->who.projects};
+    const hub_flag *f = state && flag ? hub_state_find(state, flag) : NULL;
+    return f && hub_scope_match(&scope, f);
 }
 
 /* A copy of `arr` (series, or a batch's metrics) with the entries whose
  * "flag" the token may see. */
-static json_t *visible_only(const gwq *q, sdk_state *state, const json_t *arr)
+static json_t *visible_only(const gwq *q, hub_state *state, const json_t *arr)
 {
     json_t *out = json_array();
     size_t i;
@@ -657,7 +663,8 @@ static json_t *visible_only(const gwq *q, sdk_state *state, const json_t *arr)
  * projects only. */
 static void stats(gateway_api *a, gwq *q)
 {
-    sdk_state *state = sdk_hub_acquire(a->sdk->hub, q->who.environment);
+    hub_state *state = NULL;
+    hub_acquire(a->sdk->hub, q->who.environment, &state); /* none: nothing */
     json_t *batches = json_array();
     pthread_mutex_lock(&a->mu);
     for (size_t i = 0; batches && i < VX_LIMIT_GW_BATCHES_KEPT; i++) {
@@ -678,7 +685,7 @@ static void stats(gateway_api *a, gwq *q)
     json_t *all = gw_stats(a->gw, q->who.environment);
     json_t *series = visible_only(q, state, all);
     json_decref(all);
-    sdk_state_release(state);
+    hub_state_release(state);
     json_t *doc = json_pack("{ss so so}", "environment", q->who.environment,
                             "series", series, "batches", batches);
     if (doc)

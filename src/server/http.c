@@ -438,6 +438,8 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
     long n = s->pull(s->ud, buf, max);
     if (n > 0)
         return (ssize_t)n;
+    if (n == -2)
+        return MHD_CONTENT_READER_END_WITH_ERROR; /* closes at once */
     if (n < 0)
         return MHD_CONTENT_READER_END_OF_STREAM;
     pthread_mutex_lock(&s->mu);
@@ -522,6 +524,15 @@ static enum MHD_Result queue(http_req *r)
         r->resp = NULL;
     }
     return res;
+}
+
+int http_req_socket(const http_req *r)
+{
+    const union MHD_ConnectionInfo *ci =
+        r->conn ? MHD_get_connection_info(r->conn,
+                                          MHD_CONNECTION_INFO_CONNECTION_FD)
+                : NULL;
+    return ci ? (int)ci->connect_fd : -1;
 }
 
 /* --- body ----------------------------------------------------------------- */

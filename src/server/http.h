@@ -95,6 +95,9 @@ const char *http_req_header(const http_req *r, const char *name);
 /* The client's address as numeric text ("127.0.0.1", "::1"), in the
  * request's arena; NULL when unknown or out of memory. */
 const char *http_req_peer(http_req *r);
+/* The connection's socket, for watching whether the peer closed it (never
+ * to read or write); -1 when unknown. */
+int http_req_socket(const http_req *r);
 /* The request's arena: freed when the request completes. */
 vx_arena *http_req_arena(http_req *r);
 /* The parsed body, or NULL when the request had none (on_request only). */
@@ -183,11 +186,11 @@ void http_reply_problem(http_req *r, unsigned status, const char *message,
 
 /* A streamed answer (Server-Sent Events): `pull` fills `buf` with up to
  * `max` bytes and returns how many (> 0), 0 when it has nothing now (the
- * connection then sleeps, using no thread, until http_stream_wake), or -1
- * to end the body. It runs on a listener thread, never with a lock of the
- * listener's held. Returns the handle for http_stream_wake, valid until
- * on_done for this request has returned; NULL when out of memory (then
- * an error was answered). */
+ * connection then sleeps, using no thread, until http_stream_wake), -1
+ * to end the body, or -2 to drop the connection (its peer is gone). It runs on
+ * a listener thread, never with a lock of the listener's held. Returns the
+ * handle for http_stream_wake, valid until on_done for this request has
+ * returned; NULL when out of memory (then an error was answered). */
 typedef long (*http_pull_fn)(void *ud, char *buf, size_t max);
 typedef struct http_stream http_stream;
 http_stream *http_reply_stream(http_req *r, unsigned status, const char *ctype,

@@ -169,7 +169,7 @@ static vx_str field_of(const vx_context *c, const char *name)
     return (vx_str){NULL, 0};
 }
 
-/* The caller's value of a context field, for sdk_flag_overridden. */
+/* The caller's value of a context field, for hub_flag_overridden. */
 static vx_str field_cb(const void *ud, const char *name)
 {
     return field_of(ud, name);
@@ -187,9 +187,9 @@ static void on_strategy(void *ud, size_t s, bool result)
 }
 
 /* The OpenFeature reason of an evaluation that found the flag on, from the
- * facts the hub took from the flag's JSON (sdk_flag). */
+ * facts the hub took from the flag's JSON (hub_flag). */
 static const char *reason_on(const vx_snapshot *snap, vx_scratch *sc,
-                             const sdk_flag *f, const vx_context *c,
+                             const hub_flag *f, const vx_context *c,
                              const vx_variant *v)
 {
     size_t n = f->nstrategies;
@@ -206,19 +206,19 @@ static const char *reason_on(const vx_snapshot *snap, vx_scratch *sc,
     }
     bool split = false;
     uint8_t bits = win >= 0 ? f->strategies[win] : 0;
-    if (bits & SDK_S_TARGETED)
+    if (bits & HUB_S_TARGETED)
         targeted = true;
-    if (bits & SDK_S_SPLIT)
+    if (bits & HUB_S_SPLIT)
         split = true;
     if (v->enabled) {
         /* The variant came from the deciding strategy's own list when it
          * has one, else from the flag's: weighed among several (a split),
          * unless an override named the caller. */
-        bool own = bits & SDK_S_VARIANTS;
-        bool multi = own ? bits & SDK_S_MULTI : f->variants_multi;
-        bool overrides = own ? bits & SDK_S_OVERRIDES : f->variants_overrides;
+        bool own = bits & HUB_S_VARIANTS;
+        bool multi = own ? bits & HUB_S_MULTI : f->variants_multi;
+        bool overrides = own ? bits & HUB_S_OVERRIDES : f->variants_overrides;
         size_t list = own ? (size_t)win + 1 : 0;
-        if (overrides && sdk_flag_overridden(f, list, v->name, field_cb, c))
+        if (overrides && hub_flag_overridden(f, list, v->name, field_cb, c))
             return "TARGETING_MATCH";
         split = multi || split;
     }
@@ -227,7 +227,7 @@ static const char *reason_on(const vx_snapshot *snap, vx_scratch *sc,
 
 /* Writes one evaluation item for flag `f`. */
 static void put_item(sdk_jbuf *j, const vx_snapshot *snap, vx_scratch *sc,
-                     const sdk_flag *f, const vx_context *c, bool *failed)
+                     const hub_flag *f, const vx_context *c, bool *failed)
 {
     vx_variant v;
     bool on = vx_evaluate_at(snap, sc, (size_t)f->snap_index, c, &v);
@@ -418,17 +418,24 @@ void ofrep_api_request(sdk_api *a, http_req *r)
         return;
     }
     server_seen_record(a->seen, q->who.environment, q->who.projects, &b->c);
-    if (!q->state)
-        q->state = sdk_hub_acquire(a->hub, q->who.environment);
-    const vx_snapshot *snap = q->state ? sdk_state_snapshot(q->state) : NULL;
+    if (!q->state &&
+        hub_acquire(a->hub, q->who.environment, &q->state) == VX_EUNAVAILABLE) {
+        /* Never loaded and the database does not answer: not "no such
+         * flag". */
+        http_reply_header(r, "Retry-After", "1");
+        reply_failure(r, 503, key, "GENERAL",
+                      "the flags are not loaded yet: retry later");
+        return;
+    }
+    const vx_snapshot *snap = q->state ? hub_state_snapshot(q->state) : NULL;
     vx_scratch *sc = sdk_scratch();
-    sdk_scope scope = {.projects = q->who.projects};
+    hub_scope scope = {.projects = q->who.projects};
     sdk_jbuf j;
     sdk_jbuf_init(&j, arena, OFREP_ANSWER_FIRST);
     bool failed = false;
     if (key) {
-        const sdk_flag *f = q->state ? sdk_state_find(q->state, key) : NULL;
-        if (!f || f->snap_index < 0 || !sdk_scope_match(&scope, f)) {
+        const hub_flag *f = q->state ? hub_state_find(q->state, key) : NULL;
+        if (!f || f->snap_index < 0 || !hub_scope_match(&scope, f)) {
             char msg[160];
             snprintf(msg, sizeof(msg), "flag '%.100s' was not found", key);
             reply_failure(r, 404, key, "FLAG_NOT_FOUND", msg);
@@ -437,11 +444,11 @@ void ofrep_api_request(sdk_api *a, http_req *r)
         put_item(&j, snap, sc, f, &b->c, &failed);
     } else {
         sdk_jbuf_lit(&j, "{\"flags\":[");
-        size_t nf = q->state ? sdk_state_flag_count(q->state) : 0;
+        size_t nf = q->state ? hub_state_flag_count(q->state) : 0;
         bool first = true;
         for (size_t i = 0; i < nf && j.fail == VX_OK; i++) {
-            const sdk_flag *f = sdk_state_flag(q->state, i);
-            if (f->snap_index < 0 || !sdk_scope_match(&scope, f))
+            const hub_flag *f = hub_state_flag(q->state, i);
+            if (f->snap_index < 0 || !hub_scope_match(&scope, f))
                 continue;
             if (!first)
                 sdk_jbuf_raw(&j, ",", 1);
@@ -466,7 +473,7 @@ void ofrep_api_request(sdk_api *a, http_req *r)
     char tag[40];
     int tn =
         snprintf(tag, sizeof(tag), "\"%016llx\"",
-                 (unsigned long long)sdk_hash64(j.p, j.len, SDK_HASH_SEED));
+                 (unsigned long long)hub_hash64(j.p, j.len, HUB_HASH_SEED));
     char *etag = vx__arena_strndup(arena, tag, (size_t)tn);
     if (etag) {
         http_reply_header(r, "ETag", etag);

@@ -98,13 +98,31 @@ bool sdk_api_auth(sdk_api *a, http_req *r, unsigned kinds, svc_principal *who)
     return true;
 }
 
+bool sdk_api_state(sdk_api *a, http_req *r, sdk_req *q)
+{
+    if (q->state)
+        return true;
+    vx_status st = hub_acquire(a->hub, q->who.environment, &q->state);
+    if (st == VX_ENOTFOUND) {
+        http_reply_problem(r, 404, "the token's environment does not exist", "",
+                           NULL);
+    } else if (st != VX_OK) {
+        http_reply_header(r, "Retry-After", "1");
+        http_reply_problem(r, 503,
+                           "the flags of the token's environment are not "
+                           "loaded yet: retry later",
+                           "", NULL);
+    }
+    return st == VX_OK;
+}
+
 void sdk_api_done(sdk_api *a, const http_req *r)
 {
     sdk_req *q = http_req_udata(r);
     if (!q)
         return;
-    sdk_hub_unsubscribe(a->hub, q->sub);
+    hub_unsubscribe(a->hub, q->sub);
     q->sub = NULL;
-    sdk_state_release(q->state);
+    hub_state_release(q->state);
     q->state = NULL;
 }

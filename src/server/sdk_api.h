@@ -13,13 +13,13 @@
 #include <stdbool.h>
 
 #include "server/http.h"
-#include "server/sdk.h"
+#include "hub/hub.h"
 #include "service/service.h"
 
 /* Shared by the SDK endpoints; owned by the server. */
 typedef struct sdk_api {
     service *svc;                /* borrowed */
-    sdk_hub *hub;                /* borrowed */
+    hub *hub;                    /* borrowed */
     const char *cors_origins;    /* "*" or "https://a,https://b" (frontend,
                                     OFREP) */
     struct sdk_rate *ofrep_rate; /* OFREP per-token limit (sdk_context.h),
@@ -54,14 +54,20 @@ extern const char *const sdk_route_labels[SDK_ROUTE_COUNT];
 typedef struct sdk_req {
     int route;         /* SDK_ROUTE_* */
     svc_principal who; /* the authenticated token */
-    sdk_state *state;  /* a state reference held for the answer, or NULL */
-    sdk_sub *sub;      /* a streaming subscription, or NULL */
+    hub_state *state;  /* a state reference held for the answer, or NULL */
+    hub_sub *sub;      /* a streaming subscription, or NULL */
     void *proto;       /* the protocol file's own state, or NULL */
 } sdk_req;
 
 /* The request's sdk_req, created (zeroed) on first use; NULL when out of
  * memory (an error was answered). */
 sdk_req *sdk_api_req(http_req *r);
+
+/* Takes the published state of the token's environment into q->state
+ * (held until the request is done): false with 404 answered when the
+ * environment does not exist, or 503 (Retry-After) when it could not be
+ * loaded in time; never waits on the database (hub_acquire). */
+bool sdk_api_state(sdk_api *a, http_req *r, sdk_req *q);
 
 /* Releases what the request held (state reference, subscription): the
  * server calls it when any SDK request is done. */

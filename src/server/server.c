@@ -19,11 +19,13 @@
 #include "server/http.h"
 #include "server/metrics.h"
 #include "server/router.h"
-#include "server/sdk.h"
+#include "hub/hub.h"
 #include "server/sdk_api.h"
 #include "server/sdk_context.h"
 #include "server/seen.h"
 #include "server/ui.h"
+
+#define ENV_LABEL_MAX 128 /* bytes of an environment name in a label */
 
 enum {
     EXTRA_HEALTH,
@@ -33,20 +35,24 @@ enum {
     EXTRA_UI,
     EXTRA_ADVISOR,
     EXTRA_GATEWAY,
+    EXTRA_SDK_HEALTH,
     NEXTRA
 };
 
 static const char *const extra_labels[NEXTRA] = {
-    "/health", "/ready", "/metrics", "unmatched", "ui", "/api/admin/advisor",
-    "/v1"};
+    "/health",  "/ready",
+    "/metrics", "unmatched",
+    "ui",       "/api/admin/advisor",
+    "/v1",      "/api/admin/sdk-health"};
 static const char *const extra_names[NEXTRA] = {
-    "health", "ready", "metrics", "unmatched", "ui", "advisor", "gateway"};
+    "health", "ready",   "metrics", "unmatched",
+    "ui",     "advisor", "gateway", "sdk-health"};
 
 struct server {
     service *svc;         /* borrowed */
     http_listener *http;  /* owned */
     metrics *metrics;     /* owned */
-    sdk_hub *hub;         /* owned: what the SDK endpoints serve */
+    hub *hub;             /* owned: what the SDK endpoints serve */
     sdk_api sdk;          /* the SDK endpoints' shared state */
     const char **labels;  /* [nroutes] metric labels, owned array */
     size_t ntable;        /* router_count() */
@@ -112,17 +118,55 @@ static void serve_health(http_req *r)
         http_reply_text(r, 200, "application/json", body, sizeof(body) - 1);
 }
 
+/* /ready while ready: 200, and "degraded" with what the SDK hub sets
+ * aside (the replica serves, but not every flag: an operator should look,
+ * not a load balancer take it out, as every replica reads the same data). */
+static void reply_ready(server *s, http_req *r)
+{
+    json_t *rep = hub_report(s->hub);
+    json_int_t n = json_integer_value(json_object_get(rep, "flagsSetAside"));
+    json_t *details = json_array();
+    size_t i, k;
+    json_t *e, *f;
+    json_array_foreach (json_object_get(rep, "environments"), i, e) {
+        const char *env = json_string_value(json_object_get(e, "name"));
+        json_array_foreach (json_object_get(e, "flagsSetAside"), k, f) {
+            char path[VX_ERROR_PATH_MAX];
+            snprintf(path, sizeof(path), "/environments/%s/flags/%s", env,
+                     json_string_value(json_object_get(f, "name")));
+            json_array_append_new(details,
+                                  json_pack("{ss sO}", "path", path, "message",
+                                            json_object_get(f, "message")));
+        }
+    }
+    char msg[160];
+    snprintf(msg, sizeof(msg),
+             "%lld flag(s) set aside: libvexil refuses them, the rest is "
+             "served (GET /api/admin/sdk-health)",
+             (long long)n);
+    json_t *body = n ? json_pack("{ss sb ss so}", "health", "READY", "degraded",
+                                 true, "message", msg, "details", details)
+                     : json_pack("{ss}", "health", "READY");
+    if (!n)
+        json_decref(details);
+    if (body)
+        http_reply_json(r, 200, body);
+    else
+        http_reply_error(r, VX_ENOMEM, NULL);
+    json_decref(body);
+    json_decref(rep);
+}
+
 /* From the background probe's last result (dbpool.h): never waits for the
- * database. */
+ * database. While ready, reply_ready says what the hub sets aside. */
 static void serve_ready(server *s, http_req *r)
 {
-    static const char ok[] = "{\"health\":\"READY\"}";
     if (!only_get(r))
         return;
     svc_health h;
     svc_health_get(s->svc, &h);
     if (h.ok) {
-        http_reply_text(r, 200, "application/json", ok, sizeof(ok) - 1);
+        reply_ready(s, r);
         return;
     }
     json_t *doc =
@@ -200,6 +244,55 @@ static size_t edge_metrics(server *s, char *buf, size_t cap)
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
+/* vexil_sdk_flags_set_aside{environment}: flags each environment's SDK
+ * state leaves out (hub_report), as Prometheus text in `arena`. */
+static vx_status set_aside_metrics(server *s, vx_arena *arena, char **out,
+                                   size_t *len)
+{
+    static const char head[] =
+        "# HELP vexil_sdk_flags_set_aside Flags left out of what SDKs are "
+        "served because libvexil refuses them (GET /api/admin/sdk-health).\n"
+        "# TYPE vexil_sdk_flags_set_aside gauge\n";
+    json_t *rep = hub_report(s->hub);
+    json_t *envs = json_object_get(rep, "environments");
+    size_t cap =
+        sizeof(head) + json_array_size(envs) * (2 * ENV_LABEL_MAX + 64);
+    char *p = vx__arena_alloc(arena, cap);
+    size_t n = 0;
+    if (p) {
+        memcpy(p, head, sizeof(head) - 1);
+        n = sizeof(head) - 1;
+    }
+    size_t i;
+    json_t *e;
+    json_array_foreach (envs, i, e) {
+        if (!p)
+            break;
+        /* Names are validated identifiers, but the database may hold
+         * anything: a label value escapes \\, " and newlines. */
+        char label[2 * ENV_LABEL_MAX + 1];
+        size_t l = 0;
+        const char *name = json_string_value(json_object_get(e, "name"));
+        for (size_t k = 0; name && name[k] && k < ENV_LABEL_MAX; k++) {
+            char ch = name[k];
+            if (ch == '\\' || ch == '"' || ch == '\n')
+                label[l++] = '\\';
+            label[l++] = ch == '\n' ? 'n' : ch;
+        }
+        label[l] = '\0';
+        int w = snprintf(p + n, cap - n,
+                         "vexil_sdk_flags_set_aside{environment=\"%s\"} %zu\n",
+                         label,
+                         json_array_size(json_object_get(e, "flagsSetAside")));
+        if (w > 0 && (size_t)w < cap - n)
+            n += (size_t)w;
+    }
+    json_decref(rep);
+    *out = p;
+    *len = n;
+    return p && rep ? VX_OK : VX_ENOMEM;
+}
+
 static void serve_metrics(server *s, http_req *r)
 {
     if (!only_get(r))
@@ -215,11 +308,11 @@ static void serve_metrics(server *s, http_req *r)
         http_reply_error(r, st, NULL);
         return;
     }
-    sdk_stats ss;
-    sdk_hub_stats(s->hub, &ss);
+    hub_stats ss;
+    hub_get_stats(s->hub, &ss);
     char dbx[2048];
     int dbn = db_metrics(s, &stats, dbx, sizeof(dbx));
-    char extra[640];
+    char extra[1280];
     int n = snprintf(
         extra, sizeof(extra),
         "# HELP vexil_sdk_rebuilds_total Published flag states rebuilt.\n"
@@ -233,9 +326,22 @@ static void serve_metrics(server *s, http_req *r)
         "vexil_sdk_rebuild_seconds %.6f\n"
         "# HELP vexil_sdk_streaming_clients Open streaming connections.\n"
         "# TYPE vexil_sdk_streaming_clients gauge\n"
-        "vexil_sdk_streaming_clients %lld\n",
+        "vexil_sdk_streaming_clients %lld\n"
+        "# HELP vexil_sdk_streams_refused_total New streams refused at a cap "
+        "(429 per token, 503 in all).\n"
+        "# TYPE vexil_sdk_streams_refused_total counter\n"
+        "vexil_sdk_streams_refused_total %lld\n"
+        "# HELP vexil_sdk_streams_ended_total Streams the server ended: "
+        "client gone, token revoked or expired.\n"
+        "# TYPE vexil_sdk_streams_ended_total counter\n"
+        "vexil_sdk_streams_ended_total %lld\n",
         (long long)ss.rebuilds, (long long)ss.revision, ss.last_build_sec,
-        (long long)ss.subscribers);
+        (long long)ss.subscribers, (long long)ss.streams_refused,
+        (long long)ss.streams_ended);
+    char *aside = NULL;
+    size_t alen = 0;
+    if (set_aside_metrics(s, http_req_arena(r), &aside, &alen) != VX_OK)
+        alen = 0;
     char *gtext = NULL;
     size_t glen = 0;
     if (gateway_api_metrics(s->gateway, http_req_arena(r), &gtext, &glen) !=
@@ -243,7 +349,7 @@ static void serve_metrics(server *s, http_req *r)
         glen = 0;
     char edge[768];
     size_t elen = edge_metrics(s, edge, sizeof(edge));
-    size_t total = len + (size_t)n + (size_t)dbn + glen + elen;
+    size_t total = len + (size_t)n + (size_t)dbn + alen + glen + elen;
     char *all = n > 0 ? vx__arena_alloc(http_req_arena(r), total) : NULL;
     if (!all) {
         http_reply_error(r, VX_ENOMEM, NULL);
@@ -252,9 +358,14 @@ static void serve_metrics(server *s, http_req *r)
     memcpy(all, text, len);
     memcpy(all + len, extra, (size_t)n);
     memcpy(all + len + (size_t)n, dbx, (size_t)dbn);
+    size_t at = len + (size_t)n + (size_t)dbn;
+    if (alen)
+        memcpy(all + at, aside, alen);
+    at += alen;
     if (glen)
-        memcpy(all + len + (size_t)n + (size_t)dbn, gtext, glen);
-    memcpy(all + len + (size_t)n + (size_t)dbn + glen, edge, elen);
+        memcpy(all + at, gtext, glen);
+    at += glen;
+    memcpy(all + at, edge, elen);
     http_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", all,
                     total);
 }
@@ -332,6 +443,36 @@ static void api_headers(server *s, http_req *r)
         http_req_set_max_body(r, VX_LIMIT_IMPORT_BODY);
 }
 
+/* GET /api/admin/sdk-health (admin tokens, any role): what each
+ * environment's SDK state sets aside (hub_report). Routed and
+ * authenticated here, answered in on_request (keep-alive). */
+static void sdk_health_headers(server *s, http_req *r)
+{
+    api_req *a = vx__arena_calloc(http_req_arena(r), 1, sizeof(*a));
+    if (!a) {
+        http_reply_error(r, VX_ENOMEM, NULL);
+        return;
+    }
+    set_extra(s, r, EXTRA_SDK_HEALTH);
+    if (!only_get(r) || !authenticate(s, r, &a->who))
+        return;
+    if (a->who.kind != SVC_KIND_ADMIN) {
+        http_reply_problem(r, 403, "an admin token is required", "", NULL);
+        return;
+    }
+    http_req_set_udata(r, a);
+}
+
+static void serve_sdk_health(server *s, http_req *r)
+{
+    json_t *rep = hub_report(s->hub);
+    if (rep)
+        http_reply_json(r, 200, rep);
+    else
+        http_reply_error(r, VX_ENOMEM, NULL);
+    json_decref(rep);
+}
+
 /* Authenticates an /api/admin/advisor/ request, then lets the advisor
  * check its route; answers on failure. */
 static void advisor_headers(server *s, http_req *r)
@@ -365,6 +506,8 @@ static void on_headers(void *ud, http_req *r)
         frontend_api_headers(&s->sdk, r);
     } else if (path_has_prefix(r, "/ofrep/")) {
         ofrep_api_headers(&s->sdk, r);
+    } else if (path_is(r, "/api/admin/sdk-health")) {
+        sdk_health_headers(s, r);
     } else if (advisor_api_owns(r)) {
         advisor_headers(s, r);
     } else if (gateway_api_owns(r)) {
@@ -449,6 +592,10 @@ static void on_request(void *ud, http_req *r)
         gateway_api_request(s->gateway, r);
         return;
     }
+    if (http_req_route(r) == s->ntable + EXTRA_SDK_HEALTH) {
+        serve_sdk_health(s, r);
+        return;
+    }
     api_req *a = http_req_udata(r);
     vx_error err;
     memset(&err, 0, sizeof(err));
@@ -509,17 +656,6 @@ static vx_status bounded(unsigned long long v, unsigned long long def,
     return VX_OK;
 }
 
-/* The service's commit hook: every committed write that may change what
- * SDKs are served (admin API, scheduler, advisor, import) wakes the hub,
- * before the write's caller answers, so SDK requests that start after that
- * answer are served the change. */
-static void on_commit(void *ud, unsigned changes)
-{
-    server *s = ud;
-    if (changes & (SVC_CHANGE_SDK | SVC_CHANGE_TOKENS))
-        sdk_hub_kick(s->hub);
-}
-
 /* The gateway's measurements are impact metrics like any application's:
  * recorded for the gateway's environment, where the release-plan guard
  * reads them. Runs on the gateway's thread; the batch is borrowed. */
@@ -538,6 +674,33 @@ static void gateway_to_impact(void *ud, const char *environment, json_t *batch)
     if (st != VX_OK)
         vx__logf(s->log, s->log_ud, "error",
                  "gateway: impact metrics not recorded: %s", err.message);
+}
+
+/* The SDK hub, with stream caps that leave room for other requests: by
+ * default half the connections may stream, and one token half of those. */
+static vx_status start_hub(const server_config *cfg, unsigned conns,
+                           service *svc, hub **out, vx_error *err)
+{
+    unsigned total = cfg->max_streams ? cfg->max_streams : conns / 2;
+    if (total > VX_LIMIT_SSE_CLIENTS)
+        total = VX_LIMIT_SSE_CLIENTS;
+    if (total < 1)
+        total = 1;
+    if (total >= conns)
+        return vx__error_set(err, VX_ELIMIT, "/max-streams",
+                             "max-streams %u must be below max-connections %u "
+                             "(polls and /health need connections too)",
+                             total, conns);
+    unsigned per = cfg->max_streams_per_token ? cfg->max_streams_per_token
+                                              : (total + 1) / 2;
+    hub_config hc = {
+        .poll_ms = cfg->sdk_poll_ms,
+        .max_streams = total,
+        .max_streams_per_token = per < total ? per : total,
+        .log = cfg->log,
+        .log_ud = cfg->log_ud,
+    };
+    return hub_new(&hc, svc, out, err);
 }
 
 vx_status server_start(const server_config *cfg, service *svc, server **out,
@@ -593,11 +756,9 @@ vx_status server_start(const server_config *cfg, service *svc, server **out,
         s->labels[s->ntable + i] = extra_labels[i];
     for (size_t i = 0; i < SDK_ROUTE_COUNT; i++)
         s->labels[s->ntable + NEXTRA + i] = sdk_route_labels[i];
-    st =
-        sdk_hub_new(svc, cfg->sdk_poll_ms, cfg->log, cfg->log_ud, &s->hub, err);
+    st = start_hub(cfg, (unsigned)conns, svc, &s->hub, err);
     if (st != VX_OK)
         goto out;
-    svc_set_commit_hook(svc, on_commit, s);
     db_pool_config dc = {
         .svc = svc,
         .threads = cfg->db_threads,
@@ -711,12 +872,10 @@ void server_stop(server **sp)
     server_scheduler_stop(&s->scheduler); /* before the hub it kicks */
     advisor_api_stop(s->advisor);         /* answers every suspended request */
     gateway_api_stop(s->gateway);         /* likewise, and ends its streams */
-    sdk_hub_close_streams(s->hub); /* streams end, so the drain is short */
-    db_pool_stop(s->db); /* answers every deferred request (bounded) */
+    hub_close_streams(s->hub); /* streams end, so the drain is short */
+    db_pool_stop(s->db);       /* answers every deferred request (bounded) */
     http_stop(&s->http);
-    if (s->hub)
-        svc_set_commit_hook(s->svc, NULL, NULL); /* no kick after the free */
-    sdk_hub_free(&s->hub);
+    hub_free(&s->hub);
     sdk_rate_free(&s->sdk.ofrep_rate);
     metrics_free(&s->metrics);
     db_pool_free(&s->db);

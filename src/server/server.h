@@ -36,31 +36,36 @@ typedef vx_log_fn server_log_fn;
 #define SERVER_FD_RESERVE          VX_LIMIT_HTTP_FD_RESERVE
 
 typedef struct server_config {
-    const char *host;             /* address to bind, e.g. "127.0.0.1" */
-    uint16_t port;                /* 0 = any free port (see server_port) */
-    unsigned threads;             /* 0 = one per online core */
-    unsigned max_connections;     /* 0 = SERVER_CONNECTIONS_DEFAULT */
-    size_t max_body;              /* 0 = SERVER_MAX_BODY_DEFAULT */
-    bool log_requests;            /* one log line per request */
-    const char *frontend_origins; /* CORS of /api/frontend and OFREP: "*"
-                                     or "https://a,https://b"; NULL = "*" */
-    unsigned ofrep_rate;          /* OFREP requests/s per token, 0 = none */
-    unsigned sdk_poll_ms;         /* backstop check of the database revision
-                                     for other replicas' writes, 0 =
-                                     VX_LIMIT_SDK_POLL_MS */
-    server_log_fn log;            /* may be NULL */
-    void *log_ud;                 /* passed to log */
-    ai_llm *llm;                  /* the advisor's model, borrowed; NULL =
-                                     the deterministic advisors only */
-    unsigned plan_tick_ms;        /* release-plan scheduler; 0 = default */
-    unsigned advisor_auto_apply;  /* AI_AUTO_* rollout advice applied
-                                     without a person; 0 = none */
-    int advisor_confirm_above;    /* % a first step may reach without
-                                     "confirm"; 0 = the default */
-    bool gw_fallback;             /* gateway: retry on the control */
-    unsigned gw_token_rate;       /* gateway requests/s per token, 0 none */
-    unsigned gw_route_rate;       /* per (environment, alias), 0 none */
-    unsigned gw_flush_ms;         /* measurement period, 0 = a minute */
+    const char *host;               /* address to bind, e.g. "127.0.0.1" */
+    uint16_t port;                  /* 0 = any free port (see server_port) */
+    unsigned threads;               /* 0 = one per online core */
+    unsigned max_connections;       /* 0 = SERVER_CONNECTIONS_DEFAULT */
+    size_t max_body;                /* 0 = SERVER_MAX_BODY_DEFAULT */
+    bool log_requests;              /* one log line per request */
+    const char *frontend_origins;   /* CORS of /api/frontend and OFREP: "*"
+                                       or "https://a,https://b"; NULL = "*" */
+    unsigned ofrep_rate;            /* OFREP requests/s per token, 0 = none */
+    unsigned sdk_poll_ms;           /* backstop check of the database revision
+                                       for other replicas' writes, 0 =
+                                       VX_LIMIT_SDK_POLL_MS */
+    unsigned max_streams;           /* streaming connections in all; 0 = half
+                                       of max_connections (at most
+                                       VX_LIMIT_SSE_CLIENTS); must be below
+                                       max_connections */
+    unsigned max_streams_per_token; /* ... per token; 0 = half of those */
+    server_log_fn log;              /* may be NULL */
+    void *log_ud;                   /* passed to log */
+    ai_llm *llm;                    /* the advisor's model, borrowed; NULL =
+                                       the deterministic advisors only */
+    unsigned plan_tick_ms;          /* release-plan scheduler; 0 = default */
+    unsigned advisor_auto_apply;    /* AI_AUTO_* rollout advice applied
+                                       without a person; 0 = none */
+    int advisor_confirm_above;      /* % a first step may reach without
+                                       "confirm"; 0 = the default */
+    bool gw_fallback;               /* gateway: retry on the control */
+    unsigned gw_token_rate;         /* gateway requests/s per token, 0 none */
+    unsigned gw_route_rate;         /* per (environment, alias), 0 none */
+    unsigned gw_flush_ms;           /* measurement period, 0 = a minute */
     /* Slow clients (docs/operations.md, "Connections and slow clients"). */
     unsigned header_timeout_ms; /* request headers, at most; 0 = default */
     unsigned body_timeout_ms;   /* then the body, at most; 0 = default */

@@ -79,7 +79,7 @@ static bool accepts_gzip(http_req *r)
 
 /* The scope of an SDK request: the token's projects and the query's
  * filters (the token's environment always wins over ?environment=). */
-static bool scope_of(http_req *r, const svc_principal *who, sdk_scope *sc)
+static bool scope_of(http_req *r, const svc_principal *who, hub_scope *sc)
 {
     const json_t *q = NULL;
     vx_error err;
@@ -97,32 +97,27 @@ static bool scope_of(http_req *r, const svc_principal *who, sdk_scope *sc)
     return true;
 }
 
-/* The published state of the token's environment, held by the request. */
-static sdk_state *state_for(sdk_api *a, http_req *r, sdk_req *q)
+/* The published state of the token's environment, held by the request
+ * (never waits on the database: sdk_api_state). */
+static hub_state *state_for(sdk_api *a, http_req *r, sdk_req *q)
 {
-    q->state = sdk_hub_acquire(a->hub, q->who.environment);
-    if (!q->state) {
-        http_reply_problem(r, 404, "the token's environment does not exist", "",
-                           NULL);
-        return NULL;
-    }
-    return q->state;
+    return sdk_api_state(a, r, q) ? q->state : NULL;
 }
 
 static void serve_features(sdk_api *a, http_req *r, sdk_req *q)
 {
-    sdk_scope sc;
+    hub_scope sc;
     bool inl = true;
     if (!segments_mode(r, &inl) || !scope_of(r, &q->who, &sc))
         return;
     sc.inline_segments = inl;
-    sdk_state *s = state_for(a, r, q);
+    hub_state *s = state_for(a, r, q);
     if (!s)
         return;
-    const sdk_body *b = NULL;
+    const hub_body *b = NULL;
     vx_error err;
     memset(&err, 0, sizeof(err));
-    vx_status st = sdk_state_features_body(s, &sc, accepts_gzip(r),
+    vx_status st = hub_state_features_body(s, &sc, accepts_gzip(r),
                                            http_req_arena(r), &b, &err);
     if (st != VX_OK) {
         http_reply_error(r, st, &err);
@@ -143,14 +138,14 @@ static void serve_features(sdk_api *a, http_req *r, sdk_req *q)
 
 static void serve_feature(sdk_api *a, http_req *r, sdk_req *q, const char *name)
 {
-    sdk_scope sc;
+    hub_scope sc;
     if (!scope_of(r, &q->who, &sc))
         return;
-    sdk_state *s = state_for(a, r, q);
+    hub_state *s = state_for(a, r, q);
     if (!s)
         return;
-    const sdk_flag *f = sdk_state_find(s, name);
-    if (!f || !sdk_scope_match(&sc, f)) {
+    const hub_flag *f = hub_state_find(s, name);
+    if (!f || !hub_scope_match(&sc, f)) {
         char msg[200];
         snprintf(msg, sizeof(msg), "flag '%.150s' not found", name);
         http_reply_problem(r, 404, msg, "", NULL);
@@ -161,10 +156,10 @@ static void serve_feature(sdk_api *a, http_req *r, sdk_req *q, const char *name)
 
 static void serve_delta(sdk_api *a, http_req *r, sdk_req *q)
 {
-    sdk_scope sc;
+    hub_scope sc;
     if (!scope_of(r, &q->who, &sc))
         return;
-    sdk_state *s = state_for(a, r, q);
+    hub_state *s = state_for(a, r, q);
     if (!s)
         return;
     int64_t since =
@@ -173,8 +168,8 @@ static void serve_delta(sdk_api *a, http_req *r, sdk_req *q)
     size_t len = 0;
     vx_error err;
     memset(&err, 0, sizeof(err));
-    vx_status st = sdk_hub_delta(a->hub, s, since, &sc, http_req_arena(r),
-                                 &body, &len, &err);
+    vx_status st =
+        hub_delta(a->hub, s, since, &sc, http_req_arena(r), &body, &len, &err);
     if (st != VX_OK) {
         http_reply_error(r, st, &err);
         return;
@@ -184,7 +179,7 @@ static void serve_delta(sdk_api *a, http_req *r, sdk_req *q)
         http_reply_error(r, VX_ENOMEM, NULL);
         return;
     }
-    snprintf(etag, 32, "\"%lld\"", (long long)sdk_state_revision(s));
+    snprintf(etag, 32, "\"%lld\"", (long long)hub_state_revision(s));
     http_reply_header(r, "ETag", etag);
     http_reply_header(r, "Cache-Control", "no-cache");
     if (!body)
@@ -204,12 +199,12 @@ static void sse_wake(void *ud)
 static long sse_pull(void *ud, char *buf, size_t max)
 {
     sdk_req *q = ud;
-    return sdk_sub_read(q->sub, buf, max);
+    return hub_sub_read(q->sub, buf, max);
 }
 
 static void serve_streaming(sdk_api *a, http_req *r, sdk_req *q)
 {
-    sdk_scope sc;
+    hub_scope sc;
     if (!scope_of(r, &q->who, &sc))
         return;
     sse *e = vx__arena_calloc(http_req_arena(r), 1, sizeof(*e));
@@ -222,12 +217,20 @@ static void serve_streaming(sdk_api *a, http_req *r, sdk_req *q)
         revision_of(http_req_header(r, "Last-Event-ID"), http_req_arena(r));
     vx_error err;
     memset(&err, 0, sizeof(err));
-    vx_status st = sdk_hub_subscribe(a->hub, q->who.environment, &sc, since,
-                                     sse_wake, e, &q->sub, &err);
-    if (st == VX_ELIMIT) {
-        /* How Unleash says "too many streaming clients": SDKs poll. */
-        http_reply_header(r, "Retry-After", "60");
-        http_reply_problem(r, 429, err.message, "", NULL);
+    hub_peer peer = {q->who.token_id, http_req_socket(r)};
+    vx_status st = hub_subscribe(a->hub, q->who.environment, &sc, since, &peer,
+                                 sse_wake, e, &q->sub, &err);
+    if (st == VX_ELIMIT || st == VX_EUNAVAILABLE) {
+        /* The token's streams (429, as Unleash says "too many streaming
+         * clients") or all of them (503) are at their cap: SDKs poll
+         * meanwhile, and polls are never refused for it. */
+        http_reply_header(r, "Retry-After", st == VX_ELIMIT ? "60" : "30");
+        http_reply_problem(r, st == VX_ELIMIT ? 429 : 503, err.message, "",
+                           NULL);
+        return;
+    }
+    if (st == VX_EAUTH) {
+        http_reply_problem(r, 401, err.message, "", NULL);
         return;
     }
     if (st != VX_OK) {

@@ -24,8 +24,9 @@ struct service {
     atomic_llong db_errors;        /* failed store calls (VX_EIO) */
     atomic_llong flags_active;     /* kept current by feature handlers */
     atomic_llong flags_archived;   /* idem */
-    atomic_llong generation;       /* bumped by every committed write and by
-                                      svc_invalidate: stamps cached tokens */
+    atomic_llong generation;       /* bumped by every committed write to
+                                      tokens and by svc_invalidate: stamps
+                                      cached tokens */
     pthread_mutex_t cache_mu;      /* guards tokens[] */
     struct svc_token_slot *tokens; /* SVC_TOKEN_CACHE slots (sdk.c) */
     int64_t usage_swept_hour;      /* usage buckets older are gone (under mu) */
@@ -63,8 +64,10 @@ typedef vx_status (*svc_handler)(svc_ctx *c, json_t **out);
  * and ends: takes the service mutex, begins a transaction when `changes` is
  * not 0 (a write), runs `fn(c, ud)`, and commits; on any error, the
  * commit's included, rolls back, so nothing is written. A committed write
- * that may change SDK data or tokens bumps the generation (stamping cached
- * tokens), and every committed write calls the commit hook with `changes`
+ * that may change tokens bumps the generation (stamping cached tokens; other
+ * writes leave them valid, so SDK requests keep authenticating from memory
+ * under a stream of flag changes), and every committed write calls the
+ * commit hook with `changes`
  * after the mutex is released. `req` may be NULL (internal calls); `now`
  * is the call's time. */
 typedef vx_status (*svc_unit_fn)(svc_ctx *c, void *ud);

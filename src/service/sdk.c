@@ -4,7 +4,8 @@
  * (registrations and usage metrics), validated like any other input.
  *
  * Invariant: a cached token is trusted only while the write generation it
- * was read at is current; every committed write bumps the generation. */
+ * was read at is current; every committed write to tokens (and every
+ * change seen from another process that may touch them) bumps it. */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -196,6 +197,50 @@ void svc_invalidate(service *s)
     json_decref(all);
 }
 
+static int by_token_id(const void *a, const void *b)
+{
+    int64_t x = ((const svc_token_state *)a)->id;
+    int64_t y = ((const svc_token_state *)b)->id;
+    return (x > y) - (x < y);
+}
+
+vx_status svc_token_states(service *s, svc_token_state **out, size_t *n,
+                           vx_error *err)
+{
+    svc_req req = {0};
+    svc_ctx c = {s, &SDK_SYSTEM, &req, err, svc__wall_ms()};
+    json_t *all = NULL;
+    *out = NULL;
+    *n = 0;
+    int64_t t0 = 0;
+    vx_status st = read_lock(s, err, &t0);
+    if (st != VX_OK)
+        return st;
+    st = svc__list(&c, STORE_TOKEN, NULL, &all);
+    read_unlock(s, st, err, t0);
+    if (st != VX_OK)
+        return st;
+    size_t k = json_array_size(all);
+    svc_token_state *t = vx__calloc(k ? k : 1, sizeof(*t));
+    if (!t) {
+        json_decref(all);
+        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    }
+    size_t i;
+    json_t *doc;
+    json_array_foreach (all, i, doc) {
+        t[i].id = json_integer_value(json_object_get(doc, "id"));
+        t[i].revoked = json_is_true(json_object_get(doc, "revoked"));
+        t[i].expires_ms =
+            json_integer_value(json_object_get(doc, "expiresAtMs"));
+    }
+    json_decref(all);
+    qsort(t, k, sizeof(*t), by_token_id);
+    *out = t;
+    *n = k;
+    return VX_OK;
+}
+
 /* ---- published state ------------------------------------------------------
  */
 
@@ -246,6 +291,68 @@ vx_status svc_environment_names(service *s, json_t **out, vx_error *err)
     return st;
 }
 
+/* True when an event of `type` leaves every SDK view as it was (tokens,
+ * feature-type lifetimes, the advisor's notes, strategy definitions, which
+ * no SDK sees until a flag uses one). */
+static bool sdk_neutral(const char *type)
+{
+    return strncmp(type, "api-token-", 10) == 0 ||
+           strcmp(type, "feature-type-updated") == 0 ||
+           strcmp(type, "advisor-recommendation") == 0 ||
+           strncmp(type, "strategy-", 9) == 0;
+}
+
+bool svc_sdk_relevant(const json_t *ev, const char *env)
+{
+    const char *type = json_string_value(json_object_get(ev, "type"));
+    const char *e = json_string_value(json_object_get(ev, "environment"));
+    return type && !sdk_neutral(type) && (!e || strcmp(e, env) == 0);
+}
+
+/* Sets "revision" in each document of `docs` ({env: document}): the newest
+ * event at or before `upto` relevant to its environment, 0 when none. Reads
+ * brief pages newest first (growing) until each has one or the log ends;
+ * events appended meanwhile only repeat rows already seen (under s->mu). */
+static vx_status set_revisions(svc_ctx *c, json_t *docs, int64_t upto)
+{
+    size_t left = json_object_size(docs);
+    store_event_filter f = {.limit = 64, .brief = true};
+    vx_status st = VX_OK;
+    while (left > 0 && st == VX_OK) {
+        json_t *page = NULL;
+        int64_t total = 0;
+        st = c->s->ops->event_query(c->s->st, &f, &page, &total, c->err);
+        size_t i;
+        json_t *ev;
+        json_array_foreach (page, i, ev) {
+            int64_t id = json_integer_value(json_object_get(ev, "id"));
+            const char *env;
+            json_t *doc;
+            json_object_foreach (docs, env, doc) {
+                if (id > upto || json_object_get(doc, "revision") ||
+                    !svc_sdk_relevant(ev, env))
+                    continue;
+                json_object_set_new(doc, "revision", json_integer(id));
+                left--;
+            }
+        }
+        bool end = json_array_size(page) < (size_t)f.limit;
+        json_decref(page);
+        if (end)
+            break;
+        f.offset += f.limit;
+        if (f.limit < 4096)
+            f.limit *= 4;
+    }
+    const char *env;
+    json_t *doc;
+    json_object_foreach (docs, env, doc) {
+        if (!json_object_get(doc, "revision"))
+            json_object_set_new(doc, "revision", json_integer(0));
+    }
+    return st;
+}
+
 vx_status svc_client_states(service *s, const json_t *envs, json_t **docs,
                             int64_t *revision, vx_error *err)
 {
@@ -277,6 +384,8 @@ vx_status svc_client_states(service *s, const json_t *envs, json_t **docs,
     }
     if (st == VX_OK)
         st = svc__client_documents(&c, want, SVC_DOC_TAGS, docs);
+    if (st == VX_OK)
+        st = set_revisions(&c, *docs, *revision);
     read_unlock(s, st, err, t0);
     json_decref(names);
     json_decref(want);
@@ -285,17 +394,8 @@ vx_status svc_client_states(service *s, const json_t *envs, json_t **docs,
     return st;
 }
 
-/* True when an event of `type` about no flag leaves every SDK view as it
- * was (tokens, feature-type lifetimes). */
-static bool sdk_neutral(const char *type)
-{
-    return strncmp(type, "api-token-", 10) == 0 ||
-           strcmp(type, "feature-type-updated") == 0 ||
-           strncmp(type, "strategy-", 9) == 0; /* definitions: no SDK sees */
-}
-
 vx_status svc_client_changes(service *s, int64_t since, json_t **changes,
-                             int64_t *revision, vx_error *err)
+                             int64_t *revision, bool *tokens, vx_error *err)
 {
     svc_req req = {0};
     svc_ctx c = {s, &SDK_SYSTEM, &req, err, svc__wall_ms()};
@@ -303,6 +403,7 @@ vx_status svc_client_changes(service *s, int64_t since, json_t **changes,
     int64_t total = 0;
     bool full = false;
     *changes = NULL;
+    *tokens = false;
     int64_t t0 = 0;
     vx_status st = read_lock(s, err, &t0);
     if (st != VX_OK)
@@ -340,6 +441,8 @@ vx_status svc_client_changes(service *s, int64_t since, json_t **changes,
         const char *flag =
             json_string_value(json_object_get(ev, "featureName"));
         const char *type = json_string_value(json_object_get(ev, "type"));
+        if (type && strncmp(type, "api-token-", 10) == 0)
+            *tokens = true;
         if (flag)
             json_object_set_new(names, flag, json_true());
         else if (!type || !sdk_neutral(type))
@@ -355,7 +458,20 @@ vx_status svc_client_changes(service *s, int64_t since, json_t **changes,
     out = json_object();
     json_t *e;
     json_array_foreach (envs, i, e) {
-        json_object_set_new(out, json_string_value(e), json_object());
+        const char *env = json_string_value(e);
+        json_t *one = json_pack("{s{}}", "flags");
+        /* The newest event since `since` relevant to it (newest first). */
+        size_t k;
+        json_array_foreach (events, k, ev) {
+            int64_t id = json_integer_value(json_object_get(ev, "id"));
+            if (id <= since)
+                break;
+            if (svc_sdk_relevant(ev, env)) {
+                json_object_set_new(one, "revision", json_integer(id));
+                break;
+            }
+        }
+        json_object_set_new(out, env, one);
     }
     const char *name;
     json_t *v;
@@ -370,8 +486,9 @@ vx_status svc_client_changes(service *s, int64_t since, json_t **changes,
             const char *env = json_string_value(e);
             json_t *cf =
                 doc ? svc__client_feature(doc, env, SVC_DOC_TAGS) : NULL;
-            json_object_set_new(json_object_get(out, env), name,
-                                cf ? cf : json_null());
+            json_object_set_new(
+                json_object_get(json_object_get(out, env), "flags"), name,
+                cf ? cf : json_null());
         }
         json_decref(doc);
     }

@@ -286,7 +286,7 @@ vx_status svc_admin_token(service *s, const char *name, bool rotate,
                           char secret[SVC_SECRET_MAX], vx_error *err);
 
 /* ---- the SDK-facing side (sdk.c) ----------------------------------------
- * The SDK endpoints serve from memory (src/server/sdk.h); these calls feed
+ * The SDK endpoints serve from memory (src/hub/hub.h); these calls feed
  * that memory and record what SDKs report. */
 
 /* The newest event id: every committed change writes one, so two equal
@@ -301,17 +301,42 @@ vx_status svc_environment_names(service *s, json_t **out, vx_error *err);
  * endpoints serve them (no strategy ids; each feature also carries its
  * "tags" for the tag filter), as {env: document}, from one read of the
  * flags, and the revision they reflect (read first: the documents are at
- * least that new). `*docs` is a new reference. */
+ * least that new). Each document also has "revision": the environment's
+ * SDK revision, the newest event up to `*revision` that may change what
+ * that environment's SDKs are served (svc_sdk_relevant; 0 when none), so
+ * that every process labels the same state alike. `*docs` is a new
+ * reference. */
 vx_status svc_client_states(service *s, const json_t *envs, json_t **docs,
                             int64_t *revision, vx_error *err);
 
 /* What changed since revision `since`, for an incremental update of the
- * published state: `*changes` is {env: {flag: client feature, or null when
- * it is gone}} for every flag an event since then names, or NULL when only
- * a full rebuild will do (segments, environments, projects, an import, or
- * more than VX_LIMIT_SDK_INCREMENTAL events). `*revision` as above. */
+ * published state: `*changes` is {env: {"revision": r, "flags": {flag:
+ * client feature, or null when it is gone}}} for every flag an event since
+ * then names, where r (absent when none) is the newest of those events
+ * relevant to the environment (svc_sdk_relevant); or NULL when only a full
+ * rebuild will do (segments, environments, projects, an import, or more
+ * than VX_LIMIT_SDK_INCREMENTAL events). `*tokens` is true when one of the
+ * events changed an API token. `*revision` as above. */
 vx_status svc_client_changes(service *s, int64_t since, json_t **changes,
-                             int64_t *revision, vx_error *err);
+                             int64_t *revision, bool *tokens, vx_error *err);
+
+/* True when the audit event `ev` (as event_query returns it: "type",
+ * "environment") may change what the SDKs of environment `env` are served:
+ * any event but those about tokens, feature types or advice, when it names
+ * no environment or that one. */
+bool svc_sdk_relevant(const json_t *ev, const char *env);
+
+/* An API token as open streams are checked against it. */
+typedef struct svc_token_state {
+    int64_t id;         /* the token's id (svc_principal.token_id) */
+    bool revoked;       /* revoked */
+    int64_t expires_ms; /* expiry, ms since the epoch; 0 = never */
+} svc_token_state;
+
+/* Every API token's id, revocation and expiry, by id ascending: `*out` is
+ * a new array of `*n` (free with vx__free). */
+vx_status svc_token_states(service *s, svc_token_state **out, size_t *n,
+                           vx_error *err);
 
 /* True when the database announces commits (PostgreSQL), so svc_watch can
  * replace polling for changes made by other processes. */

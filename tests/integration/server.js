@@ -48,6 +48,14 @@ process.on('exit', () => {
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, () => process.exit(130));
 }
+// A test that fails before stopping its servers would leave them running
+// and the file's process waiting on their pipes for ever: once the file's
+// tests are done, whatever still runs is killed.
+require('node:test').after(() => {
+  for (const p of liveProcs) {
+    try { p.kill('SIGKILL'); } catch (_e) { /* already gone */ }
+  }
+});
 
 function vexilBin() {
   const bin = process.env.VEXIL_BIN || path.join('build', 'src', 'cli', 'vexil');

@@ -2,12 +2,15 @@
 // Helpers for the tests of several `vexil serve` replicas on one database
 // (docs/operations.md, "Several replicas"): starting replicas that share a
 // database and tokens, a streaming (SSE) client that records when each flag
-// state arrives, waiting for a flag state on /api/client/features, and
+// state arrives, raw streaming requests (caps, revocation), everything an
+// SDK could compare between replicas, waiting for a flag state on
+// /api/client/features, and
 // stopping/restarting the private PostgreSQL of `make store-pg`
 // (tests/support/pg.sh pause|resume on VEXIL_TEST_PG_DIR).
 
 const http = require('node:http');
 const path = require('node:path');
+const assert = require('node:assert/strict');
 const { execFileSync } = require('node:child_process');
 const S = require('../integration/server');
 
@@ -151,6 +154,74 @@ function openStream(srv) {
   };
 }
 
+// One GET /api/client/streaming with `token`: resolves with {status,
+// headers, text (the first data, or the error body), res, req} once the
+// answer starts (status 0 when the request failed); req.destroy() closes it.
+function streamRequest(srv, token, headers = {}) {
+  let req;
+  const p = new Promise((resolve) => {
+    req = http.get(srv.url + '/api/client/streaming', { agent: false, headers: { Authorization: token, ...headers } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      const done = () => resolve({ status: res.statusCode, headers: res.headers, text, res, req });
+      if (res.statusCode !== 200) {
+        res.on('data', (d) => { text += d; });
+        res.on('end', done);
+        return;
+      }
+      res.once('data', (d) => { text += d; done(); });
+    });
+    req.on('error', (e) => resolve({ status: 0, error: e, req }));
+  });
+  return p;
+}
+
+// Collects a stream's events until it ends: {events, ended (a promise
+// resolving with the time the server ended it)}.
+function follow(res) {
+  const events = [];
+  let buf = '';
+  let endedAt = null;
+  const ended = new Promise((resolve) => {
+    const fin = () => { if (endedAt === null) { endedAt = performance.now(); resolve(endedAt); } };
+    res.on('end', fin);
+    res.on('close', fin);
+    res.on('error', fin);
+  });
+  res.on('data', (d) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf('\n\n')) >= 0) {
+      const block = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      const data = block.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('');
+      if (data) events.push(data);
+    }
+  });
+  return { events, ended };
+}
+
+// Everything an SDK could compare, as one text: the features body plain,
+// gzipped (bytes) and inlined, with ETags; a delta hydration and its ETag;
+// the frontend answer.
+async function servedBy(srv, client, frontend) {
+  const raw = (p, headers) => new Promise((resolve, reject) => {
+    http.get(srv.url + p, { agent: false, headers: { Authorization: client, ...headers } }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, etag: res.headers.etag, body: Buffer.concat(chunks) }));
+    }).on('error', reject);
+  });
+  const plain = await raw('/api/client/features', { 'Unleash-Client-Spec': '5.0.0' });
+  const gz = await raw('/api/client/features', { 'Unleash-Client-Spec': '5.0.0', 'Accept-Encoding': 'gzip' });
+  const inl = await raw('/api/client/features', {});
+  const delta = await raw('/api/client/delta', {});
+  const fe = await S.request(srv.url, 'GET', '/api/frontend?userId=7', { token: frontend });
+  assert.equal(plain.status, 200);
+  return [plain.etag, plain.body.toString(), gz.etag, gz.body.toString('base64'), inl.etag,
+    inl.body.toString(), delta.etag, delta.body.toString(), fe.headers.get('etag'), fe.text].join('\n');
+}
+
 function percentile(sorted, p) {
   if (sorted.length === 0) return NaN;
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
@@ -170,4 +241,7 @@ function pgControl(what) {
 const F = (f) => `/api/admin/projects/default/features/${encodeURIComponent(f)}`;
 const toggle = (srv, flag, on) => srv.api('POST', `${F(flag)}/environments/production/${on ? 'on' : 'off'}`);
 
-module.exports = { PG_DIR, startReplicas, stopAll, clientFlags, waitFeatures, openStream, summary, pgControl, F, toggle };
+module.exports = {
+  PG_DIR, startReplicas, stopAll, clientFlags, waitFeatures, openStream, streamRequest, follow, servedBy,
+  summary, pgControl, F, toggle,
+};

@@ -6,7 +6,8 @@
 // write; stopping PostgreSQL keeps the SDK endpoints of both replicas
 // answering from memory while admin calls answer 503 (fast, even while the
 // database's address accepts connections but never answers), and
-// everything recovers when it is back.
+// everything recovers when it is back; replicas holding the same state
+// serve the same bytes; a token revoked on A ends its streams on B.
 //
 // Needs VEXIL_IT_PG_DSN (and VEXIL_TEST_PG_DIR for the outage), as
 // `make store-pg` sets them; skipped otherwise.
@@ -246,4 +247,58 @@ test('impact metrics posted to two replicas add up in the plan both read', opts,
     await S.sleep(100);
   }
   assert.equal(p.state, 'running');
+});
+
+test('replicas holding the same state serve the same bytes; a poll on the other gets 304', opts, async () => {
+  const [a, b] = await R.startReplicas(2);
+  const client = a.clientTokens[0];
+  const mk = await a.api('POST', '/api/admin/api-tokens', { body: { tokenName: 'fe', type: 'frontend', environment: 'production', projects: ['*'] } });
+  assert.equal(mk.status, 201, S.show(mk));
+  // Each write read back on A first, so that A patches change by change
+  // while B may gather them: flags one after the other, one archived and
+  // revived, a change in another environment, a token.
+  for (const f of ['zeta', 'alpha', 'mid']) {
+    await createFlag(a, f);
+    await R.clientFlags(a);
+  }
+  for (const [m, p] of [['POST', `${R.F('alpha')}/environments/production/on`], ['DELETE', R.F('zeta')],
+    ['POST', '/api/admin/archive/revive/zeta'], ['POST', `${R.F('mid')}/environments/development/on`]]) {
+    const r = await a.api(m, p);
+    assert.ok(r.status < 300, `${m} ${p}: ${S.show(r)}`);
+    await R.clientFlags(a);
+  }
+  const t = await a.api('POST', '/api/admin/api-tokens', { body: { tokenName: 'late', type: 'client', environment: 'production', projects: ['*'] } });
+  assert.equal(t.status, 201, S.show(t));
+  let sa;
+  let sb;
+  const deadline = performance.now() + 5000;
+  do {
+    await S.sleep(100);
+    sa = await R.servedBy(a, client, mk.json.secret);
+    sb = await R.servedBy(b, client, mk.json.secret);
+  } while (sa !== sb && performance.now() < deadline);
+  assert.equal(sb, sa, 'B serves other bytes than A');
+  const etag = (await S.request(a.url, 'GET', '/api/client/features', { token: client })).headers.get('etag');
+  const other = await S.request(b.url, 'GET', '/api/client/features', { token: client, headers: { 'If-None-Match': etag } });
+  assert.equal(other.status, 304, 'a poll on B with A\'s ETag');
+});
+
+test('a token revoked on A: its stream on B ends within a second, and gets nothing after', opts, async () => {
+  const [a, b] = await R.startReplicas(2);
+  const mk = await a.api('POST', '/api/admin/api-tokens', { body: { tokenName: 'far', type: 'client', environment: 'production', projects: ['*'] } });
+  assert.equal(mk.status, 201, S.show(mk));
+  const s = await R.streamRequest(b, mk.json.secret);
+  assert.equal(s.status, 200, s.text);
+  const f = R.follow(s.res);
+  const t0 = performance.now();
+  const del = await a.api('DELETE', `/api/admin/api-tokens/${mk.json.id}`);
+  assert.equal(del.status, 200, S.show(del));
+  const endedAt = await Promise.race([f.ended, S.sleep(10000).then(() => null)]);
+  assert.ok(endedAt !== null, 'the stream on B was not ended');
+  process.stdout.write(`# replicas: a revocation on A ended the stream on B in ${(endedAt - t0).toFixed(1)} ms\n`);
+  assert.ok(endedAt - t0 < 2000, `the stream on B ended ${(endedAt - t0).toFixed(0)} ms after the revocation`);
+  const count = f.events.length;
+  await createFlag(a, 'after-revocation');
+  await S.sleep(500);
+  assert.equal(f.events.length, count, 'something reached the revoked token');
 });

@@ -16,7 +16,7 @@
 #include <cmocka.h>
 
 #include "base/arena.h"
-#include "server/sdk.h"
+#include "hub/hub.h"
 #include "server/sdk_context.h"
 
 #define NOW 1700000000000LL
@@ -291,14 +291,14 @@ static void test_jbuf(void **state)
     assert_int_equal(j.len, len);
     vx__arena_release(&a);
 
-    assert_true(sdk_hash64("a", 1, SDK_HASH_SEED) !=
-                sdk_hash64("b", 1, SDK_HASH_SEED));
-    assert_true(sdk_hash64("abcdefghi", 9, SDK_HASH_SEED) ==
-                sdk_hash64("abcdefghi", 9, SDK_HASH_SEED));
-    assert_true(sdk_hash64("abcdefghi", 9, SDK_HASH_SEED) !=
-                sdk_hash64("abcdefghj", 9, SDK_HASH_SEED));
-    assert_true(sdk_hash64("a", 1, SDK_HASH_SEED) !=
-                sdk_hash64("a\0", 2, SDK_HASH_SEED));
+    assert_true(hub_hash64("a", 1, HUB_HASH_SEED) !=
+                hub_hash64("b", 1, HUB_HASH_SEED));
+    assert_true(hub_hash64("abcdefghi", 9, HUB_HASH_SEED) ==
+                hub_hash64("abcdefghi", 9, HUB_HASH_SEED));
+    assert_true(hub_hash64("abcdefghi", 9, HUB_HASH_SEED) !=
+                hub_hash64("abcdefghj", 9, HUB_HASH_SEED));
+    assert_true(hub_hash64("a", 1, HUB_HASH_SEED) !=
+                hub_hash64("a\0", 2, HUB_HASH_SEED));
 }
 
 /* The built context drives a real evaluation: a constraint on a property

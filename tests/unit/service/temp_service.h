@@ -1,6 +1,7 @@
 /* Test helper for the service unit tests: a real SQLite service on a
  * temporary file (its defaults created as on a first start), and its
- * removal. Header-only, for tests/unit/service only; use after cmocka.h. */
+ * removal. Header-only, for the unit tests of the service and the hub;
+ * use after cmocka.h. */
 #ifndef VX_TESTS_UNIT_SERVICE_TEMP_SERVICE_H
 #define VX_TESTS_UNIT_SERVICE_TEMP_SERVICE_H
 
