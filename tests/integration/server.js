@@ -50,11 +50,15 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 }
 // A test that fails before stopping its servers would leave them running
 // and the file's process waiting on their pipes for ever: once the file's
-// tests are done, whatever still runs is killed.
+// tests and hooks are done (the file's own after hooks stop their servers
+// and may check how they exit), whatever still runs 15 s later is killed.
+// The timer is unref'd: it never keeps a finished file alive.
 require('node:test').after(() => {
-  for (const p of liveProcs) {
-    try { p.kill('SIGKILL'); } catch (_e) { /* already gone */ }
-  }
+  setTimeout(() => {
+    for (const p of liveProcs) {
+      try { p.kill('SIGKILL'); } catch (_e) { /* already gone */ }
+    }
+  }, 15000).unref();
 });
 
 function vexilBin() {
