@@ -1002,7 +1002,8 @@ static vx_status tick_plan(svc_ctx *c, json_t *plan, json_t *hooks)
     json_object_set_new(plan, "last", last);
     const char *event = NULL;
     switch (d.action) {
-    case GUARD_HOLD: st = save_plan(c, plan); break;
+    case GUARD_HOLD:
+    case GUARD_STALL: st = save_plan(c, plan); break;
     case GUARD_WAIT_APPROVAL:
         if (!is_state(plan, "waiting-approval")) {
             json_object_set_new(plan, "state", json_string("waiting-approval"));

@@ -73,8 +73,8 @@ static void test_rollback_json(void **state)
                        1e-9);
     assert_float_equal(json_number_value(json_object_get(m, "p")),
                        d.verdicts[0].seq.p, 1e-9 * d.verdicts[0].seq.p);
-    assert_float_equal(json_number_value(json_object_get(m, "alpha")), 0.025,
-                       1e-12);
+    assert_float_equal(json_number_value(json_object_get(m, "alpha")),
+                       0.05 * 0.7 / 2, 1e-12);
     /* the one-sided bound that goes with the verdict: beyond the margin */
     double hb = json_number_value(json_object_get(m, "harmBound"));
     assert_float_equal(hb, d.verdicts[0].seq.harm_bound,
