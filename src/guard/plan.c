@@ -54,6 +54,18 @@ double guard_metric_default_tau(guard_metric_kind kind)
     return 0.1;
 }
 
+double guard_metric_mde(const guard_metric *m)
+{
+    if (m->mde > 0.0)
+        return m->mde;
+    if (m->kind == GUARD_METRIC_LATENCY_QUANTILE)
+        return guard_metric_default_mde(m->kind);
+    double d = m->tolerance + guard_metric_default_mde(m->kind);
+    if (m->direction == GUARD_LOWER_IS_WORSE && d >= 1.0)
+        d = 0.5 * (1.0 + m->tolerance); /* a drop is at most 100 % */
+    return d;
+}
+
 const char *guard_action_name(guard_action a)
 {
     switch (a) {
@@ -435,7 +447,7 @@ static void gate_metric(const guard_plan *plan, const guard_metric *m,
     double nt = ev->units_t > 0.0 ? ev->units_t : 1.0;
     double nc = ev->units_c > 0.0 ? ev->units_c : nt * (100.0 - pct) / pct;
     double tol = m->tolerance;
-    double mde = m->mde > 0.0 ? m->mde : guard_metric_default_mde(m->kind);
+    double mde = guard_metric_mde(m);
     double tau_rel = m->tau > 0.0 ? m->tau : guard_metric_default_tau(m->kind);
     bool higher = m->direction == GUARD_HIGHER_IS_WORSE;
     double deff = v->seq.design_effect > 1.0 ? v->seq.design_effect : 1.0;

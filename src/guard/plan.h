@@ -52,8 +52,8 @@ typedef struct guard_metric {
     double mde; /* minimum detectable effect, relative (1.0 = the rate
                    doubles, 0.1 = latency +10 %, 0.2 = conversion -20 %;
                    for a quantile: the share of requests above the
-                   threshold grows by this); beyond the tolerance; 0 =
-                   guard_metric_default_mde */
+                   threshold grows by this); above the tolerance; 0 =
+                   the tolerance + guard_metric_default_mde */
 } guard_metric;
 
 typedef enum guard_mode {
@@ -113,6 +113,9 @@ void guard_plan_init(guard_plan *p);
 double guard_metric_default_tau(guard_metric_kind kind);
 /* The default minimum detectable effect (relative) of a metric kind. */
 double guard_metric_default_mde(guard_metric_kind kind);
+/* The MDE a metric's gate uses: its own, else its tolerance plus the
+ * kind's default (a drop stays below 100 %). */
+double guard_metric_mde(const guard_metric *m);
 /* The smallest absolute difference worth gating on for proportions: the
  * effect a plan must be able to see is max(mde x the control rate, this),
  * so a service with almost no errors is not held forever to detect a
