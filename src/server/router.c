@@ -47,6 +47,7 @@ static const router_route routes[] = {
     {"GET",    FENV "/strategies/{id}",         SVC_OP_STRATEGY_GET,        200, false},
     {"PUT",    FENV "/strategies/{id}",         SVC_OP_STRATEGY_UPDATE,     200, true},
     {"DELETE", FENV "/strategies/{id}",         SVC_OP_STRATEGY_DELETE,     200, false},
+    {"PATCH",  FENV "/strategies/{id}",         SVC_OP_STRATEGY_PATCH,      200, true},
     {"POST",   FENV "/strategies/set-sort-order", SVC_OP_STRATEGY_ORDER,    200, true},
     {"GET",    FENV "/variants",                SVC_OP_VARIANTS_GET,        200, false},
     {"PUT",    FENV "/variants",                SVC_OP_VARIANTS_PUT,        200, true},
@@ -84,6 +85,7 @@ static const router_route routes[] = {
     {"POST",   FENV "/scheduled-changes",       SVC_OP_SCHEDULE_CREATE,     201, true},
     {"DELETE", FENV "/scheduled-changes/{id}",  SVC_OP_SCHEDULE_DELETE,     200, false},
     {"GET",    A "/stale-report",               SVC_OP_STALE_REPORT,        200, false},
+    {"GET",    FENV "/results",                 SVC_OP_RESULTS,             200, false},
 };
 /* clang-format on */
 

@@ -81,6 +81,7 @@ static const op_info OPS[SVC_OP_COUNT] = {
     OP(PLAN_DELETE, E, true) OP(PLAN_ACTION, E, true)
     OP(SCHEDULE_LIST, R, false) OP(SCHEDULE_CREATE, E, true)
     OP(SCHEDULE_DELETE, E, true) OP(STALE_REPORT, R, false)
+    OP(STRATEGY_PATCH, E, true) OP(RESULTS, R, false)
 /* clang-format on */
 #undef OP
 };

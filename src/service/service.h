@@ -104,7 +104,9 @@ typedef struct svc_principal {
     X(SCHEDULE_LIST)   /* project, feature, environment */                     \
     X(SCHEDULE_CREATE) /* project, feature, environment */                     \
     X(SCHEDULE_DELETE) /* project, feature, environment, id */                 \
-    X(STALE_REPORT)
+    X(STALE_REPORT)                                                            \
+    X(STRATEGY_PATCH) /* project, feature, environment, id: JSON Patch */      \
+    X(RESULTS)        /* project, feature, environment */
 
 typedef enum svc_op {
 #define SVC__OP_ENUM(name) SVC_OP_##name,
