@@ -660,6 +660,11 @@ vx_status guard_seq_proportion_strata(const guard_prop_stratum *s, size_t k,
     out->treatment = pt;
     out->margin = higher ? m * pc : -m * pc;
     double p_null = (double)(xc + xt) / (f * (double)nt + (double)nc);
+    /* No event in either arm: no regression to see (the difference is 0),
+     * but a verdict all the same, with the variance of a continuity-
+     * corrected rate so the interval says how small the rate can be. */
+    if (xc + xt == 0)
+        p_null = 0.5 / ((double)nc + (double)nt + 1.0);
     double pc_all = pc;
     strata_sum acc = {0};
     cluster_sum cl;
@@ -677,8 +682,9 @@ vx_status guard_seq_proportion_strata(const guard_prop_stratum *s, size_t k,
          * restricted estimate. A stratum's own restricted rate would be
          * inflated by its treatment share under a regression and cost
          * power for nothing. */
-        double g = ((double)s[i].x_c + GUARD_STRATUM_PRIOR) /
-                   (ncs * pc_all + GUARD_STRATUM_PRIOR);
+        double g = pc_all > 0.0 ? ((double)s[i].x_c + GUARD_STRATUM_PRIOR) /
+                                      (ncs * pc_all + GUARD_STRATUM_PRIOR)
+                                : 1.0;
         double pc0 = p_null * g;
         if (pc0 > 1.0)
             pc0 = 1.0;

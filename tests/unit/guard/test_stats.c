@@ -399,9 +399,15 @@ static void test_seq_proportion(void **state)
     assert_int_equal(guard_seq_proportion(5, 99, 50, 99, &spec, &r), VX_OK);
     assert_false(r.evaluated);
     assert_false(r.regression);
-    /* no events yet: no variance, no verdict */
+    /* no event in either arm: a verdict (nothing is worse), the variance
+     * of a continuity-corrected rate 0.5 / (2000 + 1) for the interval:
+     * an error-free candidate is not held for want of a verdict */
     assert_int_equal(guard_seq_proportion(0, 1000, 0, 1000, &spec, &r), VX_OK);
-    assert_false(r.evaluated);
+    assert_true(r.evaluated);
+    assert_false(r.regression);
+    near(r.diff, 0.0, 0.0);
+    near(r.p, 1.0, 0.0);
+    assert_true(r.cs_lo < 0.0 && r.cs_hi > 0.0 && r.cs_hi < 0.01);
     /* bad spec */
     spec.alpha = 0;
     assert_int_equal(guard_seq_proportion(1, 1000, 1, 1000, &spec, &r),
