@@ -116,11 +116,12 @@ double guard_metric_default_mde(guard_metric_kind kind);
 /* The MDE a metric's gate uses: its own, else its tolerance plus the
  * kind's default (a drop stays below 100 %). */
 double guard_metric_mde(const guard_metric *m);
-/* The smallest absolute difference worth gating on for proportions: the
- * effect a plan must be able to see is max(mde x the control rate, this),
- * so a service with almost no errors is not held forever to detect a
- * doubling of nothing. */
-#define GUARD_MDE_ABS_PROPORTION 0.001
+/* The smallest absolute difference worth gating on for proportions (0.5
+ * percentage points): the effect a plan must be able to see is
+ * max(mde x the control rate, this), so a service with almost no errors
+ * is not held for tens of thousands of requests to detect a doubling of
+ * nearly nothing. */
+#define GUARD_MDE_ABS_PROPORTION 0.005
 
 /* Checks a plan; on failure returns VX_EINVAL with the JSON pointer of the
  * offending field in `err` ("/milestones/2/percent"), which may be NULL.
