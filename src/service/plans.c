@@ -887,7 +887,8 @@ static vx_status load_plan(svc_ctx *c, json_t **plan)
 }
 
 /* The variants the plan tests, each against the control: those of its
- * strategy, else the environment's (none: one treatment arm), into
+ * strategy, else the environment's, that have a weight (none: one
+ * treatment arm of every label), into
  * plan["arms"]. At most GUARD_PLAN_MAX_ARMS, and arms x metrics at most
  * GUARD_PLAN_MAX_METRICS. */
 static vx_status plan_arms(svc_ctx *c, json_t *plan, const guard_plan *gp)
@@ -910,10 +911,13 @@ static vx_status plan_arms(svc_ctx *c, json_t *plan, const guard_plan *gp)
             json_array_size(json_object_get(x, "variants")) > 0)
             vars = json_object_get(x, "variants");
     }
+    /* a variant of weight 0 serves nobody: it is no arm */
     json_t *arms = json_array();
-    json_array_foreach (vars, i, x)
-        json_array_append_new(
-            arms, json_string(json_string_value(json_object_get(x, "name"))));
+    json_array_foreach (vars, i, x) {
+        if (json_integer_value(json_object_get(x, "weight")) > 0)
+            json_array_append_new(arms, json_string(json_string_value(
+                                            json_object_get(x, "name"))));
+    }
     size_t n = json_array_size(arms), m = gp->n_metrics ? gp->n_metrics : 1;
     if (n > GUARD_PLAN_MAX_ARMS || n * m > GUARD_PLAN_MAX_METRICS)
         st = svc__fail(c, VX_EINVAL, "/metrics",
@@ -1375,7 +1379,7 @@ static json_t *counts_json(const guard_counts *k)
 {
     return json_pack("{sI sI sI sf}", "requests", (json_int_t)k->requests,
                      "errors", (json_int_t)k->errors, "conversions",
-                     (json_int_t)k->conversions, "latencyMs",
+                     (json_int_t)k->conversions, "latencyMeanMs",
                      k->latency.n > 0 ? k->latency.sum / k->latency.n : 0.0);
 }
 
