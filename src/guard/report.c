@@ -1,8 +1,9 @@
 /* JSON rendering of a plan decision (see report.h).
  *
  * Invariant: the output is valid JSON or nothing: every string written is a
- * static ASCII name without characters that need escaping, every number is
- * finite or null, and a buffer that runs out yields VX_ELIMIT and "". */
+ * static ASCII name without characters that need escaping, or an arm's
+ * name escaped by str(); every number is finite or null; and a buffer that
+ * runs out yields VX_ELIMIT and "". */
 #include "guard/report.h"
 
 #include <math.h>
