@@ -450,7 +450,9 @@ static void gate_metric(const guard_plan *plan, const guard_metric *m,
     double mde = guard_metric_mde(m);
     double tau_rel = m->tau > 0.0 ? m->tau : guard_metric_default_tau(m->kind);
     bool higher = m->direction == GUARD_HIGHER_IS_WORSE;
-    double deff = v->seq.design_effect > 1.0 ? v->seq.design_effect : 1.0;
+    /* plan with a pessimistic design effect: an estimate from at most 64
+     * groups is noisy, and a low one would let the milestone go early */
+    double deff = v->seq.design_effect_hi > 1.0 ? v->seq.design_effect_hi : 1.0;
     double theta = 0.0, v0 = 0.0, v1 = 0.0, tau = 0.0;
     switch (m->kind) {
     case GUARD_METRIC_ERROR_RATE:

@@ -467,7 +467,7 @@ static void seq_reset(guard_seq_result *out)
 {
     memset(out, 0, sizeof *out);
     out->p = 1.0;
-    out->design_effect = 1.0;
+    out->design_effect = out->design_effect_hi = 1.0;
 }
 
 /* The common tail: the one-sided mixture on `excess` with variance v, its
@@ -614,9 +614,13 @@ static void cluster_add(cluster_sum *a, double coef, double m, double n,
 }
 
 /* The design effect (>= 1), or 0 when groups are present but too few hold
- * data to estimate it (no verdict then). 1 without groups. */
-static double cluster_deff(const cluster_sum *a)
+ * data to estimate it (no verdict then). 1 without groups. `*hi` gets its
+ * upper 90 % bound: the cluster-robust variance is roughly chi-square with
+ * G - 1 degrees of freedom, so v (G - 1) / chi2_{G-1}(0.10) (the quantile
+ * by Wilson-Hilferty). */
+static double cluster_deff(const cluster_sum *a, double *hi)
 {
+    *hi = 1.0;
     if (!a->any)
         return 1.0;
     double ss = 0.0, g = 0.0;
@@ -631,7 +635,10 @@ static double cluster_deff(const cluster_sum *a)
     double v = g / (g - 1.0) * ss + a->loose;
     if (!(a->ind > 0.0) || !isfinite(v))
         return 1.0;
-    double d = v / a->ind;
+    double d = v / a->ind, k = g - 1.0, h = 2.0 / (9.0 * k);
+    double q = 1.0 - h - 1.2815515655446004 * sqrt(h);
+    double up = q > 0.0 ? d / (q * q * q) : d;
+    *hi = up > 1.0 ? up : 1.0;
     return d > 1.0 ? d : 1.0;
 }
 
@@ -702,11 +709,12 @@ vx_status guard_seq_proportion_strata(const guard_prop_stratum *s, size_t k,
         cluster_add(&cl, -f * w, pcs, ncs, pcs * (1.0 - pcs), s[i].gn_c,
                     s[i].gy_c);
     }
-    double v_diff, v = strata_finish(&acc, out, &v_diff);
-    double deff = cluster_deff(&cl);
+    double v_diff, v = strata_finish(&acc, out, &v_diff), deff_hi;
+    double deff = cluster_deff(&cl, &deff_hi);
     if (!(deff > 0.0))
         return VX_OK; /* groups, but too few to judge clustering: hold */
     out->design_effect = deff;
+    out->design_effect_hi = deff_hi;
     seq_finish(out, v * deff, v_diff * deff,
                spec->tau * (p_null > 1.0 ? 1.0 : p_null), spec, higher);
     return VX_OK;
@@ -792,11 +800,12 @@ vx_status guard_seq_mean_strata(const guard_mean_stratum *s, size_t k,
         cluster_add(&cl, 1.0 / v, ys, t->n, vart, s[i].gn_t, s[i].gy_t);
         cluster_add(&cl, -f / v, yc, c->n, varc, s[i].gn_c, s[i].gy_c);
     }
-    double v_diff, v = strata_finish(&acc, out, &v_diff);
-    double deff = cluster_deff(&cl);
+    double v_diff, v = strata_finish(&acc, out, &v_diff), deff_hi;
+    double deff = cluster_deff(&cl, &deff_hi);
     if (!(deff > 0.0))
         return VX_OK;
     out->design_effect = deff;
+    out->design_effect_hi = deff_hi;
     seq_finish(out, v * deff, v_diff * deff, tau, spec, higher);
     return VX_OK;
 }

@@ -161,15 +161,19 @@ typedef struct guard_seq_result {
     double design_effect; /* the variance factor the per-unit groups
                              showed (cluster-robust over independent,
                              at least 1); 1 without groups */
-    double estimate;      /* diff corrected for stopping at the crossing
-                             (guard_stopping_estimate on the excess) when
-                             `regression`; diff otherwise */
-    double harm_bound;    /* the test's one-sided always-valid bound on diff:
-                             margin +- guard_msprt_bound_greater(excess, ...)
-                             with the test's variance and tau; diff >= it when
-                             higher is worse, diff <= it when lower is worse;
-                             `regression` holds exactly when it is at or
-                             beyond `margin` (docs/guard.md) */
+    double design_effect_hi; /* its upper 90 % bound (the cluster-robust
+                                variance has G - 1 degrees of freedom):
+                                what the evidence gate plans with; 1
+                                without groups */
+    double estimate;         /* diff corrected for stopping at the crossing
+                                (guard_stopping_estimate on the excess) when
+                                `regression`; diff otherwise */
+    double harm_bound;       /* the test's one-sided always-valid bound on diff:
+                                margin +- guard_msprt_bound_greater(excess, ...)
+                                with the test's variance and tau; diff >= it when
+                                higher is worse, diff <= it when lower is worse;
+                                `regression` holds exactly when it is at or
+                                beyond `margin` (docs/guard.md) */
 } guard_seq_result;
 
 /* Sequential test of a proportion (error rate, conversion): H0 "treatment
