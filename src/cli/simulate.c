@@ -311,14 +311,15 @@ typedef struct sim_run {
 
 typedef struct sim_config {
     guard_plan plan; /* the guard's plan; the hand rule uses its milestones */
-    guard_plan p99_plan;  /* the plan with a p99 guard added */
-    int max_minutes;      /* cap of one run */
-    int look_s;           /* seconds between looks (and traffic batches) */
-    uint64_t seed;        /* base seed */
-    size_t runs;          /* runs per scenario and rpm */
-    bool tsv;             /* machine-readable output */
-    bool peek;            /* also run the "peek" guard */
-    bool pooled;          /* test without stratifying by rollout epoch */
+    guard_plan p99_plan; /* the plan with a p99 guard added */
+    int max_minutes;     /* cap of one run */
+    int look_s;          /* seconds between looks (and traffic batches) */
+    uint64_t seed;       /* base seed */
+    size_t runs;         /* runs per scenario and rpm */
+    bool tsv;            /* machine-readable output */
+    bool peek;           /* also run the "peek" guard */
+    bool pooled;         /* test without stratifying by rollout epoch */
+    bool no_units;       /* clustered scenarios: report no unit (per request) */
     guard_plan time_plan; /* `plan` without metrics: time, exposures, SRM */
 } sim_config;
 
@@ -509,15 +510,16 @@ static void run_one(const sim_config *cfg, const sim_scenario *sc, double rpm,
     memset(&st, 0, sizeof st);
     guard_arm arms[SIM_ARMS];
     static const char *const names[SIM_ARMS] = {"a", "b"};
+    bool units = sc->cluster && !cfg->no_units;
     for (int a = 0; a < n_arms; a++)
-        arms[a] = (guard_arm){
-            names[a], w->ep[1 + a], w->sk ? w->skp[1 + a] : NULL,
-            sc->cluster ? &w->cl[(1 + a) * SIM_MILESTONES] : NULL, false};
+        arms[a] =
+            (guard_arm){names[a], w->ep[1 + a], w->sk ? w->skp[1 + a] : NULL,
+                        units ? &w->cl[(1 + a) * SIM_MILESTONES] : NULL, false};
     st.arms = arms;
     st.n_arms = (size_t)n_arms;
     st.epoch_control = w->ep[0];
     st.epoch_control_latency = w->sk ? w->skp[0] : NULL;
-    st.epoch_control_clusters = sc->cluster ? w->cl : NULL;
+    st.epoch_control_clusters = units ? w->cl : NULL;
     uint64_t min_req = 0, min_err = 0; /* the hand rule's last minute */
     long looks = (long)cfg->max_minutes * 60 / cfg->look_s;
     for (long l = 1; l <= looks; l++) {
@@ -766,8 +768,10 @@ static void usage(FILE *out)
         "                      [--min-exposures N] [--max-minutes M]\n"
         "                      [--look-seconds S] [--error-tolerance X]\n"
         "                      [--error-tau X] [--metrics LIST]\n"
-        "                      [--alpha-margin X] [--max-wait-minutes M]\n"
-        "                      [--no-gate] [--peek] [--pooled] [--tsv]\n"
+        "                      [--alpha-margin X] [--power X]\n"
+        "                      [--max-wait-minutes M]\n"
+        "                      [--no-gate] [--no-units] [--peek] [--pooled]\n"
+        "                      [--tsv]\n"
         "\n"
         "Runs the rollout guard (always-valid mixture SPRT per variant on\n"
         "error rate, latency and conversion, with its evidence gate, looking\n"
@@ -800,10 +804,14 @@ static void usage(FILE *out)
         "split\n"
         "                       equally over them (and the variants)\n"
         "  --alpha-margin X     the tests run at alpha x this (0.7)\n"
+        "  --power X            the evidence gate's power for the MDE (0.95)\n"
         "  --max-wait-minutes M how long a milestone short of evidence waits\n"
         "                       past its minimum before holding (60)\n"
         "  --no-gate            no evidence gate: advance on time and\n"
         "                       exposures alone (to show what it prevents)\n"
+        "  --no-units           the clustered scenarios report no unit: the\n"
+        "                       guard judges requests as independent (to\n"
+        "                       show what the per-unit groups prevent)\n"
         "  --peek               add a third guard: one-sided z / Welch tests\n"
         "                       at the same alpha re-run every look\n"
         "  --pooled             test all data since the start as one sample\n"
@@ -946,7 +954,7 @@ int cli_simulate_main(int argc, char **argv)
     double rpms[SIM_MAX_RPMS] = {100, 1000, 10000, 100000};
     size_t nrpm = 4;
     uint64_t stage_min = 10, min_exp = 0, v;
-    double err_tol = 0.0, err_tau = 0.0, margin = -1.0;
+    double err_tol = 0.0, err_tau = 0.0, margin = -1.0, power = -1.0;
     long max_wait = 60;
     bool no_gate = false;
     unsigned metrics = SIM_M_ERRORS | SIM_M_LATENCY | SIM_M_CONVERSION;
@@ -968,6 +976,8 @@ int cli_simulate_main(int argc, char **argv)
         {"alpha-margin", required_argument, NULL, 'A'},
         {"max-wait-minutes", required_argument, NULL, 'W'},
         {"no-gate", no_argument, NULL, 'N'},
+        {"no-units", no_argument, NULL, 'U'},
+        {"power", required_argument, NULL, 'W' + 1},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -1060,6 +1070,19 @@ int cli_simulate_main(int argc, char **argv)
         case 'P': cfg.peek = true; break;
         case 'O': cfg.pooled = true; break;
         case 'N': no_gate = true; break;
+        case 'U': cfg.no_units = true; break;
+        case 'W' + 1: {
+            char *end;
+            errno = 0;
+            power = strtod(optarg, &end);
+            if (errno || *end || end == optarg || !(power >= 0.5) ||
+                power > 0.999) {
+                fprintf(stderr, "vexil simulate: --power takes a number from "
+                                "0.5 to 0.999\n");
+                return CLI_EXIT_USAGE;
+            }
+            break;
+        }
         case 'L':
             if (!parse_u64(optarg, 1, 60, &v)) {
                 fprintf(stderr, "vexil simulate: --look-seconds takes 1 to "
@@ -1104,6 +1127,8 @@ int cli_simulate_main(int argc, char **argv)
     cfg.plan.max_wait_s = (int64_t)max_wait * 60;
     if (margin > 0.0)
         cfg.plan.alpha_margin = margin;
+    if (power > 0.0)
+        cfg.plan.power = power;
     cfg.time_plan = cfg.plan;
     cfg.time_plan.n_metrics = 0;
     cfg.p99_plan = cfg.plan;
