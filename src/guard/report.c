@@ -81,15 +81,15 @@ static void evidence(rep_buf *b, const guard_evidence *e)
     put(b, "}");
 }
 
-static void verdict(rep_buf *b, const guard_decision *d, const guard_metric *m,
-                    const guard_verdict *v)
+static void verdict(rep_buf *b, const guard_decision *d, size_t mi,
+                    const guard_metric *m, const guard_verdict *v)
 {
     const guard_seq_result *r = &v->seq;
     put(b, "{\"kind\":\"%s\",\"direction\":\"%s\"",
         guard_metric_kind_name(v->kind),
         m->direction == GUARD_LOWER_IS_WORSE ? "lower_is_worse"
                                              : "higher_is_worse");
-    put(b, ",\"metric\":%zu,\"arm\":%zu", v->metric, v->arm);
+    put(b, ",\"metric\":%zu,\"arm\":%zu", mi, v->arm);
     if (v->arm < d->n_arms && d->arm_names[v->arm])
         str(b, "variant", d->arm_names[v->arm]);
     num(b, "tolerance", m->tolerance);
@@ -146,12 +146,15 @@ vx_status guard_decision_json(const guard_plan *plan, const guard_decision *d,
     put(&b, "},\"metrics\":[");
     size_t n = d->n_verdicts <= GUARD_PLAN_MAX_METRICS ? d->n_verdicts
                                                        : GUARD_PLAN_MAX_METRICS;
+    /* With one arm verdict i is metric i (as callers that build a decision
+     * by hand expect); with several, each verdict names its metric. */
     for (size_t i = 0, k = 0; i < n; i++) {
-        if (d->verdicts[i].metric >= plan->n_metrics)
+        size_t mi = d->n_arms > 1 ? d->verdicts[i].metric : i;
+        if (mi >= plan->n_metrics)
             continue;
         if (k++)
             put(&b, ",");
-        verdict(&b, d, &plan->metrics[d->verdicts[i].metric], &d->verdicts[i]);
+        verdict(&b, d, mi, &plan->metrics[mi], &d->verdicts[i]);
     }
     put(&b, "]}");
     if (b.full) {
