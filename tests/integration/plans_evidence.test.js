@@ -193,6 +193,12 @@ test('impact data for a misspelled flag, variant or field is refused, naming it,
     await post(srv, client, { metrics: [ok, { ...ok, variant: 'red', unit: 'u-1' }, { flag: 'checkout', enabled: false, requests: 20 }] });
     res = await must(srv, 'GET', `${ENV('checkout')}/results`, undefined, 200);
     assert.deepEqual(res.arms.map((a) => [a.variant, a.exposures]).sort(), [['blue', 10], ['disabled', 20], ['red', 10]]);
+    // An Unleash SDK names "no variant" 'disabled': with the flag on, that
+    // is the treatment, not the control.
+    await must(srv, 'POST', FEAT, { name: 'plain' }, 201);
+    await post(srv, client, { metrics: [{ flag: 'plain', enabled: true, variant: 'disabled', requests: 7 }, { flag: 'plain', enabled: false, variant: 'disabled', requests: 3 }] });
+    res = await must(srv, 'GET', `${ENV('plain')}/results`, undefined, 200);
+    assert.deepEqual(res.arms.map((a) => [a.variant, a.exposures]).sort(), [['disabled', 3], ['enabled', 7]]);
   } finally {
     await srv.stop();
     removeTempDir(srv.dir);
