@@ -182,6 +182,13 @@ static json_t *compare(const svc_arms *a, size_t ci, size_t ti,
                 : "the difference (no crossing to correct for)",
         "crossed", crossed, "pAlwaysValid", num(p2), "pHarm", num(r.p),
         "designEffect", num(r.design_effect), "harm", r.regression);
+    /* the one-sided bound the guard decides with: the difference is at
+     * least this where higher is worse (at most, where lower is); beyond
+     * the margin exactly when the harm test rejects. The two-sided
+     * interval can still hold 0 at that moment. */
+    json_object_set_new(o, "harmBound",
+                        r.evaluated ? num(r.harm_bound) : json_null());
+    json_object_set_new(o, "margin", r.evaluated ? num(r.margin) : json_null());
     if (lg)
         json_object_set_new(o, "scale", json_string("log (geometric mean)"));
     if (m->kind == GUARD_METRIC_LATENCY_QUANTILE)

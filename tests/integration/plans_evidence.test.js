@@ -326,15 +326,20 @@ test('a regression in one of two variants rolls back that variant only; results 
     const ca = res.comparisons.find((x) => x.variant === 'a' && x.metric === 'error_rate');
     assert.equal(cb.baseline, 'disabled');
     assert.equal(cb.interval.alwaysValid, true);
-    assert.ok(cb.interval.low > 0 && cb.interval.high > cb.difference, JSON.stringify(cb));
+    assert.ok(cb.interval.low < cb.difference && cb.interval.high > cb.difference, JSON.stringify(cb));
+    // The one-sided bound the guard decided with is beyond the margin (the
+    // two-sided interval may still hold 0 right at the crossing).
+    assert.equal(cb.harm, true);
+    assert.ok(cb.harmBound >= cb.margin && cb.harmBound < cb.difference, JSON.stringify(cb));
     assert.equal(cb.crossed, true);
     assert.ok(cb.estimate < cb.difference && cb.estimate > 0, 'corrected for stopping at the crossing');
     assert.ok(ca.interval.low < 0 && ca.interval.high > 0, JSON.stringify(ca));
+    assert.ok(ca.harmBound < ca.margin, JSON.stringify(ca));
     assert.equal(ca.estimate, ca.difference);
     const text = execFileSync(srv.bin, ['plans', 'results', 'twins', '--env', 'production', '--server', srv.url, '--token', admin], { encoding: 'utf8' });
     assert.match(text, /the release plan's run \(running\)/);
     assert.match(text, /disabled \(baseline\)/);
-    assert.match(text, /\nb\s+error_rate\s+0\.03\s+0\.01\s+0\.02\s+\[0\.0\d+, 0\.0\d+\]\s+0\.0\d+ \(corrected\)/);
+    assert.match(text, /\nb\s+error_rate\s+0\.03\s+0\.01\s+0\.02\s+\[-?0\.\d+(e-\d+)?, 0\.0\d+\]\s+0\.0\d+ \(corrected\)/);
     assert.match(text, /always valid/);
   } finally {
     hook.srv.close();
