@@ -228,6 +228,10 @@ static_assert(VX_LIMIT_DB_TIMEOUT_MS >= VX_LIMIT_DB_TIMEOUT_MS_MIN &&
 #define VX_LIMIT_GUARD_MILESTONES  32   /* milestones in one release plan */
 #define VX_LIMIT_GUARD_METRICS     16   /* guard metrics in one plan */
 #define VX_LIMIT_GUARD_SKETCH_BINS 1024 /* buckets of one latency sketch */
+#define VX_LIMIT_GUARD_ARMS        8    /* treatment variants one plan tests */
+/* Units (users) are hashed into this many fixed groups per arm; the guard
+ * estimates the variance of clustered outcomes from the group totals. */
+#define VX_LIMIT_IMPACT_GROUPS 64
 /* Impact metrics and release plans (src/service/impact.c, plans.c). */
 #define VX_LIMIT_IMPACT_METRICS     1000   /* entries in one impact batch */
 #define VX_LIMIT_IMPACT_LATENCIES   10000  /* raw latencies in one entry */

@@ -1,8 +1,9 @@
 /* JSON rendering of a plan decision (see report.h).
  *
  * Invariant: the output is valid JSON or nothing: every string written is a
- * static ASCII name without characters that need escaping, every number is
- * finite or null, and a buffer that runs out yields VX_ELIMIT and "". */
+ * static ASCII name without characters that need escaping, or an arm's
+ * name escaped by str(); every number is finite or null; and a buffer that
+ * runs out yields VX_ELIMIT and "". */
 #include "guard/report.h"
 
 #include <math.h>
@@ -49,13 +50,48 @@ static void boolean(rep_buf *b, const char *name, bool v)
     put(b, ",\"%s\":%s", name, v ? "true" : "false");
 }
 
-static void verdict(rep_buf *b, const guard_metric *m, const guard_verdict *v)
+/* A JSON string of an arm name: control characters, '"' and the backslash
+ * are escaped as \u00XX; other bytes (UTF-8 included) are copied, so a
+ * valid UTF-8 name stays itself and valid JSON. */
+static void str(rep_buf *b, const char *name, const char *v)
+{
+    put(b, ",\"%s\":\"", name);
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f || *p == '"' || *p == '\\')
+            put(b, "\\u%04x", (unsigned)*p);
+        else
+            put(b, "%c", *p);
+    }
+    put(b, "\"");
+}
+
+static void evidence(rep_buf *b, const guard_evidence *e)
+{
+    if (!e->checked)
+        return;
+    put(b, ",\"evidence\":{\"met\":%s", e->met ? "true" : "false");
+    boolean(b, "powerNeeded", e->power_needed);
+    num(b, "units", e->units_t);
+    num(b, "controlUnits", e->units_c);
+    num(b, "needUnits", e->need_t);
+    if (e->power_needed) {
+        num(b, "powerScale", e->power_scale);
+        num(b, "mde", e->mde_abs);
+    }
+    put(b, "}");
+}
+
+static void verdict(rep_buf *b, const guard_decision *d, size_t mi,
+                    const guard_metric *m, const guard_verdict *v)
 {
     const guard_seq_result *r = &v->seq;
     put(b, "{\"kind\":\"%s\",\"direction\":\"%s\"",
         guard_metric_kind_name(v->kind),
         m->direction == GUARD_LOWER_IS_WORSE ? "lower_is_worse"
                                              : "higher_is_worse");
+    put(b, ",\"metric\":%zu,\"arm\":%zu", mi, v->arm);
+    if (v->arm < d->n_arms && d->arm_names[v->arm])
+        str(b, "variant", d->arm_names[v->arm]);
     num(b, "tolerance", m->tolerance);
     num(b, "alpha", v->alpha);
     boolean(b, "evaluated", r->evaluated);
@@ -72,8 +108,11 @@ static void verdict(rep_buf *b, const guard_metric *m, const guard_verdict *v)
         num(b, "csLow", r->cs_lo);
         num(b, "csHigh", r->cs_hi);
         num(b, "harmBound", r->harm_bound);
+        num(b, "designEffect", r->design_effect);
+        num(b, "estimate", r->estimate);
     }
     num(b, "p", r->p);
+    evidence(b, &v->evidence);
     put(b, "}");
 }
 
@@ -88,22 +127,34 @@ vx_status guard_decision_json(const guard_plan *plan, const guard_decision *d,
         put(&b, ",\"nextMilestone\":%zu", d->next_milestone);
         num(&b, "nextPercent", d->next_percent);
     }
-    if (d->action == GUARD_ROLLBACK)
-        put(&b, ",\"rollback\":\"%s\",\"culprit\":%zu",
-            d->rollback == GUARD_ROLLBACK_DISABLE ? "disable" : "zero",
-            d->culprit);
+    if (d->action == GUARD_ROLLBACK) {
+        put(&b, ",\"rollback\":\"%s\"",
+            d->rollback == GUARD_ROLLBACK_DISABLE ? "disable" : "zero");
+        if (d->culprit < d->n_verdicts) {
+            put(&b, ",\"culprit\":%zu,\"culpritArm\":%zu", d->culprit,
+                d->culprit_arm);
+            if (d->culprit_arm < d->n_arms && d->arm_names[d->culprit_arm])
+                str(&b, "culpritVariant", d->arm_names[d->culprit_arm]);
+        }
+    }
+    boolean(&b, "insufficient", d->insufficient);
     put(&b, ",\"srm\":{\"evaluated\":%s", d->srm.evaluated ? "true" : "false");
     boolean(&b, "mismatch", d->srm.mismatch);
     num(&b, "chi2", d->srm.chi2);
     num(&b, "p", d->srm.p);
     num(&b, "pAlwaysValid", d->srm.p_always_valid);
     put(&b, "},\"metrics\":[");
-    size_t n =
-        d->n_verdicts <= plan->n_metrics ? d->n_verdicts : plan->n_metrics;
-    for (size_t i = 0; i < n; i++) {
-        if (i)
+    size_t n = d->n_verdicts <= GUARD_PLAN_MAX_METRICS ? d->n_verdicts
+                                                       : GUARD_PLAN_MAX_METRICS;
+    /* With one arm verdict i is metric i (as callers that build a decision
+     * by hand expect); with several, each verdict names its metric. */
+    for (size_t i = 0, k = 0; i < n; i++) {
+        size_t mi = d->n_arms > 1 ? d->verdicts[i].metric : i;
+        if (mi >= plan->n_metrics)
+            continue;
+        if (k++)
             put(&b, ",");
-        verdict(&b, &plan->metrics[i], &d->verdicts[i]);
+        verdict(&b, d, mi, &plan->metrics[mi], &d->verdicts[i]);
     }
     put(&b, "]}");
     if (b.full) {

@@ -10,8 +10,9 @@
 
 #include "guard/plan.h"
 
-/* Enough for a decision of a plan with GUARD_PLAN_MAX_METRICS metrics. */
-#define GUARD_REPORT_MAX 8192
+/* Enough for a decision with GUARD_PLAN_MAX_METRICS verdicts (arm names
+ * included). */
+#define GUARD_REPORT_MAX 32768
 
 /* Writes the decision `d` (taken under `plan`) as a NUL-terminated JSON
  * object into buf[0, cap) and sets *len to its length without the NUL.

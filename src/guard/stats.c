@@ -7,6 +7,8 @@
  * check them against textbook values. */
 #include "guard/stats.h"
 
+#include "guard/sketch.h"
+
 #include <float.h>
 #include <math.h>
 #include <string.h>
@@ -465,14 +467,16 @@ static void seq_reset(guard_seq_result *out)
 {
     memset(out, 0, sizeof *out);
     out->p = 1.0;
+    out->design_effect = out->design_effect_hi = 1.0;
 }
 
 /* The common tail: the one-sided mixture on `excess` with variance v, its
  * bound on diff's scale (harm_bound), the confidence sequence on diff with
  * variance v_diff. `higher`: harm is a larger diff. */
 static void seq_finish(guard_seq_result *out, double v, double v_diff,
-                       double tau, double alpha, bool higher)
+                       double tau, const guard_seq_spec *spec, bool higher)
 {
+    double alpha = spec->alpha;
     if (!(v > 0.0) || !(tau > 0.0) || !isfinite(v)) {
         out->evaluated = false;
         return;
@@ -480,9 +484,16 @@ static void seq_finish(guard_seq_result *out, double v, double v_diff,
     out->evaluated = true;
     out->variance = v;
     out->tau = tau;
+    out->estimate = out->diff;
     out->log_lr = guard_msprt_log_lr_greater(out->excess, v, tau, 0.0);
     out->p = out->log_lr > 0.0 ? exp(-out->log_lr) : 1.0;
     out->regression = out->log_lr >= -log(alpha);
+    if (out->regression) {
+        /* the excess corrected for having stopped on the boundary,
+         * moved to diff's scale */
+        double ex = guard_stopping_estimate(out->excess, v);
+        out->estimate = out->diff - (higher ? 1.0 : -1.0) * (out->excess - ex);
+    }
     double h = guard_msprt_cs_halfwidth(v_diff > 0.0 ? v_diff : v, tau, alpha);
     out->cs_lo = out->diff - h;
     out->cs_hi = out->diff + h;
@@ -493,6 +504,8 @@ static void seq_finish(guard_seq_result *out, double v, double v_diff,
      * and ulp-level wobble of the ratio could do the opposite, so the
      * last two lines keep "regression iff the bound is at or beyond the
      * margin" exact (they move the bound by at most a rounding error). */
+    if (spec->no_bound)
+        return;
     double b = guard_msprt_bound_greater(out->excess, v, tau, alpha);
     double hb = higher ? out->margin + b : out->margin - b;
     bool beyond = higher ? hb >= out->margin : hb <= out->margin;
@@ -507,7 +520,7 @@ vx_status guard_seq_proportion(uint64_t x_c, uint64_t n_c, uint64_t x_t,
                                uint64_t n_t, const guard_seq_spec *spec,
                                guard_seq_result *out)
 {
-    guard_prop_stratum one = {x_c, n_c, x_t, n_t};
+    guard_prop_stratum one = {x_c, n_c, x_t, n_t, NULL, NULL, NULL, NULL};
     return guard_seq_proportion_strata(&one, 1, spec, out);
 }
 
@@ -549,6 +562,86 @@ static double strata_finish(const strata_sum *a, guard_seq_result *out,
     return a->var / (a->w * a->w);
 }
 
+/* The cluster-robust variance of a stratified difference, accumulated
+ * stratum by stratum: the difference is linear in each cell's residuals
+ * (an arm's events minus its rate times its units, over its units), so
+ * with weight w_i its per-group contribution is
+ *   r_g = sum_i w_i (res_t,i,g / n_t,i - f res_c,i,g / n_c,i),
+ * the groups are independent (a unit lives in one group), and
+ *   v_cl = G/(G - 1) sum_g r_g^2 / W^2  (+ the ungrouped units' binomial
+ *                                        or sample variance)
+ * with G the groups that hold data. `ind` is the same variance with every
+ * unit independent; their ratio is the design effect. */
+typedef struct cluster_sum {
+    double r[GUARD_GROUPS]; /* per-group weighted residual sums */
+    double loose;           /* sum of w^2 var of ungrouped units */
+    double ind;             /* sum of w^2 var with units independent */
+    bool any;               /* some stratum had groups */
+    bool used[GUARD_GROUPS];
+} cluster_sum;
+
+/* The fewest groups with data for a cluster-robust variance to mean
+ * anything; below it a test with per-unit groups gives no verdict. */
+#define GUARD_MIN_GROUPS 10
+
+/* Pseudo-events that pull a stratum's baseline towards the whole's. */
+#define GUARD_STRATUM_PRIOR 10.0
+
+/* Adds one arm of one stratum: `m` its mean (rate), `n` its units, `s2`
+ * its per-unit variance, `gn` / `gy` its groups (may be NULL), `coef` the
+ * arm's coefficient in the difference times the stratum's weight (w for
+ * the treatment, -f w for the control). */
+static void cluster_add(cluster_sum *a, double coef, double m, double n,
+                        double s2, const double *gn, const double *gy)
+{
+    if (!(n > 0.0))
+        return;
+    double grouped = 0.0;
+    a->ind += coef * coef * s2 / n;
+    if (gn && gy) {
+        a->any = true;
+        for (size_t g = 0; g < GUARD_GROUPS; g++) {
+            if (!(gn[g] > 0.0))
+                continue;
+            a->used[g] = true;
+            grouped += gn[g];
+            a->r[g] += coef * (gy[g] - m * gn[g]) / n;
+        }
+    }
+    double loose = n - grouped;
+    if (loose > 0.0)
+        a->loose += coef * coef * s2 * loose / (n * n);
+}
+
+/* The design effect (>= 1), or 0 when groups are present but too few hold
+ * data to estimate it (no verdict then). 1 without groups. `*hi` gets its
+ * upper 90 % bound: the cluster-robust variance is roughly chi-square with
+ * G - 1 degrees of freedom, so v (G - 1) / chi2_{G-1}(0.10) (the quantile
+ * by Wilson-Hilferty). */
+static double cluster_deff(const cluster_sum *a, double *hi)
+{
+    *hi = 1.0;
+    if (!a->any)
+        return 1.0;
+    double ss = 0.0, g = 0.0;
+    for (size_t i = 0; i < GUARD_GROUPS; i++) {
+        if (!a->used[i])
+            continue;
+        ss += a->r[i] * a->r[i];
+        g += 1.0;
+    }
+    if (g < GUARD_MIN_GROUPS)
+        return 0.0;
+    double v = g / (g - 1.0) * ss + a->loose;
+    if (!(a->ind > 0.0) || !isfinite(v))
+        return 1.0;
+    double d = v / a->ind, k = g - 1.0, h = 2.0 / (9.0 * k);
+    double q = 1.0 - h - 1.2815515655446004 * sqrt(h);
+    double up = q > 0.0 ? d / (q * q * q) : d;
+    *hi = up > 1.0 ? up : 1.0;
+    return d > 1.0 ? d : 1.0;
+}
+
 vx_status guard_seq_proportion_strata(const guard_prop_stratum *s, size_t k,
                                       const guard_seq_spec *spec,
                                       guard_seq_result *out)
@@ -574,8 +667,15 @@ vx_status guard_seq_proportion_strata(const guard_prop_stratum *s, size_t k,
     out->treatment = pt;
     out->margin = higher ? m * pc : -m * pc;
     double p_null = (double)(xc + xt) / (f * (double)nt + (double)nc);
+    /* No event in either arm: no regression to see (the difference is 0),
+     * but a verdict all the same, with the variance of a continuity-
+     * corrected rate so the interval says how small the rate can be. */
+    if (xc + xt == 0)
+        p_null = 0.5 / ((double)nc + (double)nt + 1.0);
     double pc_all = pc;
     strata_sum acc = {0};
+    cluster_sum cl;
+    memset(&cl, 0, sizeof cl);
     for (size_t i = 0; i < k; i++) {
         if (s[i].n_c == 0 || s[i].n_t == 0)
             continue;
@@ -589,7 +689,9 @@ vx_status guard_seq_proportion_strata(const guard_prop_stratum *s, size_t k,
          * restricted estimate. A stratum's own restricted rate would be
          * inflated by its treatment share under a regression and cost
          * power for nothing. */
-        double g = ((double)s[i].x_c + 0.5) / (ncs * pc_all + 0.5);
+        double g = pc_all > 0.0 ? ((double)s[i].x_c + GUARD_STRATUM_PRIOR) /
+                                      (ncs * pc_all + GUARD_STRATUM_PRIOR)
+                                : 1.0;
         double pc0 = p_null * g;
         if (pc0 > 1.0)
             pc0 = 1.0;
@@ -600,12 +702,21 @@ vx_status guard_seq_proportion_strata(const guard_prop_stratum *s, size_t k,
          * inverse variance when the strata share a rate, and free of the
          * outcomes, so a stratum with more treatment errors is not
          * down-weighted for it. */
-        strata_add(&acc, nts * ncs / (nts + ncs),
-                   higher ? pts - f * pcs : f * pcs - pts, pts - pcs, v, vd);
+        double w = nts * ncs / (nts + ncs);
+        strata_add(&acc, w, higher ? pts - f * pcs : f * pcs - pts, pts - pcs,
+                   v, vd);
+        cluster_add(&cl, w, pts, nts, pts * (1.0 - pts), s[i].gn_t, s[i].gy_t);
+        cluster_add(&cl, -f * w, pcs, ncs, pcs * (1.0 - pcs), s[i].gn_c,
+                    s[i].gy_c);
     }
-    double v_diff, v = strata_finish(&acc, out, &v_diff);
-    seq_finish(out, v, v_diff, spec->tau * (p_null > 1.0 ? 1.0 : p_null),
-               spec->alpha, higher);
+    double v_diff, v = strata_finish(&acc, out, &v_diff), deff_hi;
+    double deff = cluster_deff(&cl, &deff_hi);
+    if (!(deff > 0.0))
+        return VX_OK; /* groups, but too few to judge clustering: hold */
+    out->design_effect = deff;
+    out->design_effect_hi = deff_hi;
+    seq_finish(out, v * deff, v_diff * deff,
+               spec->tau * (p_null > 1.0 ? 1.0 : p_null), spec, higher);
     return VX_OK;
 }
 
@@ -613,7 +724,7 @@ vx_status guard_seq_mean(const guard_moments *control,
                          const guard_moments *treatment, bool log_scale,
                          const guard_seq_spec *spec, guard_seq_result *out)
 {
-    guard_mean_stratum one = {*control, *treatment};
+    guard_mean_stratum one = {*control, *treatment, NULL, NULL, NULL, NULL};
     return guard_seq_mean_strata(&one, 1, log_scale, spec, out);
 }
 
@@ -670,6 +781,8 @@ vx_status guard_seq_mean_strata(const guard_mean_stratum *s, size_t k,
         tau = spec->tau * fabs(mc);
     }
     strata_sum acc = {0};
+    cluster_sum cl;
+    memset(&cl, 0, sizeof cl);
     for (size_t i = 0; i < k; i++) {
         const guard_moments *c = &s[i].control, *t = &s[i].treatment;
         if (!(c->n >= 1.0) || !(t->n >= 1.0))
@@ -684,9 +797,16 @@ vx_status guard_seq_mean_strata(const guard_mean_stratum *s, size_t k,
         /* the pooled variances are shared, so 1/v is the inverse-variance
          * weight and does not depend on the stratum's outcomes */
         strata_add(&acc, 1.0 / v, ex, ys - yc, v, vart / t->n + varc / c->n);
+        cluster_add(&cl, 1.0 / v, ys, t->n, vart, s[i].gn_t, s[i].gy_t);
+        cluster_add(&cl, -f / v, yc, c->n, varc, s[i].gn_c, s[i].gy_c);
     }
-    double v_diff, v = strata_finish(&acc, out, &v_diff);
-    seq_finish(out, v, v_diff, tau, spec->alpha, higher);
+    double v_diff, v = strata_finish(&acc, out, &v_diff), deff_hi;
+    double deff = cluster_deff(&cl, &deff_hi);
+    if (!(deff > 0.0))
+        return VX_OK;
+    out->design_effect = deff;
+    out->design_effect_hi = deff_hi;
+    seq_finish(out, v * deff, v_diff * deff, tau, spec, higher);
     return VX_OK;
 }
 
@@ -706,8 +826,170 @@ vx_status guard_seq_share_above(uint64_t k, uint64_t n, double bound,
     out->excess = out->diff;
     double v = bound * (1.0 - bound) / (double)n;
     double v_diff = share * (1.0 - share) / (double)n;
-    seq_finish(out, v, v_diff, spec->tau * bound, spec->alpha, true);
+    seq_finish(out, v, v_diff, spec->tau * bound, spec, true);
     return VX_OK;
+}
+
+vx_status guard_seq_quantile_strata(const guard_sketch *const *c,
+                                    const guard_sketch *const *t, size_t k,
+                                    double q, double tolerance,
+                                    const guard_seq_spec *spec,
+                                    guard_seq_result *out)
+{
+    seq_reset(out);
+    if (k == 0 || k > GUARD_MAX_STRATA || !spec_ok(spec) ||
+        !(q >= 0.5 && q < 1.0) || !(tolerance >= 0.0) || !isfinite(tolerance))
+        return VX_EINVAL;
+    double floor_c = ceil(10.0 / (1.0 - q)), nt_all = 0.0, nc_all = 0.0;
+    double thr_w = 0.0, thr_sum = 0.0;
+    strata_sum acc = {0};
+    for (size_t i = 0; i < k; i++) {
+        const guard_sketch *cs = c ? c[i] : NULL, *ts = t ? t[i] : NULL;
+        if (!cs || !ts || (double)cs->count < floor_c || ts->count == 0)
+            continue;
+        double nc = (double)cs->count, nt = (double)ts->count;
+        double thr = (1.0 + tolerance) * guard_sketch_quantile(cs, q);
+        double share = (double)guard_sketch_count_above(ts, thr) / nt;
+        double v = q * (1.0 - q) * (1.0 / nt + 1.0 / nc);
+        double vd = share * (1.0 - share) / nt + q * (1.0 - q) / nc;
+        double w = nt * nc / (nt + nc);
+        strata_add(&acc, w, share - (1.0 - q), share - (1.0 - q), v, vd);
+        thr_sum += w * thr;
+        thr_w += w;
+        nt_all += nt;
+        nc_all += nc;
+    }
+    double floor_n =
+        spec->min_per_arm > floor_c ? (double)spec->min_per_arm : floor_c;
+    if (!(thr_w > 0.0) || nt_all < floor_n || nc_all < floor_n)
+        return VX_OK;
+    /* the quantiles of all strata together, for people (16 KiB) */
+    guard_sketch mc[2];
+    guard_sketch_init(&mc[0]);
+    guard_sketch_init(&mc[1]);
+    for (size_t i = 0; i < k; i++) {
+        if (c && c[i])
+            guard_sketch_merge(&mc[0], c[i]);
+        if (t && t[i])
+            guard_sketch_merge(&mc[1], t[i]);
+    }
+    double qc = guard_sketch_quantile(&mc[0], q);
+    double qt = guard_sketch_quantile(&mc[1], q);
+    double v_diff, v = strata_finish(&acc, out, &v_diff);
+    seq_finish(out, v, v_diff, spec->tau * (1.0 - q), spec, true);
+    out->control = qc;
+    out->treatment = qt;
+    out->margin = thr_sum / thr_w;
+    return VX_OK;
+}
+
+/* ---- evidence ------------------------------------------------------------ */
+
+/* log of the one-sided mixture ratio as a function of z = diff / sqrt(v)
+ * and r = tau^2 / v (guard_msprt_log_lr_greater rewritten). */
+static double log_lr_z(double z, double r)
+{
+    double a = r / (1.0 + r);
+    return M_LN2 + log_norm_cdf(z * sqrt(a)) - 0.5 * log1p(r) + 0.5 * z * z * a;
+}
+
+double guard_msprt_boundary_z(double r, double alpha)
+{
+    if (!(r > 0.0) || !isfinite(r) || !alpha_ok(alpha))
+        return NAN;
+    double crit = -log(alpha), a = r / (1.0 + r), sa = sqrt(a);
+    /* log_lr_z rises in z >= 0 (every term does). Without the log Phi
+     * term (< 0) the root is g below, so the root is at least g: bracket
+     * upwards from there, then safeguarded Newton. */
+    double g2 = 2.0 * (crit - M_LN2 + 0.5 * log1p(r)) / a;
+    double lo = g2 > 0.0 ? sqrt(g2) : 0.0, hi = lo > 0.0 ? 1.25 * lo : 1.0;
+    while (log_lr_z(hi, r) < crit && hi < 1e12) {
+        lo = hi;
+        hi *= 2.0;
+    }
+    double z = hi;
+    for (int i = 0; i < 100; i++) {
+        double f = log_lr_z(z, r) - crit;
+        if (f >= 0.0)
+            hi = z;
+        else
+            lo = z;
+        double u = z * sa;
+        double mills = exp(-0.5 * u * u - 0.5 * LN_2PI - log_norm_cdf(u));
+        double d = sa * mills + z * a;
+        double next = d > 0.0 ? z - f / d : 0.5 * (lo + hi);
+        if (!(next > lo && next < hi))
+            next = 0.5 * (lo + hi);
+        if (fabs(next - z) <= 1e-13 * (z > 1.0 ? z : 1.0))
+            return next;
+        z = next;
+    }
+    return z;
+}
+
+/* theta x - z*(tau^2 x^2 / v0) sqrt(v0) - z_p sqrt(v1): the margin of
+ * detection with the data scaled by x^2. */
+static double power_gap(double x, double theta, double v0, double v1, double t2,
+                        double alpha, double zp)
+{
+    double z = guard_msprt_boundary_z(t2 * x * x / v0, alpha);
+    return theta * x - z * sqrt(v0) - zp * sqrt(v1);
+}
+
+double guard_power_scale(double theta, double v0, double v1, double tau,
+                         double alpha, double power)
+{
+    if (!(theta > 0.0) || !(v0 > 0.0) || !(v1 > 0.0) || !(tau > 0.0) ||
+        !isfinite(theta) || !isfinite(v0) || !isfinite(v1) || !isfinite(tau) ||
+        !alpha_ok(alpha) || !(power > 0.0 && power < 1.0))
+        return INFINITY;
+    double zp = guard_norm_quantile(power), t2 = tau * tau;
+    /* The gap rises with x for all x that matter (theta x grows linearly,
+     * the boundary only like sqrt(log x)) and is nearly straight: bracket,
+     * then regula falsi (Illinois) to a relative 1e-10 of x. */
+    double lo = 0.0, hi = 1.0;
+    double flo = power_gap(lo, theta, v0, v1, t2, alpha, zp);
+    double fhi = power_gap(hi, theta, v0, v1, t2, alpha, zp);
+    while (fhi < 0.0) {
+        lo = hi;
+        flo = fhi;
+        hi *= 4.0;
+        if (hi > 1e9)
+            return INFINITY;
+        fhi = power_gap(hi, theta, v0, v1, t2, alpha, zp);
+    }
+    if (!isfinite(flo))
+        flo = -INFINITY;
+    int side = 0;
+    for (int i = 0; i < 200 && hi - lo > 1e-10 * hi; i++) {
+        double x = isfinite(flo) && fhi - flo > 0.0
+                       ? hi - fhi * (hi - lo) / (fhi - flo)
+                       : 0.5 * (lo + hi);
+        if (!(x > lo && x < hi))
+            x = 0.5 * (lo + hi);
+        double fx = power_gap(x, theta, v0, v1, t2, alpha, zp);
+        if (fx >= 0.0) {
+            hi = x;
+            fhi = fx;
+            if (side == 1)
+                flo *= 0.5;
+            side = 1;
+        } else {
+            lo = x;
+            flo = fx;
+            if (side == -1)
+                fhi *= 0.5;
+            side = -1;
+        }
+    }
+    return hi * hi;
+}
+
+double guard_stopping_estimate(double x, double v)
+{
+    if (!(x > 0.0) || !(v > 0.0) || !isfinite(x) || !isfinite(v))
+        return x;
+    return x - v / x;
 }
 
 /* ---- sample ratio mismatch --------------------------------------------- */
@@ -755,9 +1037,47 @@ vx_status guard_srm_check(const uint64_t *observed, const double *weights,
     return VX_OK;
 }
 
+double guard_srm_design_effect(uint64_t n_control, uint64_t n_treatment,
+                               const double *gn_c, const double *gn_t)
+{
+    double nc = (double)n_control, nt = (double)n_treatment, n = nc + nt;
+    if (!gn_c || !gn_t || !(nc > 0.0) || !(nt > 0.0))
+        return 1.0;
+    double r = nt / n, ss = 0.0, g = 0.0, gc = 0.0, gt = 0.0;
+    for (size_t i = 0; i < GUARD_GROUPS; i++) {
+        double t = gn_t[i] > 0.0 ? gn_t[i] : 0.0;
+        double c = gn_c[i] > 0.0 ? gn_c[i] : 0.0;
+        if (t + c <= 0.0)
+            continue;
+        double res = t - r * (t + c);
+        ss += res * res;
+        g += 1.0;
+        gc += c;
+        gt += t;
+    }
+    if (g < GUARD_MIN_GROUPS)
+        return 1.0;
+    /* requests without a unit: independent draws of the split */
+    double loose =
+        (nc - gc > 0.0 ? nc - gc : 0.0) + (nt - gt > 0.0 ? nt - gt : 0.0);
+    double v = (g / (g - 1.0) * ss + loose * r * (1.0 - r)) / (n * n);
+    double vb = r * (1.0 - r) / n;
+    double d = vb > 0.0 ? v / vb : 1.0;
+    return d > 1.0 && isfinite(d) ? d : 1.0;
+}
+
 vx_status guard_srm_sequential(uint64_t n_control, uint64_t n_treatment,
                                double share, double alpha, double tau_rel,
                                uint64_t min_per_arm, guard_srm_result *out)
+{
+    return guard_srm_sequential_deff(n_control, n_treatment, share, alpha,
+                                     tau_rel, min_per_arm, 1.0, out);
+}
+
+vx_status guard_srm_sequential_deff(uint64_t n_control, uint64_t n_treatment,
+                                    double share, double alpha, double tau_rel,
+                                    uint64_t min_per_arm, double deff,
+                                    guard_srm_result *out)
 {
     memset(out, 0, sizeof *out);
     out->p = out->p_always_valid = 1.0;
@@ -771,10 +1091,14 @@ vx_status guard_srm_sequential(uint64_t n_control, uint64_t n_treatment,
     out->mismatch = false;
     if (st != VX_OK || !out->evaluated)
         return st;
+    if (!(deff >= 1.0) || !isfinite(deff))
+        deff = 1.0;
     double n = (double)n_control + (double)n_treatment;
-    double v = share * (1.0 - share) / n, tau = tau_rel * share;
+    double v = deff * share * (1.0 - share) / n, tau = tau_rel * share;
     double t2 = tau * tau;
-    double llr = 0.5 * log(v / (v + t2)) + t2 * out->chi2 / (2.0 * (v + t2));
+    /* chi2 = z^2 at the binomial variance; the test's z^2 is chi2 / deff */
+    double llr =
+        0.5 * log(v / (v + t2)) + t2 * (out->chi2 / deff) / (2.0 * (v + t2));
     out->p_always_valid = llr > 0.0 ? exp(-llr) : 1.0;
     out->mismatch = out->p_always_valid < alpha;
     return VX_OK;

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/limits.h"
 #include "vexil/status.h"
 
 /* ---- special functions ------------------------------------------------ */
@@ -138,29 +139,41 @@ typedef struct guard_seq_spec {
                          in log units (log-scale means); docs/guard.md */
     double alpha;     /* always-valid false-rollback bound, in (0, 1) */
     uint64_t min_per_arm; /* no verdict below this many units in an arm */
+    bool no_bound;        /* skip harm_bound (left 0; the decision does not use
+                             it): the simulator's fast path */
 } guard_seq_spec;
 
 /* The answer, with everything an audit entry should carry. */
 typedef struct guard_seq_result {
-    bool evaluated;    /* false: too few samples or no variance yet */
-    bool regression;   /* always-valid p < alpha on the harmful side */
-    double control;    /* control estimate */
-    double treatment;  /* treatment estimate */
-    double diff;       /* treatment - control (on the test's scale) */
-    double margin;     /* harm threshold on diff's scale (from tolerance) */
-    double excess;     /* how far diff is beyond margin, harmful side > 0 */
-    double variance;   /* variance of excess used by the test */
-    double tau;        /* absolute mixing scale used */
-    double log_lr;     /* log of the one-sided mixture ratio */
-    double p;          /* always-valid p for this look: min(1, 1/LR) */
-    double cs_lo;      /* always-valid (1 - alpha) CS of diff */
-    double cs_hi;      /*   "   */
-    double harm_bound; /* the test's one-sided always-valid bound on diff:
-                          margin +- guard_msprt_bound_greater(excess, ...)
-                          with the test's variance and tau; diff >= it when
-                          higher is worse, diff <= it when lower is worse;
-                          `regression` holds exactly when it is at or
-                          beyond `margin` (docs/guard.md) */
+    bool evaluated;       /* false: too few samples or no variance yet */
+    bool regression;      /* always-valid p < alpha on the harmful side */
+    double control;       /* control estimate */
+    double treatment;     /* treatment estimate */
+    double diff;          /* treatment - control (on the test's scale) */
+    double margin;        /* harm threshold on diff's scale (from tolerance) */
+    double excess;        /* how far diff is beyond margin, harmful side > 0 */
+    double variance;      /* variance of excess used by the test */
+    double tau;           /* absolute mixing scale used */
+    double log_lr;        /* log of the one-sided mixture ratio */
+    double p;             /* always-valid p for this look: min(1, 1/LR) */
+    double cs_lo;         /* always-valid (1 - alpha) CS of diff */
+    double cs_hi;         /*   "   */
+    double design_effect; /* the variance factor the per-unit groups
+                             showed (cluster-robust over independent,
+                             at least 1); 1 without groups */
+    double design_effect_hi; /* its upper 90 % bound (the cluster-robust
+                                variance has G - 1 degrees of freedom):
+                                what the evidence gate plans with; 1
+                                without groups */
+    double estimate;         /* diff corrected for stopping at the crossing
+                                (guard_stopping_estimate on the excess) when
+                                `regression`; diff otherwise */
+    double harm_bound;       /* the test's one-sided always-valid bound on diff:
+                                margin +- guard_msprt_bound_greater(excess, ...)
+                                with the test's variance and tau; diff >= it when
+                                higher is worse, diff <= it when lower is worse;
+                                `regression` holds exactly when it is at or
+                                beyond `margin` (docs/guard.md) */
 } guard_seq_result;
 
 /* Sequential test of a proportion (error rate, conversion): H0 "treatment
@@ -189,11 +202,26 @@ vx_status guard_seq_proportion(uint64_t x_c, uint64_t n_c, uint64_t x_t,
  * guard_seq_proportion / guard_seq_mean. */
 #define GUARD_MAX_STRATA 64
 
+/* Units (users, context keys) hashed into GUARD_GROUPS fixed groups: all
+ * requests of one unit land in one group, in every stratum and arm. The
+ * per-group sums of a stratum's arm (`gn`: units of the metric, requests or
+ * latency samples; `gy`: events or the sum of the values) let the tests
+ * estimate the variance of the stratified difference with the groups as
+ * clusters (cluster-robust, delta method), so errors that cluster per user
+ * do not pass for independent evidence. Requests reported without a unit
+ * are the arm's total minus the groups' and count as independent. */
+#define GUARD_GROUPS VX_LIMIT_IMPACT_GROUPS
+
 typedef struct guard_prop_stratum {
-    uint64_t x_c; /* control events */
-    uint64_t n_c; /* control units */
-    uint64_t x_t; /* treatment events */
-    uint64_t n_t; /* treatment units */
+    uint64_t x_c;       /* control events */
+    uint64_t n_c;       /* control units */
+    uint64_t x_t;       /* treatment events */
+    uint64_t n_t;       /* treatment units */
+    const double *gn_c; /* control per-group requests [GUARD_GROUPS], or
+                           NULL: the control's requests are independent */
+    const double *gy_c; /* control per-group events (with gn_c) */
+    const double *gn_t; /* treatment per-group requests, or NULL */
+    const double *gy_t; /* treatment per-group events (with gn_t) */
 } guard_prop_stratum;
 
 vx_status guard_seq_proportion_strata(const guard_prop_stratum *s, size_t k,
@@ -203,6 +231,10 @@ vx_status guard_seq_proportion_strata(const guard_prop_stratum *s, size_t k,
 typedef struct guard_mean_stratum {
     guard_moments control;   /* the control's moments in the stratum */
     guard_moments treatment; /* the treatment's */
+    const double *gn_c;      /* control per-group observation counts, or NULL */
+    const double *gy_c;      /* control per-group sums of the values */
+    const double *gn_t;      /* treatment per-group counts, or NULL */
+    const double *gy_t;      /* treatment per-group sums */
 } guard_mean_stratum;
 
 /* Means use the within-strata pooled variance of each arm. */
@@ -227,6 +259,61 @@ vx_status guard_seq_mean(const guard_moments *control,
 vx_status guard_seq_share_above(uint64_t k, uint64_t n, double bound,
                                 const guard_seq_spec *spec,
                                 guard_seq_result *out);
+
+/* The quantile guard stratified by epoch: in stratum i the threshold is
+ * c_i = (1 + tolerance) x the control's q-quantile of that stratum, and
+ * the treatment's share above c_i is compared with 1 - q; strata combine
+ * with the weights n_t n_c / (n_t + n_c). The variance under the null,
+ * q (1 - q) (1/n_t + 1/n_c) per stratum, includes the sampling error of
+ * the control's quantile (the control's own share above its estimated
+ * quantile is 1 - q by construction). A stratum is used when its control
+ * has at least 10 / (1 - q) values and its treatment any; the floors of
+ * `spec` apply to the totals. `control` / `treatment` in the result are the
+ * quantiles of all strata merged, `margin` the threshold over all strata;
+ * diff, excess and the confidence sequence are on the share scale. `c` and
+ * `t` are k sketches each (entries may be NULL: empty). */
+struct guard_sketch;
+vx_status guard_seq_quantile_strata(const struct guard_sketch *const *c,
+                                    const struct guard_sketch *const *t,
+                                    size_t k, double q, double tolerance,
+                                    const guard_seq_spec *spec,
+                                    guard_seq_result *out);
+
+/* ---- evidence: power, boundaries, estimates --------------------------- */
+
+/* The z = diff / sqrt(v) at which the one-sided mixture test rejects at
+ * level alpha when r = tau^2 / v: the root of
+ *   -1/2 log(1 + r) + z^2 r / (2 (1 + r)) + log(2 Phi(z sqrt(r / (1 + r))))
+ *     = log(1 / alpha).
+ * Requires r > 0 and 0 < alpha < 1; NAN otherwise. Pure. */
+double guard_msprt_boundary_z(double r, double alpha);
+
+/* How much data a one-sided mixture test at level alpha needs to detect an
+ * effect theta > 0 (on its excess scale) with probability `power` at one
+ * look, relative to the data it has: v0 is its variance now (under the
+ * null, what the test uses), v1 the variance of the estimate under the
+ * effect, tau the mixing scale. Scaling the data by s divides both by s;
+ * the answer is the smallest s with
+ *   theta - z*(tau^2 s / v0) sqrt(v0 / s) >= z_power sqrt(v1 / s)
+ * (z* from guard_msprt_boundary_z, z_power the normal quantile of power).
+ * s <= 1: the data suffice. Looking more often only adds power, so this is
+ * conservative for a test that looks all along. INFINITY when an input is
+ * not positive and finite or power is not in (0, 1). Pure. */
+double guard_power_scale(double theta, double v0, double v1, double tau,
+                         double alpha, double power);
+
+/* The estimate at a crossing corrected for having stopped there. A test
+ * that stops when its estimate first crosses a boundary reports estimates
+ * that are high by selection (the winner's curse). For a boundary that is
+ * level in the sum S = x / v, the first-passage information T of a
+ * Brownian motion with drift theta is inverse Gaussian, so the estimate
+ * c / T has mean theta + 1/c exactly, and x - v / x (1/c on the
+ * estimate's scale at the crossing) is unbiased (Whitehead's bias
+ * correction, in closed form). The mixture boundary rises slowly in S, so
+ * this corrects a little less than the whole selection; docs/guard.md
+ * measures what is left. x itself when x <= 0 or v is not positive and
+ * finite. Pure. */
+double guard_stopping_estimate(double x, double v);
 
 /* ---- sample ratio mismatch -------------------------------------------- */
 
@@ -259,5 +346,25 @@ vx_status guard_srm_check(const uint64_t *observed, const double *weights,
 vx_status guard_srm_sequential(uint64_t n_control, uint64_t n_treatment,
                                double share, double alpha, double tau_rel,
                                uint64_t min_per_arm, guard_srm_result *out);
+
+/* The design effect of the treatment's share when units are sticky: with
+ * per-group request counts of both arms (GUARD_GROUPS each; the requests
+ * reported without a unit are the totals minus the groups' and count as
+ * independent), the cluster-robust variance of the share over the
+ * binomial r (1 - r) / N. A unit's requests all land in one arm, so the
+ * share of requests varies more than requests drawn one by one would
+ * (ten users in the treatment making 20 requests each are ten draws, not
+ * two hundred). At least 1; 1 when either is NULL or fewer than ten groups
+ * hold data. guard_srm_sequential's chi-square is divided by it (its
+ * variance multiplied). Pure. */
+double guard_srm_design_effect(uint64_t n_control, uint64_t n_treatment,
+                               const double *gn_c, const double *gn_t);
+
+/* guard_srm_sequential with the share's variance multiplied by `deff`
+ * (>= 1; guard_srm_design_effect). */
+vx_status guard_srm_sequential_deff(uint64_t n_control, uint64_t n_treatment,
+                                    double share, double alpha, double tau_rel,
+                                    uint64_t min_per_arm, double deff,
+                                    guard_srm_result *out);
 
 #endif

@@ -47,6 +47,7 @@ static const router_route routes[] = {
     {"GET",    FENV "/strategies/{id}",         SVC_OP_STRATEGY_GET,        200, false},
     {"PUT",    FENV "/strategies/{id}",         SVC_OP_STRATEGY_UPDATE,     200, true},
     {"DELETE", FENV "/strategies/{id}",         SVC_OP_STRATEGY_DELETE,     200, false},
+    {"PATCH",  FENV "/strategies/{id}",         SVC_OP_STRATEGY_PATCH,      200, true},
     {"POST",   FENV "/strategies/set-sort-order", SVC_OP_STRATEGY_ORDER,    200, true},
     {"GET",    FENV "/variants",                SVC_OP_VARIANTS_GET,        200, false},
     {"PUT",    FENV "/variants",                SVC_OP_VARIANTS_PUT,        200, true},
@@ -97,6 +98,7 @@ static const router_route routes[] = {
     {"POST",   A "/projects/{project}/revive",  SVC_OP_REVIVE_BULK,         200, true},
     {"POST",   A "/projects/{project}/delete",  SVC_OP_DELETE_BULK,         200, true},
     {"POST",   A "/import/unleash",             SVC_OP_IMPORT_UNLEASH,      200, true},
+    {"GET",    FENV "/results",                 SVC_OP_RESULTS,             200, false},
 };
 /* clang-format on */
 

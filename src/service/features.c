@@ -83,7 +83,7 @@ static json_t *view(svc_ctx *c, const json_t *f, const json_t *envs)
         json_array_append_new(out_envs, fe);
     }
     json_object_set_new(v, "environments", out_envs);
-    (void)c;
+    svc__plan_annotate(c, v);
     return v;
 }
 
@@ -967,6 +967,8 @@ vx_status svc__op_STRATEGY_UPDATE(svc_ctx *c, json_t **out)
     if (st == VX_OK && !old)
         st = svc__not_found(c, "strategy", c->req->id);
     if (st == VX_OK)
+        st = svc__plan_strategy_write(c, c->req->id);
+    if (st == VX_OK)
         st = svc__norm_strategy(c, body(c), "", c->req->feature, &s);
     json_t *pre = NULL;
     if (st == VX_OK) {
@@ -999,6 +1001,8 @@ vx_status svc__op_STRATEGY_DELETE(svc_ctx *c, json_t **out)
         st == VX_OK ? find_strategy(strategies, c->req->id, &at) : NULL;
     if (st == VX_OK && !old)
         st = svc__not_found(c, "strategy", c->req->id);
+    if (st == VX_OK)
+        st = svc__plan_strategy_write(c, c->req->id);
     json_t *pre = json_incref(old);
     if (st == VX_OK) {
         json_array_remove(strategies, at);
@@ -1011,6 +1015,31 @@ vx_status svc__op_STRATEGY_DELETE(svc_ctx *c, json_t **out)
         *out = json_object();
     json_decref(pre);
     json_decref(f);
+    return st;
+}
+
+/* PATCH .../strategies/{id}: a JSON Patch of the strategy, then as PUT. */
+vx_status svc__op_STRATEGY_PATCH(svc_ctx *c, json_t **out)
+{
+    json_t *f = NULL, *fenv = NULL, *patched = NULL;
+    vx_status st = load_for_env(c, &f, &fenv);
+    json_t *old = st == VX_OK
+                      ? find_strategy(json_object_get(fenv, "strategies"),
+                                      c->req->id, NULL)
+                      : NULL;
+    if (st == VX_OK && !old)
+        st = svc__not_found(c, "strategy", c->req->id);
+    if (st == VX_OK)
+        st = svc__json_patch(c, old, body(c), &patched);
+    json_decref(f);
+    if (st == VX_OK) {
+        svc_req r = *c->req;
+        svc_ctx c2 = *c;
+        r.body = patched;
+        c2.req = &r;
+        st = svc__op_STRATEGY_UPDATE(&c2, out);
+    }
+    json_decref(patched);
     return st;
 }
 

@@ -104,18 +104,64 @@ static bool label_ok(const char *s, size_t len)
 }
 
 /* The arm label of an entry: "disabled" (control) when the flag was off,
- * else the variant, else "enabled". NULL when neither is given. */
+ * else the variant, else "enabled". Unleash SDKs name the absence of a
+ * variant "disabled": with the flag on, that is the treatment ("enabled").
+ * NULL when neither is given. */
 static const char *label_of(const json_t *m)
 {
     const json_t *en = json_object_get(m, "enabled");
     const json_t *va = json_object_get(m, "variant");
     if (json_is_false(en))
         return "disabled";
+    if (json_is_string(va) && json_is_true(en) &&
+        strcmp(json_string_value(va), "disabled") == 0)
+        return "enabled";
     if (json_is_string(va))
         return json_string_value(va);
     if (json_is_true(en))
         return "enabled";
     return NULL;
+}
+
+/* The fields an entry may have: anything else is a misspelling that would
+ * otherwise be dropped without a word. */
+static const char *const ENTRY_FIELDS[] = {
+    "flag",       "variant",     "enabled",   "at",     "requests",
+    "errors",     "conversions", "latencyMs", "ttftMs", "latency",
+    "logLatency", "values",      "unit",      NULL};
+
+static vx_status check_fields(svc_ctx *c, const json_t *o,
+                              const char *const *known, const char *base)
+{
+    const char *k;
+    const json_t *v;
+    json_object_foreach ((json_t *)o, k, v) {
+        size_t i = 0;
+        while (known[i] && strcmp(known[i], k) != 0)
+            i++;
+        if (!known[i]) {
+            char p[VX_ERROR_PATH_MAX];
+            snprintf(p, sizeof(p), "%s/%.64s", base, k);
+            return svc__fail(c, VX_EINVAL, p,
+                             "unknown field '%.64s' (docs/sdk-api.md lists "
+                             "the fields of an impact entry)",
+                             k);
+        }
+    }
+    return VX_OK;
+}
+
+/* The group of a unit (a user or context key, ideally already hashed by
+ * the application): BLAKE2b of its bytes, modulo GUARD_GROUPS, the same
+ * on every server. */
+static size_t unit_group(const char *unit, size_t len)
+{
+    unsigned char h[8];
+    crypto_generichash(h, sizeof(h), (const unsigned char *)unit, len, NULL, 0);
+    uint64_t x = 0;
+    for (size_t i = 0; i < sizeof(h); i++)
+        x = x << 8 | h[i];
+    return (size_t)(x % GUARD_GROUPS);
 }
 
 static vx_status check_entry(svc_ctx *c, const json_t *m, size_t i,
@@ -126,8 +172,19 @@ static vx_status check_entry(svc_ctx *c, const json_t *m, size_t i,
     vx_status st = svc__expect_object(c, m, base);
     if (st != VX_OK)
         return st;
+    st = check_fields(c, m, ENTRY_FIELDS, base);
     snprintf(p, sizeof(p), "%s/flag", base);
-    st = svc__check_name(c, json_object_get(m, "flag"), p, "flag");
+    if (st == VX_OK)
+        st = svc__check_name(c, json_object_get(m, "flag"), p, "flag");
+    const json_t *un = json_object_get(m, "unit");
+    if (st == VX_OK && un && !json_is_null(un) &&
+        (!json_is_string(un) || json_string_length(un) == 0 ||
+         json_string_length(un) > 256)) {
+        snprintf(p, sizeof(p), "%s/unit", base);
+        st = svc__fail(c, VX_EINVAL, p,
+                       "unit must be a string of 1 to 256 characters (the "
+                       "user or context key, hashed)");
+    }
     const json_t *va = json_object_get(m, "variant");
     const json_t *en = json_object_get(m, "enabled");
     if (st == VX_OK && va && !json_is_null(va) &&
@@ -304,6 +361,128 @@ void svc__impact_counts(const json_t *doc, guard_counts *out)
     moments_get(doc, "logLatency", &out->log_latency);
 }
 
+#define GROUP_FIELDS 6
+static void group_get(const json_t *doc, const char *key,
+                      double out[GROUP_FIELDS]);
+
+/* ---- reading buckets back: sums per arm and epoch ---------------------- */
+
+void svc__impact_arms_release(svc_arms *a)
+{
+    vx__free(a->counts);
+    vx__free(a->groups);
+    vx__free(a->sketches);
+    memset(a, 0, sizeof(*a));
+}
+
+int svc__impact_arm(const svc_arms *a, const char *label)
+{
+    for (size_t i = 0; i < a->n_labels; i++)
+        if (strcmp(a->label[i], label) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Whether bucket `d` belongs to the read (a plan run's epoch < n, or an
+ * untagged bucket from `since_s` on); its epoch in *e. */
+static bool arms_wanted(const json_t *d, const char *run, size_t n,
+                        int64_t since_s, size_t *e)
+{
+    const char *r = json_string_value(json_object_get(d, "run"));
+    json_int_t ep = json_integer_value(json_object_get(d, "epoch"));
+    if (run) {
+        if (!r || strcmp(r, run) != 0 || ep < 0 || (size_t)ep >= n)
+            return false;
+        *e = (size_t)ep;
+        return true;
+    }
+    *e = 0;
+    return (!r || !r[0]) &&
+           json_integer_value(json_object_get(d, "start")) >= since_s;
+}
+
+vx_status svc__impact_arms(svc_ctx *c, const char *env, const char *flag,
+                           const char *run, size_t n_epochs, int64_t since_s,
+                           bool sketches, svc_arms *out)
+{
+    memset(out, 0, sizeof(*out));
+    size_t n = run ? (n_epochs ? n_epochs : 1) : 1;
+    if (n > VX_LIMIT_PLAN_EPOCHS)
+        n = VX_LIMIT_PLAN_EPOCHS;
+    out->n_epochs = n;
+    char parent[KEY_MAX];
+    snprintf(parent, sizeof(parent), "%s|%s|%s", env, flag, run ? run : "");
+    json_t *docs = NULL;
+    vx_status st = svc__list(c, STORE_IMPACT, parent, &docs);
+    if (st != VX_OK)
+        return st;
+    /* first pass: the labels, and whether any bucket has groups */
+    bool grouped = false;
+    size_t i, e;
+    json_t *d;
+    json_array_foreach (docs, i, d) {
+        const char *l = json_string_value(json_object_get(d, "variant"));
+        if (!l || !arms_wanted(d, run, n, since_s, &e))
+            continue;
+        grouped |= json_object_size(json_object_get(d, "groups")) > 0;
+        if (svc__impact_arm(out, l) >= 0)
+            continue;
+        if (out->n_labels == SVC_ARMS_MAX_LABELS || strlen(l) >= 128) {
+            out->dropped++;
+            continue;
+        }
+        snprintf(out->label[out->n_labels++], 128, "%s", l);
+    }
+    size_t cells = (out->n_labels ? out->n_labels : 1) * n;
+    out->counts = vx__calloc(cells, sizeof(guard_counts));
+    if (grouped)
+        out->groups = vx__calloc(cells, sizeof(guard_cluster));
+    if (sketches) {
+        out->sketches = vx__calloc(cells, sizeof(guard_sketch));
+        for (size_t k = 0; out->sketches && k < cells; k++)
+            guard_sketch_init(&out->sketches[k]);
+    }
+    guard_sketch *one = sketches ? vx__malloc(sizeof(*one)) : NULL;
+    if (!out->counts || (grouped && !out->groups) ||
+        (sketches && (!out->sketches || !one))) {
+        vx__free(one);
+        json_decref(docs);
+        return VX_ENOMEM;
+    }
+    json_array_foreach (docs, i, d) {
+        const char *l = json_string_value(json_object_get(d, "variant"));
+        int li = l ? svc__impact_arm(out, l) : -1;
+        if (li < 0 || !arms_wanted(d, run, n, since_s, &e))
+            continue;
+        size_t cell = (size_t)li * n + e;
+        guard_counts k;
+        svc__impact_counts(d, &k);
+        guard_counts_merge(&out->counts[cell], &k);
+        const char *gk;
+        const json_t *gv;
+        json_object_foreach ((json_t *)json_object_get(d, "groups"), gk, gv) {
+            long g = strtol(gk, NULL, 10);
+            if (!out->groups || g < 0 || g >= GUARD_GROUPS)
+                continue;
+            guard_cluster *cl = &out->groups[cell];
+            double v[GROUP_FIELDS];
+            group_get(d, gk, v);
+            cl->requests[g] += v[0];
+            cl->errors[g] += v[1];
+            cl->conversions[g] += v[2];
+            cl->lat_n[g] += v[3];
+            cl->lat_sum[g] += v[4];
+            cl->loglat_sum[g] += v[5];
+        }
+        if (one && json_is_string(json_object_get(d, "sketch")) &&
+            sketch_get(d, one) == VX_OK)
+            guard_sketch_merge(&out->sketches[cell], one);
+    }
+    vx__free(one);
+    json_decref(docs);
+    return VX_OK;
+}
+
 static void add_int(json_t *doc, const char *key, json_int_t n)
 {
     json_int_t have = json_integer_value(json_object_get(doc, key));
@@ -364,7 +543,8 @@ vx_status svc__impact_tag(svc_ctx *c, const char *env, const char *flag,
     const char *state = json_string_value(json_object_get(plan, "state"));
     if (state &&
         (strcmp(state, "running") == 0 || strcmp(state, "paused") == 0 ||
-         strcmp(state, "waiting-approval") == 0)) {
+         strcmp(state, "waiting-approval") == 0 ||
+         strcmp(state, "held") == 0)) {
         /* The epoch in force at `at_ms`: the last one started by then.
          * Data from before the plan run belongs to no epoch. */
         const json_t *eps = json_object_get(plan, "epochs");
@@ -393,6 +573,65 @@ static void samples_moments(const json_t *arr, guard_moments *m)
         m->sum += v;
         m->sumsq += v * v;
     }
+}
+
+/* The per-group sums of a bucket ("groups": {"g": [requests, errors,
+ * conversions, latency samples, sum of latency, sum of ln latency]}):
+ * what the guard's cluster-robust variance reads (guard_cluster). */
+
+static void group_get(const json_t *doc, const char *key,
+                      double out[GROUP_FIELDS])
+{
+    const json_t *a = json_object_get(json_object_get(doc, "groups"), key);
+    for (size_t i = 0; i < GROUP_FIELDS; i++)
+        out[i] = json_number_value(json_array_get(a, i));
+}
+
+static void group_put(json_t *doc, const char *key,
+                      const double v[GROUP_FIELDS])
+{
+    json_t *gs = json_object_get(doc, "groups");
+    if (!json_is_object(gs)) {
+        gs = json_object();
+        json_object_set_new(doc, "groups", gs);
+    }
+    json_t *a = json_array();
+    for (size_t i = 0; i < GROUP_FIELDS; i++)
+        json_array_append_new(a, json_real(v[i]));
+    json_object_set_new(gs, key, a);
+}
+
+/* Adds entry `m`, all from one unit of group `g`, to the bucket's groups.
+ * Latencies count when both their forms are known (raw, or the latency
+ * and logLatency aggregates of the same count); otherwise they stay
+ * ungrouped (independent) in the bucket. */
+static void group_add(json_t *doc, size_t g, const json_t *m)
+{
+    char key[16];
+    double v[GROUP_FIELDS];
+    snprintf(key, sizeof(key), "%zu", g);
+    group_get(doc, key, v);
+    v[0] += (double)json_integer_value(json_object_get(m, "requests"));
+    v[1] += (double)json_integer_value(json_object_get(m, "errors"));
+    v[2] += (double)json_integer_value(json_object_get(m, "conversions"));
+    size_t i;
+    const json_t *x;
+    json_array_foreach (json_object_get(m, "latencyMs"), i, x) {
+        double ms = json_number_value(x);
+        v[3] += 1.0;
+        v[4] += ms;
+        v[5] += log(ms > GUARD_LATENCY_FLOOR_MS ? ms : GUARD_LATENCY_FLOOR_MS);
+    }
+    const json_t *agg = json_object_get(m, "latency");
+    const json_t *lagg = json_object_get(m, "logLatency");
+    json_int_t n = json_integer_value(json_object_get(agg, "count"));
+    if (json_is_object(agg) && json_is_object(lagg) && n > 0 &&
+        n == json_integer_value(json_object_get(lagg, "count"))) {
+        v[3] += (double)n;
+        v[4] += json_number_value(json_object_get(agg, "sum"));
+        v[5] += json_number_value(json_object_get(lagg, "sum"));
+    }
+    group_put(doc, key, v);
 }
 
 /* Adds one validated entry to its bucket. */
@@ -459,6 +698,11 @@ static vx_status add_entry(svc_ctx *c, const json_t *m, int64_t at_ms)
         goto out;
     json_object_set_new(doc, "latency", moments_json(&cnt.latency));
     json_object_set_new(doc, "logLatency", moments_json(&cnt.log_latency));
+    const json_t *unit = json_object_get(m, "unit");
+    if (json_is_string(unit))
+        group_add(doc,
+                  unit_group(json_string_value(unit), json_string_length(unit)),
+                  m);
     json_t *vals = json_object_get(doc, "values");
     const json_t *ttft = json_object_get(m, "ttftMs");
     if (json_array_size(ttft) > 0) {
@@ -508,8 +752,87 @@ static vx_status sweep_batches(svc_ctx *c)
     return st;
 }
 
+/* Whether flag document `f` serves variant `name` in `env` (in one of its
+ * strategies or the environment's list), and whether it has variants at
+ * all there. */
+static bool has_variant(const json_t *f, const char *env, const char *name,
+                        bool *any)
+{
+    size_t i, j, k;
+    const json_t *e, *st, *v;
+    *any = false;
+    json_array_foreach (json_object_get(f, "environments"), i, e) {
+        if (strcmp(json_string_value(json_object_get(e, "name")), env) != 0)
+            continue;
+        json_array_foreach (json_object_get(e, "variants"), k, v) {
+            *any = true;
+            if (strcmp(json_string_value(json_object_get(v, "name")), name) ==
+                0)
+                return true;
+        }
+        json_array_foreach (json_object_get(e, "strategies"), j, st) {
+            json_array_foreach (json_object_get(st, "variants"), k, v) {
+                *any = true;
+                if (strcmp(json_string_value(json_object_get(v, "name")),
+                           name) == 0)
+                    return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* Entry `i` names a flag of the token's projects and, when the flag
+ * serves variants in the environment, one of them (or the control).
+ * `flags` caches the flag documents by name. */
+static vx_status check_flag(svc_ctx *c, const json_t *m, size_t i,
+                            json_t *flags)
+{
+    const char *name = json_string_value(json_object_get(m, "flag"));
+    char p[64];
+    json_t *f = json_object_get(flags, name);
+    vx_status st = VX_OK;
+    if (!f) {
+        st = svc__get(c, STORE_FEATURE, name, &f);
+        if (st == VX_OK &&
+            (json_is_true(json_object_get(f, "archived")) ||
+             !svc__in_scope(
+                 c->who, json_string_value(json_object_get(f, "project"))))) {
+            json_decref(f);
+            f = NULL;
+            st = VX_ENOTFOUND;
+        }
+        if (st == VX_OK)
+            json_object_set_new(flags, name, f);
+    }
+    snprintf(p, sizeof(p), "/metrics/%zu/flag", i);
+    if (st == VX_ENOTFOUND)
+        return svc__fail(c, VX_ENOTFOUND, p,
+                         "flag '%s' not found (impact data is only kept for "
+                         "existing flags of the token's projects)",
+                         name);
+    if (st != VX_OK)
+        return st;
+    const char *label = label_of(m);
+    if (strcmp(label, "disabled") == 0)
+        return VX_OK;
+    bool any = false, known = has_variant(f, c->who->environment, label, &any);
+    snprintf(p, sizeof(p), "/metrics/%zu/variant", i);
+    if (any && strcmp(label, "enabled") == 0)
+        return svc__fail(c, VX_EINVAL, p,
+                         "flag '%s' serves variants in '%s': name the variant "
+                         "that served these requests",
+                         name, c->who->environment);
+    if (any && !known)
+        return svc__fail(c, VX_ENOTFOUND, p,
+                         "flag '%s' has no variant '%s' in '%s'", name, label,
+                         c->who->environment);
+    return VX_OK;
+}
+
 static vx_status do_impact(svc_ctx *c)
 {
+    static const char *const BATCH_FIELDS[] = {"batchId", "metrics", NULL};
     const json_t *b = c->req->body;
     const char *env = c->who->environment;
     if (!env[0] || strcmp(env, "*") == 0 || c->who->kind == SVC_KIND_FRONTEND)
@@ -517,6 +840,8 @@ static vx_status do_impact(svc_ctx *c)
                          "impact metrics need a client token for one "
                          "environment");
     vx_status st = svc__expect_object(c, b, "");
+    if (st == VX_OK)
+        st = check_fields(c, b, BATCH_FIELDS, "");
     const json_t *id = json_object_get(b, "batchId");
     if (st == VX_OK && id && !json_is_null(id) &&
         (!json_is_string(id) ||
@@ -528,13 +853,19 @@ static vx_status do_impact(svc_ctx *c)
         st = svc__expect_array(c, ms, "/metrics", VX_LIMIT_IMPACT_METRICS);
     size_t n = json_array_size(ms);
     int64_t *at = NULL;
+    json_t *flags = json_object();
     if (st == VX_OK && n > 0) {
         at = vx__calloc(n, sizeof(*at));
-        if (!at)
+        if (!at || !flags)
             st = VX_ENOMEM;
     }
     for (size_t i = 0; st == VX_OK && i < n; i++)
         st = check_entry(c, json_array_get(ms, i), i, &at[i]);
+    /* Every flag (and variant) must exist: data under a misspelled name
+     * would be accepted and never read. */
+    for (size_t i = 0; st == VX_OK && i < n; i++)
+        st = check_flag(c, json_array_get(ms, i), i, flags);
+    json_decref(flags);
     if (st == VX_OK && json_is_string(id)) {
         char key[400];
         json_t *seen = NULL;
@@ -555,25 +886,8 @@ static vx_status do_impact(svc_ctx *c)
             json_decref(doc);
         }
     }
-    for (size_t i = 0; st == VX_OK && i < n; i++) {
-        const json_t *m = json_array_get(ms, i);
-        json_t *f = NULL;
-        /* Only flags that exist in the token's projects: a client cannot
-         * fill the database with made-up names (as for SDK usage). */
-        st = svc__get(c, STORE_FEATURE,
-                      json_string_value(json_object_get(m, "flag")), &f);
-        bool mine =
-            st == VX_OK &&
-            svc__in_scope(c->who,
-                          json_string_value(json_object_get(f, "project")));
-        json_decref(f);
-        if (st == VX_ENOTFOUND || (st == VX_OK && !mine)) {
-            st = VX_OK; /* not this token's flag: skipped like unknown */
-            continue;
-        }
-        if (st == VX_OK)
-            st = add_entry(c, m, at[i]);
-    }
+    for (size_t i = 0; st == VX_OK && i < n; i++)
+        st = add_entry(c, json_array_get(ms, i), at[i]);
     vx__free(at);
     if (st == VX_OK)
         st = sweep_batches(c);
@@ -675,6 +989,16 @@ static vx_status merge_into_hour(svc_ctx *c, const json_t *m)
         moments_get(m, moms[i], &y);
         moments_add(&x, &y);
         json_object_set_new(h, moms[i], moments_json(&x));
+    }
+    const char *gk;
+    const json_t *gv;
+    json_object_foreach ((json_t *)json_object_get(m, "groups"), gk, gv) {
+        double x[GROUP_FIELDS], y[GROUP_FIELDS];
+        group_get(h, gk, x);
+        group_get(m, gk, y);
+        for (size_t i = 0; i < GROUP_FIELDS; i++)
+            x[i] += y[i];
+        group_put(h, gk, x);
     }
     json_t *hv = json_object_get(h, "values");
     const char *vn;

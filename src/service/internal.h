@@ -12,6 +12,7 @@
 #include "base/error.h"
 #include "base/limits.h"
 #include "guard/bucket.h"
+#include "guard/plan.h"
 #include "service/service.h"
 #include "store/store.h"
 
@@ -276,6 +277,31 @@ vx_status svc__impact_compact(svc_ctx *c);
 /* The guard counts of one stored bucket (SDK exposures stand in for
  * requests when the application reported none for it). */
 void svc__impact_counts(const json_t *doc, guard_counts *out);
+
+/* The impact buckets of one flag in one environment summed per (arm label,
+ * epoch): of plan run `run` over its `n_epochs` epochs, or, with run NULL,
+ * the buckets of no plan run that start at or after `since_s`, as one
+ * epoch. Labels are "disabled" (the control), variants and "enabled", at
+ * most SVC_ARMS_MAX_LABELS (buckets of further labels are counted in
+ * `dropped`). Per-group sums (guard_cluster) are kept when any bucket has
+ * them, latency sketches when `sketches`. Heap-owned: release with
+ * svc__impact_arms_release (also after an error). */
+#define SVC_ARMS_MAX_LABELS 16
+typedef struct svc_arms {
+    size_t n_epochs;                      /* >= 1 */
+    size_t n_labels;                      /* <= SVC_ARMS_MAX_LABELS */
+    char label[SVC_ARMS_MAX_LABELS][128]; /* arm labels, in first-seen order */
+    guard_counts *counts;   /* [n_labels * n_epochs], label-major */
+    guard_cluster *groups;  /* the same, or NULL: no unit was reported */
+    guard_sketch *sketches; /* the same, or NULL */
+    size_t dropped;         /* buckets of labels past the limit */
+} svc_arms;
+vx_status svc__impact_arms(svc_ctx *c, const char *env, const char *flag,
+                           const char *run, size_t n_epochs, int64_t since_s,
+                           bool sketches, svc_arms *out);
+void svc__impact_arms_release(svc_arms *a);
+/* The index of `label` in `a`, or -1. */
+int svc__impact_arm(const svc_arms *a, const char *label);
 int64_t svc__wall_ms(void);
 
 /* ---- the one gate for flag data (gate.c) ----------------------------------
@@ -307,6 +333,17 @@ vx_status svc__gate_segment(svc_ctx *c, const json_t *seg, const json_t *pre,
 /* Everything stored (every segment, every live flag, each environment's
  * whole document) loads in libvexil: for copying a database elsewhere. */
 vx_status svc__gate_stored(svc_ctx *c);
+
+/* Release plans (plans.c). svc__plan_strategy_write is called before a
+ * write to strategy `strategy_id` of the request's flag and environment:
+ * VX_OK when no live plan controls it, when its plan is paused, or when
+ * the query says pausePlan=true (the plan is then paused, audited, in the
+ * same transaction); else VX_ECONFLICT naming the plan.
+ * svc__plan_annotate adds each environment's release plan to a flag view
+ * ("releasePlan": state, percent, guard, status, lastDecision); on a
+ * database error the view stays as it was. */
+vx_status svc__plan_strategy_write(svc_ctx *c, const char *strategy_id);
+void svc__plan_annotate(svc_ctx *c, json_t *view);
 
 /* JSON Patch (RFC 6902) applied to a copy of `doc`; errors name the
  * operation's index ("/2/path"). */

@@ -155,8 +155,13 @@ static vx_status parse_milestone(svc_ctx *c, const json_t *m, size_t i,
     snprintf(p, sizeof(p), "%s/minExposures", base);
     if (st == VX_OK)
         st = opt_int(c, m, "minExposures", p, (json_int_t)1 << 53, 0, &e);
+    json_int_t f = 0;
+    snprintf(p, sizeof(p), "%s/minPerArm", base);
+    if (st == VX_OK)
+        st = opt_int(c, m, "minPerArm", p, (json_int_t)1 << 40, 0, &f);
     out->min_duration_s = d;
     out->min_exposures = (uint64_t)e;
+    out->min_per_arm = (uint64_t)f;
     if (st == VX_OK)
         st = parse_audience(c, m, base, aud);
     return st;
@@ -277,6 +282,18 @@ static vx_status parse_metric(svc_ctx *c, const json_t *m, size_t i,
         else
             out->tolerance = json_number_value(t);
     }
+    const json_t *md = json_object_get(m, "mde");
+    out->mde = 0;
+    snprintf(p, sizeof(p), "%s/mde", base);
+    if (st == VX_OK && md && !json_is_null(md)) {
+        if (!json_is_number(md) || !isfinite(json_number_value(md)) ||
+            !(json_number_value(md) > 0) || json_number_value(md) > 100)
+            st = svc__fail(c, VX_EINVAL, p,
+                           "mde must be a number above 0, at most 100 (the "
+                           "relative effect to detect: 1.0 = doubles)");
+        else
+            out->mde = json_number_value(md);
+    }
     const json_t *q = json_object_get(m, "quantile");
     out->tau = 0;
     out->quantile = 0;
@@ -298,10 +315,76 @@ static bool url_ok(const char *u)
            strlen(u) <= 512 && !strpbrk(u, " \t\r\n");
 }
 
+/* The plan's "evidence" object: how much a milestone must show before it
+ * advances (docs/guard.md, "The evidence gate"). */
+static vx_status parse_evidence(svc_ctx *c, const json_t *b, guard_plan *p)
+{
+    const json_t *ev = json_object_get(b, "evidence");
+    if (!ev || json_is_null(ev))
+        return VX_OK;
+    vx_status st = svc__expect_object(c, ev, "/evidence");
+    static const char *const keys[] = {"power", "powerBeyond", "minPerArm",
+                                       "maxWaitSeconds", "onTimeout"};
+    const char *k;
+    const json_t *v;
+    json_object_foreach ((json_t *)ev, k, v) {
+        size_t i = 0;
+        while (i < 5 && strcmp(keys[i], k) != 0)
+            i++;
+        if (st == VX_OK && i == 5) {
+            char path[96];
+            snprintf(path, sizeof(path), "/evidence/%.64s", k);
+            st = svc__fail(c, VX_EINVAL, path,
+                           "unknown field: power, powerBeyond, minPerArm, "
+                           "maxWaitSeconds or onTimeout");
+        }
+    }
+    const json_t *pw = json_object_get(ev, "power");
+    if (st == VX_OK && pw && !json_is_null(pw)) {
+        if (!json_is_number(pw) || !(json_number_value(pw) >= 0.5) ||
+            !(json_number_value(pw) <= 0.999))
+            st = svc__fail(c, VX_EINVAL, "/evidence/power",
+                           "power must be a number from 0.5 to 0.999");
+        else
+            p->power = json_number_value(pw);
+    }
+    const json_t *pb = json_object_get(ev, "powerBeyond");
+    if (st == VX_OK && pb && !json_is_null(pb)) {
+        if (!json_is_number(pb) || !(json_number_value(pb) >= 0) ||
+            !(json_number_value(pb) <= 100))
+            st = svc__fail(c, VX_EINVAL, "/evidence/powerBeyond",
+                           "powerBeyond must be a percentage from 0 to 100");
+        else
+            p->power_beyond = json_number_value(pb);
+    }
+    json_int_t mpa = 0, wait = 0;
+    if (st == VX_OK)
+        st = opt_int(c, ev, "minPerArm", "/evidence/minPerArm",
+                     (json_int_t)1 << 40, (json_int_t)p->min_per_arm, &mpa);
+    if (st == VX_OK)
+        st = opt_int(c, ev, "maxWaitSeconds", "/evidence/maxWaitSeconds",
+                     366LL * 86400, (json_int_t)p->max_wait_s, &wait);
+    if (st == VX_OK && mpa < 10)
+        st = svc__fail(c, VX_EINVAL, "/evidence/minPerArm",
+                       "minPerArm must be at least 10 (fewer units give no "
+                       "verdict)");
+    p->min_per_arm = (uint64_t)mpa;
+    p->max_wait_s = wait;
+    static const char *const tos[] = {"hold", "rollback"};
+    int to = 0;
+    if (st == VX_OK)
+        st =
+            opt_enum(c, ev, "onTimeout", "/evidence/onTimeout", tos, 2, 0, &to);
+    p->on_timeout = (guard_on_timeout)to;
+    return st;
+}
+
 /* Validates a plan body and returns the guard plan and its canonical JSON
- * (a new reference: what is stored and shown). */
+ * (a new reference: what is stored and shown). `stored`: the body is a
+ * plan document's "plan" as an older server stored it, where no metrics
+ * meant time-based. */
 static vx_status parse_plan(svc_ctx *c, const json_t *b, guard_plan *p,
-                            json_t **norm)
+                            json_t **norm, bool stored)
 {
     *norm = NULL;
     guard_plan_init(p);
@@ -358,6 +441,24 @@ static vx_status parse_plan(svc_ctx *c, const json_t *b, guard_plan *p,
             st = parse_metric(c, json_array_get(mets, i), i, &p->metrics[i]);
         p->n_metrics = json_array_size(mets);
     }
+    /* A plan without guard metrics advances on time alone: it must say
+     * so, so nobody mistakes it for a guarded one. */
+    static const char *const guards[] = {"metrics", "none"};
+    int unguarded = 0;
+    if (st == VX_OK)
+        st = opt_enum(c, b, "guard", "/guard", guards, 2,
+                      stored && p->n_metrics == 0 ? 1 : 0, &unguarded);
+    if (st == VX_OK && unguarded && p->n_metrics > 0)
+        st = svc__fail(c, VX_EINVAL, "/guard",
+                       "\"guard\": \"none\" is for a plan without guard "
+                       "metrics; remove it or the metrics");
+    if (st == VX_OK)
+        st = parse_evidence(c, b, p);
+    static const char *const vrbs[] = {"variant", "rollout"};
+    int vrb = 0;
+    if (st == VX_OK)
+        st = opt_enum(c, b, "variantRollback", "/variantRollback", vrbs, 2, 0,
+                      &vrb);
     static const char *const modes[] = {"auto", "approval"};
     static const char *const rbs[] = {"rollout-zero", "disable"};
     int mode = 0, rb = 0;
@@ -395,6 +496,11 @@ static vx_status parse_plan(svc_ctx *c, const json_t *b, guard_plan *p,
     }
     if (st == VX_OK)
         st = guard_plan_validate(p, c->err);
+    if (st == VX_OK && !unguarded && p->n_metrics == 0)
+        st = svc__fail(c, VX_EINVAL, "/metrics",
+                       "a plan needs guard metrics (error_rate, latency, "
+                       "...); a time-based, unguarded plan says \"guard\": "
+                       "\"none\"");
     if (st != VX_OK) {
         json_decref(expanded);
         json_decref(auds);
@@ -416,21 +522,32 @@ static vx_status parse_plan(svc_ctx *c, const json_t *b, guard_plan *p,
     json_decref(expanded);
     json_decref(auds);
     for (size_t i = 0; i < p->n_metrics; i++) {
-        json_t *m = json_pack(
-            "{ss ss sf}", "kind", guard_metric_kind_name(p->metrics[i].kind),
-            "direction",
-            p->metrics[i].direction == GUARD_LOWER_IS_WORSE ? "lower-is-worse"
+        const guard_metric *gm = &p->metrics[i];
+        json_t *m =
+            json_pack("{ss ss sf sf}", "kind", guard_metric_kind_name(gm->kind),
+                      "direction",
+                      gm->direction == GUARD_LOWER_IS_WORSE ? "lower-is-worse"
                                                             : "higher-is-worse",
-            "tolerance", p->metrics[i].tolerance);
-        if (p->metrics[i].quantile > 0)
-            json_object_set_new(m, "quantile",
-                                json_real(p->metrics[i].quantile));
+                      "tolerance", gm->tolerance, "mde", guard_metric_mde(gm));
+        if (gm->quantile > 0)
+            json_object_set_new(m, "quantile", json_real(gm->quantile));
         json_array_append_new(jx, m);
     }
+    for (size_t i = 0; i < p->n_milestones; i++)
+        if (p->milestones[i].min_per_arm > 0)
+            json_object_set_new(
+                json_array_get(jm, i), "minPerArm",
+                json_integer((json_int_t)p->milestones[i].min_per_arm));
     *norm =
-        json_pack("{so so ss ss sf so}", "milestones", jm, "metrics", jx,
-                  "mode", modes[mode], "rollback", rbs[rb], "alpha", p->alpha,
-                  "webhooks", hooks ? json_deep_copy(hooks) : json_array());
+        json_pack("{so so ss ss ss sf so s{sf sf sI sI ss} ss}", "milestones",
+                  jm, "metrics", jx, "guard", guards[unguarded], "mode",
+                  modes[mode], "rollback", rbs[rb], "alpha", p->alpha,
+                  "webhooks", hooks ? json_deep_copy(hooks) : json_array(),
+                  "evidence", "power", p->power, "powerBeyond", p->power_beyond,
+                  "minPerArm", (json_int_t)p->min_per_arm, "maxWaitSeconds",
+                  (json_int_t)p->max_wait_s, "onTimeout",
+                  p->on_timeout == GUARD_TIMEOUT_ROLLBACK ? "rollback" : "hold",
+                  "variantRollback", vrbs[vrb]);
     return *norm ? VX_OK : VX_ENOMEM;
 }
 
@@ -630,6 +747,136 @@ static vx_status audit_plan(svc_ctx *c, const json_t *plan, const char *type,
     return st;
 }
 
+static bool is_state(const json_t *plan, const char *s)
+{
+    const char *v = json_string_value(json_object_get(plan, "state"));
+    return v && strcmp(v, s) == 0;
+}
+
+/* A plan the scheduler drives (and that owns its strategy). */
+static bool is_live(const json_t *plan)
+{
+    return is_state(plan, "running") || is_state(plan, "waiting-approval") ||
+           is_state(plan, "held");
+}
+
+/* ---- what people read: the plan's state in one sentence ----------------- */
+
+/* The words for a log action in a sentence ("rolled back", "advanced"). */
+static const char *action_words(const char *a)
+{
+    static const char *const map[][2] = {
+        {"start", "started"},
+        {"advance", "advanced to"},
+        {"complete", "completed"},
+        {"rollback", "rolled back"},
+        {"rollback-variant", "rolled back a variant"},
+        {"pause", "paused"},
+        {"resume", "resumed"},
+        {"approve", "approved"},
+        {"wait-approval", "waiting for approval"},
+        {"hold", "held"},
+    };
+    for (size_t i = 0; a && i < sizeof(map) / sizeof(map[0]); i++)
+        if (strcmp(map[i][0], a) == 0)
+            return map[i][1];
+    return a ? a : "?";
+}
+
+/* {"guard", "state", "percent", "status", "lastDecision"}: what the plan
+ * is doing, in words, so nobody reads a stale percentage beside a green
+ * "on": a rolled-back plan says it rolled back, at which percentage and
+ * why. A new object. */
+static json_t *plan_summary(const json_t *plan)
+{
+    const json_t *body = json_object_get(plan, "plan");
+    const char *state = json_string_value(json_object_get(plan, "state"));
+    const char *g = json_string_value(json_object_get(body, "guard"));
+    bool unguarded = (g && strcmp(g, "none") == 0) ||
+                     json_array_size(json_object_get(body, "metrics")) == 0;
+    char guard[512] = "time-based, unguarded";
+    if (!unguarded) {
+        size_t i, used = 0;
+        const json_t *m;
+        used = (size_t)snprintf(guard, sizeof(guard), "guarded by ");
+        json_array_foreach (json_object_get(body, "metrics"), i, m) {
+            if (used < sizeof(guard))
+                used += (size_t)snprintf(
+                    guard + used, sizeof(guard) - used, "%s%s", i ? ", " : "",
+                    json_string_value(json_object_get(m, "kind")));
+        }
+        const json_t *arms = json_object_get(plan, "arms");
+        if (json_array_size(arms) > 1 && used < sizeof(guard))
+            used +=
+                (size_t)snprintf(guard + used, sizeof(guard) - used,
+                                 " per variant (%zu)", json_array_size(arms));
+    }
+    const json_t *log = json_object_get(plan, "log");
+    const json_t *last = json_array_get(log, json_array_size(log) - 1);
+    int pct = current_percent(plan);
+    bool rolled = state && strcmp(state, "rolled-back") == 0;
+    char status[700], decision[900] = "";
+    const char *why =
+        rolled ? NULL
+        : state && strcmp(state, "held") == 0
+            ? json_string_value(json_object_get(plan, "holdReason"))
+            : json_string_value(json_object_get(plan, "pauseReason"));
+    snprintf(status, sizeof(status), "%s at %d %%%s%s%s", state ? state : "?",
+             pct, why ? " (" : "", why ? why : "", why ? ")" : "");
+    if (last) {
+        const char *a = json_string_value(json_object_get(last, "action"));
+        const char *r = json_string_value(json_object_get(last, "reason"));
+        const char *det = json_string_value(json_object_get(last, "detail"));
+        const char *var = json_string_value(json_object_get(last, "variant"));
+        char vtxt[160] = "";
+        if (var)
+            snprintf(vtxt, sizeof(vtxt), " '%.120s'", var);
+        snprintf(
+            decision, sizeof(decision), "%s%s at %lld %% because %s%s%s",
+            action_words(a), vtxt,
+            (long long)json_integer_value(json_object_get(last, "percent")),
+            r ? r : "", det && det[0] ? ": " : "", det ? det : "");
+        if (rolled)
+            snprintf(status, sizeof(status), "%s", decision);
+    }
+    return json_pack("{ss ss si ss ss}", "guard", guard, "state",
+                     state ? state : "?", "percent", rolled ? 0 : pct, "status",
+                     status, "lastDecision", decision);
+}
+
+/* A plan document as the API shows it: with its summary. A new ref. */
+static json_t *plan_out(const json_t *plan)
+{
+    json_t *o = json_deep_copy(plan);
+    if (o)
+        json_object_set_new(o, "summary", plan_summary(plan));
+    return o;
+}
+
+void svc__plan_annotate(svc_ctx *c, json_t *view)
+{
+    json_t *plans = NULL;
+    const char *flag = json_string_value(json_object_get(view, "name"));
+    if (!flag || svc__list(c, STORE_PLAN, flag, &plans) != VX_OK)
+        return; /* shown without: the flag read itself reports the fault */
+    size_t i, j;
+    json_t *p, *e;
+    json_array_foreach (plans, i, p) {
+        const char *env = json_string_value(json_object_get(p, "environment"));
+        json_array_foreach (json_object_get(view, "environments"), j, e) {
+            const char *en = json_string_value(json_object_get(e, "name"));
+            if (!env || !en || strcmp(env, en) != 0)
+                continue;
+            json_t *sum = plan_summary(p);
+            json_object_set(sum, "strategyId",
+                            json_object_get(p, "strategyId"));
+            json_object_set(sum, "updatedAt", json_object_get(p, "updatedAt"));
+            json_object_set_new(e, "releasePlan", sum);
+        }
+    }
+    json_decref(plans);
+}
+
 /* Loads the plan of the request's (flag, environment) after checking the
  * flag exists in the project. */
 static vx_status load_plan(svc_ctx *c, json_t **plan)
@@ -648,6 +895,50 @@ static vx_status load_plan(svc_ctx *c, json_t **plan)
     return st;
 }
 
+/* The variants the plan tests, each against the control: those of its
+ * strategy, else the environment's, that have a weight (none: one
+ * treatment arm of every label), into
+ * plan["arms"]. At most GUARD_PLAN_MAX_ARMS, and arms x metrics at most
+ * GUARD_PLAN_MAX_METRICS. */
+static vx_status plan_arms(svc_ctx *c, json_t *plan, const guard_plan *gp)
+{
+    json_t *f = NULL;
+    vx_status st = svc__feature_load(
+        c, json_string_value(json_object_get(plan, "project")),
+        json_string_value(json_object_get(plan, "feature")), false, &f);
+    if (st != VX_OK)
+        return st;
+    json_t *fenv = svc__feature_env(
+        f, json_string_value(json_object_get(plan, "environment")));
+    const char *sid = json_string_value(json_object_get(plan, "strategyId"));
+    const json_t *vars = json_object_get(fenv, "variants");
+    size_t i;
+    const json_t *x;
+    json_array_foreach (json_object_get(fenv, "strategies"), i, x) {
+        const char *id = json_string_value(json_object_get(x, "id"));
+        if (sid && id && strcmp(id, sid) == 0 &&
+            json_array_size(json_object_get(x, "variants")) > 0)
+            vars = json_object_get(x, "variants");
+    }
+    /* a variant of weight 0 serves nobody: it is no arm */
+    json_t *arms = json_array();
+    json_array_foreach (vars, i, x) {
+        if (json_integer_value(json_object_get(x, "weight")) > 0)
+            json_array_append_new(arms, json_string(json_string_value(
+                                            json_object_get(x, "name"))));
+    }
+    size_t n = json_array_size(arms), m = gp->n_metrics ? gp->n_metrics : 1;
+    if (n > GUARD_PLAN_MAX_ARMS || n * m > GUARD_PLAN_MAX_METRICS)
+        st = svc__fail(c, VX_EINVAL, "/metrics",
+                       "the flag's %zu variants x %zu metrics: a plan tests "
+                       "at most %d variants and %d (variant, metric) pairs",
+                       n, m, GUARD_PLAN_MAX_ARMS, GUARD_PLAN_MAX_METRICS);
+    json_object_set_new(plan, "arms", arms);
+    json_object_set_new(plan, "retiredArms", json_array());
+    json_decref(f);
+    return st;
+}
+
 /* PUT .../release-plan: validates, replaces any plan of this flag and
  * environment, and starts it at the first milestone. */
 vx_status svc__op_PLAN_PUT(svc_ctx *c, json_t **out)
@@ -660,7 +951,7 @@ vx_status svc__op_PLAN_PUT(svc_ctx *c, json_t **out)
     if (st == VX_OK)
         st = svc__feature_load(c, c->req->project, c->req->feature, false, &f);
     if (st == VX_OK)
-        st = parse_plan(c, c->req->body, &gp, &norm);
+        st = parse_plan(c, c->req->body, &gp, &norm, false);
     if (st != VX_OK)
         goto out;
     char run[37];
@@ -676,6 +967,7 @@ vx_status svc__op_PLAN_PUT(svc_ctx *c, json_t **out)
         goto out;
     }
     json_object_set_new(plan, "createdBy", json_string(c->who->name));
+    json_object_set_new(plan, "milestoneEpoch", json_integer(0));
     json_array_append_new(json_object_get(plan, "epochs"),
                           json_pack("{si sI}", "percent", current_percent(plan),
                                     "startedMs", (json_int_t)c->now_ms));
@@ -683,12 +975,14 @@ vx_status svc__op_PLAN_PUT(svc_ctx *c, json_t **out)
     st = set_rollout(c, plan, current_percent(plan), true,
                      current_milestone(plan));
     if (st == VX_OK)
+        st = plan_arms(c, plan, &gp);
+    if (st == VX_OK)
         st = save_plan(c, plan);
     if (st == VX_OK)
         st = audit_plan(c, plan, "release-plan-started",
                         json_pack("{sO}", "plan", norm));
     if (st == VX_OK)
-        *out = json_incref(plan);
+        *out = plan_out(plan);
 out:
     json_decref(plan);
     json_decref(norm);
@@ -699,7 +993,55 @@ out:
 
 vx_status svc__op_PLAN_GET(svc_ctx *c, json_t **out)
 {
-    return load_plan(c, out);
+    json_t *plan = NULL;
+    vx_status st = load_plan(c, &plan);
+    if (st == VX_OK)
+        *out = plan_out(plan);
+    json_decref(plan);
+    return st == VX_OK && !*out ? VX_ENOMEM : st;
+}
+
+vx_status svc__plan_strategy_write(svc_ctx *c, const char *strategy_id)
+{
+    json_t *plan = NULL;
+    char key[600];
+    plan_key(c->req->environment, c->req->feature, key, sizeof(key));
+    vx_status st = svc__get(c, STORE_PLAN, key, &plan);
+    if (st == VX_ENOTFOUND)
+        return VX_OK;
+    const char *sid = json_string_value(json_object_get(plan, "strategyId"));
+    if (st != VX_OK || !is_live(plan) || !sid || !strategy_id ||
+        strcmp(sid, strategy_id) != 0) {
+        json_decref(plan);
+        return st;
+    }
+    const char *q =
+        json_string_value(json_object_get(c->req->query, "pausePlan"));
+    if (!q || strcmp(q, "true") != 0) {
+        st = svc__fail(c, VX_ECONFLICT, "",
+                       "strategy %s of '%s' in '%s' is controlled by its "
+                       "release plan (%s at %d %%): pause the plan first, or "
+                       "add ?pausePlan=true to pause it with this change",
+                       strategy_id, c->req->feature, c->req->environment,
+                       json_string_value(json_object_get(plan, "state")),
+                       current_percent(plan));
+        json_decref(plan);
+        return st;
+    }
+    /* The request says to pause the plan: paused, audited, in this
+     * transaction, before the edit it lets through. */
+    const char *why = "paused to let a person edit its strategy";
+    json_object_set_new(plan, "state", json_string("paused"));
+    json_object_set_new(plan, "pauseReason", json_string(why));
+    json_object_del(plan, "holdReason");
+    log_entry(c, plan, "pause", why, c->who->name);
+    st = save_plan(c, plan);
+    if (st == VX_OK)
+        st = audit_plan(
+            c, plan, "release-plan-paused",
+            json_pack("{ss ss}", "reason", why, "strategyId", strategy_id));
+    json_decref(plan);
+    return st;
 }
 
 vx_status svc__op_PLAN_DELETE(svc_ctx *c, json_t **out)
@@ -733,22 +1075,20 @@ vx_status svc__op_PLAN_LIST(svc_ctx *c, json_t **out)
     }
     size_t i;
     json_t *p;
-    json_array_foreach (all, i, p)
+    json_array_foreach (all, i, p) {
+        json_object_set_new(p, "summary", plan_summary(p));
         json_object_del(p, "log");
+    }
     *out = json_pack("{so so}", "plans", all, "scheduler",
                      lease ? lease : json_null());
     return VX_OK;
 }
 
-static bool is_state(const json_t *plan, const char *s)
-{
-    const char *v = json_string_value(json_object_get(plan, "state"));
-    return v && strcmp(v, s) == 0;
-}
-
-/* Applies a rollback to the flag and the plan (manual or automatic). */
+/* Applies a rollback to the flag and the plan (manual or automatic).
+ * `detail` (may be NULL) says which metric and variant, for people. */
 static vx_status do_rollback(svc_ctx *c, json_t *plan, const char *reason,
-                             json_t *report /* stolen, may be NULL */)
+                             json_t *report /* stolen, may be NULL */,
+                             const char *detail)
 {
     const char *how = json_string_value(
         json_object_get(json_object_get(plan, "plan"), "rollback"));
@@ -756,11 +1096,19 @@ static vx_status do_rollback(svc_ctx *c, json_t *plan, const char *reason,
     vx_status st =
         disable ? disable_env(c, plan) : set_rollout(c, plan, 0, false, NULL);
     json_object_set_new(plan, "state", json_string("rolled-back"));
+    json_object_del(plan, "holdReason");
     log_entry(c, plan, "rollback", reason, c->who->name);
+    if (detail && detail[0])
+        json_object_set_new(
+            json_array_get(json_object_get(plan, "log"),
+                           json_array_size(json_object_get(plan, "log")) - 1),
+            "detail", json_string(detail));
     if (st == VX_OK)
         st = save_plan(c, plan);
     json_t *data = json_pack("{ss ss}", "reason", reason, "rollback",
                              disable ? "disable" : "rollout-zero");
+    if (detail && detail[0])
+        json_object_set_new(data, "detail", json_string(detail));
     if (report)
         json_object_set_new(data, "statistics", report);
     if (st == VX_OK)
@@ -790,6 +1138,7 @@ static vx_status do_advance(svc_ctx *c, json_t *plan, const char *why,
         json_object_set_new(plan, "approved", json_false());
         json_object_set_new(plan, "state", json_string("running"));
         new_epoch(c, plan);
+        json_object_set(plan, "milestoneEpoch", json_object_get(plan, "epoch"));
         st = set_rollout(c, plan, current_percent(plan), false,
                          current_milestone(plan));
         log_entry(c, plan, "advance", why, c->who->name);
@@ -815,7 +1164,7 @@ vx_status svc__op_PLAN_ACTION(svc_ctx *c, json_t **out)
     if (st != VX_OK)
         return st;
     const char *a = c->req->id;
-    bool live = is_state(plan, "running") || is_state(plan, "waiting-approval");
+    bool live = is_live(plan);
     /* who acted and why, when the caller says (the advisor's policy) */
     const char *why =
         json_string_value(json_object_get(c->req->body, "reason"));
@@ -839,8 +1188,13 @@ vx_status svc__op_PLAN_ACTION(svc_ctx *c, json_t **out)
             st = svc__fail(c, VX_ECONFLICT, "", "the plan is not paused");
         json_object_set_new(plan, "state", json_string("running"));
         json_object_del(plan, "pauseReason");
-        /* A fresh epoch: the sample-ratio check starts over. */
+        /* A fresh epoch: the sample-ratio check starts over. The plan
+         * takes its strategy back at the milestone's percentage (a person
+         * may have edited it while the plan was paused). */
         new_epoch(c, plan);
+        if (st == VX_OK)
+            st = set_rollout(c, plan, current_percent(plan), false,
+                             current_milestone(plan));
         log_entry(c, plan, "resume", "resumed by hand", c->who->name);
         if (st == VX_OK)
             st = save_plan(c, plan);
@@ -865,7 +1219,8 @@ vx_status svc__op_PLAN_ACTION(svc_ctx *c, json_t **out)
         if (is_state(plan, "rolled-back"))
             st = svc__fail(c, VX_ECONFLICT, "", "the plan is rolled back");
         if (st == VX_OK)
-            st = do_rollback(c, plan, why ? why : "rolled back by hand", NULL);
+            st = do_rollback(c, plan, why ? why : "rolled back by hand", NULL,
+                             NULL);
     } else {
         st = svc__fail(c, VX_ENOTFOUND, "",
                        "no action '%s': pause, resume, skip, approve or "
@@ -873,85 +1228,167 @@ vx_status svc__op_PLAN_ACTION(svc_ctx *c, json_t **out)
                        a);
     }
     if (st == VX_OK)
-        *out = json_incref(plan);
+        *out = plan_out(plan);
     json_decref(plan);
     return st;
 }
 
 /* ---- the guard's view of a plan ---------------------------------------- */
 
+/* Everything guard_plan_decide reads for one plan, on the heap. */
 typedef struct plan_view {
-    guard_plan plan;                        /* parsed from the stored plan */
-    guard_state state;                      /* what guard_plan_decide reads */
-    guard_counts ctl[VX_LIMIT_PLAN_EPOCHS]; /* control per epoch with data */
-    guard_counts trt[VX_LIMIT_PLAN_EPOCHS]; /* treatment, same epochs */
-    guard_sketch *sk; /* [0] control, [1] treatment; NULL without a
-                         quantile metric */
+    guard_plan plan;      /* parsed from the stored plan */
+    guard_state state;    /* what guard_plan_decide reads */
+    svc_arms data;        /* the run's buckets per (label, epoch) */
+    guard_counts *zero;   /* [epochs] zeros for an arm without data */
+    guard_counts *pooled; /* [epochs] all treatment labels, no variants */
+    guard_cluster *pooled_groups;  /* the same, or NULL */
+    guard_sketch *pooled_sketches; /* the same, or NULL */
+    guard_cluster *zero_groups;    /* [epochs] zeros, when grouped */
+    guard_arm arms[GUARD_PLAN_MAX_ARMS];
+    const guard_sketch *skp[GUARD_PLAN_MAX_ARMS + 1][VX_LIMIT_PLAN_EPOCHS];
+    char names[GUARD_PLAN_MAX_ARMS][128]; /* arm names */
 } plan_view;
 
-/* Sums the plan run's buckets into the guard state. */
-static vx_status aggregate(svc_ctx *c, const json_t *plan, plan_view *v)
+static void view_free(plan_view *v)
 {
-    guard_counts ctl[VX_LIMIT_PLAN_EPOCHS], trt[VX_LIMIT_PLAN_EPOCHS];
-    memset(ctl, 0, sizeof(ctl));
-    memset(trt, 0, sizeof(trt));
-    char parent[1200];
-    snprintf(parent, sizeof(parent), "%s|%s|%s",
-             json_string_value(json_object_get(plan, "environment")),
-             json_string_value(json_object_get(plan, "feature")),
-             json_string_value(json_object_get(plan, "run")));
-    json_t *docs = NULL;
-    vx_status st = svc__list(c, STORE_IMPACT, parent, &docs);
+    if (!v)
+        return;
+    svc__impact_arms_release(&v->data);
+    vx__free(v->zero);
+    vx__free(v->pooled);
+    vx__free(v->pooled_groups);
+    vx__free(v->pooled_sketches);
+    vx__free(v->zero_groups);
+    vx__free(v);
+}
+
+static bool in_list(const json_t *arr, const char *name)
+{
+    size_t i;
+    const json_t *x;
+    json_array_foreach (arr, i, x) {
+        if (json_is_string(x) && strcmp(json_string_value(x), name) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Sums the plan run's buckets into the guard state: the control ("disabled")
+ * per epoch, and one arm per variant the plan tests (the plan's "arms"), or
+ * one arm of every treatment label when it tests none. */
+static vx_status aggregate(svc_ctx *c, const json_t *plan, bool sketches,
+                           plan_view *v)
+{
+    size_t k = json_array_size(json_object_get(plan, "epochs"));
+    if (k == 0)
+        k = 1;
+    if (k > VX_LIMIT_PLAN_EPOCHS)
+        k = VX_LIMIT_PLAN_EPOCHS;
+    vx_status st = svc__impact_arms(
+        c, json_string_value(json_object_get(plan, "environment")),
+        json_string_value(json_object_get(plan, "feature")),
+        json_string_value(json_object_get(plan, "run")), k, 0, sketches,
+        &v->data);
     if (st != VX_OK)
         return st;
-    int64_t cur = json_integer_value(json_object_get(plan, "epoch"));
-    size_t i;
-    json_t *d;
-    json_array_foreach (docs, i, d) {
-        int64_t e = json_integer_value(json_object_get(d, "epoch"));
-        if (e < 0 || e >= VX_LIMIT_PLAN_EPOCHS)
-            continue;
-        bool control = json_is_true(json_object_get(d, "control"));
-        guard_counts k;
-        svc__impact_counts(d, &k);
-        guard_counts_merge(control ? &ctl[e] : &trt[e], &k);
-        const char *b64 = json_string_value(json_object_get(d, "sketch"));
-        if (b64 && v->sk) {
-            /* Decoded here rather than in impact.c to keep one pass. */
-            size_t cap = strlen(b64), len = 0;
-            uint8_t *bin = vx__malloc(cap + 1);
-            guard_sketch *one = vx__malloc(sizeof(*one));
-            if (bin && one &&
-                sodium_base642bin(bin, cap + 1, b64, cap, NULL, &len, NULL,
-                                  sodium_base64_VARIANT_ORIGINAL) == 0 &&
-                guard_sketch_decode(bin, len, one, NULL) == VX_OK)
-                guard_sketch_merge(&v->sk[control ? 0 : 1], one);
-            vx__free(one);
-            vx__free(bin);
+    svc_arms *d = &v->data;
+    k = d->n_epochs;
+    v->zero = vx__calloc(k, sizeof(guard_counts));
+    if (d->groups)
+        v->zero_groups = vx__calloc(k, sizeof(guard_cluster));
+    if (!v->zero || (d->groups && !v->zero_groups))
+        return VX_ENOMEM;
+    guard_state *s = &v->state;
+    int ci = svc__impact_arm(d, "disabled");
+    s->n_epochs = k;
+    s->epoch_control = ci >= 0 ? &d->counts[(size_t)ci * k] : v->zero;
+    if (d->groups)
+        s->epoch_control_clusters =
+            ci >= 0 ? &d->groups[(size_t)ci * k] : v->zero_groups;
+    for (size_t e = 0; e < k; e++)
+        v->skp[0][e] =
+            ci >= 0 && d->sketches ? &d->sketches[(size_t)ci * k + e] : NULL;
+    if (d->sketches)
+        s->epoch_control_latency = v->skp[0];
+    const json_t *names = json_object_get(plan, "arms");
+    const json_t *retired = json_object_get(plan, "retiredArms");
+    size_t n_arms = json_array_size(names);
+    if (n_arms > GUARD_PLAN_MAX_ARMS)
+        n_arms = GUARD_PLAN_MAX_ARMS;
+    if (n_arms == 0) {
+        /* no variants: every treatment label is one arm */
+        v->pooled = vx__calloc(k, sizeof(guard_counts));
+        if (d->groups)
+            v->pooled_groups = vx__calloc(k, sizeof(guard_cluster));
+        if (d->sketches) {
+            v->pooled_sketches = vx__calloc(k, sizeof(guard_sketch));
+            for (size_t e = 0; v->pooled_sketches && e < k; e++)
+                guard_sketch_init(&v->pooled_sketches[e]);
+        }
+        if (!v->pooled || (d->groups && !v->pooled_groups) ||
+            (d->sketches && !v->pooled_sketches))
+            return VX_ENOMEM;
+        for (size_t l = 0; l < d->n_labels; l++) {
+            if ((int)l == ci)
+                continue;
+            for (size_t e = 0; e < k; e++) {
+                guard_counts_merge(&v->pooled[e], &d->counts[l * k + e]);
+                if (d->sketches)
+                    guard_sketch_merge(&v->pooled_sketches[e],
+                                       &d->sketches[l * k + e]);
+                for (size_t g = 0; d->groups && g < GUARD_GROUPS; g++) {
+                    const guard_cluster *x = &d->groups[l * k + e];
+                    guard_cluster *y = &v->pooled_groups[e];
+                    y->requests[g] += x->requests[g];
+                    y->errors[g] += x->errors[g];
+                    y->conversions[g] += x->conversions[g];
+                    y->lat_n[g] += x->lat_n[g];
+                    y->lat_sum[g] += x->lat_sum[g];
+                    y->loglat_sum[g] += x->loglat_sum[g];
+                }
+            }
+        }
+        v->arms[0].epochs = v->pooled;
+        v->arms[0].clusters = v->pooled_groups;
+        for (size_t e = 0; e < k; e++)
+            v->skp[1][e] = v->pooled_sketches ? &v->pooled_sketches[e] : NULL;
+        v->arms[0].latency = v->pooled_sketches ? v->skp[1] : NULL;
+        n_arms = 1;
+    } else {
+        for (size_t a = 0; a < n_arms; a++) {
+            const char *nm = json_string_value(json_array_get(names, a));
+            int li = nm ? svc__impact_arm(d, nm) : -1;
+            snprintf(v->names[a], sizeof(v->names[a]), "%s", nm ? nm : "");
+            v->arms[a].name = v->names[a];
+            v->arms[a].epochs = li >= 0 ? &d->counts[(size_t)li * k] : v->zero;
+            if (d->groups)
+                v->arms[a].clusters =
+                    li >= 0 ? &d->groups[(size_t)li * k] : v->zero_groups;
+            for (size_t e = 0; e < k; e++)
+                v->skp[a + 1][e] = li >= 0 && d->sketches
+                                       ? &d->sketches[(size_t)li * k + e]
+                                       : NULL;
+            v->arms[a].latency = d->sketches ? v->skp[a + 1] : NULL;
+            v->arms[a].retired = nm && in_list(retired, nm);
         }
     }
-    json_decref(docs);
-    size_t n = 0;
-    for (int64_t e = 0; e < VX_LIMIT_PLAN_EPOCHS; e++) {
-        guard_counts_merge(&v->state.control, &ctl[e]);
-        guard_counts_merge(&v->state.treatment, &trt[e]);
-        if (e == cur) {
-            v->state.stage_control = ctl[e].requests;
-            v->state.stage_treatment = trt[e].requests;
+    s->arms = v->arms;
+    s->n_arms = n_arms;
+    size_t cur = (size_t)json_integer_value(json_object_get(plan, "epoch"));
+    for (size_t e = 0; e < k; e++) {
+        guard_counts_merge(&s->control, &s->epoch_control[e]);
+        for (size_t a = 0; a < n_arms; a++) {
+            guard_counts_merge(&s->treatment, &v->arms[a].epochs[e]);
+            if (e == cur)
+                s->stage_treatment += v->arms[a].epochs[e].requests;
         }
-        if (ctl[e].requests > 0 && trt[e].requests > 0) {
-            v->ctl[n] = ctl[e];
-            v->trt[n] = trt[e];
-            n++;
-        }
+        if (e == cur)
+            s->stage_control = s->epoch_control[e].requests;
     }
-    v->state.epoch_control = n ? v->ctl : NULL;
-    v->state.epoch_treatment = n ? v->trt : NULL;
-    v->state.n_epochs = n;
-    if (v->sk) {
-        v->state.control_latency = &v->sk[0];
-        v->state.treatment_latency = &v->sk[1];
-    }
+    const json_t *me = json_object_get(plan, "milestoneEpoch");
+    s->milestone_epoch =
+        json_is_integer(me) ? (size_t)json_integer_value(me) : cur;
     return VX_OK;
 }
 
@@ -963,29 +1400,189 @@ static json_t *counts_json(const guard_counts *k)
                      k->latency.n > 0 ? k->latency.sum / k->latency.n : 0.0);
 }
 
+/* "error_rate of variant 'b': 2.1 % against 1.0 % in the control" for a
+ * rollback's culprit, or the evidence still missing for a hold, into
+ * buf. */
+static void decision_detail(const guard_plan *gp, const guard_decision *d,
+                            char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    const guard_verdict *v = NULL;
+    if (d->action == GUARD_ROLLBACK && d->culprit < d->n_verdicts)
+        v = &d->verdicts[d->culprit];
+    for (size_t i = 0; !v && d->insufficient && i < d->n_verdicts; i++)
+        if (d->verdicts[i].evidence.checked && !d->verdicts[i].evidence.met)
+            v = &d->verdicts[i];
+    if (!v || v->metric >= gp->n_metrics)
+        return;
+    char who[200] = "";
+    if (v->arm < d->n_arms && d->arm_names[v->arm])
+        snprintf(who, sizeof(who), " of variant '%.120s'",
+                 d->arm_names[v->arm]);
+    const char *kind = guard_metric_kind_name(v->kind);
+    bool rate = v->kind == GUARD_METRIC_ERROR_RATE ||
+                v->kind == GUARD_METRIC_CONVERSION;
+    if (d->action == GUARD_ROLLBACK) {
+        if (rate)
+            snprintf(buf, cap,
+                     "%s%s is worse: %.3g %% against %.3g %% in the control "
+                     "(always-valid p %.2g)",
+                     kind, who, 100 * v->seq.treatment, 100 * v->seq.control,
+                     v->seq.p);
+        else
+            snprintf(buf, cap,
+                     "%s%s is worse: %.4g against %.4g in the control "
+                     "(always-valid p %.2g)",
+                     kind, who, v->seq.treatment, v->seq.control, v->seq.p);
+        return;
+    }
+    const guard_evidence *e = &v->evidence;
+    if (!v->seq.evaluated)
+        snprintf(buf, cap,
+                 "%s%s has no verdict yet (%.0f units in the arm, "
+                 "%.0f in the control this milestone)",
+                 kind, who, e->units_t, e->units_c);
+    else if (isfinite(e->need_t))
+        snprintf(buf, cap,
+                 "%s%s: %.0f of the %.0f units needed in this milestone", kind,
+                 who, e->units_t, e->need_t);
+    else
+        snprintf(buf, cap, "%s%s: the effect to detect is out of reach", kind,
+                 who);
+}
+
+/* A variant retired on its own: its weight goes to 0 in the plan's
+ * strategy (or the environment's variants when the strategy has none),
+ * the others share the rest; audited as a strategy change. */
+static vx_status retire_variant(svc_ctx *c, json_t *plan, const char *name)
+{
+    const char *project = json_string_value(json_object_get(plan, "project"));
+    const char *flag = json_string_value(json_object_get(plan, "feature"));
+    const char *env = json_string_value(json_object_get(plan, "environment"));
+    const char *sid = json_string_value(json_object_get(plan, "strategyId"));
+    json_t *f = NULL, *norm = NULL;
+    vx_status st = svc__feature_load(c, project, flag, false, &f);
+    if (st != VX_OK)
+        return st;
+    json_t *fenv = svc__feature_env(f, env), *owner = NULL;
+    size_t i;
+    json_t *x;
+    json_array_foreach (json_object_get(fenv, "strategies"), i, x) {
+        const char *id = json_string_value(json_object_get(x, "id"));
+        if (sid && id && strcmp(id, sid) == 0)
+            owner = x;
+    }
+    json_t *holder =
+        owner && json_array_size(json_object_get(owner, "variants")) ? owner
+                                                                     : fenv;
+    json_t *pre = json_deep_copy(holder);
+    json_t *vars = json_deep_copy(json_object_get(holder, "variants"));
+    const json_t *retired = json_object_get(plan, "retiredArms");
+    json_array_foreach (vars, i, x) {
+        const char *vn = json_string_value(json_object_get(x, "name"));
+        bool off =
+            (vn && strcmp(vn, name) == 0) || (vn && in_list(retired, vn));
+        json_object_set_new(x, "weightType",
+                            json_string(off ? "fix" : "variable"));
+        json_object_set_new(x, "weight", json_integer(off ? 0 : 1));
+    }
+    st = svc__norm_variants(c, vars, "/variants", "default", &norm);
+    if (st == VX_OK) {
+        json_object_set(holder, "variants", norm);
+        st = svc__feature_save(c, f);
+    }
+    if (st == VX_OK)
+        st =
+            holder == owner
+                ? svc__audit(c, "feature-strategy-update", project, env, flag,
+                             owner, pre)
+                : svc__audit(c, "feature-environment-variants-updated", project,
+                             env, flag, norm, json_object_get(pre, "variants"));
+    json_decref(norm);
+    json_decref(vars);
+    json_decref(pre);
+    json_decref(f);
+    return st;
+}
+
+/* Rolls back one variant of several: its weight to 0, a new epoch (the
+ * others' shares changed), the plan goes on with the rest. */
+static vx_status rollback_variant(svc_ctx *c, json_t *plan, const char *name,
+                                  const char *reason, const char *detail,
+                                  json_t *report /* stolen, may be NULL */)
+{
+    vx_status st = retire_variant(c, plan, name);
+    json_t *ret = json_object_get(plan, "retiredArms");
+    if (!json_is_array(ret)) {
+        ret = json_array();
+        json_object_set_new(plan, "retiredArms", ret);
+    }
+    json_array_append_new(ret, json_string(name));
+    new_epoch(c, plan);
+    log_entry(c, plan, "rollback-variant", reason, "scheduler");
+    json_t *last =
+        json_array_get(json_object_get(plan, "log"),
+                       json_array_size(json_object_get(plan, "log")) - 1);
+    json_object_set_new(last, "variant", json_string(name));
+    if (detail && detail[0])
+        json_object_set_new(last, "detail", json_string(detail));
+    if (st == VX_OK)
+        st = save_plan(c, plan);
+    json_t *data = json_pack("{ss ss ss}", "reason", reason, "variant", name,
+                             "detail", detail ? detail : "");
+    if (report)
+        json_object_set_new(data, "statistics", report);
+    if (st == VX_OK)
+        st = audit_plan(c, plan, "release-plan-variant-rolled-back", data);
+    else
+        json_decref(data);
+    return st;
+}
+
+/* Appends the webhook call of `event` to `hooks` (one per URL). */
+static void queue_hooks(const json_t *plan, json_t *hooks, const char *event,
+                        const json_t *report, const char *variant,
+                        const char *detail)
+{
+    const json_t *urls =
+        json_object_get(json_object_get(plan, "plan"), "webhooks");
+    size_t i;
+    const json_t *u;
+    json_array_foreach (urls, i, u) {
+        json_t *body =
+            json_pack("{ss sO sO sO sO sI sO}", "event", event, "project",
+                      json_object_get(plan, "project"), "feature",
+                      json_object_get(plan, "feature"), "environment",
+                      json_object_get(plan, "environment"), "state",
+                      json_object_get(plan, "state"), "percent",
+                      (json_int_t)current_percent(plan), "statistics",
+                      report ? report : json_null());
+        if (variant)
+            json_object_set_new(body, "variant", json_string(variant));
+        if (detail && detail[0])
+            json_object_set_new(body, "detail", json_string(detail));
+        json_array_append_new(hooks,
+                              json_pack("{sO so}", "url", u, "body", body));
+    }
+}
+
 /* One scheduler step for one plan, inside the caller's transaction.
  * Appends webhook calls to `hooks`. */
 static vx_status tick_plan(svc_ctx *c, json_t *plan, json_t *hooks)
 {
     plan_view *v = vx__calloc(1, sizeof(*v));
+    guard_decision *d = vx__calloc(1, sizeof(*d));
     json_t *norm = NULL, *report = NULL;
-    vx_status st = v ? VX_OK : VX_ENOMEM;
+    char detail[400] = "";
+    vx_status st = v && d ? VX_OK : VX_ENOMEM;
     if (st == VX_OK)
-        st = parse_plan(c, json_object_get(plan, "plan"), &v->plan, &norm);
+        st =
+            parse_plan(c, json_object_get(plan, "plan"), &v->plan, &norm, true);
     bool quantile = false;
     for (size_t i = 0; st == VX_OK && i < v->plan.n_metrics; i++)
         quantile |= v->plan.metrics[i].kind == GUARD_METRIC_LATENCY_QUANTILE;
-    if (st == VX_OK && quantile) {
-        v->sk = vx__calloc(2, sizeof(guard_sketch));
-        if (!v->sk)
-            st = VX_ENOMEM;
-        else {
-            guard_sketch_init(&v->sk[0]);
-            guard_sketch_init(&v->sk[1]);
-        }
-    }
     if (st == VX_OK)
-        st = aggregate(c, plan, v);
+        st = aggregate(c, plan, quantile, v);
     if (st != VX_OK)
         goto out;
     const json_t *cur = current_milestone(plan);
@@ -1001,28 +1598,67 @@ static vx_status tick_plan(svc_ctx *c, json_t *plan, json_t *hooks)
     v->state.milestone_started =
         json_integer_value(json_object_get(plan, "milestoneStartedMs")) / 1000;
     v->state.approved = json_is_true(json_object_get(plan, "approved"));
-    guard_decision d;
-    st = guard_plan_decide(&v->plan, &v->state, c->now_ms / 1000, &d, c->err);
+    st = guard_plan_decide(&v->plan, &v->state, c->now_ms / 1000, d, c->err);
     if (st != VX_OK)
         goto out;
     char *buf = vx__malloc(GUARD_REPORT_MAX);
     size_t len = 0;
     if (buf &&
-        guard_decision_json(&v->plan, &d, buf, GUARD_REPORT_MAX, &len) == VX_OK)
+        guard_decision_json(&v->plan, d, buf, GUARD_REPORT_MAX, &len) == VX_OK)
         report = json_loadb(buf, len, 0, NULL);
     vx__free(buf);
+    decision_detail(&v->plan, d, detail, sizeof(detail));
     json_t *last = json_pack("{so sO so so}", "at", svc__time_json(c->now_ms),
                              "decision", report ? report : json_null(),
                              "control", counts_json(&v->state.control),
                              "treatment", counts_json(&v->state.treatment));
+    if (detail[0])
+        json_object_set_new(last, "detail", json_string(detail));
     json_object_set_new(plan, "last", last);
-    const char *event = NULL;
-    switch (d.action) {
-    case GUARD_HOLD: st = save_plan(c, plan); break;
+    const char *event = NULL, *variant = NULL;
+    const char *vrb = json_string_value(
+        json_object_get(json_object_get(plan, "plan"), "variantRollback"));
+    size_t active = 0;
+    for (size_t a = 0; a < v->state.n_arms; a++)
+        active += !v->arms[a].retired;
+    switch (d->action) {
+    case GUARD_HOLD:
+        if (is_state(plan, "held") && !d->insufficient) {
+            /* the evidence came: back to running (time may still hold) */
+            json_object_set_new(plan, "state", json_string("running"));
+            json_object_del(plan, "holdReason");
+            log_entry(c, plan, "resume", "the evidence came in", "scheduler");
+        }
+        st = save_plan(c, plan);
+        break;
+    case GUARD_STALL:
+        if (!is_state(plan, "held")) {
+            char why[600];
+            snprintf(why, sizeof(why), "%s%s%s", d->reason,
+                     detail[0] ? ": " : "", detail);
+            json_object_set_new(plan, "state", json_string("held"));
+            json_object_set_new(plan, "holdReason", json_string(why));
+            log_entry(c, plan, "hold", d->reason, "scheduler");
+            if (detail[0])
+                json_object_set_new(
+                    json_array_get(
+                        json_object_get(plan, "log"),
+                        json_array_size(json_object_get(plan, "log")) - 1),
+                    "detail", json_string(detail));
+            st = audit_plan(c, plan, "release-plan-held",
+                            json_pack("{ss ss sO}", "reason", d->reason,
+                                      "detail", detail, "statistics",
+                                      report ? report : json_null()));
+            event = "release-plan-held";
+        }
+        if (st == VX_OK)
+            st = save_plan(c, plan);
+        break;
     case GUARD_WAIT_APPROVAL:
         if (!is_state(plan, "waiting-approval")) {
             json_object_set_new(plan, "state", json_string("waiting-approval"));
-            log_entry(c, plan, "wait-approval", d.reason, "scheduler");
+            json_object_del(plan, "holdReason");
+            log_entry(c, plan, "wait-approval", d->reason, "scheduler");
             st = audit_plan(
                 c, plan, "release-plan-waiting-approval",
                 json_pack("{sO}", "statistics", report ? report : json_null()));
@@ -1035,49 +1671,45 @@ static vx_status tick_plan(svc_ctx *c, json_t *plan, json_t *hooks)
         json_object_set_new(plan, "state", json_string("paused"));
         json_object_set_new(plan, "pauseReason",
                             json_string("sample-ratio mismatch"));
-        log_entry(c, plan, "pause", d.reason, "scheduler");
+        log_entry(c, plan, "pause", d->reason, "scheduler");
         st = save_plan(c, plan);
         if (st == VX_OK)
             st = audit_plan(c, plan, "release-plan-paused",
-                            json_pack("{ss sO}", "reason", d.reason,
+                            json_pack("{ss sO}", "reason", d->reason,
                                       "statistics",
                                       report ? report : json_null()));
         event = "release-plan-paused";
         break;
     case GUARD_ROLLBACK:
-        st = do_rollback(c, plan, d.reason, json_incref(report));
+        if (!d->insufficient && active > 1 && d->culprit_arm < d->n_arms &&
+            d->arm_names[d->culprit_arm] &&
+            !(vrb && strcmp(vrb, "rollout") == 0)) {
+            variant = d->arm_names[d->culprit_arm];
+            st = rollback_variant(c, plan, variant, d->reason, detail,
+                                  json_incref(report));
+            event = "release-plan-variant-rolled-back";
+            break;
+        }
+        if (d->culprit_arm < d->n_arms)
+            variant = d->arm_names[d->culprit_arm];
+        st = do_rollback(c, plan, d->reason, json_incref(report), detail);
         event = "release-plan-rolled-back";
         break;
     case GUARD_ADVANCE:
     case GUARD_COMPLETE:
-        st = do_advance(c, plan, d.reason, json_incref(report));
+        json_object_del(plan, "holdReason");
+        st = do_advance(c, plan, d->reason, json_incref(report));
         event = is_state(plan, "completed") ? "release-plan-completed"
                                             : "release-plan-advanced";
         break;
     }
-    const json_t *urls =
-        json_object_get(json_object_get(plan, "plan"), "webhooks");
-    size_t i;
-    const json_t *u;
-    json_array_foreach (urls, i, u) {
-        if (st != VX_OK || !event)
-            break;
-        json_array_append_new(
-            hooks,
-            json_pack("{sO s{ss sO sO sO sO sI sO}}", "url", u, "body", "event",
-                      event, "project", json_object_get(plan, "project"),
-                      "feature", json_object_get(plan, "feature"),
-                      "environment", json_object_get(plan, "environment"),
-                      "state", json_object_get(plan, "state"), "percent",
-                      (json_int_t)current_percent(plan), "statistics",
-                      report ? report : json_null()));
-    }
+    if (st == VX_OK && event)
+        queue_hooks(plan, hooks, event, report, variant, detail);
 out:
     json_decref(report);
     json_decref(norm);
-    if (v)
-        vx__free(v->sk);
-    vx__free(v);
+    view_free(v);
+    vx__free(d);
     return st;
 }
 
@@ -1312,7 +1944,7 @@ static vx_status lease_step(svc_ctx *c, void *ud)
     size_t i;
     json_t *p;
     json_array_foreach (all, i, p) {
-        if (!is_state(p, "running") && !is_state(p, "waiting-approval"))
+        if (!is_live(p))
             continue;
         char key[600];
         plan_key(json_string_value(json_object_get(p, "environment")),
@@ -1344,8 +1976,7 @@ static vx_status plan_step(svc_ctx *c, void *ud)
     vx_status st = svc__get(c, STORE_PLAN, a->key, &plan);
     if (st == VX_ENOTFOUND)
         return VX_OK; /* deleted meanwhile */
-    if (st == VX_OK &&
-        (is_state(plan, "running") || is_state(plan, "waiting-approval")))
+    if (st == VX_OK && is_live(plan))
         st = tick_plan(c, plan, a->hooks);
     json_decref(plan);
     return st;

@@ -89,6 +89,7 @@ static const op_info OPS[SVC_OP_COUNT] = {
     OP(ARCHIVE_LIST_PROJECT, R, false) OP(ARCHIVE_BULK, E, true)
     OP(REVIVE_BULK, E, true) OP(DELETE_BULK, E, true)
     OP(IMPORT_UNLEASH, A, true)
+    OP(STRATEGY_PATCH, E, true) OP(RESULTS, R, false)
 /* clang-format on */
 #undef OP
 };

@@ -117,7 +117,9 @@ typedef struct svc_principal {
     X(ARCHIVE_BULK)            /* project: {"features": [names]} */            \
     X(REVIVE_BULK)             /* project */                                   \
     X(DELETE_BULK)             /* project */                                   \
-    X(IMPORT_UNLEASH)          /* docs/migrating-from-unleash.md */
+    X(IMPORT_UNLEASH)          /* docs/migrating-from-unleash.md */            \
+    X(STRATEGY_PATCH) /* project, feature, environment, id: JSON Patch */      \
+    X(RESULTS)        /* project, feature, environment */
 
 typedef enum svc_op {
 #define SVC__OP_ENUM(name) SVC_OP_##name,

@@ -119,9 +119,9 @@ const REFUSED = () => [
     { name: 'flexibleRollout', parameters: { rollout: '100' }, variants: variants(upstream({ base_url: `${trap.url}/v1`, model: 'm1', api_key_env: 'INIT_ADMIN_API_TOKENS' })) },
     '/variants/0/payload/value/base_url'],
   ['a webhook on an unlisted host', 'PUT', `${EP('plain-flag')}/release-plan`,
-    { milestones: [{ percent: 10 }], webhooks: [`${trap.url}/hook`] }, '/webhooks/0'],
+    { milestones: [{ percent: 10 }], guard: 'none', webhooks: [`${trap.url}/hook`] }, '/webhooks/0'],
   ['a webhook to a cloud metadata address', 'PUT', `${EP('plain-flag')}/release-plan`,
-    { milestones: [{ percent: 10 }], webhooks: ['http://169.254.169.254/latest/meta-data'] }, '/webhooks/0'],
+    { milestones: [{ percent: 10 }], guard: 'none', webhooks: ['http://169.254.169.254/latest/meta-data'] }, '/webhooks/0'],
 ];
 
 test('an editor cannot name secrets or hosts the operator did not allow', async () => {
@@ -175,7 +175,7 @@ test('narrowed lists at a restart are enforced when calling: no request, no key,
   // A plan whose webhook the operator allowed when it was written; in
   // approval mode the first tick (at the next start) posts to it.
   let r = await srv.api('PUT', `${EP('plain-flag')}/release-plan`, {
-    body: { milestones: [{ percent: 50, minDurationSeconds: 0, minExposures: 0 }, { percent: 100 }], mode: 'approval',
+    body: { milestones: [{ percent: 50, minDurationSeconds: 0, minExposures: 0 }, { percent: 100 }], guard: 'none', mode: 'approval',
       webhooks: [`${model.url}/hook`] },
   });
   assert.equal(r.status, 200, show(r));
@@ -246,7 +246,7 @@ test('the defaults: a model server on this machine works, the network beyond and
       assert.equal(r.json.details[0].path, want, show(r));
     }
     r = await fresh.api('PUT', `${EP('model.local')}/release-plan`, {
-      body: { milestones: [{ percent: 10 }], webhooks: ['http://169.254.169.254/latest/meta-data'] },
+      body: { milestones: [{ percent: 10 }], guard: 'none', webhooks: ['http://169.254.169.254/latest/meta-data'] },
     });
     assert.equal(r.status, 400, show(r));
     assert.equal(r.json.details[0].path, '/webhooks/0');

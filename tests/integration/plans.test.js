@@ -57,8 +57,11 @@ async function drive(srv, client, flag, { ctl = 0.01, trt = 0.01, total = 4000, 
   while (Date.now() < deadline) {
     if (until ? until(p) : !['running', 'waiting-approval'].includes(p.state)) return p;
     // The traffic was served at the percentage read at `seen`: its "at"
-    // puts it in that epoch even if the plan advanced meanwhile.
-    const pct = p.plan.milestones[p.milestone].percent;
+    // puts it in that epoch even if the plan advanced meanwhile. An
+    // audience stage (segments, constraints) serves its audience, here a
+    // tenth of the traffic: the rest is the control.
+    const ms = p.plan.milestones[p.milestone];
+    const pct = ms.segments || ms.constraints ? 10 : ms.percent;
     const r = await request(srv.url, 'POST', '/api/client/impact', { token: client, body: batch(flag, pct, total, ctl, trt, undefined, seen) });
     assert.equal(r.status, 202, show(r));
     await sleep(60);
@@ -248,7 +251,7 @@ test('a restart in the middle of a plan resumes it; manual pause, resume, skip',
     assert.throws(() => cli('plans', 'resume', 'durable', '--env', 'production'), /not paused/);
     // `plans start` reads the plan from standard input; errors name the field.
     const started2 = execFileSync(srv.bin, ['plans', 'start', 'durable', '--env', 'production', '--json', '--server', srv.url, '--token', admin],
-      { encoding: 'utf8', input: JSON.stringify({ preset: 'percentage-steps', minDurationSeconds: 3600 }) });
+      { encoding: 'utf8', input: JSON.stringify({ preset: 'percentage-steps', minDurationSeconds: 3600, guard: 'none' }) });
     const sp = JSON.parse(started2);
     assert.deepEqual(sp.plan.milestones.map((m) => m.percent), [1, 5, 10, 25, 50, 75, 100]);
     assert.equal(sp.plan.milestones[2].minDurationSeconds, 3600);
@@ -308,7 +311,7 @@ test('a scheduled change fires at its time, audited; the stale report', async ()
     // A plan or a scheduled change whose flag is archived meanwhile: the
     // plan pauses with its reason, the change is dropped, both audited.
     await must(srv, 'POST', FEAT, { name: 'gone' }, 201);
-    await must(srv, 'PUT', `${ENV('gone')}/release-plan`, { milestones: [{ percent: 10 }, { percent: 100 }] }, 200);
+    await must(srv, 'PUT', `${ENV('gone')}/release-plan`, { milestones: [{ percent: 10 }, { percent: 100 }], guard: 'none' }, 200);
     await must(srv, 'POST', `${ENV('gone')}/scheduled-changes`, { at: new Date(Date.now() + 300).toISOString(), action: 'enable' }, 201);
     await must(srv, 'DELETE', `${FEAT}/gone`, undefined, 200);
     let goneTypes = [];
@@ -401,12 +404,12 @@ test('presets: canary by segments, user targeting, then everyone', async () => {
     assert.deepEqual([s.parameters.rollout, s.segments, s.constraints], ['100', [], []]);
     p = await drive(srv, client, 'canary');
     assert.equal(p.state, 'completed');
-    const rings = await must(srv, 'PUT', `${ENV('canary')}/release-plan`, { preset: 'rings', segments: [internal.id, beta.id] }, 200);
+    const rings = await must(srv, 'PUT', `${ENV('canary')}/release-plan`, { preset: 'rings', segments: [internal.id, beta.id], guard: 'none' }, 200);
     assert.deepEqual(rings.plan.milestones.map((m) => (m.segments || ['everyone'])[0]), [internal.id, beta.id, 'everyone']);
     assert.equal(rings.plan.milestones[0].minDurationSeconds, 600);
 
     // User targeting: the listed users first, then everyone.
-    const t0 = await must(srv, 'PUT', `${ENV('targeted')}/release-plan`, { preset: 'targeting', userIds: ['u1', 'u2'], minDurationSeconds: 0 }, 200);
+    const t0 = await must(srv, 'PUT', `${ENV('targeted')}/release-plan`, { preset: 'targeting', userIds: ['u1', 'u2'], minDurationSeconds: 0, guard: 'none' }, 200);
     assert.equal(t0.plan.milestones.length, 2);
     s = await strat('targeted');
     assert.equal(s.constraints[0].contextName, 'userId');

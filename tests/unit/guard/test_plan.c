@@ -17,6 +17,19 @@
 
 #define T0 1800000000 /* an arbitrary "started" time */
 
+static void near(double got, double want, double tol)
+{
+    if (!(fabs(got - want) <= tol)) {
+        print_error("got %.17g, want %.17g (tol %g)\n", got, want, tol);
+        fail();
+    }
+}
+
+static void rel_near(double got, double want, double rel)
+{
+    near(got, want, fabs(want) * rel);
+}
+
 /* 1 -> 5 -> 25 -> 50 %, 10 minutes each, guarding errors (+10 % allowed),
  * latency and conversion. */
 static void make_plan(guard_plan *p)
@@ -124,8 +137,9 @@ static void test_hold_then_advance(void **state)
     assert_int_equal(d.n_verdicts, 3);
     assert_true(d.verdicts[0].seq.evaluated);
     assert_false(d.verdicts[0].seq.regression);
-    /* Bonferroni: alpha is split over the three metrics */
-    assert_float_equal(d.verdicts[1].alpha, 0.05 / 3, 1e-15);
+    /* Bonferroni: alpha (less the cadence margin) is split over the
+     * three metrics */
+    assert_float_equal(d.verdicts[1].alpha, 0.05 * 0.7 / 3, 1e-15);
     assert_int_equal(guard_plan_decide(&p, &s, T0 + 600, &d, NULL), VX_OK);
     assert_int_equal(d.action, GUARD_ADVANCE);
     assert_int_equal(d.next_milestone, 1);
@@ -450,6 +464,249 @@ static void test_latency_quantile(void **state)
     assert_string_equal(err.path, "/metrics/0/direction");
 }
 
+/* ---- the evidence gate, arms, time-based plans (issue 14) ----------- */
+
+/* No traffic at all: the plan holds for want of evidence (not for time),
+ * then, past max_wait, stalls (hold and alert) or rolls back, as the plan
+ * says. It never advances. */
+static void test_gate_no_traffic(void **state)
+{
+    (void)state;
+    guard_plan p;
+    guard_decision d;
+    make_plan(&p);
+    guard_state s = {0};
+    s.milestone_started = T0;
+    assert_int_equal(guard_plan_decide(&p, &s, T0 + 60, &d, NULL), VX_OK);
+    assert_int_equal(d.action, GUARD_HOLD);
+    assert_false(d.insufficient); /* still the minimum duration */
+    assert_int_equal(guard_plan_decide(&p, &s, T0 + 600, &d, NULL), VX_OK);
+    assert_int_equal(d.action, GUARD_HOLD);
+    assert_true(d.insufficient);
+    assert_non_null(strstr(d.reason, "no verdict"));
+    assert_int_equal(d.n_verdicts, 3);
+    assert_true(d.verdicts[0].evidence.checked);
+    assert_false(d.verdicts[0].evidence.met);
+    assert_int_equal(guard_plan_decide(&p, &s, T0 + 600 + 3599, &d, NULL),
+                     VX_OK);
+    assert_int_equal(d.action, GUARD_HOLD);
+    assert_int_equal(guard_plan_decide(&p, &s, T0 + 600 + 3600, &d, NULL),
+                     VX_OK);
+    assert_int_equal(d.action, GUARD_STALL);
+    assert_true(d.insufficient);
+    assert_string_equal(guard_action_name(d.action), "stall");
+    p.on_timeout = GUARD_TIMEOUT_ROLLBACK;
+    assert_int_equal(guard_plan_decide(&p, &s, T0 + 600 + 3600, &d, NULL),
+                     VX_OK);
+    assert_int_equal(d.action, GUARD_ROLLBACK);
+    assert_true(d.insufficient);
+    assert_true(d.culprit >= d.n_verdicts); /* no metric is to blame */
+    /* without the gate (the simulator's --no-gate) it would advance
+     * blind: what the gate exists to prevent */
+    p.gate = false;
+    assert_int_equal(guard_plan_decide(&p, &s, T0 + 600, &d, NULL), VX_OK);
+    assert_int_equal(d.action, GUARD_ADVANCE);
+}
+
+/* A metric with no data never passes the gate, however much the others
+ * have: latency is guarded but no request reported one. */
+static void test_gate_metric_never_evaluated(void **state)
+{
+    (void)state;
+    guard_plan p;
+    guard_decision d;
+    make_plan(&p);
+    guard_state s = healthy(0, 1, 100000);
+    memset(&s.control.log_latency, 0, sizeof s.control.log_latency);
+    memset(&s.treatment.log_latency, 0, sizeof s.treatment.log_latency);
+    assert_int_equal(guard_plan_decide(&p, &s, T0 + 7200, &d, NULL), VX_OK);
+    assert_int_equal(d.action, GUARD_STALL);
+    assert_true(d.verdicts[0].evidence.met);
+    assert_false(d.verdicts[1].seq.evaluated);
+    assert_false(d.verdicts[1].evidence.met);
+}
+
+/* Leaving 25 % (next 50 % > powerBeyond) needs, in the milestone's own
+ * data, the power to see each metric's MDE; the figure the gate reports
+ * is guard_power_scale of the documented inputs times the units. */
+static void test_gate_power(void **state)
+{
+    (void)state;
+    guard_plan p;
+    guard_decision d;
+    make_plan(&p);
+    p.n_metrics = 1; /* errors, +10 % tolerated: MDE 1.1 (2.1x) */
+    guard_state s = healthy(2, 25, 8000); /* 2,000 treatment requests */
+    assert_int_equal(guard_plan_decide(&p, &s, T0 + 600, &d, NULL), VX_OK);
+    assert_int_equal(d.action, GUARD_HOLD);
+    assert_true(d.insufficient);
+    assert_non_null(strstr(d.reason, "minimum detectable effect"));
+    const guard_evidence *e = &d.verdicts[0].evidence;
+    assert_true(e->power_needed);
+    near(e->units_t, 2000, 0);
+    near(e->units_c, 6000, 0);
+    /* the inputs: control rate (x + 1/2)/(n + 1), effect (1.1 - 0.1) p_c
+     * beyond the margin, variances under the null and the effect, tau =
+     * 0.5 p_c, alpha 0.05 x 0.7 / 1 */
+    double pc = (60 + 0.5) / (6000 + 1.0), f = 1.1, th = (1.1 - 0.1) * pc;
+    double p0 = f * pc, p1 = p0 + th;
+    double vc = f * f * pc * (1 - pc) / 6000;
+    double v0 = p0 * (1 - p0) / 2000 + vc, v1 = p1 * (1 - p1) / 2000 + vc;
+    double sc = guard_power_scale(th, v0, v1, 0.5 * pc, 0.05 * 0.7, 0.95);
+    rel_near(e->power_scale, sc, 1e-12);
+    near(e->need_t, ceil(sc * 2000), 0);
+    assert_true(e->need_t > 2000);
+    /* four times the data: enough */
+    s = healthy(2, 25, 32000);
+    assert_int_equal(guard_plan_decide(&p, &s, T0 + 600, &d, NULL), VX_OK);
+    assert_int_equal(d.action, GUARD_ADVANCE);
+    assert_true(d.verdicts[0].evidence.met);
+    /* at 1 % (next 5 %) only the floor counts */
+    s = healthy(0, 1, 20000); /* 200 treatment requests */
+    assert_int_equal(guard_plan_decide(&p, &s, T0 + 600, &d, NULL), VX_OK);
+    assert_int_equal(d.action, GUARD_ADVANCE);
+    assert_false(d.verdicts[0].evidence.power_needed);
+}
+
+/* Exposures and the floor count this milestone's epochs, not the plan's:
+ * a milestone that served 100 requests does not pass on the 10,000 of
+ * the one before. */
+static void test_gate_per_milestone(void **state)
+{
+    (void)state;
+    guard_plan p;
+    guard_decision d;
+    make_plan(&p);
+    p.milestones[1].min_exposures = 1000;
+    guard_counts ec[2], et[2];
+    ec[0] = arm(990000, 0.01, 0.10, 5.3);
+    et[0] = arm(10000, 0.01, 0.10, 5.3);
+    ec[1] = arm(1900, 0.01, 0.10, 5.3);
+    et[1] = arm(100, 0.01, 0.10, 5.3);
+    guard_state s = {0};
+    s.milestone = 1;
+    s.milestone_started = T0;
+    s.control = ec[0];
+    guard_counts_merge(&s.control, &ec[1]);
+    s.treatment = et[0];
+    guard_counts_merge(&s.treatment, &et[1]);
+    s.epoch_control = ec;
+    s.epoch_treatment = et;
+    s.n_epochs = 2;
+    s.milestone_epoch = 1;
+    s.stage_control = 1900;
+    s.stage_treatment = 100;
+    assert_int_equal(guard_plan_decide(&p, &s, T0 + 600, &d, NULL), VX_OK);
+    assert_int_equal(d.action, GUARD_HOLD);
+    assert_non_null(strstr(d.reason, "exposures"));
+    p.milestones[1].min_exposures = 0;
+    p.milestones[1].min_per_arm = 500; /* the milestone's own floor */
+    assert_int_equal(guard_plan_decide(&p, &s, T0 + 600, &d, NULL), VX_OK);
+    assert_int_equal(d.action, GUARD_HOLD);
+    near(d.verdicts[0].evidence.units_t, 100, 0);
+    near(d.verdicts[0].evidence.need_t, 500, 0);
+    /* counted since the start (milestone_epoch 0), it would have gone */
+    s.milestone_epoch = 0;
+    assert_int_equal(guard_plan_decide(&p, &s, T0 + 600, &d, NULL), VX_OK);
+    assert_int_equal(d.action, GUARD_ADVANCE);
+}
+
+/* Two variants against the control: alpha is split over arms x metrics;
+ * the 2x one is the culprit and named; a retired arm is not tested. */
+static void test_arms(void **state)
+{
+    (void)state;
+    guard_plan p;
+    guard_decision d;
+    make_plan(&p);
+    p.n_metrics = 1;
+    guard_counts ec[1] = {arm(150000, 0.01, 0.10, 5.3)};
+    guard_counts ea[1] = {arm(25000, 0.01, 0.10, 5.3)};
+    guard_counts eb[1] = {arm(25000, 0.02, 0.10, 5.3)};
+    guard_arm arms[2] = {{"a", ea, NULL, NULL, false},
+                         {"b", eb, NULL, NULL, false}};
+    guard_state s = {0};
+    s.milestone = 2;
+    s.milestone_started = T0;
+    s.control = ec[0];
+    s.treatment = ea[0];
+    guard_counts_merge(&s.treatment, &eb[0]);
+    s.epoch_control = ec;
+    s.n_epochs = 1;
+    s.arms = arms;
+    s.n_arms = 2;
+    s.stage_control = 150000;
+    s.stage_treatment = 50000;
+    assert_int_equal(guard_plan_decide(&p, &s, T0 + 60, &d, NULL), VX_OK);
+    assert_int_equal(d.action, GUARD_ROLLBACK);
+    assert_int_equal(d.n_verdicts, 2);
+    assert_int_equal(d.culprit_arm, 1);
+    assert_int_equal(d.verdicts[d.culprit].arm, 1);
+    assert_string_equal(d.arm_names[d.culprit_arm], "b");
+    assert_false(d.verdicts[0].seq.regression);
+    assert_float_equal(d.verdicts[0].alpha, 0.05 * 0.7 / 2, 1e-15);
+    /* b retired: only a is tested, alpha stays split in two */
+    arms[1].retired = true;
+    assert_int_equal(guard_plan_decide(&p, &s, T0 + 60, &d, NULL), VX_OK);
+    assert_int_equal(d.action, GUARD_HOLD);
+    assert_int_equal(d.n_verdicts, 1);
+    assert_int_equal(d.verdicts[0].arm, 0);
+    assert_float_equal(d.verdicts[0].alpha, 0.05 * 0.7 / 2, 1e-15);
+    /* too many pairs for one decision */
+    vx_error err;
+    guard_arm many[GUARD_PLAN_MAX_ARMS];
+    for (size_t i = 0; i < GUARD_PLAN_MAX_ARMS; i++)
+        many[i] = (guard_arm){"v", ea, NULL, NULL, false};
+    s.arms = many;
+    s.n_arms = GUARD_PLAN_MAX_ARMS;
+    p.n_metrics = 3;
+    assert_int_equal(guard_plan_decide(&p, &s, T0 + 60, &d, &err), VX_EINVAL);
+    assert_string_equal(err.path, "/arms");
+    /* arms need per-epoch counts */
+    s.n_arms = 1;
+    s.n_epochs = 0;
+    assert_int_equal(guard_plan_decide(&p, &s, T0 + 60, &d, &err), VX_EINVAL);
+}
+
+/* A plan without metrics advances on time alone and says so. */
+static void test_time_based(void **state)
+{
+    (void)state;
+    guard_plan p;
+    guard_decision d;
+    make_plan(&p);
+    p.n_metrics = 0;
+    guard_state s = {0};
+    s.milestone_started = T0;
+    assert_int_equal(guard_plan_decide(&p, &s, T0 + 599, &d, NULL), VX_OK);
+    assert_int_equal(d.action, GUARD_HOLD);
+    assert_int_equal(guard_plan_decide(&p, &s, T0 + 600, &d, NULL), VX_OK);
+    assert_int_equal(d.action, GUARD_ADVANCE);
+    assert_non_null(strstr(d.reason, "unguarded"));
+}
+
+/* The MDE defaults beyond the tolerance; an explicit one must exceed it. */
+static void test_mde(void **state)
+{
+    (void)state;
+    guard_metric m = {
+        GUARD_METRIC_LATENCY, GUARD_HIGHER_IS_WORSE, 0.2, 0, 0, 0};
+    near(guard_metric_mde(&m), 0.3, 1e-15);
+    m = (guard_metric){
+        GUARD_METRIC_CONVERSION, GUARD_LOWER_IS_WORSE, 0.9, 0, 0, 0};
+    near(guard_metric_mde(&m), 0.95, 1e-15); /* a drop stays below 100 % */
+    guard_plan p;
+    vx_error err;
+    make_plan(&p);
+    p.metrics[0].mde = 0.05; /* below its tolerance 0.1 */
+    assert_int_equal(guard_plan_validate(&p, &err), VX_EINVAL);
+    assert_string_equal(err.path, "/metrics/0/mde");
+    make_plan(&p);
+    p.power = 1.0;
+    assert_int_equal(guard_plan_validate(&p, &err), VX_EINVAL);
+    assert_string_equal(err.path, "/evidence/power");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -466,6 +723,13 @@ int main(void)
         cmocka_unit_test(test_latency_quantile),
         cmocka_unit_test(test_epochs),
         cmocka_unit_test(test_metric_kind_names),
+        cmocka_unit_test(test_gate_no_traffic),
+        cmocka_unit_test(test_gate_metric_never_evaluated),
+        cmocka_unit_test(test_gate_power),
+        cmocka_unit_test(test_gate_per_milestone),
+        cmocka_unit_test(test_arms),
+        cmocka_unit_test(test_time_based),
+        cmocka_unit_test(test_mde),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /* Unit tests for src/guard/report.c: the JSON of a decision parses (with
- * jansson, an independent parser), carries the verdict's statistics, uses
- * null for undefined numbers, and a short buffer yields VX_ELIMIT and "". */
+ * jansson, an independent parser), carries the verdict's statistics, the
+ * variant names (escaped) and the evidence gate's view, uses null for
+ * undefined numbers, and a short buffer yields VX_ELIMIT and "". */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -73,8 +74,8 @@ static void test_rollback_json(void **state)
                        1e-9);
     assert_float_equal(json_number_value(json_object_get(m, "p")),
                        d.verdicts[0].seq.p, 1e-9 * d.verdicts[0].seq.p);
-    assert_float_equal(json_number_value(json_object_get(m, "alpha")), 0.025,
-                       1e-12);
+    assert_float_equal(json_number_value(json_object_get(m, "alpha")),
+                       0.05 * 0.7 / 2, 1e-12);
     /* the one-sided bound that goes with the verdict: beyond the margin */
     double hb = json_number_value(json_object_get(m, "harmBound"));
     assert_float_equal(hb, d.verdicts[0].seq.harm_bound,
@@ -143,10 +144,26 @@ static void test_max_size(void **state)
                                -1.234567891e-300,
                                -1.234567891e-300};
     d.n_verdicts = GUARD_PLAN_MAX_METRICS;
+    /* the longest arm names (127 bytes), every byte escaped */
+    static char name[128];
+    memset(name, '"', sizeof name - 1);
+    d.n_arms = GUARD_PLAN_MAX_ARMS;
+    for (size_t a = 0; a < GUARD_PLAN_MAX_ARMS; a++)
+        d.arm_names[a] = name;
+    d.culprit = 3;
+    d.culprit_arm = 3;
+    d.insufficient = true;
     for (size_t i = 0; i < GUARD_PLAN_MAX_METRICS; i++) {
         guard_seq_result *r = &d.verdicts[i].seq;
+        guard_evidence *e = &d.verdicts[i].evidence;
         d.verdicts[i].kind = GUARD_METRIC_LATENCY_QUANTILE;
+        d.verdicts[i].metric = i;
+        d.verdicts[i].arm = i % GUARD_PLAN_MAX_ARMS;
         d.verdicts[i].alpha = -1.234567891e-300;
+        e->checked = e->power_needed = true;
+        e->units_t = e->units_c = e->need_t = e->power_scale = e->mde_abs =
+            -1.234567891e-300;
+        r->design_effect = r->estimate = -1.234567891e-300;
         r->evaluated = r->regression = false;
         r->control = r->treatment = r->diff = r->margin = r->excess =
             r->variance = r->tau = r->log_lr = r->p = r->cs_lo = r->cs_hi =
@@ -156,6 +173,69 @@ static void test_max_size(void **state)
     assert_int_equal(guard_decision_json(&p, &d, buf, sizeof buf, &len), VX_OK);
     json_t *root = json_loads(buf, 0, NULL);
     assert_non_null(root);
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(root, "metrics"), 0), "variant")),
+        name);
+    json_decref(root);
+}
+
+/* Per-variant verdicts name their variant; the culprit's is repeated at
+ * the top; the evidence gate's view is in each verdict; a hold for want of
+ * evidence says so. */
+static void test_variants_and_evidence(void **state)
+{
+    (void)state;
+    guard_plan p;
+    guard_state s;
+    guard_decision d;
+    static char buf[GUARD_REPORT_MAX];
+    size_t len;
+    make(&p, &s);
+    p.n_metrics = 1;
+    guard_counts ec[1] = {arm(190000, 0.01)};
+    guard_counts ea[1] = {arm(10000, 0.01)};
+    guard_counts eb[1] = {arm(10000, 0.03)};
+    guard_arm arms[2] = {{"blue", ea, NULL, NULL, false},
+                         {"r\u00e9d\"", eb, NULL, NULL, false}};
+    s.epoch_control = ec;
+    s.n_epochs = 1;
+    s.arms = arms;
+    s.n_arms = 2;
+    assert_int_equal(guard_plan_decide(&p, &s, 120, &d, NULL), VX_OK);
+    assert_int_equal(d.action, GUARD_ROLLBACK);
+    assert_int_equal(guard_decision_json(&p, &d, buf, sizeof buf, &len), VX_OK);
+    json_t *root = json_loads(buf, 0, NULL);
+    assert_non_null(root);
+    assert_string_equal(
+        json_string_value(json_object_get(root, "culpritVariant")),
+        "r\u00e9d\"");
+    assert_int_equal(json_integer_value(json_object_get(root, "culpritArm")),
+                     1);
+    const json_t *m = json_object_get(root, "metrics");
+    assert_int_equal(json_array_size(m), 2);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(m, 0), "variant")),
+        "blue");
+    assert_true(
+        json_is_true(json_object_get(json_array_get(m, 1), "regression")));
+    json_decref(root);
+    /* no data: a hold for evidence, with each verdict's view */
+    memset(ec, 0, sizeof ec);
+    memset(ea, 0, sizeof ea);
+    memset(eb, 0, sizeof eb);
+    s.control = s.treatment = ec[0];
+    s.stage_control = s.stage_treatment = 0;
+    assert_int_equal(guard_plan_decide(&p, &s, 900, &d, NULL), VX_OK);
+    assert_int_equal(d.action, GUARD_HOLD);
+    assert_int_equal(guard_decision_json(&p, &d, buf, sizeof buf, &len), VX_OK);
+    root = json_loads(buf, 0, NULL);
+    assert_true(json_is_true(json_object_get(root, "insufficient")));
+    const json_t *ev = json_object_get(
+        json_array_get(json_object_get(root, "metrics"), 0), "evidence");
+    assert_true(json_is_false(json_object_get(ev, "met")));
+    assert_true(json_is_true(json_object_get(ev, "powerNeeded")));
+    assert_int_equal(json_number_value(json_object_get(ev, "units")), 0);
     json_decref(root);
 }
 
@@ -165,6 +245,7 @@ int main(void)
         cmocka_unit_test(test_rollback_json),
         cmocka_unit_test(test_nonfinite_and_short_buffer),
         cmocka_unit_test(test_max_size),
+        cmocka_unit_test(test_variants_and_evidence),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

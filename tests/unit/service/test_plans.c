@@ -2,8 +2,9 @@
  * service on a temporary file: what the scheduler's clock-driven parts do
  * that the end-to-end test (tests/integration/plans.test.js) cannot wait
  * for. The lease (one holder, expiry, release), downsampling of minute
- * buckets into hours after 7 days and dropping them after 90, SDK usage
- * counted as exposures of a plan's arms, batch-id idempotency, and the
+ * buckets into hours after 7 days and dropping them after 90 (per-unit
+ * groups included), SDK usage counted as exposures of a plan's arms,
+ * batch-id idempotency, per-unit groups, unknown flags refused, and the
  * validation paths of an impact batch. */
 #include <math.h>
 #include <setjmp.h>
@@ -132,6 +133,11 @@ static void test_validation_paths(void **state)
         {"{\"metrics\":{}}", "/metrics"},
         {"{\"batchId\":7,\"metrics\":[]}", "/batchId"},
         {"{\"metrics\":[{\"enabled\":true}]}", "/metrics/0/flag"},
+        {"{\"metrics\":[],\"extra\":1}", "/extra"},
+        {"{\"metrics\":[{\"flag\":\"f1\",\"enabled\":true,\"erors\":1}]}",
+         "/metrics/0/erors"},
+        {"{\"metrics\":[{\"flag\":\"f1\",\"enabled\":true,\"unit\":7}]}",
+         "/metrics/0/unit"},
         {"{\"metrics\":[{\"flag\":\"f1\",\"requests\":1}]}",
          "/metrics/0/enabled"},
         {"{\"metrics\":[{\"flag\":\"f1\",\"variant\":\"a|b\"}]}",
@@ -179,15 +185,39 @@ static void test_batch_idempotent_and_sketch(void **state)
 {
     fixture *f = *state;
     vx_error err;
+    /* An unknown flag is refused with its path, and the batch with it:
+     * data under a misspelled name would never be read. */
+    const char *bad = "{\"batchId\":\"b-1\",\"metrics\":["
+                      "{\"flag\":\"f1\",\"enabled\":true,\"requests\":10,"
+                      "\"errors\":1,\"latencyMs\":[10,20,30]},"
+                      "{\"flag\":\"nope\",\"enabled\":true,\"requests\":5}]}";
+    assert_int_equal(impact(f, bad, &err), VX_ENOTFOUND);
+    assert_string_equal(err.path, "/metrics/1/flag");
+    json_t *all = buckets(f);
+    assert_int_equal(json_array_size(all), 0);
+    json_decref(all);
     const char *b = "{\"batchId\":\"b-1\",\"metrics\":["
                     "{\"flag\":\"f1\",\"enabled\":true,\"requests\":10,"
-                    "\"errors\":1,\"latencyMs\":[10,20,30]},"
-                    "{\"flag\":\"nope\",\"enabled\":true,\"requests\":5}]}";
+                    "\"errors\":1,\"latencyMs\":[10,20,30],"
+                    "\"unit\":\"user-7\"}]}";
     assert_int_equal(impact(f, b, &err), VX_OK);
     assert_int_equal(impact(f, b, &err), VX_OK); /* a repeat: ignored */
-    json_t *all = buckets(f);
-    assert_int_equal(json_array_size(all), 1); /* the unknown flag skipped */
+    all = buckets(f);
+    assert_int_equal(json_array_size(all), 1);
     json_t *d = json_array_get(all, 0);
+    /* The unit's group holds the entry: requests, errors, conversions,
+     * latency samples, their sum and the sum of their logs. */
+    const json_t *gs = json_object_get(d, "groups");
+    assert_int_equal(json_object_size(gs), 1);
+    const char *gk = json_object_iter_key(json_object_iter((json_t *)gs));
+    assert_true(strtol(gk, NULL, 10) >= 0 && strtol(gk, NULL, 10) < 64);
+    const json_t *g = json_object_get(gs, gk);
+    assert_float_equal(json_number_value(json_array_get(g, 0)), 10, 0);
+    assert_float_equal(json_number_value(json_array_get(g, 1)), 1, 0);
+    assert_float_equal(json_number_value(json_array_get(g, 3)), 3, 0);
+    assert_float_equal(json_number_value(json_array_get(g, 4)), 60, 1e-9);
+    assert_float_equal(json_number_value(json_array_get(g, 5)),
+                       log(10.0) + log(20.0) + log(30.0), 1e-9);
     assert_int_equal(json_integer_value(json_object_get(d, "requests")), 10);
     assert_int_equal(json_integer_value(json_object_get(d, "errors")), 1);
     assert_string_equal(json_string_value(json_object_get(d, "variant")),
@@ -195,13 +225,15 @@ static void test_batch_idempotent_and_sketch(void **state)
     assert_true(json_is_string(json_object_get(d, "sketch")));
     assert_int_equal(json_integer_value(json_object_get(d, "width")), 60);
     json_decref(all);
-    /* A token for another project: its entries are skipped. */
+    /* A token for another project: not found for it, as if unknown. */
     svc_principal other = f->client;
     snprintf(other.projects, sizeof(other.projects), "%s", "shop,blog");
     json_t *x = json_loads("{\"metrics\":[{\"flag\":\"f1\",\"enabled\":"
                            "true,\"requests\":5}]}",
                            0, NULL);
-    assert_int_equal(svc_impact_record(f->t.svc, &other, x, &err), VX_OK);
+    assert_int_equal(svc_impact_record(f->t.svc, &other, x, &err),
+                     VX_ENOTFOUND);
+    assert_string_equal(err.path, "/metrics/0/flag");
     snprintf(other.projects, sizeof(other.projects), "%s", "shop,default");
     assert_int_equal(svc_impact_record(f->t.svc, &other, x, &err), VX_OK);
     json_decref(x);
@@ -261,7 +293,7 @@ static void test_downsampling(void **state)
         snprintf(body, sizeof(body),
                  "{\"metrics\":[{\"flag\":\"f1\",\"enabled\":false,"
                  "\"at\":\"%s\",\"requests\":%d,\"errors\":1,"
-                 "\"latencyMs\":[5,6]}]}",
+                 "\"latencyMs\":[5,6],\"unit\":\"u\"}]}",
                  at, 100 + i);
         assert_int_equal(impact(f, body, &err), VX_OK);
         old += 60;
@@ -274,7 +306,7 @@ static void test_downsampling(void **state)
     /* A day later the minutes are past 7 days: folded into hours. */
     assert_true(tick(f, "a", t + 86400000LL));
     all = buckets(f);
-    json_int_t req = 0, errs = 0;
+    json_int_t req = 0, errs = 0, greq = 0;
     size_t i;
     json_t *d;
     json_array_foreach (all, i, d) {
@@ -282,8 +314,14 @@ static void test_downsampling(void **state)
         req += json_integer_value(json_object_get(d, "requests"));
         errs += json_integer_value(json_object_get(d, "errors"));
         assert_true(json_is_string(json_object_get(d, "sketch")));
+        /* one unit: its group's sums move into the hour too */
+        const json_t *gs = json_object_get(d, "groups");
+        assert_int_equal(json_object_size(gs), 1);
+        greq += (json_int_t)json_number_value(json_array_get(
+            json_object_iter_value(json_object_iter((json_t *)gs)), 0));
     }
     assert_true(json_array_size(all) >= 1 && json_array_size(all) <= 2);
+    assert_int_equal(greq, 201);
     assert_int_equal(req, 201); /* nothing lost in the merge */
     assert_int_equal(errs, 2);
     json_decref(all);
@@ -297,10 +335,10 @@ static void test_downsampling(void **state)
 static void test_sdk_usage_counts_as_exposures(void **state)
 {
     fixture *f = *state;
-    json_t *p = call(
-        f, SVC_OP_PLAN_PUT, "f1", NULL,
-        json_pack("{s[{si}{si}]}", "milestones", "percent", 10, "percent", 100),
-        VX_OK);
+    json_t *p = call(f, SVC_OP_PLAN_PUT, "f1", NULL,
+                     json_pack("{s[{si}{si}] ss}", "milestones", "percent", 10,
+                               "percent", 100, "guard", "none"),
+                     VX_OK);
     assert_string_equal(json_string_value(json_object_get(p, "state")),
                         "running");
     json_decref(p);
