@@ -158,6 +158,9 @@ static_assert(VX_LIMIT_LLM_TIMEOUT_DEFAULT_MS <= VX_LIMIT_LLM_TIMEOUT_MS,
 #define VX_LIMIT_SEEN_ENVS          64  /* environments tracked */
 #define VX_LIMIT_SEEN_FIELD_BYTES   100 /* a longer field name is not kept */
 /* ---- end AI advisor ----------------------------------------------------- */
+/* ---- web console (src/service/feature_list.c, sessions.c, src/server) --- */
+#define VX_LIMIT_FEATURE_PAGE 1000 /* flags in one page of a flag list */
+/* ---- end web console ---------------------------------------------------- */
 
 /* ---- model gateway (src/gateway, src/server/gateway_api.c) ------------ */
 #define VX_LIMIT_GW_BODY_BYTES     ((size_t)1 << 20)  /* one client request */

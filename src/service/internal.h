@@ -142,6 +142,14 @@ vx_status svc__feature_load(svc_ctx *c, const char *project, const char *name,
                             bool allow_archived, json_t **out);
 vx_status svc__feature_save(svc_ctx *c, json_t *feature);
 json_t *svc__feature_env(json_t *feature, const char *env); /* borrowed */
+/* The API view of stored flag `f` given every environment (new document). */
+json_t *svc__feature_view(svc_ctx *c, const json_t *f, const json_t *envs);
+/* Flag lists sorted, filtered and paged by the query (feature_list.c):
+ * true when the query asks for any of it; then svc__feature_page answers
+ * {version, features, total} for `project` (NULL: all) and `archived`. */
+bool svc__feature_list_paged(const json_t *query);
+vx_status svc__feature_page(svc_ctx *c, const char *project, bool archived,
+                            json_t **out);
 /* The Unleash client-features document of `env` (playground, SDK APIs).
  * `what` may add each strategy's id (SVC_DOC_IDS; the SDK APIs leave it
  * out, as Unleash does: old Go SDKs break on it) and each flag's tags

@@ -1,0 +1,232 @@
+/* The flag lists (GET /api/admin/features, /projects/{p}/features,
+ * /archive/features) sorted, filtered and paged on the server, in the
+ * style of Unleash's feature search: sortBy, sortOrder, offset, limit,
+ * query, and the filters type, tag, stale and project. A caller that asks
+ * for none of them gets the old unpaged answer unchanged; one that asks
+ * for any gets {version, features, total}, total counting every match.
+ *
+ * Invariant: only the flags of the page are turned into API views (the
+ * costly part); filtering and sorting read the stored documents as they
+ * are. Errors name the query parameter (/query/<name>). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/limits.h"
+#include "service/internal.h"
+
+static const char *const PAGE_PARAMS[] = {"sortBy", "sortOrder", "offset",
+                                          "limit",  "query",     "type",
+                                          "tag",    "stale",     "project"};
+
+static const char *const SORT_KEYS[] = {"name",       "createdAt", "updatedAt",
+                                        "lastSeenAt", "type",      "project"};
+
+/* What the query string asks for. */
+typedef struct page_query {
+    const char *sort_by; /* one of SORT_KEYS */
+    bool desc;           /* sortOrder=desc */
+    long long offset;    /* first match to answer */
+    long long limit;     /* matches to answer at most */
+    const char *text;    /* query: substring of name, description or tag */
+    const char *type;    /* flag type, or NULL */
+    const char *tag;     /* "type:value", or NULL */
+    int stale;           /* -1 any, 0 not stale, 1 stale */
+    const char *project; /* project id, or NULL */
+} page_query;
+
+/* One candidate flag and its sort key, both borrowed from the list. */
+typedef struct row {
+    const char *key;  /* the sortBy field ("" when absent) */
+    const char *name; /* tie-breaker */
+    json_t *flag;     /* the stored document */
+} row;
+
+bool svc__feature_list_paged(const json_t *query)
+{
+    for (size_t i = 0; i < sizeof(PAGE_PARAMS) / sizeof(PAGE_PARAMS[0]); i++)
+        if (json_object_get(query, PAGE_PARAMS[i]))
+            return true;
+    return false;
+}
+
+static const char *param(svc_ctx *c, const char *key)
+{
+    return json_string_value(json_object_get(c->req->query, key));
+}
+
+static vx_status number(svc_ctx *c, const char *key, long long lo, long long hi,
+                        long long *out)
+{
+    const char *v = param(c, key);
+    if (!v)
+        return VX_OK;
+    char *end = NULL;
+    long long n = strtoll(v, &end, 10);
+    if (!*v || *end || n < lo || n > hi) {
+        char path[64];
+        snprintf(path, sizeof(path), "/query/%s", key);
+        return svc__fail(c, VX_EINVAL, path,
+                         "%s must be a whole number from %lld to %lld", key, lo,
+                         hi);
+    }
+    *out = n;
+    return VX_OK;
+}
+
+static vx_status parse_query(svc_ctx *c, page_query *q)
+{
+    *q = (page_query){
+        .sort_by = "name", .offset = 0, .limit = VX_LIMIT_FLAGS, .stale = -1};
+    const char *sb = param(c, "sortBy"), *so = param(c, "sortOrder");
+    if (sb) {
+        size_t i, n = sizeof(SORT_KEYS) / sizeof(SORT_KEYS[0]);
+        for (i = 0; i < n && strcmp(sb, SORT_KEYS[i]) != 0; i++)
+            ;
+        if (i == n)
+            return svc__fail(c, VX_EINVAL, "/query/sortBy",
+                             "sortBy must be name, createdAt, updatedAt, "
+                             "lastSeenAt, type or project");
+        q->sort_by = SORT_KEYS[i];
+    }
+    if (so && strcmp(so, "asc") != 0 && strcmp(so, "desc") != 0)
+        return svc__fail(c, VX_EINVAL, "/query/sortOrder",
+                         "sortOrder must be asc or desc");
+    q->desc = so && strcmp(so, "desc") == 0;
+    vx_status st = number(c, "offset", 0, VX_LIMIT_FLAGS, &q->offset);
+    if (st == VX_OK)
+        st = number(c, "limit", 1, VX_LIMIT_FEATURE_PAGE, &q->limit);
+    if (st != VX_OK)
+        return st;
+    const char *stale = param(c, "stale");
+    if (stale && strcmp(stale, "true") != 0 && strcmp(stale, "false") != 0)
+        return svc__fail(c, VX_EINVAL, "/query/stale",
+                         "stale must be true or false");
+    q->stale = stale ? strcmp(stale, "true") == 0 : -1;
+    q->text = param(c, "query");
+    if (q->text && strlen(q->text) > VX_LIMIT_NAME_BYTES)
+        return svc__fail(c, VX_ELIMIT, "/query/query",
+                         "query is longer than %d bytes", VX_LIMIT_NAME_BYTES);
+    if (q->text && !*q->text)
+        q->text = NULL;
+    q->type = param(c, "type");
+    q->tag = param(c, "tag");
+    q->project = param(c, "project");
+    if (q->tag && !strchr(q->tag, ':'))
+        return svc__fail(c, VX_EINVAL, "/query/tag",
+                         "tag must be written type:value");
+    return VX_OK;
+}
+
+/* Case-insensitive substring (ASCII), for the query filter. */
+static bool contains(const char *hay, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (; hay && *hay; hay++)
+        if (strncasecmp(hay, needle, n) == 0)
+            return true;
+    return false;
+}
+
+static bool tag_is(const json_t *t, const char *type, size_t tlen,
+                   const char *value)
+{
+    const char *ty = json_string_value(json_object_get(t, "type"));
+    const char *va = json_string_value(json_object_get(t, "value"));
+    return ty && va && strlen(ty) == tlen && strncmp(ty, type, tlen) == 0 &&
+           strcmp(va, value) == 0;
+}
+
+static bool wanted(const page_query *q, const json_t *f)
+{
+    const char *name = json_string_value(json_object_get(f, "name"));
+    if (q->type &&
+        strcmp(q->type, json_string_value(json_object_get(f, "type"))) != 0)
+        return false;
+    if (q->project &&
+        strcmp(q->project, json_string_value(json_object_get(f, "project"))) !=
+            0)
+        return false;
+    if (q->stale >= 0 && json_is_true(json_object_get(f, "stale")) != q->stale)
+        return false;
+    const json_t *tags = json_object_get(f, "tags");
+    size_t i;
+    const json_t *t;
+    if (q->tag) {
+        const char *colon = strchr(q->tag, ':');
+        bool hit = false;
+        json_array_foreach (tags, i, t)
+            hit = hit || tag_is(t, q->tag, (size_t)(colon - q->tag), colon + 1);
+        if (!hit)
+            return false;
+    }
+    if (q->text) {
+        if (contains(name, q->text) ||
+            contains(json_string_value(json_object_get(f, "description")),
+                     q->text))
+            return true;
+        json_array_foreach (tags, i, t) {
+            if (contains(json_string_value(json_object_get(t, "value")),
+                         q->text))
+                return true;
+        }
+        return false;
+    }
+    return true;
+}
+
+static int by_key(const void *a, const void *b)
+{
+    const row *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    return c ? c : strcmp(x->name, y->name);
+}
+
+vx_status svc__feature_page(svc_ctx *c, const char *project, bool archived,
+                            json_t **out)
+{
+    page_query q;
+    json_t *all = NULL, *envs = NULL, *page = NULL;
+    row *rows = NULL;
+    size_t n = 0;
+    vx_status st = parse_query(c, &q);
+    if (st == VX_OK)
+        st = svc__list(c, STORE_FEATURE, project, &all);
+    if (st == VX_OK)
+        st = svc__list(c, STORE_ENVIRONMENT, NULL, &envs);
+    if (st != VX_OK)
+        goto out;
+    rows = calloc(json_array_size(all) + 1, sizeof(*rows));
+    page = json_array();
+    if (!rows || !page) {
+        st = svc__fail(c, VX_ENOMEM, "", "out of memory");
+        goto out;
+    }
+    size_t i;
+    json_t *f;
+    json_array_foreach (all, i, f) {
+        if (json_is_true(json_object_get(f, "archived")) != archived ||
+            !wanted(&q, f))
+            continue;
+        const char *key = json_string_value(json_object_get(f, q.sort_by));
+        rows[n++] = (row){key ? key : "",
+                          json_string_value(json_object_get(f, "name")), f};
+    }
+    qsort(rows, n, sizeof(*rows), by_key);
+    for (long long k = q.offset; k < (long long)n && k - q.offset < q.limit;
+         k++) {
+        size_t at = q.desc ? n - 1 - (size_t)k : (size_t)k;
+        json_array_append_new(page, svc__feature_view(c, rows[at].flag, envs));
+    }
+    *out = json_pack("{si sO sI}", "version", 1, "features", page, "total",
+                     (json_int_t)n);
+    if (!*out)
+        st = svc__fail(c, VX_ENOMEM, "", "out of memory");
+out:
+    free(rows);
+    json_decref(page);
+    json_decref(all);
+    json_decref(envs);
+    return st;
+}
