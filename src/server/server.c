@@ -12,6 +12,7 @@
 #include "base/alloc.h"
 #include "base/error.h"
 #include "server/advisor_api.h"
+#include "server/compress.h"
 #include "server/scheduler.h"
 #include "server/gateway_api.h"
 #include "server/http.h"
@@ -335,7 +336,7 @@ static void on_request(void *ud, http_req *r)
         http_reply_error(r, st, &err);
         goto out;
     }
-    http_reply_json(r, route->status, answer);
+    server_reply_json_gz(r, route->status, answer); /* compress.h */
 out:
     json_decref(answer);
 }
