@@ -752,9 +752,12 @@ vx_status svc_call(service *s, const svc_principal *who, const svc_req *req,
                              "invalid token: expected "
                              "an admin token for this endpoint");
     if (who->role < op->min_role)
-        return vx__error_set(err, VX_EFORBIDDEN, "",
-                             "the %s role may not call %s",
-                             role_name(who->role), op->name);
+        return vx__error_set(
+            err, VX_EFORBIDDEN, "",
+            "the %s role may not do this: it needs the %s "
+            "role%s",
+            role_name(who->role), role_name(op->min_role),
+            who->role == SVC_ROLE_VIEWER ? " (a viewer may only look)" : "");
     call_arg a = {op, NULL};
     unsigned changes = !op->writes ? 0
                        : req->op == SVC_OP_IMPORT
