@@ -160,6 +160,12 @@ static_assert(VX_LIMIT_LLM_TIMEOUT_DEFAULT_MS <= VX_LIMIT_LLM_TIMEOUT_MS,
 /* ---- end AI advisor ----------------------------------------------------- */
 /* ---- web console (src/service/feature_list.c, sessions.c, src/server) --- */
 #define VX_LIMIT_FEATURE_PAGE 1000 /* flags in one page of a flag list */
+/* Console sessions: live ones per token (the oldest go first), the longest
+ * idle timeout or lifetime (ms), and how stale a session's recorded last
+ * use may get before a request writes it (ms). */
+#define VX_LIMIT_SESSIONS_PER_TOKEN 100
+#define VX_LIMIT_SESSION_MS         (90LL * 86400000)
+#define VX_LIMIT_SESSION_TOUCH_MS   60000
 /* ---- end web console ---------------------------------------------------- */
 
 /* ---- model gateway (src/gateway, src/server/gateway_api.c) ------------ */

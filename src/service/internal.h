@@ -122,6 +122,12 @@ vx_status svc__norm_strategy(svc_ctx *c, const json_t *in, const char *path,
  */
 vx_status svc__token_lookup(service *s, const char key[65], svc_principal *who,
                             int64_t *expires_ms, vx_error *err);
+/* The token whose secret hashes to `key` (hex SHA-256: svc__token_key), as
+ * svc_authenticate checks it: VX_EAUTH when unknown, revoked or expired
+ * (then `*expired`, which may be NULL, says which). */
+void svc__token_key(const char *secret, size_t len, char key[65]);
+vx_status svc__token_check(service *s, const char key[65], svc_principal *who,
+                           bool *expired, vx_error *err);
 void svc__token_cache_put(service *s, const char key[65],
                           const svc_principal *who, int64_t expires_ms,
                           long long generation);

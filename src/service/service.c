@@ -699,7 +699,20 @@ vx_status svc_authenticate(service *s, const char *secret, size_t len,
         return vx__error_set(err, VX_EAUTH, "", "missing or invalid token");
     char key[65];
     hash_hex(secret, len, key);
+    return svc__token_check(s, key, who, NULL, err);
+}
+
+void svc__token_key(const char *secret, size_t len, char key[65])
+{
+    hash_hex(secret, len, key);
+}
+
+vx_status svc__token_check(service *s, const char key[65], svc_principal *who,
+                           bool *expired, vx_error *err)
+{
     int64_t expires = 0;
+    if (expired)
+        *expired = false;
     /* SDK endpoints authenticate every request: a token seen since the last
      * committed write is answered from memory (the cache is stamped with
      * the write generation, so a revocation takes effect at once). */
@@ -717,8 +730,11 @@ vx_status svc_authenticate(service *s, const char *secret, size_t len,
         if (st != VX_OK)
             return st;
     }
-    if (expires && expires <= now_ms())
+    if (expires && expires <= now_ms()) {
+        if (expired)
+            *expired = true;
         return vx__error_set(err, VX_EAUTH, "", "token expired");
+    }
     return VX_OK;
 }
 

@@ -23,6 +23,7 @@ static const char *const KIND_NAMES[STORE_KIND_COUNT] = {
     [STORE_PLAN] = "release plans",
     [STORE_SCHEDULE] = "scheduled changes",
     [STORE_LEASE] = "leases",
+    [STORE_SESSION] = "console sessions",
 };
 
 /* VX_ECONFLICT unless `to` holds no document, sequence or event. */

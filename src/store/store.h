@@ -43,6 +43,8 @@ typedef enum store_kind {
     STORE_PLAN,         /* key: env|flag; parent: flag (service/plans.c) */
     STORE_SCHEDULE,     /* key: uuid; parent: flag (scheduled changes) */
     STORE_LEASE,        /* key: lease name ("scheduler") */
+    STORE_SESSION,      /* key: hex SHA-256 of a console session's secret;
+                           parent: its token's key (service/sessions.c) */
     STORE_KIND_COUNT,
 } store_kind;
 
