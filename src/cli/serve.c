@@ -13,6 +13,7 @@
 #include "ai/advisor.h"
 #include "cli.h"
 #include "server/server.h"
+#include "server/session_api.h"
 #include "service/service.h"
 
 /* Limits of this file (the CLI sees no src/base, so they live here, as in
@@ -47,6 +48,9 @@ enum {
     SET_GATEWAY_TOKEN_RATE,
     SET_GATEWAY_ROUTE_RATE,
     SET_GATEWAY_FLUSH_MS,
+    SET_SESSION_IDLE_SECS,
+    SET_SESSION_MAX_SECS,
+    SET_COOKIE_SECURE,
     NSETTINGS
 };
 
@@ -100,6 +104,12 @@ static const struct setting {
      "model gateway requests per second per model alias (0 = no limit)"},
     {"gateway-flush-ms", "VEXIL_GATEWAY_FLUSH_MS", "MS",
      "model gateway measurement period (at most a minute)"},
+    {"session-idle-secs", "VEXIL_SESSION_IDLE_SECS", "S",
+     "a console session ends after this long unused"},
+    {"session-max-secs", "VEXIL_SESSION_MAX_SECS", "S",
+     "a console session ends this long after sign-in, used or not"},
+    {"cookie-secure", "VEXIL_COOKIE_SECURE", "auto|on|off",
+     "Secure session cookie: auto = when the request came over HTTPS"},
 };
 
 /* Settings as resolved, with where each came from. */
@@ -161,6 +171,15 @@ static const char *default_of(conf *c, int i)
     case SET_GATEWAY_TOKEN_RATE: return "0";
     case SET_GATEWAY_ROUTE_RATE: return "0";
     case SET_GATEWAY_FLUSH_MS: return "60000";
+    case SET_SESSION_IDLE_SECS:
+        snprintf(c->defaults[i], sizeof(c->defaults[i]), "%u",
+                 SESSION_IDLE_DEFAULT_SECS);
+        return c->defaults[i];
+    case SET_SESSION_MAX_SECS:
+        snprintf(c->defaults[i], sizeof(c->defaults[i]), "%u",
+                 SESSION_MAX_DEFAULT_SECS);
+        return c->defaults[i];
+    case SET_COOKIE_SECURE: return "auto";
     case SET_SDK_POLL_MS:
         snprintf(c->defaults[i], sizeof(c->defaults[i]), "%u",
                  (unsigned)VX_LIMIT_SDK_POLL_MS);
@@ -326,6 +345,26 @@ static bool conf_uint(const conf *c, int i, unsigned long long lo,
         return false;
     }
     *out = v;
+    return true;
+}
+
+/* --cookie-secure: auto, on or off. */
+static bool cookie_secure(const conf *c, session_secure *out)
+{
+    const char *v = c->val[SET_COOKIE_SECURE];
+    if (strcmp(v, "auto") == 0)
+        *out = SESSION_SECURE_AUTO;
+    else if (strcmp(v, "on") == 0 || strcmp(v, "true") == 0)
+        *out = SESSION_SECURE_ON;
+    else if (strcmp(v, "off") == 0 || strcmp(v, "false") == 0)
+        *out = SESSION_SECURE_OFF;
+    else {
+        fprintf(stderr,
+                "vexil: %s: cookie-secure must be auto, on or off, "
+                "not '%s'\n",
+                c->where[SET_COOKIE_SECURE], v);
+        return false;
+    }
     return true;
 }
 
@@ -578,8 +617,10 @@ int cli_serve_main(int argc, char **argv)
     rc = CLI_EXIT_USAGE;
 
     unsigned long long port, threads, body, conns, ofrep_rate, sched_ms,
-        gw_token, gw_route, gw_flush, poll_ms, confirm_above;
+        gw_token, gw_route, gw_flush, poll_ms, confirm_above, idle_secs,
+        max_secs;
     bool log_requests = true, gw_fallback = true;
+    session_secure secure = SESSION_SECURE_AUTO;
     if (!conf_uint(&c, SET_PORT, 0, 65535, false, &port) ||
         !conf_uint(&c, SET_THREADS, 1, SERVER_THREADS_HARD, false, &threads) ||
         !conf_uint(&c, SET_MAX_BODY, 1, SERVER_MAX_BODY_HARD, true, &body) ||
@@ -600,7 +641,11 @@ int cli_serve_main(int argc, char **argv)
                    &poll_ms) ||
         !conf_uint(&c, SET_ADVISOR_CONFIRM_ABOVE, 1, 100, false,
                    &confirm_above) ||
-        !llm_setup(&c, &llm))
+        !conf_uint(&c, SET_SESSION_IDLE_SECS, 1, SESSION_SECS_MAX, false,
+                   &idle_secs) ||
+        !conf_uint(&c, SET_SESSION_MAX_SECS, 1, SESSION_SECS_MAX, false,
+                   &max_secs) ||
+        !cookie_secure(&c, &secure) || !llm_setup(&c, &llm))
         goto out;
     unsigned auto_apply = 0;
     {
@@ -665,6 +710,9 @@ int cli_serve_main(int argc, char **argv)
         .gw_token_rate = (unsigned)gw_token,
         .gw_route_rate = (unsigned)gw_route,
         .gw_flush_ms = (unsigned)gw_flush,
+        .session_idle_secs = (unsigned)idle_secs,
+        .session_max_secs = (unsigned)max_secs,
+        .session_secure = (int)secure,
     };
     if (server_start(&cfg, svc, &srv, &err) != VX_OK) {
         print_service_error("cannot start the server", &err);

@@ -22,6 +22,7 @@
 #include "server/sdk_api.h"
 #include "server/sdk_context.h"
 #include "server/seen.h"
+#include "server/session_api.h"
 #include "server/ui.h"
 
 enum {
@@ -32,14 +33,18 @@ enum {
     EXTRA_UI,
     EXTRA_ADVISOR,
     EXTRA_GATEWAY,
+    EXTRA_SESSION,
     NEXTRA
 };
 
 static const char *const extra_labels[NEXTRA] = {
-    "/health", "/ready", "/metrics", "unmatched", "ui", "/api/admin/advisor",
-    "/v1"};
+    "/health",  "/ready",
+    "/metrics", "unmatched",
+    "ui",       "/api/admin/advisor",
+    "/v1",      "/api/admin/session"};
 static const char *const extra_names[NEXTRA] = {
-    "health", "ready", "metrics", "unmatched", "ui", "advisor", "gateway"};
+    "health", "ready",   "metrics", "unmatched",
+    "ui",     "advisor", "gateway", "session"};
 
 struct server {
     service *svc;         /* borrowed */
@@ -53,6 +58,7 @@ struct server {
     server_seen *seen;    /* owned: recent SDK contexts (seen.c) */
     server_scheduler *scheduler; /* owned: release plans (scheduler.c) */
     gateway_api *gateway;        /* owned: the model gateway, /v1/ */
+    session_api *sessions;       /* owned: console sessions (session_api.c) */
     server_log_fn log;           /* may be NULL */
     void *log_ud;                /* passed to log */
 };
@@ -184,6 +190,8 @@ static bool authenticate(server *s, http_req *r, svc_principal *who)
     vx_error err;
     memset(&err, 0, sizeof(err));
     size_t len = 0;
+    if (!http_req_header(r, "Authorization") && session_api_has_cookie(r))
+        return session_api_authenticate(s->sessions, r, who); /* console */
     const char *secret =
         sdk_api_bearer(http_req_header(r, "Authorization"), &len);
     if (!secret) {
@@ -276,6 +284,9 @@ static void on_headers(void *ud, http_req *r)
         frontend_api_headers(&s->sdk, r);
     } else if (path_has_prefix(r, "/ofrep/")) {
         ofrep_api_headers(&s->sdk, r);
+    } else if (session_api_owns(r)) {
+        set_extra(s, r, EXTRA_SESSION);
+        session_api_headers(s->sessions, r);
     } else if (advisor_api_owns(r)) {
         advisor_headers(s, r);
     } else if (gateway_api_owns(r)) {
@@ -306,6 +317,10 @@ static void on_request(void *ud, http_req *r)
     }
     if (http_req_route(r) == s->ntable + EXTRA_GATEWAY) {
         gateway_api_request(s->gateway, r);
+        return;
+    }
+    if (http_req_route(r) == s->ntable + EXTRA_SESSION) {
+        session_api_request(s->sessions, r);
         return;
     }
     api_req *a = http_req_udata(r);
@@ -490,6 +505,12 @@ vx_status server_start(const server_config *cfg, service *svc, server **out,
     st = gateway_api_new(&gc, &s->sdk, &s->gateway, err);
     if (st != VX_OK)
         goto out;
+    session_api_config sac = {.idle_secs = cfg->session_idle_secs,
+                              .max_secs = cfg->session_max_secs,
+                              .secure = (session_secure)cfg->session_secure};
+    st = session_api_new(svc, &sac, &s->sessions, err);
+    if (st != VX_OK)
+        goto out;
     st = metrics_new(s->labels, nroutes, &s->metrics);
     if (st != VX_OK) {
         vx__error_set(err, st, "", "out of memory");
@@ -552,6 +573,7 @@ void server_stop(server **sp)
     advisor_api_free(&s->advisor);
     server_seen_free(&s->seen);
     gateway_api_free(&s->gateway);
+    session_api_free(&s->sessions);
     vx__free(s->labels);
     vx__free(s);
     *sp = NULL;

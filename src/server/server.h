@@ -58,6 +58,11 @@ typedef struct server_config {
     unsigned gw_token_rate;       /* gateway requests/s per token, 0 none */
     unsigned gw_route_rate;       /* per (environment, alias), 0 none */
     unsigned gw_flush_ms;         /* measurement period, 0 = a minute */
+    unsigned session_idle_secs;   /* console sessions end after this long
+                                     unused; 0 = 12 hours */
+    unsigned session_max_secs;    /* and after this long; 0 = 7 days */
+    int session_secure;           /* the cookie's Secure: session_secure of
+                                     session_api.h; 0 = auto */
 } server_config;
 
 /* Starts listening. `svc` is borrowed and must outlive the server; the
