@@ -6,7 +6,7 @@
 // did not understand. Nothing here changes a flag without a confirmation.
 // A described change and a risk level become a draft release plan, shown
 // step by step and started (PUT …/release-plan) only once confirmed.
-import { api, featurePath, envPath, enc, ApiError } from '../api.js';
+import { api, featurePath, envPath, enc, ApiError, session } from '../api.js';
 import { h, clear, field, select, toast, confirmDialog, showErrors, clearErrors, busy } from '../dom.js';
 import { describeConstraint } from '../constraints.js';
 
@@ -122,7 +122,7 @@ export async function render(main, _params, query) {
     clear(flag);
     flag.append(h('option', { value: '' }, '— none: only propose —'));
     try {
-      const r = await api('GET', `/projects/${enc(project.value)}/features`);
+      const r = await api('GET', `/projects/${enc(project.value)}/features?sortBy=name&limit=1000`);
       for (const f of r.features || []) flag.append(h('option', { value: f.name, selected: f.name === want }, f.name));
     } catch (err) { showErrors(form, err); }
   }
@@ -327,7 +327,7 @@ export async function render(main, _params, query) {
     // Where to start it: a flag of the project and an environment.
     const pflag = h('select', { 'data-path': '/flag' });
     try {
-      const fl = await api('GET', `/projects/${enc(body.project)}/features`);
+      const fl = await api('GET', `/projects/${enc(body.project)}/features?sortBy=name&limit=1000`);
       for (const f of fl.features || []) pflag.append(h('option', { value: f.name, selected: f.name === flag.value }, f.name));
     } catch (err) { showErrors(box, err); }
     const penv = select(envList.map((x) => [x.name, `${x.name} (${x.type})`]), env.value, { 'data-path': '/environment' });
@@ -378,6 +378,9 @@ export async function render(main, _params, query) {
     return box;
   }
 
-  main.append(form, plForm, clForm);
+  if (session.can('edit')) main.append(form, plForm, clForm);
+  else {
+    main.append(h('p', { class: 'notice' }, `You are signed in with the ${session.role} role: proposals meant to be applied (strategies, release plans) need the editor role. You can draft a changelog.`), clForm);
+  }
   if (query.get('flag') && !sentence.value) sentence.focus();
 }
