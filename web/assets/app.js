@@ -8,7 +8,7 @@
 // role); when the server refuses the session, the sign-in page says why.
 import { session, loadSession, signIn, signOut, describe, refusalText } from './api.js';
 import * as apiModule from './api.js';
-import { h, clear, field, badge } from './dom.js';
+import { h, clear, field, badge, stackTable } from './dom.js';
 
 // path: a pattern with :params; nav: the label in the main navigation
 // (omit for pages reached by links); module: the file under pages/ whose
@@ -234,6 +234,12 @@ document.addEventListener('click', (e) => {
   navigate(url.pathname + url.search);
 });
 window.addEventListener('popstate', () => { focusOnRoute = true; route(); });
+
+// Every table stacks into cards on a phone (app.css table.stack), each
+// cell labelled with its column, whichever page drew it and when.
+new MutationObserver(() => {
+  for (const t of main().querySelectorAll('table')) stackTable(t);
+}).observe(main(), { childList: true, subtree: true });
 
 // The token of the previous console (kept per tab) is never used again.
 try { sessionStorage.removeItem('vexil.token'); } catch (_e) { /* storage off */ }

@@ -139,11 +139,13 @@ export function constraintEditor(initial, base = '/constraints') {
       if (touched) check();
     }
     let touched = false;
+    // An address field starts with "is in the network", which takes ranges.
+    const keepOp = () => (type.value === 'ip' && !LIST_OPS.has(op.value) ? 'IN_CIDR' : type.value === 'ip' && op.value === 'IN' ? 'IN_CIDR' : op.value);
     name.addEventListener('change', () => {
       const t = FIELD_TYPES[name.value];
-      if (t && type.value !== t) { type.value = t; fillOps(op.value); sync(); }
+      if (t && type.value !== t) { type.value = t; fillOps(keepOp()); sync(); }
     });
-    type.addEventListener('change', () => { fillOps(op.value); sync(); });
+    type.addEventListener('change', () => { fillOps(keepOp()); sync(); });
     op.addEventListener('change', sync);
     for (const c of [single, multi]) c.addEventListener('input', () => { touched = true; check(); });
     fillOps(c.operator);

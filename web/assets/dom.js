@@ -74,7 +74,7 @@ export function switchButton(on, label, onToggle, extraClass = '') {
 // Makes `table` stack into one card per row on narrow screens (app.css
 // table.stack): each cell gets its column's heading as a label. Returns it.
 export function stackTable(table) {
-  table.classList.add('stack');
+  if (!table.classList.contains('stack')) table.classList.add('stack');
   const heads = [...table.querySelectorAll('thead th')].map((th) => th.textContent.trim());
   for (const tr of table.querySelectorAll('tbody tr')) {
     [...tr.children].forEach((td, i) => { if (heads[i] && !td.dataset.label && td.colSpan === 1) td.dataset.label = heads[i]; });

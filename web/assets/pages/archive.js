@@ -50,7 +50,7 @@ export async function render(main, _params, query, ctx) {
           h('td', { 'data-label': 'Archived' }, timeEl(f.archivedAt || f.updatedAt)),
           edit ? h('td', { 'data-label': 'Actions' }, h('span', { class: 'row' },
             h('button', { type: 'button', class: 'small', 'aria-label': `Revive ${f.name}`, onclick: () => revive(f) }, 'Revive'),
-            h('button', { type: 'button', class: 'small danger', 'aria-label': `Delete ${f.name} for good`, onclick: (e) => remove(f, e.target) }, 'Delete for good'))) : null))
+            h('button', { type: 'button', class: 'small danger', 'aria-label': `Delete for good: ${f.name}`, onclick: (e) => remove(f, e.target) }, 'Delete for good'))) : null))
           : h('tr', {}, h('td', { colspan: edit ? 5 : 4, class: 'empty' }, q.value.trim() ? 'No archived flag matches.' : 'No archived flags.')))),
       h('nav', { class: 'pager', 'aria-label': 'Pages of the archive' },
         h('span', { class: 'muted small' }, `Archived flags ${first}–${last} of ${total}`),

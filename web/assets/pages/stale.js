@@ -56,7 +56,7 @@ export async function render(main, _params, query, ctx) {
           h('td', { 'data-label': 'Type' }, f.type),
           h('td', { 'data-label': 'Why' }, f.reasons.map(why)),
           edit ? h('td', { 'data-label': 'Actions' }, h('span', { class: 'row' },
-            h('button', { type: 'button', class: 'small', 'aria-label': `${stale ? 'Unmark' : 'Mark'} ${f.name} stale`, onclick: () => setStale(f, !stale) }, stale ? 'Not stale' : 'Mark stale'),
+            h('button', { type: 'button', class: 'small', 'aria-label': `${stale ? 'Not stale' : 'Mark stale'}: ${f.name}`, onclick: () => setStale(f, !stale) }, stale ? 'Not stale' : 'Mark stale'),
             h('button', { type: 'button', class: 'small danger', 'aria-label': `Archive ${f.name}`, onclick: (e) => archive(f, e.target) }, 'Archive'))) : null);
       }) : h('tr', {}, h('td', { colspan: edit ? 5 : 4, class: 'empty' }, 'Nothing to clean up: no flag is stale by these criteria.'))))));
   }
