@@ -4,10 +4,18 @@
  * query, and the filters type, tag, stale and project. A caller that asks
  * for none of them gets the old unpaged answer unchanged; one that asks
  * for any gets {version, features, total}, total counting every match.
+ * Errors name the query parameter (/query/<name>).
  *
- * Invariant: only the flags of the page are turned into API views (the
- * costly part); filtering and sorting read the stored documents as they
- * are. Errors name the query parameter (/query/<name>). */
+ * Filtering and sorting read a summary of every flag (name, project, type,
+ * stale, archived, description, tags, times) that the service keeps
+ * between calls, labelled with the revision (the newest audit event id) it
+ * was read at: every committed flag change writes an event, on any
+ * replica, so a summary whose label equals the database's revision is
+ * exact, and one that differs is read again. Only lastSeenAt (recorded
+ * from SDK metrics, without an event) may lag until the next change; it
+ * only orders the "last seen" sort. The flags of the page are then read
+ * whole, so what the page shows is never stale. Ten thousand flags cost
+ * one revision query, a sort of small records and fifty reads. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,21 +191,89 @@ static int by_key(const void *a, const void *b)
     return c ? c : strcmp(x->name, y->name);
 }
 
+static const char *const SUMMARY_KEYS[] = {
+    "name",        "project", "type",      "stale",     "archived",
+    "description", "tags",    "createdAt", "updatedAt", "lastSeenAt"};
+
+/* The summaries of every flag at the database's current revision
+ * (borrowed from the service's cache, valid until the next call). Call in
+ * read-only operations only: inside a write transaction the revision could
+ * name events a rollback takes back. */
+static vx_status flag_index(svc_ctx *c, const json_t **out)
+{
+    service *s = c->s;
+    int64_t rev = 0;
+    json_t *all = NULL, *index = NULL;
+    vx_status st = s->ops->event_last_id(s->st, &rev, c->err);
+    if (st != VX_OK)
+        return st;
+    if (s->flag_index && s->flag_index_rev == rev) {
+        *out = s->flag_index;
+        return VX_OK;
+    }
+    st = svc__list(c, STORE_FEATURE, NULL, &all);
+    index = st == VX_OK ? json_array() : NULL;
+    size_t i;
+    json_t *f;
+    json_array_foreach (all, i, f) {
+        if (!index)
+            break;
+        json_t *sum = json_object();
+        for (size_t k = 0;
+             sum && k < sizeof(SUMMARY_KEYS) / sizeof(*SUMMARY_KEYS); k++) {
+            json_t *v = json_object_get(f, SUMMARY_KEYS[k]);
+            if (v)
+                json_object_set(sum, SUMMARY_KEYS[k], v);
+        }
+        if (!sum || json_array_append_new(index, sum) != 0) {
+            json_decref(index);
+            index = NULL;
+        }
+    }
+    json_decref(all);
+    if (st == VX_OK && !index)
+        st = svc__fail(c, VX_ENOMEM, "", "out of memory");
+    if (st != VX_OK)
+        return st;
+    json_decref(s->flag_index);
+    s->flag_index = index;
+    s->flag_index_rev = rev;
+    *out = index;
+    return VX_OK;
+}
+
+int64_t svc__flag_count(svc_ctx *c, const char *project)
+{
+    const json_t *index = NULL;
+    if (flag_index(c, &index) != VX_OK)
+        return -1;
+    int64_t n = 0;
+    size_t i;
+    const json_t *f;
+    json_array_foreach (index, i, f) {
+        const char *p = json_string_value(json_object_get(f, "project"));
+        n += p && strcmp(p, project) == 0 &&
+             !json_is_true(json_object_get(f, "archived"));
+    }
+    return n;
+}
+
 vx_status svc__feature_page(svc_ctx *c, const char *project, bool archived,
                             json_t **out)
 {
     page_query q;
-    json_t *all = NULL, *envs = NULL, *page = NULL;
+    const json_t *index = NULL;
+    json_t *envs = NULL, *page = NULL;
     row *rows = NULL;
     size_t n = 0;
     vx_status st = parse_query(c, &q);
     if (st == VX_OK)
-        st = svc__list(c, STORE_FEATURE, project, &all);
+        st = flag_index(c, &index);
     if (st == VX_OK)
         st = svc__list(c, STORE_ENVIRONMENT, NULL, &envs);
     if (st != VX_OK)
         goto out;
-    rows = calloc(json_array_size(all) + 1, sizeof(*rows));
+    rows = calloc(json_array_size(index) + 1, sizeof(*rows));
     page = json_array();
     if (!rows || !page) {
         st = svc__fail(c, VX_ENOMEM, "", "out of memory");
@@ -205,20 +281,27 @@ vx_status svc__feature_page(svc_ctx *c, const char *project, bool archived,
     }
     size_t i;
     json_t *f;
-    json_array_foreach (all, i, f) {
+    json_array_foreach (index, i, f) {
+        const char *p = json_string_value(json_object_get(f, "project"));
         if (json_is_true(json_object_get(f, "archived")) != archived ||
-            !wanted(&q, f))
+            (project && (!p || strcmp(p, project) != 0)) || !wanted(&q, f))
             continue;
         const char *key = json_string_value(json_object_get(f, q.sort_by));
         rows[n++] = (row){key ? key : "",
                           json_string_value(json_object_get(f, "name")), f};
     }
     qsort(rows, n, sizeof(*rows), by_key);
-    for (long long k = q.offset; k < (long long)n && k - q.offset < q.limit;
-         k++) {
+    for (long long k = q.offset;
+         st == VX_OK && k < (long long)n && k - q.offset < q.limit; k++) {
         size_t at = q.desc ? n - 1 - (size_t)k : (size_t)k;
-        json_array_append_new(page, svc__feature_view(c, rows[at].flag, envs));
+        json_t *doc = NULL;
+        st = svc__get(c, STORE_FEATURE, rows[at].name, &doc);
+        if (st == VX_OK)
+            json_array_append_new(page, svc__feature_view(c, doc, envs));
+        json_decref(doc);
     }
+    if (st != VX_OK)
+        goto out;
     *out = json_pack("{si sO sI}", "version", 1, "features", page, "total",
                      (json_int_t)n);
     if (!*out)
@@ -226,7 +309,6 @@ vx_status svc__feature_page(svc_ctx *c, const char *project, bool archived,
 out:
     free(rows);
     json_decref(page);
-    json_decref(all);
     json_decref(envs);
     return st;
 }

@@ -32,6 +32,9 @@ struct service {
     int64_t impact_compacted_ms;   /* last downsampling of impact (mu) */
     svc_commit_fn on_commit;       /* svc_set_commit_hook, may be NULL */
     void *on_commit_ud;            /* passed to on_commit */
+    json_t *flag_index;            /* feature_list.c: every flag's summary,
+                                      or NULL (under mu) */
+    int64_t flag_index_rev;        /* the revision it was read at (mu) */
 };
 
 /* One call in progress. */
@@ -156,6 +159,9 @@ json_t *svc__feature_view(svc_ctx *c, const json_t *f, const json_t *envs);
 bool svc__feature_list_paged(const json_t *query);
 vx_status svc__feature_page(svc_ctx *c, const char *project, bool archived,
                             json_t **out);
+/* The live (not archived) flags of `project`, counted from the cached
+ * summaries; -1 when the database cannot tell. Read-only calls only. */
+int64_t svc__flag_count(svc_ctx *c, const char *project);
 /* The Unleash client-features document of `env` (playground, SDK APIs).
  * `what` may add each strategy's id (SVC_DOC_IDS; the SDK APIs leave it
  * out, as Unleash does: old Go SDKs break on it) and each flag's tags

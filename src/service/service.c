@@ -619,6 +619,7 @@ void svc_close(service *s)
     if (s->ops)
         s->ops->close(s->st);
     svc__token_cache_release(s);
+    json_decref(s->flag_index);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }

@@ -210,3 +210,23 @@ test('the playground says why each strategy is on or off, by its title, disabled
   assert.deepEqual([g.strategies.data[0].result, g.strategies.data[0].reason.kind, g.strategies.data[0].reason.bucket], [true, 'match', 19]);
   assert.match(g.strategies.data[0].reason.message, /inside the 25 % \(bucket 19 by userId\)/);
 });
+
+test('a paged list on one server shows a change made on another server at once', async () => {
+  const other = await startServer({ dbPath: srv.dbPath, adminTokens: srv.adminTokens });
+  try {
+    // Both servers have answered a list (and kept its summaries).
+    await must('GET', '/api/admin/features?limit=1');
+    assert.equal((await other.api('GET', '/api/admin/features?limit=1')).status, 200);
+    const created = await other.api('POST', P, { body: { name: 'zz-from-b', description: 'Made on B' } });
+    assert.equal(created.status, 201, show(created));
+    const seen = await must('GET', '/api/admin/features?query=made%20on%20b');
+    assert.deepEqual(seen.features.map((f) => f.name), ['zz-from-b'], 'no wait for a poll: the revision says');
+    assert.equal((await other.api('PUT', `${P}/zz-from-b`, { body: { description: 'changed on B' } })).status, 200);
+    const after = await must('GET', '/api/admin/features?query=changed%20on%20b');
+    assert.deepEqual(after.features.map((f) => [f.name, f.description]), [['zz-from-b', 'changed on B']]);
+    const projects = await must('GET', '/api/admin/projects');
+    assert.equal(projects.projects.find((p) => p.id === 'default').featureCount, 32);
+  } finally {
+    await other.stop();
+  }
+});

@@ -154,6 +154,52 @@ static void test_refusals(void **state)
     }
 }
 
+/* The kept summaries follow every change: a new flag, a changed one, an
+ * archived one, each seen by the next list (and by the projects' counts). */
+static void test_follows_changes(void **state)
+{
+    temp_service *t = *state;
+    json_t *out = NULL;
+    vx_error err;
+    expect(t, "{\"sortBy\":\"name\"}", "a,b,c", 3); /* summaries kept */
+    assert_int_equal(call(t, SVC_OP_FEATURE_CREATE, "default", NULL, NULL,
+                          "{\"name\":\"d\",\"description\":\"zebra "
+                          "crossing\"}",
+                          &out, &err),
+                     VX_OK);
+    json_decref(out);
+    expect(t, "{\"sortBy\":\"name\"}", "a,b,c,d", 4);
+    expect(t, "{\"query\":\"zebra\"}", "c,d", 2);
+    assert_int_equal(call(t, SVC_OP_FEATURE_UPDATE, "default", "c", NULL,
+                          "{\"description\":\"horse\",\"stale\":false}", &out,
+                          &err),
+                     VX_OK);
+    json_decref(out);
+    expect(t, "{\"query\":\"zebra\"}", "d", 1);
+    expect(t, "{\"stale\":\"true\"}", "", 0);
+    assert_int_equal(
+        call(t, SVC_OP_FEATURE_ARCHIVE, "default", "b", NULL, NULL, &out, &err),
+        VX_OK);
+    json_decref(out);
+    expect(t, "{\"sortBy\":\"name\"}", "a,c,d", 3);
+    assert_int_equal(
+        call(t, SVC_OP_PROJECT_LIST, NULL, NULL, NULL, NULL, &out, &err),
+        VX_OK);
+    const json_t *p = json_array_get(json_object_get(out, "projects"), 0);
+    assert_int_equal(json_integer_value(json_object_get(p, "featureCount")), 3);
+    json_decref(out);
+    json_t *arch = NULL;
+    json_t *q = json_loads("{\"limit\":\"10\"}", 0, NULL);
+    svc_req req = {.op = SVC_OP_ARCHIVE_LIST, .query = q};
+    memset(&err, 0, sizeof(err));
+    assert_int_equal(svc_call(t->svc, &ADMIN, &req, &arch, &err), VX_OK);
+    char got[64];
+    names(arch, got, sizeof(got));
+    assert_string_equal(got, "b");
+    json_decref(arch);
+    json_decref(q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -162,5 +208,9 @@ int main(void)
         cmocka_unit_test(test_filters),
         cmocka_unit_test(test_refusals),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    const struct CMUnitTest changing[] = {
+        cmocka_unit_test_setup_teardown(test_follows_changes, setup, teardown),
+    };
+    int failed = cmocka_run_group_tests(tests, setup, teardown);
+    return failed + cmocka_run_group_tests(changing, NULL, NULL);
 }
