@@ -10,7 +10,26 @@ import { h, clear, field, select, switchButton, badge, toast, confirmDialog, ope
 const PAGE = 50;
 const SORTS = { name: 'Name', project: 'Project', type: 'Type', createdAt: 'Created', lastSeenAt: 'Last seen' };
 
+// The list request the URL asks for (the same as params() below will build
+// from the form), so the first page is asked for at once, alongside the
+// environments, projects and types the page needs.
+function firstRequest(query) {
+  const p = new URLSearchParams();
+  const q = (query.get('q') || '').trim();
+  if (q) p.set('query', q);
+  for (const k of ['project', 'type', 'tag']) if ((query.get(k) || '').trim()) p.set(k, query.get(k).trim());
+  if (query.get('stale')) p.set('stale', query.get('stale') === 'yes' ? 'true' : 'false');
+  p.set('sortBy', SORTS[query.get('sort')] ? query.get('sort') : 'name');
+  p.set('sortOrder', query.get('order') === 'desc' ? 'desc' : 'asc');
+  p.set('offset', String(Math.max(0, Math.floor(Number(query.get('offset')) || 0))));
+  p.set('limit', String(PAGE));
+  return p.toString();
+}
+
 export async function render(main, _params, query, ctx) {
+  const firstQs = firstRequest(query);
+  let firstList = api('GET', `/features?${firstQs}`);
+  firstList.catch(() => {}); // handled when load() takes it
   const [envs, projects, types] = await Promise.all([
     api('GET', '/environments'), api('GET', '/projects'), api('GET', '/feature-types'),
   ]);
@@ -75,7 +94,7 @@ export async function render(main, _params, query, ctx) {
         label, active ? h('span', { 'aria-hidden': 'true' }, state.order === 'asc' ? ' ▲' : ' ▼') : null));
     };
     headRow.append(col('name', 'Name'), col('project', 'Project'), col('type', 'Type'), col(null, 'Tags'),
-      environments.map((e) => h('th', { scope: 'col', class: 'center' }, e.name)));
+      ...environments.map((e) => h('th', { scope: 'col', class: 'center' }, e.name)));
   }
 
   function params() {
@@ -111,7 +130,10 @@ export async function render(main, _params, query, ctx) {
     errors.replaceChildren();
     let r;
     try {
-      r = await api('GET', `/features?${params()}`);
+      const qs = params().toString();
+      const pending = firstList && qs === firstQs ? firstList : null;
+      firstList = null;
+      r = await (pending || api('GET', `/features?${qs}`));
     } catch (err) {
       if (mine === seq) showErrors(toolbar, err, { after: toolbar });
       return;
