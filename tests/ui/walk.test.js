@@ -101,3 +101,52 @@ for (const vp of VIEWPORTS) {
     });
   }
 }
+
+for (const vp of VIEWPORTS) {
+  test(`keyboard only, in dark mode: sign in, move around, switch a flag, cancel a dialog (${vp.width} px)`, async () => {
+    const b = await launch({ viewport: vp, colorScheme: 'dark' });
+    const page = b.page;
+    try {
+      await page.goto(srv.url + '/flags');
+      await page.waitForURL(/\/signin/);
+      // The token field has the focus: type it and press Enter.
+      assert.equal(await page.evaluate(() => document.activeElement.name), 'token');
+      await page.keyboard.type(srv.adminToken);
+      await page.keyboard.press('Enter');
+      await page.getByRole('heading', { level: 1, name: 'Flags' }).waitFor();
+      assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Flags', 'the focus moves to the heading');
+      // On a fresh load the skip link comes first, with a visible focus.
+      await page.reload();
+      await page.getByRole('heading', { level: 1, name: 'Flags' }).waitFor();
+      await page.keyboard.press('Tab');
+      assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Skip to content');
+      const ring = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+      assert.notEqual(ring, 'none', 'the focus is visible');
+      // Tab to the development switch of dark-mode, then Space.
+      const sw = page.getByRole('switch', { name: 'dark-mode in development' });
+      let reached = false;
+      for (let i = 0; i < 80 && !reached; i++) {
+        await page.keyboard.press('Tab');
+        reached = await sw.evaluate((el) => el === document.activeElement);
+      }
+      assert.ok(reached, 'the switch is reachable with Tab');
+      await page.keyboard.press('Space');
+      await page.getByRole('status').getByText('dark-mode is now on in development.').waitFor();
+      // Production asks first; Escape cancels and the focus comes back.
+      const prod = page.getByRole('switch', { name: 'dark-mode in production' });
+      await page.keyboard.press('Tab');
+      assert.ok(await prod.evaluate((el) => el === document.activeElement));
+      await page.keyboard.press('Enter');
+      const dlg = page.getByRole('dialog', { name: 'Enable dark-mode in production?' });
+      await dlg.waitFor();
+      await page.keyboard.press('Escape');
+      await dlg.waitFor({ state: 'detached' });
+      assert.ok(await prod.evaluate((el) => el === document.activeElement), 'the focus returns to the switch');
+      assert.equal(await prod.getAttribute('aria-checked'), 'false');
+      await screenshot(page, `walk-${vp.name}-dark-keyboard`);
+      await ui.ok(srv, 'POST', `${ui.FEAT}/dark-mode/environments/development/off`);
+    } finally {
+      await b.close();
+    }
+  });
+}
