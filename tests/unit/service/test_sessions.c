@@ -192,6 +192,17 @@ static json_t *call(fixture *f, svc_op op, const char *id, const char *body)
     return out;
 }
 
+/* Opens a session with the token `sec` at `now`, which must succeed. */
+static void open_token(fixture *f, const char *sec, int64_t now,
+                       char secret[SVC_SESSION_SECRET_MAX], svc_session *s)
+{
+    vx_error err;
+    memset(&err, 0, sizeof(err));
+    assert_int_equal(svc_session_open(f->t.svc, sec, strlen(sec), IDLE, LIFE,
+                                      now, secret, s, &err),
+                     VX_OK);
+}
+
 static void test_token_revoked_or_expired(void **state)
 {
     fixture *f = *state;
@@ -201,12 +212,8 @@ static void test_token_revoked_or_expired(void **state)
     const char *sec = json_string_value(json_object_get(tk, "secret"));
     char a[SVC_SESSION_SECRET_MAX];
     svc_session s;
-    vx_error err;
-    memset(&err, 0, sizeof(err));
     int64_t now = wall_ms();
-    assert_int_equal(svc_session_open(f->t.svc, sec, strlen(sec), IDLE, LIFE,
-                                      now, a, &s, &err),
-                     VX_OK);
+    open_token(f, sec, now, a, &s);
     assert_int_equal(s.who.role, SVC_ROLE_EDITOR);
     assert_int_equal(check_at(f, a, now + 1), SVC_SESSION_LIVE);
     char id[32];
@@ -228,9 +235,7 @@ static void test_token_revoked_or_expired(void **state)
     tk = call(f, SVC_OP_TOKEN_CREATE, NULL, when);
     sec = json_string_value(json_object_get(tk, "secret"));
     now = wall_ms();
-    assert_int_equal(svc_session_open(f->t.svc, sec, strlen(sec), IDLE, LIFE,
-                                      now, a, &s, &err),
-                     VX_OK);
+    open_token(f, sec, now, a, &s);
     assert_int_equal(check_at(f, a, now + 1), SVC_SESSION_LIVE);
     while (wall_ms() < (int64_t)soon * 1000 + 50) {
         struct timespec nap = {0, 50 * 1000 * 1000};

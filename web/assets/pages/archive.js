@@ -59,22 +59,25 @@ export async function render(main, _params, query, ctx) {
           last < total ? h('a', { class: 'button', href: url(offset + PAGE), 'data-link': true, rel: 'next' }, 'Next →') : null))));
   }
 
-  function unsupported(err) {
-    return err && (err.status === 404 || err.status === 405) && /route|method/i.test(err.message);
-  }
-
-  async function revive(f) {
+  // Runs one archive call; a server without its route (404 "no such
+  // route", 405) gets `missing` in words instead of an error code.
+  async function act(method, path, done, missing) {
     try {
-      await api('POST', `/archive/revive/${enc(f.name)}`);
-      toast(`${f.name} revived: it is back in the flag list.`);
+      await api(method, path);
+      toast(done);
       await reload();
     } catch (err) {
-      if (unsupported(err)) {
-        out.prepend(h('div', { class: 'alert', role: 'alert' }, h('strong', {}, 'This server cannot revive flags. '), 'Upgrade it, or revive the flag with its API.'));
+      if ((err.status === 404 || err.status === 405) && /route|method/i.test(err.message)) {
+        out.prepend(h('div', { class: 'alert', role: 'alert' }, h('strong', {}, missing[0]), missing[1]));
       } else {
         showErrors(out, err);
       }
     }
+  }
+
+  function revive(f) {
+    return act('POST', `/archive/revive/${enc(f.name)}`, `${f.name} revived: it is back in the flag list.`,
+      ['This server cannot revive flags. ', 'Upgrade it, or revive the flag with its API.']);
   }
 
   async function remove(f, button) {
@@ -84,17 +87,8 @@ export async function render(main, _params, query, ctx) {
       confirm: 'Delete for good', danger: true,
     });
     if (!ok) { button.focus(); return; }
-    try {
-      await api('DELETE', `/archive/${enc(f.name)}`);
-      toast(`${f.name} deleted for good.`);
-      await reload();
-    } catch (err) {
-      if (unsupported(err)) {
-        out.prepend(h('div', { class: 'alert', role: 'alert' }, h('strong', {}, 'This server cannot delete archived flags. '), 'Upgrade it, or keep the flag archived.'));
-      } else {
-        showErrors(out, err);
-      }
-    }
+    await act('DELETE', `/archive/${enc(f.name)}`, `${f.name} deleted for good.`,
+      ['This server cannot delete archived flags. ', 'Upgrade it, or keep the flag archived.']);
   }
   await reload();
 }
