@@ -201,10 +201,10 @@ export function describe(err) {
   if (!(err instanceof ApiError)) {
     return { title: 'Something went wrong in the page', text: String(err && err.message || err), fields: [] };
   }
-  const msg = err.body && err.body.message ? plain(err.body.message) : '';
+  const msg = err.body && err.body.message ? err.body.message : '';
   const fields = err.details
     .filter((d) => d.path && d.path !== '')
-    .map((d) => ({ path: d.path, where: humanPath(d.path), message: plain(d.message) || d.message }));
+    .map((d) => ({ path: d.path, where: humanPath(d.path), message: d.message }));
   switch (err.status) {
     case 0:
       return { title: 'Cannot reach the Vexil server', text: 'Check that it is running and that your network is up, then try again. Nothing was changed.', fields: [] };
@@ -216,8 +216,9 @@ export function describe(err) {
       if (err.reason === 'csrf' || err.reason === 'origin') {
         return { title: 'This request was refused for safety', text: 'It did not come with this session\'s protection token. Reload the page and try again. Nothing was changed.', fields: [] };
       }
+      // The server's message may name an operation (ENV_ON): not shown.
       const role = session.role;
-      const needs = /admin role/.test(msg) ? 'the admin role' : 'the editor or admin role';
+      const needs = /admin role/.test(plain(msg)) ? 'the admin role' : 'the editor or admin role';
       const who = role ? `You are signed in as ${session.name} with the ${role} role${role === 'viewer' ? ', which can look but not change' : ''}.` : '';
       return { title: 'Your role does not allow this', text: `${who} This needs ${needs}; ask an admin for such a token. Nothing was changed.`.trim(), fields: [] };
     }

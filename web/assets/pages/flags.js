@@ -79,6 +79,10 @@ export async function render(main, _params, query, ctx) {
       count, pager));
 
   // Column headers: the sortable ones are buttons (aria-sort on the th).
+  // On a phone the rows are cards and the header row is out of sight: its
+  // buttons leave the Tab order there (the "Sort by" menu sorts).
+  const narrow = window.matchMedia('(max-width: 760px)');
+  narrow.addEventListener('change', () => { if (ctx.isCurrent()) drawHead(); });
   function drawHead() {
     clear(headRow);
     const key = `${state.sortBy}:${state.order}`;
@@ -89,7 +93,7 @@ export async function render(main, _params, query, ctx) {
       const active = state.sortBy === key;
       const next = active && state.order === 'asc' ? 'desc' : 'asc';
       return h('th', { scope: 'col', 'aria-sort': active ? (state.order === 'asc' ? 'ascending' : 'descending') : null },
-        h('button', { type: 'button', class: 'sort', 'aria-label': `Sort by ${label.toLowerCase()}${active ? `, now ${state.order === 'asc' ? 'ascending' : 'descending'}` : ''}`,
+        h('button', { type: 'button', class: 'sort', tabindex: narrow.matches ? -1 : null, 'aria-label': `Sort by ${label.toLowerCase()}${active ? `, now ${state.order === 'asc' ? 'ascending' : 'descending'}` : ''}`,
           onclick: () => { state.sortBy = key; state.order = active ? next : 'asc'; state.offset = 0; load(); } },
         label, active ? h('span', { 'aria-hidden': 'true' }, state.order === 'asc' ? ' ▲' : ' ▼') : null));
     };
