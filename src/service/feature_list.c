@@ -24,9 +24,9 @@
 #include "base/limits.h"
 #include "service/internal.h"
 
-static const char *const PAGE_PARAMS[] = {"sortBy", "sortOrder", "offset",
-                                          "limit",  "query",     "type",
-                                          "tag",    "stale",     "project"};
+static const char *const PAGE_PARAMS[] = {
+    "sortBy", "sortOrder", "offset", "limit",   "query",
+    "type",   "tag",       "stale",  "project", "namePrefix"};
 
 static const char *const SORT_KEYS[] = {"name",       "createdAt", "updatedAt",
                                         "lastSeenAt", "type",      "project"};
@@ -42,6 +42,7 @@ typedef struct page_query {
     const char *tag;     /* "type:value", or NULL */
     int stale;           /* -1 any, 0 not stale, 1 stale */
     const char *project; /* project id, or NULL */
+    const char *prefix;  /* namePrefix (Unleash's old filter), or NULL */
 } page_query;
 
 /* One candidate flag and its sort key, both borrowed from the list. */
@@ -121,6 +122,7 @@ static vx_status parse_query(svc_ctx *c, page_query *q)
     q->type = param(c, "type");
     q->tag = param(c, "tag");
     q->project = param(c, "project");
+    q->prefix = param(c, "namePrefix");
     if (q->tag && !strchr(q->tag, ':'))
         return svc__fail(c, VX_EINVAL, "/query/tag",
                          "tag must be written type:value");
@@ -155,6 +157,8 @@ static bool wanted(const page_query *q, const json_t *f)
     if (q->project &&
         strcmp(q->project, json_string_value(json_object_get(f, "project"))) !=
             0)
+        return false;
+    if (q->prefix && strncmp(name, q->prefix, strlen(q->prefix)) != 0)
         return false;
     if (q->stale >= 0 && json_is_true(json_object_get(f, "stale")) != q->stale)
         return false;

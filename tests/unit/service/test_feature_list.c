@@ -133,6 +133,7 @@ static void test_filters(void **state)
     expect(*state, "{\"stale\":\"true\"}", "c", 1);
     expect(*state, "{\"stale\":\"false\",\"sortOrder\":\"desc\"}", "b,a", 2);
     expect(*state, "{\"project\":\"nope\"}", "", 0);
+    expect(*state, "{\"namePrefix\":\"b\"}", "b", 1); /* Unleash's old one */
 }
 
 static void test_refusals(void **state)
