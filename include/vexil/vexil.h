@@ -187,6 +187,44 @@ VX_API bool vx_explain(const vx_snapshot *s, vx_scratch *sc, const char *name,
                        size_t len, const vx_context *ctx,
                        const vx_explain_ops *ops);
 
+/* Why one strategy is on or off for a context, as vx_explain_strategy
+ * finds it: the first check that failed, in the order evaluation makes
+ * them (constraints, segments, then the strategy's own rule). */
+typedef enum vx_reason_kind {
+    VX_REASON_MATCH,            /* every check passed: the strategy is on */
+    VX_REASON_CONSTRAINT,       /* constraint `index` does not hold */
+    VX_REASON_SEGMENT,          /* segment `index` (its id) does not match,
+                                   or does not exist */
+    VX_REASON_OUTSIDE_ROLLOUT,  /* `bucket` is above `percentage` */
+    VX_REASON_NO_STICKINESS,    /* the context lacks the `stickiness` field
+                                   the rollout hashes */
+    VX_REASON_NOT_LISTED,       /* userWithId, remoteAddress,
+                                   applicationHostname: the context's value
+                                   is not in the list (or is absent) */
+    VX_REASON_UNKNOWN_STRATEGY, /* a strategy libvexil does not implement */
+} vx_reason_kind;
+
+typedef struct vx_strategy_reason {
+    vx_reason_kind kind; /* see above */
+    int64_t index;       /* CONSTRAINT: its index; SEGMENT: the segment id */
+    double percentage;   /* rollout strategies: the rollout, else -1 */
+    uint32_t bucket;     /* rollout strategies: the context's bucket, 1-100
+                            (gradualRolloutRandom: the draw), 0 when no
+                            bucket was computed */
+    vx_str stickiness;   /* rollout strategies: the field hashed ("userId",
+                            "sessionId", a property name) or "random";
+                            a static or snapshot string, else absent */
+} vx_strategy_reason;
+
+/* Explains strategy `strategy` (vx_explain's index) of flag `name` for
+ * `ctx` into `*out`. A rollout with `random` stickiness draws once from
+ * ctx->random, so its bucket is that draw's, not another call's. Returns
+ * false (and leaves `*out` alone) when there is no such flag or strategy.
+ * No allocation; `out->stickiness` borrows from the snapshot. */
+VX_API bool vx_explain_strategy(const vx_snapshot *s, vx_scratch *sc,
+                                const char *name, size_t len, size_t strategy,
+                                const vx_context *ctx, vx_strategy_reason *out);
+
 /* ---- operators: what a constraint may say ------------------------------- */
 
 /* True when `op` is an operator libvexil implements ("IN", "SEMVER_GT"...). */

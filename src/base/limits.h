@@ -278,6 +278,15 @@ static_assert(VX_LIMIT_LLM_TIMEOUT_DEFAULT_MS <= VX_LIMIT_LLM_TIMEOUT_MS,
 #define VX_LIMIT_SEEN_ENVS          64  /* environments tracked */
 #define VX_LIMIT_SEEN_FIELD_BYTES   100 /* a longer field name is not kept */
 /* ---- end AI advisor ----------------------------------------------------- */
+/* ---- web console (src/service/feature_list.c, sessions.c, src/server) --- */
+#define VX_LIMIT_FEATURE_PAGE 1000 /* flags in one page of a flag list */
+/* Console sessions: live ones per token (the oldest go first), the longest
+ * idle timeout or lifetime (ms), and how stale a session's recorded last
+ * use may get before a request writes it (ms). */
+#define VX_LIMIT_SESSIONS_PER_TOKEN 100
+#define VX_LIMIT_SESSION_MS         (90LL * 86400000)
+#define VX_LIMIT_SESSION_TOUCH_MS   60000
+/* ---- end web console ---------------------------------------------------- */
 
 /* ---- model gateway (src/gateway, src/server/gateway_api.c) ------------ */
 #define VX_LIMIT_GW_BODY_BYTES     ((size_t)1 << 20)  /* one client request */

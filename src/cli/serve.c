@@ -15,6 +15,7 @@
 #include "ai/advisor.h"
 #include "cli.h"
 #include "server/server.h"
+#include "server/session_api.h"
 #include "service/service.h"
 
 /* Limits of this file (the CLI sees no src/base, so they live here, as in
@@ -60,6 +61,9 @@ enum {
     SET_SQLITE_SYNCHRONOUS,
     SET_MAX_STREAMS,
     SET_MAX_STREAMS_PER_TOKEN,
+    SET_SESSION_IDLE_SECS,
+    SET_SESSION_MAX_SECS,
+    SET_COOKIE_SECURE,
     NSETTINGS
 };
 /* Settings are bits of a 64-bit mask (conf_read_file, MASK_ALL). */
@@ -142,6 +146,12 @@ static const struct setting {
     {"max-streams-per-token", "VEXIL_MAX_STREAMS_PER_TOKEN", "N",
      "streaming SDK connections per token (0 = half of max-streams); "
      "past it 429"},
+    {"session-idle-secs", "VEXIL_SESSION_IDLE_SECS", "S",
+     "a console session ends after this long unused"},
+    {"session-max-secs", "VEXIL_SESSION_MAX_SECS", "S",
+     "a console session ends this long after sign-in, used or not"},
+    {"cookie-secure", "VEXIL_COOKIE_SECURE", "auto|on|off",
+     "Secure session cookie: auto = when the request came over HTTPS"},
 };
 
 /* Settings as resolved, with where each came from. */
@@ -205,6 +215,15 @@ static const char *default_of(conf *c, int i)
     case SET_GATEWAY_FLUSH_MS: return "60000";
     case SET_MAX_STREAMS: return "0";
     case SET_MAX_STREAMS_PER_TOKEN: return "0";
+    case SET_SESSION_IDLE_SECS:
+        snprintf(c->defaults[i], sizeof(c->defaults[i]), "%u",
+                 SESSION_IDLE_DEFAULT_SECS);
+        return c->defaults[i];
+    case SET_SESSION_MAX_SECS:
+        snprintf(c->defaults[i], sizeof(c->defaults[i]), "%u",
+                 SESSION_MAX_DEFAULT_SECS);
+        return c->defaults[i];
+    case SET_COOKIE_SECURE: return "auto";
     case SET_SDK_POLL_MS:
         snprintf(c->defaults[i], sizeof(c->defaults[i]), "%u",
                  (unsigned)VX_LIMIT_SDK_POLL_MS);
@@ -397,6 +416,26 @@ static bool conf_uint(const conf *c, int i, unsigned long long lo,
         return false;
     }
     *out = v;
+    return true;
+}
+
+/* --cookie-secure: auto, on or off. */
+static bool cookie_secure(const conf *c, session_secure *out)
+{
+    const char *v = c->val[SET_COOKIE_SECURE];
+    if (strcmp(v, "auto") == 0)
+        *out = SESSION_SECURE_AUTO;
+    else if (strcmp(v, "on") == 0 || strcmp(v, "true") == 0)
+        *out = SESSION_SECURE_ON;
+    else if (strcmp(v, "off") == 0 || strcmp(v, "false") == 0)
+        *out = SESSION_SECURE_OFF;
+    else {
+        fprintf(stderr,
+                "vexil: %s: cookie-secure must be auto, on or off, "
+                "not '%s'\n",
+                c->where[SET_COOKIE_SECURE], v);
+        return false;
+    }
     return true;
 }
 
@@ -731,9 +770,10 @@ int cli_serve_main(int argc, char **argv)
 
     unsigned long long port, threads, body, conns, ofrep_rate, sched_ms,
         gw_token, gw_route, gw_flush, poll_ms, confirm_above, db_timeout,
-        db_threads, db_queue, streams, streams_per_token;
+        db_threads, db_queue, streams, streams_per_token, idle_secs, max_secs;
     int sqlite_sync = 1;
     bool log_requests = true, gw_fallback = true;
+    session_secure secure = SESSION_SECURE_AUTO;
     if (!conf_uint(&c, SET_PORT, 0, 65535, false, &port) ||
         !conf_uint(&c, SET_THREADS, 1, SERVER_THREADS_HARD, false, &threads) ||
         !conf_uint(&c, SET_MAX_BODY, 1, SERVER_MAX_BODY_HARD, true, &body) ||
@@ -764,7 +804,11 @@ int cli_serve_main(int argc, char **argv)
                    &streams) ||
         !conf_uint(&c, SET_MAX_STREAMS_PER_TOKEN, 0, VX_LIMIT_SSE_CLIENTS,
                    false, &streams_per_token) ||
-        !llm_setup(&c, &llm))
+        !conf_uint(&c, SET_SESSION_IDLE_SECS, 1, SESSION_SECS_MAX, false,
+                   &idle_secs) ||
+        !conf_uint(&c, SET_SESSION_MAX_SECS, 1, SESSION_SECS_MAX, false,
+                   &max_secs) ||
+        !cookie_secure(&c, &secure) || !llm_setup(&c, &llm))
         goto out;
     if (strcasecmp(c.val[SET_SQLITE_SYNCHRONOUS], "full") == 0) {
         sqlite_sync = 2;
@@ -856,6 +900,9 @@ int cli_serve_main(int argc, char **argv)
         .db_threads = (unsigned)db_threads,
         .db_queue = (unsigned)db_queue,
         .db_timeout_ms = (unsigned)db_timeout,
+        .session_idle_secs = (unsigned)idle_secs,
+        .session_max_secs = (unsigned)max_secs,
+        .session_secure = (int)secure,
     };
     cfg.header_timeout_ms = edge.header_timeout_ms;
     cfg.body_timeout_ms = edge.body_timeout_ms;

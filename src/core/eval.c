@@ -538,3 +538,131 @@ VX_API bool vx_explain(const vx_snapshot *s, vx_scratch *sc, const char *name,
     }
     return true;
 }
+
+/* ---- one strategy's reason ---------------------------------------------- */
+
+static const char STICK_USER[] = "userId";
+static const char STICK_SESSION[] = "sessionId";
+static const char STICK_RANDOM[] = "random";
+
+static vx_str lit(const char *s, size_t n)
+{
+    return (vx_str){s, n};
+}
+
+/* The id a rollout hashes and the name of its field, as flexible() and the
+ * gradual strategies choose them; false when the context lacks it. */
+static bool rollout_id(const vx__strategy *st, const vx_context *c,
+                       char buf[12], vx_str *id, vx_str *field)
+{
+    vx__stick stick = st->stick;
+    if (st->kind == VX__S_GRADUAL_USER_ID ||
+        st->kind == VX__S_GRADUAL_SESSION_ID) {
+        bool user = st->kind == VX__S_GRADUAL_USER_ID;
+        *field = user ? lit(STICK_USER, sizeof(STICK_USER) - 1)
+                      : lit(STICK_SESSION, sizeof(STICK_SESSION) - 1);
+        *id = user ? c->user_id : c->session_id;
+        return truthy(*id);
+    }
+    if (stick == VX__STICK_DEFAULT && truthy(c->user_id)) {
+        *field = lit(STICK_USER, sizeof(STICK_USER) - 1);
+        *id = c->user_id;
+    } else if (stick == VX__STICK_DEFAULT && truthy(c->session_id)) {
+        *field = lit(STICK_SESSION, sizeof(STICK_SESSION) - 1);
+        *id = c->session_id;
+    } else if (stick != VX__STICK_FIELD) {
+        *field = lit(STICK_RANDOM, sizeof(STICK_RANDOM) - 1);
+        *id = utoa(draw(c) % 10001 + 1, buf);
+    } else {
+        *field = st->stick_field.name;
+        *id = resolve(c, &st->stick_field);
+        return truthy(*id);
+    }
+    return true;
+}
+
+/* The strategy's own rule (after constraints and segments held). */
+static void rule_reason(const vx__strategy *st, const vx_context *c,
+                        vx_strategy_reason *r)
+{
+    char buf[12];
+    vx_str id, field;
+    bool on = false;
+    switch (st->kind) {
+    case VX__S_DEFAULT: on = true; break;
+    case VX__S_FLEXIBLE_ROLLOUT:
+    case VX__S_GRADUAL_USER_ID:
+    case VX__S_GRADUAL_SESSION_ID:
+        r->percentage = st->percentage;
+        if (!rollout_id(st, c, buf, &id, &field)) {
+            r->stickiness = field;
+            r->kind = VX_REASON_NO_STICKINESS;
+            return;
+        }
+        r->stickiness = field;
+        r->bucket = (uint32_t)normalized(&st->group_pre, id, 100);
+        on = in_rollout(st->percentage, &st->group_pre, id);
+        if (!on) {
+            r->kind = VX_REASON_OUTSIDE_ROLLOUT;
+            return;
+        }
+        break;
+    case VX__S_GRADUAL_RANDOM:
+        r->percentage = st->percentage;
+        r->stickiness = lit(STICK_RANDOM, sizeof(STICK_RANDOM) - 1);
+        r->bucket = draw(c) % 100 + 1;
+        on = st->percentage >= (double)r->bucket;
+        if (!on) {
+            r->kind = VX_REASON_OUTSIDE_ROLLOUT;
+            return;
+        }
+        break;
+    case VX__S_USER_WITH_ID:
+        on = present(c->user_id) && list_has(st->list, st->nlist, c->user_id);
+        break;
+    case VX__S_REMOTE_ADDRESS: on = remote_address(st, c); break;
+    case VX__S_APPLICATION_HOSTNAME: on = hostname_listed(st, c); break;
+    case VX__S_UNKNOWN: r->kind = VX_REASON_UNKNOWN_STRATEGY; return;
+    }
+    r->kind = on ? VX_REASON_MATCH : VX_REASON_NOT_LISTED;
+}
+
+VX_API bool vx_explain_strategy(const vx_snapshot *s, vx_scratch *sc,
+                                const char *name, size_t len, size_t strategy,
+                                const vx_context *ctx, vx_strategy_reason *out)
+{
+    const vx__flag *f = vx__snapshot_find(s, name, len);
+    if (!f || strategy >= f->nstrategies)
+        return false;
+    const vx__strategy *st = &f->strategies[strategy];
+    vx_strategy_reason r = {.kind = VX_REASON_MATCH,
+                            .index = 0,
+                            .percentage = -1,
+                            .bucket = 0,
+                            .stickiness = {NULL, 0}};
+    if (st->kind == VX__S_UNKNOWN) {
+        r.kind = VX_REASON_UNKNOWN_STRATEGY;
+        *out = r;
+        return true;
+    }
+    for (uint32_t j = 0; j < st->nconstraints; j++) {
+        if (!constraint_ok(&st->constraints[j], sc, ctx)) {
+            r.kind = VX_REASON_CONSTRAINT;
+            r.index = (int64_t)j;
+            *out = r;
+            return true;
+        }
+    }
+    for (uint32_t j = 0; j < st->nsegments; j++) {
+        const vx__segment *seg = vx__snapshot_segment(s, st->segments[j]);
+        if (!seg || !all_ok(seg->constraints, seg->nconstraints, sc, ctx)) {
+            r.kind = VX_REASON_SEGMENT;
+            r.index = st->segments[j];
+            *out = r;
+            return true;
+        }
+    }
+    rule_reason(st, ctx, &r);
+    *out = r;
+    return true;
+}

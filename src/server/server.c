@@ -14,6 +14,7 @@
 #include "base/limits.h"
 #include "server/advisor_api.h"
 #include "server/dbpool.h"
+#include "server/compress.h"
 #include "server/scheduler.h"
 #include "server/gateway_api.h"
 #include "server/http.h"
@@ -23,6 +24,7 @@
 #include "server/sdk_api.h"
 #include "server/sdk_context.h"
 #include "server/seen.h"
+#include "server/session_api.h"
 #include "server/ui.h"
 
 #define ENV_LABEL_MAX 128 /* bytes of an environment name in a label */
@@ -36,17 +38,22 @@ enum {
     EXTRA_ADVISOR,
     EXTRA_GATEWAY,
     EXTRA_SDK_HEALTH,
+    EXTRA_SESSION,
     NEXTRA
 };
 
-static const char *const extra_labels[NEXTRA] = {
-    "/health",  "/ready",
-    "/metrics", "unmatched",
-    "ui",       "/api/admin/advisor",
-    "/v1",      "/api/admin/sdk-health"};
+static const char *const extra_labels[NEXTRA] = {"/health",
+                                                 "/ready",
+                                                 "/metrics",
+                                                 "unmatched",
+                                                 "ui",
+                                                 "/api/admin/advisor",
+                                                 "/v1",
+                                                 "/api/admin/sdk-health",
+                                                 "/api/admin/session"};
 static const char *const extra_names[NEXTRA] = {
-    "health", "ready",   "metrics", "unmatched",
-    "ui",     "advisor", "gateway", "sdk-health"};
+    "health",  "ready",   "metrics",    "unmatched", "ui",
+    "advisor", "gateway", "sdk-health", "session"};
 
 struct server {
     service *svc;         /* borrowed */
@@ -61,6 +68,7 @@ struct server {
     server_scheduler *scheduler; /* owned: release plans (scheduler.c) */
     gateway_api *gateway;        /* owned: the model gateway, /v1/ */
     db_pool *db;                 /* owned: database work (dbpool.h) */
+    session_api *sessions;       /* owned: console sessions (session_api.c) */
     server_log_fn log;           /* may be NULL */
     void *log_ud;                /* passed to log */
 };
@@ -377,6 +385,8 @@ static bool authenticate(server *s, http_req *r, svc_principal *who)
     vx_error err;
     memset(&err, 0, sizeof(err));
     size_t len = 0;
+    if (!http_req_header(r, "Authorization") && session_api_has_cookie(r))
+        return session_api_authenticate(s->sessions, r, who); /* console */
     const char *secret =
         sdk_api_bearer(http_req_header(r, "Authorization"), &len);
     if (!secret) {
@@ -508,6 +518,9 @@ static void on_headers(void *ud, http_req *r)
         ofrep_api_headers(&s->sdk, r);
     } else if (path_is(r, "/api/admin/sdk-health")) {
         sdk_health_headers(s, r);
+    } else if (session_api_owns(r)) {
+        set_extra(s, r, EXTRA_SESSION);
+        session_api_headers(s->sessions, r);
     } else if (advisor_api_owns(r)) {
         advisor_headers(s, r);
     } else if (gateway_api_owns(r)) {
@@ -531,7 +544,7 @@ static void run_call(server *s, http_req *r, api_req *a)
     if (st != VX_OK)
         http_reply_error(r, st, &err);
     else
-        http_reply_json(r, a->hit.route->status, answer);
+        server_reply_json_gz(r, a->hit.route->status, answer); /* compress.h */
     json_decref(answer);
 }
 
@@ -594,6 +607,10 @@ static void on_request(void *ud, http_req *r)
     }
     if (http_req_route(r) == s->ntable + EXTRA_SDK_HEALTH) {
         serve_sdk_health(s, r);
+        return;
+    }
+    if (http_req_route(r) == s->ntable + EXTRA_SESSION) {
+        session_api_request(s->sessions, r);
         return;
     }
     api_req *a = http_req_udata(r);
@@ -817,6 +834,12 @@ vx_status server_start(const server_config *cfg, service *svc, server **out,
     st = gateway_api_new(&gc, &s->sdk, &s->gateway, err);
     if (st != VX_OK)
         goto out;
+    session_api_config sac = {.idle_secs = cfg->session_idle_secs,
+                              .max_secs = cfg->session_max_secs,
+                              .secure = (session_secure)cfg->session_secure};
+    st = session_api_new(svc, &sac, &s->sessions, err);
+    if (st != VX_OK)
+        goto out;
     st = metrics_new(s->labels, nroutes, &s->metrics);
     if (st != VX_OK) {
         vx__error_set(err, st, "", "out of memory");
@@ -882,6 +905,7 @@ void server_stop(server **sp)
     advisor_api_free(&s->advisor);
     server_seen_free(&s->seen);
     gateway_api_free(&s->gateway);
+    session_api_free(&s->sessions);
     vx__free(s->labels);
     vx__free(s);
     *sp = NULL;

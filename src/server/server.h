@@ -79,6 +79,11 @@ typedef struct server_config {
     unsigned db_timeout_ms;     /* one database call at most (as given to
                                    the service), 0 = VX_LIMIT_DB_TIMEOUT_MS;
                                    bounds a request's wait in the queue */
+    unsigned session_idle_secs; /* console sessions end after this long
+                                   unused; 0 = 12 hours */
+    unsigned session_max_secs;  /* and after this long; 0 = 7 days */
+    int session_secure;         /* the cookie's Secure: session_secure of
+                                   session_api.h; 0 = auto */
 } server_config;
 
 /* Starts listening. `svc` is borrowed and must outlive the server; the

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "server/compress.h"
+
 /* Scripts, styles, images and API calls from this origin only; no inline
  * script or style, no plugins, no framing, no <base> rewriting. */
 #define UI_CSP                                                                 \
@@ -66,40 +68,6 @@ static bool etag_matches(const char *inm, const char *etag)
     return false;
 }
 
-/* True when Accept-Encoding (`ae`) admits gzip: "gzip", "x-gzip" or "*"
- * listed without q=0 (RFC 9110 12.5.3). */
-static bool accepts_gzip(const char *ae)
-{
-    const char *p = ae;
-    while (p && *p) {
-        while (*p == ' ' || *p == '\t' || *p == ',')
-            p++;
-        size_t n = strcspn(p, ",; \t");
-        bool named = (n == 4 && strncasecmp(p, "gzip", 4) == 0) ||
-                     (n == 6 && strncasecmp(p, "x-gzip", 6) == 0) ||
-                     (n == 1 && p[0] == '*');
-        const char *end = strchr(p, ',');
-        size_t span = end ? (size_t)(end - p) : strlen(p);
-        bool zero = false;
-        const char *q = memchr(p, ';', span);
-        if (q) {
-            q++;
-            while (*q == ' ' || *q == '\t')
-                q++;
-            if ((q[0] == 'q' || q[0] == 'Q') && q[1] == '=') {
-                zero = true; /* "0", "0.", "0.000": only zeros and a dot */
-                for (q += 2; q < p + span && *q != ' ' && *q != '\t'; q++)
-                    if (*q != '0' && *q != '.')
-                        zero = false;
-            }
-        }
-        if (named && !zero)
-            return true;
-        p = end;
-    }
-    return false;
-}
-
 static void security_headers(http_req *r)
 {
     http_reply_header(r, "Content-Security-Policy", UI_CSP);
@@ -126,7 +94,8 @@ void ui_serve(http_req *r)
         http_reply_problem(r, 404, "no such file", "", NULL);
         return;
     }
-    bool gz = a->gz && accepts_gzip(http_req_header(r, "Accept-Encoding"));
+    bool gz =
+        a->gz && server_accepts_gzip(http_req_header(r, "Accept-Encoding"));
     const char *etag = gz ? a->gz_etag : a->etag;
     security_headers(r);
     http_reply_header(r, "ETag", etag);

@@ -16,6 +16,16 @@ static json_t *project_view(svc_ctx *c, const json_t *p, bool with_features)
     json_t *v = json_deep_copy(p);
     json_t *flags = NULL;
     int64_t n = 0;
+    /* The list only counts: from the flag summaries (feature_list.c),
+     * which read-only calls may use. */
+    int64_t counted =
+        c->req->op == SVC_OP_PROJECT_LIST
+            ? svc__flag_count(c, json_string_value(json_object_get(p, "id")))
+            : -1;
+    if (counted >= 0) {
+        json_object_set_new(v, "featureCount", json_integer(counted));
+        return v;
+    }
     if (svc__list(c, STORE_FEATURE, json_string_value(json_object_get(p, "id")),
                   &flags) == VX_OK) {
         json_t *summary = json_array();

@@ -69,7 +69,7 @@ vx_status svc__feature_save(svc_ctx *c, json_t *feature)
 
 /* The API view of a flag: every environment present, with its type and
  * order. Returns a new document. */
-static json_t *view(svc_ctx *c, const json_t *f, const json_t *envs)
+json_t *svc__feature_view(svc_ctx *c, const json_t *f, const json_t *envs)
 {
     json_t *v = json_deep_copy(f);
     json_t *out_envs = json_array();
@@ -122,7 +122,7 @@ static vx_status list_features(svc_ctx *c, const char *project, bool archived,
         json_t *f;
         json_array_foreach (all, i, f) {
             if (json_is_true(json_object_get(f, "archived")) == archived)
-                json_array_append_new(list, view(c, f, envs));
+                json_array_append_new(list, svc__feature_view(c, f, envs));
         }
         *out = json_pack("{si so}", "version", 1, "features", list);
     }
@@ -134,16 +134,22 @@ static vx_status list_features(svc_ctx *c, const char *project, bool archived,
 vx_status svc__op_FEATURE_LIST(svc_ctx *c, json_t **out)
 {
     vx_status st = project_exists(c, c->req->project);
+    if (st == VX_OK && svc__feature_list_paged(c->req->query))
+        return svc__feature_page(c, c->req->project, false, out);
     return st == VX_OK ? list_features(c, c->req->project, false, out) : st;
 }
 
 vx_status svc__op_FEATURE_LIST_ALL(svc_ctx *c, json_t **out)
 {
+    if (svc__feature_list_paged(c->req->query))
+        return svc__feature_page(c, NULL, false, out);
     return list_features(c, NULL, false, out);
 }
 
 vx_status svc__op_ARCHIVE_LIST(svc_ctx *c, json_t **out)
 {
+    if (svc__feature_list_paged(c->req->query))
+        return svc__feature_page(c, NULL, true, out);
     return list_features(c, NULL, true, out);
 }
 
@@ -152,7 +158,7 @@ static vx_status answer_feature(svc_ctx *c, const json_t *f, json_t **out)
     json_t *envs = NULL;
     vx_status st = envs_all(c, &envs);
     if (st == VX_OK)
-        *out = view(c, f, envs);
+        *out = svc__feature_view(c, f, envs);
     json_decref(envs);
     return st;
 }

@@ -44,6 +44,9 @@ struct service {
                                      spent long failing) */
     int db_timeout_ms;            /* store_limits.timeout_ms */
     struct svc_reports *reports;  /* buffered SDK reports (reports.c) */
+    json_t *flag_index;           /* feature_list.c: every flag's summary,
+                                     or NULL (under mu) */
+    int64_t flag_index_rev;       /* the revision it was read at (mu) */
 };
 
 /* One call in progress. */
@@ -206,6 +209,12 @@ vx_status svc__token_lookup(service *s, const char key[65], svc_principal *who,
 /* Fills `who` and `*expires_ms` from a token document (no checks). */
 void svc__token_principal(const json_t *doc, svc_principal *who,
                           int64_t *expires_ms);
+/* The token whose secret hashes to `key` (hex SHA-256: svc__token_key), as
+ * svc_authenticate checks it: VX_EAUTH when unknown, revoked or expired
+ * (then `*expired`, which may be NULL, says which). */
+void svc__token_key(const char *secret, size_t len, char key[65]);
+vx_status svc__token_check(service *s, const char key[65], svc_principal *who,
+                           bool *expired, vx_error *err);
 void svc__token_cache_put(service *s, const char key[65],
                           const svc_principal *who, int64_t expires_ms,
                           long long generation);
@@ -226,6 +235,17 @@ vx_status svc__feature_load(svc_ctx *c, const char *project, const char *name,
                             bool allow_archived, json_t **out);
 vx_status svc__feature_save(svc_ctx *c, json_t *feature);
 json_t *svc__feature_env(json_t *feature, const char *env); /* borrowed */
+/* The API view of stored flag `f` given every environment (new document). */
+json_t *svc__feature_view(svc_ctx *c, const json_t *f, const json_t *envs);
+/* Flag lists sorted, filtered and paged by the query (feature_list.c):
+ * true when the query asks for any of it; then svc__feature_page answers
+ * {version, features, total} for `project` (NULL: all) and `archived`. */
+bool svc__feature_list_paged(const json_t *query);
+vx_status svc__feature_page(svc_ctx *c, const char *project, bool archived,
+                            json_t **out);
+/* The live (not archived) flags of `project`, counted from the cached
+ * summaries; -1 when the database cannot tell. Read-only calls only. */
+int64_t svc__flag_count(svc_ctx *c, const char *project);
 /* The Unleash client-features document of `env` (playground, SDK APIs).
  * `what` may add each strategy's id (SVC_DOC_IDS; the SDK APIs leave it
  * out, as Unleash does: old Go SDKs break on it) and each flag's tags

@@ -689,6 +689,7 @@ void svc_close(service *s)
     svc__token_cache_release(s);
     vx__egress_free(&s->egress);
     svc__health_release(s);
+    json_decref(s->flag_index);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
@@ -799,7 +800,20 @@ vx_status svc_authenticate(service *s, const char *secret, size_t len,
         return vx__error_set(err, VX_EAUTH, "", "missing or invalid token");
     char key[65];
     hash_hex(secret, len, key);
+    return svc__token_check(s, key, who, NULL, err);
+}
+
+void svc__token_key(const char *secret, size_t len, char key[65])
+{
+    hash_hex(secret, len, key);
+}
+
+vx_status svc__token_check(service *s, const char key[65], svc_principal *who,
+                           bool *expired, vx_error *err)
+{
     int64_t expires = 0;
+    if (expired)
+        *expired = false;
     /* SDK endpoints authenticate every request: a token seen since the last
      * committed write is answered from memory (the cache is stamped with
      * the write generation, so a revocation takes effect at once). */
@@ -821,8 +835,11 @@ vx_status svc_authenticate(service *s, const char *secret, size_t len,
         if (st != VX_OK)
             return st;
     }
-    if (expires && expires <= now_ms())
+    if (expires && expires <= now_ms()) {
+        if (expired)
+            *expired = true;
         return vx__error_set(err, VX_EAUTH, "", "token expired");
+    }
     return VX_OK;
 }
 
@@ -860,9 +877,12 @@ vx_status svc_call(service *s, const svc_principal *who, const svc_req *req,
                              "invalid token: expected "
                              "an admin token for this endpoint");
     if (who->role < op->min_role)
-        return vx__error_set(err, VX_EFORBIDDEN, "",
-                             "the %s role may not call %s",
-                             role_name(who->role), op->name);
+        return vx__error_set(
+            err, VX_EFORBIDDEN, "",
+            "the %s role may not do this: it needs the %s "
+            "role%s",
+            role_name(who->role), role_name(op->min_role),
+            who->role == SVC_ROLE_VIEWER ? " (a viewer may only look)" : "");
     /* What SDKs reported before this read is stored first, so it sees it
      * (usage, applications, a flag's lastSeenAt). A failure keeps it in
      * memory and does not fail the call. Writes need not wait for it: the

@@ -601,6 +601,33 @@ static bool percent_ok(const char *s)
     return v <= 100;
 }
 
+/* remoteAddress's IPs: every comma-separated entry an IP address or a CIDR
+ * range (IN_CIDR's check), so "10.0.0.0/33" is refused rather than stored
+ * as text that never matches. `base` is the path of the parameters. */
+static vx_status check_ips(svc_ctx *c, const char *ips, const char *base)
+{
+    char p[300];
+    join(p, sizeof(p), base, "IPs");
+    for (const char *at = ips; at && *at;) {
+        const char *end = strchr(at, ',');
+        size_t n = end ? (size_t)(end - at) : strlen(at);
+        const char *e = at;
+        while (n > 0 && (*e == ' ' || *e == '\t')) {
+            e++;
+            n--;
+        }
+        while (n > 0 && (e[n - 1] == ' ' || e[n - 1] == '\t'))
+            n--;
+        if (n > 0 && !vx_operator_value_ok("IN_CIDR", 7, e, n))
+            return svc__fail(c, VX_EINVAL, p,
+                             "'%.*s' is not an IP address or a CIDR range "
+                             "(such as 10.0.0.0/8)",
+                             (int)(n > 100 ? 100 : n), e);
+        at = end ? end + 1 : NULL;
+    }
+    return VX_OK;
+}
+
 vx_status svc__norm_strategy(svc_ctx *c, const json_t *in, const char *path,
                              const char *flag, json_t **out)
 {
@@ -693,6 +720,8 @@ vx_status svc__norm_strategy(svc_ctx *c, const json_t *in, const char *path,
             !json_object_get(params, "groupId"))
             json_object_set_new(params, "groupId", json_string(flag));
     }
+    if (st == VX_OK && strcmp(sname, "remoteAddress") == 0)
+        st = check_ips(c, json_string_value(json_object_get(params, "IPs")), p);
     json_t *constraints = NULL, *variants = NULL, *segments = json_array();
     join(p, sizeof(p), path, "constraints");
     if (st == VX_OK)

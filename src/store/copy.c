@@ -24,6 +24,7 @@ static const char *const KIND_NAMES[STORE_KIND_COUNT] = {
     [STORE_SCHEDULE] = "scheduled changes",
     [STORE_LEASE] = "leases",
     [STORE_STRATEGY] = "strategy definitions",
+    [STORE_SESSION] = "console sessions",
 };
 
 /* VX_ECONFLICT unless `to` holds no document, sequence or event. */

@@ -52,6 +52,8 @@ typedef enum store_kind {
     STORE_LEASE,        /* key: lease name ("scheduler") */
     STORE_STRATEGY,     /* key: strategy name: custom strategy definitions
                            (service/strategies.c) */
+    STORE_SESSION,      /* key: hex SHA-256 of a console session's secret;
+                           parent: its token's key (service/sessions.c) */
     STORE_KIND_COUNT,
 } store_kind;
 

@@ -63,13 +63,13 @@ test('the flag page opens the advisor prefilled; a sentence becomes a diff, appl
   assert.equal(await page.getByLabel('Flag', { exact: true }).inputValue(), FLAG);
   assert.equal(await page.getByLabel('Environment').first().inputValue(), 'production');
 
-  await page.getByLabel('Who should get it?').fill('10% of pro users in Thailand and Vietnam on version 2.3 or newer, only on tuesdays');
+  await page.getByLabel('Who should get it?').fill('10% of pro users in Thailand and Vietnam on version 2.3 or newer');
   await page.getByRole('button', { name: 'Propose a strategy' }).click();
   const proposal = page.getByRole('region', { name: 'Proposal' });
   await proposal.waitFor();
   const text = await proposal.innerText();
   assert.match(text, /Proposed by the deterministic advisor/);
-  assert.match(text, /Not understood: .*tuesdays/);
+  assert.doesNotMatch(text, /Not understood/);
   const diff = proposal.getByRole('group', { name: /Strategies of new-checkout in production after applying/ });
   const lines = await diff.locator('div').evaluateAll((ds) => ds.map((d) => `${d.className} ${d.textContent}`));
   assert.deepEqual(lines, [
@@ -119,7 +119,7 @@ test('a sentence the advisor cannot use is refused in words, and nothing is offe
   await page.getByRole('button', { name: 'Propose a strategy' }).click();
   const alert = page.getByRole('alert').filter({ hasText: 'The advisor did not understand this sentence' });
   await alert.waitFor();
-  assert.match(await alert.innerText(), /“whoever feels lucky” became a rule.*turn the flag on for everyone/s);
+  assert.match(await alert.innerText(), /“whoever feels lucky” could not be read as a rule/s);
   assert.equal(await page.getByRole('button', { name: /^Apply to/ }).count(), 0, 'no apply button');
   await checkPage('22-advisor-rejected');
 

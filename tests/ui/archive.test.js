@@ -1,7 +1,7 @@
 'use strict';
 // The archive page and custom strategies in the console, end to end: an
-// archived flag is listed, revived (after a confirmation; it comes back off
-// in every environment) and deleted for good; a custom strategy defined
+// archived flag is listed, revived (it comes back off in every
+// environment) and deleted for good after a confirmation; a custom strategy defined
 // through the API is offered in the strategy editor with an input per
 // typed parameter, and the playground says it cannot decide it. Each step
 // is checked in the admin API. Screenshots go to build/ui-artifacts/.
@@ -46,13 +46,11 @@ test.after(async () => {
 const row = (name) => page.getByRole('row').filter({ hasText: name });
 
 test('the archive lists archived flags; revive brings one back, off', async () => {
-  await ui.nav(page, 'Archive');
+  await ui.nav(page, 'Archived');
   await row('old-banner').waitFor();
   await row('old-search').waitFor();
   await ui.checkPage(page, '20-archive');
   await page.getByRole('button', { name: 'Revive old-banner' }).click();
-  const dlg = page.getByRole('dialog', { name: 'Revive old-banner?' });
-  await dlg.getByRole('button', { name: 'Revive' }).click();
   await row('old-banner').waitFor({ state: 'detached' });
   const f = await must('GET', F('old-banner'));
   assert.equal(f.archived, false);
@@ -60,14 +58,14 @@ test('the archive lists archived flags; revive brings one back, off', async () =
 });
 
 test('delete for good, after a confirmation; cancel keeps it', async () => {
-  await page.getByRole('button', { name: 'Delete old-search for good' }).click();
+  await page.getByRole('button', { name: 'Delete for good: old-search' }).click();
   let dlg = page.getByRole('dialog', { name: 'Delete old-search for good?' });
   await dlg.getByRole('button', { name: 'Cancel' }).click();
   assert.equal((await must('GET', '/api/admin/archive/features')).features.length, 1);
-  await page.getByRole('button', { name: 'Delete old-search for good' }).click();
+  await page.getByRole('button', { name: 'Delete for good: old-search' }).click();
   dlg = page.getByRole('dialog', { name: 'Delete old-search for good?' });
   await dlg.getByRole('button', { name: 'Delete for good' }).click();
-  await page.getByText('The archive is empty.').waitFor();
+  await page.getByText('No archived flags.').waitFor();
   assert.equal((await must('GET', '/api/admin/archive/features')).features.length, 0);
   assert.equal((await srv.api('GET', F('old-search'))).status, 404);
 });

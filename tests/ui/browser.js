@@ -20,8 +20,15 @@ const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
   '--disable-dev-shm-usage'];
 
+// The two widths every flow is walked at: a desktop and a phone.
+const VIEWPORTS = [
+  { name: '1280', width: 1280, height: 860 },
+  { name: '390', width: 390, height: 844 },
+];
+
 // Returns {context, page, close()}; the profile directory is removed on close.
-async function launch() {
+// opts.viewport ({width, height}), opts.colorScheme ('light' | 'dark').
+async function launch(opts = {}) {
   if (!fs.existsSync(CHROMIUM)) {
     throw new Error(`chromium not found at ${CHROMIUM}: run scripts/deps.sh test (or set VEXIL_CHROMIUM)`);
   }
@@ -30,7 +37,8 @@ async function launch() {
     executablePath: CHROMIUM,
     headless: true,
     args: ARGS,
-    viewport: { width: 1280, height: 860 },
+    viewport: opts.viewport ? { width: opts.viewport.width, height: opts.viewport.height } : { width: 1280, height: 860 },
+    colorScheme: opts.colorScheme || 'light',
     locale: 'en-GB',
     timezoneId: 'UTC',
   });
@@ -60,4 +68,4 @@ async function screenshot(page, name) {
   return file;
 }
 
-module.exports = { launch, screenshot, ARTIFACTS, CHROMIUM };
+module.exports = { launch, screenshot, ARTIFACTS, CHROMIUM, VIEWPORTS };

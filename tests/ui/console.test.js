@@ -63,10 +63,13 @@ test('signing in: a wrong token is explained, the right one opens the flags', as
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('heading', { level: 1, name: 'Flags' }).waitFor();
   assert.match(page.url(), /\/flags$/);
-  const stored = await page.evaluate(() => sessionStorage.getItem('vexil.token'));
-  assert.equal(stored, srv.adminToken, 'the token is kept in sessionStorage');
-  const local = await page.evaluate(() => localStorage.length);
-  assert.equal(local, 0, 'nothing in localStorage');
+  // The token is exchanged for a session the page cannot read (HttpOnly).
+  const kept = await page.evaluate(() => [sessionStorage.length, localStorage.length, document.cookie]);
+  assert.deepEqual(kept, [0, 0, ''], 'neither the token nor the session is readable by scripts');
+  const cookies = await browser.context.cookies(srv.url + '/api/admin/session');
+  const c = cookies.find((x) => x.name === 'vexil_session');
+  assert.ok(c && c.httpOnly && c.sameSite === 'Strict' && c.path === '/api/admin', JSON.stringify(cookies));
+  await page.locator('#who').getByText('Signed in as init-admin').waitFor();
 });
 
 test('the first page transfers less than 150 KB', async () => {
@@ -139,20 +142,36 @@ test('a rejected change is explained next to the field, and nothing is saved', a
   await c1.getByLabel('Field type').selectOption('number');
   await c1.getByLabel('Operator').selectOption('NUM_GT');
   const value = c1.getByLabel('Value', { exact: true });
+  // What the server would refuse is refused as it is typed, and not sent.
+  const sent = [];
+  const onReq = (r) => { if (r.method() === 'POST' && r.url().includes('/strategies')) sent.push(r.url()); };
+  page.on('request', onReq);
   await value.fill('abc');
+  await dlg.getByText('“abc” is not a number').waitFor();
   await dlg.getByRole('button', { name: 'Add strategy' }).click();
-  const alert = dlg.getByRole('alert');
+  await dlg.getByRole('alert').filter({ hasText: 'nothing was sent' }).waitFor();
+  assert.equal(await value.getAttribute('aria-invalid'), 'true');
+  const describedBy = () => value.evaluate((el) => (el.getAttribute('aria-describedby') || '').split(' ')
+    .map((id) => document.getElementById(id)).filter(Boolean).map((e) => e.textContent).join(' | '));
+  assert.match(await describedBy(), /is not a number/);
+  assert.ok(await value.evaluate((el) => el === document.activeElement), 'focus moves to the field in error');
+  assert.deepEqual(sent, [], 'nothing was sent');
+  // What only the server can tell (RE2 has no lookbehind) comes back from
+  // it, next to the field.
+  await c1.getByLabel('Field type').selectOption('string');
+  await c1.getByLabel('Operator').selectOption('REGEX');
+  await value.fill('(?<=a)b');
+  await dlg.getByRole('button', { name: 'Add strategy' }).click();
+  const alert = dlg.getByRole('alert').filter({ hasText: 'This was not saved' });
   await alert.waitFor();
   const text = await alert.innerText();
-  assert.match(text, /This was not saved/);
   assert.match(text, /constraint 1 › value/);
-  assert.match(text, /'abc' is not a valid value for NUM_GT/);
+  assert.match(text, /is not a valid value for REGEX/);
   assert.equal(await value.getAttribute('aria-invalid'), 'true');
-  // The field says why, and is described by that message.
-  const described = await value.evaluate((el) => (el.getAttribute('aria-describedby') || '').split(' ')
-    .map((id) => document.getElementById(id)).filter(Boolean).map((e) => e.textContent).join(' | '));
-  assert.match(described, /not a valid value for NUM_GT/);
+  assert.match(await describedBy(), /not a valid value for REGEX/);
   assert.ok(await value.evaluate((el) => el === document.activeElement), 'focus moves to the field in error');
+  page.off('request', onReq);
+  assert.equal(sent.length, 1, 'the server was asked once');
   await screenshot(page, '04-rejected-change');
   await dlg.getByRole('button', { name: 'Cancel' }).click();
   await dlg.waitFor({ state: 'detached' });
@@ -273,7 +292,9 @@ test('the audit log finds the production switch', async () => {
   await page.getByRole('button', { name: 'Filter' }).click();
   await page.getByText('Events 1–1 of 1').waitFor();
   await page.getByText('Show change').click();
-  await page.getByText('"rollout": "25"').waitFor(); // as added, before the edit
+  // A readable diff: the strategy as added (before the edit to 30).
+  const added = page.getByRole('list', { name: 'What changed' }).getByRole('listitem').filter({ hasText: 'parameters › rollout' });
+  assert.match(await added.innerText(), /parameters › rollout: 25/);
   await checkPage('08-audit-log');
 });
 
@@ -359,11 +380,14 @@ test('an unknown address shows the app, which says the page does not exist', asy
   await page.getByRole('heading', { level: 1, name: 'Page not found' }).waitFor();
 });
 
-test('signing out forgets the token', async () => {
+test('signing out ends the session on the server', async () => {
   await page.goto(`${srv.url}/flags`);
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.getByLabel('Admin token').waitFor();
-  assert.equal(await page.evaluate(() => sessionStorage.getItem('vexil.token')), null);
+  await page.getByRole('status').filter({ hasText: 'You signed out.' }).waitFor();
+  assert.equal(await page.locator('#who').innerText(), '', 'the header no longer says signed in');
+  const who = await page.evaluate(async () => (await fetch('/api/admin/session')).status);
+  assert.equal(who, 401, 'the server forgot the session');
   await page.goto(`${srv.url}/audit`);
   await page.waitForURL(/\/signin\?next=%2Faudit$/);
 });
@@ -373,13 +397,14 @@ test('a viewer token may look but not change, and is told so', async () => {
   await page.getByLabel('Admin token').fill(viewer.secret);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('heading', { level: 1, name: 'Audit log' }).waitFor(); // back where it was going
+  await page.locator('#who').getByText('viewer · read only').waitFor();
   await nav('Flags');
-  const dev = page.getByRole('switch', { name: `${FLAG} in development` });
-  await dev.click();
-  const alert = page.getByRole('alert');
-  await alert.waitFor();
-  assert.match(await alert.innerText(), /Your token is not allowed to do this/);
-  assert.equal(await dev.getAttribute('aria-checked'), 'true', 'the switch did not move');
+  // A viewer sees the states, not switches, and no button that changes.
+  await page.getByRole('link', { name: FLAG, exact: true }).waitFor();
+  assert.equal(await page.getByRole('switch').count(), 0, 'no switch for a viewer');
+  assert.equal(await page.getByRole('button', { name: '+ New flag' }).count(), 0);
+  const row = page.getByRole('row').filter({ hasText: FLAG });
+  assert.match(await row.innerText(), /on/);
   const f = await apiJson('GET', F);
   assert.equal(f.environments.find((e) => e.name === 'development').enabled, true, 'nothing changed');
   await page.getByRole('button', { name: 'Sign out' }).click();

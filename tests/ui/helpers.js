@@ -54,4 +54,113 @@ async function must(srv, method, path, body, status = 200) {
   return r.json;
 }
 
-module.exports = { FEAT, ENV, watchProblems, signIn, unlabelled, checkPage, nav, must };
+// ---- accessibility, reach and the standard data set ---------------------
+
+const fs = require('node:fs');
+const path = require('node:path');
+
+const AXE = path.join(__dirname, 'node_modules', 'axe-core', 'axe.min.js');
+let axeSource = null;
+
+// Runs axe-core (pinned in package-lock.json) on the page as it is now and
+// returns its serious and critical violations as short strings: [] when
+// there are none. axe is evaluated in the page through the DevTools
+// protocol, which the page's Content-Security-Policy does not govern.
+async function axeViolations(page) {
+  if (!axeSource) axeSource = fs.readFileSync(AXE, 'utf8');
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(axeSource);
+  const found = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { resultTypes: ['violations'] });
+    return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`);
+  });
+  return found;
+}
+
+// The visible interactive controls that lie (partly) outside the window's
+// width, and whether the page scrolls sideways: what a phone user could
+// not reach without hunting for it.
+function outOfReach(page) {
+  return page.evaluate(() => {
+    const W = window.innerWidth;
+    const sel = 'a[href], button, input, select, textarea, [role="switch"], summary';
+    const out = [...document.querySelectorAll(sel)]
+      .filter((el) => el.offsetParent !== null && !el.closest('[hidden]') && el.type !== 'hidden' && !el.classList.contains('skip'))
+      .filter((el) => { const r = el.getBoundingClientRect(); return r.width > 0 && (r.left < -1 || r.right > W + 1); })
+      .map((el) => el.outerHTML.slice(0, 120));
+    const sideways = document.documentElement.scrollWidth > W + 1;
+    return { out, sideways, width: document.documentElement.scrollWidth };
+  });
+}
+
+// An admin API call that must succeed (2xx); returns the JSON body.
+async function ok(srv, method, p, body) {
+  const r = await srv.api(method, p, body === undefined ? {} : { body });
+  assert.ok(r.status >= 200 && r.status < 300, `${method} ${p}: ${show(r)}`);
+  return r.json;
+}
+
+// A small installation with something on every page: flags with titled
+// strategies and constraints, variants, tags and a dependency, a stale one,
+// an archived one, a segment, a second project, a viewer and an editor
+// token, a release plan. Returns {viewer, editor} (token secrets).
+async function standardData(srv) {
+  const F = (n) => `${FEAT}/${n}`;
+  const E = (n, env = 'production') => `${F(n)}/environments/${env}`;
+  await ok(srv, 'POST', '/api/admin/projects', { id: 'mobile', name: 'Mobile apps' });
+  await ok(srv, 'POST', '/api/admin/segments', { name: 'beta-testers', constraints: [{ contextName: 'email', operator: 'STR_ENDS_WITH', values: ['@example.com'] }] });
+  await ok(srv, 'POST', FEAT, { name: 'new-checkout', description: 'one-page checkout', tags: [{ type: 'simple', value: 'checkout' }] });
+  await ok(srv, 'POST', `${E('new-checkout')}/strategies`, { name: 'flexibleRollout', title: 'A quarter of users', parameters: { rollout: '25', groupId: 'g25', stickiness: 'default' } });
+  await ok(srv, 'POST', `${E('new-checkout')}/strategies`, { name: 'default', title: 'Thai users', constraints: [{ contextName: 'country', operator: 'IN', values: ['TH'] }] });
+  await ok(srv, 'PUT', `${E('new-checkout')}/variants`, [{ name: 'blue', weightType: 'variable', payload: { type: 'json', value: '{"c":"blue"}' } }, { name: 'green', weightType: 'variable' }]);
+  await ok(srv, 'POST', `${E('new-checkout')}/on`);
+  await ok(srv, 'POST', `${E('new-checkout', 'development')}/on`);
+  await ok(srv, 'POST', FEAT, { name: 'dark-mode', type: 'permission' });
+  await ok(srv, 'POST', `${F('dark-mode')}/dependencies`, { feature: 'new-checkout' });
+  await ok(srv, 'POST', FEAT, { name: 'old-banner', type: 'experiment' });
+  await ok(srv, 'PUT', F('old-banner'), { stale: true });
+  await ok(srv, 'POST', FEAT, { name: 'gone-feature' });
+  await ok(srv, 'DELETE', F('gone-feature'));
+  await ok(srv, 'POST', '/api/admin/projects/mobile/features', { name: 'ios-onboarding' });
+  await ok(srv, 'POST', FEAT, { name: 'search-v2' });
+  await ok(srv, 'PUT', `${E('search-v2')}/release-plan`, { milestones: [{ percent: 20, minDurationSeconds: 3600 }, { percent: 100 }], guard: 'none' });
+  const viewer = (await ok(srv, 'POST', '/api/admin/api-tokens', { tokenName: 'vera', type: 'admin', role: 'viewer' })).secret;
+  const editor = (await ok(srv, 'POST', '/api/admin/api-tokens', { tokenName: 'eddie', type: 'admin', role: 'editor' })).secret;
+  return { viewer, editor };
+}
+
+// Every page of the console as [name, path, heading], for walks.
+const ALL_PAGES = [
+  ['flags', '/flags', 'Flags'],
+  ['flag', '/flags/default/new-checkout', 'new-checkout'],
+  ['rollouts', '/rollouts', 'Rollouts'],
+  ['advisor', '/advisor', 'Advisor'],
+  ['usage', '/usage?flag=new-checkout', 'Usage'],
+  ['stale', '/stale', 'Stale flags'],
+  ['archive', '/archive', 'Archived flags'],
+  ['segments', '/segments', 'Segments'],
+  ['projects', '/projects', 'Projects'],
+  ['environments', '/environments', 'Environments'],
+  ['audit', '/audit', 'Audit log'],
+  ['tokens', '/tokens', 'API tokens'],
+];
+
+// Opens `p` and waits for its heading (and for the page to settle).
+async function open(page, srv, p, heading) {
+  await page.goto(srv.url + p);
+  await page.getByRole('heading', { level: 1, name: heading, exact: true }).waitFor();
+  await page.waitForLoadState('networkidle');
+}
+
+// Signs in with `token` by the keyboard only.
+async function signInWith(page, srv, token, next = '/flags') {
+  await page.goto(srv.url + '/signin' + (next !== '/flags' ? `?next=${encodeURIComponent(next)}` : ''));
+  await page.getByLabel('Admin token').fill(token);
+  await page.getByLabel('Admin token').press('Enter');
+  await page.locator('#who').getByRole('button', { name: 'Sign out' }).waitFor();
+}
+
+module.exports = {
+  FEAT, ENV, watchProblems, signIn, unlabelled, checkPage, nav, must,
+  axeViolations, outOfReach, ok, standardData, ALL_PAGES, open, signInWith,
+};

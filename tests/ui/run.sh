@@ -4,7 +4,7 @@
 #   tests/ui/run.sh [node --test arguments...]   (default: tests/ui/)
 #
 # Needs Node.js >= 20 and Debian's chromium (scripts/deps.sh test installs
-# it); playwright-core comes from package-lock.json (`npm ci` when missing)
+# it); playwright-core and axe-core come from package-lock.json (`npm ci` when missing)
 # and never downloads a browser. VEXIL_BIN: the binary under test (default
 # build/src/cli/vexil); VEXIL_CHROMIUM: the browser (default /usr/bin/chromium);
 # screenshots go to build/ui-artifacts/ (VEXIL_UI_ARTIFACTS).
@@ -27,7 +27,7 @@ if [ ! -x "$VEXIL_BIN" ]; then
   echo "run.sh: $VEXIL_BIN is missing or not executable; build it (make build) or set VEXIL_BIN" >&2
   exit 1
 fi
-if [ ! -f "$here/node_modules/playwright-core/package.json" ]; then
+if [ ! -f "$here/node_modules/playwright-core/package.json" ] || [ ! -f "$here/node_modules/axe-core/axe.min.js" ]; then
   (cd "$here" && npm ci --no-audit --no-fund) >&2
 fi
 echo "run.sh: node $("$node_bin" --version), $("$VEXIL_CHROMIUM" --version 2>/dev/null || echo chromium), VEXIL_BIN=$VEXIL_BIN" >&2

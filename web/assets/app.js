@@ -2,12 +2,18 @@
 // pages/*.js and are loaded on first visit, so the first page only
 // transfers what it needs. To add a page (rollouts, advisor, usage...),
 // add one entry to PAGES; it shows up in the navigation by itself.
-import { api, session, setUnauthorizedHandler, describe } from './api.js';
-import { h, clear, field } from './dom.js';
+//
+// The session is the server's (an HttpOnly cookie, see api.js): on load the
+// page asks who is signed in; the header always says it (token name and
+// role); when the server refuses the session, the sign-in page says why.
+import { session, loadSession, signIn, signOut, describe, refusalText } from './api.js';
+import * as apiModule from './api.js';
+import { h, clear, field, badge, stackTable } from './dom.js';
 
 // path: a pattern with :params; nav: the label in the main navigation
 // (omit for pages reached by links); module: the file under pages/ whose
-// render(main, params, query) draws the page.
+// render(main, params, query) draws the page; needs: 'admin' hides the page
+// from roles that may not use it.
 export const PAGES = [
   { path: '/flags', nav: 'Flags', module: 'flags', title: 'Flags' },
   { path: '/flags/:project/:name', module: 'flag', title: 'Flag', navParent: '/flags' },
@@ -15,12 +21,12 @@ export const PAGES = [
   { path: '/advisor', nav: 'Advisor', module: 'advisor', title: 'Advisor' },
   { path: '/usage', nav: 'Usage', module: 'usage', title: 'Usage' },
   { path: '/stale', nav: 'Stale flags', module: 'stale', title: 'Stale flags' },
-  { path: '/archive', nav: 'Archive', module: 'archive', title: 'Archive' },
+  { path: '/archive', nav: 'Archived', module: 'archive', title: 'Archived flags' },
   { path: '/segments', nav: 'Segments', module: 'segments', title: 'Segments' },
   { path: '/projects', nav: 'Projects', module: 'projects', title: 'Projects' },
   { path: '/environments', nav: 'Environments', module: 'environments', title: 'Environments' },
   { path: '/audit', nav: 'Audit log', module: 'audit', title: 'Audit log' },
-  { path: '/tokens', nav: 'API tokens', module: 'tokens', title: 'API tokens' },
+  { path: '/tokens', nav: 'API tokens', module: 'tokens', title: 'API tokens', needs: 'admin' },
 ];
 
 const main = () => document.getElementById('main');
@@ -46,23 +52,59 @@ export function navigate(url, { replace = false } = {}) {
   route();
 }
 
+// The header: the navigation and who is signed in, with which role. It is
+// redrawn on every route and every session change, so it never says
+// "signed in" for a session the server has refused.
 function renderNav(current) {
   const nav = document.getElementById('nav');
+  const who = document.getElementById('who');
   clear(nav);
-  if (!session.token) return;
-  for (const p of PAGES.filter((x) => x.nav)) {
+  clear(who);
+  if (!session.signedIn) return;
+  for (const p of PAGES.filter((x) => x.nav && (!x.needs || session.can(x.needs)))) {
     const active = current && (current.path === p.path || current.navParent === p.path);
     nav.append(h('a', { href: p.path, 'data-link': true, 'aria-current': active ? 'page' : null }, p.nav));
   }
-  const who = document.getElementById('who');
-  clear(who);
-  who.append(h('span', {}, 'Signed in with a token'),
-    h('button', { type: 'button', class: 'small', onclick: signOut }, 'Sign out'));
+  who.append(
+    h('span', { class: 'who-name' }, 'Signed in as ', h('strong', {}, session.name)),
+    badge(session.role === 'viewer' ? 'viewer · read only' : session.role, session.role === 'admin' ? 'accent' : ''),
+    h('button', { type: 'button', class: 'small', onclick: doSignOut }, 'Sign out'));
 }
 
-function signOut() {
-  session.clear();
-  navigate('/signin');
+// A note for the sign-in page: why the person is there.
+let notice = '';
+
+async function doSignOut() {
+  await signOut();
+  notice = 'You signed out.';
+  navigate('/signin', { replace: true });
+}
+
+function toSignIn(message) {
+  notice = message;
+  const here = location.pathname + location.search;
+  const next = here.startsWith('/signin') ? new URL(location.href).searchParams.get('next') : here;
+  history.replaceState(null, '', '/signin' + (next && next !== '/' ? '?next=' + encodeURIComponent(next) : ''));
+  route();
+}
+
+session.onChange((ev) => {
+  if (ev.type === 'refused') {
+    toSignIn(refusalText(ev.reason, ev.message) || 'Your session ended. Sign in again.');
+  } else if (ev.type === 'signed-out' && ev.elsewhere) {
+    toSignIn('You signed out in another tab or window.');
+  } else if (ev.type === 'signed-in' && ev.elsewhere) {
+    if (location.pathname === '/signin') {
+      const next = new URL(location.href).searchParams.get('next');
+      navigate(safeNext(next), { replace: true });
+    } else {
+      route(); // the header and the controls follow the new session
+    }
+  }
+});
+
+function safeNext(next) {
+  return next && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/signin') ? next : '/flags';
 }
 
 let seq = 0;
@@ -72,12 +114,16 @@ async function route() {
   let path = url.pathname.replace(/\/+$/, '') || '/';
   const el = main();
   let next = url.searchParams.get('next');
-  if (!session.token && path !== '/signin') {
+  if (!session.signedIn && path !== '/signin') {
     next = path === '/' ? null : url.pathname + url.search;
     history.replaceState(null, '', '/signin' + (next ? '?next=' + encodeURIComponent(next) : ''));
     path = '/signin';
   }
   if (path === '/signin') {
+    if (session.signedIn) {
+      navigate(safeNext(next), { replace: true });
+      return;
+    }
     renderNav(null);
     document.title = 'Sign in · Vexil';
     renderSignIn(el, next);
@@ -101,22 +147,33 @@ async function route() {
     return;
   }
   document.title = `${page.title} · Vexil`;
+  if (page.needs && !session.can(page.needs)) {
+    el.append(h('h1', {}, page.title), h('div', { class: 'alert notice-only', role: 'alert' },
+      h('strong', {}, 'Your role does not allow this page. '),
+      `You are signed in as ${session.name} with the ${session.role} role; ${page.title.toLowerCase()} need the admin role. Ask an admin if you need it.`));
+    focusHeading(el, mine);
+    return;
+  }
   el.append(h('p', { class: 'muted' }, 'Loading…'));
   try {
     const mod = await import(`./pages/${page.module}.js`);
     if (mine !== seq) return;
     clear(el);
-    await mod.render(el, params, url.searchParams, { navigate, isCurrent: () => mine === seq });
+    await mod.render(el, params, url.searchParams, { navigate, isCurrent: () => mine === seq, can: (w) => session.can(w) });
   } catch (e) {
     if (mine !== seq) return;
+    if (e instanceof apiModule.ApiError && e.status === 401) return; // the sign-in page took over
     clear(el);
     const info = describe(e);
     el.append(h('h1', {}, page.title), h('div', { class: 'alert api-error', role: 'alert' }, h('strong', {}, info.title + '. '), info.text));
   }
-  if (mine === seq) {
-    const h1 = el.querySelector('h1');
-    if (h1) { h1.setAttribute('tabindex', '-1'); if (focusOnRoute) h1.focus({ preventScroll: true }); }
-  }
+  focusHeading(el, mine);
+}
+
+function focusHeading(el, mine) {
+  if (mine !== seq) return;
+  const h1 = el.querySelector('h1');
+  if (h1) { h1.setAttribute('tabindex', '-1'); if (focusOnRoute) h1.focus({ preventScroll: true }); }
 }
 
 let focusOnRoute = false;
@@ -126,9 +183,12 @@ function renderSignIn(el, next) {
   const input = h('input', { type: 'password', name: 'token', autocomplete: 'off', required: true, spellcheck: 'false', 'data-path': '/token', autofocus: true });
   const status = h('div', { 'aria-live': 'polite' });
   const button = h('button', { type: 'submit', class: 'primary' }, 'Sign in');
+  const why = notice || (apiModule.refusal ? refusalText(apiModule.refusal.reason, apiModule.refusal.message) : '');
+  notice = '';
   const form = h('form', { class: 'panel', novalidate: true },
     h('h1', {}, h('img', { src: '/favicon.svg', alt: '', width: 28, height: 28 }), 'Sign in to Vexil'),
-    h('p', { class: 'muted' }, 'Paste an admin API token. It stays in this browser tab only (session storage) and is sent with each request.'),
+    why ? h('div', { class: 'notice', role: 'status' }, why) : null,
+    h('p', { class: 'muted' }, 'Paste an admin API token. It is exchanged for a session that lasts across tabs and reloads; the token itself is not kept in this browser.'),
     status,
     field('Admin token', input, { hint: 'Looks like *:*.4f1c… — make run prints one; vexil tokens create makes more.' }),
     h('div', { class: 'actions' }, button));
@@ -144,14 +204,17 @@ function renderSignIn(el, next) {
     }
     button.disabled = true;
     try {
-      await api('GET', '/projects', undefined, { token });
-      session.set(token);
+      await signIn(token);
+      input.value = '';
       focusOnRoute = true;
-      navigate(next && next.startsWith('/') && !next.startsWith('//') ? next : '/flags', { replace: true });
+      navigate(safeNext(next), { replace: true });
     } catch (err) {
       input.setAttribute('aria-invalid', 'true');
       const info = describe(err);
-      status.append(h('div', { class: 'alert', role: 'alert' }, h('strong', {}, info.title + '. '), info.text));
+      const title = err.status === 401 ? 'Your token was not accepted' : info.title;
+      const text = err.status === 401 ? 'It may be mistyped, revoked or expired. Paste a valid admin token.'
+        : err.status === 403 ? 'Only admin tokens (with the admin, editor or viewer role) can sign in to the console.' : info.text;
+      status.append(h('div', { class: 'alert', role: 'alert' }, h('strong', {}, title + '. '), text));
       input.focus();
     } finally {
       button.disabled = false;
@@ -160,13 +223,6 @@ function renderSignIn(el, next) {
   el.append(h('div', { class: 'signin' }, form));
   input.focus();
 }
-
-setUnauthorizedHandler(() => {
-  session.clear();
-  const here = location.pathname + location.search;
-  history.replaceState(null, '', '/signin?next=' + encodeURIComponent(here));
-  route();
-});
 
 document.addEventListener('click', (e) => {
   const a = e.target.closest && e.target.closest('a[data-link]');
@@ -179,4 +235,20 @@ document.addEventListener('click', (e) => {
 });
 window.addEventListener('popstate', () => { focusOnRoute = true; route(); });
 
-route();
+// Every table stacks into cards on a phone (app.css table.stack), each
+// cell labelled with its column, whichever page drew it and when.
+new MutationObserver(() => {
+  for (const t of main().querySelectorAll('table')) stackTable(t);
+}).observe(main(), { childList: true, subtree: true });
+
+// The token of the previous console (kept per tab) is never used again.
+try { sessionStorage.removeItem('vexil.token'); } catch (_e) { /* storage off */ }
+
+(async () => {
+  try {
+    await loadSession();
+  } catch (_e) {
+    // The server is unreachable: the sign-in page says so when used.
+  }
+  route();
+})();

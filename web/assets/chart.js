@@ -33,6 +33,15 @@ export function compact(n) {
   return String(Math.round(n * 1000) / 1000);
 }
 
+// The width to draw at: the room the page has (at most `max`), so the SVG
+// is shown at its own scale and its 11 px labels stay 11 px on a phone
+// instead of shrinking with the picture.
+export function fitWidth(max = 720) {
+  const main = typeof document !== 'undefined' && document.getElementById('main');
+  const room = main ? main.clientWidth - 48 : max;
+  return Math.round(Math.max(280, Math.min(max, room || max)));
+}
+
 // A "nice" upper bound for an axis and its tick step.
 function niceMax(max) {
   if (!(max > 0)) return { top: 1, step: 0.25 };
@@ -54,7 +63,7 @@ function legend(series) {
 
 // Stacked bars: labels[i] is the x label (shown sparsely), series[k] =
 // {label, cls, values[i]}. Returns a <figure>.
-export function barChart({ title, labels, series, height = 180, width = 720, unit = '' }) {
+export function barChart({ title, labels, series, height = 180, width = fitWidth(), unit = '' }) {
   const pad = { l: 44, r: 8, t: 8, b: 22 };
   const n = labels.length;
   const totals = labels.map((_, i) => series.reduce((a, s) => a + (s.values[i] || 0), 0));
@@ -68,7 +77,7 @@ export function barChart({ title, labels, series, height = 180, width = 720, uni
     g.append(svg('line', { x1: pad.l, x2: width - pad.r, y1: y(t), y2: y(t), class: 'grid' }),
       svg('text', { x: pad.l - 6, y: y(t) + 4, 'text-anchor': 'end', class: 'tick' }, compact(t)));
   }
-  const every = Math.max(1, Math.ceil(n / 8));
+  const every = Math.max(1, Math.ceil(n / Math.max(3, Math.floor(iw / 70))));
   for (let i = 0; i < n; i++) {
     let base = 0;
     for (let k = 0; k < series.length; k++) {
@@ -98,7 +107,8 @@ export function barChart({ title, labels, series, height = 180, width = 720, uni
 // Lines over time: series[k] = {label, cls, step?, points: [{t (ms), v, lo?, hi?}]}.
 // lo/hi draw a shaded band (a confidence interval) around the line.
 // fmt formats a value for the axis and the tooltips.
-export function lineChart({ title, series, height = 200, width = 720, fmt = compact, yMin }) {
+export function lineChart({ title, series, height = 200, width = fitWidth(), fmt = compact, yMin }) {
+  width = Math.min(width, fitWidth(width));
   const pad = { l: 52, r: 10, t: 10, b: 22 };
   const pts = series.flatMap((s) => s.points);
   if (!pts.length) return h('figure', { class: 'chart' }, h('p', { class: 'muted small' }, `${title}: no data yet.`));

@@ -1,9 +1,12 @@
 // The constraint editor, shared by strategies and segments. The operators
 // offered fit the field's type: text fields get the string operators,
 // numbers NUM_*, dates DATE_*, versions SEMVER_*, addresses IN_CIDR. Values
-// are checked by the server (the same check the evaluator relies on); its
-// answer names the field (/constraints/<i>/value), which showErrors marks.
+// are checked as they are typed (check.js: what the server would refuse,
+// and for address fields, a range only with "is in the network"), and by
+// the server again; its answer names the field (/constraints/<i>/value),
+// which showErrors marks.
 import { h, field, select, checkbox, nextId } from './dom.js';
+import { valueProblem } from './check.js';
 
 export const OPERATORS = {
   string: [
@@ -13,7 +16,7 @@ export const OPERATORS = {
   number: [['NUM_EQ', '='], ['NUM_GT', '>'], ['NUM_GTE', '≥'], ['NUM_LT', '<'], ['NUM_LTE', '≤']],
   date: [['DATE_AFTER', 'is after'], ['DATE_BEFORE', 'is before']],
   semver: [['SEMVER_EQ', '='], ['SEMVER_GT', '>'], ['SEMVER_GTE', '≥'], ['SEMVER_LT', '<'], ['SEMVER_LTE', '≤']],
-  ip: [['IN_CIDR', 'is in the network (CIDR)'], ['IN', 'is one of'], ['NOT_IN', 'is not one of']],
+  ip: [['IN_CIDR', 'is in the network (CIDR)'], ['IN', 'is one of these addresses'], ['NOT_IN', 'is not one of these addresses']],
 };
 export const LIST_OPS = new Set(['IN', 'NOT_IN', 'STR_CONTAINS', 'STR_STARTS_WITH', 'STR_ENDS_WITH', 'IN_CIDR']);
 const STRING_OPS = new Set(['IN', 'NOT_IN', 'STR_CONTAINS', 'STR_STARTS_WITH', 'STR_ENDS_WITH', 'REGEX']);
@@ -90,6 +93,41 @@ export function constraintEditor(initial, base = '/constraints') {
       op.replaceChildren(...choices.map(([v, label]) => h('option', { value: v }, `${label} (${v})`)));
       op.value = choices.some(([v]) => v === keep) ? keep : choices[0][0];
     }
+    // The message under a value control, tied to it for screen readers.
+    function mark(control, holder, msg) {
+      let p = holder.querySelector(':scope > .value-error');
+      if (!msg) {
+        if (p) p.remove();
+        control.removeAttribute('aria-invalid');
+        const ids = (control.getAttribute('aria-describedby') || '').split(' ').filter((x) => x && !x.startsWith('ve-'));
+        if (ids.length) control.setAttribute('aria-describedby', ids.join(' ')); else control.removeAttribute('aria-describedby');
+        return;
+      }
+      if (!p) {
+        p = h('p', { class: 'field-error value-error', id: nextId('ve') });
+        holder.append(p);
+        control.setAttribute('aria-describedby', ((control.getAttribute('aria-describedby') || '') + ' ' + p.id).trim());
+      }
+      p.textContent = msg;
+      control.setAttribute('aria-invalid', 'true');
+    }
+    function values() {
+      return multi.value.split(/[\n,]/).map((x) => x.trim()).filter((x) => x !== '');
+    }
+    // True when every value is one the server takes; marks the others.
+    function check() {
+      const isList = LIST_OPS.has(op.value);
+      if (isList) {
+        mark(single, singleField, '');
+        const probs = values().map((v) => valueProblem(op.value, v, type.value)).filter(Boolean);
+        mark(multi, multiField, probs.length ? probs.slice(0, 3).join(' ') + (probs.length > 3 ? ` (${probs.length - 3} more)` : '') : '');
+        return probs.length === 0;
+      }
+      mark(multi, multiField, '');
+      const v = single.value.trim();
+      mark(single, singleField, v === '' ? '' : valueProblem(op.value, v, type.value));
+      return v === '' || !valueProblem(op.value, v, type.value);
+    }
     function sync() {
       const isList = LIST_OPS.has(op.value);
       singleField.hidden = isList;
@@ -97,13 +135,19 @@ export function constraintEditor(initial, base = '/constraints') {
       ci.el.hidden = !STRING_OPS.has(op.value) || op.value === 'REGEX';
       single.placeholder = PLACEHOLDER[type.value] || (op.value === 'REGEX' ? '^beta-.*$' : '');
       single.inputMode = type.value === 'number' ? 'decimal' : 'text';
+      multi.placeholder = type.value === 'ip' ? (op.value === 'IN_CIDR' ? '10.0.0.0/8\n192.168.1.0/24' : '10.1.2.3') : '';
+      if (touched) check();
     }
+    let touched = false;
+    // An address field starts with "is in the network", which takes ranges.
+    const keepOp = () => (type.value === 'ip' && !LIST_OPS.has(op.value) ? 'IN_CIDR' : type.value === 'ip' && op.value === 'IN' ? 'IN_CIDR' : op.value);
     name.addEventListener('change', () => {
       const t = FIELD_TYPES[name.value];
-      if (t && type.value !== t) { type.value = t; fillOps(op.value); sync(); }
+      if (t && type.value !== t) { type.value = t; fillOps(keepOp()); sync(); }
     });
-    type.addEventListener('change', () => { fillOps(op.value); sync(); });
+    type.addEventListener('change', () => { fillOps(keepOp()); sync(); });
     op.addEventListener('change', sync);
+    for (const c of [single, multi]) c.addEventListener('input', () => { touched = true; check(); });
     fillOps(c.operator);
     sync();
 
@@ -118,6 +162,7 @@ export function constraintEditor(initial, base = '/constraints') {
 
     return {
       el,
+      check() { touched = true; return check() ? null : (LIST_OPS.has(op.value) ? multi : single); },
       focus() { name.focus(); },
       setIndex(i) {
         const p = `${base}/${i}`;
@@ -145,5 +190,18 @@ export function constraintEditor(initial, base = '/constraints') {
   (initial || []).forEach((c) => add(c, false));
   renumber();
   const el = h('fieldset', { class: 'constraints' }, h('legend', {}, 'Constraints'), datalist, empty, list, addBtn);
-  return { el, value: () => rows.map((r) => r.value()) };
+  // check(): marks every value the server would refuse and returns the
+  // first such control (null when all are fine).
+  return {
+    el,
+    value: () => rows.map((r) => r.value()),
+    check: () => {
+      let first = null;
+      for (const r of rows) {
+        const bad = r.check();
+        if (bad && !first) first = bad;
+      }
+      return first;
+    },
+  };
 }

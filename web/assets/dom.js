@@ -71,6 +71,17 @@ export function switchButton(on, label, onToggle, extraClass = '') {
   return b;
 }
 
+// Makes `table` stack into one card per row on narrow screens (app.css
+// table.stack): each cell gets its column's heading as a label. Returns it.
+export function stackTable(table) {
+  if (!table.classList.contains('stack')) table.classList.add('stack');
+  const heads = [...table.querySelectorAll('thead th')].map((th) => th.textContent.trim());
+  for (const tr of table.querySelectorAll('tbody tr')) {
+    [...tr.children].forEach((td, i) => { if (heads[i] && !td.dataset.label && td.colSpan === 1) td.dataset.label = heads[i]; });
+  }
+  return table;
+}
+
 export function badge(text, kind = '') { return h('span', { class: 'badge ' + kind }, text); }
 
 export function toast(text) {
@@ -116,14 +127,16 @@ export function openDialog(build, opts = {}) {
   });
 }
 
-// A yes/no question. Resolves true when confirmed.
+// A yes/no question. Resolves true when confirmed. A destructive one
+// (`danger`) starts with the focus on Cancel, so Enter never deletes at
+// once: confirming takes a deliberate move to the red button.
 export function confirmDialog({ title, text, confirm = 'Confirm', danger = false }) {
   return openDialog((close) => h('div', {},
     h('h2', {}, title),
     typeof text === 'string' ? h('p', {}, text) : text,
     h('div', { class: 'actions' },
-      h('button', { type: 'button', onclick: () => close(false) }, 'Cancel'),
-      h('button', { type: 'button', class: 'primary' + (danger ? ' danger' : ''), autofocus: true, onclick: () => close(true) }, confirm))),
+      h('button', { type: 'button', autofocus: danger, onclick: () => close(false) }, 'Cancel'),
+      h('button', { type: 'button', class: 'primary' + (danger ? ' danger' : ''), autofocus: !danger, onclick: () => close(true) }, confirm))),
   { narrow: true }).then((v) => v === true);
 }
 

@@ -6,7 +6,7 @@
 // did not understand. Nothing here changes a flag without a confirmation.
 // A described change and a risk level become a draft release plan, shown
 // step by step and started (PUT …/release-plan) only once confirmed.
-import { api, featurePath, envPath, enc, ApiError } from '../api.js';
+import { api, featurePath, envPath, enc, ApiError, session } from '../api.js';
 import { h, clear, field, select, toast, confirmDialog, showErrors, clearErrors, busy } from '../dom.js';
 import { describeConstraint } from '../constraints.js';
 
@@ -122,7 +122,7 @@ export async function render(main, _params, query) {
     clear(flag);
     flag.append(h('option', { value: '' }, '— none: only propose —'));
     try {
-      const r = await api('GET', `/projects/${enc(project.value)}/features`);
+      const r = await api('GET', `/projects/${enc(project.value)}/features?sortBy=name&limit=1000`);
       for (const f of r.features || []) flag.append(h('option', { value: f.name, selected: f.name === want }, f.name));
     } catch (err) { showErrors(form, err); }
   }
@@ -151,6 +151,17 @@ export async function render(main, _params, query) {
         }
       } catch (err) {
         clear(result);
+        // 422: the sentence was not fully understood; the advisor proposes
+        // nothing rather than a broader rule (docs/ai.md).
+        const words = err.status === 422 && err.body && Array.isArray(err.body.notUnderstood) ? err.body.notUnderstood : null;
+        if (words) {
+          result.append(h('div', { class: 'alert api-error', role: 'alert' },
+            h('strong', {}, 'The advisor did not understand this sentence. '),
+            `Nothing is proposed: “${words.join('”, “')}” could not be read as a rule, and a rule that leaves it out could reach more users than you meant. `,
+            'Say who should get the flag with a percentage, countries, plans or versions, e.g. “25% of users in Germany”.'));
+          sentence.setAttribute('aria-invalid', 'true');
+          return;
+        }
         advisorError(form, err, { after: ask.parentElement });
         return;
       }
@@ -184,6 +195,15 @@ export async function render(main, _params, query) {
         '. These words did not become rules; check that the proposal says what you meant.'));
     }
     if (answer.explanation) box.append(h('p', {}, answer.explanation));
+    // The policy check on every proposal: a large first step, or a model's
+    // answer that differs from the sentence's plain reading, is said here
+    // and confirmed in the dialog before anything is applied.
+    const policy = answer.policy || {};
+    const policyNotes = [...(policy.reasons || []), ...(policy.differences || []).map((d) => (typeof d === 'string' ? d : d.message || JSON.stringify(d)))];
+    if (policyNotes.length) {
+      box.append(h('div', { class: 'notice', role: 'note' }, h('strong', {}, 'Check before applying: '),
+        h('ul', { class: 'small' }, policyNotes.map((r) => h('li', {}, r)))));
+    }
     if ((answer.warnings || []).length) {
       box.append(h('ul', { class: 'small warnings' }, answer.warnings.map((w) => h('li', {}, w))));
     }
@@ -213,6 +233,7 @@ export async function render(main, _params, query) {
       const ok = await confirmDialog({
         title: `Add this strategy to ${body.flag} in ${body.environment}?`,
         text: h('div', {}, h('div', { class: 'diff' }, strategyLines(s, body.flag).map((l) => h('div', { class: 'add' }, l))),
+          policyNotes.length ? h('ul', { class: 'small' }, policyNotes.map((r) => h('li', {}, r))) : null,
           h('p', {}, 'It is added next to the existing strategies and audited like any change. SDKs see it within seconds.')),
         confirm: 'Add strategy',
       });
@@ -327,7 +348,7 @@ export async function render(main, _params, query) {
     // Where to start it: a flag of the project and an environment.
     const pflag = h('select', { 'data-path': '/flag' });
     try {
-      const fl = await api('GET', `/projects/${enc(body.project)}/features`);
+      const fl = await api('GET', `/projects/${enc(body.project)}/features?sortBy=name&limit=1000`);
       for (const f of fl.features || []) pflag.append(h('option', { value: f.name, selected: f.name === flag.value }, f.name));
     } catch (err) { showErrors(box, err); }
     const penv = select(envList.map((x) => [x.name, `${x.name} (${x.type})`]), env.value, { 'data-path': '/environment' });
@@ -378,6 +399,9 @@ export async function render(main, _params, query) {
     return box;
   }
 
-  main.append(form, plForm, clForm);
+  if (session.can('edit')) main.append(form, plForm, clForm);
+  else {
+    main.append(h('p', { class: 'notice' }, `You are signed in with the ${session.role} role: proposals meant to be applied (strategies, release plans) need the editor role. You can draft a changelog.`), clForm);
+  }
   if (query.get('flag') && !sentence.value) sentence.focus();
 }

@@ -1,8 +1,8 @@
 // Environments: where flags are switched independently (development,
 // production...). A production-type environment asks for confirmation on
 // every switch in the flag pages.
-import { api } from '../api.js';
-import { h, clear, field, select, badge, timeEl, toast, showErrors, clearErrors } from '../dom.js';
+import { api, session } from '../api.js';
+import { h, stackTable, clear, field, select, badge, timeEl, toast, showErrors, clearErrors } from '../dom.js';
 
 export async function render(main) {
   const list = h('div', { class: 'panel table-wrap' });
@@ -25,8 +25,9 @@ export async function render(main) {
       await reload();
     } catch (err) { showErrors(form, err, { after: form.querySelector('h2') }); }
   });
+  const can = session.can('admin');
   main.append(h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, 'Environments'),
-    h('p', { class: 'muted' }, 'Each flag is switched on or off, and targeted, per environment.'))), list, form);
+    h('p', { class: 'muted' }, 'Each flag is switched on or off, and targeted, per environment.', can ? '' : ' Adding one needs the admin role.'))), list, can ? form : null);
 
   async function reload() {
     const envs = (await api('GET', '/environments')).environments.slice().sort((a, b) => a.sortOrder - b.sortOrder);
@@ -39,6 +40,7 @@ export async function render(main) {
         h('td', {}, String(e.sortOrder)),
         h('td', {}, e.enabled === false ? badge('disabled') : badge('enabled', 'ok')),
         h('td', {}, timeEl(e.createdAt)))))));
+    stackTable(list.querySelector('table'));
   }
   await reload();
 }

@@ -1,12 +1,13 @@
 // One flag: its environments with their strategies (constraint editor,
 // segments), variants (weights, validated payloads), dependencies, tags,
 // and the playground that explains why the flag is on or off for a context.
-import { api, featurePath, envPath, enc } from '../api.js';
+import { api, featurePath, envPath, enc, session } from '../api.js';
 import {
   h, clear, field, select, checkbox, switchButton, badge, toast, confirmDialog, openDialog,
   showErrors, clearErrors, loadError, timeEl,
 } from '../dom.js';
 import { constraintEditor, describeConstraint, CONTEXT_FIELDS } from '../constraints.js';
+import { ipProblem } from '../check.js';
 import { summarize, usageFigure, totals } from './usage.js';
 
 const STRATEGIES = [
@@ -18,6 +19,8 @@ const STRATEGIES = [
 ];
 const LIST_PARAMS = { userWithId: ['userIds', 'User IDs'], remoteAddress: ['IPs', 'IP addresses'], applicationHostname: ['hostNames', 'Host names'] };
 const strategyLabel = (n) => (STRATEGIES.find(([v]) => v === n) || [n, n])[1];
+// A strategy as people named it: its title, else what it is.
+const strategyName = (s) => (s.title && s.title.trim()) || strategyLabel(s.name);
 
 export async function render(main, params, _query, ctx) {
   const { project, name } = params;
@@ -36,7 +39,9 @@ export async function render(main, params, _query, ctx) {
   main.append(head, envSection, h('div', { class: 'grid2' }, depSection, tagSection), usageSection, playSection);
 
   async function load() {
-    const [f, s, all, defs] = await Promise.all([api('GET', base), api('GET', '/segments'), api('GET', '/features'), api('GET', '/strategies')]);
+    const [f, s, all, defs] = await Promise.all([api('GET', base), api('GET', '/segments'),
+      session.can('edit') ? api('GET', `/projects/${enc(project)}/features?sortBy=name&limit=1000`) : { features: [] },
+      api('GET', '/strategies')]);
     flag = f;
     segments = s.segments || [];
     customs = (defs.strategies || []).filter((d) => d.editable);
@@ -60,7 +65,7 @@ export async function render(main, params, _query, ctx) {
       } catch (err) { showErrors(head, err); }
     } }, flag.stale ? 'Mark not stale' : 'Mark stale');
     const archiveBtn = h('button', { type: 'button', class: 'danger', onclick: async () => {
-      const ok = await confirmDialog({ title: `Archive ${flag.name}?`, text: 'SDKs stop seeing it. An archived flag can be revived from the API (POST /api/admin/archive/revive).', confirm: 'Archive', danger: true });
+      const ok = await confirmDialog({ title: `Archive ${flag.name}?`, text: 'SDKs stop seeing it. An archived flag can be revived from the Archived page.', confirm: 'Archive', danger: true });
       if (!ok) return;
       try {
         await api('DELETE', base);
@@ -79,6 +84,7 @@ export async function render(main, params, _query, ctx) {
         toast('Description saved.');
       } catch (err) { showErrors(head, err); }
     });
+    const edit = session.can('edit');
     head.append(
       h('div', { class: 'crumbs' }, h('a', { href: '/flags', 'data-link': true }, 'Flags'), ' › ', project),
       h('div', { class: 'page-head' },
@@ -87,11 +93,13 @@ export async function render(main, params, _query, ctx) {
           h('p', {}, badge(flag.type, 'accent'), badge(`project ${flag.project}`), flag.stale ? badge('stale', 'warn') : null,
             h('span', { class: 'muted small' }, ' created ', timeEl(flag.createdAt), ' · updated ', timeEl(flag.updatedAt)))),
         h('div', { class: 'row' },
-          h('a', { class: 'button', href: `/advisor?project=${enc(project)}&flag=${enc(flag.name)}`, 'data-link': true }, 'Ask the advisor'),
+          edit ? h('a', { class: 'button', href: `/advisor?project=${enc(project)}&flag=${enc(flag.name)}`, 'data-link': true }, 'Ask the advisor') : null,
           h('a', { class: 'button', href: `/rollouts?feature=${enc(flag.name)}`, 'data-link': true }, 'Rollouts'),
           h('a', { class: 'button', href: `/audit?feature=${enc(flag.name)}`, 'data-link': true }, 'History'),
-          staleBtn, archiveBtn)),
-      h('div', { class: 'panel' }, descForm));
+          edit ? staleBtn : null, edit ? archiveBtn : null)),
+      edit ? h('div', { class: 'panel' }, descForm)
+        : h('div', { class: 'panel' }, h('p', { class: 'flag-description' }, flag.description || h('span', { class: 'muted' }, 'No description.')),
+          h('p', { class: 'muted small' }, `You are signed in with the ${session.role} role: you can look at this flag and ask the playground, but not change it.`)));
   }
 
   // --- environments -------------------------------------------------------
@@ -122,12 +130,13 @@ export async function render(main, params, _query, ctx) {
       } catch (err) { showErrors(errors, err); }
     }, env.type === 'production' ? 'prod' : '');
     const body = h('div', { class: 'env-body' }, errors);
+    const edit = session.can('edit');
     box.append(h('div', { class: 'env-head' },
-      toggle,
+      edit ? toggle : null,
       h('h3', {}, env.name, ' ', badge(env.type, env.type === 'production' ? 'warn' : ''), ' ',
         env.enabled ? badge('on', 'ok') : badge('off')),
-      h('button', { type: 'button', class: 'small', onclick: () => editStrategy(env, null) }, `+ Add strategy`),
-      h('button', { type: 'button', class: 'small', onclick: () => editVariants(env) }, `Variants (${(env.variants || []).length})`)), body);
+      edit ? h('button', { type: 'button', class: 'small', onclick: () => editStrategy(env, null) }, `+ Add strategy`) : null,
+      edit ? h('button', { type: 'button', class: 'small', onclick: () => editVariants(env) }, `Variants (${(env.variants || []).length})`) : null), body);
 
     const strategies = env.strategies || [];
     if (strategies.length === 0) {
@@ -153,16 +162,18 @@ export async function render(main, params, _query, ctx) {
     else if (LIST_PARAMS[s.name]) summary = `${LIST_PARAMS[s.name][1]}: ${p[LIST_PARAMS[s.name][0]] || '—'}`;
     else if (s.name === 'default') summary = 'On for everyone who matches the constraints';
     const segNames = (s.segments || []).map((id) => (segments.find((x) => x.id === id) || { name: `#${id}` }).name);
+    const title = strategyName(s);
     return h('div', { class: 'strategy' + (s.disabled ? ' disabled' : '') },
       h('div', { class: 'strategy-head' },
-        h('strong', {}, s.title || strategyLabel(s.name), s.disabled ? [' ', badge('disabled')] : null),
-        h('span', { class: 'row' },
-          h('button', { type: 'button', class: 'small', onclick: () => editStrategy(env, s), 'aria-label': `Edit strategy ${s.title || strategyLabel(s.name)} in ${env.name}` }, 'Edit'),
-          h('button', { type: 'button', class: 'small danger', 'aria-label': `Delete strategy ${s.title || strategyLabel(s.name)} in ${env.name}`, onclick: async () => {
-            const ok = await confirmDialog({ title: 'Delete this strategy?', text: `${strategyLabel(s.name)} in ${env.name}.`, confirm: 'Delete', danger: true });
-            if (!ok) return;
+        h('strong', {}, title, s.disabled ? [' ', badge('disabled')] : null,
+          s.title ? h('span', { class: 'muted small' }, ` · ${strategyLabel(s.name)}`) : null),
+        session.can('edit') ? h('span', { class: 'row' },
+          h('button', { type: 'button', class: 'small', onclick: () => editStrategy(env, s), 'aria-label': `Edit strategy ${title} in ${env.name}` }, 'Edit'),
+          h('button', { type: 'button', class: 'small danger', 'aria-label': `Delete strategy ${title} in ${env.name}`, onclick: async (e) => {
+            const ok = await confirmDialog({ title: `Delete the strategy “${title}”?`, text: `${title} in ${env.name} will be removed. This cannot be undone; the audit log keeps what it was.`, confirm: 'Delete', danger: true });
+            if (!ok) { e.target.focus(); return; }
             try { await api('DELETE', `${envPath(project, name, env.name)}/strategies/${enc(s.id)}`); toast('Strategy deleted.'); await refresh(); } catch (err) { showErrors(envSection, err); }
-          } }, 'Delete'))),
+          } }, 'Delete')) : null),
       h('p', {}, summary),
       (s.constraints || []).length ? h('p', { class: 'small' }, 'When ', (s.constraints).map((c, i) => [i ? ' and ' : '', h('code', {}, describeConstraint(c))])) : null,
       segNames.length ? h('p', { class: 'small' }, 'Segments: ', segNames.map((n) => h('span', { class: 'chip' }, n))) : null);
@@ -227,8 +238,27 @@ export async function render(main, params, _query, ctx) {
         h('div', { class: 'actions' },
           h('button', { type: 'button', onclick: () => close(null) }, 'Cancel'),
           h('button', { type: 'submit', class: 'primary' }, isNew ? 'Add strategy' : 'Save strategy')));
+      const ipField = listInputs.remoteAddress;
+      const ipMsg = h('p', { class: 'field-error', id: `ipm-${Math.random().toString(36).slice(2)}` });
+      ipField.parentElement.append(ipMsg);
+      const checkIps = () => {
+        const bad = ipField.value.split(',').map((x) => x.trim()).filter(Boolean).map((x) => ipProblem(x)).filter(Boolean);
+        ipMsg.textContent = bad.join(' ');
+        if (bad.length) { ipField.setAttribute('aria-invalid', 'true'); ipField.setAttribute('aria-errormessage', ipMsg.id); } else ipField.removeAttribute('aria-invalid');
+        return bad.length === 0;
+      };
+      ipField.addEventListener('input', checkIps);
       form.addEventListener('submit', async (e) => {
         e.preventDefault();
+        // What the server would refuse is refused here, next to the field.
+        clearErrors(form);
+        const bad = ce.check() || (kind.value === 'remoteAddress' && !checkIps() ? ipField : null);
+        if (bad) {
+          form.querySelector('h2').after(h('div', { class: 'alert api-error', role: 'alert' },
+            h('strong', {}, 'This cannot be saved yet. '), 'Correct the value marked below; nothing was sent.'));
+          bad.focus();
+          return;
+        }
         const parameters = {};
         if (kind.value === 'flexibleRollout') Object.assign(parameters, { rollout: rollout.value, stickiness: stick.value, groupId: group.value.trim() });
         if (LIST_PARAMS[kind.value]) parameters[LIST_PARAMS[kind.value][0]] = listInputs[kind.value].value.split(',').map((x) => x.trim()).filter(Boolean).join(',');
@@ -381,9 +411,10 @@ export async function render(main, params, _query, ctx) {
       `Needs `, h('a', { href: `/flags/${enc(project)}/${enc(d.feature)}`, 'data-link': true }, d.feature),
       d.enabled === false ? ' to be off' : ' to be on',
       (d.variants || []).length ? ` with variant ${d.variants.join(' or ')}` : '', ' ',
-      h('button', { type: 'button', class: 'small link', 'aria-label': `Remove the dependency on ${d.feature}`, onclick: async () => {
+      session.can('edit') ? h('button', { type: 'button', class: 'small link', 'aria-label': `Remove the dependency on ${d.feature}`, onclick: async () => {
         try { await api('DELETE', `${base}/dependencies/${enc(d.feature)}`); toast('Dependency removed.'); await refresh(); } catch (err) { showErrors(depSection, err); }
-      } }, 'Remove')))));
+      } }, 'Remove') : null))));
+    if (!session.can('edit')) return;
     const candidates = allFlags.filter((f) => f.project === project && f.name !== flag.name);
     if (candidates.length === 0) {
       depSection.append(h('p', { class: 'muted small' }, `To add one, create another flag in project ${project} first.`));
@@ -409,9 +440,10 @@ export async function render(main, params, _query, ctx) {
     tagSection.append(h('h2', { id: 'h-tags' }, 'Tags'));
     const tags = flag.tags || [];
     tagSection.append(h('p', {}, tags.length ? tags.map((t) => h('span', { class: 'chip' }, `${t.type}:${t.value}`,
-      h('button', { type: 'button', 'aria-label': `Remove tag ${t.type}:${t.value}`, onclick: async () => {
+      session.can('edit') ? h('button', { type: 'button', 'aria-label': `Remove tag ${t.type}:${t.value}`, onclick: async () => {
         try { await api('DELETE', `/features/${enc(flag.name)}/tags/${enc(t.type)}/${enc(t.value)}`); await refresh(); } catch (err) { showErrors(tagSection, err); }
-      } }, '×'))) : h('span', { class: 'muted small' }, 'No tags.')));
+      } }, '×') : null)) : h('span', { class: 'muted small' }, 'No tags.')));
+    if (!session.can('edit')) return;
     const type = h('input', { value: 'simple', 'data-path': '/type', size: 8 });
     const value = h('input', { 'data-path': '/value', size: 12 });
     const form = h('form', { class: 'row' }, field('Tag type', type), field('Value', value, { class: 'grow' }), h('button', { type: 'submit' }, 'Add tag'));
@@ -476,18 +508,35 @@ export async function render(main, params, _query, ctx) {
     if (data.length === 0 && st.enabledInEnvironment !== false) reasons.push(h('li', {}, 'There are no strategies in this environment.'));
     data.forEach((s) => {
       const ok = s.result === true;
+      const why = reasonText(s.reason);
       reasons.push(h('li', {},
-        h('strong', {}, s.title || strategyLabel(s.name)), ': ',
-        h('span', { class: ok ? 'result-on' : 'result-off' }, ok ? 'matches' : s.result === false ? 'does not match'
-          : s.result === 'unknown' ? 'unknown: a custom strategy only the application evaluates (its constraints hold)'
-            : String(s.result && s.result.evaluationStatus || s.result)),
-        s.disabled ? ' (disabled)' : '',
+        h('strong', {}, strategyName(s)), ': ',
+        s.disabled ? h('span', { class: 'muted' }, 'disabled')
+          : h('span', { class: ok ? 'result-on' : 'result-off' }, ok ? 'matches' : s.result === false ? 'does not match'
+            : s.result === 'unknown' ? 'unknown: a custom strategy only the application evaluates (its constraints hold)'
+              : String(s.result && s.result.evaluationStatus || s.result)),
+        why ? ` — ${why}` : '',
         (s.constraints || []).length || (s.segments || []).length ? h('ul', {},
           (s.constraints || []).map((c) => h('li', {}, c.result ? '✓ ' : '✗ ', h('code', {}, describeConstraint(c)), c.result ? ' holds' : ' does not hold')),
           (s.segments || []).map((sg) => h('li', {}, sg.result ? '✓ ' : '✗ ', `segment ${(segments.find((x) => x.id === sg.id) || { name: '#' + sg.id }).name}`, sg.result ? ' matches' : ' does not match'))) : null));
     });
     if ((flag.dependencies || []).length) reasons.push(h('li', {}, `It also needs its parent flag${flag.dependencies.length > 1 ? 's' : ''} (${flag.dependencies.map((d) => d.feature).join(', ')}) to be as required.`));
     return h('div', { class: 'why' }, verdict, h('ul', {}, reasons));
+  }
+
+  // The server's reason for one strategy, in the playground's words.
+  function reasonText(r) {
+    if (!r) return '';
+    const by = r.stickiness ? `, by ${r.stickiness}` : '';
+    switch (r.kind) {
+      case 'match': return r.percentage !== undefined ? `inside the ${r.percentage} % (bucket ${r.bucket}${by})` : '';
+      case 'outside-rollout': return `outside the ${r.percentage} % (bucket ${r.bucket}${by})`;
+      case 'no-stickiness': return `the context has no ${r.stickiness}, which this rollout is sticky on`;
+      case 'constraint': return `constraint ${r.constraint + 1} does not hold`;
+      case 'segment': return `segment ${(segments.find((x) => x.id === r.segment) || { name: '#' + r.segment }).name} does not match`;
+      case 'disabled': return 'kept, but not evaluated';
+      default: return r.message || '';
+    }
   }
 
   async function refresh() {

@@ -1,77 +1,186 @@
-// Flags: every flag of every project, with search, filters (project, type,
-// tag, stale) kept in the URL, and one switch per environment. Turning a
-// production environment on or off asks for confirmation first.
-import { api, envPath } from '../api.js';
+// Flags: one page of the flag list at a time, sorted, filtered and paged by
+// the server (GET /api/admin/features?sortBy&sortOrder&offset&limit&query
+// &project&type&tag&stale), so ten thousand flags cost what fifty do. The
+// filters, the sort and the page are kept in the URL. Editors get one
+// switch per environment (production asks first); viewers see the states.
+// Narrow screens show each flag as a card with its environments stacked.
+import { api, envPath, session } from '../api.js';
 import { h, clear, field, select, switchButton, badge, toast, confirmDialog, openDialog, showErrors } from '../dom.js';
 
-export async function render(main, _params, query, ctx) {
-  const [features, envs, projects, types] = await Promise.all([
-    api('GET', '/features'), api('GET', '/environments'), api('GET', '/projects'), api('GET', '/feature-types'),
-  ]);
-  const flags = features.features;
-  const environments = envs.environments.slice().sort((a, b) => a.sortOrder - b.sortOrder || a.name.localeCompare(b.name));
-  const tags = [...new Set(flags.flatMap((f) => (f.tags || []).map((t) => `${t.type}:${t.value}`)))].sort();
+const PAGE = 50;
+const SORTS = { name: 'Name', project: 'Project', type: 'Type', createdAt: 'Created', lastSeenAt: 'Last seen' };
 
-  const q = h('input', { type: 'search', value: query.get('q') || '', placeholder: 'Name or description', autocomplete: 'off' });
-  const fProject = select([['', 'All projects'], ...projects.projects.map((p) => [p.id, p.name || p.id])], query.get('project') || '');
-  const fType = select([['', 'All types'], ...types.types.map((t) => [t.id, t.name])], query.get('type') || '');
-  const fTag = select([['', 'All tags'], ...tags], query.get('tag') || '');
-  const fStale = select([['', 'Stale or not'], ['yes', 'Stale only'], ['no', 'Not stale']], query.get('stale') || '');
+// The list request the URL asks for (the same as params() below will build
+// from the form), so the first page is asked for at once, alongside the
+// environments, projects and types the page needs.
+function firstRequest(query) {
+  const p = new URLSearchParams();
+  const q = (query.get('q') || '').trim();
+  if (q) p.set('query', q);
+  for (const k of ['project', 'type', 'tag']) if ((query.get(k) || '').trim()) p.set(k, query.get(k).trim());
+  if (query.get('stale')) p.set('stale', query.get('stale') === 'yes' ? 'true' : 'false');
+  p.set('sortBy', SORTS[query.get('sort')] ? query.get('sort') : 'name');
+  p.set('sortOrder', query.get('order') === 'desc' ? 'desc' : 'asc');
+  p.set('offset', String(Math.max(0, Math.floor(Number(query.get('offset')) || 0))));
+  p.set('limit', String(PAGE));
+  return p.toString();
+}
+
+export async function render(main, _params, query, ctx) {
+  const firstQs = firstRequest(query);
+  let firstList = api('GET', `/features?${firstQs}`);
+  firstList.catch(() => {}); // handled when load() takes it
+  const [envs, projects, types] = await Promise.all([
+    api('GET', '/environments'), api('GET', '/projects'), api('GET', '/feature-types'),
+  ]);
+  const environments = envs.environments.slice().sort((a, b) => a.sortOrder - b.sortOrder || a.name.localeCompare(b.name));
+  const edit = session.can('edit');
+
+  const state = {
+    sortBy: SORTS[query.get('sort')] ? query.get('sort') : 'name',
+    order: query.get('order') === 'desc' ? 'desc' : 'asc',
+    offset: Math.max(0, Math.floor(Number(query.get('offset')) || 0)),
+  };
+  const q = h('input', { type: 'search', value: query.get('q') || '', placeholder: 'Name, description or tag', autocomplete: 'off', 'data-path': '/query/query' });
+  const fProject = select([['', 'All projects'], ...projects.projects.map((p) => [p.id, p.name || p.id])], query.get('project') || '', { 'data-path': '/query/project' });
+  const fType = select([['', 'All types'], ...types.types.map((t) => [t.id, t.name])], query.get('type') || '', { 'data-path': '/query/type' });
+  const fTag = h('input', { value: query.get('tag') || '', placeholder: 'type:value', autocomplete: 'off', spellcheck: 'false', size: 12, 'data-path': '/query/tag' });
+  const fStale = select([['', 'Stale or not'], ['yes', 'Stale only'], ['no', 'Not stale']], query.get('stale') || '', { 'data-path': '/query/stale' });
+  const sortChoices = [['name:asc', 'Name, A to Z'], ['name:desc', 'Name, Z to A'], ['createdAt:desc', 'Newest first'],
+    ['createdAt:asc', 'Oldest first'], ['project:asc', 'Project'], ['type:asc', 'Type'], ['lastSeenAt:desc', 'Last seen by SDKs']];
+  const fSort = select(sortChoices, `${state.sortBy}:${state.order}`, {});
+  fSort.addEventListener('change', () => {
+    const [k, o] = fSort.value.split(':');
+    state.sortBy = k;
+    state.order = o;
+    state.offset = 0;
+    load();
+  });
   const count = h('p', { class: 'muted small', 'aria-live': 'polite' });
   const body = h('tbody');
   const errors = h('div');
+  const pager = h('nav', { class: 'pager', 'aria-label': 'Pages of the flag list' });
+  const headRow = h('tr');
 
-  const newBtn = h('button', { type: 'button', class: 'primary', onclick: () => createFlag(projects.projects, types.types, ctx, fProject.value) }, '+ New flag');
+  const newBtn = edit ? h('button', { type: 'button', class: 'primary', onclick: () => createFlag(projects.projects, types.types, ctx, fProject.value) }, '+ New flag') : null;
+  const toolbar = h('form', { class: 'toolbar', role: 'search', onsubmit: (e) => { e.preventDefault(); state.offset = 0; load(); } },
+    field('Search', q, { class: 'grow' }), field('Project', fProject), field('Type', fType), field('Tag', fTag), field('Stale', fStale), field('Sort by', fSort));
   main.append(
     h('div', { class: 'page-head' },
-      h('div', {}, h('h1', {}, 'Flags'), h('p', { class: 'muted' }, 'Search, filter and switch flags per environment.')),
+      h('div', {}, h('h1', {}, 'Flags'), h('p', { class: 'muted' }, edit ? 'Search, filter and switch flags per environment.' : 'Search and filter flags; your role can look, not change.')),
       newBtn),
-    h('form', { class: 'toolbar', role: 'search', onsubmit: (e) => e.preventDefault() },
-      field('Search', q, { class: 'grow' }), field('Project', fProject), field('Type', fType), field('Tag', fTag), field('Stale', fStale)),
+    toolbar,
     errors,
-    h('div', { class: 'panel table-wrap' },
-      h('table', {},
-        h('caption', { class: 'muted small', hidden: true }, 'Flags'),
-        h('thead', {}, h('tr', {},
-          h('th', { scope: 'col' }, 'Name'), h('th', { scope: 'col' }, 'Project'), h('th', { scope: 'col' }, 'Type'), h('th', { scope: 'col' }, 'Tags'),
-          environments.map((e) => h('th', { scope: 'col', class: 'center' }, e.name)))),
+    h('div', { class: 'panel table-wrap flag-list' },
+      h('table', { class: 'stack' },
+        h('caption', { class: 'visually-hidden' }, 'Flags, one page at a time'),
+        h('thead', {}, headRow),
         body),
-      count));
+      count, pager));
 
-  function apply() {
-    const term = q.value.trim().toLowerCase();
-    const params = new URLSearchParams();
-    if (term) params.set('q', q.value.trim());
-    for (const [k, s] of [['project', fProject], ['type', fType], ['tag', fTag], ['stale', fStale]]) if (s.value) params.set(k, s.value);
-    const qs = params.toString();
+  // Column headers: the sortable ones are buttons (aria-sort on the th).
+  // On a phone the rows are cards and the header row is out of sight: its
+  // buttons leave the Tab order there (the "Sort by" menu sorts).
+  const narrow = window.matchMedia('(max-width: 760px)');
+  narrow.addEventListener('change', () => { if (ctx.isCurrent()) drawHead(); });
+  function drawHead() {
+    clear(headRow);
+    const key = `${state.sortBy}:${state.order}`;
+    if (!sortChoices.some(([v]) => v === key)) fSort.append(h('option', { value: key }, `${SORTS[state.sortBy]}, ${state.order === 'asc' ? 'ascending' : 'descending'}`));
+    fSort.value = key;
+    const col = (key, label) => {
+      if (!key) return h('th', { scope: 'col' }, label);
+      const active = state.sortBy === key;
+      const next = active && state.order === 'asc' ? 'desc' : 'asc';
+      return h('th', { scope: 'col', 'aria-sort': active ? (state.order === 'asc' ? 'ascending' : 'descending') : null },
+        h('button', { type: 'button', class: 'sort', tabindex: narrow.matches ? -1 : null, 'aria-label': `Sort by ${label.toLowerCase()}${active ? `, now ${state.order === 'asc' ? 'ascending' : 'descending'}` : ''}`,
+          onclick: () => { state.sortBy = key; state.order = active ? next : 'asc'; state.offset = 0; load(); } },
+        label, active ? h('span', { 'aria-hidden': 'true' }, state.order === 'asc' ? ' ▲' : ' ▼') : null));
+    };
+    headRow.append(col('name', 'Name'), col('project', 'Project'), col('type', 'Type'), col(null, 'Tags'),
+      ...environments.map((e) => h('th', { scope: 'col', class: 'center' }, e.name)));
+  }
+
+  function params() {
+    const p = new URLSearchParams();
+    if (q.value.trim()) p.set('query', q.value.trim());
+    if (fProject.value) p.set('project', fProject.value);
+    if (fType.value) p.set('type', fType.value);
+    if (fTag.value.trim()) p.set('tag', fTag.value.trim());
+    if (fStale.value) p.set('stale', fStale.value === 'yes' ? 'true' : 'false');
+    p.set('sortBy', state.sortBy);
+    p.set('sortOrder', state.order);
+    p.set('offset', String(state.offset));
+    p.set('limit', String(PAGE));
+    return p;
+  }
+
+  function remember() {
+    const u = new URLSearchParams();
+    if (q.value.trim()) u.set('q', q.value.trim());
+    for (const [k, c] of [['project', fProject], ['type', fType], ['tag', fTag], ['stale', fStale]]) if (c.value.trim()) u.set(k, c.value.trim());
+    if (state.sortBy !== 'name') u.set('sort', state.sortBy);
+    if (state.order !== 'asc') u.set('order', state.order);
+    if (state.offset) u.set('offset', String(state.offset));
+    const qs = u.toString();
     history.replaceState(null, '', '/flags' + (qs ? '?' + qs : ''));
-    const shown = flags.filter((f) =>
-      (!term || f.name.toLowerCase().includes(term) || (f.description || '').toLowerCase().includes(term)) &&
-      (!fProject.value || f.project === fProject.value) &&
-      (!fType.value || f.type === fType.value) &&
-      (!fTag.value || (f.tags || []).some((t) => `${t.type}:${t.value}` === fTag.value)) &&
-      (!fStale.value || (fStale.value === 'yes') === !!f.stale));
-    clear(body);
-    if (shown.length === 0) {
-      body.append(h('tr', {}, h('td', { colspan: 4 + environments.length, class: 'empty' },
-        flags.length === 0 ? 'No flags yet. Create the first one with “New flag”.' : 'No flag matches these filters.')));
+  }
+
+  let seq = 0;
+  async function load() {
+    const mine = ++seq;
+    remember();
+    drawHead();
+    errors.replaceChildren();
+    let r;
+    try {
+      const qs = params().toString();
+      const pending = firstList && qs === firstQs ? firstList : null;
+      firstList = null;
+      r = await (pending || api('GET', `/features?${qs}`));
+    } catch (err) {
+      if (mine === seq) showErrors(toolbar, err, { after: toolbar });
+      return;
     }
-    for (const f of shown) body.append(flagRow(f));
-    count.textContent = `${shown.length} of ${flags.length} flag${flags.length === 1 ? '' : 's'}`;
+    if (mine !== seq || !ctx.isCurrent()) return;
+    if (r.features.length === 0 && r.total > 0 && state.offset > 0) {
+      state.offset = Math.max(0, Math.floor((r.total - 1) / PAGE) * PAGE);
+      load();
+      return;
+    }
+    clear(body);
+    if (r.features.length === 0) {
+      const filtered = [...params().keys()].some((k) => !['sortBy', 'sortOrder', 'offset', 'limit'].includes(k));
+      body.append(h('tr', {}, h('td', { colspan: 4 + environments.length, class: 'empty' },
+        filtered ? 'No flag matches these filters.' : (edit ? 'No flags yet. Create the first one with “New flag”.' : 'No flags yet.'))));
+    }
+    for (const f of r.features) body.append(flagRow(f));
+    const first = r.total ? state.offset + 1 : 0;
+    const last = state.offset + r.features.length;
+    count.textContent = `Flags ${first.toLocaleString('en')}–${last.toLocaleString('en')} of ${r.total.toLocaleString('en')}`;
+    clear(pager);
+    const go = (off) => () => { state.offset = off; load(); body.closest('.panel').scrollIntoView({ block: 'start' }); };
+    pager.append(
+      h('button', { type: 'button', onclick: go(Math.max(0, state.offset - PAGE)), disabled: state.offset === 0 }, '← Previous'),
+      h('span', { class: 'muted small' }, `Page ${Math.floor(state.offset / PAGE) + 1} of ${Math.max(1, Math.ceil(r.total / PAGE))}`),
+      h('button', { type: 'button', onclick: go(state.offset + PAGE), disabled: last >= r.total }, 'Next →'));
+    performance.mark('vexil:flags-rendered');
   }
 
   function flagRow(f) {
     const link = h('a', { href: `/flags/${encodeURIComponent(f.project)}/${encodeURIComponent(f.name)}`, 'data-link': true }, f.name);
     return h('tr', {},
-      h('td', {}, link, f.stale ? [' ', badge('stale', 'warn')] : null,
+      h('td', { 'data-label': 'Name' }, link, f.stale ? [' ', badge('stale', 'warn')] : null,
         f.description ? h('div', { class: 'muted small' }, f.description) : null),
-      h('td', {}, f.project),
-      h('td', {}, f.type),
-      h('td', {}, (f.tags || []).map((t) => h('span', { class: 'chip' }, `${t.type}:${t.value}`))),
+      h('td', { 'data-label': 'Project' }, f.project),
+      h('td', { 'data-label': 'Type' }, f.type),
+      h('td', { 'data-label': 'Tags' }, (f.tags || []).map((t) => h('span', { class: 'chip' }, `${t.type}:${t.value}`))),
       environments.map((e) => {
         const fe = (f.environments || []).find((x) => x.name === e.name);
         const on = !!(fe && fe.enabled);
-        return h('td', { class: 'center' }, switchButton(on, `${f.name} in ${e.name}`, (want, btn) => toggle(f, e, want, btn), e.type === 'production' ? 'prod' : ''));
+        return h('td', { class: 'center env-cell', 'data-label': e.name },
+          edit ? switchButton(on, `${f.name} in ${e.name}`, (want, btn) => toggle(f, e, want, btn), e.type === 'production' ? 'prod' : '')
+            : h('span', { class: 'state' }, on ? badge('on', 'ok') : badge('off'), h('span', { class: 'visually-hidden' }, ` in ${e.name}`)));
       }));
   }
 
@@ -90,7 +199,7 @@ export async function render(main, _params, query, ctx) {
     errors.replaceChildren();
     try {
       await api('POST', `${envPath(f.project, f.name, env.name)}/${want ? 'on' : 'off'}`);
-      const fe = f.environments.find((x) => x.name === env.name);
+      const fe = (f.environments || []).find((x) => x.name === env.name);
       if (fe) fe.enabled = want;
       btn.setAttribute('aria-checked', want ? 'true' : 'false');
       toast(`${f.name} is now ${want ? 'on' : 'off'} in ${env.name}.`);
@@ -102,9 +211,11 @@ export async function render(main, _params, query, ctx) {
     }
   }
 
-  for (const c of [q]) c.addEventListener('input', apply);
-  for (const c of [fProject, fType, fTag, fStale]) c.addEventListener('change', apply);
-  apply();
+  let typing = null;
+  q.addEventListener('input', () => { clearTimeout(typing); typing = setTimeout(() => { state.offset = 0; load(); }, 250); });
+  fTag.addEventListener('change', () => { state.offset = 0; load(); });
+  for (const c of [fProject, fType, fStale]) c.addEventListener('change', () => { state.offset = 0; load(); });
+  await load();
 }
 
 // The "New flag" dialog; opens the new flag's page on success.

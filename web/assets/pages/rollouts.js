@@ -12,7 +12,7 @@
 // written from its release-plan-rolled-back audit event.
 //
 // The routes are in ROUTES below, in one place.
-import { api, enc, envPath } from '../api.js';
+import { api, enc, envPath, session } from '../api.js';
 import { h, clear, badge, toast, confirmDialog, showErrors, loadError, timeEl, busy } from '../dom.js';
 import { lineChart, compact } from '../chart.js';
 import { advisorWords, advisorError, minutes } from './advisor.js';
@@ -247,7 +247,7 @@ async function drawPlan(box, summary) {
       });
     },
   }, label);
-  if (!FINISHED.has(st)) {
+  if (!FINISHED.has(st) && session.can('edit')) {
     const row = h('div', { class: 'actions' });
     if (st === 'paused') row.append(act('resume', 'Resume', 'The plan continues from this step, and the traffic check starts over.'));
     else row.append(act('pause', 'Pause', 'The rollout stays at its current percentage until resumed.'));

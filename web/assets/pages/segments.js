@@ -1,14 +1,15 @@
 // Segments: named, reusable lists of constraints that strategies refer to.
-import { api } from '../api.js';
-import { h, clear, field, select, toast, confirmDialog, openDialog, showErrors, timeEl } from '../dom.js';
+import { api, session } from '../api.js';
+import { h, clear, field, select, toast, confirmDialog, openDialog, showErrors, clearErrors, timeEl } from '../dom.js';
 import { constraintEditor, describeConstraint } from '../constraints.js';
 
 export async function render(main) {
   const projects = (await api('GET', '/projects')).projects;
   const list = h('div');
+  const can = session.can('edit');
   main.append(h('div', { class: 'page-head' },
     h('div', {}, h('h1', {}, 'Segments'), h('p', { class: 'muted' }, 'Reusable groups of constraints, shared by the strategies that select them.')),
-    h('button', { type: 'button', class: 'primary', onclick: () => edit(null) }, '+ New segment')), list);
+    can ? h('button', { type: 'button', class: 'primary', onclick: () => edit(null) }, '+ New segment') : null), list);
 
   async function reload() {
     const segs = (await api('GET', '/segments')).segments || [];
@@ -18,9 +19,9 @@ export async function render(main) {
       list.append(h('div', { class: 'panel' },
         h('div', { class: 'panel-head' },
           h('h2', {}, s.name),
-          h('span', { class: 'row' },
+          can ? h('span', { class: 'row' },
             h('button', { type: 'button', class: 'small', 'aria-label': `Edit segment ${s.name}`, onclick: () => edit(s) }, 'Edit'),
-            h('button', { type: 'button', class: 'small danger', 'aria-label': `Delete segment ${s.name}`, onclick: () => remove(s) }, 'Delete'))),
+            h('button', { type: 'button', class: 'small danger', 'aria-label': `Delete segment ${s.name}`, onclick: (e) => remove(s, e.target) }, 'Delete')) : null),
         s.description ? h('p', {}, s.description) : null,
         h('p', { class: 'small muted' }, s.project ? `Project ${s.project}` : 'All projects', ' · created ', timeEl(s.createdAt)),
         (s.constraints || []).length
@@ -29,9 +30,9 @@ export async function render(main) {
     }
   }
 
-  async function remove(s) {
-    const ok = await confirmDialog({ title: `Delete segment ${s.name}?`, text: 'Strategies that use it must drop it first.', confirm: 'Delete', danger: true });
-    if (!ok) return;
+  async function remove(s, button) {
+    const ok = await confirmDialog({ title: `Delete segment ${s.name}?`, text: 'Strategies that use it must drop it first. This cannot be undone.', confirm: 'Delete', danger: true });
+    if (!ok) { button.focus(); return; }
     try { await api('DELETE', `/segments/${s.id}`); toast(`Segment ${s.name} deleted.`); await reload(); } catch (err) { showErrors(list, err); }
   }
 
@@ -51,6 +52,14 @@ export async function render(main) {
           h('button', { type: 'submit', class: 'primary' }, isNew ? 'Create segment' : 'Save segment')));
       form.addEventListener('submit', async (e) => {
         e.preventDefault();
+        clearErrors(form);
+        const bad = ce.check();
+        if (bad) {
+          form.querySelector('h2').after(h('div', { class: 'alert api-error', role: 'alert' },
+            h('strong', {}, 'This cannot be saved yet. '), 'Correct the value marked below; nothing was sent.'));
+          bad.focus();
+          return;
+        }
         const body = { name: name.value.trim(), description: desc.value, constraints: ce.value() };
         if (project.value) body.project = project.value;
         try {

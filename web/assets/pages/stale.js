@@ -1,54 +1,78 @@
-// Stale flags: flags marked stale, and flags older than their type's
-// expected lifetime (Unleash's "potentially stale"), to clean up.
-import { api } from '../api.js';
-import { h, clear, badge, timeEl, toast, confirmDialog, showErrors } from '../dom.js';
+// Stale flags: the server's stale report (GET /api/admin/stale-report):
+// flags marked stale, past their type's expected lifetime, not evaluated by
+// any SDK for a while, or on for everyone for a while, each with its
+// reasons in words. The two periods are kept in the URL. Editors can mark a
+// flag stale or not, and archive it.
+import { api, session } from '../api.js';
+import { h, clear, field, badge, timeEl, toast, confirmDialog, showErrors } from '../dom.js';
 
-const DAY = 86400000;
+const enc = encodeURIComponent;
 
-export async function render(main) {
+export async function render(main, _params, query, ctx) {
+  const edit = session.can('edit');
+  const full = h('input', { type: 'number', min: 0, max: 3650, step: 1, value: query.get('fullDays') ?? '7', 'data-path': '/query/fullDays', inputmode: 'numeric' });
+  const unseen = h('input', { type: 'number', min: 0, max: 3650, step: 1, value: query.get('unseenDays') ?? '30', 'data-path': '/query/unseenDays', inputmode: 'numeric' });
+  const form = h('form', { class: 'toolbar' },
+    field('On for everyone for at least (days)', full), field('Not evaluated for (days)', unseen),
+    h('button', { type: 'submit', class: 'primary' }, 'Show'));
   const out = h('div');
   main.append(h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, 'Stale flags'),
-    h('p', { class: 'muted' }, 'Flags marked stale, and flags that lived past their type\'s expected lifetime. Remove them from the code, then archive them.'))), out);
+    h('p', { class: 'muted' }, 'What the server finds stale: flags marked stale, past their type\'s lifetime, no longer evaluated by SDKs, or on for everyone for a while. Remove them from the code, then archive them.'))), form, out);
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    ctx.navigate(`/stale?fullDays=${enc(full.value)}&unseenDays=${enc(unseen.value)}`, { replace: true });
+  });
+
+  function why(r) {
+    switch (r.reason) {
+      case 'marked-stale': return badge('marked stale', 'warn');
+      case 'past-type-lifetime': return badge(`older than its type's ${r.lifetimeDays}-day lifetime`, 'bad');
+      case 'not-evaluated': return badge(r.lastSeenAt ? `not evaluated since ${new Date(r.lastSeenAt).toISOString().slice(0, 10)}` : 'never evaluated by an SDK', 'warn');
+      case 'fully-rolled-out': return badge(`on for everyone in ${r.environment} since ${String(r.since).slice(0, 10)}`, 'accent');
+      default: return badge(r.reason);
+    }
+  }
 
   async function reload() {
-    const [f, t] = await Promise.all([api('GET', '/features'), api('GET', '/feature-types')]);
-    const life = Object.fromEntries(t.types.map((x) => [x.id, x.lifetimeDays]));
-    const now = Date.now();
-    const rows = [];
-    for (const flag of f.features) {
-      const age = Math.floor((now - Date.parse(flag.createdAt)) / DAY);
-      const lifetime = life[flag.type];
-      const overdue = lifetime != null && age > lifetime;
-      if (flag.stale || overdue) rows.push({ flag, age, lifetime, overdue });
+    let report;
+    try {
+      report = await api('GET', `/stale-report?fullDays=${enc(full.value)}&unseenDays=${enc(unseen.value)}`);
+    } catch (err) {
+      clear(out);
+      showErrors(form, err, { after: form });
+      return;
     }
-    rows.sort((a, b) => Number(b.flag.stale) - Number(a.flag.stale) || b.age - a.age);
+    const rows = report.flags.slice().sort((a, b) => b.reasons.length - a.reasons.length || a.name.localeCompare(b.name));
     clear(out);
-    out.append(h('div', { class: 'panel table-wrap' }, h('table', {},
-      h('thead', {}, h('tr', {}, ['Flag', 'Project', 'Type', 'Created', 'Why', ''].map((x) => h('th', { scope: 'col' }, x)))),
-      h('tbody', {}, rows.length ? rows.map(({ flag, age, lifetime, overdue }) => h('tr', {},
-        h('td', {}, h('a', { href: `/flags/${encodeURIComponent(flag.project)}/${encodeURIComponent(flag.name)}`, 'data-link': true }, flag.name)),
-        h('td', {}, flag.project),
-        h('td', {}, flag.type),
-        h('td', {}, timeEl(flag.createdAt), h('div', { class: 'muted small' }, `${age} day${age === 1 ? '' : 's'} ago`)),
-        h('td', {}, flag.stale ? badge('marked stale', 'warn') : null, overdue ? badge(`past its ${lifetime}-day lifetime`, 'bad') : null),
-        h('td', {}, h('span', { class: 'row' },
-          h('button', { type: 'button', class: 'small', 'aria-label': `${flag.stale ? 'Unmark' : 'Mark'} ${flag.name} stale`, onclick: () => setStale(flag, !flag.stale) }, flag.stale ? 'Not stale' : 'Mark stale'),
-          h('button', { type: 'button', class: 'small danger', 'aria-label': `Archive ${flag.name}`, onclick: () => archive(flag) }, 'Archive')))))
-        : h('tr', {}, h('td', { colspan: 6, class: 'empty' }, 'Nothing to clean up: no flag is stale or past its lifetime.'))))));
+    out.append(h('p', { class: 'muted small', 'aria-live': 'polite' },
+      `${rows.length} flag${rows.length === 1 ? '' : 's'} to look at (on for everyone for ${report.criteria.fullDays} days or more; not evaluated for ${report.criteria.unseenDays} days or more).`),
+    h('div', { class: 'panel table-wrap' }, h('table', { class: 'stack' },
+      h('thead', {}, h('tr', {}, ['Flag', 'Project', 'Type', 'Why', edit ? 'Actions' : null].filter(Boolean).map((x) => h('th', { scope: 'col' }, x)))),
+      h('tbody', {}, rows.length ? rows.map((f) => {
+        const stale = f.reasons.some((r) => r.reason === 'marked-stale');
+        return h('tr', {},
+          h('td', { 'data-label': 'Flag' }, h('a', { href: `/flags/${enc(f.project)}/${enc(f.name)}`, 'data-link': true }, f.name)),
+          h('td', { 'data-label': 'Project' }, f.project),
+          h('td', { 'data-label': 'Type' }, f.type),
+          h('td', { 'data-label': 'Why' }, f.reasons.map(why)),
+          edit ? h('td', { 'data-label': 'Actions' }, h('span', { class: 'row' },
+            h('button', { type: 'button', class: 'small', 'aria-label': `${stale ? 'Not stale' : 'Mark stale'}: ${f.name}`, onclick: () => setStale(f, !stale) }, stale ? 'Not stale' : 'Mark stale'),
+            h('button', { type: 'button', class: 'small danger', 'aria-label': `Archive ${f.name}`, onclick: (e) => archive(f, e.target) }, 'Archive'))) : null);
+      }) : h('tr', {}, h('td', { colspan: edit ? 5 : 4, class: 'empty' }, 'Nothing to clean up: no flag is stale by these criteria.'))))));
   }
 
   async function setStale(flag, stale) {
     try {
-      await api('POST', `/projects/${encodeURIComponent(flag.project)}/stale`, { features: [flag.name], stale });
+      await api('POST', `/projects/${enc(flag.project)}/stale`, { features: [flag.name], stale });
       toast(stale ? `${flag.name} marked stale.` : `${flag.name} is not stale any more.`);
       await reload();
     } catch (err) { showErrors(out, err); }
   }
-  async function archive(flag) {
-    const ok = await confirmDialog({ title: `Archive ${flag.name}?`, text: 'SDKs stop seeing it.', confirm: 'Archive', danger: true });
-    if (!ok) return;
+  async function archive(flag, button) {
+    const ok = await confirmDialog({ title: `Archive ${flag.name}?`, text: 'SDKs stop seeing it. It can be revived from the Archived page.', confirm: 'Archive', danger: true });
+    if (!ok) { button.focus(); return; }
     try {
-      await api('DELETE', `/projects/${encodeURIComponent(flag.project)}/features/${encodeURIComponent(flag.name)}`);
+      await api('DELETE', `/projects/${enc(flag.project)}/features/${enc(flag.name)}`);
       toast(`${flag.name} archived.`);
       await reload();
     } catch (err) { showErrors(out, err); }

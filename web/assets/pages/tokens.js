@@ -1,7 +1,7 @@
 // API tokens: the list (never a secret), creation (the secret is shown
 // once, in a dialog, and dropped from the page when it closes) and revoking.
 import { api } from '../api.js';
-import { h, clear, field, select, badge, timeEl, toast, confirmDialog, openDialog, showErrors, clearErrors } from '../dom.js';
+import { h, stackTable, clear, field, select, badge, timeEl, toast, confirmDialog, openDialog, showErrors, clearErrors } from '../dom.js';
 
 export async function render(main) {
   const [t, envs, projects] = await Promise.all([api('GET', '/api-tokens'), api('GET', '/environments'), api('GET', '/projects')]);
@@ -42,7 +42,7 @@ export async function render(main) {
   function draw(tokens) {
     clear(list);
     list.append(h('table', {},
-      h('thead', {}, h('tr', {}, ['Name', 'Kind', 'Environment', 'Projects', 'Created', 'Expires', 'State', ''].map((x) => h('th', { scope: 'col' }, x)))),
+      h('thead', {}, h('tr', {}, ['Name', 'Kind', 'Environment', 'Projects', 'Created', 'Expires', 'State', 'Actions'].map((x) => h('th', { scope: 'col' }, x)))),
       h('tbody', {}, tokens.map((tk) => h('tr', {},
         h('td', {}, tk.tokenName),
         h('td', {}, tk.type, tk.role ? h('div', { class: 'muted small' }, `role ${tk.role}`) : null),
@@ -51,11 +51,12 @@ export async function render(main) {
         h('td', {}, timeEl(tk.createdAt)),
         h('td', {}, tk.expiresAt ? timeEl(tk.expiresAt) : 'never'),
         h('td', {}, tk.revoked ? badge('revoked', 'bad') : badge('active', 'ok')),
-        h('td', {}, tk.revoked ? null : h('button', { type: 'button', class: 'small danger', 'aria-label': `Revoke token ${tk.tokenName}`, onclick: async () => {
-          const ok = await confirmDialog({ title: `Revoke ${tk.tokenName}?`, text: 'Anything using this token is refused from now on. This cannot be undone.', confirm: 'Revoke', danger: true });
-          if (!ok) return;
+        h('td', {}, tk.revoked ? null : h('button', { type: 'button', class: 'small danger', 'aria-label': `Revoke token ${tk.tokenName}`, onclick: async (e) => {
+          const ok = await confirmDialog({ title: `Revoke ${tk.tokenName}?`, text: 'Anything using this token is refused from now on, and console sessions opened with it end. This cannot be undone.', confirm: 'Revoke', danger: true });
+          if (!ok) { e.target.focus(); return; }
           try { await api('DELETE', `/api-tokens/${encodeURIComponent(tk.id)}`); toast(`Token ${tk.tokenName} revoked.`); await reload(); } catch (err) { showErrors(list, err); }
         } }, 'Revoke')))))));
+    stackTable(list.querySelector('table'));
   }
   async function reload() { draw((await api('GET', '/api-tokens')).tokens); }
   draw(t.tokens);
