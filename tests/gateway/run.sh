@@ -13,14 +13,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cd "$root"
 
-if ! (cd "$here" && node -e '
-  const deps = require("./package.json").dependencies;
-  for (const [n, v] of Object.entries(deps)) {
-    const p = require("path").join("node_modules", n, "package.json");
-    if (!require("fs").existsSync(p) || require("./" + p).version !== v) process.exit(1);
-  }' 2>/dev/null); then
-  (cd "$here" && npm ci --no-audit --no-fund) >&2
-fi
+. "$root/tests/support/node.sh" # sets node_bin
+npm_pinned "$here"
 
 if [ "$#" -eq 0 ]; then
   set -- tests/gateway/

@@ -27,9 +27,7 @@ if [ ! -x "$VEXIL_BIN" ]; then
   echo "run.sh: $VEXIL_BIN is missing or not executable; build it (make build) or set VEXIL_BIN" >&2
   exit 1
 fi
-if [ ! -f "$here/node_modules/playwright-core/package.json" ] || [ ! -f "$here/node_modules/axe-core/axe.min.js" ]; then
-  (cd "$here" && npm ci --no-audit --no-fund) >&2
-fi
+npm_pinned "$here"
 echo "run.sh: node $("$node_bin" --version), $("$VEXIL_CHROMIUM" --version 2>/dev/null || echo chromium), VEXIL_BIN=$VEXIL_BIN" >&2
 
 if [ "$#" -eq 0 ]; then

