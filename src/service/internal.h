@@ -263,16 +263,17 @@ vx_status svc__client_documents(svc_ctx *c, const json_t *envs, unsigned what,
 json_t *svc__client_feature(const json_t *f, const char *env, unsigned what);
 json_t *svc__client_segments(const json_t *segs);
 
-/* ---- egress (egress.c) -------------------------------------------------
+/* ---- egress and model payloads (egress.c) ------------------------------
  * A webhook URL (`path` names the field); a model flag about to be stored
- * (its added or changed upstream payloads: base_url, ollama_url,
- * api_key_env), against the flag as stored (`before`, NULL for a new one;
- * svc__egress_check_save loads it), paths after `base`. VX_EINVAL naming
- * the member when the operator's allowlists refuse it. */
+ * (its added or changed upstream payloads, each against the gateway's
+ * schema, base/upstream.h, and the operator's allowlists), against the
+ * flag as stored (`before`, NULL for a new one; svc__model_check_save
+ * loads it), paths after `base`. VX_EINVAL (VX_ELIMIT for a member too
+ * long) naming the member, e.g. "/0/payload/value/timeout_ms". */
 vx_status svc__egress_check_url(svc_ctx *c, const char *url, const char *path);
-vx_status svc__egress_check_flag(svc_ctx *c, const json_t *feature,
-                                 const json_t *before, const char *base);
-vx_status svc__egress_check_save(svc_ctx *c, const json_t *feature);
+vx_status svc__model_check_flag(svc_ctx *c, const json_t *feature,
+                                const json_t *before, const char *base);
+vx_status svc__model_check_save(svc_ctx *c, const json_t *feature);
 
 /* Whether `who` may touch a flag of `project` (scope.c): "*" or an
  * in-process caller's empty list, else a whole name of its list. */

@@ -1143,6 +1143,10 @@ static vx_status build_flag(imp *m, const char *name, json_t *g, json_t **doc,
             st = one_tag(m, json_array_get(t, 0),
                          json_string_value(json_array_get(t, 1)), tags);
     }
+    /* A model flag's upstream payloads, as the gateway reads them: a
+     * problem like any other, so a dry run lists it. */
+    if (st == VX_OK)
+        st = keep(m, svc__model_check_save(m->c, f), "");
     if (st != VX_OK || json_array_size(m->problems) > before) {
         json_decref(f);
         return st;
