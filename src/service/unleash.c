@@ -330,11 +330,13 @@ static vx_status import_feature_types(imp *m)
         if (st == VX_ENOTFOUND) {
             const json_t *name = json_object_get(t, "name");
             const json_t *desc = json_object_get(t, "description");
-            json_t *doc =
-                json_pack("{ss sO sO sO}", "id", tid, "name",
-                          json_is_string(name) ? name : id, "description",
-                          json_is_string(desc) ? desc : json_string(""),
-                          "lifetimeDays", life);
+            /* "so" takes the description's reference: a borrowed one is
+             * taken first, a new one (no description) is handed over. */
+            json_t *d = json_is_string(desc) ? json_incref((json_t *)desc)
+                                             : json_string("");
+            json_t *doc = json_pack("{ss sO so sO}", "id", tid, "name",
+                                    json_is_string(name) ? name : id,
+                                    "description", d, "lifetimeDays", life);
             st = doc ? svc__put(m->c, STORE_FEATURE_TYPE, tid, NULL, doc)
                      : VX_ENOMEM;
             if (st == VX_OK)
