@@ -731,12 +731,15 @@ static vx_status bounded(unsigned long long v, unsigned long long def,
     return VX_OK;
 }
 
-/* The gateway's measurements are impact metrics like any application's:
- * recorded for the gateway's environment, where the release-plan guard
- * reads them. Runs on the gateway's thread; the batch is borrowed. */
-static void gateway_to_impact(void *ud, const char *environment, json_t *batch)
+/* One batch of the gateway's measurements on its way to the database. */
+typedef struct impact_job {
+    server *s;             /* the server */
+    json_t *batch;         /* owned */
+    char environment[128]; /* the gateway's environment */
+} impact_job;
+
+static void record_impact(server *s, const char *environment, json_t *batch)
 {
-    server *s = ud;
     svc_principal who;
     memset(&who, 0, sizeof(who));
     who.kind = SVC_KIND_CLIENT;
@@ -749,6 +752,40 @@ static void gateway_to_impact(void *ud, const char *environment, json_t *batch)
     if (st != VX_OK)
         vx__logf(s->log, s->log_ud, "error",
                  "gateway: impact metrics not recorded: %s", err.message);
+}
+
+/* On a database thread: stored even when it waited long (the store call
+ * is bounded, and fails at once while the database is known down). */
+static void impact_job_run(void *ud, bool expired)
+{
+    impact_job *j = ud;
+    (void)expired;
+    record_impact(j->s, j->environment, j->batch);
+    json_decref(j->batch);
+    vx__free(j);
+}
+
+/* The gateway's measurements are impact metrics like any application's:
+ * recorded for the gateway's environment, where the release-plan guard
+ * reads them. Called on the gateway's thread, which drives every model
+ * call: the database work goes to the database threads, so a slow or
+ * frozen database never holds a model call (pg_frozen.test.js). */
+static void gateway_to_impact(void *ud, const char *environment, json_t *batch)
+{
+    server *s = ud;
+    impact_job *j = vx__calloc(1, sizeof(*j));
+    if (j) {
+        j->s = s;
+        j->batch = json_incref(batch);
+        snprintf(j->environment, sizeof(j->environment), "%s", environment);
+        if (db_pool_submit(s->db, impact_job_run, j))
+            return;
+        json_decref(j->batch);
+        vx__free(j);
+    }
+    vx__logf(s->log, s->log_ud, "error",
+             "gateway: impact metrics not recorded: the database queue is "
+             "full");
 }
 
 /* The SDK hub, with stream caps that leave room for other requests: by

@@ -16,6 +16,9 @@
 //     session routes, the advisor, /api/admin/sdk-health) check their
 //     session on the database threads, never on the serving threads: many
 //     in flight hold no SDK read, and each answers 503 within its bound;
+//   - model gateway calls keep answering at once: the gateway's
+//     measurements (impact metrics) are stored from the database threads,
+//     never from the thread that drives every model call;
 // and after SIGCONT everything recovers by itself: /ready 200, writes
 // work, the stream delivers the next change, and the metrics posted
 // during the outage are stored.
@@ -321,5 +324,54 @@ test('a frozen PostgreSQL: console sessions never hold the serving threads; they
   } finally {
     if (frozen) R.pgControl('thaw');
     await srv.stop();
+  }
+});
+
+test('a frozen PostgreSQL: the model gateway keeps answering while its measurements wait', { skip, timeout: 120000 }, async () => {
+  const { startModelServer } = require('../support/model_server');
+  const model = await startModelServer({ models: ['m1'] });
+  const client = S.clientSecret('default', 'production');
+  const srv = await S.startServer({
+    clientTokens: [client],
+    args: ['--threads', '2'],
+    // Measurements are handed over every 200 ms (as impact metrics, which
+    // are stored in the database).
+    env: { VEXIL_DB_TIMEOUT_MS: String(DB_TIMEOUT_MS), VEXIL_GATEWAY_FLUSH_MS: '200', VEXIL_EGRESS_ALLOW: `127.0.0.1:${new URL(model.url).port}` },
+  });
+  const flag = 'model.chat';
+  const E = `${FEAT}/${flag}/environments/production`;
+  let r = await srv.api('POST', FEAT, { body: { name: flag } });
+  assert.equal(r.status, 201, S.show(r));
+  r = await srv.api('POST', `${E}/strategies`, { body: { name: 'flexibleRollout', parameters: { rollout: '100', stickiness: 'default' } } });
+  assert.equal(r.status, 200, S.show(r));
+  r = await srv.api('PUT', `${E}/variants`, { body: [{ name: 'control', weight: 1000, weightType: 'variable', stickiness: 'default',
+    payload: { type: 'json', value: JSON.stringify({ base_url: `${model.url}/v1`, model: 'm1' }) } }] });
+  assert.equal(r.status, 200, S.show(r));
+  r = await srv.api('POST', `${E}/on`);
+  assert.equal(r.status, 200, S.show(r));
+  const chat = () => timed(srv.url, 'POST', '/v1/chat/completions', { token: `Bearer ${client}`, body: { model: 'chat', messages: [{ role: 'user', content: 'hi' }] }, limitMs: 10000 });
+  const first = await chat();
+  assert.equal(first.status, 200, S.show(first));
+  let frozen = false;
+  try {
+    R.pgControl('freeze');
+    frozen = true;
+    const calls = [];
+    const t0 = performance.now();
+    while (performance.now() - t0 < 5000) calls.push(await chat());
+    const bad = calls.filter((x) => x.status !== 200);
+    assert.equal(bad.length, 0, `model calls during the outage: ${bad.length} of ${calls.length} failed, e.g. ${bad[0] && S.show(bad[0])}`);
+    const ms = calls.map((x) => x.ms).sort((a, b) => a - b);
+    const p90 = ms[Math.ceil(0.9 * ms.length) - 1];
+    assert.ok(p90 <= 200, `model calls during the outage are slow: ${describe(calls)}`);
+    assert.ok(ms[ms.length - 1] <= 1000, `a model call during the outage waited: ${describe(calls)}`);
+    R.pgControl('thaw');
+    frozen = false;
+    const after = await chat();
+    assert.equal(after.status, 200, S.show(after));
+  } finally {
+    if (frozen) R.pgControl('thaw');
+    await srv.stop();
+    await model.close();
   }
 });
