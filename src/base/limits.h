@@ -209,6 +209,11 @@ static_assert(VX_LIMIT_HTTP_SEGMENTS <= 32, "route specificity fits 32 bits");
  * past either it is answered 503 (retry), never left hanging. */
 #define VX_LIMIT_DB_AUTH_WAIT_MS 200
 #define VX_LIMIT_DB_AUTH_CALL_MS 800
+/* At most one request thread waits for the service at a time, and after
+ * such a wait ran out the next lookups for this long only try it (503 at
+ * once when it is busy): tokens anyone can make up, sent during a long
+ * write, never hold more than one serving thread, and that one briefly. */
+#define VX_LIMIT_DB_AUTH_BUSY_MS 1000
 /* SDK metrics and registrations are answered at once and kept in memory
  * until flushed (every VX_LIMIT_DB_PROBE_MS, and before admin reads and
  * scheduler ticks; at most VX_LIMIT_USAGE_FLUSH_BATCH entries per

@@ -10,7 +10,8 @@
  * allowlists let that variable and that host through), kept only in the
  * libcurl header list of that request, and never logged or measured. Every call
  * started is answered exactly once (its `respond` runs), also when the
- * gateway stops. */
+ * gateway stops. A variant's payload is read with
+ * base/upstream.h, the schema the service checks every write with. */
 #ifndef VX_GATEWAY_GW_H
 #define VX_GATEWAY_GW_H
 
@@ -21,6 +22,7 @@
 
 #include "base/egress.h"
 #include "base/limits.h"
+#include "base/upstream.h"
 #include "base/log.h"
 #include "vexil/status.h"
 
@@ -46,38 +48,6 @@ typedef struct gw_config {
      * for the engine's life; NULL = no check (the caller's own). */
     const vx_egress *egress;
 } gw_config;
-
-/* The unit of stickiness of a gateway flag ("stickiness" in its control's
- * payload): what the flag's variant is sticky on. */
-typedef enum gw_sticky {
-    GW_STICKY_USER,    /* "user": the body's "user", else X-Vexil-User */
-    GW_STICKY_TOKEN,   /* "token": the client token */
-    GW_STICKY_REQUEST, /* "request": none, each request on its own */
-    GW_STICKY_HEADER,  /* "header:<Name>": that request header */
-} gw_sticky;
-
-/* An upstream, from a variant's JSON payload
- * {"base_url", "model", "api_key_env", "timeout_ms", "ollama_url",
- *  "stickiness", "forward_metadata"}. */
-typedef struct gw_upstream {
-    char base_url[VX_LIMIT_GW_URL_BYTES]; /* "http://host:11434/v1" */
-    /* The root of Ollama's native API ("/api/chat" is appended): the
-     * payload's "ollama_url", else base_url without its trailing "/v1";
-     * no trailing slash. */
-    char ollama_url[VX_LIMIT_GW_URL_BYTES];
-    char model[VX_LIMIT_GW_NAME_BYTES];   /* the upstream's model name */
-    char key_env[VX_LIMIT_GW_NAME_BYTES]; /* variable holding the key, or "" */
-    unsigned timeout_ms;                  /* whole request, 1..limit */
-    gw_sticky sticky; /* "stickiness" (the control's is the flag's) */
-    char sticky_header[VX_LIMIT_GW_NAME_BYTES]; /* GW_STICKY_HEADER's name */
-    bool forward_metadata; /* the body's "metadata" goes to this upstream */
-} gw_upstream;
-
-/* Parses a payload (`len` bytes of JSON text). Errors: VX_EINVAL naming the
- * member ("/base_url"...), VX_ELIMIT for a member over its size. Error
- * messages never quote a URL (they may reach a client). */
-vx_status gw_upstream_parse(const char *text, size_t len, gw_upstream *out,
-                            vx_error *err);
 
 /* What the gateway reads out of an upstream's answer for its measurements:
  * `usage` token counts (Ollama: prompt_eval_count and eval_count of the
@@ -152,8 +122,8 @@ typedef struct gw_request {
     bool ollama;                /* Ollama's native API ("api/chat"...):
                                    the upstream's ollama_url, and errors
                                    carry Ollama's "error" member */
-    const gw_upstream *up;      /* the chosen variant's upstream */
-    const gw_upstream *control; /* the control's upstream for a fallback,
+    const vx_upstream *up;      /* the chosen variant's upstream */
+    const vx_upstream *control; /* the control's upstream for a fallback,
                                    or NULL (none, or the chosen one is it) */
     const json_t *body;         /* the client's body: "model" is rewritten
                                    (and "metadata" left out unless the

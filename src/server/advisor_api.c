@@ -1086,10 +1086,12 @@ static void *job_main(void *p)
     return NULL;
 }
 
-/* Suspends the request and answers it from a thread of its own, so the
- * worker thread goes on serving other connections during the model call.
- * False when that cannot be done (the caller answers). */
-static bool start_job(advisor_api *a, const svc_principal *who, http_req *r)
+/* Suspends the request (unless `deferred`: it is already) and answers it
+ * from a thread of its own, so neither a worker thread nor a database
+ * thread waits on the model call. False when that cannot be done (the
+ * caller answers). */
+static bool start_job(advisor_api *a, const svc_principal *who, http_req *r,
+                      bool deferred)
 {
     job *j = vx__arena_alloc(http_req_arena(r), sizeof(*j));
     pthread_attr_t attr;
@@ -1106,7 +1108,7 @@ static bool start_job(advisor_api *a, const svc_principal *who, http_req *r)
     j->a = a;
     j->who = *who;
     j->r = r;
-    if (!http_req_defer(r)) {
+    if (!deferred && !http_req_defer(r)) {
         job_done(a);
         return false;
     }
@@ -1126,19 +1128,20 @@ bool advisor_api_has_model(const advisor_api *a)
     return a && a->llm;
 }
 
-void advisor_api_handle(advisor_api *a, const svc_principal *who, http_req *r)
+/* The checks every advisor request passes first; false when answered. */
+static bool admitted(const svc_principal *who, http_req *r)
 {
     const json_t *body = http_req_body(r);
     if (!json_is_object(body)) {
         http_reply_problem(r, 400, "a JSON object body is required", "", NULL);
-        return;
+        return false;
     }
     if (who->kind != SVC_KIND_ADMIN) {
         http_reply_problem(r, 403,
                            "invalid token: expected an admin token for this "
                            "endpoint",
                            "", NULL);
-        return;
+        return false;
     }
     /* Roles, as for every route: viewers may ask for explanations
      * (changelog, incident, rollout analysis, which never acts for them);
@@ -1150,12 +1153,34 @@ void advisor_api_handle(advisor_api *a, const svc_principal *who, http_req *r)
                            "apply (targeting, plan): an editor or admin "
                            "token is needed",
                            "", NULL);
-        return;
+        return false;
     }
+    return true;
+}
+
+/* Answers `r` (deterministically, or through a model thread when one is
+ * free); true when a model thread took it. */
+static bool handle(advisor_api *a, const svc_principal *who, http_req *r,
+                   bool deferred)
+{
+    if (!admitted(who, r))
+        return false;
     if (a->llm && slot_take(a)) {
-        if (start_job(a, who, r))
-            return; /* the job gives the slot back */
+        if (start_job(a, who, r, deferred))
+            return true; /* the job gives the slot back */
         slot_give(a);
     }
     dispatch(a, who, r, false);
+    return false;
+}
+
+void advisor_api_handle(advisor_api *a, const svc_principal *who, http_req *r)
+{
+    (void)handle(a, who, r, false);
+}
+
+bool advisor_api_handle_deferred(advisor_api *a, const svc_principal *who,
+                                 http_req *r)
+{
+    return handle(a, who, r, true);
 }

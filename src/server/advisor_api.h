@@ -60,13 +60,21 @@ bool advisor_api_owns(const http_req *r);
  * or method and returns false; true when the body should be read. */
 bool advisor_api_route(http_req *r);
 
-/* The request with its body (on_request): always answers. */
+/* The request with its body (on_request): always answers; with a model it
+ * suspends the request and answers from a thread of its own. Without a
+ * model (or a free slot) the answer is a few database calls made here:
+ * the server calls advisor_api_handle_deferred on its database pool
+ * instead, and this only when a request cannot be suspended. */
 void advisor_api_handle(advisor_api *a, const svc_principal *who, http_req *r);
 
-/* True when a model is configured: its requests then run on threads of
- * their own; without one every answer is a few database calls, which the
- * server runs on its database pool (advisor_api_handle is then called on a
- * pool thread with the request already suspended). */
+/* The same for a request already suspended (http_req_defer), on a database
+ * thread: true when a thread of the advisor's own took it to call the
+ * model (that thread answers and resumes it); false when it was answered
+ * here (deterministically, or a refusal): the caller resumes it. */
+bool advisor_api_handle_deferred(advisor_api *a, const svc_principal *who,
+                                 http_req *r);
+
+/* True when a model is configured. */
 bool advisor_api_has_model(const advisor_api *a);
 
 #endif

@@ -264,7 +264,7 @@ void gateway_api_headers(gateway_api *a, http_req *r)
 /* Whether the operator's allowlists (still) let the server call `up` for
  * this route and send its key: a flag written under other lists is
  * refused here, not sent. VX_EINVAL naming the payload member. */
-static vx_status upstream_allowed(gateway_api *a, const gw_upstream *up,
+static vx_status upstream_allowed(gateway_api *a, const vx_upstream *up,
                                   bool ollama, vx_error *err)
 {
     const vx_egress *pol = svc_egress(a->sdk->svc);
@@ -281,20 +281,20 @@ static vx_status upstream_allowed(gateway_api *a, const gw_upstream *up,
  * token's; NULL when the request has none: then a random sessionId puts
  * the request on its own (docs/gateway.md, "Stickiness"). */
 static const char *sticky_key(const gwq *q, const json_t *body,
-                              const gw_upstream *settings, char *buf,
+                              const vx_upstream *settings, char *buf,
                               size_t cap)
 {
     const char *h = NULL;
-    switch (settings ? settings->sticky : GW_STICKY_USER) {
-    case GW_STICKY_TOKEN:
+    switch (settings ? settings->sticky : VX_UPSTREAM_STICKY_USER) {
+    case VX_UPSTREAM_STICKY_TOKEN:
         /* The token's id: names are not unique. */
         snprintf(buf, cap, "token:%lld", (long long)q->who.token_id);
         return buf;
-    case GW_STICKY_REQUEST: return NULL;
-    case GW_STICKY_HEADER:
+    case VX_UPSTREAM_STICKY_REQUEST: return NULL;
+    case VX_UPSTREAM_STICKY_HEADER:
         h = http_req_header(q->r, settings->sticky_header);
         break;
-    case GW_STICKY_USER: {
+    case VX_UPSTREAM_STICKY_USER: {
         const json_t *u = json_object_get(body, "user");
         if (json_is_string(u) && json_string_length(u) > 0 &&
             json_string_length(u) < VX_LIMIT_NAME_BYTES &&
@@ -457,8 +457,8 @@ static void proxy(gateway_api *a, gwq *q)
      * of stickiness): read before the evaluation, and refused as a whole
      * when unusable. */
     const char *ctl = f->control;
-    gw_upstream up, control;
-    if (ctl && gw_upstream_parse(ctl, strlen(ctl), &control, &err) != VX_OK) {
+    vx_upstream up, control;
+    if (ctl && vx__upstream_parse(ctl, strlen(ctl), &control, &err) != VX_OK) {
         bad_payload(a, q, flag, "control", &err);
         goto out;
     }
@@ -510,8 +510,8 @@ static void proxy(gateway_api *a, gwq *q)
     if (!chosen || (ctl && v.payload_value.len == strlen(ctl) &&
                     memcmp(v.payload_value.ptr, ctl, v.payload_value.len) == 0))
         up = control;
-    else if (gw_upstream_parse(v.payload_value.ptr, v.payload_value.len, &up,
-                               &err) != VX_OK) {
+    else if (vx__upstream_parse(v.payload_value.ptr, v.payload_value.len, &up,
+                                &err) != VX_OK) {
         bad_payload(a, q, flag, variant, &err);
         goto out;
     }

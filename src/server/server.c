@@ -78,6 +78,8 @@ typedef struct api_req {
     router_hit hit;    /* the route and its parameters */
     svc_principal who; /* the authenticated caller */
     bool advisor;      /* an /api/admin/advisor/ request */
+    bool session;      /* `who` is still to be confirmed from the console
+                          session cookie, on a database thread (confirm) */
 } api_req;
 
 unsigned server_default_threads(void)
@@ -378,15 +380,20 @@ static void serve_metrics(server *s, http_req *r)
                     total);
 }
 
-/* Fills `who` from the Authorization header, or answers 401 and returns
- * false. */
-static bool authenticate(server *s, http_req *r, svc_principal *who)
+/* Fills a->who from the Authorization header, or answers 401 and returns
+ * false. A console session cookie gets only its checks without the
+ * database here (a serving thread); a->session then says that the
+ * request's database job must confirm it first (confirm). */
+static bool authenticate(server *s, http_req *r, api_req *a)
 {
+    svc_principal *who = &a->who;
     vx_error err;
     memset(&err, 0, sizeof(err));
     size_t len = 0;
-    if (!http_req_header(r, "Authorization") && session_api_has_cookie(r))
-        return session_api_authenticate(s->sessions, r, who); /* console */
+    if (!http_req_header(r, "Authorization") && session_api_has_cookie(r)) {
+        a->session = true; /* console */
+        return session_api_precheck(s->sessions, r);
+    }
     const char *secret =
         sdk_api_bearer(http_req_header(r, "Authorization"), &len);
     if (!secret) {
@@ -442,14 +449,15 @@ static void api_headers(server *s, http_req *r)
         return;
     }
     http_req_set_route(r, a->hit.index, svc_op_name(a->hit.req.op));
-    if (!authenticate(s, r, &a->who))
+    if (!authenticate(s, r, a))
         return;
     http_req_set_udata(r, a);
     /* A whole installation comes in one body: imports by an admin token
      * may pass --max-body, up to their own limit. */
     if ((a->hit.req.op == SVC_OP_IMPORT ||
          a->hit.req.op == SVC_OP_IMPORT_UNLEASH) &&
-        a->who.kind == SVC_KIND_ADMIN && a->who.role == SVC_ROLE_ADMIN)
+        !a->session && a->who.kind == SVC_KIND_ADMIN &&
+        a->who.role == SVC_ROLE_ADMIN)
         http_req_set_max_body(r, VX_LIMIT_IMPORT_BODY);
 }
 
@@ -464,9 +472,9 @@ static void sdk_health_headers(server *s, http_req *r)
         return;
     }
     set_extra(s, r, EXTRA_SDK_HEALTH);
-    if (!only_get(r) || !authenticate(s, r, &a->who))
+    if (!only_get(r) || !authenticate(s, r, a))
         return;
-    if (a->who.kind != SVC_KIND_ADMIN) {
+    if (!a->session && a->who.kind != SVC_KIND_ADMIN) {
         http_reply_problem(r, 403, "an admin token is required", "", NULL);
         return;
     }
@@ -475,6 +483,11 @@ static void sdk_health_headers(server *s, http_req *r)
 
 static void serve_sdk_health(server *s, http_req *r)
 {
+    const api_req *a = http_req_udata(r);
+    if (a && a->who.kind != SVC_KIND_ADMIN) { /* a session's token */
+        http_reply_problem(r, 403, "an admin token is required", "", NULL);
+        return;
+    }
     json_t *rep = hub_report(s->hub);
     if (rep)
         http_reply_json(r, 200, rep);
@@ -494,7 +507,7 @@ static void advisor_headers(server *s, http_req *r)
     }
     set_extra(s, r, EXTRA_ADVISOR);
     a->advisor = true;
-    if (authenticate(s, r, &a->who) && advisor_api_route(r))
+    if (authenticate(s, r, a) && advisor_api_route(r))
         http_req_set_udata(r, a);
 }
 
@@ -534,9 +547,24 @@ static void on_headers(void *ud, http_req *r)
     }
 }
 
+/* Confirms a console session (session_api_confirm: database work, so on
+ * a database thread) before anything else the request does; true when
+ * a->who may be trusted, else answered. */
+static bool confirm(server *s, http_req *r, api_req *a)
+{
+    if (!a->session)
+        return true;
+    if (!session_api_confirm(s->sessions, r, &a->who))
+        return false;
+    a->session = false;
+    return true;
+}
+
 /* Runs the admin call of `a` and answers `r` (on a database thread). */
 static void run_call(server *s, http_req *r, api_req *a)
 {
+    if (!confirm(s, r, a))
+        return;
     json_t *answer = NULL;
     vx_error err;
     memset(&err, 0, sizeof(err));
@@ -565,13 +593,36 @@ static void call_job(void *ud, bool expired)
     http_req_resume(j->r); /* j lived in the request's arena: gone now */
 }
 
+/* The advisor's request: answered here without a model, or handed to a
+ * thread of the advisor's own that calls the model (which resumes it). */
 static void advisor_job(void *ud, bool expired)
 {
     db_job *j = ud;
     if (expired)
         db_pool_reply_busy(j->s->db, j->r, true);
+    else if (confirm(j->s, j->r, j->a) &&
+             advisor_api_handle_deferred(j->s->advisor, &j->a->who, j->r))
+        return; /* the advisor's thread answers and resumes */
+    http_req_resume(j->r);
+}
+
+static void sdk_health_job(void *ud, bool expired)
+{
+    db_job *j = ud;
+    if (expired)
+        db_pool_reply_busy(j->s->db, j->r, true);
+    else if (confirm(j->s, j->r, j->a))
+        serve_sdk_health(j->s, j->r);
+    http_req_resume(j->r);
+}
+
+static void session_job(void *ud, bool expired)
+{
+    db_job *j = ud;
+    if (expired)
+        db_pool_reply_busy(j->s->db, j->r, true);
     else
-        advisor_api_handle(j->s->advisor, &j->a->who, j->r);
+        session_api_request(j->s->sessions, j->r);
     http_req_resume(j->r);
 }
 
@@ -606,11 +657,18 @@ static void on_request(void *ud, http_req *r)
         return;
     }
     if (http_req_route(r) == s->ntable + EXTRA_SDK_HEALTH) {
-        serve_sdk_health(s, r);
+        api_req *h = http_req_udata(r);
+        /* A console session is confirmed on a database thread. */
+        if (h && h->session && to_pool(s, r, h, sdk_health_job))
+            return;
+        if (!h || confirm(s, r, h))
+            serve_sdk_health(s, r);
         return;
     }
     if (http_req_route(r) == s->ntable + EXTRA_SESSION) {
-        session_api_request(s->sessions, r);
+        /* Signing in and out and "who" read the database. */
+        if (!to_pool(s, r, NULL, session_job))
+            session_api_request(s->sessions, r);
         return;
     }
     api_req *a = http_req_udata(r);
@@ -621,9 +679,9 @@ static void on_request(void *ud, http_req *r)
         goto out;
     }
     if (a->advisor) {
-        /* Without a model its answers are database work: off this thread.
-         * With one, the advisor runs its own thread per request. */
-        if (advisor_api_has_model(s->advisor) || !to_pool(s, r, a, advisor_job))
+        /* Its answers are database work (and a session's check): off this
+         * thread; a model call then runs on a thread of the advisor's. */
+        if (!to_pool(s, r, a, advisor_job) && confirm(s, r, a))
             advisor_api_handle(s->advisor, &a->who, r);
         goto out;
     }
@@ -673,12 +731,15 @@ static vx_status bounded(unsigned long long v, unsigned long long def,
     return VX_OK;
 }
 
-/* The gateway's measurements are impact metrics like any application's:
- * recorded for the gateway's environment, where the release-plan guard
- * reads them. Runs on the gateway's thread; the batch is borrowed. */
-static void gateway_to_impact(void *ud, const char *environment, json_t *batch)
+/* One batch of the gateway's measurements on its way to the database. */
+typedef struct impact_job {
+    server *s;             /* the server */
+    json_t *batch;         /* owned */
+    char environment[128]; /* the gateway's environment */
+} impact_job;
+
+static void record_impact(server *s, const char *environment, json_t *batch)
 {
-    server *s = ud;
     svc_principal who;
     memset(&who, 0, sizeof(who));
     who.kind = SVC_KIND_CLIENT;
@@ -691,6 +752,40 @@ static void gateway_to_impact(void *ud, const char *environment, json_t *batch)
     if (st != VX_OK)
         vx__logf(s->log, s->log_ud, "error",
                  "gateway: impact metrics not recorded: %s", err.message);
+}
+
+/* On a database thread: stored even when it waited long (the store call
+ * is bounded, and fails at once while the database is known down). */
+static void impact_job_run(void *ud, bool expired)
+{
+    impact_job *j = ud;
+    (void)expired;
+    record_impact(j->s, j->environment, j->batch);
+    json_decref(j->batch);
+    vx__free(j);
+}
+
+/* The gateway's measurements are impact metrics like any application's:
+ * recorded for the gateway's environment, where the release-plan guard
+ * reads them. Called on the gateway's thread, which drives every model
+ * call: the database work goes to the database threads, so a slow or
+ * frozen database never holds a model call (pg_frozen.test.js). */
+static void gateway_to_impact(void *ud, const char *environment, json_t *batch)
+{
+    server *s = ud;
+    impact_job *j = vx__calloc(1, sizeof(*j));
+    if (j) {
+        j->s = s;
+        j->batch = json_incref(batch);
+        snprintf(j->environment, sizeof(j->environment), "%s", environment);
+        if (db_pool_submit(s->db, impact_job_run, j))
+            return;
+        json_decref(j->batch);
+        vx__free(j);
+    }
+    vx__logf(s->log, s->log_ud, "error",
+             "gateway: impact metrics not recorded: the database queue is "
+             "full");
 }
 
 /* The SDK hub, with stream caps that leave room for other requests: by

@@ -3,7 +3,13 @@
  * token the console echoes in X-Vexil-CSRF is derived from it, so every
  * replica checks both without shared memory. Requests that carry an
  * Authorization header never look at the cookie: scripts and the CLI work
- * exactly as before. */
+ * exactly as before.
+ *
+ * Invariant: what runs on a serving thread (the headers step,
+ * session_api_precheck) never touches the database; everything that does
+ * (session_api_confirm, session_api_request) runs on a database thread,
+ * so console requests against a database that does not answer never hold
+ * the threads that serve SDKs and /health. */
 #include "server/session_api.h"
 
 #include <stdio.h>
@@ -373,29 +379,38 @@ static bool check_session(session_api *a, http_req *r, svc_session *out)
     return true;
 }
 
-bool session_api_authenticate(session_api *a, http_req *r, svc_principal *who)
+bool session_api_precheck(session_api *a, http_req *r)
+{
+    size_t len = 0;
+    const char *secret = cookie_value(r, &len);
+    if (!svc_session_well_formed(secret, len)) {
+        svc_session none = {.state = SVC_SESSION_UNKNOWN};
+        refuse_session(a, r, &none);
+        return false;
+    }
+    if (safe_method(r))
+        return true;
+    if (!same_origin(r)) {
+        refuse(r, 403, "origin",
+               "this request comes from another site (its Origin is not "
+               "this server): refused");
+        return false;
+    }
+    if (!svc_session_csrf_ok(secret, len, http_req_header(r, CSRF_HEADER))) {
+        refuse(r, 403, "csrf",
+               "the console's CSRF token (" CSRF_HEADER
+               ") is missing or belongs to another session: reload the "
+               "page");
+        return false;
+    }
+    return true;
+}
+
+bool session_api_confirm(session_api *a, http_req *r, svc_principal *who)
 {
     svc_session s;
     if (!check_session(a, r, &s))
         return false;
-    if (!safe_method(r)) {
-        size_t len = 0;
-        const char *secret = cookie_value(r, &len);
-        if (!same_origin(r)) {
-            refuse(r, 403, "origin",
-                   "this request comes from another site (its Origin is not "
-                   "this server): refused");
-            return false;
-        }
-        if (!svc_session_csrf_ok(secret, len,
-                                 http_req_header(r, CSRF_HEADER))) {
-            refuse(r, 403, "csrf",
-                   "the console's CSRF token (" CSRF_HEADER
-                   ") is missing or belongs to another session: reload the "
-                   "page");
-            return false;
-        }
-    }
     *who = s.who;
     return true;
 }

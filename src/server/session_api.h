@@ -49,16 +49,27 @@ bool session_api_owns(const http_req *r);
 void session_api_headers(session_api *a, http_req *r);
 
 /* The request step of /api/admin/session: POST signs in, GET says who is
- * signed in, DELETE signs out. Always answers. */
+ * signed in, DELETE signs out. Always answers. Reads and writes the
+ * database: call it on a database thread (dbpool.h). */
 void session_api_request(session_api *a, http_req *r);
 
 /* True when the request carries a console session cookie. */
 bool session_api_has_cookie(const http_req *r);
 
-/* Authenticates an admin request by its session cookie: fills `who`, or
- * answers (401 with the reason the session ended and a cookie that clears
- * it; 403 for a missing CSRF token or a foreign Origin on an unsafe
- * method) and returns false. */
-bool session_api_authenticate(session_api *a, http_req *r, svc_principal *who);
+/* The headers step of an admin request that carries a session cookie (and
+ * no Authorization): what needs no database. True when the request may go
+ * on, its session still to be confirmed by session_api_confirm on a
+ * database thread; false when answered: 401 for a cookie that is no
+ * session secret at all (clearing it), 403 for a missing or foreign CSRF
+ * token or a foreign Origin on an unsafe method. Never reads the
+ * database, so it is safe on a serving thread. */
+bool session_api_precheck(session_api *a, http_req *r);
+
+/* Confirms the request's session against the database and fills `who`;
+ * else answers (401 with the reason the session ended and a cookie that
+ * clears it; 503 while the database does not answer) and returns false.
+ * Reads the database and may write it (the last use): call it on a
+ * database thread (dbpool.h), never on a serving thread. */
+bool session_api_confirm(session_api *a, http_req *r, svc_principal *who);
 
 #endif

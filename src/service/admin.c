@@ -484,6 +484,7 @@ vx_status svc__op_TOKEN_UPDATE(svc_ctx *c, json_t **out)
         json_object_set_new(t, "expiresAt",
                             expires ? svc__time_json(expires) : json_null());
         json_object_set_new(t, "expiresAtMs", json_integer(expires));
+        svc__token_forget(c, json_string_value(json_object_get(t, "hash")));
         st = svc__put(c, STORE_TOKEN,
                       json_string_value(json_object_get(t, "hash")), NULL, t);
     }
@@ -506,6 +507,7 @@ vx_status svc__op_TOKEN_DELETE(svc_ctx *c, json_t **out)
     if (st == VX_OK) {
         json_object_set_new(t, "revoked", json_true());
         json_object_set_new(t, "revokedAt", svc__time_json(c->now_ms));
+        svc__token_forget(c, json_string_value(json_object_get(t, "hash")));
         st = svc__put(c, STORE_TOKEN,
                       json_string_value(json_object_get(t, "hash")), NULL, t);
     }

@@ -1,17 +1,21 @@
-/* The operator's egress allowlists applied to what editors write: a model
- * flag's upstream payloads (base_url, ollama_url, api_key_env; see
- * docs/gateway.md) and release-plan webhooks. The policy itself (parsing,
- * matching) is base/egress.c; the gateway and the scheduler check again
- * when they call.
+/* The operator's egress allowlists and the gateway's payload schema applied
+ * to what editors write: a model flag's upstream payloads (base_url,
+ * model, api_key_env, timeout_ms, ollama_url, stickiness,
+ * forward_metadata; see docs/gateway.md) and release-plan webhooks. The
+ * schema is base/upstream.c and the policy base/egress.c, the same code
+ * the gateway calls with, so nothing is stored that the gateway would
+ * refuse; the gateway and the scheduler still check again when they call
+ * (the operator's lists may have narrowed since).
  *
  * Invariant: only what a write adds or changes is checked, so a flag
- * whose stored upstream the operator no longer allows can still be turned
+ * whose stored upstream the gateway no longer takes can still be turned
  * off, rolled back or edited otherwise (its calls are refused instead). */
 #include <stdio.h>
 #include <string.h>
 
 #include "base/alloc.h"
 #include "base/limits.h"
+#include "base/upstream.h"
 #include "service/internal.h"
 
 #define MODEL_PREFIX "model." /* the gateway's flags (gateway_api.c) */
@@ -167,68 +171,75 @@ static bool find_payload(const json_t *node, const char *value, bool in_payload,
     return false;
 }
 
-/* The path of a payload member: where the request body holds the payload
- * (so the editor sees the field they sent), else its place in the flag
- * document (after `base`). */
+/* The path of `suffix` (a JSON pointer inside the payload's value, "" for
+ * the value itself): where the request body holds the payload (so the
+ * editor sees the field they sent), else its place in the flag document
+ * (after `base`). */
 static void member_path(svc_ctx *c, const checking *k, const payload_at *at,
-                        const char *member, char *out, size_t cap)
+                        const char *suffix, char *out, size_t cap)
 {
     out[0] = '\0';
     if (find_payload(c->req->body, at->value, false, out, cap, 0, 0)) {
         size_t n = strlen(out);
-        if (push_token(out, cap, &n, member))
+        if (n + strlen(suffix) < cap) {
+            memcpy(out + n, suffix, strlen(suffix) + 1);
             return;
+        }
     }
     if (at->strategy < 0)
-        snprintf(out, cap, "%s/environments/%zu/variants/%zu/payload/value/%s",
-                 k->base, at->env, at->variant, member);
+        snprintf(out, cap, "%s/environments/%zu/variants/%zu/payload/value%s",
+                 k->base, at->env, at->variant, suffix);
     else
         snprintf(out, cap,
                  "%s/environments/%zu/strategies/%ld/variants/%zu/payload/"
-                 "value/%s",
-                 k->base, at->env, at->strategy, at->variant, member);
+                 "value%s",
+                 k->base, at->env, at->strategy, at->variant, suffix);
 }
 
+/* One payload: the gateway's schema, then the operator's allowlists for
+ * its URLs and key variable. */
 static vx_status check_one(svc_ctx *c, void *ud, const payload_at *at)
 {
     const checking *k = ud;
     for (size_t i = 0; k->before && i < k->before->n; i++)
         if (strcmp(k->before->values[i], at->value) == 0)
             return VX_OK; /* stored before: not this write's doing */
-    json_t *o = json_loads(at->value, 0, NULL);
-    vx_status st = VX_OK;
-    static const char *const urls[] = {"base_url", "ollama_url"};
+    vx_upstream *up = vx__malloc(sizeof(*up));
     char path[VX_ERROR_PATH_MAX];
-    if (!json_is_object(o))
-        goto out; /* not an upstream: the gateway refuses it when called */
-    for (size_t i = 0; st == VX_OK && i < 2; i++) {
-        const json_t *u = json_object_get(o, urls[i]);
-        if (!u || (json_is_string(u) && json_string_length(u) == 0 && i == 1))
-            continue;
-        member_path(c, k, at, urls[i], path, sizeof(path));
-        if (!json_is_string(u))
-            st = svc__fail(c, VX_EINVAL, path, "%s must be a string", urls[i]);
-        else
-            st = vx__egress_url(c->s->egress, json_string_value(u), path,
-                                c->err);
+    vx_error perr;
+    memset(&perr, 0, sizeof(perr));
+    vx_status st =
+        up ? vx__upstream_parse(at->value, strlen(at->value), up, &perr)
+           : VX_ENOMEM;
+    if (st == VX_ENOMEM) {
+        st = svc__fail(c, VX_ENOMEM, "", "out of memory");
+        goto out;
     }
-    const json_t *key = json_object_get(o, "api_key_env");
-    if (st == VX_OK && key &&
-        !(json_is_string(key) && json_string_length(key) == 0)) {
-        member_path(c, k, at, "api_key_env", path, sizeof(path));
-        if (!json_is_string(key))
-            st = svc__fail(c, VX_EINVAL, path, "api_key_env must be a string");
-        else
-            st = vx__egress_key(c->s->egress, json_string_value(key), path,
-                                c->err);
+    if (st != VX_OK) {
+        member_path(c, k, at, perr.path, path, sizeof(path));
+        st = svc__fail(c, st, path,
+                       "%s (a model flag's variant payload is the upstream "
+                       "the gateway calls: docs/gateway.md)",
+                       perr.message);
+        goto out;
+    }
+    member_path(c, k, at, "/base_url", path, sizeof(path));
+    st = vx__egress_url(c->s->egress, up->base_url, path, c->err);
+    if (st == VX_OK && up->ollama_given) {
+        member_path(c, k, at, "/ollama_url", path, sizeof(path));
+        st = vx__egress_url(c->s->egress, up->ollama_url, path, c->err);
+    }
+    if (st == VX_OK && up->key_env[0]) {
+        member_path(c, k, at, "/api_key_env", path, sizeof(path));
+        st = vx__egress_key(c->s->egress, up->key_env, path, c->err);
     }
 out:
-    json_decref(o);
+    vx__free(up);
     return st;
 }
 
-vx_status svc__egress_check_flag(svc_ctx *c, const json_t *feature,
-                                 const json_t *before, const char *base)
+vx_status svc__model_check_flag(svc_ctx *c, const json_t *feature,
+                                const json_t *before, const char *base)
 {
     const char *name = json_string_value(json_object_get(feature, "name"));
     known k = {0};
@@ -247,7 +258,7 @@ vx_status svc__egress_check_flag(svc_ctx *c, const json_t *feature,
     return st;
 }
 
-vx_status svc__egress_check_save(svc_ctx *c, const json_t *feature)
+vx_status svc__model_check_save(svc_ctx *c, const json_t *feature)
 {
     const char *name = json_string_value(json_object_get(feature, "name"));
     json_t *before = NULL;
@@ -257,7 +268,7 @@ vx_status svc__egress_check_save(svc_ctx *c, const json_t *feature)
     if (st == VX_ENOTFOUND)
         st = VX_OK; /* a new flag: everything in it is new */
     if (st == VX_OK)
-        st = svc__egress_check_flag(c, feature, before, "");
+        st = svc__model_check_flag(c, feature, before, "");
     json_decref(before);
     return st;
 }

@@ -54,7 +54,7 @@ json_t *svc__feature_env(json_t *feature, const char *env)
 
 vx_status svc__feature_save(svc_ctx *c, json_t *feature)
 {
-    vx_status st = svc__egress_check_save(c, feature); /* model.* upstreams */
+    vx_status st = svc__model_check_save(c, feature); /* model.* upstreams */
     if (st != VX_OK)
         return st;
     json_object_set_new(feature, "updatedAt", svc__time_json(c->now_ms));

@@ -43,10 +43,14 @@ struct service {
                                      health's reason (after a call that
                                      spent long failing) */
     int db_timeout_ms;            /* store_limits.timeout_ms */
-    struct svc_reports *reports;  /* buffered SDK reports (reports.c) */
-    json_t *flag_index;           /* feature_list.c: every flag's summary,
-                                     or NULL (under mu) */
-    int64_t flag_index_rev;       /* the revision it was read at (mu) */
+    /* Token lookups on request threads (svc__token_lookup): */
+    atomic_bool lookup_waiting;     /* one request thread waits for mu */
+    atomic_llong lookup_busy_until; /* monotonic ms: lookups only try mu
+                                       (after a wait for it ran out) */
+    struct svc_reports *reports;    /* buffered SDK reports (reports.c) */
+    json_t *flag_index;             /* feature_list.c: every flag's summary,
+                                       or NULL (under mu) */
+    int64_t flag_index_rev;         /* the revision it was read at (mu) */
 };
 
 /* One call in progress. */
@@ -60,6 +64,9 @@ typedef struct svc_ctx {
                                  to an object answer, freed by svc__run */
     bool rollback;            /* set by a handler: roll back even on success
                                  (a dry run); nothing is committed */
+    json_t *forget;           /* svc__token_forget: keys of tokens whose
+                                 cached entries go once committed, or NULL;
+                                 freed by svc__run */
 } svc_ctx;
 
 typedef vx_status (*svc_handler)(svc_ctx *c, json_t **out);
@@ -206,6 +213,12 @@ vx_status svc__report_sweep(svc_ctx *c);
  */
 vx_status svc__token_lookup(service *s, const char key[65], svc_principal *who,
                             int64_t *expires_ms, vx_error *err);
+/* A write that changes or revokes the token whose hash is `key` calls this:
+ * once the write commits, its cache entry is dropped (not only marked
+ * stale), so no lookup that cannot run (database busy or down) lets the
+ * old token in from the cache. */
+void svc__token_forget(svc_ctx *c, const char *key);
+void svc__token_cache_drop(service *s, const char key[65]);
 /* Fills `who` and `*expires_ms` from a token document (no checks). */
 void svc__token_principal(const json_t *doc, svc_principal *who,
                           int64_t *expires_ms);
@@ -263,16 +276,17 @@ vx_status svc__client_documents(svc_ctx *c, const json_t *envs, unsigned what,
 json_t *svc__client_feature(const json_t *f, const char *env, unsigned what);
 json_t *svc__client_segments(const json_t *segs);
 
-/* ---- egress (egress.c) -------------------------------------------------
+/* ---- egress and model payloads (egress.c) ------------------------------
  * A webhook URL (`path` names the field); a model flag about to be stored
- * (its added or changed upstream payloads: base_url, ollama_url,
- * api_key_env), against the flag as stored (`before`, NULL for a new one;
- * svc__egress_check_save loads it), paths after `base`. VX_EINVAL naming
- * the member when the operator's allowlists refuse it. */
+ * (its added or changed upstream payloads, each against the gateway's
+ * schema, base/upstream.h, and the operator's allowlists), against the
+ * flag as stored (`before`, NULL for a new one; svc__model_check_save
+ * loads it), paths after `base`. VX_EINVAL (VX_ELIMIT for a member too
+ * long) naming the member, e.g. "/0/payload/value/timeout_ms". */
 vx_status svc__egress_check_url(svc_ctx *c, const char *url, const char *path);
-vx_status svc__egress_check_flag(svc_ctx *c, const json_t *feature,
-                                 const json_t *before, const char *base);
-vx_status svc__egress_check_save(svc_ctx *c, const json_t *feature);
+vx_status svc__model_check_flag(svc_ctx *c, const json_t *feature,
+                                const json_t *before, const char *base);
+vx_status svc__model_check_save(svc_ctx *c, const json_t *feature);
 
 /* Whether `who` may touch a flag of `project` (scope.c): "*" or an
  * in-process caller's empty list, else a whole name of its list. */

@@ -98,11 +98,27 @@ void svc__token_cache_put(service *s, const char key[65],
 {
     svc_token_slot *t = &s->tokens[slot_of(key)];
     pthread_mutex_lock(&s->cache_mu);
+    /* Read before a token write that committed since: what was read may be
+     * what that write changed (and svc__token_forget may have dropped it
+     * already), so it is not kept. */
+    if (atomic_load(&s->generation) != generation) {
+        pthread_mutex_unlock(&s->cache_mu);
+        return;
+    }
     t->used = true;
     memcpy(t->key, key, 65);
     t->who = *who;
     t->expires_ms = expires_ms;
     t->generation = generation;
+    pthread_mutex_unlock(&s->cache_mu);
+}
+
+void svc__token_cache_drop(service *s, const char key[65])
+{
+    svc_token_slot *t = &s->tokens[slot_of(key)];
+    pthread_mutex_lock(&s->cache_mu);
+    if (t->used && sodium_memcmp(t->key, key, 64) == 0)
+        t->used = false;
     pthread_mutex_unlock(&s->cache_mu);
 }
 

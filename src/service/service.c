@@ -600,6 +600,13 @@ done:;
         atomic_fetch_add(&s->generation, 1);
     int64_t spent = svc__mono_ms() - t0;
     pthread_mutex_unlock(&s->mu);
+    /* The entries of tokens changed or revoked go, after the bump: none
+     * is left stale, which a lookup that cannot run would trust. */
+    size_t k;
+    json_t *fk;
+    json_array_foreach (committed ? c.forget : NULL, k, fk)
+        svc__token_cache_drop(s, json_string_value(fk));
+    json_decref(c.forget);
     if (committed)
         svc__db_up(s);
     else
@@ -626,6 +633,8 @@ vx_status svc_open(const svc_config *cfg, service **out,
     if (!s)
         return vx__error_set(err, VX_ENOMEM, "", "out of memory");
     pthread_mutex_init(&s->mu, NULL);
+    atomic_init(&s->lookup_waiting, false);
+    atomic_init(&s->lookup_busy_until, 0);
     svc__health_init(s);
     if (svc__token_cache_init(s) != VX_OK || svc__reports_init(s) != VX_OK) {
         svc__reports_release(s);
@@ -708,11 +717,34 @@ static bool lock_within(service *s, int ms)
     return pthread_mutex_timedlock(&s->mu, &until) == 0;
 }
 
+/* Takes the service mutex for a token lookup on a request thread: waits
+ * at most VX_LIMIT_DB_AUTH_WAIT_MS, and only when no other request thread
+ * is waiting and no wait ran out in the last VX_LIMIT_DB_AUTH_BUSY_MS;
+ * otherwise it only tries. So lookups of tokens anyone can make up, sent
+ * while a long write holds the service, cost no serving thread more than
+ * one short wait at a time. */
+static bool lookup_lock(service *s)
+{
+    if (pthread_mutex_trylock(&s->mu) == 0)
+        return true;
+    bool no = false;
+    if (svc__mono_ms() < atomic_load(&s->lookup_busy_until) ||
+        !atomic_compare_exchange_strong(&s->lookup_waiting, &no, true))
+        return false;
+    bool locked = lock_within(s, VX_LIMIT_DB_AUTH_WAIT_MS);
+    if (!locked)
+        atomic_store(&s->lookup_busy_until,
+                     svc__mono_ms() + VX_LIMIT_DB_AUTH_BUSY_MS);
+    atomic_store(&s->lookup_waiting, false);
+    return locked;
+}
+
 /* Reads the token whose hash is `key` from the database and fills `who`:
  * VX_EAUTH when unknown or revoked (expiry is the caller's check). Runs on
  * request threads, so it is bounded on both sides: it waits for the
- * service at most VX_LIMIT_DB_AUTH_WAIT_MS and for the lookup at most
- * VX_LIMIT_DB_AUTH_CALL_MS (then VX_EUNAVAILABLE, retry later). */
+ * service at most VX_LIMIT_DB_AUTH_WAIT_MS (lookup_lock: often not at all)
+ * and for the lookup at most VX_LIMIT_DB_AUTH_CALL_MS (then
+ * VX_EUNAVAILABLE, retry later). */
 vx_status svc__token_lookup(service *s, const char key[65], svc_principal *who,
                             int64_t *expires_ms, vx_error *err)
 {
@@ -720,11 +752,10 @@ vx_status svc__token_lookup(service *s, const char key[65], svc_principal *who,
     vx_status st = svc__db_gate(s, err);
     if (st != VX_OK)
         return st;
-    if (!lock_within(s, VX_LIMIT_DB_AUTH_WAIT_MS))
+    if (!lookup_lock(s))
         return vx__error_set(err, VX_EUNAVAILABLE, "",
-                             "the database is unavailable: busy for more "
-                             "than %d ms, the token cannot be checked now",
-                             VX_LIMIT_DB_AUTH_WAIT_MS);
+                             "the database is busy: the token cannot be "
+                             "checked now, retry");
     int64_t t0 = svc__mono_ms();
     if (s->ops->set_call_timeout)
         s->ops->set_call_timeout(s->st, VX_LIMIT_DB_AUTH_CALL_MS);
@@ -803,6 +834,16 @@ vx_status svc_authenticate(service *s, const char *secret, size_t len,
     return svc__token_check(s, key, who, NULL, err);
 }
 
+void svc__token_forget(svc_ctx *c, const char *key)
+{
+    if (!key || strlen(key) != 64)
+        return;
+    if (!c->forget)
+        c->forget = json_array();
+    /* Out of memory: the generation bump still marks the entry stale. */
+    json_array_append_new(c->forget, json_string(key));
+}
+
 void svc__token_key(const char *secret, size_t len, char key[65])
 {
     hash_hex(secret, len, key);
@@ -822,11 +863,13 @@ vx_status svc__token_check(service *s, const char key[65], svc_principal *who,
         /* Bounded, and at once while the database is known not to answer
          * (svc__db_gate): the answer must not wait. */
         vx_status st = svc__token_lookup(s, key, who, &expires, err);
-        /* The database is down: a token this process had checked before
-         * (even if a write since made the entry stale) keeps working, so
-         * SDKs go on being served from memory during the outage. A token
-         * it never saw gets 503, not 401: it may be valid (created on
-         * another replica), and SDKs retry a 503 but give up on a 401. */
+        /* The database is down or busy: a token this process had checked
+         * before (even if a write since made the entry stale) keeps
+         * working, so SDKs go on being served from memory. A token changed
+         * or revoked here has no entry left (svc__token_forget), so this
+         * never lets a revoked one in. A token it never saw gets 503, not
+         * 401: it may be valid (created on another replica), and SDKs
+         * retry a 503 but give up on a 401. */
         if (st == VX_EUNAVAILABLE &&
             svc__token_cache_get(s, key, true, who, &expires))
             st = VX_OK;
@@ -947,6 +990,7 @@ static vx_status admin_token_unit(svc_ctx *c, void *ud)
                 continue;
             json_object_set_new(t, "revoked", json_true());
             json_object_set_new(t, "revokedAt", svc__time_json(c->now_ms));
+            svc__token_forget(c, json_string_value(json_object_get(t, "hash")));
             st = svc__put(c, STORE_TOKEN,
                           json_string_value(json_object_get(t, "hash")), NULL,
                           t);

@@ -23,7 +23,7 @@ static const char PREFIX[] = "vxs1.";
 
 static_assert(SECRET_LEN < SVC_SESSION_SECRET_MAX, "a secret fits its buffer");
 
-static bool well_formed(const char *secret, size_t len)
+bool svc_session_well_formed(const char *secret, size_t len)
 {
     if (!secret || len != SECRET_LEN || memcmp(secret, PREFIX, PREFIX_LEN))
         return false;
@@ -253,7 +253,7 @@ vx_status svc_session_check(service *s, const char *secret, size_t len,
     char key[65];
     memset(out, 0, sizeof(*out));
     out->state = SVC_SESSION_UNKNOWN;
-    if (!well_formed(secret, len))
+    if (!svc_session_well_formed(secret, len))
         return VX_OK;
     svc__token_key(secret, len, key);
     read_arg a = {key, NULL, false, false};
@@ -307,7 +307,7 @@ vx_status svc_session_close(service *s, const char *secret, size_t len,
                             int64_t now_ms, vx_error *err)
 {
     char key[65];
-    if (!well_formed(secret, len))
+    if (!svc_session_well_formed(secret, len))
         return VX_OK;
     svc__token_key(secret, len, key);
     read_arg a = {key, NULL, false, true};

@@ -73,6 +73,11 @@ vx_status svc_session_check(service *s, const char *secret, size_t len,
 vx_status svc_session_close(service *s, const char *secret, size_t len,
                             int64_t now_ms, vx_error *err);
 
+/* True when `secret[0..len)` has the shape of a session secret ("vxs1."
+ * and 64 lowercase hex digits): anything else is no session, which a
+ * check answers SVC_SESSION_UNKNOWN without the database. */
+bool svc_session_well_formed(const char *secret, size_t len);
+
 /* The CSRF token of a session: derived from its secret (hex SHA-256 of a
  * domain-separated copy), so any replica computes it and it reveals
  * nothing of the secret. */

@@ -202,7 +202,7 @@ static vx_status check_feature(svc_ctx *c, json_t *f, size_t fi,
     }
     snprintf(path, sizeof(path), "/features/%zu", fi);
     if (st == VX_OK)
-        st = svc__egress_check_flag(c, f, NULL, path); /* model.* upstreams */
+        st = svc__model_check_flag(c, f, NULL, path); /* model.* upstreams */
     return st;
 }
 

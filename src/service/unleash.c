@@ -330,11 +330,13 @@ static vx_status import_feature_types(imp *m)
         if (st == VX_ENOTFOUND) {
             const json_t *name = json_object_get(t, "name");
             const json_t *desc = json_object_get(t, "description");
-            json_t *doc =
-                json_pack("{ss sO sO sO}", "id", tid, "name",
-                          json_is_string(name) ? name : id, "description",
-                          json_is_string(desc) ? desc : json_string(""),
-                          "lifetimeDays", life);
+            /* "so" takes the description's reference: a borrowed one is
+             * taken first, a new one (no description) is handed over. */
+            json_t *d = json_is_string(desc) ? json_incref((json_t *)desc)
+                                             : json_string("");
+            json_t *doc = json_pack("{ss sO so sO}", "id", tid, "name",
+                                    json_is_string(name) ? name : id,
+                                    "description", d, "lifetimeDays", life);
             st = doc ? svc__put(m->c, STORE_FEATURE_TYPE, tid, NULL, doc)
                      : VX_ENOMEM;
             if (st == VX_OK)
@@ -1143,6 +1145,10 @@ static vx_status build_flag(imp *m, const char *name, json_t *g, json_t **doc,
             st = one_tag(m, json_array_get(t, 0),
                          json_string_value(json_array_get(t, 1)), tags);
     }
+    /* A model flag's upstream payloads, as the gateway reads them: a
+     * problem like any other, so a dry run lists it. */
+    if (st == VX_OK)
+        st = keep(m, svc__model_check_save(m->c, f), "");
     if (st != VX_OK || json_array_size(m->problems) > before) {
         json_decref(f);
         return st;

@@ -12,6 +12,13 @@
 //     bound (--db-timeout-ms plus its slack), or at once when the database
 //     queue is full; /ready answers 503 with the reason, at once;
 //   - a token the server never saw gets 503 (retry), not 401, at once;
+//   - console requests with a session cookie (routed admin calls, the
+//     session routes, the advisor, /api/admin/sdk-health) check their
+//     session on the database threads, never on the serving threads: many
+//     in flight hold no SDK read, and each answers 503 within its bound;
+//   - model gateway calls keep answering at once: the gateway's
+//     measurements (impact metrics) are stored from the database threads,
+//     never from the thread that drives every model call;
 // and after SIGCONT everything recovers by itself: /ready 200, writes
 // work, the stream delivers the next change, and the metrics posted
 // during the outage are stored.
@@ -33,8 +40,8 @@ test.after(() => R.stopAll());
 
 // One request that never waits longer than `limitMs`: {status, ms, json,
 // headers}, status 0 when it did not answer in time.
-async function timed(url, method, path, { token, body, limitMs = 8000 } = {}) {
-  const headers = {};
+async function timed(url, method, path, { token, body, limitMs = 8000, headers: extra = {} } = {}) {
+  const headers = { ...extra };
   if (token) headers.Authorization = token;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   const t0 = performance.now();
@@ -200,5 +207,171 @@ test('a frozen PostgreSQL: SDK reads and /health answer from memory, writes 503 
     if (frozen) R.pgControl('thaw');
     stream.close();
     await srv.stop();
+  }
+});
+
+// Signs in on `srv` with its admin token: {cookie, csrf}.
+async function signIn(srv) {
+  const r = await timed(srv.url, 'POST', '/api/admin/session', { token: srv.adminToken, headers: { Origin: srv.url } });
+  assert.equal(r.status, 201, `sign in: ${S.show(r)}`);
+  const m = /^vexil_session=([^;]+)/.exec(r.headers.get('set-cookie') || '');
+  assert.ok(m, 'a session cookie');
+  return { cookie: `vexil_session=${m[1]}`, csrf: r.json.csrfToken };
+}
+
+// A console request: the session cookie, and for unsafe methods the CSRF
+// token and the console's Origin (as the web console sends them).
+function consoleCall(srv, sess, method, path, { body, limitMs = 20000 } = {}) {
+  const headers = { Cookie: sess.cookie };
+  if (method !== 'GET') {
+    headers['X-Vexil-CSRF'] = sess.csrf;
+    headers.Origin = srv.url;
+  }
+  return timed(srv.url, method, path, { headers, body, limitMs });
+}
+
+test('a frozen PostgreSQL: console sessions never hold the serving threads; they answer 503 in time and work after', { skip, timeout: 120000 }, async () => {
+  const client = S.clientSecret('default', 'production');
+  const frontend = S.frontendSecret('default', 'production');
+  const srv = await S.startServer({
+    clientTokens: [client],
+    frontendTokens: [frontend],
+    args: ['--threads', '2'],
+    env: { VEXIL_DB_TIMEOUT_MS: String(DB_TIMEOUT_MS), VEXIL_DB_THREADS: '2', VEXIL_DB_QUEUE: '4' },
+  });
+  const flag = 'console-flag';
+  let r = await srv.api('POST', FEAT, { body: { name: flag } });
+  assert.equal(r.status, 201, S.show(r));
+  const sess = await signIn(srv);
+  // Every kind of console request works before the outage.
+  const calls = [
+    ['GET features', () => consoleCall(srv, sess, 'GET', '/api/admin/features')],
+    ['GET projects', () => consoleCall(srv, sess, 'GET', '/api/admin/projects')],
+    ['GET session', () => consoleCall(srv, sess, 'GET', '/api/admin/session')],
+    ['GET sdk-health', () => consoleCall(srv, sess, 'GET', '/api/admin/sdk-health')],
+    ['POST advisor', () => consoleCall(srv, sess, 'POST', '/api/admin/advisor/changelog', { body: { project: 'default' } })],
+    ['POST feature', () => consoleCall(srv, sess, 'POST', FEAT, { body: { name: `c-${Math.random().toString(36).slice(2, 10)}` } })],
+  ];
+  for (const [what, f] of calls) {
+    const w = await f();
+    assert.ok(w.status === 200 || w.status === 201, `${what} before the outage: ${S.show(w)}`);
+  }
+  const reads = [
+    ['/health', () => timed(srv.url, 'GET', '/health', { limitMs: 5000 })],
+    ['client features', () => timed(srv.url, 'GET', '/api/client/features', { token: client, limitMs: 5000 })],
+    ['frontend', () => timed(srv.url, 'GET', '/api/frontend?userId=u1', { token: frontend, limitMs: 5000 })],
+    ['OFREP', () => timed(srv.url, 'POST', '/ofrep/v1/evaluate/flags', { token: `Bearer ${frontend}`, body: { context: { targetingKey: 'u1' } }, limitMs: 5000 })],
+  ];
+  for (const [what, f] of reads) {
+    const w = await f();
+    assert.equal(w.status, 200, `${what} before the outage: ${S.show(w)}`);
+  }
+  let frozen = false;
+  try {
+    R.pgControl('freeze');
+    frozen = true;
+    const t0 = performance.now();
+    // Many console requests at once, more than the serving threads, the
+    // database threads and their queue: each kind several times, and a
+    // sign-in and a sign-out besides.
+    const inFlight = [];
+    for (let i = 0; i < 4; i++) {
+      for (const [what, f] of calls) inFlight.push(f().then((x) => ({ what, ...x })));
+    }
+    inFlight.push(timed(srv.url, 'POST', '/api/admin/session', { token: srv.adminToken, headers: { Origin: srv.url }, limitMs: 20000 }).then((x) => ({ what: 'sign in', ...x })));
+    const seen = Object.fromEntries(reads.map(([what]) => [what, []]));
+    while (performance.now() - t0 < 4000) {
+      for (const [what, f] of reads) seen[what].push(await f());
+    }
+    for (const [what, rs] of Object.entries(seen)) {
+      const bad = rs.filter((x) => x.status !== 200);
+      assert.equal(bad.length, 0, `${what} while console requests wait: ${bad.length} of ${rs.length} failed, e.g. ${bad[0] && `${bad[0].status} ${bad[0].text.slice(0, 200)} after ${bad[0].ms.toFixed(0)} ms`}`);
+      const ms = rs.map((x) => x.ms).sort((a, b) => a - b);
+      const p90 = ms[Math.ceil(0.9 * ms.length) - 1];
+      assert.ok(p90 <= 100, `${what} while console requests wait is slow: ${describe(rs)}`);
+      assert.ok(ms[ms.length - 1] <= 1000, `${what} while console requests wait waited: ${describe(rs)}`);
+    }
+    const answers = await Promise.all(inFlight);
+    for (const w of answers) {
+      assert.equal(w.status, 503, `${w.what} during the outage: ${S.show(w)} after ${w.ms.toFixed(0)} ms`);
+      assert.match(w.json && w.json.message, /^the database is (unavailable|busy)/, `${w.what}: ${S.show(w)}`);
+      assert.ok(w.headers.get('retry-after'), `${w.what}: a 503 without Retry-After`);
+      assert.ok(w.ms < BOUND_MS + 3000, `${w.what} took ${w.ms.toFixed(0)} ms to fail (bound ${BOUND_MS} ms)`);
+    }
+    // A console request with the database known down fails fast too.
+    const late = await consoleCall(srv, sess, 'GET', '/api/admin/features');
+    assert.equal(late.status, 503, S.show(late));
+    assert.ok(late.ms < BOUND_MS + 1000, `a console read with the database known down took ${late.ms.toFixed(0)} ms`);
+
+    R.pgControl('thaw');
+    frozen = false;
+    // The session outlived the outage: reads and writes work again.
+    let w;
+    const until = Date.now() + 20000;
+    do {
+      w = await consoleCall(srv, sess, 'GET', '/api/admin/features');
+      if (w.status !== 200) await S.sleep(200);
+    } while (w.status !== 200 && Date.now() < until);
+    assert.equal(w.status, 200, `a console read after the outage: ${S.show(w)}`);
+    for (const [what, f] of calls) {
+      const x = await f();
+      assert.ok(x.status === 200 || x.status === 201, `${what} after the outage: ${S.show(x)}`);
+    }
+    const out = await consoleCall(srv, sess, 'DELETE', '/api/admin/session');
+    assert.equal(out.status, 200, S.show(out));
+    const ended = await consoleCall(srv, sess, 'GET', '/api/admin/features');
+    assert.deepEqual([ended.status, ended.json && ended.json.reason], [401, 'signed-out'], S.show(ended));
+  } finally {
+    if (frozen) R.pgControl('thaw');
+    await srv.stop();
+  }
+});
+
+test('a frozen PostgreSQL: the model gateway keeps answering while its measurements wait', { skip, timeout: 120000 }, async () => {
+  const { startModelServer } = require('../support/model_server');
+  const model = await startModelServer({ models: ['m1'] });
+  const client = S.clientSecret('default', 'production');
+  const srv = await S.startServer({
+    clientTokens: [client],
+    args: ['--threads', '2'],
+    // Measurements are handed over every 200 ms (as impact metrics, which
+    // are stored in the database).
+    env: { VEXIL_DB_TIMEOUT_MS: String(DB_TIMEOUT_MS), VEXIL_GATEWAY_FLUSH_MS: '200', VEXIL_EGRESS_ALLOW: `127.0.0.1:${new URL(model.url).port}` },
+  });
+  const flag = 'model.chat';
+  const E = `${FEAT}/${flag}/environments/production`;
+  let r = await srv.api('POST', FEAT, { body: { name: flag } });
+  assert.equal(r.status, 201, S.show(r));
+  r = await srv.api('POST', `${E}/strategies`, { body: { name: 'flexibleRollout', parameters: { rollout: '100', stickiness: 'default' } } });
+  assert.equal(r.status, 200, S.show(r));
+  r = await srv.api('PUT', `${E}/variants`, { body: [{ name: 'control', weight: 1000, weightType: 'variable', stickiness: 'default',
+    payload: { type: 'json', value: JSON.stringify({ base_url: `${model.url}/v1`, model: 'm1' }) } }] });
+  assert.equal(r.status, 200, S.show(r));
+  r = await srv.api('POST', `${E}/on`);
+  assert.equal(r.status, 200, S.show(r));
+  const chat = () => timed(srv.url, 'POST', '/v1/chat/completions', { token: `Bearer ${client}`, body: { model: 'chat', messages: [{ role: 'user', content: 'hi' }] }, limitMs: 10000 });
+  const first = await chat();
+  assert.equal(first.status, 200, S.show(first));
+  let frozen = false;
+  try {
+    R.pgControl('freeze');
+    frozen = true;
+    const calls = [];
+    const t0 = performance.now();
+    while (performance.now() - t0 < 5000) calls.push(await chat());
+    const bad = calls.filter((x) => x.status !== 200);
+    assert.equal(bad.length, 0, `model calls during the outage: ${bad.length} of ${calls.length} failed, e.g. ${bad[0] && S.show(bad[0])}`);
+    const ms = calls.map((x) => x.ms).sort((a, b) => a - b);
+    const p90 = ms[Math.ceil(0.9 * ms.length) - 1];
+    assert.ok(p90 <= 200, `model calls during the outage are slow: ${describe(calls)}`);
+    assert.ok(ms[ms.length - 1] <= 1000, `a model call during the outage waited: ${describe(calls)}`);
+    R.pgControl('thaw');
+    frozen = false;
+    const after = await chat();
+    assert.equal(after.status, 200, S.show(after));
+  } finally {
+    if (frozen) R.pgControl('thaw');
+    await srv.stop();
+    await model.close();
   }
 });

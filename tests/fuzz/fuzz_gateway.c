@@ -1,5 +1,5 @@
 /* libFuzzer target for what the model gateway reads from untrusted text
- * (src/gateway/gw.c): a variant's upstream payload (gw_upstream_parse), and
+ * (src/gateway/gw.c): a variant's upstream payload (vx__upstream_parse), and
  * an upstream's answer, whole and streamed (gw_scan_*: SSE or Ollama's
  * NDJSON). Invariants checked: a parsed payload has a NUL-terminated http(s)
  * base_url and ollama_url (without a trailing slash), a model and a timeout
@@ -27,10 +27,10 @@ static void same(const gw_scan *a, const gw_scan *b)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *p = (const char *)data;
-    gw_upstream u;
+    vx_upstream u;
     vx_error err;
     memset(&err, 0, sizeof(err));
-    vx_status st = gw_upstream_parse(p, size, &u, &err);
+    vx_status st = vx__upstream_parse(p, size, &u, &err);
     if (st == VX_OK) {
         if (strnlen(u.base_url, sizeof(u.base_url)) == sizeof(u.base_url) ||
             (strncmp(u.base_url, "http://", 7) != 0 &&
@@ -41,7 +41,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
              strncmp(u.ollama_url, "https://", 8) != 0) ||
             u.ollama_url[strlen(u.ollama_url) - 1] == '/' || !u.model[0] ||
             u.timeout_ms < 1 || u.timeout_ms > VX_LIMIT_GW_TIMEOUT_MS ||
-            (u.sticky == GW_STICKY_HEADER) != (u.sticky_header[0] != '\0'))
+            (u.sticky == VX_UPSTREAM_STICKY_HEADER) !=
+                (u.sticky_header[0] != '\0'))
             abort();
     } else if (st != VX_EINVAL && st != VX_ELIMIT && st != VX_ENOMEM) {
         abort();

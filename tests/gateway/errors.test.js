@@ -14,7 +14,7 @@ const assert = require('node:assert/strict');
 const OpenAI = require('openai');
 const { Ollama } = require('ollama');
 const { startModelServer } = require('../support/model_server');
-const { startServer, clientSecret } = require('../integration/server');
+const { startServer, clientSecret, corruptFlag } = require('../integration/server');
 const { gatewayHelpers, stopAll } = require('./support');
 
 const FEAT = '/api/admin/projects/default/features';
@@ -77,15 +77,22 @@ test.before(async () => {
   fast = await startModelServer({ models: ['llama3.2:1b'] });
   staller = await startModelServer({ models: ['slow'], fallback: { kind: 'stall' } });
   token = clientSecret('default', 'production');
-  // 10.9.8.7 is allowed so that model.broken's payload is stored (its
-  // timeout is what the gateway refuses), and never reached.
-  srv = await startServer({ clientTokens: [token], env: { VEXIL_EGRESS_ALLOW: '127.0.0.1,10.9.8.7' } });
+  // 10.9.8.7 is allowed so that model.broken's payload is stored, and
+  // never reached: its timeout is what the gateway refuses.
+  const env = { VEXIL_EGRESS_ALLOW: '127.0.0.1,10.9.8.7' };
+  srv = await startServer({ clientTokens: [token], env });
   await gatewayFlag('model.chat', { base_url: `${fast.url}/v1`, model: 'llama3.2:1b' });
   await gatewayFlag('model.down', { base_url: DEAD, model: 'x' });
   await gatewayFlag('model.slow', { base_url: `${staller.url}/v1`, model: 'slow', timeout_ms: 400 });
   // Off, and no control to serve it: 503.
   await gatewayFlag('model.off', { base_url: `${fast.url}/v1`, model: 'llama3.2:1b' }, { name: 'candidate', off: true });
-  await gatewayFlag('model.broken', { base_url: 'http://10.9.8.7/v1', model: 'x', timeout_ms: 99999999 });
+  // The admin API refuses a payload the gateway would refuse (400): this
+  // one is stored good, then broken in the database, as an older version
+  // could have left it, to see the gateway's own refusal (502).
+  await gatewayFlag('model.broken', { base_url: 'http://10.9.8.7/v1', model: 'x', timeout_ms: 54321 });
+  await stopAll(srv);
+  corruptFlag(srv, 'model.broken', '54321', '99999999');
+  srv = await startServer({ dbPath: srv.dbPath, adminTokens: srv.adminTokens, clientTokens: [token], env });
   client = new OpenAI({ baseURL: `${srv.url}/v1`, apiKey: token, maxRetries: 0 });
 });
 

@@ -13,7 +13,7 @@ const assert = require('node:assert/strict');
 const OpenAI = require('openai');
 const { Ollama } = require('ollama');
 const { startModelServer } = require('../support/model_server');
-const { startServer, clientSecret } = require('../integration/server');
+const { startServer, clientSecret, corruptFlag } = require('../integration/server');
 const { gatewayHelpers, stopAll } = require('./support');
 
 const FEAT = '/api/admin/projects/default/features';
@@ -72,7 +72,21 @@ test.before(async () => {
   // The walk-through's shape: the rollout decides, the candidate has all
   // the weight.
   await gatewayFlag('model.rollout', { control: 0, candidate: 1000, rollout: 10 });
-  await gatewayFlag('model.bad', { extra: { stickiness: 'tenant' } });
+  // An unknown unit is refused when written (400 naming it); stored good,
+  // then broken in the database as an older version could have left it,
+  // it is the gateway's own refusal that shows.
+  await admin('POST', FEAT, { name: 'model.bad' });
+  const refused = await srv.api('PUT', `${ENV('model.bad')}/variants`, { body: [
+    { name: 'control', weight: 1000, weightType: 'fix', stickiness: 'default', payload: value({ base_url: `${a.url}/v1`, model: 'a', stickiness: 'tenant' }) },
+  ] });
+  assert.equal(refused.status, 400, refused.text);
+  assert.equal(refused.json.details[0].path, '/0/payload/value/stickiness');
+  await admin('DELETE', `${FEAT}/model.bad`);
+  await admin('DELETE', '/api/admin/archive/model.bad');
+  await gatewayFlag('model.bad', { extra: { stickiness: 'header:X-Placeholder' } });
+  await stopAll(srv);
+  corruptFlag(srv, 'model.bad', 'header:X-Placeholder', 'tenant');
+  srv = await startServer({ dbPath: srv.dbPath, adminTokens: srv.adminTokens, clientTokens: tokens });
   client = new OpenAI({ baseURL: `${srv.url}/v1`, apiKey: tokens[0], maxRetries: 0 });
 });
 

@@ -29,25 +29,7 @@ async function ok(srv, method, p, body) {
   return r.json;
 }
 
-// Runs `sql` on the server's database from outside, as another program
-// (an older Vexil, a script) would: sqlite3 on the file, or psql.
-function poke(srv, sql) {
-  if (S.PG_DSN) {
-    execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', S.databaseFor(srv.dbPath), '-c', sql],
-      { stdio: ['ignore', 'ignore', 'inherit'] });
-  } else {
-    execFileSync('sqlite3', ['-cmd', '.timeout 5000', srv.dbPath, sql], { stdio: ['ignore', 'ignore', 'inherit'] });
-  }
-}
-
-// Replaces `from` by `to` in the stored document of flag `flag` (kind 2:
-// flags, src/store/store.h).
-function corrupt(srv, flag, from, to) {
-  const q = (s) => `'${s.replace(/'/g, "''")}'`;
-  const data = S.PG_DSN ? 'data::text' : 'data';
-  const cast = S.PG_DSN ? '::json' : '';
-  poke(srv, `UPDATE docs SET data = replace(${data}, ${q(from)}, ${q(to)})${cast} WHERE kind = 2 AND key = ${q(flag)}`);
-}
+const corrupt = S.corruptFlag;
 
 async function metric(srv, name) {
   const r = await S.request(srv.url, 'GET', '/metrics');

@@ -352,6 +352,27 @@ async function exportState(server, token) {
 }
 
 // A short description of an answer for assertion messages.
+// Runs `sql` on the database of `srv` (stopped, or between its requests)
+// from outside, as another program (an older Vexil, a script) would:
+// sqlite3 on the file, or psql with VEXIL_IT_PG_DSN.
+function pokeDatabase(srv, sql) {
+  if (PG_DSN) {
+    execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', databaseFor(srv.dbPath), '-c', sql],
+      { stdio: ['ignore', 'ignore', 'inherit'] });
+  } else {
+    execFileSync('sqlite3', ['-cmd', '.timeout 5000', srv.dbPath, sql], { stdio: ['ignore', 'ignore', 'inherit'] });
+  }
+}
+
+// Replaces the text `from` by `to` in the stored document of flag `flag`
+// (kind 2: flags, src/store/store.h), bypassing every check of the API.
+function corruptFlag(srv, flag, from, to) {
+  const q = (t) => `'${t.replace(/'/g, "''")}'`;
+  const data = PG_DSN ? 'data::text' : 'data';
+  const cast = PG_DSN ? '::json' : '';
+  pokeDatabase(srv, `UPDATE docs SET data = replace(${data}, ${q(from)}, ${q(to)})${cast} WHERE kind = 2 AND key = ${q(flag)}`);
+}
+
 function show(r) {
   return `${r.status} ${r.text.length > 600 ? r.text.slice(0, 600) + '…' : r.text}`;
 }
@@ -376,5 +397,7 @@ module.exports = {
   allEvents,
   exportState,
   stderrLines,
+  pokeDatabase,
+  corruptFlag,
   show,
 };

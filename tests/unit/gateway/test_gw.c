@@ -1,7 +1,6 @@
-/* Unit tests for src/gateway/gw.c: payload parsing with the field paths of
- * its errors (and the Ollama root a payload gives, the unit of stickiness,
- * forward_metadata), reading answers' counts (OpenAI's SSE and usage,
- * Ollama's NDJSON and eval counts), and the engine end to end against
+/* Unit tests for src/gateway/gw.c (a payload's schema is
+ * tests/unit/base/test_upstream.c): reading answers' counts (OpenAI's SSE and
+ * usage, Ollama's NDJSON and eval counts), and the engine end to end against
  * upstreams that refuse the connection (nothing listens on 127.0.0.1:1):
  * the answer to the client (a message naming no address; the log has
  * it), the fallback to the control, and the measurements handed to the
@@ -29,148 +28,6 @@
 #include "base/alloc.h"
 #include "gateway/gw.h"
 #include "vexil/vexil.h"
-
-static void test_upstream_parse(void **state)
-{
-    (void)state;
-    gw_upstream u;
-    vx_error err;
-    const char *ok = "{\"base_url\":\"http://127.0.0.1:11434/v1\",\"model\":"
-                     "\"llama3.2:1b\",\"api_key_env\":\"KEY\",\"timeout_ms\":"
-                     "2500}";
-    assert_int_equal(gw_upstream_parse(ok, strlen(ok), &u, &err), VX_OK);
-    assert_string_equal(u.base_url, "http://127.0.0.1:11434/v1");
-    assert_string_equal(u.model, "llama3.2:1b");
-    assert_string_equal(u.key_env, "KEY");
-    assert_int_equal(u.timeout_ms, 2500);
-    assert_string_equal(u.ollama_url, "http://127.0.0.1:11434");
-
-    /* Ollama's native root: the payload's ollama_url, else base_url
-     * without a trailing "/v1"; trailing slashes go. */
-    static const struct {
-        const char *text;
-        const char *root;
-    } roots[] = {
-        {"{\"base_url\":\"http://h:1/v1/\",\"model\":\"m\"}", "http://h:1"},
-        {"{\"base_url\":\"http://h:1/\",\"model\":\"m\"}", "http://h:1"},
-        {"{\"base_url\":\"http://h/x/v1\",\"model\":\"m\"}", "http://h/x"},
-        {"{\"base_url\":\"http://h/v12\",\"model\":\"m\"}", "http://h/v12"},
-        /* Found by fuzz_gateway: the host is never cut. */
-        {"{\"base_url\":\"http://v1\",\"model\":\"m\"}", "http://v1"},
-        {"{\"base_url\":\"http://h//v1//\",\"model\":\"m\"}", "http://h"},
-        {"{\"base_url\":\"http://h/v1\",\"ollama_url\":\"https://o:2//\","
-         "\"model\":\"m\"}",
-         "https://o:2"},
-        {"{\"base_url\":\"http://h/v1\",\"ollama_url\":null,\"model\":"
-         "\"m\"}",
-         "http://h"},
-    };
-    for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
-        assert_int_equal(
-            gw_upstream_parse(roots[i].text, strlen(roots[i].text), &u, &err),
-            VX_OK);
-        assert_string_equal(u.ollama_url, roots[i].root);
-    }
-
-    const char *bare = "{\"base_url\":\"https://x\",\"model\":\"m\"}";
-    assert_int_equal(gw_upstream_parse(bare, strlen(bare), &u, &err), VX_OK);
-    assert_int_equal(u.timeout_ms, VX_LIMIT_GW_TIMEOUT_DEFAULT_MS);
-    assert_string_equal(u.key_env, "");
-
-    static const struct {
-        const char *text;
-        vx_status st;
-        const char *path;
-    } bad[] = {
-        {"[1]", VX_EINVAL, ""},
-        {"not json", VX_EINVAL, ""},
-        {"{\"model\":\"m\"}", VX_EINVAL, "/base_url"},
-        {"{\"base_url\":\"ftp://x\",\"model\":\"m\"}", VX_EINVAL, "/base_url"},
-        /* Found by fuzz_gateway: no host, no Ollama root to derive. */
-        {"{\"base_url\":\"http://\",\"model\":\"m\"}", VX_EINVAL, "/base_url"},
-        {"{\"base_url\":\"https:///v1\",\"model\":\"m\"}", VX_EINVAL,
-         "/base_url"},
-        {"{\"base_url\":\"http://x\"}", VX_EINVAL, "/model"},
-        {"{\"base_url\":\"http://x\",\"model\":7}", VX_EINVAL, "/model"},
-        /* Found by fuzz_gateway: an empty model was accepted. */
-        {"{\"base_url\":\"http://x\",\"model\":\"\"}", VX_EINVAL, "/model"},
-        {"{\"base_url\":\"http://x\",\"model\":\"m\",\"api_key_env\":[]}",
-         VX_EINVAL, "/api_key_env"},
-        {"{\"base_url\":\"http://x\",\"model\":\"m\",\"timeout_ms\":0}",
-         VX_EINVAL, "/timeout_ms"},
-        {"{\"base_url\":\"http://x\",\"model\":\"m\",\"timeout_ms\":1.5}",
-         VX_EINVAL, "/timeout_ms"},
-        {"{\"base_url\":\"http://x\",\"model\":\"m\",\"timeout_ms\":"
-         "600001}",
-         VX_EINVAL, "/timeout_ms"},
-        {"{\"base_url\":\"http://x\",\"model\":\"m\",\"ollama_url\":7}",
-         VX_EINVAL, "/ollama_url"},
-        {"{\"base_url\":\"http://x\",\"model\":\"m\",\"ollama_url\":"
-         "\"file:///etc\"}",
-         VX_EINVAL, "/ollama_url"},
-    };
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        memset(&err, 0, sizeof(err));
-        assert_int_equal(
-            gw_upstream_parse(bad[i].text, strlen(bad[i].text), &u, &err),
-            bad[i].st);
-        assert_string_equal(err.path, bad[i].path);
-    }
-    /* The flag's gateway settings: the unit of stickiness, and whether
-     * the caller's metadata goes upstream. */
-    assert_int_equal(u.sticky, GW_STICKY_USER);
-    assert_false(u.forward_metadata);
-    static const struct {
-        const char *unit;
-        gw_sticky sticky;
-        const char *header;
-    } units[] = {
-        {"\"user\"", GW_STICKY_USER, ""},
-        {"\"token\"", GW_STICKY_TOKEN, ""},
-        {"\"request\"", GW_STICKY_REQUEST, ""},
-        {"\"header:X-Tenant-Id\"", GW_STICKY_HEADER, "X-Tenant-Id"},
-        {"null", GW_STICKY_USER, ""},
-    };
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        char t[256];
-        int tn = snprintf(t, sizeof(t),
-                          "{\"base_url\":\"http://x\",\"model\":\"m\","
-                          "\"stickiness\":%s,\"forward_metadata\":%s}",
-                          units[i].unit, i % 2 ? "true" : "false");
-        assert_int_equal(gw_upstream_parse(t, (size_t)tn, &u, &err), VX_OK);
-        assert_int_equal(u.sticky, units[i].sticky);
-        assert_string_equal(u.sticky_header, units[i].header);
-        assert_int_equal(u.forward_metadata, i % 2 == 1);
-    }
-    static const struct {
-        const char *member;
-        const char *path;
-    } bad_settings[] = {
-        {"\"stickiness\":\"tenant\"", "/stickiness"},
-        {"\"stickiness\":\"header:\"", "/stickiness"},
-        {"\"stickiness\":\"header:X Tenant\"", "/stickiness"},
-        {"\"stickiness\":7", "/stickiness"},
-        {"\"forward_metadata\":\"yes\"", "/forward_metadata"},
-    };
-    for (size_t i = 0; i < sizeof(bad_settings) / sizeof(bad_settings[0]);
-         i++) {
-        char t[256];
-        int tn = snprintf(t, sizeof(t),
-                          "{\"base_url\":\"http://x\",\"model\":\"m\",%s}",
-                          bad_settings[i].member);
-        memset(&err, 0, sizeof(err));
-        assert_int_equal(gw_upstream_parse(t, (size_t)tn, &u, &err), VX_EINVAL);
-        assert_string_equal(err.path, bad_settings[i].path);
-    }
-
-    char long_model[VX_LIMIT_GW_NAME_BYTES + 64];
-    int n = snprintf(long_model, sizeof(long_model),
-                     "{\"base_url\":\"http://x\",\"model\":\"%0*d\"}",
-                     VX_LIMIT_GW_NAME_BYTES, 0);
-    assert_int_equal(gw_upstream_parse(long_model, (size_t)n, &u, &err),
-                     VX_ELIMIT);
-    assert_string_equal(err.path, "/model");
-}
 
 /* Reading answers: counts, id, done and error, whole and as streams. */
 static void test_scan(void **state)
@@ -329,10 +186,10 @@ static void run_refused(bool fallback, seen *s, logbook *log)
     gw *g = NULL;
     vx_error err;
     assert_int_equal(gw_new(&cfg, &g, &err), VX_OK);
-    gw_upstream up = {.base_url = "http://127.0.0.1:1/v1",
+    vx_upstream up = {.base_url = "http://127.0.0.1:1/v1",
                       .model = "new",
                       .timeout_ms = 2000};
-    gw_upstream ctl = {.base_url = "http://127.0.0.1:1/v1/",
+    vx_upstream ctl = {.base_url = "http://127.0.0.1:1/v1/",
                        .model = "old",
                        .timeout_ms = 2000};
     json_t *body = json_pack("{ss s[]}", "model", "chat", "messages");
@@ -483,7 +340,7 @@ static void test_refused_ollama(void **state)
     gw *g = NULL;
     vx_error err;
     assert_int_equal(gw_new(&cfg, &g, &err), VX_OK);
-    gw_upstream up = {.base_url = "http://no-such-host.invalid/v1",
+    vx_upstream up = {.base_url = "http://no-such-host.invalid/v1",
                       .ollama_url = "http://127.0.0.1:1",
                       .model = "new",
                       .timeout_ms = 2000};
@@ -607,7 +464,7 @@ static const char *passed(const seen *s, const char *name)
 
 /* One call of `body` to the raw upstream as `up`; waits for the answer
  * and the end of the call. */
-static void call_raw(gw *g, const gw_upstream *up, json_t *body, seen *s)
+static void call_raw(gw *g, const vx_upstream *up, json_t *body, seen *s)
 {
     memset(s, 0, sizeof(*s));
     pthread_mutex_init(&s->mu, NULL);
@@ -685,7 +542,7 @@ static void test_upstream_headers(void **state)
     vx_error err;
     gw_config cfg = {.flush_ms = 60000};
     assert_int_equal(gw_new(&cfg, &g, &err), VX_OK);
-    gw_upstream up = {.model = "real", .timeout_ms = 5000};
+    vx_upstream up = {.model = "real", .timeout_ms = 5000};
     snprintf(up.base_url, sizeof(up.base_url), "http://127.0.0.1:%u/v1",
              u.port);
     json_t *body = json_pack("{ss s{ss} sb}", "model", "chat", "metadata",
@@ -763,29 +620,12 @@ static void test_oom(void **state)
     }
     assert_true(done);
 
-    const char *text = "{\"base_url\":\"http://x/v1\",\"model\":\"m\","
-                       "\"timeout_ms\":5}";
-    json_set_alloc_funcs(vx__malloc, vx__free);
-    done = false;
-    for (size_t budget = 0; budget < 64 && !done; budget++) {
-        gw_upstream u;
-        vx__alloc_set_budget(budget);
-        vx_status st = gw_upstream_parse(text, strlen(text), &u, &err);
-        vx__alloc_set_budget(SIZE_MAX);
-        if (st == VX_OK) {
-            done = true;
-            assert_int_equal(u.timeout_ms, 5);
-        } else {
-            assert_int_equal(st, VX_ENOMEM);
-        }
-    }
-    assert_true(done);
-
     /* Starting a call: the call, and the body copies for both upstreams. */
+    json_set_alloc_funcs(vx__malloc, vx__free);
     gw *g = NULL;
     gw_config cfg = {.fallback = true, .flush_ms = 60000};
     assert_int_equal(gw_new(&cfg, &g, &err), VX_OK);
-    gw_upstream up = {
+    vx_upstream up = {
         .base_url = "http://127.0.0.1:1", .model = "a", .timeout_ms = 1000};
     json_t *body = json_pack("{ss}", "model", "chat");
     gw_request req = {.environment = "e",
@@ -832,7 +672,6 @@ static void test_oom(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_upstream_parse),
         cmocka_unit_test(test_scan),
         cmocka_unit_test(test_refused_ollama),
         cmocka_unit_test(test_refused_with_fallback),

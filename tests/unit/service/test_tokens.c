@@ -1,21 +1,26 @@
 /* Unit tests for API tokens (src/service/admin.c, service.c) against a real
  * SQLite service on a temporary file: creation refuses an expiry in the
  * past, unknown projects (singular and list) and a project list longer
- * than a principal holds; and a token stored with such a list (by an older
+ * than a principal holds; a token stored with such a list (by an older
  * version) never authenticates with a project name cut short, which could
- * name another project. */
+ * name another project; and while the service is busy (a long write holds
+ * it), lookups of tokens missing from the cache hold at most one request
+ * thread, and a token revoked a moment before is not let in. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "service/internal.h"
 #include "service/service.h"
 #include "store/store.h"
 #include "temp_service.h"
@@ -211,11 +216,127 @@ static void test_long_stored_list_is_not_cut(void **state)
     assert_true(strlen(who.projects) < sizeof(who.projects));
 }
 
+/* Creates a client token; returns its secret (malloc'd) and id. */
+static char *client_token(temp_service *t, const char *name, char id[32])
+{
+    json_t *out = NULL;
+    vx_error err;
+    assert_int_equal(call(t, SVC_OP_TOKEN_CREATE, NULL,
+                          json_pack("{ss ss ss}", "tokenName", name, "type",
+                                    "client", "environment", "production"),
+                          &out, &err),
+                     VX_OK);
+    char *secret = strdup(json_string_value(json_object_get(out, "secret")));
+    snprintf(id, 32, "%lld",
+             (long long)json_integer_value(json_object_get(out, "id")));
+    json_decref(out);
+    return secret;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One lookup on a thread of its own, as a request thread makes it. */
+typedef struct lookup {
+    service *svc;       /* borrowed */
+    const char *secret; /* the token sent */
+    vx_status st;       /* out: the answer */
+    int64_t ms;         /* out: how long it took */
+    pthread_t thread;   /* its thread */
+} lookup;
+
+static void *lookup_main(void *arg)
+{
+    lookup *l = arg;
+    svc_principal who;
+    vx_error err;
+    memset(&err, 0, sizeof(err));
+    int64_t t0 = mono_ms();
+    l->st = svc_authenticate(l->svc, l->secret, strlen(l->secret), &who, &err);
+    l->ms = mono_ms() - t0;
+    return NULL;
+}
+
+static void test_lookups_while_busy(void **state)
+{
+    temp_service *t = *state;
+    char id[32], spare[32];
+    char *revoked = client_token(t, "revoked", id);
+    char *other = client_token(t, "other", spare);
+    svc_principal who;
+    vx_error err;
+    memset(&err, 0, sizeof(err));
+    assert_int_equal(
+        svc_authenticate(t->svc, revoked, strlen(revoked), &who, &err), VX_OK);
+    assert_int_equal(svc_authenticate(t->svc, other, strlen(other), &who, &err),
+                     VX_OK);
+    json_t *out = NULL;
+    assert_int_equal(call(t, SVC_OP_TOKEN_DELETE, id, NULL, &out, &err), VX_OK);
+    json_decref(out);
+
+    /* A long write holds the service. Eight lookups of tokens nobody holds,
+     * at once, then the revoked token (its cache entry is stale since the
+     * revocation). */
+    pthread_mutex_lock(&t->svc->mu);
+    static const char *const made_up[] = {
+        "*:production.0000000000000000000000000000000000000000000000000001",
+        "*:production.0000000000000000000000000000000000000000000000000002",
+        "*:production.0000000000000000000000000000000000000000000000000003",
+        "*:production.0000000000000000000000000000000000000000000000000004",
+        "*:production.0000000000000000000000000000000000000000000000000005",
+        "*:production.0000000000000000000000000000000000000000000000000006",
+        "*:production.0000000000000000000000000000000000000000000000000007",
+        "*:production.0000000000000000000000000000000000000000000000000008",
+    };
+    enum { N = sizeof(made_up) / sizeof(made_up[0]) };
+    lookup ls[N];
+    for (size_t i = 0; i < N; i++) {
+        ls[i] = (lookup){.svc = t->svc, .secret = made_up[i]};
+        assert_int_equal(
+            pthread_create(&ls[i].thread, NULL, lookup_main, &ls[i]), 0);
+    }
+    int waited = 0;
+    for (size_t i = 0; i < N; i++) {
+        pthread_join(ls[i].thread, NULL);
+        assert_int_equal(ls[i].st, VX_EUNAVAILABLE); /* 503: retry */
+        waited += ls[i].ms >= 150;
+    }
+    /* One request thread waited for its turn (about 200 ms), not each. */
+    assert_true(waited <= 1);
+    lookup late = {.svc = t->svc, .secret = revoked};
+    lookup_main(&late);
+    assert_int_equal(late.st, VX_EUNAVAILABLE); /* not let in: retry */
+    assert_true(late.ms < 150); /* and at once, after a wait ran out */
+    /* A token seen before goes on working from memory (its entry is only
+     * stale since the revocation of another). */
+    lookup seen = {.svc = t->svc, .secret = other};
+    lookup_main(&seen);
+    assert_int_equal(seen.st, VX_OK);
+    assert_true(seen.ms < 150);
+    pthread_mutex_unlock(&t->svc->mu);
+
+    /* Once the service answers: the revocation holds, others pass. */
+    memset(&err, 0, sizeof(err));
+    assert_int_equal(
+        svc_authenticate(t->svc, revoked, strlen(revoked), &who, &err),
+        VX_EAUTH);
+    assert_int_equal(svc_authenticate(t->svc, other, strlen(other), &who, &err),
+                     VX_OK);
+    free(revoked);
+    free(other);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_create_refuses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_stored_list_is_not_cut, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_lookups_while_busy, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
