@@ -371,4 +371,50 @@ static_assert(VX_LIMIT_HTTP_HEADER_TIMEOUT_MS <= VX_LIMIT_HTTP_TIMEOUT_MS_MAX &&
 #define VX_LIMIT_IMPORT_BODY ((size_t)256 << 20)
 /* ---- end custom strategies and the Unleash import ---------------------- */
 
+/* ---- edge nodes (src/edge) and the streams' memory ---------------------- */
+/* A stream's queue keeps at most this much room once drained (a hydration
+ * is freed once sent): the memory of a quiet stream is its connection. */
+#define VX_LIMIT_SSE_KEEP_BYTES ((size_t)4 << 10)
+/* Tokens an edge remembers (given, checked: valid, invalid, revoked), and
+ * how many secrets one check of the upstream carries. */
+#define VX_LIMIT_EDGE_TOKENS       10000
+#define VX_LIMIT_EDGE_VALIDATE_MAX 100
+/* An unknown token waits at most this long for the upstream's answer
+ * (then 503 with Retry-After); checked tokens are checked again this
+ * often, and at once when the upstream says tokens changed. */
+#define VX_LIMIT_EDGE_VALIDATE_MS 2000
+#define VX_LIMIT_EDGE_RECHECK_MS  60000
+/* Views (tokens followed) one edge holds. */
+#define VX_LIMIT_EDGE_FEEDS 256
+/* Reconnecting to the upstream: the first retry, doubled up to the cap;
+ * a stream silent this long (four heartbeats) counts as broken. */
+#define VX_LIMIT_EDGE_RETRY_MS     250
+#define VX_LIMIT_EDGE_RETRY_MAX_MS 10000
+#define VX_LIMIT_EDGE_SILENT_MS    60000
+/* One upstream answer (a hydration, a validation) at most. */
+#define VX_LIMIT_EDGE_ANSWER_BYTES VX_LIMIT_DOC_BYTES
+/* The snapshot of a view is rewritten at most this often. */
+#define VX_LIMIT_EDGE_SNAPSHOT_MS 1000
+/* SDK reports kept for the upstream: forwarded every --forward-ms (at
+ * least the minimum), the journal fsynced every VX_LIMIT_EDGE_SYNC_MS,
+ * and journal plus outbox bounded (past it reports get 503). */
+#define VX_LIMIT_EDGE_FORWARD_MS     60000
+#define VX_LIMIT_EDGE_FORWARD_MIN_MS 100
+#define VX_LIMIT_EDGE_SYNC_MS        1000
+#define VX_LIMIT_EDGE_QUEUE_BYTES    ((size_t)64 << 20)
+#define VX_LIMIT_EDGE_QUEUE_MAX      ((size_t)4 << 30)
+#define VX_LIMIT_EDGE_BATCH_ENTRIES  1000 /* usage entries in one forward */
+/* Impact batch ids an edge remembers (a repeated one is accepted and
+ * ignored, as the server does), and for how long. */
+#define VX_LIMIT_EDGE_BATCH_IDS   100000
+#define VX_LIMIT_EDGE_BATCH_HOURS 24
+/* An upstream call (validation, forward, delta poll) at most. */
+#define VX_LIMIT_EDGE_CALL_MS 10000
+/* Usage batches from edges (POST /api/edge/metrics): ids remembered to
+ * ignore a repeat (a forward whose answer was lost), per process. */
+#define VX_LIMIT_EDGE_SEEN_BATCHES 10000
+/* A forwarded usage entry's arrival time may lie this far in the past. */
+#define VX_LIMIT_EDGE_ARRIVAL_MS ((int64_t)VX_LIMIT_USAGE_HOURS * 3600000)
+/* ---- end edge nodes ---------------------------------------------------- */
+
 #endif
