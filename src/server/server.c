@@ -516,6 +516,8 @@ static void on_headers(void *ud, http_req *r)
         frontend_api_headers(&s->sdk, r);
     } else if (path_has_prefix(r, "/ofrep/")) {
         ofrep_api_headers(&s->sdk, r);
+    } else if (path_has_prefix(r, "/api/edge/")) {
+        edge_api_headers(&s->sdk, r); /* edge nodes (edge_api.c) */
     } else if (path_is(r, "/api/admin/sdk-health")) {
         sdk_health_headers(s, r);
     } else if (session_api_owns(r)) {
@@ -599,6 +601,10 @@ static void on_request(void *ud, http_req *r)
     }
     if (path_has_prefix(r, "/ofrep/")) {
         ofrep_api_request(&s->sdk, r);
+        return;
+    }
+    if (path_has_prefix(r, "/api/edge/")) {
+        edge_api_request(&s->sdk, r);
         return;
     }
     if (http_req_route(r) == s->ntable + EXTRA_GATEWAY) {
