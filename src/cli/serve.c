@@ -749,6 +749,11 @@ static void fit_open_files(unsigned long long *conns)
     *conns = fit;
 }
 
+void cli_fit_open_files(unsigned long long *conns)
+{
+    fit_open_files(conns);
+}
+
 #define MASK_ALL (SET_BIT(NSETTINGS) - 1)
 #define MASK_DB  (SET_BIT(SET_DATABASE) | SET_BIT(SET_CONFIG))
 

@@ -61,6 +61,7 @@ static void serve_validate(sdk_api *a, http_req *r)
         return;
     }
     json_t *out = json_array();
+    json_t *refused = json_array(); /* why the others are not listed */
     size_t i;
     const json_t *t;
     vx_status st = out ? VX_OK : VX_ENOMEM;
@@ -83,8 +84,17 @@ static void serve_validate(sdk_api *a, http_req *r)
             st = one; /* unknown is not the same as invalid: retry */
             break;
         }
-        if (one != VX_OK || who.kind == SVC_KIND_ADMIN)
-            continue; /* only valid SDK tokens are listed (as Unleash) */
+        if (one != VX_OK || who.kind == SVC_KIND_ADMIN) {
+            /* Only valid SDK tokens are listed (as Unleash does); the
+             * others with the answer an SDK would get, so that an edge
+             * answers alike. */
+            json_array_append_new(
+                refused, json_pack("{sO ss}", "token", t, "message",
+                                   one == VX_OK ? "invalid token: expected a "
+                                                  "different token type"
+                                                : err.message));
+            continue;
+        }
         int64_t exp = expiry_of(a, &who);
         json_t *e =
             json_pack("{sO ss ss so so}", "token", t, "type",
@@ -94,11 +104,16 @@ static void serve_validate(sdk_api *a, http_req *r)
         if (!e || json_array_append_new(out, e) != 0)
             st = VX_ENOMEM;
     }
-    json_t *doc = st == VX_OK ? json_pack("{so}", "tokens", out) : NULL;
+    json_t *doc = st == VX_OK && refused
+                      ? json_pack("{so so}", "tokens", out, "refused", refused)
+                      : NULL;
     if (st == VX_OK && !doc)
         st = VX_ENOMEM;
     if (st != VX_OK) {
-        json_decref(out);
+        if (!doc) {
+            json_decref(out);
+            json_decref(refused);
+        }
         http_reply_error(r, st, NULL);
         return;
     }

@@ -1078,3 +1078,8 @@ vx_status svc_check_impact(const svc_principal *who, const json_t *batch,
     svc_ctx c = {NULL, who, &req, err, svc__wall_ms()};
     return check_batch(&c, batch, NULL);
 }
+
+const char *svc_impact_label(const json_t *entry)
+{
+    return label_of(entry);
+}

@@ -416,6 +416,10 @@ vx_status svc_check_client_register(const svc_principal *who,
 vx_status svc_check_client_metrics(const json_t *body, vx_error *err);
 vx_status svc_check_impact(const svc_principal *who, const json_t *batch,
                            vx_error *err);
+/* The arm an impact entry counts for: "disabled" (the flag was off), the
+ * variant, or "enabled"; NULL when it names none. The string is the
+ * entry's or static. */
+const char *svc_impact_label(const json_t *entry);
 
 /* POST /api/edge/metrics: what an edge forwards for `who` (the token it
  * follows with): {"batchId": "1 to 100 characters", "items": [{"receivedAt":
