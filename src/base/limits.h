@@ -101,8 +101,11 @@ static_assert(VX_LIMIT_REGEX_STEPS_PER_START <= VX_LIMIT_REGEX_STEPS,
 /* A chunked body past the limit is read and dropped (libmicrohttpd cannot
  * answer mid-body) up to this many bytes, then the connection is cut. */
 #define VX_LIMIT_HTTP_DISCARD_BYTES ((size_t)4 << 20)
-/* Request line plus headers: libmicrohttpd's per-connection pool. */
-#define VX_LIMIT_HTTP_CONN_MEMORY         ((size_t)64 << 10)
+/* Request line plus headers: libmicrohttpd's per-connection pool. About
+ * half of it is touched by every connection, which makes it most of an
+ * idle stream's memory (bench/edge/README.md): 16 KB leaves room for about
+ * 12 KB of headers (nginx's default is 8 KB). */
+#define VX_LIMIT_HTTP_CONN_MEMORY         ((size_t)16 << 10)
 #define VX_LIMIT_HTTP_HEADERS             100 /* header fields in one request */
 #define VX_LIMIT_HTTP_JSON_DEPTH          64  /* nesting of a request body */
 #define VX_LIMIT_HTTP_QUERY_PARAMS        64  /* query-string parameters */
@@ -126,7 +129,7 @@ static_assert(VX_LIMIT_HTTP_SEGMENTS <= 32, "route specificity fits 32 bits");
 #define VX_LIMIT_CLIENT_APP_DAYS  2     /* ... dropped at the cap after this */
 #define VX_LIMIT_SDK_HISTORY      64    /* published states kept for deltas */
 #define VX_LIMIT_SDK_BODIES       64    /* cached bodies per state (scopes) */
-#define VX_LIMIT_SSE_CLIENTS      4096  /* streaming connections at once */
+#define VX_LIMIT_SSE_CLIENTS      65536 /* streaming connections at once */
 #define VX_LIMIT_SSE_QUEUE_BYTES  ((size_t)8 << 20) /* unsent per client */
 #define VX_LIMIT_SSE_HEARTBEAT_MS 15000 /* comment line to idle streams */
 /* The SDK hub (src/hub): an SDK request waits at most this long for a
@@ -374,7 +377,17 @@ static_assert(VX_LIMIT_HTTP_HEADER_TIMEOUT_MS <= VX_LIMIT_HTTP_TIMEOUT_MS_MAX &&
 /* ---- edge nodes (src/edge) and the streams' memory ---------------------- */
 /* A stream's queue keeps at most this much room once drained (a hydration
  * is freed once sent): the memory of a quiet stream is its connection. */
-#define VX_LIMIT_SSE_KEEP_BYTES ((size_t)4 << 10)
+#define VX_LIMIT_SSE_KEEP_BYTES ((size_t)0)
+/* A stream hands libmicrohttpd at most this much per write: the pages of
+ * its connection buffer a stream touches (bench/edge/README.md). */
+#define VX_LIMIT_SSE_WRITE_BYTES ((size_t)2 << 10)
+/* The stream caps' defaults (--max-streams, --max-streams-per-token):
+ * 7/8 of the connections may stream (the rest stays for polls, /health,
+ * the admin API), one token 3/4 of those. A stream costs about 16 KB of
+ * the server's memory (bench/edge/README.md): 16,384 connections, 14,336
+ * streams, about 230 MB. */
+#define VX_LIMIT_SSE_SHARE_EIGHTHS      7
+#define VX_LIMIT_SSE_PER_TOKEN_QUARTERS 3
 /* Tokens an edge remembers (given, checked: valid, invalid, revoked), and
  * how many secrets one check of the upstream carries. */
 #define VX_LIMIT_EDGE_TOKENS       10000

@@ -396,27 +396,6 @@ static vx_status make_dirs(const char *dir, vx_error *err)
     return VX_OK;
 }
 
-/* The stream caps as `vexil serve` sizes them (half the connections, half
- * of those per token). */
-static vx_status stream_caps(const edge_config *cfg, unsigned conns,
-                             hub_config *hc, vx_error *err)
-{
-    unsigned total = cfg->max_streams ? cfg->max_streams : conns / 2;
-    if (total > VX_LIMIT_SSE_CLIENTS)
-        total = VX_LIMIT_SSE_CLIENTS;
-    if (total < 1)
-        total = 1;
-    if (total >= conns)
-        return vx__error_set(err, VX_ELIMIT, "/max-streams",
-                             "max-streams %u must be below max-connections %u",
-                             total, conns);
-    unsigned per = cfg->max_streams_per_token ? cfg->max_streams_per_token
-                                              : (total + 1) / 2;
-    hc->max_streams = total;
-    hc->max_streams_per_token = per < total ? per : total;
-    return VX_OK;
-}
-
 vx_status edge_start(const edge_config *cfg, edge **out, vx_error *err)
 {
     *out = NULL;
@@ -447,8 +426,12 @@ vx_status edge_start(const edge_config *cfg, edge **out, vx_error *err)
         st = vx__error_set(err, VX_ELIMIT, "/max-connections",
                            "max-connections %u is over the limit %u", conns,
                            (unsigned)SERVER_CONNECTIONS_HARD);
+    unsigned total = 0, per = 0;
     if (st == VX_OK)
-        st = stream_caps(cfg, conns, &hc, err);
+        st = hub_stream_caps(conns, cfg->max_streams,
+                             cfg->max_streams_per_token, &total, &per, err);
+    hc.max_streams = total;
+    hc.max_streams_per_token = per;
     if (st == VX_OK && cfg->data_dir && *cfg->data_dir) {
         e->data_dir = vx__strdup(cfg->data_dir);
         st = e->data_dir ? make_dirs(e->data_dir, err)

@@ -265,6 +265,15 @@ typedef struct hub_stats {
 } hub_stats;
 void hub_get_stats(hub *h, hub_stats *out);
 
+/* The stream caps for `conns` connections: `max_streams` (0: the default
+ * share of the connections) and `per_token` (0: the default share of
+ * those), bounded by VX_LIMIT_SSE_CLIENTS, into `*total` and `*per`.
+ * VX_ELIMIT (err->path "/max-streams") when the streams would take every
+ * connection: polls and /health need some. */
+vx_status hub_stream_caps(unsigned conns, unsigned max_streams,
+                          unsigned per_token, unsigned *total, unsigned *per,
+                          vx_error *err);
+
 /* The state of token `id` as the hub last read it (for an edge's token
  * check: its expiry); false when the hub does not know it. */
 bool hub_token_state(hub *h, int64_t id, svc_token_state *out);

@@ -276,6 +276,30 @@ void hub_unsubscribe(hub *h, hub_sub *sub)
     vx__free(sub);
 }
 
+vx_status hub_stream_caps(unsigned conns, unsigned max_streams,
+                          unsigned per_token, unsigned *total, unsigned *per,
+                          vx_error *err)
+{
+    unsigned t = max_streams ? max_streams
+                             : (unsigned)((unsigned long long)conns *
+                                          VX_LIMIT_SSE_SHARE_EIGHTHS / 8);
+    if (t > VX_LIMIT_SSE_CLIENTS)
+        t = VX_LIMIT_SSE_CLIENTS;
+    if (t < 1)
+        t = 1;
+    if (t >= conns)
+        return vx__error_set(err, VX_ELIMIT, "/max-streams",
+                             "max-streams %u must be below max-connections %u "
+                             "(polls and /health need connections too)",
+                             t, conns);
+    unsigned p = per_token ? per_token
+                           : (unsigned)((unsigned long long)t *
+                                        VX_LIMIT_SSE_PER_TOKEN_QUARTERS / 4);
+    *total = t;
+    *per = p && p < t ? p : t;
+    return VX_OK;
+}
+
 bool hub_token_state(hub *h, int64_t id, svc_token_state *out)
 {
     pthread_mutex_lock(&h->mu);

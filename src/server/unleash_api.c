@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "base/error.h"
+#include "base/limits.h"
 #include "server/dbpool.h"
 #include "server/router.h"
 #include "server/sdk_api.h"
@@ -201,7 +202,12 @@ static void sse_wake(void *ud)
 static long sse_pull(void *ud, char *buf, size_t max)
 {
     sdk_req *q = ud;
-    return hub_sub_read(q->sub, buf, max);
+    /* A bounded piece per call: libmicrohttpd writes it into the
+     * connection's buffer, and only the pages written count in its memory
+     * (a stream is mostly idle; a hydration just takes more calls). */
+    return hub_sub_read(
+        q->sub, buf,
+        max < VX_LIMIT_SSE_WRITE_BYTES ? max : VX_LIMIT_SSE_WRITE_BYTES);
 }
 
 static void serve_streaming(sdk_api *a, http_req *r, sdk_req *q)
