@@ -172,6 +172,14 @@ bench-import: deps test-deps
 bench-hub: build test-deps
 	@bench/hub/run.sh $(abspath $(BUILD))/src/cli/vexil
 
+# `vexil edge`: 10,000 streams on an edge and on a server (RSS per stream,
+# propagation p50/p99/max), the frontend API through an edge against the
+# server, server -> edge -> SDK propagation (bench/edge/run.sh).
+.PHONY: bench-edge
+bench-edge: build test-deps
+	@command -v wrk >/dev/null || scripts/deps.sh bench
+	@bench/edge/run.sh $(abspath $(BUILD))/src/cli/vexil
+
 # Propagation latency between two replicas on a private PostgreSQL.
 bench-replicas: build test-deps
 	@bench/replicas/run.sh $(abspath $(BUILD))/src/cli/vexil
