@@ -47,6 +47,8 @@ typedef struct edge_token {
     bool given;                   /* from the configuration */
     bool revoked;                 /* was valid, then refused */
     bool recheck;                 /* to ask upstream again */
+    bool not_client;              /* a check asked with it got 403: not a
+                                     client token, never asked with again */
     svc_token_kind kind;          /* client or frontend (VALID) */
     char env[EDGE_ENV_MAX];       /* its environment (VALID) */
     char projects[EDGE_PROJ_MAX]; /* "*" or "a,b" (VALID) */
@@ -89,6 +91,7 @@ typedef struct edge_feed {
     int64_t next_ms;           /* monotonic: next connect or poll */
     int64_t stream_retry_ms;   /* monotonic: try streaming again */
     int64_t snap_due_ms;       /* monotonic: write the snapshot, 0 none */
+    int64_t connected_ms;      /* monotonic: the stream's first bytes */
 } edge_feed;
 
 /* ---- reports.c ----------------------------------------------------------- */

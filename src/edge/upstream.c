@@ -271,7 +271,7 @@ static size_t on_stream(char *buf, size_t size, size_t n, void *ud)
         return len; /* an error body: the status says it */
     if (!f->got_bytes) {
         f->got_bytes = true;
-        f->retries = 0;
+        f->connected_ms = edge__mono_ms();
         pthread_mutex_lock(&e->mu);
         f->up = true;
         f->problem[0] = '\0';
@@ -480,8 +480,12 @@ static void feed_done(edge *e, edge_feed *f, CURLcode rc, int64_t now)
     }
     if (!poll && f->got_bytes && code == 200) {
         /* A stream that worked ended: the upstream restarts, or ended it
-         * (a revoked token: the next connect says so). At once. */
-        f->next_ms = now;
+         * (a revoked token: the next connect says so). At once, unless
+         * streams keep ending as soon as they start (then backing off). */
+        if (now - f->connected_ms >= 1000)
+            f->retries = 0;
+        f->next_ms = f->retries ? now + backoff_ms(f->retries) : now;
+        f->retries++;
         pthread_mutex_lock(&e->mu);
         feed_down(e, f, "the stream ended; reconnecting", false);
         pthread_mutex_unlock(&e->mu);
@@ -580,7 +584,7 @@ static up_call *validate_start(edge *e, int64_t now)
             break;
         json_array_append_new(list, json_stringn(t->secret, t->len));
         c->nasked++;
-        if (!auth)
+        if (!auth && !t->not_client)
             auth = t; /* none known yet: the token vouches for itself */
     }
     if (!c || !c->nasked || !auth) {
@@ -638,20 +642,31 @@ static void validate_done(edge *e, up_call *c, CURLcode rc, int64_t now)
         edge__tokens_answer(e, c->asked, c->nasked, doc);
         note_upstream(e, NULL);
     } else if (code == 401 || code == 403) {
-        /* The token it asked with is refused: another one next time. */
+        /* The token it asked with is refused: another one next time. A
+         * 401 says it is not a token (any more); a 403 that it is not a
+         * client token: it may be a valid frontend token, checked once a
+         * client token is known. */
         edge_token *t = edge__token_find(e, c->auth, strlen(c->auth));
-        if (t && t->status == TOK_VALID) {
+        if (t && code == 403) {
+            t->not_client = true;
+            if (t->status == TOK_VALID && t->kind == SVC_KIND_CLIENT) {
+                t->status = TOK_INVALID;
+                t->revoked = true;
+                snprintf(t->refusal, sizeof(t->refusal), "token revoked");
+            }
+            e->validate_after_ms = now + backoff_ms(3);
+        } else if (t && t->status == TOK_VALID) {
             t->status = TOK_INVALID;
             t->revoked = true;
             snprintf(t->refusal, sizeof(t->refusal), "token revoked");
-            e->hub_tokens_due = true;
-            e->tokens_dirty = true;
-        } else if (t && t->status == TOK_PENDING &&
-                   t->kind != SVC_KIND_CLIENT) {
+        } else if (t && t->status == TOK_PENDING) {
             t->status = TOK_INVALID; /* it vouched for itself: refused */
+            snprintf(t->refusal, sizeof(t->refusal), "unknown token");
         }
         if (t && t->status == TOK_INVALID)
             t->recheck = false;
+        e->hub_tokens_due = true;
+        e->tokens_dirty = true;
         edge__tokens_map(e);
         note_upstream(e, NULL);
     } else {

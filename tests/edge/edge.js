@@ -60,18 +60,28 @@ async function startEdge(upstream, tokens, opts = {}) {
       get stderr() { return stderr; },
       get exitInfo() { return exitInfo; },
       api(method, p, o = {}) { return S.request(url, method, p, o); },
+      // Sends `signal` and waits for the exit (SIGKILL after timeoutMs);
+      // throws when a sanitizer reported anything (an ASan/UBSan build as
+      // VEXIL_BIN) or a SIGTERM did not end the edge cleanly.
       async stop(signal = 'SIGTERM', timeoutMs = 10000) {
-        if (exitInfo) return exitInfo;
-        proc.kill(signal);
-        let timer;
-        const t = new Promise((r) => { timer = setTimeout(() => r(null), timeoutMs); });
-        const r = await Promise.race([exited, t]);
-        clearTimeout(timer);
-        if (r === null) {
-          proc.kill('SIGKILL');
-          return { ...(await exited), timedOut: true };
+        if (!exitInfo) {
+          proc.kill(signal);
+          let timer;
+          const t = new Promise((r) => { timer = setTimeout(() => r(null), timeoutMs); });
+          const r = await Promise.race([exited, t]);
+          clearTimeout(timer);
+          if (r === null) {
+            proc.kill('SIGKILL');
+            await exited;
+            throw new Error(`vexil edge did not stop within ${timeoutMs} ms after ${signal}\nstderr:\n${stderr.slice(-3000)}`);
+          }
         }
-        return r;
+        const at = stderr.search(/ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error: /);
+        if (at >= 0) throw new Error(`vexil edge reported a sanitizer error:\n${stderr.slice(Math.max(0, at - 200), at + 6000)}`);
+        if (signal === 'SIGTERM' && exitInfo.code !== 0 && exitInfo.signal !== 'SIGKILL') {
+          throw new Error(`vexil edge exited with ${JSON.stringify(exitInfo)} after SIGTERM\nstderr:\n${stderr.slice(-3000)}`);
+        }
+        return exitInfo;
       },
       kill9() {
         if (exitInfo) return Promise.resolve(exitInfo);
