@@ -30,7 +30,8 @@ require('node:test').after(() => {
 // Starts `vexil edge --upstream <upstream.url>` with `tokens` and waits
 // until GET /ready answers one of `readyStatuses` (default [200]).
 // opts: dataDir (default a new temp dir; "" = memory only), port (default
-// a free one), args, env, readyStatuses. Returns {url, port, proc, dataDir,
+// a free one), args, env, readyStatuses, bare (only `args` after "edge":
+// the settings come from elsewhere, a config file or the environment). Returns {url, port, proc, dataDir,
 // clientTokens (for the replica helpers), stderr, stop(), kill9(), exited}.
 async function startEdge(upstream, tokens, opts = {}) {
   const bin = S.vexilBin();
@@ -39,8 +40,9 @@ async function startEdge(upstream, tokens, opts = {}) {
   let lastError;
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = opts.port || await S.freePort();
-    const args = ['edge', '--upstream', upstream.url || upstream, '--host', '127.0.0.1', '--port', String(port),
-      '--data-dir', dataDir, '--log-requests', 'off', ...tokens.flatMap((t) => ['--token', t]), ...(opts.args || [])];
+    const args = opts.bare ? ['edge', ...(opts.args || [])]
+      : ['edge', '--upstream', upstream.url || upstream, '--host', '127.0.0.1', '--port', String(port),
+        '--data-dir', dataDir, '--log-requests', 'off', ...tokens.flatMap((t) => ['--token', t]), ...(opts.args || [])];
     const env = { ...process.env, ...(opts.env || {}) };
     const proc = spawn(bin, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     live.add(proc);

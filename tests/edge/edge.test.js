@@ -284,3 +284,50 @@ test('an edge may follow another edge', async () => {
     await srv.stop();
   }
 });
+
+test('vexil edge: --help, bad settings refused with the setting named, a config file and the environment', async () => {
+  const { execFileSync, spawnSync } = require('node:child_process');
+  const fs = require('node:fs');
+  const path = require('node:path');
+  const help = execFileSync(S.vexilBin(), ['edge', '--help'], { encoding: 'utf8' });
+  for (const s of ['--upstream', '--token', '--data-dir', '--forward-ms', '--queue-bytes', '--max-streams', 'VEXIL_EDGE_TOKENS']) {
+    assert.ok(help.includes(s), `--help lists ${s}`);
+  }
+  const bad = (args, env = {}) => spawnSync(S.vexilBin(), ['edge', '--port', '0', '--data-dir', '', ...args],
+    { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 10000 });
+  let r = bad([]);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--upstream URL is required/);
+  r = bad(['--upstream', 'ftp://x']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /upstream: upstream must be an http:\/\/ or https:\/\/ URL/);
+  r = bad(['--upstream', 'http://127.0.0.1:1', '--forward-ms', '5']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /forward-ms must be a whole number from 100/);
+  r = bad(['--upstream', 'http://127.0.0.1:1', '--max-connections', '10', '--max-streams', '10']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /max-streams/);
+
+  // The same edge from a config file (tokens add up with the variable).
+  const client = S.clientSecret('default', 'production');
+  const other = S.clientSecret('default', 'development');
+  const srv = await S.startServer({ clientTokens: [client, other] });
+  const dir = S.tempDir('vexil-edge-conf-');
+  const port = await S.freePort();
+  const conf = path.join(dir, 'edge.conf');
+  fs.writeFileSync(conf, `# an edge\nupstream = ${srv.url}/api/\ntoken = ${client}\nport = ${port}\nlog-requests = off\ndata-dir = ${dir}/data\n`);
+  const edge = await E.startEdge(srv, [], { port, bare: true, args: ['--config', conf], env: { VEXIL_EDGE_TOKENS: other } });
+  try {
+    for (const t of [client, other]) {
+      const a = await S.request(edge.url, 'GET', '/api/client/features', { token: t });
+      const b = await S.request(srv.url, 'GET', '/api/client/features', { token: t });
+      assert.equal(a.status, 200, S.show(a));
+      assert.equal(a.text, b.text);
+    }
+    const m = await E.metric(edge.url, 'vexil_edge_views', 'state="up"');
+    assert.equal(m, 2, 'both tokens are followed');
+  } finally {
+    await edge.stop();
+    await srv.stop();
+  }
+});
