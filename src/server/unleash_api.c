@@ -114,6 +114,7 @@ static void serve_features(sdk_api *a, http_req *r, sdk_req *q)
     if (!segments_mode(r, &inl) || !scope_of(r, &q->who, &sc))
         return;
     sc.inline_segments = inl;
+    sc.edge = false; /* the edge scope is for delta and streams */
     hub_state *s = state_for(a, r, q);
     if (!s)
         return;
