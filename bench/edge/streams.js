@@ -88,14 +88,23 @@ async function run(kind) {
   const conns = String(STREAMS + 2048);
   const srv = await S.startServer({
     clientTokens: [client],
-    env: { VEXIL_LOG_REQUESTS: 'off', VEXIL_MAX_CONNECTIONS: conns },
+    env: {
+      VEXIL_LOG_REQUESTS: 'off',
+      VEXIL_MAX_CONNECTIONS: conns,
+      VEXIL_MAX_STREAMS: String(STREAMS + 16),
+      VEXIL_MAX_STREAMS_PER_TOKEN: String(STREAMS + 16),
+    },
   });
   const flag = 'bench-edge';
   await srv.api('POST', '/api/admin/projects/default/features', { body: { name: flag } });
   let edge = null;
   let target = srv;
   if (kind === 'edge') {
-    edge = await E.startEdge(srv, [client], { args: ['--max-connections', conns], dataDir: '' });
+    edge = await E.startEdge(srv, [client], {
+      dataDir: '',
+      args: ['--max-connections', conns, '--max-streams', String(STREAMS + 16),
+        '--max-streams-per-token', String(STREAMS + 16)],
+    });
     target = edge;
   }
   await S.sleep(300);
