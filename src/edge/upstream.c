@@ -83,8 +83,8 @@ static void note_upstream(edge *e, const char *problem)
     }
     if (e->upstream_up || !e->down_since_ms) {
         vx__logf(e->log, e->log_ud, "warn",
-                 "edge: the upstream %s does not answer (%s): serving the "
-                 "last state",
+                 "edge: the upstream %s does not answer (%s): serving what "
+                 "the edge holds",
                  e->upstream, problem);
         e->down_since_ms = edge__wall_ms();
     }
