@@ -22,6 +22,7 @@
 #include "base/alloc.h"
 #include "base/error.h"
 #include "base/log.h"
+#include "sdk/backup.h"
 
 #define PATH_CAP 4096
 
@@ -90,49 +91,9 @@ vx_status edge__file_write(const char *path, const char *buf, size_t len,
 vx_status edge__file_read(const char *path, size_t max, char **out, size_t *len,
                           vx_error *err)
 {
-    *out = NULL;
-    *len = 0;
-    vx_status st = VX_OK;
-    char *buf = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT
-                   ? vx__error_set(err, VX_ENOTFOUND, "", "no file %s", path)
-                   : vx__error_set(err, VX_EIO, "", "cannot open %s: %s", path,
-                                   strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        st = vx__error_set(err, VX_EIO, "", "%s is not a regular file", path);
-        goto out;
-    }
-    if ((uint64_t)sb.st_size > max) {
-        st = vx__error_set(err, VX_ELIMIT, "", "%s is larger than %zu bytes",
-                           path, max);
-        goto out;
-    }
-    size_t size = (size_t)sb.st_size;
-    buf = vx__malloc(size + 1);
-    if (!buf) {
-        st = vx__error_set(err, VX_ENOMEM, "", "out of memory");
-        goto out;
-    }
-    size_t off = 0;
-    while (off < size) {
-        ssize_t r = read(fd, buf + off, size - off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        off += (size_t)r;
-    }
-    buf[off] = '\0';
-    *out = buf;
-    *len = off;
-    buf = NULL;
-out:
-    vx__free(buf);
-    close(fd);
-    return st;
+    /* libvexil-client's backup reader: whole, bounded, VX_ENOTFOUND when
+     * absent. */
+    return sdk_backup_read(path, max, out, len, err);
 }
 
 /* feeds/<16 hex of the secret's hash>.snap */

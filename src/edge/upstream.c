@@ -92,23 +92,27 @@ static void note_upstream(edge *e, const char *problem)
     snprintf(e->upstream_problem, sizeof(e->upstream_problem), "%s", problem);
 }
 
-static size_t grow_body(up_call *c, const char *p, size_t n, size_t max)
+/* Appends `p[0..n)` to the buffer `*b` (`*len` used, `*cap` allocated),
+ * NUL-terminated, at most `max` bytes: the bytes taken, 0 past the bound
+ * or out of memory (the transfer then fails). */
+static size_t append(char **b, size_t *len, size_t *cap, const char *p,
+                     size_t n, size_t max)
 {
-    if (c->len + n + 1 > max)
-        return 0; /* past the bound: the transfer fails */
-    if (c->len + n + 1 > c->cap) {
-        size_t cap = c->cap ? c->cap : 4096;
-        while (cap < c->len + n + 1)
-            cap *= 2;
-        char *b = vx__realloc(c->body, cap);
-        if (!b)
+    if (*len + n + 1 > max)
+        return 0;
+    if (*len + n + 1 > *cap) {
+        size_t c = *cap ? *cap : 4096;
+        while (c < *len + n + 1)
+            c *= 2;
+        char *q = vx__realloc(*b, c);
+        if (!q)
             return 0;
-        c->body = b;
-        c->cap = cap;
+        *b = q;
+        *cap = c;
     }
-    memcpy(c->body + c->len, p, n);
-    c->len += n;
-    c->body[c->len] = '\0';
+    memcpy(*b + *len, p, n);
+    *len += n;
+    (*b)[*len] = '\0';
     return n;
 }
 
@@ -289,23 +293,8 @@ static size_t on_stream(char *buf, size_t size, size_t n, void *ud)
 static size_t on_poll(char *buf, size_t size, size_t n, void *ud)
 {
     edge_feed *f = ud;
-    size_t len = size * n;
-    if (f->body_len + len + 1 > VX_LIMIT_EDGE_ANSWER_BYTES)
-        return 0;
-    if (f->body_len + len + 1 > f->body_cap) {
-        size_t cap = f->body_cap ? f->body_cap : 4096;
-        while (cap < f->body_len + len + 1)
-            cap *= 2;
-        char *b = vx__realloc(f->body, cap);
-        if (!b)
-            return 0;
-        f->body = b;
-        f->body_cap = cap;
-    }
-    memcpy(f->body + f->body_len, buf, len);
-    f->body_len += len;
-    f->body[f->body_len] = '\0';
-    return len;
+    return append(&f->body, &f->body_len, &f->body_cap, buf, size * n,
+                  VX_LIMIT_EDGE_ANSWER_BYTES);
 }
 
 static size_t on_header(char *buf, size_t size, size_t n, void *ud)
@@ -550,7 +539,9 @@ static void call_free(up_call *c)
 
 static size_t on_answer(char *buf, size_t size, size_t n, void *ud)
 {
-    return grow_body(ud, buf, size * n, VX_LIMIT_EDGE_ANSWER_BYTES);
+    up_call *c = ud;
+    return append(&c->body, &c->len, &c->cap, buf, size * n,
+                  VX_LIMIT_EDGE_ANSWER_BYTES);
 }
 
 /* Asks the upstream about the pending tokens and those to check again. */
