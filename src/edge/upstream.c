@@ -260,6 +260,7 @@ static vx_status on_event(void *ud, const char *event, const char *data,
     f->synced_ms = edge__wall_ms();
     pthread_mutex_unlock(&e->mu);
     f->hydrate = false;
+    f->retries = 0; /* progress: the next failure starts over */
     if (!f->snap_due_ms)
         f->snap_due_ms = edge__mono_ms();
     return VX_OK;
@@ -443,8 +444,13 @@ static void feed_done(edge *e, edge_feed *f, CURLcode rc, int64_t now)
         }
         note_upstream(e, NULL);
         pthread_mutex_unlock(&e->mu);
-        f->retries = 0;
-        f->next_ms = ok ? now + e->poll_ms : now;
+        /* A body that could not be applied: a hydration next, at once the
+         * first time, then backing off (an upstream that keeps sending what
+         * cannot be applied must not spin the edge). */
+        f->next_ms = ok           ? now + e->poll_ms
+                     : f->retries ? now + backoff_ms(f->retries)
+                                  : now;
+        f->retries = ok ? 0 : f->retries + 1;
         return;
     }
     if (!poll && (code == 404 || code == 405 || code == 501 || code == 429 ||
@@ -481,7 +487,9 @@ static void feed_done(edge *e, edge_feed *f, CURLcode rc, int64_t now)
         return;
     }
     if (f->apply_failed) {
-        f->next_ms = now; /* a fresh hydration */
+        /* A fresh hydration: at once the first time, then backing off. */
+        f->next_ms = f->retries ? now + backoff_ms(f->retries) : now;
+        f->retries++;
         return;
     }
     char why[200];
