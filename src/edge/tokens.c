@@ -163,7 +163,7 @@ void edge__tokens_map(edge *e)
     for (size_t i = 0; i < e->ntokens; i++) {
         edge_token *t = e->tokens[i];
         t->feed = -1;
-        if (t->status != TOK_VALID)
+        if (t->status != TOK_VALID || t->kind == SVC_KIND_ADMIN)
             continue;
         /* A given client token is followed with itself; another one is
          * served by a feed that covers it, or gets its own. */
@@ -238,8 +238,21 @@ void edge__tokens_answer(edge *e, char *const *asked, size_t n,
             t->expires_ms = json_is_integer(ex) ? json_integer_value(ex) : 0;
             continue;
         }
-        const char *why = json_string_value(
-            json_object_get(listed(answer, "refused", t), "message"));
+        const json_t *no = listed(answer, "refused", t);
+        const char *why = json_string_value(json_object_get(no, "message"));
+        const char *nt = json_string_value(json_object_get(no, "type"));
+        if (nt && strcmp(nt, "admin") == 0) {
+            /* An admin token: no SDK endpoint takes it (403, as the server
+             * answers), and it has no view. */
+            t->status = TOK_VALID;
+            t->revoked = false;
+            t->refusal[0] = '\0';
+            t->kind = SVC_KIND_ADMIN;
+            snprintf(t->env, sizeof(t->env), "*");
+            snprintf(t->projects, sizeof(t->projects), "*");
+            t->expires_ms = 0;
+            continue;
+        }
         snprintf(t->refusal, sizeof(t->refusal), "%s",
                  why                      ? why
                  : t->status == TOK_VALID ? "token revoked"
@@ -281,6 +294,23 @@ void edge__tokens_push(edge *e)
     vx__free(list);
 }
 
+/* The token file's names of the kinds, and back. */
+static const char *kind_name(svc_token_kind k)
+{
+    return k == SVC_KIND_FRONTEND ? "frontend"
+           : k == SVC_KIND_ADMIN  ? "admin"
+                                  : "client";
+}
+
+static svc_token_kind kind_of(const char *name)
+{
+    if (name && strcmp(name, "frontend") == 0)
+        return SVC_KIND_FRONTEND;
+    if (name && strcmp(name, "admin") == 0)
+        return SVC_KIND_ADMIN;
+    return SVC_KIND_CLIENT;
+}
+
 json_t *edge__tokens_json(edge *e)
 {
     json_t *a = json_array();
@@ -293,10 +323,9 @@ json_t *edge__tokens_json(edge *e)
             a, json_pack("{ss# sb ss ss ss ss sI sI}", "secret", t->secret,
                          t->len, "given", t->given, "status",
                          t->status == TOK_VALID ? "valid" : "revoked", "type",
-                         t->kind == SVC_KIND_FRONTEND ? "frontend" : "client",
-                         "environment", t->env, "projects", t->projects,
-                         "expiresAt", (json_int_t)t->expires_ms, "checkedMs",
-                         (json_int_t)t->checked_ms));
+                         kind_name(t->kind), "environment", t->env, "projects",
+                         t->projects, "expiresAt", (json_int_t)t->expires_ms,
+                         "checkedMs", (json_int_t)t->checked_ms));
         if (t->refusal[0])
             json_object_set_new(json_array_get(a, json_array_size(a) - 1),
                                 "message", json_string(t->refusal));
@@ -326,9 +355,7 @@ void edge__tokens_load(edge *e, const json_t *list)
         t->status = valid ? TOK_VALID : TOK_INVALID;
         t->revoked = !valid;
         t->recheck = true; /* once the upstream answers */
-        const char *type = json_string_value(json_object_get(x, "type"));
-        t->kind = type && strcmp(type, "frontend") == 0 ? SVC_KIND_FRONTEND
-                                                        : SVC_KIND_CLIENT;
+        t->kind = kind_of(json_string_value(json_object_get(x, "type")));
         snprintf(t->env, sizeof(t->env), "%s", env);
         snprintf(t->projects, sizeof(t->projects), "%s", pr);
         t->expires_ms = json_integer_value(json_object_get(x, "expiresAt"));
@@ -393,7 +420,8 @@ vx_status edge__authenticate(void *ud, const char *secret, size_t len,
                                          : "unknown token");
     } else if (t->expires_ms && t->expires_ms <= edge__wall_ms()) {
         st = vx__error_set(err, VX_EAUTH, "", "token expired");
-    } else if (t->feed < 0 || (size_t)t->feed >= e->nfeeds) {
+    } else if (t->kind != SVC_KIND_ADMIN &&
+               (t->feed < 0 || (size_t)t->feed >= e->nfeeds)) {
         st = vx__error_set(err, VX_EUNAVAILABLE, "",
                            "no token given to this edge serves environment "
                            "'%.60s' with projects '%.60s': give the edge a "
@@ -408,7 +436,8 @@ vx_status edge__authenticate(void *ud, const char *secret, size_t len,
                  (long long)t->id);
         snprintf(who->environment, sizeof(who->environment), "%s", t->env);
         snprintf(who->projects, sizeof(who->projects), "%s", t->projects);
-        snprintf(slot, cap, "%s", e->feeds[t->feed]->key);
+        snprintf(slot, cap, "%s",
+                 t->kind == SVC_KIND_ADMIN ? "" : e->feeds[t->feed]->key);
     }
 out:
     pthread_mutex_unlock(&e->mu);

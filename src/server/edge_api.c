@@ -88,11 +88,13 @@ static void serve_validate(sdk_api *a, http_req *r)
             /* Only valid SDK tokens are listed (as Unleash does); the
              * others with the answer an SDK would get, so that an edge
              * answers alike. */
-            json_array_append_new(
-                refused, json_pack("{sO ss}", "token", t, "message",
-                                   one == VX_OK ? "invalid token: expected a "
-                                                  "different token type"
-                                                : err.message));
+            json_t *x = json_pack("{sO ss}", "token", t, "message",
+                                  one == VX_OK ? "invalid token: expected a "
+                                                 "different token type"
+                                               : err.message);
+            if (x && one == VX_OK) /* an edge answers it 403, as here */
+                json_object_set_new(x, "type", json_string("admin"));
+            json_array_append_new(refused, x);
             continue;
         }
         int64_t exp = expiry_of(a, &who);

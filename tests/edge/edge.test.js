@@ -110,7 +110,7 @@ test('an edge serves each token the upstream\'s bytes, before and after changes'
     // What an edge is not: no admin API, no console; bad tokens as the server.
     assert.equal((await S.request(edge.url, 'GET', '/api/admin/projects', { token: srv.adminToken })).status, 404);
     assert.equal((await S.request(edge.url, 'GET', '/', {})).status, 404);
-    for (const [tok, want] of [[undefined, 401], ['nope', 401], [front, 403]]) {
+    for (const [tok, want] of [[undefined, 401], ['nope', 401], [front, 403], [srv.adminToken, 403]]) {
       const a = await S.request(edge.url, 'GET', '/api/client/features', { token: tok });
       const b = await S.request(srv.url, 'GET', '/api/client/features', { token: tok });
       assert.equal(a.status, want, S.show(a));
