@@ -47,7 +47,7 @@ run: build
 # private server, the source checks, the Debian package installed,
 # upgraded and purged on this machine, and the specification suites in a
 # fresh clone of HEAD.
-test: test-deps lint unit asan fuzz-smoke compat integration ui store-pg ai gateway package-test clone-test unleash-import
+test: test-deps lint unit asan fuzz-smoke compat integration edge ui store-pg ai gateway package-test clone-test unleash-import
 	@echo "make test: all suites passed"
 test unit store-pg: VX_TESTS = ON
 
@@ -73,6 +73,14 @@ compat: build spec-vectors
 
 integration: build
 	@VEXIL_BIN=$(abspath $(BUILD))/src/cli/vexil tests/integration/run.sh
+
+# `vexil edge` against real servers: same bytes, changes, the upstream
+# killed and restarted, an edge restarted while it is down, revocation,
+# edges of edges, reports through an edge reaching release plans (the
+# real SDKs against an edge run in `make compat`).
+.PHONY: edge
+edge: build
+	@VEXIL_BIN=$(abspath $(BUILD))/src/cli/vexil tests/edge/run.sh
 
 # The web console in Debian's chromium (playwright-core); screenshots of
 # each page go to $(BUILD)/ui-artifacts/.
@@ -163,6 +171,14 @@ bench-import: deps test-deps
 .PHONY: bench-hub
 bench-hub: build test-deps
 	@bench/hub/run.sh $(abspath $(BUILD))/src/cli/vexil
+
+# `vexil edge`: 10,000 streams on an edge and on a server (RSS per stream,
+# propagation p50/p99/max), the frontend API through an edge against the
+# server, server -> edge -> SDK propagation (bench/edge/run.sh).
+.PHONY: bench-edge
+bench-edge: build test-deps
+	@command -v wrk >/dev/null || scripts/deps.sh bench
+	@bench/edge/run.sh $(abspath $(BUILD))/src/cli/vexil
 
 # Propagation latency between two replicas on a private PostgreSQL.
 bench-replicas: build test-deps

@@ -37,6 +37,14 @@ fi
 if grep -nE '#include "hub/' $(git ls-files 'src/base/*' 'src/core/*' 'src/store/*' 'src/service/*'); then
   echo "check-source: modules below the hub must not include it"; status=1
 fi
+# The edge (docs/edge.md) sits between server and cli: nothing below it
+# includes it, and it uses no cli, ai or gateway.
+if grep -nE '#include "edge/' $(git ls-files 'src/base/*' 'src/core/*' 'src/store/*' 'src/service/*' 'src/hub/*' 'src/server/*' 'src/sdk/*'); then
+  echo "check-source: only src/cli may include src/edge"; status=1
+fi
+if grep -nE '#include "(cli|ai|gateway)/' $(git ls-files 'src/edge/*'); then
+  echo "check-source: src/edge uses server, hub, service and below"; status=1
+fi
 if grep -nE '#include "(core|base)/' $(git ls-files 'src/cli/*'); then
   echo "check-source: src/cli uses only include/vexil"; status=1
 fi

@@ -101,8 +101,11 @@ static_assert(VX_LIMIT_REGEX_STEPS_PER_START <= VX_LIMIT_REGEX_STEPS,
 /* A chunked body past the limit is read and dropped (libmicrohttpd cannot
  * answer mid-body) up to this many bytes, then the connection is cut. */
 #define VX_LIMIT_HTTP_DISCARD_BYTES ((size_t)4 << 20)
-/* Request line plus headers: libmicrohttpd's per-connection pool. */
-#define VX_LIMIT_HTTP_CONN_MEMORY         ((size_t)64 << 10)
+/* Request line plus headers: libmicrohttpd's per-connection pool. About
+ * half of it is touched by every connection, which makes it most of an
+ * idle stream's memory (bench/edge/README.md): 16 KB leaves room for about
+ * 12 KB of headers (nginx's default is 8 KB). */
+#define VX_LIMIT_HTTP_CONN_MEMORY         ((size_t)16 << 10)
 #define VX_LIMIT_HTTP_HEADERS             100 /* header fields in one request */
 #define VX_LIMIT_HTTP_JSON_DEPTH          64  /* nesting of a request body */
 #define VX_LIMIT_HTTP_QUERY_PARAMS        64  /* query-string parameters */
@@ -126,7 +129,7 @@ static_assert(VX_LIMIT_HTTP_SEGMENTS <= 32, "route specificity fits 32 bits");
 #define VX_LIMIT_CLIENT_APP_DAYS  2     /* ... dropped at the cap after this */
 #define VX_LIMIT_SDK_HISTORY      64    /* published states kept for deltas */
 #define VX_LIMIT_SDK_BODIES       64    /* cached bodies per state (scopes) */
-#define VX_LIMIT_SSE_CLIENTS      4096  /* streaming connections at once */
+#define VX_LIMIT_SSE_CLIENTS      65536 /* streaming connections at once */
 #define VX_LIMIT_SSE_QUEUE_BYTES  ((size_t)8 << 20) /* unsent per client */
 #define VX_LIMIT_SSE_HEARTBEAT_MS 15000 /* comment line to idle streams */
 /* The SDK hub (src/hub): an SDK request waits at most this long for a
@@ -375,5 +378,61 @@ static_assert(VX_LIMIT_HTTP_HEADER_TIMEOUT_MS <= VX_LIMIT_HTTP_TIMEOUT_MS_MAX &&
  * admin token, whatever --max-body says: a whole installation. */
 #define VX_LIMIT_IMPORT_BODY ((size_t)256 << 20)
 /* ---- end custom strategies and the Unleash import ---------------------- */
+
+/* ---- edge nodes (src/edge) and the streams' memory ---------------------- */
+/* A stream's queue keeps at most this much room once drained (a hydration
+ * is freed once sent): the memory of a quiet stream is its connection. */
+#define VX_LIMIT_SSE_KEEP_BYTES ((size_t)0)
+/* A stream hands libmicrohttpd at most this much per write: the pages of
+ * its connection buffer a stream touches (bench/edge/README.md). */
+#define VX_LIMIT_SSE_WRITE_BYTES ((size_t)2 << 10)
+/* The stream caps' defaults (--max-streams, --max-streams-per-token):
+ * 7/8 of the connections may stream (the rest stays for polls, /health,
+ * the admin API), one token 3/4 of those. A stream costs about 16 KB of
+ * the server's memory (bench/edge/README.md): 16,384 connections, 14,336
+ * streams, about 230 MB. */
+#define VX_LIMIT_SSE_SHARE_EIGHTHS      7
+#define VX_LIMIT_SSE_PER_TOKEN_QUARTERS 3
+/* Tokens an edge remembers (given, checked: valid, invalid, revoked), and
+ * how many secrets one check of the upstream carries. */
+#define VX_LIMIT_EDGE_TOKENS       10000
+#define VX_LIMIT_EDGE_VALIDATE_MAX 100
+/* An unknown token waits at most this long for the upstream's answer
+ * (then 503 with Retry-After); checked tokens are checked again this
+ * often, and at once when the upstream says tokens changed. */
+#define VX_LIMIT_EDGE_VALIDATE_MS 2000
+#define VX_LIMIT_EDGE_RECHECK_MS  60000
+/* Views (tokens followed) one edge holds. */
+#define VX_LIMIT_EDGE_FEEDS 256
+/* Reconnecting to the upstream: the first retry, doubled up to the cap;
+ * a stream silent this long (four heartbeats) counts as broken. */
+#define VX_LIMIT_EDGE_RETRY_MS     250
+#define VX_LIMIT_EDGE_RETRY_MAX_MS 10000
+#define VX_LIMIT_EDGE_SILENT_MS    60000
+/* One upstream answer (a hydration, a validation) at most. */
+#define VX_LIMIT_EDGE_ANSWER_BYTES VX_LIMIT_DOC_BYTES
+/* The snapshot of a view is rewritten at most this often. */
+#define VX_LIMIT_EDGE_SNAPSHOT_MS 1000
+/* SDK reports kept for the upstream: forwarded every --forward-ms (at
+ * least the minimum), the journal fsynced every VX_LIMIT_EDGE_SYNC_MS,
+ * and journal plus outbox bounded (past it reports get 503). */
+#define VX_LIMIT_EDGE_FORWARD_MS     60000
+#define VX_LIMIT_EDGE_FORWARD_MIN_MS 100
+#define VX_LIMIT_EDGE_SYNC_MS        1000
+#define VX_LIMIT_EDGE_QUEUE_BYTES    ((size_t)64 << 20)
+#define VX_LIMIT_EDGE_QUEUE_MAX      ((size_t)4 << 30)
+#define VX_LIMIT_EDGE_BATCH_ENTRIES  1000 /* usage entries in one forward */
+/* Impact batch ids an edge remembers (a repeated one is accepted and
+ * ignored, as the server does), and for how long. */
+#define VX_LIMIT_EDGE_BATCH_IDS   100000
+#define VX_LIMIT_EDGE_BATCH_HOURS 24
+/* An upstream call (validation, forward, delta poll) at most. */
+#define VX_LIMIT_EDGE_CALL_MS 10000
+/* Usage batches from edges (POST /api/edge/metrics): ids remembered to
+ * ignore a repeat (a forward whose answer was lost), per process. */
+#define VX_LIMIT_EDGE_SEEN_BATCHES 10000
+/* A forwarded usage entry's arrival time may lie this far in the past. */
+#define VX_LIMIT_EDGE_ARRIVAL_MS ((int64_t)VX_LIMIT_USAGE_HOURS * 3600000)
+/* ---- end edge nodes ---------------------------------------------------- */
 
 #endif

@@ -30,5 +30,11 @@ int cli_simulate_main(int argc, char **argv);
 int cli_serve_main(int argc, char **argv);
 int cli_migrate_main(int argc, char **argv);
 int cli_admin_token_main(int argc, char **argv);
+/* Raises the open-file limit to fit `*conns` connections, or lowers
+ * `*conns` to what fits (a warning says so). */
+void cli_fit_open_files(unsigned long long *conns);
+
+/* edge.c: `vexil edge`, the SDK relay. */
+int cli_edge_main(int argc, char **argv);
 
 #endif

@@ -15,6 +15,7 @@ static void usage(FILE *out)
         "\n"
         "commands:\n"
         "  serve        run the HTTP server\n"
+        "  edge         serve SDKs from a relay that follows a server\n"
         "  migrate      apply pending database migrations\n"
         "  admin-token  create an admin API token offline and print it\n"
         "  flags        list, show, create, switch, roll out, archive, revive\n"
@@ -44,6 +45,8 @@ static int dispatch(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "serve") == 0)
         return cli_serve_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "edge") == 0)
+        return cli_edge_main(argc - 1, argv + 1);
     if (strcmp(cmd, "migrate") == 0)
         return cli_migrate_main(argc - 1, argv + 1);
     if (strcmp(cmd, "admin-token") == 0)

@@ -141,10 +141,10 @@ static const struct setting {
     {"sqlite-synchronous", "VEXIL_SQLITE_SYNCHRONOUS", "normal|full",
      "SQLite commits: normal survives a crash, full also a power loss"},
     {"max-streams", "VEXIL_MAX_STREAMS", "N",
-     "streaming SDK connections in all (0 = half of max-connections); "
+     "streaming SDK connections in all (0 = 7/8 of max-connections); "
      "past it 503"},
     {"max-streams-per-token", "VEXIL_MAX_STREAMS_PER_TOKEN", "N",
-     "streaming SDK connections per token (0 = half of max-streams); "
+     "streaming SDK connections per token (0 = 3/4 of max-streams); "
      "past it 429"},
     {"session-idle-secs", "VEXIL_SESSION_IDLE_SECS", "S",
      "a console session ends after this long unused"},
@@ -747,6 +747,11 @@ static void fit_open_files(unsigned long long *conns)
             "LimitNOFILE=)\n",
             (unsigned long long)rl.rlim_cur, fit, *conns);
     *conns = fit;
+}
+
+void cli_fit_open_files(unsigned long long *conns)
+{
+    fit_open_files(conns);
 }
 
 #define MASK_ALL (SET_BIT(NSETTINGS) - 1)

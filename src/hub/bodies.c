@@ -136,6 +136,9 @@ static char *scope_key(const hub_scope *sc)
                                           "i"
                                         : "\x1f"
                                           "s");
+    if (sc->edge)
+        hub__sb_str(&b, "\x1f"
+                        "e");
     if (b.fail) {
         vx__free(b.p);
         return NULL;
@@ -159,11 +162,38 @@ void hub__put_flags(sbuf *b, const hub_state *s, const hub_scope *sc,
         if (inlined)
             put_inlined(b, s, i, &c);
         else
-            hub__sb_put(b, s->flags[i].text, s->flags[i].text_len);
+            hub__put_flag_text(b, &s->flags[i], sc->edge);
     }
     for (size_t i = 0; c.segs && i < s->nsegs; i++)
         json_decref(c.segs[i]);
     vx__free(c.segs);
+}
+
+void hub__put_flag_text(sbuf *b, const hub_flag *f, bool tags)
+{
+    if (!tags || !f->ntags) {
+        hub__sb_put(b, f->text, f->text_len);
+        return;
+    }
+    /* The text is an object: its closing brace goes after the tags. */
+    json_t *arr = json_array();
+    const char *p = f->tags;
+    for (size_t i = 0; arr && i < f->ntags; i++) {
+        const char *ty = p;
+        const char *va = ty + strlen(ty) + 1;
+        p = va + strlen(va) + 1;
+        if (json_array_append_new(
+                arr, json_pack("{ss ss}", "type", ty, "value", va)) != 0)
+            b->fail = true;
+    }
+    hub__sb_put(b, f->text, f->text_len - 1);
+    hub__sb_str(b, ",\"tags\":");
+    if (arr)
+        hub__sb_json(b, arr);
+    else
+        b->fail = true;
+    hub__sb_put(b, "}", 1);
+    json_decref(arr);
 }
 
 /* Every segment's text, comma-joined. */
@@ -187,8 +217,9 @@ static void build_features(sbuf *b, const hub_state *s, const hub_scope *sc)
         hub__put_segments(b, s);
         hub__sb_put(b, "]", 1);
     }
-    json_t *q = json_pack("{ss sb}", "environment", s->env,
-                          "inlineSegmentConstraints", sc->inline_segments);
+    json_t *q =
+        json_pack("{ss sb}", "environment", s->label[0] ? s->label : s->env,
+                  "inlineSegmentConstraints", sc->inline_segments);
     if (q && sc->project && *sc->project)
         json_object_set_new(q, "project", json_string(sc->project));
     if (q && sc->name_prefix && *sc->name_prefix)

@@ -133,12 +133,12 @@ static bool state_has_seg(const hub_state *s, int64_t id)
 /* A feature-updated event for flag `i`, after a comma when `*count` events
  * came before it (then counted). */
 static void put_updated(sbuf *b, const hub_state *s, size_t i, long long ev,
-                        size_t *count)
+                        const hub_scope *sc, size_t *count)
 {
     hub__sb_fmt(b,
                 "%s{\"eventId\":%lld,\"type\":\"feature-updated\",\"feature\":",
                 (*count)++ ? "," : "", ev);
-    hub__sb_put(b, s->flags[i].text, s->flags[i].text_len);
+    hub__put_flag_text(b, &s->flags[i], sc->edge);
     hub__sb_put(b, "}", 1);
 }
 
@@ -185,7 +185,7 @@ void hub__build_delta(sbuf *b, const hub_index *old, const hub_state *s,
         bool in_old = hub_scope_match(sc, &was);
         bool in_new = now && hub_scope_match(sc, now);
         if (in_new && (!in_old || now->hash != old->hashes[k])) {
-            put_updated(b, s, (size_t)(now - s->flags), ev, &count);
+            put_updated(b, s, (size_t)(now - s->flags), ev, sc, &count);
         } else if (in_old && !in_new) {
             json_t *n = json_string(old->names[k]);
             json_t *p = json_string(old->projects[k]);
@@ -204,7 +204,7 @@ void hub__build_delta(sbuf *b, const hub_index *old, const hub_state *s,
     for (size_t i = 0; i < s->nflags; i++) {
         if (seen[i] || !hub_scope_match(sc, &s->flags[i]))
             continue;
-        put_updated(b, s, i, ev, &count);
+        put_updated(b, s, i, ev, sc, &count);
     }
     vx__free(seen);
     for (size_t k = 0; k < old->nsegs; k++) {

@@ -88,7 +88,7 @@ vx_status hub_acquire(hub *h, const char *env, hub_state **out)
 
 /* Publishes `s` for `e` (under h->mu), remembering the old content for
  * deltas, feeding subscribers and noting what it sets aside. */
-static void publish(hub *h, env_slot *e, hub_state *s)
+void hub__publish(hub *h, env_slot *e, hub_state *s)
 {
     hub_index *x = hub__index_of(s, e->nhist ? e->hist[e->nhist - 1] : NULL);
     if (x) {
@@ -127,7 +127,7 @@ static void offer(hub *h, env_slot *e, hub_state *b)
          * told it is up to date, so the revision moves on. */
         b->revision = c->revision + 1;
     }
-    publish(h, e, b);
+    hub__publish(h, e, b);
 }
 
 /* Installs the environments `names` (a JSON array; NULL keeps the current
@@ -534,13 +534,8 @@ static void on_commit(void *ud, unsigned changes)
     pthread_mutex_unlock(&h->mu);
 }
 
-vx_status hub_new(const hub_config *cfg, service *svc, hub **out, vx_error *err)
+void hub__init(hub *h, const hub_config *cfg)
 {
-    *out = NULL;
-    hub *h = vx__calloc(1, sizeof(*h));
-    if (!h)
-        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
-    h->svc = svc;
     h->log = cfg->log;
     h->log_ud = cfg->log_ud;
     h->revision = -1;
@@ -561,6 +556,16 @@ vx_status hub_new(const hub_config *cfg, service *svc, hub **out, vx_error *err)
     pthread_cond_init(&h->built, &ca);
     pthread_cond_init(&h->calm, &ca);
     pthread_condattr_destroy(&ca);
+}
+
+vx_status hub_new(const hub_config *cfg, service *svc, hub **out, vx_error *err)
+{
+    *out = NULL;
+    hub *h = vx__calloc(1, sizeof(*h));
+    if (!h)
+        return vx__error_set(err, VX_ENOMEM, "", "out of memory");
+    hub__init(h, cfg);
+    h->svc = svc;
     /* The first pass is whole: every environment is checked for what it
      * sets aside (and logged) before the server answers anything. */
     vx_status st = rebuild(h, false, err); /* whole: reads the tokens too */

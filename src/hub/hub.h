@@ -104,6 +104,11 @@ typedef struct hub_scope {
     const char *tag;         /* ?tag=type:value, or NULL */
     bool inline_segments;    /* old SDKs: segment constraints inlined, no
                                 "segments" array */
+    bool edge;               /* an edge node following this hub (feed.c):
+                                deltas carry each feature's "tags" (its
+                                own ?tag= filters need them), and a
+                                stream gets "event: vexil-tokens" when
+                                API tokens change */
 } hub_scope;
 
 /* A response body from the cache: lives as long as the state. */
@@ -259,5 +264,67 @@ typedef struct hub_stats {
                                 token revoked or expired */
 } hub_stats;
 void hub_get_stats(hub *h, hub_stats *out);
+
+/* The stream caps for `conns` connections: `max_streams` (0: the default
+ * share of the connections) and `per_token` (0: the default share of
+ * those), bounded by VX_LIMIT_SSE_CLIENTS, into `*total` and `*per`.
+ * VX_ELIMIT (err->path "/max-streams") when the streams would take every
+ * connection: polls and /health need some. */
+vx_status hub_stream_caps(unsigned conns, unsigned max_streams,
+                          unsigned per_token, unsigned *total, unsigned *per,
+                          vx_error *err);
+
+/* The state of token `id` as the hub last read it (for an edge's token
+ * check: its expiry); false when the hub does not know it. */
+bool hub_token_state(hub *h, int64_t id, svc_token_state *out);
+
+/* ---- a hub fed from outside (feed.c) ---------------------------------------
+ * An edge node has no database: it follows another server's streams and
+ * pushes what they send into a hub created with hub_new_fed, so that the
+ * SDK endpoints of src/server serve it unchanged. Each followed view is a
+ * slot named by the caller's `key` (not an environment name: two tokens of
+ * one environment may see different projects); its states are labelled
+ * with the environment they belong to (the features body's "query"). The
+ * slot's states carry the upstream's revisions, texts and segment order,
+ * so the bodies and ETags served equal the upstream's. */
+
+/* A hub without a service, thread or database: only the streams thread
+ * runs (heartbeats, closed peers, token expiry). `cfg` as hub_new (poll_ms
+ * unused). Errors: VX_ENOMEM, VX_EIO (a thread). */
+vx_status hub_new_fed(const hub_config *cfg, hub **out, vx_error *err);
+
+/* Opens slot `key` without a state (requests wait for its first state at
+ * most fresh_ms, then get VX_EUNAVAILABLE); no-op when it exists. */
+vx_status hub_feed_open(hub *h, const char *key, vx_error *err);
+
+/* Applies `data[0..len)`, the data of a stream event or a delta body
+ * ({"events": [...]}: a "hydration", or "feature-updated",
+ * "feature-removed", "segment-updated", "segment-removed"), to slot `key`
+ * (created when missing), as revision `revision`, labelled environment
+ * `env`. Features may carry "tags" (an upstream's edge scope). Publishes
+ * unless the result equals the current state. Errors: VX_EPARSE (not such
+ * a document: err says where), VX_ENOTFOUND (updates to a slot without a
+ * state: hydrate first), VX_ENOMEM, or libvexil's refusal of the whole. */
+vx_status hub_feed_apply(hub *h, const char *key, const char *env,
+                         const char *data, size_t len, int64_t revision,
+                         vx_error *err);
+
+/* The current state of slot `key` as a hydration ({"events": [{"eventId",
+ * "type": "hydration", "features" (with tags), "segments"}]}) in a new
+ * buffer (`*text`, free with vx__free), its revision and environment
+ * label (cap ENV bytes): what hub_feed_apply takes back. VX_ENOTFOUND when
+ * the slot has no state. */
+vx_status hub_feed_export(hub *h, const char *key, char **text, size_t *len,
+                          int64_t *revision, char *env, size_t env_cap);
+
+/* Removes slot `key`: its streams end (their token was revoked), later
+ * requests for it get VX_ENOTFOUND. No-op when absent. */
+void hub_feed_drop(hub *h, const char *key);
+
+/* The edge's token list ([n], by id ascending, copied): streams whose
+ * token is revoked or expired end, and edge streams hear "vexil-tokens"
+ * when the list changed. */
+vx_status hub_feed_tokens(hub *h, const svc_token_state *tokens, size_t n,
+                          vx_error *err);
 
 #endif

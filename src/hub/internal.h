@@ -73,7 +73,7 @@ typedef struct rec_lay {
 
 struct hub_state {
     atomic_int refs;        /* references */
-    char env[ENV_NAME_MAX]; /* environment */
+    char env[ENV_NAME_MAX]; /* environment (fed: the slot) */
     int64_t revision;       /* the environment's SDK revision (hub.h) */
     vx_snapshot *snap;      /* compiled from the same flags */
     hub_flag *flags;        /* [nflags], by name (strcmp) */
@@ -97,6 +97,9 @@ struct hub_state {
     pthread_mutex_t mu;     /* guards bodies */
     cached_body bodies[VX_LIMIT_SDK_BODIES]; /* per scope */
     size_t nbodies;                          /* used */
+    /* A fed hub (feed.c): */
+    char label[ENV_NAME_MAX]; /* the environment it serves (the body's
+                                 "query"); "" = env */
 };
 
 /* Takes another reference (accepts NULL). */
@@ -123,6 +126,8 @@ void hub__put_flags(sbuf *b, const hub_state *s, const hub_scope *sc,
                     bool inlined);
 /* Every segment's text, comma-joined. */
 void hub__put_segments(sbuf *b, const hub_state *s);
+/* Flag `f`'s text, with its "tags" added when `tags` (an edge scope). */
+void hub__put_flag_text(sbuf *b, const hub_flag *f, bool tags);
 
 /* ---- history.c: what clients at older revisions hold -----------------------
  */
@@ -235,6 +240,13 @@ struct hub {
     pthread_t watcher;       /* waits for commit announcements */
     bool watching;           /* watcher runs */
 };
+
+/* Sets up `h` (zeroed) from `cfg`: fields, lock and condition variables;
+ * starts no thread (hub.c). */
+void hub__init(hub *h, const hub_config *cfg);
+/* Publishes `s` (taken) for `e`: history, subscribers, what it sets aside
+ * (under h->mu). */
+void hub__publish(hub *h, env_slot *e, hub_state *s);
 
 /* The slot of `env`, or NULL. Under h->mu. */
 env_slot *hub__slot_find(hub *h, const char *env);

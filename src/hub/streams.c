@@ -97,9 +97,32 @@ static void end_sub(hub *h, hub_sub *sub, bool gone)
     sub->wake(sub->wake_ud);
 }
 
+/* True when `a` ([na]) and `b` ([nb]) list the same tokens alike. */
+static bool tokens_equal(const svc_token_state *a, size_t na,
+                         const svc_token_state *b, size_t nb)
+{
+    if (na != nb)
+        return false;
+    for (size_t i = 0; i < na; i++)
+        if (a[i].id != b[i].id || a[i].revoked != b[i].revoked ||
+            a[i].expires_ms != b[i].expires_ms)
+            return false;
+    return true;
+}
+
 void hub__check_tokens(hub *h, const svc_token_state *tokens, size_t n)
 {
     int64_t now = hub__wall_ms();
+    /* Edges check the tokens they cached again when the list changes (a
+     * token revoked, created, its expiry moved): they are told so. */
+    if (!tokens_equal(tokens, n, h->tokens, h->ntokens)) {
+        static const char ev[] = "event: vexil-tokens\ndata: {}\n\n";
+        for (hub_sub *s = h->subs; s; s = s->next)
+            if (s->scope.edge && !s->over) {
+                hub__sub_put(s, ev, sizeof(ev) - 1);
+                s->wake(s->wake_ud);
+            }
+    }
     for (hub_sub *s = h->subs; s; s = s->next) {
         const svc_token_state *t = token_find(tokens, n, s->token_id);
         if (!t)
@@ -138,6 +161,7 @@ vx_status hub_subscribe(hub *h, const char *env, const hub_scope *scope,
     }
     sub->strings = strings;
     sub->scope.inline_segments = false;
+    sub->scope.edge = scope->edge;
     snprintf(sub->env, sizeof(sub->env), "%s", env);
     sub->last = since;
     sub->wake = wake;
@@ -220,6 +244,13 @@ long hub_sub_read(hub_sub *sub, char *buf, size_t max)
         memcpy(buf, sub->q.p + sub->off, k);
         sub->off += k;
         n = (long)k;
+        if (sub->off == sub->q.len && sub->q.cap > VX_LIMIT_SSE_KEEP_BYTES) {
+            /* Drained: a hydration's room is not kept for the deltas and
+             * heartbeats that follow (most of a stream's life). */
+            vx__free(sub->q.p);
+            memset(&sub->q, 0, sizeof(sub->q));
+            sub->off = 0;
+        }
     } else if (sub->over) {
         n = -1;
     }
@@ -243,6 +274,40 @@ void hub_unsubscribe(hub *h, hub_sub *sub)
     vx__free(sub->q.p);
     vx__free(sub->strings);
     vx__free(sub);
+}
+
+vx_status hub_stream_caps(unsigned conns, unsigned max_streams,
+                          unsigned per_token, unsigned *total, unsigned *per,
+                          vx_error *err)
+{
+    unsigned t = max_streams ? max_streams
+                             : (unsigned)((unsigned long long)conns *
+                                          VX_LIMIT_SSE_SHARE_EIGHTHS / 8);
+    if (t > VX_LIMIT_SSE_CLIENTS)
+        t = VX_LIMIT_SSE_CLIENTS;
+    if (t < 1)
+        t = 1;
+    if (t >= conns)
+        return vx__error_set(err, VX_ELIMIT, "/max-streams",
+                             "max-streams %u must be below max-connections %u "
+                             "(polls and /health need connections too)",
+                             t, conns);
+    unsigned p = per_token ? per_token
+                           : (unsigned)((unsigned long long)t *
+                                        VX_LIMIT_SSE_PER_TOKEN_QUARTERS / 4);
+    *total = t;
+    *per = p && p < t ? p : t;
+    return VX_OK;
+}
+
+bool hub_token_state(hub *h, int64_t id, svc_token_state *out)
+{
+    pthread_mutex_lock(&h->mu);
+    const svc_token_state *t = token_find(h->tokens, h->ntokens, id);
+    if (t)
+        *out = *t;
+    pthread_mutex_unlock(&h->mu);
+    return t != NULL;
 }
 
 void hub__wake_all(hub *h)

@@ -128,7 +128,7 @@ static void answer(sdk_api *a, http_req *r, sdk_req *q, sdk_ctx *b, bool get)
     }
     server_seen_record(a->seen, q->who.environment, q->who.projects, &b->c);
     if (!q->state &&
-        hub_acquire(a->hub, q->who.environment, &q->state) == VX_EUNAVAILABLE) {
+        hub_acquire(a->hub, sdk_api_slot(q), &q->state) == VX_EUNAVAILABLE) {
         /* Never loaded and the database does not answer: not "no flag
          * is on". */
         http_reply_header(r, "Retry-After", "1");
@@ -269,7 +269,7 @@ void frontend_api_headers(sdk_api *a, http_req *r)
         http_reply_problem(r, 405, "method not allowed", "", NULL);
         return;
     }
-    (void)sdk_api_auth(a, r, SDK_KIND(SVC_KIND_FRONTEND), &q->who);
+    (void)sdk_api_auth_req(a, r, SDK_KIND(SVC_KIND_FRONTEND), q);
     /* Answered in frontend_api_request, GET included: libmicrohttpd closes
      * the connection after an answer made before the request was read to
      * its end, and SDKs poll on keep-alive connections. */
@@ -296,7 +296,7 @@ void frontend_api_request(sdk_api *a, http_req *r)
         /* Unleash answers 200 whatever the body; a valid one is recorded
          * so the application shows up like a server-side SDK. */
         if (body)
-            (void)svc_client_register(a->svc, &q->who, body, &err);
+            (void)sdk_api_register(a, &q->who, body, &err);
         http_reply_text(r, 200, NULL, "", 0);
         return;
     }
@@ -304,7 +304,7 @@ void frontend_api_request(sdk_api *a, http_req *r)
         http_reply_problem(r, 400, "a JSON body is required", "", NULL);
         return;
     }
-    vx_status st = svc_client_metrics(a->svc, &q->who, body, &err);
+    vx_status st = sdk_api_metrics(a, &q->who, body, &err);
     if (st != VX_OK) {
         http_reply_error(r, st, &err);
         return;

@@ -27,7 +27,13 @@
 #include "base/limits.h"
 #include "server/http_edge.h"
 
-#define REQ_ARENA_FIRST 4096 /* first arena block: most requests fit */
+#define REQ_ARENA_FIRST                                                        \
+    2048 /* first arena block: most requests fit, a                            \
+            stream's whole life too (its memory) */
+/* libmicrohttpd zeroes a block of this size with each streamed answer; a
+ * chunked stream writes into the connection's buffer instead, so the
+ * block only serves HTTP/1.0 clients (smaller writes). */
+#define STREAM_BLOCK    256
 #define REQ_HEADERS_MAX VX_LIMIT_HTTP_REPLY_HEADERS /* Allow, ETag... */
 
 struct http_listener {
@@ -475,7 +481,7 @@ http_stream *http_reply_stream(http_req *r, unsigned status, const char *ctype,
     s->ud = ud;
     pthread_mutex_init(&s->mu, NULL);
     struct MHD_Response *resp = MHD_create_response_from_callback(
-        MHD_SIZE_UNKNOWN, 4096, stream_reader, s, stream_free);
+        MHD_SIZE_UNKNOWN, STREAM_BLOCK, stream_reader, s, stream_free);
     if (!resp) {
         pthread_mutex_destroy(&s->mu);
         vx__free(s);

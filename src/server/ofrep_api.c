@@ -347,9 +347,8 @@ void ofrep_api_headers(sdk_api *a, http_req *r)
             return;
         }
     }
-    if (!sdk_api_auth(a, r,
-                      SDK_KIND(SVC_KIND_CLIENT) | SDK_KIND(SVC_KIND_FRONTEND),
-                      &q->who))
+    if (!sdk_api_auth_req(
+            a, r, SDK_KIND(SVC_KIND_CLIENT) | SDK_KIND(SVC_KIND_FRONTEND), q))
         return;
     double retry = 0;
     if (a->ofrep_rate &&
@@ -419,7 +418,7 @@ void ofrep_api_request(sdk_api *a, http_req *r)
     }
     server_seen_record(a->seen, q->who.environment, q->who.projects, &b->c);
     if (!q->state &&
-        hub_acquire(a->hub, q->who.environment, &q->state) == VX_EUNAVAILABLE) {
+        hub_acquire(a->hub, sdk_api_slot(q), &q->state) == VX_EUNAVAILABLE) {
         /* Never loaded and the database does not answer: not "no such
          * flag". */
         http_reply_header(r, "Retry-After", "1");

@@ -21,6 +21,8 @@ const char *const sdk_route_labels[SDK_ROUTE_COUNT] = {
     [SDK_ROUTE_FRONTEND_REGISTER] = "/api/frontend/client/register",
     [SDK_ROUTE_OFREP_FLAG] = "/ofrep/v1/evaluate/flags/{key}",
     [SDK_ROUTE_OFREP_BULK] = "/ofrep/v1/evaluate/flags",
+    [SDK_ROUTE_EDGE_VALIDATE] = "/api/edge/validate",
+    [SDK_ROUTE_EDGE_METRICS] = "/api/edge/metrics",
 };
 
 const char *sdk_api_bearer(const char *h, size_t *len)
@@ -66,7 +68,14 @@ void sdk_api_route(sdk_api *a, http_req *r, int route)
         q->route = route;
 }
 
-bool sdk_api_auth(sdk_api *a, http_req *r, unsigned kinds, svc_principal *who)
+const char *sdk_api_slot(const sdk_req *q)
+{
+    return q->slot[0] ? q->slot : q->who.environment;
+}
+
+/* sdk_api_auth, noting the slot in `slot` (cap bytes) when not NULL. */
+static bool auth(sdk_api *a, http_req *r, unsigned kinds, svc_principal *who,
+                 char *slot, size_t cap)
 {
     size_t len = 0;
     const char *secret =
@@ -79,7 +88,12 @@ bool sdk_api_auth(sdk_api *a, http_req *r, unsigned kinds, svc_principal *who)
     }
     vx_error err;
     memset(&err, 0, sizeof(err));
-    vx_status st = svc_authenticate(a->svc, secret, len, who, &err);
+    char none[8];
+    vx_status st = a->ops
+                       ? a->ops->authenticate(a->ops_ud, secret, len, who,
+                                              slot ? slot : none,
+                                              slot ? cap : sizeof(none), &err)
+                       : svc_authenticate(a->svc, secret, len, who, &err);
     if (st != VX_OK) {
         http_reply_error(
             r,
@@ -98,11 +112,42 @@ bool sdk_api_auth(sdk_api *a, http_req *r, unsigned kinds, svc_principal *who)
     return true;
 }
 
+bool sdk_api_auth(sdk_api *a, http_req *r, unsigned kinds, svc_principal *who)
+{
+    return auth(a, r, kinds, who, NULL, 0);
+}
+
+bool sdk_api_auth_req(sdk_api *a, http_req *r, unsigned kinds, sdk_req *q)
+{
+    return auth(a, r, kinds, &q->who, q->slot, sizeof(q->slot));
+}
+
+vx_status sdk_api_register(sdk_api *a, const svc_principal *who,
+                           const json_t *body, vx_error *err)
+{
+    return a->ops ? a->ops->client_register(a->ops_ud, who, body, err)
+                  : svc_client_register(a->svc, who, body, err);
+}
+
+vx_status sdk_api_metrics(sdk_api *a, const svc_principal *who,
+                          const json_t *body, vx_error *err)
+{
+    return a->ops ? a->ops->client_metrics(a->ops_ud, who, body, err)
+                  : svc_client_metrics(a->svc, who, body, err);
+}
+
+vx_status sdk_api_impact(sdk_api *a, const svc_principal *who,
+                         const json_t *batch, vx_error *err)
+{
+    return a->ops ? a->ops->impact(a->ops_ud, who, batch, err)
+                  : svc_impact_record(a->svc, who, batch, err);
+}
+
 bool sdk_api_state(sdk_api *a, http_req *r, sdk_req *q)
 {
     if (q->state)
         return true;
-    vx_status st = hub_acquire(a->hub, q->who.environment, &q->state);
+    vx_status st = hub_acquire(a->hub, sdk_api_slot(q), &q->state);
     if (st == VX_ENOTFOUND) {
         http_reply_problem(r, 404, "the token's environment does not exist", "",
                            NULL);

@@ -16,9 +16,33 @@
 #include "hub/hub.h"
 #include "service/service.h"
 
+/* Who checks the tokens and takes what SDKs report, when not the service:
+ * an edge node (src/edge), which has none. Each call as its service
+ * counterpart; `authenticate` also names the hub slot that serves the
+ * token (`slot`, `cap` bytes; the service's is the environment). */
+typedef struct sdk_ops {
+    vx_status (*authenticate)(void *ud, const char *secret, size_t len,
+                              svc_principal *who, char *slot, size_t cap,
+                              vx_error *err);
+    vx_status (*client_register)(void *ud, const svc_principal *who,
+                                 const json_t *body, vx_error *err);
+    vx_status (*client_metrics)(void *ud, const svc_principal *who,
+                                const json_t *body, vx_error *err);
+    vx_status (*impact)(void *ud, const svc_principal *who, const json_t *batch,
+                        vx_error *err);
+    /* POST /api/edge/metrics (svc_edge_reports); NULL: 404 */
+    vx_status (*edge_reports)(void *ud, const svc_principal *who,
+                              const json_t *body, size_t *accepted,
+                              json_t **rejected, vx_error *err);
+    /* A token's expiry (ms, 0 = none) for /api/edge/validate */
+    int64_t (*token_expiry)(void *ud, const svc_principal *who);
+} sdk_ops;
+
 /* Shared by the SDK endpoints; owned by the server. */
 typedef struct sdk_api {
-    service *svc;                /* borrowed */
+    service *svc;                /* borrowed; NULL with ops */
+    const sdk_ops *ops;          /* NULL: the service answers */
+    void *ops_ud;                /* passed to ops */
     hub *hub;                    /* borrowed */
     const char *cors_origins;    /* "*" or "https://a,https://b" (frontend,
                                     OFREP) */
@@ -45,6 +69,8 @@ enum {
     SDK_ROUTE_FRONTEND_REGISTER,
     SDK_ROUTE_OFREP_FLAG,
     SDK_ROUTE_OFREP_BULK,
+    SDK_ROUTE_EDGE_VALIDATE,
+    SDK_ROUTE_EDGE_METRICS,
     SDK_ROUTE_COUNT
 };
 extern const char *const sdk_route_labels[SDK_ROUTE_COUNT];
@@ -57,7 +83,12 @@ typedef struct sdk_req {
     hub_state *state;  /* a state reference held for the answer, or NULL */
     hub_sub *sub;      /* a streaming subscription, or NULL */
     void *proto;       /* the protocol file's own state, or NULL */
+    char slot[128];    /* the hub slot serving the token ("": its
+                          environment; sdk_api_slot) */
 } sdk_req;
+
+/* The hub slot that serves the request's token. */
+const char *sdk_api_slot(const sdk_req *q);
 
 /* The request's sdk_req, created (zeroed) on first use; NULL when out of
  * memory (an error was answered). */
@@ -82,6 +113,18 @@ void sdk_api_done(sdk_api *a, const http_req *r);
  * (another kind) and returns false, else fills `who`. */
 bool sdk_api_auth(sdk_api *a, http_req *r, unsigned kinds, svc_principal *who);
 
+/* sdk_api_auth for the request's own sdk_req (q->who), which also notes
+ * the hub slot serving the token (q->slot). */
+bool sdk_api_auth_req(sdk_api *a, http_req *r, unsigned kinds, sdk_req *q);
+
+/* What SDKs report, to the service or the ops. */
+vx_status sdk_api_register(sdk_api *a, const svc_principal *who,
+                           const json_t *body, vx_error *err);
+vx_status sdk_api_metrics(sdk_api *a, const svc_principal *who,
+                          const json_t *body, vx_error *err);
+vx_status sdk_api_impact(sdk_api *a, const svc_principal *who,
+                         const json_t *batch, vx_error *err);
+
 /* The secret of an "Authorization" value, "<secret>" or "Bearer <secret>"
  * (any case), trimmed; NULL when empty. */
 const char *sdk_api_bearer(const char *h, size_t *len);
@@ -95,5 +138,8 @@ void frontend_api_headers(sdk_api *a, http_req *r);
 void frontend_api_request(sdk_api *a, http_req *r);
 void ofrep_api_headers(sdk_api *a, http_req *r);
 void ofrep_api_request(sdk_api *a, http_req *r);
+/* /api/edge/: what edge nodes following this process ask (edge_api.c). */
+void edge_api_headers(sdk_api *a, http_req *r);
+void edge_api_request(sdk_api *a, http_req *r);
 
 #endif

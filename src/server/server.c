@@ -529,6 +529,8 @@ static void on_headers(void *ud, http_req *r)
         frontend_api_headers(&s->sdk, r);
     } else if (path_has_prefix(r, "/ofrep/")) {
         ofrep_api_headers(&s->sdk, r);
+    } else if (path_has_prefix(r, "/api/edge/")) {
+        edge_api_headers(&s->sdk, r); /* edge nodes (edge_api.c) */
     } else if (path_is(r, "/api/admin/sdk-health")) {
         sdk_health_headers(s, r);
     } else if (session_api_owns(r)) {
@@ -650,6 +652,10 @@ static void on_request(void *ud, http_req *r)
     }
     if (path_has_prefix(r, "/ofrep/")) {
         ofrep_api_request(&s->sdk, r);
+        return;
+    }
+    if (path_has_prefix(r, "/api/edge/")) {
+        edge_api_request(&s->sdk, r);
         return;
     }
     if (http_req_route(r) == s->ntable + EXTRA_GATEWAY) {
@@ -788,27 +794,20 @@ static void gateway_to_impact(void *ud, const char *environment, json_t *batch)
              "full");
 }
 
-/* The SDK hub, with stream caps that leave room for other requests: by
- * default half the connections may stream, and one token half of those. */
+/* The SDK hub, with stream caps that leave room for other requests
+ * (hub_stream_caps). */
 static vx_status start_hub(const server_config *cfg, unsigned conns,
                            service *svc, hub **out, vx_error *err)
 {
-    unsigned total = cfg->max_streams ? cfg->max_streams : conns / 2;
-    if (total > VX_LIMIT_SSE_CLIENTS)
-        total = VX_LIMIT_SSE_CLIENTS;
-    if (total < 1)
-        total = 1;
-    if (total >= conns)
-        return vx__error_set(err, VX_ELIMIT, "/max-streams",
-                             "max-streams %u must be below max-connections %u "
-                             "(polls and /health need connections too)",
-                             total, conns);
-    unsigned per = cfg->max_streams_per_token ? cfg->max_streams_per_token
-                                              : (total + 1) / 2;
+    unsigned total = 0, per = 0;
+    vx_status st = hub_stream_caps(
+        conns, cfg->max_streams, cfg->max_streams_per_token, &total, &per, err);
+    if (st != VX_OK)
+        return st;
     hub_config hc = {
         .poll_ms = cfg->sdk_poll_ms,
         .max_streams = total,
-        .max_streams_per_token = per < total ? per : total,
+        .max_streams_per_token = per,
         .log = cfg->log,
         .log_ud = cfg->log_ud,
     };

@@ -48,11 +48,10 @@ typedef struct server_config {
     unsigned sdk_poll_ms;           /* backstop check of the database revision
                                        for other replicas' writes, 0 =
                                        VX_LIMIT_SDK_POLL_MS */
-    unsigned max_streams;           /* streaming connections in all; 0 = half
-                                       of max_connections (at most
-                                       VX_LIMIT_SSE_CLIENTS); must be below
-                                       max_connections */
-    unsigned max_streams_per_token; /* ... per token; 0 = half of those */
+    unsigned max_streams;           /* streaming connections in all; 0 =
+                                       hub_stream_caps' default; must be
+                                       below max_connections */
+    unsigned max_streams_per_token; /* ... per token; 0 = the default */
     server_log_fn log;              /* may be NULL */
     void *log_ud;                   /* passed to log */
     ai_llm *llm;                    /* the advisor's model, borrowed; NULL =

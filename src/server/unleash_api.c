@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "base/error.h"
+#include "base/limits.h"
 #include "server/dbpool.h"
 #include "server/router.h"
 #include "server/sdk_api.h"
@@ -94,6 +95,8 @@ static bool scope_of(http_req *r, const svc_principal *who, hub_scope *sc)
     sc->project = json_string_value(json_object_get(q, "project"));
     sc->name_prefix = json_string_value(json_object_get(q, "namePrefix"));
     sc->tag = json_string_value(json_object_get(q, "tag"));
+    /* An edge node following this process (hub_scope.edge). */
+    sc->edge = json_object_get(q, "edge") != NULL;
     return true;
 }
 
@@ -111,6 +114,7 @@ static void serve_features(sdk_api *a, http_req *r, sdk_req *q)
     if (!segments_mode(r, &inl) || !scope_of(r, &q->who, &sc))
         return;
     sc.inline_segments = inl;
+    sc.edge = false; /* the edge scope is for delta and streams */
     hub_state *s = state_for(a, r, q);
     if (!s)
         return;
@@ -199,7 +203,12 @@ static void sse_wake(void *ud)
 static long sse_pull(void *ud, char *buf, size_t max)
 {
     sdk_req *q = ud;
-    return hub_sub_read(q->sub, buf, max);
+    /* A bounded piece per call: libmicrohttpd writes it into the
+     * connection's buffer, and only the pages written count in its memory
+     * (a stream is mostly idle; a hydration just takes more calls). */
+    return hub_sub_read(
+        q->sub, buf,
+        max < VX_LIMIT_SSE_WRITE_BYTES ? max : VX_LIMIT_SSE_WRITE_BYTES);
 }
 
 static void serve_streaming(sdk_api *a, http_req *r, sdk_req *q)
@@ -218,7 +227,7 @@ static void serve_streaming(sdk_api *a, http_req *r, sdk_req *q)
     vx_error err;
     memset(&err, 0, sizeof(err));
     hub_peer peer = {q->who.token_id, http_req_socket(r)};
-    vx_status st = hub_subscribe(a->hub, q->who.environment, &sc, since, &peer,
+    vx_status st = hub_subscribe(a->hub, sdk_api_slot(q), &sc, since, &peer,
                                  sse_wake, e, &q->sub, &err);
     if (st == VX_ELIMIT || st == VX_EUNAVAILABLE) {
         /* The token's streams (429, as Unleash says "too many streaming
@@ -309,7 +318,7 @@ void unleash_api_headers(sdk_api *a, http_req *r)
     /* Answered in unleash_api_request: libmicrohttpd closes a connection
      * whose answer was made before the request was read, and SDKs poll on
      * keep-alive connections. */
-    if (sdk_api_auth(a, r, SDK_KIND(SVC_KIND_CLIENT), &q->who))
+    if (sdk_api_auth_req(a, r, SDK_KIND(SVC_KIND_CLIENT), q))
         q->proto = (void *)name;
 }
 
@@ -325,7 +334,7 @@ static void impact_answer(sdk_api *a, http_req *r, sdk_req *q)
 {
     vx_error err;
     memset(&err, 0, sizeof(err));
-    vx_status st = svc_impact_record(a->svc, &q->who, http_req_body(r), &err);
+    vx_status st = sdk_api_impact(a, &q->who, http_req_body(r), &err);
     if (st != VX_OK)
         http_reply_error(r, st, &err);
     else
@@ -377,8 +386,8 @@ void unleash_api_request(sdk_api *a, http_req *r)
     vx_error err;
     memset(&err, 0, sizeof(err));
     vx_status st = q->route == SDK_ROUTE_CLIENT_REGISTER
-                       ? svc_client_register(a->svc, &q->who, body, &err)
-                       : svc_client_metrics(a->svc, &q->who, body, &err);
+                       ? sdk_api_register(a, &q->who, body, &err)
+                       : sdk_api_metrics(a, &q->who, body, &err);
     if (st != VX_OK) {
         http_reply_error(r, st, &err);
         return;

@@ -830,10 +830,12 @@ static vx_status check_flag(svc_ctx *c, const json_t *m, size_t i,
     return VX_OK;
 }
 
-static vx_status do_impact(svc_ctx *c)
+/* The batch's shape and every entry (no database): the kind of token,
+ * the fields, batchId, at most VX_LIMIT_IMPACT_METRICS entries; each
+ * entry's time into `at` ([n], may be NULL). */
+static vx_status check_batch(svc_ctx *c, const json_t *b, int64_t *at)
 {
     static const char *const BATCH_FIELDS[] = {"batchId", "metrics", NULL};
-    const json_t *b = c->req->body;
     const char *env = c->who->environment;
     if (!env[0] || strcmp(env, "*") == 0 || c->who->kind == SVC_KIND_FRONTEND)
         return svc__fail(c, VX_EFORBIDDEN, "",
@@ -851,16 +853,25 @@ static vx_status do_impact(svc_ctx *c)
     const json_t *ms = json_object_get(b, "metrics");
     if (st == VX_OK)
         st = svc__expect_array(c, ms, "/metrics", VX_LIMIT_IMPACT_METRICS);
-    size_t n = json_array_size(ms);
-    int64_t *at = NULL;
-    json_t *flags = json_object();
-    if (st == VX_OK && n > 0) {
-        at = vx__calloc(n, sizeof(*at));
-        if (!at || !flags)
-            st = VX_ENOMEM;
+    for (size_t i = 0; st == VX_OK && i < json_array_size(ms); i++) {
+        int64_t t = 0;
+        st = check_entry(c, json_array_get(ms, i), i, &t);
+        if (at)
+            at[i] = t;
     }
-    for (size_t i = 0; st == VX_OK && i < n; i++)
-        st = check_entry(c, json_array_get(ms, i), i, &at[i]);
+    return st;
+}
+
+static vx_status do_impact(svc_ctx *c)
+{
+    const json_t *b = c->req->body;
+    const char *env = c->who->environment;
+    const json_t *id = json_object_get(b, "batchId");
+    const json_t *ms = json_object_get(b, "metrics");
+    size_t n = json_array_size(ms);
+    int64_t *at = vx__calloc(n ? n : 1, sizeof(*at));
+    json_t *flags = json_object();
+    vx_status st = at && flags ? check_batch(c, b, at) : VX_ENOMEM;
     /* Every flag (and variant) must exist: data under a misspelled name
      * would be accepted and never read. */
     for (size_t i = 0; st == VX_OK && i < n; i++)
@@ -1056,4 +1067,19 @@ vx_status svc__impact_compact(svc_ctx *c)
     }
     json_decref(all);
     return st;
+}
+
+/* ---- without a service: an edge node's check ---------------------------- */
+
+vx_status svc_check_impact(const svc_principal *who, const json_t *batch,
+                           vx_error *err)
+{
+    svc_req req = {.body = batch};
+    svc_ctx c = {NULL, who, &req, err, svc__wall_ms()};
+    return check_batch(&c, batch, NULL);
+}
+
+const char *svc_impact_label(const json_t *entry)
+{
+    return label_of(entry);
 }

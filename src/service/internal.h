@@ -51,6 +51,8 @@ struct service {
     json_t *flag_index;             /* feature_list.c: every flag's summary,
                                        or NULL (under mu) */
     int64_t flag_index_rev;         /* the revision it was read at (mu) */
+    /* Edge nodes (edge.c): */
+    struct svc_edge_seen *edge_seen; /* batches seen */
 };
 
 /* One call in progress. */
@@ -97,6 +99,18 @@ vx_status svc__list(svc_ctx *c, store_kind k, const char *parent, json_t **out);
 vx_status svc__audit(svc_ctx *c, const char *type, const char *project,
                      const char *environment, const char *feature,
                      const json_t *data, const json_t *pre_data);
+
+/* svc_client_register and svc_client_metrics as if the post had arrived
+ * at `at_ms` (an edge node forwards what it received then; sdk.c). */
+vx_status svc__client_register_at(service *s, const svc_principal *who,
+                                  const json_t *body, int64_t at_ms,
+                                  vx_error *err);
+vx_status svc__client_metrics_at(service *s, const svc_principal *who,
+                                 const json_t *body, int64_t at_ms,
+                                 vx_error *err);
+/* The batch ids edges forwarded (edge.c). */
+vx_status svc__edge_init(service *s);
+void svc__edge_release(service *s);
 
 /* ---- errors ----------------------------------------------------------------
  */

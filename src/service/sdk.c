@@ -685,8 +685,15 @@ vx_status svc__report_app(svc_ctx *c, const char *key, const json_t *doc)
 vx_status svc_client_register(service *s, const svc_principal *who,
                               const json_t *body, vx_error *err)
 {
+    return svc__client_register_at(s, who, body, svc__wall_ms(), err);
+}
+
+vx_status svc__client_register_at(service *s, const svc_principal *who,
+                                  const json_t *body, int64_t at_ms,
+                                  vx_error *err)
+{
     svc_req req = {.body = body};
-    svc_ctx c = {s, who, &req, err, svc__wall_ms()};
+    svc_ctx c = {s, who, &req, err, at_ms};
     char key[600];
     json_t *doc = NULL;
     vx_status st = check_register(&c, key, sizeof(key), &doc);
@@ -928,8 +935,15 @@ vx_status svc__report_sweep(svc_ctx *c)
 vx_status svc_client_metrics(service *s, const svc_principal *who,
                              const json_t *body, vx_error *err)
 {
+    return svc__client_metrics_at(s, who, body, svc__wall_ms(), err);
+}
+
+vx_status svc__client_metrics_at(service *s, const svc_principal *who,
+                                 const json_t *body, int64_t at_ms,
+                                 vx_error *err)
+{
     svc_req req = {.body = body};
-    svc_ctx c = {s, who, &req, err, svc__wall_ms()};
+    svc_ctx c = {s, who, &req, err, at_ms};
     int64_t start_ms = 0;
     vx_status st = check_bucket(&c, body, &start_ms);
     if (st != VX_OK)
@@ -943,6 +957,30 @@ vx_status svc_client_metrics(service *s, const svc_principal *who,
     return svc__reports_add_usage(
         s, who, json_string_value(json_object_get(body, "appName")), toggles,
         start_ms, c.now_ms, err);
+}
+
+/* The checks of register and metrics without a service (an edge node
+ * answers its SDKs as the server would, then forwards). */
+vx_status svc_check_client_register(const svc_principal *who,
+                                    const json_t *body, vx_error *err)
+{
+    svc_req req = {.body = body};
+    svc_ctx c = {NULL, who, &req, err, svc__wall_ms()};
+    char key[600];
+    json_t *doc = NULL;
+    vx_status st = check_register(&c, key, sizeof(key), &doc);
+    json_decref(doc);
+    return st;
+}
+
+vx_status svc_check_client_metrics(const json_t *body, vx_error *err)
+{
+    svc_principal none;
+    memset(&none, 0, sizeof(none));
+    svc_req req = {.body = body};
+    svc_ctx c = {NULL, &none, &req, err, svc__wall_ms()};
+    int64_t start_ms = 0;
+    return check_bucket(&c, body, &start_ms);
 }
 
 /* ---- admin views ----------------------------------------------------------

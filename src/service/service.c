@@ -636,7 +636,9 @@ vx_status svc_open(const svc_config *cfg, service **out,
     atomic_init(&s->lookup_waiting, false);
     atomic_init(&s->lookup_busy_until, 0);
     svc__health_init(s);
-    if (svc__token_cache_init(s) != VX_OK || svc__reports_init(s) != VX_OK) {
+    if (svc__token_cache_init(s) != VX_OK || svc__reports_init(s) != VX_OK ||
+        svc__edge_init(s) != VX_OK) {
+        svc__edge_release(s);
         svc__reports_release(s);
         svc__token_cache_release(s);
         svc__health_release(s);
@@ -695,6 +697,7 @@ void svc_close(service *s)
     if (s->ops)
         s->ops->close(s->st);
     svc__reports_release(s);
+    svc__edge_release(s);
     svc__token_cache_release(s);
     vx__egress_free(&s->egress);
     svc__health_release(s);

@@ -403,6 +403,42 @@ vx_status svc_usage_flush(service *s, vx_error *err);
 vx_status svc_impact_record(service *s, const svc_principal *who,
                             const json_t *batch, vx_error *err);
 
+/* ---- edge nodes (edge.c; docs/edge.md) -------------------------------------
+ * An edge node serves SDKs without a database and forwards what they
+ * report. It answers them as the server would, with the checks below
+ * (no service needed), and forwards in batches. */
+
+/* The checks of svc_client_register, svc_client_metrics and
+ * svc_impact_record (all but whether the flags exist), keeping nothing:
+ * VX_OK, or the same error (and field path) the server would answer. */
+vx_status svc_check_client_register(const svc_principal *who,
+                                    const json_t *body, vx_error *err);
+vx_status svc_check_client_metrics(const json_t *body, vx_error *err);
+vx_status svc_check_impact(const svc_principal *who, const json_t *batch,
+                           vx_error *err);
+/* The arm an impact entry counts for: "disabled" (the flag was off), the
+ * variant, or "enabled"; NULL when it names none. The string is the
+ * entry's or static. */
+const char *svc_impact_label(const json_t *entry);
+
+/* POST /api/edge/metrics: what an edge forwards for `who` (the token it
+ * follows with): {"batchId": "1 to 100 characters", "items": [{"receivedAt":
+ * ms, "register": {...}} or {"receivedAt": ms, "metrics": {...}}]} (at
+ * most VX_LIMIT_EDGE_BATCH_ENTRIES items). Each item is kept as
+ * svc_client_register or svc_client_metrics keeps a post that arrived at
+ * receivedAt (the release-plan epoch in force then; within
+ * VX_LIMIT_EDGE_ARRIVAL_MS and not in the future, else now). An item the
+ * checks refuse is skipped and listed in `*rejected` (a new array of
+ * {"index", "path", "message"}). `*accepted` counts the items handled
+ * from the first on: VX_EUNAVAILABLE (the memory for reports is full)
+ * stops there, the rest is to be sent again. A batchId already handled
+ * (this process remembers VX_LIMIT_EDGE_SEEN_BATCHES) resumes after the
+ * items it handled, so a forward repeated after a lost answer counts
+ * once. VX_EINVAL for a malformed batch (nothing kept). */
+vx_status svc_edge_reports(service *s, const svc_principal *who,
+                           const json_t *body, size_t *accepted,
+                           json_t **rejected, vx_error *err);
+
 /* One step of the release-plan scheduler at `now_ms`: takes or renews the
  * "scheduler" lease for `owner` (held `lease_ms` without renewal; one
  * holder across every process on the database), and when this caller

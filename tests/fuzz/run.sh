@@ -6,7 +6,7 @@
 #
 # Usage: tests/fuzz/run.sh [seconds-per-target] [target...]
 #   seconds  default 60 (0: only build); targets default: load delta eval
-#   sse sketch advice gateway gateway_context admin.
+#   sse sketch advice gateway gateway_context admin feed.
 # Environment: FUZZ_BUILD (default build-fuzz), FUZZ_ARGS (extra libFuzzer
 # flags, e.g. "-jobs=2 -workers=2"), and CC (default clang-14).
 set -euo pipefail
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/../.."
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(load delta eval sse sketch advice gateway gateway_context admin)
+[ ${#targets[@]} -gt 0 ] || targets=(load delta eval sse sketch advice gateway gateway_context admin feed)
 build=${FUZZ_BUILD:-build-fuzz}
 cc=${CC:-clang-14}
 jobs=$(nproc 2>/dev/null || echo 2)

@@ -230,7 +230,7 @@ async function startServer(opts = {}) {
 
   let lastError;
   for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort();
+    const port = opts.port || await freePort();
     const args = ['serve', '--host', '127.0.0.1', '--port', String(port), '--database', databaseFor(dbPath),
       ...(opts.args || [])];
     const proc = spawn(bin, args, { ...(opts.spawn || {}), env, stdio: ['ignore', 'pipe', 'pipe'] });
