@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/error.h"
 #include "base/limits.h"
 
@@ -82,13 +83,6 @@ static void buf_release(buf *b)
 {
     vx__free(b->p);
     memset(b, 0, sizeof(*b));
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void sleep_ms(unsigned ms)
@@ -255,7 +249,7 @@ static bool breaker_admit(ai_llm *l, bool *trial)
     *trial = false;
     pthread_mutex_lock(&l->mu);
     if (l->open_until_ms > 0) {
-        if (mono_ms() < l->open_until_ms || l->trial) {
+        if (vx__mono_ms() < l->open_until_ms || l->trial) {
             ok = false;
         } else {
             l->trial = true;
@@ -285,7 +279,7 @@ static void breaker_done(ai_llm *l, bool trial, bool failed)
                          "model server failed %u time(s) in a row: breaker "
                          "open for %u ms",
                          l->failures, l->cooldown_ms);
-            l->open_until_ms = mono_ms() + l->cooldown_ms;
+            l->open_until_ms = vx__mono_ms() + l->cooldown_ms;
         }
     }
     pthread_mutex_unlock(&l->mu);
@@ -633,7 +627,7 @@ vx_status ai_llm_chat(ai_llm *l, const ai_chat *chat, char **content,
     admitted = true;
     transport_failed = true;
     /* The timeout bounds the whole call, retries and backoff included. */
-    int64_t deadline = mono_ms() + l->timeout_ms;
+    int64_t deadline = vx__mono_ms() + l->timeout_ms;
     for (unsigned i = 0; i <= l->retries; i++) {
         attempt a;
         memset(&a, 0, sizeof(a));
@@ -641,7 +635,7 @@ vx_status ai_llm_chat(ai_llm *l, const ai_chat *chat, char **content,
         a.l = l;
         a.chat = chat;
         a.raw.max = a.line.max = a.content.max = l->max_response;
-        int64_t left = deadline - mono_ms();
+        int64_t left = deadline - vx__mono_ms();
         outcome o = run_once(l, url, body, left > 1 ? (long)left : 1L, &a, err);
         if (o == OUT_OK && chat->on_delta && a.line.n > 0)
             stream_line(&a, a.line.p, a.line.n); /* no final newline */
@@ -691,7 +685,7 @@ vx_status ai_llm_chat(ai_llm *l, const ai_chat *chat, char **content,
         if (delivered || i == l->retries)
             break;
         unsigned delay = l->backoff_ms << (i < 10 ? i : 10);
-        if (mono_ms() + delay + 50 >= deadline)
+        if (vx__mono_ms() + delay + 50 >= deadline)
             break; /* no time left for another attempt */
         vx__logf(l->log, l->log_ud, "warn",
                  "model call failed (%s); retry %u of %u in %u ms",

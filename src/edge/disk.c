@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/error.h"
 #include "base/log.h"
 #include "sdk/backup.h"
@@ -258,7 +259,7 @@ static void load_id(edge *e)
     vx__free(buf);
     uint64_t r = 0;
     if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
-        r = (uint64_t)edge__wall_ms() ^ ((uint64_t)getpid() << 32);
+        r = (uint64_t)vx__wall_ms() ^ ((uint64_t)getpid() << 32);
     snprintf(e->edge_id, sizeof(e->edge_id), "%016llx", (unsigned long long)r);
     if (e->data_dir)
         (void)edge__file_write(path, e->edge_id, strlen(e->edge_id), &err);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/error.h"
 #include "base/log.h"
 #include "server/sdk_context.h"
@@ -112,7 +113,7 @@ static void serve_ready(edge *e, http_req *r)
     char problem[256];
     snprintf(problem, sizeof(problem), "%s", e->upstream_problem);
     pthread_mutex_unlock(&e->mu);
-    int64_t now = edge__wall_ms();
+    int64_t now = vx__wall_ms();
     json_t *body = NULL;
     if (!v.feeds || v.with_state < v.feeds) {
         /* A view without a state: its SDKs would get 503. */
@@ -203,7 +204,7 @@ static void serve_metrics(edge *e, http_req *r)
     edge_reports_stats rs;
     edge__reports_stats(e->reports, &rs);
     double age =
-        v.oldest_ms ? (double)(edge__wall_ms() - v.oldest_ms) / 1000.0 : 0;
+        v.oldest_ms ? (double)(vx__wall_ms() - v.oldest_ms) / 1000.0 : 0;
     char extra[4096];
     int n = snprintf(
         extra, sizeof(extra),

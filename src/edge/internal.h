@@ -258,8 +258,4 @@ typedef struct edge_reports_stats {
 void edge__reports_stats(edge_reports *r, edge_reports_stats *out);
 void edge__reports_failed(edge_reports *r);
 
-/* Wall and monotonic clocks, ms. */
-int64_t edge__wall_ms(void);
-int64_t edge__mono_ms(void);
-
 #endif

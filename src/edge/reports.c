@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/error.h"
 #include "base/log.h"
 
@@ -77,20 +78,6 @@ struct edge_reports {
 };
 
 /* ---- small helpers ------------------------------------------------------- */
-
-int64_t edge__wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t edge__mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* RFC 3339 with milliseconds, UTC. */
 static void iso_ms(int64_t ms, char out[32])
@@ -1006,7 +993,7 @@ static vx_status keep_register(edge *e, const svc_principal *who,
 vx_status edge__register(void *ud, const svc_principal *who, const json_t *body,
                          vx_error *err)
 {
-    return keep_register(ud, who, body, edge__wall_ms(), err);
+    return keep_register(ud, who, body, vx__wall_ms(), err);
 }
 
 /* The bucket's start as a minute, as the server takes it (absent, in the
@@ -1062,7 +1049,7 @@ vx_status edge__metrics(void *ud, const svc_principal *who, const json_t *body,
                         vx_error *err)
 {
     vx_status st = svc_check_client_metrics(body, err);
-    return st == VX_OK ? keep_usage(ud, who, body, edge__wall_ms(), err) : st;
+    return st == VX_OK ? keep_usage(ud, who, body, vx__wall_ms(), err) : st;
 }
 
 static bool name_is(const json_t *v, const char *label)
@@ -1151,7 +1138,7 @@ vx_status edge__impact(void *ud, const svc_principal *who, const json_t *batch,
     if (st != VX_OK)
         return st;
     /* When served: the arrival here, as the server would take it. */
-    int64_t now = edge__wall_ms();
+    int64_t now = vx__wall_ms();
     char stamp[32];
     iso_ms(now, stamp);
     json_t *stamped = json_array();
@@ -1223,7 +1210,7 @@ vx_status edge__edge_reports(void *ud, const svc_principal *who,
     size_t i =
         (size_t)json_integer_value(json_object_get(e->reports->edge_seen, key));
     pthread_mutex_unlock(&e->reports->mu);
-    int64_t now = edge__wall_ms();
+    int64_t now = vx__wall_ms();
     vx_status st = VX_OK;
     for (; i < json_array_size(items); i++) {
         const json_t *it = json_array_get(items, i);

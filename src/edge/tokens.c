@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/error.h"
 #include "base/log.h"
 
@@ -213,7 +214,7 @@ static const json_t *listed(const json_t *answer, const char *list,
 void edge__tokens_answer(edge *e, char *const *asked, size_t n,
                          const json_t *answer)
 {
-    int64_t now = edge__wall_ms();
+    int64_t now = vx__wall_ms();
     for (size_t k = 0; k < n; k++) {
         edge_token *t = edge__token_find(e, asked[k], strlen(asked[k]));
         if (!t)
@@ -374,14 +375,8 @@ vx_status edge__authenticate(void *ud, const char *secret, size_t len,
 {
     edge *e = ud;
     vx_status st = VX_OK;
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += VX_LIMIT_EDGE_VALIDATE_MS / 1000;
-    until.tv_nsec += (long)(VX_LIMIT_EDGE_VALIDATE_MS % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until =
+        vx__deadline(CLOCK_MONOTONIC, VX_LIMIT_EDGE_VALIDATE_MS);
     pthread_mutex_lock(&e->mu);
     edge_token *t = edge__token_find(e, secret, len);
     if (!t) {
@@ -418,7 +413,7 @@ vx_status edge__authenticate(void *ud, const char *secret, size_t len,
                            t->refusal[0] ? t->refusal
                            : t->revoked  ? "token revoked"
                                          : "unknown token");
-    } else if (t->expires_ms && t->expires_ms <= edge__wall_ms()) {
+    } else if (t->expires_ms && t->expires_ms <= vx__wall_ms()) {
         st = vx__error_set(err, VX_EAUTH, "", "token expired");
     } else if (t->kind != SVC_KIND_ADMIN &&
                (t->feed < 0 || (size_t)t->feed >= e->nfeeds)) {

@@ -22,6 +22,7 @@
 #include <strings.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/error.h"
 #include "base/log.h"
 #include "vexil/version.h"
@@ -86,7 +87,7 @@ static void note_upstream(edge *e, const char *problem)
                  "edge: the upstream %s does not answer (%s): serving what "
                  "the edge holds",
                  e->upstream, problem);
-        e->down_since_ms = edge__wall_ms();
+        e->down_since_ms = vx__wall_ms();
     }
     e->upstream_up = false;
     snprintf(e->upstream_problem, sizeof(e->upstream_problem), "%s", problem);
@@ -224,7 +225,7 @@ static vx_status on_event(void *ud, const char *event, const char *data,
     }
     if (strcmp(event, "fetch-mode") == 0 && strncmp(data, "polling", 7) == 0) {
         f->polling = true;
-        f->stream_retry_ms = edge__mono_ms() + STREAM_RETRY_MS;
+        f->stream_retry_ms = vx__mono_ms() + STREAM_RETRY_MS;
         return VX_ECONFLICT; /* ends the stream: poll instead */
     }
     if (strcmp(event, "unleash-connected") != 0 &&
@@ -257,12 +258,12 @@ static vx_status on_event(void *ud, const char *event, const char *data,
     pthread_mutex_lock(&e->mu);
     f->have_state = true;
     f->revision = rev;
-    f->synced_ms = edge__wall_ms();
+    f->synced_ms = vx__wall_ms();
     pthread_mutex_unlock(&e->mu);
     f->hydrate = false;
     f->retries = 0; /* progress: the next failure starts over */
     if (!f->snap_due_ms)
-        f->snap_due_ms = edge__mono_ms();
+        f->snap_due_ms = vx__mono_ms();
     return VX_OK;
 }
 
@@ -276,16 +277,16 @@ static size_t on_stream(char *buf, size_t size, size_t n, void *ud)
         return len; /* an error body: the status says it */
     if (!f->got_bytes) {
         f->got_bytes = true;
-        f->connected_ms = edge__mono_ms();
+        f->connected_ms = vx__mono_ms();
         pthread_mutex_lock(&e->mu);
         f->up = true;
         f->problem[0] = '\0';
-        f->synced_ms = edge__wall_ms();
+        f->synced_ms = vx__wall_ms();
         note_upstream(e, NULL);
         pthread_mutex_unlock(&e->mu);
     } else {
         pthread_mutex_lock(&e->mu);
-        f->synced_ms = edge__wall_ms(); /* heartbeats too: still current */
+        f->synced_ms = vx__wall_ms(); /* heartbeats too: still current */
         pthread_mutex_unlock(&e->mu);
     }
     return sdk_sse_feed(&f->sse, buf, len) == VX_OK ? len : 0;
@@ -440,7 +441,7 @@ static void feed_done(edge *e, edge_feed *f, CURLcode rc, int64_t now)
         if (ok) {
             f->up = true;
             f->problem[0] = '\0';
-            f->synced_ms = edge__wall_ms();
+            f->synced_ms = vx__wall_ms();
         }
         note_upstream(e, NULL);
         pthread_mutex_unlock(&e->mu);
@@ -921,9 +922,9 @@ static void *upstream_main(void *arg)
     edge *e = arg;
     up_loop L = {0};
     int64_t snap_last = 0;
-    e->last_recheck_ms = e->last_forward_ms = e->last_sync_ms = edge__mono_ms();
+    e->last_recheck_ms = e->last_forward_ms = e->last_sync_ms = vx__mono_ms();
     while (!atomic_load(&e->stop)) {
-        int64_t now = edge__mono_ms();
+        int64_t now = vx__mono_ms();
         atomic_store(&e->wake, false);
         feeds_reap(e);
         pthread_mutex_lock(&e->mu);
@@ -982,7 +983,7 @@ static void *upstream_main(void *arg)
         for (CURLMsg *m = curl_multi_info_read(e->multi, &left); m;
              m = curl_multi_info_read(e->multi, &left)) {
             if (m->msg == CURLMSG_DONE)
-                finish(e, &L, m->easy_handle, m->data.result, edge__mono_ms());
+                finish(e, &L, m->easy_handle, m->data.result, vx__mono_ms());
         }
         if (atomic_load(&e->wake))
             continue;

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/error.h"
 #include "base/log.h"
 
@@ -32,12 +33,7 @@ env_slot *hub__slot_find(hub *h, const char *env)
  * (monotonic: a wall clock that jumps does not stretch a wait). */
 struct timespec hub__deadline_in(unsigned ms)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    t.tv_nsec += (long)(ms % 1000) * 1000000L;
-    t.tv_sec += (time_t)(ms / 1000) + t.tv_nsec / 1000000000L;
-    t.tv_nsec %= 1000000000L;
-    return t;
+    return vx__deadline(CLOCK_MONOTONIC, (int64_t)ms);
 }
 
 /* Waits (under h->mu) until ticket `t` is done, at most until `until`.

@@ -294,7 +294,6 @@ vx_status hub__compile_alone(const char *text, size_t len, bool segment,
 /* Monotonic and wall clocks; `now` plus `ms` for a timed wait on one of
  * the hub's condition variables (which use the monotonic clock). */
 double hub__mono_sec(void);
-int64_t hub__wall_ms(void);
 struct timespec hub__deadline_in(unsigned ms);
 
 #endif

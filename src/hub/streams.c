@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/error.h"
 
 /* Queues SSE text for `sub` (under h->mu); past the bound the stream ends. */
@@ -112,7 +113,7 @@ static bool tokens_equal(const svc_token_state *a, size_t na,
 
 void hub__check_tokens(hub *h, const svc_token_state *tokens, size_t n)
 {
-    int64_t now = hub__wall_ms();
+    int64_t now = vx__wall_ms();
     /* Edges check the tokens they cached again when the list changes (a
      * token revoked, created, its expiry moved): they are told so. */
     if (!tokens_equal(tokens, n, h->tokens, h->ntokens)) {
@@ -190,7 +191,7 @@ vx_status hub_subscribe(hub *h, const char *env, const hub_scope *scope,
         st = vx__error_set(err, VX_ENOTFOUND, "", "environment '%s' not found",
                            env);
     } else if (t && (t->revoked ||
-                     (t->expires_ms && t->expires_ms <= hub__wall_ms()))) {
+                     (t->expires_ms && t->expires_ms <= vx__wall_ms()))) {
         st = vx__error_set(err, VX_EAUTH, "", "token revoked or expired");
     } else if (h->nsubs >= h->max_streams) {
         h->streams_refused++;
@@ -368,7 +369,7 @@ static bool watch_reserve(watch_set *w, size_t n)
 static void check_streams(hub *h, watch_set *w, bool beat)
 {
     w->n = 0;
-    int64_t now = hub__wall_ms();
+    int64_t now = vx__wall_ms();
     if (watch_reserve(w, h->nsubs)) {
         for (hub_sub *s = h->subs; s; s = s->next) {
             if (s->expires_ms && s->expires_ms <= now)

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/error.h"
 #include "base/limits.h"
 #include "sdk/backup.h"
@@ -130,18 +131,9 @@ struct vx_client {
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 VX_API int64_t vx_client_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return vx__wall_ms();
 }
 
 static void iso_time(int64_t ms, char out[32])
@@ -208,7 +200,7 @@ static void make_uuid(char out[40])
     unsigned char b[16];
     if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
         /* No entropy source: unique enough to tell connections apart. */
-        uint64_t x = (uint64_t)mono_ms() ^ ((uint64_t)getpid() << 32) ^
+        uint64_t x = (uint64_t)vx__mono_ms() ^ ((uint64_t)getpid() << 32) ^
                      (uint64_t)(uintptr_t)out;
         for (int i = 0; i < 16; i++) {
             x = x * 6364136223846793005u + 1442695040888963407u;
@@ -540,7 +532,7 @@ static void poll_failed(vx_client *c, const char *why)
 
 static void features_done(vx_client *c, req *r, CURLcode rc, long code)
 {
-    int64_t now = mono_ms();
+    int64_t now = vx__mono_ms();
     char why[CURL_ERROR_SIZE + 32];
     if (rc != CURLE_OK) {
         snprintf(why, sizeof(why), "%s",
@@ -606,7 +598,7 @@ static void to_polling(vx_client *c, const char *why)
             "streaming unavailable (%s): polling instead", why);
     c->stream_refused = true;
     atomic_store(&c->mode, VX_CLIENT_POLLING);
-    c->next_poll = mono_ms();
+    c->next_poll = vx__mono_ms();
 }
 
 /* Keeps the streaming backup: the hydration and the deltas since, a body
@@ -698,7 +690,7 @@ static bool stream_fail(vx_client *c, int64_t now)
 
 static void stream_done(vx_client *c, req *r, CURLcode rc, long code)
 {
-    int64_t now = mono_ms();
+    int64_t now = vx__mono_ms();
     if (atomic_load(&c->mode) != VX_CLIENT_STREAMING)
         return; /* switched to polling by the server's event */
     if (r->connected) {
@@ -940,13 +932,13 @@ static int64_t min64(int64_t a, int64_t b)
 static void *run(void *ud)
 {
     vx_client *c = ud;
-    int64_t now = mono_ms();
+    int64_t now = vx__mono_ms();
     c->next_poll = c->next_stream = now;
     c->next_metrics = now + c->metrics_ms;
     if (c->metrics_on)
         start_register(c);
     while (!atomic_load(&c->stop)) {
-        now = mono_ms();
+        now = vx__mono_ms();
         bool polling = atomic_load(&c->mode) == VX_CLIENT_POLLING;
         if (polling && !c->polling_stopped && !c->reqs[REQ_FEATURES].h &&
             now >= c->next_poll &&
@@ -975,7 +967,7 @@ static void *run(void *ud)
                 finish(c, m->easy_handle, m->data.result);
         }
         /* Sleep until the next deadline, a socket event or a wakeup. */
-        now = mono_ms();
+        now = vx__mono_ms();
         int64_t wait = 1000;
         if (polling && !c->polling_stopped && !c->reqs[REQ_FEATURES].h)
             wait = min64(wait, c->next_poll - now);
@@ -1174,14 +1166,7 @@ VX_API bool vx_client_ready(vx_client *c)
 
 VX_API bool vx_client_wait_ready(vx_client *c, uint32_t timeout_ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = vx__deadline(CLOCK_REALTIME, timeout_ms);
     pthread_mutex_lock(&c->mu);
     while (!c->announced) {
         if (pthread_cond_timedwait(&c->cond, &c->mu, &until) != 0)

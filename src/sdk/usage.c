@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/limits.h"
 #include "vexil/vexil.h"
 
@@ -121,14 +122,6 @@ static sdk_usage_variant *find_variant(sdk_usage_bucket *b, sdk_usage_flag *f,
     return v;
 }
 
-/* The wall clock, read once per bucket (not on every count). */
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void sdk_usage_count(sdk_usage *u, const char *name, size_t len, bool yes,
                      const char *variant, size_t vlen)
 {
@@ -139,7 +132,7 @@ void sdk_usage_count(sdk_usage *u, const char *name, size_t len, bool yes,
     pthread_mutex_lock(&u->mu);
     sdk_usage_bucket *b = &u->b[u->active];
     if (b->start_ms == 0)
-        b->start_ms = wall_ms();
+        b->start_ms = vx__wall_ms();
     sdk_usage_flag *f = find_flag(b, h, name, len);
     if (!f) {
         b->dropped++;

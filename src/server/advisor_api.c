@@ -18,6 +18,7 @@
 
 #include "ai/advisor.h"
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/error.h"
 #include "base/limits.h"
 #include "server/seen.h"
@@ -853,10 +854,7 @@ static void rollout(advisor_api *a, const svc_principal *who, http_req *r,
                                    err->message);
         }
         if (st == VX_OK) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            st = ai_plan_status_guard_data(
-                doc, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, status);
+            st = ai_plan_status_guard_data(doc, vx__wall_ms(), status);
         }
     } else if (st == VX_OK) {
         st = ai_plan_status_normalize(given, &status, err);

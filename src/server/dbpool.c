@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/error.h"
 #include "base/limits.h"
 
@@ -42,13 +43,6 @@ struct db_pool {
     bool bg_started;     /* bg runs */
 };
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void *pool_main(void *arg)
 {
     db_pool *p = arg;
@@ -62,7 +56,7 @@ static void *pool_main(void *arg)
         p->head = (p->head + 1) % p->cap;
         p->count--;
         p->running++;
-        bool expired = mono_ms() - j.queued > p->wait_ms;
+        bool expired = vx__mono_ms() - j.queued > p->wait_ms;
         if (expired)
             p->expired++;
         pthread_mutex_unlock(&p->mu);
@@ -88,14 +82,8 @@ static void *bg_main(void *arg)
         memset(&err, 0, sizeof(err));
         if (svc_ready(p->svc) == VX_OK)
             svc_usage_flush(p->svc, &err);
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += VX_LIMIT_DB_PROBE_MS / 1000;
-        until.tv_nsec += (long)(VX_LIMIT_DB_PROBE_MS % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until =
+            vx__deadline(CLOCK_REALTIME, VX_LIMIT_DB_PROBE_MS);
         pthread_mutex_lock(&p->mu);
         if (!p->stopping)
             pthread_cond_timedwait(&p->tick, &p->mu, &until);
@@ -165,7 +153,7 @@ bool db_pool_submit(db_pool *p, db_job_fn fn, void *ud)
     bool ok = false;
     pthread_mutex_lock(&p->mu);
     if (!p->stopping && p->count < p->cap) {
-        p->ring[(p->head + p->count) % p->cap] = (job){fn, ud, mono_ms()};
+        p->ring[(p->head + p->count) % p->cap] = (job){fn, ud, vx__mono_ms()};
         p->count++;
         ok = true;
         pthread_cond_signal(&p->work);

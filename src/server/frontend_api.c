@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/error.h"
 #include "server/cors.h"
 #include "server/sdk_api.h"
@@ -120,7 +121,7 @@ static void answer(sdk_api *a, http_req *r, sdk_req *q, sdk_ctx *b, bool get)
     vx_error err;
     memset(&err, 0, sizeof(err));
     vx_arena *arena = http_req_arena(r);
-    vx_status st = sdk_ctx_finish(b, sdk_now_ms(), http_req_peer(r),
+    vx_status st = sdk_ctx_finish(b, vx__wall_ms(), http_req_peer(r),
                                   q->who.environment, true, arena, &err);
     if (st != VX_OK) {
         http_reply_error(r, st, &err);

@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/error.h"
 #include "base/limits.h"
 #include "server/gateway_client.h"
@@ -211,7 +212,7 @@ static bool rate_ok(sdk_rate *rate, int64_t key, const gwq *q, const char *what)
 {
     http_req *r = q->r;
     double retry = 0;
-    if (!rate || sdk_rate_take(rate, key, sdk_now_ms(), &retry))
+    if (!rate || sdk_rate_take(rate, key, vx__wall_ms(), &retry))
         return true;
     char *secs = vx__arena_alloc(http_req_arena(r), 24);
     if (secs)
@@ -482,8 +483,8 @@ static void proxy(gateway_api *a, gwq *q)
     /* No key: a random sessionId, so that Unleash's default stickiness
      * splits such requests one by one (not by the client's address). */
     if (st == VX_OK)
-        st = sdk_ctx_finish(b, sdk_now_ms(), http_req_peer(r), env, !who, arena,
-                            &err);
+        st = sdk_ctx_finish(b, vx__wall_ms(), http_req_peer(r), env, !who,
+                            arena, &err);
     if (st != VX_OK) {
         http_reply_error(r, st, &err);
         goto out;

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/error.h"
 #include "base/limits.h"
 
@@ -247,9 +248,7 @@ struct http_watch {
 
 static uint64_t mono_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return (uint64_t)vx__mono_ms();
 }
 
 static uint64_t pack(uint64_t since, http_phase phase)
@@ -390,13 +389,8 @@ static void *watch_loop(void *ud)
     http_watch *h = ud;
     pthread_mutex_lock(&h->mu);
     while (!h->stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_nsec += (long)VX_LIMIT_HTTP_WATCH_MS * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until =
+            vx__deadline(CLOCK_MONOTONIC, VX_LIMIT_HTTP_WATCH_MS);
         pthread_cond_timedwait(&h->cv, &h->mu, &until);
         if (h->stop)
             break;

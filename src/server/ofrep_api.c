@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/error.h"
 #include "server/cors.h"
 #include "server/router.h"
@@ -352,7 +353,7 @@ void ofrep_api_headers(sdk_api *a, http_req *r)
         return;
     double retry = 0;
     if (a->ofrep_rate &&
-        !sdk_rate_take(a->ofrep_rate, q->who.token_id, sdk_now_ms(), &retry)) {
+        !sdk_rate_take(a->ofrep_rate, q->who.token_id, vx__wall_ms(), &retry)) {
         char *secs = vx__arena_alloc(arena, 24);
         if (secs)
             snprintf(secs, 24, "%.0f", ceil(retry > 1 ? retry : 1));
@@ -406,7 +407,7 @@ void ofrep_api_request(sdk_api *a, http_req *r)
     sdk_ctx_init(b);
     vx_status st = sdk_ctx_from_json(b, ctx, "/context", true, arena, &err);
     if (st == VX_OK)
-        st = sdk_ctx_finish(b, sdk_now_ms(), NULL, q->who.environment, false,
+        st = sdk_ctx_finish(b, vx__wall_ms(), NULL, q->who.environment, false,
                             arena, &err);
     if (st != VX_OK) {
         if (st == VX_ENOMEM)

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/error.h"
 #include "base/limits.h"
 
@@ -92,13 +93,6 @@ out:
     free(text);
 }
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void *loop(void *ud)
 {
     server_scheduler *s = ud;
@@ -116,8 +110,8 @@ static void *loop(void *ud)
         json_t *hooks = NULL;
         vx_error err;
         memset(&err, 0, sizeof(err));
-        vx_status st = svc_scheduler_tick(s->svc, s->owner, wall_ms(), lease_ms,
-                                          &leader, &hooks, &err);
+        vx_status st = svc_scheduler_tick(s->svc, s->owner, vx__wall_ms(),
+                                          lease_ms, &leader, &hooks, &err);
         if (st != VX_OK)
             note(s, "error", "release plans", "tick", err.message);
         if (leader && s->changed)

@@ -308,13 +308,6 @@ static uint32_t thread_random(void *ud)
     return (uint32_t)((tls.rng * 0x2545f4914f6cdd1dull) >> 32);
 }
 
-int64_t sdk_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 vx_status sdk_ctx_finish(sdk_ctx *b, int64_t now_ms, const char *peer,
                          const char *env, bool random_session, vx_arena *a,
                          vx_error *err)

@@ -69,9 +69,6 @@ vx_status sdk_ctx_finish(sdk_ctx *b, int64_t now_ms, const char *peer,
                          const char *env, bool random_session, vx_arena *a,
                          vx_error *err);
 
-/* The wall clock in ms since the epoch (the HTTP layer's "now"). */
-int64_t sdk_now_ms(void);
-
 /* The calling thread's evaluation scratch, created on first use and freed
  * when the thread exits; NULL when out of memory (evaluation still works
  * without one). */

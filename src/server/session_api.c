@@ -20,6 +20,7 @@
 
 #include "base/alloc.h"
 #include "base/arena.h"
+#include "base/clock.h"
 #include "base/error.h"
 #include "base/limits.h"
 #include "server/sdk_api.h"
@@ -46,13 +47,6 @@ typedef struct sess_req {
     const char *token; /* POST: its secret, borrowed from the header */
     size_t token_len;  /* its length */
 } sess_req;
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 vx_status session_api_new(service *svc, const session_api_config *cfg,
                           session_api **out, vx_error *err)
@@ -366,8 +360,9 @@ static bool check_session(session_api *a, http_req *r, svc_session *out)
     const char *secret = cookie_value(r, &len);
     vx_error err;
     memset(&err, 0, sizeof(err));
-    vx_status st = svc_session_check(a->svc, secret ? secret : "",
-                                     secret ? len : 0, wall_ms(), out, &err);
+    vx_status st =
+        svc_session_check(a->svc, secret ? secret : "", secret ? len : 0,
+                          vx__wall_ms(), out, &err);
     if (st != VX_OK) {
         http_reply_error(r, st, &err);
         return false;
@@ -461,7 +456,7 @@ static void sign_in(session_api *a, http_req *r, sess_req *q)
     memset(&err, 0, sizeof(err));
     size_t old_len = 0;
     const char *old = cookie_value(r, &old_len);
-    int64_t now = wall_ms();
+    int64_t now = vx__wall_ms();
     if (old) /* replaced: the previous session of this browser ends */
         (void)svc_session_close(a->svc, old, old_len, now, &err);
     vx_status st = svc_session_open(a->svc, q->token, q->token_len, a->idle_ms,
@@ -506,7 +501,7 @@ void session_api_request(session_api *a, http_req *r)
         vx_error err;
         memset(&err, 0, sizeof(err));
         vx_status st =
-            secret ? svc_session_close(a->svc, secret, len, wall_ms(), &err)
+            secret ? svc_session_close(a->svc, secret, len, vx__wall_ms(), &err)
                    : VX_OK;
         if (st != VX_OK) {
             http_reply_error(r, st, &err);

@@ -8,14 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "service/internal.h"
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static const svc_principal ADVISOR = {.token_id = 0,
                                       .kind = SVC_KIND_ADMIN,
@@ -28,7 +22,7 @@ vx_status svc_strategy_check(service *s, const json_t *strategy,
                              const char *flag, json_t **out, vx_error *err)
 {
     svc_req req = {0};
-    svc_ctx c = {s, &ADVISOR, &req, err, wall_ms()};
+    svc_ctx c = {s, &ADVISOR, &req, err, vx__wall_ms()};
     *out = NULL;
     pthread_mutex_lock(&s->mu);
     vx_status st = svc__norm_strategy(&c, strategy, "/strategy", flag, out);
@@ -59,7 +53,7 @@ vx_status svc_record_advice(service *s, const svc_principal *who,
         .environment = environment,
         .feature = json_string_value(json_object_get(data, "flag")),
         .data = data,
-        .created_ms = wall_ms(),
+        .created_ms = vx__wall_ms(),
     };
     vx_status st = svc__run(s, who, NULL, ev.created_ms, SVC_CHANGE_RECORDS,
                             err, append_unit, &ev);

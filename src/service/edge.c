@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/error.h"
 #include "base/limits.h"
 #include "service/internal.h"
@@ -142,7 +143,7 @@ vx_status svc_edge_reports(service *s, const svc_principal *who,
     const json_t *items = json_object_get(body, "items");
     size_t n = json_array_size(items);
     size_t i = seen_handled(s->edge_seen, key);
-    int64_t now = svc__wall_ms();
+    int64_t now = vx__wall_ms();
     for (; i < n; i++) {
         const json_t *it = json_array_get(items, i);
         int64_t at =

@@ -14,30 +14,17 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "base/error.h"
 #include "base/limits.h"
 #include "service/internal.h"
-
-int64_t svc__mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void svc__health_init(service *s)
 {
     pthread_mutex_init(&s->health_mu, NULL);
     memset(&s->health, 0, sizeof(s->health));
     s->health.ok = true;
-    s->health.since_ms = wall_ms();
+    s->health.since_ms = vx__wall_ms();
     atomic_init(&s->fast_fail_until, 0);
 }
 
@@ -65,12 +52,12 @@ static void record(service *s, bool ok, const char *reason, bool checked)
                      "until it is back",
                      reason);
         s->health.ok = ok;
-        s->health.since_ms = wall_ms();
+        s->health.since_ms = vx__wall_ms();
     }
     snprintf(s->health.reason, sizeof(s->health.reason), "%s",
              ok ? "" : reason);
     if (checked)
-        s->health.checked_ms = wall_ms();
+        s->health.checked_ms = vx__wall_ms();
     pthread_mutex_unlock(&s->health_mu);
     if (changed)
         vx__logf(s->log, s->log_ud, ok ? "info" : "error", "%s", line);
@@ -86,8 +73,7 @@ void svc__db_outcome(service *s, vx_status st, const vx_error *err,
                                   : "the database is unavailable",
            false);
     if (spent_ms >= VX_LIMIT_DB_RECONNECT_STEP_MS)
-        atomic_store(&s->fast_fail_until,
-                     svc__mono_ms() + VX_LIMIT_DB_RETRY_MS);
+        atomic_store(&s->fast_fail_until, vx__mono_ms() + VX_LIMIT_DB_RETRY_MS);
 }
 
 void svc__db_up(service *s)
@@ -103,7 +89,7 @@ void svc__db_up(service *s)
 vx_status svc__db_gate(service *s, vx_error *err)
 {
     int64_t until = atomic_load(&s->fast_fail_until);
-    if (until == 0 || svc__mono_ms() >= until)
+    if (until == 0 || vx__mono_ms() >= until)
         return VX_OK;
     pthread_mutex_lock(&s->health_mu);
     vx__error_set(err, VX_EUNAVAILABLE, "", "%s",
@@ -129,14 +115,8 @@ vx_status svc_ready(service *s)
 
 vx_status svc_probe(service *s, vx_error *err)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += VX_LIMIT_DB_PROBE_WAIT_MS / 1000;
-    until.tv_nsec += (long)(VX_LIMIT_DB_PROBE_WAIT_MS % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until =
+        vx__deadline(CLOCK_REALTIME, VX_LIMIT_DB_PROBE_WAIT_MS);
     if (pthread_mutex_timedlock(&s->mu, &until) != 0) {
         /* Other work holds the database; its own outcome (bounded by the
          * call bound) is recorded when it ends. */
@@ -153,7 +133,7 @@ vx_status svc_probe(service *s, vx_error *err)
         bound = VX_LIMIT_DB_PROBE_CALL_MS;
     if (s->ops->set_call_timeout)
         s->ops->set_call_timeout(s->st, bound);
-    int64_t t0 = svc__mono_ms();
+    int64_t t0 = vx__mono_ms();
     vx_status st = s->ops->health(s->st, err);
     if (s->ops->set_call_timeout)
         s->ops->set_call_timeout(s->st, 0);
@@ -168,9 +148,9 @@ vx_status svc_probe(service *s, vx_error *err)
                                         : "the database does not answer");
         record(s, false, reason, true);
         if (st == VX_EUNAVAILABLE &&
-            svc__mono_ms() - t0 >= VX_LIMIT_DB_RECONNECT_STEP_MS)
+            vx__mono_ms() - t0 >= VX_LIMIT_DB_RECONNECT_STEP_MS)
             atomic_store(&s->fast_fail_until,
-                         svc__mono_ms() + VX_LIMIT_DB_RETRY_MS);
+                         vx__mono_ms() + VX_LIMIT_DB_RETRY_MS);
     }
     return st;
 }

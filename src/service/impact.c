@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/limits.h"
 #include "guard/bucket.h"
 #include "guard/sketch.h"
@@ -1075,7 +1076,7 @@ vx_status svc_check_impact(const svc_principal *who, const json_t *batch,
                            vx_error *err)
 {
     svc_req req = {.body = batch};
-    svc_ctx c = {NULL, who, &req, err, svc__wall_ms()};
+    svc_ctx c = {NULL, who, &req, err, vx__wall_ms()};
     return check_batch(&c, batch, NULL);
 }
 

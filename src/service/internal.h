@@ -199,7 +199,6 @@ void svc__db_outcome(service *s, vx_status st, const vx_error *err,
 void svc__db_up(service *s);
 /* VX_EUNAVAILABLE with the last reason while calls fail fast, else VX_OK. */
 vx_status svc__db_gate(service *s, vx_error *err);
-int64_t svc__mono_ms(void);
 
 /* ---- SDK reports kept in memory until flushed (reports.c) ---------------- */
 vx_status svc__reports_init(service *s);
@@ -350,7 +349,6 @@ vx_status svc__impact_arms(svc_ctx *c, const char *env, const char *flag,
 void svc__impact_arms_release(svc_arms *a);
 /* The index of `label` in `a`, or -1. */
 int svc__impact_arm(const svc_arms *a, const char *label);
-int64_t svc__wall_ms(void);
 
 /* ---- the one gate for flag data (gate.c) ----------------------------------
  * Limits come from the flag-data table of base/limits.h, which libvexil's

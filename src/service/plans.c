@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/limits.h"
 #include "guard/plan.h"
 #include "guard/report.h"
@@ -2115,7 +2116,7 @@ static vx_status release_step(svc_ctx *c, void *ud)
 
 vx_status svc_scheduler_release(service *s, const char *owner, vx_error *err)
 {
-    return txn(s, svc__wall_ms(), err, SVC_CHANGE_RECORDS, release_step,
+    return txn(s, vx__wall_ms(), err, SVC_CHANGE_RECORDS, release_step,
                (void *)owner);
 }
 

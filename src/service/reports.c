@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/error.h"
 #include "base/limits.h"
 #include "service/internal.h"
@@ -329,7 +330,7 @@ vx_status svc_usage_flush(service *s, vx_error *err)
             json_decref(b.usage);
             break;
         }
-        st = svc__run(s, &REPORTER, NULL, svc__wall_ms(), SVC_CHANGE_RECORDS,
+        st = svc__run(s, &REPORTER, NULL, vx__wall_ms(), SVC_CHANGE_RECORDS,
                       err, flush_unit, &b);
         if (st != VX_OK) {
             put_back(r, &b);

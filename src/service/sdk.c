@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/limits.h"
 #include "base/log.h"
 #include "service/internal.h"
@@ -34,13 +35,6 @@ static const svc_principal SDK_SYSTEM = {.token_id = 0,
                                          .name = "system",
                                          .environment = "*",
                                          .projects = "*"};
-
-int64_t svc__wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- token cache ---------------------------------------------------------
  */
@@ -148,7 +142,7 @@ static vx_status read_lock(service *s, vx_error *err, int64_t *t0)
     if (st != VX_OK)
         return st;
     pthread_mutex_lock(&s->mu);
-    *t0 = svc__mono_ms();
+    *t0 = vx__mono_ms();
     return VX_OK;
 }
 
@@ -156,7 +150,7 @@ static vx_status read_lock(service *s, vx_error *err, int64_t *t0)
 static void read_unlock(service *s, vx_status st, const vx_error *err,
                         int64_t t0)
 {
-    int64_t spent = svc__mono_ms() - t0;
+    int64_t spent = vx__mono_ms() - t0;
     pthread_mutex_unlock(&s->mu);
     svc__db_outcome(s, st, err, spent);
 }
@@ -224,7 +218,7 @@ vx_status svc_token_states(service *s, svc_token_state **out, size_t *n,
                            vx_error *err)
 {
     svc_req req = {0};
-    svc_ctx c = {s, &SDK_SYSTEM, &req, err, svc__wall_ms()};
+    svc_ctx c = {s, &SDK_SYSTEM, &req, err, vx__wall_ms()};
     json_t *all = NULL;
     *out = NULL;
     *n = 0;
@@ -296,7 +290,7 @@ static vx_status env_names(svc_ctx *c, json_t **out)
 vx_status svc_environment_names(service *s, json_t **out, vx_error *err)
 {
     svc_req req = {0};
-    svc_ctx c = {s, &SDK_SYSTEM, &req, err, svc__wall_ms()};
+    svc_ctx c = {s, &SDK_SYSTEM, &req, err, vx__wall_ms()};
     int64_t t0 = 0;
     *out = NULL;
     vx_status st = read_lock(s, err, &t0);
@@ -373,7 +367,7 @@ vx_status svc_client_states(service *s, const json_t *envs, json_t **docs,
                             int64_t *revision, vx_error *err)
 {
     svc_req req = {0};
-    svc_ctx c = {s, &SDK_SYSTEM, &req, err, svc__wall_ms()};
+    svc_ctx c = {s, &SDK_SYSTEM, &req, err, vx__wall_ms()};
     json_t *names = NULL, *want = json_array();
     *docs = NULL;
     *revision = 0;
@@ -414,7 +408,7 @@ vx_status svc_client_changes(service *s, int64_t since, json_t **changes,
                              int64_t *revision, bool *tokens, vx_error *err)
 {
     svc_req req = {0};
-    svc_ctx c = {s, &SDK_SYSTEM, &req, err, svc__wall_ms()};
+    svc_ctx c = {s, &SDK_SYSTEM, &req, err, vx__wall_ms()};
     json_t *events = NULL, *names = NULL, *envs = NULL, *out = NULL;
     int64_t total = 0;
     bool full = false;
@@ -538,7 +532,7 @@ vx_status svc__in_txn(service *s, const svc_principal *who, const json_t *body,
                       vx_error *err, vx_status (*fn)(svc_ctx *c))
 {
     svc_req req = {.body = body};
-    return svc__run(s, who, &req, svc__wall_ms(), SVC_CHANGE_RECORDS, err,
+    return svc__run(s, who, &req, vx__wall_ms(), SVC_CHANGE_RECORDS, err,
                     in_txn_unit, &fn);
 }
 
@@ -685,7 +679,7 @@ vx_status svc__report_app(svc_ctx *c, const char *key, const json_t *doc)
 vx_status svc_client_register(service *s, const svc_principal *who,
                               const json_t *body, vx_error *err)
 {
-    return svc__client_register_at(s, who, body, svc__wall_ms(), err);
+    return svc__client_register_at(s, who, body, vx__wall_ms(), err);
 }
 
 vx_status svc__client_register_at(service *s, const svc_principal *who,
@@ -935,7 +929,7 @@ vx_status svc__report_sweep(svc_ctx *c)
 vx_status svc_client_metrics(service *s, const svc_principal *who,
                              const json_t *body, vx_error *err)
 {
-    return svc__client_metrics_at(s, who, body, svc__wall_ms(), err);
+    return svc__client_metrics_at(s, who, body, vx__wall_ms(), err);
 }
 
 vx_status svc__client_metrics_at(service *s, const svc_principal *who,
@@ -965,7 +959,7 @@ vx_status svc_check_client_register(const svc_principal *who,
                                     const json_t *body, vx_error *err)
 {
     svc_req req = {.body = body};
-    svc_ctx c = {NULL, who, &req, err, svc__wall_ms()};
+    svc_ctx c = {NULL, who, &req, err, vx__wall_ms()};
     char key[600];
     json_t *doc = NULL;
     vx_status st = check_register(&c, key, sizeof(key), &doc);
@@ -978,7 +972,7 @@ vx_status svc_check_client_metrics(const json_t *body, vx_error *err)
     svc_principal none;
     memset(&none, 0, sizeof(none));
     svc_req req = {.body = body};
-    svc_ctx c = {NULL, &none, &req, err, svc__wall_ms()};
+    svc_ctx c = {NULL, &none, &req, err, vx__wall_ms()};
     int64_t start_ms = 0;
     return check_bucket(&c, body, &start_ms);
 }

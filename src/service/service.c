@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/limits.h"
 #include "service/internal.h"
 
@@ -252,13 +253,6 @@ void svc__uuid(char out[37])
         out[n++] = hex[b[i] & 15];
     }
     out[n] = '\0';
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- tokens
@@ -583,7 +577,7 @@ vx_status svc__run(service *s, const svc_principal *who, const svc_req *req,
     if (st != VX_OK)
         return st;
     pthread_mutex_lock(&s->mu);
-    int64_t t0 = svc__mono_ms();
+    int64_t t0 = vx__mono_ms();
     if (writes && !db_ok(s, s->ops->begin(s->st, err), &st))
         goto done;
     st = fn(&c, ud);
@@ -598,7 +592,7 @@ done:;
      * writes leave the token cache warm. */
     if (committed && (changes & SVC_CHANGE_TOKENS))
         atomic_fetch_add(&s->generation, 1);
-    int64_t spent = svc__mono_ms() - t0;
+    int64_t spent = vx__mono_ms() - t0;
     pthread_mutex_unlock(&s->mu);
     /* The entries of tokens changed or revoked go, after the bump: none
      * is left stale, which a lookup that cannot run would trust. */
@@ -665,7 +659,7 @@ vx_status svc_open(const svc_config *cfg, service **out,
         vx__logf(s->log, s->log_ud, "info", "applied %d database migration(s)",
                  applied);
     seed_arg sa = {cfg, new_admin_secret};
-    st = svc__run(s, &SYSTEM, NULL, now_ms(),
+    st = svc__run(s, &SYSTEM, NULL, vx__wall_ms(),
                   SVC_CHANGE_SDK | SVC_CHANGE_TOKENS, err, seed_unit, &sa);
     if (st != VX_OK) {
         new_admin_secret[0] = '\0';
@@ -673,7 +667,7 @@ vx_status svc_open(const svc_config *cfg, service **out,
         return st;
     }
     svc_req req = {0};
-    svc_ctx c = {s, &SYSTEM, &req, err, now_ms()};
+    svc_ctx c = {s, &SYSTEM, &req, err, vx__wall_ms()};
     pthread_mutex_lock(&s->mu);
     count_flags(&c);
     pthread_mutex_unlock(&s->mu);
@@ -709,14 +703,7 @@ void svc_close(service *s)
 /* Takes the service mutex within `ms`; false when it stays held. */
 static bool lock_within(service *s, int ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = vx__deadline(CLOCK_REALTIME, ms);
     return pthread_mutex_timedlock(&s->mu, &until) == 0;
 }
 
@@ -731,13 +718,13 @@ static bool lookup_lock(service *s)
     if (pthread_mutex_trylock(&s->mu) == 0)
         return true;
     bool no = false;
-    if (svc__mono_ms() < atomic_load(&s->lookup_busy_until) ||
+    if (vx__mono_ms() < atomic_load(&s->lookup_busy_until) ||
         !atomic_compare_exchange_strong(&s->lookup_waiting, &no, true))
         return false;
     bool locked = lock_within(s, VX_LIMIT_DB_AUTH_WAIT_MS);
     if (!locked)
         atomic_store(&s->lookup_busy_until,
-                     svc__mono_ms() + VX_LIMIT_DB_AUTH_BUSY_MS);
+                     vx__mono_ms() + VX_LIMIT_DB_AUTH_BUSY_MS);
     atomic_store(&s->lookup_waiting, false);
     return locked;
 }
@@ -759,13 +746,13 @@ vx_status svc__token_lookup(service *s, const char key[65], svc_principal *who,
         return vx__error_set(err, VX_EUNAVAILABLE, "",
                              "the database is busy: the token cannot be "
                              "checked now, retry");
-    int64_t t0 = svc__mono_ms();
+    int64_t t0 = vx__mono_ms();
     if (s->ops->set_call_timeout)
         s->ops->set_call_timeout(s->st, VX_LIMIT_DB_AUTH_CALL_MS);
     st = s->ops->doc_get(s->st, STORE_TOKEN, key, &doc, err);
     if (s->ops->set_call_timeout)
         s->ops->set_call_timeout(s->st, 0);
-    int64_t spent = svc__mono_ms() - t0;
+    int64_t spent = vx__mono_ms() - t0;
     pthread_mutex_unlock(&s->mu);
     svc__db_outcome(s, st, err, spent);
     if (st == VX_EIO || st == VX_EUNAVAILABLE)
@@ -881,7 +868,7 @@ vx_status svc__token_check(service *s, const char key[65], svc_principal *who,
         if (st != VX_OK)
             return st;
     }
-    if (expires && expires <= now_ms()) {
+    if (expires && expires <= vx__wall_ms()) {
         if (expired)
             *expired = true;
         return vx__error_set(err, VX_EAUTH, "", "token expired");
@@ -945,7 +932,8 @@ vx_status svc_call(service *s, const svc_principal *who, const svc_req *req,
             ? SVC_CHANGE_SDK | SVC_CHANGE_TOKENS
         : op_is_token(req->op) ? SVC_CHANGE_TOKENS
                                : SVC_CHANGE_SDK;
-    vx_status st = svc__run(s, who, req, now_ms(), changes, err, call_unit, &a);
+    vx_status st =
+        svc__run(s, who, req, vx__wall_ms(), changes, err, call_unit, &a);
     bool recount =
         st == VX_OK && op->writes &&
         (req->op == SVC_OP_FEATURE_CREATE ||
@@ -955,7 +943,7 @@ vx_status svc_call(service *s, const svc_principal *who, const svc_req *req,
          req->op == SVC_OP_ARCHIVE_BULK || req->op == SVC_OP_REVIVE_BULK ||
          req->op == SVC_OP_DELETE_BULK);
     if (recount) {
-        svc_ctx c = {s, who, req, err, now_ms()};
+        svc_ctx c = {s, who, req, err, vx__wall_ms()};
         pthread_mutex_lock(&s->mu);
         count_flags(&c);
         pthread_mutex_unlock(&s->mu);
@@ -1031,8 +1019,8 @@ vx_status svc_admin_token(service *s, const char *name, bool rotate,
 {
     secret[0] = '\0';
     admin_token_arg a = {name, rotate, secret};
-    vx_status st = svc__run(s, &SYSTEM, NULL, now_ms(), SVC_CHANGE_TOKENS, err,
-                            admin_token_unit, &a);
+    vx_status st = svc__run(s, &SYSTEM, NULL, vx__wall_ms(), SVC_CHANGE_TOKENS,
+                            err, admin_token_unit, &a);
     if (st != VX_OK)
         secret[0] = '\0';
     return st;

@@ -37,6 +37,7 @@
 #include <time.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/error.h"
 #include "base/limits.h"
 #include "store/postgres/pg_store.h"
@@ -158,13 +159,6 @@ typedef struct pg_store {
     int64_t listen_retry_at; /* monotonic ms: no reconnection before */
 } pg_store;
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void sleep_ms(int64_t ms)
 {
     if (ms <= 0)
@@ -275,8 +269,8 @@ static void session_options(char *buf, size_t cap, int timeout_ms)
 static int64_t call_deadline(const pg_store *s)
 {
     if (s->call_timeout_ms > 0)
-        return mono_ms() + s->call_timeout_ms;
-    return mono_ms() + s->timeout_ms + VX_LIMIT_DB_DEADLINE_SLACK_MS;
+        return vx__mono_ms() + s->call_timeout_ms;
+    return vx__mono_ms() + s->timeout_ms + VX_LIMIT_DB_DEADLINE_SLACK_MS;
 }
 
 /* The bound of a call, for messages (ms). */
@@ -292,7 +286,7 @@ static int call_bound(const pg_store *s)
 static bool wait_socket(PGconn *c, short events, int64_t deadline)
 {
     for (;;) {
-        int64_t left = deadline - mono_ms();
+        int64_t left = deadline - vx__mono_ms();
         if (left <= 0)
             return false;
         struct pollfd p = {.fd = PQsocket(c), .events = events};
@@ -485,7 +479,7 @@ static bool ensure_conn(pg_store *s)
         return true;
     if (s->in_tx)
         return false;
-    int64_t now = mono_ms();
+    int64_t now = vx__mono_ms();
     if (!s->resetting) {
         if (now < s->retry_at)
             return false;
@@ -506,7 +500,7 @@ static bool ensure_conn(pg_store *s)
             PQsetnonblocking(s->conn, 1);
             return true;
         }
-        now = mono_ms();
+        now = vx__mono_ms();
         if (ps == PGRES_POLLING_FAILED || now >= s->reset_deadline) {
             s->resetting = false;
             s->retry_at = now + VX_LIMIT_DB_RETRY_MS;
@@ -1255,7 +1249,7 @@ static vx_status listen_failed(pg_store *s, const char *why, vx_error *err)
     short_reason(why && *why ? why : PQerrorMessage(s->listen), msg,
                  sizeof(msg));
     listen_close(s);
-    s->listen_retry_at = mono_ms() + VX_LIMIT_DB_RETRY_MS;
+    s->listen_retry_at = vx__mono_ms() + VX_LIMIT_DB_RETRY_MS;
     return vx__error_set(err, VX_EUNAVAILABLE, "",
                          "the database is unavailable: %s (%s; listen)",
                          msg[0] ? msg : "connection lost", s->where);
@@ -1272,7 +1266,7 @@ static vx_status listen_up(pg_store *s, int64_t deadline, bool *fresh,
     *fresh = false;
     if (s->listen_ready)
         return VX_OK;
-    int64_t now = mono_ms();
+    int64_t now = vx__mono_ms();
     if (!s->listen) {
         if (now < s->listen_retry_at)
             return vx__error_set(err, VX_EUNAVAILABLE, "",
@@ -1292,7 +1286,7 @@ static vx_status listen_up(pg_store *s, int64_t deadline, bool *fresh,
             break;
         if (ps == PGRES_POLLING_FAILED)
             return listen_failed(s, NULL, err);
-        now = mono_ms();
+        now = vx__mono_ms();
         if (now >= s->listen_deadline)
             return listen_failed(s, "timeout expired", err);
         int64_t until =
@@ -1305,7 +1299,7 @@ static vx_status listen_up(pg_store *s, int64_t deadline, bool *fresh,
     PQsetnonblocking(s->listen, 1);
     PGresult *res = NULL;
     await_result ar = AWAIT_LOST;
-    int64_t listen_by = mono_ms() + s->timeout_ms;
+    int64_t listen_by = vx__mono_ms() + s->timeout_ms;
     if (PQsendQuery(s->listen, "LISTEN " CHANNEL))
         ar = await_results(s->listen, listen_by, &res);
     bool ok = ar == AWAIT_DONE && PQresultStatus(res) == PGRES_COMMAND_OK;
@@ -1326,7 +1320,7 @@ static vx_status pg_watch(store *base, int timeout_ms, int64_t *revision,
                           vx_error *err)
 {
     pg_store *s = (pg_store *)base;
-    int64_t start = mono_ms(), deadline = start + timeout_ms;
+    int64_t start = vx__mono_ms(), deadline = start + timeout_ms;
     *revision = 0;
     if (!s->listen_ready) {
         bool fresh = false;
@@ -1335,7 +1329,7 @@ static vx_status pg_watch(store *base, int timeout_ms, int64_t *revision,
             *revision = -1; /* anything before the LISTEN was missed */
             return VX_OK;
         }
-        sleep_ms(deadline - mono_ms());
+        sleep_ms(deadline - vx__mono_ms());
         return st; /* VX_OK: still connecting, nothing announced yet */
     }
     /* Whatever already arrived (without blocking), then wait for more. */
@@ -1343,7 +1337,7 @@ static vx_status pg_watch(store *base, int timeout_ms, int64_t *revision,
     if (PQconsumeInput(s->listen))
         got = drain_notifies(s->listen, 0);
     while (got == 0) {
-        int left = timeout_ms - (int)(mono_ms() - start);
+        int left = timeout_ms - (int)(vx__mono_ms() - start);
         if (left <= 0)
             break;
         struct pollfd p = {.fd = PQsocket(s->listen), .events = POLLIN};
