@@ -1970,6 +1970,23 @@ typedef struct plan_arg {
     json_t *hooks;   /* webhook calls are appended here */
 } plan_arg;
 
+/* A live plan's flag must still be there, not archived: else the tick
+ * fails (and the plan is paused, plan_fail_step) at once, not only when the
+ * next step tries to change the flag, which may be hours away. */
+static vx_status flag_live(svc_ctx *c, const json_t *plan)
+{
+    const char *name = json_string_value(json_object_get(plan, "feature"));
+    json_t *f = NULL;
+    vx_status st = svc__get(c, STORE_FEATURE, name ? name : "", &f);
+    if (st == VX_OK && json_is_true(json_object_get(f, "archived")))
+        st = svc__fail(c, VX_ECONFLICT, "", "flag '%s' is archived", name);
+    else if (st == VX_ENOTFOUND)
+        st = svc__fail(c, VX_ENOTFOUND, "", "flag '%s' no longer exists",
+                       name ? name : "");
+    json_decref(f);
+    return st;
+}
+
 static vx_status plan_step(svc_ctx *c, void *ud)
 {
     plan_arg *a = ud;
@@ -1977,6 +1994,8 @@ static vx_status plan_step(svc_ctx *c, void *ud)
     vx_status st = svc__get(c, STORE_PLAN, a->key, &plan);
     if (st == VX_ENOTFOUND)
         return VX_OK; /* deleted meanwhile */
+    if (st == VX_OK && is_live(plan))
+        st = flag_live(c, plan);
     if (st == VX_OK && is_live(plan))
         st = tick_plan(c, plan, a->hooks);
     json_decref(plan);

@@ -311,7 +311,10 @@ test('a scheduled change fires at its time, audited; the stale report', async ()
     // A plan or a scheduled change whose flag is archived meanwhile: the
     // plan pauses with its reason, the change is dropped, both audited.
     await must(srv, 'POST', FEAT, { name: 'gone' }, 201);
-    await must(srv, 'PUT', `${ENV('gone')}/release-plan`, { milestones: [{ percent: 10 }, { percent: 100 }], guard: 'none' }, 200);
+    // A step of an hour: the plan is still running when its flag goes,
+    // however slow the machine (a time-based plan with no wait would
+    // complete within two ticks).
+    await must(srv, 'PUT', `${ENV('gone')}/release-plan`, { milestones: [{ percent: 10, minDurationSeconds: 3600 }, { percent: 100 }], guard: 'none' }, 200);
     await must(srv, 'POST', `${ENV('gone')}/scheduled-changes`, { at: new Date(Date.now() + 300).toISOString(), action: 'enable' }, 201);
     await must(srv, 'DELETE', `${FEAT}/gone`, undefined, 200);
     let goneTypes = [];
