@@ -387,10 +387,15 @@ static_assert(VX_LIMIT_HTTP_HEADER_TIMEOUT_MS <= VX_LIMIT_HTTP_TIMEOUT_MS_MAX &&
  * TOKEN_CHECK (and after any token event). */
 #define VX_LIMIT_ADMIN_FEED_POLL_MS        1000
 #define VX_LIMIT_ADMIN_FEED_TOKEN_CHECK_MS 30000
-#define VX_LIMIT_ADMIN_FEED_HISTORY        256 /* events kept to resume */
-#define VX_LIMIT_ADMIN_FEED_READ           256 /* events read per poll */
-#define VX_LIMIT_ADMIN_FEED_SLACK          32  /* re-read for late commits */
-#define VX_LIMIT_ADMIN_FILTER_BYTES        100 /* ?feature=, ?environment= */
+/* Without streams, the audit log's newest id (and the lease) is read this
+ * often, so that a stream that opens starts from a recent point; a new
+ * stream gets the events of the last RECENT_MS (its page was loading). */
+#define VX_LIMIT_ADMIN_FEED_IDLE_MS   5000
+#define VX_LIMIT_ADMIN_FEED_RECENT_MS 5000
+#define VX_LIMIT_ADMIN_FEED_HISTORY   256 /* events kept to resume */
+#define VX_LIMIT_ADMIN_FEED_READ      256 /* events read per poll */
+#define VX_LIMIT_ADMIN_FEED_SLACK     32  /* re-read for late commits */
+#define VX_LIMIT_ADMIN_FILTER_BYTES   100 /* ?feature=, ?environment= */
 static_assert(VX_LIMIT_ADMIN_FEED_SLACK < VX_LIMIT_ADMIN_FEED_READ,
               "a poll reads past the re-read events");
 /* ---- end the console's live updates ------------------------------------ */

@@ -130,7 +130,7 @@ static void poll_feed(events_api *a)
         const json_t *e;
         json_array_foreach (f.events, i, e) {
             const char *type = json_string_value(json_object_get(e, "type"));
-            if (ev_feed_publish(a->feed, e) && type &&
+            if (ev_feed_publish(a->feed, e, wall_ms()) && type &&
                 strncmp(type, "api-token-", 10) == 0)
                 a->tokens_due = true;
         }
@@ -148,7 +148,8 @@ static void poll_feed(events_api *a)
 static void *loop(void *ud)
 {
     events_api *a = ud;
-    int64_t last_poll = 0, last_beat = mono_ms(), last_tokens = 0;
+    int64_t last_poll = mono_ms(), last_beat = mono_ms(), last_tokens = 0;
+    size_t had = 0; /* subscribers at the last look */
     pthread_mutex_lock(&a->mu);
     while (!a->stop) {
         struct timespec until;
@@ -167,17 +168,24 @@ static void *loop(void *ud)
             ev_feed_heartbeat(a->feed);
             last_beat = now;
         }
-        if (ev_feed_count(a->feed) > 0 &&
-            now - last_poll >= (int64_t)a->poll_ms) {
+        /* Once a poll_ms while streams are open, at once when the first
+         * one opens, and slowly when none is (so that the feed always has
+         * a recent starting point: a stream that opens gets what happened
+         * while its page was loading). */
+        size_t n = ev_feed_count(a->feed);
+        int64_t every = n ? (int64_t)a->poll_ms : VX_LIMIT_ADMIN_FEED_IDLE_MS;
+        if (now - last_poll >= every || (n && !had)) {
             last_poll = now;
             poll_feed(a);
-            if (a->tokens_due ||
-                now - last_tokens >= VX_LIMIT_ADMIN_FEED_TOKEN_CHECK_MS) {
+            if (n &&
+                (a->tokens_due ||
+                 now - last_tokens >= VX_LIMIT_ADMIN_FEED_TOKEN_CHECK_MS)) {
                 a->tokens_due = false;
                 last_tokens = now;
                 check_tokens(a);
             }
         }
+        had = n;
         pthread_mutex_lock(&a->mu);
     }
     pthread_mutex_unlock(&a->mu);
@@ -207,6 +215,7 @@ vx_status events_api_new(service *svc, const events_api_config *cfg,
         .history = VX_LIMIT_ADMIN_FEED_HISTORY,
         .lifetime_ms =
             cfg->lifetime_ms ? cfg->lifetime_ms : VX_LIMIT_ADMIN_STREAM_MS,
+        .recent_ms = VX_LIMIT_ADMIN_FEED_RECENT_MS,
     };
     a->max_streams = fc.max_streams;
     a->fds = vx__calloc(a->max_streams, sizeof(*a->fds));
@@ -217,6 +226,10 @@ vx_status events_api_new(service *svc, const events_api_config *cfg,
                        : vx__error_set(err, VX_ENOMEM, "", "out of memory");
     if (st != VX_OK)
         goto fail;
+    /* The starting point, before any request is served: what happens
+     * from now on reaches the streams (a database that does not answer
+     * now gets its starting point at the thread's first read). */
+    poll_feed(a);
     pthread_mutex_init(&a->mu, NULL);
     pthread_cond_init(&a->cv, NULL);
     if (pthread_create(&a->thread, NULL, loop, a) != 0) {
@@ -334,6 +347,12 @@ void events_api_request(events_api *a, http_req *r)
     ev_req *q = http_req_udata(r);
     if (!q) {
         http_reply_error(r, VX_EIO, NULL); /* the headers step answers */
+        return;
+    }
+    if (strcmp(http_req_method(r), "HEAD") == 0) {
+        /* what a GET would answer, without opening a stream */
+        http_reply_header(r, "Cache-Control", "no-cache");
+        http_reply_text(r, 200, "text/event-stream", "", 0);
         return;
     }
     vx_error err;

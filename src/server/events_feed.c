@@ -44,6 +44,7 @@ struct ev_sub {
 /* One event of the history. */
 typedef struct ev_entry {
     int64_t id;      /* the audit event's id */
+    int64_t at_ms;   /* when it was published */
     json_t *brief;   /* {id, type, project, environment, feature, ...} */
     char *text;      /* its SSE text ("id:...event: change...") */
     size_t text_len; /* bytes */
@@ -231,6 +232,16 @@ static void put_reset(ev_sub *s, int64_t revision)
     put(s, t, (size_t)n);
 }
 
+/* What was published since `since_ms` and concerns `s` (under mu). */
+static void replay_recent(ev_feed *f, ev_sub *s, int64_t since_ms)
+{
+    for (size_t i = 0; i < f->hist_n; i++) {
+        ev_entry *e = hist_at(f, i);
+        if (e->at_ms >= since_ms && sub_match(s, e->brief))
+            put(s, e->text, e->text_len);
+    }
+}
+
 /* What `s` missed after `last` (under mu). */
 static void replay(ev_feed *f, ev_sub *s, int64_t last)
 {
@@ -293,6 +304,8 @@ vx_status ev_feed_subscribe(ev_feed *f, const ev_who *who, ev_wake_fn wakefn,
         put(s, PREAMBLE, sizeof(PREAMBLE) - 1);
         if (who->last_id >= 0)
             replay(f, s, who->last_id);
+        else if (f->cfg.recent_ms > 0)
+            replay_recent(f, s, who->now_ms - f->cfg.recent_ms);
         s->next = f->subs;
         f->subs = s;
         f->nsubs++;
@@ -360,7 +373,7 @@ bool ev_feed_has_baseline(ev_feed *f)
     return b;
 }
 
-bool ev_feed_publish(ev_feed *f, const json_t *event)
+bool ev_feed_publish(ev_feed *f, const json_t *event, int64_t now_ms)
 {
     int64_t id = json_integer_value(json_object_get(event, "id"));
     char *data = json_dumps(event, JSON_COMPACT);
@@ -389,6 +402,7 @@ bool ev_feed_publish(ev_feed *f, const json_t *event)
         }
         ev_entry *e = hist_at(f, f->hist_n++);
         e->id = id;
+        e->at_ms = now_ms;
         e->brief = json_incref((json_t *)event);
         e->text = text;
         e->text_len = (size_t)n;

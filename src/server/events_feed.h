@@ -39,6 +39,9 @@ typedef struct ev_feed_config {
     size_t queue_bytes;     /* unsent text per subscriber */
     size_t history;         /* events kept for Last-Event-ID (>= 1) */
     int64_t lifetime_ms;    /* a subscriber ends after this (0: never) */
+    int64_t recent_ms;      /* a new subscriber without Last-Event-ID gets
+                               the events published this recently (what
+                               happened while its page was loading) */
 } ev_feed_config;
 
 /* Errors: VX_EINVAL (a zero bound), VX_ENOMEM. */
@@ -57,7 +60,8 @@ typedef struct ev_who {
 } ev_who;
 
 /* Adds a subscriber; its queue starts with the stream's preamble, then
- * what it missed since `last_id` (or a "reset" when that is unknown).
+ * what it missed since `last_id` (or a "reset" when that is unknown); one
+ * without a `last_id` gets the events published in the last recent_ms.
  * Errors: VX_ELIMIT (the token holds max_per_token streams),
  * VX_EUNAVAILABLE (max_streams in all, or the feed is closed), VX_ENOMEM;
  * err->message says which. */
@@ -80,10 +84,10 @@ void ev_feed_baseline(ev_feed *f, int64_t revision);
 bool ev_feed_has_baseline(ev_feed *f);
 
 /* One brief event from svc_feed_read ({id, type, project, environment,
- * feature, createdAt, createdBy}): kept in the history and queued, as
- * "change", for the subscribers it concerns, unless its id was seen or
- * is not after the baseline. Returns true when it was new. */
-bool ev_feed_publish(ev_feed *f, const json_t *event);
+ * feature, createdAt, createdBy}), read at `now_ms`: kept in the history
+ * and queued, as "change", for the subscribers it concerns, unless its id
+ * was seen or is not after the baseline. Returns true when it was new. */
+bool ev_feed_publish(ev_feed *f, const json_t *event, int64_t now_ms);
 
 /* Events may have been missed (a gap): every subscriber gets "reset"
  * (reload everything), and the feed starts again from `revision`. */

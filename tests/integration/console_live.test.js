@@ -99,6 +99,9 @@ test('the stream: who may open it, what it carries, per flag and environment, an
   const viewer = (await ok(srv, 'POST', '/api/admin/api-tokens', { tokenName: 'vera', type: 'admin', role: 'viewer' })).secret;
   const posted = await S.request(srv.url, 'POST', STREAM, { token: viewer });
   assert.equal(posted.status, 405);
+  const head = await S.request(srv.url, 'HEAD', STREAM, { token: viewer });
+  assert.equal(head.status, 200);
+  assert.match(head.headers.get('content-type'), /^text\/event-stream/);
 
   const all = await open(srv, { token: viewer });
   assert.equal(all.status, 200);
@@ -160,8 +163,24 @@ test('the stream: who may open it, what it carries, per flag and environment, an
   await until(again, (s) => hasChange(s, (e) => e.type === 'release-plan-rolled-back'), 3000, 'the replay');
   assert.ok(changes(again).every((e) => e.id > first.id));
   assert.ok(!again.blocks.some((b) => b.event === 'reset'));
-  const old = await open(srv, { token: viewer, headers: { 'Last-Event-ID': '0' } });
+  // The server keeps the last 256 events: an id before them gets "reset"
+  // (id: where the feed starts now), not a partial replay.
+  for (let i = 0; i < 270; i += 30) {
+    await Promise.all(Array.from({ length: 30 }, (_, k) => ok(srv, 'POST', FEATS, { name: `bulk-${i + k}` })));
+  }
+  await S.sleep(1500);
+  const old = await open(srv, { token: viewer, headers: { 'Last-Event-ID': String(first.id) } });
   await until(old, (s) => s.blocks.some((b) => b.event === 'reset'), 3000, 'a reset');
+  const reset = old.blocks.find((b) => b.event === 'reset');
+  assert.ok(Number(reset.id) > first.id, `the reset moves the browser's id on: ${reset.raw}`);
+  assert.ok(!changes(old).some((e) => e.id <= Number(reset.id)), 'nothing older than the reset is replayed');
+
+  // A stream opened just after a change (its page was loading) gets it.
+  await ok(srv, 'POST', FEATS, { name: 'just-before' });
+  await S.sleep(1500); // sent to the open streams meanwhile
+  const late = await open(srv, { token: viewer, query: '?feature=just-before' });
+  await until(late, (s) => hasChange(s, (e) => e.type === 'feature-created'), 3000, 'the change made while the page loaded');
+  late.req.destroy();
 
   const long = await open(srv, { token: viewer, query: `?feature=${'x'.repeat(101)}` });
   assert.equal(long.status, 400);
@@ -175,6 +194,13 @@ test('caps: 429 per token and 503 in all with Retry-After; a closed stream is re
   // can notice that they closed.
   const quiet = await S.startServer({ env: { VEXIL_SCHEDULER_INTERVAL_MS: '600000' } });
   const srv = quiet; // eslint-disable-line no-shadow
+  // No stream is open: the first one to open still gets the change made
+  // just before it.
+  await ok(srv, 'POST', FEATS, { name: 'first-seen' });
+  const first = await open(srv, { token: srv.adminToken });
+  await until(first, (s) => hasChange(s, (e) => e.feature === 'first-seen'), 3000, 'the change made just before the first stream');
+  first.req.destroy();
+  await S.sleep(1000);
   const tokens = [];
   for (let i = 0; i < 5; i++) tokens.push((await ok(srv, 'POST', '/api/admin/api-tokens', { tokenName: `cap${i}`, type: 'admin', role: 'viewer' })).secret);
   const held = [];
@@ -219,6 +245,7 @@ test('caps: 429 per token and 503 in all with Retry-After; a closed stream is re
   } finally {
     for (const s of held) s.req.destroy();
     await quiet.stop();
+    assert.doesNotMatch(quiet.stderr, /(Address|Leak|Thread|UndefinedBehavior)Sanitizer|runtime error/);
   }
 });
 

@@ -48,13 +48,20 @@ static json_t *ev(int64_t id, const char *type, const char *project,
         "2026-12-01T00:00:00.000Z", "createdBy", "test");
 }
 
+static bool publish_at(ev_feed *f, int64_t at_ms, int64_t id, const char *type,
+                       const char *project, const char *feature,
+                       const char *env)
+{
+    json_t *e = ev(id, type, project, feature, env);
+    bool fresh = ev_feed_publish(f, e, at_ms);
+    json_decref(e);
+    return fresh;
+}
+
 static bool publish(ev_feed *f, int64_t id, const char *type,
                     const char *project, const char *feature, const char *env)
 {
-    json_t *e = ev(id, type, project, feature, env);
-    bool fresh = ev_feed_publish(f, e);
-    json_decref(e);
-    return fresh;
+    return publish_at(f, 1000, id, type, project, feature, env);
 }
 
 static int wakes;
@@ -257,6 +264,33 @@ static void test_resume(void **state)
     ev_feed_free(&f);
 }
 
+/* A stream opened without Last-Event-ID gets what was published while its
+ * page was loading (recent_ms), nothing older. */
+static void test_recent(void **state)
+{
+    (void)state;
+    ev_feed_config c = cfg();
+    c.recent_ms = 5000;
+    ev_feed *f = feed_new(c);
+    ev_feed_baseline(f, 0);
+    publish_at(f, 1000, 1, "feature-updated", "p", "old", NULL);
+    publish_at(f, 9000, 2, "release-plan-rolled-back", "p", "new", "prod");
+    ev_who w = {.token_id = 1,
+                .projects = "*",
+                .last_id = -1,
+                .fd = -1,
+                .now_ms = 10000};
+    ev_sub *s = NULL;
+    vx_error err;
+    assert_int_equal(ev_feed_subscribe(f, &w, NULL, NULL, &s, &err), VX_OK);
+    assert_int_equal(drain(s), 0);
+    assert_int_equal(count_of(drained, "event: change"), 1);
+    assert_non_null(strstr(drained, "id: 2\n"));
+    assert_null(strstr(drained, "reset"));
+    ev_feed_unsubscribe(f, s);
+    ev_feed_free(&f);
+}
+
 static void test_history_bound(void **state)
 {
     (void)state;
@@ -391,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_caps),
         cmocka_unit_test(test_publish_scope_and_once),
         cmocka_unit_test(test_resume),
+        cmocka_unit_test(test_recent),
         cmocka_unit_test(test_history_bound),
         cmocka_unit_test(test_queue_bound),
         cmocka_unit_test(test_endings),
