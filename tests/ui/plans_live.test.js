@@ -49,7 +49,11 @@ test.before(async () => {
 });
 
 test.after(async () => {
-  if (srv) await srv.stop();
+  if (srv) {
+    await srv.stop();
+    // Under a sanitized build (build-asan) the server leaves no report.
+    assert.doesNotMatch(srv.stderr, /(Address|Leak|Thread|UndefinedBehavior)Sanitizer|runtime error/);
+  }
   if (model) await model.close();
 });
 
