@@ -435,4 +435,33 @@ static_assert(VX_LIMIT_HTTP_HEADER_TIMEOUT_MS <= VX_LIMIT_HTTP_TIMEOUT_MS_MAX &&
 #define VX_LIMIT_EDGE_ARRIVAL_MS ((int64_t)VX_LIMIT_USAGE_HOURS * 3600000)
 /* ---- end edge nodes ---------------------------------------------------- */
 
+/* ---- the console's live updates (src/server/events_api.c) -------------- */
+/* Admin event streams (GET /api/admin/events/stream) at once, in all and
+ * per admin token (a console tab holds one while it shows a page that
+ * updates itself); past either the answer is 503 / 429 and the console
+ * refreshes by itself instead. */
+#define VX_LIMIT_ADMIN_STREAMS           64
+#define VX_LIMIT_ADMIN_STREAMS_PER_TOKEN 16
+/* One stream lasts at most this long, then ends; the browser reconnects
+ * (authenticated again, resuming with Last-Event-ID). */
+#define VX_LIMIT_ADMIN_STREAM_MS          (5 * 60 * 1000)
+#define VX_LIMIT_ADMIN_STREAM_QUEUE_BYTES ((size_t)256 << 10) /* unsent */
+/* While streams are open: the audit log and the scheduler's lease are
+ * read this often, and the tokens' revocation and expiry every
+ * TOKEN_CHECK (and after any token event). */
+#define VX_LIMIT_ADMIN_FEED_POLL_MS        1000
+#define VX_LIMIT_ADMIN_FEED_TOKEN_CHECK_MS 30000
+/* Without streams, the audit log's newest id (and the lease) is read this
+ * often, so that a stream that opens starts from a recent point; a new
+ * stream gets the events of the last RECENT_MS (its page was loading). */
+#define VX_LIMIT_ADMIN_FEED_IDLE_MS   5000
+#define VX_LIMIT_ADMIN_FEED_RECENT_MS 5000
+#define VX_LIMIT_ADMIN_FEED_HISTORY   256 /* events kept to resume */
+#define VX_LIMIT_ADMIN_FEED_READ      256 /* events read per poll */
+#define VX_LIMIT_ADMIN_FEED_SLACK     32  /* re-read for late commits */
+#define VX_LIMIT_ADMIN_FILTER_BYTES   100 /* ?feature=, ?environment= */
+static_assert(VX_LIMIT_ADMIN_FEED_SLACK < VX_LIMIT_ADMIN_FEED_READ,
+              "a poll reads past the re-read events");
+/* ---- end the console's live updates ------------------------------------ */
+
 #endif

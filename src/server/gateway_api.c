@@ -800,3 +800,8 @@ vx_status gateway_api_metrics(gateway_api *a, vx_arena *arena, char **text,
     *len = j.len;
     return VX_OK;
 }
+
+json_t *gateway_api_series(gateway_api *a, const char *environment)
+{
+    return gw_stats(a->gw, environment);
+}

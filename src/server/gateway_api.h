@@ -52,4 +52,10 @@ void gateway_api_done(gateway_api *a, const http_req *r);
 vx_status gateway_api_metrics(gateway_api *a, vx_arena *arena, char **text,
                               size_t *len);
 
+/* The gateway's counters since this process started, per (environment,
+ * flag, variant, enabled), for `environment` (NULL: all), as gw_stats
+ * returns them: a new reference. For the console's admin route
+ * (console_api.c), which scopes them to the caller's projects. */
+json_t *gateway_api_series(gateway_api *a, const char *environment);
+
 #endif

@@ -15,6 +15,8 @@
 #include "server/advisor_api.h"
 #include "server/dbpool.h"
 #include "server/compress.h"
+#include "server/console_api.h"
+#include "server/events_api.h"
 #include "server/scheduler.h"
 #include "server/gateway_api.h"
 #include "server/http.h"
@@ -39,6 +41,8 @@ enum {
     EXTRA_GATEWAY,
     EXTRA_SDK_HEALTH,
     EXTRA_SESSION,
+    EXTRA_EVENTS,        /* the console's live updates (events_api.h) */
+    EXTRA_GATEWAY_STATS, /* the gateway's figures for the console */
     NEXTRA
 };
 
@@ -50,10 +54,12 @@ static const char *const extra_labels[NEXTRA] = {"/health",
                                                  "/api/admin/advisor",
                                                  "/v1",
                                                  "/api/admin/sdk-health",
-                                                 "/api/admin/session"};
+                                                 "/api/admin/session",
+                                                 "/api/admin/events/stream",
+                                                 "/api/admin/gateway/stats"};
 static const char *const extra_names[NEXTRA] = {
-    "health",  "ready",   "metrics",    "unmatched", "ui",
-    "advisor", "gateway", "sdk-health", "session"};
+    "health",  "ready",      "metrics", "unmatched", "ui",           "advisor",
+    "gateway", "sdk-health", "session", "events",    "gateway-stats"};
 
 struct server {
     service *svc;         /* borrowed */
@@ -69,6 +75,7 @@ struct server {
     gateway_api *gateway;        /* owned: the model gateway, /v1/ */
     db_pool *db;                 /* owned: database work (dbpool.h) */
     session_api *sessions;       /* owned: console sessions (session_api.c) */
+    events_api *events;          /* owned: live updates (events_api.c) */
     server_log_fn log;           /* may be NULL */
     void *log_ud;                /* passed to log */
 };
@@ -80,6 +87,7 @@ typedef struct api_req {
     bool advisor;      /* an /api/admin/advisor/ request */
     bool session;      /* `who` is still to be confirmed from the console
                           session cookie, on a database thread (confirm) */
+    events_req *events; /* an admin event stream's (events_api.h) */
 } api_req;
 
 unsigned server_default_threads(void)
@@ -511,6 +519,40 @@ static void advisor_headers(server *s, http_req *r)
         http_req_set_udata(r, a);
 }
 
+/* The console's routes served from memory (live updates, the gateway's
+ * figures): GET only, admin tokens of any role (or the session cookie,
+ * confirmed on a database thread by the request step, console_job). */
+static void console_headers(server *s, http_req *r)
+{
+    set_extra(s, r, events_api_owns(r) ? EXTRA_EVENTS : EXTRA_GATEWAY_STATS);
+    api_req *a = vx__arena_calloc(http_req_arena(r), 1, sizeof(*a));
+    if (!a) {
+        http_reply_error(r, VX_ENOMEM, NULL);
+        return;
+    }
+    if (!only_get(r) || !authenticate(s, r, a))
+        return;
+    if (!a->session && a->who.kind != SVC_KIND_ADMIN) {
+        http_reply_problem(r, 403, "an admin token is required", "", NULL);
+        return;
+    }
+    http_req_set_udata(r, a);
+}
+
+/* Serves a console route for a->who, confirmed. */
+static void serve_console(server *s, http_req *r, api_req *a)
+{
+    if (a->who.kind != SVC_KIND_ADMIN) { /* a session's token */
+        http_reply_problem(r, 403, "an admin token is required", "", NULL);
+        return;
+    }
+    if (http_req_route(r) == s->ntable + EXTRA_EVENTS) {
+        events_api_request(s->events, r, &a->who, &a->events);
+    } else {
+        console_api_gateway_stats(s->gateway, s->hub, &a->who, r);
+    }
+}
+
 static void on_headers(void *ud, http_req *r)
 {
     server *s = ud;
@@ -533,6 +575,8 @@ static void on_headers(void *ud, http_req *r)
         edge_api_headers(&s->sdk, r); /* edge nodes (edge_api.c) */
     } else if (path_is(r, "/api/admin/sdk-health")) {
         sdk_health_headers(s, r);
+    } else if (events_api_owns(r) || console_api_gateway_owns(r)) {
+        console_headers(s, r);
     } else if (session_api_owns(r)) {
         set_extra(s, r, EXTRA_SESSION);
         session_api_headers(s->sessions, r);
@@ -618,6 +662,16 @@ static void sdk_health_job(void *ud, bool expired)
     http_req_resume(j->r);
 }
 
+static void console_job(void *ud, bool expired)
+{
+    db_job *j = ud;
+    if (expired)
+        db_pool_reply_busy(j->s->db, j->r, true);
+    else if (confirm(j->s, j->r, j->a))
+        serve_console(j->s, j->r, j->a);
+    http_req_resume(j->r);
+}
+
 static void session_job(void *ud, bool expired)
 {
     db_job *j = ud;
@@ -677,6 +731,18 @@ static void on_request(void *ud, http_req *r)
             session_api_request(s->sessions, r);
         return;
     }
+    if (http_req_route(r) == s->ntable + EXTRA_EVENTS ||
+        http_req_route(r) == s->ntable + EXTRA_GATEWAY_STATS) {
+        api_req *c = http_req_udata(r);
+        /* A console session is confirmed on a database thread. */
+        if (c && c->session && to_pool(s, r, c, console_job))
+            return;
+        if (!c)
+            http_reply_error(r, VX_EIO, NULL); /* on_headers answers */
+        else if (confirm(s, r, c))
+            serve_console(s, r, c);
+        return;
+    }
     api_req *a = http_req_udata(r);
     vx_error err;
     memset(&err, 0, sizeof(err));
@@ -718,6 +784,10 @@ static void on_done(void *ud, const http_req *r, unsigned status,
         sdk_api_done(&s->sdk, r);
     if (route == s->ntable + EXTRA_GATEWAY)
         gateway_api_done(s->gateway, r);
+    if (route == s->ntable + EXTRA_EVENTS && http_req_udata(r)) {
+        api_req *a = http_req_udata(r);
+        events_api_done(s->events, a->events);
+    }
     if (status)
         metrics_observe(s->metrics, route, http_req_method(r), status, seconds);
 }
@@ -934,6 +1004,10 @@ vx_status server_start(const server_config *cfg, service *svc, server **out,
     st = session_api_new(svc, &sac, &s->sessions, err);
     if (st != VX_OK)
         goto out;
+    events_api_config eac = {.log = cfg->log, .log_ud = cfg->log_ud};
+    st = events_api_new(svc, &eac, &s->events, err);
+    if (st != VX_OK)
+        goto out;
     st = metrics_new(s->labels, nroutes, &s->metrics);
     if (st != VX_OK) {
         vx__error_set(err, st, "", "out of memory");
@@ -991,6 +1065,8 @@ void server_stop(server **sp)
     gateway_api_stop(s->gateway);         /* likewise, and ends its streams */
     hub_close_streams(s->hub); /* streams end, so the drain is short */
     db_pool_stop(s->db);       /* answers every deferred request (bounded) */
+    /* The console's streams end too, so the drain is short. */
+    events_api_stop(s->events);
     http_stop(&s->http);
     hub_free(&s->hub);
     sdk_rate_free(&s->sdk.ofrep_rate);
@@ -1000,6 +1076,7 @@ void server_stop(server **sp)
     server_seen_free(&s->seen);
     gateway_api_free(&s->gateway);
     session_api_free(&s->sessions);
+    events_api_free(&s->events);
     vx__free(s->labels);
     vx__free(s);
     *sp = NULL;

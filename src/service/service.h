@@ -487,4 +487,29 @@ vx_status svc_record_advice(service *s, const svc_principal *who,
                             const json_t *data, int64_t *event_id,
                             vx_error *err);
 
+/* ---- the console's change feed (feed.c) -------------------------------- */
+
+/* One read of the feed: the audit log's newest id, the events after
+ * `since` (and up to `slack` before it: a transaction that took an earlier
+ * id may commit later; the caller drops those it has seen), and the
+ * scheduler's lease. Plain data with one JSON array. */
+typedef struct svc_feed {
+    int64_t revision;         /* newest event id (0: empty log) */
+    json_t *events;           /* [{id, type, project, environment, feature,
+                                 createdAt, createdBy}] oldest first; never
+                                 the events' data */
+    bool gap;                 /* more events followed `since` than were read:
+                                 the caller must assume it missed some */
+    char lease_owner[160];    /* the scheduler lease's holder, "" if none */
+    int64_t lease_renewed_ms; /* its last renewal (a tick), 0 if none */
+} svc_feed;
+
+/* Reads the feed (`since` < 0: only the newest `slack` events, to start
+ * from), at most `max` events. Read-only, bounded like any call; errors
+ * VX_EIO, VX_EUNAVAILABLE, VX_ENOMEM (then `out` holds nothing). Release
+ * with svc_feed_release. */
+vx_status svc_feed_read(service *s, int64_t since, size_t max, size_t slack,
+                        svc_feed *out, vx_error *err);
+void svc_feed_release(svc_feed *f); /* accepts NULL */
+
 #endif

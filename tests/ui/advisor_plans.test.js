@@ -128,7 +128,14 @@ test('an analysis of a plan removed meanwhile says so in words', async () => {
   await nav('Rollouts');
   const box = region('banner-v3');
   await box.getByRole('button', { name: 'Ask for an analysis' }).waitFor();
-  await must('DELETE', `${ENV('banner-v3')}/release-plan`);
+  // The page is live: a deleted plan leaves it at the next event. The
+  // race it cannot see coming is a plan deleted while its analysis is
+  // asked for: the request waits here until the plan is gone, then goes to
+  // the server as it was sent.
+  await page.route('**/api/admin/advisor/rollout', async (route) => {
+    await must('DELETE', `${ENV('banner-v3')}/release-plan`);
+    await route.continue();
+  });
   await box.getByRole('button', { name: 'Ask for an analysis' }).click();
   const alert = box.getByRole('alert');
   await alert.waitFor();
@@ -137,6 +144,10 @@ test('an analysis of a plan removed meanwhile says so in words', async () => {
   assert.match(said, /release plan/i);
   assert.doesNotMatch(said, /\bnull\b|\bundefined\b|HTTP 404/);
   assert.equal(await box.getByRole('region', { name: /^Analysis of/ }).count(), 0);
+  // The live page then says the plan is gone, and the answer stays.
+  await box.getByText('The release plan of banner-v3 in production was deleted.').waitFor();
+  assert.match(await alert.innerText(), /release plan/i);
+  await page.unroute('**/api/admin/advisor/rollout');
 });
 
 test('the advisor drafts a release plan from a description; it starts only after the confirmation', async () => {

@@ -9,6 +9,7 @@
 import { session, loadSession, signIn, signOut, describe, refusalText } from './api.js';
 import * as apiModule from './api.js';
 import { h, clear, field, badge, stackTable } from './dom.js';
+import { watch } from './live.js';
 
 // path: a pattern with :params; nav: the label in the main navigation
 // (omit for pages reached by links); module: the file under pages/ whose
@@ -18,8 +19,10 @@ export const PAGES = [
   { path: '/flags', nav: 'Flags', module: 'flags', title: 'Flags' },
   { path: '/flags/:project/:name', module: 'flag', title: 'Flag', navParent: '/flags' },
   { path: '/rollouts', nav: 'Rollouts', module: 'rollouts', title: 'Rollouts' },
+  { path: '/rollouts/new', module: 'plan_new', title: 'New release plan', navParent: '/rollouts', needs: 'edit' },
   { path: '/advisor', nav: 'Advisor', module: 'advisor', title: 'Advisor' },
   { path: '/usage', nav: 'Usage', module: 'usage', title: 'Usage' },
+  { path: '/gateway', nav: 'Model gateway', module: 'gateway', title: 'Model gateway' },
   { path: '/stale', nav: 'Stale flags', module: 'stale', title: 'Stale flags' },
   { path: '/archive', nav: 'Archived', module: 'archive', title: 'Archived flags' },
   { path: '/segments', nav: 'Segments', module: 'segments', title: 'Segments' },
@@ -107,9 +110,18 @@ function safeNext(next) {
   return next && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/signin') ? next : '/flags';
 }
 
+// Live updates the current page watches (ctx.live): stopped when the page
+// is left or the session changes, so a tab holds at most one stream.
+let watchers = [];
+function stopWatchers() {
+  for (const stop of watchers) stop();
+  watchers = [];
+}
+
 let seq = 0;
 async function route() {
   const mine = ++seq;
+  stopWatchers();
   const url = new URL(location.href);
   let path = url.pathname.replace(/\/+$/, '') || '/';
   const el = main();
@@ -150,7 +162,7 @@ async function route() {
   if (page.needs && !session.can(page.needs)) {
     el.append(h('h1', {}, page.title), h('div', { class: 'alert notice-only', role: 'alert' },
       h('strong', {}, 'Your role does not allow this page. '),
-      `You are signed in as ${session.name} with the ${session.role} role; ${page.title.toLowerCase()} need the admin role. Ask an admin if you need it.`));
+      `You are signed in as ${session.name} with the ${session.role} role; ${page.needs === 'edit' ? `a ${page.title.toLowerCase()} needs the editor or admin role` : `${page.title.toLowerCase()} need the admin role`}. Ask an admin if you need it.`));
     focusHeading(el, mine);
     return;
   }
@@ -159,7 +171,13 @@ async function route() {
     const mod = await import(`./pages/${page.module}.js`);
     if (mine !== seq) return;
     clear(el);
-    await mod.render(el, params, url.searchParams, { navigate, isCurrent: () => mine === seq, can: (w) => session.can(w) });
+    const live = (filter, fn, opts) => {
+      if (mine !== seq) return () => {};
+      const stop = watch(filter, fn, opts);
+      watchers.push(stop);
+      return stop;
+    };
+    await mod.render(el, params, url.searchParams, { navigate, isCurrent: () => mine === seq, can: (w) => session.can(w), live });
   } catch (e) {
     if (mine !== seq) return;
     if (e instanceof apiModule.ApiError && e.status === 401) return; // the sign-in page took over

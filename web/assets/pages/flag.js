@@ -1,6 +1,14 @@
 // One flag: its environments with their strategies (constraint editor,
 // segments), variants (weights, validated payloads), dependencies, tags,
 // and the playground that explains why the flag is on or off for a context.
+// A release plan shows where it acts: its state, percentage in force and
+// guard at the top of its environment, and on the strategy it controls;
+// after a rollback the page says so there ("rolled back at 25 % because
+// …"), never a bare 0 % next to a green "on". Editing or deleting a
+// strategy a running plan controls asks first, in words, to pause the plan
+// (the API's ?pausePlan=true, audited), never silently. The page follows
+// the flag live (live.js) and shows the per-variant results of each
+// environment with a plan or variants.
 import { api, featurePath, envPath, enc, session } from '../api.js';
 import {
   h, clear, field, select, checkbox, switchButton, badge, toast, confirmDialog, openDialog,
@@ -9,6 +17,9 @@ import {
 import { constraintEditor, describeConstraint, CONTEXT_FIELDS } from '../constraints.js';
 import { ipProblem } from '../check.js';
 import { summarize, usageFigure, totals } from './usage.js';
+import { OWNS, planNote } from '../plans.js';
+import { drawResults } from '../results.js';
+import { throttle } from '../live.js';
 
 const STRATEGIES = [
   ['flexibleRollout', 'Gradual rollout'],
@@ -36,7 +47,8 @@ export async function render(main, params, _query, ctx) {
   const tagSection = h('section', { class: 'panel', 'aria-labelledby': 'h-tags' });
   const playSection = h('section', { class: 'panel', 'aria-labelledby': 'h-play' });
   const usageSection = h('section', { class: 'panel', 'aria-labelledby': 'h-usage' });
-  main.append(head, envSection, h('div', { class: 'grid2' }, depSection, tagSection), usageSection, playSection);
+  const resultsSection = h('section', { class: 'panel', 'aria-labelledby': 'h-results' });
+  main.append(head, envSection, resultsSection, h('div', { class: 'grid2' }, depSection, tagSection), usageSection, playSection);
 
   async function load() {
     const [f, s, all, defs] = await Promise.all([api('GET', base), api('GET', '/segments'),
@@ -131,12 +143,18 @@ export async function render(main, params, _query, ctx) {
     }, env.type === 'production' ? 'prod' : '');
     const body = h('div', { class: 'env-body' }, errors);
     const edit = session.can('edit');
+    const rp = env.releasePlan;
+    const rolled = rp && rp.state === 'rolled-back';
     box.append(h('div', { class: 'env-head' },
       edit ? toggle : null,
       h('h3', {}, env.name, ' ', badge(env.type, env.type === 'production' ? 'warn' : ''), ' ',
-        env.enabled ? badge('on', 'ok') : badge('off')),
+        env.enabled ? badge('on', 'ok') : badge('off'), rolled && env.enabled ? badge(`rolled back: ${rp.percent} %`, 'bad') : null),
       edit ? h('button', { type: 'button', class: 'small', onclick: () => editStrategy(env, null) }, `+ Add strategy`) : null,
-      edit ? h('button', { type: 'button', class: 'small', onclick: () => editVariants(env) }, `Variants (${(env.variants || []).length})`) : null), body);
+      edit ? h('button', { type: 'button', class: 'small', onclick: () => editVariants(env) }, `Variants (${(env.variants || []).length})`) : null,
+      edit && !(rp && (OWNS.has(rp.state) || rp.state === 'paused'))
+        ? h('a', { class: 'button small', href: `/rollouts/new?project=${enc(project)}&feature=${enc(flag.name)}&environment=${enc(env.name)}`, 'data-link': true,
+          'aria-label': `Start a release plan in ${env.name}` }, 'Start a release plan') : null), body);
+    if (rp) body.append(planNote(rp, env.name, `/rollouts?feature=${enc(flag.name)}`));
 
     const strategies = env.strategies || [];
     if (strategies.length === 0) {
@@ -163,23 +181,83 @@ export async function render(main, params, _query, ctx) {
     else if (s.name === 'default') summary = 'On for everyone who matches the constraints';
     const segNames = (s.segments || []).map((id) => (segments.find((x) => x.id === id) || { name: `#${id}` }).name);
     const title = strategyName(s);
-    return h('div', { class: 'strategy' + (s.disabled ? ' disabled' : '') },
+    const rp = env.releasePlan && env.releasePlan.strategyId === s.id ? env.releasePlan : null;
+    const owned = rp && OWNS.has(rp.state);
+    const editLabel = `Edit strategy ${title} in ${env.name}`;
+    const delLabel = `Delete strategy ${title} in ${env.name}`;
+    return h('div', { class: 'strategy' + (s.disabled ? ' disabled' : '') + (rp ? ' planned' : '') },
       h('div', { class: 'strategy-head' },
         h('strong', {}, title, s.disabled ? [' ', badge('disabled')] : null,
           s.title ? h('span', { class: 'muted small' }, ` · ${strategyLabel(s.name)}`) : null),
         session.can('edit') ? h('span', { class: 'row' },
-          h('button', { type: 'button', class: 'small', onclick: () => editStrategy(env, s), 'aria-label': `Edit strategy ${title} in ${env.name}` }, 'Edit'),
-          h('button', { type: 'button', class: 'small danger', 'aria-label': `Delete strategy ${title} in ${env.name}`, onclick: async (e) => {
-            const ok = await confirmDialog({ title: `Delete the strategy “${title}”?`, text: `${title} in ${env.name} will be removed. This cannot be undone; the audit log keeps what it was.`, confirm: 'Delete', danger: true });
-            if (!ok) { e.target.focus(); return; }
-            try { await api('DELETE', `${envPath(project, name, env.name)}/strategies/${enc(s.id)}`); toast('Strategy deleted.'); await refresh(); } catch (err) { showErrors(envSection, err); }
+          h('button', { type: 'button', class: 'small', 'aria-label': editLabel, onclick: async () => {
+            const how = await askPause(env, s, rp, 'edit');
+            if (how) await editStrategy(env, s, how);
+            else refocus(editLabel);
+          } }, 'Edit'),
+          h('button', { type: 'button', class: 'small danger', 'aria-label': delLabel, onclick: async () => {
+            const how = owned ? await askPause(env, s, rp, 'delete') : await confirmDialog({ title: `Delete the strategy “${title}”?`, text: `${title} in ${env.name} will be removed. This cannot be undone; the audit log keeps what it was.`, confirm: 'Delete', danger: true }) && {};
+            if (!how) { refocus(delLabel); return; }
+            await deleteStrategy(env, s, title, how);
           } }, 'Delete')) : null),
+      rp ? h('p', { class: 'small plan-owner' }, badge(owned ? 'controlled by its release plan' : `its release plan is ${rp.state === 'rolled-back' ? 'rolled back' : rp.state}`, owned ? 'accent' : rp.state === 'rolled-back' ? 'bad' : 'warn'),
+        owned ? ` The plan sets this rollout (${rp.state === 'held' ? 'held' : rp.state === 'waiting-approval' ? 'waiting for approval' : 'running'} at ${rp.percent} %); an edit by hand pauses the plan first.`
+          : rp.state === 'rolled-back' ? ` ${rp.lastDecision || 'rolled back'}.` : rp.state === 'paused' ? ' The plan is paused: this strategy may be edited; resuming the plan sets it back to its step.' : '') : null,
       h('p', {}, summary),
       (s.constraints || []).length ? h('p', { class: 'small' }, 'When ', (s.constraints).map((c, i) => [i ? ' and ' : '', h('code', {}, describeConstraint(c))])) : null,
       segNames.length ? h('p', { class: 'small' }, 'Segments: ', segNames.map((n) => h('span', { class: 'chip' }, n))) : null);
   }
 
-  function editStrategy(env, s) {
+  // Focuses the control named `label` again (it may have been redrawn).
+  function refocus(label) {
+    const el = [...main.querySelectorAll('button, a, input, select')].find((x) => x.getAttribute('aria-label') === label);
+    if (el) el.focus();
+  }
+
+  // A hand edit of a strategy its release plan controls: asks, in words,
+  // whether to pause the plan (resolves {pausePlan: true}), or null when
+  // the person cancels. Other strategies: {pausePlan: false} at once.
+  async function askPause(env, s, rp, what) {
+    if (!rp || !OWNS.has(rp.state)) return { pausePlan: false };
+    const title = strategyName(s);
+    const ok = await confirmDialog({
+      title: `Pause the release plan to ${what} “${title}”?`,
+      text: h('div', {},
+        h('p', {}, `“${title}” in ${env.name} is controlled by the release plan of ${flag.name} (${rp.state === 'waiting-approval' ? 'waiting for approval' : rp.state} at ${rp.percent} %). The plan sets its rollout; a change by hand would fight it.`),
+        h('p', {}, what === 'edit'
+          ? 'Saving your edit pauses the plan in the same step (the audit log records it): the rollout stays as you set it until someone resumes the plan, which sets it back to the step\'s percentage. Cancelling the edit changes nothing.'
+          : 'Deleting it pauses the plan in the same step (the audit log records it); the plan cannot run without its strategy until it is replaced.')),
+      confirm: what === 'edit' ? 'Pause the plan and edit' : 'Pause the plan and delete', danger: what === 'delete',
+    });
+    return ok ? { pausePlan: true } : null;
+  }
+
+  // The server's 409 for a strategy its plan controls (the page's view was
+  // older than the plan): {state, percent}, else null.
+  function planConflict(err) {
+    const msg = err && err.status === 409 && err.body ? String(err.body.message || '') : '';
+    const m = /controlled by its release plan \((\S+) at (\d+) %\)/.exec(msg);
+    return m ? { state: m[1], percent: Number(m[2]) } : null;
+  }
+
+  async function deleteStrategy(env, s, title, how) {
+    const url = `${envPath(project, name, env.name)}/strategies/${enc(s.id)}${how.pausePlan ? '?pausePlan=true' : ''}`;
+    try {
+      await api('DELETE', url);
+      toast(how.pausePlan ? `Strategy deleted; the release plan in ${env.name} is paused.` : 'Strategy deleted.');
+      await refresh();
+    } catch (err) {
+      const c = planConflict(err);
+      if (c && !how.pausePlan) {
+        const again = await askPause(env, s, { state: c.state, percent: c.percent }, 'delete');
+        if (again) await deleteStrategy(env, s, title, again);
+        return;
+      }
+      showErrors(envSection, err);
+    }
+  }
+
+  function editStrategy(env, s, how = { pausePlan: false }) {
     const isNew = !s;
     s = s || { name: 'flexibleRollout', parameters: { rollout: '100', stickiness: 'default', groupId: flag.name }, constraints: [], segments: [] };
     return openDialog((close) => {
@@ -230,14 +308,23 @@ export async function render(main, params, _query, ctx) {
       }
       kind.addEventListener('change', sync);
       sync();
+      const pauseNote = h('div');
+      const saveBtn = h('button', { type: 'submit', class: 'primary' }, isNew ? 'Add strategy' : how.pausePlan ? 'Pause the plan and save' : 'Save strategy');
+      const showPause = (st, pct) => {
+        pauseNote.replaceChildren(h('div', { class: 'notice', role: 'note' }, h('strong', {}, 'Saving pauses the release plan. '),
+          `This strategy is controlled by the release plan of ${flag.name} in ${env.name} (${st} at ${pct} %). Your edit pauses it, audited; resuming the plan later sets the rollout back to its step's percentage.`));
+        saveBtn.textContent = 'Pause the plan and save';
+      };
+      if (how.pausePlan && env.releasePlan) showPause(env.releasePlan.state, env.releasePlan.percent);
       const form = h('form', { novalidate: true },
         h('h2', {}, `${isNew ? 'Add a strategy' : 'Edit strategy'} · ${env.name}`),
+        pauseNote,
         h('div', { class: 'row' }, field('Strategy', kind, { class: 'grow' }), field('Title', title, { class: 'grow' })),
         rolloutBox, listBoxes.map(([, f]) => f), customBoxes.map(([, f]) => f),
         ce.el, segField, disabled.el,
         h('div', { class: 'actions' },
           h('button', { type: 'button', onclick: () => close(null) }, 'Cancel'),
-          h('button', { type: 'submit', class: 'primary' }, isNew ? 'Add strategy' : 'Save strategy')));
+          saveBtn));
       const ipField = listInputs.remoteAddress;
       const ipMsg = h('p', { class: 'field-error', id: `ipm-${Math.random().toString(36).slice(2)}` });
       ipField.parentElement.append(ipMsg);
@@ -270,13 +357,23 @@ export async function render(main, params, _query, ctx) {
           name: kind.value, title: title.value.trim() || null, disabled: disabled.input.checked, parameters,
           constraints: ce.value(), segments: segBoxes.filter((b) => b.input.checked).map((b) => Number(b.input.value)),
         };
-        const url = `${envPath(project, name, env.name)}/strategies` + (isNew ? '' : `/${enc(s.id)}`);
+        const url = `${envPath(project, name, env.name)}/strategies` + (isNew ? '' : `/${enc(s.id)}${how.pausePlan ? '?pausePlan=true' : ''}`);
         try {
           await api(isNew ? 'POST' : 'PUT', url, body);
           close(true);
-          toast(isNew ? `Strategy added in ${env.name}.` : 'Strategy saved.');
+          toast(isNew ? `Strategy added in ${env.name}.` : how.pausePlan ? `Strategy saved; the release plan in ${env.name} is paused.` : 'Strategy saved.');
           await refresh();
         } catch (err) {
+          const c = planConflict(err);
+          if (c && !how.pausePlan) {
+            // A plan took this strategy over since the page was drawn:
+            // say so, and let the person choose to pause it.
+            how = { pausePlan: true };
+            showPause(c.state, c.percent);
+            clearErrors(form);
+            saveBtn.focus();
+            return;
+          }
           showErrors(form, err, { after: form.querySelector('h2') });
         }
       });
@@ -540,12 +637,30 @@ export async function render(main, params, _query, ctx) {
   }
 
   async function refresh() {
+    // Keeps the focus on the control it was on (found again by its name).
+    const a = document.activeElement;
+    const label = a && main.contains(a) ? a.getAttribute('aria-label') : null;
     try {
       await load();
       draw();
+      if (label) refocus(label);
     } catch (err) {
       loadError(envSection, err);
     }
+  }
+
+  // --- results per variant (GET …/environments/{env}/results) ---------------
+
+  // Environments where there is something to compare: a release plan, or
+  // variants (the environment's or a strategy's).
+  const comparable = (e) => e.releasePlan || (e.variants || []).length || (e.strategies || []).some((x) => (x.variants || []).length);
+  async function drawResultsSection() {
+    const envs = (flag.environments || []).slice().sort((a, b) => a.sortOrder - b.sortOrder).filter(comparable);
+    const boxes = envs.map((e) => [e, h('div', { class: 'results-env' }, h('p', { class: 'muted small' }, 'Reading the results…'))]);
+    resultsSection.replaceChildren(h('h2', { id: 'h-results' }, 'Results per variant'),
+      ...(envs.length ? boxes.map(([e, b]) => h('div', { role: 'group', 'aria-label': `Results in ${e.name}` }, h('h3', {}, e.name), b))
+        : [h('p', { class: 'muted small' }, 'No variants and no release plan here: nothing to compare. Add variants (an A/B test) or start a release plan; applications report what each variant did to /api/client/impact.')]));
+    await Promise.all(boxes.map(([e, b]) => drawResults(b, project, flag.name, e.name).catch(() => {})));
   }
 
   // --- usage: the last 24 hours of SDK metrics ---------------------------------
@@ -572,5 +687,28 @@ export async function render(main, params, _query, ctx) {
   await load();
   draw();
   drawPlayground();
-  await drawUsage();
+  await Promise.all([drawUsage(), drawResultsSection()]);
+
+  // Live: a change to this flag (by anyone, or by its plan's scheduler) is
+  // read again at once, unless a dialog is open (then when it closes);
+  // the guard's looks refresh the results.
+  let pending = false;
+  const apply = throttle(async () => {
+    if (!ctx.isCurrent()) return;
+    if (document.querySelector('dialog[open]')) { pending = true; return; }
+    pending = false;
+    await refresh();
+    await drawResultsSection();
+  }, 500);
+  const resultsSoon = throttle(() => { if (ctx.isCurrent() && !document.querySelector('dialog[open]')) drawResultsSection(); }, 10000);
+  const hasPlan = () => (flag.environments || []).some((e) => e.releasePlan && (OWNS.has(e.releasePlan.state) || e.releasePlan.state === 'paused'));
+  ctx.live({ feature: name }, (ev) => {
+    if (ev.type === 'tick') { if (hasPlan()) resultsSoon(); return; }
+    apply();
+  });
+  const onClose = () => {
+    if (!ctx.isCurrent()) { document.removeEventListener('close', onClose, true); return; }
+    if (pending) apply();
+  };
+  document.addEventListener('close', onClose, true); // a dialog's close (it does not bubble)
 }

@@ -4,8 +4,13 @@
 // filters, the sort and the page are kept in the URL. Editors get one
 // switch per environment (production asks first); viewers see the states.
 // Narrow screens show each flag as a card with its environments stacked.
+// An environment with a release plan says so under its switch ("Plan
+// running at 25 %", "Plan rolled back at 25 % because …", "time-based,
+// unguarded"), and the page follows its flags live (live.js).
 import { api, envPath, session } from '../api.js';
 import { h, clear, field, select, switchButton, badge, toast, confirmDialog, openDialog, showErrors } from '../dom.js';
+import { planCell } from '../plans.js';
+import { throttle } from '../live.js';
 
 const PAGE = 50;
 const SORTS = { name: 'Name', project: 'Project', type: 'Type', createdAt: 'Created', lastSeenAt: 'Last seen' };
@@ -127,6 +132,9 @@ export async function render(main, _params, query, ctx) {
   }
 
   let seq = 0;
+  let onPage = new Map(); // name -> its row, for the flags listed now
+  // The control of the list with this name now (rows may be redrawn).
+  const byLabel = (root, label) => (label ? [...root.querySelectorAll('[aria-label]')].find((x) => x.getAttribute('aria-label') === label) : null);
   async function load() {
     const mine = ++seq;
     remember();
@@ -148,13 +156,23 @@ export async function render(main, _params, query, ctx) {
       load();
       return;
     }
+    // The focus stays on the control it is on when the rows are redrawn.
+    const a = document.activeElement;
+    const focusLabel = a && body.contains(a) ? a.getAttribute('aria-label') : null;
     clear(body);
     if (r.features.length === 0) {
       const filtered = [...params().keys()].some((k) => !['sortBy', 'sortOrder', 'offset', 'limit'].includes(k));
       body.append(h('tr', {}, h('td', { colspan: 4 + environments.length, class: 'empty' },
         filtered ? 'No flag matches these filters.' : (edit ? 'No flags yet. Create the first one with “New flag”.' : 'No flags yet.'))));
     }
-    for (const f of r.features) body.append(flagRow(f));
+    onPage = new Map();
+    for (const f of r.features) {
+      const row = flagRow(f);
+      onPage.set(f.name, { row, f });
+      body.append(row);
+    }
+    const again = byLabel(body, focusLabel);
+    if (again) again.focus();
     const first = r.total ? state.offset + 1 : 0;
     const last = state.offset + r.features.length;
     count.textContent = `Flags ${first.toLocaleString('en')}–${last.toLocaleString('en')} of ${r.total.toLocaleString('en')}`;
@@ -178,9 +196,11 @@ export async function render(main, _params, query, ctx) {
       environments.map((e) => {
         const fe = (f.environments || []).find((x) => x.name === e.name);
         const on = !!(fe && fe.enabled);
+        const rp = fe && fe.releasePlan;
+        const state = edit ? switchButton(on, `${f.name} in ${e.name}`, (want, btn) => toggle(f, e, want, btn), e.type === 'production' ? 'prod' : '')
+          : h('span', { class: 'state' }, on ? badge('on', 'ok') : badge('off'), h('span', { class: 'visually-hidden' }, ` in ${e.name}`));
         return h('td', { class: 'center env-cell', 'data-label': e.name },
-          edit ? switchButton(on, `${f.name} in ${e.name}`, (want, btn) => toggle(f, e, want, btn), e.type === 'production' ? 'prod' : '')
-            : h('span', { class: 'state' }, on ? badge('on', 'ok') : badge('off'), h('span', { class: 'visually-hidden' }, ` in ${e.name}`)));
+          rp ? h('div', { class: 'env-state' }, state, planCell(rp, `/rollouts?feature=${encodeURIComponent(f.name)}`)) : state);
       }));
   }
 
@@ -193,7 +213,7 @@ export async function render(main, _params, query, ctx) {
         confirm: `${verb} in ${env.name}`,
         danger: !want,
       });
-      if (!ok) { btn.focus(); return; }
+      if (!ok) { (btn.isConnected ? btn : byLabel(body, btn.getAttribute('aria-label')) || btn).focus(); return; }
     }
     btn.disabled = true;
     errors.replaceChildren();
@@ -207,9 +227,47 @@ export async function render(main, _params, query, ctx) {
       showErrors(errors, err);
     } finally {
       btn.disabled = false;
-      btn.focus();
+      (btn.isConnected ? btn : byLabel(body, btn.getAttribute('aria-label')) || btn).focus();
     }
   }
+
+  // Live: a flag on this page that changed (a plan's rollback, someone
+  // else's switch) is read again and its row redrawn in place, keeping the
+  // focus; not while a dialog is open (then once it closes). A reset or a
+  // poll reloads the page.
+  const due = new Set();
+  const reload = throttle(() => { if (ctx.isCurrent()) load(); }, 1000);
+  const redraw = throttle(async () => {
+    if (!ctx.isCurrent() || document.querySelector('dialog[open]')) return;
+    for (const name of [...due]) {
+      due.delete(name);
+      const cur = onPage.get(name);
+      if (!cur) continue;
+      let f;
+      try { f = await api('GET', `/projects/${encodeURIComponent(cur.f.project)}/features/${encodeURIComponent(name)}`); } catch (_e) { reload(); return; }
+      const now = onPage.get(name);
+      if (!now || !now.row.isConnected || !ctx.isCurrent()) continue;
+      const a = document.activeElement;
+      const label = a && now.row.contains(a) ? a.getAttribute('aria-label') : null;
+      const row = flagRow(f);
+      now.row.replaceWith(row);
+      onPage.set(name, { row, f });
+      const again = byLabel(row, label);
+      if (again) again.focus();
+    }
+  }, 500);
+  ctx.live({}, (ev) => {
+    if (ev.type === 'change') {
+      if (onPage.has(ev.event.feature)) { due.add(ev.event.feature); redraw(); }
+    } else if (ev.type !== 'tick') {
+      reload();
+    }
+  });
+  const onClose = () => {
+    if (!ctx.isCurrent()) { document.removeEventListener('close', onClose, true); return; }
+    if (due.size) redraw();
+  };
+  document.addEventListener('close', onClose, true); // a dialog's close (it does not bubble)
 
   let typing = null;
   q.addEventListener('input', () => { clearTimeout(typing); typing = setTimeout(() => { state.offset = 0; load(); }, 250); });
