@@ -136,7 +136,8 @@ static void poll_feed(events_api *a)
 static void *loop(void *ud)
 {
     events_api *a = ud;
-    int64_t last_poll = vx__mono_ms(), last_beat = vx__mono_ms(), last_tokens = 0;
+    int64_t last_poll = vx__mono_ms(), last_beat = vx__mono_ms(),
+            last_tokens = 0;
     size_t had = 0; /* subscribers at the last look */
     pthread_mutex_lock(&a->mu);
     while (!a->stop) {

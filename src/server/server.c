@@ -82,11 +82,11 @@ struct server {
 
 /* Per-request state, in the request's arena. */
 typedef struct api_req {
-    router_hit hit;    /* the route and its parameters */
-    svc_principal who; /* the authenticated caller */
-    bool advisor;      /* an /api/admin/advisor/ request */
-    bool session;      /* `who` is still to be confirmed from the console
-                          session cookie, on a database thread (confirm) */
+    router_hit hit;     /* the route and its parameters */
+    svc_principal who;  /* the authenticated caller */
+    bool advisor;       /* an /api/admin/advisor/ request */
+    bool session;       /* `who` is still to be confirmed from the console
+                           session cookie, on a database thread (confirm) */
     events_req *events; /* an admin event stream's (events_api.h) */
 } api_req;
 
