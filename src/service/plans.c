@@ -1968,6 +1968,7 @@ static vx_status lease_step(svc_ctx *c, void *ud)
 typedef struct plan_arg {
     const char *key; /* the plan's key, env|flag */
     json_t *hooks;   /* webhook calls are appended here */
+    const char *why; /* plan_fail_step: what the failed tick said, or NULL */
 } plan_arg;
 
 /* A live plan's flag must still be there, not archived: else the tick
@@ -2011,16 +2012,19 @@ static vx_status plan_fail_step(svc_ctx *c, void *ud)
     vx_status st = svc__get(c, STORE_PLAN, a->key, &plan);
     if (st != VX_OK)
         return st == VX_ENOTFOUND ? VX_OK : st;
+    /* The reason says what went wrong: "the scheduler could not apply the
+     * plan: flag 'x' is archived". */
+    char reason[sizeof(((vx_error *)0)->message) + 64];
+    snprintf(reason, sizeof(reason),
+             "the scheduler could not apply the plan%s%s",
+             a->why && *a->why ? ": " : "", a->why ? a->why : "");
     json_object_set_new(plan, "state", json_string("paused"));
-    json_object_set_new(plan, "pauseReason",
-                        json_string("the scheduler could not apply the plan"));
-    log_entry(c, plan, "pause", "the scheduler could not apply the plan",
-              "scheduler");
+    json_object_set_new(plan, "pauseReason", json_string(reason));
+    log_entry(c, plan, "pause", reason, "scheduler");
     st = save_plan(c, plan);
     if (st == VX_OK)
         st = audit_plan(c, plan, "release-plan-paused",
-                        json_pack("{ss}", "reason",
-                                  "the scheduler could not apply the plan"));
+                        json_pack("{ss}", "reason", reason));
     json_decref(plan);
     return st;
 }
@@ -2087,13 +2091,15 @@ vx_status svc_scheduler_tick(service *s, const char *owner, int64_t now_ms,
             break;
         vx_error e2;
         memset(&e2, 0, sizeof(e2));
-        plan_arg pa = {json_string_value(k), *hooks};
+        plan_arg pa = {json_string_value(k), *hooks, NULL};
         vx_status ps = txn(s, now_ms, &e2, SVC_CHANGE_SDK, plan_step, &pa);
         if (ps != VX_OK && ps != VX_EIO) {
             vx__logf(s->log, s->log_ud, "warn",
                      "release plan %s paused: %s%s%s", json_string_value(k),
                      e2.message, e2.path[0] ? " at " : "", e2.path);
-            plan_arg fa = {json_string_value(k), NULL};
+            char why[sizeof(e2.message)];
+            snprintf(why, sizeof(why), "%s", e2.message);
+            plan_arg fa = {json_string_value(k), NULL, why};
             ps = txn(s, now_ms, &e2, SVC_CHANGE_SDK, plan_fail_step, &fa);
         }
         if (ps == VX_EIO)

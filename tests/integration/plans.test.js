@@ -325,7 +325,7 @@ test('a scheduled change fires at its time, audited; the stale report', async ()
     assert.ok(goneTypes.includes('scheduled-change-failed') && goneTypes.includes('release-plan-paused'), goneTypes.join(','));
     const gp = (await must(srv, 'GET', '/api/admin/release-plans', undefined, 200)).plans.find((x) => x.feature === 'gone');
     assert.equal(gp.state, 'paused');
-    assert.match(gp.pauseReason, /could not apply/);
+    assert.match(gp.pauseReason, /could not apply the plan: flag 'gone' is archived/);
 
     // Stale report: a flag fully on is reported once the window is 0 days.
     const rep = await must(srv, 'GET', '/api/admin/stale-report?fullDays=0&unseenDays=3650', undefined, 200);
