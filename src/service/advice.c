@@ -24,9 +24,9 @@ vx_status svc_strategy_check(service *s, const json_t *strategy,
     svc_req req = {0};
     svc_ctx c = {s, &ADVISOR, &req, err, vx__wall_ms()};
     *out = NULL;
-    pthread_mutex_lock(&s->mu);
+    svc__lock(s);
     vx_status st = svc__norm_strategy(&c, strategy, "/strategy", flag, out);
-    pthread_mutex_unlock(&s->mu);
+    svc__unlock(s);
     return st;
 }
 

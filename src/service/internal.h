@@ -18,6 +18,11 @@
 
 struct service {
     pthread_mutex_t mu;            /* serialises every store access */
+    pthread_mutex_t queue;         /* svc__lock's callers line up here
+                                      first, so that the SDK hub's reads
+                                      and token checks, which take mu
+                                      directly, compete with one of them
+                                      at a time, not with every writer */
     store *st;                     /* the open database */
     const store_ops *ops;          /* its backend */
     svc_log_fn log;                /* may be NULL */
@@ -72,6 +77,13 @@ typedef struct svc_ctx {
 } svc_ctx;
 
 typedef vx_status (*svc_handler)(svc_ctx *c, json_t **out);
+
+/* Takes and releases the service mutex for the use cases (svc__run and
+ * the few reads outside it). Callers queue behind one another first; the
+ * SDK hub's reads (sdk.c) and token lookups take s->mu directly and so
+ * wait for one use case at most, however many queue. */
+void svc__lock(service *s);
+void svc__unlock(service *s);
 
 /* One unit of work of the service, and the only place a transaction begins
  * and ends: takes the service mutex, begins a transaction when `changes` is

@@ -2116,9 +2116,9 @@ vx_status svc_scheduler_tick(service *s, const char *owner, int64_t now_ms,
         if (ss == VX_EIO)
             st = ss, *err = e2;
     }
-    pthread_mutex_lock(&s->mu);
+    svc__lock(s);
     bool compact = s->impact_compacted_ms < now_ms - 3600000;
-    pthread_mutex_unlock(&s->mu);
+    svc__unlock(s);
     if (st == VX_OK && *leader && compact)
         st = txn(s, now_ms, err, SVC_CHANGE_RECORDS, compact_step, NULL);
     json_decref(la.plans);

@@ -565,6 +565,18 @@ static bool db_ok(service *s, vx_status rc, vx_status *st)
     return rc == VX_OK;
 }
 
+void svc__lock(service *s)
+{
+    pthread_mutex_lock(&s->queue);
+    pthread_mutex_lock(&s->mu);
+    pthread_mutex_unlock(&s->queue);
+}
+
+void svc__unlock(service *s)
+{
+    pthread_mutex_unlock(&s->mu);
+}
+
 vx_status svc__run(service *s, const svc_principal *who, const svc_req *req,
                    int64_t now, unsigned changes, vx_error *err, svc_unit_fn fn,
                    void *ud)
@@ -576,7 +588,7 @@ vx_status svc__run(service *s, const svc_principal *who, const svc_req *req,
     vx_status st = svc__db_gate(s, err);
     if (st != VX_OK)
         return st;
-    pthread_mutex_lock(&s->mu);
+    svc__lock(s);
     int64_t t0 = vx__mono_ms();
     if (writes && !db_ok(s, s->ops->begin(s->st, err), &st))
         goto done;
@@ -593,7 +605,7 @@ done:;
     if (committed && (changes & SVC_CHANGE_TOKENS))
         atomic_fetch_add(&s->generation, 1);
     int64_t spent = vx__mono_ms() - t0;
-    pthread_mutex_unlock(&s->mu);
+    svc__unlock(s);
     /* The entries of tokens changed or revoked go, after the bump: none
      * is left stale, which a lookup that cannot run would trust. */
     size_t k;
@@ -627,6 +639,7 @@ vx_status svc_open(const svc_config *cfg, service **out,
     if (!s)
         return vx__error_set(err, VX_ENOMEM, "", "out of memory");
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->queue, NULL);
     atomic_init(&s->lookup_waiting, false);
     atomic_init(&s->lookup_busy_until, 0);
     svc__health_init(s);
@@ -636,6 +649,7 @@ vx_status svc_open(const svc_config *cfg, service **out,
         svc__reports_release(s);
         svc__token_cache_release(s);
         svc__health_release(s);
+        pthread_mutex_destroy(&s->queue);
         pthread_mutex_destroy(&s->mu);
         free(s);
         return vx__error_set(err, VX_ENOMEM, "", "out of memory");
@@ -668,9 +682,9 @@ vx_status svc_open(const svc_config *cfg, service **out,
     }
     svc_req req = {0};
     svc_ctx c = {s, &SYSTEM, &req, err, vx__wall_ms()};
-    pthread_mutex_lock(&s->mu);
+    svc__lock(s);
     count_flags(&c);
-    pthread_mutex_unlock(&s->mu);
+    svc__unlock(s);
     *out = s;
     return VX_OK;
 }
@@ -696,6 +710,7 @@ void svc_close(service *s)
     vx__egress_free(&s->egress);
     svc__health_release(s);
     json_decref(s->flag_index);
+    pthread_mutex_destroy(&s->queue);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
@@ -944,9 +959,9 @@ vx_status svc_call(service *s, const svc_principal *who, const svc_req *req,
          req->op == SVC_OP_DELETE_BULK);
     if (recount) {
         svc_ctx c = {s, who, req, err, vx__wall_ms()};
-        pthread_mutex_lock(&s->mu);
+        svc__lock(s);
         count_flags(&c);
-        pthread_mutex_unlock(&s->mu);
+        svc__unlock(s);
     }
     if (st != VX_OK) {
         json_decref(a.out);
