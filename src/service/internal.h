@@ -23,6 +23,8 @@ struct service {
                                       and token checks, which take mu
                                       directly, compete with one of them
                                       at a time, not with every writer */
+    atomic_int hub_waiting;        /* SDK hub reads waiting for mu: the next
+                                      svc__lock waits until they have it */
     store *st;                     /* the open database */
     const store_ops *ops;          /* its backend */
     svc_log_fn log;                /* may be NULL */
@@ -79,9 +81,10 @@ typedef struct svc_ctx {
 typedef vx_status (*svc_handler)(svc_ctx *c, json_t **out);
 
 /* Takes and releases the service mutex for the use cases (svc__run and
- * the few reads outside it). Callers queue behind one another first; the
- * SDK hub's reads (sdk.c) and token lookups take s->mu directly and so
- * wait for one use case at most, however many queue. */
+ * the few reads outside it). Callers queue behind one another first, and
+ * the first in the queue lets a waiting SDK hub read (sdk.c) go before it;
+ * token lookups and the health probe take s->mu directly. So what SDKs are
+ * served waits for one use case at most, however many queue. */
 void svc__lock(service *s);
 void svc__unlock(service *s);
 

@@ -141,7 +141,9 @@ static vx_status read_lock(service *s, vx_error *err, int64_t *t0)
     vx_status st = svc__db_gate(s, err);
     if (st != VX_OK)
         return st;
+    atomic_fetch_add(&s->hub_waiting, 1); /* ahead of svc__lock's queue */
     pthread_mutex_lock(&s->mu);
+    atomic_fetch_sub(&s->hub_waiting, 1);
     *t0 = vx__mono_ms();
     return VX_OK;
 }

@@ -568,6 +568,12 @@ static bool db_ok(service *s, vx_status rc, vx_status *st)
 void svc__lock(service *s)
 {
     pthread_mutex_lock(&s->queue);
+    /* A woken waiter can lose the mutex to a thread that just arrives:
+     * the hub's read waits out at most the use case that holds it. */
+    while (atomic_load(&s->hub_waiting) > 0) {
+        struct timespec pause = {0, 20000}; /* 20 us */
+        nanosleep(&pause, NULL);
+    }
     pthread_mutex_lock(&s->mu);
     pthread_mutex_unlock(&s->queue);
 }
@@ -640,6 +646,7 @@ vx_status svc_open(const svc_config *cfg, service **out,
         return vx__error_set(err, VX_ENOMEM, "", "out of memory");
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->queue, NULL);
+    atomic_init(&s->hub_waiting, 0);
     atomic_init(&s->lookup_waiting, false);
     atomic_init(&s->lookup_busy_until, 0);
     svc__health_init(s);
