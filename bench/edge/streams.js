@@ -93,6 +93,9 @@ async function run(kind) {
       VEXIL_MAX_CONNECTIONS: conns,
       VEXIL_MAX_STREAMS: String(STREAMS + 16),
       VEXIL_MAX_STREAMS_PER_TOKEN: String(STREAMS + 16),
+      // Every stream comes from 127.0.0.1: past the default per-address
+      // cap (4,096) the server would refuse them.
+      VEXIL_MAX_PER_ADDRESS: '0',
     },
   });
   const flag = 'bench-edge';
@@ -103,7 +106,7 @@ async function run(kind) {
     edge = await E.startEdge(srv, [client], {
       dataDir: '',
       args: ['--max-connections', conns, '--max-streams', String(STREAMS + 16),
-        '--max-streams-per-token', String(STREAMS + 16)],
+        '--max-streams-per-token', String(STREAMS + 16), '--max-per-address', '0'],
     });
     target = edge;
   }
