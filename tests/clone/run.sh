@@ -6,6 +6,9 @@
 # the vexil binary, and runs the two specification suites there:
 # test_unleash_spec (ctest, libvexil) and tests/compat/spec_oracle.test.js
 # (`vexil eval`). A suite that cannot find its vectors fails, never skips.
+# Then the model gateway's suite (tests/gateway, with its pinned npm
+# clients: the openai package's own sources import its `../shared`
+# module, which is not ours) runs there too.
 # Uncommitted changes are not in the clone (it says so); the folder is
 # removed at the end. Environment: JOBS.
 set -euo pipefail
@@ -58,4 +61,16 @@ if ! grep -q '^# fail 0$' "$tmp/oracle.log" || ! grep -q '^# cancelled 0$' "$tmp
   say "FAIL: spec_oracle.test.js"
   exit 1
 fi
-say "passed: the specification suites run from the clone alone"
+say "tests/gateway (the openai and ollama npm clients, pinned)"
+VEXIL_BIN=$clone/build/src/cli/vexil tests/gateway/run.sh >"$tmp/gateway.log" 2>&1 || {
+  cat "$tmp/gateway.log"
+  say "FAIL: tests/gateway in the clone"
+  exit 1
+}
+grep -E '^# (tests|pass|fail|cancelled) ' "$tmp/gateway.log" || true
+if ! grep -q '^# fail 0$' "$tmp/gateway.log" || ! grep -qE '^# pass [1-9]' "$tmp/gateway.log"; then
+  cat "$tmp/gateway.log"
+  say "FAIL: tests/gateway"
+  exit 1
+fi
+say "passed: the specification and gateway suites run from the clone alone"
