@@ -2,6 +2,7 @@
 #ifndef VX_CLI_CLI_H
 #define VX_CLI_CLI_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -33,6 +34,26 @@ int cli_admin_token_main(int argc, char **argv);
 /* Raises the open-file limit to fit `*conns` connections, or lowers
  * `*conns` to what fits (a warning says so). */
 void cli_fit_open_files(unsigned long long *conns);
+
+/* util.c: what `serve` and `edge` read from their settings, and how they
+ * wait for SIGINT/SIGTERM. */
+/* A whole number from lo to hi (with `sizes`, a k/K or m/M suffix scales
+ * it by 1024 or 1024²); false when it is not one. */
+bool cli_parse_uint(const char *s, unsigned long long lo, unsigned long long hi,
+                    bool sizes, unsigned long long *out);
+/* on/true/yes/1 or off/false/no/0, any case; false when neither. */
+bool cli_parse_bool(const char *s, bool *out);
+/* Blocks SIGINT and SIGTERM (before the worker threads exist, so they
+ * inherit the mask and only the calling thread takes them), ignores
+ * SIGPIPE and SIGXFSZ (a file size limit must fail the write, not kill the
+ * process), then waits for a stop signal and restores the mask. */
+typedef struct cli_stop {
+    sigset_t old; /* the mask before cli_stop_begin */
+    bool blocked; /* cli_stop_begin ran: cli_stop_end restores `old` */
+} cli_stop;
+void cli_stop_begin(cli_stop *s);
+void cli_stop_wait(const cli_stop *s);
+void cli_stop_end(cli_stop *s);
 
 /* edge.c: `vexil edge`, the SDK relay. */
 int cli_edge_main(int argc, char **argv);

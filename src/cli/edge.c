@@ -98,14 +98,6 @@ typedef struct econf {
     size_t nowned;
 } econf;
 
-static volatile sig_atomic_t edge_stop_requested;
-
-static void on_edge_signal(int sig)
-{
-    (void)sig;
-    edge_stop_requested = 1;
-}
-
 static void edge_usage(FILE *out)
 {
     fputs("usage: vexil edge --upstream URL --token TOKEN [--token T2 ...] "
@@ -280,29 +272,13 @@ static bool resolve(econf *c)
 static bool euint(const econf *c, int i, unsigned long long lo,
                   unsigned long long hi, bool sizes, unsigned long long *out)
 {
-    const char *s = c->val[i];
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = s[0] == '-' ? 0 : strtoull(s, &end, 10);
-    bool ok = s[0] != '-' && end != s && errno == 0;
-    if (ok && sizes && (*end == 'k' || *end == 'K')) {
-        ok = v <= hi / 1024;
-        v *= 1024;
-        end++;
-    } else if (ok && sizes && (*end == 'm' || *end == 'M')) {
-        ok = v <= hi / (1024 * 1024);
-        v *= 1024 * 1024;
-        end++;
-    }
-    if (!ok || *end || v < lo || v > hi) {
-        fprintf(stderr,
-                "vexil: %s: %s must be a whole number from %llu to %llu, not "
-                "'%s'\n",
-                c->where[i], esettings[i].name, lo, hi, s);
-        return false;
-    }
-    *out = v;
-    return true;
+    if (cli_parse_uint(c->val[i], lo, hi, sizes, out))
+        return true;
+    fprintf(stderr,
+            "vexil: %s: %s must be a whole number from %llu to %llu, not "
+            "'%s'\n",
+            c->where[i], esettings[i].name, lo, hi, c->val[i]);
+    return false;
 }
 
 static void edge_log(void *ud, const char *level, const char *msg)
@@ -328,8 +304,7 @@ int cli_edge_main(int argc, char **argv)
     memset(&c, 0, sizeof(c));
     edge *e = NULL;
     int rc = CLI_EXIT_USAGE;
-    bool blocked = false;
-    sigset_t block, old;
+    cli_stop stop = {0};
     struct option longopts[NE + 2];
     for (int i = 0; i < NE; i++)
         longopts[i] = (struct option){esettings[i].name, required_argument,
@@ -395,25 +370,15 @@ int cli_edge_main(int argc, char **argv)
         !euint(&c, E_MAX_PER_ADDRESS, 0, SERVER_CONNECTIONS_HARD, false,
                &per_addr))
         goto out;
-    if (strcasecmp(c.val[E_LOG_REQUESTS], "off") == 0 ||
-        strcasecmp(c.val[E_LOG_REQUESTS], "false") == 0 ||
-        strcmp(c.val[E_LOG_REQUESTS], "0") == 0)
-        log_requests = false;
+    if (!cli_parse_bool(c.val[E_LOG_REQUESTS], &log_requests)) {
+        fprintf(stderr, "vexil: %s: %s must be on or off, not '%s'\n",
+                c.where[E_LOG_REQUESTS], esettings[E_LOG_REQUESTS].name,
+                c.val[E_LOG_REQUESTS]);
+        goto out;
+    }
     cli_fit_open_files(&conns);
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_edge_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    signal(SIGXFSZ, SIG_IGN);
-    sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGTERM);
-    sigprocmask(SIG_BLOCK, &block, &old);
-    blocked = true;
+    cli_stop_begin(&stop);
 
     edge_config cfg = {
         .upstream = c.val[E_UPSTREAM],
@@ -454,17 +419,12 @@ int cli_edge_main(int argc, char **argv)
            v6 ? "[" : "", cfg.host, v6 ? "]" : "", (unsigned)edge_port(e),
            cfg.upstream);
     fflush(stdout);
-    sigset_t wait_mask = old;
-    sigdelset(&wait_mask, SIGINT);
-    sigdelset(&wait_mask, SIGTERM);
-    while (!edge_stop_requested)
-        sigsuspend(&wait_mask);
+    cli_stop_wait(&stop);
     fprintf(stderr, "vexil: stopping\n");
     rc = CLI_EXIT_OK;
 out:
     edge_stop(&e);
-    if (blocked)
-        sigprocmask(SIG_SETMASK, &old, NULL);
+    cli_stop_end(&stop);
     econf_release(&c);
     return rc;
 }

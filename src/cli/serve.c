@@ -165,14 +165,6 @@ typedef struct conf {
     char defaults[NSETTINGS][32];   /* computed defaults (threads...) */
 } conf;
 
-static volatile sig_atomic_t stop_requested; /* set by SIGINT/SIGTERM */
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
-
 static const char *default_of(conf *c, int i)
 {
     switch (i) {
@@ -394,29 +386,13 @@ static bool conf_uint(const conf *c, int i, unsigned long long lo,
                       unsigned long long hi, bool sizes,
                       unsigned long long *out)
 {
-    const char *s = c->val[i];
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = s[0] == '-' ? 0 : strtoull(s, &end, 10);
-    bool ok = s[0] != '-' && end != s && errno == 0;
-    if (ok && sizes && (*end == 'k' || *end == 'K')) {
-        ok = v <= hi / 1024;
-        v *= 1024;
-        end++;
-    } else if (ok && sizes && (*end == 'm' || *end == 'M')) {
-        ok = v <= hi / (1024 * 1024);
-        v *= 1024 * 1024;
-        end++;
-    }
-    if (!ok || *end != '\0' || v < lo || v > hi) {
-        fprintf(stderr,
-                "vexil: %s: %s must be a whole number from %llu to %llu, "
-                "not '%s'\n",
-                c->where[i], settings[i].name, lo, hi, s);
-        return false;
-    }
-    *out = v;
-    return true;
+    if (cli_parse_uint(c->val[i], lo, hi, sizes, out))
+        return true;
+    fprintf(stderr,
+            "vexil: %s: %s must be a whole number from %llu to %llu, not "
+            "'%s'\n",
+            c->where[i], settings[i].name, lo, hi, c->val[i]);
+    return false;
 }
 
 /* --cookie-secure: auto, on or off. */
@@ -441,18 +417,8 @@ static bool cookie_secure(const conf *c, session_secure *out)
 
 static bool conf_bool(const conf *c, int i, bool *out)
 {
-    static const char *const yes[] = {"on", "true", "yes", "1"};
-    static const char *const no[] = {"off", "false", "no", "0"};
-    for (size_t k = 0; k < sizeof(yes) / sizeof(yes[0]); k++) {
-        if (strcasecmp(c->val[i], yes[k]) == 0) {
-            *out = true;
-            return true;
-        }
-        if (strcasecmp(c->val[i], no[k]) == 0) {
-            *out = false;
-            return true;
-        }
-    }
+    if (cli_parse_bool(c->val[i], out))
+        return true;
     fprintf(stderr, "vexil: %s: %s must be on or off, not '%s'\n", c->where[i],
             settings[i].name, c->val[i]);
     return false;
@@ -764,8 +730,7 @@ int cli_serve_main(int argc, char **argv)
     service *svc = NULL;
     server *srv = NULL;
     ai_llm *llm = NULL;
-    bool blocked = false;
-    sigset_t block, old;
+    cli_stop stop = {0};
     char joined[TOKENS_MAX];
     rc = parse_args(argc, argv, "serve", MASK_ALL, NULL, serve_usage, NULL,
                     NULL, &c);
@@ -862,23 +827,7 @@ int cli_serve_main(int argc, char **argv)
         fflush(stdout);
     }
 
-    /* Block the stop signals before the worker threads exist, so they
-     * inherit the mask and only this thread takes them (in sigsuspend). */
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    /* A file size limit (ulimit -f) must fail the write (503), not kill
-     * the server. */
-    signal(SIGXFSZ, SIG_IGN);
-    sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGTERM);
-    sigprocmask(SIG_BLOCK, &block, &old);
-    blocked = true;
+    cli_stop_begin(&stop);
 
     server_config cfg = {
         .host = c.val[SET_HOST],
@@ -923,19 +872,14 @@ int cli_serve_main(int argc, char **argv)
            v6 ? "]" : "", (unsigned)server_port(srv));
     fflush(stdout);
 
-    sigset_t wait_mask = old;
-    sigdelset(&wait_mask, SIGINT);
-    sigdelset(&wait_mask, SIGTERM);
-    while (!stop_requested)
-        sigsuspend(&wait_mask);
+    cli_stop_wait(&stop);
     fprintf(stderr, "vexil: stopping\n");
     rc = CLI_EXIT_OK;
 out:
     server_stop(&srv);
     ai_llm_free(&llm);
     svc_close(svc);
-    if (blocked)
-        sigprocmask(SIG_SETMASK, &old, NULL);
+    cli_stop_end(&stop);
     conf_release(&c);
     return rc;
 }

@@ -1,7 +1,9 @@
 /* File reading, error printing and JSON string output for the CLI. */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli.h"
 
@@ -77,4 +79,81 @@ void cli_json_string(FILE *out, const char *s, size_t len)
         }
     }
     fputc('"', out);
+}
+
+bool cli_parse_uint(const char *s, unsigned long long lo, unsigned long long hi,
+                    bool sizes, unsigned long long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = s[0] == '-' ? 0 : strtoull(s, &end, 10);
+    bool ok = s[0] != '-' && end != s && errno == 0;
+    if (ok && sizes && (*end == 'k' || *end == 'K')) {
+        ok = v <= hi / 1024;
+        v *= 1024;
+        end++;
+    } else if (ok && sizes && (*end == 'm' || *end == 'M')) {
+        ok = v <= hi / (1024 * 1024);
+        v *= 1024 * 1024;
+        end++;
+    }
+    if (!ok || *end != '\0' || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
+bool cli_parse_bool(const char *s, bool *out)
+{
+    static const char *const yes[] = {"on", "true", "yes", "1"};
+    static const char *const no[] = {"off", "false", "no", "0"};
+    for (size_t k = 0; k < sizeof(yes) / sizeof(yes[0]); k++) {
+        if (strcasecmp(s, yes[k]) == 0 || strcasecmp(s, no[k]) == 0) {
+            *out = strcasecmp(s, yes[k]) == 0;
+            return true;
+        }
+    }
+    return false;
+}
+
+static volatile sig_atomic_t stop_requested; /* set by SIGINT/SIGTERM */
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+void cli_stop_begin(cli_stop *s)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN);
+    sigset_t block;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigprocmask(SIG_BLOCK, &block, &s->old);
+    s->blocked = true;
+}
+
+void cli_stop_wait(const cli_stop *s)
+{
+    sigset_t wait_mask = s->old;
+    sigdelset(&wait_mask, SIGINT);
+    sigdelset(&wait_mask, SIGTERM);
+    while (!stop_requested)
+        sigsuspend(&wait_mask);
+}
+
+void cli_stop_end(cli_stop *s)
+{
+    if (s->blocked)
+        sigprocmask(SIG_SETMASK, &s->old, NULL);
+    s->blocked = false;
 }
