@@ -6,10 +6,10 @@
 // stream (p50/p99/max over all streams and writes; through the edge this
 // is server -> edge -> SDK). BENCH_TARGET=server|edge|both (default both).
 const fs = require('node:fs');
-const http = require('node:http');
 const S = require('../../tests/integration/server');
 const R = require('../../tests/replicas/replicas');
 const E = require('../../tests/edge/edge');
+const { stream } = require('../hub/stream_client');
 
 const STREAMS = Number(process.env.BENCH_STREAMS || 10000);
 const WRITES = Number(process.env.BENCH_WRITES || 20);
@@ -17,40 +17,6 @@ const TARGET = process.env.BENCH_TARGET || 'both';
 const OPEN_BATCH = Number(process.env.BENCH_OPEN_BATCH || 200);
 
 const rssKb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
-
-// A stream that records when each write's flag state arrives.
-function stream(url, token, flag) {
-  return new Promise((resolve, reject) => {
-    const seen = [];
-    let buf = '';
-    const req = http.get(url + '/api/client/streaming', { agent: false, headers: { Authorization: token } }, (res) => {
-      if (res.statusCode !== 200) {
-        reject(new Error(`stream: ${res.statusCode}`));
-        res.resume();
-        return;
-      }
-      res.setEncoding('utf8');
-      res.on('data', (d) => {
-        buf += d;
-        let i;
-        while ((i = buf.indexOf('\n\n')) >= 0) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          const data = block.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('');
-          if (!data) continue;
-          const now = performance.now();
-          for (const ev of JSON.parse(data).events || []) {
-            for (const f of [...(ev.features || []), ...(ev.feature ? [ev.feature] : [])]) {
-              if (f.name === flag) seen.push([now, f.enabled]);
-            }
-          }
-        }
-        resolve({ req, seen });
-      });
-    });
-    req.on('error', reject);
-  });
-}
 
 async function openAll(url, token, flag) {
   const streams = [];

@@ -4,47 +4,14 @@
 // to every stream (p50/p99/max over all streams and writes), and how long
 // the server takes to release them once their clients close.
 const fs = require('node:fs');
-const http = require('node:http');
 const S = require('../../tests/integration/server');
 const R = require('../../tests/replicas/replicas');
+const { stream } = require('./stream_client');
 
 const STREAMS = Number(process.env.BENCH_STREAMS || 2000);
 const WRITES = Number(process.env.BENCH_WRITES || 50);
 
 const rssMb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
-
-// A stream that records when each write's flag state arrives.
-function stream(srv, token, flag) {
-  return new Promise((resolve, reject) => {
-    const seen = [];
-    let buf = '';
-    const req = http.get(srv.url + '/api/client/streaming', { agent: false, headers: { Authorization: token } }, (res) => {
-      if (res.statusCode !== 200) {
-        reject(new Error(`stream: ${res.statusCode}`));
-        return;
-      }
-      res.setEncoding('utf8');
-      res.on('data', (d) => {
-        buf += d;
-        let i;
-        while ((i = buf.indexOf('\n\n')) >= 0) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          const data = block.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('');
-          if (!data) continue;
-          const now = performance.now();
-          for (const ev of JSON.parse(data).events || []) {
-            for (const f of [...(ev.features || []), ...(ev.feature ? [ev.feature] : [])]) {
-              if (f.name === flag) seen.push([now, f.enabled]);
-            }
-          }
-        }
-        resolve({ req, seen });
-      });
-    });
-    req.on('error', reject);
-  });
-}
 
 async function main() {
   const client = S.clientSecret('default', 'production');
@@ -55,6 +22,7 @@ async function main() {
       VEXIL_MAX_CONNECTIONS: String(STREAMS * 2 + 256),
       VEXIL_MAX_STREAMS: String(STREAMS + 16),
       VEXIL_MAX_STREAMS_PER_TOKEN: String(STREAMS + 16),
+      VEXIL_MAX_PER_ADDRESS: '0', // every stream comes from 127.0.0.1
     },
   });
   const flag = 'bench-streams';
@@ -65,7 +33,7 @@ async function main() {
   const streams = [];
   for (let i = 0; i < STREAMS; i += 100) {
     const batch = [];
-    for (let k = i; k < Math.min(STREAMS, i + 100); k++) batch.push(stream(srv, client, flag));
+    for (let k = i; k < Math.min(STREAMS, i + 100); k++) batch.push(stream(srv.url, client, flag));
     streams.push(...(await Promise.all(batch)));
   }
   const opened = performance.now() - t0;
