@@ -141,7 +141,9 @@ for (const vp of VIEWPORTS) {
       await dlg.waitFor();
       await page.keyboard.press('Escape');
       await dlg.waitFor({ state: 'detached' });
-      assert.ok(await prod.evaluate((el) => el === document.activeElement), 'the focus returns to the switch');
+      const back = await prod.evaluate((el) => el === document.activeElement);
+      const where = back ? '' : await page.evaluate(() => { const a = document.activeElement; return a ? `${a.tagName} ${a.getAttribute('aria-label') || ''} ${(a.textContent || '').slice(0, 40)}` : 'none'; });
+      assert.ok(back, `the focus returns to the switch (it is on: ${where})`);
       assert.equal(await prod.getAttribute('aria-checked'), 'false');
       await screenshot(page, `walk-${vp.name}-dark-keyboard`);
       await ui.ok(srv, 'POST', `${ui.FEAT}/dark-mode/environments/development/off`);

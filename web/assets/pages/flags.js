@@ -204,6 +204,10 @@ export async function render(main, _params, query, ctx) {
       }));
   }
 
+  // The switch for btn's flag and environment in the list now: its row may
+  // have been redrawn while a dialog or a request was pending.
+  const current = (btn) => (btn.isConnected ? btn : byLabel(body, btn.getAttribute('aria-label')) || btn);
+
   async function toggle(f, env, want, btn) {
     const verb = want ? 'Enable' : 'Disable';
     if (env.type === 'production') {
@@ -213,7 +217,7 @@ export async function render(main, _params, query, ctx) {
         confirm: `${verb} in ${env.name}`,
         danger: !want,
       });
-      if (!ok) { (btn.isConnected ? btn : byLabel(body, btn.getAttribute('aria-label')) || btn).focus(); return; }
+      if (!ok) { current(btn).focus(); return; }
     }
     btn.disabled = true;
     errors.replaceChildren();
@@ -227,7 +231,7 @@ export async function render(main, _params, query, ctx) {
       showErrors(errors, err);
     } finally {
       btn.disabled = false;
-      (btn.isConnected ? btn : byLabel(body, btn.getAttribute('aria-label')) || btn).focus();
+      current(btn).focus();
     }
   }
 
@@ -247,6 +251,9 @@ export async function render(main, _params, query, ctx) {
       try { f = await api('GET', `/projects/${encodeURIComponent(cur.f.project)}/features/${encodeURIComponent(name)}`); } catch (_e) { reload(); return; }
       const now = onPage.get(name);
       if (!now || !now.row.isConnected || !ctx.isCurrent()) continue;
+      // A dialog opened while the flag was read: its row stays until the
+      // dialog closes (the dialog gives the focus back to that row's switch).
+      if (document.querySelector('dialog[open]')) { due.add(name); return; }
       const a = document.activeElement;
       const label = a && now.row.contains(a) ? a.getAttribute('aria-label') : null;
       const row = flagRow(f);
