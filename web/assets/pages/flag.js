@@ -636,17 +636,22 @@ export async function render(main, params, _query, ctx) {
     }
   }
 
-  async function refresh() {
-    // Keeps the focus on the control it was on (found again by its name).
-    const a = document.activeElement;
-    const label = a && main.contains(a) ? a.getAttribute('aria-label') : null;
+  // Reads the flag again and redraws it, keeping the focus on the control
+  // it is on then (found again by its name). `live`: a redraw nobody asked
+  // for, which waits (returns false) if a dialog opened during the read, so
+  // the dialog gives the focus back to a control still in the page.
+  async function refresh({ live = false } = {}) {
     try {
       await load();
+      if (live && document.querySelector('dialog[open]')) return false;
+      const a = document.activeElement;
+      const label = a && main.contains(a) ? a.getAttribute('aria-label') : null;
       draw();
       if (label) refocus(label);
     } catch (err) {
       loadError(envSection, err);
     }
+    return true;
   }
 
   // --- results per variant (GET …/environments/{env}/results) ---------------
@@ -697,7 +702,7 @@ export async function render(main, params, _query, ctx) {
     if (!ctx.isCurrent()) return;
     if (document.querySelector('dialog[open]')) { pending = true; return; }
     pending = false;
-    await refresh();
+    if (!await refresh({ live: true })) { pending = true; return; }
     await drawResultsSection();
   }, 500);
   const resultsSoon = throttle(() => { if (ctx.isCurrent() && !document.querySelector('dialog[open]')) drawResultsSection(); }, 10000);
