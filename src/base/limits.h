@@ -402,6 +402,9 @@ static_assert(VX_LIMIT_HTTP_HEADER_TIMEOUT_MS <= VX_LIMIT_HTTP_TIMEOUT_MS_MAX &&
  * often, and at once when the upstream says tokens changed. */
 #define VX_LIMIT_EDGE_VALIDATE_MS 2000
 #define VX_LIMIT_EDGE_RECHECK_MS  60000
+/* After a wait for the upstream's answer ran out (it is slow), unknown
+ * tokens get 503 at once for this long instead of holding a thread. */
+#define VX_LIMIT_EDGE_VALIDATE_BUSY_MS 5000
 /* Views (tokens followed) one edge holds. */
 #define VX_LIMIT_EDGE_FEEDS 256
 /* Reconnecting to the upstream: the first retry, doubled up to the cap;

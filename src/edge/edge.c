@@ -496,10 +496,15 @@ vx_status edge_start(const edge_config *cfg, edge **out, vx_error *err)
     st = edge__upstream_start(e, err);
     if (st != VX_OK)
         goto out;
+    unsigned threads = cfg->threads ? cfg->threads : server_default_threads();
+    /* Threads that may wait for a token check (tokens.c): all but one; a
+     * one-thread edge lets its thread wait (VX_LIMIT_EDGE_VALIDATE_BUSY_MS
+     * bounds how often), or no new SDK would get a first answer. */
+    e->waiters_max = threads > 1 ? threads - 1 : 1;
     http_config hcfg = {
         .host = cfg->host ? cfg->host : "127.0.0.1",
         .port = cfg->port,
-        .threads = cfg->threads ? cfg->threads : server_default_threads(),
+        .threads = threads,
         .max_connections = conns,
         .idle_secs = VX_LIMIT_HTTP_IDLE_SECS,
         .header_ms = cfg->header_timeout_ms ? cfg->header_timeout_ms

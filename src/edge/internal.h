@@ -134,6 +134,9 @@ struct edge {
     bool tokens_dirty;                     /* the token file is to be written */
     bool hub_tokens_due;        /* the hub's token list is to be refreshed */
     bool validating;            /* a validation is in flight */
+    unsigned waiters;           /* request threads waiting for an answer */
+    unsigned waiters_max;       /* at most: one listener thread stays free */
+    int64_t slow_until_ms;      /* monotonic: do not wait before */
     int64_t validate_after_ms;  /* monotonic: retry validations after */
     bool recheck_due;           /* check every cached token again */
     bool upstream_up;           /* the last call reached the upstream */

@@ -1,7 +1,9 @@
 /* The edge's token cache: every secret an SDK (or the configuration)
  * presented, with what the upstream said of it: valid (kind, environment,
  * projects, expiry), invalid, revoked. An unknown secret is checked once
- * (its request waits for the answer at most VX_LIMIT_EDGE_VALIDATE_MS);
+ * (its request waits for the answer at most VX_LIMIT_EDGE_VALIDATE_MS, on
+ * all listener threads but one, and not again for a while after a wait
+ * ran out: the others get 503 at once);
  * cached ones are checked again when the upstream says tokens changed
  * (event vexil-tokens on its streams), periodically, and after an outage.
  *
@@ -389,20 +391,31 @@ vx_status edge__authenticate(void *ud, const char *secret, size_t len,
         }
     }
     /* Checked once, with a bound: past it (or when the upstream does not
-     * answer) 503, and the next request waits again. */
-    bool asked = false;
-    while (t && t->status == TOK_PENDING) {
-        if (!asked) {
-            edge__upstream_wake(e);
-            asked = true;
+     * answer) 503, and the next request waits again. A listener thread
+     * that waits serves nobody else, so at most waiters_max wait at once
+     * (one thread always stays free for the tokens already known), and
+     * none for a while after a wait ran out: the others get 503 at once,
+     * their check asked for all the same. */
+    if (t->status == TOK_PENDING) {
+        edge__upstream_wake(e);
+        if (e->waiters < e->waiters_max && vx__mono_ms() >= e->slow_until_ms) {
+            e->waiters++;
+            while (t && t->status == TOK_PENDING) {
+                bool was_up = e->upstream_up;
+                if (pthread_cond_timedwait(&e->answered, &e->mu, &until) ==
+                    ETIMEDOUT) {
+                    e->slow_until_ms =
+                        vx__mono_ms() + VX_LIMIT_EDGE_VALIDATE_BUSY_MS;
+                    break;
+                }
+                t = edge__token_find(e, secret, len);
+                if (t && t->status == TOK_PENDING && !e->upstream_up &&
+                    !was_up && !e->validating)
+                    break; /* the upstream does not answer: do not hold the
+                              caller */
+            }
+            e->waiters--;
         }
-        bool was_up = e->upstream_up;
-        if (pthread_cond_timedwait(&e->answered, &e->mu, &until) == ETIMEDOUT)
-            break;
-        t = edge__token_find(e, secret, len);
-        if (t && t->status == TOK_PENDING && !e->upstream_up && !was_up &&
-            !e->validating)
-            break; /* the upstream does not answer: do not hold the caller */
     }
     if (!t || t->status == TOK_PENDING) {
         st = vx__error_set(err, VX_EUNAVAILABLE, "",

@@ -11,6 +11,8 @@
 //   - the edge restarted while the upstream is down serves its snapshot;
 //   - revocation through an edge: the given token's streams and state,
 //     a client token it was not given, a frontend token;
+//   - unknown tokens sent while the upstream hangs hold no more than one
+//     wait: the SDKs the edge knows are answered throughout;
 //   - an edge follows another edge.
 // Reports through an edge are in reports.test.js.
 //
@@ -257,6 +259,71 @@ test('revocation through an edge: streams end, tokens are refused within seconds
     // The edge's own token still works.
     assert.equal((await S.request(edge.url, 'GET', '/api/client/features', { token: client })).status, 200);
   } finally {
+    await edge.stop();
+    await srv.stop();
+  }
+});
+
+test('unknown tokens while the upstream hangs: the SDKs the edge knows are answered throughout, the unknown get 503', async () => {
+  const client = S.clientSecret('default', 'production');
+  const srv = await S.startServer({ clientTokens: [client] });
+  await must(srv, 'POST', FEAT, { name: 'steady' }, 201);
+  await must(srv, 'POST', `${ENVP('steady')}/on`);
+  const edge = await E.startEdge(srv, [client], { args: ['--threads', '2'] });
+  let stopped = false;
+  try {
+    const before = await S.request(edge.url, 'GET', '/api/client/features', { token: client });
+    assert.equal(before.status, 200);
+    // The upstream hangs (not gone: connections are accepted, never
+    // answered), so checking a token the edge does not know takes as long
+    // as the edge lets it. Eight clients send fresh unknown tokens, each
+    // after the last was answered, for six seconds.
+    srv.proc.kill('SIGSTOP');
+    stopped = true;
+    const end = Date.now() + 6000;
+    const refused = { 503: 0, other: 0, retryAfter: 0 };
+    const flood = Array.from({ length: 8 }, async () => {
+      while (Date.now() < end) {
+        const t = `*:production.${Math.random().toString(16).slice(2)}${Math.random().toString(16).slice(2)}`;
+        let r;
+        try {
+          r = await S.request(edge.url, 'GET', '/api/client/features', { token: t });
+        } catch (e) {
+          refused.other++;
+          refused.error = String(e.cause || e);
+          continue;
+        }
+        if (r.status === 503) refused[503]++; else refused.other++;
+        if (r.headers.get('retry-after')) refused.retryAfter++;
+      }
+    });
+    // Meanwhile an SDK the edge knows polls: each answer comes, with the
+    // state the edge holds, in less than the SDKs' own timeouts (the
+    // Unleash SDKs give up after 10 s; a waiting check takes at most 2 s).
+    const slowest = [];
+    await S.sleep(300);
+    while (Date.now() < end) {
+      const t0 = Date.now();
+      const r = await Promise.race([
+        S.request(edge.url, 'GET', '/api/client/features', { token: client }).catch((e) => ({ status: String(e.cause || e) })),
+        S.sleep(4000).then(() => null)]);
+      assert.ok(r, 'the edge answered a token it knows within 4 s while unknown tokens waited for the upstream');
+      assert.equal(r.status, 200);
+      assert.equal(r.text, before.text);
+      slowest.push(Date.now() - t0);
+      await S.sleep(100);
+    }
+    await Promise.all(flood);
+    assert.equal(refused.other, 0, `every unknown token got 503 (its check cannot finish): ${JSON.stringify(refused)}`);
+    assert.equal(refused.retryAfter, refused[503], 'each 503 says when to retry');
+    assert.ok(refused[503] > 16, `the unknown tokens were answered at once, not one per wait: ${refused[503]} answers`);
+    srv.proc.kill('SIGCONT');
+    stopped = false;
+    // The upstream back: an unknown token is checked and refused (401).
+    await E.until(async () => (await S.request(edge.url, 'GET', '/api/client/features', { token: '*:production.nope' })).status === 401,
+      15000, 'an unknown token refused once the upstream answers');
+  } finally {
+    if (stopped) srv.proc.kill('SIGCONT');
     await edge.stop();
     await srv.stop();
   }
