@@ -128,7 +128,7 @@ test('a sentence the advisor cannot use is refused in words, and nothing is offe
   await page.getByRole('button', { name: 'Propose a strategy' }).click();
   await page.getByRole('alert').filter({ hasText: 'This was not saved' }).waitFor();
   assert.equal(await sentence.getAttribute('aria-invalid'), 'true');
-  assert.ok(await sentence.evaluate((el) => el === document.activeElement));
+  assert.ok(await ui.focused(sentence));
 
   // A sentence over the server's limit: the server's reason, next to the field.
   await sentence.fill('10% of users in Thailand '.repeat(100));

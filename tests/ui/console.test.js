@@ -154,7 +154,7 @@ test('a rejected change is explained next to the field, and nothing is saved', a
   const describedBy = () => value.evaluate((el) => (el.getAttribute('aria-describedby') || '').split(' ')
     .map((id) => document.getElementById(id)).filter(Boolean).map((e) => e.textContent).join(' | '));
   assert.match(await describedBy(), /is not a number/);
-  assert.ok(await value.evaluate((el) => el === document.activeElement), 'focus moves to the field in error');
+  assert.ok(await ui.focused(value), 'focus moves to the field in error');
   assert.deepEqual(sent, [], 'nothing was sent');
   // What only the server can tell (RE2 has no lookbehind) comes back from
   // it, next to the field.
@@ -169,7 +169,7 @@ test('a rejected change is explained next to the field, and nothing is saved', a
   assert.match(text, /is not a valid value for REGEX/);
   assert.equal(await value.getAttribute('aria-invalid'), 'true');
   assert.match(await describedBy(), /not a valid value for REGEX/);
-  assert.ok(await value.evaluate((el) => el === document.activeElement), 'focus moves to the field in error');
+  assert.ok(await ui.focused(value), 'focus moves to the field in error');
   page.off('request', onReq);
   assert.equal(sent.length, 1, 'the server was asked once');
   await screenshot(page, '04-rejected-change');

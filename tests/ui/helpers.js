@@ -93,6 +93,20 @@ function outOfReach(page) {
   });
 }
 
+// Whether the one element `loc` finds has the focus, asked in one step in
+// the page. (locator.evaluate finds the element, then asks it in a second
+// step: a live redraw in between replaces the element, which then has no
+// focus, though its replacement has.) Asks again for up to `ms`: the focus
+// may land a moment after what moves it (a page still loading).
+async function focused(loc, ms = 2000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const yes = await loc.evaluateAll((els) => els.length === 1 && els[0] === document.activeElement);
+    if (yes || Date.now() >= end) return yes;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 // An admin API call that must succeed (2xx); returns the JSON body.
 async function ok(srv, method, p, body) {
   const r = await srv.api(method, p, body === undefined ? {} : { body });
@@ -165,5 +179,5 @@ async function signInWith(page, srv, token, next = '/flags') {
 
 module.exports = {
   FEAT, ENV, watchProblems, signIn, unlabelled, checkPage, nav, must,
-  axeViolations, outOfReach, ok, standardData, ALL_PAGES, open, signInWith,
+  axeViolations, outOfReach, ok, standardData, ALL_PAGES, open, signInWith, focused,
 };

@@ -60,7 +60,7 @@ for (const vp of VIEWPORTS) {
       await screenshot(page, `inputs-${vp.name}-cidr`);
       await dlg.getByRole('button', { name: 'Add strategy' }).click();
       await dlg.getByRole('alert').filter({ hasText: 'nothing was sent' }).waitFor();
-      assert.ok(await values.evaluate((el) => el === document.activeElement));
+      assert.ok(await ui.focused(values));
       // A range under "is one of these addresses" would be stored as text.
       await c1.getByLabel('Operator').selectOption('IN');
       await values.fill('10.1.2.3\n10.0.0.0/24');

@@ -125,7 +125,7 @@ for (const vp of VIEWPORTS) {
       assert.match(await ask.innerText(), /controlled by the release plan of own-\d+ \(running at 20 %\)/);
       await ask.getByRole('button', { name: 'Cancel' }).click();
       await ask.waitFor({ state: 'detached' });
-      assert.equal(await edit.evaluate((b) => b === document.activeElement), true, 'the focus is back on Edit');
+      assert.ok(await ui.focused(edit), 'the focus is back on Edit');
       assert.equal((await plan(own)).state, 'running');
 
       // Confirm: the editor says saving pauses the plan; it does, audited.

@@ -118,7 +118,7 @@ for (const vp of VIEWPORTS) {
       await dlg.waitFor({ state: 'detached' });
       let list = await ui.ok(srv, 'GET', `${ui.FEAT}/new-checkout/environments/production/strategies`);
       assert.ok(list.some((s) => s.title === 'Thai users'), 'Enter did not delete');
-      assert.ok(await del.evaluate((el) => el === document.activeElement), 'the focus returns to the Delete button');
+      assert.ok(await ui.focused(del), 'the focus returns to the Delete button');
       // Deleting takes a deliberate move to the red button.
       await page.keyboard.press('Enter');
       await dlg.waitFor();

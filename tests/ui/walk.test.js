@@ -114,7 +114,8 @@ for (const vp of VIEWPORTS) {
       await page.keyboard.type(srv.adminToken);
       await page.keyboard.press('Enter');
       await page.getByRole('heading', { level: 1, name: 'Flags' }).waitFor();
-      assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Flags', 'the focus moves to the heading');
+      // The focus moves to the heading once the page has loaded its list.
+      assert.ok(await ui.focused(page.getByRole('heading', { level: 1, name: 'Flags' }), 5000), 'the focus moves to the heading');
       // On a fresh load the skip link comes first, with a visible focus.
       await page.reload();
       await page.getByRole('heading', { level: 1, name: 'Flags' }).waitFor();
@@ -127,7 +128,7 @@ for (const vp of VIEWPORTS) {
       let reached = false;
       for (let i = 0; i < 80 && !reached; i++) {
         await page.keyboard.press('Tab');
-        reached = await sw.evaluate((el) => el === document.activeElement);
+        reached = await ui.focused(sw, 0);
       }
       assert.ok(reached, 'the switch is reachable with Tab');
       await page.keyboard.press('Space');
@@ -135,20 +136,67 @@ for (const vp of VIEWPORTS) {
       // Production asks first; Escape cancels and the focus comes back.
       const prod = page.getByRole('switch', { name: 'dark-mode in production' });
       await page.keyboard.press('Tab');
-      assert.ok(await prod.evaluate((el) => el === document.activeElement));
+      assert.ok(await ui.focused(prod), 'Tab moves to the production switch');
       await page.keyboard.press('Enter');
       const dlg = page.getByRole('dialog', { name: 'Enable dark-mode in production?' });
       await dlg.waitFor();
       await page.keyboard.press('Escape');
       await dlg.waitFor({ state: 'detached' });
-      const back = await prod.evaluate((el) => el === document.activeElement);
+      const back = await ui.focused(prod);
       const where = back ? '' : await page.evaluate(() => { const a = document.activeElement; return a ? `${a.tagName} ${a.getAttribute('aria-label') || ''} ${(a.textContent || '').slice(0, 40)}` : 'none'; });
       assert.ok(back, `the focus returns to the switch (it is on: ${where})`);
       assert.equal(await prod.getAttribute('aria-checked'), 'false');
       await screenshot(page, `walk-${vp.name}-dark-keyboard`);
-      await ui.ok(srv, 'POST', `${ui.FEAT}/dark-mode/environments/development/off`);
     } finally {
       await b.close();
+      await ui.ok(srv, 'POST', `${ui.FEAT}/dark-mode/environments/development/off`);
     }
   });
 }
+
+// The flags list follows changes live: a row whose flag changed elsewhere
+// is read again and redrawn. When that read is still on its way as the
+// production dialog opens, the row waits for the dialog to close (else the
+// dialog would hand the focus back to a switch no longer in the page).
+test('a flag changed elsewhere while its production dialog is open: the row waits, the focus comes back to its switch', async () => {
+  const b = await launch({ viewport: VIEWPORTS[0] });
+  const page = b.page;
+  const one = '**/api/admin/projects/default/features/dark-mode';
+  try {
+    await ui.signInWith(page, srv, srv.adminToken, '/flags');
+    const prod = page.getByRole('switch', { name: 'dark-mode in production' });
+    const dev = page.getByRole('switch', { name: 'dark-mode in development' });
+    await prod.waitFor();
+    assert.equal(await dev.getAttribute('aria-checked'), 'false');
+    let release;
+    const held = new Promise((r) => { release = r; });
+    let asked;
+    const reading = new Promise((r) => { asked = r; });
+    await page.route(one, async (route) => { asked(); await held; await route.continue(); });
+    // Someone else switches dark-mode on in development: the page hears it
+    // and starts reading the flag, and that read is held here.
+    await ui.ok(srv, 'POST', `${ui.FEAT}/dark-mode/environments/development/on`);
+    await reading;
+    await prod.focus();
+    await page.keyboard.press('Enter');
+    const dlg = page.getByRole('dialog', { name: 'Enable dark-mode in production?' });
+    await dlg.waitFor();
+    // The read comes back while the dialog is open.
+    const answered = page.waitForResponse((res) => new URL(res.url()).pathname.endsWith('/features/dark-mode'));
+    release();
+    await answered;
+    await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 50))));
+    assert.equal(await dev.getAttribute('aria-checked'), 'false', 'the row is not redrawn under the dialog');
+    await page.keyboard.press('Escape');
+    await dlg.waitFor({ state: 'detached' });
+    assert.ok(await ui.focused(prod), 'the focus returns to the production switch');
+    // Once the dialog is closed, the row shows the change.
+    await page.waitForFunction(() => document.querySelector('[aria-label="dark-mode in development"]').getAttribute('aria-checked') === 'true');
+    assert.ok(await ui.focused(prod), 'the focus stays on the production switch through the redraw');
+    assert.equal(await prod.getAttribute('aria-checked'), 'false');
+  } finally {
+    await page.unroute(one).catch(() => {});
+    await b.close();
+    await ui.ok(srv, 'POST', `${ui.FEAT}/dark-mode/environments/development/off`);
+  }
+});
