@@ -37,6 +37,7 @@ struct service {
                                       cached tokens */
     pthread_mutex_t cache_mu;      /* guards tokens[] */
     struct svc_token_slot *tokens; /* SVC_TOKEN_CACHE slots (sdk.c) */
+    uint64_t token_tick;           /* cache uses so far (least recently used) */
     int64_t usage_swept_hour;      /* usage buckets older are gone (under mu) */
     int64_t batch_swept_hour;      /* impact batch ids older are gone (mu) */
     int64_t impact_compacted_ms;   /* last downsampling of impact (mu) */

@@ -19,7 +19,14 @@
 #include "service/internal.h"
 #include "vexil/vexil.h"
 
-#define SVC_TOKEN_CACHE 1024 /* direct-mapped slots */
+/* The token cache is set-associative: a token's hash picks one of
+ * SVC_TOKEN_SETS sets, and each set holds SVC_TOKEN_WAYS tokens, the least
+ * recently used one going when a new one comes. (Direct-mapped, two tokens
+ * whose hashes shared a slot pushed each other out, and the one pushed out
+ * got 503 while the database was down.) */
+#define SVC_TOKEN_SETS  1024
+#define SVC_TOKEN_WAYS  4
+#define SVC_TOKEN_CACHE (SVC_TOKEN_SETS * SVC_TOKEN_WAYS)
 
 typedef struct svc_token_slot {
     bool used;            /* slot holds a token */
@@ -27,6 +34,7 @@ typedef struct svc_token_slot {
     svc_principal who;    /* what authenticate answers */
     int64_t expires_ms;   /* 0 = never */
     long long generation; /* write generation it was read at */
+    uint64_t touched;     /* s->token_tick when last put or found */
 } svc_token_slot;
 
 static const svc_principal SDK_SYSTEM = {.token_id = 0,
@@ -58,7 +66,8 @@ void svc__token_cache_release(service *s)
     pthread_mutex_destroy(&s->cache_mu);
 }
 
-static size_t slot_of(const char key[65])
+/* The first way of the set of `key`. */
+static svc_token_slot *set_of(service *s, const char key[65])
 {
     /* The key is a uniformly distributed hash: its first hex digits index. */
     size_t h = 0;
@@ -66,7 +75,16 @@ static size_t slot_of(const char key[65])
         char ch = key[i];
         h = h * 16 + (size_t)(ch <= '9' ? ch - '0' : ch - 'a' + 10);
     }
-    return h % SVC_TOKEN_CACHE;
+    return &s->tokens[(h % SVC_TOKEN_SETS) * SVC_TOKEN_WAYS];
+}
+
+/* The way of `set` holding `key`, or NULL (under cache_mu). */
+static svc_token_slot *way_of(svc_token_slot *set, const char key[65])
+{
+    for (int w = 0; w < SVC_TOKEN_WAYS; w++)
+        if (set[w].used && sodium_memcmp(set[w].key, key, 64) == 0)
+            return &set[w];
+    return NULL;
 }
 
 bool svc__token_cache_get(service *s, const char key[65], bool stale_ok,
@@ -74,12 +92,13 @@ bool svc__token_cache_get(service *s, const char key[65], bool stale_ok,
 {
     bool hit = false;
     long long gen = atomic_load(&s->generation);
-    svc_token_slot *t = &s->tokens[slot_of(key)];
+    svc_token_slot *set = set_of(s, key);
     pthread_mutex_lock(&s->cache_mu);
-    if (t->used && (stale_ok || t->generation == gen) &&
-        sodium_memcmp(t->key, key, 64) == 0) {
+    svc_token_slot *t = way_of(set, key);
+    if (t && (stale_ok || t->generation == gen)) {
         *who = t->who;
         *expires_ms = t->expires_ms;
+        t->touched = ++s->token_tick;
         hit = true;
     }
     pthread_mutex_unlock(&s->cache_mu);
@@ -90,7 +109,7 @@ void svc__token_cache_put(service *s, const char key[65],
                           const svc_principal *who, int64_t expires_ms,
                           long long generation)
 {
-    svc_token_slot *t = &s->tokens[slot_of(key)];
+    svc_token_slot *set = set_of(s, key);
     pthread_mutex_lock(&s->cache_mu);
     /* Read before a token write that committed since: what was read may be
      * what that write changed (and svc__token_forget may have dropped it
@@ -99,19 +118,32 @@ void svc__token_cache_put(service *s, const char key[65],
         pthread_mutex_unlock(&s->cache_mu);
         return;
     }
+    /* Its own way, else a free one, else the least recently used. */
+    svc_token_slot *t = way_of(set, key);
+    for (int w = 0; !t && w < SVC_TOKEN_WAYS; w++)
+        if (!set[w].used)
+            t = &set[w];
+    if (!t) {
+        t = &set[0];
+        for (int w = 1; w < SVC_TOKEN_WAYS; w++)
+            if (set[w].touched < t->touched)
+                t = &set[w];
+    }
     t->used = true;
     memcpy(t->key, key, 65);
     t->who = *who;
     t->expires_ms = expires_ms;
     t->generation = generation;
+    t->touched = ++s->token_tick;
     pthread_mutex_unlock(&s->cache_mu);
 }
 
 void svc__token_cache_drop(service *s, const char key[65])
 {
-    svc_token_slot *t = &s->tokens[slot_of(key)];
+    svc_token_slot *set = set_of(s, key);
     pthread_mutex_lock(&s->cache_mu);
-    if (t->used && sodium_memcmp(t->key, key, 64) == 0)
+    svc_token_slot *t = way_of(set, key);
+    if (t)
         t->used = false;
     pthread_mutex_unlock(&s->cache_mu);
 }
@@ -189,11 +221,10 @@ void svc_invalidate(service *s)
         const char *hash = json_string_value(json_object_get(doc, "hash"));
         if (!hash || strlen(hash) != 64)
             continue;
-        size_t k = slot_of(hash);
-        svc_token_slot *t = &s->tokens[k];
-        if (!t->used || sodium_memcmp(t->key, hash, 64) != 0)
+        svc_token_slot *t = way_of(set_of(s, hash), hash);
+        if (!t)
             continue;
-        seen[k] = true;
+        seen[t - s->tokens] = true;
         if (json_is_true(json_object_get(doc, "revoked"))) {
             t->used = false;
             continue;

@@ -5,7 +5,8 @@
  * version) never authenticates with a project name cut short, which could
  * name another project; and while the service is busy (a long write holds
  * it), lookups of tokens missing from the cache hold at most one request
- * thread, and a token revoked a moment before is not let in. */
+ * thread, and a token revoked a moment before is not let in; tokens whose
+ * hashes share a set of the cache all stay in it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -330,12 +331,58 @@ static void test_lookups_while_busy(void **state)
     free(other);
 }
 
+/* Tokens whose hashes fall in the same set of the cache each stay there
+ * (up to its ways), so none of them gets 503 while the database is down;
+ * past that the least recently used one goes. (Direct-mapped, each pushed
+ * the last one out.) */
+static void test_cache_keeps_tokens_sharing_a_set(void **state)
+{
+    temp_service *t = *state;
+    service *s = t->svc;
+    enum { WAYS = 4 };
+    char keys[WAYS + 1][65];
+    for (int i = 0; i <= WAYS; i++)
+        snprintf(keys[i], sizeof(keys[i]), "000000%058x", i + 1);
+    long long gen = atomic_load(&s->generation);
+    for (int i = 0; i < WAYS; i++) {
+        svc_principal who = {.token_id = i + 1, .kind = SVC_KIND_CLIENT};
+        svc__token_cache_put(s, keys[i], &who, 0, gen);
+    }
+    svc_principal got;
+    int64_t expires = -1;
+    for (int i = 0; i < WAYS; i++) {
+        memset(&got, 0, sizeof(got));
+        assert_true(svc__token_cache_get(s, keys[i], false, &got, &expires));
+        assert_int_equal(got.token_id, i + 1);
+        assert_int_equal(expires, 0);
+    }
+    /* keys[0] used again: keys[1] is now the least recently used. */
+    assert_true(svc__token_cache_get(s, keys[0], false, &got, &expires));
+    svc_principal fifth = {.token_id = WAYS + 1, .kind = SVC_KIND_CLIENT};
+    svc__token_cache_put(s, keys[WAYS], &fifth, 0, gen);
+    assert_true(svc__token_cache_get(s, keys[WAYS], false, &got, &expires));
+    assert_int_equal(got.token_id, WAYS + 1);
+    assert_false(svc__token_cache_get(s, keys[1], true, &got, &expires));
+    for (int i = 0; i < WAYS; i++) {
+        if (i == 1)
+            continue;
+        assert_true(svc__token_cache_get(s, keys[i], false, &got, &expires));
+        assert_int_equal(got.token_id, i + 1);
+    }
+    /* A dropped token leaves the others in place. */
+    svc__token_cache_drop(s, keys[2]);
+    assert_false(svc__token_cache_get(s, keys[2], true, &got, &expires));
+    assert_true(svc__token_cache_get(s, keys[3], false, &got, &expires));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_create_refuses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_stored_list_is_not_cut, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_cache_keeps_tokens_sharing_a_set,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_lookups_while_busy, setup,
                                         teardown),
     };
