@@ -17,33 +17,34 @@
 #include "store/store.h"
 
 struct service {
-    pthread_mutex_t mu;            /* serialises every store access */
-    pthread_mutex_t queue;         /* svc__lock's callers line up here
-                                      first, so that the SDK hub's reads
-                                      and token checks, which take mu
-                                      directly, compete with one of them
-                                      at a time, not with every writer */
-    atomic_int hub_waiting;        /* SDK hub reads waiting for mu: the next
-                                      svc__lock waits until they have it */
-    store *st;                     /* the open database */
-    const store_ops *ops;          /* its backend */
-    svc_log_fn log;                /* may be NULL */
-    void *log_ud;                  /* passed to log */
-    atomic_llong db_errors;        /* failed store calls (VX_EIO) */
-    atomic_llong flags_active;     /* kept current by feature handlers */
-    atomic_llong flags_archived;   /* idem */
-    atomic_llong generation;       /* bumped by every committed write to
-                                      tokens and by svc_invalidate: stamps
-                                      cached tokens */
-    pthread_mutex_t cache_mu;      /* guards tokens[] */
-    struct svc_token_slot *tokens; /* SVC_TOKEN_CACHE slots (sdk.c) */
-    uint64_t token_tick;           /* cache uses so far (least recently used) */
-    int64_t usage_swept_hour;      /* usage buckets older are gone (under mu) */
-    int64_t batch_swept_hour;      /* impact batch ids older are gone (mu) */
-    int64_t impact_compacted_ms;   /* last downsampling of impact (mu) */
-    svc_commit_fn on_commit;       /* svc_set_commit_hook, may be NULL */
-    void *on_commit_ud;            /* passed to on_commit */
-    vx_egress *egress;             /* the operator's allowlists (egress.c) */
+    pthread_mutex_t mu;             /* serialises every store access */
+    pthread_mutex_t queue;          /* svc__lock's callers line up here
+                                       first, so that the SDK hub's reads
+                                       and token checks, which take mu
+                                       directly, compete with one of them
+                                       at a time, not with every writer */
+    atomic_int hub_waiting;         /* SDK hub reads waiting for mu: the next
+                                       svc__lock waits until they have it */
+    store *st;                      /* the open database */
+    const store_ops *ops;           /* its backend */
+    svc_log_fn log;                 /* may be NULL */
+    void *log_ud;                   /* passed to log */
+    atomic_llong db_errors;         /* failed store calls (VX_EIO) */
+    atomic_llong flags_active;      /* kept current by feature handlers */
+    atomic_llong flags_archived;    /* idem */
+    atomic_llong generation;        /* bumped by every committed write to
+                                       tokens and by svc_invalidate: stamps
+                                       cached tokens */
+    pthread_mutex_t cache_mu;       /* guards tokens[] */
+    struct svc_token_slot **tokens; /* SVC_TOKEN_CACHE slots, each NULL
+                                        until used (sdk.c) */
+    uint64_t token_tick;         /* cache uses so far (least recently used) */
+    int64_t usage_swept_hour;    /* usage buckets older are gone (under mu) */
+    int64_t batch_swept_hour;    /* impact batch ids older are gone (mu) */
+    int64_t impact_compacted_ms; /* last downsampling of impact (mu) */
+    svc_commit_fn on_commit;     /* svc_set_commit_hook, may be NULL */
+    void *on_commit_ud;          /* passed to on_commit */
+    vx_egress *egress;           /* the operator's allowlists (egress.c) */
     /* The database's health (health.c): */
     pthread_mutex_t health_mu;    /* guards health */
     svc_health health;            /* what /ready reports */

@@ -7,6 +7,7 @@
  * was read at is current; every committed write to tokens (and every
  * change seen from another process that may touch them) bumps it. */
 #include <sodium.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,8 @@
  * SVC_TOKEN_SETS sets, and each set holds SVC_TOKEN_WAYS tokens, the least
  * recently used one going when a new one comes. (Direct-mapped, two tokens
  * whose hashes shared a slot pushed each other out, and the one pushed out
- * got 503 while the database was down.) */
+ * got 503 while the database was down.) A slot is allocated when a token
+ * first fills it: the memory follows the tokens in use. */
 #define SVC_TOKEN_SETS  1024
 #define SVC_TOKEN_WAYS  4
 #define SVC_TOKEN_CACHE (SVC_TOKEN_SETS * SVC_TOKEN_WAYS)
@@ -49,7 +51,7 @@ static const svc_principal SDK_SYSTEM = {.token_id = 0,
 
 vx_status svc__token_cache_init(service *s)
 {
-    s->tokens = calloc(SVC_TOKEN_CACHE, sizeof(*s->tokens));
+    s->tokens = calloc(SVC_TOKEN_CACHE, sizeof(*s->tokens)); /* pointers */
     if (!s->tokens)
         return VX_ENOMEM;
     pthread_mutex_init(&s->cache_mu, NULL);
@@ -60,14 +62,19 @@ void svc__token_cache_release(service *s)
 {
     if (!s->tokens)
         return;
-    sodium_memzero(s->tokens, SVC_TOKEN_CACHE * sizeof(*s->tokens));
+    for (size_t k = 0; k < SVC_TOKEN_CACHE; k++) {
+        if (!s->tokens[k])
+            continue;
+        sodium_memzero(s->tokens[k], sizeof(*s->tokens[k]));
+        free(s->tokens[k]);
+    }
     free(s->tokens);
     s->tokens = NULL;
     pthread_mutex_destroy(&s->cache_mu);
 }
 
-/* The first way of the set of `key`. */
-static svc_token_slot *set_of(service *s, const char key[65])
+/* The index of the first way of the set of `key`. */
+static size_t set_of(const char key[65])
 {
     /* The key is a uniformly distributed hash: its first hex digits index. */
     size_t h = 0;
@@ -75,16 +82,19 @@ static svc_token_slot *set_of(service *s, const char key[65])
         char ch = key[i];
         h = h * 16 + (size_t)(ch <= '9' ? ch - '0' : ch - 'a' + 10);
     }
-    return &s->tokens[(h % SVC_TOKEN_SETS) * SVC_TOKEN_WAYS];
+    return (h % SVC_TOKEN_SETS) * SVC_TOKEN_WAYS;
 }
 
-/* The way of `set` holding `key`, or NULL (under cache_mu). */
-static svc_token_slot *way_of(svc_token_slot *set, const char key[65])
+/* The index of the slot holding `key`, or SIZE_MAX (under cache_mu). */
+static size_t way_of(service *s, const char key[65])
 {
-    for (int w = 0; w < SVC_TOKEN_WAYS; w++)
-        if (set[w].used && sodium_memcmp(set[w].key, key, 64) == 0)
-            return &set[w];
-    return NULL;
+    size_t set = set_of(key);
+    for (size_t k = set; k < set + SVC_TOKEN_WAYS; k++) {
+        const svc_token_slot *t = s->tokens[k];
+        if (t && t->used && sodium_memcmp(t->key, key, 64) == 0)
+            return k;
+    }
+    return SIZE_MAX;
 }
 
 bool svc__token_cache_get(service *s, const char key[65], bool stale_ok,
@@ -92,9 +102,9 @@ bool svc__token_cache_get(service *s, const char key[65], bool stale_ok,
 {
     bool hit = false;
     long long gen = atomic_load(&s->generation);
-    svc_token_slot *set = set_of(s, key);
     pthread_mutex_lock(&s->cache_mu);
-    svc_token_slot *t = way_of(set, key);
+    size_t k = way_of(s, key);
+    svc_token_slot *t = k == SIZE_MAX ? NULL : s->tokens[k];
     if (t && (stale_ok || t->generation == gen)) {
         *who = t->who;
         *expires_ms = t->expires_ms;
@@ -109,7 +119,6 @@ void svc__token_cache_put(service *s, const char key[65],
                           const svc_principal *who, int64_t expires_ms,
                           long long generation)
 {
-    svc_token_slot *set = set_of(s, key);
     pthread_mutex_lock(&s->cache_mu);
     /* Read before a token write that committed since: what was read may be
      * what that write changed (and svc__token_forget may have dropped it
@@ -119,15 +128,22 @@ void svc__token_cache_put(service *s, const char key[65],
         return;
     }
     /* Its own way, else a free one, else the least recently used. */
-    svc_token_slot *t = way_of(set, key);
-    for (int w = 0; !t && w < SVC_TOKEN_WAYS; w++)
-        if (!set[w].used)
-            t = &set[w];
-    if (!t) {
-        t = &set[0];
-        for (int w = 1; w < SVC_TOKEN_WAYS; w++)
-            if (set[w].touched < t->touched)
-                t = &set[w];
+    size_t set = set_of(key), k = way_of(s, key);
+    for (size_t w = set; k == SIZE_MAX && w < set + SVC_TOKEN_WAYS; w++)
+        if (!s->tokens[w] || !s->tokens[w]->used)
+            k = w;
+    if (k == SIZE_MAX) {
+        k = set;
+        for (size_t w = set + 1; w < set + SVC_TOKEN_WAYS; w++)
+            if (s->tokens[w]->touched < s->tokens[k]->touched)
+                k = w;
+    }
+    if (!s->tokens[k])
+        s->tokens[k] = calloc(1, sizeof(*s->tokens[k]));
+    svc_token_slot *t = s->tokens[k];
+    if (!t) { /* out of memory: not kept, looked up next time */
+        pthread_mutex_unlock(&s->cache_mu);
+        return;
     }
     t->used = true;
     memcpy(t->key, key, 65);
@@ -140,11 +156,10 @@ void svc__token_cache_put(service *s, const char key[65],
 
 void svc__token_cache_drop(service *s, const char key[65])
 {
-    svc_token_slot *set = set_of(s, key);
     pthread_mutex_lock(&s->cache_mu);
-    svc_token_slot *t = way_of(set, key);
-    if (t)
-        t->used = false;
+    size_t k = way_of(s, key);
+    if (k != SIZE_MAX)
+        s->tokens[k]->used = false;
     pthread_mutex_unlock(&s->cache_mu);
 }
 
@@ -221,10 +236,11 @@ void svc_invalidate(service *s)
         const char *hash = json_string_value(json_object_get(doc, "hash"));
         if (!hash || strlen(hash) != 64)
             continue;
-        svc_token_slot *t = way_of(set_of(s, hash), hash);
-        if (!t)
+        size_t k = way_of(s, hash);
+        if (k == SIZE_MAX)
             continue;
-        seen[t - s->tokens] = true;
+        svc_token_slot *t = s->tokens[k];
+        seen[k] = true;
         if (json_is_true(json_object_get(doc, "revoked"))) {
             t->used = false;
             continue;
@@ -233,8 +249,8 @@ void svc_invalidate(service *s)
         t->generation = gen; /* checked against the database just now */
     }
     for (size_t k = 0; k < SVC_TOKEN_CACHE; k++)
-        if (s->tokens[k].used && !seen[k])
-            s->tokens[k].used = false; /* deleted */
+        if (s->tokens[k] && s->tokens[k]->used && !seen[k])
+            s->tokens[k]->used = false; /* deleted */
     pthread_mutex_unlock(&s->cache_mu);
     free(seen);
     json_decref(all);
