@@ -43,6 +43,14 @@ bool cli_parse_uint(const char *s, unsigned long long lo, unsigned long long hi,
                     bool sizes, unsigned long long *out);
 /* on/true/yes/1 or off/false/no/0, any case; false when neither. */
 bool cli_parse_bool(const char *s, bool *out);
+/* The same for the setting `name` whose value `val` came from `where` (a
+ * flag, an environment variable, a config file line): false after one
+ * stderr line naming all three and what is allowed. */
+bool cli_setting_uint(const char *where, const char *name, const char *val,
+                      unsigned long long lo, unsigned long long hi, bool sizes,
+                      unsigned long long *out);
+bool cli_setting_bool(const char *where, const char *name, const char *val,
+                      bool *out);
 /* Blocks SIGINT and SIGTERM (before the worker threads exist, so they
  * inherit the mask and only the calling thread takes them), ignores
  * SIGPIPE and SIGXFSZ (a file size limit must fail the write, not kill the

@@ -272,13 +272,8 @@ static bool resolve(econf *c)
 static bool euint(const econf *c, int i, unsigned long long lo,
                   unsigned long long hi, bool sizes, unsigned long long *out)
 {
-    if (cli_parse_uint(c->val[i], lo, hi, sizes, out))
-        return true;
-    fprintf(stderr,
-            "vexil: %s: %s must be a whole number from %llu to %llu, not "
-            "'%s'\n",
-            c->where[i], esettings[i].name, lo, hi, c->val[i]);
-    return false;
+    return cli_setting_uint(c->where[i], esettings[i].name, c->val[i], lo, hi,
+                            sizes, out);
 }
 
 static void edge_log(void *ud, const char *level, const char *msg)
@@ -370,12 +365,10 @@ int cli_edge_main(int argc, char **argv)
         !euint(&c, E_MAX_PER_ADDRESS, 0, SERVER_CONNECTIONS_HARD, false,
                &per_addr))
         goto out;
-    if (!cli_parse_bool(c.val[E_LOG_REQUESTS], &log_requests)) {
-        fprintf(stderr, "vexil: %s: %s must be on or off, not '%s'\n",
-                c.where[E_LOG_REQUESTS], esettings[E_LOG_REQUESTS].name,
-                c.val[E_LOG_REQUESTS]);
+    if (!cli_setting_bool(c.where[E_LOG_REQUESTS],
+                          esettings[E_LOG_REQUESTS].name, c.val[E_LOG_REQUESTS],
+                          &log_requests))
         goto out;
-    }
     cli_fit_open_files(&conns);
 
     cli_stop_begin(&stop);

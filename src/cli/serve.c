@@ -386,13 +386,8 @@ static bool conf_uint(const conf *c, int i, unsigned long long lo,
                       unsigned long long hi, bool sizes,
                       unsigned long long *out)
 {
-    if (cli_parse_uint(c->val[i], lo, hi, sizes, out))
-        return true;
-    fprintf(stderr,
-            "vexil: %s: %s must be a whole number from %llu to %llu, not "
-            "'%s'\n",
-            c->where[i], settings[i].name, lo, hi, c->val[i]);
-    return false;
+    return cli_setting_uint(c->where[i], settings[i].name, c->val[i], lo, hi,
+                            sizes, out);
 }
 
 /* --cookie-secure: auto, on or off. */
@@ -417,11 +412,7 @@ static bool cookie_secure(const conf *c, session_secure *out)
 
 static bool conf_bool(const conf *c, int i, bool *out)
 {
-    if (cli_parse_bool(c->val[i], out))
-        return true;
-    fprintf(stderr, "vexil: %s: %s must be on or off, not '%s'\n", c->where[i],
-            settings[i].name, c->val[i]);
-    return false;
+    return cli_setting_bool(c->where[i], settings[i].name, c->val[i], out);
 }
 
 /* Log sink for the service and the server: one stderr line each. */

@@ -116,6 +116,29 @@ bool cli_parse_bool(const char *s, bool *out)
     return false;
 }
 
+bool cli_setting_uint(const char *where, const char *name, const char *val,
+                      unsigned long long lo, unsigned long long hi, bool sizes,
+                      unsigned long long *out)
+{
+    if (cli_parse_uint(val, lo, hi, sizes, out))
+        return true;
+    fprintf(stderr,
+            "vexil: %s: %s must be a whole number from %llu to %llu, not "
+            "'%s'\n",
+            where, name, lo, hi, val);
+    return false;
+}
+
+bool cli_setting_bool(const char *where, const char *name, const char *val,
+                      bool *out)
+{
+    if (cli_parse_bool(val, out))
+        return true;
+    fprintf(stderr, "vexil: %s: %s must be on or off, not '%s'\n", where, name,
+            val);
+    return false;
+}
+
 static volatile sig_atomic_t stop_requested; /* set by SIGINT/SIGTERM */
 
 static void on_stop_signal(int sig)
