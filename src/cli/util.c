@@ -1,4 +1,5 @@
-/* File reading, error printing and JSON string output for the CLI. */
+/* File reading, error printing and JSON string output for the CLI; the
+ * settings parsers and the stop-signal wait `serve` and `edge` share. */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>

@@ -7,8 +7,10 @@
 # test_unleash_spec (ctest, libvexil) and tests/compat/spec_oracle.test.js
 # (`vexil eval`). A suite that cannot find its vectors fails, never skips.
 # Then the model gateway's suite (tests/gateway, with its pinned npm
-# clients: the openai package's own sources import its `../shared`
-# module, which is not ours) runs there too.
+# clients) runs there too, and no file the clone holds after these runs,
+# installed packages included, imports a `../shared` (npm_pinned drops
+# the TypeScript sources packages ship for their source maps, where
+# openai's imports of its own module `shared` were).
 # Uncommitted changes are not in the clone (it says so); the folder is
 # removed at the end. Environment: JOBS.
 set -euo pipefail
@@ -71,6 +73,14 @@ grep -E '^# (tests|pass|fail|cancelled) ' "$tmp/gateway.log" || true
 if ! grep -q '^# fail 0$' "$tmp/gateway.log" || ! grep -qE '^# pass [1-9]' "$tmp/gateway.log"; then
   cat "$tmp/gateway.log"
   say "FAIL: tests/gateway"
+  exit 1
+fi
+# Nothing in the clone, tracked or installed, imports a ../shared.
+found=$(grep -rlE "(from|require\() *['\"](\.\./)+shared['\"/]" "$clone" --include='*.js' --include='*.mjs' \
+  --include='*.cjs' --include='*.ts' --include='*.mts' --include='*.sh' --include='*.c' --include='*.h' 2>/dev/null | head -5 || true)
+if [ -n "$found" ]; then
+  echo "$found"
+  say "FAIL: these files in the clone import a ../shared"
   exit 1
 fi
 say "passed: the specification and gateway suites run from the clone alone"
