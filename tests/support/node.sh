@@ -68,8 +68,8 @@ npm_pinned() { # DIR [npm ci flags...]
 
 # Removes the TypeScript sources some packages ship beside their compiled
 # code (node_modules/<pkg>/src, for source maps only; Node.js never loads
-# them). Their own imports, such as openai's `import ... from '../shared'`
-# (its module resources/shared), read like paths out of the repository to
+# them). Their own imports, such as openai's imports of its module
+# resources/shared by a relative path, read like paths out of the repository to
 # whoever checks the tree; nothing of ours or theirs needs them. A src/
 # that holds anything Node.js loads (.js, .cjs, .mjs, .node, a
 # package.json), or that the package's entry point resolves into, stays.
