@@ -37,15 +37,11 @@ void cli_fit_open_files(unsigned long long *conns);
 
 /* util.c: what `serve` and `edge` read from their settings, and how they
  * wait for SIGINT/SIGTERM. */
-/* A whole number from lo to hi (with `sizes`, a k/K or m/M suffix scales
- * it by 1024 or 1024²); false when it is not one. */
-bool cli_parse_uint(const char *s, unsigned long long lo, unsigned long long hi,
-                    bool sizes, unsigned long long *out);
-/* on/true/yes/1 or off/false/no/0, any case; false when neither. */
-bool cli_parse_bool(const char *s, bool *out);
-/* The same for the setting `name` whose value `val` came from `where` (a
- * flag, an environment variable, a config file line): false after one
- * stderr line naming all three and what is allowed. */
+/* The setting `name`, whose value `val` came from `where` (a flag, an
+ * environment variable, a config file line): a whole number from lo to hi
+ * (with `sizes`, a k/K or m/M suffix scales it by 1024 or 1024²), or
+ * on/true/yes/1 or off/false/no/0 in any case. False after one stderr line
+ * naming all three and what is allowed. */
 bool cli_setting_uint(const char *where, const char *name, const char *val,
                       unsigned long long lo, unsigned long long hi, bool sizes,
                       unsigned long long *out);

@@ -82,8 +82,9 @@ void cli_json_string(FILE *out, const char *s, size_t len)
     fputc('"', out);
 }
 
-bool cli_parse_uint(const char *s, unsigned long long lo, unsigned long long hi,
-                    bool sizes, unsigned long long *out)
+static bool parse_uint(const char *s, unsigned long long lo,
+                       unsigned long long hi, bool sizes,
+                       unsigned long long *out)
 {
     char *end = NULL;
     errno = 0;
@@ -104,7 +105,7 @@ bool cli_parse_uint(const char *s, unsigned long long lo, unsigned long long hi,
     return true;
 }
 
-bool cli_parse_bool(const char *s, bool *out)
+static bool parse_bool(const char *s, bool *out)
 {
     static const char *const yes[] = {"on", "true", "yes", "1"};
     static const char *const no[] = {"off", "false", "no", "0"};
@@ -121,7 +122,7 @@ bool cli_setting_uint(const char *where, const char *name, const char *val,
                       unsigned long long lo, unsigned long long hi, bool sizes,
                       unsigned long long *out)
 {
-    if (cli_parse_uint(val, lo, hi, sizes, out))
+    if (parse_uint(val, lo, hi, sizes, out))
         return true;
     fprintf(stderr,
             "vexil: %s: %s must be a whole number from %llu to %llu, not "
@@ -133,7 +134,7 @@ bool cli_setting_uint(const char *where, const char *name, const char *val,
 bool cli_setting_bool(const char *where, const char *name, const char *val,
                       bool *out)
 {
-    if (cli_parse_bool(val, out))
+    if (parse_bool(val, out))
         return true;
     fprintf(stderr, "vexil: %s: %s must be on or off, not '%s'\n", where, name,
             val);
