@@ -13,6 +13,7 @@ const assert = require('node:assert/strict');
 const http = require('node:http');
 const zlib = require('node:zlib');
 const { startServer, clientSecret, frontendSecret, show, sleep } = require('./server');
+const { onBlocks } = require('../support/sse');
 
 const ENV = 'production';
 const FP = (f, p = 'default') => `/api/admin/projects/${p}/features/${f}`;
@@ -48,27 +49,19 @@ function rawGet(path, headers) {
 // An SSE client that collects events until closed.
 function stream(headers = {}) {
   const events = [];
-  let buf = '';
   let res;
   const waiters = [];
   const req = http.get(srv.url + '/api/client/streaming', { headers: { Authorization: client, ...headers } }, (r) => {
     res = r;
-    r.setEncoding('utf8');
-    r.on('data', (d) => {
-      buf += d;
-      let i;
-      while ((i = buf.indexOf('\n\n')) >= 0) {
-        const block = buf.slice(0, i);
-        buf = buf.slice(i + 2);
-        const ev = { at: Date.now() };
-        for (const line of block.split('\n')) {
-          const m = /^(\w+): ?(.*)$/.exec(line);
-          if (m) ev[m[1]] = m[2];
-        }
-        if (ev.event) {
-          events.push(ev);
-          waiters.splice(0).forEach((w) => w());
-        }
+    onBlocks(r, (block) => {
+      const ev = { at: Date.now() };
+      for (const line of block.split('\n')) {
+        const m = /^(\w+): ?(.*)$/.exec(line);
+        if (m) ev[m[1]] = m[2];
+      }
+      if (ev.event) {
+        events.push(ev);
+        waiters.splice(0).forEach((w) => w());
       }
     });
   });

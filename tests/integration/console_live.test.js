@@ -17,6 +17,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const http = require('node:http');
 const S = require('./server');
+const { onBlocks } = require('../support/sse');
 const { startModelServer } = require('../support/model_server');
 
 const STREAM = '/api/admin/events/stream';
@@ -41,23 +42,15 @@ function open(srv, { token, query = '', headers = {} } = {}) {
     if (token) h.Authorization = token;
     const req = http.get(srv.url + STREAM + query, { agent: false, headers: h }, (res) => {
       const out = { status: res.statusCode, headers: res.headers, text: '', blocks: [], req, res };
-      res.setEncoding('utf8');
-      let buf = '';
       out.ended = new Promise((end) => { res.on('end', end); res.on('close', end); res.on('error', end); });
-      res.on('data', (d) => {
-        out.text += d;
-        buf += d;
-        let i;
-        while ((i = buf.indexOf('\n\n')) >= 0) {
-          const raw = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          const b = { raw };
-          for (const line of raw.split('\n')) {
-            const m = /^(id|event|data|retry): ?(.*)$/.exec(line);
-            if (m) b[m[1]] = m[2];
-          }
-          out.blocks.push(b);
+      res.on('data', (d) => { out.text += d; });
+      onBlocks(res, (raw) => {
+        const b = { raw };
+        for (const line of raw.split('\n')) {
+          const m = /^(id|event|data|retry): ?(.*)$/.exec(line);
+          if (m) b[m[1]] = m[2];
         }
+        out.blocks.push(b);
       });
       if (res.statusCode !== 200) res.on('end', () => resolve(out));
       else resolve(out);

@@ -13,6 +13,7 @@ const path = require('node:path');
 const assert = require('node:assert/strict');
 const { execFileSync } = require('node:child_process');
 const S = require('../integration/server');
+const { onBlocks, dataOf } = require('../support/sse');
 
 const PG_DIR = process.env.VEXIL_TEST_PG_DIR || '';
 const PG_SH = path.join(S.REPO_ROOT, 'tests', 'support', 'pg.sh');
@@ -79,7 +80,6 @@ function openStream(srv) {
   const u = new URL(srv.url + '/api/client/streaming');
   const flags = {};
   const waiters = [];
-  let buf = '';
   let ended = false;
   let ready;
   const connected = new Promise((r) => { ready = r; });
@@ -93,10 +93,7 @@ function openStream(srv) {
     }
   };
   const onEvent = (block) => {
-    let data = '';
-    for (const line of block.split('\n')) {
-      if (line.startsWith('data: ')) data += line.slice(6);
-    }
+    const data = dataOf(block);
     if (!data) return;
     let msg;
     try { msg = JSON.parse(data); } catch (_e) { return; }
@@ -117,15 +114,7 @@ function openStream(srv) {
       for (const w of waiters) w.reject(new Error(`streaming on ${srv.url}: status ${res.statusCode}`));
       return;
     }
-    res.setEncoding('utf8');
-    res.on('data', (d) => {
-      buf += d;
-      let k;
-      while ((k = buf.indexOf('\n\n')) >= 0) {
-        onEvent(buf.slice(0, k));
-        buf = buf.slice(k + 2);
-      }
-    });
+    onBlocks(res, onEvent);
     res.on('end', () => { ended = true; });
   });
   req.on('error', () => { ended = true; });
@@ -180,7 +169,6 @@ function streamRequest(srv, token, headers = {}) {
 // resolving with the time the server ended it)}.
 function follow(res) {
   const events = [];
-  let buf = '';
   let endedAt = null;
   const ended = new Promise((resolve) => {
     const fin = () => { if (endedAt === null) { endedAt = performance.now(); resolve(endedAt); } };
@@ -188,15 +176,9 @@ function follow(res) {
     res.on('close', fin);
     res.on('error', fin);
   });
-  res.on('data', (d) => {
-    buf += d;
-    let i;
-    while ((i = buf.indexOf('\n\n')) >= 0) {
-      const block = buf.slice(0, i);
-      buf = buf.slice(i + 2);
-      const data = block.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('');
-      if (data) events.push(data);
-    }
+  onBlocks(res, (block) => {
+    const data = dataOf(block);
+    if (data) events.push(data);
   });
   return { events, ended };
 }
