@@ -77,6 +77,7 @@ npm_drop_sources() { # DIR
   (cd "$1" && "$node_bin" -e '
     const fs = require("fs"), path = require("path");
     const pkgs = [];
+    if (!fs.existsSync("node_modules")) process.exit(0);
     for (const n of fs.readdirSync("node_modules")) {
       if (n.startsWith(".")) continue;
       if (n.startsWith("@")) for (const m of fs.readdirSync(path.join("node_modules", n))) pkgs.push(path.join(n, m));
