@@ -278,8 +278,8 @@ test('unknown tokens while the upstream hangs: the SDKs the edge knows are answe
     // answered), so checking a token the edge does not know takes as long
     // as the edge lets it. Eight clients send fresh unknown tokens, each
     // after the last was answered, for six seconds.
-    srv.proc.kill('SIGSTOP');
     stopped = true;
+    await S.freeze(srv.proc);
     const end = Date.now() + 6000;
     const refused = { 503: 0, other: 0, retryAfter: 0 };
     const flood = Array.from({ length: 8 }, async () => {
@@ -293,7 +293,12 @@ test('unknown tokens while the upstream hangs: the SDKs the edge knows are answe
           refused.error = String(e.cause || e);
           continue;
         }
-        if (r.status === 503) refused[503]++; else refused.other++;
+        if (r.status === 503) refused[503]++;
+        else {
+          refused.other++;
+          // What came instead, and when (ms after the freeze).
+          refused[`status${r.status}`] = `${r.text.slice(0, 200)} at ${6000 - (end - Date.now())} ms`;
+        }
         if (r.headers.get('retry-after')) refused.retryAfter++;
       }
     });
@@ -314,7 +319,7 @@ test('unknown tokens while the upstream hangs: the SDKs the edge knows are answe
       await S.sleep(100);
     }
     await Promise.all(flood);
-    assert.equal(refused.other, 0, `every unknown token got 503 (its check cannot finish): ${JSON.stringify(refused)}`);
+    assert.equal(refused.other, 0, `every unknown token got 503 (its check cannot finish): ${JSON.stringify(refused)} ${edge.stderr.slice(-4000)}`);
     assert.equal(refused.retryAfter, refused[503], 'each 503 says when to retry');
     assert.ok(refused[503] > 16, `the unknown tokens were answered at once, not one per wait: ${refused[503]} answers`);
     srv.proc.kill('SIGCONT');

@@ -351,7 +351,6 @@ async function exportState(server, token) {
   return r.json;
 }
 
-// A short description of an answer for assertion messages.
 // Runs `sql` on the database of `srv` (stopped, or between its requests)
 // from outside, as another program (an older Vexil, a script) would:
 // sqlite3 on the file, or psql with VEXIL_IT_PG_DSN.
@@ -373,6 +372,32 @@ function corruptFlag(srv, flag, from, to) {
   pokeDatabase(srv, `UPDATE docs SET data = replace(${data}, ${q(from)}, ${q(to)})${cast} WHERE kind = 2 AND key = ${q(flag)}`);
 }
 
+// Freezes process `proc` (SIGSTOP), as a hung host would look from the
+// network, and returns once every thread of it is stopped: kill(2) only
+// asks, and a thread already running may still answer a request for a
+// few milliseconds after it. Throws when that takes over two seconds.
+async function freeze(proc) {
+  const fs = require('node:fs');
+  proc.kill('SIGSTOP');
+  const deadline = Date.now() + 2000;
+  for (;;) {
+    let running = [];
+    try {
+      running = fs.readdirSync(`/proc/${proc.pid}/task`).filter((tid) => {
+        // The state follows the command name, which may hold spaces.
+        const stat = fs.readFileSync(`/proc/${proc.pid}/task/${tid}/stat`, 'utf8');
+        return !/^[tT]$/.test(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3));
+      });
+    } catch (e) {
+      throw new Error(`freeze: process ${proc.pid} is gone (${e.code || e.message})`);
+    }
+    if (running.length === 0) return;
+    if (Date.now() > deadline) throw new Error(`freeze: threads ${running} of ${proc.pid} still run 2 s after SIGSTOP`);
+    await sleep(5);
+  }
+}
+
+// A short description of an answer for assertion messages.
 function show(r) {
   return `${r.status} ${r.text.length > 600 ? r.text.slice(0, 600) + '…' : r.text}`;
 }
@@ -399,5 +424,6 @@ module.exports = {
   stderrLines,
   pokeDatabase,
   corruptFlag,
+  freeze,
   show,
 };

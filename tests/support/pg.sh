@@ -111,8 +111,22 @@ cmd_freeze() {
   check_dir "$dir"
   pids=$(cluster_pids "$dir")
   # The children first, so none is left running while its parent stops.
-  # shellcheck disable=SC2086
+  # shellcheck disable=SC2046
   kill -STOP $(echo "$pids" | tac)
+  # kill(2) only asks: wait (2 s at most) until each is stopped, so that
+  # no query is answered after this returns.
+  local pid state tries=0
+  for pid in $pids; do
+    while state=$(awk '{ sub(/.*\) /, ""); print substr($0, 1, 1) }' "/proc/$pid/stat" 2>/dev/null) &&
+      [ "$state" != T ] && [ "$state" != t ]; do
+      tries=$((tries + 1))
+      if [ "$tries" -gt 400 ]; then
+        echo "pg.sh freeze: process $pid still runs 2 s after SIGSTOP" >&2
+        return 1
+      fi
+      sleep 0.005
+    done
+  done
 }
 
 cmd_thaw() {
