@@ -200,3 +200,39 @@ test('a flag changed elsewhere while its production dialog is open: the row wait
     await ui.ok(srv, 'POST', `${ui.FEAT}/dark-mode/environments/development/off`);
   }
 });
+
+// After a navigation the focus moves to the new page's heading once the
+// page has loaded, but not away from someone who already went into the
+// page while it loaded: what they type goes where they are typing.
+test('typing into a page that is still loading: its heading does not take the focus away', async () => {
+  const b = await launch({ viewport: VIEWPORTS[0] });
+  const page = b.page;
+  const list = (url) => url.pathname === '/api/admin/features';
+  try {
+    await ui.signInWith(page, srv, srv.adminToken, '/segments');
+    await page.getByRole('heading', { level: 1, name: 'Segments' }).waitFor();
+    let release;
+    const held = new Promise((r) => { release = r; });
+    let asked;
+    const reading = new Promise((r) => { asked = r; });
+    await page.route(list, async (route) => { asked(); await held; await route.continue(); });
+    await page.getByRole('navigation').getByRole('link', { name: 'Flags', exact: true }).click();
+    const search = page.getByRole('searchbox', { name: 'Search' });
+    await search.waitFor();
+    await reading;
+    // The list is still on its way: the person goes to the search box.
+    await search.focus();
+    await page.keyboard.type('dark');
+    const answered = page.waitForResponse((res) => list(new URL(res.url())));
+    release();
+    await answered;
+    await page.getByRole('switch', { name: 'dark-mode in production' }).waitFor();
+    await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 50))));
+    assert.ok(await ui.focused(search, 0), 'the focus stays in the search box once the list has loaded');
+    await page.keyboard.type('-mode');
+    assert.equal(await search.inputValue(), 'dark-mode', 'all that was typed is in the search box');
+  } finally {
+    await page.unroute(list).catch(() => {});
+    await b.close();
+  }
+});

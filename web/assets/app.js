@@ -188,10 +188,19 @@ async function route() {
   focusHeading(el, mine);
 }
 
+// Once a page has loaded, the focus moves to its heading (after a sign-in
+// or a navigation), unless the person is already inside the new page or
+// in a dialog: they tabbed or clicked in while it loaded, or the page
+// itself put the focus on its first field, and moving it would pull them
+// back (and lose what they were typing).
 function focusHeading(el, mine) {
   if (mine !== seq) return;
   const h1 = el.querySelector('h1');
-  if (h1) { h1.setAttribute('tabindex', '-1'); if (focusOnRoute) h1.focus({ preventScroll: true }); }
+  if (!h1) return;
+  h1.setAttribute('tabindex', '-1');
+  const at = document.activeElement;
+  if (at && at !== el && (el.contains(at) || at.closest('dialog'))) return;
+  if (focusOnRoute) h1.focus({ preventScroll: true });
 }
 
 let focusOnRoute = false;
