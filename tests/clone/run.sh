@@ -9,8 +9,8 @@
 # Then the model gateway's suite (tests/gateway, with its pinned npm
 # clients) runs there too, and no file the clone holds after these runs,
 # installed packages included, imports a `../shared` (npm_pinned drops
-# the TypeScript sources packages ship for their source maps, where
-# openai's imports of its own module `shared` were).
+# the type declarations, source maps and TypeScript sources packages
+# ship, where openai's imports of its own module `shared` were).
 # Uncommitted changes are not in the clone (it says so); the folder is
 # removed at the end. Environment: JOBS.
 set -euo pipefail
@@ -76,8 +76,9 @@ if ! grep -q '^# fail 0$' "$tmp/gateway.log" || ! grep -qE '^# pass [1-9]' "$tmp
   exit 1
 fi
 # Nothing in the clone, tracked or installed, imports a ../shared.
-found=$(grep -rlE "(from|require\() *['\"](\.\./)+shared['\"/]" "$clone" --include='*.js' --include='*.mjs' \
-  --include='*.cjs' --include='*.ts' --include='*.mts' --include='*.sh' --include='*.c' --include='*.h' 2>/dev/null | head -5 || true)
+found=$(grep -rlE "(from|require\(|import\() *['\"](\.\./)+shared(\.[cm]?js)?['\"/]" "$clone" --include='*.js' \
+  --include='*.mjs' --include='*.cjs' --include='*.ts' --include='*.mts' --include='*.cts' --include='*.sh' \
+  --include='*.c' --include='*.h' 2>/dev/null | head -5 || true)
 if [ -n "$found" ]; then
   echo "$found"
   say "FAIL: these files in the clone import a ../shared"

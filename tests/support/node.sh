@@ -11,8 +11,8 @@
 #   npm_pinned DIR            `npm ci` in DIR when a dependency pinned in
 #                             its package.json is missing or at another
 #                             version (extra npm ci flags may follow);
-#                             then drops the packages' TypeScript sources
-#                             (npm_drop_sources).
+#                             then drops what of the packages Node.js
+#                             never loads (npm_drop_unloaded).
 #
 # Sourced without calling node_ensure, it keeps its old behaviour for the
 # runners that only need some Node.js >= 20 (tests/integration,
@@ -63,37 +63,42 @@ npm_pinned() { # DIR [npm ci flags...]
     }'); then
     (cd "$dir" && npm ci --no-audit --no-fund "$@") >&2
   fi
-  npm_drop_sources "$dir"
+  npm_drop_unloaded "$dir"
 }
 
-# Removes the TypeScript sources some packages ship beside their compiled
-# code (node_modules/<pkg>/src, for source maps only; Node.js never loads
-# them). Their own imports, such as openai's imports of its module
-# resources/shared by a relative path, read like paths out of the repository to
-# whoever checks the tree; nothing of ours or theirs needs them. A src/
-# that holds anything Node.js loads (.js, .cjs, .mjs, .node, a
-# package.json), or that the package's entry point resolves into, stays.
-npm_drop_sources() { # DIR
+# Removes what packages ship for TypeScript compilers and debuggers and
+# Node.js never loads: type declarations (*.d.ts, *.d.mts, *.d.cts),
+# source maps (*.map) and the TypeScript sources beside the compiled code
+# (node_modules/<pkg>/src). Their own imports, such as openai's imports
+# of its module resources/shared by a relative path, read like paths out
+# of the repository to whoever checks the tree; nothing of ours or theirs
+# needs them. A src/ that holds anything Node.js loads (.js, .cjs, .mjs,
+# .node, a package.json), or that the package's entry point resolves
+# into, stays.
+npm_drop_unloaded() { # DIR
   (cd "$1" && "$node_bin" -e '
     const fs = require("fs"), path = require("path");
-    const pkgs = [];
     if (!fs.existsSync("node_modules")) process.exit(0);
+    const walk = (d) => fs.readdirSync(d, { withFileTypes: true })
+      .flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : [path.join(d, e.name)]));
+    const pkgs = [];
     for (const n of fs.readdirSync("node_modules")) {
       if (n.startsWith(".")) continue;
       if (n.startsWith("@")) for (const m of fs.readdirSync(path.join("node_modules", n))) pkgs.push(path.join(n, m));
       else pkgs.push(n);
     }
-    const walk = (d) => fs.readdirSync(d, { withFileTypes: true })
-      .flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : [e.name]));
     for (const p of pkgs) {
       const src = path.join("node_modules", p, "src");
       if (!fs.existsSync(src) || !fs.statSync(src).isDirectory()) continue;
-      if (walk(src).some((f) => /\.(c|m)?js$|\.node$|^package\.json$/.test(f))) continue;
+      if (walk(src).some((f) => /\.(c|m)?js$|\.node$|(^|\/)package\.json$/.test(f))) continue;
       let main = "";
       try { main = require.resolve(p, { paths: [process.cwd()] }); } catch (_e) { continue; }
       if (main.startsWith(path.resolve(src) + path.sep)) continue;
       fs.rmSync(src, { recursive: true, force: true });
-    }') >&2
+    }
+    for (const f of walk("node_modules"))
+      if (/\.d\.[cm]?ts$|\.map$/.test(f)) fs.rmSync(f, { force: true });
+  ') >&2
 }
 
 if [ -z "${node_ensure_only:-}" ]; then
