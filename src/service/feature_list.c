@@ -21,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/alloc.h"
 #include "base/limits.h"
 #include "service/internal.h"
 
@@ -277,7 +278,7 @@ vx_status svc__feature_page(svc_ctx *c, const char *project, bool archived,
         st = svc__list(c, STORE_ENVIRONMENT, NULL, &envs);
     if (st != VX_OK)
         goto out;
-    rows = calloc(json_array_size(index) + 1, sizeof(*rows));
+    rows = vx__calloc(json_array_size(index) + 1, sizeof(*rows));
     page = json_array();
     if (!rows || !page) {
         st = svc__fail(c, VX_ENOMEM, "", "out of memory");
@@ -311,7 +312,7 @@ vx_status svc__feature_page(svc_ctx *c, const char *project, bool archived,
     if (!*out)
         st = svc__fail(c, VX_ENOMEM, "", "out of memory");
 out:
-    free(rows);
+    vx__free(rows);
     json_decref(page);
     json_decref(envs);
     return st;

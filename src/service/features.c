@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/alloc.h"
 #include "base/limits.h"
 #include "service/internal.h"
 
@@ -862,7 +863,7 @@ static void sort_strategies(json_t *strategies)
     size_t n = json_array_size(strategies);
     if (n < 2)
         return;
-    json_t **v = malloc(n * sizeof(*v));
+    json_t **v = vx__malloc(n * sizeof(*v));
     if (!v)
         return;
     for (size_t i = 0; i < n; i++)
@@ -880,7 +881,7 @@ static void sort_strategies(json_t *strategies)
     json_array_clear(strategies);
     for (size_t i = 0; i < n; i++)
         json_array_append_new(strategies, v[i]);
-    free(v);
+    vx__free(v);
 }
 
 static json_t *find_strategy(json_t *strategies, const char *id, size_t *at)

@@ -51,7 +51,7 @@ static const svc_principal SDK_SYSTEM = {.token_id = 0,
 
 vx_status svc__token_cache_init(service *s)
 {
-    s->tokens = calloc(SVC_TOKEN_CACHE, sizeof(*s->tokens)); /* pointers */
+    s->tokens = vx__calloc(SVC_TOKEN_CACHE, sizeof(*s->tokens)); /* pointers */
     if (!s->tokens)
         return VX_ENOMEM;
     pthread_mutex_init(&s->cache_mu, NULL);
@@ -66,9 +66,9 @@ void svc__token_cache_release(service *s)
         if (!s->tokens[k])
             continue;
         sodium_memzero(s->tokens[k], sizeof(*s->tokens[k]));
-        free(s->tokens[k]);
+        vx__free(s->tokens[k]);
     }
-    free(s->tokens);
+    vx__free(s->tokens);
     s->tokens = NULL;
     pthread_mutex_destroy(&s->cache_mu);
 }
@@ -139,7 +139,7 @@ void svc__token_cache_put(service *s, const char key[65],
                 k = w;
     }
     if (!s->tokens[k])
-        s->tokens[k] = calloc(1, sizeof(*s->tokens[k]));
+        s->tokens[k] = vx__calloc(1, sizeof(*s->tokens[k]));
     svc_token_slot *t = s->tokens[k];
     if (!t) { /* out of memory: not kept, looked up next time */
         pthread_mutex_unlock(&s->cache_mu);
@@ -223,7 +223,7 @@ void svc_invalidate(service *s)
         json_decref(all); /* unreadable: the entries stay as they are */
         return;
     }
-    bool *seen = calloc(SVC_TOKEN_CACHE, sizeof(*seen));
+    bool *seen = vx__calloc(SVC_TOKEN_CACHE, sizeof(*seen));
     if (!seen) {
         json_decref(all);
         atomic_fetch_add(&s->generation, 1); /* cannot refresh: forget */
@@ -252,7 +252,7 @@ void svc_invalidate(service *s)
         if (s->tokens[k] && s->tokens[k]->used && !seen[k])
             s->tokens[k]->used = false; /* deleted */
     pthread_mutex_unlock(&s->cache_mu);
-    free(seen);
+    vx__free(seen);
     json_decref(all);
 }
 

@@ -344,7 +344,7 @@ static vx_status seed_tokens(svc_ctx *c, const char *list, svc_token_kind kind,
 {
     if (!list || !*list)
         return VX_OK;
-    char *copy = strdup(list);
+    char *copy = vx__strdup(list);
     if (!copy)
         return svc__fail(c, VX_ENOMEM, "", "out of memory");
     vx_status st = VX_OK;
@@ -376,7 +376,7 @@ static vx_status seed_tokens(svc_ctx *c, const char *list, svc_token_kind kind,
             kind == SVC_KIND_ADMIN ? "*" : env, projects, 0, &doc);
         json_decref(doc);
     }
-    free(copy);
+    vx__free(copy);
     return st;
 }
 
@@ -641,7 +641,7 @@ vx_status svc_open(const svc_config *cfg, service **out,
     new_admin_secret[0] = '\0';
     if (sodium_init() < 0)
         return vx__error_set(err, VX_EIO, "", "libsodium failed to start");
-    service *s = calloc(1, sizeof(*s));
+    service *s = vx__calloc(1, sizeof(*s));
     if (!s)
         return vx__error_set(err, VX_ENOMEM, "", "out of memory");
     pthread_mutex_init(&s->mu, NULL);
@@ -658,7 +658,7 @@ vx_status svc_open(const svc_config *cfg, service **out,
         svc__health_release(s);
         pthread_mutex_destroy(&s->queue);
         pthread_mutex_destroy(&s->mu);
-        free(s);
+        vx__free(s);
         return vx__error_set(err, VX_ENOMEM, "", "out of memory");
     }
     s->log = cfg->log;
@@ -719,7 +719,7 @@ void svc_close(service *s)
     json_decref(s->flag_index);
     pthread_mutex_destroy(&s->queue);
     pthread_mutex_destroy(&s->mu);
-    free(s);
+    vx__free(s);
 }
 
 /* Takes the service mutex within `ms`; false when it stays held. */

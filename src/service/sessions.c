@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/alloc.h"
 #include "base/limits.h"
 #include "service/internal.h"
 
@@ -111,7 +112,7 @@ static vx_status prune(svc_ctx *c, const char *token_key)
     json_t *all = NULL;
     vx_status st = svc__list(c, STORE_SESSION, NULL, &all);
     size_t n = json_array_size(all), live = 0, i;
-    json_t **keep = n ? calloc(n, sizeof(*keep)) : NULL;
+    json_t **keep = n ? vx__calloc(n, sizeof(*keep)) : NULL;
     if (st == VX_OK && n && !keep)
         st = svc__fail(c, VX_ENOMEM, "", "out of memory");
     json_t *doc;
@@ -131,7 +132,7 @@ static vx_status prune(svc_ctx *c, const char *token_key)
         for (i = 0; st == VX_OK && i <= live - VX_LIMIT_SESSIONS_PER_TOKEN; i++)
             st = drop(c, keep[i]);
     }
-    free(keep);
+    vx__free(keep);
     json_decref(all);
     return st;
 }

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/alloc.h"
 #include "base/limits.h"
 #include "service/internal.h"
 #include "vexil/vexil.h"
@@ -334,7 +335,7 @@ vx_status svc__op_STRATEGY_DEF_LIST(svc_ctx *c, json_t **out)
     /* Custom definitions by name, after the built-ins, as Unleash sorts
      * them (its sort order 9999, then the name). */
     size_t n = json_array_size(all), k = 0;
-    json_t **v = calloc(n ? n : 1, sizeof(*v));
+    json_t **v = vx__calloc(n ? n : 1, sizeof(*v));
     if (!v) {
         json_decref(list);
         json_decref(all);
@@ -358,7 +359,7 @@ vx_status svc__op_STRATEGY_DEF_LIST(svc_ctx *c, json_t **out)
     }
     for (size_t i = 0; i < k; i++)
         json_array_append_new(list, custom_view(v[i]));
-    free(v);
+    vx__free(v);
     json_decref(all);
     *out = json_pack("{si so}", "version", 1, "strategies", list);
     return VX_OK;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/alloc.h"
 #include "base/limits.h"
 #include "service/internal.h"
 #include "vexil/vexil.h"
@@ -453,7 +454,7 @@ vx_status svc__norm_variants(svc_ctx *c, const json_t *arr, const char *path,
     if (st != VX_OK)
         return st;
     size_t n = json_array_size(arr);
-    json_t **vs = calloc(n ? n : 1, sizeof(*vs));
+    json_t **vs = vx__calloc(n ? n : 1, sizeof(*vs));
     if (!vs)
         return svc__fail(c, VX_ENOMEM, "", "out of memory");
     long fixed_sum = 0, nvariable = 0;
@@ -565,7 +566,7 @@ vx_status svc__norm_variants(svc_ctx *c, const json_t *arr, const char *path,
     }
     for (i = 0; i < n; i++)
         json_decref(vs[i]);
-    free(vs);
+    vx__free(vs);
     *out = res;
     return st;
 }
