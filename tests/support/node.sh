@@ -10,7 +10,8 @@
 #                             that is impossible.
 #   npm_pinned DIR            `npm ci` in DIR when a dependency pinned in
 #                             its package.json is missing or at another
-#                             version (extra npm ci flags may follow);
+#                             version, or the last install did not finish
+#                             (extra npm ci flags may follow);
 #                             then drops what of the packages Node.js
 #                             never loads (npm_drop_unloaded).
 #
@@ -55,7 +56,11 @@ node_ensure() { # MIN DIR PKG
 npm_pinned() { # DIR [npm ci flags...]
   local dir=$1
   shift
+  # npm writes node_modules/.package-lock.json last: without it an install
+  # was cut short (npm ci starts by removing node_modules), whatever the
+  # packages at the top say.
   if ! (cd "$dir" && "$node_bin" -e '
+    if (!require("fs").existsSync("node_modules/.package-lock.json")) process.exit(1);
     const deps = require("./package.json").dependencies;
     for (const [n, v] of Object.entries(deps)) {
       const p = require("path").join("node_modules", n, "package.json");

