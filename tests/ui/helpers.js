@@ -107,6 +107,17 @@ async function focused(loc, ms = 2000) {
   }
 }
 
+// Holds the page's requests that `match` (a Playwright URL pattern) until
+// release() is called. Returns { asked: a promise of the first such
+// request, release }; page.unroute(match) stops holding.
+async function holdRequests(page, match) {
+  let release, asked;
+  const held = new Promise((r) => { release = r; });
+  const first = new Promise((r) => { asked = r; });
+  await page.route(match, async (route) => { asked(); await held; await route.continue(); });
+  return { asked: first, release };
+}
+
 // An admin API call that must succeed (2xx); returns the JSON body.
 async function ok(srv, method, p, body) {
   const r = await srv.api(method, p, body === undefined ? {} : { body });
@@ -180,4 +191,5 @@ async function signInWith(page, srv, token, next = '/flags') {
 module.exports = {
   FEAT, ENV, watchProblems, signIn, unlabelled, checkPage, nav, must,
   axeViolations, outOfReach, ok, standardData, ALL_PAGES, open, signInWith, focused,
+  holdRequests,
 };

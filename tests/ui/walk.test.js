@@ -168,11 +168,7 @@ test('a flag changed elsewhere while its production dialog is open: the row wait
     const dev = page.getByRole('switch', { name: 'dark-mode in development' });
     await prod.waitFor();
     assert.equal(await dev.getAttribute('aria-checked'), 'false');
-    let release;
-    const held = new Promise((r) => { release = r; });
-    let asked;
-    const reading = new Promise((r) => { asked = r; });
-    await page.route(one, async (route) => { asked(); await held; await route.continue(); });
+    const { asked: reading, release } = await ui.holdRequests(page, one);
     // Someone else switches dark-mode on in development: the page hears it
     // and starts reading the flag, and that read is held here.
     await ui.ok(srv, 'POST', `${ui.FEAT}/dark-mode/environments/development/on`);
@@ -211,11 +207,7 @@ test('typing into a page that is still loading: its heading does not take the fo
   try {
     await ui.signInWith(page, srv, srv.adminToken, '/segments');
     await page.getByRole('heading', { level: 1, name: 'Segments' }).waitFor();
-    let release;
-    const held = new Promise((r) => { release = r; });
-    let asked;
-    const reading = new Promise((r) => { asked = r; });
-    await page.route(list, async (route) => { asked(); await held; await route.continue(); });
+    const { asked: reading, release } = await ui.holdRequests(page, list);
     await page.getByRole('navigation').getByRole('link', { name: 'Flags', exact: true }).click();
     const search = page.getByRole('searchbox', { name: 'Search' });
     await search.waitFor();
