@@ -12,9 +12,9 @@
 # pinned in package-lock.json and installed with `npm ci` when missing, out
 # of the checkout: in $VEXIL_CACHE_DIR (default ~/.cache/vexil), in a
 # folder named after the lock file's hash. They are a whole Unleash server
-# (about 110 MB) whose own files import each other by relative paths such
-# as nodemailer's require('../shared'); in the tree they would read like
-# paths out of the repository.
+# (about 110 MB) whose own files load each other by relative paths (for
+# one, nodemailer's modules load its lib/shared that way); in the tree
+# they would read like paths out of the repository.
 # PostgreSQL: $VEXIL_TEST_PG_DSN when set, else a private one from
 # tests/support/pg.sh for the length of the run. VEXIL_BIN names the binary
 # (default build/src/cli/vexil); the VEXIL_UNLEASH_* knobs are described in
