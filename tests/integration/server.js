@@ -268,18 +268,24 @@ async function startServer(opts = {}) {
       },
       raw(method, urlPath, o = {}) { return rawRequest(url, method, urlPath, o); },
       // Sends `signal` and waits for the exit; SIGKILL after timeoutMs.
+      // Throws when a sanitizer reported anything (an ASan/UBSan build as
+      // VEXIL_BIN), so the suite run against one fails on a leak or on
+      // undefined behaviour, not only on a crash.
       async stop(signal = 'SIGTERM', timeoutMs = 10000) {
-        if (exitInfo) return exitInfo;
-        proc.kill(signal);
-        let timer;
-        const t = new Promise((r) => { timer = setTimeout(() => r(null), timeoutMs); });
-        const r = await Promise.race([exited, t]);
-        clearTimeout(timer);
-        if (r === null) {
-          proc.kill('SIGKILL');
-          const k = await exited;
-          return { ...k, timedOut: true };
+        let r = exitInfo;
+        if (!r) {
+          proc.kill(signal);
+          let timer;
+          const t = new Promise((res) => { timer = setTimeout(() => res(null), timeoutMs); });
+          r = await Promise.race([exited, t]);
+          clearTimeout(timer);
+          if (r === null) {
+            proc.kill('SIGKILL');
+            r = { ...(await exited), timedOut: true };
+          }
         }
+        const at = stderr.search(/ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error: /);
+        if (at >= 0) throw new Error(`vexil serve reported a sanitizer error:\n${stderr.slice(Math.max(0, at - 200), at + 6000)}`);
         return r;
       },
       async kill9() {
